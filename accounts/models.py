@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from integrations.providers import ALL_PROVIDERS, Provider
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known time zone (try e.g. Europe/London).")
+
+
+def default_providers() -> list[str]:
+    return list(ALL_PROVIDERS)
+
+
+class Tenant(models.Model):
+    """An organisation. Every row a user can reach hangs off exactly one tenant."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    allowed_providers = models.JSONField(
+        default=default_providers,
+        help_text="Providers the tenant's users may connect.",
+    )
+    default_can_setup_integrations = models.BooleanField(
+        default=True,
+        help_text="Whether new users get the right to set up integrations.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def allows(self, provider: str) -> bool:
+        return provider in self.allowed_providers
+
+    def clean(self) -> None:
+        unknown = set(self.allowed_providers) - set(ALL_PROVIDERS)
+        if unknown:
+            raise ValidationError({"allowed_providers": f"Unknown providers: {', '.join(sorted(unknown))}"})
+
+    @property
+    def allowed_provider_labels(self) -> list[str]:
+        return [Provider(p).label for p in self.allowed_providers if p in ALL_PROVIDERS]
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("Users need an email address.")
+        email = self.normalize_email(email).lower()
+        extra.setdefault("username", email)
+        user = self.model(email=email, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who signs in with email and password. Operators (superusers) may have no tenant."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    email = models.EmailField(unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="users", null=True, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    can_setup_integrations = models.BooleanField(default=False)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    class Meta:
+        ordering = ["email"]
+
+    @property
+    def is_tenant_admin(self) -> bool:
+        return self.tenant_id is not None and self.role == self.Role.ADMIN
+
+    @property
+    def may_set_up_integrations(self) -> bool:
+        return self.is_tenant_admin or self.can_setup_integrations
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email

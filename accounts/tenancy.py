@@ -1,0 +1,79 @@
+"""Tenant isolation, enforced in one place.
+
+Every tenant-owned model uses TenantQuerySet, and views reach rows only
+through a Scope built from the signed-in user: a Scope never returns a row of
+another tenant, and a member's scope holds only their own calendars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.shortcuts import get_object_or_404
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
+    from events.models import Calendar, Event, ImportJob
+
+
+class TenantQuerySet(models.QuerySet[Any]):
+    def for_tenant(self, tenant: Tenant) -> TenantQuerySet:
+        return self.filter(tenant=tenant)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one signed-in user may reach."""
+
+    user: User
+
+    def __post_init__(self) -> None:
+        if self.user.tenant_id is None:
+            # Operators without a tenant use Django's admin, not the product pages.
+            raise PermissionDenied("This account belongs to no organisation.")
+
+    @property
+    def tenant(self) -> Tenant:
+        assert self.user.tenant is not None
+        return self.user.tenant
+
+    # --- own calendars -------------------------------------------------------
+
+    def calendars(self) -> models.QuerySet[Calendar]:
+        from events.models import Calendar
+
+        return Calendar.objects.for_tenant(self.tenant).filter(owner=self.user)
+
+    def calendar(self, pk: int) -> Calendar:
+        return get_object_or_404(self.calendars(), pk=pk)
+
+    def events(self) -> models.QuerySet[Event]:
+        from events.models import Event
+
+        return Event.objects.for_tenant(self.tenant).filter(calendar__owner=self.user)
+
+    def event(self, pk: int) -> Event:
+        return get_object_or_404(self.events().select_related("calendar"), pk=pk)
+
+    def import_job(self, pk: int) -> ImportJob:
+        from events.models import ImportJob
+
+        return get_object_or_404(ImportJob.objects.for_tenant(self.tenant).filter(created_by=self.user), pk=pk)
+
+    # --- administration ------------------------------------------------------
+
+    def require_admin(self) -> None:
+        if not self.user.is_tenant_admin:
+            raise PermissionDenied("Only your organisation's admins can do this.")
+
+    def users(self) -> models.QuerySet[User]:
+        from accounts.models import User
+
+        return User.objects.filter(tenant=self.tenant)
+
+    def managed_user(self, pk: int) -> User:
+        self.require_admin()
+        return get_object_or_404(self.users(), pk=pk)

@@ -1,0 +1,130 @@
+"""Sign-in, personal settings and the tenant admins' area."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+
+from events.forms import timezone_choices
+from integrations.providers import Provider
+
+from . import services
+from .forms import EmailLoginForm, ProfileForm, TenantForm, UserCreateForm, UserEditForm
+from .tenancy import Scope
+
+
+class LoginView(auth_views.LoginView):
+    form_class = EmailLoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("settings")
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        messages.success(self.request, "Your password was changed.")
+        return super().form_valid(form)
+
+
+def _scope(request: HttpRequest) -> Scope:
+    return Scope(request.user)  # type: ignore[arg-type]
+
+
+def _add_errors(form: object, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)  # type: ignore[attr-defined]
+    else:
+        form.add_error(None, exc.messages)  # type: ignore[attr-defined]
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    user = request.user
+    initial = {"first_name": user.first_name, "last_name": user.last_name, "timezone": user.timezone}  # type: ignore[union-attr]
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.profile_update(user=user, **form.cleaned_data)  # type: ignore[arg-type]
+        messages.success(request, "Your settings were saved.")
+        return redirect("settings")
+    providers = [{"key": p.value, "label": p.label, "allowed": scope.tenant.allows(p.value)} for p in Provider]
+    return render(
+        request,
+        "accounts/settings.html",
+        {"form": form, "providers": providers, "timezones": timezone_choices(), "tenant": scope.tenant},
+    )
+
+
+@login_required
+def admin_users(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    scope.require_admin()
+    return render(request, "accounts/admin_users.html", {"users": scope.users(), "tenant": scope.tenant})
+
+
+@login_required
+def admin_user_create(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    scope.require_admin()
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_create(tenant=scope.tenant, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{user.email} was added. They can sign in now.")
+            return redirect("admin_users")
+    return render(request, "accounts/admin_user_form.html", {"form": form})
+
+
+@login_required
+def admin_user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    scope = _scope(request)
+    managed = scope.managed_user(pk)
+    initial = {
+        "role": managed.role,
+        "can_setup_integrations": managed.can_setup_integrations,
+        "is_active": managed.is_active,
+    }
+    form = UserEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_update(user=managed, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{managed.email} was updated.")
+            return redirect("admin_users")
+    return render(request, "accounts/admin_user_form.html", {"form": form, "managed": managed})
+
+
+@login_required
+def admin_tenant(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    scope.require_admin()
+    tenant = scope.tenant
+    initial = {
+        "name": tenant.name,
+        "timezone": tenant.timezone,
+        "allowed_providers": tenant.allowed_providers,
+        "default_can_setup_integrations": tenant.default_can_setup_integrations,
+    }
+    form = TenantForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.tenant_update(tenant=tenant, **form.cleaned_data)
+        messages.success(request, "Organisation settings were saved.")
+        return redirect("admin_tenant")
+    return render(request, "accounts/admin_tenant.html", {"form": form, "timezones": timezone_choices()})

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("operator/", admin.site.urls),
+    path("", include("accounts.urls")),
+    path("", include("events.urls")),
+]

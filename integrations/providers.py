@@ -1,0 +1,19 @@
+"""The calendar providers calsync can sync with.
+
+Each provider's package (integrations/<provider>/) registers its adapter here as
+it is built; the keys are what tenants allow and integrations store.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Provider(models.TextChoices):
+    GOOGLE = "google", "Google Calendar"
+    MICROSOFT = "microsoft", "Microsoft 365 / Outlook"
+    EXCHANGE = "exchange", "Exchange on-premises"
+    CALDAV = "caldav", "CalDAV"
+
+
+ALL_PROVIDERS: list[str] = [p.value for p in Provider]

@@ -1,0 +1,58 @@
+// Small progressive enhancements; every page works without JavaScript.
+(function () {
+  "use strict";
+
+  // Confirm destructive actions.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
+  // Event forms: hide time inputs for all-day events and the custom rule unless chosen.
+  document.querySelectorAll("form.event-form").forEach(function (form) {
+    var allDay = form.querySelector("[name=all_day]");
+    var repeat = form.querySelector("[name=repeat]");
+    function sync() {
+      form.querySelectorAll(".timed").forEach(function (el) { el.hidden = allDay && allDay.checked; });
+      var custom = form.querySelector(".custom-rule");
+      if (custom && repeat) custom.hidden = repeat.value !== "CUSTOM";
+    }
+    if (allDay) allDay.addEventListener("change", sync);
+    if (repeat) repeat.addEventListener("change", sync);
+    sync();
+  });
+
+  // Import progress: poll until the worker has finished, then show the result.
+  var status = document.getElementById("import-status");
+  if (status && !status.dataset.finished) {
+    var poll = function () {
+      fetch(status.dataset.poll, { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.json(); })
+        .then(function (job) {
+          var label = status.querySelector(".status");
+          label.textContent = job.status_label;
+          label.setAttribute("aria-busy", job.finished ? "false" : "true");
+          status.querySelector(".counts").textContent = job.created + " created, " + job.updated + " updated.";
+          var error = status.querySelector(".job-error");
+          error.textContent = job.error; error.hidden = !job.error;
+          if (job.problems.length) {
+            var list = status.querySelector(".problems ul");
+            list.innerHTML = "";
+            job.problems.forEach(function (p) {
+              var li = document.createElement("li");
+              var code = document.createElement("code");
+              code.textContent = p.uid || "(no UID)";
+              li.appendChild(code);
+              li.appendChild(document.createTextNode(": " + p.reason));
+              list.appendChild(li);
+            });
+            status.querySelector(".problems").hidden = false;
+          }
+          if (!job.finished) window.setTimeout(poll, 1000);
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    };
+    window.setTimeout(poll, 500);
+  }
+})();

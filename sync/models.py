@@ -1,0 +1,1 @@
+# The sync engine's models (mapping rows, runs, logs) arrive with the engine.

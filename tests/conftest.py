@@ -1,0 +1,71 @@
+"""Shared fixtures. Under CI (CI=true) the suite must run on PostgreSQL with Redis: anything else fails."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+from .factories import CalendarFactory, TenantFactory, UserFactory
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if ON_CI and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise pytest.UsageError("CI=true but DATABASE_URL is not PostgreSQL: refusing to test on anything else.")
+    if ON_CI and not settings.CELERY_BROKER_URL.startswith("redis://"):
+        raise pytest.UsageError("CI=true but the Celery broker is not Redis.")
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):  # type: ignore[no-untyped-def]
+    """Tasks run in-process unless a test starts a real worker (see tests/calsync/test_worker.py)."""
+    from calsync.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def tenant(db):  # type: ignore[no-untyped-def]
+    return TenantFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_tenant(db):  # type: ignore[no-untyped-def]
+    return TenantFactory(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def member(tenant):  # type: ignore[no-untyped-def]
+    return UserFactory(tenant=tenant, email="member@acme.test", timezone="Europe/Berlin")
+
+
+@pytest.fixture
+def admin_user(tenant):  # type: ignore[no-untyped-def]
+    return UserFactory(tenant=tenant, email="admin@acme.test", role="admin")
+
+
+@pytest.fixture
+def outsider(other_tenant):  # type: ignore[no-untyped-def]
+    return UserFactory(tenant=other_tenant, email="someone@globex.test", role="admin")
+
+
+@pytest.fixture
+def calendar(member):  # type: ignore[no-untyped-def]
+    return CalendarFactory(owner=member, tenant=member.tenant, name="Work")
+
+
+@pytest.fixture
+def member_client(client, member):  # type: ignore[no-untyped-def]
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def admin_client_(client, admin_user):  # type: ignore[no-untyped-def]
+    client.force_login(admin_user)
+    return client
