@@ -168,8 +168,11 @@ def normalise_component(component: Component) -> Component:
 
 
 def _duration(component: Component) -> timedelta:
-    if component.start is None or component.end is None:
+    if component.start is None:
         return timedelta(0)
+    if component.end is None:
+        # RFC 5545 3.6.1: without an end, an all-day event lasts the day and a timed one takes no time.
+        return timedelta(0) if isinstance(component.start, datetime) else timedelta(days=1)
     return as_utc(component.end) - as_utc(component.start)
 
 
@@ -179,8 +182,10 @@ def item_span(item: Item) -> tuple[datetime | None, datetime | None]:
     anchor = master.start if master.start is not None else master.due
     if anchor is None:
         return None, None
-    starts = [as_utc(anchor)] + [as_utc(o.start) for o in item.overrides if o.start is not None]
-    ends = [as_utc(o.end or o.start) for o in item.overrides if o.start is not None]
+    # An RDATE need not follow DTSTART, so it can open the span as well as close it.
+    starts = [as_utc(anchor)] + [as_utc(v) for v in master.rdates]
+    starts += [as_utc(o.start) for o in item.overrides if o.start is not None]
+    ends = [as_utc(o.start) + _duration(o) for o in item.overrides if o.start is not None]
     last = _last_occurrence(master, anchor)
     if last is None:
         return min(starts), None

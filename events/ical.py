@@ -368,7 +368,7 @@ def _calendars(data: str | bytes) -> list[icalendar.Component]:
     except Exception as exc:  # the parser raises bare ValueError/KeyError/IndexError on bad input
         raise ICalError(f"This is not valid iCalendar data ({_short(exc)}).") from exc
     if not calendars or not any(cal.name == "VCALENDAR" for cal in calendars):
-        raise ICalError("This is not iCalendar data: no BEGIN:VCALENDAR found.")
+        raise ICalError("This is not complete iCalendar data: no BEGIN:VCALENDAR ... END:VCALENDAR found.")
     return list(calendars)
 
 
@@ -488,6 +488,12 @@ def _add_raw(target: icalendar.Component, raw: RawProperty) -> None:
     target.add(name, vInline(value, params=Parameters(dict(params))), encode=False)
 
 
+def _text_value(value: str) -> vInline:
+    """TEXT escaped by hand (RFC 5545 3.3.11): icalendar's own escaping turns a literal backslash-N into a line break."""
+    escaped = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return vInline(escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n"))
+
+
 def _add_address(target: icalendar.Component, name: str, email: str, params: dict[str, str]) -> None:
     value = email if ":" in email else f"mailto:{email}"
     target.add(name, icalendar.vCalAddress(value, params={k: v for k, v in params.items() if v}), encode=False)
@@ -501,7 +507,7 @@ def _alarm_component(alarm: Alarm) -> icalendar.Alarm:
         params["VALUE"] = "DATE-TIME"
     sub.add("TRIGGER", vInline(alarm.trigger, params=Parameters(params)), encode=False)
     if alarm.description or alarm.action == "DISPLAY":
-        sub.add("DESCRIPTION", alarm.description or "Reminder")
+        sub.add("DESCRIPTION", _text_value(alarm.description or "Reminder"), encode=False)
     for raw in alarm.extra_properties:
         _add_raw(sub, raw)
     return sub
@@ -529,8 +535,7 @@ def component_to_ical(component: Component, stamp: datetime | None = None) -> ic
             target.add(name, value)
     for name, attr in _TEXT_FIELDS:
         if value := getattr(component, attr):
-            # X- properties have no known type, so icalendar would write them unescaped.
-            target.add(name, icalendar.vText(value) if name.startswith("X-") else value)
+            target.add(name, value if name == "URL" else _text_value(value), encode=name == "URL")
     if component.rrule:
         target.add("RRULE", icalendar.vRecur.from_ical(component.rrule))
     for name, values in (("RDATE", component.rdates), ("EXDATE", component.exdates)):
@@ -542,7 +547,7 @@ def component_to_ical(component: Component, stamp: datetime | None = None) -> ic
         if getattr(component, attr) is not None:
             target.add(name, getattr(component, attr))
     if component.categories:
-        target.add("CATEGORIES", list(component.categories))
+        target.add("CATEGORIES", vInline(",".join(_text_value(c) for c in component.categories)), encode=False)
     if component.organizer is not None:
         _add_address(target, "ORGANIZER", component.organizer.email, {"CN": component.organizer.name})
     for attendee in component.attendees:

@@ -59,7 +59,6 @@ def _bump(calendar: Calendar) -> int:
     locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
     locked.change_seq += 1
     locked.save(update_fields=["change_seq"])
-    calendar.change_seq = locked.change_seq
     return locked.change_seq
 
 
@@ -132,6 +131,7 @@ def item_save(
                 event = _write_rows(calendar, existing, item, name or resource_name_for(item.uid), seq)
         except IntegrityError as exc:
             raise NameConflict("An item with this name already exists.") from exc
+    calendar.change_seq = seq
     return SaveResult(event=event, created=existing is None)
 
 
@@ -144,6 +144,7 @@ def item_delete(*, event: Event, if_match: int | None = None) -> None:
             raise PreconditionFailed("The item was changed or deleted since you last read it.")
         Tombstone.objects.create(calendar_id=master.calendar_id, uid=master.uid, name=master.name, seq=seq)
         master.delete()
+    master.calendar.change_seq = seq
 
 
 def _same_occurrence(a: Temporal | None, b: Temporal) -> bool:
@@ -220,9 +221,21 @@ def import_job_run(*, job_id: int) -> ImportJob:
     return _import_finish(job, ImportJob.Status.DONE, problems)
 
 
+def import_job_fail(*, job_id: int) -> None:
+    """Record that the import stopped on an unexpected error, so the page does not wait forever."""
+    ImportJob.objects.filter(pk=job_id).exclude(status=ImportJob.Status.DONE).update(
+        status=ImportJob.Status.FAILED,
+        error="An unexpected error stopped the import. It has been logged; please try again later.",
+        payload="",
+        finished_at=timezone.now(),
+    )
+
+
 def _import_finish(job: ImportJob, status: str, problems: list[dict[str, str]], error: str = "") -> ImportJob:
     job.status, job.problems, job.error, job.finished_at = status, problems, error, timezone.now()
     job.payload = ""  # the file is not kept once imported
     job.save(update_fields=["status", "problems", "error", "finished_at", "payload", "created_count", "updated_count"])
-    log.info("ics import finished", extra={"import_job": job.pk, "status": status, "created": job.created_count})
+    log.info(
+        "ics import finished", extra={"import_job": job.pk, "import_status": status, "created_count": job.created_count}
+    )
     return job

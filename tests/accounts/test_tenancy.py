@@ -1,0 +1,132 @@
+"""Strict tenant isolation: every URL, tried with another tenant's rows, reveals nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from events.ical import Component, Item
+from events.models import Event, ImportJob
+from events.services import item_save
+from tests.factories import CalendarFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _series(calendar) -> Event:  # type: ignore[no-untyped-def]
+    start = datetime(2026, 11, 23, 10, tzinfo=BERLIN)
+    component = Component(uid="secret@globex", summary="Globex secret", start=start, end=start + timedelta(hours=1),
+                          rrule="FREQ=WEEKLY")  # fmt: skip
+    return item_save(calendar=calendar, item=Item(master=component)).event
+
+
+@pytest.fixture
+def foreign(outsider):  # type: ignore[no-untyped-def]
+    """Rows of another tenant that the signed-in member must never reach."""
+    calendar = CalendarFactory(owner=outsider, name="Globex board")
+    event = _series(calendar)
+    task = item_save(
+        calendar=calendar, item=Item(master=Component(kind="VTODO", uid="t@globex", summary="Globex todo"))
+    )
+    job = ImportJob.objects.create(tenant=outsider.tenant, calendar=calendar, created_by=outsider, filename="x.ics",
+                                   payload="")  # fmt: skip
+    return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": outsider}
+
+
+def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    rid = "20261130T090000Z"
+    cal, event, task = foreign["calendar"].pk, foreign["event"].pk, foreign["task"].pk
+    return {
+        "events:event_detail": reverse("events:event_detail", args=[event]),
+        "events:event_edit": reverse("events:event_edit", args=[event]),
+        "events:event_delete": reverse("events:event_delete", args=[event]),
+        "events:occurrence_edit": reverse("events:occurrence_edit", args=[event, rid]),
+        "events:occurrence_delete": reverse("events:occurrence_delete", args=[event, rid]),
+        "events:task_edit": reverse("events:task_edit", args=[task]),
+        "events:task_delete": reverse("events:task_delete", args=[task]),
+        "events:calendar_edit": reverse("events:calendar_edit", args=[cal]),
+        "events:calendar_delete": reverse("events:calendar_delete", args=[cal]),
+        "events:calendar_export": reverse("events:calendar_export", args=[cal]),
+        "events:calendar_import": reverse("events:calendar_import", args=[cal]),
+        "events:import_status": reverse("events:import_status", args=[foreign["job"].pk]),
+        "admin_user_edit": reverse("admin_user_edit", args=[foreign["user"].pk]),
+    }
+
+
+# URLs that take no object id: they are checked for leaks of foreign rows in their listings.
+LISTINGS = [
+    "events:calendar", "events:calendar_list", "events:task_list", "events:calendar_index", "events:event_create",
+    "events:task_create", "events:calendar_create", "settings", "admin_users", "admin_user_create", "admin_tenant",
+]  # fmt: skip
+# Not tenant data at all.
+PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
+
+
+def _named_urls() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns, namespace: str = "") -> None:  # type: ignore[no-untyped-def]
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace != "admin":
+                    walk(p.url_patterns, f"{namespace}{p.namespace}:" if p.namespace else namespace)
+            elif isinstance(p, URLPattern) and p.name:
+                names.add(f"{namespace}{p.name}")
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+def test_every_url_is_covered_by_an_isolation_test(foreign) -> None:  # type: ignore[no-untyped-def]
+    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC)
+    assert _named_urls() - covered == set(), "add the new URL to the isolation tests"
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_no_url_reaches_another_tenants_objects(client, member, admin_user, foreign, method) -> None:  # type: ignore[no-untyped-def]
+    for user in (member, admin_user):
+        client.force_login(user)
+        for name, url in _foreign_urls(foreign).items():
+            response = getattr(client, method)(url)
+            assert response.status_code in (403, 404, 405), f"{name} answered {response.status_code} for {user.email}"
+            assert b"Globex" not in response.content, name
+    # And nothing changed.
+    assert Event.objects.filter(pk=foreign["event"].pk, title="Globex secret").exists()
+    assert foreign["calendar"].__class__.objects.filter(pk=foreign["calendar"].pk).exists()
+
+
+def test_listings_never_show_another_tenants_rows(client, admin_user, foreign) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(admin_user)
+    for name in LISTINGS:
+        url = reverse(name) + ("?week=2026-11-23" if name == "events:calendar" else "")
+        if name == "events:calendar_list":
+            url += "?from=2026-11-20&to=2027-01-31"
+        response = client.get(url)
+        assert response.status_code == 200, name
+        assert b"Globex" not in response.content and b"globex" not in response.content, name
+
+
+def test_a_member_cannot_reach_a_colleagues_calendar(client, member, tenant) -> None:  # type: ignore[no-untyped-def]
+    colleague = UserFactory(tenant=tenant, email="colleague@acme.test")
+    calendar = CalendarFactory(owner=colleague, name="Colleague's private")
+    event = _series(calendar)
+    client.force_login(member)
+    assert client.get(reverse("events:event_detail", args=[event.pk])).status_code == 404
+    assert client.get(reverse("events:calendar_export", args=[calendar.pk])).status_code == 404
+
+
+def test_members_are_kept_out_of_the_admin_area(member_client, member) -> None:  # type: ignore[no-untyped-def]
+    for name in ("admin_users", "admin_user_create", "admin_tenant"):
+        assert member_client.get(reverse(name)).status_code == 403
+    assert member_client.get(reverse("admin_user_edit", args=[member.pk])).status_code == 403
+
+
+def test_operator_without_tenant_is_refused_politely(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+    operator = django_user_model.objects.create_superuser(email="ops@calsync.test", password="x" * 20)
+    client.force_login(operator)
+    assert client.get(reverse("events:calendar")).status_code == 403
