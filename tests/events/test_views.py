@@ -108,7 +108,9 @@ def test_week_and_list_pages_make_a_fixed_number_of_queries(
     for i in range(30):
         begin = start + timedelta(hours=i)
         rrule = "FREQ=DAILY" if i % 3 == 0 else ""
-        component = Component(uid=f"e{i}", summary=f"Event {i}", start=begin, end=begin + timedelta(minutes=30), rrule=rrule)
+        component = Component(
+            uid=f"e{i}", summary=f"Event {i}", start=begin, end=begin + timedelta(minutes=30), rrule=rrule
+        )
         services.item_save(calendar=calendar, item=Item(master=component))
     with django_assert_max_num_queries(10):
         response = member_client.get(reverse("events:calendar") + "?week=2026-11-23")
