@@ -16,8 +16,8 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC as STDLIB_UTC
 from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
 from typing import Any
 
 import icalendar
@@ -141,8 +141,10 @@ def _available_zones() -> set[str]:
 
 
 def _is_utc(tz: Any) -> bool:
-    return tz is not None and datetime(2000, 1, 1, tzinfo=tz).utcoffset() == timedelta(0) and (
-        tz is dt_timezone.utc or getattr(tz, "key", None) in ("UTC", "Etc/UTC") or "utc" in repr(tz).lower()
+    return (
+        tz is not None
+        and datetime(2000, 1, 1, tzinfo=tz).utcoffset() == timedelta(0)
+        and (tz is STDLIB_UTC or getattr(tz, "key", None) in ("UTC", "Etc/UTC") or "utc" in repr(tz).lower())
     )
 
 
@@ -354,9 +356,7 @@ def parse_component(vcomponent: icalendar.Component) -> Component:
         project=_x_text(vcomponent, "X-CALSYNC-PROJECT"),
         activity_type=_x_text(vcomponent, "X-CALSYNC-ACTIVITY-TYPE"),
         extra_properties=tuple(extra),
-        extra_components=tuple(
-            sub.to_ical().decode() for sub in vcomponent.subcomponents if sub.name != "VALARM"
-        ),
+        extra_components=tuple(sub.to_ical().decode() for sub in vcomponent.subcomponents if sub.name != "VALARM"),
     )
     validate_component(component)
     return component
@@ -489,7 +489,7 @@ def _add_raw(target: icalendar.Component, raw: RawProperty) -> None:
 
 
 def _text_value(value: str) -> vInline:
-    """TEXT escaped by hand (RFC 5545 3.3.11): icalendar's own escaping turns a literal backslash-N into a line break."""
+    """TEXT escaped per RFC 5545 3.3.11; icalendar's own escaping turns a literal backslash-N into a line break."""
     escaped = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
     return vInline(escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n"))
 
@@ -588,9 +588,7 @@ def iter_components(item: Item) -> Iterator[Component]:
 
 
 def with_uid(item: Item, uid: str) -> Item:
-    return Item(
-        master=replace(item.master, uid=uid), overrides=tuple(replace(o, uid=uid) for o in item.overrides)
-    )
+    return Item(master=replace(item.master, uid=uid), overrides=tuple(replace(o, uid=uid) for o in item.overrides))
 
 
 # --- storage form of single values ---------------------------------------------------
