@@ -1,0 +1,64 @@
+"""The one contract every calendar side implements: calsync's own calendars, each provider, and tests' fakes.
+
+A side holds *items* (events.ical.Item: a master and its overridden occurrences,
+one UID). Each item has the side's own id and a version (etag, sequence number)
+that changes whenever the item does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from events.ical import Item
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An item as one side holds it."""
+
+    id: str
+    version: str
+    item: Item
+
+    @property
+    def uid(self) -> str:
+        return self.item.uid
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a side reports since a cursor.
+
+    `complete` is True when `changed` lists every item the side holds (a first
+    sync, or a listing after the cursor expired): an item missing from it is gone.
+    """
+
+    changed: Sequence[Entry]
+    deleted: Sequence[str]
+    cursor: str
+    complete: bool = False
+    skipped: Sequence[tuple[str, str]] = field(default=())  # (id, reason) of items the side could not read
+
+
+class CalendarSide(Protocol):
+    """One calendar. Every method may raise the errors in sync.errors."""
+
+    def changes(self, cursor: str | None) -> Changes:
+        """Changes since `cursor`; with None, a complete listing. Raises CursorExpired for a cursor it forgot."""
+
+    def get(self, id: str) -> Entry | None:
+        """The item with this id, or None."""
+
+    def find(self, uid: str) -> Entry | None:
+        """The item carrying this calsync identity (UID), or None: finds creates whose record was lost."""
+
+    def create(self, item: Item) -> Entry:
+        """Store a new item; its UID travels with it."""
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        """Replace the item if it is still at `version`, else PreconditionFailed."""
+
+    def delete(self, id: str, version: str) -> None:
+        """Delete the item if it is still at `version` (PreconditionFailed otherwise); NotFound if already gone."""

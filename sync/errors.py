@@ -1,0 +1,47 @@
+"""The few ways a calendar side can fail, whatever the provider.
+
+Adapters turn provider quirks (HTTP statuses, error bodies) into these; the
+engine and the sync service decide what each means for the run.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class; the message is safe to show to the user (no secrets, no tokens)."""
+
+
+class TransientError(SyncError):
+    """Try again later: throttling, 5xx, timeouts. `retry_after` is in seconds when the provider said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(SyncError):
+    """Retrying will not help until someone changes something (settings, calendar, permissions)."""
+
+
+class AuthRevoked(PermanentError):
+    """The credentials no longer work: the user must reconnect."""
+
+
+class CursorExpired(SyncError):
+    """The side no longer knows our cursor (410 Gone, invalid sync token): list everything again."""
+
+
+class PreconditionFailed(SyncError):
+    """The item changed since the version we based a write on (If-Match mismatch)."""
+
+
+class NotFound(SyncError):
+    """The item is not there (any more)."""
+
+
+class ItemRejected(SyncError):
+    """The side refuses this one item (invalid data, unsupported feature); the rest of the run goes on."""
+
+
+class SafetyStop(SyncError):
+    """The run stopped itself rather than do something that looks like a mistake (mass deletion)."""

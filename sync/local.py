@@ -1,0 +1,87 @@
+"""calsync's own calendars as a side of a sync: ids are UIDs, versions are change sequence numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from events import services
+from events.convert import item_from_event
+from events.ical import ICalError, Item
+from events.models import Calendar, Event
+from events.selectors import changes_since
+
+from .adapter import Changes, Entry
+from .errors import CursorExpired, ItemRejected, NotFound, PreconditionFailed
+
+
+def _entry(event: Event) -> Entry:
+    return Entry(id=event.uid, version=str(event.seq), item=item_from_event(event))
+
+
+@dataclass
+class CalsyncSide:
+    calendar: Calendar
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def _master(self, uid: str) -> Event | None:
+        return Event.objects.filter(calendar=self.calendar, parent=None, uid=uid).prefetch_related("overrides").first()
+
+    def changes(self, cursor: str | None) -> Changes:
+        self._count("changes")
+        since = 0 if cursor is None else _parse_cursor(cursor)
+        found = changes_since(calendar=self.calendar, since=since)
+        return Changes(
+            changed=[_entry(e) for e in found.changed],
+            deleted=[t.uid for t in found.deleted],
+            cursor=str(found.until),
+            complete=cursor is None,
+        )
+
+    def get(self, id: str) -> Entry | None:
+        self._count("get")
+        event = self._master(id)
+        return _entry(event) if event else None
+
+    def find(self, uid: str) -> Entry | None:
+        return self.get(uid)
+
+    def create(self, item: Item) -> Entry:
+        self._count("create")
+        return self._save(item, if_none_match=True)
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        self._count("update")
+        if id != item.uid:
+            raise ItemRejected("The item's UID does not match the event it replaces.")
+        if self._master(id) is None:
+            raise NotFound(id)
+        return self._save(item, if_match=int(version))
+
+    def delete(self, id: str, version: str) -> None:
+        self._count("delete")
+        event = Event.objects.filter(calendar=self.calendar, parent=None, uid=id).select_related("calendar").first()
+        if event is None:
+            raise NotFound(id)
+        try:
+            services.item_delete(event=event, if_match=int(version))
+        except services.PreconditionFailed as exc:
+            raise PreconditionFailed(str(exc)) from exc
+
+    def _save(self, item: Item, **conditions: object) -> Entry:
+        try:
+            result = services.item_save(calendar=self.calendar, item=item, **conditions)  # type: ignore[arg-type]
+        except services.PreconditionFailed as exc:
+            raise PreconditionFailed(str(exc)) from exc
+        except (ICalError, services.NameConflict) as exc:
+            raise ItemRejected(str(exc)) from exc
+        return Entry(id=result.event.uid, version=str(result.event.seq), item=item)
+
+
+def _parse_cursor(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError:
+        raise CursorExpired(f"not a calsync cursor: {cursor!r}") from None

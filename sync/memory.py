@@ -1,0 +1,168 @@
+"""An in-memory calendar side that behaves like a real provider: ids, etags, a change feed, expiring cursors.
+
+Used by the engine's tests, the hypothesis state machine and the benchmark. It
+can also be told to fail (a crash before a chosen write) to prove crash safety.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from copy import copy
+from dataclasses import dataclass, field
+
+from events.ical import Item
+
+from .adapter import Changes, Entry
+from .engine import Mapping, Side
+from .errors import CursorExpired, NotFound, PreconditionFailed
+
+
+@dataclass
+class MemorySide:
+    items: dict[str, Entry] = field(default_factory=dict)
+    # (sequence, id, deleted) per change; a cursor is the last sequence a reader saw.
+    log: list[tuple[int, str, bool]] = field(default_factory=list)
+    forgotten_before: int = 0  # cursors older than this are expired (as after a 410 Gone)
+    calls: dict[str, int] = field(default_factory=dict)
+    # Called before every write; raise from it to simulate a crash at that point.
+    before_write: Callable[[str], None] | None = None
+    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _last: int = 0
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def _record(self, id: str, deleted: bool) -> str:
+        self._last = next(self._seq)
+        self.log.append((self._last, id, deleted))
+        return str(self._last)
+
+    def _write(self, name: str) -> None:
+        self._count(name)
+        if self.before_write is not None:
+            self.before_write(name)
+
+    # --- the contract --------------------------------------------------------------------
+
+    def changes(self, cursor: str | None) -> Changes:
+        self._count("changes")
+        if cursor is None:
+            return Changes(changed=list(self.items.values()), deleted=[], cursor=str(self._last), complete=True)
+        since = int(cursor)
+        if since < self.forgotten_before:
+            raise CursorExpired("cursor too old")
+        latest: dict[str, bool] = {}
+        for seq, id, deleted in self.log:
+            if seq > since:
+                latest[id] = deleted
+        changed = [self.items[id] for id, deleted in latest.items() if not deleted and id in self.items]
+        gone = [id for id, deleted in latest.items() if deleted or id not in self.items]
+        return Changes(changed=changed, deleted=gone, cursor=str(self._last))
+
+    def get(self, id: str) -> Entry | None:
+        self._count("get")
+        return self.items.get(id)
+
+    def find(self, uid: str) -> Entry | None:
+        self._count("find")
+        return next((e for e in self.items.values() if e.uid == uid), None)
+
+    def create(self, item: Item) -> Entry:
+        self._write("create")
+        id = f"m{next(self._ids)}"
+        entry = Entry(id=id, version=self._record(id, False), item=item)
+        self.items[id] = entry
+        return entry
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        self._write("update")
+        current = self.items.get(id)
+        if current is None:
+            raise NotFound(id)
+        if current.version != version:
+            raise PreconditionFailed(id)
+        entry = Entry(id=id, version=self._record(id, False), item=item)
+        self.items[id] = entry
+        return entry
+
+    def delete(self, id: str, version: str) -> None:
+        self._write("delete")
+        current = self.items.get(id)
+        if current is None:
+            raise NotFound(id)
+        if current.version != version:
+            raise PreconditionFailed(id)
+        del self.items[id]
+        self._record(id, True)
+
+    # --- what a user of the other calendar does (no precondition, no crash) --------------------
+
+    def user_put(self, item: Item, id: str | None = None) -> Entry:
+        id = id or next((e.id for e in self.items.values() if e.uid == item.uid), None) or f"u{next(self._ids)}"
+        entry = Entry(id=id, version=self._record(id, False), item=item)
+        self.items[id] = entry
+        return entry
+
+    def user_delete(self, id: str) -> None:
+        if self.items.pop(id, None) is not None:
+            self._record(id, True)
+
+    def expire_cursors(self) -> None:
+        self.forgotten_before = self._last + 1
+
+
+@dataclass
+class MemoryStore:
+    """Mappings and cursors in a dict; what survives a crash is what was saved before it."""
+
+    mappings: dict[int, Mapping] = field(default_factory=dict)
+    local_cursor: str | None = None
+    remote_cursor: str | None = None
+    _keys: itertools.count[int] = field(default_factory=itertools.count)
+
+    def lookup(self, local_ids: Iterable[str], remote_ids: Iterable[str], uids: Iterable[str]) -> list[Mapping]:
+        local, remote, uid_set = set(local_ids), set(remote_ids), set(uids)
+        return [
+            copy(m) for m in self.mappings.values() if m.local_id in local or m.remote_id in remote or m.uid in uid_set
+        ]
+
+    def all(self) -> list[Mapping]:
+        return [copy(m) for m in self.mappings.values()]
+
+    def count(self) -> int:
+        return len(self.mappings)
+
+    def save(self, mapping: Mapping) -> None:
+        if mapping.pk is None:
+            mapping.pk = next(self._keys)
+        self.mappings[mapping.pk] = copy(mapping)  # type: ignore[index]
+
+    def remove(self, mapping: Mapping) -> None:
+        self.mappings.pop(mapping.pk, None)  # type: ignore[arg-type]
+
+    def save_cursors(self, local: str | None, remote: str | None) -> None:
+        self.local_cursor, self.remote_cursor = local, remote
+
+
+@dataclass
+class ListReport:
+    """Collects what a run reports, for tests and the benchmark."""
+
+    lines: list[tuple[str, ...]] = field(default_factory=list)
+
+    def applied(self, target: Side, action: str, uid: str, title: str) -> None:
+        self.lines.append(("applied", target.value, action, uid))
+
+    def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
+        self.lines.append(("conflict", winner.value, uid, message))
+
+    def unsynced(self, side: Side, uid: str, title: str, reason: str) -> None:
+        self.lines.append(("unsynced", side.value, uid, reason))
+
+    def note(self, message: str) -> None:
+        self.lines.append(("note", message))
+
+    def of(self, kind: str) -> list[tuple[str, ...]]:
+        return [line for line in self.lines if line[0] == kind]

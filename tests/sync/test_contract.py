@@ -1,0 +1,97 @@
+"""The adapter contract, run against every calendar side: calsync's own calendars and the in-memory fake.
+
+Provider adapters join the `side` fixture's parameters as they are built.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.engine import content_hash
+from sync.errors import CursorExpired, NotFound, PreconditionFailed
+from sync.local import CalsyncSide
+from sync.memory import MemorySide
+
+from .items import event, series
+
+
+@pytest.fixture(params=["memory", "calsync"])
+def side(request):  # type: ignore[no-untyped-def]
+    if request.param == "memory":
+        return MemorySide()
+    calendar = request.getfixturevalue("calendar")
+    return CalsyncSide(calendar)
+
+
+def expire(side) -> str:  # type: ignore[no-untyped-def]
+    """A cursor the side no longer knows."""
+    if isinstance(side, MemorySide):
+        cursor = side.changes(None).cursor
+        side.create(event("later"))
+        side.expire_cursors()
+        return cursor
+    return "not-a-cursor"
+
+
+def test_create_then_list_completely_and_incrementally(side) -> None:  # type: ignore[no-untyped-def]
+    start = side.changes(None)
+    assert start.complete and list(start.changed) == []
+    created = side.create(event("a@test", "Alpha"))
+    listing = side.changes(None)
+    assert [e.id for e in listing.changed] == [created.id]
+    since = side.changes(start.cursor)
+    assert [e.id for e in since.changed] == [created.id] and not since.complete
+    assert list(side.changes(since.cursor).changed) == []
+
+
+def test_get_and_find_return_the_same_content(side) -> None:  # type: ignore[no-untyped-def]
+    item = series("s@test", moved_summary="Moved")
+    created = side.create(item)
+    for entry in (side.get(created.id), side.find("s@test")):
+        assert entry is not None and entry.id == created.id and entry.version == created.version
+        assert content_hash(entry.item) == content_hash(item)
+        assert len(entry.item.overrides) == 1 and entry.item.overrides[0].summary == "Moved"
+    assert side.get("missing") is None and side.find("missing@test") is None
+
+
+def test_update_needs_the_current_version(side) -> None:  # type: ignore[no-untyped-def]
+    created = side.create(event("a@test"))
+    updated = side.update(created.id, event("a@test", "Renamed"), created.version)
+    assert updated.version != created.version
+    with pytest.raises(PreconditionFailed):
+        side.update(created.id, event("a@test", "Stale"), created.version)
+    assert side.get(created.id).item.master.summary == "Renamed"
+
+
+def test_update_of_a_missing_item_is_not_found(side) -> None:  # type: ignore[no-untyped-def]
+    created = side.create(event("a@test"))
+    side.delete(created.id, created.version)
+    with pytest.raises(NotFound):
+        side.update(created.id, event("a@test"), created.version)
+
+
+def test_delete_needs_the_current_version_and_is_reported(side) -> None:  # type: ignore[no-untyped-def]
+    created = side.create(event("a@test"))
+    cursor = side.changes(None).cursor
+    updated = side.update(created.id, event("a@test", "v2"), created.version)
+    with pytest.raises(PreconditionFailed):
+        side.delete(created.id, created.version)
+    side.delete(created.id, updated.version)
+    changes = side.changes(cursor)
+    assert list(changes.deleted) == [created.id] and list(changes.changed) == []
+    with pytest.raises(NotFound):
+        side.delete(created.id, updated.version)
+
+
+def test_a_forgotten_cursor_is_cursor_expired(side) -> None:  # type: ignore[no-untyped-def]
+    cursor = expire(side)
+    with pytest.raises(CursorExpired):
+        side.changes(cursor)
+
+
+def test_no_op_listing_since_the_latest_cursor_is_empty(side) -> None:  # type: ignore[no-untyped-def]
+    for i in range(5):
+        side.create(event(f"e{i}@test"))
+    cursor = side.changes(None).cursor
+    changes = side.changes(cursor)
+    assert list(changes.changed) == [] and list(changes.deleted) == []
