@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from integrations.providers import Provider
+from integrations.providers import ALL_PROVIDERS, Provider
 
 from .models import User
 
@@ -72,4 +72,4 @@ class TenantForm(forms.Form):
 
     def clean_allowed_providers(self) -> list[str]:
         chosen: list[Any] = self.cleaned_data["allowed_providers"]
-        return [p for p in Provider.values if p in chosen]
+        return [p for p in ALL_PROVIDERS if p in chosen]

@@ -17,6 +17,8 @@ from django.shortcuts import get_object_or_404
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
     from events.models import Calendar, Event, ImportJob
+    from integrations.models import Integration
+    from sync.models import SyncRun
 
 
 class TenantQuerySet(models.QuerySet[Any]):
@@ -63,7 +65,33 @@ class Scope:
 
         return get_object_or_404(ImportJob.objects.for_tenant(self.tenant).filter(created_by=self.user), pk=pk)
 
+    def integrations(self) -> models.QuerySet[Integration]:
+        from integrations.models import Integration
+
+        return Integration.objects.for_tenant(self.tenant).filter(user=self.user)
+
+    def integration(self, pk: int) -> Integration:
+        return get_object_or_404(self.integrations().select_related("calendar", "user"), pk=pk)
+
+    def run(self, pk: int) -> SyncRun:
+        """One of the user's own sync runs, or, for an admin, any run in the tenant."""
+        runs = (
+            self.tenant_runs() if self.user.is_tenant_admin else self.tenant_runs().filter(integration__user=self.user)
+        )
+        return get_object_or_404(runs.select_related("integration__user", "integration__calendar"), pk=pk)
+
     # --- administration ------------------------------------------------------
+
+    def tenant_runs(self) -> models.QuerySet[SyncRun]:
+        from sync.models import SyncRun
+
+        return SyncRun.objects.for_tenant(self.tenant)
+
+    def tenant_integrations(self) -> models.QuerySet[Integration]:
+        self.require_admin()
+        from integrations.models import Integration
+
+        return Integration.objects.for_tenant(self.tenant)
 
     def require_admin(self) -> None:
         if not self.user.is_tenant_admin:

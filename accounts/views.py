@@ -63,7 +63,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/settings.html",
-        {"form": form, "providers": providers, "timezones": timezone_choices(), "tenant": scope.tenant},
+        {
+            "form": form,
+            "providers": providers,
+            "timezones": timezone_choices(),
+            "tenant": scope.tenant,
+            "integrations": scope.integrations().select_related("calendar"),
+        },
     )
 
 

@@ -162,6 +162,16 @@ STORAGES = {
     },
 }
 
+# --- sync ------------------------------------------------------------------------
+
+# Automatic integrations sync this often (seconds); the dispatcher looks for due ones every SYNC_DISPATCH_SECONDS.
+SYNC_INTERVAL_SECONDS = env.int("SYNC_INTERVAL_SECONDS", default=300)
+SYNC_DISPATCH_SECONDS = env.int("SYNC_DISPATCH_SECONDS", default=60)
+# A sync holding its lock longer than this is presumed dead (its worker was killed).
+SYNC_LOCK_SECONDS = env.int("SYNC_LOCK_SECONDS", default=900)
+# Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
+SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
+
 # --- Celery -----------------------------------------------------------------
 
 # Redis in production; in development a filesystem broker needs no server at all.
@@ -186,7 +196,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Every periodic task, in one place.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},
+}
+
+# --- secrets at rest ----------------------------------------------------------
+
+# Fernet keys, newest first (see calsync/crypto.py). Development generates one into ./var.
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
+if not ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured("ENCRYPTION_KEYS is required when CALSYNC_ENV=production.")
+    from cryptography.fernet import Fernet
+
+    _key_file = VAR_DIR / "encryption_key"
+    if not _key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _key_file.write_text(Fernet.generate_key().decode())
+        _key_file.chmod(0o600)
+    ENCRYPTION_KEYS = [_key_file.read_text().strip()]
 
 # --- email ------------------------------------------------------------------
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("operator/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("events.urls")),
+    path("", include("integrations.urls")),
 ]

@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+
+    def ready(self) -> None:
+        from . import registry
+        from .providers import Provider
+
+        registry.register(Provider.CALSYNC, "integrations.calsync_calendar")

@@ -1,16 +1,16 @@
-"""Integrations: a calsync calendar paired with one calendar at a provider.
-
-First version: who connected what and with which settings. Credentials,
-cursors and the sync mapping arrive with the providers and the sync engine.
-"""
+"""Integrations: a calsync calendar paired with one calendar at a provider, with the user's sync settings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from accounts.models import Tenant
 from accounts.tenancy import TenantQuerySet
+from calsync import crypto
 
 from .providers import Provider
 
@@ -25,20 +25,78 @@ class Integration(models.Model):
         CALSYNC = "calsync", "calsync"
         REMOTE = "remote", "The other calendar"
 
+    class Status(models.TextChoices):
+        OK = "ok", "Working"
+        ERROR = "error", "Sync failed"
+        NEEDS_REAUTH = "needs_reauth", "Needs reconnecting"
+        STOPPED = "stopped", "Stopped for safety"
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=16, choices=Provider.choices)
     calendar = models.ForeignKey("events.Calendar", on_delete=models.CASCADE, related_name="integrations")
+    # Which calendar at the provider (its URL or id) and what the user calls it.
     remote_calendar_id = models.CharField(max_length=1000, blank=True)
     remote_calendar_name = models.CharField(max_length=500, blank=True)
+    # Non-secret connection settings (server URL, username...) and the encrypted secrets.
+    config = models.JSONField(default=dict, blank=True)
+    credentials_encrypted = models.TextField(blank=True)
+
+    # The user's settings, as the seeds describe them.
     sync_enabled = models.BooleanField(default=True)
     direction = models.CharField(max_length=12, choices=Direction.choices, default=Direction.BOTH)
     primary = models.CharField(max_length=8, choices=Primary.choices, default=Primary.CALSYNC)
     automatic = models.BooleanField(default=True)
     error_email = models.EmailField(blank=True)
+
+    # Sync state.
+    # Where each side's change feed was last read ("" = never: the next run lists everything).
+    local_cursor = models.TextField(blank=True)
+    remote_cursor = models.TextField(blank=True)
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    lock_token = models.CharField(max_length=64, blank=True)
+    lock_expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OK)
+    last_error = models.TextField(blank=True)
+    # The problem the user was last emailed about, so each problem is emailed once.
+    notified_problem = models.CharField(max_length=64, blank=True)
+    allow_mass_delete = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
 
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            # The dispatcher's query: only automatic, enabled integrations are in the index.
+            models.Index(
+                fields=["next_sync_at"],
+                name="integration_due",
+                condition=Q(sync_enabled=True, automatic=True, next_sync_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "remote_calendar_id", "calendar"], name="integration_unique_pairing"
+            ),
+        ]
+
     def __str__(self) -> str:
-        return f"{self.get_provider_display()} for {self.user}"
+        return f"{self.get_provider_display()}: {self.remote_calendar_name or self.remote_calendar_id}"
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return crypto.decrypt(self.credentials_encrypted)
+
+    def set_credentials(self, values: dict[str, Any]) -> None:
+        self.credentials_encrypted = crypto.encrypt(values) if values else ""
+
+    @property
+    def notification_address(self) -> str:
+        return self.error_email or self.user.email
+
+    @property
+    def is_running(self) -> bool:
+        from django.utils import timezone
+
+        return bool(self.lock_token) and self.lock_expires_at is not None and self.lock_expires_at > timezone.now()

@@ -14,6 +14,9 @@ class Provider(models.TextChoices):
     MICROSOFT = "microsoft", "Microsoft 365 / Outlook"
     EXCHANGE = "exchange", "Exchange on-premises"
     CALDAV = "caldav", "CalDAV"
+    # Another of the user's own calsync calendars: always allowed, it leaves calsync for nothing.
+    CALSYNC = "calsync", "Another calsync calendar"
 
 
-ALL_PROVIDERS: list[str] = [p.value for p in Provider]
+# What a tenant can allow or refuse its users.
+ALL_PROVIDERS: list[str] = [p.value for p in Provider if p is not Provider.CALSYNC]

@@ -6,6 +6,7 @@ can also be told to fail (a crash before a chosen write) to prove crash safety.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterable
 from copy import copy
@@ -54,9 +55,9 @@ class MemorySide:
         if since < self.forgotten_before:
             raise CursorExpired("cursor too old")
         latest: dict[str, bool] = {}
-        for seq, id, deleted in self.log:
-            if seq > since:
-                latest[id] = deleted
+        # The log is in sequence order: start at the first change after the cursor, as a real feed would.
+        for _, id, deleted in self.log[bisect.bisect_right(self.log, (since, "\uffff", True)) :]:
+            latest[id] = deleted
         changed = [self.items[id] for id, deleted in latest.items() if not deleted and id in self.items]
         gone = [id for id, deleted in latest.items() if deleted or id not in self.items]
         return Changes(changed=changed, deleted=gone, cursor=str(self._last))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from .factories import CalendarFactory, TenantFactory, UserFactory
 
@@ -69,3 +74,35 @@ def member_client(client, member):  # type: ignore[no-untyped-def]
 def admin_client_(client, admin_user):  # type: ignore[no-untyped-def]
     client.force_login(admin_user)
     return client
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker_queue():  # type: ignore[no-untyped-def]
+    """A worker on a queue of its own, so no other worker on this machine can take the test's task."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "calsync", "worker", "-Q", queue, "--pool=solo", "--loglevel=WARNING"],
+        cwd=ROOT,
+        env=env,
+    )
+    from calsync.celery import app
+
+    app.conf.task_always_eager = False
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    yield process
+    app.conf.task_default_queue = previous
+    process.terminate()
+    process.wait(timeout=20)

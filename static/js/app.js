@@ -56,3 +56,19 @@
     window.setTimeout(poll, 500);
   }
 })();
+
+// Integration page: while a sync is queued or running, poll its status and reload when it ends.
+(function () {
+  "use strict";
+  var section = document.getElementById("sync-status");
+  if (!section || !section.dataset.running) return;
+  var poll = function () {
+    fetch(section.dataset.poll, { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (state) {
+        if (state.running) { window.setTimeout(poll, 1000); } else { window.location.reload(); }
+      })
+      .catch(function () { window.setTimeout(poll, 3000); });
+  };
+  window.setTimeout(poll, 1000);
+})();

@@ -11,6 +11,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from events.ical import Component, Item
 from events.models import Event, ImportJob
 from events.services import item_save
+from integrations.models import Integration
+from integrations.services import integration_create
+from sync.models import SyncRun
 from tests.factories import CalendarFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +38,14 @@ def foreign(outsider):  # type: ignore[no-untyped-def]
     )
     job = ImportJob.objects.create(tenant=outsider.tenant, calendar=calendar, created_by=outsider, filename="x.ics",
                                    payload="")  # fmt: skip
-    return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": outsider}
+    other = CalendarFactory(owner=outsider, name="Globex copy")
+    integration = integration_create(
+        user=outsider, provider="calsync", calendar=calendar, remote_calendar_id=str(other.pk),
+        remote_calendar_name="Globex copy", sync_enabled=False,
+    )  # fmt: skip
+    run = SyncRun.objects.create(tenant=outsider.tenant, integration=integration, trigger="manual", error="Globex")
+    return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": outsider,
+            "integration": integration, "run": run}  # fmt: skip
 
 
 def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -55,6 +65,11 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "events:calendar_import": reverse("events:calendar_import", args=[cal]),
         "events:import_status": reverse("events:import_status", args=[foreign["job"].pk]),
         "admin_user_edit": reverse("admin_user_edit", args=[foreign["user"].pk]),
+        **{
+            f"integrations:{name}": reverse(f"integrations:{name}", args=[foreign["integration"].pk])
+            for name in ("detail", "sync_now", "allow_mass_delete", "status", "logs", "disconnect")
+        },
+        "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
     }
 
 
@@ -62,6 +77,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
 LISTINGS = [
     "events:calendar", "events:calendar_list", "events:task_list", "events:calendar_index", "events:event_create",
     "events:task_create", "events:calendar_create", "settings", "admin_users", "admin_user_create", "admin_tenant",
+    "integrations:connect_calsync", "integrations:admin_logs",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
@@ -97,6 +113,8 @@ def test_no_url_reaches_another_tenants_objects(client, member, admin_user, fore
             assert b"Globex" not in response.content, name
     # And nothing changed.
     assert Event.objects.filter(pk=foreign["event"].pk, title="Globex secret").exists()
+    assert Integration.objects.filter(pk=foreign["integration"].pk).exists()
+    assert not SyncRun.objects.exclude(pk=foreign["run"].pk).exists()
     assert foreign["calendar"].__class__.objects.filter(pk=foreign["calendar"].pk).exists()
 
 
@@ -121,7 +139,7 @@ def test_a_member_cannot_reach_a_colleagues_calendar(client, member, tenant) -> 
 
 
 def test_members_are_kept_out_of_the_admin_area(member_client, member) -> None:  # type: ignore[no-untyped-def]
-    for name in ("admin_users", "admin_user_create", "admin_tenant"):
+    for name in ("admin_users", "admin_user_create", "admin_tenant", "integrations:admin_logs"):
         assert member_client.get(reverse(name)).status_code == 403
     assert member_client.get(reverse("admin_user_edit", args=[member.pk])).status_code == 403
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ def _boot(**env: str) -> subprocess.CompletedProcess[str]:
 
 GOOD = {
     "CALSYNC_ENV": "production",
+    "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "SECRET_KEY": "k" * 60,
     "ALLOWED_HOSTS": "calsync.example.com",
     "DATABASE_URL": "postgres://calsync@db:5432/calsync",
@@ -59,6 +61,7 @@ def test_production_boots_with_complete_settings() -> None:
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required"),
         ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "must point at PostgreSQL"),
         ({"REDIS_URL": ""}, "Set REDIS_URL"),
+        ({"ENCRYPTION_KEYS": ""}, "ENCRYPTION_KEYS is required"),
         ({"CALSYNC_ENV": "staging"}, "must be 'development' or 'production'"),
     ],
 )

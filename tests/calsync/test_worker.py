@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -17,39 +13,11 @@ from django.urls import reverse
 from calsync.celery import app
 from events.models import Event, ImportJob
 
-ROOT = Path(__file__).resolve().parents[2]
 ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n"
     "BEGIN:VEVENT\r\nUID:from-worker@test\r\nDTSTART:20261123T100000Z\r\nDTEND:20261123T110000Z\r\n"
     "SUMMARY:Imported by a worker\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 )
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def worker_queue():  # type: ignore[no-untyped-def]
-    """A worker on a queue of its own, so no other worker on this machine can take the test's task."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "calsync", "worker", "-Q", queue, "--pool=solo", "--loglevel=WARNING"],
-        cwd=ROOT,
-        env=env,
-    )
-    app.conf.task_always_eager = False
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    yield process
-    app.conf.task_default_queue = previous
-    process.terminate()
-    process.wait(timeout=20)
 
 
 @pytest.mark.worker

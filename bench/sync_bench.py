@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""Sync engine benchmark: initial sync, no-op sync and a 1% change, between two in-memory sides and
+between two calsync calendars in the database. Prints wall time, database queries and adapter calls.
+
+    .venv/bin/python bench/sync_bench.py            # 1,000 and 10,000 events
+    .venv/bin/python bench/sync_bench.py 2000       # other sizes
+
+Uses a throwaway SQLite database under var/bench unless DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings")
+if "DATABASE_URL" not in os.environ:
+    bench_dir = ROOT / "var" / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    (bench_dir / "bench.sqlite3").unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{bench_dir / 'bench.sqlite3'}"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from events.convert import component_fields, item_span  # noqa: E402
+from events.ical import Component, Item  # noqa: E402
+from events.models import Calendar, Event  # noqa: E402
+from sync.engine import Settings, sync  # noqa: E402
+from sync.local import CalsyncSide  # noqa: E402
+from sync.memory import ListReport, MemorySide, MemoryStore  # noqa: E402
+
+ZONE = ZoneInfo("Europe/Berlin")
+START = datetime(2026, 1, 5, 9, tzinfo=ZONE)
+
+
+def make_items(n: int) -> list[Item]:
+    """n events, 2% of them weekly series with a moved occurrence."""
+    items = []
+    for i in range(n):
+        start = START + timedelta(hours=i % 2000)
+        master = Component(uid=f"bench-{i}@calsync", summary=f"Event {i}", start=start, end=start + timedelta(hours=1))
+        if i % 50 == 0:
+            master = replace(master, rrule="FREQ=WEEKLY;COUNT=20")
+            original = start + timedelta(days=7)
+            override = replace(master, rrule="", recurrence_id=original, start=original + timedelta(hours=2),
+                               end=original + timedelta(hours=3), summary=f"Event {i} (moved)")  # fmt: skip
+            items.append(Item(master=master, overrides=(override,)))
+        else:
+            items.append(Item(master=master))
+    return items
+
+
+def changed(items: list[Item], fraction: float) -> list[Item]:
+    step = int(1 / fraction)
+    return [replace(item, master=replace(item.master, summary=item.master.summary + " *")) for item in items[::step]]
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def measure(label: str, local, remote, store) -> None:  # type: ignore[no-untyped-def]
+    for side in (local, remote):
+        side.calls.clear()
+    report = ListReport()
+    queries = QueryCounter()
+    with connection.execute_wrapper(queries):
+        began = time.perf_counter()
+        sync(local, remote, store, Settings(), report)
+        elapsed = time.perf_counter() - began
+    calls = sum(local.calls.values()) + sum(remote.calls.values())
+    applied = len(report.of("applied"))
+    figures = f"{elapsed * 1000:>10.1f} ms {queries.count:>9} queries {calls:>8} adapter calls {applied:>7} writes"
+    print(f"  {label:<22} {figures}")
+
+
+def bench_memory(n: int) -> None:
+    items = make_items(n)
+    local, remote, store = MemorySide(), MemorySide(), MemoryStore()
+    for item in items:
+        local.user_put(item)
+    measure("initial", local, remote, store)
+    measure("echo (own writes back)", local, remote, store)
+    measure("no-op", local, remote, store)
+    for item in changed(items, 0.01):
+        local.user_put(item)
+    measure("1% changed", local, remote, store)
+
+
+def load_calendar(calendar: Calendar, items: list[Item]) -> None:
+    """Fill a calendar directly (the setup is not what is measured)."""
+    rows = []
+    for seq, item in enumerate(items, start=1):
+        span_start, span_end = item_span(item)
+        rows.append(Event(tenant_id=calendar.tenant_id, calendar=calendar, name=f"{item.uid}.ics", seq=seq,
+                          span_start=span_start, span_end=span_end, **component_fields(item.master)))  # fmt: skip
+    masters = {e.uid: e for e in Event.objects.bulk_create(rows, batch_size=1000)}
+    overrides = [
+        Event(
+            tenant_id=calendar.tenant_id,
+            calendar=calendar,
+            parent=masters[item.uid],
+            name=f"{item.uid}.ics",
+            seq=masters[item.uid].seq,
+            **component_fields(o),
+        )
+        for item in items
+        for o in item.overrides
+    ]
+    Event.objects.bulk_create(overrides, batch_size=1000)
+    Calendar.objects.filter(pk=calendar.pk).update(change_seq=len(items))
+    calendar.change_seq = len(items)
+
+
+def bench_calsync(n: int) -> None:
+    from accounts.services import tenant_create, user_create
+    from events.services import calendar_create, item_save
+
+    tenant = tenant_create(slug=f"bench-{n}", name="Bench")
+    user = user_create(tenant=tenant, email=f"bench{n}@calsync.test", password="a bench passphrase 42")
+    source, target = calendar_create(owner=user, name="Source"), calendar_create(owner=user, name="Target")
+    items = make_items(n)
+    load_calendar(source, items)
+    from integrations.models import Integration
+    from sync.store import DbStatusStore
+
+    integration = Integration.objects.create(
+        tenant=tenant, user=user, provider="calsync", calendar=source, remote_calendar_id=str(target.pk)
+    )
+    local, remote, store = CalsyncSide(source), CalsyncSide(target), DbStatusStore(integration)
+    measure("initial", local, remote, store)
+    measure("echo (own writes back)", local, remote, store)
+    measure("no-op", local, remote, store)
+    for item in changed(items, 0.01):
+        item_save(calendar=source, item=item)
+    measure("1% changed", local, remote, store)
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
+    call_command("migrate", verbosity=0)
+    for n in sizes:
+        print(f"\n{n} events ({n // 50} weekly series with a moved occurrence)")
+        print(" in-memory <-> in-memory")
+        bench_memory(n)
+        print(f" calsync calendar <-> calsync calendar (database: {connection.vendor})")
+        bench_calsync(n)
+
+
+if __name__ == "__main__":
+    main()

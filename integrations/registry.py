@@ -1,0 +1,34 @@
+"""Which code talks to which provider: a lazy registry of dotted paths, one per provider package.
+
+A provider's module offers `build_side(integration) -> sync.adapter.CalendarSide`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from .providers import Provider
+
+if TYPE_CHECKING:
+    from sync.adapter import CalendarSide
+
+    from .models import Integration
+
+SIDES: dict[str, str] = {}
+
+
+def register(provider: str, dotted_path: str) -> None:
+    SIDES[provider] = dotted_path
+
+
+def build_side(integration: Integration) -> CalendarSide:
+    try:
+        module = import_module(SIDES[integration.provider])
+    except KeyError:
+        raise LookupError(f"No adapter for {Provider(integration.provider).label} yet.") from None
+    return module.build_side(integration)  # type: ignore[no-any-return]
+
+
+def available() -> set[str]:
+    return set(SIDES)

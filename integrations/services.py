@@ -1,0 +1,101 @@
+"""Connecting, configuring and disconnecting integrations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from events.models import Calendar
+from sync.models import SyncRun
+from sync.services import sync_request
+
+from .models import Integration
+from .providers import ALL_PROVIDERS, Provider
+
+
+def _check_right(user: User, provider: str) -> None:
+    if not user.may_set_up_integrations:
+        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
+    assert user.tenant is not None
+    if provider in ALL_PROVIDERS and not user.tenant.allows(provider):
+        raise PermissionDenied(f"{Provider(provider).label} is not enabled for {user.tenant.name}.")
+
+
+SETTINGS_FIELDS = ("sync_enabled", "direction", "primary", "automatic", "error_email", "calendar")
+
+
+def integration_create(
+    *,
+    user: User,
+    provider: str,
+    calendar: Calendar,
+    remote_calendar_id: str,
+    remote_calendar_name: str,
+    config: dict[str, Any] | None = None,
+    credentials: dict[str, Any] | None = None,
+    **sync_settings: Any,
+) -> Integration:
+    """Connect a calendar; the first sync starts as soon as this commits."""
+    _check_right(user, provider)
+    if calendar.owner_id != user.pk:
+        raise PermissionDenied("You can only sync your own calendars.")
+    taken = Integration.objects.filter(provider=provider, remote_calendar_id=remote_calendar_id, user=user)
+    if taken.exists():
+        raise ValidationError("This calendar is already connected. Syncing it twice would duplicate your events.")
+    integration = Integration(
+        tenant_id=user.tenant_id,
+        user=user,
+        provider=provider,
+        calendar=calendar,
+        remote_calendar_id=remote_calendar_id,
+        remote_calendar_name=remote_calendar_name,
+        config=config or {},
+        **{"error_email": user.email, **{k: v for k, v in sync_settings.items() if k in SETTINGS_FIELDS}},
+    )
+    integration.set_credentials(credentials or {})
+    with transaction.atomic():
+        integration.save()
+        if integration.sync_enabled:
+            sync_request(integration=integration, trigger=SyncRun.Trigger.FIRST)
+    return integration
+
+
+def integration_update_settings(*, integration: Integration, **values: Any) -> Integration:
+    """Save the user's settings. Changing the calsync calendar starts the pairing over."""
+    calendar_changed = "calendar" in values and values["calendar"].pk != integration.calendar_id
+    for field in SETTINGS_FIELDS:
+        if field in values:
+            setattr(integration, field, values[field])
+    fields = list(SETTINGS_FIELDS)
+    if calendar_changed:
+        integration.local_cursor = integration.remote_cursor = ""
+        integration.mappings.all().delete()
+        fields += ["local_cursor", "remote_cursor"]
+    # The sync requested below starts at once; automatic ones then continue every interval.
+    interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    integration.next_sync_at = timezone.now() + interval if integration.sync_enabled and integration.automatic else None
+    with transaction.atomic():
+        integration.save(update_fields=[*fields, "next_sync_at"])
+        if integration.sync_enabled:
+            # As the seeds say: saving the settings syncs at once.
+            sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return integration
+
+
+def integration_allow_mass_delete(*, integration: Integration) -> Integration:
+    """The user confirms that the other calendar really was emptied: the next run may delete."""
+    integration.allow_mass_delete = True
+    integration.save(update_fields=["allow_mass_delete"])
+    sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return integration
+
+
+def integration_disconnect(*, integration: Integration) -> None:
+    """Forget the credentials and the pairing; calsync's events stay as they are."""
+    integration.delete()

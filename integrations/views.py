@@ -1,0 +1,146 @@
+"""A user's integrations: connect, settings, Synchronize now, progress, logs, disconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.tenancy import Scope
+from sync import selectors as sync_selectors
+from sync.services import sync_request_manual
+
+from . import services
+from .forms import CalsyncConnectForm, SettingsForm
+from .providers import Provider
+
+
+def _scope(request: HttpRequest) -> Scope:
+    return Scope(request.user)  # type: ignore[arg-type]
+
+
+@login_required
+def connect_calsync(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
+        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
+    calendars = scope.calendars()
+    initial = {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
+               "error_email": request.user.email}  # type: ignore[union-attr]  # fmt: skip
+    form = CalsyncConnectForm(request.POST or None, calendars=calendars, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        other = data.pop("other")
+        try:
+            integration = services.integration_create(
+                user=request.user,  # type: ignore[arg-type]
+                provider=Provider.CALSYNC,
+                remote_calendar_id=str(other.pk),
+                remote_calendar_name=other.name,
+                **data,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, "Connected. The first sync has started.")
+            return redirect("integrations:detail", pk=integration.pk)
+    return render(request, "integrations/connect_calsync.html", {"form": form, "enough": calendars.count() > 1})
+
+
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    scope = _scope(request)
+    integration = scope.integration(pk)
+    form = SettingsForm(
+        request.POST or None, calendars=scope.calendars(), initial=SettingsForm.initial_for(integration)
+    )
+    if request.method == "POST" and form.is_valid():
+        services.integration_update_settings(integration=integration, **form.cleaned_data)
+        messages.success(request, "Settings saved." + (" A sync has started." if integration.sync_enabled else ""))
+        return redirect("integrations:detail", pk=integration.pk)
+    return render(request, "integrations/detail.html", {"integration": integration, "form": form,
+                                                        **sync_selectors.integration_status(integration)})  # fmt: skip
+
+
+@login_required
+@require_POST
+def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    if not integration.sync_enabled:
+        messages.error(request, "Sync is paused. Tick “Sync events” and save to resume it.")
+    else:
+        sync_request_manual(integration=integration)
+        messages.success(request, "Sync started.")
+    return redirect("integrations:detail", pk=integration.pk)
+
+
+@login_required
+@require_POST
+def allow_mass_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    services.integration_allow_mass_delete(integration=integration)
+    messages.success(request, "The next sync may delete the items; it has started.")
+    return redirect("integrations:detail", pk=integration.pk)
+
+
+@login_required
+def status(request: HttpRequest, pk: int) -> JsonResponse:
+    """What the integration page polls while a sync runs."""
+    integration = _scope(request).integration(pk)
+    return JsonResponse(sync_selectors.status_json(integration))
+
+
+@login_required
+def logs(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    page = Paginator(integration.runs.all(), 20).get_page(request.GET.get("page"))
+    return render(request, "integrations/logs.html", {"integration": integration, "page": page})
+
+
+@login_required
+def run_detail(request: HttpRequest, run_pk: int) -> HttpResponse:
+    run = _scope(request).run(run_pk)
+    entries = Paginator(run.entries.all(), 200).get_page(request.GET.get("page"))
+    return render(request, "integrations/run_detail.html", {"run": run, "entries": entries})
+
+
+@login_required
+@require_POST
+def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    name = str(integration)
+    services.integration_disconnect(integration=integration)
+    messages.success(request, f"Disconnected {name}. Your calsync events were kept.")
+    return redirect("settings")
+
+
+def _filters(request: HttpRequest) -> dict[str, Any]:
+    return {key: request.GET.get(key, "") for key in ("user", "integration", "status", "since", "until")}
+
+
+@login_required
+def admin_logs(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    scope.require_admin()
+    filters = _filters(request)
+    runs = sync_selectors.tenant_runs(scope=scope, **filters)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(
+        request,
+        "integrations/admin_logs.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query,
+            "users": scope.users(),
+            "integrations": scope.tenant_integrations().select_related("user"),
+            "statuses": sync_selectors.RUN_STATUSES,
+        },
+    )

@@ -1,0 +1,78 @@
+"""Reads of sync state for pages: an integration's status, and the tenant-wide run log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.tenancy import Scope
+from integrations.models import Integration
+
+from .models import SyncRun
+
+RUN_STATUSES = SyncRun.Status.choices
+
+
+def integration_status(integration: Integration) -> dict[str, Any]:
+    runs = list(integration.runs.all()[:10])
+    current = next((r for r in runs if r.status in (SyncRun.Status.RUNNING, SyncRun.Status.QUEUED)), None)
+    last = next((r for r in runs if r.finished and r.status != SyncRun.Status.SKIPPED), None)
+    return {
+        "current_run": current,
+        "last_run": last,
+        "unsynced_items": list(integration.unsynced_items.all()[:100]),
+    }
+
+
+def status_json(integration: Integration) -> dict[str, Any]:
+    state = integration_status(integration)
+    current, last = state["current_run"], state["last_run"]
+    return {
+        "running": current is not None,
+        "run_status": current.get_status_display() if current else "",
+        "started_at": current.started_at.isoformat() if current and current.started_at else None,
+        "last_run": {
+            "id": last.pk,
+            "status": last.status,
+            "status_label": last.get_status_display(),
+            "finished_at": last.finished_at.isoformat() if last.finished_at else None,
+            "to_calsync": last.to_calsync,
+            "to_remote": last.to_remote,
+            "conflicts": last.conflicts,
+            "unsynced": last.unsynced,
+            "error": last.error,
+        }
+        if last
+        else None,
+        "integration_status": integration.status,
+        "integration_status_label": integration.get_status_display(),
+    }
+
+
+def _day(text: str, end: bool = False) -> datetime | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime.combine(day, time.max if end else time.min, tzinfo=timezone.get_current_timezone())
+
+
+def tenant_runs(*, scope: Scope, user: str = "", integration: str = "", status: str = "", since: str = "",
+                until: str = "") -> QuerySet[SyncRun]:  # fmt: skip
+    """Every run in the admin's tenant, newest first, with the filters of the log viewer."""
+    scope.require_admin()
+    runs = scope.tenant_runs().select_related("integration__user", "integration__calendar")
+    if user.isdigit():
+        runs = runs.filter(integration__user_id=int(user))
+    if integration.isdigit():
+        runs = runs.filter(integration_id=int(integration))
+    if status in SyncRun.Status.values:
+        runs = runs.filter(status=status)
+    if (start := _day(since)) is not None:
+        runs = runs.filter(created_at__gte=start)
+    if (end := _day(until, end=True)) is not None:
+        runs = runs.filter(created_at__lte=end)
+    return runs

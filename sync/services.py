@@ -1,0 +1,194 @@
+"""Running syncs: request, claim the lock, run the engine, record the outcome, schedule the next one.
+
+No provider is called inside a database transaction: each calsync write is its
+own short transaction in events.services, and the run's bookkeeping is written
+around the engine, not around it in one block.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from calsync.crypto import SecretUnreadable
+from integrations import registry
+from integrations.models import Integration
+
+from . import engine, notify
+from .errors import AuthRevoked, PermanentError, SafetyStop, SyncError, TransientError
+from .local import CalsyncSide
+from .models import SyncRun
+from .store import DbStatusStore, RunReport
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
+
+
+def sync_request(*, integration: Integration, trigger: str, attempt: int = 1, delay: float = 0) -> SyncRun:
+    """Queue a run; a worker starts it after the current transaction commits."""
+    from .tasks import run_sync
+
+    run = SyncRun.objects.create(
+        tenant_id=integration.tenant_id, integration=integration, trigger=trigger, attempt=attempt
+    )
+    transaction.on_commit(lambda: run_sync.apply_async((run.pk,), countdown=delay or None))
+    return run
+
+
+def sync_request_manual(*, integration: Integration) -> SyncRun:
+    """'Synchronize now': a run already queued or running is the one the user is waiting for."""
+    pending = integration.runs.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]).first()
+    return pending or sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+
+
+def dispatch_due(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Queue every automatic integration whose next sync is due. Cost grows with the number due."""
+    moment = now or timezone.now()
+    interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    due = Integration.objects.filter(
+        sync_enabled=True, automatic=True, next_sync_at__isnull=False, next_sync_at__lte=moment
+    ).order_by("next_sync_at")
+    queued = 0
+    for integration in due[:limit]:
+        # Push the due time forward first, so a slow queue never gets the same integration twice.
+        claimed = Integration.objects.filter(pk=integration.pk, next_sync_at__lte=moment).update(
+            next_sync_at=moment + interval
+        )
+        if claimed:
+            sync_request(integration=integration, trigger=SyncRun.Trigger.AUTOMATIC)
+            queued += 1
+    return queued
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+def _claim(integration: Integration) -> str | None:
+    """Take the integration's lock, or None if a live sync holds it. A lock past its expiry was a dead worker's."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    taken = (
+        Integration.objects.filter(pk=integration.pk)
+        .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
+        .update(lock_token=token, lock_expires_at=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
+    )
+    if not taken:
+        return None
+    # Runs left "running" by a worker that died never finish; say so.
+    integration.runs.filter(status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED, finished_at=now, error="The worker running this sync stopped before it finished."
+    )
+    return token
+
+
+def _release(integration: Integration, token: str) -> None:
+    Integration.objects.filter(pk=integration.pk, lock_token=token).update(lock_token="", lock_expires_at=None)
+
+
+def _engine_settings(integration: Integration) -> engine.Settings:
+    return engine.Settings(
+        direction=engine.Direction(integration.direction),
+        primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
+        mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
+    )
+
+
+def sync_execute(*, run_id: int) -> SyncRun:
+    run = SyncRun.objects.select_related("integration__calendar", "integration__user").get(pk=run_id)
+    integration = run.integration
+    if run.status != SyncRun.Status.QUEUED:
+        return run  # delivered twice
+    if not integration.sync_enabled:
+        return _finish(run, SyncRun.Status.SKIPPED, error="Sync is paused.")
+    token = _claim(integration)
+    if token is None:
+        return _finish(run, SyncRun.Status.SKIPPED)
+    run.status, run.started_at = SyncRun.Status.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    report = RunReport(run)
+    try:
+        _run_engine(integration, report)
+    except TransientError as exc:
+        _retry_or_fail(run, report, exc)
+    except AuthRevoked as exc:
+        _problem(run, report, Integration.Status.NEEDS_REAUTH, str(exc))
+    except SafetyStop as exc:
+        _problem(run, report, Integration.Status.STOPPED, str(exc))
+    except (PermanentError, SyncError, SecretUnreadable, LookupError) as exc:
+        _problem(run, report, Integration.Status.ERROR, str(exc))
+    except Exception:
+        _problem(run, report, Integration.Status.ERROR, "An internal error stopped this sync; it has been logged.")
+        raise
+    else:
+        _succeeded(run, report)
+    finally:
+        _release(integration, token)
+        _schedule_next(integration)
+    return run
+
+
+def _run_engine(integration: Integration, report: RunReport) -> None:
+    local = CalsyncSide(integration.calendar)
+    remote = registry.build_side(integration)
+    engine.sync(local, remote, DbStatusStore(integration), _engine_settings(integration), report)
+
+
+def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: str = "") -> SyncRun:
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    fields = ["status", "error", "finished_at"]
+    if report is not None:
+        run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
+        fields += ["counts", "conflicts", "unsynced"]
+    run.save(update_fields=fields)
+    log.info(
+        "sync finished",
+        extra={"integration": run.integration_id, "sync_run": run.pk, "run_status": status, "counts": run.counts},
+    )
+    return run
+
+
+def _succeeded(run: SyncRun, report: RunReport) -> None:
+    report.clear_resolved()
+    status = SyncRun.Status.PARTIAL if report.unsynced_keys else SyncRun.Status.SUCCESS
+    _finish(run, status, report)
+    integration = run.integration
+    was_failing = integration.status != Integration.Status.OK
+    integration.status, integration.last_error, integration.allow_mass_delete = Integration.Status.OK, "", False
+    integration.save(update_fields=["status", "last_error", "allow_mass_delete"])
+    if was_failing:
+        notify.recovered(integration)
+
+
+def _problem(run: SyncRun, report: RunReport, status: str, message: str) -> None:
+    _finish(
+        run, SyncRun.Status.STOPPED if status == Integration.Status.STOPPED else SyncRun.Status.FAILED, report, message
+    )
+    integration = run.integration
+    integration.status, integration.last_error = status, message
+    integration.save(update_fields=["status", "last_error"])
+    notify.problem(integration, run)
+
+
+def _retry_or_fail(run: SyncRun, report: RunReport, exc: TransientError) -> None:
+    if run.attempt >= MAX_ATTEMPTS:
+        _problem(run, report, Integration.Status.ERROR, f"{exc} (gave up after {run.attempt} attempts)")
+        return
+    _finish(run, SyncRun.Status.RETRYING, report, str(exc))
+    # Exponential backoff (30 s, 2 min, 8 min), or what the provider asked for if that is longer.
+    delay = max(exc.retry_after or 0, 30 * 4 ** (run.attempt - 1))
+    sync_request(integration=run.integration, trigger=SyncRun.Trigger.RETRY, attempt=run.attempt + 1, delay=delay)
+
+
+def _schedule_next(integration: Integration) -> None:
+    fresh = Integration.objects.only("sync_enabled", "automatic").get(pk=integration.pk)
+    next_at = None
+    if fresh.sync_enabled and fresh.automatic:
+        next_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    Integration.objects.filter(pk=integration.pk).update(next_sync_at=next_at)

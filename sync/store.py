@@ -1,0 +1,136 @@
+"""The engine's StatusStore and Report, backed by the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from itertools import islice
+
+from django.db.models import Q
+
+from events.ical import Item, serialise
+from integrations.models import Integration
+
+from .engine import Mapping, Side
+from .models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
+
+_CHUNK = 500  # ids per IN (...) clause
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    iterator = iter(values)
+    while chunk := list(islice(iterator, _CHUNK)):
+        yield chunk
+
+
+def _to_engine(row: SyncMapping) -> Mapping:
+    return Mapping(
+        uid=row.uid,
+        local_id=row.local_id,
+        local_version=row.local_version,
+        remote_id=row.remote_id,
+        remote_version=row.remote_version,
+        content_hash=row.content_hash,
+        pk=row.pk,
+    )
+
+
+class DbStatusStore:
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+        self.local_cursor: str | None = integration.local_cursor or None
+        self.remote_cursor: str | None = integration.remote_cursor or None
+
+    def _rows(self):  # type: ignore[no-untyped-def]
+        return SyncMapping.objects.filter(integration=self.integration)
+
+    def lookup(self, local_ids: Iterable[str], remote_ids: Iterable[str], uids: Iterable[str]) -> list[Mapping]:
+        found: dict[int, SyncMapping] = {}
+        for field, values in (("local_id", local_ids), ("remote_id", remote_ids), ("uid", uids)):
+            for chunk in _chunks(set(values)):
+                for row in self._rows().filter(Q(**{f"{field}__in": chunk})):
+                    found[row.pk] = row
+        return [_to_engine(row) for row in found.values()]
+
+    def all(self) -> list[Mapping]:
+        return [_to_engine(row) for row in self._rows()]
+
+    def count(self) -> int:
+        return self._rows().count()
+
+    def save(self, mapping: Mapping) -> None:
+        values = {
+            "uid": mapping.uid,
+            "local_id": mapping.local_id,
+            "local_version": mapping.local_version,
+            "remote_id": mapping.remote_id,
+            "remote_version": mapping.remote_version,
+            "content_hash": mapping.content_hash,
+        }
+        if mapping.pk is None:
+            mapping.pk = SyncMapping.objects.create(integration=self.integration, **values).pk
+        else:
+            SyncMapping.objects.filter(pk=mapping.pk).update(**values)
+
+    def remove(self, mapping: Mapping) -> None:
+        if mapping.pk is not None:
+            SyncMapping.objects.filter(pk=mapping.pk).delete()
+
+    def save_cursors(self, local: str | None, remote: str | None) -> None:
+        self.local_cursor, self.remote_cursor = local, remote
+        self.integration.local_cursor, self.integration.remote_cursor = local or "", remote or ""
+        self.integration.save(update_fields=["local_cursor", "remote_cursor"])
+
+
+class RunReport:
+    """Writes what the engine reports to the run's log and the unsynced-items list."""
+
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.conflicts = 0
+        self.unsynced_keys: set[tuple[str, str]] = set()
+        self.synced_uids: set[str] = set()
+
+    def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: str) -> None:
+        SyncLogEntry.objects.create(
+            run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra
+        )
+
+    def applied(self, target: Side, action: str, uid: str, title: str) -> None:
+        self.counts[(target.value, action)] += 1
+        self.synced_uids.add(uid)
+        where = "calsync" if target is Side.LOCAL else "the other calendar"
+        self._log(action, f"“{title or uid}” {action} in {where}.", uid, title)
+
+    def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
+        self.conflicts += 1
+        detail = serialise([loser]) if loser is not None else ""
+        self._log("conflict", message, uid, title, level=SyncLogEntry.Level.WARNING, detail=detail)
+
+    def unsynced(self, side: Side, uid: str, title: str, reason: str) -> None:
+        self.unsynced_keys.add((side.value, uid))
+        UnsyncedItem.objects.update_or_create(
+            integration=self.run.integration,
+            side=side.value,
+            uid=uid[:255],
+            defaults={"title": title[:500], "reason": reason},
+        )
+        self._log(
+            "unsynced", f"“{title or uid}” was not synced: {reason}", uid, title, level=SyncLogEntry.Level.WARNING
+        )
+
+    def note(self, message: str) -> None:
+        self._log("note", message)
+
+    def count_json(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        for (target, action), n in self.counts.items():
+            result.setdefault(target, {})[action] = n
+        return result
+
+    def clear_resolved(self) -> None:
+        """Items that synced this run are no longer unsynced."""
+        if self.synced_uids:
+            for chunk in _chunks(self.synced_uids):
+                UnsyncedItem.objects.filter(integration=self.run.integration, uid__in=chunk).delete()

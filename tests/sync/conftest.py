@@ -1,8 +1,0 @@
-import pytest
-
-
-@pytest.fixture
-def calendar(db):  # type: ignore[no-untyped-def]
-    from tests.factories import CalendarFactory
-
-    return CalendarFactory()
