@@ -9,3 +9,4 @@ class IntegrationsConfig(AppConfig):
         from .providers import Provider
 
         registry.register(Provider.CALSYNC, "integrations.calsync_calendar")
+        registry.register(Provider.CALDAV, "integrations.caldav.provider")

@@ -106,3 +106,26 @@ def worker_queue():  # type: ignore[no-untyped-def]
     app.conf.task_default_queue = previous
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def radicale():  # type: ignore[no-untyped-def]
+    from .caldav_servers import start_radicale
+
+    server, shutdown = start_radicale()
+    yield server
+    shutdown.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def xandikos():  # type: ignore[no-untyped-def]
+    from .caldav_servers import start_xandikos
+
+    server, embedded = start_xandikos()
+    yield server
+    embedded.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["radicale", "xandikos"])
+def caldav_server(request):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue(request.param)

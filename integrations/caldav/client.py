@@ -1,0 +1,194 @@
+"""HTTP to a CalDAV server: discovery with the caldav library, then plain WebDAV requests on its session.
+
+Every failure becomes one of sync.errors, with a message a user can act on
+(never the password). RFC 4918 (WebDAV), RFC 4791 (CalDAV), RFC 6578 (sync-collection).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import caldav
+import niquests
+from caldav.lib import error as caldav_error
+from lxml import etree
+
+from sync.errors import AuthRevoked, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+NS = {
+    "d": "DAV:",
+    "c": "urn:ietf:params:xml:ns:caldav",
+    "cs": "http://calendarserver.org/ns/",
+    "ic": "http://apple.com/ns/ical/",
+}
+# Never resolve entities or fetch anything while parsing what a server sent.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
+TIMEOUT = 30
+
+
+class ConnectError(PermanentError):
+    """Connecting failed in a way the user must fix; `kind` says which (for the form)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class RemoteCalendar:
+    url: str
+    name: str
+    color: str = ""
+    components: tuple[str, ...] = ("VEVENT", "VTODO")
+    writable: bool = True
+    supports_sync: bool = True
+
+    @property
+    def accepts_events(self) -> bool:
+        return "VEVENT" in self.components
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def xml(self) -> Any:
+        try:
+            return etree.fromstring(self.body, _PARSER)
+        except etree.XMLSyntaxError as exc:
+            raise TransientError("The CalDAV server sent a reply that is not valid XML.") from exc
+
+    @property
+    def etag(self) -> str:
+        return self.headers.get("etag", "")
+
+
+@dataclass
+class CalDAVClient:
+    url: str
+    username: str
+    password: str = field(repr=False)
+    verify: bool | str = True
+    _dav: caldav.DAVClient | None = field(default=None, init=False, repr=False)
+
+    @property
+    def dav(self) -> caldav.DAVClient:
+        if self._dav is None:
+            self._dav = caldav.DAVClient(
+                url=self.url, username=self.username, password=self.password, auth_type="basic",
+                timeout=TIMEOUT, ssl_verify_cert=self.verify, enable_rfc6764=False,
+            )  # fmt: skip
+            # The machine-wide CA bundle variable must not override our verify setting.
+            self._dav.session.trust_env = False
+        return self._dav
+
+    # --- raw requests ------------------------------------------------------------------
+
+    def request(
+        self, method: str, url: str, body: bytes | str = b"", headers: dict[str, str] | None = None
+    ) -> Response:
+        try:
+            raw = self.dav.session.request(
+                method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=TIMEOUT,
+                verify=self.verify, allow_redirects=method in ("GET", "PROPFIND"),
+            )  # fmt: skip
+        except niquests.exceptions.SSLError as exc:
+            raise ConnectError("The server's TLS certificate could not be verified.", "tls") from exc
+        except (niquests.exceptions.ConnectionError, niquests.exceptions.Timeout) as exc:
+            raise TransientError(f"Could not reach the CalDAV server at {_host(url)}.") from exc
+        response = Response(raw.status_code, {k.lower(): v for k, v in raw.headers.items()}, raw.content or b"")
+        _raise_for_server(response, url)
+        return response
+
+    def propfind(self, url: str, props: str, depth: int) -> Any:
+        body = f'<?xml version="1.0" encoding="utf-8"?><d:propfind {_XMLNS}><d:prop>{props}</d:prop></d:propfind>'
+        response = self.request("PROPFIND", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})
+        if response.status == 404:
+            raise PermanentError(f"The CalDAV server has nothing at {urlsplit(url).path}.")
+        if response.status != 207:
+            raise PermanentError(f"The CalDAV server answered PROPFIND with {response.status}.")
+        return response.xml()
+
+    def report(self, url: str, body: str, depth: int = 1) -> Response:
+        return self.request("REPORT", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})
+
+    # --- discovery ----------------------------------------------------------------------
+
+    def calendars(self) -> list[RemoteCalendar]:
+        """Every calendar of the user, with what it accepts and whether they can write to it."""
+        home = self._calendar_home()
+        tree = self.propfind(home, _CALENDAR_PROPS, depth=1)
+        found = [cal for r in tree.findall("d:response", NS) if (cal := _calendar(r, home)) is not None]
+        if not found:
+            raise ConnectError("Signed in, but this account has no calendars.", "no_calendars")
+        return found
+
+    def _calendar_home(self) -> str:
+        try:
+            principal = self.dav.principal()
+            homes = principal.calendar_home_set
+            return str(homes.url if hasattr(homes, "url") else homes)
+        except caldav_error.AuthorizationError as exc:
+            raise ConnectError("The server refused the username or app password.", "auth") from exc
+        except niquests.exceptions.SSLError as exc:
+            raise ConnectError("The server's TLS certificate could not be verified.", "tls") from exc
+        except (niquests.exceptions.ConnectionError, niquests.exceptions.Timeout) as exc:
+            raise ConnectError(f"Could not reach {_host(self.url)}. Check the server address.", "unreachable") from exc
+        except (caldav_error.DAVError, caldav_error.NotFoundError, etree.XMLSyntaxError, ValueError, KeyError) as exc:
+            raise ConnectError(
+                "No CalDAV service was found at this address. Check the server address.", "not_caldav"
+            ) from exc
+
+
+_XMLNS = 'xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:ic="http://apple.com/ns/ical/"'
+_CALENDAR_PROPS = (
+    "<d:resourcetype/><d:displayname/><d:current-user-privilege-set/><c:supported-calendar-component-set/>"
+    "<d:supported-report-set/><ic:calendar-color/>"
+)
+
+
+def _raise_for_server(response: Response, url: str) -> None:
+    if response.status == 401:
+        raise AuthRevoked("The CalDAV server refused the username or app password. Update the credentials.")
+    if response.status in (429, 503) or response.status >= 500:
+        retry = response.headers.get("retry-after", "")
+        raise TransientError(
+            f"The CalDAV server at {_host(url)} is busy or failing ({response.status}).",
+            retry_after=float(retry) if retry.isdigit() else None,
+        )
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _text(node: Any, path: str) -> str:
+    found = node.find(path, NS)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _calendar(response: Any, base: str) -> RemoteCalendar | None:
+    prop = response.find("d:propstat/d:prop", NS)
+    if prop is None or prop.find("d:resourcetype/c:calendar", NS) is None:
+        return None
+    href = urljoin(base, _text(response, "d:href"))
+    components = tuple(c.get("name") for c in prop.findall("c:supported-calendar-component-set/c:comp", NS))
+    privileges = {p.tag for p in prop.findall("d:current-user-privilege-set/d:privilege/*", NS)}
+    writable = any(tag in privileges for tag in (f"{{DAV:}}{n}" for n in ("write", "write-content", "all")))
+    reports = {r.tag for r in prop.findall("d:supported-report-set/d:supported-report/d:report/*", NS)}
+    return RemoteCalendar(
+        url=href,
+        name=_text(prop, "d:displayname") or urlsplit(href).path.rstrip("/").rsplit("/", 1)[-1],
+        color=_text(prop, "ic:calendar-color")[:7],
+        components=components or ("VEVENT", "VTODO"),
+        # Servers that do not report privileges are assumed writable; a refused write is reported per item.
+        writable=writable or not privileges,
+        supports_sync="{DAV:}sync-collection" in reports or not reports,
+    )

@@ -1,0 +1,23 @@
+"""Builds the CalDAV side of an integration from its stored settings and secrets."""
+
+from __future__ import annotations
+
+from integrations.models import Integration
+
+from .adapter import CalDAVSide
+from .client import CalDAVClient
+
+
+def client_for(integration: Integration) -> CalDAVClient:
+    config = integration.config
+    return CalDAVClient(url=config["url"], username=config["username"], password=integration.credentials["password"])
+
+
+def build_side(integration: Integration) -> CalDAVSide:
+    config = integration.config
+    return CalDAVSide(
+        client=client_for(integration),
+        calendar_url=integration.remote_calendar_id,
+        components=tuple(config.get("components", ("VEVENT", "VTODO"))),
+        supports_sync=config.get("supports_sync", True),
+    )
