@@ -36,7 +36,8 @@ class Server:
         url = f"{self.home}{uuid.uuid4().hex[:10]}/"
         comps = "".join(f'<C:comp name="{c}"/>' for c in components)
         body = (
-            '<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
             f"<D:set><D:prop><D:displayname>{name}</D:displayname>"
             f"<C:supported-calendar-component-set>{comps}</C:supported-calendar-component-set></D:prop></D:set>"
             "</C:mkcalendar>"
