@@ -62,7 +62,8 @@ def _bump(calendar: Calendar) -> int:
     return locked.change_seq
 
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]+")
+# Characters no client or server percent-encodes differently, so hrefs compare equal everywhere.
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def resource_name_for(uid: str) -> str:

@@ -1,12 +1,16 @@
 from django.urls import path
 
 from . import views
+from .caldav import views as caldav_views
 
 app_name = "integrations"
 
 urlpatterns = [
     path("integrations/connect/calsync/", views.connect_calsync, name="connect_calsync"),
+    path("integrations/connect/caldav/", caldav_views.connect, name="caldav_connect"),
+    path("integrations/connect/caldav/calendar/", caldav_views.choose, name="caldav_choose"),
     path("integrations/<int:pk>/", views.detail, name="detail"),
+    path("integrations/<int:pk>/caldav/credentials/", caldav_views.update_credentials, name="caldav_credentials"),
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("integrations/<int:pk>/allow-deletions/", views.allow_mass_delete, name="allow_mass_delete"),
     path("integrations/<int:pk>/status.json", views.status, name="status"),

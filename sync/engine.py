@@ -170,7 +170,8 @@ def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side) ->
 def _pairs(local: Changes, remote: Changes, store: StatusStore) -> tuple[list[_Pair], list[tuple[Side, Entry]]]:
     sides = {Side.LOCAL: local, Side.REMOTE: remote}
     uids = {e.uid for c in sides.values() for e in c.changed}
-    mappings = store.all() if local.complete or remote.complete else store.lookup(
+    quiet = not any(c.changed or c.deleted for c in sides.values())
+    mappings = store.all() if local.complete or remote.complete else [] if quiet else store.lookup(
         local_ids=[e.id for e in local.changed] + list(local.deleted),
         remote_ids=[e.id for e in remote.changed] + list(remote.deleted),
         uids=uids,

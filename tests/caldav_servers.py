@@ -70,7 +70,9 @@ def start_radicale() -> tuple[Server, object]:
     thread = threading.Thread(target=radicale.server.serve, args=(configuration, shutdown_out), daemon=True)
     thread.start()
     _wait(f"http://127.0.0.1:{port}/")
-    server = Server("radicale", f"http://127.0.0.1:{port}/", "alice", "app-password-1", f"http://127.0.0.1:{port}/alice/")
+    server = Server(
+        "radicale", f"http://127.0.0.1:{port}/", "alice", "app-password-1", f"http://127.0.0.1:{port}/alice/"
+    )
     with niquests.Session() as session:  # Radicale makes the principal's collection on first authenticated use
         session.trust_env = False
         session.request("PROPFIND", server.home, auth=("alice", "app-password-1"), headers={"Depth": "0"}, timeout=10)
@@ -83,7 +85,9 @@ def start_xandikos() -> tuple[Server, object]:
     port = free_port()
     embedded = XandikosServer({"host": "127.0.0.1", "port": port, "username": "carol"})
     embedded.start()
-    server = Server("xandikos", f"http://127.0.0.1:{port}/", "carol", "unused", f"http://127.0.0.1:{port}/carol/calendars/")
+    server = Server(
+        "xandikos", f"http://127.0.0.1:{port}/", "carol", "unused", f"http://127.0.0.1:{port}/carol/calendars/"
+    )
     return server, embedded
 
 

@@ -129,3 +129,13 @@ def xandikos():  # type: ignore[no-untyped-def]
 @pytest.fixture(params=["radicale", "xandikos"])
 def caldav_server(request):  # type: ignore[no-untyped-def]
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def tls_server():  # type: ignore[no-untyped-def]
+    """An HTTPS server with a self-signed certificate nobody trusts."""
+    from .tls import start_tls_server
+
+    url, stop = start_tls_server()
+    yield url
+    stop()

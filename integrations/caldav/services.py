@@ -1,0 +1,83 @@
+"""Connecting a CalDAV calendar: discover, choose, store the app password encrypted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import urlsplit
+
+from accounts.models import User
+from events.models import Calendar
+from integrations import services as integration_services
+from integrations.models import Integration
+from integrations.providers import Provider
+from sync.models import SyncRun
+from sync.services import sync_request
+
+from .client import CalDAVClient, ConnectError, RemoteCalendar
+
+
+def normalise_server_url(text: str) -> str:
+    """People type 'caldav.icloud.com'; CalDAV wants a URL. No scheme means HTTPS."""
+    text = text.strip()
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConnectError("Enter the server address, e.g. https://caldav.example.com/", "url")
+    return text if parts.path else f"{text}/"
+
+
+def caldav_discover(*, url: str, username: str, password: str) -> list[RemoteCalendar]:
+    """The account's calendars, or ConnectError saying exactly what went wrong."""
+    return CalDAVClient(url=normalise_server_url(url), username=username, password=password).calendars()
+
+
+def calendar_config(*, url: str, username: str, calendar: RemoteCalendar) -> dict[str, Any]:
+    return {
+        "url": normalise_server_url(url),
+        "username": username,
+        "components": list(calendar.components),
+        "supports_sync": calendar.supports_sync,
+    }
+
+
+def caldav_connect(
+    *, user: User, url: str, username: str, password: str, remote: RemoteCalendar, calendar: Calendar, **settings: Any
+) -> Integration:
+    if not remote.writable:
+        raise ConnectError("You can only read this calendar; choose one you can write to.", "read_only")
+    if not remote.accepts_events:
+        raise ConnectError("This calendar holds no events (only tasks or notes); choose another.", "no_events")
+    return integration_services.integration_create(
+        user=user,
+        provider=Provider.CALDAV,
+        calendar=calendar,
+        remote_calendar_id=remote.url,
+        remote_calendar_name=remote.name,
+        config=calendar_config(url=url, username=username, calendar=remote),
+        credentials={"password": password},
+        **settings,
+    )
+
+
+def caldav_update_credentials(*, integration: Integration, username: str, password: str) -> Integration:
+    """Replace the username and app password after checking they work, then sync again."""
+    calendars = caldav_discover(url=integration.config["url"], username=username, password=password)
+    if not any(c.url == integration.remote_calendar_id for c in calendars):
+        raise ConnectError("These credentials work, but they cannot see the connected calendar.", "wrong_account")
+    integration.config = {**integration.config, "username": username}
+    integration.set_credentials({"password": password})
+    integration.status, integration.last_error = Integration.Status.OK, ""
+    integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error"])
+    if integration.sync_enabled:
+        sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return integration
+
+
+def remote_to_json(calendars: list[RemoteCalendar]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in calendars]
+
+
+def remote_from_json(data: list[dict[str, Any]]) -> list[RemoteCalendar]:
+    return [RemoteCalendar(**{**c, "components": tuple(c["components"])}) for c in data]

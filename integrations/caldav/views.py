@@ -1,0 +1,110 @@
+"""Connect to CalDAV: 1) server, username, app password (checked at once); 2) calendar and sync settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.tenancy import Scope
+from calsync import crypto
+from integrations.providers import Provider
+
+from . import services
+from .client import ConnectError
+from .forms import ChooseCalendarForm, CredentialsForm, UpdateCredentialsForm
+
+PENDING = "caldav_pending"
+
+
+def _scope(request: HttpRequest) -> Scope:
+    scope = Scope(request.user)  # type: ignore[arg-type]
+    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
+        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
+    if not scope.tenant.allows(Provider.CALDAV):
+        raise PermissionDenied(f"CalDAV is not enabled for {scope.tenant.name}.")
+    return scope
+
+
+@login_required
+def connect(request: HttpRequest) -> HttpResponse:
+    _scope(request)
+    form = CredentialsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            calendars = services.caldav_discover(url=data["url"], username=data["username"], password=data["password"])
+        except ConnectError as exc:
+            form.add_error(None, str(exc))
+        else:
+            # The password waits in the session only encrypted, until the user picks a calendar.
+            request.session[PENDING] = {
+                "url": services.normalise_server_url(data["url"]),
+                "username": data["username"],
+                "secret": crypto.encrypt({"password": data["password"]}),
+                "calendars": services.remote_to_json(calendars),
+            }
+            return redirect("integrations:caldav_choose")
+    return render(request, "integrations/caldav_connect.html", {"form": form})
+
+
+def _initial(request: HttpRequest) -> dict[str, Any]:
+    return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
+            "error_email": request.user.email}  # type: ignore[union-attr]  # fmt: skip
+
+
+@login_required
+def choose(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    pending = request.session.get(PENDING)
+    if not pending:
+        return redirect("integrations:caldav_connect")
+    remote_calendars = services.remote_from_json(pending["calendars"])
+    form = ChooseCalendarForm(
+        request.POST or None,
+        calendars=scope.calendars(),
+        remote_calendars=remote_calendars,
+        initial={**_initial(request), "calendar": scope.calendars().first()},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            integration = services.caldav_connect(
+                user=request.user,  # type: ignore[arg-type]
+                url=pending["url"],
+                username=pending["username"],
+                password=crypto.decrypt(pending["secret"])["password"],
+                **data,
+            )
+        except (ConnectError, ValidationError) as exc:
+            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+        else:
+            del request.session[PENDING]
+            messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
+            return redirect("integrations:detail", pk=integration.pk)
+    return render(
+        request,
+        "integrations/caldav_choose.html",
+        {"form": form, "server": pending["url"], "username": pending["username"], "only_one": len(form.usable) == 1},
+    )
+
+
+@login_required
+def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    if integration.provider != Provider.CALDAV:
+        raise PermissionDenied("This integration does not use a password.")
+    form = UpdateCredentialsForm(request.POST or None, initial={"username": integration.config.get("username")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.caldav_update_credentials(integration=integration, **form.cleaned_data)
+        except ConnectError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Credentials updated. A sync has started.")
+            return redirect("integrations:detail", pk=integration.pk)
+    return render(request, "integrations/caldav_credentials.html", {"form": form, "integration": integration})

@@ -1,0 +1,342 @@
+"""The CalDAV provider end to end, against real Radicale and Xandikos servers, through the sync task."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import caldav
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from events import services as events
+from events.convert import item_from_event
+from events.models import Event
+from events.selectors import occurrences
+from integrations.caldav.adapter import CalDAVSide
+from integrations.caldav.client import CalDAVClient, ConnectError
+from integrations.caldav.services import caldav_connect, caldav_discover
+from integrations.models import Integration
+from sync import services as sync_services
+from tests.sync.items import event, series
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+SERIES_WITH_EXCEPTIONS = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//plain caldav client//EN
+BEGIN:VEVENT
+UID:standup@server
+DTSTAMP:20261101T000000Z
+DTSTART;TZID=Europe/Berlin:20261123T093000
+DTEND;TZID=Europe/Berlin:20261123T094500
+RRULE:FREQ=WEEKLY;COUNT=5
+EXDATE;TZID=Europe/Berlin:20261207T093000
+SUMMARY:Standup
+X-SERVER-ONLY;FOO=bar:kept as is
+END:VEVENT
+BEGIN:VEVENT
+UID:standup@server
+DTSTAMP:20261101T000000Z
+RECURRENCE-ID;TZID=Europe/Berlin:20261130T093000
+DTSTART;TZID=Europe/Berlin:20261201T140000
+DTEND;TZID=Europe/Berlin:20261201T141500
+SUMMARY:Standup (moved)
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def remote(caldav_server):  # type: ignore[no-untyped-def]
+    """A fresh calendar on the server, and a plain caldav-library client for it (the 'other app')."""
+    url = caldav_server.new_calendar("Work")
+    client = caldav.DAVClient(url=caldav_server.base_url, username=caldav_server.username,
+                              password=caldav_server.password)  # fmt: skip
+    return caldav_server, url, client.calendar(url=url)
+
+
+def connect(member, calendar, server, url, run_on_commit, **settings) -> Integration:  # type: ignore[no-untyped-def]
+    remote_cal = next(c for c in caldav_discover(url=server.base_url, username=server.username,
+                                                 password=server.password) if c.url == url)  # fmt: skip
+    with run_on_commit():
+        return caldav_connect(user=member, url=server.base_url, username=server.username, password=server.password,
+                              remote=remote_cal, calendar=calendar, **settings)  # fmt: skip
+
+
+def sync_now(integration, run_on_commit):  # type: ignore[no-untyped-def]
+    with run_on_commit():
+        run = sync_services.sync_request(integration=integration, trigger="manual")
+    run.refresh_from_db()
+    assert run.status in ("success", "partial"), run.error
+    return run
+
+
+def server_uids(cal) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(str(obj.icalendar_component["UID"]) for obj in [*cal.events(), *cal.todos()])
+
+
+def titles(calendar) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(Event.objects.filter(calendar=calendar, parent=None).values_list("title", flat=True))
+
+
+def test_two_way_create_edit_delete_both_sides(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    server, url, cal = remote
+    cal.add_event(SERIES_WITH_EXCEPTIONS)
+    events.item_save(calendar=calendar, item=event("planning@calsync", "Planning"))
+    integration = connect(member, calendar, server, url, run_on_commit)
+    first = integration.runs.get()
+    assert first.to_calsync["created"] == 1 and first.to_remote["created"] == 1
+    assert server_uids(cal) == ["planning@calsync", "standup@server"]
+
+    # The series arrived whole: four occurrences (one cancelled), one moved, the unknown property kept.
+    master = Event.objects.get(calendar=calendar, uid="standup@server", parent=None)
+    window = (datetime(2026, 11, 20, tzinfo=BERLIN), datetime(2027, 1, 1, tzinfo=BERLIN))
+    found = occurrences(calendars=calendar.__class__.objects.filter(pk=calendar.pk), start=window[0], end=window[1])
+    starts = [o.start.astimezone(BERLIN) for o in found if o.event == master]
+    assert [s.date() for s in starts] == [date(2026, 11, 23), date(2026, 12, 1), date(2026, 12, 14), date(2026, 12, 21)]
+    assert ["X-SERVER-ONLY", [["FOO", "bar"]], "kept as is"] in master.extra_properties
+
+    # Edit on the server; delete in calsync.
+    obj = cal.event_by_uid("standup@server")
+    obj.icalendar_instance.walk("VEVENT")[0]["SUMMARY"] = "Daily standup"
+    obj.save()
+    events.item_delete(event=Event.objects.get(calendar=calendar, uid="planning@calsync", parent=None))
+    sync_now(integration, run_on_commit)
+    assert titles(calendar) == ["Daily standup"]
+    assert server_uids(cal) == ["standup@server"]
+
+    # Edit the moved occurrence in calsync; it reaches the server as the same series.
+    master = Event.objects.get(calendar=calendar, uid="standup@server", parent=None)
+    events.occurrence_update(master=master, recurrence_id=datetime(2026, 11, 30, 9, 30, tzinfo=BERLIN),
+                             changes={"summary": "Standup (in room 4)"})  # fmt: skip
+    sync_now(integration, run_on_commit)
+    components = cal.event_by_uid("standup@server").icalendar_instance.walk("VEVENT")
+    assert sorted(str(c["SUMMARY"]) for c in components) == ["Daily standup", "Standup (in room 4)"]
+    assert "X-SERVER-ONLY" in components[0] or "X-SERVER-ONLY" in components[1]
+
+
+def test_no_op_sync_costs_two_requests(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    server, url, _ = remote
+    for i in range(20):
+        events.item_save(calendar=calendar, item=event(f"e{i}@calsync", f"Event {i}"))
+    integration = connect(member, calendar, server, url, run_on_commit)
+    sync_now(integration, run_on_commit)  # its own writes come back once
+    integration.refresh_from_db()
+    side = CalDAVSide(CalDAVClient(server.base_url, server.username, server.password), url)
+    changes = side.changes(integration.remote_cursor)
+    assert list(changes.changed) == [] and list(changes.deleted) == []
+    run = sync_now(integration, run_on_commit)
+    assert run.counts == {}
+
+
+@pytest.mark.parametrize(("primary", "winner"), [("calsync", "calsync edit"), ("remote", "server edit")])
+def test_conflicts_go_to_the_primary(member, calendar, remote, run_on_commit, primary, winner) -> None:  # type: ignore[no-untyped-def]
+    server, url, cal = remote
+    events.item_save(calendar=calendar, item=event("m@calsync", "Meeting"))
+    integration = connect(member, calendar, server, url, run_on_commit, primary=primary)
+    events.item_save(calendar=calendar, item=event("m@calsync", "calsync edit"))
+    obj = cal.event_by_uid("m@calsync")
+    obj.icalendar_instance.walk("VEVENT")[0]["SUMMARY"] = "server edit"
+    obj.save()
+    run = sync_now(integration, run_on_commit)
+    assert run.conflicts == 1
+    assert titles(calendar) == [winner]
+    assert str(cal.event_by_uid("m@calsync").icalendar_component["SUMMARY"]) == winner
+
+
+def test_one_way_modes_leave_the_other_side_untouched(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    server, url, cal = remote
+    cal.add_event(event_ics("server@x", "On the server"))
+    events.item_save(calendar=calendar, item=event("local@calsync", "In calsync"))
+    integration = connect(member, calendar, server, url, run_on_commit, direction="to_calsync")
+    assert server_uids(cal) == ["server@x"] and titles(calendar) == ["In calsync", "On the server"]
+    other = events.calendar_create(owner=member, name="Outbox")
+    events.item_save(calendar=other, item=event("out@calsync", "Outgoing"))
+    second_url = server.new_calendar("Second")
+    second = connect(member, other, server, second_url, run_on_commit, direction="from_calsync")
+    second_cal = caldav.DAVClient(url=server.base_url, username=server.username,
+                                  password=server.password).calendar(url=second_url)  # fmt: skip
+    second_cal.add_event(event_ics("extra@x", "Only on the server"))
+    sync_now(second, run_on_commit)
+    assert titles(other) == ["Outgoing"]
+    assert server_uids(second_cal) == ["extra@x", "out@calsync"]
+    assert integration.pk != second.pk
+
+
+def test_a_killed_sync_reruns_without_duplicates(member, calendar, remote, run_on_commit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    server, url, cal = remote
+    integration = connect(member, calendar, server, url, run_on_commit, sync_enabled=False)
+    for i in range(5):
+        events.item_save(calendar=calendar, item=event(f"e{i}@calsync", f"Event {i}"))
+    integration.sync_enabled = True
+    integration.save()
+    original = CalDAVSide.create
+    created = []
+
+    def die_after_three(self, item):  # type: ignore[no-untyped-def]
+        if len(created) == 3:
+            raise SystemExit("worker killed")  # not an Exception: nothing gets to record anything
+        created.append(item.uid)
+        return original(self, item)
+
+    monkeypatch.setattr(CalDAVSide, "create", die_after_three)
+    run = sync_services.sync_request(integration=integration, trigger="manual")
+    with pytest.raises(SystemExit):
+        sync_services.sync_execute(run_id=run.pk)
+    monkeypatch.setattr(CalDAVSide, "create", original)
+    # The killed run left its lock; once it expires, the next run finishes the job.
+    Integration.objects.filter(pk=integration.pk).update(lock_expires_at=datetime(2000, 1, 1, tzinfo=BERLIN))
+    sync_now(integration, run_on_commit)
+    sync_now(integration, run_on_commit)
+    assert server_uids(cal) == [f"e{i}@calsync" for i in range(5)]
+    assert Event.objects.filter(calendar=calendar, parent=None).count() == 5
+
+
+def test_an_expired_sync_token_means_a_clean_full_resync(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    server, url, cal = remote
+    for i in range(3):
+        cal.add_event(event_ics(f"s{i}@x", f"Server {i}"))
+    integration = connect(member, calendar, server, url, run_on_commit)
+    cal.add_event(event_ics("new@x", "Added while expired"))
+    Integration.objects.filter(pk=integration.pk).update(remote_cursor=integration.remote_cursor[:-8] + "0" * 8)
+    run = sync_now(integration, run_on_commit)
+    assert run.entries.filter(message__contains="comparing everything").exists()
+    assert run.to_calsync == {"created": 1, "updated": 0, "deleted": 0} and run.to_remote["created"] == 0
+    assert titles(calendar) == ["Added while expired", "Server 0", "Server 1", "Server 2"]
+    assert len(server_uids(cal)) == 4
+
+
+def test_tasks_sync_where_the_calendar_takes_them(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    from events.ical import Component, Item
+
+    server, url, cal = remote
+    events.item_save(
+        calendar=calendar,
+        item=Item(master=Component(kind="VTODO", uid="todo@calsync", summary="File report", priority=1)),
+    )
+    connect(member, calendar, server, url, run_on_commit)
+    assert "File report" in [str(t.icalendar_component["SUMMARY"]) for t in cal.todos()]
+
+
+def event_ics(uid: str, summary: str) -> str:
+    from events.ical import serialise
+
+    return serialise([event(uid, summary)])
+
+
+# --- connecting -----------------------------------------------------------------------------------
+
+
+def test_connect_flow_checks_credentials_and_picks_the_only_calendar(
+    client, member, calendar, radicale, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(member)
+    form = {"url": radicale.base_url, "username": "alice", "password": "wrong"}
+    page = client.post(reverse("integrations:caldav_connect"), form).content.decode()
+    assert (
+        "refused the username or app password" in page and "wrong" not in page.split("</form>")[0].split("password")[-1]
+    )
+    page = client.post(reverse("integrations:caldav_connect"), {**form, "url": "http://127.0.0.1:9/"}).content.decode()
+    assert "Could not reach 127.0.0.1:9" in page
+    page = client.post(
+        reverse("integrations:caldav_connect"), {**form, "username": "bob", "password": "bobs-password"}
+    ).content.decode()
+    assert "has no calendars" in page
+    url = radicale.new_calendar("Only one")  # alice may have others from other tests: pick this one
+    response = client.post(reverse("integrations:caldav_connect"), {**form, "password": "app-password-1"})
+    assert response.status_code == 302
+    assert "app-password-1" not in json.dumps(client.session["caldav_pending"])
+    page = client.get(reverse("integrations:caldav_choose")).content.decode()
+    assert "Only one" in page
+    settings = {"remote": url, "calendar": calendar.pk, "sync_enabled": "on", "direction": "both",
+                "primary": "calsync", "automatic": "true", "error_email": member.email}  # fmt: skip
+    with run_on_commit():
+        response = client.post(reverse("integrations:caldav_choose"), settings)
+    integration = Integration.objects.get(provider="caldav")
+    assert response["Location"] == reverse("integrations:detail", args=[integration.pk])
+    assert integration.runs.get().status == "success"
+    assert (
+        "app-password-1" not in integration.credentials_encrypted
+        and integration.credentials["password"] == "app-password-1"
+    )
+    detail = client.get(response["Location"]).content.decode()
+    assert "app-password-1" not in detail and "Update credentials" in detail
+    again = client.post(reverse("integrations:caldav_connect"), {**form, "password": "app-password-1"})
+    assert again.status_code == 302
+    assert "already connected" in client.post(reverse("integrations:caldav_choose"), settings).content.decode()
+
+
+def test_update_credentials_replaces_the_password(client, member, calendar, radicale, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    url = radicale.new_calendar()
+    integration = connect(member, calendar, radicale, url, run_on_commit)
+    integration.set_credentials({"password": "revoked"})
+    integration.save()
+    run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=integration, trigger="manual").pk)
+    integration.refresh_from_db()
+    assert run.status == "failed" and integration.status == "needs_reauth"
+    client.force_login(member)
+    page = client.post(reverse("integrations:caldav_credentials", args=[integration.pk]),
+                       {"username": "alice", "password": "nope"}).content.decode()  # fmt: skip
+    assert "refused the username or app password" in page
+    with run_on_commit():
+        client.post(reverse("integrations:caldav_credentials", args=[integration.pk]),
+                    {"username": "alice", "password": "app-password-1"})  # fmt: skip
+    integration.refresh_from_db()
+    assert integration.status == "ok" and integration.runs.first().status == "success"
+
+
+def test_tls_failures_are_named(tls_server) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConnectError) as info:
+        caldav_discover(url=tls_server, username="a", password="b")
+    assert info.value.kind == "tls" and "certificate" in str(info.value)
+
+
+def test_connect_command_prints_the_integration(member, calendar, radicale, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    url = radicale.new_calendar("Scripted")
+    monkeypatch.setenv("CALDAV_PW", "app-password-1")
+    out = io.StringIO()
+    call_command("connect_caldav", "--tenant", "acme", "--user", member.email, "--url", radicale.base_url,
+                 "--username", "alice", "--password-env", "CALDAV_PW", "--calendar", url, "--direction",
+                 "to_calsync", "--manual", "--json", stdout=out)  # fmt: skip
+    data = json.loads(out.getvalue())
+    assert data["remote_calendar"] == {"url": url, "name": "Scripted"} and data["automatic"] is False
+    assert data["direction"] == "to_calsync" and "app-password-1" not in out.getvalue()
+    with pytest.raises(CommandError, match="refused the username"):
+        monkeypatch.setenv("CALDAV_PW", "bad")
+        call_command("connect_caldav", "--tenant", "acme", "--user", member.email, "--url", radicale.base_url,
+                     "--username", "alice", "--password-env", "CALDAV_PW", "--calendar", url)  # fmt: skip
+
+
+def test_an_item_the_server_refuses_is_reported_and_the_rest_syncs(member, calendar, radicale, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    """Radicale keeps the component set given at MKCALENDAR (Xandikos accepts every component)."""
+    from events.ical import Component, Item
+
+    caldav_server = radicale
+    url = caldav_server.new_calendar("Events only", components=("VEVENT",))
+    events.item_save(calendar=calendar, item=Item(master=Component(kind="VTODO", uid="t@calsync", summary="A task")))
+    events.item_save(calendar=calendar, item=event("e@calsync", "An event"))
+    integration = connect(member, calendar, caldav_server, url, run_on_commit)
+    run = integration.runs.get()
+    assert run.status == "partial" and run.to_remote["created"] == 1
+    unsynced = integration.unsynced_items.get()
+    assert unsynced.uid == "t@calsync" and "does not accept tasks" in unsynced.reason
+
+
+def test_series_round_trip_keeps_every_field(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    server, url, _ = remote
+    events.item_save(calendar=calendar, item=series("weekly@calsync", "Weekly", moved_summary="Moved"))
+    connect(member, calendar, server, url, run_on_commit)
+    original = item_from_event(Event.objects.get(calendar=calendar, parent=None))
+    side = CalDAVSide(CalDAVClient(server.base_url, server.username, server.password), url)
+    assert side.find("weekly@calsync").item == original
