@@ -51,15 +51,20 @@ class CalDAVSide:
         if cursor is None:
             return self._listing()
         if cursor.startswith("etags:"):
-            return self._etag_changes(json.loads(cursor[6:]))
+            try:
+                previous = json.loads(cursor[6:])
+            except ValueError:
+                raise CursorExpired("The stored ETag listing is unreadable.") from None
+            return self._etag_changes(previous)
         return self._sync_collection(cursor)
 
     def _listing(self) -> Changes:
         """Everything in the calendar, and a cursor from just before the listing (so nothing slips past)."""
         token = self._sync_token() if self.supports_sync else ""
+        ctag = "" if token else self._ctag()
         response = self.client.report(self.calendar_url, _query('<c:comp-filter name="VCALENDAR"/>'), depth=1)
         entries, skipped, etags = self._entries(_multistatus(response))
-        cursor = token or "etags:" + json.dumps(etags, separators=(",", ":"))
+        cursor = token or _etag_cursor(ctag, etags)
         return Changes(changed=entries, deleted=[], cursor=cursor, complete=True, skipped=skipped)
 
     def _sync_token(self) -> str:
@@ -99,20 +104,29 @@ class CalDAVSide:
         entries, skipped = self._multiget(dict.fromkeys(changed_paths))
         return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
 
-    def _etag_changes(self, known: dict[str, str]) -> Changes:
-        """For servers without sync-collection: compare every resource's ETag with the last listing's."""
+    def _ctag(self) -> str:
+        tree = self.client.propfind(self.calendar_url, "<cs:getctag/>", depth=0)
+        return _text(tree, "d:response/d:propstat/d:prop/cs:getctag")
+
+    def _etag_changes(self, previous: dict[str, Any]) -> Changes:
+        """For servers without sync-collection: the collection's CTag says whether anything changed (one
+        request); if it did, compare every resource's ETag with the last listing's."""
+        ctag = self._ctag()
+        if ctag and ctag == previous.get("ctag"):
+            return Changes(changed=[], deleted=[], cursor=_etag_cursor(ctag, previous["etags"]))
         tree = self.client.propfind(self.calendar_url, "<d:getetag/>", depth=1)
         current = {
             _path(n): _text(n, "d:propstat/d:prop/d:getetag")
             for n in tree.findall("d:response", NS)
             if _path(n).rstrip("/") != self._own_path
         }
+        known: dict[str, str] = previous.get("etags", {})
         changed = [path for path, etag in current.items() if known.get(path) != etag]
         entries, skipped = self._multiget(changed)
         return Changes(
             changed=entries,
             deleted=[path for path in known if path not in current],
-            cursor="etags:" + json.dumps(current, separators=(",", ":")),
+            cursor=_etag_cursor(ctag, current),
             skipped=skipped,
         )
 
@@ -234,6 +248,10 @@ class CalDAVSide:
         """Servers may change the data on PUT and then send no ETag (RFC 4791 5.3.4): ask for it."""
         tree = self.client.propfind(self._href(path), "<d:getetag/>", depth=0)
         return _text(tree, "d:response/d:propstat/d:prop/d:getetag")
+
+
+def _etag_cursor(ctag: str, etags: dict[str, str]) -> str:
+    return "etags:" + json.dumps({"ctag": ctag, "etags": etags}, separators=(",", ":"))
 
 
 def _refusal(response: Response) -> str:

@@ -132,7 +132,19 @@ class CalDAVClient:
 
     def _calendar_home(self) -> str:
         try:
-            principal = self.dav.principal()
+            return self._home_from(self.dav)
+        except ConnectError as exc:
+            if exc.kind != "not_caldav" or urlsplit(self.url).path not in ("", "/"):
+                raise
+        # A bare host that is not itself the DAV root: ask /.well-known/caldav (RFC 6764 section 5).
+        parts = urlsplit(self.url)
+        self._dav = None
+        self.url = f"{parts.scheme}://{parts.netloc}/.well-known/caldav"
+        return self._home_from(self.dav)
+
+    def _home_from(self, dav: caldav.DAVClient) -> str:
+        try:
+            principal = dav.principal()
             homes = principal.calendar_home_set
             return str(homes.url if hasattr(homes, "url") else homes)
         except caldav_error.AuthorizationError as exc:

@@ -340,3 +340,62 @@ def test_series_round_trip_keeps_every_field(member, calendar, remote, run_on_co
     original = item_from_event(Event.objects.get(calendar=calendar, parent=None))
     side = CalDAVSide(CalDAVClient(server.base_url, server.username, server.password), url)
     assert side.find("weekly@calsync").item == original
+
+
+@pytest.mark.parametrize("supports_sync", [True, False])
+def test_a_no_op_read_is_one_request_whatever_the_size(radicale, supports_sync) -> None:  # type: ignore[no-untyped-def]
+    url = radicale.new_calendar()
+    client = CalDAVClient(radicale.base_url, radicale.username, radicale.password)
+    side = CalDAVSide(client, url, supports_sync=supports_sync)
+    for i in range(30):
+        side.create(event(f"e{i}@calsync"))
+    cursor = side.changes(None).cursor
+    sent = []
+    original = client.request
+    client.request = lambda *args, **kwargs: sent.append(args[0]) or original(*args, **kwargs)  # type: ignore[method-assign]
+    changes = side.changes(cursor)
+    assert list(changes.changed) == [] and len(sent) == 1
+    side.create(event("one-more@calsync"))
+    assert [e.uid for e in side.changes(cursor).changed] == ["one-more@calsync"]
+
+
+def test_disconnect_forgets_the_password_and_keeps_the_events(
+    client, member, calendar, radicale, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    url = radicale.new_calendar()
+    caldav.DAVClient(url=radicale.base_url, username="alice", password="app-password-1").calendar(url=url).add_event(
+        event_ics("kept@x", "Kept after disconnect")
+    )
+    integration = connect(member, calendar, radicale, url, run_on_commit)
+    client.force_login(member)
+    client.post(reverse("integrations:disconnect", args=[integration.pk]))
+    assert not Integration.objects.filter(pk=integration.pk).exists()
+    assert titles(calendar) == ["Kept after disconnect"]
+
+
+def test_rotating_the_encryption_key_keeps_credentials_readable(
+    member, calendar, radicale, run_on_commit, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.fernet import Fernet
+
+    from calsync import crypto
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [old]
+    crypto.reset_cache()
+    try:
+        integration = connect(member, calendar, radicale, radicale.new_calendar(), run_on_commit)
+        before = Integration.objects.get(pk=integration.pk).credentials_encrypted
+        settings.ENCRYPTION_KEYS = [new, old]
+        crypto.reset_cache()
+        call_command("rotate_encryption_keys", stdout=io.StringIO())
+        settings.ENCRYPTION_KEYS = [new]
+        crypto.reset_cache()
+        after = Integration.objects.get(pk=integration.pk)
+        assert after.credentials_encrypted != before and after.credentials == {"password": "app-password-1"}
+        settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+        crypto.reset_cache()
+        run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=after, trigger="manual").pk)
+        assert run.status == "failed" and "cannot be decrypted" in run.error
+    finally:
+        crypto.reset_cache()
