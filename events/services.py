@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -116,8 +117,10 @@ def item_save(
         validate_component(component)
     with transaction.atomic():
         seq = _bump(calendar)
-        by_name = Event.objects.filter(calendar=calendar, parent=None, name=name).first() if name else None
-        by_uid = Event.objects.filter(calendar=calendar, parent=None, uid=item.uid).first()
+        match = Q(uid=item.uid) | Q(name=name) if name else Q(uid=item.uid)
+        found = list(Event.objects.filter(match, calendar=calendar, parent=None))
+        by_name = next((e for e in found if name and e.name == name), None)
+        by_uid = next((e for e in found if e.uid == item.uid), None)
         if by_name and by_uid and by_name.pk != by_uid.pk:
             raise NameConflict(f"Another item in this calendar already has the UID {item.uid!r}.")
         existing = by_name or by_uid

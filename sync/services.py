@@ -144,6 +144,7 @@ def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: s
     run.status, run.error, run.finished_at = status, error, timezone.now()
     fields = ["status", "error", "finished_at"]
     if report is not None:
+        report.flush()
         run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
         fields += ["counts", "conflicts", "unsynced"]
     run.save(update_fields=fields)

@@ -91,11 +91,18 @@ class RunReport:
         self.conflicts = 0
         self.unsynced_keys: set[tuple[str, str]] = set()
         self.synced_uids: set[str] = set()
+        self.pending: list[SyncLogEntry] = []
 
     def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: str) -> None:
-        SyncLogEntry.objects.create(
-            run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra
-        )
+        entry = SyncLogEntry(run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra)
+        self.pending.append(entry)
+        if len(self.pending) >= 500:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered log entries (one query per 500: a first sync logs every item it copies)."""
+        SyncLogEntry.objects.bulk_create(self.pending)
+        self.pending.clear()
 
     def applied(self, target: Side, action: str, uid: str, title: str) -> None:
         self.counts[(target.value, action)] += 1
