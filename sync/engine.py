@@ -169,13 +169,7 @@ def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side) ->
 
 def _pairs(local: Changes, remote: Changes, store: StatusStore) -> tuple[list[_Pair], list[tuple[Side, Entry]]]:
     sides = {Side.LOCAL: local, Side.REMOTE: remote}
-    uids = {e.uid for c in sides.values() for e in c.changed}
-    quiet = not any(c.changed or c.deleted for c in sides.values())
-    mappings = store.all() if local.complete or remote.complete else [] if quiet else store.lookup(
-        local_ids=[e.id for e in local.changed] + list(local.deleted),
-        remote_ids=[e.id for e in remote.changed] + list(remote.deleted),
-        uids=uids,
-    )  # fmt: skip
+    mappings = _relevant_mappings(local, remote, store)
     pairs: dict[int, _Pair] = {}  # by id() of the mapping
     by_id = {(side, m.id(side)): m for m in mappings for side in Side}
     by_uid = {m.uid: m for m in mappings}
@@ -211,6 +205,19 @@ def _pairs(local: Changes, remote: Changes, store: StatusStore) -> tuple[list[_P
     return [*pairs.values(), *unmapped.values()], duplicates
 
 
+def _relevant_mappings(local: Changes, remote: Changes, store: StatusStore) -> list[Mapping]:
+    """All mappings after a complete listing; otherwise only those the changes touch (none for a no-op)."""
+    if local.complete or remote.complete:
+        return store.all()
+    if not (local.changed or local.deleted or remote.changed or remote.deleted):
+        return []
+    return store.lookup(
+        local_ids=[e.id for e in local.changed] + list(local.deleted),
+        remote_ids=[e.id for e in remote.changed] + list(remote.deleted),
+        uids={e.uid for c in (local, remote) for e in c.changed},
+    )
+
+
 def _key(mapping: Mapping) -> int:
     return id(mapping)
 
@@ -218,12 +225,12 @@ def _key(mapping: Mapping) -> int:
 def _check_mass_delete(pairs: Sequence[_Pair], store: StatusStore, settings: Settings) -> None:
     if settings.mass_delete_threshold is None:
         return
+    gone = {side: sum(1 for p in pairs if p.mapping is not None and p.state(side).deleted) for side in Side}
+    if max(gone.values()) < settings.mass_delete_threshold:
+        return  # without deletions (the usual run) the mappings need not even be counted
     total = store.count()
-    if total < settings.mass_delete_threshold:
-        return
     for side in Side:
-        gone = sum(1 for p in pairs if p.mapping is not None and p.state(side).deleted)
-        if gone >= total:
+        if gone[side] >= total:
             raise SafetyStop(
                 f"The {side.value} calendar suddenly lists none of the {total} synced items. "
                 "Nothing was deleted on the other side. If the calendar really was emptied, "
