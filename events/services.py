@@ -7,6 +7,7 @@ engine, CalDAV sync-collection) never miss a change that commits late.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -73,6 +74,11 @@ def resource_name_for(uid: str) -> str:
     return f"{base}.ics"
 
 
+def unique_resource_name(uid: str) -> str:
+    digest = hashlib.sha256(uid.encode()).hexdigest()[:12]
+    return f"{resource_name_for(uid)[:-4][:180]}-{digest}.ics"
+
+
 def new_uid() -> str:
     return f"{uuid.uuid4()}@calsync"
 
@@ -95,6 +101,24 @@ def _write_rows(calendar: Calendar, master: Event | None, item: Item, name: str,
     return master
 
 
+def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event | None, str]:
+    """The item this save replaces (by resource name or UID), and the resource name to store it under."""
+    candidate = name or resource_name_for(item.uid)
+    found = list(Event.objects.filter(Q(uid=item.uid) | Q(name=candidate), calendar=calendar, parent=None))
+    by_uid = next((e for e in found if e.uid == item.uid), None)
+    by_name = next((e for e in found if e.name == candidate), None)
+    if name is None:
+        if by_uid is not None:
+            return by_uid, by_uid.name
+        # Two UIDs can make the same safe name ("a@b", "a-b"): keep them apart.
+        return None, candidate if by_name is None else unique_resource_name(item.uid)
+    if by_name and by_uid and by_name.pk != by_uid.pk:
+        raise NameConflict(f"Another item in this calendar already has the UID {item.uid!r}.")
+    if by_uid is not None and by_uid.name != name:
+        raise NameConflict(f"The UID {item.uid!r} is already stored under another name.")
+    return by_name or by_uid, name
+
+
 @dataclass(frozen=True)
 class SaveResult:
     event: Event
@@ -115,26 +139,17 @@ def item_save(
     """
     for component in (item.master, *item.overrides):
         validate_component(component)
-    with transaction.atomic():
-        seq = _bump(calendar)
-        match = Q(uid=item.uid) | Q(name=name) if name else Q(uid=item.uid)
-        found = list(Event.objects.filter(match, calendar=calendar, parent=None))
-        by_name = next((e for e in found if name and e.name == name), None)
-        by_uid = next((e for e in found if e.uid == item.uid), None)
-        if by_name and by_uid and by_name.pk != by_uid.pk:
-            raise NameConflict(f"Another item in this calendar already has the UID {item.uid!r}.")
-        existing = by_name or by_uid
-        if existing is not None and if_none_match:
-            raise PreconditionFailed("An item with this name or UID already exists.")
-        if if_match is not None and (existing is None or existing.seq != if_match):
-            raise PreconditionFailed("The item was changed or deleted since you last read it.")
-        if existing is not None and name and existing.name != name:
-            raise NameConflict(f"The UID {item.uid!r} is already stored under another name.")
-        try:
-            with transaction.atomic():
-                event = _write_rows(calendar, existing, item, name or resource_name_for(item.uid), seq)
-        except IntegrityError as exc:
-            raise NameConflict("An item with this name already exists.") from exc
+    try:
+        with transaction.atomic():
+            seq = _bump(calendar)
+            existing, target_name = _existing(calendar, item, name)
+            if existing is not None and if_none_match:
+                raise PreconditionFailed("An item with this name or UID already exists.")
+            if if_match is not None and (existing is None or existing.seq != if_match):
+                raise PreconditionFailed("The item was changed or deleted since you last read it.")
+            event = _write_rows(calendar, existing, item, target_name, seq)
+    except IntegrityError as exc:  # a concurrent writer took the name first
+        raise NameConflict("An item with this name already exists.") from exc
     calendar.change_seq = seq
     return SaveResult(event=event, created=existing is None)
 

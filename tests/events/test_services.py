@@ -139,3 +139,10 @@ def test_occurrence_update_keeps_attendee_replies_and_unknown_properties(calenda
     assert result.master == replace(item.master, status="")
     assert result.overrides[0].attendees[0].partstat == "ACCEPTED"
     assert result.overrides[0].summary == "Special"
+
+
+def test_uids_that_make_the_same_resource_name_both_fit(calendar) -> None:  # type: ignore[no-untyped-def]
+    first = services.item_save(calendar=calendar, item=_item("meeting@example")).event
+    second = services.item_save(calendar=calendar, item=_item("meeting-example")).event
+    assert first.name == "meeting-example.ics" and second.name.startswith("meeting-example-")
+    assert Event.objects.filter(calendar=calendar, parent=None).count() == 2
