@@ -79,7 +79,8 @@ def _occurrence(master: Event, component: object) -> Occurrence:
     end = component.decoded("DTEND") if "DTEND" in component else start  # type: ignore[attr-defined, operator]
     all_day = not isinstance(start, datetime)
     recurrence_id = None
-    if master.is_recurring or "RECURRENCE-ID" in component:  # type: ignore[operator]
+    # recurring-ical-events puts a RECURRENCE-ID on every occurrence, single events too: ask the master.
+    if master.is_recurring:
         recurrence_id = as_utc(component.decoded("RECURRENCE-ID"))  # type: ignore[attr-defined]
     is_override = recurrence_id is not None and any(o.recurrence_id == recurrence_id for o in master.overrides.all())
     return Occurrence(

@@ -70,6 +70,14 @@ def test_bad_event_input_gets_a_clear_message_and_stores_nothing(member_client, 
     assert not Event.objects.exists()
 
 
+def test_single_events_are_not_shown_as_series(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    member_client.post(reverse("events:event_create"), _form(calendar))
+    member_client.post(reverse("events:event_create"), _form(calendar, title="Weekly", repeat="WEEKLY"))
+    page = member_client.get(reverse("events:calendar") + "?week=2026-11-23").content.decode()
+    single = page.split("Planning")[0].rsplit("<a ", 1)[1]
+    assert "?occurrence=" not in single and page.count('class="badge"') == 1
+
+
 def test_all_day_event_end_date_is_inclusive_for_people(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
     member_client.post(
         reverse("events:event_create"),
