@@ -252,3 +252,27 @@ def test_without_the_right_nothing_can_be_connected(client, member, pair) -> Non
     member.save()
     client.force_login(member)
     assert client.get(reverse("integrations:connect_calsync")).status_code == 403
+
+
+def test_operator_commands_run_and_read_syncs_within_one_tenant(member, pair, run_on_commit, outsider) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    calendar, _ = pair
+    events.item_save(calendar=calendar, item=event("cmd@test", "From a command"))
+    integration = connect(member, pair, run_on_commit)
+    out = io.StringIO()
+    call_command("sync_now", "--tenant", "acme", "--integration", str(integration.pk), "--inline", "--json", stdout=out)
+    run = json.loads(out.getvalue())
+    assert run["status"] == "success" and run["trigger"] == "manual"
+    out = io.StringIO()
+    call_command("sync_log", "--tenant", "acme", "--integration", str(integration.pk), "--json", stdout=out)
+    log = json.loads(out.getvalue())
+    assert [r["trigger"] for r in log] == ["manual", "first"]
+    assert any("From a command" in e["message"] for e in log[1]["log"])
+    with pytest.raises(CommandError, match="has no integration"):
+        call_command("sync_now", "--tenant", "globex", "--integration", str(integration.pk), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="has no integration"):
+        call_command("sync_log", "--tenant", "globex", "--integration", str(integration.pk), stdout=io.StringIO())
