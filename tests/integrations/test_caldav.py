@@ -399,3 +399,21 @@ def test_rotating_the_encryption_key_keeps_credentials_readable(
         assert run.status == "failed" and "cannot be decrypted" in run.error
     finally:
         crypto.reset_cache()
+
+
+def test_a_uid_unlike_its_resource_name_is_updated_in_place(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    import niquests
+
+    server, url, cal = remote
+    with niquests.Session() as session:
+        session.trust_env = False
+        response = session.put(f"{url}named-by-the-client.ics", data=event_ics("a-quite-different-uid@x", "Odd name"),
+                               auth=(server.username, server.password),
+                               headers={"Content-Type": "text/calendar"})  # fmt: skip
+    assert response.status_code == 201
+    integration = connect(member, calendar, server, url, run_on_commit)
+    events.item_save(calendar=calendar, item=event("a-quite-different-uid@x", "Renamed in calsync"))
+    sync_now(integration, run_on_commit)
+    [obj] = cal.events()
+    assert str(obj.url).endswith("/named-by-the-client.ics")
+    assert str(obj.icalendar_component["SUMMARY"]) == "Renamed in calsync"
