@@ -19,22 +19,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings")
-if "DATABASE_URL" not in os.environ:
-    bench_dir = ROOT / "var" / "bench"
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    (bench_dir / "caldav.sqlite3").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{bench_dir / 'caldav.sqlite3'}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchsetup import django_for_bench
 
-import django  # noqa: E402
-
-django.setup()
+django_for_bench("caldav")
 
 import niquests  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from sync_bench import make_items  # noqa: E402
 
 from events.ical import serialise  # noqa: E402
@@ -106,7 +96,6 @@ def calsync_run(local, remote, store) -> tuple[float, int]:  # type: ignore[no-u
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    call_command("migrate", verbosity=0)
     from accounts.services import tenant_create, user_create
     from events.services import calendar_create
     from integrations.models import Integration

@@ -10,7 +10,6 @@ Uses a throwaway SQLite database under var/bench unless DATABASE_URL is set.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import replace
@@ -18,20 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings")
-if "DATABASE_URL" not in os.environ:
-    bench_dir = ROOT / "var" / "bench"
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    (bench_dir / "bench.sqlite3").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{bench_dir / 'bench.sqlite3'}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchsetup import django_for_bench
 
-import django  # noqa: E402
+django_for_bench("bench")
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from events.convert import component_fields, item_span  # noqa: E402
@@ -155,7 +145,6 @@ def bench_calsync(n: int) -> None:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
-    call_command("migrate", verbosity=0)
     for n in sizes:
         print(f"\n{n} events ({n // 50} weekly series with a moved occurrence)")
         print(" in-memory <-> in-memory")
