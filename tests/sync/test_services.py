@@ -276,3 +276,15 @@ def test_operator_commands_run_and_read_syncs_within_one_tenant(member, pair, ru
         call_command("sync_now", "--tenant", "globex", "--integration", str(integration.pk), stdout=io.StringIO())
     with pytest.raises(CommandError, match="has no integration"):
         call_command("sync_log", "--tenant", "globex", "--integration", str(integration.pk), stdout=io.StringIO())
+
+
+def test_the_page_shows_a_queued_sync_until_a_worker_finishes_it(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = connect(member, pair, run_on_commit)
+    run = services.sync_request(integration=integration, trigger="manual")  # queued; no worker has taken it
+    client.force_login(member)
+    page = client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
+    assert "waiting for a worker" in page and 'data-running="1"' in page
+    assert client.get(reverse("integrations:status", args=[integration.pk])).json()["running"] is True
+    services.sync_execute(run_id=run.pk)
+    state = client.get(reverse("integrations:status", args=[integration.pk])).json()
+    assert state["running"] is False and state["last_run"]["id"] == run.pk
