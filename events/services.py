@@ -94,11 +94,22 @@ def _write_rows(calendar: Calendar, master: Event | None, item: Item, name: str,
         setattr(master, key, value)
     master.seq, master.span_start, master.span_end = seq, span_start, span_end
     master.save()
-    Event.objects.bulk_create(
-        Event(tenant_id=calendar.tenant_id, calendar=calendar, parent=master, name=name, seq=seq, **component_fields(o))
-        for o in item.overrides
-    )
+    Event.objects.bulk_create(_override_rows(master, item))
     return master
+
+
+def _override_rows(master: Event, item: Item) -> list[Event]:
+    return [
+        Event(
+            tenant_id=master.tenant_id,
+            calendar_id=master.calendar_id,
+            parent=master,
+            name=master.name,
+            seq=master.seq,
+            **component_fields(override),
+        )
+        for override in item.overrides
+    ]
 
 
 def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event | None, str]:
@@ -117,6 +128,43 @@ def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event |
     if by_uid is not None and by_uid.name != name:
         raise NameConflict(f"The UID {item.uid!r} is already stored under another name.")
     return by_name or by_uid, name
+
+
+def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
+    """Create many new items in one transaction (a first sync). PreconditionFailed if any UID exists already."""
+    for item in items:
+        for component in (item.master, *item.overrides):
+            validate_component(component)
+    uids = [item.uid for item in items]
+    if len(set(uids)) != len(uids):
+        raise PreconditionFailed("The same UID twice in one batch.")
+    with transaction.atomic():
+        locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
+        if Event.objects.filter(calendar=calendar, parent=None, uid__in=uids).exists():
+            raise PreconditionFailed("Some of these items exist already.")
+        wanted = [resource_name_for(uid) for uid in uids]
+        taken = set(
+            Event.objects.filter(calendar=calendar, parent=None, name__in=wanted).values_list("name", flat=True)
+        )
+        first = locked.change_seq + 1
+        locked.change_seq += len(items)
+        locked.save(update_fields=["change_seq"])
+        masters = Event.objects.bulk_create(
+            _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i)
+            for i, (item, name) in enumerate(zip(items, wanted, strict=True))
+        )
+        Event.objects.bulk_create(
+            row for master, item in zip(masters, items, strict=True) for row in _override_rows(master, item)
+        )
+    calendar.change_seq = locked.change_seq
+    return masters
+
+
+def _master_row(calendar: Calendar, item: Item, name: str, seq: int) -> Event:
+    span_start, span_end = item_span(item)
+    fields = component_fields(item.master)
+    return Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name, seq=seq, span_start=span_start,
+                 span_end=span_end, **fields)  # fmt: skip
 
 
 @dataclass(frozen=True)

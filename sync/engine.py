@@ -81,6 +81,8 @@ class StatusStore(Protocol):
 
     def save(self, mapping: Mapping) -> None: ...
 
+    def save_many(self, mappings: list[Mapping]) -> None: ...
+
     def remove(self, mapping: Mapping) -> None: ...
 
     def save_cursors(self, local: str | None, remote: str | None) -> None: ...
@@ -241,7 +243,7 @@ def _check_mass_delete(pairs: Sequence[_Pair], store: StatusStore, settings: Set
 # --- planning -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Action:
     """One step: copy `source`'s content to `target`, delete on `target`, or just record versions."""
 
@@ -249,6 +251,7 @@ class Action:
     target: Side
     pair: _Pair
     conflict: str = ""
+    bulk: bool = False  # carried out with others in one create_many
 
 
 def _flows(settings: Settings, side: Side) -> bool:
@@ -366,6 +369,33 @@ class _Run:
         except (ItemRejected, PermanentError) as exc:
             self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc))
 
+    def can_bulk(self, side: Side) -> bool:
+        return hasattr(self.sides[side], "create_many")
+
+    def create_many(self, target: Side, actions: list[Action], settings: Settings) -> None:
+        """Creates in batches; a batch the side refuses is retried one item at a time."""
+        side = self.sides[target]
+        for start in range(0, len(actions), BULK_SIZE):
+            batch = actions[start : start + BULK_SIZE]
+            sources = [a.pair.state(target.other).entry for a in batch]
+            try:
+                written = side.create_many([s.item for s in sources])  # type: ignore[attr-defined, union-attr]
+            except (PreconditionFailed, ItemRejected, PermanentError):
+                for action in batch:
+                    self.apply(action, settings)
+                continue
+            mappings = []
+            for action, source, entry in zip(batch, sources, written, strict=True):
+                assert source is not None
+                mapping = Mapping(source.uid, "", "", "", "", content_hash(source.item))
+                mapping.record(target.other, source)
+                mapping.record(target, entry)
+                action.pair.mapping = mapping
+                mappings.append(mapping)
+            self.store.save_many(mappings)
+            for action in batch:
+                self.report.applied(target, "created", action.pair.uid, action.pair.title)
+
     def _reread(self, action: Action) -> bool:
         pair, target = action.pair, action.target
         target_id = (pair.state(target).entry.id if pair.state(target).entry else "") or (
@@ -481,8 +511,27 @@ def sync(local: CalendarSide, remote: CalendarSide, store: StatusStore, settings
         store=store,
         report=report,
     )
-    for pair in pairs:
-        action = plan(pair, settings)
-        if action is not None:
+    actions = [action for pair in pairs if (action := plan(pair, settings)) is not None]
+    for target, creates in _bulk_creates(actions, run).items():
+        run.create_many(target, creates, settings)
+    for action in actions:
+        if not action.bulk:
             run.apply(action, settings)
     store.save_cursors(local_changes.cursor, remote_changes.cursor)
+
+
+BULK_SIZE = 500
+
+
+def _bulk_creates(actions: list[Action], run: _Run) -> dict[Side, list[Action]]:
+    """Plain creates on a side that listed completely (nothing to look up first) and can take many at once."""
+    groups: dict[Side, list[Action]] = {}
+    for action in actions:
+        pair, target = action.pair, action.target
+        plain = action.kind == "write" and not action.conflict and pair.mapping is None
+        if plain and pair.state(target).entry is None and run.complete[target] and run.can_bulk(target):
+            groups.setdefault(target, []).append(action)
+    for group in groups.values():
+        for action in group:
+            action.bulk = True
+    return groups

@@ -52,6 +52,17 @@ class CalsyncSide:
         self._count("create")
         return self._save(item, if_none_match=True)
 
+    def create_many(self, items: list[Item]) -> list[Entry]:
+        """Optional part of the contract: many creates in one transaction, for first syncs."""
+        self._count("create_many")
+        try:
+            masters = services.items_create_many(calendar=self.calendar, items=items)
+        except services.PreconditionFailed as exc:
+            raise PreconditionFailed(str(exc)) from exc
+        except ICalError as exc:
+            raise ItemRejected(str(exc)) from exc
+        return [Entry(id=m.uid, version=str(m.seq), item=item) for m, item in zip(masters, items, strict=True)]
+
     def update(self, id: str, item: Item, version: str) -> Entry:
         self._count("update")
         if id != item.uid:

@@ -77,6 +77,9 @@ class MemorySide:
         self.items[id] = entry
         return entry
 
+    def create_many(self, items: list[Item]) -> list[Entry]:
+        return [self.create(item) for item in items]
+
     def update(self, id: str, item: Item, version: str) -> Entry:
         self._write("update")
         current = self.items.get(id)
@@ -139,6 +142,10 @@ class MemoryStore:
         if mapping.pk is None:
             mapping.pk = next(self._keys)
         self.mappings[mapping.pk] = copy(mapping)  # type: ignore[index]
+
+    def save_many(self, mappings: list[Mapping]) -> None:
+        for mapping in mappings:
+            self.save(mapping)
 
     def remove(self, mapping: Mapping) -> None:
         self.mappings.pop(mapping.pk, None)  # type: ignore[arg-type]

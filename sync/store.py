@@ -35,6 +35,17 @@ def _to_engine(row: SyncMapping) -> Mapping:
     )
 
 
+def _values(mapping: Mapping) -> dict[str, str]:
+    return {
+        "uid": mapping.uid,
+        "local_id": mapping.local_id,
+        "local_version": mapping.local_version,
+        "remote_id": mapping.remote_id,
+        "remote_version": mapping.remote_version,
+        "content_hash": mapping.content_hash,
+    }
+
+
 class DbStatusStore:
     def __init__(self, integration: Integration) -> None:
         self.integration = integration
@@ -59,18 +70,19 @@ class DbStatusStore:
         return self._rows().count()
 
     def save(self, mapping: Mapping) -> None:
-        values = {
-            "uid": mapping.uid,
-            "local_id": mapping.local_id,
-            "local_version": mapping.local_version,
-            "remote_id": mapping.remote_id,
-            "remote_version": mapping.remote_version,
-            "content_hash": mapping.content_hash,
-        }
+        values = _values(mapping)
         if mapping.pk is None:
             mapping.pk = SyncMapping.objects.create(integration=self.integration, **values).pk
         else:
             SyncMapping.objects.filter(pk=mapping.pk).update(**values)
+
+    def save_many(self, mappings: list[Mapping]) -> None:
+        """New mappings, one INSERT for the lot (a first sync records thousands)."""
+        rows = SyncMapping.objects.bulk_create(
+            SyncMapping(integration=self.integration, **_values(m)) for m in mappings
+        )
+        for mapping, row in zip(mappings, rows, strict=True):
+            mapping.pk = row.pk
 
     def remove(self, mapping: Mapping) -> None:
         if mapping.pk is not None:
