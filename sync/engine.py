@@ -199,7 +199,8 @@ def _pairs(local: Changes, remote: Changes, store: StatusStore) -> tuple[list[_P
             if pair.mapping is not None and pair.state(side).entry is None:
                 pair.state(side).deleted = True
         if changes.complete:
-            listed = {e.id for e in changes.changed}
+            # An item the side listed but could not read is still there: never take it for deleted.
+            listed = {e.id for e in changes.changed} | {item_id for item_id, _ in changes.skipped}
             for mapping in mappings:
                 if mapping.id(side) not in listed:
                     state = pairs.setdefault(_key(mapping), _Pair(mapping=mapping)).state(side)
@@ -269,8 +270,15 @@ def _winner(settings: Settings) -> Side:
     return settings.primary
 
 
-def _changed(state: _State, mapping: Mapping, side: Side) -> bool:
+def _touched(state: _State, mapping: Mapping, side: Side) -> bool:
+    """A new version: possibly only a re-save of the same content."""
     return state.entry is not None and state.entry.version != mapping.version(side)
+
+
+def _changed(state: _State, mapping: Mapping, side: Side) -> bool:
+    """New content. A re-save of unchanged content must never win a conflict against a real edit."""
+    entry = state.entry
+    return entry is not None and _touched(state, mapping, side) and content_hash(entry.item) != mapping.content_hash
 
 
 def plan(pair: _Pair, settings: Settings) -> Action | None:
@@ -283,7 +291,8 @@ def plan(pair: _Pair, settings: Settings) -> Action | None:
     if local_gone and remote_gone:
         return Action("forget", Side.LOCAL, pair)
     if not (local_changed or remote_changed or local_gone or remote_gone):
-        return None
+        touched = _touched(pair.local, mapping, Side.LOCAL) or _touched(pair.remote, mapping, Side.REMOTE)
+        return Action("record", Side.LOCAL, pair) if touched else None  # new versions, same content
     if (local_changed or local_gone) and (remote_changed or remote_gone):
         return _plan_conflict(pair, settings, local_gone, remote_gone)
     source = Side.LOCAL if (local_changed or local_gone) else Side.REMOTE
@@ -293,10 +302,6 @@ def plan(pair: _Pair, settings: Settings) -> Action | None:
         return Action("restore", source, pair)
     if gone:
         return Action("delete", source.other, pair)
-    entry = pair.state(source).entry
-    assert entry is not None
-    if content_hash(entry.item) == mapping.content_hash:
-        return Action("record", source, pair)  # a version bump without a content change (or our echo)
     return Action("write", source.other, pair)
 
 
@@ -469,7 +474,7 @@ class _Run:
             entry = pair.state(side).entry
             if entry is not None:
                 mapping.record(side, entry)
-                mapping.content_hash = content_hash(entry.item)  # both entries hold the same content here
+                mapping.content_hash = content_hash(entry.item)  # every entry here holds the synced content
         self.store.save(mapping)
 
     def _forget(self, action: Action) -> None:

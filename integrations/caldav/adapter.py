@@ -63,9 +63,20 @@ class CalDAVSide:
         token = self._sync_token() if self.supports_sync else ""
         ctag = "" if token else self._ctag()
         response = self.client.report(self.calendar_url, _query('<c:comp-filter name="VCALENDAR"/>'), depth=1)
-        entries, skipped, etags = self._entries(_multistatus(response))
+        tree = _multistatus(response)
+        if self._truncated(tree):
+            # The server cut the answer short (RFC 4918 507): list the hrefs instead and fetch them in batches.
+            listing = self._etag_changes({})
+            return Changes(listing.changed, [], token or listing.cursor, complete=True, skipped=listing.skipped)
+        entries, skipped, etags = self._entries(tree)
         cursor = token or _etag_cursor(ctag, etags)
         return Changes(changed=entries, deleted=[], cursor=cursor, complete=True, skipped=skipped)
+
+    def _truncated(self, tree: Any) -> bool:
+        return any(
+            _path(node).rstrip("/") == self._own_path and _status(node) == 507
+            for node in tree.findall("d:response", NS)
+        )
 
     def _sync_token(self) -> str:
         tree = self.client.propfind(self.calendar_url, "<d:sync-token/>", depth=0)
@@ -152,11 +163,14 @@ class CalDAVSide:
             if _status(node) == 404:
                 continue  # deleted between the change report and the multiget: the next run sees it
             path = _path(node)
+            if path.rstrip("/") == self._own_path:
+                continue
             etag = _text(node, "d:propstat/d:prop/d:getetag")
             data = _text(node, "d:propstat/d:prop/c:calendar-data")
-            if not data:
-                continue
             etags[path] = etag
+            if not data:
+                skipped.append((path, "The CalDAV server sent this item without its data."))
+                continue
             try:
                 entries.append(Entry(id=path, version=etag, item=parse_item(data)))
             except ICalError as exc:

@@ -231,3 +231,32 @@ def test_a_rejected_item_is_reported_and_the_rest_syncs(sides, monkeypatch) -> N
     assert uids(remote) == ["good@test"]
     [unsynced] = report.of("unsynced")
     assert unsynced[2:] == ("bad@test", "The calendar refuses this event.")
+
+
+def test_a_resave_of_unchanged_content_never_beats_a_real_edit(sides) -> None:  # type: ignore[no-untyped-def]
+    local, remote, store = sides
+    local.user_put(event("a@test", "Original"))
+    run(local, remote, store)
+    local.user_put(event("a@test", "Original"))  # re-imported: new version, same content
+    remote.user_put(event("a@test", "Edited remotely"), id=next(iter(remote.items)))
+    report = run(local, remote, store, primary=Side.LOCAL)
+    assert summary(local, "a@test") == summary(remote, "a@test") == "Edited remotely"
+    assert report.of("conflict") == []
+
+
+def test_an_unreadable_item_in_a_complete_listing_is_not_deleted(sides, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sync.adapter import Changes
+
+    local, remote, store = sides
+    for uid in ("r1@test", "r2@test"):
+        remote.user_put(event(uid))
+    run(local, remote, store)
+    listing = remote.changes(None)
+    unreadable = next(e for e in listing.changed if e.uid == "r1@test")
+    partial = Changes(changed=[e for e in listing.changed if e is not unreadable], deleted=[], cursor=listing.cursor,
+                      complete=True, skipped=[(unreadable.id, "cannot parse")])  # fmt: skip
+    monkeypatch.setattr(remote, "changes", lambda cursor: partial)
+    store.remote_cursor = None  # as after an expired cursor
+    report = run(local, remote, store)
+    assert uids(local) == ["r1@test", "r2@test"]
+    assert report.of("unsynced")[0][2:] == (unreadable.id, "cannot parse")
