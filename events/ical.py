@@ -478,6 +478,20 @@ def validate_component(component: Component) -> None:
         raise ICalError("PRIORITY must be between 0 and 9.")
     if component.percent_complete is not None and not 0 <= component.percent_complete <= 100:
         raise ICalError("PERCENT-COMPLETE must be between 0 and 100.")
+    if not -(2**31) <= component.sequence < 2**31:
+        raise ICalError("SEQUENCE is out of range.")
+    for name, attr, limit in _LIMITS:
+        if len(getattr(component, attr)) > limit:
+            raise ICalError(f"{name} is longer than calsync stores ({limit} characters).")
+
+
+# What calsync's database columns hold (events.models.Event); longer values are refused, not cut.
+_LIMITS = [
+    ("UID", "uid", 255), ("SUMMARY", "summary", 500), ("LOCATION", "location", 500), ("URL", "url", 1000),
+    ("RRULE", "rrule", 1000), ("STATUS", "status", 16), ("CLASS", "visibility", 12), ("TRANSP", "transparency", 11),
+    ("X-CALSYNC-CLIENT", "client", 200), ("X-CALSYNC-PROJECT", "project", 200),
+    ("X-CALSYNC-ACTIVITY-TYPE", "activity_type", 200),
+]  # fmt: skip
 
 
 # --- serialising -------------------------------------------------------------------

@@ -33,10 +33,12 @@ def _user_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
 
 
 def _day_param(request: HttpRequest, name: str, default: date) -> date:
+    """A date from the query string; anything unreadable or absurdly far away means the default."""
     try:
-        return date.fromisoformat(request.GET.get(name, ""))
+        day = date.fromisoformat(request.GET.get(name, ""))
     except ValueError:
         return default
+    return day if date(1900, 1, 1) <= day <= date(2999, 12, 31) else default
 
 
 def _ensure_calendar(request: HttpRequest) -> None:
@@ -262,8 +264,12 @@ def event_delete(request: HttpRequest, pk: int) -> HttpResponse:
     event = _scope(request).event(pk)
     master = event.parent or event
     title = master.title
-    services.item_delete(event=master)
-    messages.success(request, f"“{title}” was deleted.")
+    try:
+        services.item_delete(event=master)
+    except services.PreconditionFailed:
+        messages.info(request, f"“{title}” was already deleted.")
+    else:
+        messages.success(request, f"“{title}” was deleted.")
     return redirect("events:task_list" if master.kind == Event.Kind.TASK else "events:calendar")
 
 

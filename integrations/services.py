@@ -69,6 +69,15 @@ def integration_create(
 def integration_update_settings(*, integration: Integration, **values: Any) -> Integration:
     """Save the user's settings. Changing the calsync calendar starts the pairing over."""
     calendar_changed = "calendar" in values and values["calendar"].pk != integration.calendar_id
+    if (
+        calendar_changed
+        and integration.provider == Provider.CALSYNC
+        and str(values["calendar"].pk) == (integration.remote_calendar_id)
+    ):
+        raise ValidationError("A calendar cannot sync with itself; choose another calsync calendar.")
+    if calendar_changed and integration.is_running:
+        # The running sync would save the old calendar's cursor over the reset one.
+        raise ValidationError("A sync is running; change the calendar once it has finished.")
     for field in SETTINGS_FIELDS:
         if field in values:
             setattr(integration, field, values[field])

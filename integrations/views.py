@@ -61,9 +61,13 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None, calendars=scope.calendars(), initial=SettingsForm.initial_for(integration)
     )
     if request.method == "POST" and form.is_valid():
-        services.integration_update_settings(integration=integration, **form.cleaned_data)
-        messages.success(request, "Settings saved." + (" A sync has started." if integration.sync_enabled else ""))
-        return redirect("integrations:detail", pk=integration.pk)
+        try:
+            services.integration_update_settings(integration=integration, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, "Settings saved." + (" A sync has started." if integration.sync_enabled else ""))
+            return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/detail.html", {"integration": integration, "form": form,
                                                         **sync_selectors.integration_status(integration)})  # fmt: skip
 

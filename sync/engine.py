@@ -361,7 +361,7 @@ class _Run:
             handler(action)
         except PreconditionFailed:
             # The target changed after we read it. Read it again and decide again (now a conflict, say).
-            if attempts <= 1 or not self._reread(action):
+            if attempts <= 1 or not self._safe_reread(action):
                 self.report.unsynced(
                     action.target, action.pair.uid, action.pair.title, "It kept changing during the sync."
                 )
@@ -400,6 +400,12 @@ class _Run:
             self.store.save_many(mappings)
             for action in batch:
                 self.report.applied(target, "created", action.pair.uid, action.pair.title)
+
+    def _safe_reread(self, action: Action) -> bool:
+        try:
+            return self._reread(action)
+        except (ItemRejected, PermanentError, NotFound):
+            return False
 
     def _reread(self, action: Action) -> bool:
         pair, target = action.pair, action.target

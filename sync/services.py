@@ -45,7 +45,19 @@ def sync_request(*, integration: Integration, trigger: str, attempt: int = 1, de
 def sync_request_manual(*, integration: Integration) -> SyncRun:
     """'Synchronize now': a run already queued or running is the one the user is waiting for."""
     pending = integration.runs.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]).first()
+    if pending is not None and pending.status == SyncRun.Status.RUNNING and not integration.is_running:
+        # Its worker died and its lock expired: it will never finish, so it must not hold up a new one.
+        _mark_dead(integration)
+        pending = None
     return pending or sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+
+
+def _mark_dead(integration: Integration) -> None:
+    integration.runs.filter(status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker running this sync stopped before it finished.",
+    )
 
 
 def dispatch_due(*, now: datetime | None = None, limit: int = 1000) -> int:
@@ -81,10 +93,7 @@ def _claim(integration: Integration) -> str | None:
     )
     if not taken:
         return None
-    # Runs left "running" by a worker that died never finish; say so.
-    integration.runs.filter(status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.FAILED, finished_at=now, error="The worker running this sync stopped before it finished."
-    )
+    _mark_dead(integration)  # runs left "running" by a worker that died never finish
     return token
 
 
@@ -188,8 +197,9 @@ def _retry_or_fail(run: SyncRun, report: RunReport, exc: TransientError) -> None
 
 
 def _schedule_next(integration: Integration) -> None:
-    fresh = Integration.objects.only("sync_enabled", "automatic").get(pk=integration.pk)
+    fresh = Integration.objects.only("sync_enabled", "automatic", "status").get(pk=integration.pk)
     next_at = None
-    if fresh.sync_enabled and fresh.automatic:
+    # Retrying refused credentials every 5 minutes can get the user's account locked: wait for new ones.
+    if fresh.sync_enabled and fresh.automatic and fresh.status != Integration.Status.NEEDS_REAUTH:
         next_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
     Integration.objects.filter(pk=integration.pk).update(next_sync_at=next_at)

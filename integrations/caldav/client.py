@@ -103,6 +103,8 @@ class CalDAVClient:
             raise ConnectError("The server's TLS certificate could not be verified.", "tls") from exc
         except (niquests.exceptions.ConnectionError, niquests.exceptions.Timeout) as exc:
             raise TransientError(f"Could not reach the CalDAV server at {_host(url)}.") from exc
+        except niquests.exceptions.RequestException as exc:  # broken replies, redirect loops, bad URLs
+            raise TransientError(f"The exchange with the CalDAV server at {_host(url)} failed.") from exc
         response = Response(raw.status_code, {k.lower(): v for k, v in raw.headers.items()}, raw.content or b"")
         _raise_for_server(response, url)
         return response
@@ -178,7 +180,10 @@ def _raise_for_server(response: Response, url: str) -> None:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """Host and port only: a URL may carry credentials, which must never reach a message."""
+    parts = urlsplit(url)
+    host = parts.hostname or "the server"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _text(node: Any, path: str) -> str:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import User
 from events.models import Calendar
@@ -69,7 +73,8 @@ def caldav_update_credentials(*, integration: Integration, username: str, passwo
     integration.config = {**integration.config, "username": username}
     integration.set_credentials({"password": password})
     integration.status, integration.last_error = Integration.Status.OK, ""
-    integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error"])
+    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error", "next_sync_at"])
     if integration.sync_enabled:
         sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration

@@ -326,3 +326,20 @@ def test_end_equal_to_start_is_allowed() -> None:
     master = parse_item(calendar(*vevent("DTSTART:20260101T100000Z", "DTEND:20260101T100000Z"))).master
     assert master.end == master.start == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert master.end - master.start == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("SUMMARY:" + "x" * 501, "SUMMARY is longer than calsync stores"),
+        ("STATUS:" + "Y" * 17, "STATUS is longer"),
+        ("SEQUENCE:99999999999", "SEQUENCE is out of range"),
+    ],
+)
+def test_values_longer_than_calsync_stores_are_refused_with_a_reason(line: str, message: str) -> None:
+    data = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:long@test\r\n"
+        f"DTSTART:20261123T100000Z\r\n{line}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    with pytest.raises(ICalError, match=message):
+        parse_calendar(data)

@@ -235,3 +235,9 @@ def test_tasks_can_be_created_completed_and_reopened(member_client, calendar) ->
     task.refresh_from_db()
     assert task.status == "NEEDS-ACTION" and task.completed is None
     assert "File report" in member_client.get(reverse("events:task_list")).content.decode()
+
+
+@pytest.mark.parametrize("query", ["?week=0001-01-01", "?week=9999-12-31", "?week=nonsense"])
+def test_absurd_dates_in_the_address_fall_back_to_today(member_client, query) -> None:  # type: ignore[no-untyped-def]
+    assert member_client.get(reverse("events:calendar") + query).status_code == 200
+    assert member_client.get(reverse("events:calendar_list") + query.replace("week", "from")).status_code == 200

@@ -288,3 +288,38 @@ def test_the_page_shows_a_queued_sync_until_a_worker_finishes_it(client, member,
     services.sync_execute(run_id=run.pk)
     state = client.get(reverse("integrations:status", args=[integration.pk])).json()
     assert state["running"] is False and state["last_run"]["id"] == run.pk
+
+
+def test_refused_credentials_are_not_retried_every_five_minutes(member, pair, failing) -> None:  # type: ignore[no-untyped-def]
+    integration = make_failing(member, pair, "revoked")
+    integration.automatic = True
+    integration.save()
+    services.sync_execute(run_id=services.sync_request(integration=integration, trigger="automatic").pk)
+    integration.refresh_from_db()
+    assert integration.status == "needs_reauth" and integration.next_sync_at is None
+
+
+def test_a_run_whose_worker_died_does_not_block_synchronize_now(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = connect(member, pair, run_on_commit)
+    dead = SyncRun.objects.create(tenant=member.tenant, integration=integration, trigger="manual", status="running")
+    with run_on_commit():
+        run = services.sync_request_manual(integration=integration)
+    dead.refresh_from_db()
+    run.refresh_from_db()
+    assert run.pk != dead.pk and run.status == "success" and dead.status == "failed"
+
+
+def test_the_calendar_cannot_change_under_a_running_sync(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    from django.core.exceptions import ValidationError
+
+    calendar, other = pair
+    integration = connect(member, pair, run_on_commit)
+    third = CalendarFactory(owner=member)
+    Integration.objects.filter(pk=integration.pk).update(
+        lock_token="busy", lock_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    integration.refresh_from_db()
+    with pytest.raises(ValidationError, match="A sync is running"):
+        integration_update_settings(integration=integration, calendar=third)
+    with pytest.raises(ValidationError, match="cannot sync with itself"):
+        integration_update_settings(integration=integration, calendar=other)
