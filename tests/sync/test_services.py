@@ -312,7 +312,7 @@ def test_a_run_whose_worker_died_does_not_block_synchronize_now(member, pair, ru
 def test_the_calendar_cannot_change_under_a_running_sync(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
     from django.core.exceptions import ValidationError
 
-    calendar, other = pair
+    _, other = pair
     integration = connect(member, pair, run_on_commit)
     third = CalendarFactory(owner=member)
     Integration.objects.filter(pk=integration.pk).update(
