@@ -123,7 +123,7 @@ def sync_execute(*, run_id: int) -> SyncRun:
     run.save(update_fields=["status", "started_at"])
     report = RunReport(run)
     try:
-        _run_engine(integration, report)
+        _run_engine(integration, report, token)
     except TransientError as exc:
         _retry_or_fail(run, report, exc)
     except AuthRevoked as exc:
@@ -143,10 +143,10 @@ def sync_execute(*, run_id: int) -> SyncRun:
     return run
 
 
-def _run_engine(integration: Integration, report: RunReport) -> None:
+def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
     local = CalsyncSide(integration.calendar)
     remote = registry.build_side(integration)
-    engine.sync(local, remote, DbStatusStore(integration), _engine_settings(integration), report)
+    engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
 
 
 def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: str = "") -> SyncRun:

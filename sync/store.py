@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 from itertools import islice
 
+from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from events.ical import Item, serialise
 from integrations.models import Integration
 
 from .engine import Mapping, Side
+from .errors import SyncError
 from .models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
 
 _CHUNK = 500  # ids per IN (...) clause
@@ -47,8 +52,12 @@ def _values(mapping: Mapping) -> dict[str, str]:
 
 
 class DbStatusStore:
-    def __init__(self, integration: Integration) -> None:
+    """Mappings and cursors in the database, written only while this run still holds the integration's lock."""
+
+    def __init__(self, integration: Integration, lock_token: str = "") -> None:
         self.integration = integration
+        self.lock_token = lock_token
+        self._renewed = time.monotonic()
         self.local_cursor: str | None = integration.local_cursor or None
         self.remote_cursor: str | None = integration.remote_cursor or None
 
@@ -69,7 +78,18 @@ class DbStatusStore:
     def count(self) -> int:
         return self._rows().count()
 
+    def _heartbeat(self) -> None:
+        """A long first sync keeps its lock: extend it every minute, and stop if another run took it."""
+        if not self.lock_token or time.monotonic() - self._renewed < 60:
+            return
+        expires = timezone.now() + timedelta(seconds=settings.SYNC_LOCK_SECONDS)
+        held = Integration.objects.filter(pk=self.integration.pk, lock_token=self.lock_token)
+        if not held.update(lock_expires_at=expires):
+            raise SyncError("Another sync took over this integration; it carries on from here.")
+        self._renewed = time.monotonic()
+
     def save(self, mapping: Mapping) -> None:
+        self._heartbeat()
         values = _values(mapping)
         if mapping.pk is None:
             mapping.pk = SyncMapping.objects.create(integration=self.integration, **values).pk
@@ -78,6 +98,7 @@ class DbStatusStore:
 
     def save_many(self, mappings: list[Mapping]) -> None:
         """New mappings, one INSERT for the lot (a first sync records thousands)."""
+        self._heartbeat()
         rows = SyncMapping.objects.bulk_create(
             SyncMapping(integration=self.integration, **_values(m)) for m in mappings
         )
@@ -90,8 +111,12 @@ class DbStatusStore:
 
     def save_cursors(self, local: str | None, remote: str | None) -> None:
         self.local_cursor, self.remote_cursor = local, remote
+        rows = Integration.objects.filter(pk=self.integration.pk)
+        if self.lock_token:
+            rows = rows.filter(lock_token=self.lock_token)
+        if not rows.update(local_cursor=local or "", remote_cursor=remote or ""):
+            raise SyncError("Another sync took over this integration; it carries on from here.")
         self.integration.local_cursor, self.integration.remote_cursor = local or "", remote or ""
-        self.integration.save(update_fields=["local_cursor", "remote_cursor"])
 
 
 class RunReport:

@@ -323,3 +323,19 @@ def test_the_calendar_cannot_change_under_a_running_sync(member, pair, run_on_co
         integration_update_settings(integration=integration, calendar=third)
     with pytest.raises(ValidationError, match="cannot sync with itself"):
         integration_update_settings(integration=integration, calendar=other)
+
+
+def test_a_run_that_lost_its_lock_does_not_move_the_cursors(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    from sync.errors import SyncError
+    from sync.store import DbStatusStore
+
+    integration = connect(member, pair, run_on_commit)
+    Integration.objects.filter(pk=integration.pk).update(lock_token="a-newer-run")
+    store = DbStatusStore(integration, lock_token="the-old-run")
+    with pytest.raises(SyncError, match="took over"):
+        store.save_cursors("999", "999")
+    integration.refresh_from_db()
+    assert integration.local_cursor != "999"
+    store._renewed -= 120  # a minute has passed: the heartbeat notices too
+    with pytest.raises(SyncError, match="took over"):
+        store._heartbeat()
