@@ -101,7 +101,12 @@ def _instant(value: Temporal) -> datetime:
     return datetime.combine(value, time(0), tzinfo=UTC)
 
 
-class _DetailsMixin(forms.Form):
+class _VersionMixin(forms.Form):
+    # The item's change sequence when the form was shown, so a save cannot overwrite changes made meanwhile.
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class _DetailsMixin(_VersionMixin):
     title = forms.CharField(max_length=500)
     location = forms.CharField(max_length=500, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -303,7 +308,7 @@ class OccurrenceForm(_DetailsMixin, _TimingMixin):
         return {"start": start, "end": end, **self.details(base)}
 
 
-class TaskForm(forms.Form):
+class TaskForm(_VersionMixin):
     calendar = forms.ModelChoiceField(queryset=Calendar.objects.none(), empty_label=None)
     title = forms.CharField(max_length=500)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))

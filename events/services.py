@@ -218,7 +218,9 @@ def _same_occurrence(a: Temporal | None, b: Temporal) -> bool:
     return a is not None and as_utc(a) == as_utc(b)
 
 
-def occurrence_update(*, master: Event, recurrence_id: Temporal, changes: dict[str, object]) -> SaveResult:
+def occurrence_update(
+    *, master: Event, recurrence_id: Temporal, changes: dict[str, object], if_match: int | None = None
+) -> SaveResult:
     """Override one occurrence of a series (move it, retitle it...), keeping the rest of the series."""
     item = item_from_event(master)
     existing = next((o for o in item.overrides if _same_occurrence(o.recurrence_id, recurrence_id)), None)
@@ -234,7 +236,13 @@ def occurrence_update(*, master: Event, recurrence_id: Temporal, changes: dict[s
     )
     override = replace(base, **changes)  # type: ignore[arg-type]
     others = tuple(o for o in item.overrides if o is not existing)
-    return item_save(calendar=master.calendar, item=replace(item, overrides=(*others, override)), name=master.name)
+    new_item = replace(item, overrides=(*others, override))
+    return item_save(calendar=master.calendar, item=new_item, name=master.name, if_match=_seq(master, if_match))
+
+
+def _seq(master: Event, if_match: int | None) -> int:
+    """The version the caller saw, or else the one we just read the item at: never a blind overwrite."""
+    return master.seq if if_match is None else if_match
 
 
 def _shifted_end(master: Component, start: Temporal) -> Temporal | None:
@@ -243,12 +251,13 @@ def _shifted_end(master: Component, start: Temporal) -> Temporal | None:
     return start + (master.end - master.start)  # type: ignore[operator]
 
 
-def occurrence_cancel(*, master: Event, recurrence_id: Temporal) -> SaveResult:
+def occurrence_cancel(*, master: Event, recurrence_id: Temporal, if_match: int | None = None) -> SaveResult:
     """Remove one occurrence from a series: an EXDATE, and drop any override of it."""
     item = item_from_event(master)
     overrides = tuple(o for o in item.overrides if not _same_occurrence(o.recurrence_id, recurrence_id))
     new_master = replace(item.master, exdates=(*item.master.exdates, recurrence_id))
-    return item_save(calendar=master.calendar, item=Item(master=new_master, overrides=overrides), name=master.name)
+    new_item = Item(master=new_master, overrides=overrides)
+    return item_save(calendar=master.calendar, item=new_item, name=master.name, if_match=_seq(master, if_match))
 
 
 # --- ICS import ------------------------------------------------------------------------

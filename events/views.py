@@ -242,7 +242,8 @@ def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect(_week_of(result.event))
     else:
         zone = master.timezone or request.user.timezone  # type: ignore[union-attr]
-        form = EventForm(calendars=calendars, initial=EventForm.initial_for(item.master, master.calendar, zone))
+        initial = {**EventForm.initial_for(item.master, master.calendar, zone), "version": master.seq}
+        form = EventForm(calendars=calendars, initial=initial)
     return render(request, "events/event_form.html", _event_form_context(request, form, event=master))
 
 
@@ -250,7 +251,8 @@ def _move_or_save(request: HttpRequest, form: EventForm, master: Event, item: It
     new_item = replace(item, master=form.component(item.master))
     target = form.cleaned_data["calendar"]
     if target.pk == master.calendar_id:
-        return _save_or_report(request, form, target, new_item, name=master.name, if_match=master.seq)
+        version = form.cleaned_data.get("version") or master.seq
+        return _save_or_report(request, form, target, new_item, name=master.name, if_match=version)
     # Moving to another calendar: create there, then delete here.
     result = _save_or_report(request, form, target, new_item, if_none_match=True)
     if result is not None:
@@ -293,16 +295,27 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
         form = OccurrenceForm(request.POST)
         if form.is_valid():
             try:
-                services.occurrence_update(master=master, recurrence_id=recurrence_id, changes=form.changes(base))
+                services.occurrence_update(
+                    master=master,
+                    recurrence_id=recurrence_id,
+                    changes=form.changes(base),
+                    if_match=form.cleaned_data.get("version"),
+                )
             except ICalError as exc:
                 form.add_error(None, str(exc))
+            except services.PreconditionFailed:
+                form.add_error(None, "Someone changed this series while you were editing it. Reload and try again.")
             else:
                 messages.success(request, "This occurrence was changed; the rest of the series is unchanged.")
                 return redirect(f"{reverse('events:calendar')}?week={form.cleaned_data['start_date'].isoformat()}")
     else:
         zone = master.timezone or request.user.timezone  # type: ignore[union-attr]
         form = OccurrenceForm(
-            initial={**OccurrenceForm.initial_details(base), **initial_timing(base.start, base.end, zone)}
+            initial={
+                **OccurrenceForm.initial_details(base),
+                **initial_timing(base.start, base.end, zone),
+                "version": master.seq,
+            }
         )
     return render(
         request,
@@ -365,7 +378,8 @@ def _task_form(request: HttpRequest, task: Event | None) -> HttpResponse:
         form = TaskForm(request.POST, calendars=calendars)
         if form.is_valid():
             item = Item(master=form.component(base, timezone.now()))
-            kwargs: dict[str, Any] = {"name": task.name, "if_match": task.seq} if task else {}
+            version = form.cleaned_data.get("version") or (task.seq if task else None)
+            kwargs: dict[str, Any] = {"name": task.name, "if_match": version} if task else {}
             if task and form.cleaned_data["calendar"].pk != task.calendar_id:
                 kwargs = {}
             result = _save_or_report(request, form, form.cleaned_data["calendar"], item, **kwargs)
@@ -383,6 +397,7 @@ def _task_form(request: HttpRequest, task: Event | None) -> HttpResponse:
             "due": due,
             "priority": base.priority,
             "completed": base.status == "COMPLETED",
+            "version": task.seq if task else None,
         }
         form = TaskForm(calendars=calendars, initial=initial)
     return render(request, "events/task_form.html", {"form": form, "task": task})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from events import services
+from events.convert import item_from_event
 from events.ical import Component, Item, parse_calendar
 from events.models import Calendar, Event, ImportJob
 
@@ -241,3 +243,17 @@ def test_tasks_can_be_created_completed_and_reopened(member_client, calendar) ->
 def test_absurd_dates_in_the_address_fall_back_to_today(member_client, query) -> None:  # type: ignore[no-untyped-def]
     assert member_client.get(reverse("events:calendar") + query).status_code == 200
     assert member_client.get(reverse("events:calendar_list") + query.replace("week", "from")).status_code == 200
+
+
+def test_a_save_based_on_a_stale_form_does_not_overwrite_a_newer_change(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    member_client.post(reverse("events:event_create"), _form(calendar))
+    event = Event.objects.get()
+    page = member_client.get(reverse("events:event_edit", args=[event.pk])).content.decode()
+    assert f'name="version" value="{event.seq}"' in page
+    services.item_save(calendar=calendar, item=replace(item_from_event(event), master=replace(
+        item_from_event(event).master, summary="Changed by a sync meanwhile")), name=event.name)  # fmt: skip
+    response = member_client.post(
+        reverse("events:event_edit", args=[event.pk]), _form(calendar, title="My stale edit", version=str(event.seq))
+    )
+    assert "changed this event while you were editing" in response.content.decode()
+    assert Event.objects.get().title == "Changed by a sync meanwhile"
