@@ -177,6 +177,10 @@ SYNC_LOCK_SECONDS = env.int("SYNC_LOCK_SECONDS", default=900)
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 
+# CalDAV servers users may connect: plain http and addresses in our own network are for development.
+CALDAV_ALLOW_HTTP = env.bool("CALDAV_ALLOW_HTTP", default=not PRODUCTION)
+CALDAV_ALLOW_PRIVATE_ADDRESSES = env.bool("CALDAV_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
+
 # --- Celery -----------------------------------------------------------------
 
 # Redis in production; in development a filesystem broker needs no server at all.

@@ -191,9 +191,20 @@ def _text(node: Any, path: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
+def _found_props(response: Any) -> Any:
+    """The properties of every 200 propstat, as one element (servers put 404 propstats first, too)."""
+    merged = etree.Element("{DAV:}prop")
+    for propstat in response.findall("d:propstat", NS):
+        status = _text(propstat, "d:status")
+        if not status or " 200 " in f"{status} ":
+            for prop in propstat.findall("d:prop", NS):
+                merged.extend(list(prop))
+    return merged
+
+
 def _calendar(response: Any, base: str) -> RemoteCalendar | None:
-    prop = response.find("d:propstat/d:prop", NS)
-    if prop is None or prop.find("d:resourcetype/c:calendar", NS) is None:
+    prop = _found_props(response)
+    if prop.find("d:resourcetype/c:calendar", NS) is None:
         return None
     href = urljoin(base, _text(response, "d:href"))
     components = tuple(c.get("name") for c in prop.findall("c:supported-calendar-component-set/c:comp", NS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -27,14 +29,35 @@ def normalise_server_url(text: str) -> str:
     if "://" not in text:
         text = f"https://{text}"
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectError("Enter the server address, e.g. https://caldav.example.com/", "url")
+    if parts.username or parts.password:
+        raise ConnectError("Leave the username and password out of the address; enter them in their own fields.", "url")
+    if parts.scheme == "http" and not settings.CALDAV_ALLOW_HTTP:
+        raise ConnectError("Use an https:// address: over http the password would travel unencrypted.", "url")
     return text if parts.path else f"{text}/"
+
+
+def check_public_address(url: str) -> None:
+    """Refuse addresses inside our own network, so the form cannot be used to probe it (SSRF)."""
+    if settings.CALDAV_ALLOW_PRIVATE_ADDRESSES:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as exc:
+        raise ConnectError(f"The server name {host} does not resolve. Check the address.", "unreachable") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise ConnectError("calsync cannot connect to addresses inside its own network.", "url")
 
 
 def caldav_discover(*, url: str, username: str, password: str) -> list[RemoteCalendar]:
     """The account's calendars, or ConnectError saying exactly what went wrong."""
-    return CalDAVClient(url=normalise_server_url(url), username=username, password=password).calendars()
+    address = normalise_server_url(url)
+    check_public_address(address)
+    return CalDAVClient(url=address, username=username, password=password).calendars()
 
 
 def calendar_config(*, url: str, username: str, calendar: RemoteCalendar) -> dict[str, Any]:

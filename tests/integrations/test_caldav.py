@@ -417,3 +417,36 @@ def test_a_uid_unlike_its_resource_name_is_updated_in_place(member, calendar, re
     [obj] = cal.events()
     assert str(obj.url).endswith("/named-by-the-client.ics")
     assert str(obj.icalendar_component["SUMMARY"]) == "Renamed in calsync"
+
+
+@pytest.mark.parametrize(
+    ("url", "allow", "message"),
+    [
+        ("https://alice:secret@caldav.example.com/", True, "Leave the username and password out"),
+        ("http://caldav.example.com/", False, "Use an https:// address"),
+        ("https://127.0.0.1:5232/", False, "inside its own network"),
+        ("https://10.1.2.3/", False, "inside its own network"),
+        ("not a url at all://", True, "Enter the server address"),
+    ],
+)
+def test_server_addresses_that_are_refused(settings, url, allow, message) -> None:  # type: ignore[no-untyped-def]
+    settings.CALDAV_ALLOW_HTTP = settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = allow
+    with pytest.raises(ConnectError, match=message):
+        caldav_discover(url=url, username="alice", password="secret")
+
+
+def test_discovery_reads_every_successful_propstat() -> None:
+    from lxml import etree
+
+    from integrations.caldav.client import _calendar
+
+    response = etree.fromstring(
+        '<d:response xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:href>/cal/</d:href>'
+        "<d:propstat><d:prop><ic:calendar-color xmlns:ic='http://apple.com/ns/ical/'/></d:prop>"
+        "<d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>"
+        "<d:propstat><d:prop><d:resourcetype><d:collection/><c:calendar/></d:resourcetype>"
+        "<d:displayname>Team</d:displayname><d:current-user-privilege-set><d:privilege><d:read/></d:privilege>"
+        "</d:current-user-privilege-set></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+    )
+    calendar = _calendar(response, "https://dav.example.com/")
+    assert calendar is not None and calendar.name == "Team" and calendar.writable is False
