@@ -141,7 +141,8 @@ class _DetailsMixin(_VersionMixin):
                 forms.EmailField().clean(email)
             except ValidationError:
                 raise ValidationError(f"'{line.strip()}' is not an email address (or Name <email>).") from None
-            people.append((match.group("name") or "" if match else "", email.strip()))
+            assert match is not None  # an address was found above
+            people.append((match.group("name") or "", email.strip()))
         return people
 
     def _attendees(self, existing: tuple[Attendee, ...]) -> tuple[Attendee, ...]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -415,7 +416,12 @@ def task_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def calendar_index(request: HttpRequest) -> HttpResponse:
     _ensure_calendar(request)
-    calendars = _scope(request).calendars()
+    # One query for the counts; an item is its master row (overrides and tasks are not separate events).
+    calendars = (
+        _scope(request)
+        .calendars()
+        .annotate(event_count=Count("events", filter=Q(events__parent=None, events__kind=Event.Kind.EVENT)))
+    )
     return render(request, "events/calendar_index.html", {"calendars": calendars})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -135,7 +136,7 @@ def admin_logs(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     runs = sync_selectors.tenant_runs(scope=scope, **filters)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
         "integrations/admin_logs.html",

@@ -198,7 +198,7 @@ class CalDAVSide:
         for component in self.components:
             inner = f'<c:comp-filter name="{component}">{match}</c:comp-filter>'
             filter_ = f'<c:comp-filter name="VCALENDAR">{inner}</c:comp-filter>'
-            entries, _, _ = self._entries(_multistatus(self.client.report(self.calendar_url, _query(filter_, True))))
+            entries, _, _ = self._entries(_multistatus(self.client.report(self.calendar_url, _query(filter_))))
             found = next((e for e in entries if e.uid == uid), None)
             if found is not None:
                 return found
@@ -283,11 +283,10 @@ def _refusal(response: Response) -> str:
     return reasons.get(response.status, "The CalDAV server refused the item.")
 
 
-def _query(filter_: str, data: bool = True) -> str:
-    prop = _CALENDAR_DATA if data else "<d:getetag/>"
+def _query(filter_: str) -> str:
     return (
         f'<?xml version="1.0" encoding="utf-8"?><c:calendar-query {_XMLNS}>'
-        f"<d:prop>{prop}</d:prop><c:filter>{filter_}</c:filter></c:calendar-query>"
+        f"<d:prop>{_CALENDAR_DATA}</d:prop><c:filter>{filter_}</c:filter></c:calendar-query>"
     )
 
 

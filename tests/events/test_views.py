@@ -219,6 +219,18 @@ def test_bad_occurrence_keys_are_404_not_500(member_client, calendar) -> None:  
     assert member_client.get(reverse("events:event_detail", args=[event.pk]) + "?occurrence=junk").status_code == 200
 
 
+def test_calendar_list_counts_events_not_occurrences_or_tasks(
+    member_client, calendar, django_assert_max_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    member_client.post(reverse("events:event_create"), _form(calendar, repeat="WEEKLY"))
+    services.calendar_create(owner=calendar.owner, name="Second")
+    services.occurrence_cancel(master=Event.objects.get(), recurrence_id=datetime(2026, 11, 30, 10, tzinfo=BERLIN))
+    member_client.post(reverse("events:task_create"), {"calendar": calendar.pk, "title": "A task"})
+    with django_assert_max_num_queries(6):
+        page = member_client.get(reverse("events:calendar_index")).content.decode()
+    assert "<td>1</td>" in page and "<td>0</td>" in page
+
+
 def test_the_only_calendar_cannot_be_deleted(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
     response = member_client.post(reverse("events:calendar_delete", args=[calendar.pk]), follow=True)
     assert "only calendar" in response.content.decode()
