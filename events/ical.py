@@ -76,6 +76,8 @@ class Component:
     location: str = ""
     start: Temporal | None = None
     end: Temporal | None = None
+    # The client gave the length as DURATION rather than DTEND; written back the same way.
+    end_as_duration: bool = False
     due: Temporal | None = None
     completed: datetime | None = None
     priority: int | None = None
@@ -332,6 +334,7 @@ def parse_component(vcomponent: icalendar.Component) -> Component:
         location=_text(vcomponent, "LOCATION"),
         start=start,
         end=_end(vcomponent, start),
+        end_as_duration=vcomponent.get("DTEND") is None and vcomponent.get("DURATION") is not None,
         due=_temporal(vcomponent, "DUE"),
         completed=completed if isinstance(completed, datetime) else None,
         priority=_int(vcomponent, "PRIORITY"),
@@ -539,14 +542,32 @@ _TIME_FIELDS = [
 ]  # fmt: skip
 
 
+def _length(start: Temporal, end: Temporal) -> timedelta:
+    """end - start, in nominal days when both are wall-clock times in one zone (P1D stays P1D across DST)."""
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        if start.tzinfo is None or start.tzinfo != end.tzinfo:
+            return as_utc(end) - as_utc(start)
+        # Whole days are nominal (same wall time), the rest exact: how RFC 5545 3.3.6 reads it back.
+        days = (end.replace(tzinfo=None) - start.replace(tzinfo=None)).days
+        anchor = _add_duration(start, timedelta(days=days))
+        return timedelta(days=days) + (as_utc(end) - as_utc(anchor))
+    return end - start  # type: ignore[operator]
+
+
 def component_to_ical(component: Component, stamp: datetime | None = None) -> icalendar.Component:
     target = icalendar.Event() if component.kind == "VEVENT" else icalendar.Todo()
     target.add("UID", component.uid)
     target.add("DTSTAMP", (stamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0))
     for name, attr in _TIME_FIELDS:
         value = getattr(component, attr)
-        if value is not None:
-            target.add(name, value)
+        if value is None:
+            continue
+        if name == "DTEND" and (component.kind == "VTODO" or component.end_as_duration):
+            # A task has no DTEND (RFC 5545 3.6.2): its length from DTSTART is a DURATION.
+            if component.start is not None and component.due is None:
+                target.add("DURATION", _length(component.start, value))
+            continue
+        target.add(name, value)
     for name, attr in _TEXT_FIELDS:
         if value := getattr(component, attr):
             target.add(name, value if name == "URL" else _text_value(value), encode=name == "URL")

@@ -8,9 +8,11 @@ then two indexed range scans: items with seq > N and tombstones with seq > N.
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.timezone import now
 
 from accounts.models import Tenant, validate_timezone
 from accounts.tenancy import TenantQuerySet
@@ -18,6 +20,10 @@ from accounts.tenancy import TenantQuerySet
 
 def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def new_dav_name() -> str:
+    return str(uuid.uuid4())
 
 
 class Calendar(models.Model):
@@ -29,13 +35,23 @@ class Calendar(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # Monotonically increasing; bumped (under a row lock) by every change to the calendar's items.
     change_seq = models.BigIntegerField(default=0)
+    # The secret in the calendar's ICS subscription address; rotating it revokes every copy of the link.
     feed_token = models.CharField(max_length=64, unique=True, default=new_feed_token)
+    # The calendar's path segment under its owner's CalDAV calendar home (a client may choose it: MKCALENDAR).
+    dav_name = models.CharField(max_length=200, default=new_dav_name)
+    # WebDAV properties clients set that calsync does not interpret (Apple's calendar-order...), kept as XML.
+    dav_properties = models.JSONField(default=dict, blank=True)
+    # Which kinds of item the calendar holds (CalDAV supported-calendar-component-set): a task list is "VTODO".
+    components = models.CharField(max_length=20, default="VEVENT,VTODO")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last change to the calendar or any of its items: Last-Modified of its feed.
+    changed_at = models.DateTimeField(default=now)
 
     objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["owner_id", "name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "dav_name"], name="calendar_unique_dav_name")]
 
     def __str__(self) -> str:
         return self.name
@@ -82,6 +98,8 @@ class Event(models.Model):
     timezone = models.CharField(max_length=64, blank=True, default="UTC")
     # Set only when the end was given in another zone than the start.
     end_timezone = models.CharField(max_length=64, blank=True)
+    # The end was given as a DURATION (and is written back as one).
+    end_as_duration = models.BooleanField(default=False)
     all_day = models.BooleanField(default=False)
     rrule = models.CharField(max_length=1000, blank=True)
     # Wall-clock values with their zone, as events.ical.temporal_to_text writes them.

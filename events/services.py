@@ -20,8 +20,17 @@ from django.utils import timezone
 from accounts.models import User
 
 from .convert import component_fields, item_from_event, item_span
-from .ical import Component, ICalError, Item, Temporal, as_utc, parse_calendar_lenient, validate_component
-from .models import Calendar, Event, ImportJob, Tombstone
+from .ical import (
+    Component,
+    ICalError,
+    Item,
+    Temporal,
+    as_utc,
+    parse_calendar_lenient,
+    resolve_zone,
+    validate_component,
+)
+from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +43,120 @@ class NameConflict(Exception):
     """Another item already uses that resource name or UID."""
 
 
-def calendar_create(*, owner: User, name: str, color: str = "", description: str = "") -> Calendar:
+def calendar_create(
+    *, owner: User, name: str, color: str = "", description: str = "", dav_name: str = "", zone: str = ""
+) -> Calendar:
+    """A new calendar. `dav_name` is the CalDAV path segment a client chose (MKCALENDAR); NameConflict if taken."""
     assert owner.tenant is not None
-    return Calendar.objects.create(
-        tenant=owner.tenant,
-        owner=owner,
-        name=name,
-        description=description,
-        color=color or "#3b82f6",
-        timezone=owner.timezone,
-    )
+    fields = {"dav_name": dav_name} if dav_name else {}
+    try:
+        with transaction.atomic():
+            return Calendar.objects.create(
+                tenant=owner.tenant,
+                owner=owner,
+                name=name,
+                description=description,
+                color=color or "#3b82f6",
+                timezone=zone or owner.timezone,
+                **fields,
+            )
+    except IntegrityError as exc:
+        raise NameConflict("You already have a calendar at this address.") from exc
 
 
 def calendar_update(*, calendar: Calendar, name: str, color: str, description: str) -> Calendar:
     calendar.name, calendar.color, calendar.description = name, color, description
-    calendar.save(update_fields=["name", "color", "description"])
+    calendar.changed_at = timezone.now()
+    calendar.save(update_fields=["name", "color", "description", "changed_at"])
+    return calendar
+
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+# Clients may name a colour instead of giving its hex value (CSS basic colours, plus a few common ones).
+_NAMED_COLORS = {
+    "black": "#000000", "silver": "#c0c0c0", "gray": "#808080", "grey": "#808080", "white": "#ffffff",
+    "maroon": "#800000", "red": "#ff0000", "purple": "#800080", "fuchsia": "#ff00ff", "green": "#008000",
+    "lime": "#00ff00", "olive": "#808000", "yellow": "#ffff00", "navy": "#000080", "blue": "#0000ff",
+    "teal": "#008080", "aqua": "#00ffff", "orange": "#ffa500", "pink": "#ffc0cb", "brown": "#a52a2a",
+    "cyan": "#00ffff", "magenta": "#ff00ff",
+}  # fmt: skip
+ITEM_KINDS = ("VEVENT", "VTODO")
+
+
+def hex_color(value: str) -> str | None:
+    """#rrggbb for '#RRGGBB', '#RRGGBBAA' (Apple) or a colour name; None if it is none of those."""
+    value = value.strip()
+    if _COLOR.fullmatch(value[:7]) and len(value) in (7, 9):
+        return value[:7].lower()
+    return _NAMED_COLORS.get(value.lower())
+
+
+@dataclass(frozen=True)
+class CalendarChanges:
+    """A partial update from a CalDAV client (PROPPATCH, MKCALENDAR); None leaves a field alone."""
+
+    name: str | None = None
+    color: str | None = None
+    description: str | None = None
+    zone: str | None = None
+    dead: dict[str, str | None] | None = None  # property -> XML, or None to remove it
+    components: tuple[str, ...] | None = None
+
+
+def calendar_properties_check(changes: CalendarChanges) -> dict[str, str]:
+    """Problems per field, worded for the client's user; empty when the changes can be applied."""
+    problems: dict[str, str] = {}
+    if changes.name is not None and not 0 < len(changes.name.strip()) <= 200:
+        problems["name"] = "A calendar name must be 1 to 200 characters."
+    if changes.color is not None and hex_color(changes.color) is None:
+        problems["color"] = "A colour must look like #RRGGBB or be a colour name."
+    if changes.components is not None and (
+        not changes.components or any(c not in ITEM_KINDS for c in changes.components)
+    ):
+        problems["components"] = "A calendar holds events (VEVENT), tasks (VTODO) or both."
+    if changes.zone is not None and resolve_zone(changes.zone) is None:
+        problems["zone"] = f"The time zone {changes.zone!r} is unknown."
+    if changes.dead and any(v is not None and len(v) > 4096 for v in changes.dead.values()):
+        problems["dead"] = "A property value may be at most 4 KB."
+    return problems
+
+
+def calendar_properties_update(*, calendar: Calendar, changes: CalendarChanges) -> Calendar:
+    problems = calendar_properties_check(changes)
+    if problems:
+        raise ValueError("; ".join(problems.values()))
+    if changes.name is not None:
+        calendar.name = changes.name.strip()
+    if changes.color is not None:
+        calendar.color = hex_color(changes.color)  # type: ignore[assignment]  # checked above
+    if changes.components is not None:
+        calendar.components = ",".join(sorted(set(changes.components)))
+    if changes.description is not None:
+        calendar.description = changes.description
+    if changes.zone is not None:
+        calendar.timezone = resolve_zone(changes.zone).key  # type: ignore[union-attr]  # checked above
+    if changes.dead:
+        dead = dict(calendar.dav_properties)
+        for key, value in changes.dead.items():
+            if value is None:
+                dead.pop(key, None)
+            else:
+                dead[key] = value
+        if len(dead) > 50:
+            raise ValueError("A calendar can hold at most 50 client properties.")
+        calendar.dav_properties = dead
+    calendar.changed_at = timezone.now()
+    calendar.save(
+        update_fields=["name", "color", "description", "timezone", "dav_properties", "components", "changed_at"]
+    )
+    return calendar
+
+
+def calendar_feed_rotate(*, calendar: Calendar) -> Calendar:
+    """A new secret subscription address: every copy of the old link stops working at once."""
+    calendar.feed_token = new_feed_token()
+    calendar.save(update_fields=["feed_token"])
+    log.info("calendar feed link rotated", extra={"calendar": calendar.pk})
     return calendar
 
 
@@ -60,7 +168,8 @@ def _bump(calendar: Calendar) -> int:
     """Lock the calendar row and take its next change sequence number."""
     locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
     locked.change_seq += 1
-    locked.save(update_fields=["change_seq"])
+    locked.changed_at = timezone.now()
+    locked.save(update_fields=["change_seq", "changed_at"])
     return locked.change_seq
 
 
@@ -135,6 +244,8 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
     for item in items:
         for component in (item.master, *item.overrides):
             validate_component(component)
+    for item in items:
+        _check_kind(calendar, item)
     uids = [item.uid for item in items]
     if len(set(uids)) != len(uids):
         raise PreconditionFailed("The same UID twice in one batch.")
@@ -148,7 +259,8 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
         )
         first = locked.change_seq + 1
         locked.change_seq += len(items)
-        locked.save(update_fields=["change_seq"])
+        locked.changed_at = timezone.now()
+        locked.save(update_fields=["change_seq", "changed_at"])
         masters = Event.objects.bulk_create(
             _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i)
             for i, (item, name) in enumerate(zip(items, wanted, strict=True))
@@ -165,6 +277,12 @@ def _master_row(calendar: Calendar, item: Item, name: str, seq: int) -> Event:
     fields = component_fields(item.master)
     return Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name, seq=seq, span_start=span_start,
                  span_end=span_end, **fields)  # fmt: skip
+
+
+def _check_kind(calendar: Calendar, item: Item) -> None:
+    if item.master.kind not in calendar.components.split(","):
+        what = "tasks" if calendar.components == "VTODO" else "events"
+        raise ICalError(f"The calendar {calendar.name!r} holds only {what}.")
 
 
 @dataclass(frozen=True)
@@ -187,6 +305,7 @@ def item_save(
     """
     for component in (item.master, *item.overrides):
         validate_component(component)
+    _check_kind(calendar, item)
     try:
         with transaction.atomic():
             seq = _bump(calendar)
