@@ -70,10 +70,12 @@ INSTALLED_APPS = [
     "events",
     "integrations",
     "sync",
+    "dav",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dav.middleware.BareHostDiscoveryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -181,10 +183,33 @@ SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 CALDAV_ALLOW_HTTP = env.bool("CALDAV_ALLOW_HTTP", default=not PRODUCTION)
 CALDAV_ALLOW_PRIVATE_ADDRESSES = env.bool("CALDAV_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
 
+# --- calsync's own CalDAV server ------------------------------------------------
+
+# Failed CalDAV logins allowed per user and per client address within the window before answering 429.
+DAV_MAX_FAILURES_PER_USER = env.int("DAV_MAX_FAILURES_PER_USER", default=10)
+DAV_MAX_FAILURES_PER_ADDRESS = env.int("DAV_MAX_FAILURES_PER_ADDRESS", default=30)
+DAV_FAILURE_WINDOW_SECONDS = env.int("DAV_FAILURE_WINDOW_SECONDS", default=900)
+# The largest body a CalDAV client may send (one event, or one REPORT), in bytes.
+DAV_MAX_BODY_BYTES = env.int("DAV_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+
+# --- cache --------------------------------------------------------------------
+
+# Shared by every web process (the login throttle counts there): Redis when configured.
+REDIS_URL = env.str("REDIS_URL", default="")
+if PRODUCTION and not REDIS_URL:
+    raise ImproperlyConfigured("Set REDIS_URL in production.")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "calsync"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- Celery -----------------------------------------------------------------
 
 # Redis in production; in development a filesystem broker needs no server at all.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=env.str("REDIS_URL", default="filesystem://"))
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if PRODUCTION and CELERY_BROKER_URL.startswith("filesystem"):
     raise ImproperlyConfigured("Set REDIS_URL (or CELERY_BROKER_URL) in production.")
 if CELERY_BROKER_URL.startswith("filesystem"):

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("events.urls")),
     path("", include("integrations.urls")),
+    path("", include("dav.urls")),
 ]

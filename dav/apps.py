@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DavConfig(AppConfig):
+    name = "dav"
+    verbose_name = "CalDAV server and feeds"

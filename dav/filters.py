@@ -1,0 +1,408 @@
+"""CALDAV:filter (RFC 4791 9.7): parsed once, narrowed in the database, then tested exactly.
+
+The database narrows by component kind, by the item's occurrence span (indexed)
+and by UID; what survives is tested against the item's iCalendar with every
+rule of the RFC: nested comp-filters, prop- and param-filters, text-match with
+its collations, is-not-defined, and time ranges over expanded recurrences,
+including alarm trigger times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import icalendar
+import recurring_ical_events
+from django.db.models import Q, QuerySet
+
+from events.models import Event
+
+from .xml import CALDAV, tag
+
+_COLLATIONS = {"i;ascii-casemap", "i;octet", "i;unicode-casemap"}
+_MATCH_TYPES = {"equals", "contains", "starts-with", "ends-with"}
+# An open end of a time-range; far enough for any calendar, near enough for date arithmetic.
+_FAR_PAST = datetime(1000, 1, 1, tzinfo=UTC)
+_FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class FilterError(Exception):
+    """A filter the server cannot use: `condition` is the CalDAV precondition it breaks."""
+
+    def __init__(self, condition: str, message: str) -> None:
+        super().__init__(message)
+        self.condition = condition
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: datetime
+    end: datetime
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        # RFC 4791 9.9: zero-length components match at their instant.
+        if start == end:
+            return self.start <= start < self.end
+        return start < self.end and end > self.start
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    text: str
+    collation: str = "i;ascii-casemap"
+    negate: bool = False
+    match_type: str = "contains"
+
+    def test(self, value: str) -> bool:
+        needle, haystack = self.text, value
+        if self.collation == "i;ascii-casemap":
+            needle, haystack = _ascii_lower(needle), _ascii_lower(haystack)
+        elif self.collation == "i;unicode-casemap":
+            needle, haystack = needle.casefold(), haystack.casefold()
+        found = {
+            "equals": haystack == needle,
+            "contains": needle in haystack,
+            "starts-with": haystack.startswith(needle),
+            "ends-with": haystack.endswith(needle),
+        }[self.match_type]
+        return found != self.negate
+
+
+@dataclass(frozen=True)
+class ParamFilter:
+    name: str
+    is_not_defined: bool = False
+    text_match: TextMatch | None = None
+
+
+@dataclass(frozen=True)
+class PropFilter:
+    name: str
+    is_not_defined: bool = False
+    time_range: TimeRange | None = None
+    text_match: TextMatch | None = None
+    param_filters: tuple[ParamFilter, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompFilter:
+    name: str
+    is_not_defined: bool = False
+    time_range: TimeRange | None = None
+    prop_filters: tuple[PropFilter, ...] = ()
+    comp_filters: tuple[CompFilter, ...] = field(default=())
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+# --- parsing ------------------------------------------------------------------
+
+
+def parse_time(value: str | None, default: datetime) -> datetime:
+    if value is None:
+        return default
+    try:
+        parsed = datetime.strptime(value, "%Y%m%dT%H%M%SZ")
+    except ValueError as exc:
+        raise FilterError("valid-filter", f"{value!r} is not a UTC date-time such as 20260101T000000Z.") from exc
+    return parsed.replace(tzinfo=UTC)
+
+
+def parse_time_range(node: Element) -> TimeRange:
+    if "start" not in node.attrib and "end" not in node.attrib:
+        raise FilterError("valid-filter", "A time-range needs a start, an end or both.")
+    start = parse_time(node.get("start"), _FAR_PAST)
+    end = parse_time(node.get("end"), _FAR_FUTURE)
+    if end <= start:
+        raise FilterError("valid-filter", "A time-range must end after it starts.")
+    return TimeRange(start, end)
+
+
+def _text_match(node: Element) -> TextMatch:
+    collation = node.get("collation", "i;ascii-casemap")
+    if collation not in _COLLATIONS:
+        raise FilterError("supported-collation", f"The collation {collation!r} is not supported.")
+    match_type = node.get("match-type", "contains")
+    if match_type not in _MATCH_TYPES:
+        raise FilterError("valid-filter", f"The match-type {match_type!r} is not supported.")
+    negate = node.get("negate-condition", "no") == "yes"
+    return TextMatch(node.text or "", collation, negate, match_type)
+
+
+def _children(node: Element, name: str) -> list[Element]:
+    return [child for child in node if child.tag == tag(CALDAV, name)]
+
+
+def _one(node: Element, name: str) -> Element | None:
+    found = _children(node, name)
+    return found[0] if found else None
+
+
+def _name(node: Element) -> str:
+    name = node.get("name")
+    if not name:
+        raise FilterError("valid-filter", f"A {node.tag.split('}')[-1]} needs a name attribute.")
+    return name.upper()
+
+
+def _param_filter(node: Element) -> ParamFilter:
+    text = _one(node, "text-match")
+    return ParamFilter(
+        _name(node), _one(node, "is-not-defined") is not None, _text_match(text) if text is not None else None
+    )
+
+
+def _prop_filter(node: Element) -> PropFilter:
+    time_range, text = _one(node, "time-range"), _one(node, "text-match")
+    return PropFilter(
+        name=_name(node),
+        is_not_defined=_one(node, "is-not-defined") is not None,
+        time_range=parse_time_range(time_range) if time_range is not None else None,
+        text_match=_text_match(text) if text is not None else None,
+        param_filters=tuple(_param_filter(p) for p in _children(node, "param-filter")),
+    )
+
+
+def _comp_filter(node: Element) -> CompFilter:
+    time_range = _one(node, "time-range")
+    return CompFilter(
+        name=_name(node),
+        is_not_defined=_one(node, "is-not-defined") is not None,
+        time_range=parse_time_range(time_range) if time_range is not None else None,
+        prop_filters=tuple(_prop_filter(p) for p in _children(node, "prop-filter")),
+        comp_filters=tuple(_comp_filter(c) for c in _children(node, "comp-filter")),
+    )
+
+
+def parse_filter(node: Element | None) -> CompFilter:
+    """The query's filter; a missing filter matches everything (some clients send none)."""
+    if node is None:
+        return CompFilter("VCALENDAR")
+    top = _children(node, "comp-filter")
+    if len(top) != 1 or _name(top[0]) != "VCALENDAR":
+        raise FilterError("valid-filter", "A filter must hold exactly one comp-filter named VCALENDAR.")
+    return _comp_filter(top[0])
+
+
+# --- narrowing in the database -----------------------------------------------------
+
+
+def narrow(masters: QuerySet[Event], root: CompFilter) -> QuerySet[Event]:
+    """A superset of the matching items, found with indexed columns; `matches` decides exactly."""
+    if root.is_not_defined:
+        return masters.none()
+    wanted = [c for c in root.comp_filters if not c.is_not_defined]
+    if len(wanted) != 1:
+        return masters
+    component = wanted[0]
+    if component.name not in ("VEVENT", "VTODO"):
+        return masters.none()  # calsync stores no journals or free-busy components
+    masters = masters.filter(kind=component.name)
+    if component.time_range is not None:
+        rng = component.time_range
+        span = Q(span_start__lt=rng.end) & (
+            Q(span_end__gt=rng.start) | Q(span_end__isnull=True) | Q(span_end=rng.start, span_start=rng.start)
+        )
+        if component.name == "VTODO":
+            span |= Q(span_start__isnull=True)  # a task with no dates matches any range
+        masters = masters.filter(span)
+    for prop in component.prop_filters:
+        text = prop.text_match
+        if prop.name == "UID" and text is not None and not text.negate and not prop.param_filters:
+            masters = masters.filter(uid__icontains=text.text)
+    return masters
+
+
+def needs_test(root: CompFilter, master: Event) -> bool:
+    """Whether `narrow` alone decided this item: a lone kind + time-range on a single event is exact."""
+    wanted = root.comp_filters
+    if root.is_not_defined or root.prop_filters:
+        return True
+    if not wanted:
+        return False  # no filter: every item
+    if len(wanted) != 1:
+        return True
+    component = wanted[0]
+    if component.is_not_defined or component.prop_filters or component.comp_filters or component.name != master.kind:
+        return True
+    if component.time_range is None:
+        return False
+    return master.kind != "VEVENT" or master.is_recurring
+
+
+# --- the exact test -------------------------------------------------------------------
+
+
+def matches(calendar: icalendar.Calendar, root: CompFilter) -> bool:
+    return _component_matches(calendar, root, calendar) != root.is_not_defined
+
+
+def _component_matches(component: Any, flt: CompFilter, calendar: icalendar.Calendar) -> bool:
+    """Whether `component` (already known to have flt.name) passes the filter's inner tests."""
+    if flt.time_range is not None and not _in_range(component, flt, calendar):
+        return False
+    for prop in flt.prop_filters:
+        if not _prop_matches(component, prop):
+            return False
+    for child in flt.comp_filters:
+        present = [sub for sub in component.subcomponents if sub.name == child.name]
+        if child.is_not_defined:
+            if present:
+                return False
+            continue
+        if not any(_component_matches(sub, child, calendar) for sub in present):
+            return False
+    return True
+
+
+def _in_range(component: Any, flt: CompFilter, calendar: icalendar.Calendar) -> bool:
+    rng = flt.time_range
+    assert rng is not None
+    if flt.name == "VALARM":
+        return _alarm_in_range(component, rng, calendar)
+    if flt.name not in ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"):
+        return True
+    if flt.name == "VTODO" and not any(k in component for k in ("DTSTART", "DUE")):
+        return _todo_without_dates(component, rng)
+    return _occurs(calendar, component, rng.start, rng.end)
+
+
+def _occurs(calendar: icalendar.Calendar, component: Any, start: datetime, end: datetime) -> bool:
+    query = recurring_ical_events.of(_only(calendar, component), components=[component.name])
+    for occurrence in query.after(start):
+        occurrence_start = _utc(occurrence.get("DTSTART") or occurrence.get("DUE"))
+        occurrence_end = _occurrence_end(occurrence, occurrence_start)
+        if TimeRange(start, end).overlaps(occurrence_start, occurrence_end):
+            return True
+        if occurrence_start >= end:
+            return False
+    return False
+
+
+def _occurrence_end(occurrence: Any, start: datetime) -> datetime:
+    for name in ("DTEND", "DUE"):
+        if name in occurrence:
+            return _utc(occurrence[name])
+    if "DURATION" in occurrence:
+        return start + occurrence["DURATION"].dt
+    dtstart = occurrence.get("DTSTART")
+    if dtstart is not None and not isinstance(dtstart.dt, datetime):
+        return start + timedelta(days=1)
+    return start
+
+
+def _todo_without_dates(component: Any, rng: TimeRange) -> bool:
+    completed, created = component.get("COMPLETED"), component.get("CREATED")
+    if completed is not None and created is not None:
+        return (rng.start <= _utc(completed) and rng.end >= _utc(created)) or rng.start <= _utc(created) < rng.end
+    if completed is not None:
+        return rng.start <= _utc(completed) <= rng.end
+    if created is not None:
+        return rng.end > _utc(created)
+    return True
+
+
+def _alarm_in_range(alarm: Any, rng: TimeRange, calendar: icalendar.Calendar) -> bool:
+    trigger = alarm.get("TRIGGER")
+    if trigger is None:
+        return False
+    moment = getattr(trigger, "dt", None)
+    if moment is None:  # kept verbatim as text: parse it now
+        try:
+            moment = icalendar.vDDDTypes.from_ical(str(trigger))
+        except ValueError:
+            return False
+    if isinstance(moment, datetime):
+        return rng.start <= _utc(moment) < rng.end
+    if not isinstance(moment, timedelta):
+        return False
+    offset = moment
+    related_end = getattr(trigger, "params", {}).get("RELATED", "START").upper() == "END"
+    parent = next(
+        (c for c in calendar.walk() if c.name in ("VEVENT", "VTODO") and any(s is alarm for s in c.subcomponents)),
+        None,
+    )
+    if parent is None:
+        return False
+    # An alarm fires at occurrence start (or end) + offset: look for occurrences shifted back by the offset.
+    query = recurring_ical_events.of(_only(calendar, parent), components=[parent.name])
+    for occurrence in query.after(max(rng.start - offset - timedelta(days=366), _FAR_PAST)):
+        start = _utc(occurrence.get("DTSTART") or occurrence.get("DUE"))
+        anchor = _occurrence_end(occurrence, start) if related_end else start
+        fires = anchor + offset
+        if fires >= rng.end:
+            return False
+        if fires >= rng.start:
+            return True
+    return False
+
+
+def _only(calendar: icalendar.Calendar, component: Any) -> icalendar.Calendar:
+    single = icalendar.Calendar()
+    uid = str(component.get("UID", ""))
+    for sub in calendar.subcomponents:
+        if sub.name == "VTIMEZONE" or (sub.name == component.name and str(sub.get("UID", "")) == uid):
+            single.add_component(sub)
+    return single
+
+
+def _values(component: Any, name: str) -> list[Any]:
+    value = component.get(name)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, icalendar.prop.vCategory):
+        return ",".join(str(c) for c in value.cats)
+    if isinstance(value, str):
+        return str(value)
+    try:
+        return value.to_ical().decode()
+    except AttributeError:
+        return str(value)
+
+
+def _prop_matches(component: Any, flt: PropFilter) -> bool:
+    values = _values(component, flt.name)
+    if flt.is_not_defined:
+        return not values
+    if not values:
+        return False
+    return any(_value_matches(value, flt) for value in values)
+
+
+def _value_matches(value: Any, flt: PropFilter) -> bool:
+    if flt.time_range is not None:
+        moment = getattr(value, "dt", None)
+        if not isinstance(moment, (datetime, date)) or not flt.time_range.overlaps(_utc(value), _utc(value)):
+            return False
+    if flt.text_match is not None and not flt.text_match.test(_text(value)):
+        return False
+    for param in flt.param_filters:
+        params = getattr(value, "params", {})
+        present = param.name in params
+        if param.is_not_defined:
+            if present:
+                return False
+        elif not present or (param.text_match is not None and not param.text_match.test(str(params[param.name]))):
+            return False
+    return True
+
+
+def _utc(value: Any) -> datetime:
+    moment = getattr(value, "dt", value)
+    if not isinstance(moment, datetime):
+        return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)  # floating time: read as UTC, as RFC 4791 allows without a zone
+    return moment.astimezone(UTC)

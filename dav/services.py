@@ -1,0 +1,137 @@
+"""App passwords: create, revoke, and check them, with failed attempts throttled and logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from accounts.models import User
+
+from .models import AppPassword
+
+log = logging.getLogger(__name__)
+
+# No 0/o, 1/l/i: easy to read off one screen and type on a phone.
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_GROUPS, _GROUP_SIZE = 5, 4  # 20 characters, about 99 bits
+# Touch last_used_at at most this often, so a busy client does not write on every request.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class Throttled(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed logins; try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _normalise(secret: str) -> str:
+    # People retype the password with or without the dashes, in capitals on some keyboards.
+    return secret.strip().lower().replace("-", "").replace(" ", "")
+
+
+def _new_secret() -> str:
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(_GROUPS * _GROUP_SIZE))
+    return "-".join(raw[i : i + _GROUP_SIZE] for i in range(0, len(raw), _GROUP_SIZE))
+
+
+@dataclass(frozen=True)
+class NewAppPassword:
+    app_password: AppPassword
+    secret: str  # shown once, never stored
+    username: str
+    server_url: str
+
+
+def server_url_for(user: User) -> str:
+    """The address a user types into Apple Calendar: their principal URL."""
+    from .resources import principal_href
+
+    return settings.SITE_URL + principal_href(user)
+
+
+def app_password_create(*, user: User, label: str) -> NewAppPassword:
+    if not user.may_set_up_integrations:
+        raise PermissionDenied("You do not have the right to set up integrations, which app passwords need.")
+    label = label.strip()
+    if not label:
+        raise ValidationError({"label": "Give the password a name, such as the device it is for."})
+    if len(label) > 100:
+        raise ValidationError({"label": "Keep the name under 100 characters."})
+    secret = _new_secret()
+    app_password = AppPassword.objects.create(
+        tenant_id=user.tenant_id, user=user, label=label, digest=_digest(_normalise(secret)), hint=secret[:4]
+    )
+    log.info("app password created", extra={"user": user.pk, "app_password": app_password.pk})
+    return NewAppPassword(app_password, secret, user.email, server_url_for(user))
+
+
+def app_password_revoke(*, app_password: AppPassword) -> None:
+    log.info("app password revoked", extra={"user": app_password.user_id, "app_password": app_password.pk})
+    app_password.delete()
+
+
+# --- checking credentials ----------------------------------------------------
+
+
+def _keys(username: str, address: str) -> tuple[str, str]:
+    user_key = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return f"dav-fail:user:{user_key}", f"dav-fail:addr:{address}"
+
+
+def _check_throttle(username: str, address: str) -> None:
+    user_key, address_key = _keys(username, address)
+    counts = cache.get_many([user_key, address_key])
+    if (
+        counts.get(user_key, 0) >= settings.DAV_MAX_FAILURES_PER_USER
+        or counts.get(address_key, 0) >= settings.DAV_MAX_FAILURES_PER_ADDRESS
+    ):
+        log.warning("caldav login throttled", extra={"dav_username": username[:254], "client_address": address})
+        raise Throttled(settings.DAV_FAILURE_WINDOW_SECONDS)
+
+
+def _record_failure(username: str, address: str, reason: str) -> None:
+    window = settings.DAV_FAILURE_WINDOW_SECONDS
+    for key in _keys(username, address):
+        if not cache.add(key, 1, window):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, window)
+    log.warning(
+        "caldav login failed",
+        extra={"dav_username": username[:254], "client_address": address, "reason": reason},
+    )
+
+
+def authenticate(*, username: str, password: str, address: str) -> User | None:
+    """The user these CalDAV credentials belong to, or None. Only app passwords are accepted.
+
+    Raises Throttled when this user or this address failed too often recently; then the
+    password is not even checked, so guessing gains nothing.
+    """
+    _check_throttle(username, address)
+    digest = _digest(_normalise(password))
+    candidates = AppPassword.objects.select_related("user", "user__tenant").filter(
+        user__email__iexact=username.strip(), user__is_active=True
+    )
+    match = next((p for p in candidates if hmac.compare_digest(p.digest, digest)), None)
+    if match is None or match.user.tenant_id is None:
+        _record_failure(username, address, "unknown user" if not candidates else "wrong app password")
+        return None
+    now = timezone.now()
+    if match.last_used_at is None or now - match.last_used_at > _LAST_USED_RESOLUTION:
+        AppPassword.objects.filter(pk=match.pk).update(last_used_at=now, last_used_from=address or None)
+    return match.user
