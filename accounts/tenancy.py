@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
+    from dav.models import AppPassword
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
     from sync.models import SyncRun
@@ -72,6 +73,14 @@ class Scope:
 
     def integration(self, pk: int) -> Integration:
         return get_object_or_404(self.integrations().select_related("calendar", "user"), pk=pk)
+
+    def app_passwords(self) -> models.QuerySet[AppPassword]:
+        from dav.models import AppPassword
+
+        return AppPassword.objects.for_tenant(self.tenant).filter(user=self.user)
+
+    def app_password(self, pk: int) -> AppPassword:
+        return get_object_or_404(self.app_passwords(), pk=pk)
 
     def run(self, pk: int) -> SyncRun:
         """One of the user's own sync runs, or, for an admin, any run in the tenant."""

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
+from dav.services import server_url_for
 from events.forms import timezone_choices
 from integrations.providers import Provider
 
@@ -69,6 +70,8 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             "timezones": timezone_choices(),
             "tenant": scope.tenant,
             "integrations": scope.integrations().select_related("calendar"),
+            "caldav_server_url": server_url_for(user),  # type: ignore[arg-type]
+            "app_password_count": scope.app_passwords().count(),
         },
     )
 

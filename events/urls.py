@@ -21,6 +21,7 @@ urlpatterns = [
     path("calendars/new/", views.calendar_create, name="calendar_create"),
     path("calendars/<int:pk>/edit/", views.calendar_edit, name="calendar_edit"),
     path("calendars/<int:pk>/delete/", views.calendar_delete, name="calendar_delete"),
+    path("calendars/<int:pk>/subscription/rotate/", views.calendar_feed_rotate, name="calendar_feed_rotate"),
     path("calendars/<int:pk>/export.ics", views.calendar_export, name="calendar_export"),
     path("calendars/<int:pk>/import/", views.calendar_import, name="calendar_import"),
     path("imports/<int:pk>/", views.import_status, name="import_status"),

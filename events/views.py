@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
+from dav.resources import calendar_href
 
 from . import selectors, services
 from .convert import component_from_event, item_from_event, occurrence_value
@@ -444,7 +446,22 @@ def calendar_edit(request: HttpRequest, pk: int) -> HttpResponse:
         services.calendar_update(calendar=calendar, **form.cleaned_data)
         messages.success(request, f"Calendar “{calendar.name}” was saved.")
         return redirect("events:calendar_index")
-    return render(request, "events/calendar_form.html", {"form": form, "calendar": calendar})
+    context = {
+        "form": form,
+        "calendar": calendar,
+        "feed_url": settings.SITE_URL + reverse("dav:feed", args=[calendar.feed_token]),
+        "dav_url": settings.SITE_URL + calendar_href(request.user, calendar),  # type: ignore[arg-type]
+    }
+    return render(request, "events/calendar_form.html", context)
+
+
+@login_required
+@require_POST
+def calendar_feed_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    calendar = _scope(request).calendar(pk)
+    services.calendar_feed_rotate(calendar=calendar)
+    messages.success(request, "The subscription link was replaced. The old link no longer works.")
+    return redirect(reverse("events:calendar_edit", args=[calendar.pk]) + "#subscribe")
 
 
 @login_required

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from dav.models import AppPassword
+from dav.services import app_password_create
 from events.ical import Component, Item
 from events.models import Event, ImportJob
 from events.services import item_save
@@ -44,8 +46,9 @@ def foreign(outsider):  # type: ignore[no-untyped-def]
         remote_calendar_name="Globex copy", sync_enabled=False,
     )  # fmt: skip
     run = SyncRun.objects.create(tenant=outsider.tenant, integration=integration, trigger="manual", error="Globex")
+    app_password = app_password_create(user=outsider, label="Globex phone").app_password
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": outsider,
-            "integration": integration, "run": run}  # fmt: skip
+            "integration": integration, "run": run, "app_password": app_password}  # fmt: skip
 
 
 def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -63,6 +66,8 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "events:calendar_delete": reverse("events:calendar_delete", args=[cal]),
         "events:calendar_export": reverse("events:calendar_export", args=[cal]),
         "events:calendar_import": reverse("events:calendar_import", args=[cal]),
+        "events:calendar_feed_rotate": reverse("events:calendar_feed_rotate", args=[cal]),
+        "dav:app_password_revoke": reverse("dav:app_password_revoke", args=[foreign["app_password"].pk]),
         "events:import_status": reverse("events:import_status", args=[foreign["job"].pk]),
         "admin_user_edit": reverse("admin_user_edit", args=[foreign["user"].pk]),
         **{
@@ -86,10 +91,12 @@ LISTINGS = [
     "events:calendar", "events:calendar_list", "events:task_list", "events:calendar_index", "events:event_create",
     "events:task_create", "events:calendar_create", "settings", "admin_users", "admin_user_create", "admin_tenant",
     "integrations:connect_calsync", "integrations:admin_logs", "integrations:caldav_connect",
-    "integrations:caldav_choose",
+    "integrations:caldav_choose", "dav:app_passwords",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
+# Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
+OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed"]
 
 
 def _named_urls() -> set[str]:
@@ -108,7 +115,7 @@ def _named_urls() -> set[str]:
 
 
 def test_every_url_is_covered_by_an_isolation_test(foreign) -> None:  # type: ignore[no-untyped-def]
-    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC)
+    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC) | set(OWN_CREDENTIALS)
     assert _named_urls() - covered == set(), "add the new URL to the isolation tests"
 
 
@@ -124,7 +131,12 @@ def test_no_url_reaches_another_tenants_objects(client, member, admin_user, fore
     assert Event.objects.filter(pk=foreign["event"].pk, title="Globex secret").exists()
     assert Integration.objects.filter(pk=foreign["integration"].pk).exists()
     assert not SyncRun.objects.exclude(pk=foreign["run"].pk).exists()
-    assert foreign["calendar"].__class__.objects.filter(pk=foreign["calendar"].pk).exists()
+    assert (
+        foreign["calendar"]
+        .__class__.objects.filter(pk=foreign["calendar"].pk, feed_token=foreign["calendar"].feed_token)
+        .exists()
+    )
+    assert AppPassword.objects.filter(pk=foreign["app_password"].pk).exists()
 
 
 def test_listings_never_show_another_tenants_rows(client, admin_user, foreign) -> None:  # type: ignore[no-untyped-def]
