@@ -189,7 +189,11 @@ def parse_filter(node: Element | None) -> CompFilter:
     top = _children(node, "comp-filter")
     if len(top) != 1 or _name(top[0]) != "VCALENDAR":
         raise FilterError("valid-filter", "A filter must hold exactly one comp-filter named VCALENDAR.")
-    return _comp_filter(top[0])
+    root = _comp_filter(top[0])
+    if root.time_range is not None:
+        # RFC 4791 9.7.1: a time-range belongs to VEVENT, VTODO, VJOURNAL, VFREEBUSY or VALARM.
+        raise FilterError("valid-filter", "A time-range cannot apply to VCALENDAR; put it in a VEVENT or VTODO filter.")
+    return root
 
 
 # --- narrowing in the database -----------------------------------------------------
