@@ -194,7 +194,7 @@ DAV_MAX_BODY_BYTES = env.int("DAV_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 
 # --- cache --------------------------------------------------------------------
 
-# Shared by every web process (the login throttle counts there): Redis when configured.
+# Shared by every web process (the CalDAV login throttle, rendered iCalendar of served items): Redis when configured.
 REDIS_URL = env.str("REDIS_URL", default="")
 if PRODUCTION and not REDIS_URL:
     raise ImproperlyConfigured("Set REDIS_URL in production.")
@@ -202,7 +202,7 @@ CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "calsync"}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 20_000}}
     )
 }
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
+from django.core.cache import cache
 from django.utils.http import http_date
 
 from accounts.models import User
@@ -60,7 +61,27 @@ def ctag(calendar: Calendar) -> str:
 
 def item_ics(master: Event) -> str:
     """The item as a client reads it; DTSTAMP is the last change, so equal ETags mean equal bytes."""
-    return serialise([item_from_event(master)], stamp=master.updated_at)
+    return rendered([master])[master.pk]
+
+
+# Rendering is most of a read's cost, and a version never changes once written: the text is cached
+# under the item's id and change sequence, so a stale entry can only be unused, never wrong.
+_RENDER_TTL = 7 * 24 * 3600
+
+
+def _render_key(master: Event) -> str:
+    return f"dav:ics:{master.pk}:{master.seq}"
+
+
+def rendered(masters: list[Event]) -> dict[int, str]:
+    """pk -> iCalendar text for master rows (with their overrides prefetched or fetched here)."""
+    keys = {_render_key(m): m for m in masters}
+    found = cache.get_many(list(keys))
+    missing = {key: m for key, m in keys.items() if key not in found}
+    fresh = {key: serialise([item_from_event(m)], stamp=m.updated_at) for key, m in missing.items()}
+    if fresh:
+        cache.set_many(fresh, _RENDER_TTL)
+    return {m.pk: found.get(key) or fresh[key] for key, m in keys.items()}
 
 
 @dataclass
@@ -248,15 +269,15 @@ class Properties:
 class ItemProperties:
     """The properties of one item inside a listing: the cheap ones from the row, the body only if asked."""
 
-    def __init__(self, event: Event) -> None:
-        self.getters = item_getters(event)
+    def __init__(self, event: Event, body: str | None = None) -> None:
+        self.getters = item_getters(event, body)
 
     def allprop(self) -> list[str]:
         return [name for name in self.getters if name not in Properties.NOT_IN_ALLPROP]
 
 
-def item_getters(event: Event) -> dict[str, Getter]:
-    body = _Lazy(lambda: item_ics(event))
+def item_getters(event: Event, text: str | None = None) -> dict[str, Getter]:
+    body = _Lazy(lambda: text if text is not None else item_ics(event))
     kind = event.kind.lower()
     return {
         tag(DAV, "resourcetype"): lambda: [],

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import islice
 from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import Element
 
@@ -46,6 +47,7 @@ from .resources import (
     principal_href,
     q,
     render_property,
+    rendered,
     resolve,
     sync_token,
 )
@@ -291,9 +293,17 @@ def _item_answers(
     base = calendar_href(target.user, target.calendar)  # type: ignore[arg-type]
     if isinstance(masters, QuerySet):
         masters = masters.order_by("id").iterator(chunk_size=_CHUNK)
-    for master in masters:
-        body = (lambda m=master: expand.render(m)) if expand is not None else None
-        yield wanted.answer(base + _q(master.name), ItemProperties(master), minimal, body)
+    for chunk in _batches(masters, 100):
+        texts = rendered(list(chunk)) if wanted.wants_body and expand is None else {}
+        for master in chunk:
+            body = (lambda m=master: expand.render(m)) if expand is not None else None
+            yield wanted.answer(base + _q(master.name), ItemProperties(master, texts.get(master.pk)), minimal, body)
+
+
+def _batches(rows: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def _q(segment: str) -> str:
@@ -729,11 +739,12 @@ def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> Ht
         found: set[str] = set()
         keys = list(names)
         for i in range(0, len(keys), _CHUNK):
-            chunk = _masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK])  # type: ignore[arg-type]
+            chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]))  # type: ignore[arg-type]
+            texts = rendered(chunk) if wanted.wants_body and expand is None else {}
             for master in chunk:
                 found.add(master.name)
                 body = (lambda m=master: expand.render(m)) if expand is not None else None
-                yield wanted.answer(names[master.name], ItemProperties(master), minimal, body)
+                yield wanted.answer(names[master.name], ItemProperties(master, texts.get(master.pk)), minimal, body)
         for name, href in names.items():
             if name not in found:
                 yield response(href, status=404)

@@ -120,6 +120,9 @@ def test_put_get_update_with_etag_and_delete(dav, calendar) -> None:
     updated = dav.put(path, vevent("meeting-1", summary="Moved"), If_Match=etag)
     assert updated.status_code == 204 and updated["ETag"] != etag
     assert Event.objects.get(uid="meeting-1").title == "Moved"
+    reread = dav.request("GET", path)  # the rendered text is cached per version: the new one is served
+    assert "SUMMARY:Moved" in reread.content.decode() and reread["ETag"] == updated["ETag"]
+    assert dav.request("GET", path, If_None_Match=updated["ETag"]).status_code == 304
 
     assert dav.request("DELETE", path, If_Match=etag).status_code == 412
     assert dav.request("DELETE", path, If_Match=updated["ETag"]).status_code == 204
