@@ -334,3 +334,32 @@ def test_free_busy_query(dav, calendar, weekly) -> None:
 def test_unsupported_report_is_named(dav, calendar) -> None:
     response = dav.report(cal_path(calendar), '<?xml version="1.0"?><d:expand-property xmlns:d="DAV:"/>')
     assert response.status_code == 403 and "supported-report" in response.content.decode()
+
+
+# --- changes from a CalDAV app travel on through integrations ------------------------------------
+
+
+def test_changes_made_over_caldav_reach_connected_calendars(dav, member, calendar) -> None:
+    from integrations.services import integration_create
+    from sync import services as sync_services
+    from tests.factories import CalendarFactory
+
+    mirror = CalendarFactory(owner=member, tenant=member.tenant, name="Mirror")
+    integration = integration_create(
+        user=member, provider="calsync", calendar=calendar, remote_calendar_id=str(mirror.pk),
+        remote_calendar_name="Mirror", direction="both", primary="calsync", auto_sync=False,
+    )  # fmt: skip
+
+    def sync() -> None:
+        run = sync_services.sync_execute(
+            run_id=sync_services.sync_request(integration=integration, trigger="manual").pk
+        )
+        assert run.status == "success", run.error
+
+    assert dav.put(cal_path(calendar) + "iphone.ics", vevent("from-iphone", summary="Dentist")).status_code == 201
+    sync()
+    assert Event.objects.get(calendar=mirror, uid="from-iphone", parent=None).title == "Dentist"
+    etag = dav.request("GET", cal_path(calendar) + "iphone.ics")["ETag"]
+    assert dav.request("DELETE", cal_path(calendar) + "iphone.ics", If_Match=etag).status_code == 204
+    sync()
+    assert not Event.objects.filter(calendar=mirror, uid="from-iphone").exists()
