@@ -7,6 +7,7 @@ PY     := $(VENV)/bin/python
 ifeq ($(CI),true)
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export REDIS_URL ?= redis://127.0.0.1:6379/15
+export CACHE_URL ?= redis://127.0.0.1:6379/14
 endif
 
 .PHONY: run test lint format bench clean

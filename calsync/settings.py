@@ -198,10 +198,12 @@ DAV_MAX_BODY_BYTES = env.int("DAV_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 REDIS_URL = env.str("REDIS_URL", default="")
 if PRODUCTION and not REDIS_URL:
     raise ImproperlyConfigured("Set REDIS_URL in production.")
+# Another Redis database than the broker's keeps the two apart (the test suite clears the cache).
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "calsync"}
-        if REDIS_URL
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "calsync"}
+        if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 20_000}}
     )
 }

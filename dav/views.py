@@ -397,7 +397,10 @@ def proppatch(request: HttpRequest, target: Target) -> HttpResponse:
         update, statuses = _calendar_changes(changes)
         if all(code == 200 for code in statuses.values()):
             assert target.calendar is not None
-            services.calendar_properties_update(calendar=target.calendar, changes=update)
+            try:
+                services.calendar_properties_update(calendar=target.calendar, changes=update)
+            except ValueError as exc:  # too many client properties on one calendar
+                raise DavError(507, None, str(exc)) from exc
         else:  # all or nothing (RFC 4918 9.2): the rest fail by dependency
             statuses = {name: code if code != 200 else 424 for name, code in statuses.items()}
     by_status: dict[int, list[Element]] = {}

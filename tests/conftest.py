@@ -22,6 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI=true but DATABASE_URL is not PostgreSQL: refusing to test on anything else.")
     if ON_CI and not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise pytest.UsageError("CI=true but the Celery broker is not Redis.")
+    if ON_CI and not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        raise pytest.UsageError("CI=true but the cache is not Redis.")
 
 
 @pytest.fixture(autouse=True)

@@ -363,3 +363,18 @@ def test_changes_made_over_caldav_reach_connected_calendars(dav, member, calenda
     assert dav.request("DELETE", cal_path(calendar) + "iphone.ics", If_Match=etag).status_code == 204
     sync()
     assert not Event.objects.filter(calendar=mirror, uid="from-iphone").exists()
+
+
+def test_client_properties_are_bounded(dav, calendar) -> None:
+    def patch(n: int) -> str:
+        props = "".join(f"<x:p{i}>{i}</x:p{i}>" for i in range(n))
+        return (
+            '<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:x="urn:example"><d:set><d:prop>'
+            f"{props}</d:prop></d:set></d:propertyupdate>"
+        )
+
+    assert dav.request("PROPPATCH", cal_path(calendar), patch(50)).status_code == 207
+    too_many = dav.request("PROPPATCH", cal_path(calendar), patch(51))
+    assert too_many.status_code == 507 and "at most 50" in too_many.content.decode()
+    calendar.refresh_from_db()
+    assert len(calendar.dav_properties) == 50
