@@ -30,8 +30,11 @@ def main() -> int:
         ],
     }  # fmt: skip
     # Fixed argument lists, no shell: nothing here comes from untrusted input.
-    processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}  # noqa: S603
-    print(f"\ncalsync is starting at http://{address}/ (web, worker and beat). Press Ctrl-C to stop.\n", flush=True)
+    # Links in pages and emails (the CalDAV server address, subscription links) point where it really runs.
+    env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", f"http://{address}")}
+    processes = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
+    print(f"\ncalsync is starting at http://{address}/ (web, worker and beat). Press Ctrl-C to stop.", flush=True)
+    print(f"CalDAV clients: server http://{address}/ with your email and an app password (Settings).\n", flush=True)
     try:
         while True:
             for name, process in processes.items():
