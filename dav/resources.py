@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import quote
 from xml.etree.ElementTree import Element
 
+import icalendar
 from defusedxml.ElementTree import fromstring
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.http import http_date
 
@@ -312,14 +314,10 @@ def _calendar_data_type() -> Element:
 
 
 def _max_size() -> int:
-    from django.conf import settings
-
     return int(settings.DAV_MAX_BODY_BYTES)
 
 
 def _vtimezone(zone: str) -> str:
-    import icalendar
-
     calendar = icalendar.Calendar()
     calendar.add("PRODID", "-//calsync//calsync//EN")
     calendar.add("VERSION", "2.0")

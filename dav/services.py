@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 
 from .models import AppPassword
+from .resources import principal_href
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,6 @@ class NewAppPassword:
 
 def server_url_for(user: User) -> str:
     """The address a user types into Apple Calendar: their principal URL."""
-    from .resources import principal_href
-
     return settings.SITE_URL + principal_href(user)
 
 

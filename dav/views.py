@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import islice
 from urllib.parse import unquote, urlsplit
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, tostring
 
 import icalendar
 import recurring_ical_events
@@ -31,7 +31,7 @@ from accounts.models import User
 from accounts.tenancy import Scope
 from events import selectors, services
 from events.convert import item_from_event
-from events.ical import ICalError, Item, parse_calendar, resolve_zone
+from events.ical import ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
@@ -220,7 +220,9 @@ class PropRequest:
 
     @property
     def wants_body(self) -> bool:
-        return tag(CALDAV, "calendar-data") in self.names or tag(DAV, "getcontentlength") in self.names
+        """Whether answering needs each item's iCalendar (and so its whole rows)."""
+        costly = {tag(CALDAV, "calendar-data"), tag(DAV, "getcontentlength")}
+        return bool(costly & {*self.names, *self.include})
 
     def answer(
         self, href: str, props: Properties | ItemProperties, minimal: bool, body: Callable[[], str] | None = None
@@ -282,7 +284,7 @@ def _children(target: Target, wanted: PropRequest, minimal: bool) -> Iterator[st
 
 def _masters(calendar: Calendar, wanted: PropRequest | None = None) -> QuerySet[Event]:
     masters = Event.objects.filter(calendar=calendar, parent=None)
-    if wanted is not None and not wanted.wants_body and wanted.mode == "prop":
+    if wanted is not None and not wanted.wants_body:
         return masters.only("id", "name", "seq", "kind", "updated_at", "uid")
     return masters.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
 
@@ -297,17 +299,13 @@ def _item_answers(
         texts = rendered(list(chunk)) if wanted.wants_body and expand is None else {}
         for master in chunk:
             body = (lambda m=master: expand.render(m)) if expand is not None else None
-            yield wanted.answer(base + _q(master.name), ItemProperties(master, texts.get(master.pk)), minimal, body)
+            yield wanted.answer(base + q(master.name), ItemProperties(master, texts.get(master.pk)), minimal, body)
 
 
 def _batches(rows: Iterable[Event], size: int) -> Iterator[list[Event]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _q(segment: str) -> str:
-    return q(segment)
 
 
 # --- PROPPATCH ------------------------------------------------------------------------------------
@@ -355,8 +353,6 @@ def _property_changes(node: Element) -> list[tuple[str, Element, bool]]:
 
 def _calendar_changes(changes: list[tuple[str, Element, bool]]) -> tuple[services.CalendarChanges, dict[str, int]]:
     """The update to apply, and a status per property (403 for those that cannot change)."""
-    from xml.etree.ElementTree import tostring
-
     fields: dict[str, str] = {}
     dead: dict[str, str | None] = {}
     status: dict[str, int] = {}
@@ -473,8 +469,6 @@ def get(request: HttpRequest, target: Target) -> HttpResponse:
         return answer
     if target.kind == "calendar":
         assert target.calendar is not None
-        from events.ical import serialise
-
         body = serialise(selectors.calendar_items([target.calendar]), name=target.calendar.name)
         return HttpResponse(body, content_type="text/calendar; charset=utf-8")
     text = "calsync CalDAV server. Add this address to your calendar app with your email and an app password."
@@ -520,7 +514,7 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
             raise DavError(
                 403,
                 tag(CALDAV, "no-uid-conflict"),
-                f"This UID is already used by {calendar_href(target.user, target.calendar)}{_q(clash.name)}.",
+                f"This UID is already used by {calendar_href(target.user, target.calendar)}{q(clash.name)}.",
             )
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH", "").strip() == "*"
     try:
@@ -658,8 +652,6 @@ class Expand:
         item = item_from_event(master)
         if not master.is_recurring:
             return item_ics(master)
-        from events.ical import items_to_calendar
-
         source = items_to_calendar([item], stamp=master.updated_at)
         out = icalendar.Calendar()
         out.add("PRODID", "-//calsync//calsync//EN")
@@ -714,8 +706,6 @@ def _calendar_target(target: Target) -> Target:
 
 
 def _icalendar(master: Event) -> icalendar.Calendar:
-    from events.ical import items_to_calendar
-
     return items_to_calendar([item_from_event(master)], stamp=master.updated_at)
 
 
@@ -817,7 +807,7 @@ def sync_collection(request: HttpRequest, target: Target, node: Element) -> Http
         for tombstone in deleted_rows:
             if tombstone.name not in seen_deleted:
                 seen_deleted.add(tombstone.name)
-                yield response(base + _q(tombstone.name), status=404)
+                yield response(base + q(tombstone.name), status=404)
         if truncated:
             yield response(target.href, status=507)
 
