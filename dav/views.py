@@ -582,6 +582,8 @@ def delete(request: HttpRequest, target: Target) -> HttpResponse:
         return HttpResponse(status=204)
     if target.kind == "calendar":
         assert target.calendar is not None
+        if Scope(target.user).calendars().count() == 1:
+            raise DavError(403, None, "This is your only calendar; create another before deleting it.")
         log.info("caldav calendar deleted", extra={"user": target.user.pk, "calendar": target.calendar.pk})
         services.calendar_delete(calendar=target.calendar)
         return HttpResponse(status=204)

@@ -378,3 +378,10 @@ def test_client_properties_are_bounded(dav, calendar) -> None:
     assert too_many.status_code == 507 and "at most 50" in too_many.content.decode()
     calendar.refresh_from_db()
     assert len(calendar.dav_properties) == 50
+
+
+def test_delete_a_calendar_but_never_the_last_one(dav, member, calendar) -> None:
+    assert dav.request("DELETE", cal_path(calendar)).status_code == 403  # as on the web page
+    assert dav.request("MKCALENDAR", home(member) + "spare/").status_code == 201
+    assert dav.request("DELETE", cal_path(calendar)).status_code == 204
+    assert list(Calendar.objects.filter(owner=member).values_list("dav_name", flat=True)) == ["spare"]

@@ -199,7 +199,8 @@ DELIBERATE = {
 }
 
 
-def test_caldav_server_tester_finds_only_deliberate_deviations(device, live_server) -> None:
+def test_caldav_server_tester_finds_only_deliberate_deviations(device, calendar, live_server) -> None:
+    # `calendar`: like every real user, this one has a calendar of their own besides those the tester makes.
     _, created = device
     result = subprocess.run(
         [str(BIN / "caldav-server-tester"), "--caldav-url", live_server.url + "/", "--caldav-username",
