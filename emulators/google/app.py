@@ -1,0 +1,372 @@
+"""The Google emulator's HTTP surface: OAuth 2 endpoints, Calendar v3 JSON API, batch, and a sandbox page.
+
+Paths and payloads are Google's, so the real client libraries (google-auth,
+google-auth-oauthlib, google-api-python-client) talk to it unchanged once
+pointed at its address.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from email.parser import BytesParser
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import requests
+
+from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
+
+log = logging.getLogger(__name__)
+
+Start = Callable[[str, list[tuple[str, str]]], Any]
+_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 429: "Too Many Requests",
+            503: "Service Unavailable"}  # fmt: skip
+
+
+class Request:
+    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
+        self.method, self.path, self.headers, self.body = method.upper(), path, headers, body
+        self.query = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> Request:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8")
+        return cls(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), headers, body)
+
+    def json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body or b"{}")
+        except ValueError:
+            raise ApiError(400, "parseError", "This API does not support parsing form-encoded input.") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "parseError", "Parse Error")
+        return data
+
+    def form(self) -> dict[str, str]:
+        fields = {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+        return {**self.query, **fields}
+
+
+class Response:
+    def __init__(self, status: int, body: bytes | str = b"", content_type: str = "application/json; charset=UTF-8",
+                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.status, self.content_type = status, content_type
+        self.body = body.encode() if isinstance(body, str) else body
+        self.headers = headers or {}
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return cls(status, json.dumps(data), headers=headers)
+
+    def status_line(self) -> str:
+        return f"{self.status} {_REASONS.get(self.status, 'Unknown')}"
+
+
+class GoogleEmulator:
+    def __init__(self, state: State | None = None, base_url: str = "") -> None:
+        self.state = state or State()
+        self.base_url = base_url
+        self.state.notify = self._notify
+
+    # --- WSGI ----------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Start) -> Iterable[bytes]:
+        response = self.handle(Request.from_environ(environ))
+        headers = [("Content-Type", response.content_type), *response.headers.items()]
+        start_response(response.status_line(), headers)
+        return [response.body]
+
+    def handle(self, request: Request) -> Response:
+        try:
+            return self._route(request)
+        except ApiError as exc:
+            return Response.json(exc.body(), exc.status, headers=exc.headers)
+        except OAuthError as exc:
+            return Response.json({"error": exc.error, "error_description": exc.description}, exc.status)
+
+    def _route(self, request: Request) -> Response:
+        path, method = request.path, request.method
+        if path == "/o/oauth2/auth" and method == "GET":
+            return self._consent_page(request)
+        if path == "/o/oauth2/approve" and method == "POST":
+            return self._approve(request)
+        if path == "/token" and method == "POST":
+            return self._token(request)
+        if path == "/revoke" and method == "POST":
+            self.state.revoke(request.form().get("token", ""))
+            return Response.json({})
+        if path == "/batch/calendar/v3" and method == "POST":
+            return self._batch(request)
+        if path.startswith("/calendar/v3/"):
+            return self._api(request)
+        if path.startswith("/_emulator/"):
+            return self._control(request)
+        if path in ("/", "/sandbox") or path.startswith("/sandbox/"):
+            return self._sandbox(request)
+        raise ApiError(404, "notFound", "Not Found")
+
+    # --- OAuth 2 ---------------------------------------------------------------------------------
+
+    def _consent_page(self, request: Request) -> Response:
+        q = request.query
+        if q.get("client_id") not in self.state.clients:
+            return Response(401, _page("Error 401: invalid_client", "<p>The OAuth client was not found.</p>"),
+                            "text/html; charset=utf-8")  # fmt: skip
+        if q.get("response_type") != "code" or not q.get("redirect_uri"):
+            return Response(400, _page("Error 400: invalid_request", "<p>Missing response_type or redirect_uri.</p>"),
+                            "text/html; charset=utf-8")  # fmt: skip
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in q.items()
+        )
+        hint = html.escape(q.get("login_hint", "") or "sandbox.user@example.com")
+        scopes = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in q.get("scope", "").split())
+        body = f"""
+<p>calsync wants to access your Google Account.</p>
+<p>It asks for:</p><ul>{scopes}</ul>
+<form method="post" action="/o/oauth2/approve">{hidden}
+  <label>Sandbox Google account <input name="email" type="email" value="{hint}" required></label>
+  <p><button name="decision" value="allow" type="submit">Allow</button>
+     <button name="decision" value="deny" type="submit" formnovalidate>Cancel</button></p>
+</form>"""
+        return Response(200, _page("Sign in with Google (sandbox)", body), "text/html; charset=utf-8")
+
+    def _approve(self, request: Request) -> Response:
+        form = request.form()
+        redirect_uri, state = form.get("redirect_uri", ""), form.get("state", "")
+        if form.get("client_id") not in self.state.clients or not redirect_uri:
+            return Response(400, _page("Error 400: invalid_request", "<p>Bad request.</p>"), "text/html")
+        if form.get("decision") != "allow":
+            return _redirect(redirect_uri, {"error": "access_denied", "state": state})
+        email = self.state.account(form.get("email", ""))
+        scopes = form.get("scope", "").split()
+        grant = Grant(email=email, client_id=form["client_id"], scopes=scopes, redirect_uri=redirect_uri,
+                      challenge=form.get("code_challenge", ""), offline=form.get("access_type") == "offline",
+                      prompt_consent="consent" in form.get("prompt", "").split())  # fmt: skip
+        if grant.challenge and form.get("code_challenge_method", "plain") != "S256":
+            return _redirect(redirect_uri, {"error": "invalid_request", "state": state})
+        code = self.state.issue_code(grant)
+        return _redirect(redirect_uri, {"code": code, "scope": " ".join(scopes), "state": state})
+
+    def _token(self, request: Request) -> Response:
+        form = request.form()
+        client_id, secret = _client_credentials(request, form)
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            answer = self.state.exchange_code(form.get("code", ""), client_id, secret, form.get("redirect_uri", ""),
+                                              form.get("code_verifier", ""))  # fmt: skip
+        elif grant_type == "refresh_token":
+            answer = self.state.refresh_access(form.get("refresh_token", ""), client_id, secret)
+        elif grant_type == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            answer = self._jwt_bearer(form.get("assertion", ""))
+        else:
+            raise OAuthError(400, "unsupported_grant_type", "Invalid grant_type.")
+        return Response.json(answer, headers={"Cache-Control": "no-store"})
+
+    def _jwt_bearer(self, assertion: str) -> dict[str, Any]:
+        """A service account's signed JWT (domain-wide delegation: `sub` is the user to act as)."""
+        from google.auth import jwt
+
+        try:
+            unverified = jwt.decode(assertion, verify=False)
+        except ValueError:
+            raise OAuthError(400, "invalid_grant", "Invalid JWT.") from None
+        account = self.state.service_accounts.get(unverified.get("iss", ""))
+        if account is None:
+            raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        try:
+            claims = jwt.decode(assertion, certs={account["key_id"]: account["certificate"]},
+                                audience=f"{self.base_url}/token")  # fmt: skip
+        except ValueError:
+            raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.") from None
+        return self.state.service_account_token(claims["iss"], claims.get("sub", ""), claims.get("scope", "").split())
+
+    # --- Calendar v3 ---------------------------------------------------------------------------------
+
+    def _user(self, request: Request) -> str:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            raise ApiError(401, "required", "Login Required.")
+        return self.state.user_for(auth[7:].strip())
+
+    def _api(self, request: Request) -> Response:
+        self.state.check_faults()
+        email = self._user(request)
+        parts = [unquote(p) for p in request.path[len("/calendar/v3/") :].strip("/").split("/")]
+        method, q, state = request.method, request.query, self.state
+        if parts == ["users", "me", "calendarList"] and method == "GET":
+            return Response.json({"kind": "calendar#calendarList", "items": state.calendar_list(email)})
+        if parts == ["channels", "stop"] and method == "POST":
+            state.stop(request.json())
+            return Response(204)
+        if len(parts) < 2 or parts[0] != "calendars":
+            raise ApiError(404, "notFound", "Not Found")
+        calendar_id = parts[1]
+        if len(parts) == 2 and method == "GET":
+            calendar = state.calendar_for(email, calendar_id)
+            return Response.json({"kind": "calendar#calendar", "id": calendar.id, "summary": calendar.summary,
+                                  "timeZone": calendar.time_zone})  # fmt: skip
+        if len(parts) == 3 and parts[2] == "events":
+            if method == "GET":
+                return Response.json(state.list(email, calendar_id, q))
+            if method == "POST":
+                return _event(state.insert(email, calendar_id, request.json()))
+        if len(parts) == 4 and parts[2:] == ["events", "watch"] and method == "POST":
+            return Response.json(state.watch(email, calendar_id, request.json()))
+        if len(parts) == 4 and parts[2] == "events":
+            event_id, if_match = parts[3], request.headers.get("if-match")
+            if method == "GET":
+                return _event(state.get(email, calendar_id, event_id))
+            if method in ("PUT", "PATCH"):
+                return _event(state.write(email, calendar_id, event_id, request.json(), if_match, method == "PATCH"))
+            if method == "DELETE":
+                state.delete(email, calendar_id, event_id, if_match)
+                return Response(204)
+        if len(parts) == 5 and parts[2] == "events" and parts[4] == "instances" and method == "GET":
+            return Response.json(state.instances(email, calendar_id, parts[3], q))
+        raise ApiError(404, "notFound", "Not Found")
+
+    # --- batch -------------------------------------------------------------------------------------------
+
+    def _batch(self, request: Request) -> Response:
+        """multipart/mixed of embedded HTTP requests (https://developers.google.com/calendar/api/guides/batch)."""
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/mixed"):
+            raise ApiError(400, "badContent", "Batch requests must be multipart/mixed.")
+        message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + request.body)
+        parts = message.get_payload()
+        if not isinstance(parts, list) or len(parts) > 1000:
+            raise ApiError(400, "badContent", "A batch holds at most 1000 requests.")
+        boundary = "batch_" + secrets.token_hex(12)
+        chunks = []
+        for part in parts:
+            inner = self.handle(_embedded(part.get_payload(decode=True) or b"", request.headers))
+            content_id = (part.get("Content-ID") or "").strip("<>")
+            headers = "".join(f"{k}: {v}\r\n" for k, v in inner.headers.items())
+            chunks.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
+                f"HTTP/1.1 {inner.status_line()}\r\nContent-Type: {inner.content_type}\r\n{headers}\r\n".encode()
+                + inner.body
+                + b"\r\n"
+            )
+        body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
+        return Response(200, body, f"multipart/mixed; boundary={boundary}")
+
+    # --- push ------------------------------------------------------------------------------------------
+
+    def _notify(self, channel: Channel, resource_state: str) -> None:
+        channel.messages += 1
+        headers = {
+            "X-Goog-Channel-ID": channel.id, "X-Goog-Channel-Token": channel.token,
+            "X-Goog-Channel-Expiration": str(channel.expiration), "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": f"{self.base_url}/calendar/v3/calendars/{channel.calendar_id}/events",
+            "X-Goog-Resource-State": resource_state, "X-Goog-Message-Number": str(channel.messages),
+        }  # fmt: skip
+        threading.Thread(target=_deliver, args=(channel.address, headers), daemon=True).start()
+
+    # --- test and sandbox controls -----------------------------------------------------------------------
+
+    def _control(self, request: Request) -> Response:
+        data = request.json() if request.body else {}
+        if request.path == "/_emulator/faults" and request.method == "POST":
+            with self.state.lock:
+                self.state.faults.update({k: v for k, v in data.items() if k in self.state.faults})
+                if data.get("expire_sync_tokens"):
+                    self.state.expire_sync_tokens()
+                if data.get("revoke_user"):
+                    self.state.revoke_user(data["revoke_user"])
+            return Response.json(self.state.faults)
+        if request.path == "/_emulator/requests" and request.method == "GET":
+            return Response.json({"requests": self.state.requests})
+        raise ApiError(404, "notFound", "Not Found")
+
+    def _sandbox(self, request: Request) -> Response:
+        from .sandbox import sandbox_page
+
+        return sandbox_page(self.state, request)
+
+
+def _event(event: dict[str, Any]) -> Response:
+    return Response.json(event, headers={"ETag": event.get("etag", "")})
+
+
+def _deliver(address: str, headers: dict[str, str]) -> None:
+    with requests.Session() as session:
+        session.trust_env = False
+        try:
+            session.post(address, headers=headers, timeout=10)
+        except requests.RequestException as exc:
+            log.info("push notification to %s failed: %s", address, exc)
+
+
+def _embedded(raw: bytes, outer: dict[str, str]) -> Request:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not body and b"\n\n" in raw:
+        head, _, body = raw.partition(b"\n\n")
+    lines = head.decode().splitlines()
+    method, target, _ = [*lines[0].split(" "), "", ""][:3]
+    headers = {"authorization": outer.get("authorization", "")}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    url = urlsplit(target)
+    return Request(method, url.path, url.query, headers, body)
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        import base64
+
+        user, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        return unquote(user), unquote(secret)
+    return form.get("client_id", ""), form.get("client_secret", "")
+
+
+def _redirect(url: str, params: dict[str, str]) -> Response:
+    separator = "&" if "?" in url else "?"
+    return Response(302, b"", "text/plain", {"Location": f"{url}{separator}{urlencode(params)}"})
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}
+.sandbox{{background:#fff4ce;border:2px solid #e0a800;padding:.6rem 1rem;border-radius:.4rem}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}}</style>
+</head><body><p class="sandbox" role="note"><strong>SANDBOX.</strong> This is calsync's local Google emulator, not
+Google. Nothing here reaches a real Google account.</p><h1>{html.escape(title)}</h1>{body}</body></html>"""
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("google emulator: " + format, *args)
+
+
+def serve(state: State | None = None, host: str = "127.0.0.1", port: int = 0,
+          clients: dict[str, str] | None = None) -> tuple[GoogleEmulator, WSGIServer]:  # fmt: skip
+    """Start the emulator on a thread; returns the app (its .state, .base_url) and the server (to shut down)."""
+    app = GoogleEmulator(state)
+    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    app.base_url = f"http://{host}:{server.server_port}"
+    app.state.clients.update(clients or {})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return app, server
+
+
+__all__ = ["CALENDAR_SCOPE", "GoogleEmulator", "serve"]
