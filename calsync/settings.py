@@ -8,6 +8,7 @@ missing or unsafe values instead of falling back to them.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -182,6 +183,38 @@ SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 # CalDAV servers users may connect: plain http and addresses in our own network are for development.
 CALDAV_ALLOW_HTTP = env.bool("CALDAV_ALLOW_HTTP", default=not PRODUCTION)
 CALDAV_ALLOW_PRIVATE_ADDRESSES = env.bool("CALDAV_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
+
+# --- Google Calendar ------------------------------------------------------------------
+
+# With no client id outside production, "Sign in with Google" uses the local emulator (sandbox mode).
+GOOGLE_CLIENT_ID = env.str("GOOGLE_CLIENT_ID", default="")
+GOOGLE_CLIENT_SECRET = env.str("GOOGLE_CLIENT_SECRET", default="")
+GOOGLE_SANDBOX = not GOOGLE_CLIENT_ID and not PRODUCTION
+GOOGLE_EMULATOR_URL = env.str("GOOGLE_EMULATOR_URL", default="http://127.0.0.1:8091").rstrip("/")
+if GOOGLE_SANDBOX:
+    GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET = "calsync-sandbox", "calsync-sandbox-secret"
+_google = GOOGLE_EMULATOR_URL if GOOGLE_SANDBOX else ""
+GOOGLE_AUTH_URI = env.str("GOOGLE_AUTH_URI", default=f"{_google}/o/oauth2/auth" if _google
+                          else "https://accounts.google.com/o/oauth2/auth")  # fmt: skip
+GOOGLE_TOKEN_URI = env.str("GOOGLE_TOKEN_URI", default=f"{_google}/token" if _google
+                           else "https://oauth2.googleapis.com/token")  # fmt: skip
+GOOGLE_REVOKE_URI = env.str("GOOGLE_REVOKE_URI", default=f"{_google}/revoke" if _google
+                            else "https://oauth2.googleapis.com/revoke")  # fmt: skip
+GOOGLE_API_ENDPOINT = env.str("GOOGLE_API_ENDPOINT", default=f"{_google}/calendar/v3/" if _google
+                              else "https://www.googleapis.com/calendar/v3/")  # fmt: skip
+GOOGLE_BATCH_URI = env.str("GOOGLE_BATCH_URI", default=f"{_google}/batch/calendar/v3" if _google
+                           else "https://www.googleapis.com/batch/calendar/v3")  # fmt: skip
+GOOGLE_CA_BUNDLE = env.str("GOOGLE_CA_BUNDLE", default="")
+GOOGLE_TIMEOUT_SECONDS = env.int("GOOGLE_TIMEOUT_SECONDS", default=30)
+# Each request retries rate limits and server errors this often, with exponential backoff and jitter.
+GOOGLE_RETRIES = env.int("GOOGLE_RETRIES", default=5)
+# Push notifications need an https address Google can reach; without one, polling every 5 minutes goes on.
+GOOGLE_WEBHOOK_BASE_URL = env.str("GOOGLE_WEBHOOK_BASE_URL", default=_google and "").rstrip("/")
+if PRODUCTION and any(u.startswith("http://") for u in (GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, GOOGLE_API_ENDPOINT)):
+    raise ImproperlyConfigured("Google endpoints must be https:// in production.")
+if not PRODUCTION and GOOGLE_TOKEN_URI.startswith("http://127.0.0.1"):
+    # oauthlib refuses http:// unless told; only ever for the local emulator outside production.
+    os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 # --- calsync's own CalDAV server ------------------------------------------------
 

@@ -134,6 +134,35 @@ def caldav_server(request):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def google_emulator():  # type: ignore[no-untyped-def]
+    """The project's Google emulator on a local port, for the whole session."""
+    from emulators.google import serve
+
+    app, server = serve(clients={"calsync-test": "calsync-test-secret"})
+    yield app
+    server.shutdown()
+
+
+@pytest.fixture
+def google(google_emulator, settings):  # type: ignore[no-untyped-def]
+    """Google's endpoints pointed at the emulator, its faults cleared."""
+    base = google_emulator.base_url
+    settings.GOOGLE_CLIENT_ID, settings.GOOGLE_CLIENT_SECRET = "calsync-test", "calsync-test-secret"
+    settings.GOOGLE_AUTH_URI, settings.GOOGLE_TOKEN_URI = f"{base}/o/oauth2/auth", f"{base}/token"
+    settings.GOOGLE_REVOKE_URI, settings.GOOGLE_API_ENDPOINT = f"{base}/revoke", f"{base}/calendar/v3/"
+    settings.GOOGLE_BATCH_URI = f"{base}/batch/calendar/v3"
+    google_emulator.state.faults.update(rate_limit=0, server_error=0, omit_refresh_token=False, retry_after=None)
+    yield google_emulator
+
+
+@pytest.fixture
+def google_account(google):  # type: ignore[no-untyped-def]
+    """A fresh Google account that has already consented to calsync: (email, tokens)."""
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    return email, google.state.authorize(email, "calsync-test")
+
+
+@pytest.fixture(scope="session")
 def tls_server():  # type: ignore[no-untyped-def]
     """An HTTPS server with a self-signed certificate nobody trusts."""
     from .tls import start_tls_server

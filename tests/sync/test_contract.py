@@ -4,10 +4,14 @@ and the CalDAV adapter against real Radicale and Xandikos servers.
 
 from __future__ import annotations
 
+import niquests
 import pytest
+from django.conf import settings as django_settings
 
 from integrations.caldav.adapter import CalDAVSide
 from integrations.caldav.client import CalDAVClient
+from integrations.google.adapter import GoogleSide
+from integrations.google.client import GoogleApi, user_credentials_from
 from sync.engine import content_hash
 from sync.errors import CursorExpired, NotFound, PreconditionFailed
 from sync.local import CalsyncSide
@@ -15,11 +19,17 @@ from sync.memory import MemorySide
 
 from .items import event, series
 
+# The calsync side needs the database; asking for it up front sets it up even when this file runs alone.
+pytestmark = pytest.mark.django_db
 
-@pytest.fixture(params=["memory", "calsync", "radicale", "xandikos", "radicale-etags"])
+
+@pytest.fixture(params=["memory", "calsync", "radicale", "xandikos", "radicale-etags", "google"])
 def side(request):  # type: ignore[no-untyped-def]
     if request.param == "memory":
         return MemorySide()
+    if request.param == "google":
+        email, tokens = request.getfixturevalue("google_account")
+        return GoogleSide(GoogleApi(user_credentials_from(tokens)), email, "Europe/Berlin")
     if request.param == "calsync":
         return CalsyncSide(request.getfixturevalue("calendar"))
     server = request.getfixturevalue(request.param.split("-")[0])
@@ -37,6 +47,14 @@ def expire(side) -> str:  # type: ignore[no-untyped-def]
         return cursor
     if isinstance(side, CalDAVSide) and not side.supports_sync:
         return "etags:{not json"
+    if isinstance(side, GoogleSide):
+        # As when Google invalidates sync tokens (it may at any time): the next use answers 410.
+        cursor = side.changes(None).cursor
+        base = django_settings.GOOGLE_API_ENDPOINT.split("/calendar/v3/")[0]
+        with niquests.Session() as session:
+            session.trust_env = False
+            session.post(f"{base}/_emulator/faults", json={"expire_sync_tokens": True}, timeout=10)
+        return cursor
     if isinstance(side, CalDAVSide):
         # A token of the right form that the server never issued (as after the server pruned its history).
         token = side.changes(None).cursor

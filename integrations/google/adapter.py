@@ -1,0 +1,203 @@
+"""One Google calendar as a sync side (sync/adapter.py's contract).
+
+Ids are series (master) event ids. A version is the master's etag, combined
+with its exceptions' etags for a series, so a moved occurrence is a change of
+the item. Reads use events.list with syncToken and pageToken (a 410 means a
+complete listing); writes use If-Match; first syncs insert in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from googleapiclient.errors import HttpError
+
+from events.ical import Item
+from sync.adapter import Changes, Entry
+from sync.errors import ItemRejected, NotFound, PreconditionFailed
+
+from .client import GoogleApi, translate
+from .convert import instance_id, to_event, to_item
+
+PAGE_SIZE = 2500  # Google's largest page
+
+
+def version_of(master: dict[str, Any], exceptions: Iterable[dict[str, Any]]) -> str:
+    tags = sorted(e["etag"] for e in exceptions)
+    if not tags:
+        return str(master["etag"])
+    return hashlib.sha256("|".join([master["etag"], *tags]).encode()).hexdigest()[:32]
+
+
+class GoogleSide:
+    def __init__(self, api: GoogleApi, calendar_id: str, zone: str = "UTC") -> None:
+        self.api = api
+        self.calendar_id = calendar_id
+        self.zone = zone
+        self.events = api.service.events()
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _pages(self, **params: Any) -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        page_token = None
+        while True:
+            answer = self.api.execute(
+                self.events.list(calendarId=self.calendar_id, maxResults=PAGE_SIZE, pageToken=page_token, **params)
+            )
+            items.extend(answer.get("items", []))
+            page_token = answer.get("nextPageToken")
+            if not page_token:
+                return items, answer.get("nextSyncToken", "")
+
+    def changes(self, cursor: str | None) -> Changes:
+        if cursor is None:
+            events, token = self._pages(showDeleted=False, singleEvents=False)
+            entries, skipped = self._entries(events)
+            return Changes(changed=entries, deleted=[], cursor=token, complete=True, skipped=skipped)
+        events, token = self._pages(syncToken=cursor, showDeleted=True)  # 410 fullSyncRequired: CursorExpired
+        masters = {e["id"]: e for e in events if "recurringEventId" not in e}
+        deleted = [i for i, e in masters.items() if e.get("status") == "cancelled"]
+        touched = {e["recurringEventId"] for e in events if "recurringEventId" in e} | set(masters)
+        touched -= set(deleted)
+        # A changed single event is complete as listed; a series needs all of its exceptions.
+        complete = {i: e for i, e in masters.items() if i in touched and not e.get("recurrence")}
+        entries, skipped = self._entries(complete.values())
+        for master_id in touched - set(complete):
+            entry = self.get(master_id)
+            if entry is not None:
+                entries.append(entry)
+        return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
+
+    def _entries(self, events: Iterable[dict[str, Any]]) -> tuple[list[Entry], list[tuple[str, str]]]:
+        masters: dict[str, dict[str, Any]] = {}
+        exceptions: dict[str, list[dict[str, Any]]] = {}
+        for event in events:
+            if "recurringEventId" in event:
+                exceptions.setdefault(event["recurringEventId"], []).append(event)
+            elif event.get("status") != "cancelled":
+                masters[event["id"]] = event
+        entries, skipped = [], []
+        for master_id, master in masters.items():
+            try:
+                entries.append(self._entry(master, exceptions.get(master_id, [])))
+            except (ValueError, KeyError) as exc:
+                skipped.append((master_id, f"calsync cannot read this Google event ({exc})."))
+        return entries, skipped
+
+    def _entry(self, master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Entry:
+        return Entry(id=master["id"], version=version_of(master, exceptions), item=to_item(master, exceptions))
+
+    def _series(self, uid: str) -> list[dict[str, Any]]:
+        events, _ = self._pages(iCalUID=uid, showDeleted=True)
+        return events
+
+    def get(self, id: str) -> Entry | None:
+        try:
+            master = self.api.execute(self.events.get(calendarId=self.calendar_id, eventId=id))
+        except NotFound:
+            return None
+        if master.get("status") == "cancelled":
+            return None
+        if not master.get("recurrence"):
+            return self._entry(master, [])
+        related = self._series(master["iCalUID"])
+        return self._entry(master, [e for e in related if e.get("recurringEventId") == id])
+
+    def find(self, uid: str) -> Entry | None:
+        events = self._series(uid)
+        masters = [e for e in events if "recurringEventId" not in e and e.get("status") != "cancelled"]
+        if not masters:
+            return None
+        master = masters[0]
+        return self._entry(master, [e for e in events if e.get("recurringEventId") == master["id"]])
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    def _body(self, item: Item) -> dict[str, Any]:
+        try:
+            body = to_event(item.master, item.uid, self.zone)
+        except ValueError as exc:
+            raise ItemRejected(str(exc)) from exc
+        return {**body, "iCalUID": item.uid}
+
+    def create(self, item: Item) -> Entry:
+        master = self.api.execute(self.events.insert(calendarId=self.calendar_id, body=self._body(item)))
+        return self._write_overrides(master, item, [])
+
+    def create_many(self, items: list[Item]) -> list[Entry]:
+        """A first sync: series masters and single events inserted in batches of 50 requests."""
+        bodies = [self._body(item) for item in items]
+        results = self.api.batch([self.events.insert(calendarId=self.calendar_id, body=b) for b in bodies])
+        failures = [exc for _, exc in results if exc is not None]
+        if failures:
+            first = failures[0]
+            raise translate(first) if isinstance(first, HttpError) else PreconditionFailed(str(first))
+        return [self._write_overrides(master, item, []) for (master, _), item in zip(results, items, strict=True)]
+
+    def _write_overrides(self, master: dict[str, Any], item: Item, existing: list[dict[str, Any]]) -> Entry:
+        """Make the series' exceptions in Google match the item's overridden occurrences."""
+        wanted = {instance_id(master["id"], o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+        written = []
+        for event_id, override in wanted.items():
+            body = to_event(override, item.uid, self.zone)
+            body.pop("recurrence", None)
+            written.append(
+                self.api.execute(self.events.update(calendarId=self.calendar_id, eventId=event_id, body=body))
+            )
+        for stale in existing:
+            if stale["id"] in wanted or stale.get("status") == "cancelled":
+                continue
+            # No longer overridden: the occurrence goes back to the series' own times and details.
+            body = to_event(item.master, item.uid, self.zone)
+            body.pop("recurrence", None)
+            body["start"], body["end"] = stale["originalStartTime"], _shifted_end(item, stale["originalStartTime"])
+            written.append(self.api.execute(self.events.update(calendarId=self.calendar_id, eventId=stale["id"],
+                                                               body=body)))  # fmt: skip
+        keep = [e for e in existing if e["id"] not in {w["id"] for w in written}]
+        return self._entry(master, written + keep)
+
+    def _current(self, id: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        entry_events = self._raw(id)
+        if entry_events is None:
+            raise NotFound("Google has no such event (any more).")
+        master, exceptions = entry_events
+        if version and version_of(master, exceptions) != version:
+            raise PreconditionFailed("The event changed in Google since calsync read it.")
+        return master, exceptions
+
+    def _raw(self, id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        try:
+            master = self.api.execute(self.events.get(calendarId=self.calendar_id, eventId=id))
+        except NotFound:
+            return None
+        if master.get("status") == "cancelled":
+            return None
+        if not master.get("recurrence"):
+            return master, []
+        return master, [e for e in self._series(master["iCalUID"]) if e.get("recurringEventId") == id]
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        master, exceptions = self._current(id, version)
+        request = self.events.update(calendarId=self.calendar_id, eventId=id, body=self._body(item))
+        request.headers["If-Match"] = master["etag"]
+        written = self.api.execute(request)
+        return self._write_overrides(written, item, exceptions)
+
+    def delete(self, id: str, version: str) -> None:
+        master, _ = self._current(id, version)
+        request = self.events.delete(calendarId=self.calendar_id, eventId=id)
+        request.headers["If-Match"] = master["etag"]
+        self.api.execute(request)
+
+
+def _shifted_end(item: Item, original: dict[str, Any]) -> dict[str, Any]:
+    from .convert import parse_when, when
+
+    master = item.master
+    start = parse_when(original)
+    if master.start is None or master.end is None:
+        return original
+    return when(start + (master.end - master.start))  # type: ignore[operator]
