@@ -33,6 +33,9 @@ class Tenant(models.Model):
         default=True,
         help_text="Whether new users get the right to set up integrations.",
     )
+    # Other email domains the organisation's people have at Google or Microsoft ("acme.io" beside "acme.com"):
+    # organisation-wide integrations find a user's mailbox under any of them.
+    email_domain_aliases = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,6 +46,12 @@ class Tenant(models.Model):
 
     def allows(self, provider: str) -> bool:
         return provider in self.allowed_providers
+
+    def addresses_for(self, email: str) -> list[str]:
+        """A user's address, then the same name at each alias domain."""
+        local, _, domain = email.lower().partition("@")
+        aliases = [d.lower() for d in self.email_domain_aliases if d.lower() != domain]
+        return [email.lower()] + [f"{local}@{alias}" for alias in aliases]
 
     def clean(self) -> None:
         unknown = set(self.allowed_providers) - set(ALL_PROVIDERS)

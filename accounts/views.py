@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,7 @@ from django.urls import reverse_lazy
 
 from dav.services import server_url_for
 from events.forms import timezone_choices
+from integrations.google.services import workspace_for
 from integrations.providers import Provider
 
 from . import services
@@ -71,6 +73,8 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             "tenant": scope.tenant,
             "integrations": scope.integrations().select_related("calendar"),
             "caldav_server_url": server_url_for(user),  # type: ignore[arg-type]
+            "google_workspace": workspace_for(user) is not None,  # type: ignore[arg-type]
+            "google_sandbox": django_settings.GOOGLE_SANDBOX,
             "app_password_count": scope.app_passwords().count(),
         },
     )

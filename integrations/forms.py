@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from django import forms
 from django.db.models import QuerySet
@@ -62,3 +62,66 @@ class CalsyncConnectForm(SettingsForm):
         if data.get("calendar") and data.get("calendar") == data.get("other"):
             self.add_error("other", "Choose a different calendar: a calendar cannot sync with itself.")
         return data
+
+
+class _CalendarSelect(forms.Select):
+    """Read-only calendars are listed, greyed out, so people see why they cannot pick them."""
+
+    def __init__(self, disabled: set[str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disabled = disabled
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):  # type: ignore[no-untyped-def]
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.disabled:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+class RemoteChoice(Protocol):
+    """A calendar at the provider, as the choice step lists it."""
+
+    url: str  # the provider's id for it
+    name: str
+    writable: bool
+
+    @property
+    def accepts_events(self) -> bool: ...
+
+
+class ChooseCalendarForm(SettingsForm):
+    """Step two of connecting: which of the account's calendars, and the sync settings."""
+
+    remote = forms.ChoiceField(label="CalDAV calendar")
+
+    field_order = ["remote", "calendar"]
+
+    def __init__(
+        self, *args: Any, remote_calendars: list[RemoteChoice], remote_label: str = "CalDAV calendar", **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["remote"].label = remote_label
+        self.remote_calendars = {c.url: c for c in remote_calendars}
+        choices, disabled = [], set()
+        for cal in remote_calendars:
+            label = cal.name
+            if not cal.writable:
+                label += " (read-only: you cannot write to it)"
+                disabled.add(cal.url)
+            elif not cal.accepts_events:
+                label += " (holds no events)"
+                disabled.add(cal.url)
+            choices.append((cal.url, label))
+        field = self.fields["remote"]
+        field.choices = choices  # type: ignore[attr-defined]
+        field.widget = _CalendarSelect(disabled, choices=choices)
+        usable = [c for c in remote_calendars if c.url not in disabled]
+        if len(usable) == 1:
+            self.initial.setdefault("remote", usable[0].url)
+        self.usable = usable
+
+    def clean_remote(self) -> RemoteChoice:
+        chosen = self.remote_calendars[self.cleaned_data["remote"]]
+        if chosen not in self.usable:
+            raise forms.ValidationError("You cannot sync with this calendar; choose one you can write events to.")
+        return chosen

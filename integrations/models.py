@@ -100,3 +100,26 @@ class Integration(models.Model):
         from django.utils import timezone
 
         return bool(self.lock_token) and self.lock_expires_at is not None and self.lock_expires_at > timezone.now()
+
+
+class GoogleWorkspace(models.Model):
+    """A tenant's Google Workspace service account with domain-wide delegation (organisation-wide sync)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="google_workspace")
+    client_email = models.CharField(max_length=254)
+    # The whole JSON key file, encrypted like every other secret; never shown again once uploaded.
+    key_encrypted = models.TextField()
+    enabled = models.BooleanField(default=False)
+    tested_at = models.DateTimeField(null=True, blank=True)
+    test_ok = models.BooleanField(default=False)
+    test_message = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Google Workspace for {self.tenant}"
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return crypto.decrypt(self.key_encrypted)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 from .caldav import views as caldav_views
+from .google import views as google_views
 
 app_name = "integrations"
 
@@ -9,6 +10,12 @@ urlpatterns = [
     path("integrations/connect/calsync/", views.connect_calsync, name="connect_calsync"),
     path("integrations/connect/caldav/", caldav_views.connect, name="caldav_connect"),
     path("integrations/connect/caldav/calendar/", caldav_views.choose, name="caldav_choose"),
+    path("integrations/connect/google/", google_views.connect, name="google_connect"),
+    path("integrations/connect/google/callback/", google_views.callback, name="google_callback"),
+    path("integrations/connect/google/workspace/", google_views.connect_workspace, name="google_connect_workspace"),
+    path("integrations/connect/google/calendar/", google_views.choose, name="google_choose"),
+    path("integrations/google/push/", google_views.push, name="google_push"),
+    path("manage/google/", google_views.workspace_admin, name="google_workspace"),
     path("integrations/<int:pk>/", views.detail, name="detail"),
     path("integrations/<int:pk>/caldav/credentials/", caldav_views.update_credentials, name="caldav_credentials"),
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),

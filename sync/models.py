@@ -37,6 +37,7 @@ class SyncRun(models.Model):
         MANUAL = "manual", "Synchronize now"
         FIRST = "first", "First sync"
         RETRY = "retry", "Retry"
+        PUSH = "push", "Change at the provider"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

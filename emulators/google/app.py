@@ -187,8 +187,9 @@ class GoogleEmulator:
         if account is None:
             raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
         try:
+            # Google's own token endpoint is the audience, wherever the request is sent.
             claims = jwt.decode(assertion, certs={account["key_id"]: account["certificate"]},
-                                audience=f"{self.base_url}/token")  # fmt: skip
+                                audience=["https://oauth2.googleapis.com/token", f"{self.base_url}/token"])  # fmt: skip
         except ValueError:
             raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.") from None
         return self.state.service_account_token(claims["iss"], claims.get("sub", ""), claims.get("scope", "").split())

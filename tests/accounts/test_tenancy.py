@@ -83,6 +83,8 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             )
         },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
+        "integrations:google_connect": reverse("integrations:google_connect")
+        + f"?integration={foreign['integration'].pk}",
     }
 
 
@@ -91,12 +93,13 @@ LISTINGS = [
     "events:calendar", "events:calendar_list", "events:task_list", "events:calendar_index", "events:event_create",
     "events:task_create", "events:calendar_create", "settings", "admin_users", "admin_user_create", "admin_tenant",
     "integrations:connect_calsync", "integrations:admin_logs", "integrations:caldav_connect",
-    "integrations:caldav_choose", "dav:app_passwords",
+    "integrations:caldav_choose", "dav:app_passwords", "integrations:google_callback",
+    "integrations:google_connect_workspace", "integrations:google_choose", "integrations:google_workspace",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
 # Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
-OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed"]
+OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed", "integrations:google_push"]
 
 
 def _named_urls() -> set[str]:

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from accounts.models import Tenant
+from integrations.models import GoogleWorkspace
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class WorkspaceForm(forms.Form):
+    key_file = forms.FileField(
+        required=False,
+        label="Service account key (JSON)",
+        help_text="The JSON key of a service account with domain-wide delegation for "
+        "https://www.googleapis.com/auth/calendar. Stored encrypted; leave empty to keep the current one.",
+    )
+    enabled = forms.BooleanField(required=False, label="Sync the organisation's Google calendars")
+    aliases = forms.CharField(
+        required=False,
+        label="Other email domains",
+        help_text="If people's Google addresses use other domains than their calsync addresses "
+        "(e.g. acme.io besides acme.com), list them, separated by commas.",
+    )
+
+    def __init__(self, *args: Any, workspace: GoogleWorkspace | None, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.fields["enabled"].initial = workspace.enabled if workspace else False
+        self.fields["aliases"].initial = ", ".join(tenant.email_domain_aliases)
+
+    def clean_aliases(self) -> list[str]:
+        domains = [d.strip().lower().lstrip("@") for d in self.cleaned_data["aliases"].split(",") if d.strip()]
+        wrong = [d for d in domains if not _DOMAIN.match(d)]
+        if wrong:
+            raise forms.ValidationError(f"Not a domain name: {', '.join(wrong)}.")
+        return list(dict.fromkeys(domains))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload = data.get("key_file")
+        text = ""
+        if upload:
+            if upload.size > 20_000:
+                self.add_error("key_file", "A service account key is a few kilobytes; this file is too large.")
+            else:
+                try:
+                    text = upload.read().decode()
+                except UnicodeDecodeError:
+                    self.add_error("key_file", "This is not a JSON key file.")
+        elif self.workspace is None:
+            self.add_error("key_file", "Upload the service account's JSON key file.")
+        data["key_text"] = text
+        return data
