@@ -209,7 +209,8 @@ GOOGLE_TIMEOUT_SECONDS = env.int("GOOGLE_TIMEOUT_SECONDS", default=30)
 # Each request retries rate limits and server errors this often, with exponential backoff and jitter.
 GOOGLE_RETRIES = env.int("GOOGLE_RETRIES", default=5)
 # Push notifications need an https address Google can reach; without one, polling every 5 minutes goes on.
-GOOGLE_WEBHOOK_BASE_URL = env.str("GOOGLE_WEBHOOK_BASE_URL", default=_google and "").rstrip("/")
+# In the sandbox the emulator calls calsync directly, so a change on the "Google" side shows within seconds.
+GOOGLE_WEBHOOK_BASE_URL = env.str("GOOGLE_WEBHOOK_BASE_URL", default=SITE_URL if GOOGLE_SANDBOX else "").rstrip("/")
 if PRODUCTION and any(u.startswith("http://") for u in (GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, GOOGLE_API_ENDPOINT)):
     raise ImproperlyConfigured("Google endpoints must be https:// in production.")
 if not PRODUCTION and GOOGLE_TOKEN_URI.startswith("http://127.0.0.1"):
@@ -268,6 +269,7 @@ CELERY_TIMEZONE = "UTC"
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},
+    "renew-google-push-channels": {"task": "integrations.google_renew_channels", "schedule": 3600.0},
 }
 
 # --- secrets at rest ----------------------------------------------------------

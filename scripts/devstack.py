@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -30,6 +31,13 @@ def main() -> int:
         ],
     }  # fmt: skip
     # Fixed argument lists, no shell: nothing here comes from untrusted input.
+    # Sandbox mode: with no Google client configured, a local emulator stands in for Google (clearly marked).
+    if not os.environ.get("GOOGLE_CLIENT_ID") and os.environ.get("CALSYNC_ENV", "development") != "production":
+        emulator = urlsplit(os.environ.get("GOOGLE_EMULATOR_URL", "http://127.0.0.1:8091"))
+        commands["google-sandbox"] = [
+            PYTHON, "-m", "emulators.google", "--host", emulator.hostname or "127.0.0.1",
+            "--port", str(emulator.port or 8091),
+        ]  # fmt: skip
     # Links in pages and emails (the CalDAV server address, subscription links) point where it really runs.
     env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", f"http://{address}")}
     processes = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
