@@ -117,6 +117,8 @@ class GoogleSide:
     # --- writing -------------------------------------------------------------------------------------
 
     def _body(self, item: Item) -> dict[str, Any]:
+        if item.master.kind != "VEVENT":
+            raise ItemRejected("Google Calendar holds events, not tasks: this task stays in calsync.")
         try:
             body = to_event(item.master, item.uid, self.zone)
         except ValueError as exc:

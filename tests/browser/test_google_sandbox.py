@@ -20,7 +20,8 @@ def test_connect_the_sandbox_google_and_sync(page, member, calendar, google, liv
     email = "browser.user@example.com"
     google.state.account(email)
     google.state.insert(email, email, {
-        "summary": "Dentist (from Google)", "start": {"dateTime": "2026-11-25T10:00:00+01:00", "timeZone": "Europe/Berlin"},
+        "summary": "Dentist (from Google)",
+        "start": {"dateTime": "2026-11-25T10:00:00+01:00", "timeZone": "Europe/Berlin"},
         "end": {"dateTime": "2026-11-25T11:00:00+01:00", "timeZone": "Europe/Berlin"},
     })  # fmt: skip
     sign_in(page, member.email, PASSWORD)

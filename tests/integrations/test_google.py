@@ -456,3 +456,30 @@ def test_tokens_wait_encrypted_in_the_session(member_client, google) -> None:
     pending = member_client.session["google_pending"]
     tokens = crypto.decrypt(pending["secret"])
     assert tokens["refresh_token"] not in json.dumps(pending)
+
+
+def test_workspace_command(tenant, admin_user, google, workspace_key, tmp_path, capsys) -> None:
+    from django.core.management import CommandError, call_command
+
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(workspace_key))
+    google.state.account("admin@acme.io")
+    call_command("google_workspace", "--tenant", "acme", "--key-file", str(key_file), "--enable",
+                 "--aliases", "acme.io", "--test-as", admin_user.email, "--json")  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert data["enabled"] and data["test_ok"] and data["aliases"] == ["acme.io"]
+    assert workspace_key["private_key"] not in json.dumps(data)
+    with pytest.raises(CommandError, match="not a JSON key file"):
+        key_file.write_text("nope")
+        call_command("google_workspace", "--tenant", "acme", "--key-file", str(key_file))
+
+
+def test_tasks_stay_in_calsync_and_are_listed_as_not_synced(member_client, calendar, google, run_on_commit) -> None:
+    from events.ical import Component, Item
+
+    email = "tasks@example.com"
+    integration = connect(member_client, google, email, calendar, run_on_commit)
+    events.item_save(calendar=calendar, item=Item(master=Component(kind="VTODO", uid="todo@x", summary="Call back")))
+    run = sync_now(integration, run_on_commit)
+    assert run.status == "partial" and "holds events, not tasks" in integration.unsynced_items.get().reason
+    assert list(google_side(google, email).changes(None).changed) == []
