@@ -23,3 +23,14 @@ def django_for_bench(name: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+class QueryCounter:
+    """A database execute wrapper that counts queries (connection.execute_wrapper(counter))."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.count += 1
+        return execute(sql, params, many, context)

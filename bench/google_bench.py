@@ -20,7 +20,7 @@ from wsgiref.simple_server import make_server
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchsetup import django_for_bench
+from benchsetup import QueryCounter, django_for_bench
 
 django_for_bench("google")
 
@@ -43,15 +43,6 @@ class Counting:
     def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
         self.count += 1
         return self.app(environ, start_response)
-
-
-class QueryCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def start_emulator() -> tuple[GoogleEmulator, Counting]:

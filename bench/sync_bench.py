@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchsetup import django_for_bench
+from benchsetup import QueryCounter, django_for_bench
 
 django_for_bench("bench")
 
@@ -55,15 +55,6 @@ def make_items(n: int) -> list[Item]:
 def changed(items: list[Item], fraction: float) -> list[Item]:
     step = int(1 / fraction)
     return [replace(item, master=replace(item.master, summary=item.master.summary + " *")) for item in items[::step]]
-
-
-class QueryCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def measure(label: str, local, remote, store) -> None:  # type: ignore[no-untyped-def]

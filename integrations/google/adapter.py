@@ -95,16 +95,8 @@ class GoogleSide:
         return events
 
     def get(self, id: str) -> Entry | None:
-        try:
-            master = self.api.execute(self.events.get(calendarId=self.calendar_id, eventId=id))
-        except NotFound:
-            return None
-        if master.get("status") == "cancelled":
-            return None
-        if not master.get("recurrence"):
-            return self._entry(master, [])
-        related = self._series(master["iCalUID"])
-        return self._entry(master, [e for e in related if e.get("recurringEventId") == id])
+        found = self._raw(id)
+        return self._entry(*found) if found is not None else None
 
     def find(self, uid: str) -> Entry | None:
         events = self._series(uid)
