@@ -41,6 +41,13 @@ def test_connect_the_sandbox_google_and_sync(page, member, calendar, google, liv
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))
     integration = Integration.objects.get(provider="google")
+    first = integration.runs.get()
+    assert (first.status, first.counts.get("calsync")) == ("success", {"created": 1}), (
+        first.status,
+        first.error,
+        first.counts,
+        google.state.calendars[email].events,
+    )
     assert Event.objects.filter(calendar=calendar, title="Dentist (from Google)").exists()
 
     google.state.insert(email, email, {
