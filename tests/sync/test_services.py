@@ -129,10 +129,9 @@ def test_settings_change_restarts_the_pairing_and_syncs(member, pair, run_on_com
 
 
 @pytest.fixture
-def failing(settings):  # type: ignore[no-untyped-def]
-    registry.register("google", "tests.sync.failing_provider")
-    yield
-    registry.SIDES.pop("google", None)
+def failing(monkeypatch):  # type: ignore[no-untyped-def]
+    """Google's slot in the registry taken by a provider that fails on demand; the real one comes back after."""
+    monkeypatch.setitem(registry.SIDES, "google", "tests.sync.failing_provider")
 
 
 def make_failing(member, pair, kind: str) -> Integration:  # type: ignore[no-untyped-def]
