@@ -483,3 +483,30 @@ def test_tasks_stay_in_calsync_and_are_listed_as_not_synced(member_client, calen
     run = sync_now(integration, run_on_commit)
     assert run.status == "partial" and "holds events, not tasks" in integration.unsynced_items.get().reason
     assert list(google_side(google, email).changes(None).changed) == []
+
+
+def test_all_day_private_free_events_with_guests_round_trip(google, google_account) -> None:
+    from datetime import date
+
+    from events.ical import Attendee, Component, Item
+    from sync.engine import content_hash
+
+    email, tokens = google_account
+    side = GoogleSide(GoogleApi(user_credentials_from(tokens)), email, "Europe/Berlin")
+    item = Item(master=Component(
+        uid="offsite@x", summary="Offsite", start=date(2026, 12, 3), end=date(2026, 12, 5), visibility="PRIVATE",
+        transparency="TRANSPARENT", attendees=(Attendee("bob@example.com", "Bob", "ACCEPTED"),
+                                               Attendee("eve@example.com", "", "DECLINED", "OPT-PARTICIPANT")),
+    ))  # fmt: skip
+    created = side.create(item)
+    stored = google.state.get(email, email, created.id)
+    assert stored["start"] == {"date": "2026-12-03"} and stored["visibility"] == "private"
+    assert stored["transparency"] == "transparent"
+    assert [(a["email"], a["responseStatus"], a.get("optional", False)) for a in stored["attendees"]] == [
+        ("bob@example.com", "accepted", False), ("eve@example.com", "declined", True)]  # fmt: skip
+    again = side.get(created.id).item
+    assert again.master.start == date(2026, 12, 3) and again.master.visibility == "PRIVATE"
+    assert [a.partstat for a in again.master.attendees] == ["ACCEPTED", "DECLINED"]
+    assert content_hash(Item(master=again.master.__class__(**{**again.master.__dict__, "organizer": None}))) == (
+        content_hash(item)
+    )
