@@ -27,8 +27,9 @@ django_for_bench("google")
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from emulators.google.app import GoogleEmulator, _QuietHandler, _ThreadingServer  # noqa: E402
+from emulators.google.app import GoogleEmulator  # noqa: E402
 from emulators.google.state import State  # noqa: E402
+from emulators.http import QuietHandler, ThreadingServer  # noqa: E402
 
 ZONE = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 1, 5, 9, tzinfo=ZONE)
@@ -48,7 +49,7 @@ class Counting:
 def start_emulator() -> tuple[GoogleEmulator, Counting]:
     app = GoogleEmulator(State())
     counting = Counting(app)
-    server = make_server("127.0.0.1", 0, counting, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server("127.0.0.1", 0, counting, server_class=ThreadingServer, handler_class=QuietHandler)
     app.base_url = f"http://127.0.0.1:{server.server_port}"
     app.state.clients["bench"] = "bench-secret"
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -8,18 +8,18 @@ pointed at its address.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable
 from email.parser import BytesParser
-from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from urllib.parse import unquote, urlsplit
+from wsgiref.simple_server import WSGIServer, make_server
 
 import requests
+
+from emulators.http import QuietHandler, Request, Response, ThreadingServer, page, redirect
 
 from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
 
@@ -29,50 +29,6 @@ Start = Callable[[str, list[tuple[str, str]]], Any]
 _REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 429: "Too Many Requests",
             503: "Service Unavailable"}  # fmt: skip
-
-
-class Request:
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
-        self.method, self.path, self.headers, self.body = method.upper(), path, headers, body
-        self.query = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-
-    @classmethod
-    def from_environ(cls, environ: dict[str, Any]) -> Request:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
-        path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8")
-        return cls(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), headers, body)
-
-    def json(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.body or b"{}")
-        except ValueError:
-            raise ApiError(400, "parseError", "This API does not support parsing form-encoded input.") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "parseError", "Parse Error")
-        return data
-
-    def form(self) -> dict[str, str]:
-        fields = {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
-        return {**self.query, **fields}
-
-
-class Response:
-    def __init__(self, status: int, body: bytes | str = b"", content_type: str = "application/json; charset=UTF-8",
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
-        self.status, self.content_type = status, content_type
-        self.body = body.encode() if isinstance(body, str) else body
-        self.headers = headers or {}
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        return cls(status, json.dumps(data), headers=headers)
-
-    def status_line(self) -> str:
-        return f"{self.status} {_REASONS.get(self.status, 'Unknown')}"
 
 
 class GoogleEmulator:
@@ -96,11 +52,13 @@ class GoogleEmulator:
             return Response.json(exc.body(), exc.status, headers=exc.headers)
         except OAuthError as exc:
             return Response.json({"error": exc.error, "error_description": exc.description}, exc.status)
+        except ValueError:  # a body that is not the JSON object the method takes
+            return Response.json(ApiError(400, "parseError", "Parse Error").body(), 400)
 
     def _route(self, request: Request) -> Response:
         path, method = request.path, request.method
         if path == "/o/oauth2/auth" and method == "GET":
-            return self._consent_page(request)
+            return self._consentpage(request)
         if path == "/o/oauth2/approve" and method == "POST":
             return self._approve(request)
         if path == "/token" and method == "POST":
@@ -120,13 +78,13 @@ class GoogleEmulator:
 
     # --- OAuth 2 ---------------------------------------------------------------------------------
 
-    def _consent_page(self, request: Request) -> Response:
+    def _consentpage(self, request: Request) -> Response:
         q = request.query
         if q.get("client_id") not in self.state.clients:
-            return Response(401, _page("Error 401: invalid_client", "<p>The OAuth client was not found.</p>"),
+            return Response(401, page("Error 401: invalid_client", "<p>The OAuth client was not found.</p>"),
                             "text/html; charset=utf-8")  # fmt: skip
         if q.get("response_type") != "code" or not q.get("redirect_uri"):
-            return Response(400, _page("Error 400: invalid_request", "<p>Missing response_type or redirect_uri.</p>"),
+            return Response(400, page("Error 400: invalid_request", "<p>Missing response_type or redirect_uri.</p>"),
                             "text/html; charset=utf-8")  # fmt: skip
         hidden = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in q.items()
@@ -141,24 +99,24 @@ class GoogleEmulator:
   <p><button name="decision" value="allow" type="submit">Allow</button>
      <button name="decision" value="deny" type="submit" formnovalidate>Cancel</button></p>
 </form>"""
-        return Response(200, _page("Sign in with Google (sandbox)", body), "text/html; charset=utf-8")
+        return Response(200, page("Sign in with Google (sandbox)", body), "text/html; charset=utf-8")
 
     def _approve(self, request: Request) -> Response:
         form = request.form()
         redirect_uri, state = form.get("redirect_uri", ""), form.get("state", "")
         if form.get("client_id") not in self.state.clients or not redirect_uri:
-            return Response(400, _page("Error 400: invalid_request", "<p>Bad request.</p>"), "text/html")
+            return Response(400, page("Error 400: invalid_request", "<p>Bad request.</p>"), "text/html")
         if form.get("decision") != "allow":
-            return _redirect(redirect_uri, {"error": "access_denied", "state": state})
+            return redirect(redirect_uri, {"error": "access_denied", "state": state})
         email = self.state.account(form.get("email", ""))
         scopes = form.get("scope", "").split()
         grant = Grant(email=email, client_id=form["client_id"], scopes=scopes, redirect_uri=redirect_uri,
                       challenge=form.get("code_challenge", ""), offline=form.get("access_type") == "offline",
                       prompt_consent="consent" in form.get("prompt", "").split())  # fmt: skip
         if grant.challenge and form.get("code_challenge_method", "plain") != "S256":
-            return _redirect(redirect_uri, {"error": "invalid_request", "state": state})
+            return redirect(redirect_uri, {"error": "invalid_request", "state": state})
         code = self.state.issue_code(grant)
-        return _redirect(redirect_uri, {"code": code, "scope": " ".join(scopes), "state": state})
+        return redirect(redirect_uri, {"code": code, "scope": " ".join(scopes), "state": state})
 
     def _token(self, request: Request) -> Response:
         form = request.form()
@@ -336,34 +294,11 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return form.get("client_id", ""), form.get("client_secret", "")
 
 
-def _redirect(url: str, params: dict[str, str]) -> Response:
-    separator = "&" if "?" in url else "?"
-    return Response(302, b"", "text/plain", {"Location": f"{url}{separator}{urlencode(params)}"})
-
-
-def _page(title: str, body: str) -> str:
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}
-.sandbox{{background:#fff4ce;border:2px solid #e0a800;padding:.6rem 1rem;border-radius:.4rem}}
-table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}}</style>
-</head><body><p class="sandbox" role="note"><strong>SANDBOX.</strong> This is calsync's local Google emulator, not
-Google. Nothing here reaches a real Google account.</p><h1>{html.escape(title)}</h1>{body}</body></html>"""
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("google emulator: " + format, *args)
-
-
 def serve(state: State | None = None, host: str = "127.0.0.1", port: int = 0,
           clients: dict[str, str] | None = None) -> tuple[GoogleEmulator, WSGIServer]:  # fmt: skip
     """Start the emulator on a thread; returns the app (its .state, .base_url) and the server (to shut down)."""
     app = GoogleEmulator(state)
-    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server(host, port, app, server_class=ThreadingServer, handler_class=QuietHandler)
     app.base_url = f"http://{host}:{server.server_port}"
     app.state.clients.update(clients or {})
     threading.Thread(target=server.serve_forever, daemon=True).start()

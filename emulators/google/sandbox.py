@@ -11,7 +11,7 @@ from .state import ApiError, State
 
 
 def sandbox_page(state: State, request: Any) -> Any:
-    from .app import Response, _page, _redirect
+    from emulators.http import Response, page, redirect
 
     if request.method == "POST":
         form = request.form()
@@ -35,13 +35,13 @@ def sandbox_page(state: State, request: Any) -> Any:
                 state.write(email, calendar_id, form.get("event", ""), {"summary": form.get("summary", "")}, None,
                             patch=True)  # fmt: skip
         except (ApiError, ValueError, KeyError) as exc:
-            return Response(400, _page("Sandbox Google", f"<p>{html.escape(str(exc))}</p>"), "text/html")
-        return _redirect(back, {})
+            return Response(400, page("Sandbox Google", f"<p>{html.escape(str(exc))}</p>"), "text/html")
+        return redirect(back, {})
     email = request.query.get("email", "")
     if email not in state.accounts:
         rows = "".join(f'<li><a href="/sandbox?email={quote(e)}">{html.escape(e)}</a></li>' for e in state.accounts)
         body = f"<p>Accounts that signed in to the sandbox:</p><ul>{rows or '<li>none yet</li>'}</ul>"
-        return Response(200, _page("Sandbox Google", body), "text/html; charset=utf-8")
+        return Response(200, page("Sandbox Google", body), "text/html; charset=utf-8")
     calendars = state.calendar_list(email)
     chosen = request.query.get("calendar") or email
     tabs = " · ".join(f'<a href="/sandbox?email={quote(email)}&calendar={quote(c["id"])}">{html.escape(c["summary"])}'
@@ -59,7 +59,7 @@ def sandbox_page(state: State, request: Any) -> Any:
 <input name="summary" placeholder="Title" required> <input name="date" type="date" required>
 <input name="time" type="time" value="09:00"> <input name="minutes" type="number" value="60" min="1">
 <label><input type="checkbox" name="weekly"> weekly, 10 times</label> <button type="submit">Add</button></form>"""
-    return Response(200, _page("Sandbox Google", body), "text/html; charset=utf-8")
+    return Response(200, page("Sandbox Google", body), "text/html; charset=utf-8")
 
 
 def _row(event: dict[str, Any], hidden: str) -> str:
