@@ -210,7 +210,7 @@ def to_event(component: Component, uid: str, zone_hint: str = "") -> dict[str, A
         "visibility": {"PRIVATE": "private", "CONFIDENTIAL": "confidential", "PUBLIC": "public"}.get(
             component.visibility, "default"
         ),
-        "sequence": component.sequence,
+        # No "sequence": Google keeps its own and refuses a write that would lower it.
         "reminders": _reminders(component),
         "extendedProperties": {"private": {CALSYNC_UID: uid}},
     }
