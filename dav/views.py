@@ -164,7 +164,8 @@ def _xml_body(request: HttpRequest) -> Element | None:
     return parse(body)
 
 
-def _depth(request: HttpRequest, default: str = "infinity") -> int:
+def _depth(request: HttpRequest, default: str = "1") -> int:
+    """0 or 1. No Depth header means 1 here (as SabreDAV answers it, which clients are tuned to)."""
     depth = request.META.get("HTTP_DEPTH", default).strip().lower()
     if depth == "0":
         return 0

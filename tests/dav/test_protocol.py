@@ -385,3 +385,8 @@ def test_delete_a_calendar_but_never_the_last_one(dav, member, calendar) -> None
     assert dav.request("MKCALENDAR", home(member) + "spare/").status_code == 201
     assert dav.request("DELETE", cal_path(calendar)).status_code == 204
     assert list(Calendar.objects.filter(owner=member).values_list("dav_name", flat=True)) == ["spare"]
+
+
+def test_propfind_without_depth_is_depth_one(dav, member, calendar) -> None:
+    found = responses(dav, dav.request("PROPFIND", home(member), PROPFIND.format("<d:displayname/>")))
+    assert set(found) == {home(member), cal_path(calendar)}
