@@ -11,6 +11,9 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from django.db import IntegrityError, transaction
@@ -31,6 +34,7 @@ from .ical import (
     validate_component,
 )
 from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
+from .signals import calendar_changed
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +168,32 @@ def calendar_delete(*, calendar: Calendar) -> None:
     calendar.delete()
 
 
+_UNANNOUNCED: ContextVar[bool] = ContextVar("calsync_unannounced_changes", default=False)
+
+
+@contextmanager
+def changes_unannounced() -> Iterator[None]:
+    """Writes made inside (a sync applying changes) do not announce themselves: they need no further sync."""
+    marker = _UNANNOUNCED.set(True)
+    try:
+        yield
+    finally:
+        _UNANNOUNCED.reset(marker)
+
+
+def _announce(calendar_id: int) -> None:
+    """Tell listeners (integrations waiting to sync this calendar) once the write has committed."""
+    if not _UNANNOUNCED.get():
+        transaction.on_commit(lambda: calendar_changed.send(sender=Calendar, calendar_id=calendar_id))
+
+
 def _bump(calendar: Calendar) -> int:
-    """Lock the calendar row and take its next change sequence number."""
+    """Lock the calendar row and take its next change sequence number; announces the change on commit."""
     locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
     locked.change_seq += 1
     locked.changed_at = timezone.now()
     locked.save(update_fields=["change_seq", "changed_at"])
+    _announce(calendar.pk)
     return locked.change_seq
 
 
@@ -261,6 +285,7 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
         locked.change_seq += len(items)
         locked.changed_at = timezone.now()
         locked.save(update_fields=["change_seq", "changed_at"])
+        _announce(calendar.pk)
         masters = Event.objects.bulk_create(
             _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i)
             for i, (item, name) in enumerate(zip(items, wanted, strict=True))
@@ -405,13 +430,16 @@ def import_job_run(*, job_id: int) -> ImportJob:
     except ICalError as exc:
         return _import_finish(job, ImportJob.Status.FAILED, problems, error=str(exc))
     created = updated = 0
-    for item in items:
-        try:
-            result = item_save(calendar=job.calendar, item=item)
-        except (ICalError, NameConflict) as exc:
-            problems.append({"uid": item.uid, "reason": str(exc)})
-            continue
-        created, updated = created + result.created, updated + (not result.created)
+    with changes_unannounced():  # one announcement for the whole file, below
+        for item in items:
+            try:
+                result = item_save(calendar=job.calendar, item=item)
+            except (ICalError, NameConflict) as exc:
+                problems.append({"uid": item.uid, "reason": str(exc)})
+                continue
+            created, updated = created + result.created, updated + (not result.created)
+    if created or updated:
+        _announce(job.calendar_id)
     job.created_count, job.updated_count = created, updated
     return _import_finish(job, ImportJob.Status.DONE, problems)
 

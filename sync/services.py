@@ -17,8 +17,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calsync.crypto import SecretUnreadable
+from events.services import changes_unannounced
 from integrations import registry
 from integrations.models import Integration
+from integrations.providers import Provider
 
 from . import engine, notify
 from .errors import AuthRevoked, PermanentError, SafetyStop, SyncError, TransientError
@@ -146,7 +148,24 @@ def sync_execute(*, run_id: int) -> SyncRun:
 def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
     local = CalsyncSide(integration.calendar)
     remote = registry.build_side(integration)
-    engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
+    with changes_unannounced():  # the sync's own writes must not ask for yet another sync
+        engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
+
+
+def sync_soon(*, calendar_id: int) -> int:
+    """A calendar changed outside a sync (web page, CalDAV app): its automatic integrations sync at the next
+    dispatch (within SYNC_DISPATCH_SECONDS) instead of waiting out their interval. Returns how many."""
+    now = timezone.now()
+    return (
+        Integration.objects.filter(
+            Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id)),
+            sync_enabled=True,
+            automatic=True,
+            next_sync_at__gt=now,
+        )
+        .exclude(status=Integration.Status.NEEDS_REAUTH)
+        .update(next_sync_at=now)
+    )
 
 
 def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: str = "") -> SyncRun:

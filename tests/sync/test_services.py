@@ -338,3 +338,23 @@ def test_a_run_that_lost_its_lock_does_not_move_the_cursors(member, pair, run_on
     store._renewed -= 120  # a minute has passed: the heartbeat notices too
     with pytest.raises(SyncError, match="took over"):
         store._heartbeat()
+
+
+def test_a_change_outside_a_sync_brings_the_next_sync_forward(member, calendar, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    other = events.calendar_create(owner=member, name="Other")
+    with run_on_commit():
+        integration = integration_create(user=member, provider="calsync", calendar=calendar,
+                                         remote_calendar_id=str(other.pk), remote_calendar_name="Other")  # fmt: skip
+    integration.refresh_from_db()
+    later = integration.next_sync_at
+    assert later > timezone.now() + timedelta(seconds=60)  # the first sync ran; the next is an interval away
+    with run_on_commit():
+        events.item_save(calendar=other, item=event("web@x", "Typed on the web page"))
+    integration.refresh_from_db()
+    assert integration.next_sync_at <= timezone.now()  # picked up at the next dispatch
+
+    # The sync's own writes into calsync do not ask for another sync.
+    with run_on_commit():
+        run = services.sync_request(integration=integration, trigger="manual")
+    integration.refresh_from_db()
+    assert SyncRun.objects.get(pk=run.pk).status == "success" and integration.next_sync_at > timezone.now()
