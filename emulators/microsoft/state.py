@@ -1,0 +1,541 @@
+"""What the Microsoft emulator remembers: tenants, app registrations, consents, mailboxes, calendars, events.
+
+It follows Microsoft's published behaviour for the identity platform (v2.0
+endpoints, authorization code with PKCE, refresh tokens, client credentials
+after admin consent) and the Graph v1.0 calendar surface calsync uses
+(https://learn.microsoft.com/graph/api/resources/event):
+
+- events carry "@odata.etag"; PATCH/DELETE with a stale If-Match get 412;
+- a series is a seriesMaster with a recurrence pattern; calendarView returns
+  its occurrences and exceptions (type, seriesMasterId, originalStart), a
+  cancelled occurrence is simply absent;
+- calendarView/delta pages with @odata.nextLink and ends with @odata.deltaLink;
+  later rounds return changed instances and {"id", "@removed"} for removed
+  ones; a forgotten delta token answers 410 SyncStateNotFound;
+- throttling answers 429 with Retry-After when switched on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, weekday
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+GRAPH_SCOPES = {"Calendars.ReadWrite", "User.Read", "offline_access", "openid", "profile"}
+_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message,
+                          "innerError": {"request-id": str(uuid.uuid4()), "date": _now()}}}  # fmt: skip
+
+
+class IdentityError(Exception):
+    """An OAuth error as the identity platform answers it (error, error_description with an AADSTS code)."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+
+
+def zone(name: str) -> ZoneInfo:
+    """A Graph timeZone (Windows or IANA) as a zone."""
+    name = name or "UTC"
+    return ZoneInfo(WINDOWS_TO_OLSON.get(name, name))
+
+
+def parse_when(value: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(value["dateTime"][:26].rstrip("Z")).replace(tzinfo=zone(value.get("timeZone", "")))
+
+
+def format_when(moment: datetime, zone_name: str = "UTC") -> dict[str, str]:
+    local = moment.astimezone(zone(zone_name))
+    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": zone_name}
+
+
+def occurrences(master: dict[str, Any], start: datetime, end: datetime, limit: int = 5000) -> list[datetime]:
+    """Starts of a series' occurrences (per its pattern and range) that overlap [start, end)."""
+    recurrence = master["recurrence"]
+    pattern, rng = recurrence["pattern"], recurrence["range"]
+    first = parse_when(master["start"])
+    length = parse_when(master["end"]) - first
+    zone_name = rng.get("recurrenceTimeZone") or master["start"].get("timeZone") or "UTC"
+    local_first = first.astimezone(zone(zone_name)).replace(tzinfo=None)
+    kind, interval = pattern["type"], int(pattern.get("interval") or 1)
+    days = [weekday(_DAYS.index(d)) for d in pattern.get("daysOfWeek") or []]
+    options: dict[str, Any] = {"interval": interval, "dtstart": local_first}
+    if kind == "daily":
+        freq = DAILY
+    elif kind == "weekly":
+        freq, options["byweekday"] = WEEKLY, days or None
+        options["wkst"] = _DAYS.index(pattern.get("firstDayOfWeek", "sunday"))
+    elif kind == "absoluteMonthly":
+        freq, options["bymonthday"] = MONTHLY, int(pattern["dayOfMonth"])
+    elif kind == "relativeMonthly":
+        freq, options["byweekday"] = MONTHLY, [d(_INDEX[pattern.get("index", "first")]) for d in days]
+    elif kind == "absoluteYearly":
+        freq, options["bymonth"], options["bymonthday"] = YEARLY, int(pattern["month"]), int(pattern["dayOfMonth"])
+    else:  # relativeYearly
+        freq, options["bymonth"] = YEARLY, int(pattern["month"])
+        options["byweekday"] = [d(_INDEX[pattern.get("index", "first")]) for d in days]
+    if rng["type"] == "numbered":
+        options["count"] = int(rng["numberOfOccurrences"])
+    elif rng["type"] == "endDate":
+        options["until"] = datetime.combine(date.fromisoformat(rng["endDate"]), datetime.max.time())
+    found = []
+    for local in rrule(freq, **options):
+        moment = local.replace(tzinfo=zone(zone_name))
+        if moment >= end:
+            break
+        if moment + length > start or (length == timedelta(0) and moment >= start):
+            found.append(moment)
+        if len(found) >= limit:
+            break
+    return found
+
+
+@dataclass
+class Calendar:
+    id: str
+    name: str
+    owner: str
+    can_edit: bool = True
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Event id -> the sequence number of its last change; removed ids keep theirs in `removed`.
+    changed: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    seq: int = 0
+    generation: str = field(default_factory=lambda: secrets.token_hex(4))
+
+
+@dataclass
+class Mailbox:
+    id: str
+    upn: str
+    name: str
+    tenant: str
+    calendars: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grant:
+    user: str
+    client_id: str
+    scopes: list[str]
+    redirect_uri: str = ""
+    challenge: str = ""
+    nonce: str = ""
+    used: bool = False
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tenants: dict[str, set[str]] = {}  # tenant id -> domains
+        self.apps: dict[str, str] = {}  # client id -> secret
+        self.admin_consent: set[tuple[str, str]] = set()  # (tenant id, client id)
+        self.mailboxes: dict[str, Mailbox] = {}  # by upn (lower case)
+        self.calendars: dict[str, Calendar] = {}
+        self.codes: dict[str, Grant] = {}
+        self.access: dict[str, tuple[str, str, float]] = {}  # token -> (upn or "app:<tenant>", client, expiry)
+        self.refresh: dict[str, Grant] = {}
+        self.faults: dict[str, Any] = {"throttle": 0, "retry_after": 2}
+        self.requests = 0
+
+    # --- directory ---------------------------------------------------------------------------
+
+    def tenant_for(self, domain: str) -> str:
+        with self.lock:
+            for tenant_id, domains in self.tenants.items():
+                if domain in domains:
+                    return tenant_id
+            tenant_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, domain))
+            self.tenants[tenant_id] = {domain}
+            return tenant_id
+
+    def mailbox(self, upn: str, name: str = "") -> Mailbox:
+        """A user's mailbox (created on first use) with a default calendar, a shared one, and a read-only one."""
+        upn = upn.strip().lower()
+        with self.lock:
+            if upn not in self.mailboxes:
+                tenant = self.tenant_for(upn.split("@")[-1])
+                box = Mailbox(str(uuid.uuid5(uuid.NAMESPACE_URL, upn)), upn,
+                              name or upn.split("@")[0].replace(".", " ").title(), tenant)  # fmt: skip
+                self.mailboxes[upn] = box
+                for title, can_edit in (("Calendar", True), ("Team", True), ("Holidays", False)):
+                    calendar = Calendar(_graph_id(f"{upn}/{title}"), title, upn, can_edit)
+                    self.calendars[calendar.id] = calendar
+                    box.calendars.append(calendar.id)
+            return self.mailboxes[upn]
+
+    def calendar_for(self, upn: str, calendar_id: str | None, write: bool = False) -> Calendar:
+        box = self.mailboxes.get(upn)
+        if box is None:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        calendar = self.calendars.get(calendar_id or box.calendars[0])
+        if calendar is None or calendar.id not in box.calendars:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        if write and not calendar.can_edit:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        return calendar
+
+    def event_for(self, upn: str, event_id: str) -> tuple[Calendar, dict[str, Any]]:
+        box = self.mailboxes.get(upn)
+        for calendar_id in box.calendars if box else []:
+            calendar = self.calendars[calendar_id]
+            if event_id in calendar.events:
+                return calendar, calendar.events[event_id]
+            virtual = self._virtual(calendar, event_id)
+            if virtual is not None:
+                return calendar, virtual
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+    # --- identity ---------------------------------------------------------------------------------
+
+    def issue_code(self, grant: Grant) -> str:
+        code = "0.A" + secrets.token_urlsafe(40)
+        with self.lock:
+            self.codes[code] = grant
+        return code
+
+    def _client(self, client_id: str, secret: str) -> None:
+        if client_id not in self.apps:
+            raise IdentityError(400, "unauthorized_client", f"AADSTS700016: Application with identifier '{client_id}' "
+                                "was not found in the directory.")  # fmt: skip
+        if self.apps[client_id] != secret:
+            raise IdentityError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+
+    def redeem(self, code: str, client_id: str, secret: str, redirect_uri: str, verifier: str) -> dict[str, Any]:
+        with self.lock:
+            self._client(client_id, secret)
+            grant = self.codes.get(code)
+            if grant is None or grant.used or grant.client_id != client_id:
+                raise IdentityError(400, "invalid_grant", "AADSTS54005: OAuth2 Authorization code was already "
+                                    "redeemed, please retry with a new valid code.")  # fmt: skip
+            grant.used = True
+            if grant.redirect_uri != redirect_uri:
+                raise IdentityError(400, "invalid_grant", "AADSTS50148: The redirect_uri does not match.")
+            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            if grant.challenge and digest != grant.challenge:
+                raise IdentityError(400, "invalid_grant", "AADSTS501481: The Code_Verifier does not match.")
+            return self._tokens(grant, with_id_token=True)
+
+    def refresh_tokens(self, token: str, client_id: str, secret: str) -> dict[str, Any]:
+        with self.lock:
+            self._client(client_id, secret)
+            grant = self.refresh.get(token)
+            if grant is None or grant.client_id != client_id:
+                raise IdentityError(400, "invalid_grant", "AADSTS70000: The provided grant has expired due to it "
+                                    "being revoked, a fresh auth token is needed.")  # fmt: skip
+            return self._tokens(grant, with_id_token=True)
+
+    def app_token(self, tenant: str, client_id: str, secret: str) -> dict[str, Any]:
+        with self.lock:
+            self._client(client_id, secret)
+            if tenant not in self.tenants:
+                raise IdentityError(400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found.")
+            if (tenant, client_id) not in self.admin_consent:
+                raise IdentityError(400, "invalid_grant", "AADSTS65001: The user or administrator has not consented "
+                                    "to use the application.")  # fmt: skip
+            token = "eyA" + secrets.token_urlsafe(40)
+            self.access[token] = (f"app:{tenant}", client_id, time.time() + 3599)
+            return {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+
+    def revoke_user(self, upn: str) -> None:
+        """The user (or an admin) revoked calsync's consent."""
+        with self.lock:
+            self.refresh = {t: g for t, g in self.refresh.items() if g.user != upn}
+            self.access = {t: a for t, a in self.access.items() if a[0] != upn}
+
+    def _tokens(self, grant: Grant, with_id_token: bool) -> dict[str, Any]:
+        box = self.mailboxes[grant.user]
+        access = "eyJ0" + secrets.token_urlsafe(40)
+        self.access[access] = (grant.user, grant.client_id, time.time() + 3599)
+        answer: dict[str, Any] = {"token_type": "Bearer", "scope": " ".join(grant.scopes), "expires_in": 3599,
+                                  "ext_expires_in": 3599, "access_token": access}  # fmt: skip
+        if "offline_access" in grant.scopes:
+            refresh = "0.A" + secrets.token_urlsafe(60)
+            self.refresh[refresh] = grant
+            answer["refresh_token"] = refresh
+        if with_id_token:
+            claims = {"aud": grant.client_id, "iss": f"https://login.microsoftonline.com/{box.tenant}/v2.0",
+                      "iat": int(time.time()), "nbf": int(time.time()), "exp": int(time.time()) + 3600,
+                      "name": box.name, "oid": box.id, "preferred_username": box.upn, "sub": box.id,
+                      "tid": box.tenant, "ver": "2.0", **({"nonce": grant.nonce} if grant.nonce else {})}  # fmt: skip
+            answer["id_token"] = ".".join(_b64(p) for p in ({"typ": "JWT", "alg": "none"}, claims)) + "."
+            answer["client_info"] = _b64({"uid": box.id, "utid": box.tenant})
+        return answer
+
+    def principal(self, token: str) -> str:
+        entry = self.access.get(token)
+        if entry is None or entry[2] < time.time():
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
+        return entry[0]
+
+    # --- faults ---------------------------------------------------------------------------------------
+
+    def check_faults(self) -> None:
+        with self.lock:
+            self.requests += 1
+            if self.faults["throttle"] > 0:
+                self.faults["throttle"] -= 1
+                raise GraphError(429, "TooManyRequests", "Application is over its MailboxConcurrency limit.",
+                                 {"Retry-After": str(self.faults["retry_after"])})  # fmt: skip
+
+    def expire_delta_tokens(self) -> None:
+        with self.lock:
+            for calendar in self.calendars.values():
+                calendar.generation = secrets.token_hex(4)
+
+    # --- events --------------------------------------------------------------------------------------
+
+    def _touch(self, calendar: Calendar, event: dict[str, Any]) -> None:
+        calendar.seq += 1
+        key = secrets.token_urlsafe(12)
+        event["@odata.etag"] = f'W/"{key}"'
+        event["changeKey"] = key
+        event["lastModifiedDateTime"] = _now()
+        calendar.changed[event["id"]] = calendar.seq
+
+    def create(self, upn: str, calendar_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            calendar = self.calendar_for(upn, calendar_id, write=True)
+            if "start" not in body or "end" not in body:
+                raise GraphError(400, "ErrorInvalidRequest", "Your request can't be completed. Start and end required.")
+            transaction = body.get("transactionId")
+            if transaction:
+                for existing in calendar.events.values():
+                    if existing.get("transactionId") == transaction:
+                        return dict(existing)  # Graph: the same transactionId does not make a second event
+            event_id = _graph_id(f"{calendar.id}/{uuid.uuid4()}")
+            event = self._clean(body)
+            event.update(
+                id=event_id,
+                createdDateTime=_now(),
+                type="seriesMaster" if body.get("recurrence") else "singleInstance",
+                iCalUId=f"040000008200E00074C5B7101A82E008{uuid.uuid4().hex}",  # Graph makes its own
+                isCancelled=False,
+                organizer={"emailAddress": {"name": self.mailboxes[upn].name, "address": upn}},
+                transactionId=transaction,
+            )
+            calendar.events[event_id] = event
+            self._touch(calendar, event)
+            return self._out(event)
+
+    def _clean(self, body: dict[str, Any]) -> dict[str, Any]:
+        allowed = ("subject", "body", "start", "end", "isAllDay", "location", "showAs", "sensitivity", "recurrence",
+                   "attendees", "isReminderOn", "reminderMinutesBeforeStart", "categories",
+                   "singleValueExtendedProperties", "importance")  # fmt: skip
+        event = {k: body[k] for k in allowed if k in body}
+        for when in ("start", "end"):
+            if when in event:
+                parse_when(event[when])  # a bad time zone or time is refused here
+        return event
+
+    def _out(self, event: dict[str, Any], zone_name: str | None = None) -> dict[str, Any]:
+        out = {k: v for k, v in event.items() if k != "singleValueExtendedProperties"}
+        out.setdefault("recurrence", None)
+        if zone_name:
+            for when in ("start", "end"):
+                out[when] = format_when(parse_when(event[when]), zone_name)
+        return out
+
+    def _instance(self, master: dict[str, Any], start: datetime) -> dict[str, Any]:
+        length = parse_when(master["end"]) - parse_when(master["start"])
+        zone_name = master["start"].get("timeZone", "UTC")
+        instance = {k: v for k, v in master.items() if k not in ("recurrence", "id", "createdDateTime")}
+        instance.update(id=_occurrence_id(master["id"], start), type="occurrence", seriesMasterId=master["id"],
+                        originalStart=start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        start=format_when(start, zone_name), end=format_when(start + length, zone_name))  # fmt: skip
+        return instance
+
+    def _virtual(self, calendar: Calendar, event_id: str) -> dict[str, Any] | None:
+        decoded = _decode_occurrence(event_id)
+        if decoded is None:
+            return None
+        master_id, start = decoded
+        master = calendar.events.get(master_id)
+        if master is None or master.get("type") != "seriesMaster":
+            return None
+        window = (start - timedelta(seconds=1), start + timedelta(seconds=1))
+        if start not in occurrences(master, *window):
+            return None
+        cancelled = master.setdefault("_cancelled", [])
+        return None if start.isoformat() in cancelled else self._instance(master, start)
+
+    def instances_of(self, calendar: Calendar, master: dict[str, Any], start: datetime, end: datetime
+                     ) -> list[dict[str, Any]]:  # fmt: skip
+        found = []
+        for moment in occurrences(master, start - timedelta(days=400), end):
+            instance_id = _occurrence_id(master["id"], moment)
+            exception = calendar.events.get(instance_id)
+            if moment.isoformat() in master.get("_cancelled", []):
+                continue
+            candidate = exception or self._instance(master, moment)
+            if parse_when(candidate["end"]) > start and parse_when(candidate["start"]) < end:
+                found.append(candidate)
+        return found
+
+    def get(self, upn: str, event_id: str, zone_name: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            _, event = self.event_for(upn, event_id)
+            return self._out(event, zone_name)
+
+    def update(self, upn: str, event_id: str, body: dict[str, Any], if_match: str | None) -> dict[str, Any]:
+        with self.lock:
+            calendar, event = self.event_for(upn, event_id)
+            if not calendar.can_edit:
+                raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+            if if_match and if_match != "*" and if_match != event["@odata.etag"]:
+                raise GraphError(412, "ErrorIrresolvableConflict", "The change key passed in the request does not "
+                                 "match the current change key for the item.")  # fmt: skip
+            if event_id not in calendar.events:  # an occurrence becomes an exception
+                event = {**event, "type": "exception", "createdDateTime": _now()}
+                calendar.events[event_id] = event
+            event.update(self._clean(body))
+            if event.get("type") == "singleInstance" and body.get("recurrence"):
+                event["type"] = "seriesMaster"
+            if event.get("type") == "seriesMaster" and "recurrence" in body and not body["recurrence"]:
+                event["type"] = "singleInstance"
+            self._touch(calendar, event)
+            if event.get("type") == "seriesMaster":  # its occurrences change with it
+                for other in calendar.events.values():
+                    if other.get("seriesMasterId") == event_id:
+                        self._touch(calendar, other)
+            return self._out(event)
+
+    def delete(self, upn: str, event_id: str, if_match: str | None) -> None:
+        with self.lock:
+            calendar, event = self.event_for(upn, event_id)
+            if not calendar.can_edit:
+                raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+            if if_match and if_match != "*" and if_match != event["@odata.etag"]:
+                raise GraphError(412, "ErrorIrresolvableConflict", "The change key does not match.")
+            calendar.seq += 1
+            if event.get("seriesMasterId"):  # cancelling one occurrence
+                master = calendar.events[event["seriesMasterId"]]
+                original = datetime.fromisoformat(event["originalStart"].replace("Z", "+00:00"))
+                master.setdefault("_cancelled", []).append(
+                    original.astimezone(zone(master["start"].get("timeZone", "UTC"))).isoformat()
+                )
+                calendar.events.pop(event_id, None)
+                calendar.removed[event_id] = calendar.seq
+                self._touch(calendar, master)
+                return
+            calendar.events.pop(event_id)
+            calendar.removed[event_id] = calendar.seq
+            for other_id in [i for i, e in calendar.events.items() if e.get("seriesMasterId") == event_id]:
+                calendar.events.pop(other_id)
+                calendar.removed[other_id] = calendar.seq
+
+    # --- calendarView and delta ---------------------------------------------------------------------------
+
+    def view(self, calendar: Calendar, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Single events, occurrences and exceptions in [start, end): what calendarView lists."""
+        found = []
+        for event in list(calendar.events.values()):
+            kind = event.get("type")
+            if kind == "singleInstance":
+                if parse_when(event["end"]) > start and parse_when(event["start"]) < end:
+                    found.append(event)
+            elif kind == "seriesMaster":
+                found.extend(self.instances_of(calendar, event, start, end))
+        return found
+
+    def delta(self, upn: str, calendar_id: str | None, params: dict[str, str], page_size: int) -> dict[str, Any]:
+        with self.lock:
+            calendar = self.calendar_for(upn, calendar_id)
+            if params.get("$skiptoken"):
+                state = _unpack(params["$skiptoken"])
+            elif params.get("$deltatoken"):
+                state = _unpack(params["$deltatoken"])
+                if state is None or state.get("g") != calendar.generation or state.get("c") != calendar.id:
+                    raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid any more.")
+                state = {**state, "since": state["s"], "until": calendar.seq, "o": 0}
+            else:
+                if not params.get("startDateTime") or not params.get("endDateTime"):
+                    raise GraphError(400, "ErrorInvalidParameter", "This request requires a time window specified "
+                                     "by the query string parameters StartDateTime and EndDateTime.")  # fmt: skip
+                state = {"a": params["startDateTime"], "b": params["endDateTime"], "since": None,
+                         "until": calendar.seq, "o": 0, "c": calendar.id, "g": calendar.generation}  # fmt: skip
+            if state is None:
+                raise GraphError(400, "ErrorInvalidParameter", "The skip token is not valid.")
+            start = datetime.fromisoformat(state["a"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(state["b"].replace("Z", "+00:00"))
+            items: list[dict[str, Any]] = []
+            since = state["since"]
+            for event in self.view(calendar, start, end):
+                series = calendar.changed.get(event.get("seriesMasterId", ""), 0)
+                changed = max(calendar.changed.get(event["id"], 0), series)
+                if since is None or since < changed <= state["until"]:
+                    items.append(self._out(event))
+            if since is not None:
+                items += [{"@odata.type": "#microsoft.graph.event", "id": i, "@removed": {"reason": "deleted"}}
+                          for i, seq in calendar.removed.items() if since < seq <= state["until"]]  # fmt: skip
+            chunk = items[state["o"] : state["o"] + page_size]
+            answer: dict[str, Any] = {"value": chunk}
+            base = f"/v1.0/me/calendars/{calendar.id}/calendarView/delta"
+            if state["o"] + page_size < len(items):
+                answer["@odata.nextLink"] = f"{base}?$skiptoken={_pack({**state, 'o': state['o'] + page_size})}"
+            else:
+                token = _pack({"a": state["a"], "b": state["b"], "s": state["until"], "c": calendar.id,
+                               "g": calendar.generation})  # fmt: skip
+                answer["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
+            return answer
+
+
+def _graph_id(seed: str) -> str:
+    raw = b"\x00\x00\x00\x00" + hashlib.sha256(seed.encode()).digest() + uuid.uuid4().bytes
+    return "AAMkA" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _occurrence_id(master_id: str, start: datetime) -> str:
+    """Opaque to clients, as Graph's occurrence ids are: the emulator alone reads them back."""
+    payload = json.dumps([master_id, start.isoformat()]).encode()
+    return "AAMkOcc" + base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _decode_occurrence(event_id: str) -> tuple[str, datetime] | None:
+    if not event_id.startswith("AAMkOcc"):
+        return None
+    try:
+        master_id, start = json.loads(base64.urlsafe_b64decode(event_id[7:] + "=" * (-len(event_id[7:]) % 4)))
+        return master_id, datetime.fromisoformat(start)
+    except (ValueError, TypeError):
+        return None
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _pack(data: dict[str, Any]) -> str:
+    return _b64(data)
+
+
+def _unpack(token: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))  # type: ignore[no-any-return]
+    except (ValueError, TypeError):
+        return None
