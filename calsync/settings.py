@@ -217,6 +217,36 @@ if not PRODUCTION and GOOGLE_TOKEN_URI.startswith("http://127.0.0.1"):
     # oauthlib refuses http:// unless told; only ever for the local emulator outside production.
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
+# --- Microsoft 365 / Outlook (Graph) ------------------------------------------------
+
+MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
+MICROSOFT_SANDBOX = not MICROSOFT_CLIENT_ID and not PRODUCTION
+MICROSOFT_EMULATOR_URL = env.str("MICROSOFT_EMULATOR_URL", default="https://127.0.0.1:8093").rstrip("/")
+if MICROSOFT_SANDBOX:
+    MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET = "calsync-sandbox", "calsync-sandbox-secret"
+MICROSOFT_AUTHORITY_HOST = env.str(
+    "MICROSOFT_AUTHORITY_HOST",
+    default=MICROSOFT_EMULATOR_URL if MICROSOFT_SANDBOX else "https://login.microsoftonline.com",
+).rstrip("/")
+MICROSOFT_GRAPH_URL = env.str(
+    "MICROSOFT_GRAPH_URL",
+    default=f"{MICROSOFT_EMULATOR_URL}/v1.0" if MICROSOFT_SANDBOX else "https://graph.microsoft.com/v1.0",
+).rstrip("/")
+# The emulator's self-signed certificate in the sandbox; a CA bundle for Microsoft's endpoints otherwise (or none).
+MICROSOFT_CA_BUNDLE = env.str(
+    "MICROSOFT_CA_BUNDLE",
+    default=str(VAR_DIR / "microsoft-emulator" / "microsoft-emulator.pem") if MICROSOFT_SANDBOX else "",
+)
+MICROSOFT_RETRIES = env.int("MICROSOFT_RETRIES", default=3)
+MICROSOFT_MAX_WAIT_SECONDS = env.int("MICROSOFT_MAX_WAIT_SECONDS", default=30)
+MICROSOFT_TIMEOUT_SECONDS = env.int("MICROSOFT_TIMEOUT_SECONDS", default=30)
+# The rolling window calendarView/delta reads: events moving into it arrive as it moves.
+MICROSOFT_SYNC_PAST_DAYS = env.int("MICROSOFT_SYNC_PAST_DAYS", default=90)
+MICROSOFT_SYNC_FUTURE_DAYS = env.int("MICROSOFT_SYNC_FUTURE_DAYS", default=365)
+if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHORITY_HOST.startswith("http://")):
+    raise ImproperlyConfigured("Microsoft endpoints must be https:// in production.")
+
 # --- calsync's own CalDAV server ------------------------------------------------
 
 # Failed CalDAV logins allowed per user and per client address within the window before answering 429.

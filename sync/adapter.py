@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from events.ical import Item
@@ -40,6 +41,9 @@ class Changes:
     cursor: str
     complete: bool = False
     skipped: Sequence[tuple[str, str]] = field(default=())  # (id, reason) of items the side could not read
+    # A side that only lists a window of time (Microsoft's calendarView): `complete` holds within it, and an
+    # item entirely outside it that is not listed is not gone.
+    window: tuple[datetime, datetime] | None = None
 
 
 class CalendarSide(Protocol):

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -169,7 +170,22 @@ def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side) ->
         return side.changes(None)
 
 
-def _pairs(local: Changes, remote: Changes, store: StatusStore) -> tuple[list[_Pair], list[tuple[Side, Entry]]]:
+def _outside(window: tuple[datetime, datetime], side: CalendarSide | None, item_id: str) -> bool:
+    """Whether the item (read from `side`) lies wholly outside the window: a windowed listing says nothing of it."""
+    from events.convert import item_span
+
+    entry = side.get(item_id) if side is not None else None
+    if entry is None:
+        return False
+    start, end = item_span(entry.item)
+    if start is None:
+        return False
+    return start >= window[1] or (end is not None and end <= window[0])
+
+
+def _pairs(
+    local: Changes, remote: Changes, store: StatusStore, objects: dict[Side, CalendarSide] | None = None
+) -> tuple[list[_Pair], list[tuple[Side, Entry]]]:
     sides = {Side.LOCAL: local, Side.REMOTE: remote}
     mappings = _relevant_mappings(local, remote, store)
     pairs: dict[int, _Pair] = {}  # by id() of the mapping
@@ -203,6 +219,9 @@ def _pairs(local: Changes, remote: Changes, store: StatusStore) -> tuple[list[_P
             listed = {e.id for e in changes.changed} | {item_id for item_id, _ in changes.skipped}
             for mapping in mappings:
                 if mapping.id(side) not in listed:
+                    other = (objects or {}).get(side.other)
+                    if changes.window is not None and _outside(changes.window, other, mapping.id(side.other)):
+                        continue
                     state = pairs.setdefault(_key(mapping), _Pair(mapping=mapping)).state(side)
                     state.deleted = state.entry is None
     return [*pairs.values(), *unmapped.values()], duplicates
@@ -512,7 +531,7 @@ def sync(local: CalendarSide, remote: CalendarSide, store: StatusStore, settings
     for side, changes in ((Side.LOCAL, local_changes), (Side.REMOTE, remote_changes)):
         for id, reason in changes.skipped:
             report.unsynced(side, id, "", reason)
-    pairs, duplicates = _pairs(local_changes, remote_changes, store)
+    pairs, duplicates = _pairs(local_changes, remote_changes, store, {Side.LOCAL: local, Side.REMOTE: remote})
     for side, entry in duplicates:
         report.note(f"“{entry.item.master.summary}” appears twice in {_side_name(side)} (same UID); synced once.")
     _check_mass_delete(pairs, store, settings)

@@ -164,6 +164,34 @@ def google_account(google):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def microsoft_emulator(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The project's Microsoft emulator (HTTPS, self-signed), for the whole session: (app, certificate)."""
+    from emulators.microsoft import serve
+
+    app, server, cert = serve(apps={"calsync-test": "calsync-test-secret"}, cert_folder=tmp_path_factory.mktemp("ms"))
+    yield app, cert
+    server.shutdown()
+
+
+@pytest.fixture
+def microsoft(microsoft_emulator, settings):  # type: ignore[no-untyped-def]
+    """Microsoft's endpoints pointed at the emulator, whose certificate is trusted explicitly; faults cleared."""
+    app, cert = microsoft_emulator
+    settings.MICROSOFT_CLIENT_ID, settings.MICROSOFT_CLIENT_SECRET = "calsync-test", "calsync-test-secret"
+    settings.MICROSOFT_AUTHORITY_HOST, settings.MICROSOFT_GRAPH_URL = app.base_url, f"{app.base_url}/v1.0"
+    settings.MICROSOFT_CA_BUNDLE = str(cert)
+    app.state.faults.update(throttle=0, retry_after=2)
+    yield app
+
+
+@pytest.fixture
+def microsoft_mailbox(microsoft):  # type: ignore[no-untyped-def]
+    """A fresh mailbox that has consented to calsync: (address, tokens)."""
+    upn = f"user-{uuid.uuid4().hex[:10]}@contoso.example"
+    return upn, microsoft.state.authorize(upn, "calsync-test")
+
+
+@pytest.fixture(scope="session")
 def tls_server():  # type: ignore[no-untyped-def]
     """An HTTPS server with a self-signed certificate nobody trusts."""
     from .tls import start_tls_server

@@ -193,11 +193,14 @@ class MicrosoftEmulator:
             calendar_id, rest = rest[1], rest[2:]
         if rest == ["calendarView", "delta"] and method == "GET":
             return Response.json(state.delta(upn, calendar_id, q, page_size))
+        expand = "singleValueExtendedProperties" in q.get("$expand", "")
         if rest == ["events"] and method == "POST":
             return _event(state.create(upn, calendar_id, request.json()), 201)
+        if rest == ["events"] and method == "GET":
+            return Response.json({"value": state.events(upn, calendar_id, q.get("$filter", ""), expand)})
         if len(rest) == 2 and rest[0] == "events":
             if method == "GET":
-                return _event(state.get(upn, rest[1], zone_name))
+                return _event(state.get(upn, rest[1], zone_name, expand))
             if method == "PATCH":
                 return _event(state.update(upn, rest[1], request.json(), request.headers.get("if-match")))
             if method == "DELETE":

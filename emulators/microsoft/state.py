@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -353,8 +354,11 @@ class State:
                 parse_when(event[when])  # a bad time zone or time is refused here
         return event
 
-    def _out(self, event: dict[str, Any], zone_name: str | None = None) -> dict[str, Any]:
-        out = {k: v for k, v in event.items() if k != "singleValueExtendedProperties"}
+    def _out(self, event: dict[str, Any], zone_name: str | None = None, expand: bool = False) -> dict[str, Any]:
+        """An event as Graph returns it: extended properties only when $expand asks, times in Prefer's zone."""
+        out = {
+            k: v for k, v in event.items() if not k.startswith("_") and (expand or k != "singleValueExtendedProperties")
+        }
         out.setdefault("recurrence", None)
         if zone_name:
             for when in ("start", "end"):
@@ -397,10 +401,37 @@ class State:
                 found.append(candidate)
         return found
 
-    def get(self, upn: str, event_id: str, zone_name: str | None = None) -> dict[str, Any]:
+    def get(self, upn: str, event_id: str, zone_name: str | None = None, expand: bool = False) -> dict[str, Any]:
         with self.lock:
             _, event = self.event_for(upn, event_id)
-            return self._out(event, zone_name)
+            return self._out(event, zone_name, expand)
+
+    def events(self, upn: str, calendar_id: str | None, flt: str, expand: bool) -> list[dict[str, Any]]:
+        """events?$filter=singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value eq '...')."""
+        with self.lock:
+            calendar = self.calendar_for(upn, calendar_id)
+            wanted = re.findall(r"ep/(id|value) eq '((?:[^']|'')*)'", flt)
+            conditions = {k: v.replace("''", "'") for k, v in wanted}
+            found = []
+            for event in calendar.events.values():
+                if event.get("type") not in ("singleInstance", "seriesMaster"):
+                    continue
+                props = event.get("singleValueExtendedProperties") or []
+                if conditions and not any(
+                    p.get("id", "").lower() == conditions.get("id", p.get("id", "")).lower()
+                    and p.get("value") == conditions.get("value", p.get("value"))
+                    for p in props
+                ):
+                    continue
+                found.append(self._out(event, expand=expand))
+            return found
+
+    def authorize(self, upn: str, client_id: str) -> dict[str, Any]:
+        """Tokens as after a completed consent, without the browser: for tests and benchmarks."""
+        box = self.mailbox(upn)
+        grant = Grant(user=box.upn, client_id=client_id, scopes=["Calendars.ReadWrite", "User.Read", "offline_access"])
+        with self.lock:
+            return self._tokens(grant, with_id_token=True)
 
     def update(self, upn: str, event_id: str, body: dict[str, Any], if_match: str | None) -> dict[str, Any]:
         with self.lock:

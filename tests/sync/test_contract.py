@@ -12,6 +12,8 @@ from integrations.caldav.adapter import CalDAVSide
 from integrations.caldav.client import CalDAVClient
 from integrations.google.adapter import GoogleSide
 from integrations.google.client import GoogleApi, user_credentials_from
+from integrations.microsoft.adapter import MicrosoftSide
+from integrations.microsoft.client import GraphClient
 from sync.engine import content_hash
 from sync.errors import CursorExpired, NotFound, PreconditionFailed
 from sync.local import CalsyncSide
@@ -23,10 +25,15 @@ from .items import event, series
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["memory", "calsync", "radicale", "xandikos", "radicale-etags", "google"])
+@pytest.fixture(params=["memory", "calsync", "radicale", "xandikos", "radicale-etags", "google", "microsoft"])
 def side(request):  # type: ignore[no-untyped-def]
     if request.param == "memory":
         return MemorySide()
+    if request.param == "microsoft":
+        upn, tokens = request.getfixturevalue("microsoft_mailbox")
+        box = request.getfixturevalue("microsoft").state.mailboxes[upn]
+        client = GraphClient(lambda: tokens["access_token"], sleep=lambda seconds: None)
+        return MicrosoftSide(client, box.calendars[0], "Europe/Berlin")
     if request.param == "google":
         email, tokens = request.getfixturevalue("google_account")
         return GoogleSide(GoogleApi(user_credentials_from(tokens)), email, "Europe/Berlin")
@@ -44,6 +51,11 @@ def expire(side) -> str:  # type: ignore[no-untyped-def]
         cursor = side.changes(None).cursor
         side.create(event("later"))
         side.expire_cursors()
+        return cursor
+    if isinstance(side, MicrosoftSide):
+        cursor = side.changes(None).cursor
+        base = django_settings.MICROSOFT_GRAPH_URL.rsplit("/v1.0", 1)[0]
+        side.client.session.post(f"{base}/_emulator/faults", json={"expire_delta_tokens": True}, timeout=10)
         return cursor
     if isinstance(side, CalDAVSide) and not side.supports_sync:
         return "etags:{not json"

@@ -1,0 +1,238 @@
+"""One Outlook / Microsoft 365 calendar as a sync side, over Microsoft Graph v1.0.
+
+Reads use calendarView/delta over a rolling window (MICROSOFT_SYNC_PAST_DAYS
+back, MICROSOFT_SYNC_FUTURE_DAYS ahead): it lists occurrences, so a series is
+read back as its master (with the pattern) plus its exceptions, and an
+occurrence the pattern has but Graph does not list is a cancelled one. Ids are
+single-event and series-master ids; the calsync UID travels as a single-value
+extended property and as transactionId, which also makes a repeated create
+return the first event instead of a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from dateutil.rrule import rrulestr
+from django.conf import settings
+
+from events.ical import Item, as_utc
+from sync.adapter import Changes, Entry
+from sync.errors import CursorExpired, ItemRejected, NotFound, PreconditionFailed
+
+from .client import GraphClient
+from .convert import UID_PROPERTY, Unsupported, calsync_uid, to_component, to_event
+
+_EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{UID_PROPERTY}')"}
+_PAGE = {"Prefer": "odata.maxpagesize=200"}
+
+
+def _window() -> tuple[datetime, datetime]:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today - timedelta(days=settings.MICROSOFT_SYNC_PAST_DAYS),
+            today + timedelta(days=settings.MICROSOFT_SYNC_FUTURE_DAYS))  # fmt: skip
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _version(master: dict[str, Any], instances: Iterable[dict[str, Any]] = ()) -> str:
+    keys = sorted(i.get("changeKey", "") for i in instances if i.get("type") == "exception")
+    if not keys:
+        return str(master.get("changeKey") or master.get("@odata.etag", ""))
+    return hashlib.sha256("|".join([master.get("changeKey", ""), *keys]).encode()).hexdigest()[:32]
+
+
+class MicrosoftSide:
+    def __init__(self, client: GraphClient, calendar_id: str, zone: str = "UTC") -> None:
+        self.client = client
+        self.calendar_id = calendar_id
+        self.zone = zone
+        self.calendar_path = f"{client.prefix}/calendars/{quote(calendar_id, safe='')}"
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def changes(self, cursor: str | None) -> Changes:
+        start, end = _window()
+        if cursor is None:
+            link = f"{self.calendar_path}/calendarView/delta?startDateTime={_stamp(start)}&endDateTime={_stamp(end)}"
+        else:
+            try:
+                link = json.loads(cursor)["delta"]
+            except (ValueError, KeyError, TypeError):
+                raise CursorExpired("The stored Outlook sync position is unreadable.") from None
+        values, delta_link = self._delta(link)
+        removed = [v["id"] for v in values if "@removed" in v]
+        instances = [v for v in values if "@removed" not in v]
+        singles = {i["id"]: i for i in instances if i.get("type", "singleInstance") == "singleInstance"}
+        series_ids = {i["seriesMasterId"] for i in instances if i.get("seriesMasterId")}
+        entries, skipped = [], []
+        for event in singles.values():
+            try:
+                entries.append(
+                    Entry(event["id"], _version(event), Item(master=to_component(event, calsync_uid(event))))
+                )
+            except (Unsupported, KeyError, ValueError) as exc:
+                skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
+        for master_id in series_ids:
+            try:
+                entry = self.get(master_id)
+            except (Unsupported, ValueError) as exc:
+                skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
+                continue
+            if entry is not None:
+                entries.append(entry)
+        # A first round lists the whole window: complete within it, silent about what lies outside.
+        return Changes(changed=entries, deleted=removed, cursor=json.dumps({"delta": delta_link}),
+                       complete=cursor is None, skipped=skipped, window=(start, end))  # fmt: skip
+
+    def _delta(self, link: str) -> tuple[list[dict[str, Any]], str]:
+        values: list[dict[str, Any]] = []
+        while True:
+            answer = self.client.call("GET", link, headers=_PAGE, missing=CursorExpired)
+            values.extend(answer.get("value", []))
+            if answer.get("@odata.nextLink"):
+                link = answer["@odata.nextLink"]
+                continue
+            return values, answer["@odata.deltaLink"]
+
+    def _instances(self, master_id: str) -> list[dict[str, Any]]:
+        start, end = _window()
+        answer = self.client.call("GET", f"{self.client.prefix}/events/{quote(master_id, safe='')}/instances",
+                                  params={"startDateTime": _stamp(start), "endDateTime": _stamp(end)})  # fmt: skip
+        return list(answer.get("value", []))
+
+    def get(self, id: str) -> Entry | None:
+        try:
+            master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}", params=_EXPAND)
+        except NotFound:
+            return None
+        if master.get("type") in ("occurrence", "exception"):
+            return self.get(master["seriesMasterId"])
+        uid = calsync_uid(master)
+        component = to_component(master, uid)
+        if not master.get("recurrence"):
+            return Entry(master["id"], _version(master), Item(master=component))
+        instances = self._instances(master["id"])
+        overrides = [to_component(i, uid, component.start) for i in instances if i.get("type") == "exception"]
+        cancelled = self._cancelled(component, instances)
+        item = Item(master=replace(component, exdates=tuple(cancelled)),
+                    overrides=tuple(sorted(overrides, key=lambda o: as_utc(o.recurrence_id))))  # fmt: skip
+        return Entry(master["id"], _version(master, instances), item)
+
+    def _cancelled(self, master: Any, instances: list[dict[str, Any]]) -> list[datetime | date]:
+        """Occurrences the pattern has in the window that Graph does not list: cancelled in Outlook."""
+        start, end = _window()
+        listed = {datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00")) for i in instances
+                  if i.get("originalStart")}  # fmt: skip
+        first = master.start
+        anchor = first if isinstance(first, datetime) else datetime(first.year, first.month, first.day)
+        found: list[datetime | date] = []
+        for moment in rrulestr(master.rrule, dtstart=anchor).between(
+            start if anchor.tzinfo else start.replace(tzinfo=None), end if anchor.tzinfo else end.replace(tzinfo=None),
+            inc=True,
+        ):  # fmt: skip
+            value = moment if isinstance(first, datetime) else moment.date()
+            if as_utc(value) not in {as_utc(v) for v in listed}:
+                found.append(value)
+        return found
+
+    def find(self, uid: str) -> Entry | None:
+        flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}' and ep/value eq '{uid}')"
+        answer = self.client.call("GET", f"{self.calendar_path}/events", params={"$filter": flt, **_EXPAND})
+        for event in answer.get("value", []):
+            if event.get("type", "singleInstance") in ("singleInstance", "seriesMaster"):
+                return self.get(event["id"])
+        return None
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def _body(self, item: Item) -> dict[str, Any]:
+        if item.master.kind != "VEVENT":
+            raise ItemRejected("Outlook calendars hold events, not tasks: this task stays in calsync.")
+        try:
+            return {**to_event(item.master, item.uid, self.zone), "transactionId": item.uid[:255]}
+        except Unsupported as exc:
+            raise ItemRejected(str(exc)) from exc
+
+    def create(self, item: Item) -> Entry:
+        created = self.client.call("POST", f"{self.calendar_path}/events", json=self._body(item))
+        return self._finish_series(created["id"], item)
+
+    def create_many(self, items: list[Item]) -> list[Entry]:
+        bodies = [self._body(item) for item in items]
+        answers = self.client.batch([
+            {"method": "POST", "url": f"{self.calendar_path}/events", "headers": {"Content-Type": "application/json"},
+             "body": body} for body in bodies
+        ])  # fmt: skip
+        failed = [(status, body) for status, body in answers if status >= 300]
+        if failed:
+            from .client import error_for
+
+            status, body = failed[0]
+            error = (body or {}).get("error", {})
+            raise error_for(status, error.get("code", ""), error.get("message", ""))
+        entries = []
+        for (_, event), item in zip(answers, items, strict=True):
+            if item.overrides or item.master.exdates:
+                entries.append(self._finish_series(event["id"], item))
+            else:
+                entries.append(Entry(event["id"], _version(event), Item(master=to_component(event, item.uid))))
+        return entries
+
+    def _finish_series(self, master_id: str, item: Item, existing: list[dict[str, Any]] | None = None) -> Entry:
+        """Make the series' exceptions and cancellations in Outlook match the item's."""
+        if item.master.rrule:
+            instances = existing if existing is not None else self._instances(master_id)
+            by_start = {as_utc(datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00"))): i
+                        for i in instances if i.get("originalStart")}  # fmt: skip
+            wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+            for moment, override in wanted.items():
+                instance = by_start.get(moment)
+                if instance is None:
+                    continue  # outside the window, or cancelled in Outlook
+                body = to_event(override, item.uid, self.zone)
+                body.pop("recurrence", None)
+                body.pop("singleValueExtendedProperties", None)
+                self.client.call("PATCH", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}", json=body)
+            for value in item.master.exdates:
+                instance = by_start.get(as_utc(value))
+                if instance is not None:
+                    self.client.call("DELETE", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}")
+        entry = self.get(master_id)
+        if entry is None:
+            raise NotFound("The event disappeared from Outlook while calsync wrote it.")
+        return entry
+
+    def _current(self, id: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        try:
+            master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}")
+        except NotFound:
+            raise
+        instances = self._instances(id) if master.get("recurrence") else []
+        if version and _version(master, instances) != version:
+            raise PreconditionFailed("The event changed in Outlook since calsync read it.")
+        return master, instances
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        master, _ = self._current(id, version)
+        self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=self._body(item),
+                         headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
+        if item.master.rrule:
+            return self._finish_series(id, item)
+        entry = self.get(id)
+        if entry is None:
+            raise NotFound("The event disappeared from Outlook while calsync wrote it.")
+        return entry
+
+    def delete(self, id: str, version: str) -> None:
+        master, _ = self._current(id, version)
+        self.client.call("DELETE", f"{self.client.prefix}/events/{quote(id, safe='')}",
+                         headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip

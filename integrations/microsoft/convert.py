@@ -1,0 +1,268 @@
+"""Microsoft Graph events <-> calsync items, including recurrence patterns <-> RRULEs and Windows time zones.
+
+Reference: https://learn.microsoft.com/graph/api/resources/event and
+https://learn.microsoft.com/graph/api/resources/patternedrecurrence.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from events.ical import Alarm, Attendee, Component, Person, as_utc, resolve_zone
+
+# The calsync identity of an event, as a single-value extended property (a GUID namespace of our own).
+UID_PROPERTY = "String {8d1f3f57-7c43-4d6d-9a0b-5c1b6c3c2a11} Name calsyncUid"
+
+_OLSON_TO_WINDOWS = {olson: windows for windows, olson in WINDOWS_TO_OLSON.items()}
+_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_ICAL_DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+_INDEX = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+_RESPONSE = {"accepted": "ACCEPTED", "organizer": "ACCEPTED", "tentativelyAccepted": "TENTATIVE",
+             "declined": "DECLINED", "none": "NEEDS-ACTION", "notResponded": "NEEDS-ACTION"}  # fmt: skip
+_PARTSTAT = {"ACCEPTED": "accepted", "TENTATIVE": "tentativelyAccepted", "DECLINED": "declined"}
+
+
+class Unsupported(ValueError):
+    """calsync cannot express this in Outlook (or the other way round); the message says what."""
+
+
+def windows_zone(value: datetime) -> str:
+    key = getattr(value.tzinfo, "key", None) or "UTC"
+    return _OLSON_TO_WINDOWS.get(key, key)
+
+
+def parse_when(value: dict[str, Any], original_zone: str = "") -> datetime:
+    moment = datetime.fromisoformat(value["dateTime"][:26].rstrip("Z"))
+    moment = moment.replace(tzinfo=resolve_zone(value.get("timeZone")) or UTC)
+    wanted = resolve_zone(original_zone) if original_zone else None
+    return moment.astimezone(wanted) if wanted else moment
+
+
+def when(value: datetime | date, zone_hint: str = "UTC") -> dict[str, str]:
+    if not isinstance(value, datetime):
+        return {"dateTime": datetime.combine(value, time()).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone_hint))
+    return {"dateTime": value.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": windows_zone(value)}
+
+
+# --- recurrence ----------------------------------------------------------------------------------
+
+
+def _rule_parts(rrule: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in rrule.upper().split(";") if "=" in part)
+
+
+def pattern_from_rrule(rrule: str, start: datetime | date) -> dict[str, Any]:
+    """A Graph patternedRecurrence for an RRULE, or Unsupported for rules Outlook cannot repeat by."""
+    parts = _rule_parts(rrule)
+    unsupported = set(parts) - {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "COUNT", "UNTIL", "WKST",
+                                "BYSETPOS"}  # fmt: skip
+    if unsupported:
+        raise Unsupported(f"Outlook cannot repeat by {', '.join(sorted(unsupported))}.")
+    freq, interval = parts.get("FREQ"), int(parts.get("INTERVAL", "1"))
+    local_day = start if not isinstance(start, datetime) else start.date()
+    byday = [d for d in parts.get("BYDAY", "").split(",") if d]
+    pattern: dict[str, Any] = {"interval": interval}
+    ordinal_days = [(re.match(r"^([+-]?\d*)([A-Z]{2})$", d) or _fail(d)).groups() for d in byday]
+    if freq == "DAILY" and not byday:
+        pattern["type"] = "daily"
+    elif freq == "WEEKLY":
+        days = [d for _, d in ordinal_days] or [_ICAL_DAYS[local_day.weekday()]]
+        pattern.update(type="weekly", daysOfWeek=[_DAYS[_ICAL_DAYS.index(d)] for d in days],
+                       firstDayOfWeek=_DAYS[_ICAL_DAYS.index(parts.get("WKST", "MO"))])  # fmt: skip
+    elif freq in ("MONTHLY", "YEARLY"):
+        yearly = freq == "YEARLY"
+        if yearly:
+            pattern["month"] = int(parts.get("BYMONTH", local_day.month))
+        if ordinal_days:
+            index = int(ordinal_days[0][0] or parts.get("BYSETPOS", "0") or 0)
+            if index not in _INDEX or len({o for o, _ in ordinal_days}) > 1:
+                raise Unsupported("Outlook repeats on the first to fourth or the last weekday of a month only.")
+            pattern.update(type="relativeYearly" if yearly else "relativeMonthly", index=_INDEX[index],
+                           daysOfWeek=[_DAYS[_ICAL_DAYS.index(d)] for _, d in ordinal_days])  # fmt: skip
+        else:
+            day = int(parts.get("BYMONTHDAY", local_day.day))
+            if day < 1:
+                raise Unsupported("Outlook cannot count days from the end of a month.")
+            pattern.update(type="absoluteYearly" if yearly else "absoluteMonthly", dayOfMonth=day)
+    else:
+        raise Unsupported(f"Outlook cannot repeat {freq or 'like this'}.")
+    zone = windows_zone(start) if isinstance(start, datetime) else "UTC"
+    rng: dict[str, Any] = {"startDate": local_day.isoformat(), "recurrenceTimeZone": zone}
+    if "COUNT" in parts:
+        rng.update(type="numbered", numberOfOccurrences=int(parts["COUNT"]))
+    elif "UNTIL" in parts:
+        until = parts["UNTIL"]
+        end = datetime.strptime(until[:8], "%Y%m%d").date()
+        if len(until) > 8 and isinstance(start, datetime) and start.tzinfo is not None:
+            end = datetime.strptime(until.rstrip("Z"), "%Y%m%dT%H%M%S").replace(tzinfo=UTC).astimezone(
+                start.tzinfo).date()  # fmt: skip
+        rng.update(type="endDate", endDate=end.isoformat())
+    else:
+        rng["type"] = "noEnd"
+    return {"pattern": pattern, "range": rng}
+
+
+def _fail(day: str) -> Any:
+    raise Unsupported(f"{day!r} is not a weekday calsync understands.")
+
+
+def rrule_from_pattern(recurrence: dict[str, Any], start: datetime | date) -> str:
+    pattern, rng = recurrence["pattern"], recurrence["range"]
+    kind = pattern["type"]
+    parts = [{"daily": "FREQ=DAILY", "weekly": "FREQ=WEEKLY", "absoluteMonthly": "FREQ=MONTHLY",
+              "relativeMonthly": "FREQ=MONTHLY", "absoluteYearly": "FREQ=YEARLY",
+              "relativeYearly": "FREQ=YEARLY"}[kind]]  # fmt: skip
+    if int(pattern.get("interval") or 1) != 1:
+        parts.append(f"INTERVAL={int(pattern['interval'])}")
+    days = [_ICAL_DAYS[_DAYS.index(d)] for d in pattern.get("daysOfWeek") or []]
+    if kind == "weekly":
+        local_day = start if not isinstance(start, datetime) else start.date()
+        if days != [_ICAL_DAYS[local_day.weekday()]]:  # the start's own weekday alone is what FREQ=WEEKLY means
+            parts.append("BYDAY=" + ",".join(days))
+        if pattern.get("firstDayOfWeek", "sunday") != "monday" and int(pattern.get("interval") or 1) > 1:
+            parts.append("WKST=" + _ICAL_DAYS[_DAYS.index(pattern["firstDayOfWeek"])])
+    elif kind in ("relativeMonthly", "relativeYearly"):
+        index = {v: k for k, v in _INDEX.items()}[pattern.get("index", "first")]
+        parts.append("BYDAY=" + ",".join(f"{index}{d}" for d in days))
+    elif kind in ("absoluteMonthly", "absoluteYearly"):
+        parts.append(f"BYMONTHDAY={int(pattern['dayOfMonth'])}")
+    if kind in ("absoluteYearly", "relativeYearly"):
+        parts.append(f"BYMONTH={int(pattern['month'])}")
+    if rng["type"] == "numbered":
+        parts.append(f"COUNT={int(rng['numberOfOccurrences'])}")
+    elif rng["type"] == "endDate":
+        end = date.fromisoformat(rng["endDate"])
+        if isinstance(start, datetime) and start.tzinfo is not None:
+            last = datetime.combine(end, time(23, 59, 59), start.tzinfo).astimezone(UTC)
+            parts.append(f"UNTIL={last.strftime('%Y%m%dT%H%M%SZ')}")
+        else:
+            parts.append(f"UNTIL={end.strftime('%Y%m%d')}")
+    return ";".join(parts)
+
+
+# --- events ----------------------------------------------------------------------------------------
+
+
+def calsync_uid(event: dict[str, Any]) -> str:
+    for prop in event.get("singleValueExtendedProperties") or []:
+        if prop.get("id", "").lower() == UID_PROPERTY.lower():
+            return str(prop["value"])
+    return str(event.get("iCalUId") or event["id"])
+
+
+def _text(body: dict[str, Any] | None) -> str:
+    if not body or not body.get("content"):
+        return ""
+    if body.get("contentType") == "html":
+        return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>|</p>", "\n", body["content"]))).strip()
+    return str(body["content"])
+
+
+def to_component(event: dict[str, Any], uid: str, master_start: datetime | date | None = None) -> Component:
+    zone = event.get("originalStartTimeZone", "")
+    start: datetime | date = parse_when(event["start"], zone)
+    end: datetime | date = parse_when(event["end"], event.get("originalEndTimeZone", "") or zone)
+    if event.get("isAllDay"):
+        start, end = start.date(), end.date()  # type: ignore[union-attr]
+    recurrence_id = None
+    if event.get("type") in ("exception", "occurrence") and event.get("originalStart"):
+        recurrence_id = datetime.fromisoformat(event["originalStart"].replace("Z", "+00:00"))
+        if isinstance(master_start, datetime):
+            recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
+        elif isinstance(master_start, date):
+            recurrence_id = recurrence_id.date()  # type: ignore[assignment]
+    organizer = (event.get("organizer") or {}).get("emailAddress") or {}
+    attendees = tuple(
+        Attendee(
+            email=a["emailAddress"]["address"],
+            name=a["emailAddress"].get("name", ""),
+            partstat=_RESPONSE.get((a.get("status") or {}).get("response", "none"), "NEEDS-ACTION"),
+            role="OPT-PARTICIPANT" if a.get("type") == "optional" else "REQ-PARTICIPANT",
+        )
+        for a in event.get("attendees") or []
+        if (a.get("emailAddress") or {}).get("address")
+        and a.get("type") != "resource"
+        and a["emailAddress"]["address"].lower() != (organizer.get("address") or "").lower()
+    )
+    alarms = ()
+    if event.get("isReminderOn"):
+        alarms = (Alarm(trigger=f"-PT{int(event.get('reminderMinutesBeforeStart') or 0)}M", description="Reminder"),)
+    rrule = rrule_from_pattern(event["recurrence"], start) if event.get("recurrence") else ""
+    return Component(
+        uid=uid,
+        recurrence_id=recurrence_id,
+        summary=event.get("subject") or "",
+        description=_text(event.get("body")),
+        location=((event.get("location") or {}).get("displayName")) or "",
+        start=start,
+        end=end,
+        status="CANCELLED" if event.get("isCancelled") else "",
+        transparency="TRANSPARENT" if event.get("showAs") == "free" else "",
+        visibility={"private": "PRIVATE", "personal": "PRIVATE", "confidential": "CONFIDENTIAL"}.get(
+            event.get("sensitivity", "normal"), ""
+        ),
+        rrule=rrule,
+        organizer=Person(organizer["address"], organizer.get("name", "")) if attendees and organizer else None,
+        attendees=attendees,
+        alarms=alarms,
+    )
+
+
+def _minutes(alarm: Alarm) -> int | None:
+    match = re.match(r"^-P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?$", alarm.trigger)
+    if match is None or alarm.related_end:
+        return None
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    return days * 1440 + hours * 60 + minutes
+
+
+def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str, Any]:
+    start = component.start
+    if start is None:
+        raise Unsupported("Outlook needs a start time.")
+    end = component.end
+    if end is None:
+        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+    all_day = not isinstance(start, datetime)
+    body: dict[str, Any] = {
+        "subject": component.summary,
+        "body": {"contentType": "text", "content": component.description},
+        "location": {"displayName": component.location},
+        "start": when(start, zone_hint),
+        "end": when(end, zone_hint),
+        "isAllDay": all_day,
+        "showAs": "free" if component.transparency == "TRANSPARENT" else "busy",
+        "sensitivity": {"PRIVATE": "private", "CONFIDENTIAL": "confidential"}.get(component.visibility, "normal"),
+        "attendees": [
+            {
+                "emailAddress": {"address": a.email, "name": a.name or a.email},
+                "type": "optional" if a.role == "OPT-PARTICIPANT" else "required",
+                "status": {"response": _PARTSTAT.get(a.partstat, "none"), "time": "0001-01-01T00:00:00Z"},
+            }
+            for a in component.attendees
+        ],
+        "singleValueExtendedProperties": [{"id": UID_PROPERTY, "value": uid}],
+    }
+    reminder = next((m for m in map(_minutes, component.alarms) if m is not None), None)
+    body["isReminderOn"] = reminder is not None
+    if reminder is not None:
+        body["reminderMinutesBeforeStart"] = reminder
+    if component.recurrence_id is None and component.rrule:
+        if component.rdates:
+            raise Unsupported("Outlook cannot add extra dates (RDATE) to a series.")
+        body["recurrence"] = pattern_from_rrule(component.rrule, start)
+    elif component.recurrence_id is None:
+        body["recurrence"] = None
+    return body
+
+
+def same_instant(a: datetime | date, b: datetime | date) -> bool:
+    return as_utc(a) == as_utc(b)
