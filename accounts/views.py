@@ -75,6 +75,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             "caldav_server_url": server_url_for(user),  # type: ignore[arg-type]
             "google_workspace": workspace_for(user) is not None,  # type: ignore[arg-type]
             "google_sandbox": django_settings.GOOGLE_SANDBOX,
+            "microsoft_sandbox": django_settings.MICROSOFT_SANDBOX,
             "app_password_count": scope.app_passwords().count(),
         },
     )

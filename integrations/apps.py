@@ -11,3 +11,4 @@ class IntegrationsConfig(AppConfig):
         registry.register(Provider.CALSYNC, "integrations.calsync_calendar")
         registry.register(Provider.CALDAV, "integrations.caldav.provider")
         registry.register(Provider.GOOGLE, "integrations.google.provider")
+        registry.register(Provider.MICROSOFT, "integrations.microsoft.provider")

@@ -3,6 +3,7 @@ from django.urls import path
 from . import views
 from .caldav import views as caldav_views
 from .google import views as google_views
+from .microsoft import views as microsoft_views
 
 app_name = "integrations"
 
@@ -16,6 +17,9 @@ urlpatterns = [
     path("integrations/connect/google/calendar/", google_views.choose, name="google_choose"),
     path("integrations/google/push/", google_views.push, name="google_push"),
     path("manage/google/", google_views.workspace_admin, name="google_workspace"),
+    path("integrations/connect/microsoft/", microsoft_views.connect, name="microsoft_connect"),
+    path("integrations/connect/microsoft/callback/", microsoft_views.callback, name="microsoft_callback"),
+    path("integrations/connect/microsoft/calendar/", microsoft_views.choose, name="microsoft_choose"),
     path("integrations/<int:pk>/", views.detail, name="detail"),
     path("integrations/<int:pk>/caldav/credentials/", caldav_views.update_credentials, name="caldav_credentials"),
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),

@@ -42,7 +42,7 @@ class MicrosoftEmulator:
             return Response.json(exc.body(), exc.status, headers=exc.headers)
         except IdentityError as exc:
             return Response.json({"error": exc.error, "error_description": exc.description,
-                                  "error_codes": [int(exc.description[5:].split(":")[0])]
+                                  "error_codes": [int(exc.description[6:].split(":")[0])]
                                   if exc.description.startswith("AADSTS") else []}, exc.status)  # fmt: skip
         except (ValueError, KeyError) as exc:
             return Response.json(GraphError(400, "BadRequest", f"Invalid request ({exc}).").body(), 400)

@@ -43,7 +43,7 @@ def _slot(mailbox: str) -> Any:
 
 
 class GraphClient:
-    def __init__(self, token: Callable[[], str], mailbox: str = "me", sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, token: Callable[[], str], mailbox: str = "me", sleep: Callable[[float], None] | None = None):
         self.token = token
         self.prefix = "/me" if mailbox == "me" else f"/users/{mailbox}"
         self.mailbox = mailbox
@@ -51,7 +51,7 @@ class GraphClient:
         self.session = requests.Session()
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies of the machine are not for Graph
         self.session.verify = settings.MICROSOFT_CA_BUNDLE or True
-        self.sleep = sleep
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         self.requests = 0
 
     def url(self, path: str) -> str:

@@ -155,7 +155,8 @@ def calsync_uid(event: dict[str, Any]) -> str:
     for prop in event.get("singleValueExtendedProperties") or []:
         if prop.get("id", "").lower() == UID_PROPERTY.lower():
             return str(prop["value"])
-    return str(event.get("iCalUId") or event["id"])
+    # Listings (delta) carry no extended properties, but they do carry the transactionId calsync set.
+    return str(event.get("transactionId") or event.get("iCalUId") or event["id"])
 
 
 def _text(body: dict[str, Any] | None) -> str:

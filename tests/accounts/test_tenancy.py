@@ -85,6 +85,8 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
         "integrations:google_connect": reverse("integrations:google_connect")
         + f"?integration={foreign['integration'].pk}",
+        "integrations:microsoft_connect": reverse("integrations:microsoft_connect")
+        + f"?integration={foreign['integration'].pk}",
     }
 
 
@@ -95,6 +97,7 @@ LISTINGS = [
     "integrations:connect_calsync", "integrations:admin_logs", "integrations:caldav_connect",
     "integrations:caldav_choose", "dav:app_passwords", "integrations:google_callback",
     "integrations:google_connect_workspace", "integrations:google_choose", "integrations:google_workspace",
+    "integrations:microsoft_callback", "integrations:microsoft_choose",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]

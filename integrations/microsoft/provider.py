@@ -1,0 +1,21 @@
+"""Builds the Microsoft side of an integration from its stored settings and (encrypted) token cache."""
+
+from __future__ import annotations
+
+from integrations.models import Integration
+
+from .adapter import MicrosoftSide
+from .client import GraphClient
+from .oauth import token_provider
+
+
+def build_side(integration: Integration) -> MicrosoftSide:
+    credentials = integration.credentials
+
+    def keep(cache: str) -> None:
+        # msal refreshed the tokens: keep its cache (encrypted) for the next run.
+        integration.set_credentials({**credentials, "cache": cache})
+        Integration.objects.filter(pk=integration.pk).update(credentials_encrypted=integration.credentials_encrypted)
+
+    client = GraphClient(token_provider(credentials, on_change=keep))
+    return MicrosoftSide(client, integration.remote_calendar_id, integration.calendar.timezone)

@@ -1,0 +1,106 @@
+"""Connecting Outlook / Microsoft 365 calendars over Microsoft Graph."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import User
+from events.models import Calendar
+from integrations import services as integration_services
+from integrations.models import Integration
+from integrations.providers import Provider
+from sync.errors import SyncError
+from sync.models import SyncRun
+from sync.services import sync_request
+
+from .client import GraphClient
+from .oauth import Tokens, token_provider
+
+MAILBOX_PROVIDERS = (Provider.MICROSOFT, Provider.EXCHANGE)
+
+
+@dataclass(frozen=True)
+class OutlookCalendar:
+    url: str  # the calendar id
+    name: str
+    writable: bool
+    default: bool = False
+
+    @property
+    def accepts_events(self) -> bool:
+        return True
+
+
+class MicrosoftConnectError(Exception):
+    """Connecting failed; the message says why, for the user."""
+
+
+def calendars_for(tokens: Tokens) -> list[OutlookCalendar]:
+    client = GraphClient(token_provider({"cache": tokens.cache, "account": tokens.account}))
+    try:
+        answer = client.call("GET", f"{client.prefix}/calendars")
+    except SyncError as exc:
+        raise MicrosoftConnectError(f"Could not read your Outlook calendars: {exc}") from exc
+    calendars = [
+        OutlookCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")), bool(c.get("isDefaultCalendar")))
+        for c in answer.get("value", [])
+    ]
+    calendars.sort(key=lambda c: (not c.default, c.name.lower()))
+    return calendars
+
+
+def calendars_to_json(calendars: list[OutlookCalendar]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in calendars]
+
+
+def calendars_from_json(data: list[dict[str, Any]]) -> list[OutlookCalendar]:
+    return [OutlookCalendar(**c) for c in data]
+
+
+def _refuse_second_connection(user: User, address: str) -> None:
+    """The same mailbox synced twice (say over Graph and over Exchange) would show every event twice."""
+    taken = Integration.objects.filter(user=user, provider__in=MAILBOX_PROVIDERS, config__account=address).first()
+    if taken is not None:
+        raise ValidationError(
+            f"The mailbox {address} is already connected (to “{taken.calendar.name}”). Connecting it again would "
+            "duplicate its events; change that integration's settings instead."
+        )
+
+
+def microsoft_connect(*, user: User, tokens: Tokens, remote: OutlookCalendar, calendar: Calendar,
+                      **sync_settings: Any) -> Integration:  # fmt: skip
+    if not remote.writable:
+        raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
+    _refuse_second_connection(user, tokens.address)
+    return integration_services.integration_create(
+        user=user,
+        provider=Provider.MICROSOFT,
+        calendar=calendar,
+        remote_calendar_id=remote.url,
+        remote_calendar_name=remote.name,
+        config={"auth": "oauth", "account": tokens.address},
+        credentials={"cache": tokens.cache, "account": tokens.account},
+        **sync_settings,
+    )
+
+
+def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integration:
+    if tokens.address != integration.config.get("account", "").lower():
+        raise MicrosoftConnectError(
+            f"You signed in as {tokens.address}, but this calendar belongs to {integration.config.get('account')}. "
+            "Sign in with that account."
+        )
+    integration.set_credentials({"cache": tokens.cache, "account": tokens.account})
+    integration.status, integration.last_error, integration.notified_problem = Integration.Status.OK, "", ""
+    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    integration.save(update_fields=["credentials_encrypted", "status", "last_error", "notified_problem",
+                                    "next_sync_at"])  # fmt: skip
+    if integration.sync_enabled:
+        sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return integration

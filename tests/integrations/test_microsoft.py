@@ -1,0 +1,250 @@
+"""Microsoft 365 / Outlook end to end against the project's Microsoft emulator (HTTPS), through msal and Graph:
+"Connect to MS Exchange", syncs through the Celery task, series, delta expiry, throttling, revoked consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from django.core import mail
+from django.urls import reverse
+
+from events import services as events
+from events.models import Event
+from integrations.microsoft.adapter import MicrosoftSide
+from integrations.microsoft.client import GraphClient
+from integrations.models import Integration
+from sync import services as sync_services
+from sync.models import SyncRun
+from tests.sync.items import event
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting(monkeypatch):  # type: ignore[no-untyped-def]
+    """Retry-After is honoured; the test records the waits instead of sleeping through them."""
+    waits: list[float] = []
+    monkeypatch.setattr("integrations.microsoft.client.time.sleep", waits.append)
+    return waits
+
+
+def consent(microsoft, location: str, login: str, decision: str = "accept") -> str:  # type: ignore[no-untyped-def]
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(location).query).items()}
+    tenant = urlsplit(location).path.split("/")[1]
+    with requests.Session() as session:
+        session.trust_env = False
+        answer = session.post(f"{microsoft.base_url}/{tenant}/oauth2/v2.0/approve",
+                              data={**query, "login": login, "decision": decision}, allow_redirects=False,
+                              verify=str(microsoft_cert(microsoft)), timeout=10)  # fmt: skip
+    assert answer.status_code == 302, answer.text
+    back = urlsplit(answer.headers["Location"])
+    return f"{back.path}?{back.query}"
+
+
+def microsoft_cert(microsoft) -> str:  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    return settings.MICROSOFT_CA_BUNDLE
+
+
+def connect(member_client, microsoft, login, calendar, run_on_commit, remote_name="Calendar"):  # type: ignore[no-untyped-def]
+    start = member_client.get(reverse("integrations:microsoft_connect"))
+    assert start.status_code == 302 and start["Location"].startswith(microsoft.base_url)
+    params = parse_qs(urlsplit(start["Location"]).query)
+    assert params["code_challenge_method"] == ["S256"] and "Calendars.ReadWrite" in params["scope"][0]
+    assert "offline_access" in params["scope"][0]
+    back = member_client.get(consent(microsoft, start["Location"], login))
+    assert back["Location"] == reverse("integrations:microsoft_choose"), back.content[:300]
+    box = microsoft.state.mailboxes[login]
+    remote = next(c for c in box.calendars if microsoft.state.calendars[c].name == remote_name)
+    form = {"remote": remote, "calendar": calendar.pk, "sync_enabled": "on", "direction": "both",
+            "primary": "calsync", "automatic": "true", "error_email": "alerts@acme.test"}  # fmt: skip
+    with run_on_commit():
+        done = member_client.post(reverse("integrations:microsoft_choose"), form)
+    assert done.status_code == 302, done.content.decode()[:3000]
+    return Integration.objects.get(provider="microsoft", remote_calendar_id=remote)
+
+
+def outlook(microsoft, login: str, calendar_name: str = "Calendar") -> MicrosoftSide:  # type: ignore[no-untyped-def]
+    """Another application on the same Outlook calendar (as the user in Outlook)."""
+    tokens = microsoft.state.authorize(login, "calsync-test")
+    box = microsoft.state.mailboxes[login]
+    calendar_id = next(c for c in box.calendars if microsoft.state.calendars[c].name == calendar_name)
+    return MicrosoftSide(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None), calendar_id)
+
+
+def sync_now(integration, run_on_commit) -> SyncRun:  # type: ignore[no-untyped-def]
+    with run_on_commit():
+        run = sync_services.sync_request(integration=integration, trigger="manual")
+    run.refresh_from_db()
+    return run
+
+
+def test_connect_choose_and_first_sync(member_client, calendar, microsoft, run_on_commit) -> None:
+    events.item_save(calendar=calendar, item=event("from-calsync@x", "From calsync"))
+    integration = connect(member_client, microsoft, "ann@contoso.example", calendar, run_on_commit)
+    assert integration.config == {"auth": "oauth", "account": "ann@contoso.example"}
+    assert "refresh_token" not in integration.credentials_encrypted and integration.credentials["cache"]
+    run = integration.runs.get()
+    assert run.status == "success", run.error
+    assert [e.item.master.summary for e in outlook(microsoft, "ann@contoso.example").changes(None).changed] == [
+        "From calsync"
+    ]
+
+
+def test_the_choice_lists_read_only_calendars_disabled(member_client, microsoft) -> None:
+    start = member_client.get(reverse("integrations:microsoft_connect"))
+    member_client.get(consent(microsoft, start["Location"], "choice@contoso.example"))
+    page = member_client.get(reverse("integrations:microsoft_choose")).content.decode()
+    assert "Holidays (read-only: you cannot write to it)" in page and "Team" in page
+
+
+@pytest.mark.parametrize("problem", ["forged state", "denied"])
+def test_oauth_failures_store_nothing(member_client, microsoft, problem) -> None:
+    start = member_client.get(reverse("integrations:microsoft_connect"))
+    back = consent(microsoft, start["Location"], "x@contoso.example", "cancel" if problem == "denied" else "accept")
+    if problem == "forged state":
+        back = back.replace("state=", "state=forged")
+    answer = member_client.get(back, follow=True)
+    text = " ".join(m.message for m in answer.context["messages"])
+    assert {"forged state": "did not start here", "denied": "did not allow calsync"}[problem] in text
+    assert not Integration.objects.exists() and "microsoft_pending" not in member_client.session
+
+
+def test_the_same_mailbox_twice_is_refused(member_client, member, calendar, microsoft, run_on_commit) -> None:
+    connect(member_client, microsoft, "twice@contoso.example", calendar, run_on_commit)
+    other = events.calendar_create(owner=member, name="Other")
+    start = member_client.get(reverse("integrations:microsoft_connect"))
+    member_client.get(consent(microsoft, start["Location"], "twice@contoso.example"))
+    box = microsoft.state.mailboxes["twice@contoso.example"]
+    team = next(c for c in box.calendars if microsoft.state.calendars[c].name == "Team")
+    page = member_client.post(reverse("integrations:microsoft_choose"), {
+        "remote": team, "calendar": other.pk, "sync_enabled": "on", "direction": "both", "primary": "calsync",
+        "automatic": "true", "error_email": "alerts@acme.test"}).content.decode()  # fmt: skip
+    assert "already connected" in page and "duplicate its events" in page
+    assert Integration.objects.count() == 1
+
+
+def test_two_way_create_edit_delete(member_client, calendar, microsoft, run_on_commit) -> None:
+    login = "two.way@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    remote = outlook(microsoft, login)
+    created = remote.create(event("in-outlook@x", "Made in Outlook"))
+    local = events.item_save(calendar=calendar, item=event("in-calsync@x", "Made in calsync", day=1)).event
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert Event.objects.get(calendar=calendar, uid="in-outlook@x", parent=None).title == "Made in Outlook"
+    remote.update(created.id, event("in-outlook@x", "Edited in Outlook"), remote.get(created.id).version)
+    local.refresh_from_db()
+    events.item_save(calendar=calendar, item=event("in-calsync@x", "Edited in calsync", day=1), name=local.name)
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert Event.objects.get(calendar=calendar, uid="in-outlook@x", parent=None).title == "Edited in Outlook"
+    assert remote.find("in-calsync@x").item.master.summary == "Edited in calsync"
+    remote.delete(created.id, remote.get(created.id).version)
+    events.item_delete(event=Event.objects.get(calendar=calendar, uid="in-calsync@x", parent=None))
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert not Event.objects.filter(calendar=calendar).exists()
+    assert [e for e in remote.changes(None).changed] == []
+
+
+WEEKLY_FIVE_TIMES = {
+    "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+    "range": {"type": "numbered", "numberOfOccurrences": 5, "startDate": "2026-11-23"},
+}
+
+
+def test_a_weekly_series_with_an_edited_and_a_cancelled_occurrence(member_client, calendar, microsoft,
+                                                                   run_on_commit) -> None:  # fmt: skip
+    login = "series@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    state = microsoft.state
+    box = state.mailboxes[login]
+    series = state.create(login, box.calendars[0], {
+        "subject": "Standup", "start": {"dateTime": "2026-11-23T09:30:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2026-11-23T09:45:00", "timeZone": "W. Europe Standard Time"},
+        "recurrence": WEEKLY_FIVE_TIMES})  # fmt: skip
+    calendar_obj = state.calendars[box.calendars[0]]
+    window = (datetime(2026, 11, 1, tzinfo=BERLIN), datetime(2027, 1, 31, tzinfo=BERLIN))
+    instances = state.instances_of(calendar_obj, calendar_obj.events[series["id"]], *window)
+    state.update(login, instances[1]["id"], {"subject": "Standup (moved)", "start": {
+        "dateTime": "2026-12-01T14:00:00", "timeZone": "W. Europe Standard Time"}, "end": {
+        "dateTime": "2026-12-01T14:15:00", "timeZone": "W. Europe Standard Time"}}, None)  # fmt: skip
+    state.delete(login, instances[3]["id"], None)
+    assert sync_now(integration, run_on_commit).status == "success"
+    master = Event.objects.get(calendar=calendar, title="Standup", parent=None)
+    assert master.rrule == "FREQ=WEEKLY;COUNT=5" and master.timezone == "Europe/Berlin"
+    assert [o.title for o in master.overrides.all()] == ["Standup (moved)"]
+    assert master.exdates == ["2026-12-14T09:30:00;Europe/Berlin"]
+
+    # Back the other way: cancel the first occurrence in calsync.
+    events.occurrence_cancel(master=master, recurrence_id=datetime(2026, 11, 23, 9, 30, tzinfo=BERLIN))
+    assert sync_now(integration, run_on_commit).status == "success"
+    left = state.instances_of(calendar_obj, calendar_obj.events[series["id"]], datetime(2026, 11, 1, tzinfo=BERLIN),
+                              datetime(2027, 1, 31, tzinfo=BERLIN))  # fmt: skip
+    assert [i["subject"] for i in left] == ["Standup (moved)", "Standup", "Standup"]
+
+
+def test_delta_token_expiry_means_a_full_resync_without_duplicates(member_client, calendar, microsoft,
+                                                                   run_on_commit) -> None:  # fmt: skip
+    login = "expired@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    remote = outlook(microsoft, login)
+    for n in range(3):
+        remote.create(event(f"o{n}@x", f"Outlook {n}", day=n))
+    microsoft.state.expire_delta_tokens()
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert Event.objects.filter(calendar=calendar, parent=None).count() == 3
+    assert len(remote.changes(None).changed) == 3
+
+
+def test_throttling_honours_retry_after(member_client, calendar, microsoft, run_on_commit, _no_waiting) -> None:
+    login = "busy@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    for n in range(3):
+        events.item_save(calendar=calendar, item=event(f"b{n}@x", f"Local {n}", day=n))
+    microsoft.state.faults.update(throttle=3, retry_after=7)
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert _no_waiting == [7.0, 7.0, 7.0]
+    assert len(outlook(microsoft, login).changes(None).changed) == 3
+
+
+def test_revoked_consent_means_needs_reconnecting(member_client, calendar, microsoft, run_on_commit) -> None:
+    login = "revoked@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    microsoft.state.revoke_user(login)
+    # Force msal past its cached access token, as an hour later.
+    for token, (who, client, _) in list(microsoft.state.access.items()):
+        microsoft.state.access[token] = (who, client, 0)
+    credentials = integration.credentials
+    import json
+
+    cache = json.loads(credentials["cache"])
+    for entry in cache.get("AccessToken", {}).values():
+        entry["expires_on"] = entry["extended_expires_on"] = "1"
+    integration.set_credentials({**credentials, "cache": json.dumps(cache)})
+    integration.save(update_fields=["credentials_encrypted"])
+    mail.outbox.clear()
+    run = sync_now(integration, run_on_commit)
+    integration.refresh_from_db()
+    assert run.status == "failed" and integration.status == "needs_reauth", run.error
+    assert len(mail.outbox) == 1
+
+
+def test_a_repeated_create_returns_the_first_event(microsoft, microsoft_mailbox) -> None:
+    login, tokens = microsoft_mailbox
+    side = MicrosoftSide(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None),
+                         microsoft.state.mailboxes[login].calendars[0])  # fmt: skip
+    first = side.create(event("once@x", "Once"))
+    again = side.create(event("once@x", "Once"))  # as after a crash between create and recording it
+    assert again.id == first.id and len(side.changes(None).changed) == 1
