@@ -38,6 +38,13 @@ def main() -> int:
             PYTHON, "-m", "emulators.google", "--host", emulator.hostname or "127.0.0.1",
             "--port", str(emulator.port or 8091),
         ]  # fmt: skip
+    if not os.environ.get("MICROSOFT_CLIENT_ID") and os.environ.get("CALSYNC_ENV", "development") != "production":
+        emulator = urlsplit(os.environ.get("MICROSOFT_EMULATOR_URL", "https://127.0.0.1:8093"))
+        commands["microsoft-sandbox"] = [
+            PYTHON, "-m", "emulators.microsoft", "--host", emulator.hostname or "127.0.0.1",
+            "--port", str(emulator.port or 8093), "--browser-port", str((emulator.port or 8093) + 1),
+            "--cert-dir", str(var / "microsoft-emulator"),
+        ]  # fmt: skip
     # Links in pages and emails (the CalDAV server address, subscription links) point where it really runs.
     env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", f"http://{address}")}
     processes = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603

@@ -168,7 +168,9 @@ def microsoft_emulator(tmp_path_factory):  # type: ignore[no-untyped-def]
     """The project's Microsoft emulator (HTTPS, self-signed), for the whole session: (app, certificate)."""
     from emulators.microsoft import serve
 
-    app, server, cert = serve(apps={"calsync-test": "calsync-test-secret"}, cert_folder=tmp_path_factory.mktemp("ms"))
+    app, server, cert = serve(
+        apps={"calsync-test": "calsync-test-secret"}, cert_folder=tmp_path_factory.mktemp("ms"), browser_port=0
+    )
     yield app, cert
     server.shutdown()
 

@@ -29,6 +29,8 @@ class MicrosoftEmulator:
     def __init__(self, state: State | None = None, base_url: str = "") -> None:
         self.state = state or State()
         self.base_url = base_url
+        # Where browsers are sent for consent; a plain-http twin in the sandbox spares people a certificate warning.
+        self.browser_url = ""
 
     def __call__(self, environ: dict[str, Any], start_response: Start) -> Iterable[bytes]:
         response = self.handle(Request.from_environ(environ))
@@ -79,8 +81,9 @@ class MicrosoftEmulator:
 
     def _openid(self, tenant: str) -> Response:
         base = f"{self.base_url}/{tenant}"
+        browser = f"{self.browser_url or self.base_url}/{tenant}"
         return Response.json({
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize", "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{browser}/oauth2/v2.0/authorize", "token_endpoint": f"{base}/oauth2/v2.0/token",
             "issuer": f"https://login.microsoftonline.com/{tenant}/v2.0", "jwks_uri": f"{base}/discovery/v2.0/keys",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout", "response_types_supported": ["code"],
@@ -282,8 +285,14 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def serve(state: State | None = None, host: str = "127.0.0.1", port: int = 0, apps: dict[str, str] | None = None,
-          cert_folder: Path | None = None) -> tuple[MicrosoftEmulator, Any, Path]:  # fmt: skip
+def serve(
+    state: State | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    apps: dict[str, str] | None = None,
+    cert_folder: Path | None = None,
+    browser_port: int | None = None,
+) -> tuple[MicrosoftEmulator, Any, Path]:
     """Start on a thread, over HTTPS; returns the app (.state, .base_url), the server, and the certificate to trust."""
     folder = cert_folder or Path(tempfile.mkdtemp(prefix="ms-emulator-"))
     cert, key = self_signed_certificate(folder)
@@ -295,6 +304,10 @@ def serve(state: State | None = None, host: str = "127.0.0.1", port: int = 0, ap
     app.base_url = f"https://{host}:{server.server_port}"
     app.state.apps.update(apps or {})
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    if browser_port is not None:
+        browser = make_server(host, browser_port, app, server_class=ThreadingServer, handler_class=QuietHandler)
+        app.browser_url = f"http://{host}:{browser.server_port}"
+        threading.Thread(target=browser.serve_forever, daemon=True).start()
     return app, server, cert
 
 

@@ -60,7 +60,7 @@ def microsoft_cert(microsoft) -> str:  # type: ignore[no-untyped-def]
 
 def connect(member_client, microsoft, login, calendar, run_on_commit, remote_name="Calendar"):  # type: ignore[no-untyped-def]
     start = member_client.get(reverse("integrations:microsoft_connect"))
-    assert start.status_code == 302 and start["Location"].startswith(microsoft.base_url)
+    assert start.status_code == 302 and start["Location"].startswith(microsoft.browser_url or microsoft.base_url)
     params = parse_qs(urlsplit(start["Location"]).query)
     assert params["code_challenge_method"] == ["S256"] and "Calendars.ReadWrite" in params["scope"][0]
     assert "offline_access" in params["scope"][0]
