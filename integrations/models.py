@@ -123,3 +123,26 @@ class GoogleWorkspace(models.Model):
     @property
     def key(self) -> dict[str, Any]:
         return crypto.decrypt(self.key_encrypted)
+
+
+class MicrosoftOrganisation(models.Model):
+    """A tenant's Microsoft 365 app registration with Calendars.ReadWrite application permission (org-wide sync)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="microsoft_organisation")
+    directory_id = models.CharField("Microsoft 365 tenant id", max_length=100)
+    client_id = models.CharField(max_length=100)
+    secret_encrypted = models.TextField()
+    enabled = models.BooleanField(default=False)
+    tested_at = models.DateTimeField(null=True, blank=True)
+    test_ok = models.BooleanField(default=False)
+    test_message = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Microsoft 365 for {self.tenant}"
+
+    @property
+    def secret(self) -> str:
+        return str(crypto.decrypt(self.secret_encrypted)["secret"])

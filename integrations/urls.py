@@ -20,6 +20,13 @@ urlpatterns = [
     path("integrations/connect/microsoft/", microsoft_views.connect, name="microsoft_connect"),
     path("integrations/connect/microsoft/callback/", microsoft_views.callback, name="microsoft_callback"),
     path("integrations/connect/microsoft/calendar/", microsoft_views.choose, name="microsoft_choose"),
+    path(
+        "integrations/connect/microsoft/organisation/",
+        microsoft_views.connect_organisation,
+        name="microsoft_connect_organisation",
+    ),
+    path("manage/microsoft/", microsoft_views.organisation_admin, name="microsoft_organisation"),
+    path("manage/microsoft/consented/", microsoft_views.consented, name="microsoft_consented"),
     path("integrations/<int:pk>/", views.detail, name="detail"),
     path("integrations/<int:pk>/caldav/credentials/", caldav_views.update_credentials, name="caldav_credentials"),
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from integrations.models import Integration
+from integrations.models import Integration, MicrosoftOrganisation
+from sync.errors import AuthRevoked
 
 from .adapter import MicrosoftSide
 from .client import GraphClient
 from .oauth import token_provider
+from .organisation import token_provider as org_token_provider
 
 
 def build_side(integration: Integration) -> MicrosoftSide:
+    if integration.config.get("auth") == "organisation":
+        organisation = MicrosoftOrganisation.objects.filter(tenant_id=integration.tenant_id, enabled=True).first()
+        if organisation is None:
+            raise AuthRevoked("Your organisation turned off Microsoft 365 sync. Connect to MS Exchange yourself.")
+        client = GraphClient(org_token_provider(organisation), mailbox=integration.config["account"])
+        return MicrosoftSide(client, integration.remote_calendar_id, integration.calendar.timezone)
     credentials = integration.credentials
 
     def keep(cache: str) -> None:

@@ -104,3 +104,20 @@ def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integrat
     if integration.sync_enabled:
         sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration
+
+
+def microsoft_connect_organisation(*, user: User, address: str, remote: OutlookCalendar, calendar: Calendar,
+                                   **sync_settings: Any) -> Integration:  # fmt: skip
+    """Through the organisation's app: the user's own mailbox only (found by their address)."""
+    if not remote.writable:
+        raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
+    _refuse_second_connection(user, address)
+    return integration_services.integration_create(
+        user=user,
+        provider=Provider.MICROSOFT,
+        calendar=calendar,
+        remote_calendar_id=remote.url,
+        remote_calendar_name=remote.name,
+        config={"auth": "organisation", "account": address},
+        **sync_settings,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -15,9 +16,11 @@ from django.urls import reverse
 from accounts.tenancy import Scope
 from calsync import crypto
 from integrations.forms import ChooseCalendarForm
+from integrations.models import MicrosoftOrganisation
 from integrations.providers import Provider
 
-from . import oauth, services
+from . import oauth, organisation, services
+from .forms import OrganisationForm
 
 FLOW = "microsoft_oauth"
 PENDING = "microsoft_pending"
@@ -105,10 +108,17 @@ def choose(request: HttpRequest) -> HttpResponse:
         initial={**_initial(request), "calendar": scope.calendars().first()},
     )
     if request.method == "POST" and form.is_valid():
-        secret = crypto.decrypt(pending["secret"])
-        tokens = oauth.Tokens(cache=secret["cache"], account=secret["account"], address=secret["address"])
         try:
-            integration = services.microsoft_connect(user=request.user, tokens=tokens, **form.cleaned_data)  # type: ignore[arg-type]
+            if pending.get("auth") == "organisation":
+                integration = services.microsoft_connect_organisation(
+                    user=request.user,
+                    address=pending["account"],
+                    **form.cleaned_data,  # type: ignore[arg-type]
+                )
+            else:
+                secret = crypto.decrypt(pending["secret"])
+                tokens = oauth.Tokens(cache=secret["cache"], account=secret["account"], address=secret["address"])
+                integration = services.microsoft_connect(user=request.user, tokens=tokens, **form.cleaned_data)  # type: ignore[arg-type]
         except (services.MicrosoftConnectError, ValidationError) as exc:
             form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
         else:
@@ -119,3 +129,71 @@ def choose(request: HttpRequest) -> HttpResponse:
         "form": form, "account": pending["account"], "only_one": len(form.usable) == 1,
         "sandbox": settings.MICROSOFT_SANDBOX,
     })  # fmt: skip
+
+
+@login_required
+def connect_organisation(request: HttpRequest) -> HttpResponse:
+    """Organisation-wide: the user's own mailbox through the organisation's Microsoft 365 app."""
+    _scope(request)
+    try:
+        address, calendars = organisation.calendars_for_user(request.user)  # type: ignore[arg-type]
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        return redirect("settings")
+    except services.MicrosoftConnectError as exc:
+        messages.error(request, f"Your organisation's Microsoft 365 could not reach your calendars: {exc}")
+        return redirect("settings")
+    request.session[PENDING] = {"auth": "organisation", "account": address, "secret": "",
+                                "calendars": services.calendars_to_json(calendars)}  # fmt: skip
+    return redirect("integrations:microsoft_choose")
+
+
+@login_required
+def organisation_admin(request: HttpRequest) -> HttpResponse:
+    """Admins: tenant id, client id, secret, on/off, alias domains; the admin consent link; "Test settings"."""
+    scope = Scope(request.user)  # type: ignore[arg-type]
+    scope.require_admin()
+    tenant = scope.tenant
+    current = MicrosoftOrganisation.objects.filter(tenant=tenant).first()
+    form = OrganisationForm(request.POST or None, organisation=current, tenant=tenant)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            current = organisation.save(tenant=tenant, directory_id=data["directory_id"], client_id=data["client_id"],
+                                        secret=data["secret"], enabled=data["enabled"])  # fmt: skip
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            tenant.email_domain_aliases = data["aliases"]
+            tenant.save(update_fields=["email_domain_aliases"])
+            if "test" in request.POST:
+                organisation.test(organisation=current, admin=request.user)  # type: ignore[arg-type]
+                (messages.success if current.test_ok else messages.error)(request, current.test_message)
+            else:
+                messages.success(request, "Microsoft 365 settings saved.")
+            return redirect("integrations:microsoft_organisation")
+    consent_url = ""
+    if current is not None:
+        state = request.session.setdefault("microsoft_consent_state", secrets.token_urlsafe(16))
+        consent_url = organisation.admin_consent_url(current, state)
+    return render(request, "integrations/microsoft_organisation.html", {
+        "form": form, "organisation": current, "tenant": tenant, "consent_url": consent_url,
+        "sandbox": settings.MICROSOFT_SANDBOX,
+    })  # fmt: skip
+
+
+@login_required
+def consented(request: HttpRequest) -> HttpResponse:
+    """Where Microsoft sends the admin back after the admin consent page."""
+    Scope(request.user).require_admin()  # type: ignore[arg-type]
+    expected = request.session.pop("microsoft_consent_state", "")
+    if not expected or request.GET.get("state") != expected:
+        messages.error(request, "This consent answer did not come from a request made here. Please try again.")
+    elif request.GET.get("admin_consent", "").lower() == "true":
+        messages.success(
+            request, "Admin consent granted. Press Test settings to check that calsync can read calendars."
+        )
+    else:
+        messages.error(request, f"Consent was not granted ({request.GET.get('error', 'cancelled')}).")
+    return redirect("integrations:microsoft_organisation")

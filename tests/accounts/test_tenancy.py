@@ -97,7 +97,8 @@ LISTINGS = [
     "integrations:connect_calsync", "integrations:admin_logs", "integrations:caldav_connect",
     "integrations:caldav_choose", "dav:app_passwords", "integrations:google_callback",
     "integrations:google_connect_workspace", "integrations:google_choose", "integrations:google_workspace",
-    "integrations:microsoft_callback", "integrations:microsoft_choose",
+    "integrations:microsoft_callback", "integrations:microsoft_choose", "integrations:microsoft_connect_organisation",
+    "integrations:microsoft_organisation", "integrations:microsoft_consented",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -248,3 +249,70 @@ def test_a_repeated_create_returns_the_first_event(microsoft, microsoft_mailbox)
     first = side.create(event("once@x", "Once"))
     again = side.create(event("once@x", "Once"))  # as after a crash between create and recording it
     assert again.id == first.id and len(side.changes(None).changed) == 1
+
+
+# --- organisation-wide (Microsoft 365 app) --------------------------------------------------------------
+
+
+@pytest.fixture
+def organisation_app(microsoft):  # type: ignore[no-untyped-def]
+    """An app registration in the contoso tenant (the admin has not consented yet)."""
+    microsoft.state.apps["org-app"] = APP_SECRET
+    microsoft.state.mailbox("admin@contoso.example")
+    return microsoft.state.tenant_for("contoso.example")
+
+
+APP_SECRET = "org-secret"  # the emulator's test app
+
+
+def _organisation(admin_client_, directory_id: str, secret: str = APP_SECRET, test: bool = True,
+                  aliases: str = "contoso.example"):  # type: ignore[no-untyped-def]  # fmt: skip
+    data = {"directory_id": directory_id, "client_id": "org-app", "secret": secret, "enabled": "on",
+            "aliases": aliases, **({"test": "1"} if test else {"save": "1"})}  # fmt: skip
+    return admin_client_.post(reverse("integrations:microsoft_organisation"), data, follow=True).content.decode()
+
+
+def test_test_settings_explains_each_failure(admin_client_, microsoft, organisation_app) -> None:
+    from integrations.models import MicrosoftOrganisation
+
+    assert "client secret is wrong" in _organisation(admin_client_, organisation_app, secret="nope")
+    assert "nope" not in MicrosoftOrganisation.objects.get().secret_encrypted
+    assert "Admin consent has not been granted" in _organisation(admin_client_, organisation_app)
+    # The admin opens the consent link and accepts.
+    page = admin_client_.get(reverse("integrations:microsoft_organisation")).content.decode()
+    url = re.search(r'href="([^"]*/adminconsent\?[^"]*)"', page)[1].replace("&amp;", "&")  # type: ignore[index]
+    with requests.Session() as session:
+        session.trust_env = False
+        back = session.get(url + "&decision=accept", allow_redirects=False, verify=microsoft_cert(microsoft))
+    answer = admin_client_.get(back.headers["Location"].split("testserver")[-1].replace("http://127.0.0.1:8000", ""),
+                               follow=True)  # fmt: skip
+    assert "Admin consent granted" in answer.content.decode()
+    assert "no mailbox was found" in _organisation(admin_client_, organisation_app, aliases="").lower()
+    works = _organisation(admin_client_, organisation_app, secret="")
+    assert "Works: calsync read 3 calendars of admin@contoso.example" in works
+
+
+def test_a_user_on_an_alias_domain_connects_through_the_organisation(admin_client_, client, member, calendar,
+                                                                      microsoft, organisation_app,
+                                                                      run_on_commit) -> None:  # fmt: skip
+    microsoft.state.admin_consent.add((organisation_app, "org-app"))
+    box = microsoft.state.mailbox("member@contoso.example")  # member@acme.test in calsync
+    _organisation(admin_client_, organisation_app)
+    client.force_login(member)
+    assert "connect-microsoft-organisation" in client.get(reverse("settings")).content.decode()
+    assert client.get(reverse("integrations:microsoft_connect_organisation"))["Location"] == reverse(
+        "integrations:microsoft_choose"
+    )
+    events.item_save(calendar=calendar, item=event("via-org@x", "Via the organisation"))
+    with run_on_commit():
+        client.post(reverse("integrations:microsoft_choose"), {"remote": box.calendars[0], "calendar": calendar.pk,
+                    "sync_enabled": "on", "direction": "both", "primary": "calsync", "automatic": "true",
+                    "error_email": "alerts@acme.test"})  # fmt: skip
+    integration = Integration.objects.get(provider="microsoft")
+    assert integration.config == {"auth": "organisation", "account": "member@contoso.example"}
+    assert integration.credentials == {}
+    run = integration.runs.get()
+    assert run.status == "success", run.error
+    assert [e["subject"] for e in microsoft.state.calendars[box.calendars[0]].events.values()] == [
+        "Via the organisation"
+    ]

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from accounts.models import Tenant
+from integrations.models import MicrosoftOrganisation
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class OrganisationForm(forms.Form):
+    directory_id = forms.CharField(label="Tenant (directory) id", max_length=100,
+                                   help_text="Entra ID › Overview › Tenant ID, or your tenant's domain.")  # fmt: skip
+    client_id = forms.CharField(
+        label="Client (application) id",
+        max_length=100,
+        help_text="The app registration with the Calendars.ReadWrite application permission.",
+    )
+    secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again; leave empty to keep the current one.",
+    )
+    enabled = forms.BooleanField(required=False, label="Sync the organisation's Microsoft 365 calendars")
+    aliases = forms.CharField(required=False, label="Other email domains",
+                              help_text="If mailboxes use other domains than calsync addresses, list them, "
+                              "separated by commas.")  # fmt: skip
+
+    def __init__(self, *args: Any, organisation: MicrosoftOrganisation | None, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if organisation is not None:
+            self.fields["directory_id"].initial = organisation.directory_id
+            self.fields["client_id"].initial = organisation.client_id
+            self.fields["enabled"].initial = organisation.enabled
+        self.fields["aliases"].initial = ", ".join(tenant.email_domain_aliases)
+
+    def clean_aliases(self) -> list[str]:
+        domains = [d.strip().lower().lstrip("@") for d in self.cleaned_data["aliases"].split(",") if d.strip()]
+        wrong = [d for d in domains if not _DOMAIN.match(d)]
+        if wrong:
+            raise forms.ValidationError(f"Not a domain name: {', '.join(wrong)}.")
+        return list(dict.fromkeys(domains))

@@ -1,0 +1,148 @@
+"""Organisation-wide Microsoft 365: an app registration with the Calendars.ReadWrite application permission,
+granted by a tenant admin (admin consent); users' calendars are then reached through /users/{address}."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import msal
+import msal.exceptions
+import requests
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Tenant, User
+from calsync import crypto
+from integrations.models import MicrosoftOrganisation
+from sync.errors import AuthRevoked, SyncError, TransientError
+
+from .client import GraphClient
+from .oauth import _http
+from .services import MicrosoftConnectError, OutlookCalendar
+
+log = logging.getLogger(__name__)
+
+GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
+_GUID_OR_DOMAIN = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9.-]+\.[a-z]{2,})$")
+_EXPLAIN = {
+    "7000215": "The client secret is wrong (or expired). Create a new one in Entra ID › App registrations.",
+    "7000222": "The client secret has expired. Create a new one in Entra ID › App registrations.",
+    "65001": "Admin consent has not been granted yet. Open the admin consent link below as a Global Administrator.",
+    "700016": "No app with this client id exists in that tenant. Check the client (application) id.",
+    "90002": "No Microsoft 365 tenant with this id exists. Check the tenant (directory) id.",
+}
+
+
+def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enabled: bool) -> MicrosoftOrganisation:
+    directory_id, client_id = directory_id.strip().lower(), client_id.strip()
+    if not _GUID_OR_DOMAIN.match(directory_id):
+        raise ValidationError({"directory_id": "Enter the tenant (directory) id, a GUID, or the tenant's domain."})
+    if not client_id:
+        raise ValidationError({"client_id": "Enter the app's client (application) id."})
+    organisation = MicrosoftOrganisation.objects.filter(tenant=tenant).first() or MicrosoftOrganisation(tenant=tenant)
+    if secret:
+        organisation.secret_encrypted = crypto.encrypt({"secret": secret})
+    elif not organisation.secret_encrypted:
+        raise ValidationError({"secret": "Enter the app's client secret."})
+    changed = (organisation.directory_id, organisation.client_id) != (directory_id, client_id) or bool(secret)
+    organisation.directory_id, organisation.client_id, organisation.enabled = directory_id, client_id, enabled
+    if changed:
+        organisation.tested_at, organisation.test_ok, organisation.test_message = None, False, ""
+    organisation.save()
+    log.info("microsoft organisation settings saved", extra={"tenant": tenant.pk, "enabled": enabled})
+    return organisation
+
+
+def admin_consent_url(organisation: MicrosoftOrganisation, state: str) -> str:
+    query = urlencode({"client_id": organisation.client_id, "state": state,
+                       "redirect_uri": settings.SITE_URL + reverse("integrations:microsoft_consented")})  # fmt: skip
+    return f"{settings.MICROSOFT_AUTHORITY_HOST}/{organisation.directory_id}/adminconsent?{query}"
+
+
+def _application(organisation: MicrosoftOrganisation) -> Any:
+    host = settings.MICROSOFT_AUTHORITY_HOST
+    return msal.ConfidentialClientApplication(
+        organisation.client_id, client_credential=organisation.secret, authority=f"{host}/{organisation.directory_id}",
+        http_client=_http(), instance_discovery=host == "https://login.microsoftonline.com",
+    )  # fmt: skip
+
+
+def app_token(organisation: MicrosoftOrganisation) -> str:
+    """A client-credentials token; AuthRevoked (with what to fix) when Microsoft refuses."""
+    try:
+        result = _application(organisation).acquire_token_for_client([GRAPH_DEFAULT])
+    except (requests.RequestException, msal.exceptions.MsalError) as exc:
+        raise TransientError("Microsoft's sign-in service could not be reached.") from exc
+    except ValueError as exc:  # the authority's metadata: an unknown tenant
+        raise AuthRevoked(_EXPLAIN["90002"]) from exc
+    if "access_token" not in result:
+        codes = [str(c) for c in result.get("error_codes", [])]
+        reason = next((_EXPLAIN[c] for c in codes if c in _EXPLAIN), result.get("error_description", "refused"))
+        raise AuthRevoked(reason)
+    return str(result["access_token"])
+
+
+def token_provider(organisation: MicrosoftOrganisation) -> Any:
+    application = _application(organisation)
+
+    def token() -> str:
+        try:
+            result = application.acquire_token_for_client([GRAPH_DEFAULT])  # msal keeps it until it expires
+        except (requests.RequestException, msal.exceptions.MsalError) as exc:
+            raise TransientError("Microsoft's sign-in service could not be reached.") from exc
+        if "access_token" not in result:
+            raise AuthRevoked("Your organisation's Microsoft 365 app no longer works. An admin must fix it.")
+        return str(result["access_token"])
+
+    return token
+
+
+def mailbox_calendars(organisation: MicrosoftOrganisation, user: User) -> tuple[str, list[OutlookCalendar]]:
+    """The user's own calendars, found under their address or an alias domain."""
+    tenant = user.tenant
+    assert tenant is not None
+    token = app_token(organisation)
+    problems = []
+    for address in tenant.addresses_for(user.email):
+        client = GraphClient(lambda: token, mailbox=address)
+        try:
+            answer = client.call("GET", f"{client.prefix}/calendars")
+        except SyncError as exc:
+            problems.append(f"{address}: {exc}")
+            continue
+        calendars = [OutlookCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")),
+                                     bool(c.get("isDefaultCalendar"))) for c in answer.get("value", [])]  # fmt: skip
+        return address, sorted(calendars, key=lambda c: (not c.default, c.name.lower()))
+    raise MicrosoftConnectError(f"No mailbox was found for {user.email} in Microsoft 365. " + " ".join(problems))
+
+
+def test(*, organisation: MicrosoftOrganisation, admin: User) -> MicrosoftOrganisation:
+    """A client-credentials token, then a read of the admin's own calendars: what works, or exactly what does not."""
+    try:
+        address, calendars = mailbox_calendars(organisation, admin)
+        organisation.test_ok = True
+        organisation.test_message = f"Works: calsync read {len(calendars)} calendars of {address}."
+    except (AuthRevoked, TransientError, MicrosoftConnectError) as exc:
+        organisation.test_ok, organisation.test_message = False, str(exc)
+    organisation.tested_at = timezone.now()
+    organisation.save(update_fields=["test_ok", "test_message", "tested_at"])
+    return organisation
+
+
+def active_for(user: User) -> MicrosoftOrganisation | None:
+    return MicrosoftOrganisation.objects.filter(tenant_id=user.tenant_id, enabled=True, test_ok=True).first()
+
+
+def calendars_for_user(user: User) -> tuple[str, list[OutlookCalendar]]:
+    organisation = active_for(user)
+    if organisation is None:
+        raise PermissionDenied("Your organisation has not set up Microsoft 365 sync.")
+    try:
+        return mailbox_calendars(organisation, user)
+    except (AuthRevoked, TransientError) as exc:
+        raise MicrosoftConnectError(str(exc)) from exc
