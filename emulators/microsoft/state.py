@@ -128,6 +128,7 @@ class Calendar:
     removed: dict[str, int] = field(default_factory=dict)
     seq: int = 0
     generation: str = field(default_factory=lambda: secrets.token_hex(4))
+    view_cache: tuple[Any, list[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -483,7 +484,15 @@ class State:
     # --- calendarView and delta ---------------------------------------------------------------------------
 
     def view(self, calendar: Calendar, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Single events, occurrences and exceptions in [start, end): what calendarView lists."""
+        """Single events, occurrences and exceptions in [start, end): what calendarView lists (kept per version)."""
+        key = (calendar.seq, start, end)
+        if calendar.view_cache and calendar.view_cache[0] == key:
+            return calendar.view_cache[1]
+        found = self._view(calendar, start, end)
+        calendar.view_cache = (key, found)
+        return found
+
+    def _view(self, calendar: Calendar, start: datetime, end: datetime) -> list[dict[str, Any]]:
         found = []
         for event in list(calendar.events.values()):
             kind = event.get("type")

@@ -81,14 +81,9 @@ class MicrosoftSide:
                 )
             except (Unsupported, KeyError, ValueError) as exc:
                 skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
-        for master_id in series_ids:
-            try:
-                entry = self.get(master_id)
-            except (Unsupported, ValueError) as exc:
-                skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
-                continue
-            if entry is not None:
-                entries.append(entry)
+        series, problems = self._series(sorted(series_ids))
+        entries += series
+        skipped += problems
         # A first round lists the whole window: complete within it, silent about what lies outside.
         return Changes(changed=entries, deleted=removed, cursor=json.dumps({"delta": delta_link}),
                        complete=cursor is None, skipped=skipped, window=(start, end))  # fmt: skip
@@ -103,6 +98,38 @@ class MicrosoftSide:
                 continue
             return values, answer["@odata.deltaLink"]
 
+    def _series(self, master_ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
+        """Series masters and their instances, read with JSON batching: two round trips per 20 series."""
+        start, end = _window()
+        path = self.client.prefix + "/events/"
+        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}"
+        expand = "$expand=" + quote(_EXPAND["$expand"], safe="()=' ")
+        masters = self.client.batch(
+            [{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in master_ids]
+        )
+        instances = self.client.batch(
+            [{"method": "GET", "url": f"{path}{quote(i, safe='')}/instances?{window}"} for i in master_ids]
+        )
+        entries, skipped = [], []
+        for master_id, (status, master), (_, listed) in zip(master_ids, masters, instances, strict=True):
+            if status == 404:
+                continue  # deleted since the delta was read; the next round reports it
+            try:
+                if status >= 300:
+                    raise ValueError(f"Graph answered {status}")
+                entries.append(self._series_entry(master, (listed or {}).get("value", [])))
+            except (Unsupported, ValueError, KeyError) as exc:
+                skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
+        return entries, skipped
+
+    def _series_entry(self, master: dict[str, Any], instances: list[dict[str, Any]]) -> Entry:
+        uid = calsync_uid(master)
+        component = to_component(master, uid)
+        overrides = [to_component(i, uid, component.start) for i in instances if i.get("type") == "exception"]
+        item = Item(master=replace(component, exdates=tuple(self._cancelled(component, instances))),
+                    overrides=tuple(sorted(overrides, key=lambda o: as_utc(o.recurrence_id))))  # fmt: skip
+        return Entry(master["id"], _version(master, instances), item)
+
     def _instances(self, master_id: str) -> list[dict[str, Any]]:
         start, end = _window()
         answer = self.client.call("GET", f"{self.client.prefix}/events/{quote(master_id, safe='')}/instances",
@@ -116,16 +143,9 @@ class MicrosoftSide:
             return None
         if master.get("type") in ("occurrence", "exception"):
             return self.get(master["seriesMasterId"])
-        uid = calsync_uid(master)
-        component = to_component(master, uid)
         if not master.get("recurrence"):
-            return Entry(master["id"], _version(master), Item(master=component))
-        instances = self._instances(master["id"])
-        overrides = [to_component(i, uid, component.start) for i in instances if i.get("type") == "exception"]
-        cancelled = self._cancelled(component, instances)
-        item = Item(master=replace(component, exdates=tuple(cancelled)),
-                    overrides=tuple(sorted(overrides, key=lambda o: as_utc(o.recurrence_id))))  # fmt: skip
-        return Entry(master["id"], _version(master, instances), item)
+            return Entry(master["id"], _version(master), Item(master=to_component(master, calsync_uid(master))))
+        return self._series_entry(master, self._instances(master["id"]))
 
     def _cancelled(self, master: Any, instances: list[dict[str, Any]]) -> list[datetime | date]:
         """Occurrences the pattern has in the window that Graph does not list: cancelled in Outlook."""

@@ -33,6 +33,10 @@ def _http() -> requests.Session:
     return session
 
 
+# msal's cache of the authority's metadata, shared in the process: a sync does not re-read it every run.
+_HTTP_CACHE: dict[Any, Any] = {}
+
+
 def application(cache: msal.SerializableTokenCache | None = None, tenant: str = "common") -> Any:
     host = settings.MICROSOFT_AUTHORITY_HOST
     return msal.ConfidentialClientApplication(
@@ -43,6 +47,7 @@ def application(cache: msal.SerializableTokenCache | None = None, tenant: str = 
         http_client=_http(),
         # Only Microsoft's own host is in Microsoft's instance list; the emulator is not.
         instance_discovery=host == "https://login.microsoftonline.com",
+        http_cache=_HTTP_CACHE,
     )
 
 
