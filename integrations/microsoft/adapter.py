@@ -232,10 +232,7 @@ class MicrosoftSide:
         return entry
 
     def _current(self, id: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        try:
-            master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}")
-        except NotFound:
-            raise
+        master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}")  # NotFound if gone
         instances = self._instances(id) if master.get("recurrence") else []
         if version and _version(master, instances) != version:
             raise PreconditionFailed("The event changed in Outlook since calsync read it.")
