@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from django import forms
@@ -125,3 +126,15 @@ class ChooseCalendarForm(SettingsForm):
         if chosen not in self.usable:
             raise forms.ValidationError("You cannot sync with this calendar; choose one you can write events to.")
         return chosen
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def alias_domains(text: str) -> list[str]:
+    """Comma-separated email domains ("acme.io, acme.de"), checked; ValidationError names the wrong ones."""
+    domains = [d.strip().lower().lstrip("@") for d in text.split(",") if d.strip()]
+    wrong = [d for d in domains if not _DOMAIN.match(d)]
+    if wrong:
+        raise forms.ValidationError(f"Not a domain name: {', '.join(wrong)}.")
+    return list(dict.fromkeys(domains))

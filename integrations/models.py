@@ -102,13 +102,9 @@ class Integration(models.Model):
         return bool(self.lock_token) and self.lock_expires_at is not None and self.lock_expires_at > timezone.now()
 
 
-class GoogleWorkspace(models.Model):
-    """A tenant's Google Workspace service account with domain-wide delegation (organisation-wide sync)."""
+class OrganisationWide(models.Model):
+    """What every organisation-wide connection has: on/off, and the result of its last "Test settings"."""
 
-    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="google_workspace")
-    client_email = models.CharField(max_length=254)
-    # The whole JSON key file, encrypted like every other secret; never shown again once uploaded.
-    key_encrypted = models.TextField()
     enabled = models.BooleanField(default=False)
     tested_at = models.DateTimeField(null=True, blank=True)
     test_ok = models.BooleanField(default=False)
@@ -116,6 +112,18 @@ class GoogleWorkspace(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class GoogleWorkspace(OrganisationWide):
+    """A tenant's Google Workspace service account with domain-wide delegation (organisation-wide sync)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="google_workspace")
+    client_email = models.CharField(max_length=254)
+    # The whole JSON key file, encrypted like every other secret; never shown again once uploaded.
+    key_encrypted = models.TextField()
 
     def __str__(self) -> str:
         return f"Google Workspace for {self.tenant}"
@@ -125,20 +133,13 @@ class GoogleWorkspace(models.Model):
         return crypto.decrypt(self.key_encrypted)
 
 
-class MicrosoftOrganisation(models.Model):
+class MicrosoftOrganisation(OrganisationWide):
     """A tenant's Microsoft 365 app registration with Calendars.ReadWrite application permission (org-wide sync)."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="microsoft_organisation")
     directory_id = models.CharField("Microsoft 365 tenant id", max_length=100)
     client_id = models.CharField(max_length=100)
     secret_encrypted = models.TextField()
-    enabled = models.BooleanField(default=False)
-    tested_at = models.DateTimeField(null=True, blank=True)
-    test_ok = models.BooleanField(default=False)
-    test_message = models.TextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Microsoft 365 for {self.tenant}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +10,7 @@ from django.shortcuts import redirect, render
 
 from accounts.tenancy import Scope
 from calsync import crypto
+from integrations.connecting import choice_initial, connect_scope
 from integrations.providers import Provider
 
 from . import services
@@ -22,12 +21,7 @@ PENDING = "caldav_pending"
 
 
 def _scope(request: HttpRequest) -> Scope:
-    scope = Scope(request.user)  # type: ignore[arg-type]
-    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
-        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
-    if not scope.tenant.allows(Provider.CALDAV):
-        raise PermissionDenied(f"CalDAV is not enabled for {scope.tenant.name}.")
-    return scope
+    return connect_scope(request, Provider.CALDAV)
 
 
 @login_required
@@ -52,11 +46,6 @@ def connect(request: HttpRequest) -> HttpResponse:
     return render(request, "integrations/caldav_connect.html", {"form": form})
 
 
-def _initial(request: HttpRequest) -> dict[str, Any]:
-    return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
-            "error_email": request.user.email}  # type: ignore[union-attr]  # fmt: skip
-
-
 @login_required
 def choose(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
@@ -68,7 +57,7 @@ def choose(request: HttpRequest) -> HttpResponse:
         request.POST or None,
         calendars=scope.calendars(),
         remote_calendars=remote_calendars,
-        initial={**_initial(request), "calendar": scope.calendars().first()},
+        initial=choice_initial(request, scope),
     )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

@@ -3,8 +3,6 @@ Workspace settings for admins, and the push notification endpoint Google calls."
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from calsync import crypto
+from integrations.connecting import choice_initial, connect_scope, reconnecting
 from integrations.forms import ChooseCalendarForm
 from integrations.models import GoogleWorkspace
 from integrations.providers import Provider
@@ -29,12 +28,7 @@ PENDING = "google_pending"
 
 
 def _scope(request: HttpRequest) -> Scope:
-    scope = Scope(request.user)  # type: ignore[arg-type]
-    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
-        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
-    if not scope.tenant.allows(Provider.GOOGLE):
-        raise PermissionDenied(f"Google Calendar is not enabled for {scope.tenant.name}.")
-    return scope
+    return connect_scope(request, Provider.GOOGLE)
 
 
 def _redirect_uri() -> str:
@@ -45,13 +39,9 @@ def _redirect_uri() -> str:
 def connect(request: HttpRequest) -> HttpResponse:
     """Start "Sign in with Google"; with ?integration=N, reconnect that integration."""
     scope = _scope(request)
-    reconnect = request.GET.get("integration", "")
-    hint = ""
-    if reconnect:
-        integration = scope.integration(int(reconnect)) if reconnect.isdigit() else None
-        if integration is None or integration.provider != Provider.GOOGLE:
-            raise PermissionDenied("That is not one of your Google integrations.")
-        hint = integration.config.get("account", "")
+    integration = reconnecting(request, scope, Provider.GOOGLE)
+    reconnect = str(integration.pk) if integration is not None else ""
+    hint = integration.config.get("account", "") if integration is not None else ""
     start = oauth.start(_redirect_uri(), login_hint=hint)
     request.session[FLOW] = {"state": start.state, "verifier": start.code_verifier, "integration": reconnect}
     return redirect(start.url)
@@ -100,11 +90,6 @@ def connect_workspace(request: HttpRequest) -> HttpResponse:
     return redirect("integrations:google_choose")
 
 
-def _initial(request: HttpRequest) -> dict[str, Any]:
-    return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
-            "error_email": request.user.email}  # type: ignore[union-attr]  # fmt: skip
-
-
 @login_required
 def choose(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
@@ -117,7 +102,7 @@ def choose(request: HttpRequest) -> HttpResponse:
         calendars=scope.calendars(),
         remote_calendars=remote_calendars,
         remote_label="Google calendar",
-        initial={**_initial(request), "calendar": scope.calendars().first()},
+        initial=choice_initial(request, scope),
     )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

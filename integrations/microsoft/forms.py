@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 
 from accounts.models import Tenant
+from integrations.forms import alias_domains
 from integrations.models import MicrosoftOrganisation
-
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class OrganisationForm(forms.Form):
@@ -39,8 +37,4 @@ class OrganisationForm(forms.Form):
         self.fields["aliases"].initial = ", ".join(tenant.email_domain_aliases)
 
     def clean_aliases(self) -> list[str]:
-        domains = [d.strip().lower().lstrip("@") for d in self.cleaned_data["aliases"].split(",") if d.strip()]
-        wrong = [d for d in domains if not _DOMAIN.match(d)]
-        if wrong:
-            raise forms.ValidationError(f"Not a domain name: {', '.join(wrong)}.")
-        return list(dict.fromkeys(domains))
+        return alias_domains(self.cleaned_data["aliases"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,6 +14,7 @@ from django.urls import reverse
 
 from accounts.tenancy import Scope
 from calsync import crypto
+from integrations.connecting import choice_initial, connect_scope, reconnecting
 from integrations.forms import ChooseCalendarForm
 from integrations.models import MicrosoftOrganisation
 from integrations.providers import Provider
@@ -27,12 +27,7 @@ PENDING = "microsoft_pending"
 
 
 def _scope(request: HttpRequest) -> Scope:
-    scope = Scope(request.user)  # type: ignore[arg-type]
-    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
-        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
-    if not scope.tenant.allows(Provider.MICROSOFT):
-        raise PermissionDenied(f"Microsoft 365 / Outlook is not enabled for {scope.tenant.name}.")
-    return scope
+    return connect_scope(request, Provider.MICROSOFT)
 
 
 def _redirect_uri() -> str:
@@ -43,13 +38,9 @@ def _redirect_uri() -> str:
 def connect(request: HttpRequest) -> HttpResponse:
     """Start "Connect to MS Exchange"; with ?integration=N, reconnect that integration."""
     scope = _scope(request)
-    reconnect = request.GET.get("integration", "")
-    hint = ""
-    if reconnect:
-        integration = scope.integration(int(reconnect)) if reconnect.isdigit() else None
-        if integration is None or integration.provider != Provider.MICROSOFT:
-            raise PermissionDenied("That is not one of your Microsoft integrations.")
-        hint = integration.config.get("account", "")
+    integration = reconnecting(request, scope, Provider.MICROSOFT)
+    reconnect = str(integration.pk) if integration is not None else ""
+    hint = integration.config.get("account", "") if integration is not None else ""
     try:
         flow = oauth.start(_redirect_uri(), login_hint=hint)
     except (ValueError, OSError) as exc:  # the authority's metadata could not be read
@@ -89,11 +80,6 @@ def callback(request: HttpRequest) -> HttpResponse:
     return redirect("integrations:microsoft_choose")
 
 
-def _initial(request: HttpRequest) -> dict[str, Any]:
-    return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
-            "error_email": request.user.email}  # type: ignore[union-attr]  # fmt: skip
-
-
 @login_required
 def choose(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
@@ -105,7 +91,7 @@ def choose(request: HttpRequest) -> HttpResponse:
         calendars=scope.calendars(),
         remote_calendars=services.calendars_from_json(pending["calendars"]),
         remote_label="Outlook calendar",
-        initial={**_initial(request), "calendar": scope.calendars().first()},
+        initial=choice_initial(request, scope),
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -1,0 +1,41 @@
+"""What every provider's connect pages share: who may connect, the integration being reconnected, and the
+choice step's starting values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from accounts.tenancy import Scope
+
+from .models import Integration
+from .providers import Provider
+
+
+def connect_scope(request: HttpRequest, provider: str) -> Scope:
+    """The user's scope, if they may set up integrations and the provider is allowed for their organisation."""
+    scope = Scope(request.user)  # type: ignore[arg-type]
+    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
+        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
+    if not scope.tenant.allows(provider):
+        raise PermissionDenied(f"{Provider(provider).label} is not enabled for {scope.tenant.name}.")
+    return scope
+
+
+def reconnecting(request: HttpRequest, scope: Scope, provider: str) -> Integration | None:
+    """The user's own integration named by ?integration=N (reconnect), None without one, 403/404 otherwise."""
+    value = request.GET.get("integration", "")
+    if not value:
+        return None
+    integration = scope.integration(int(value)) if value.isdigit() else None
+    if integration is None or integration.provider != provider:
+        raise PermissionDenied(f"That is not one of your {Provider(provider).label} integrations.")
+    return integration
+
+
+def choice_initial(request: HttpRequest, scope: Scope) -> dict[str, Any]:
+    """The settings the choice step starts from: both ways, calsync wins, automatic, errors to the user."""
+    return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
+            "error_email": request.user.email, "calendar": scope.calendars().first()}  # type: ignore[union-attr]  # fmt: skip
