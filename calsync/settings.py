@@ -256,6 +256,10 @@ DAV_FAILURE_WINDOW_SECONDS = env.int("DAV_FAILURE_WINDOW_SECONDS", default=900)
 # The largest body a CalDAV client may send (one event, or one REPORT), in bytes.
 DAV_MAX_BODY_BYTES = env.int("DAV_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 
+# How many proxies in front of calsync append to X-Forwarded-For (0: none, use the connection's address).
+# Failed logins are counted per client address, so behind a proxy this must be set, or all clients share one.
+PROXY_HOPS = env.int("PROXY_HOPS", default=0)
+
 # --- cache --------------------------------------------------------------------
 
 # Shared by every web process (the CalDAV login throttle, rendered iCalendar of served items): Redis when configured.

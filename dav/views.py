@@ -136,7 +136,16 @@ def _authenticated_user(request: HttpRequest) -> User | None:
     username, sep, password = decoded.partition(":")
     if not sep:
         return None
-    return authenticate(username=username, password=password, address=request.META.get("REMOTE_ADDR", ""))
+    return authenticate(username=username, password=password, address=client_address(request))
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address: behind PROXY_HOPS trusted proxies, the one the outermost of them saw."""
+    hops = settings.PROXY_HOPS
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 # --- request helpers -------------------------------------------------------------------------

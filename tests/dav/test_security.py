@@ -235,3 +235,14 @@ def test_create_app_password_command_prints_json_that_works(client, member, caps
     assert data["username"] == member.email and data["server_url"].endswith(f"/caldav/principals/{member.email}/")
     dav = Dav(client, data["username"], data["password"])
     assert dav.propfind("/caldav/", PROPFIND.format("<d:current-user-principal/>")).status_code == 207
+
+
+def test_behind_a_proxy_failures_count_per_real_client(dav, settings) -> None:
+    settings.PROXY_HOPS, settings.DAV_MAX_FAILURES_PER_ADDRESS = 1, 2
+    for n in range(2):
+        assert (
+            dav.propfind("/caldav/", auth=(f"x{n}@example.test", "x"), X_Forwarded_For="203.0.113.7").status_code == 401
+        )
+    assert dav.propfind("/caldav/", auth=("y@example.test", "x"), X_Forwarded_For="203.0.113.7").status_code == 429
+    # Another client behind the same proxy is not locked out by the first one's failures.
+    assert dav.propfind("/caldav/", X_Forwarded_For="198.51.100.9").status_code == 207
