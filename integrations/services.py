@@ -97,6 +97,22 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     return integration
 
 
+def integration_credentials_replaced(
+    *, integration: Integration, credentials: dict[str, Any], config: dict[str, Any] | None = None
+) -> Integration:
+    """New credentials (reconnected, password updated): the integration is healthy again and syncs at once."""
+    if config is not None:
+        integration.config = config
+    integration.set_credentials(credentials)
+    integration.status, integration.last_error, integration.notified_problem = Integration.Status.OK, "", ""
+    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error", "notified_problem",
+                                    "next_sync_at"])  # fmt: skip
+    if integration.sync_enabled:
+        sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return integration
+
+
 def integration_allow_mass_delete(*, integration: Integration) -> Integration:
     """The user confirms that the other calendar really was emptied: the next run may delete."""
     integration.allow_mass_delete = True

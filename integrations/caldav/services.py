@@ -5,20 +5,16 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import asdict
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.utils import timezone
 
 from accounts.models import User
 from events.models import Calendar
 from integrations import services as integration_services
 from integrations.models import Integration
 from integrations.providers import Provider
-from sync.models import SyncRun
-from sync.services import sync_request
 
 from .client import CalDAVClient, ConnectError, RemoteCalendar
 
@@ -93,14 +89,11 @@ def caldav_update_credentials(*, integration: Integration, username: str, passwo
     calendars = caldav_discover(url=integration.config["url"], username=username, password=password)
     if not any(c.url == integration.remote_calendar_id for c in calendars):
         raise ConnectError("These credentials work, but they cannot see the connected calendar.", "wrong_account")
-    integration.config = {**integration.config, "username": username}
-    integration.set_credentials({"password": password})
-    integration.status, integration.last_error = Integration.Status.OK, ""
-    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error", "next_sync_at"])
-    if integration.sync_enabled:
-        sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
-    return integration
+    return integration_services.integration_credentials_replaced(
+        integration=integration,
+        credentials={"password": password},
+        config={**integration.config, "username": username},
+    )
 
 
 def remote_to_json(calendars: list[RemoteCalendar]) -> list[dict[str, Any]]:

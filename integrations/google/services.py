@@ -10,7 +10,6 @@ import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from typing import Any
 
 import requests
@@ -117,14 +116,7 @@ def google_reconnect(*, integration: Integration, account: str, tokens: dict[str
             f"You signed in as {account}, but this calendar belongs to {integration.config.get('account')}. "
             "Sign in with that account."
         )
-    integration.set_credentials(tokens)
-    integration.status, integration.last_error, integration.notified_problem = Integration.Status.OK, "", ""
-    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    integration.save(update_fields=["credentials_encrypted", "status", "last_error", "notified_problem",
-                                    "next_sync_at"])  # fmt: skip
-    if integration.sync_enabled:
-        sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
-    return integration
+    return integration_services.integration_credentials_replaced(integration=integration, credentials=tokens)
 
 
 def google_disconnect(*, integration: Integration) -> None:

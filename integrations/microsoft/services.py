@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from accounts.models import User
 from events.models import Calendar
@@ -16,8 +13,6 @@ from integrations import services as integration_services
 from integrations.models import Integration
 from integrations.providers import Provider
 from sync.errors import SyncError
-from sync.models import SyncRun
-from sync.services import sync_request
 
 from .client import GraphClient
 from .oauth import Tokens, token_provider
@@ -96,14 +91,9 @@ def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integrat
             f"You signed in as {tokens.address}, but this calendar belongs to {integration.config.get('account')}. "
             "Sign in with that account."
         )
-    integration.set_credentials({"cache": tokens.cache, "account": tokens.account})
-    integration.status, integration.last_error, integration.notified_problem = Integration.Status.OK, "", ""
-    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    integration.save(update_fields=["credentials_encrypted", "status", "last_error", "notified_problem",
-                                    "next_sync_at"])  # fmt: skip
-    if integration.sync_enabled:
-        sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
-    return integration
+    return integration_services.integration_credentials_replaced(
+        integration=integration, credentials={"cache": tokens.cache, "account": tokens.account}
+    )
 
 
 def microsoft_connect_organisation(*, user: User, address: str, remote: OutlookCalendar, calendar: Calendar,
