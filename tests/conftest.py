@@ -37,6 +37,12 @@ def _eager_celery(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """`with run_on_commit():` runs what was queued for after the commit (a sync, an import) at the block's end."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def tenant(db):  # type: ignore[no-untyped-def]
     return TenantFactory(slug="acme", name="Acme")
 

@@ -53,11 +53,6 @@ END:VCALENDAR
 
 
 @pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def remote(caldav_server):  # type: ignore[no-untyped-def]
     """A fresh calendar on the server, and a plain caldav-library client for it (the 'other app')."""
     url = caldav_server.new_calendar("Work")

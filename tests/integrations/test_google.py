@@ -29,11 +29,6 @@ pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-@pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 @pytest.fixture(autouse=True)
 def _no_backoff_sleep(monkeypatch):  # type: ignore[no-untyped-def]
     """google-api-python-client sleeps between retries (random() * 2**n seconds); record instead of waiting."""

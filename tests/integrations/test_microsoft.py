@@ -27,11 +27,6 @@ pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-@pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 @pytest.fixture(autouse=True)
 def _no_waiting(monkeypatch):  # type: ignore[no-untyped-def]
     """Retry-After is honoured; the test records the waits instead of sleeping through them."""

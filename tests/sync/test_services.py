@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def pair(member, calendar):  # type: ignore[no-untyped-def]
     other = CalendarFactory(owner=member, name="Personal")
     return calendar, other
