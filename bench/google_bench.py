@@ -20,12 +20,11 @@ from wsgiref.simple_server import make_server
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchsetup import QueryCounter, django_for_bench
+from benchsetup import RequestCounter, django_for_bench, sync_phase
 
 django_for_bench("google")
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from emulators.google.app import GoogleEmulator  # noqa: E402
 from emulators.google.state import State  # noqa: E402
@@ -35,20 +34,9 @@ ZONE = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 1, 5, 9, tzinfo=ZONE)
 
 
-class Counting:
-    """WSGI middleware: how many HTTP requests reached the emulator."""
-
-    def __init__(self, app: GoogleEmulator) -> None:
-        self.app, self.count = app, 0
-
-    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
-        self.count += 1
-        return self.app(environ, start_response)
-
-
-def start_emulator() -> tuple[GoogleEmulator, Counting]:
+def start_emulator() -> tuple[GoogleEmulator, RequestCounter]:
     app = GoogleEmulator(State())
-    counting = Counting(app)
+    counting = RequestCounter(app)
     server = make_server("127.0.0.1", 0, counting, server_class=ThreadingServer, handler_class=QuietHandler)
     app.base_url = f"http://127.0.0.1:{server.server_port}"
     app.state.clients["bench"] = "bench-secret"
@@ -88,7 +76,6 @@ def main() -> None:
     from events.models import Event
     from events.services import calendar_create
     from integrations.models import Integration
-    from sync import services as sync_services
 
     app, counting = start_emulator()
     email = "bench@example.com"
@@ -108,18 +95,7 @@ def main() -> None:
     integration.save()
 
     def phase(label: str) -> None:
-        queries = QueryCounter()
-        before = counting.count
-        with connection.execute_wrapper(queries):
-            started = time.perf_counter()
-            run = sync_services.sync_execute(
-                run_id=sync_services.sync_request(integration=integration, trigger="manual").pk
-            )
-            elapsed = time.perf_counter() - started
-        assert run.status == "success", run.error
-        writes = sum(sum(side.values()) for side in run.counts.values())
-        print(f"  {label:<24} {elapsed * 1000:>10.1f} ms {counting.count - before:>7} HTTP requests "
-              f"{queries.count:>8} queries {writes:>7} writes")  # fmt: skip
+        sync_phase(label, integration, counting)
 
     print(f"Google ({n} events) -> calsync, both ways")
     phase("initial")

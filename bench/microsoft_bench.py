@@ -21,12 +21,11 @@ from pathlib import Path
 from wsgiref.simple_server import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchsetup import QueryCounter, django_for_bench
+from benchsetup import RequestCounter, django_for_bench, sync_phase
 
 django_for_bench("microsoft")
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from emulators.http import QuietHandler, ThreadingServer  # noqa: E402
 from emulators.microsoft.app import MicrosoftEmulator, self_signed_certificate  # noqa: E402
@@ -37,19 +36,10 @@ WEEKLY = {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]}
           "range": {"type": "numbered", "numberOfOccurrences": 20, "startDate": "2026-01-05"}}  # fmt: skip
 
 
-class Counting:
-    def __init__(self, app: MicrosoftEmulator) -> None:
-        self.app, self.count = app, 0
-
-    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
-        self.count += 1
-        return self.app(environ, start_response)
-
-
-def start_emulator() -> tuple[MicrosoftEmulator, Counting]:
+def start_emulator() -> tuple[MicrosoftEmulator, RequestCounter]:
     cert, key = self_signed_certificate(Path(tempfile.mkdtemp(prefix="ms-bench-")))
     app = MicrosoftEmulator(State())
-    counting = Counting(app)
+    counting = RequestCounter(app)
     server = make_server("127.0.0.1", 0, counting, server_class=ThreadingServer, handler_class=QuietHandler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -89,7 +79,6 @@ def main() -> None:
     from events.models import Event
     from events.services import calendar_create
     from integrations.models import Integration
-    from sync import services as sync_services
 
     app, counting = start_emulator()
     upn = "bench@contoso.example"
@@ -122,18 +111,7 @@ def main() -> None:
     integration.save()
 
     def phase(label: str) -> None:
-        queries = QueryCounter()
-        before = counting.count
-        with connection.execute_wrapper(queries):
-            started = time.perf_counter()
-            run = sync_services.sync_execute(
-                run_id=sync_services.sync_request(integration=integration, trigger="manual").pk
-            )
-            elapsed = time.perf_counter() - started
-        assert run.status == "success", run.error
-        writes = sum(sum(side.values()) for side in run.counts.values())
-        print(f"  {label:<24} {elapsed * 1000:>10.1f} ms {counting.count - before:>7} HTTP requests "
-              f"{queries.count:>8} queries {writes:>7} writes")  # fmt: skip
+        sync_phase(label, integration, counting)
 
     print(f"Outlook ({n} events) -> calsync, both ways")
     phase("initial")
