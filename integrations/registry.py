@@ -30,5 +30,13 @@ def build_side(integration: Integration) -> CalendarSide:
     return module.build_side(integration)  # type: ignore[no-any-return]
 
 
+def before_disconnect(integration: Integration) -> None:
+    """The provider's own farewell (stop push, revoke a grant), if its module has one; then calsync forgets."""
+    path = SIDES.get(integration.provider)
+    hook = getattr(import_module(path), "before_disconnect", None) if path else None
+    if hook is not None:
+        hook(integration)
+
+
 def available() -> set[str]:
     return set(SIDES)

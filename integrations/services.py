@@ -15,6 +15,7 @@ from events.models import Calendar
 from sync.models import SyncRun
 from sync.services import sync_request
 
+from . import registry
 from .models import Integration
 from .providers import ALL_PROVIDERS, Provider
 
@@ -122,5 +123,9 @@ def integration_allow_mass_delete(*, integration: Integration) -> Integration:
 
 
 def integration_disconnect(*, integration: Integration) -> None:
-    """Forget the credentials and the pairing; calsync's events stay as they are."""
+    """Tell the provider (stop push, revoke access) and forget the credentials and the pairing.
+
+    calsync's events stay as they are.
+    """
+    registry.before_disconnect(integration)
     integration.delete()

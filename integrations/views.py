@@ -19,7 +19,6 @@ from sync.services import sync_request_manual
 
 from . import services
 from .forms import CalsyncConnectForm, SettingsForm
-from .google import services as google_services
 from .providers import Provider
 
 
@@ -121,11 +120,7 @@ def run_detail(request: HttpRequest, run_pk: int) -> HttpResponse:
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
     name = str(integration)
-    if integration.provider == Provider.GOOGLE:
-        # Also stops push notifications and revokes calsync's access at Google.
-        google_services.google_disconnect(integration=integration)
-    else:
-        services.integration_disconnect(integration=integration)
+    services.integration_disconnect(integration=integration)
     messages.success(request, f"Disconnected {name}. Your calsync events were kept.")
     return redirect("settings")
 

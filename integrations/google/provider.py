@@ -31,3 +31,9 @@ def credentials_for(integration: Integration) -> Any:
 def build_side(integration: Integration) -> GoogleSide:
     api = GoogleApi(credentials_for(integration))
     return GoogleSide(api, integration.remote_calendar_id, integration.config.get("time_zone", "UTC"))
+
+
+def before_disconnect(integration: Integration) -> None:
+    from .services import google_farewell
+
+    google_farewell(integration=integration)

@@ -119,15 +119,15 @@ def google_reconnect(*, integration: Integration, account: str, tokens: dict[str
     return integration_services.integration_credentials_replaced(integration=integration, credentials=tokens)
 
 
-def google_disconnect(*, integration: Integration) -> None:
-    """Stop push, revoke calsync's grant at Google (unless another calendar of the account still uses it), forget."""
+def google_farewell(*, integration: Integration) -> None:
+    """Before disconnecting: stop push, and revoke calsync's grant at Google unless another calendar of the
+    same Google account still uses it."""
     channel_close(integration)
     others = Integration.objects.filter(
         user=integration.user, provider=Provider.GOOGLE, config__account=integration.config.get("account")
     ).exclude(pk=integration.pk)
     if integration.config.get("auth") == "oauth" and not others.exists():
         _revoke(integration.credentials.get("refresh_token", ""))
-    integration_services.integration_disconnect(integration=integration)
 
 
 def _revoke(token: str) -> None:
@@ -187,7 +187,6 @@ def workspace_save(*, tenant: Tenant, key_text: str, enabled: bool) -> GoogleWor
 
 def workspace_test(*, workspace: GoogleWorkspace, admin: User) -> GoogleWorkspace:
     """Impersonate the admin's own address and read their calendars; record and return what happened."""
-    key = workspace.key
     try:
         address, calendars = _delegated_calendars_explained(workspace, admin)
         workspace.test_ok = True
@@ -197,7 +196,7 @@ def workspace_test(*, workspace: GoogleWorkspace, admin: User) -> GoogleWorkspac
     workspace.tested_at = timezone.now()
     workspace.save(update_fields=["test_ok", "test_message", "tested_at"])
     log.info("google workspace tested", extra={"tenant": workspace.tenant_id, "ok": workspace.test_ok,
-                                               "client_email": key.get("client_email")})  # fmt: skip
+                                               "client_email": workspace.client_email})  # fmt: skip
     return workspace
 
 

@@ -26,7 +26,7 @@ from events.ical import Item, as_utc
 from sync.adapter import Changes, Entry
 from sync.errors import CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
-from .client import GraphClient
+from .client import GraphClient, error_for
 from .convert import UID_PROPERTY, Unsupported, calsync_uid, to_component, to_event
 
 _EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{UID_PROPERTY}')"}
@@ -194,8 +194,6 @@ class MicrosoftSide:
         ])  # fmt: skip
         failed = [(status, body) for status, body in answers if status >= 300]
         if failed:
-            from .client import error_for
-
             status, body = failed[0]
             error = (body or {}).get("error", {})
             raise error_for(status, error.get("code", ""), error.get("message", ""))
