@@ -64,11 +64,19 @@ class GoogleSide:
         touched -= set(deleted)
         # A changed single event is complete as listed; a series needs all of its exceptions.
         complete = {i: e for i, e in masters.items() if i in touched and not e.get("recurrence")}
-        entries, skipped = self._entries(complete.values())
-        for master_id in touched - set(complete):
-            entry = self.get(master_id)
-            if entry is not None:
-                entries.append(entry)
+        # Every event of a series shares its iCalUID, so each changed series is one list request, batched.
+        uids = sorted(
+            {e["iCalUID"] for e in events if (e.get("recurringEventId") or e["id"]) in touched - set(complete)}
+        )
+        results = self.api.batch(
+            [self.events.list(calendarId=self.calendar_id, iCalUID=uid, showDeleted=True, maxResults=PAGE_SIZE)
+             for uid in uids]
+        )  # fmt: skip
+        for _, failure in results:
+            if failure is not None:
+                raise translate(failure) if isinstance(failure, HttpError) else failure
+        series = [e for answer, _ in results for e in answer.get("items", [])]
+        entries, skipped = self._entries([*complete.values(), *series])
         return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
 
     def _entries(self, events: Iterable[dict[str, Any]]) -> tuple[list[Entry], list[tuple[str, str]]]:

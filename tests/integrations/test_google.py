@@ -505,3 +505,18 @@ def test_all_day_private_free_events_with_guests_round_trip(google, google_accou
     assert content_hash(Item(master=again.master.__class__(**{**again.master.__dict__, "organizer": None}))) == (
         content_hash(item)
     )
+
+
+def test_a_change_to_one_occurrence_in_google_arrives_with_its_whole_series(member_client, calendar, google,
+                                                                            run_on_commit) -> None:  # fmt: skip
+    email = "occurrence@example.com"
+    uid = _series_in_google(google, email)
+    integration = connect(member_client, google, email, calendar, run_on_commit)
+    master_id = google_side(google, email).find(uid).id
+    requests_before = google.state.requests
+    google.state.write(email, email, f"{master_id}_20261207T083000Z", {"summary": "Standup (retro)"}, None, patch=True)
+    assert sync_now(integration, run_on_commit).status == "success"
+    master = Event.objects.get(calendar=calendar, uid=uid, parent=None)
+    assert sorted(o.title for o in master.overrides.all()) == ["Standup (moved)", "Standup (retro)"]
+    assert master.exdates == ["2026-12-14T09:30:00;Europe/Berlin"]  # the rest of the series is intact
+    assert google.state.requests - requests_before == 2  # the changes, then one read of the series (batched)
