@@ -166,8 +166,9 @@ def test_proppatch_is_all_or_nothing(dav, calendar) -> None:
         "<d:displayname>Team</d:displayname><a:calendar-color>#FF0000FF</a:calendar-color>"
         "<a:calendar-order>3</a:calendar-order></d:prop></d:set></d:propertyupdate>"
     )
-    found = responses(dav, dav.request("PROPPATCH", cal_path(calendar), ok))
-    assert "200" in dav.body(dav.request("PROPPATCH", cal_path(calendar), ok)) and found
+    (node,) = responses(dav, dav.request("PROPPATCH", cal_path(calendar), ok)).values()
+    assert [p.findtext(f"{D}status") for p in node.findall(f"{D}propstat")] == ["HTTP/1.1 200 OK"]
+    assert len(node.find(f"{D}propstat/{D}prop")) == 3  # all three set
     calendar.refresh_from_db()
     assert (calendar.name, calendar.color) == ("Team", "#ff0000")
     order = responses(
