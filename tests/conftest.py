@@ -200,6 +200,38 @@ def microsoft_mailbox(microsoft):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def exchange_emulator():  # type: ignore[no-untyped-def]
+    """The project's Exchange (EWS) emulator, for the whole session."""
+    from emulators.exchange.app import serve
+
+    app, server, url = serve()
+    yield app, url
+    server.shutdown()
+
+
+@pytest.fixture
+def exchange(exchange_emulator, settings):  # type: ignore[no-untyped-def]
+    """The EWS emulator with its faults cleared; its URL is `exchange.url`."""
+    app, url = exchange_emulator
+    settings.EXCHANGE_ALLOW_HTTP = True
+    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = True
+    app.state.faults.update(busy=0, back_off_ms=1000)
+    app.url = url
+    yield app
+
+
+@pytest.fixture
+def exchange_mailbox(exchange):  # type: ignore[no-untyped-def]
+    """A fresh mailbox whose owner logs in as CORP\\<name>: (address, Server)."""
+    from integrations.exchange.client import Server
+
+    name = f"user{uuid.uuid4().hex[:10]}"
+    address = f"{name}@corp.example"
+    exchange.state.mailbox(address, name.title(), password="s3cret-pass", username=f"CORP\\{name}")
+    return address, Server(exchange.url, name, "s3cret-pass", domain="CORP")
+
+
+@pytest.fixture(scope="session")
 def tls_server():  # type: ignore[no-untyped-def]
     """An HTTPS server with a self-signed certificate nobody trusts."""
     from .tls import start_tls_server

@@ -13,6 +13,7 @@ from django.conf import settings
 from accounts.models import User
 from events.models import Calendar
 from integrations import services as integration_services
+from integrations.addresses import server_address
 from integrations.models import Integration
 from integrations.providers import Provider
 
@@ -20,18 +21,12 @@ from .client import CalDAVClient, ConnectError, RemoteCalendar
 
 
 def normalise_server_url(text: str) -> str:
-    """People type 'caldav.icloud.com'; CalDAV wants a URL. No scheme means HTTPS."""
-    text = text.strip()
-    if "://" not in text:
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConnectError("Enter the server address, e.g. https://caldav.example.com/", "url")
-    if parts.username or parts.password:
-        raise ConnectError("Leave the username and password out of the address; enter them in their own fields.", "url")
-    if parts.scheme == "http" and not settings.CALDAV_ALLOW_HTTP:
-        raise ConnectError("Use an https:// address: over http the password would travel unencrypted.", "url")
-    return text if parts.path else f"{text}/"
+    """People type 'caldav.icloud.com'; CalDAV wants a URL."""
+    try:
+        parts = server_address(text, allow_http=settings.CALDAV_ALLOW_HTTP, example="https://caldav.example.com/")
+    except ValueError as exc:
+        raise ConnectError(str(exc), "url") from None
+    return parts.geturl() if parts.path else f"{parts.geturl()}/"
 
 
 def check_public_address(url: str) -> None:

@@ -217,7 +217,7 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
     )
 
 
-def _minutes(alarm: Alarm) -> int | None:
+def reminder_minutes(alarm: Alarm) -> int | None:
     match = re.match(r"^-P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?$", alarm.trigger)
     if match is None or alarm.related_end:
         return None
@@ -252,7 +252,7 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str
         ],
         "singleValueExtendedProperties": [{"id": UID_PROPERTY, "value": uid}],
     }
-    reminder = next((m for m in map(_minutes, component.alarms) if m is not None), None)
+    reminder = next((m for m in map(reminder_minutes, component.alarms) if m is not None), None)
     body["isReminderOn"] = reminder is not None
     if reminder is not None:
         body["reminderMinutesBeforeStart"] = reminder

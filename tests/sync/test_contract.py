@@ -10,6 +10,8 @@ from django.conf import settings as django_settings
 
 from integrations.caldav.adapter import CalDAVSide
 from integrations.caldav.client import CalDAVClient
+from integrations.exchange.adapter import ExchangeSide
+from integrations.exchange.client import account as exchange_account
 from integrations.google.adapter import GoogleSide
 from integrations.google.client import GoogleApi, user_credentials_from
 from integrations.microsoft.adapter import MicrosoftSide
@@ -25,10 +27,16 @@ from .items import event, series
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["memory", "calsync", "radicale", "xandikos", "radicale-etags", "google", "microsoft"])
+@pytest.fixture(
+    params=["memory", "calsync", "radicale", "xandikos", "radicale-etags", "google", "microsoft", "exchange"]
+)
 def side(request):  # type: ignore[no-untyped-def]
     if request.param == "memory":
         return MemorySide()
+    if request.param == "exchange":
+        address, server = request.getfixturevalue("exchange_mailbox")
+        folder = request.getfixturevalue("exchange").state.folder(address, distinguished="calendar")
+        return ExchangeSide(exchange_account(server, address), folder.id, "Europe/Berlin")
     if request.param == "microsoft":
         upn, tokens = request.getfixturevalue("microsoft_mailbox")
         box = request.getfixturevalue("microsoft").state.mailboxes[upn]
@@ -56,6 +64,13 @@ def expire(side) -> str:  # type: ignore[no-untyped-def]
         cursor = side.changes(None).cursor
         base = django_settings.MICROSOFT_GRAPH_URL.rsplit("/v1.0", 1)[0]
         side.client.session.post(f"{base}/_emulator/faults", json={"expire_delta_tokens": True}, timeout=10)
+        return cursor
+    if isinstance(side, ExchangeSide):
+        cursor = side.changes(None).cursor
+        base = side.account.protocol.service_endpoint.rsplit("/EWS/", 1)[0]
+        with niquests.Session() as session:
+            session.trust_env = False
+            session.post(f"{base}/_emulator/faults", json={"expire_sync_states": True}, timeout=10)
         return cursor
     if isinstance(side, CalDAVSide) and not side.supports_sync:
         return "etags:{not json"

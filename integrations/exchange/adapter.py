@@ -1,0 +1,256 @@
+"""One Exchange calendar folder as a sync side, over Exchange Web Services.
+
+Reads use SyncFolderItems: the sync state is the cursor, and a round with nothing new is one request.
+EWS reports a recurring series as one item (its recurring master); an edited occurrence is an exception
+listed in the master's ModifiedOccurrences and a cancelled one in DeletedOccurrences, and either changes
+the master's ChangeKey. So an Exchange series is one calsync series with overrides and EXDATEs, and the
+master's ChangeKey is its version. Writes address single occurrences by OccurrenceItemId (the master and
+the occurrence's 1-based index in the pattern).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from dateutil.rrule import rrulestr
+from exchangelib import CalendarItem
+from exchangelib.folders import Calendar, Root
+from exchangelib.items import MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
+
+from events.ical import Component, Item, as_utc
+from sync.adapter import Changes, Entry
+from sync.errors import ItemRejected, NotFound, PreconditionFailed
+
+from .client import translated
+from .convert import Unsupported, calsync_uid, to_component, to_fields
+
+_READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
+         "legacy_free_busy_status", "reminder_is_set", "reminder_minutes_before_start", "uid", "calsync_uid",
+         "organizer", "required_attendees", "optional_attendees", "recurrence", "modified_occurrences",
+         "deleted_occurrences", "original_start", "is_cancelled", "type", "_start_timezone",
+         "_end_timezone"]  # fmt: skip
+# What a change to a series' timing touches: Exchange drops the series' exceptions when it changes.
+_TIMING = ("start", "end", "is_all_day", "recurrence")
+SYNC_PAGE = 512  # the most SyncFolderItems returns at once
+_MAX_OCCURRENCES = 5000
+
+
+class ExchangeSide:
+    def __init__(self, account: Any, folder_id: str, zone: str = "UTC") -> None:
+        self.account = account
+        self.zone = zone
+        # A folder object from its id: no GetFolder round trip before each sync.
+        self.folder = Calendar(root=Root(account=account), id=folder_id)
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def changes(self, cursor: str | None) -> Changes:
+        changed: list[str] = []
+        deleted: list[str] = []
+        with translated():
+            for kind, item in self.folder.sync_items(sync_state=cursor or None, only_fields=["changekey"],
+                                                     max_changes_returned=SYNC_PAGE):  # fmt: skip
+                if kind == "delete":
+                    deleted.append(item.id)
+                elif kind in ("create", "update"):
+                    changed.append(item.id)
+            state = self.folder.item_sync_state
+        entries, skipped = self._read(list(dict.fromkeys(changed)))
+        read = {e.id for e in entries} | {s[0] for s in skipped}
+        gone = [i for i in changed if i not in read]  # deleted between the two requests: the next round says so
+        return Changes(changed=entries, deleted=[d for d in deleted if d not in read] + gone, cursor=state,
+                       complete=cursor is None, skipped=skipped)  # fmt: skip
+
+    def _fetch(self, ids: Iterable[str]) -> list[Any]:
+        wanted = [(i, None) for i in ids]
+        if not wanted:
+            return []
+        with translated():
+            return list(self.account.fetch(ids=wanted, folder=self.folder, only_fields=_READ))
+
+    def _read(self, ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
+        """Items and, for series, their exceptions: two GetItem round trips for any number of items."""
+        masters = self._fetch(ids)
+        exception_ids = [o.id for m in masters if isinstance(m, CalendarItem) for o in m.modified_occurrences or ()]
+        exceptions = {e.id: e for e in self._fetch(exception_ids) if isinstance(e, CalendarItem)}
+        entries, skipped = [], []
+        for item_id, master in zip(ids, masters, strict=True):
+            if not isinstance(master, CalendarItem):
+                continue  # gone since it was listed (ErrorItemNotFound): not changed, deleted
+            try:
+                own = [exceptions[o.id] for o in master.modified_occurrences or () if o.id in exceptions]
+                entries.append(self._entry(master, own))
+            except (Unsupported, ValueError, KeyError) as exc:
+                skipped.append((item_id, f"calsync cannot read this Exchange event ({exc})."))
+        return entries, skipped
+
+    def _entry(self, master: CalendarItem, exceptions: list[CalendarItem]) -> Entry:
+        uid = calsync_uid(master)
+        component = to_component(master, uid)
+        if master.recurrence is None:
+            return Entry(master.id, master.changekey, Item(master=component))
+        overrides = sorted((to_component(e, uid, component.start) for e in exceptions),
+                           key=lambda o: as_utc(o.recurrence_id))  # fmt: skip
+        exdates = tuple(_like(component.start, d.start) for d in master.deleted_occurrences or ())
+        return Entry(master.id, master.changekey,
+                     Item(master=replace(component, exdates=exdates), overrides=tuple(overrides)))  # fmt: skip
+
+    def get(self, id: str) -> Entry | None:
+        entries, skipped = self._read([id])
+        if skipped:
+            raise ItemRejected(skipped[0][1])
+        return entries[0] if entries else None
+
+    def find(self, uid: str) -> Entry | None:
+        with translated():
+            found = list(self.folder.filter(calsync_uid=uid).values_list("id", flat=True))
+        return self.get(found[0]) if found else None
+
+    # --- writing ----------------------------------------------------------------------------------------
+
+    def _fields(self, component: Component, uid: str) -> dict[str, Any]:
+        if component.kind != "VEVENT":
+            raise ItemRejected("Exchange calendars hold events, not tasks: this task stays in calsync.")
+        try:
+            return to_fields(component, uid, self.zone)
+        except Unsupported as exc:
+            raise ItemRejected(str(exc)) from exc
+
+    def _new(self, item: Item) -> CalendarItem:
+        return CalendarItem(account=self.account, folder=self.folder, **self._fields(item.master, item.uid))
+
+    def create(self, item: Item) -> Entry:
+        created = self._new(item)
+        with translated():
+            created.save(send_meeting_invitations=SEND_TO_NONE)
+        return self._finish_series(created.id, item)
+
+    def create_many(self, items: list[Item]) -> list[Entry]:
+        """One CreateItem request per 100 events; series with exceptions are then finished one by one."""
+        new = [self._new(item) for item in items]
+        with translated():
+            answers = self.account.bulk_create(folder=self.folder, items=new,
+                                               send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
+        failed = [a for a in answers if isinstance(a, Exception)]
+        if failed:
+            with translated():
+                raise failed[0]
+        entries = []
+        for answer, item in zip(answers, items, strict=True):
+            if item.overrides or item.master.exdates:
+                entries.append(self._finish_series(answer.id, item))
+            else:
+                entries.append(Entry(answer.id, answer.changekey, item))
+        return entries
+
+    def _current(self, id: str, version: str) -> CalendarItem:
+        found = self._fetch([id])
+        if not found or not isinstance(found[0], CalendarItem):
+            raise NotFound("The event is not in Exchange any more.")
+        if version and found[0].changekey != version:
+            raise PreconditionFailed("The event changed in Exchange since calsync read it.")
+        return found[0]
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        current = self._current(id, version)
+        fields = self._fields(item.master, item.uid)
+        before = to_component(current, calsync_uid(current))
+        timing_changed = (before.start, before.end, before.rrule) != (item.master.start, item.master.end,
+                                                                      item.master.rrule)  # fmt: skip
+        names = [n for n in fields if timing_changed or n not in _TIMING]
+        for name in names:
+            setattr(current, name, fields[name])
+        with translated():
+            current.save(update_fields=names, conflict_resolution="NeverOverwrite",
+                         send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
+        return self._finish_series(id, item)
+
+    def delete(self, id: str, version: str) -> None:
+        current = self._current(id, version)
+        with translated():
+            # Into Deleted Items, where the user can still recover it, rather than gone for good.
+            answer = self.account.bulk_delete(ids=[(current.id, current.changekey)], delete_type=MOVE_TO_DELETED_ITEMS,
+                                              send_meeting_cancellations=SEND_TO_NONE)[0]  # fmt: skip
+            if isinstance(answer, Exception):
+                raise answer
+
+    def _finish_series(self, master_id: str, item: Item) -> Entry:
+        """Make the series' exceptions and cancelled occurrences in Exchange match the item's."""
+        if item.master.rrule:
+            entry = self.get(master_id)
+            if entry is None:
+                raise NotFound("The event disappeared from Exchange while calsync wrote it.")
+            have = {as_utc(o.recurrence_id): o for o in entry.item.overrides if o.recurrence_id is not None}
+            gone = {as_utc(d) for d in entry.item.master.exdates}
+            wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+            master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=entry.version)
+            for moment, override in wanted.items():
+                if moment in gone or _same(have.get(moment), override):
+                    continue
+                self._change_occurrence(master, item.master, moment, self._fields(override, item.uid))
+            for moment in set(have) - set(wanted):  # an exception calsync no longer has: back to the pattern
+                plain = replace(item.master, recurrence_id=have[moment].recurrence_id, rrule="",
+                                start=have[moment].recurrence_id,
+                                end=_shifted_end(item.master, have[moment].recurrence_id))  # fmt: skip
+                self._change_occurrence(master, item.master, moment, self._fields(plain, item.uid))
+            for value in item.master.exdates:
+                if as_utc(value) in gone:
+                    continue
+                index = _index_of(item.master, as_utc(value))
+                if index is not None:
+                    with translated():
+                        master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
+        entry = self.get(master_id)
+        if entry is None:
+            raise NotFound("The event disappeared from Exchange while calsync wrote it.")
+        return entry
+
+    def _change_occurrence(self, master: CalendarItem, series: Component, moment: dt.datetime,
+                           fields: dict[str, Any]) -> None:  # fmt: skip
+        index = _index_of(series, moment)
+        if index is None:
+            return  # not an occurrence of the pattern (any more)
+        occurrence = master.occurrence(index)
+        names = [n for n in fields if n not in ("recurrence", "calsync_uid")]
+        for name in names:
+            setattr(occurrence, name, fields[name])
+        with translated():
+            occurrence.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
+
+
+def _index_of(series: Component, moment: dt.datetime) -> int | None:
+    """The 1-based index of the occurrence starting at `moment` in the series' pattern, counting cancelled ones."""
+    first = series.start
+    anchor = first if isinstance(first, dt.datetime) else dt.datetime(first.year, first.month, first.day)  # type: ignore[union-attr]
+    for index, start in enumerate(rrulestr(series.rrule, dtstart=anchor), 1):
+        value = start if isinstance(first, dt.datetime) else start.date()
+        at = as_utc(value)
+        if at == moment:
+            return index
+        if at > moment or index >= _MAX_OCCURRENCES:
+            return None
+    return None
+
+
+def _like(start: Any, moment: Any) -> dt.datetime | dt.date:
+    """A cancelled occurrence's start in the series' own terms: a date for all-day series, else the zone's time."""
+    value = dt.datetime.fromtimestamp(moment.timestamp(), dt.UTC)
+    if isinstance(start, dt.datetime):
+        return value.astimezone(start.tzinfo)
+    return value.date()
+
+
+def _shifted_end(series: Component, start: Any) -> Any:
+    if series.start is None or series.end is None:
+        return None
+    return start + (series.end - series.start)
+
+
+def _same(have: Component | None, want: Component) -> bool:
+    if have is None:
+        return False
+    keys = ("summary", "description", "location", "start", "end", "transparency", "visibility")
+    return all(getattr(have, k) == getattr(want, k) for k in keys)
