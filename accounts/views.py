@@ -13,6 +13,7 @@ from django.urls import reverse_lazy
 
 from dav.services import server_url_for
 from events.forms import timezone_choices
+from integrations.exchange.services import active_for as exchange_server_for
 from integrations.google.services import workspace_for
 from integrations.microsoft.organisation import active_for as microsoft_organisation_for
 from integrations.providers import Provider
@@ -78,6 +79,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             "google_sandbox": django_settings.GOOGLE_SANDBOX,
             "microsoft_sandbox": django_settings.MICROSOFT_SANDBOX,
             "microsoft_organisation": microsoft_organisation_for(user) is not None,  # type: ignore[arg-type]
+            "exchange_server": exchange_server_for(user) is not None,  # type: ignore[arg-type]
             "app_password_count": scope.app_passwords().count(),
         },
     )

@@ -244,6 +244,8 @@ MICROSOFT_TIMEOUT_SECONDS = env.int("MICROSOFT_TIMEOUT_SECONDS", default=30)
 # The rolling window calendarView/delta reads: events moving into it arrive as it moves.
 # Exchange on-premises over EWS: http:// servers only outside production (the password would travel in clear).
 EXCHANGE_ALLOW_HTTP = env.bool("EXCHANGE_ALLOW_HTTP", default=not PRODUCTION)
+# Set by `make run` when it starts the local EWS emulator; the connect page then offers its sandbox login.
+EXCHANGE_SANDBOX_URL = "" if PRODUCTION else env.str("EXCHANGE_SANDBOX_URL", default="")
 MICROSOFT_SYNC_PAST_DAYS = env.int("MICROSOFT_SYNC_PAST_DAYS", default=90)
 MICROSOFT_SYNC_FUTURE_DAYS = env.int("MICROSOFT_SYNC_FUTURE_DAYS", default=365)
 if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHORITY_HOST.startswith("http://")):

@@ -12,3 +12,4 @@ class IntegrationsConfig(AppConfig):
         registry.register(Provider.CALDAV, "integrations.caldav.provider")
         registry.register(Provider.GOOGLE, "integrations.google.provider")
         registry.register(Provider.MICROSOFT, "integrations.microsoft.provider")
+        registry.register(Provider.EXCHANGE, "integrations.exchange.provider")

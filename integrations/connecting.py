@@ -3,6 +3,7 @@ choice step's starting values."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -39,3 +40,26 @@ def choice_initial(request: HttpRequest, scope: Scope) -> dict[str, Any]:
     """The settings the choice step starts from: both ways, calsync wins, automatic, errors to the user."""
     return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
             "error_email": request.user.email, "calendar": scope.calendars().first()}  # type: ignore[union-attr]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MailboxCalendar:
+    """A calendar in an Outlook / Exchange mailbox, as the choice step lists it."""
+
+    url: str  # the provider's id for it
+    name: str
+    writable: bool
+    default: bool = False
+
+    @property
+    def accepts_events(self) -> bool:
+        return True
+
+
+def calendars_to_session(calendars: list[Any]) -> list[dict[str, Any]]:
+    """The calendars offered, kept in the session between the check and the choice (dataclasses, as dicts)."""
+    return [asdict(c) for c in calendars]
+
+
+def calendars_from_session(data: list[dict[str, Any]], kind: type = MailboxCalendar) -> list[Any]:
+    return [kind(**c) for c in data]

@@ -138,3 +138,22 @@ def alias_domains(text: str) -> list[str]:
     if wrong:
         raise forms.ValidationError(f"Not a domain name: {', '.join(wrong)}.")
     return list(dict.fromkeys(domains))
+
+
+class AliasDomainsForm(forms.Form):
+    """Organisation-wide settings forms: the tenant's other email domains, shown and checked the same way."""
+
+    aliases = forms.CharField(
+        required=False,
+        label="Other email domains",
+        help_text="If people's mailbox addresses use other domains than their calsync addresses "
+        "(e.g. acme.io besides acme.com), list them, separated by commas.",
+    )
+
+    def __init__(self, *args: Any, tenant: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["aliases"].initial = ", ".join(tenant.email_domain_aliases)
+        self.order_fields([name for name in self.fields if name != "aliases"] + ["aliases"])
+
+    def clean_aliases(self) -> list[str]:
+        return alias_domains(self.cleaned_data["aliases"])

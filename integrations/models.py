@@ -147,3 +147,26 @@ class MicrosoftOrganisation(OrganisationWide):
     @property
     def secret(self) -> str:
         return str(crypto.decrypt(self.secret_encrypted)["secret"])
+
+
+class ExchangeServer(OrganisationWide):
+    """A tenant's on-premises Exchange server and the sync account calsync logs in with (organisation-wide sync)."""
+
+    class Access(models.TextChoices):
+        IMPERSONATION = "impersonation", "Impersonation (the account has the ApplicationImpersonation role)"
+        DELEGATE = "delegate", "Delegate access (each person gives the account access to their calendar)"
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="exchange_server")
+    ews_url = models.URLField("Exchange server", max_length=500)
+    domain = models.CharField("Network domain name (NetBIOS)", max_length=64, blank=True)
+    username = models.CharField(max_length=254)
+    password_encrypted = models.TextField()
+    sync_email = models.EmailField("Sync user email address")
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.IMPERSONATION)
+
+    def __str__(self) -> str:
+        return f"Exchange server for {self.tenant}"
+
+    @property
+    def password(self) -> str:
+        return str(crypto.decrypt(self.password_encrypted)["password"])

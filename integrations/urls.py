@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 from .caldav import views as caldav_views
+from .exchange import views as exchange_views
 from .google import views as google_views
 from .microsoft import views as microsoft_views
 
@@ -27,7 +28,16 @@ urlpatterns = [
     ),
     path("manage/microsoft/", microsoft_views.organisation_admin, name="microsoft_organisation"),
     path("manage/microsoft/consented/", microsoft_views.consented, name="microsoft_consented"),
+    path("integrations/connect/exchange/", exchange_views.connect, name="exchange_connect"),
+    path("integrations/connect/exchange/calendar/", exchange_views.choose, name="exchange_choose"),
+    path(
+        "integrations/connect/exchange/organisation/",
+        exchange_views.connect_organisation,
+        name="exchange_connect_organisation",
+    ),
+    path("manage/exchange/", exchange_views.organisation_admin, name="exchange_organisation"),
     path("integrations/<int:pk>/", views.detail, name="detail"),
+    path("integrations/<int:pk>/exchange/credentials/", exchange_views.update_credentials, name="exchange_credentials"),
     path("integrations/<int:pk>/caldav/credentials/", caldav_views.update_credentials, name="caldav_credentials"),
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("integrations/<int:pk>/allow-deletions/", views.allow_mass_delete, name="allow_mass_delete"),

@@ -45,8 +45,19 @@ def main() -> int:
             "--port", str(emulator.port or 8093), "--browser-port", str((emulator.port or 8093) + 1),
             "--cert-dir", str(var / "microsoft-emulator"),
         ]  # fmt: skip
+    # Exchange on-premises has no sign-in service to stand in for: the sandbox is an EWS server with one login,
+    # which the connect page offers to fill in.
+    sandbox_ews = ""
+    if os.environ.get("CALSYNC_ENV", "development") != "production":
+        sandbox_ews = os.environ.get("EXCHANGE_SANDBOX_URL", "http://127.0.0.1:8095/EWS/Exchange.asmx")
+        emulator = urlsplit(sandbox_ews)
+        commands["exchange-sandbox"] = [
+            PYTHON, "-m", "emulators.exchange", "--host", emulator.hostname or "127.0.0.1",
+            "--port", str(emulator.port or 8095),
+        ]  # fmt: skip
     # Links in pages and emails (the CalDAV server address, subscription links) point where it really runs.
-    env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", f"http://{address}")}
+    env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", f"http://{address}"),
+           "EXCHANGE_SANDBOX_URL": sandbox_ews}  # fmt: skip
     processes = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
     print(f"\ncalsync is starting at http://{address}/ (web, worker and beat). Press Ctrl-C to stop.", flush=True)
     print(f"CalDAV clients: server http://{address}/ with your email and an app password (Settings).\n", flush=True)

@@ -247,7 +247,7 @@ class State:
                     "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
                     "The occurrence index is out of the recurrence range.",
                 )
-            original = starts[index - 1]
+            original = starts[index - 1].astimezone(UTC)  # keys of exceptions and deletions are in UTC
             key = original.isoformat()
             if key in master["deleted"]:
                 raise EwsError(

@@ -5,11 +5,11 @@ from typing import Any
 from django import forms
 
 from accounts.models import Tenant
-from integrations.forms import alias_domains
+from integrations.forms import AliasDomainsForm
 from integrations.models import GoogleWorkspace
 
 
-class WorkspaceForm(forms.Form):
+class WorkspaceForm(AliasDomainsForm):
     key_file = forms.FileField(
         required=False,
         label="Service account key (JSON)",
@@ -17,21 +17,11 @@ class WorkspaceForm(forms.Form):
         "https://www.googleapis.com/auth/calendar. Stored encrypted; leave empty to keep the current one.",
     )
     enabled = forms.BooleanField(required=False, label="Sync the organisation's Google calendars")
-    aliases = forms.CharField(
-        required=False,
-        label="Other email domains",
-        help_text="If people's Google addresses use other domains than their calsync addresses "
-        "(e.g. acme.io besides acme.com), list them, separated by commas.",
-    )
 
     def __init__(self, *args: Any, workspace: GoogleWorkspace | None, tenant: Tenant, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, tenant=tenant, **kwargs)
         self.workspace = workspace
         self.fields["enabled"].initial = workspace.enabled if workspace else False
-        self.fields["aliases"].initial = ", ".join(tenant.email_domain_aliases)
-
-    def clean_aliases(self) -> list[str]:
-        return alias_domains(self.cleaned_data["aliases"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -9,7 +9,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -79,14 +79,6 @@ def _calendar(entry: dict[str, Any]) -> GoogleCalendar:
 
 def calendars_for_tokens(tokens: dict[str, Any]) -> tuple[str, list[GoogleCalendar]]:
     return _calendars(user_credentials_from(tokens))
-
-
-def calendars_to_json(calendars: list[GoogleCalendar]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in calendars]
-
-
-def calendars_from_json(data: list[dict[str, Any]]) -> list[GoogleCalendar]:
-    return [GoogleCalendar(**c) for c in data]
 
 
 def google_connect(

@@ -15,7 +15,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from calsync import crypto
-from integrations.connecting import choice_initial, connect_scope, reconnecting
+from integrations.connecting import (
+    calendars_from_session,
+    calendars_to_session,
+    choice_initial,
+    connect_scope,
+    reconnecting,
+)
 from integrations.forms import ChooseCalendarForm
 from integrations.models import GoogleWorkspace
 from integrations.providers import Provider
@@ -69,7 +75,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         return redirect("integrations:detail", pk=integration.pk)
     # The tokens wait in the session only encrypted, until the user picks a calendar.
     request.session[PENDING] = {"auth": "oauth", "account": account, "secret": crypto.encrypt(tokens),
-                                "calendars": services.calendars_to_json(calendars)}  # fmt: skip
+                                "calendars": calendars_to_session(calendars)}  # fmt: skip
     return redirect("integrations:google_choose")
 
 
@@ -86,7 +92,7 @@ def connect_workspace(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Your organisation's Google Workspace could not reach your calendars: {exc}")
         return redirect("settings")
     request.session[PENDING] = {"auth": "workspace", "account": account, "secret": "",
-                                "calendars": services.calendars_to_json(calendars)}  # fmt: skip
+                                "calendars": calendars_to_session(calendars)}  # fmt: skip
     return redirect("integrations:google_choose")
 
 
@@ -96,7 +102,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(PENDING)
     if not pending:
         return redirect("settings")
-    remote_calendars = services.calendars_from_json(pending["calendars"])
+    remote_calendars = calendars_from_session(pending["calendars"], services.GoogleCalendar)
     form = ChooseCalendarForm(
         request.POST or None,
         calendars=scope.calendars(),

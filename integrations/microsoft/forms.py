@@ -5,11 +5,11 @@ from typing import Any
 from django import forms
 
 from accounts.models import Tenant
-from integrations.forms import alias_domains
+from integrations.forms import AliasDomainsForm
 from integrations.models import MicrosoftOrganisation
 
 
-class OrganisationForm(forms.Form):
+class OrganisationForm(AliasDomainsForm):
     directory_id = forms.CharField(label="Tenant (directory) id", max_length=100,
                                    help_text="Entra ID › Overview › Tenant ID, or your tenant's domain.")  # fmt: skip
     client_id = forms.CharField(
@@ -24,17 +24,10 @@ class OrganisationForm(forms.Form):
         help_text="Stored encrypted and never shown again; leave empty to keep the current one.",
     )
     enabled = forms.BooleanField(required=False, label="Sync the organisation's Microsoft 365 calendars")
-    aliases = forms.CharField(required=False, label="Other email domains",
-                              help_text="If mailboxes use other domains than calsync addresses, list them, "
-                              "separated by commas.")  # fmt: skip
 
     def __init__(self, *args: Any, organisation: MicrosoftOrganisation | None, tenant: Tenant, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, tenant=tenant, **kwargs)
         if organisation is not None:
             self.fields["directory_id"].initial = organisation.directory_id
             self.fields["client_id"].initial = organisation.client_id
             self.fields["enabled"].initial = organisation.enabled
-        self.fields["aliases"].initial = ", ".join(tenant.email_domain_aliases)
-
-    def clean_aliases(self) -> list[str]:
-        return alias_domains(self.cleaned_data["aliases"])

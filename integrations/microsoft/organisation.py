@@ -18,12 +18,13 @@ from django.utils import timezone
 
 from accounts.models import Tenant, User
 from calsync import crypto
+from integrations.connecting import MailboxCalendar
 from integrations.models import MicrosoftOrganisation
 from sync.errors import AuthRevoked, SyncError, TransientError
 
 from .client import GraphClient
 from .oauth import _http
-from .services import MicrosoftConnectError, OutlookCalendar
+from .services import MicrosoftConnectError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def token_provider(organisation: MicrosoftOrganisation) -> Any:
     return token
 
 
-def mailbox_calendars(organisation: MicrosoftOrganisation, user: User) -> tuple[str, list[OutlookCalendar]]:
+def mailbox_calendars(organisation: MicrosoftOrganisation, user: User) -> tuple[str, list[MailboxCalendar]]:
     """The user's own calendars, found under their address or an alias domain."""
     tenant = user.tenant
     assert tenant is not None
@@ -115,7 +116,7 @@ def mailbox_calendars(organisation: MicrosoftOrganisation, user: User) -> tuple[
         except SyncError as exc:
             problems.append(f"{address}: {exc}")
             continue
-        calendars = [OutlookCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")),
+        calendars = [MailboxCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")),
                                      bool(c.get("isDefaultCalendar"))) for c in answer.get("value", [])]  # fmt: skip
         return address, sorted(calendars, key=lambda c: (not c.default, c.name.lower()))
     raise MicrosoftConnectError(f"No mailbox was found for {user.email} in Microsoft 365. " + " ".join(problems))
@@ -138,7 +139,7 @@ def active_for(user: User) -> MicrosoftOrganisation | None:
     return MicrosoftOrganisation.objects.filter(tenant_id=user.tenant_id, enabled=True, test_ok=True).first()
 
 
-def calendars_for_user(user: User) -> tuple[str, list[OutlookCalendar]]:
+def calendars_for_user(user: User) -> tuple[str, list[MailboxCalendar]]:
     organisation = active_for(user)
     if organisation is None:
         raise PermissionDenied("Your organisation has not set up Microsoft 365 sync.")

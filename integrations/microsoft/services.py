@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,6 +9,7 @@ from django.core.exceptions import ValidationError
 from accounts.models import User
 from events.models import Calendar
 from integrations import services as integration_services
+from integrations.connecting import MailboxCalendar
 from integrations.models import Integration
 from integrations.providers import Provider
 from sync.errors import SyncError
@@ -20,45 +20,25 @@ from .oauth import Tokens, token_provider
 MAILBOX_PROVIDERS = (Provider.MICROSOFT, Provider.EXCHANGE)
 
 
-@dataclass(frozen=True)
-class OutlookCalendar:
-    url: str  # the calendar id
-    name: str
-    writable: bool
-    default: bool = False
-
-    @property
-    def accepts_events(self) -> bool:
-        return True
-
-
 class MicrosoftConnectError(Exception):
     """Connecting failed; the message says why, for the user."""
 
 
-def calendars_for(tokens: Tokens) -> list[OutlookCalendar]:
+def calendars_for(tokens: Tokens) -> list[MailboxCalendar]:
     client = GraphClient(token_provider({"cache": tokens.cache, "account": tokens.account}))
     try:
         answer = client.call("GET", f"{client.prefix}/calendars")
     except SyncError as exc:
         raise MicrosoftConnectError(f"Could not read your Outlook calendars: {exc}") from exc
     calendars = [
-        OutlookCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")), bool(c.get("isDefaultCalendar")))
+        MailboxCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")), bool(c.get("isDefaultCalendar")))
         for c in answer.get("value", [])
     ]
     calendars.sort(key=lambda c: (not c.default, c.name.lower()))
     return calendars
 
 
-def calendars_to_json(calendars: list[OutlookCalendar]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in calendars]
-
-
-def calendars_from_json(data: list[dict[str, Any]]) -> list[OutlookCalendar]:
-    return [OutlookCalendar(**c) for c in data]
-
-
-def _refuse_second_connection(user: User, address: str) -> None:
+def refuse_second_connection(user: User, address: str) -> None:
     """The same mailbox synced twice (say over Graph and over Exchange) would show every event twice."""
     taken = Integration.objects.filter(user=user, provider__in=MAILBOX_PROVIDERS, config__account=address).first()
     if taken is not None:
@@ -68,11 +48,11 @@ def _refuse_second_connection(user: User, address: str) -> None:
         )
 
 
-def microsoft_connect(*, user: User, tokens: Tokens, remote: OutlookCalendar, calendar: Calendar,
+def microsoft_connect(*, user: User, tokens: Tokens, remote: MailboxCalendar, calendar: Calendar,
                       **sync_settings: Any) -> Integration:  # fmt: skip
     if not remote.writable:
         raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
-    _refuse_second_connection(user, tokens.address)
+    refuse_second_connection(user, tokens.address)
     return integration_services.integration_create(
         user=user,
         provider=Provider.MICROSOFT,
@@ -96,12 +76,12 @@ def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integrat
     )
 
 
-def microsoft_connect_organisation(*, user: User, address: str, remote: OutlookCalendar, calendar: Calendar,
+def microsoft_connect_organisation(*, user: User, address: str, remote: MailboxCalendar, calendar: Calendar,
                                    **sync_settings: Any) -> Integration:  # fmt: skip
     """Through the organisation's app: the user's own mailbox only (found by their address)."""
     if not remote.writable:
         raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
-    _refuse_second_connection(user, address)
+    refuse_second_connection(user, address)
     return integration_services.integration_create(
         user=user,
         provider=Provider.MICROSOFT,

@@ -14,7 +14,13 @@ from django.urls import reverse
 
 from accounts.tenancy import Scope
 from calsync import crypto
-from integrations.connecting import choice_initial, connect_scope, reconnecting
+from integrations.connecting import (
+    calendars_from_session,
+    calendars_to_session,
+    choice_initial,
+    connect_scope,
+    reconnecting,
+)
 from integrations.forms import ChooseCalendarForm
 from integrations.models import MicrosoftOrganisation
 from integrations.providers import Provider
@@ -75,7 +81,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     request.session[PENDING] = {
         "secret": secret,
         "account": tokens.address,
-        "calendars": services.calendars_to_json(calendars),
+        "calendars": calendars_to_session(calendars),
     }
     return redirect("integrations:microsoft_choose")
 
@@ -89,7 +95,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     form = ChooseCalendarForm(
         request.POST or None,
         calendars=scope.calendars(),
-        remote_calendars=services.calendars_from_json(pending["calendars"]),
+        remote_calendars=calendars_from_session(pending["calendars"]),
         remote_label="Outlook calendar",
         initial=choice_initial(request, scope),
     )
@@ -130,7 +136,7 @@ def connect_organisation(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Your organisation's Microsoft 365 could not reach your calendars: {exc}")
         return redirect("settings")
     request.session[PENDING] = {"auth": "organisation", "account": address, "secret": "",
-                                "calendars": services.calendars_to_json(calendars)}  # fmt: skip
+                                "calendars": calendars_to_session(calendars)}  # fmt: skip
     return redirect("integrations:microsoft_choose")
 
 

@@ -80,6 +80,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
                 "logs",
                 "disconnect",
                 "caldav_credentials",
+                "exchange_credentials",
             )
         },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
@@ -98,7 +99,8 @@ LISTINGS = [
     "integrations:caldav_choose", "dav:app_passwords", "integrations:google_callback",
     "integrations:google_connect_workspace", "integrations:google_choose", "integrations:google_workspace",
     "integrations:microsoft_callback", "integrations:microsoft_choose", "integrations:microsoft_connect_organisation",
-    "integrations:microsoft_organisation", "integrations:microsoft_consented",
+    "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
+    "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
