@@ -344,3 +344,42 @@ def test_a_user_on_an_alias_domain_connects_through_the_sync_account(admin_clien
                                                                   **SETTINGS}).content.decode()  # fmt: skip
     assert "Select a valid choice" in page
     assert not Integration.objects.filter(remote_calendar_id=other.id).exists()
+
+
+def test_all_day_private_free_events_with_guests_and_a_reminder_round_trip(exchange, exchange_mailbox) -> None:
+    from events.ical import Alarm, Attendee, Component, Item
+    from sync.engine import content_hash
+
+    address, server = exchange_mailbox
+    folder = exchange.state.folder(address, distinguished="calendar")
+    side = ExchangeSide(account(server, address), folder.id, "Europe/Berlin")
+    item = Item(master=Component(
+        uid="offsite@x", summary="Offsite", description="Bring <laptops> & chargers", start=dt.date(2026, 12, 3),
+        end=dt.date(2026, 12, 5), visibility="PRIVATE", transparency="TRANSPARENT",
+        attendees=(Attendee("bob@example.com", "Bob", "ACCEPTED"),
+                   Attendee("eve@example.com", "Eve", "DECLINED", "OPT-PARTICIPANT")),
+        alarms=(Alarm(trigger="-PT30M", description="Reminder"),),
+    ))  # fmt: skip
+    created = side.create(item)
+    stored = folder.items[created.id]
+    assert stored["is_all_day"] and stored["sensitivity"] == "Private" and stored["free_busy"] == "Free"
+    assert stored["end"] - stored["start"] == dt.timedelta(days=2)  # two whole days, as in calsync
+    assert stored["reminder_is_set"] and stored["reminder_minutes"] == 30
+    assert [(a, r) for a, _n, r in stored["required"] + stored["optional"]] == [
+        ("bob@example.com", "Accept"), ("eve@example.com", "Decline")]  # fmt: skip
+    again = side.get(created.id).item
+    assert (again.master.start, again.master.end) == (dt.date(2026, 12, 3), dt.date(2026, 12, 5))
+    assert [a.partstat for a in again.master.attendees] == ["ACCEPTED", "DECLINED"]
+    assert content_hash(Item(master=again.master.__class__(**{**again.master.__dict__, "organizer": None}))) == (
+        content_hash(item)
+    )
+    # A time in Berlin comes back in Berlin, and what Exchange cannot hold is refused for that one item.
+    timed = side.create(event("berlin@x", "Call"))
+    assert side.get(timed.id).item.master.start == event("berlin@x").master.start
+    assert str(side.get(timed.id).item.master.start.tzinfo) == str(event("b@x").master.start.tzinfo)
+    from sync.errors import ItemRejected
+
+    with pytest.raises(ItemRejected, match="RDATE"):
+        side.create(event("rdate@x", rrule="FREQ=WEEKLY", rdates=(dt.datetime(2026, 12, 24, 10, tzinfo=BERLIN),)))
+    with pytest.raises(ItemRejected, match="tasks"):
+        side.create(Item(master=Component(kind="VTODO", uid="task@x", summary="Task")))

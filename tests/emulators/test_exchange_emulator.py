@@ -1,0 +1,140 @@
+"""The EWS emulator keeps Exchange's documented promises, checked through exchangelib itself (the client calsync
+uses), so the adapter's tests mean something."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone, errors
+from exchangelib.folders import Calendar, Root
+from exchangelib.items import SEND_TO_NONE
+from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+
+from integrations.exchange.client import Access, Server, account
+
+BERLIN = EWSTimeZone("Europe/Berlin")
+
+
+@pytest.fixture
+def ann(exchange):  # type: ignore[no-untyped-def]
+    """A fresh mailbox (the emulator lives for the whole session) and its calendar, as its owner sees them."""
+    name = f"ann{uuid.uuid4().hex[:8]}"
+    exchange.state.mailbox(f"{name}@corp.example", "Ann", password="pw-ann", username=f"CORP\\{name}")
+    folder = exchange.state.folder(f"{name}@corp.example", distinguished="calendar")
+    ews = account(Server(exchange.url, name, "pw-ann", "CORP"), f"{name}@corp.example")
+    return ews, Calendar(root=Root(account=ews), id=folder.id)
+
+
+def _item(ews, folder, subject: str, day: int = 0, **extra) -> CalendarItem:  # type: ignore[no-untyped-def]
+    start = EWSDateTime(2026, 11, 23 + day, 10, tzinfo=BERLIN)
+    item = CalendarItem(account=ews, folder=folder, subject=subject, start=start, end=start + dt.timedelta(hours=1),
+                        **extra)  # fmt: skip
+    item.save(send_meeting_invitations=SEND_TO_NONE)
+    return item
+
+
+def test_sync_folder_items_pages_and_reports_create_update_delete(ann) -> None:  # type: ignore[no-untyped-def]
+    ews, folder = ann
+    made = [_item(ews, folder, f"Item {n}", n % 5) for n in range(7)]
+    first = list(folder.sync_items(only_fields=["changekey"], max_changes_returned=3))  # three pages
+    assert [kind for kind, _ in first] == ["create"] * 7 and {i.id for _, i in first} == {m.id for m in made}
+    state = folder.item_sync_state
+    assert list(folder.sync_items(sync_state=state, only_fields=["changekey"])) == []
+    made[0].subject = "Changed"
+    made[0].save(update_fields=["subject"])
+    gone = made[1].id
+    made[1].delete()
+    changes = list(folder.sync_items(sync_state=state, only_fields=["changekey"]))
+    assert sorted((kind, item.id) for kind, item in changes) == sorted([("update", made[0].id), ("delete", gone)])
+
+
+def test_a_forgotten_sync_state_is_refused(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    _ews, folder = ann
+    list(folder.sync_items(only_fields=["changekey"]))
+    exchange.state.expire_sync_states()
+    with pytest.raises(errors.ErrorInvalidSyncStateData):
+        list(folder.sync_items(sync_state=folder.item_sync_state, only_fields=["changekey"]))
+
+
+def test_a_stale_change_key_is_an_irresolvable_conflict(ann) -> None:  # type: ignore[no-untyped-def]
+    ews, folder = ann
+    item = _item(ews, folder, "Original")
+    stale = item.changekey
+    item.subject = "Someone else's edit"
+    item.save(update_fields=["subject"])
+    item._id = item._id.__class__(id=item.id, changekey=stale)
+    item.subject = "Mine"
+    with pytest.raises(errors.ErrorIrresolvableConflict):
+        item.save(update_fields=["subject"], conflict_resolution="NeverOverwrite")
+
+
+def test_a_series_keeps_its_exceptions_and_deletions_on_the_master(ann) -> None:  # type: ignore[no-untyped-def]
+    ews, folder = ann
+    pattern = Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1], first_day_of_week=1),
+                         boundary=NumberedPattern(start=EWSDate(2026, 11, 23), number=4))  # fmt: skip
+    master = _item(ews, folder, "Standup", recurrence=pattern)
+    before = master.changekey
+    moved = master.occurrence(2)
+    moved.subject, moved.start = "Moved", EWSDateTime(2026, 12, 1, 15, tzinfo=BERLIN)
+    moved.end = moved.start + dt.timedelta(hours=1)
+    moved.save(update_fields=["subject", "start", "end"])
+    master.occurrence(3).delete()
+    with pytest.raises(errors.ErrorCalendarOccurrenceIsDeletedFromRecurrence):
+        master.occurrence(3).delete()
+    with pytest.raises(errors.ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange):
+        next(iter(ews.fetch(ids=[master.occurrence(5)], folder=folder))).subject  # noqa: B018
+    fresh = next(iter(ews.fetch(ids=[(master.id, None)], folder=folder)))
+    assert fresh.changekey != before and fresh.type == "RecurringMaster"
+    assert [o.original_start for o in fresh.modified_occurrences] == [
+        EWSDateTime(2026, 11, 30, 9, tzinfo=ews.default_timezone)
+    ]
+    assert [d.start for d in fresh.deleted_occurrences] == [EWSDateTime(2026, 12, 7, 9, tzinfo=ews.default_timezone)]
+    exception = next(iter(ews.fetch(ids=[(fresh.modified_occurrences[0].id, None)], folder=folder)))
+    assert (exception.subject, exception.type) == ("Moved", "Exception")
+    # Only the master is an item of the folder: exceptions travel with it.
+    assert [i.id for _, i in folder.sync_items(only_fields=["changekey"])] == [master.id]
+
+
+def test_all_day_events_and_time_zones_come_back_as_written(ann) -> None:  # type: ignore[no-untyped-def]
+    ews, folder = ann
+    all_day = CalendarItem(account=ews, folder=folder, subject="Offsite", start=EWSDate(2026, 12, 3),
+                           end=EWSDate(2026, 12, 4), is_all_day=True)  # fmt: skip
+    all_day.save(send_meeting_invitations=SEND_TO_NONE)
+    timed = _item(ews, folder, "Call")
+    got = {i.subject: i for i in ews.fetch(ids=[(all_day.id, None), (timed.id, None)], folder=folder)}
+    assert (got["Offsite"].start, got["Offsite"].end) == (EWSDate(2026, 12, 3), EWSDate(2026, 12, 4))
+    assert got["Call"].start == EWSDateTime(2026, 11, 23, 10, tzinfo=BERLIN)
+    assert got["Call"]._start_timezone == BERLIN
+
+
+def test_logins_and_mailbox_access_are_checked(exchange) -> None:  # type: ignore[no-untyped-def]
+    state = exchange.state
+    state.mailbox("boss@corp.example")
+    state.mailbox("sync@corp.example", password="pw-sync", username="CORP\\sync")
+
+    def calendar(server: Server, mailbox: str) -> Calendar:
+        return Calendar.get_distinguished(root=Root(account=account(server, mailbox)))
+
+    with pytest.raises(errors.UnauthorizedError):
+        calendar(Server(exchange.url, "sync", "wrong", "CORP"), "sync@corp.example")
+    assert calendar(Server(exchange.url, "sync", "pw-sync", "CORP"), "sync@corp.example").name == "Calendar"
+    with pytest.raises(errors.ErrorAccessDenied):
+        calendar(Server(exchange.url, "sync", "pw-sync", "CORP"), "boss@corp.example")
+    with pytest.raises(errors.ErrorImpersonateUserDenied):
+        calendar(Server(exchange.url, "sync", "pw-sync", "CORP", Access.IMPERSONATION), "boss@corp.example")
+    state.mailboxes["boss@corp.example"].delegates.add("corp\\sync")
+    assert calendar(Server(exchange.url, "sync", "pw-sync", "CORP"), "boss@corp.example").name == "Calendar"
+    state.logins["corp\\sync"].impersonation = True
+    with pytest.raises(errors.ErrorNonExistentMailbox):
+        calendar(Server(exchange.url, "sync", "pw-sync", "CORP", Access.IMPERSONATION), "ghost@corp.example")
+
+
+def test_server_busy_carries_the_back_off(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    _ews, folder = ann
+    exchange.state.faults.update(busy=1, back_off_ms=2500)
+    with pytest.raises(errors.ErrorServerBusy) as raised:
+        list(folder.sync_items(only_fields=["changekey"]))
+    assert raised.value.back_off == 2.5
+    assert list(folder.sync_items(only_fields=["changekey"])) == []
