@@ -139,7 +139,11 @@ class MicrosoftOrganisation(OrganisationWide):
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="microsoft_organisation")
     directory_id = models.CharField("Microsoft 365 tenant id", max_length=100)
     client_id = models.CharField(max_length=100)
-    secret_encrypted = models.TextField()
+    # One of the two app credentials: a client secret, or a certificate (its private key and certificate, PEM).
+    secret_encrypted = models.TextField(blank=True)
+    certificate_encrypted = models.TextField(blank=True)
+    # The certificate's SHA-1 thumbprint as the Entra portal shows it, so admins can match the two.
+    certificate_thumbprint = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"Microsoft 365 for {self.tenant}"
@@ -147,6 +151,14 @@ class MicrosoftOrganisation(OrganisationWide):
     @property
     def secret(self) -> str:
         return str(crypto.decrypt(self.secret_encrypted)["secret"])
+
+    @property
+    def client_credential(self) -> str | dict[str, str]:
+        """What msal signs in with: the secret, or the certificate's key and certificate."""
+        if self.certificate_encrypted:
+            pem = crypto.decrypt(self.certificate_encrypted)
+            return {"private_key": pem["private_key"], "public_certificate": pem["certificate"]}
+        return self.secret
 
 
 class ExchangeServer(OrganisationWide):

@@ -123,6 +123,10 @@ class MicrosoftEmulator:
         form = request.form()
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         grant = form.get("grant_type")
+        if form.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            # A certificate instead of a secret: the assertion must be signed by a certificate of the app.
+            secret = self.state.check_assertion(client_id, form.get("client_assertion", ""),
+                                                f"{self.base_url}/{tenant}/oauth2/v2.0/token")  # fmt: skip
         if grant == "authorization_code":
             answer = self.state.redeem(form.get("code", ""), client_id, secret, form.get("redirect_uri", ""),
                                        form.get("code_verifier", ""))  # fmt: skip

@@ -30,12 +30,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives import hashes
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, weekday
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 GRAPH_SCOPES = {"Calendars.ReadWrite", "User.Read", "offline_access", "openid", "profile"}
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+
+
+# What a verified client assertion stands for in place of a client secret.
+CERTIFIED = "\x00certificate"
 
 
 class GraphError(Exception):
@@ -155,7 +160,8 @@ class State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.tenants: dict[str, set[str]] = {}  # tenant id -> domains
-        self.apps: dict[str, str] = {}  # client id -> secret
+        self.apps: dict[str, str] = {}  # client id -> secret ("" for an app that only has certificates)
+        self.app_certificates: dict[str, list[bytes]] = {}  # client id -> its uploaded certificates (PEM)
         self.admin_consent: set[tuple[str, str]] = set()  # (tenant id, client id)
         self.mailboxes: dict[str, Mailbox] = {}  # by upn (lower case)
         self.calendars: dict[str, Calendar] = {}
@@ -221,11 +227,40 @@ class State:
             self.codes[code] = grant
         return code
 
+    def check_assertion(self, client_id: str, assertion: str, audience: str) -> str:
+        """A client assertion (RFC 7523) signed with one of the app's certificates; the app's secret if it is."""
+        import jwt
+        from cryptography import x509
+
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            raise IdentityError(401, "invalid_client", "AADSTS50027: JWT token is invalid or malformed.") from None
+        for pem in self.app_certificates.get(client_id, []):
+            cert = x509.load_pem_x509_certificate(pem)
+            x5t = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+            legacy = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).rstrip(b"=").decode()  # noqa: S303
+            # RFC 7515 thumbprints are base64url; clients differ on padding.
+            if x5t != str(header.get("x5t#S256", "")).rstrip("=") and legacy != str(header.get("x5t", "")).rstrip("="):
+                continue
+            try:
+                required = {"require": ["exp", "aud", "iss", "sub", "jti"]}
+                claims = jwt.decode(assertion, cert.public_key(), algorithms=["PS256", "RS256"],  # type: ignore[arg-type]
+                                    audience=audience, issuer=client_id, options=required)  # fmt: skip
+            except jwt.PyJWTError as exc:
+                raise IdentityError(401, "invalid_client", f"AADSTS700027: Client assertion failed signature "
+                                    f"validation ({type(exc).__name__}).") from None  # fmt: skip
+            if claims["sub"] != client_id:
+                raise IdentityError(401, "invalid_client", "AADSTS700023: Client assertion subject is not the app.")
+            return CERTIFIED
+        raise IdentityError(401, "invalid_client", "AADSTS700027: The certificate with identifier used to sign the "
+                            "client assertion is not registered on application.")  # fmt: skip
+
     def _client(self, client_id: str, secret: str) -> None:
         if client_id not in self.apps:
             raise IdentityError(400, "unauthorized_client", f"AADSTS700016: Application with identifier '{client_id}' "
                                 "was not found in the directory.")  # fmt: skip
-        if self.apps[client_id] != secret:
+        if secret != CERTIFIED and (not self.apps[client_id] or self.apps[client_id] != secret):
             raise IdentityError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 
     def redeem(self, code: str, client_id: str, secret: str, redirect_uri: str, verifier: str) -> dict[str, Any]:

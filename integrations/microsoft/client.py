@@ -43,10 +43,14 @@ def _slot(mailbox: str) -> Any:
 
 
 class GraphClient:
-    def __init__(self, token: Callable[[], str], mailbox: str = "me", sleep: Callable[[float], None] | None = None):
+    def __init__(self, token: Callable[[], str], mailbox: str = "me", sleep: Callable[[float], None] | None = None,
+                 owner: str = "") -> None:  # fmt: skip
+        """`mailbox` is "me" (signed in as its owner) or an address (the organisation's app); `owner` names the
+        mailbox behind "me", so requests to one mailbox share its four slots whichever way they come."""
         self.token = token
         self.prefix = "/me" if mailbox == "me" else f"/users/{mailbox}"
         self.mailbox = mailbox
+        self.owner = (owner or mailbox).lower()
         self.base = settings.MICROSOFT_GRAPH_URL.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies of the machine are not for Graph
@@ -66,7 +70,7 @@ class GraphClient:
              headers: dict[str, str] | None = None, missing: type[Exception] = NotFound) -> Any:  # fmt: skip
         """One Graph request: throttling (429/503 with Retry-After) waited out a few times, errors as sync errors."""
         for attempt in range(settings.MICROSOFT_RETRIES + 1):
-            with _slot(self.mailbox):
+            with _slot(self.owner):
                 self.requests += 1
                 try:
                     response = self.session.request(

@@ -3,10 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from accounts.models import Tenant
 from integrations.forms import AliasDomainsForm
 from integrations.models import MicrosoftOrganisation
+
+from .organisation import AppCertificate, parse_certificate
 
 
 class OrganisationForm(AliasDomainsForm):
@@ -23,6 +26,12 @@ class OrganisationForm(AliasDomainsForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Stored encrypted and never shown again; leave empty to keep the current one.",
     )
+    certificate = forms.FileField(
+        label="Or a certificate",
+        required=False,
+        help_text="Instead of a secret: one PEM file with the private key and the certificate you uploaded to the "
+        "app registration. Stored encrypted; only its thumbprint is shown again.",
+    )
     enabled = forms.BooleanField(required=False, label="Sync the organisation's Microsoft 365 calendars")
 
     def __init__(self, *args: Any, organisation: MicrosoftOrganisation | None, tenant: Tenant, **kwargs: Any) -> None:
@@ -31,3 +40,14 @@ class OrganisationForm(AliasDomainsForm):
             self.fields["directory_id"].initial = organisation.directory_id
             self.fields["client_id"].initial = organisation.client_id
             self.fields["enabled"].initial = organisation.enabled
+
+    def clean_certificate(self) -> AppCertificate | None:
+        upload = self.cleaned_data.get("certificate")
+        if not upload:
+            return None
+        if upload.size > 64 * 1024:
+            raise forms.ValidationError("This file is too large to be a certificate.")
+        try:
+            return parse_certificate(upload.read())
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["certificate"]) from None

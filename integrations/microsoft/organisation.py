@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,24 +34,78 @@ _GUID_OR_DOMAIN = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 _EXPLAIN = {
     "7000215": "The client secret is wrong (or expired). Create a new one in Entra ID › App registrations.",
     "7000222": "The client secret has expired. Create a new one in Entra ID › App registrations.",
+    "700027": "This certificate is not one of the app's certificates. Upload it under Entra ID › App registrations "
+    "› Certificates & secrets, or upload the one that is there.",
     "65001": "Admin consent has not been granted yet. Open the admin consent link below as a Global Administrator.",
     "700016": "No app with this client id exists in that tenant. Check the client (application) id.",
     "90002": "No Microsoft 365 tenant with this id exists. Check the tenant (directory) id.",
 }
 
 
-def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enabled: bool) -> MicrosoftOrganisation:
+@dataclass(frozen=True)
+class AppCertificate:
+    private_key: str  # PEM, unencrypted PKCS#8
+    certificate: str  # PEM
+    thumbprint: str  # SHA-1, upper-case hex, as the Entra portal lists it
+
+
+_PEM = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.S)
+
+
+def parse_certificate(data: bytes) -> AppCertificate:
+    """A PEM file with the app certificate's private key and the certificate; ValidationError says what is wrong."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    blocks = {m.group(1).decode(): m.group(0) for m in _PEM.finditer(data)}
+    key_block = next((b for kind, b in blocks.items() if kind.endswith("PRIVATE KEY")), None)
+    if "ENCRYPTED PRIVATE KEY" in blocks:
+        raise ValidationError({"certificate": "The private key is protected by a password; upload it unprotected "
+                               "(calsync stores it encrypted)."})  # fmt: skip
+    if key_block is None or "CERTIFICATE" not in blocks:
+        raise ValidationError({"certificate": "Upload one PEM file holding both the private key and the certificate "
+                               "(for example: cat key.pem cert.pem > calsync.pem)."})  # fmt: skip
+    try:
+        key = serialization.load_pem_private_key(key_block, password=None)
+        cert = x509.load_pem_x509_certificate(blocks["CERTIFICATE"])
+    except (ValueError, TypeError) as exc:
+        raise ValidationError({"certificate": "The private key or the certificate cannot be read."}) from exc
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.PEM, public) != cert.public_key().public_bytes(
+        serialization.Encoding.PEM, public
+    ):
+        raise ValidationError({"certificate": "The private key does not belong to this certificate."})
+    if cert.not_valid_after_utc < timezone.now():
+        raise ValidationError({"certificate": f"This certificate expired on {cert.not_valid_after_utc:%d %b %Y}."})
+    pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode()  # fmt: skip
+    return AppCertificate(pkcs8, cert.public_bytes(serialization.Encoding.PEM).decode(),
+                          cert.fingerprint(hashes.SHA1()).hex().upper())  # noqa: S303  # fmt: skip
+
+
+def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enabled: bool,
+         certificate: AppCertificate | None = None) -> MicrosoftOrganisation:  # fmt: skip
+    """The app's settings; a new secret or certificate replaces whichever credential the app had."""
     directory_id, client_id = directory_id.strip().lower(), client_id.strip()
     if not _GUID_OR_DOMAIN.match(directory_id):
         raise ValidationError({"directory_id": "Enter the tenant (directory) id, a GUID, or the tenant's domain."})
     if not client_id:
         raise ValidationError({"client_id": "Enter the app's client (application) id."})
+    if secret and certificate:
+        raise ValidationError({"secret": "Give a client secret or a certificate, not both."})
     organisation = MicrosoftOrganisation.objects.filter(tenant=tenant).first() or MicrosoftOrganisation(tenant=tenant)
     if secret:
         organisation.secret_encrypted = crypto.encrypt({"secret": secret})
-    elif not organisation.secret_encrypted:
-        raise ValidationError({"secret": "Enter the app's client secret."})
-    changed = (organisation.directory_id, organisation.client_id) != (directory_id, client_id) or bool(secret)
+        organisation.certificate_encrypted, organisation.certificate_thumbprint = "", ""
+    elif certificate:
+        organisation.certificate_encrypted = crypto.encrypt({"private_key": certificate.private_key,
+                                                             "certificate": certificate.certificate})  # fmt: skip
+        organisation.certificate_thumbprint, organisation.secret_encrypted = certificate.thumbprint, ""
+    elif not (organisation.secret_encrypted or organisation.certificate_encrypted):
+        raise ValidationError({"secret": "Enter the app's client secret, or upload its certificate."})
+    changed = (organisation.directory_id, organisation.client_id) != (directory_id, client_id) or bool(
+        secret or certificate
+    )
     organisation.directory_id, organisation.client_id, organisation.enabled = directory_id, client_id, enabled
     if changed:
         organisation.tested_at, organisation.test_ok, organisation.test_message = None, False, ""
@@ -68,8 +123,9 @@ def admin_consent_url(organisation: MicrosoftOrganisation, state: str) -> str:
 def _application(organisation: MicrosoftOrganisation) -> Any:
     host = settings.MICROSOFT_AUTHORITY_HOST
     return msal.ConfidentialClientApplication(
-        organisation.client_id, client_credential=organisation.secret, authority=f"{host}/{organisation.directory_id}",
-        http_client=_http(), instance_discovery=host == "https://login.microsoftonline.com",
+        organisation.client_id, client_credential=organisation.client_credential,
+        authority=f"{host}/{organisation.directory_id}", http_client=_http(),
+        instance_discovery=host == "https://login.microsoftonline.com",
     )  # fmt: skip
 
 

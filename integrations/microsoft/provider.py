@@ -25,5 +25,5 @@ def build_side(integration: Integration) -> MicrosoftSide:
         integration.set_credentials({**credentials, "cache": cache})
         Integration.objects.filter(pk=integration.pk).update(credentials_encrypted=integration.credentials_encrypted)
 
-    client = GraphClient(token_provider(credentials, on_change=keep))
+    client = GraphClient(token_provider(credentials, on_change=keep), owner=integration.config.get("account", ""))
     return MicrosoftSide(client, integration.remote_calendar_id, integration.calendar.timezone)

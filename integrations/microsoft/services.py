@@ -25,7 +25,7 @@ class MicrosoftConnectError(Exception):
 
 
 def calendars_for(tokens: Tokens) -> list[MailboxCalendar]:
-    client = GraphClient(token_provider({"cache": tokens.cache, "account": tokens.account}))
+    client = GraphClient(token_provider({"cache": tokens.cache, "account": tokens.account}), owner=tokens.address)
     try:
         answer = client.call("GET", f"{client.prefix}/calendars")
     except SyncError as exc:

@@ -147,12 +147,13 @@ def organisation_admin(request: HttpRequest) -> HttpResponse:
     scope.require_admin()
     tenant = scope.tenant
     current = MicrosoftOrganisation.objects.filter(tenant=tenant).first()
-    form = OrganisationForm(request.POST or None, organisation=current, tenant=tenant)
+    form = OrganisationForm(request.POST or None, request.FILES or None, organisation=current, tenant=tenant)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             current = organisation.save(tenant=tenant, directory_id=data["directory_id"], client_id=data["client_id"],
-                                        secret=data["secret"], enabled=data["enabled"])  # fmt: skip
+                                        secret=data["secret"], certificate=data["certificate"],
+                                        enabled=data["enabled"])  # fmt: skip
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)

@@ -311,3 +311,94 @@ def test_a_user_on_an_alias_domain_connects_through_the_organisation(admin_clien
     assert [e["subject"] for e in microsoft.state.calendars[box.calendars[0]].events.values()] == [
         "Via the organisation"
     ]
+
+
+def _certificate(common_name: str = "calsync") -> tuple[bytes, bytes]:
+    """A self-signed certificate and its private key (PEM), as an admin makes one for an app registration."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    from django.utils import timezone
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = timezone.now()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))  # fmt: skip
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())  # fmt: skip
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_the_organisation_app_can_sign_in_with_a_certificate(admin_client_, microsoft, organisation_app) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from integrations.models import MicrosoftOrganisation
+
+    microsoft.state.admin_consent.add((organisation_app, "org-app"))
+    key, cert = _certificate()
+    other_key, other_cert = _certificate("not registered")
+    microsoft.state.app_certificates["org-app"] = [cert]
+
+    def upload(data: bytes) -> str:
+        form = {"directory_id": organisation_app, "client_id": "org-app", "secret": "", "enabled": "on",
+                "aliases": "contoso.example", "test": "1",
+                "certificate": SimpleUploadedFile("calsync.pem", data)}  # fmt: skip
+        return admin_client_.post(reverse("integrations:microsoft_organisation"), form, follow=True).content.decode()
+
+    assert "holding both the private key and the certificate" in upload(cert)
+    assert "does not belong to this certificate" in upload(key + other_cert)
+    assert not MicrosoftOrganisation.objects.exists()
+    assert "not one of the app&#x27;s certificates" in upload(other_key + other_cert)
+    works = upload(key + cert)
+    assert "Works: calsync read 3 calendars of admin@contoso.example" in works
+    stored = MicrosoftOrganisation.objects.get()
+    assert stored.secret_encrypted == "" and b"PRIVATE KEY" not in stored.certificate_encrypted.encode()
+    assert stored.certificate_thumbprint in works and len(stored.certificate_thumbprint) == 40
+    # The app works for syncs too: the token comes from the certificate, not a secret.
+    microsoft.state.apps["org-app"] = ""
+    from integrations.microsoft.organisation import app_token
+
+    assert app_token(stored)
+
+
+def test_at_most_four_requests_at_a_time_per_mailbox(microsoft, microsoft_mailbox) -> None:
+    """Graph allows four concurrent requests per mailbox: a fifth waits, another mailbox does not."""
+    import threading
+    import time
+
+    _login, tokens = microsoft_mailbox
+    in_flight: dict[str, int] = {"ann": 0, "bob": 0}
+    most: dict[str, int] = {"ann": 0, "bob": 0, "both": 0}
+    lock = threading.Lock()
+
+    def client(owner: str) -> GraphClient:
+        graph = GraphClient(lambda: tokens["access_token"], sleep=lambda s: None, owner=f"{owner}@contoso.example")
+        real = graph.session.request
+
+        def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+            with lock:
+                in_flight[owner] += 1
+                most[owner] = max(most[owner], in_flight[owner])
+                most["both"] = max(most["both"], in_flight["ann"] + in_flight["bob"])
+            try:
+                time.sleep(0.05)
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    in_flight[owner] -= 1
+
+        graph.session.request = slow  # type: ignore[method-assign]
+        return graph
+
+    clients = [client(owner) for owner in ["ann"] * 12 + ["bob"] * 4]
+    threads = [threading.Thread(target=c.call, args=("GET", "/me/calendars")) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most["ann"] == 4 and most["bob"] == 4 and most["both"] > 4
