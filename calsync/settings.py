@@ -362,4 +362,6 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
+    "loggers": {"exchangelib": {"level": "WARNING"}},
 }
