@@ -149,6 +149,8 @@ def _recurrence(elem: Element) -> dict[str, Any]:
                 rng["endDate"] = _day(_text(child, "EndDate"))
             if name == "NumberedRecurrence":
                 rng["numberOfOccurrences"] = int(_text(child, "NumberOfOccurrences"))
+                if not 1 <= rng["numberOfOccurrences"] <= 999:
+                    raise EwsError("ErrorCalendarInvalidRecurrence", "A series has at most 999 occurrences.")
     if "type" not in pattern or "type" not in rng:
         raise EwsError("ErrorSchemaValidation", "A Recurrence needs a pattern and a range.")
     return {"pattern": pattern, "range": rng}

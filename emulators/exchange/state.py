@@ -18,6 +18,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from emulators.microsoft.state import occurrences
 
@@ -296,6 +299,8 @@ class State:
                     "The send or update operation could not be performed because the change key passed in "
                     "the request does not match the current change key for the item.",
                 )
+            if target.get("kind") in ("Occurrence", "Exception") and "start" in changes:
+                self._check_crossing(principal, login, target, changes["start"])
             if target.get("kind") == "Occurrence":  # the first change to an occurrence makes it an exception
                 master = self.get(principal, login, target["master"])
                 exception = {k: v for k, v in target.items() if k not in ("master", "index")}
@@ -319,6 +324,19 @@ class State:
                 master["exceptions"], master["deleted"] = {}, []  # a new pattern drops exceptions, as in Outlook
             self._touch(folder, master)
             return target
+
+    def _check_crossing(self, principal: str, login: Login, target: dict[str, Any], start: datetime) -> None:
+        """Exchange keeps occurrences in order: one cannot move onto or past the day of its neighbours."""
+        master = self.get(principal, login, target.get("master") or target["master_id"])
+        starts = self.starts(master, 5000)
+        position = starts.index(target["original_start"])
+        zone = ZoneInfo(WINDOWS_TO_OLSON.get(master["start_tz"], master["start_tz"]) or "UTC")
+        day = start.astimezone(zone).date()
+        before = starts[position - 1].astimezone(zone).date() if position > 0 else None
+        after = starts[position + 1].astimezone(zone).date() if position + 1 < len(starts) else None
+        if (before is not None and day <= before) or (after is not None and day >= after):
+            raise EwsError("ErrorOccurrenceCrossingBoundary", "An occurrence cannot be moved onto or past the day "
+                           "of an adjacent occurrence.")  # fmt: skip
 
     def delete(self, principal: str, login: Login, item_id: str, index: int | None = None) -> None:
         with self.lock:

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.tenancy import Scope
 from calsync import crypto
@@ -24,6 +25,7 @@ def _scope(request: HttpRequest) -> Scope:
     return connect_scope(request, Provider.CALDAV)
 
 
+@sensitive_post_parameters("password", "secret")
 @login_required
 def connect(request: HttpRequest) -> HttpResponse:
     _scope(request)
@@ -82,6 +84,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters("password", "secret")
 @login_required
 def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)

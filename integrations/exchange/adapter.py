@@ -11,21 +11,26 @@ the occurrence's 1-based index in the pattern).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 from exchangelib import CalendarItem
+from exchangelib import errors as ews_errors
 from exchangelib.folders import Calendar, Root
-from exchangelib.items import MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
+from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
 
 from events.ical import Component, Item, as_utc
+from integrations.microsoft.convert import pattern_from_rrule, rrule_from_pattern
 from sync.adapter import Changes, Entry
-from sync.errors import ItemRejected, NotFound, PreconditionFailed
+from sync.errors import ItemRejected, NotFound, PreconditionFailed, SyncError
 
 from .client import translated
-from .convert import Unsupported, calsync_uid, to_component, to_fields
+from .convert import Unsupported, calsync_uid, local_time, to_component, to_fields
 
 _READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
          "legacy_free_busy_status", "reminder_is_set", "reminder_minutes_before_start", "uid", "calsync_uid",
@@ -33,8 +38,10 @@ _READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "en
          "deleted_occurrences", "original_start", "is_cancelled", "type", "_start_timezone",
          "_end_timezone"]  # fmt: skip
 # What a change to a series' timing touches: Exchange drops the series' exceptions when it changes.
-_TIMING = ("start", "end", "is_all_day", "recurrence")
+_TIMING = ("start", "end", "is_all_day", "recurrence", "_start_timezone", "_end_timezone")
 SYNC_PAGE = 512  # the most SyncFolderItems returns at once
+BULK_CREATE = 100  # events per CreateItem request
+log = logging.getLogger(__name__)
 _MAX_OCCURRENCES = 5000
 
 
@@ -50,6 +57,9 @@ class ExchangeSide:
     def changes(self, cursor: str | None) -> Changes:
         changed: list[str] = []
         deleted: list[str] = []
+        # exchangelib falls back to the state the folder object kept from a previous round; a listing from the
+        # start must really start from nothing.
+        self.folder.item_sync_state = None
         with translated():
             for kind, item in self.folder.sync_items(sync_state=cursor or None, only_fields=["changekey"],
                                                      max_changes_returned=SYNC_PAGE):  # fmt: skip
@@ -72,16 +82,28 @@ class ExchangeSide:
             return list(self.account.fetch(ids=wanted, folder=self.folder, only_fields=_READ))
 
     def _read(self, ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
-        """Items and, for series, their exceptions: two GetItem round trips for any number of items."""
+        """Items and, for series, their exceptions: two GetItem round trips for any number of items.
+
+        Only ErrorItemNotFound (and a malformed id) means an item is gone; an item (or an exception of a
+        series) Exchange cannot hand over is skipped, never taken for deleted.
+        """
         masters = self._fetch(ids)
         exception_ids = [o.id for m in masters if isinstance(m, CalendarItem) for o in m.modified_occurrences or ()]
-        exceptions = {e.id: e for e in self._fetch(exception_ids) if isinstance(e, CalendarItem)}
+        answers = dict(zip(exception_ids, self._fetch(exception_ids), strict=True))
         entries, skipped = [], []
         for item_id, master in zip(ids, masters, strict=True):
+            if isinstance(master, ews_errors.ErrorItemNotFound | ews_errors.ErrorInvalidIdMalformed):
+                continue  # gone (or never an id of this server): the caller counts it as deleted
             if not isinstance(master, CalendarItem):
-                continue  # gone since it was listed (ErrorItemNotFound): not changed, deleted
+                skipped.append((item_id, f"Exchange could not hand this event over ({type(master).__name__})."))
+                continue
+            own = [answers[o.id] for o in master.modified_occurrences or ()]
+            broken = next((e for e in own if not isinstance(e, CalendarItem)), None)
+            if broken is not None:
+                skipped.append((item_id, f"Exchange could not hand over a changed occurrence of this series "
+                                         f"({type(broken).__name__})."))  # fmt: skip
+                continue
             try:
-                own = [exceptions[o.id] for o in master.modified_occurrences or () if o.id in exceptions]
                 entries.append(self._entry(master, own))
             except (Unsupported, ValueError, KeyError) as exc:
                 skipped.append((item_id, f"calsync cannot read this Exchange event ({exc})."))
@@ -94,7 +116,9 @@ class ExchangeSide:
             return Entry(master.id, master.changekey, Item(master=component))
         overrides = sorted((to_component(e, uid, component.start) for e in exceptions),
                            key=lambda o: as_utc(o.recurrence_id))  # fmt: skip
-        exdates = tuple(_like(component.start, d.start) for d in master.deleted_occurrences or ())
+        exdates = tuple(
+            _like(component.start, d.start, master._start_timezone) for d in master.deleted_occurrences or ()
+        )
         return Entry(master.id, master.changekey,
                      Item(master=replace(component, exdates=exdates), overrides=tuple(overrides)))  # fmt: skip
 
@@ -124,27 +148,52 @@ class ExchangeSide:
 
     def create(self, item: Item) -> Entry:
         created = self._new(item)
-        with translated():
+        with translated(writing=True):
             created.save(send_meeting_invitations=SEND_TO_NONE)
-        return self._finish_series(created.id, item)
+        try:
+            return self._finish_series(created.id, item)
+        except SyncError:
+            self._discard([created])  # half a series is not kept: the item is listed as not synced, whole
+            raise
 
     def create_many(self, items: list[Item]) -> list[Entry]:
-        """One CreateItem request per 100 events; series with exceptions are then finished one by one."""
+        """One CreateItem request per 100 events; series with exceptions are then finished one by one.
+
+        All or nothing: if any part fails, what this call created is deleted again before the error goes up, so
+        the engine's one-by-one retry cannot leave a second copy (EWS has no idempotent create).
+        """
         new = [self._new(item) for item in items]
-        with translated():
-            answers = self.account.bulk_create(folder=self.folder, items=new,
-                                               send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
-        failed = [a for a in answers if isinstance(a, Exception)]
-        if failed:
+        made: list[Any] = []
+        try:
+            for start in range(0, len(new), BULK_CREATE):
+                with translated(writing=True):
+                    answers = self.account.bulk_create(folder=self.folder, items=new[start : start + BULK_CREATE],
+                                                       send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
+                made += answers
+                failed = next((a for a in answers if isinstance(a, Exception)), None)
+                if failed is not None:
+                    with translated(writing=True):
+                        raise failed
+            entries = []
+            for answer, item in zip(made, items, strict=True):
+                if item.overrides or item.master.exdates:
+                    entries.append(self._finish_series(answer.id, item))
+                else:
+                    entries.append(Entry(answer.id, answer.changekey, item))
+            return entries
+        except Exception:
+            self._discard([a for a in made if not isinstance(a, Exception)])
+            raise
+
+    def _discard(self, created: list[Any]) -> None:
+        if not created:
+            return
+        try:
             with translated():
-                raise failed[0]
-        entries = []
-        for answer, item in zip(answers, items, strict=True):
-            if item.overrides or item.master.exdates:
-                entries.append(self._finish_series(answer.id, item))
-            else:
-                entries.append(Entry(answer.id, answer.changekey, item))
-        return entries
+                self.account.bulk_delete(ids=[(c.id, c.changekey) for c in created], delete_type=HARD_DELETE,
+                                         send_meeting_cancellations=SEND_TO_NONE)  # fmt: skip
+        except SyncError:
+            log.warning("could not take back %d events of a failed batch create", len(created))
 
     def _current(self, id: str, version: str) -> CalendarItem:
         found = self._fetch([id])
@@ -157,20 +206,21 @@ class ExchangeSide:
     def update(self, id: str, item: Item, version: str) -> Entry:
         current = self._current(id, version)
         fields = self._fields(item.master, item.uid)
-        before = to_component(current, calsync_uid(current))
-        timing_changed = (before.start, before.end, before.rrule) != (item.master.start, item.master.end,
-                                                                      item.master.rrule)  # fmt: skip
+        # Timing is written only when it changed: Exchange drops a series' exceptions when it is written.
+        timing_changed = _timing(to_component(current, calsync_uid(current)), self.zone) != _timing(
+            item.master, self.zone
+        )
         names = [n for n in fields if timing_changed or n not in _TIMING]
         for name in names:
             setattr(current, name, fields[name])
-        with translated():
+        with translated(writing=True):
             current.save(update_fields=names, conflict_resolution="NeverOverwrite",
                          send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
         return self._finish_series(id, item)
 
     def delete(self, id: str, version: str) -> None:
         current = self._current(id, version)
-        with translated():
+        with translated(writing=True):
             # Into Deleted Items, where the user can still recover it, rather than gone for good.
             answer = self.account.bulk_delete(ids=[(current.id, current.changekey)], delete_type=MOVE_TO_DELETED_ITEMS,
                                               send_meeting_cancellations=SEND_TO_NONE)[0]  # fmt: skip
@@ -186,23 +236,37 @@ class ExchangeSide:
             have = {as_utc(o.recurrence_id): o for o in entry.item.overrides if o.recurrence_id is not None}
             gone = {as_utc(d) for d in entry.item.master.exdates}
             wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+            cancelled = {as_utc(v) for v in item.master.exdates}
+            if gone - cancelled or set(have) - set(wanted):
+                # EWS cannot bring back a cancelled occurrence or turn an exception back into a plain one; writing
+                # the pattern again clears them all, and the wanted ones are made again below.
+                entry = self._rewrite_pattern(master_id, entry.version, item)
+                have, gone = {}, set()
             master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=entry.version)
             for moment, override in wanted.items():
-                if moment in gone or _same(have.get(moment), override):
+                if moment in gone or moment in cancelled or _same(have.get(moment), override):
                     continue
                 self._change_occurrence(master, item.master, moment, self._fields(override, item.uid))
-            for moment in set(have) - set(wanted):  # an exception calsync no longer has: back to the pattern
-                plain = replace(item.master, recurrence_id=have[moment].recurrence_id, rrule="",
-                                start=have[moment].recurrence_id,
-                                end=_shifted_end(item.master, have[moment].recurrence_id))  # fmt: skip
-                self._change_occurrence(master, item.master, moment, self._fields(plain, item.uid))
-            for value in item.master.exdates:
-                if as_utc(value) in gone:
+            for moment in cancelled - gone:
+                index = _index_of(item.master, moment)
+                if index is None:
+                    log.warning("a cancelled occurrence is not in the series' pattern; left as it is")
                     continue
-                index = _index_of(item.master, as_utc(value))
-                if index is not None:
-                    with translated():
-                        master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
+                with translated(writing=True):
+                    master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
+        entry = self.get(master_id)
+        if entry is None:
+            raise NotFound("The event disappeared from Exchange while calsync wrote it.")
+        return entry
+
+    def _rewrite_pattern(self, master_id: str, version: str, item: Item) -> Entry:
+        fields = self._fields(item.master, item.uid)
+        master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=version)
+        names = [n for n in _TIMING if n in fields]
+        for name in names:
+            setattr(master, name, fields[name])
+        with translated(writing=True):
+            master.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
         entry = self.get(master_id)
         if entry is None:
             raise NotFound("The event disappeared from Exchange while calsync wrote it.")
@@ -212,12 +276,13 @@ class ExchangeSide:
                            fields: dict[str, Any]) -> None:  # fmt: skip
         index = _index_of(series, moment)
         if index is None:
-            return  # not an occurrence of the pattern (any more)
+            log.warning("a changed occurrence is not in the series' pattern; left as it is")
+            return
         occurrence = master.occurrence(index)
         names = [n for n in fields if n not in ("recurrence", "calsync_uid")]
         for name in names:
             setattr(occurrence, name, fields[name])
-        with translated():
+        with translated(writing=True):
             occurrence.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
 
 
@@ -235,22 +300,32 @@ def _index_of(series: Component, moment: dt.datetime) -> int | None:
     return None
 
 
-def _like(start: Any, moment: Any) -> dt.datetime | dt.date:
-    """A cancelled occurrence's start in the series' own terms: a date for all-day series, else the zone's time."""
-    value = dt.datetime.fromtimestamp(moment.timestamp(), dt.UTC)
+def _like(start: Any, moment: Any, zone: Any) -> dt.datetime | dt.date:
+    """A cancelled occurrence's start in the series' own terms: the zone's time, or for an all-day series the
+    day it falls on where the series is (Exchange gives local midnight as a UTC time)."""
+    value = local_time(moment, zone)
     if isinstance(start, dt.datetime):
         return value.astimezone(start.tzinfo)
     return value.date()
 
 
-def _shifted_end(series: Component, start: Any) -> Any:
-    if series.start is None or series.end is None:
-        return None
-    return start + (series.end - series.start)
+def _timing(component: Component, zone: str) -> tuple[Any, ...]:
+    """What decides a series' occurrences, compared as Exchange would store it (instants, the normalised rule)."""
+
+    def instant(value: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(zone))
+        return as_utc(value) if value is not None else None
+
+    rule = component.rrule
+    if rule and component.start is not None:
+        with suppress(Unsupported):
+            rule = rrule_from_pattern(pattern_from_rrule(rule, component.start), component.start)
+    return instant(component.start), instant(component.end), isinstance(component.start, dt.datetime), rule
 
 
 def _same(have: Component | None, want: Component) -> bool:
     if have is None:
         return False
-    keys = ("summary", "description", "location", "start", "end", "transparency", "visibility")
+    keys = ("summary", "description", "location", "start", "end", "transparency", "visibility", "attendees", "alarms")
     return all(getattr(have, k) == getattr(want, k) for k in keys)

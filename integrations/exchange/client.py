@@ -10,9 +10,10 @@ policy allows.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
@@ -51,7 +52,7 @@ class Server:
 
     ews_url: str
     username: str
-    password: str
+    password: str = field(repr=False)  # never in tracebacks or logs
     domain: str = ""  # NetBIOS domain; joined as DOMAIN\\username unless the username is a UPN
     access: str = Access.OWN
 
@@ -68,7 +69,10 @@ def ews_url(text: str) -> str:
     path = parts.path.rstrip("/")
     if not path.lower().endswith(".asmx"):
         path += "/EWS/Exchange.asmx"
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    url = f"{parts.scheme}://{parts.netloc}{path}"
+    if len(url) > 500:
+        raise ValueError("This address is too long for a server address.")
+    return url
 
 
 def account(server: Server, mailbox: str) -> Account:
@@ -90,9 +94,20 @@ def account(server: Server, mailbox: str) -> Account:
     )
 
 
+# Exchange says these when it is overloaded, moving the mailbox or restarting: worth trying again later.
+_TRANSIENT = (ews.ErrorTimeoutExpired, ews.ErrorInternalServerTransientError, ews.ErrorMailboxStoreUnavailable,
+              ews.ErrorMailboxMoveInProgress, ews.ErrorConnectionFailed, ews.ErrorTooManyObjectsOpened,
+              ews.ErrorInternalServerError, ews.ErrorExceededConnectionCount)  # fmt: skip
+
+
 @contextmanager
-def translated(what: str = "Exchange") -> Iterator[None]:
-    """EWS failures as the sync engine's errors, with messages fit for the user and no secrets."""
+def translated(what: str = "Exchange", *, writing: bool = False) -> Iterator[None]:
+    """EWS failures as the sync engine's errors, with messages fit for the user and no secrets.
+
+    `writing`: a write of one item. What Exchange refuses then (an occurrence moved past its neighbour, a
+    meeting someone else organises, a value exchangelib finds too long) concerns that item only, so the rest
+    of the run goes on.
+    """
     try:
         yield
     except ews.UnauthorizedError as exc:
@@ -104,6 +119,8 @@ def translated(what: str = "Exchange") -> Iterator[None]:
     except ews.ErrorNonExistentMailbox as exc:
         raise PermanentError(f"{what} has no mailbox with this address.") from exc
     except ews.ErrorAccessDenied as exc:
+        if writing:
+            raise ItemRejected("Exchange does not let calsync change this event (access denied).") from exc
         raise AuthRevoked(
             "Exchange denied access to this calendar. The mailbox owner must give the sync account "
             "access (delegate), or the account needs the ApplicationImpersonation role."
@@ -120,16 +137,18 @@ def translated(what: str = "Exchange") -> Iterator[None]:
         raise PermanentError("This calendar no longer exists in Exchange.") from exc
     except ews.ErrorInvalidServerVersion as exc:
         raise PermanentError("This Exchange server is older than Exchange 2013, which calsync needs.") from exc
-    except (
-        ews.ErrorCalendarOccurrenceIsDeletedFromRecurrence,
-        ews.ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange,
-        ews.ErrorCalendarEndDateIsEarlierThanStartDate,
-        ews.ErrorSchemaValidation,
-        ews.ErrorInvalidPropertySet,
-    ) as exc:
-        raise ItemRejected(f"Exchange refused this event ({type(exc).__name__[5:]}).") from exc
+    except _TRANSIENT as exc:
+        raise TransientError(f"Exchange is not available right now ({type(exc).__name__[5:]}).") from exc
     except ews.ResponseMessageError as exc:
         log.warning("Exchange answered %s", type(exc).__name__)
+        if writing:
+            raise ItemRejected(f"Exchange refused this event ({type(exc).__name__[5:]}).") from exc
         raise TransientError(f"Exchange answered {type(exc).__name__}.") from exc
     except (ews.TransportError, ews.RateLimitError, requests.RequestException, OSError) as exc:
         raise TransientError(f"Exchange could not be reached ({type(exc).__name__}).") from exc
+    except (ValueError, TypeError) as exc:
+        if not writing:
+            raise
+        # exchangelib checks values before sending (a subject over 255 characters, an attendee without address).
+        reason = re.sub(r"'[^']{30,}'", "'…'", str(exc))[:200]  # not the whole overlong value
+        raise ItemRejected(f"Exchange cannot hold this event ({reason}).") from exc

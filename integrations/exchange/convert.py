@@ -112,6 +112,8 @@ def recurrence_for(rrule: str, start: dt.datetime | dt.date) -> Recurrence:
                                 first_day_of_week=_DAYS.index(p.get("firstDayOfWeek", "monday")) + 1)  # fmt: skip
     elif kind == "absoluteMonthly":
         pattern = AbsoluteMonthlyPattern(interval=interval, day_of_month=p["dayOfMonth"])
+    elif kind in ("absoluteYearly", "relativeYearly") and interval != 1:
+        raise Unsupported("Exchange repeats a yearly series every year only.")
     elif kind == "absoluteYearly":
         pattern = AbsoluteYearlyPattern(day_of_month=p["dayOfMonth"], month=p["month"])
     else:
@@ -140,7 +142,7 @@ def _zone(tz: Any) -> ZoneInfo | None:
     return resolve_zone(key) if key else None
 
 
-def _local(moment: Any, tz: Any) -> dt.datetime:
+def local_time(moment: Any, tz: Any) -> dt.datetime:
     """A UTC EWSDateTime as a plain aware datetime in the event's own zone."""
     value = dt.datetime.fromtimestamp(moment.timestamp(), dt.UTC)
     zone = _zone(tz)
@@ -167,14 +169,14 @@ def to_component(item: CalendarItem, uid: str, master_start: dt.datetime | dt.da
         # exchangelib reports an all-day end as the last day; calsync (like iCalendar) as the day after.
         end = dt.date(item.end.year, item.end.month, item.end.day) + dt.timedelta(days=1)
     else:
-        start, end = _local(item.start, item._start_timezone), _local(item.end, item._end_timezone)
+        start, end = local_time(item.start, item._start_timezone), local_time(item.end, item._end_timezone)
     recurrence_id: dt.datetime | dt.date | None = None
     if item.original_start is not None:
         recurrence_id = dt.datetime.fromtimestamp(item.original_start.timestamp(), dt.UTC)
         if isinstance(master_start, dt.datetime):
             recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
         elif isinstance(master_start, dt.date):
-            recurrence_id = _local(item.original_start, item._start_timezone).date()
+            recurrence_id = local_time(item.original_start, item._start_timezone).date()
     organizer = item.organizer
     attendees = tuple(
         Attendee(
@@ -214,6 +216,13 @@ def to_component(item: CalendarItem, uid: str, master_start: dt.datetime | dt.da
         attendees=attendees,
         alarms=alarms,
     )  # fmt: skip
+
+
+def _ews_zone(name: str) -> EWSTimeZone:
+    try:
+        return EWSTimeZone(name)
+    except Exception:  # a zone Exchange has no Windows name for
+        return EWSTimeZone("UTC")
 
 
 def _ews_moment(value: dt.datetime | dt.date, zone_hint: str) -> EWSDateTime | EWSDate:
@@ -256,6 +265,10 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         "required_attendees": [_attendee(a) for a in component.attendees if a.role != "OPT-PARTICIPANT"] or None,
         "optional_attendees": [_attendee(a) for a in component.attendees if a.role == "OPT-PARTICIPANT"] or None,
     }
+    if all_day:
+        # An all-day event is midnight to midnight where the calendar is: exchangelib turns the dates into times
+        # in this zone, and Outlook shows whole days there.
+        fields["_start_timezone"] = fields["_end_timezone"] = _ews_zone(zone_hint)
     if component.recurrence_id is None:
         fields["calsync_uid"] = uid
         if component.rrule:

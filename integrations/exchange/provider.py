@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from integrations.caldav.client import ConnectError
+from integrations.caldav.services import check_public_address
 from integrations.models import Integration
+from sync.errors import PermanentError
 
 from .adapter import ExchangeSide
 from .client import account
@@ -10,5 +13,10 @@ from .services import server_for
 
 
 def build_side(integration: Integration) -> ExchangeSide:
-    ews = account(server_for(integration), integration.config["account"])
+    server = server_for(integration)
+    try:
+        check_public_address(server.ews_url)  # again at each sync: the name may point elsewhere by now
+    except ConnectError as exc:
+        raise PermanentError(str(exc)) from exc
+    ews = account(server, integration.config["account"])
     return ExchangeSide(ews, integration.remote_calendar_id, integration.calendar.timezone)

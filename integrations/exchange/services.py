@@ -20,7 +20,7 @@ from integrations.connecting import MailboxCalendar
 from integrations.microsoft.services import refuse_second_connection
 from integrations.models import ExchangeServer, Integration
 from integrations.providers import Provider
-from sync.errors import AuthRevoked, SyncError
+from sync.errors import AuthRevoked, PermanentError, SyncError
 
 from .client import Access, Server, account, ews_url, translated
 
@@ -125,6 +125,10 @@ def server_for(integration: Integration) -> Server:
         organisation = ExchangeServer.objects.filter(tenant_id=integration.tenant_id, enabled=True).first()
         if organisation is None:
             raise AuthRevoked("Your organisation turned off Exchange sync. Connect with your own Exchange login.")
+        if not organisation.test_ok:
+            # Changed settings are not used until an admin has tested them: no login goes to an unchecked server.
+            raise PermanentError("Your organisation's Exchange settings changed; an admin must press "
+                                 "Test Exchange Settings before calsync uses them.")  # fmt: skip
         return organisation_server(organisation)
     return Server(config["url"], config["username"], integration.credentials["password"], config.get("domain", ""))
 
@@ -142,7 +146,10 @@ def organisation_save(*, tenant: Tenant, url: str, domain: str, username: str, p
                       access: str, enabled: bool) -> ExchangeServer:  # fmt: skip
     try:
         url = ews_url(url)
+        check_public_address(url)
     except ValueError as exc:
+        raise ValidationError({"url": str(exc)}) from exc
+    except ConnectError as exc:
         raise ValidationError({"url": str(exc)}) from exc
     organisation = ExchangeServer.objects.filter(tenant=tenant).first() or ExchangeServer(tenant=tenant)
     if password:

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.tenancy import Scope
 from calsync import crypto
@@ -28,6 +29,7 @@ def _scope(request: HttpRequest) -> Scope:
     return connect_scope(request, Provider.EXCHANGE)
 
 
+@sensitive_post_parameters("password", "secret")
 @login_required
 def connect(request: HttpRequest) -> HttpResponse:
     _scope(request)
@@ -91,8 +93,8 @@ def choose(request: HttpRequest) -> HttpResponse:
                     **form.cleaned_data,  # type: ignore[arg-type]
                 )
             else:
-                server = Server(pending["url"], pending["username"], crypto.decrypt(pending["secret"])["password"],
-                                pending["domain"])  # fmt: skip
+                password = crypto.decrypt(pending["secret"])["password"]
+                server = Server(pending["url"], pending["username"], password, pending["domain"])
                 integration = services.exchange_connect(
                     user=request.user,
                     server=server,
@@ -101,6 +103,10 @@ def choose(request: HttpRequest) -> HttpResponse:
                 )
         except (services.ExchangeConnectError, ValidationError) as exc:
             form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+        except (crypto.SecretUnreadable, KeyError):  # the session outlived its encryption key, or is not ours
+            del request.session[PENDING]
+            messages.error(request, "This connection attempt expired. Please enter the Exchange settings again.")
+            return redirect("integrations:exchange_connect")
         else:
             del request.session[PENDING]
             messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
@@ -111,6 +117,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     })  # fmt: skip
 
 
+@sensitive_post_parameters("password", "secret")
 @login_required
 def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
     """Scoro asks people to write in when the server moves; here the server can be changed too."""
@@ -131,6 +138,7 @@ def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "integrations/exchange_credentials.html", {"form": form, "integration": integration})
 
 
+@sensitive_post_parameters("password", "secret")
 @login_required
 def organisation_admin(request: HttpRequest) -> HttpResponse:
     """Admins: server, NetBIOS domain, sync account, sync user email, access; Save and "Test Exchange Settings"."""

@@ -55,9 +55,12 @@ _PEM = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.S)
 def parse_certificate(data: bytes) -> AppCertificate:
     """A PEM file with the app certificate's private key and the certificate; ValidationError says what is wrong."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
 
-    blocks = {m.group(1).decode(): m.group(0) for m in _PEM.finditer(data)}
+    blocks: dict[str, bytes] = {}
+    for match in _PEM.finditer(data):  # the first of each kind: a chain's leaf certificate comes first
+        blocks.setdefault(match.group(1).decode(), match.group(0))
     key_block = next((b for kind, b in blocks.items() if kind.endswith("PRIVATE KEY")), None)
     if "ENCRYPTED PRIVATE KEY" in blocks:
         raise ValidationError({"certificate": "The private key is protected by a password; upload it unprotected "
@@ -68,7 +71,7 @@ def parse_certificate(data: bytes) -> AppCertificate:
     try:
         key = serialization.load_pem_private_key(key_block, password=None)
         cert = x509.load_pem_x509_certificate(blocks["CERTIFICATE"])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ValidationError({"certificate": "The private key or the certificate cannot be read."}) from exc
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.PEM, public) != cert.public_key().public_bytes(

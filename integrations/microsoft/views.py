@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.tenancy import Scope
 from calsync import crypto
@@ -140,6 +141,7 @@ def connect_organisation(request: HttpRequest) -> HttpResponse:
     return redirect("integrations:microsoft_choose")
 
 
+@sensitive_post_parameters("password", "secret")
 @login_required
 def organisation_admin(request: HttpRequest) -> HttpResponse:
     """Admins: tenant id, client id, secret, on/off, alias domains; the admin consent link; "Test settings"."""

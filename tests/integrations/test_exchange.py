@@ -314,6 +314,31 @@ def test_test_exchange_settings_explains_each_failure(admin_client_, exchange, s
     assert "Works:" in _organisation(admin_client_, exchange, access="delegate")
 
 
+def test_the_sync_account_is_used_only_as_tested_and_only_outside_calsync(admin_client_, exchange, sync_account,
+                                                                           settings, member) -> None:  # fmt: skip
+    from integrations.exchange.services import server_for
+
+    sync_account.impersonation = True
+    assert "Works:" in _organisation(admin_client_, exchange)
+    integration = Integration(tenant=member.tenant, user=member, provider="exchange",
+                              config={"auth": "organisation", "account": "member@corp.example"})  # fmt: skip
+    assert server_for(integration).login == "CORP\\calsync-sync"
+    assert "calsync-sync" in repr(server_for(integration)) and "sync-pass" not in repr(server_for(integration))
+    # Saved but not tested: nobody's login goes to the changed server until an admin tests it.
+    form = {"url": exchange.url, "domain": "CORP", "username": "someone-else", "password": "", "access":
+            "impersonation", "sync_email": "calsync-sync@corp.example", "enabled": "on", "aliases": "corp.example",
+            "save": "1"}  # fmt: skip
+    admin_client_.post(reverse("integrations:exchange_organisation"), form)
+    from sync.errors import PermanentError
+
+    with pytest.raises(PermanentError, match="Test Exchange Settings"):
+        server_for(integration)
+    # An address inside calsync's own network is refused where that is switched off (production).
+    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = False
+    page = admin_client_.post(reverse("integrations:exchange_organisation"), {**form, "url": "http://127.0.0.1/EWS"})
+    assert "inside its own network" in page.content.decode()
+
+
 def test_a_user_on_an_alias_domain_connects_through_the_sync_account(admin_client_, client, member, calendar,
                                                                       exchange, sync_account,
                                                                       run_on_commit) -> None:  # fmt: skip
@@ -383,3 +408,101 @@ def test_all_day_private_free_events_with_guests_and_a_reminder_round_trip(excha
         side.create(event("rdate@x", rrule="FREQ=WEEKLY", rdates=(dt.datetime(2026, 12, 24, 10, tzinfo=BERLIN),)))
     with pytest.raises(ItemRejected, match="tasks"):
         side.create(Item(master=Component(kind="VTODO", uid="task@x", summary="Task")))
+
+
+def _series_side(exchange, exchange_mailbox, zone: str = "Europe/Berlin"):  # type: ignore[no-untyped-def]
+    address, server = exchange_mailbox
+    folder = exchange.state.folder(address, distinguished="calendar")
+    return ExchangeSide(account(server, address), folder.id, zone), folder
+
+
+def test_an_all_day_series_keeps_its_days_where_the_calendar_is(exchange, exchange_mailbox) -> None:
+    from events.ical import Component, Item
+
+    side, folder = _series_side(exchange, exchange_mailbox)
+    first = dt.date(2026, 12, 7)
+    item = Item(master=Component(uid="allday@x", summary="Home office", start=first, end=first + dt.timedelta(days=1),
+                                 rrule="FREQ=WEEKLY;COUNT=4", exdates=(dt.date(2026, 12, 14),)))  # fmt: skip
+    created = side.create(item)
+    stored = folder.items[created.id]
+    # Midnight in Berlin, not in UTC: Outlook in Berlin shows whole days.
+    assert (
+        stored["start"] == dt.datetime(2026, 12, 7, tzinfo=BERLIN) and stored["start_tz"] == "W. Europe Standard Time"
+    )
+    back = side.get(created.id).item.master
+    assert (back.start, back.end, back.exdates) == (first, first + dt.timedelta(days=1), (dt.date(2026, 12, 14),))
+
+
+def test_a_cancelled_occurrence_brought_back_in_calsync_comes_back_in_exchange(exchange, exchange_mailbox) -> None:
+    from dataclasses import replace
+
+    side, folder = _series_side(exchange, exchange_mailbox)
+    start = dt.datetime(2026, 11, 23, 9, 30, tzinfo=BERLIN)
+    moved = dt.datetime(2026, 12, 1, 14, tzinfo=BERLIN)
+    from events.ical import Component, Item
+
+    master = Component(uid="restore@x", summary="Standup", start=start, end=start + dt.timedelta(minutes=15),
+                       rrule="FREQ=WEEKLY;COUNT=5", exdates=(start + dt.timedelta(weeks=3),))  # fmt: skip
+    override = Component(uid="restore@x", recurrence_id=start + dt.timedelta(weeks=1), summary="Moved", start=moved,
+                         end=moved + dt.timedelta(minutes=15))  # fmt: skip
+    created = side.create(Item(master=master, overrides=(override,)))
+    assert len(folder.items[created.id]["deleted"]) == 1
+    exception_id = next(iter(folder.items[created.id]["exceptions"].values()))["id"]
+    # A new title only: the series' timing is not written again, so Exchange keeps its exception as it was.
+    retitled = side.update(created.id, Item(master=replace(master, summary="Daily standup"), overrides=(override,)),
+                           created.version)  # fmt: skip
+    assert next(iter(folder.items[created.id]["exceptions"].values()))["id"] == exception_id
+    # The cancelled occurrence comes back: Exchange can only do that by writing the pattern again.
+    restored = side.update(created.id, Item(master=replace(master, summary="Daily standup", exdates=()),
+                                            overrides=(override,)), retitled.version)  # fmt: skip
+    assert folder.items[created.id]["deleted"] == []
+    assert restored.item.master.exdates == () and [o.summary for o in restored.item.overrides] == ["Moved"]
+
+
+def test_what_exchange_refuses_for_one_event_does_not_stop_the_others(member_client, calendar, exchange,
+                                                                      run_on_commit) -> None:  # fmt: skip
+    from events.ical import Component, Item
+
+    integration = connect(member_client, exchange, calendar, run_on_commit, name="refused")
+    start = dt.datetime(2026, 11, 23, 9, tzinfo=BERLIN)
+    # Outlook keeps occurrences in order: the second may not move past the third (ErrorOccurrenceCrossingBoundary).
+    crossing = Item(master=Component(uid="cross@x", summary="Weekly", start=start, end=start + dt.timedelta(hours=1),
+                                     rrule="FREQ=WEEKLY;COUNT=4"),
+                    overrides=(Component(uid="cross@x", recurrence_id=start + dt.timedelta(weeks=1), summary="Late",
+                                         start=start + dt.timedelta(weeks=2, days=1),
+                                         end=start + dt.timedelta(weeks=2, days=1, hours=1)),))  # fmt: skip
+    events.item_save(calendar=calendar, item=crossing)
+    events.item_save(calendar=calendar, item=event("long@x", "x" * 300, day=1))  # longer than Exchange's 255
+    events.item_save(calendar=calendar, item=event("fine@x", "Fine", day=2))
+    run = sync_now(integration, run_on_commit)
+    assert run.status == "partial", run.error  # done, with two events listed as not synced
+    remote = outlook(exchange, "refused@corp.example")
+    assert remote.find("fine@x") is not None
+    page = member_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
+    assert "OccurrenceCrossingBoundary" in page and "exceeds length 255" in page
+    assert remote.find("cross@x") is None  # not half a series: nothing, and the reason on the page
+
+
+def test_a_refused_event_in_a_first_sync_batch_leaves_no_duplicates(member_client, calendar, exchange,
+                                                                    run_on_commit) -> None:  # fmt: skip
+    from events.ical import Component, Item
+
+    for n in range(120):
+        events.item_save(calendar=calendar, item=event(f"bulk{n}@x", f"Bulk {n}", day=n % 20))
+    start = dt.datetime(2026, 11, 23, 9, tzinfo=BERLIN)
+    events.item_save(calendar=calendar, item=Item(master=Component(  # Exchange holds at most 999 occurrences
+        uid="many@x", summary="Too many", start=start, end=start + dt.timedelta(hours=1),
+        rrule="FREQ=DAILY;COUNT=1500")))  # fmt: skip
+    integration = connect(member_client, exchange, calendar, run_on_commit, name="bulk")
+    assert integration.runs.get().status == "partial"  # the one series listed as not synced
+    stored = exchange.state.folder("bulk@corp.example", distinguished="calendar").items.values()
+    subjects = sorted(i["subject"] for i in stored)
+    assert len(subjects) == 120 and len(set(subjects)) == 120 and "Too many" not in subjects
+
+
+def test_a_yearly_series_every_other_year_is_refused_not_changed(exchange, exchange_mailbox) -> None:
+    from sync.errors import ItemRejected
+
+    side, _folder = _series_side(exchange, exchange_mailbox)
+    with pytest.raises(ItemRejected, match="every year only"):
+        side.create(event("biennial@x", "Biennial", rrule="FREQ=YEARLY;INTERVAL=2"))

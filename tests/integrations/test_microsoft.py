@@ -354,7 +354,9 @@ def test_the_organisation_app_can_sign_in_with_a_certificate(admin_client_, micr
     assert "does not belong to this certificate" in upload(key + other_cert)
     assert not MicrosoftOrganisation.objects.exists()
     assert "not one of the app&#x27;s certificates" in upload(other_key + other_cert)
-    works = upload(key + cert)
+    # A chain (the leaf certificate first, then the issuer's) is fine: the leaf is the app's.
+    _issuer_key, issuer = _certificate("issuing CA")
+    works = upload(key + cert + issuer)
     assert "Works: calsync read 3 calendars of admin@contoso.example" in works
     stored = MicrosoftOrganisation.objects.get()
     assert stored.secret_encrypted == "" and b"PRIVATE KEY" not in stored.certificate_encrypted.encode()
