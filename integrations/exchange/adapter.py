@@ -70,7 +70,7 @@ class ExchangeSide:
             state = self.folder.item_sync_state
         entries, skipped = self._read(list(dict.fromkeys(changed)))
         read = {e.id for e in entries} | {s[0] for s in skipped}
-        gone = [i for i in changed if i not in read]  # deleted between the two requests: the next round says so
+        gone = [i for i in changed if i not in read]  # deleted between the listing and the read
         return Changes(changed=entries, deleted=[d for d in deleted if d not in read] + gone, cursor=state,
                        complete=cursor is None, skipped=skipped)  # fmt: skip
 
