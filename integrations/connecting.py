@@ -1,15 +1,20 @@
 """What every provider's connect pages share: who may connect, the integration being reconnected, and the
-choice step's starting values."""
+choice step's starting values and its ending."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 from accounts.tenancy import Scope
+from calsync.crypto import SecretUnreadable
 
 from .models import Integration
 from .providers import Provider
@@ -63,3 +68,30 @@ def calendars_to_session(calendars: list[Any]) -> list[dict[str, Any]]:
 
 def calendars_from_session(data: list[dict[str, Any]], kind: type = MailboxCalendar) -> list[Any]:
     return [kind(**c) for c in data]
+
+
+def connect_chosen(request: HttpRequest, form: Form, *, pending: str, restart: str,
+                   connect: Callable[[dict[str, Any]], Integration],
+                   errors: tuple[type[Exception], ...]) -> HttpResponse | None:  # fmt: skip
+    """The choice step's POST: connect the chosen calendar with the chosen settings and go to the integration.
+
+    None when there is nothing to do yet or the provider refused (its message is then on the form). A pending
+    connection whose secrets can no longer be read (the encryption key changed since) starts over at `restart`.
+    """
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        integration = connect(dict(form.cleaned_data))
+    except ValidationError as exc:
+        form.add_error(None, exc.messages)
+        return None
+    except errors as exc:
+        form.add_error(None, str(exc))
+        return None
+    except SecretUnreadable:
+        request.session.pop(pending, None)
+        messages.error(request, "This connection attempt expired. Please start again.")
+        return redirect(restart)
+    request.session.pop(pending, None)
+    messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
+    return redirect("integrations:detail", pk=integration.pk)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.tenancy import Scope
 from calsync import crypto
-from integrations.connecting import choice_initial, connect_scope
+from integrations.connecting import choice_initial, connect_chosen, connect_scope
+from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import services
@@ -61,22 +64,22 @@ def choose(request: HttpRequest) -> HttpResponse:
         remote_calendars=remote_calendars,
         initial=choice_initial(request, scope),
     )
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            integration = services.caldav_connect(
-                user=request.user,  # type: ignore[arg-type]
-                url=pending["url"],
-                username=pending["username"],
-                password=crypto.decrypt(pending["secret"])["password"],
-                **data,
-            )
-        except (ConnectError, ValidationError) as exc:
-            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
-        else:
-            del request.session[PENDING]
-            messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
-            return redirect("integrations:detail", pk=integration.pk)
+
+    def connect(data: dict[str, Any]) -> Integration:
+        password = crypto.decrypt(pending["secret"])["password"]
+        return services.caldav_connect(
+            user=request.user,  # type: ignore[arg-type]
+            url=pending["url"],
+            username=pending["username"],
+            password=password,
+            **data,
+        )
+
+    done = connect_chosen(
+        request, form, pending=PENDING, restart="integrations:caldav_connect", connect=connect, errors=(ConnectError,)
+    )
+    if done is not None:
+        return done
     return render(
         request,
         "integrations/caldav_choose.html",

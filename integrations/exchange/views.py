@@ -3,6 +3,8 @@ organisation's Exchange server for admins, with "Test Exchange Settings"."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,9 +15,15 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.tenancy import Scope
 from calsync import crypto
-from integrations.connecting import calendars_from_session, calendars_to_session, choice_initial, connect_scope
+from integrations.connecting import (
+    calendars_from_session,
+    calendars_to_session,
+    choice_initial,
+    connect_chosen,
+    connect_scope,
+)
 from integrations.forms import ChooseCalendarForm
-from integrations.models import ExchangeServer
+from integrations.models import ExchangeServer, Integration
 from integrations.providers import Provider
 
 from . import services
@@ -84,33 +92,18 @@ def choose(request: HttpRequest) -> HttpResponse:
         remote_label="Exchange calendar",
         initial=choice_initial(request, scope),
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            if pending["auth"] == "organisation":
-                integration = services.exchange_connect_organisation(
-                    user=request.user,
-                    address=pending["account"],
-                    **form.cleaned_data,  # type: ignore[arg-type]
-                )
-            else:
-                password = crypto.decrypt(pending["secret"])["password"]
-                server = Server(pending["url"], pending["username"], password, pending["domain"])
-                integration = services.exchange_connect(
-                    user=request.user,
-                    server=server,
-                    mailbox=pending["account"],
-                    **form.cleaned_data,  # type: ignore[arg-type]
-                )
-        except (services.ExchangeConnectError, ValidationError) as exc:
-            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
-        except (crypto.SecretUnreadable, KeyError):  # the session outlived its encryption key, or is not ours
-            del request.session[PENDING]
-            messages.error(request, "This connection attempt expired. Please enter the Exchange settings again.")
-            return redirect("integrations:exchange_connect")
-        else:
-            del request.session[PENDING]
-            messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
-            return redirect("integrations:detail", pk=integration.pk)
+
+    def connect(data: dict[str, Any]) -> Integration:
+        if pending["auth"] == "organisation":
+            return services.exchange_connect_organisation(user=request.user, address=pending["account"], **data)  # type: ignore[arg-type]
+        password = crypto.decrypt(pending["secret"])["password"]
+        server = Server(pending["url"], pending["username"], password, pending["domain"])
+        return services.exchange_connect(user=request.user, server=server, mailbox=pending["account"], **data)  # type: ignore[arg-type]
+
+    done = connect_chosen(request, form, pending=PENDING, restart="integrations:exchange_connect", connect=connect,
+                          errors=(services.ExchangeConnectError,))  # fmt: skip
+    if done is not None:
+        return done
     return render(request, "integrations/exchange_choose.html", {
         "form": form, "account": pending["account"], "server": pending.get("url", ""),
         "only_one": len(form.usable) == 1,

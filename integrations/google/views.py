@@ -3,6 +3,8 @@ Workspace settings for admins, and the push notification endpoint Google calls."
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,11 +21,12 @@ from integrations.connecting import (
     calendars_from_session,
     calendars_to_session,
     choice_initial,
+    connect_chosen,
     connect_scope,
     reconnecting,
 )
 from integrations.forms import ChooseCalendarForm
-from integrations.models import GoogleWorkspace
+from integrations.models import GoogleWorkspace, Integration
 from integrations.providers import Provider
 
 from . import oauth, services
@@ -110,22 +113,22 @@ def choose(request: HttpRequest) -> HttpResponse:
         remote_label="Google calendar",
         initial=choice_initial(request, scope),
     )
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            integration = services.google_connect(
-                user=request.user,  # type: ignore[arg-type]
-                account=pending["account"],
-                auth=pending["auth"],
-                tokens=crypto.decrypt(pending["secret"]) if pending["secret"] else None,
-                **data,
-            )
-        except (services.GoogleConnectError, ValidationError) as exc:
-            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
-        else:
-            del request.session[PENDING]
-            messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
-            return redirect("integrations:detail", pk=integration.pk)
+
+    def connect(data: dict[str, Any]) -> Integration:
+        tokens = crypto.decrypt(pending["secret"]) if pending["secret"] else None
+        return services.google_connect(
+            user=request.user,  # type: ignore[arg-type]
+            account=pending["account"],
+            auth=pending["auth"],
+            tokens=tokens,
+            **data,
+        )
+
+    done = connect_chosen(
+        request, form, pending=PENDING, restart="settings", connect=connect, errors=(services.GoogleConnectError,)
+    )
+    if done is not None:
+        return done
     return render(request, "integrations/google_choose.html", {
         "form": form, "account": pending["account"], "workspace": pending["auth"] == "workspace",
         "only_one": len(form.usable) == 1, "sandbox": settings.GOOGLE_SANDBOX,

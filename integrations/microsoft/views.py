@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,11 +20,12 @@ from integrations.connecting import (
     calendars_from_session,
     calendars_to_session,
     choice_initial,
+    connect_chosen,
     connect_scope,
     reconnecting,
 )
 from integrations.forms import ChooseCalendarForm
-from integrations.models import MicrosoftOrganisation
+from integrations.models import Integration, MicrosoftOrganisation
 from integrations.providers import Provider
 
 from . import oauth, organisation, services
@@ -100,24 +102,18 @@ def choose(request: HttpRequest) -> HttpResponse:
         remote_label="Outlook calendar",
         initial=choice_initial(request, scope),
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            if pending.get("auth") == "organisation":
-                integration = services.microsoft_connect_organisation(
-                    user=request.user,
-                    address=pending["account"],
-                    **form.cleaned_data,  # type: ignore[arg-type]
-                )
-            else:
-                secret = crypto.decrypt(pending["secret"])
-                tokens = oauth.Tokens(cache=secret["cache"], account=secret["account"], address=secret["address"])
-                integration = services.microsoft_connect(user=request.user, tokens=tokens, **form.cleaned_data)  # type: ignore[arg-type]
-        except (services.MicrosoftConnectError, ValidationError) as exc:
-            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
-        else:
-            del request.session[PENDING]
-            messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
-            return redirect("integrations:detail", pk=integration.pk)
+
+    def connect(data: dict[str, Any]) -> Integration:
+        if pending.get("auth") == "organisation":
+            return services.microsoft_connect_organisation(user=request.user, address=pending["account"], **data)  # type: ignore[arg-type]
+        secret = crypto.decrypt(pending["secret"])
+        tokens = oauth.Tokens(cache=secret["cache"], account=secret["account"], address=secret["address"])
+        return services.microsoft_connect(user=request.user, tokens=tokens, **data)  # type: ignore[arg-type]
+
+    done = connect_chosen(request, form, pending=PENDING, restart="settings", connect=connect,
+                          errors=(services.MicrosoftConnectError,))  # fmt: skip
+    if done is not None:
+        return done
     return render(request, "integrations/microsoft_choose.html", {
         "form": form, "account": pending["account"], "only_one": len(form.usable) == 1,
         "sandbox": settings.MICROSOFT_SANDBOX,

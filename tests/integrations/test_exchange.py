@@ -506,3 +506,18 @@ def test_a_yearly_series_every_other_year_is_refused_not_changed(exchange, excha
     side, _folder = _series_side(exchange, exchange_mailbox)
     with pytest.raises(ItemRejected, match="every year only"):
         side.create(event("biennial@x", "Biennial", rrule="FREQ=YEARLY;INTERVAL=2"))
+
+
+def test_a_pending_connection_whose_secret_cannot_be_read_starts_over(member_client, calendar, exchange) -> None:
+    address = _login(exchange, "stale")
+    form = {"url": exchange.url, "domain": "CORP", "username": "stale", "password": PASSWORD, "mailbox": address}
+    member_client.post(reverse("integrations:exchange_connect"), form)
+    session = member_client.session
+    session["exchange_pending"]["secret"] = "gAAAAAB-made-with-a-key-calsync-no-longer-has"
+    session.save()
+    folder = exchange.state.folder(address, distinguished="calendar")
+    answer = member_client.post(reverse("integrations:exchange_choose"),
+                                {"remote": folder.id, "calendar": calendar.pk, **SETTINGS}, follow=True)  # fmt: skip
+    assert answer.redirect_chain[-1][0] == reverse("integrations:exchange_connect")
+    assert "expired" in answer.content.decode() and not Integration.objects.exists()
+    assert "exchange_pending" not in member_client.session
