@@ -18,16 +18,13 @@ from calsync.crypto import SecretUnreadable
 
 from .models import Integration
 from .providers import Provider
+from .services import check_right
 
 
 def connect_scope(request: HttpRequest, provider: str) -> Scope:
     """The user's scope, if they may set up integrations and the provider is allowed for their organisation."""
-    scope = Scope(request.user)  # type: ignore[arg-type]
-    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
-        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
-    if not scope.tenant.allows(provider):
-        raise PermissionDenied(f"{Provider(provider).label} is not enabled for {scope.tenant.name}.")
-    return scope
+    check_right(request.user, provider)  # type: ignore[arg-type]
+    return Scope(request.user)  # type: ignore[arg-type]
 
 
 def reconnecting(request: HttpRequest, scope: Scope, provider: str) -> Integration | None:

@@ -37,6 +37,3 @@ def before_disconnect(integration: Integration) -> None:
     if hook is not None:
         hook(integration)
 
-
-def available() -> set[str]:
-    return set(SIDES)

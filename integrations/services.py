@@ -20,7 +20,8 @@ from .models import Integration
 from .providers import ALL_PROVIDERS, Provider
 
 
-def _check_right(user: User, provider: str) -> None:
+def check_right(user: User, provider: str) -> None:
+    """May this user connect this provider? PermissionDenied says why not."""
     if not user.may_set_up_integrations:
         raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
     assert user.tenant is not None
@@ -43,7 +44,7 @@ def integration_create(
     **sync_settings: Any,
 ) -> Integration:
     """Connect a calendar; the first sync starts as soon as this commits."""
-    _check_right(user, provider)
+    check_right(user, provider)
     if calendar.owner_id != user.pk:
         raise PermissionDenied("You can only sync your own calendars.")
     taken = Integration.objects.filter(provider=provider, remote_calendar_id=remote_calendar_id, user=user)

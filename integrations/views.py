@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -18,6 +18,7 @@ from sync import selectors as sync_selectors
 from sync.services import sync_request_manual
 
 from . import services
+from .connecting import choice_initial, connect_scope
 from .forms import CalsyncConnectForm, SettingsForm
 from .providers import Provider
 
@@ -28,13 +29,9 @@ def _scope(request: HttpRequest) -> Scope:
 
 @login_required
 def connect_calsync(request: HttpRequest) -> HttpResponse:
-    scope = _scope(request)
-    if not request.user.may_set_up_integrations:  # type: ignore[union-attr]
-        raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
+    scope = connect_scope(request, Provider.CALSYNC)
     calendars = scope.calendars()
-    initial = {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
-               "error_email": request.user.email}  # type: ignore[union-attr]  # fmt: skip
-    form = CalsyncConnectForm(request.POST or None, calendars=calendars, initial=initial)
+    form = CalsyncConnectForm(request.POST or None, calendars=calendars, initial=choice_initial(request, scope))
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         other = data.pop("other")

@@ -44,14 +44,14 @@ def sync_request(*, integration: Integration, trigger: str, attempt: int = 1, de
     return run
 
 
-def sync_request_manual(*, integration: Integration) -> SyncRun:
-    """'Synchronize now': a run already queued or running is the one the user is waiting for."""
+def sync_request_manual(*, integration: Integration, trigger: str = SyncRun.Trigger.MANUAL) -> SyncRun:
+    """'Synchronize now' (or a provider's change notice): a run already queued or running is the one wanted."""
     pending = integration.runs.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]).first()
     if pending is not None and pending.status == SyncRun.Status.RUNNING and not integration.is_running:
         # Its worker died and its lock expired: it will never finish, so it must not hold up a new one.
         _mark_dead(integration)
         pending = None
-    return pending or sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return pending or sync_request(integration=integration, trigger=trigger)
 
 
 def _mark_dead(integration: Integration) -> None:

@@ -26,9 +26,6 @@ from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
 log = logging.getLogger(__name__)
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
-_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 429: "Too Many Requests",
-            503: "Service Unavailable"}  # fmt: skip
 
 
 class GoogleEmulator:

@@ -65,9 +65,8 @@ class GoogleSide:
         # A changed single event is complete as listed; a series needs all of its exceptions.
         complete = {i: e for i, e in masters.items() if i in touched and not e.get("recurrence")}
         # Every event of a series shares its iCalUID, so each changed series is one list request, batched.
-        uids = sorted(
-            {e["iCalUID"] for e in events if (e.get("recurringEventId") or e["id"]) in touched - set(complete)}
-        )
+        series_ids = touched - complete.keys()
+        uids = sorted({e["iCalUID"] for e in events if (e.get("recurringEventId") or e["id"]) in series_ids})
         results = self.api.batch(
             [self.events.list(calendarId=self.calendar_id, iCalUID=uid, showDeleted=True, maxResults=PAGE_SIZE)
              for uid in uids]
@@ -158,7 +157,8 @@ class GoogleSide:
             body["start"], body["end"] = stale["originalStartTime"], _shifted_end(item, stale["originalStartTime"])
             written.append(self.api.execute(self.events.update(calendarId=self.calendar_id, eventId=stale["id"],
                                                                body=body)))  # fmt: skip
-        keep = [e for e in existing if e["id"] not in {w["id"] for w in written}]
+        rewritten = {w["id"] for w in written}
+        keep = [e for e in existing if e["id"] not in rewritten]
         return self._entry(master, written + keep)
 
     def _current(self, id: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -137,11 +137,11 @@ def to_item(master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Item:
     component = to_component(master, uid)
     overrides, cancelled = [], []
     for exception in exceptions:
-        original = to_component(exception, uid, master_start=component.start).recurrence_id
+        occurrence = to_component(exception, uid, master_start=component.start)
         if exception.get("status") == "cancelled":
-            cancelled.append(original)
+            cancelled.append(occurrence.recurrence_id)
         else:
-            overrides.append(to_component(exception, uid, master_start=component.start))
+            overrides.append(occurrence)
     known = {as_utc(v) for v in component.exdates}
     extra = tuple(v for v in cancelled if v is not None and as_utc(v) not in known)
     component = replace(component, exdates=component.exdates + extra)

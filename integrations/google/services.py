@@ -26,9 +26,9 @@ from integrations.models import GoogleWorkspace, Integration
 from integrations.providers import Provider
 from sync.errors import AuthRevoked, SyncError
 from sync.models import SyncRun
-from sync.services import sync_request
+from sync.services import sync_request_manual
 
-from .client import GoogleApi, delegated_credentials, google_errors, user_credentials_from
+from .client import GoogleApi, delegated_credentials, user_credentials_from
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ class GoogleCalendar:
     writable: bool
     time_zone: str = "UTC"
     primary: bool = False
-    access_role: str = "owner"
 
     @property
     def accepts_events(self) -> bool:
@@ -73,7 +72,6 @@ def _calendar(entry: dict[str, Any]) -> GoogleCalendar:
         writable=entry.get("accessRole") in ("owner", "writer"),
         time_zone=entry.get("timeZone", "UTC"),
         primary=bool(entry.get("primary")),
-        access_role=entry.get("accessRole", ""),
     )
 
 
@@ -193,19 +191,16 @@ def workspace_test(*, workspace: GoogleWorkspace, admin: User) -> GoogleWorkspac
 
 
 def _delegated_calendars_explained(workspace: GoogleWorkspace, user: User) -> tuple[str, list[GoogleCalendar]]:
-    """Like _delegated_calendars, with Google's token errors turned into what the admin must fix."""
-    import google.auth.exceptions
-
+    """The user's calendars through the workspace key, with Google's refusals turned into what the admin must fix."""
     tenant = user.tenant
     assert tenant is not None
     problems = []
     for address in tenant.addresses_for(user.email):
         credentials = delegated_credentials(workspace.key, address)
         try:
-            with google_errors():
-                _, calendars = _calendars(credentials)
+            _, calendars = _calendars(credentials)  # every refusal arrives as GoogleConnectError
             return address, calendars
-        except (GoogleConnectError, AuthRevoked, google.auth.exceptions.RefreshError) as exc:
+        except GoogleConnectError as exc:
             problems.append(_explain(address, exc))
     raise GoogleConnectError(" ".join(dict.fromkeys(problems)))
 
@@ -247,11 +242,14 @@ def push_available() -> bool:
 
 def channel_open(*, integration_id: int) -> None:
     """Ask Google to call us when the calendar changes; without a public address, polling goes on as before."""
-    if not push_available():
-        return
     integration = Integration.objects.filter(pk=integration_id, provider=Provider.GOOGLE).first()
-    if integration is None:
-        return
+    if integration is not None:
+        _open_channel(integration)
+
+
+def _open_channel(integration: Integration) -> bool:
+    if not push_available():
+        return False
     from .provider import credentials_for
 
     api = GoogleApi(credentials_for(integration))
@@ -266,13 +264,14 @@ def channel_open(*, integration_id: int) -> None:
         answer = api.execute(api.service.events().watch(calendarId=integration.remote_calendar_id, body=body))
     except SyncError as exc:
         log.warning("google push channel not opened", extra={"integration": integration.pk, "error": str(exc)})
-        return
+        return False
     old = integration.config.get("channel")
     channel = {"id": body["id"], "token": body["token"], "resource_id": answer["resourceId"],
                "expiration": int(answer.get("expiration", 0))}  # fmt: skip
     Integration.objects.filter(pk=integration.pk).update(config={**integration.config, "channel": channel})
     if old:
         _stop(api, old)
+    return True
 
 
 def channel_close(integration: Integration) -> None:
@@ -295,12 +294,8 @@ def _stop(api: GoogleApi, channel: dict[str, Any]) -> None:
 def channels_renew() -> int:
     """Channels expiring within a day get a successor (beat runs this hourly)."""
     soon = int((time.time() + 24 * 3600) * 1000)
-    renewed = 0
-    for integration in Integration.objects.filter(provider=Provider.GOOGLE, config__has_key="channel"):
-        if integration.config["channel"].get("expiration", 0) < soon:
-            channel_open(integration_id=integration.pk)
-            renewed += 1
-    return renewed
+    expiring = Integration.objects.filter(provider=Provider.GOOGLE, config__channel__expiration__lt=soon)
+    return sum(_open_channel(integration) for integration in expiring)
 
 
 def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
@@ -310,7 +305,6 @@ def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
         return False
     if not hmac.compare_digest(integration.config["channel"].get("token", ""), token):
         return False
-    queued = integration.runs.filter(status=SyncRun.Status.QUEUED).exists()
-    if resource_state == "exists" and integration.sync_enabled and not queued:
-        sync_request(integration=integration, trigger=SyncRun.Trigger.PUSH)
+    if resource_state == "exists" and integration.sync_enabled:
+        sync_request_manual(integration=integration, trigger=SyncRun.Trigger.PUSH)
     return True

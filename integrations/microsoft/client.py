@@ -56,7 +56,6 @@ class GraphClient:
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies of the machine are not for Graph
         self.session.verify = settings.MICROSOFT_CA_BUNDLE or True
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
-        self.requests = 0
 
     def url(self, path: str) -> str:
         if path.startswith("http"):
@@ -71,7 +70,6 @@ class GraphClient:
         """One Graph request: throttling (429/503 with Retry-After) waited out a few times, errors as sync errors."""
         for attempt in range(settings.MICROSOFT_RETRIES + 1):
             with _slot(self.owner):
-                self.requests += 1
                 try:
                     response = self.session.request(
                         method, self.url(path), json=json, params=params, timeout=settings.MICROSOFT_TIMEOUT_SECONDS,
