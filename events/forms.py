@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, validate_rrule
+from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes, validate_rrule
 from .models import Calendar, Event
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -182,7 +182,7 @@ class _DetailsMixin(_VersionMixin):
 
     @staticmethod
     def initial_details(component: Component) -> dict[str, Any]:
-        minutes = _alarm_minutes(component.alarms[0]) if component.alarms else None
+        minutes = alarm_minutes(component.alarms[0]) if component.alarms else None
         return {
             "title": component.summary,
             "location": component.location,
@@ -196,14 +196,6 @@ class _DetailsMixin(_VersionMixin):
             "project": component.project,
             "activity_type": component.activity_type,
         }
-
-
-def _alarm_minutes(alarm: Alarm) -> int | None:
-    match = re.fullmatch(r"-P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", alarm.trigger)
-    if not match or alarm.related_end:
-        return None
-    weeks, days, hours, minutes, _ = (int(g or 0) for g in match.groups())
-    return ((weeks * 7 + days) * 24 + hours) * 60 + minutes
 
 
 class EventForm(_DetailsMixin, _TimingMixin):

@@ -13,6 +13,7 @@ a client wrote. Sub-components other than VALARM likewise.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -433,6 +434,18 @@ def group_items(components: Iterable[Component]) -> list[Item]:
 
 def _recurrence_sort_key(component: Component) -> datetime:
     return as_utc(component.recurrence_id)
+
+
+_BEFORE = re.compile(r"-P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+
+
+def alarm_minutes(alarm: Alarm) -> int | None:
+    """Minutes before the start, for an alarm given as a duration before it ("-PT15M", "-P1W"); else None."""
+    match = _BEFORE.fullmatch(alarm.trigger)
+    if not match or alarm.related_end:
+        return None
+    weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((weeks * 7 + days) * 24 + hours) * 60 + minutes + seconds // 60
 
 
 def as_utc(value: Temporal | None) -> datetime:

@@ -9,8 +9,6 @@ Reference: https://learn.microsoft.com/exchange/client-developer/web-service-ref
 from __future__ import annotations
 
 import datetime as dt
-import re
-from html import unescape
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,8 +29,8 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
-from events.ical import Alarm, Attendee, Component, Person, resolve_zone
-from integrations.microsoft.convert import Unsupported, pattern_from_rrule, reminder_minutes, rrule_from_pattern
+from events.ical import Alarm, Attendee, Component, Person, alarm_minutes, resolve_zone
+from integrations.microsoft.convert import Unsupported, html_to_text, pattern_from_rrule, rrule_from_pattern
 
 __all__ = ["CalsyncUid", "Unsupported", "to_component", "to_fields"]
 
@@ -156,8 +154,7 @@ def calsync_uid(item: CalendarItem) -> str:
 def _body(item: CalendarItem) -> str:
     """calsync keeps text; Exchange hands back HTML for events written in Outlook."""
     if isinstance(item.body, HTMLBody):
-        text = re.sub(r"<br\s*/?>|</p>|</div>", "\n", str(item.body))
-        return unescape(re.sub(r"<[^>]+>", "", text)).strip()
+        return html_to_text(str(item.body))
     return str(item.body or "")
 
 
@@ -250,7 +247,7 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
     all_day = not isinstance(start, dt.datetime)
     if all_day:
         end = end - dt.timedelta(days=1)  # exchangelib adds the day back when it writes
-    reminder = next((m for m in map(reminder_minutes, component.alarms) if m is not None), None)
+    reminder = next((m for m in map(alarm_minutes, component.alarms) if m is not None), None)
     fields: dict[str, Any] = {
         "subject": component.summary,
         "body": component.description,

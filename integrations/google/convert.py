@@ -9,13 +9,12 @@ to one calsync series. Reference: https://developers.google.com/calendar/api/v3/
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from events.ical import Alarm, Attendee, Component, Item, Person, as_utc, resolve_zone
+from events.ical import Alarm, Attendee, Component, Item, Person, alarm_minutes, as_utc, resolve_zone
 
 CALSYNC_UID = "calsyncUid"  # extendedProperties.private key: the calsync identity of an event
 
@@ -23,7 +22,6 @@ _PARTSTAT = {"needsAction": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": 
 _RESPONSE = {v: k for k, v in _PARTSTAT.items()}
 _VISIBILITY = {"public": "PUBLIC", "private": "PRIVATE", "confidential": "CONFIDENTIAL"}
 _STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
-_DURATION = re.compile(r"^-PT?(?:(\d+)W)?(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
 
 
 # --- Google -> calsync ---------------------------------------------------------------------
@@ -183,11 +181,9 @@ def _ical(value: datetime | date) -> str:
 def _reminders(component: Component) -> dict[str, Any]:
     overrides = []
     for alarm in component.alarms:
-        match = _DURATION.match(alarm.trigger) if not alarm.related_end else None
-        if match is None:
+        total = alarm_minutes(alarm)
+        if total is None:
             continue
-        weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-        total = weeks * 10080 + days * 1440 + hours * 60 + minutes + seconds // 60
         overrides.append({"method": "email" if alarm.action == "EMAIL" else "popup", "minutes": min(total, 40320)})
     return {"useDefault": False, "overrides": overrides[:5]}
 

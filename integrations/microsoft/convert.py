@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from events.ical import Alarm, Attendee, Component, Person, as_utc, resolve_zone
+from events.ical import Alarm, Attendee, Component, Person, alarm_minutes, resolve_zone
 
 # The calsync identity of an event, as a single-value extended property (a GUID namespace of our own).
 UID_PROPERTY = "String {8d1f3f57-7c43-4d6d-9a0b-5c1b6c3c2a11} Name calsyncUid"
@@ -159,11 +159,16 @@ def calsync_uid(event: dict[str, Any]) -> str:
     return str(event.get("transactionId") or event.get("iCalUId") or event["id"])
 
 
+def html_to_text(markup: str) -> str:
+    """Outlook writes event bodies as HTML; calsync keeps text, one line per line break, paragraph or block."""
+    return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>|</p>|</div>", "\n", markup))).strip()
+
+
 def _text(body: dict[str, Any] | None) -> str:
     if not body or not body.get("content"):
         return ""
     if body.get("contentType") == "html":
-        return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>|</p>", "\n", body["content"]))).strip()
+        return html_to_text(body["content"])
     return str(body["content"])
 
 
@@ -217,14 +222,6 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
     )
 
 
-def reminder_minutes(alarm: Alarm) -> int | None:
-    match = re.match(r"^-P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?$", alarm.trigger)
-    if match is None or alarm.related_end:
-        return None
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    return days * 1440 + hours * 60 + minutes
-
-
 def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str, Any]:
     start = component.start
     if start is None:
@@ -252,7 +249,7 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str
         ],
         "singleValueExtendedProperties": [{"id": UID_PROPERTY, "value": uid}],
     }
-    reminder = next((m for m in map(reminder_minutes, component.alarms) if m is not None), None)
+    reminder = next((m for m in map(alarm_minutes, component.alarms) if m is not None), None)
     body["isReminderOn"] = reminder is not None
     if reminder is not None:
         body["reminderMinutesBeforeStart"] = reminder
@@ -263,7 +260,3 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str
     elif component.recurrence_id is None:
         body["recurrence"] = None
     return body
-
-
-def same_instant(a: datetime | date, b: datetime | date) -> bool:
-    return as_utc(a) == as_utc(b)

@@ -37,17 +37,23 @@ def _http() -> requests.Session:
 _HTTP_CACHE: dict[Any, Any] = {}
 
 
-def application(cache: msal.SerializableTokenCache | None = None, tenant: str = "common") -> Any:
+def application(cache: msal.SerializableTokenCache | None = None, tenant: str = "common", client_id: str = "",
+                credential: Any = None) -> Any:  # fmt: skip
+    """calsync's app ("Connect to MS Exchange"), or with client_id and credential an organisation's own app.
+
+    msal's http cache keeps the authority's metadata, but also replays a refused token request for a while;
+    an organisation's app goes without it, so Test settings sees admin consent granted a moment ago.
+    """
     host = settings.MICROSOFT_AUTHORITY_HOST
     return msal.ConfidentialClientApplication(
-        settings.MICROSOFT_CLIENT_ID,
-        client_credential=settings.MICROSOFT_CLIENT_SECRET,
+        client_id or settings.MICROSOFT_CLIENT_ID,
+        client_credential=credential or settings.MICROSOFT_CLIENT_SECRET,
         authority=f"{host}/{tenant}",
         token_cache=cache,
         http_client=_http(),
         # Only Microsoft's own host is in Microsoft's instance list; the emulator is not.
         instance_discovery=host == "https://login.microsoftonline.com",
-        http_cache=_HTTP_CACHE,
+        http_cache=None if client_id else _HTTP_CACHE,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -23,8 +24,8 @@ from integrations.connecting import MailboxCalendar
 from integrations.models import MicrosoftOrganisation
 from sync.errors import AuthRevoked, SyncError, TransientError
 
+from . import oauth, services
 from .client import GraphClient
-from .oauth import _http
 from .services import MicrosoftConnectError
 
 log = logging.getLogger(__name__)
@@ -123,61 +124,47 @@ def admin_consent_url(organisation: MicrosoftOrganisation, state: str) -> str:
     return f"{settings.MICROSOFT_AUTHORITY_HOST}/{organisation.directory_id}/adminconsent?{query}"
 
 
-def _application(organisation: MicrosoftOrganisation) -> Any:
-    host = settings.MICROSOFT_AUTHORITY_HOST
-    return msal.ConfidentialClientApplication(
-        organisation.client_id, client_credential=organisation.client_credential,
-        authority=f"{host}/{organisation.directory_id}", http_client=_http(),
-        instance_discovery=host == "https://login.microsoftonline.com",
-    )  # fmt: skip
-
-
-def app_token(organisation: MicrosoftOrganisation) -> str:
-    """A client-credentials token; AuthRevoked (with what to fix) when Microsoft refuses."""
-    try:
-        result = _application(organisation).acquire_token_for_client([GRAPH_DEFAULT])
-    except (requests.RequestException, msal.exceptions.MsalError) as exc:
-        raise TransientError("Microsoft's sign-in service could not be reached.") from exc
-    except ValueError as exc:  # the authority's metadata: an unknown tenant
-        raise AuthRevoked(_EXPLAIN["90002"]) from exc
-    if "access_token" not in result:
-        codes = [str(c) for c in result.get("error_codes", [])]
-        reason = next((_EXPLAIN[c] for c in codes if c in _EXPLAIN), result.get("error_description", "refused"))
-        raise AuthRevoked(reason)
-    return str(result["access_token"])
-
-
-def token_provider(organisation: MicrosoftOrganisation) -> Any:
-    application = _application(organisation)
+def token_provider(organisation: MicrosoftOrganisation) -> Callable[[], str]:
+    """Client-credentials tokens (msal keeps one until it expires); AuthRevoked says what an admin must fix."""
+    application: Any = None
 
     def token() -> str:
+        nonlocal application
         try:
-            result = application.acquire_token_for_client([GRAPH_DEFAULT])  # msal keeps it until it expires
+            application = application or oauth.application(
+                tenant=organisation.directory_id, client_id=organisation.client_id,
+                credential=organisation.client_credential,
+            )  # fmt: skip
+            result = application.acquire_token_for_client([GRAPH_DEFAULT])
         except (requests.RequestException, msal.exceptions.MsalError) as exc:
             raise TransientError("Microsoft's sign-in service could not be reached.") from exc
+        except ValueError as exc:  # the authority's metadata: an unknown tenant
+            raise AuthRevoked(_EXPLAIN["90002"]) from exc
         if "access_token" not in result:
-            raise AuthRevoked("Your organisation's Microsoft 365 app no longer works. An admin must fix it.")
+            codes = [str(c) for c in result.get("error_codes", [])]
+            reason = next((_EXPLAIN[c] for c in codes if c in _EXPLAIN), result.get("error_description", "refused"))
+            raise AuthRevoked(reason)
         return str(result["access_token"])
 
     return token
+
+
+def app_token(organisation: MicrosoftOrganisation) -> str:
+    return token_provider(organisation)()
 
 
 def mailbox_calendars(organisation: MicrosoftOrganisation, user: User) -> tuple[str, list[MailboxCalendar]]:
     """The user's own calendars, found under their address or an alias domain."""
     tenant = user.tenant
     assert tenant is not None
-    token = app_token(organisation)
+    tokens = token_provider(organisation)
+    tokens()  # a refused app is the admin's problem, explained, not one per address
     problems = []
     for address in tenant.addresses_for(user.email):
-        client = GraphClient(lambda: token, mailbox=address)
         try:
-            answer = client.call("GET", f"{client.prefix}/calendars")
+            return address, services.mailbox_calendars(GraphClient(tokens, mailbox=address))
         except SyncError as exc:
             problems.append(f"{address}: {exc}")
-            continue
-        calendars = [MailboxCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")),
-                                     bool(c.get("isDefaultCalendar"))) for c in answer.get("value", [])]  # fmt: skip
-        return address, sorted(calendars, key=lambda c: (not c.default, c.name.lower()))
     raise MicrosoftConnectError(f"No mailbox was found for {user.email} in Microsoft 365. " + " ".join(problems))
 
 

@@ -24,18 +24,23 @@ class MicrosoftConnectError(Exception):
     """Connecting failed; the message says why, for the user."""
 
 
-def calendars_for(tokens: Tokens) -> list[MailboxCalendar]:
-    client = GraphClient(token_provider({"cache": tokens.cache, "account": tokens.account}), owner=tokens.address)
-    try:
-        answer = client.call("GET", f"{client.prefix}/calendars")
-    except SyncError as exc:
-        raise MicrosoftConnectError(f"Could not read your Outlook calendars: {exc}") from exc
+def mailbox_calendars(client: GraphClient) -> list[MailboxCalendar]:
+    """The mailbox's calendars, the default first; SyncError when Graph refuses."""
+    answer = client.call("GET", f"{client.prefix}/calendars")
     calendars = [
         MailboxCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")), bool(c.get("isDefaultCalendar")))
         for c in answer.get("value", [])
     ]
     calendars.sort(key=lambda c: (not c.default, c.name.lower()))
     return calendars
+
+
+def calendars_for(tokens: Tokens) -> list[MailboxCalendar]:
+    client = GraphClient(token_provider({"cache": tokens.cache, "account": tokens.account}), owner=tokens.address)
+    try:
+        return mailbox_calendars(client)
+    except SyncError as exc:
+        raise MicrosoftConnectError(f"Could not read your Outlook calendars: {exc}") from exc
 
 
 def refuse_second_connection(user: User, address: str) -> None:
