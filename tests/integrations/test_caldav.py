@@ -381,6 +381,13 @@ def test_rotating_the_encryption_key_keeps_credentials_readable(
     try:
         integration = connect(member, calendar, radicale, radicale.new_calendar(), run_on_commit)
         before = Integration.objects.get(pk=integration.pk).credentials_encrypted
+        # An organisation-wide secret too: it is encrypted with the same keys.
+        from integrations.models import ExchangeServer
+
+        server = ExchangeServer.objects.create(
+            tenant=member.tenant, ews_url="https://mail.example.com/EWS/Exchange.asmx", username="sync",
+            password_encrypted=crypto.encrypt({"password": "sync-pass"}), sync_email="sync@example.com",
+        )  # fmt: skip
         settings.ENCRYPTION_KEYS = [new, old]
         crypto.reset_cache()
         call_command("rotate_encryption_keys", stdout=io.StringIO())
@@ -388,6 +395,7 @@ def test_rotating_the_encryption_key_keeps_credentials_readable(
         crypto.reset_cache()
         after = Integration.objects.get(pk=integration.pk)
         assert after.credentials_encrypted != before and after.credentials == {"password": "app-password-1"}
+        assert ExchangeServer.objects.get(pk=server.pk).password == "sync-pass"
         settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
         crypto.reset_cache()
         run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=after, trigger="manual").pk)
