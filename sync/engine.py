@@ -170,21 +170,21 @@ def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side) ->
         return side.changes(None)
 
 
-def _outside(window: tuple[datetime, datetime], side: CalendarSide | None, item_id: str) -> bool:
-    """Whether the item (read from `side`) lies wholly outside the window: a windowed listing says nothing of it."""
+def _outside(window: tuple[datetime, datetime], side: CalendarSide, ids: list[str]) -> set[str]:
+    """Of these items (as `side` holds them), those wholly outside the window: a windowed listing says nothing
+    of them. A side that knows its items' spans answers in one go (`spans`, optional); others item by item."""
     from events.convert import item_span
 
-    entry = side.get(item_id) if side is not None else None
-    if entry is None:
-        return False
-    start, end = item_span(entry.item)
-    if start is None:
-        return False
-    return start >= window[1] or (end is not None and end <= window[0])
+    if hasattr(side, "spans"):
+        spans = side.spans(ids)
+    else:
+        spans = {i: item_span(entry.item) for i in ids if (entry := side.get(i)) is not None}
+    return {i for i, (start, end) in spans.items()
+            if start is not None and (start >= window[1] or (end is not None and end <= window[0]))}  # fmt: skip
 
 
 def _pairs(
-    local: Changes, remote: Changes, store: StatusStore, objects: dict[Side, CalendarSide] | None = None
+    local: Changes, remote: Changes, store: StatusStore, objects: dict[Side, CalendarSide]
 ) -> tuple[list[_Pair], list[tuple[Side, Entry]]]:
     sides = {Side.LOCAL: local, Side.REMOTE: remote}
     mappings = _relevant_mappings(local, remote, store)
@@ -217,13 +217,15 @@ def _pairs(
         if changes.complete:
             # An item the side listed but could not read is still there: never take it for deleted.
             listed = {e.id for e in changes.changed} | {item_id for item_id, _ in changes.skipped}
-            for mapping in mappings:
-                if mapping.id(side) not in listed:
-                    other = (objects or {}).get(side.other)
-                    if changes.window is not None and _outside(changes.window, other, mapping.id(side.other)):
-                        continue
-                    state = pairs.setdefault(_key(mapping), _Pair(mapping=mapping)).state(side)
-                    state.deleted = state.entry is None
+            unlisted = [m for m in mappings if m.id(side) not in listed]
+            outside: set[str] = set()
+            if changes.window is not None and unlisted:
+                outside = _outside(changes.window, objects[side.other], [m.id(side.other) for m in unlisted])
+            for mapping in unlisted:
+                if mapping.id(side.other) in outside:
+                    continue
+                state = pairs.setdefault(_key(mapping), _Pair(mapping=mapping)).state(side)
+                state.deleted = state.entry is None
     return [*pairs.values(), *unmapped.values()], duplicates
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from events import services
 from events.convert import item_from_event
@@ -47,6 +48,15 @@ class CalsyncSide:
 
     def find(self, uid: str) -> Entry | None:
         return self.get(uid)
+
+    def spans(self, ids: list[str]) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Optional part of the contract: (first start, last end) of many items, kept on their rows at each write."""
+        self._count("spans")
+        found: dict[str, tuple[datetime | None, datetime | None]] = {}
+        for start in range(0, len(ids), 500):
+            rows = Event.objects.filter(calendar=self.calendar, parent=None, uid__in=ids[start : start + 500])
+            found.update((uid, (a, b)) for uid, a, b in rows.values_list("uid", "span_start", "span_end"))
+        return found
 
     def create(self, item: Item) -> Entry:
         self._count("create")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timedelta
+
 import pytest
 
+from events.ical import as_utc
 from sync.engine import Direction, Settings, Side, content_hash, sync
 from sync.errors import SafetyStop
 from sync.memory import ListReport, MemorySide, MemoryStore
 
-from .items import event, series
+from .items import START, event, series
 
 
 class Crash(Exception):
@@ -260,3 +264,44 @@ def test_an_unreadable_item_in_a_complete_listing_is_not_deleted(sides, monkeypa
     report = run(local, remote, store)
     assert uids(local) == ["r1@test", "r2@test"]
     assert report.of("unsynced")[0][2:] == (unreadable.id, "cannot parse")
+
+
+class WindowedSide(MemorySide):
+    """A side that lists only a window of time (as Graph's calendarView does)."""
+
+    def __init__(self, window: tuple[datetime, datetime]) -> None:
+        super().__init__()
+        self.window = window
+
+    def changes(self, cursor):  # type: ignore[no-untyped-def]
+        found = super().changes(cursor)
+        if not found.complete:
+            return found
+        inside = [e for e in found.changed if self.window[0] <= as_utc(e.item.master.start) < self.window[1]]
+        return replace(found, changed=inside, window=self.window)
+
+
+@pytest.mark.parametrize(
+    "calsync_side", [False, pytest.param(True, marks=pytest.mark.django_db)], ids=["memory", "calsync"]
+)
+def test_a_windowed_listing_deletes_only_what_it_could_see(calsync_side, request) -> None:  # type: ignore[no-untyped-def]
+    """After a full relisting of a window, an event outside it is kept; one inside that is gone is deleted."""
+    if calsync_side:
+        from sync.local import CalsyncSide
+
+        local = CalsyncSide(request.getfixturevalue("calendar"))
+    else:
+        local = MemorySide()
+    remote, store = WindowedSide((START + timedelta(days=30), START + timedelta(days=400))), MemoryStore()
+    for uid, day in (("old@test", 0), ("inside@test", 60), ("gone@test", 90)):
+        remote.user_put(event(uid, day=day))
+    remote.window = (START - timedelta(days=400), START + timedelta(days=400))  # the first sync saw them all
+    run(local, remote, store)
+    remote.window = (START + timedelta(days=30), START + timedelta(days=400))  # later, the window moved on
+    remote.user_delete(next(e.id for e in remote.items.values() if e.uid == "gone@test"))
+    store.remote_cursor = None  # as after the delta token expired: a complete listing of the window
+    run(local, remote, store)
+    kept = {e.uid for e in local.changes(None).changed}
+    assert kept == {"old@test", "inside@test"}
+    if calsync_side:
+        assert local.calls.get("spans") == 1 and local.calls.get("get", 0) == 0  # one query, not one per event
