@@ -18,5 +18,8 @@ class Provider(models.TextChoices):
     CALSYNC = "calsync", "Another calsync calendar"
 
 
+# Providers that reach a mailbox (config["account"]): one mailbox is connected once, over Graph or over EWS.
+MAILBOX_PROVIDERS = (Provider.MICROSOFT, Provider.EXCHANGE)
+
 # What a tenant can allow or refuse its users.
 ALL_PROVIDERS: list[str] = [p.value for p in Provider if p is not Provider.CALSYNC]

@@ -17,7 +17,7 @@ from sync.services import sync_request
 
 from . import registry
 from .models import Integration
-from .providers import ALL_PROVIDERS, Provider
+from .providers import ALL_PROVIDERS, MAILBOX_PROVIDERS, Provider
 
 
 def check_right(user: User, provider: str) -> None:
@@ -50,6 +50,15 @@ def integration_create(
     taken = Integration.objects.filter(provider=provider, remote_calendar_id=remote_calendar_id, user=user)
     if taken.exists():
         raise ValidationError("This calendar is already connected. Syncing it twice would duplicate your events.")
+    address = (config or {}).get("account")
+    if provider in MAILBOX_PROVIDERS and address:
+        # The same mailbox synced twice (say through Outlook sync and Exchange both) shows every event twice.
+        same = Integration.objects.filter(user=user, provider__in=MAILBOX_PROVIDERS, config__account=address)
+        if (first := same.select_related("calendar").first()) is not None:
+            raise ValidationError(
+                f"The mailbox {address} is already connected (to “{first.calendar.name}”). Connecting it again "
+                "would duplicate its events; change that integration's settings instead."
+            )
     integration = Integration(
         tenant_id=user.tenant_id,
         user=user,

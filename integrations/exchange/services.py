@@ -17,7 +17,6 @@ from integrations import services as integration_services
 from integrations.caldav.client import ConnectError
 from integrations.caldav.services import check_public_address
 from integrations.connecting import MailboxCalendar
-from integrations.microsoft.services import refuse_second_connection
 from integrations.models import ExchangeServer, Integration
 from integrations.providers import Provider
 from sync.errors import AuthRevoked, PermanentError, SyncError
@@ -94,7 +93,6 @@ def _connect(user: User, remote: MailboxCalendar, calendar: CalsyncCalendar, con
              credentials: dict[str, str] | None, **sync_settings: Any) -> Integration:  # fmt: skip
     if not remote.writable:
         raise ExchangeConnectError("You can only read this calendar; choose one you can edit.")
-    refuse_second_connection(user, config["account"])
     return integration_services.integration_create(
         user=user, provider=Provider.EXCHANGE, calendar=calendar, remote_calendar_id=remote.url,
         remote_calendar_name=remote.name, config=config, credentials=credentials, **sync_settings,

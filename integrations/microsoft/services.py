@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from accounts.models import User
 from events.models import Calendar
 from integrations import services as integration_services
@@ -16,8 +14,6 @@ from sync.errors import SyncError
 
 from .client import GraphClient
 from .oauth import Tokens, token_provider
-
-MAILBOX_PROVIDERS = (Provider.MICROSOFT, Provider.EXCHANGE)
 
 
 class MicrosoftConnectError(Exception):
@@ -43,31 +39,11 @@ def calendars_for(tokens: Tokens) -> list[MailboxCalendar]:
         raise MicrosoftConnectError(f"Could not read your Outlook calendars: {exc}") from exc
 
 
-def refuse_second_connection(user: User, address: str) -> None:
-    """The same mailbox synced twice (say over Graph and over Exchange) would show every event twice."""
-    taken = Integration.objects.filter(user=user, provider__in=MAILBOX_PROVIDERS, config__account=address).first()
-    if taken is not None:
-        raise ValidationError(
-            f"The mailbox {address} is already connected (to “{taken.calendar.name}”). Connecting it again would "
-            "duplicate its events; change that integration's settings instead."
-        )
-
-
 def microsoft_connect(*, user: User, tokens: Tokens, remote: MailboxCalendar, calendar: Calendar,
                       **sync_settings: Any) -> Integration:  # fmt: skip
-    if not remote.writable:
-        raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
-    refuse_second_connection(user, tokens.address)
-    return integration_services.integration_create(
-        user=user,
-        provider=Provider.MICROSOFT,
-        calendar=calendar,
-        remote_calendar_id=remote.url,
-        remote_calendar_name=remote.name,
-        config={"auth": "oauth", "account": tokens.address},
-        credentials={"cache": tokens.cache, "account": tokens.account},
-        **sync_settings,
-    )
+    config = {"auth": "oauth", "account": tokens.address}
+    credentials = {"cache": tokens.cache, "account": tokens.account}
+    return _connect(user, remote, calendar, config, credentials, **sync_settings)
 
 
 def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integration:
@@ -84,15 +60,14 @@ def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integrat
 def microsoft_connect_organisation(*, user: User, address: str, remote: MailboxCalendar, calendar: Calendar,
                                    **sync_settings: Any) -> Integration:  # fmt: skip
     """Through the organisation's app: the user's own mailbox only (found by their address)."""
+    return _connect(user, remote, calendar, {"auth": "organisation", "account": address}, None, **sync_settings)
+
+
+def _connect(user: User, remote: MailboxCalendar, calendar: Calendar, config: dict[str, str],
+             credentials: dict[str, str] | None, **sync_settings: Any) -> Integration:  # fmt: skip
     if not remote.writable:
         raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
-    refuse_second_connection(user, address)
     return integration_services.integration_create(
-        user=user,
-        provider=Provider.MICROSOFT,
-        calendar=calendar,
-        remote_calendar_id=remote.url,
-        remote_calendar_name=remote.name,
-        config={"auth": "organisation", "account": address},
-        **sync_settings,
-    )
+        user=user, provider=Provider.MICROSOFT, calendar=calendar, remote_calendar_id=remote.url,
+        remote_calendar_name=remote.name, config=config, credentials=credentials, **sync_settings,
+    )  # fmt: skip
