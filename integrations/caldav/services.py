@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from accounts.models import User
 from events.models import Calendar
 from integrations import services as integration_services
-from integrations.addresses import server_address
+from integrations.addresses import Unresolvable, check_public_address, server_address
 from integrations.models import Integration
 from integrations.providers import Provider
 
@@ -29,25 +26,15 @@ def normalise_server_url(text: str) -> str:
     return parts.geturl() if parts.path else f"{parts.geturl()}/"
 
 
-def check_public_address(url: str) -> None:
-    """Refuse addresses inside our own network, so the form cannot be used to probe it (SSRF)."""
-    if settings.CALDAV_ALLOW_PRIVATE_ADDRESSES:
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError as exc:
-        raise ConnectError(f"The server name {host} does not resolve. Check the address.", "unreachable") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise ConnectError("calsync cannot connect to addresses inside its own network.", "url")
-
-
 def caldav_discover(*, url: str, username: str, password: str) -> list[RemoteCalendar]:
     """The account's calendars, or ConnectError saying exactly what went wrong."""
     address = normalise_server_url(url)
-    check_public_address(address)
+    try:
+        check_public_address(address)
+    except Unresolvable as exc:
+        raise ConnectError(str(exc), "unreachable") from exc
+    except ValueError as exc:
+        raise ConnectError(str(exc), "url") from exc
     return CalDAVClient(url=address, username=username, password=password).calendars()
 
 

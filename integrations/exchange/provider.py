@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.caldav.client import ConnectError
-from integrations.caldav.services import check_public_address
+from integrations.addresses import check_public_address
 from integrations.models import Integration
 from sync.errors import PermanentError
 
@@ -16,7 +15,7 @@ def build_side(integration: Integration) -> ExchangeSide:
     server = server_for(integration)
     try:
         check_public_address(server.ews_url)  # again at each sync: the name may point elsewhere by now
-    except ConnectError as exc:
+    except ValueError as exc:
         raise PermanentError(str(exc)) from exc
     ews = account(server, integration.config["account"])
     return ExchangeSide(ews, integration.remote_calendar_id, integration.calendar.timezone)

@@ -14,8 +14,7 @@ from accounts.models import Tenant, User
 from calsync import crypto
 from events.models import Calendar as CalsyncCalendar
 from integrations import services as integration_services
-from integrations.caldav.client import ConnectError
-from integrations.caldav.services import check_public_address
+from integrations.addresses import check_public_address
 from integrations.connecting import MailboxCalendar
 from integrations.models import ExchangeServer, Integration
 from integrations.providers import Provider
@@ -43,10 +42,6 @@ def _explain(exc: SyncError, server: Server) -> str:
 
 def calendars_for(server: Server, mailbox: str) -> list[MailboxCalendar]:
     """The mailbox's calendar folders as this login sees them: the "Test Exchange Settings" check."""
-    try:
-        check_public_address(server.ews_url)
-    except ConnectError as exc:
-        raise ExchangeConnectError(str(exc)) from exc
     ews = account(server, mailbox)
     try:
         with translated():
@@ -69,9 +64,11 @@ def _writable(folder: Any) -> bool:
 
 def server_from(*, url: str, domain: str, username: str, password: str) -> Server:
     try:
-        return Server(ews_url(url), username.strip(), password, domain.strip().upper())
+        address = ews_url(url)
+        check_public_address(address)
     except ValueError as exc:
         raise ExchangeConnectError(str(exc)) from exc
+    return Server(address, username.strip(), password, domain.strip().upper())
 
 
 def exchange_connect(*, user: User, server: Server, mailbox: str, remote: MailboxCalendar,
@@ -146,8 +143,6 @@ def organisation_save(*, tenant: Tenant, url: str, domain: str, username: str, p
         url = ews_url(url)
         check_public_address(url)
     except ValueError as exc:
-        raise ValidationError({"url": str(exc)}) from exc
-    except ConnectError as exc:
         raise ValidationError({"url": str(exc)}) from exc
     organisation = ExchangeServer.objects.filter(tenant=tenant).first() or ExchangeServer(tenant=tenant)
     if password:

@@ -453,3 +453,11 @@ def test_discovery_reads_every_successful_propstat() -> None:
     )
     calendar = _calendar(response, "https://dav.example.com/")
     assert calendar is not None and calendar.name == "Team" and calendar.writable is False
+
+
+def test_a_server_that_now_points_inside_calsyncs_network_is_not_synced(member, calendar, radicale, run_on_commit,
+                                                                         settings) -> None:  # fmt: skip
+    integration = connect(member, calendar, radicale, radicale.new_calendar(), run_on_commit)
+    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = False  # production: Radicale's 127.0.0.1 is calsync's own network
+    run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=integration, trigger="manual").pk)
+    assert run.status == "failed" and "inside its own network" in run.error
