@@ -74,12 +74,12 @@ class ExchangeSide:
         return Changes(changed=entries, deleted=[d for d in deleted if d not in read] + gone, cursor=state,
                        complete=cursor is None, skipped=skipped)  # fmt: skip
 
-    def _fetch(self, ids: Iterable[str]) -> list[Any]:
+    def _fetch(self, ids: Iterable[str], fields: list[str] = _READ) -> list[Any]:
         wanted = [(i, None) for i in ids]
         if not wanted:
             return []
         with translated():
-            return list(self.account.fetch(ids=wanted, folder=self.folder, only_fields=_READ))
+            return list(self.account.fetch(ids=wanted, folder=self.folder, only_fields=fields))
 
     def _read(self, ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
         """Items and, for series, their exceptions: two GetItem round trips for any number of items.
@@ -151,7 +151,7 @@ class ExchangeSide:
         with translated(writing=True):
             created.save(send_meeting_invitations=SEND_TO_NONE)
         try:
-            return self._finish_series(created.id, item)
+            return self._finish_series(created.id, item, created.changekey, fresh=True)
         except SyncError:
             self._discard([created])  # half a series is not kept: the item is listed as not synced, whole
             raise
@@ -174,13 +174,8 @@ class ExchangeSide:
                 if failed is not None:
                     with translated(writing=True):
                         raise failed
-            entries = []
-            for answer, item in zip(made, items, strict=True):
-                if item.overrides or item.master.exdates:
-                    entries.append(self._finish_series(answer.id, item))
-                else:
-                    entries.append(Entry(answer.id, answer.changekey, item))
-            return entries
+            return [self._finish_series(answer.id, item, answer.changekey, fresh=True)
+                    for answer, item in zip(made, items, strict=True)]  # fmt: skip
         except Exception:
             self._discard([a for a in made if not isinstance(a, Exception)])
             raise
@@ -195,8 +190,8 @@ class ExchangeSide:
         except SyncError:
             log.warning("could not take back %d events of a failed batch create", len(created))
 
-    def _current(self, id: str, version: str) -> CalendarItem:
-        found = self._fetch([id])
+    def _current(self, id: str, version: str, fields: list[str] = _READ) -> CalendarItem:
+        found = self._fetch([id], fields)
         if not found or not isinstance(found[0], CalendarItem):
             raise NotFound("The event is not in Exchange any more.")
         if version and found[0].changekey != version:
@@ -216,10 +211,10 @@ class ExchangeSide:
         with translated(writing=True):
             current.save(update_fields=names, conflict_resolution="NeverOverwrite",
                          send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
-        return self._finish_series(id, item)
+        return self._finish_series(id, item, current.changekey)  # save() keeps the new ChangeKey
 
     def delete(self, id: str, version: str) -> None:
-        current = self._current(id, version)
+        current = self._current(id, version, ["changekey"])
         with translated(writing=True):
             # Into Deleted Items, where the user can still recover it, rather than gone for good.
             answer = self.account.bulk_delete(ids=[(current.id, current.changekey)], delete_type=MOVE_TO_DELETED_ITEMS,
@@ -227,39 +222,50 @@ class ExchangeSide:
             if isinstance(answer, Exception):
                 raise answer
 
-    def _finish_series(self, master_id: str, item: Item) -> Entry:
-        """Make the series' exceptions and cancelled occurrences in Exchange match the item's."""
-        if item.master.rrule:
-            entry = self.get(master_id)
-            if entry is None:
+    def _finish_series(self, master_id: str, item: Item, version: str, fresh: bool = False) -> Entry:
+        """Make the series' exceptions and cancelled occurrences in Exchange match the item's; the entry as it
+        now is. `version` is the master's ChangeKey after calsync's write; `fresh`: just created, nothing to undo.
+        A single event, or a series with nothing to change, costs no further request."""
+        if not item.master.rrule:
+            return Entry(master_id, version, item)
+        if fresh:
+            entry, have, gone = Entry(master_id, version, item), {}, set()
+        else:
+            read = self.get(master_id)
+            if read is None:
                 raise NotFound("The event disappeared from Exchange while calsync wrote it.")
+            entry = read
             have = {as_utc(o.recurrence_id): o for o in entry.item.overrides if o.recurrence_id is not None}
             gone = {as_utc(d) for d in entry.item.master.exdates}
-            wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
-            cancelled = {as_utc(v) for v in item.master.exdates}
-            if gone - cancelled or set(have) - set(wanted):
-                # EWS cannot bring back a cancelled occurrence or turn an exception back into a plain one; writing
-                # the pattern again clears them all, and the wanted ones are made again below.
-                entry = self._rewrite_pattern(master_id, entry.version, item)
-                have, gone = {}, set()
-            master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=entry.version)
-            for moment, override in wanted.items():
-                if moment in gone or moment in cancelled or _same(have.get(moment), override):
-                    continue
-                self._change_occurrence(master, item.master, moment, self._fields(override, item.uid))
-            for moment in cancelled - gone:
-                index = _index_of(item.master, moment)
-                if index is None:
-                    log.warning("a cancelled occurrence is not in the series' pattern; left as it is")
-                    continue
-                with translated(writing=True):
-                    master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
-        entry = self.get(master_id)
-        if entry is None:
+        wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+        cancelled = {as_utc(v) for v in item.master.exdates}
+        wrote = False
+        if gone - cancelled or set(have) - set(wanted):
+            # EWS cannot bring back a cancelled occurrence or turn an exception back into a plain one; writing
+            # the pattern again clears them all, and the wanted ones are made again below.
+            version = self._rewrite_pattern(master_id, entry.version, item)
+            have, gone, wrote = {}, set(), True
+        master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=version)
+        for moment, override in wanted.items():
+            if moment in gone or moment in cancelled or _same(have.get(moment), override):
+                continue
+            wrote |= self._change_occurrence(master, item.master, moment, self._fields(override, item.uid))
+        for moment in cancelled - gone:
+            index = _index_of(item.master, moment)
+            if index is None:
+                log.warning("a cancelled occurrence is not in the series' pattern; left as it is")
+                continue
+            with translated(writing=True):
+                master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
+            wrote = True
+        if not wrote:
+            return entry
+        written = self.get(master_id)  # occurrences changed the master's ChangeKey
+        if written is None:
             raise NotFound("The event disappeared from Exchange while calsync wrote it.")
-        return entry
+        return written
 
-    def _rewrite_pattern(self, master_id: str, version: str, item: Item) -> Entry:
+    def _rewrite_pattern(self, master_id: str, version: str, item: Item) -> str:
         fields = self._fields(item.master, item.uid)
         master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=version)
         names = [n for n in _TIMING if n in fields]
@@ -267,23 +273,21 @@ class ExchangeSide:
             setattr(master, name, fields[name])
         with translated(writing=True):
             master.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
-        entry = self.get(master_id)
-        if entry is None:
-            raise NotFound("The event disappeared from Exchange while calsync wrote it.")
-        return entry
+        return str(master.changekey)
 
     def _change_occurrence(self, master: CalendarItem, series: Component, moment: dt.datetime,
-                           fields: dict[str, Any]) -> None:  # fmt: skip
+                           fields: dict[str, Any]) -> bool:  # fmt: skip
         index = _index_of(series, moment)
         if index is None:
             log.warning("a changed occurrence is not in the series' pattern; left as it is")
-            return
+            return False
         occurrence = master.occurrence(index)
         names = [n for n in fields if n not in ("recurrence", "calsync_uid")]
         for name in names:
             setattr(occurrence, name, fields[name])
         with translated(writing=True):
             occurrence.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
+        return True
 
 
 def _index_of(series: Component, moment: dt.datetime) -> int | None:

@@ -20,6 +20,7 @@ from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
 from tests.sync.items import event
+from tests.sync.items import series as calsync_series
 
 pytestmark = pytest.mark.django_db
 
@@ -195,8 +196,6 @@ def test_a_weekly_series_with_an_edited_and_a_cancelled_occurrence(member_client
 
 def test_a_series_made_in_calsync_arrives_whole(member_client, calendar, exchange, run_on_commit) -> None:
     integration = connect(member_client, exchange, calendar, run_on_commit, name="whole")
-    from tests.sync.items import series as calsync_series
-
     events.item_save(calendar=calendar, item=calsync_series("weekly@x", "Weekly review"))
     assert sync_now(integration, run_on_commit).status == "success"
     entry = outlook(exchange, "whole@corp.example").find("weekly@x")
@@ -521,3 +520,27 @@ def test_a_pending_connection_whose_secret_cannot_be_read_starts_over(member_cli
     assert answer.redirect_chain[-1][0] == reverse("integrations:exchange_connect")
     assert "expired" in answer.content.decode() and not Integration.objects.exists()
     assert "exchange_pending" not in member_client.session
+
+
+def test_writes_cost_only_the_requests_they_need(exchange, exchange_mailbox) -> None:
+    address, server = exchange_mailbox
+    side = ExchangeSide(account(server, address), exchange.state.folder(address, distinguished="calendar").id)
+    side.changes(None)  # the session is open; from here on every request counts
+
+    def requests(write):  # type: ignore[no-untyped-def]
+        before = exchange.state.requests
+        result = write()
+        return exchange.state.requests - before, result
+
+    cost, created = requests(lambda: side.create(event("cost@x", "Cost")))
+    assert cost == 1  # CreateItem; its answer carries the id and ChangeKey
+    cost, updated = requests(lambda: side.update(created.id, event("cost@x", "Cost (renamed)"), created.version))
+    assert cost == 2 and updated.version != created.version  # GetItem to check the version, UpdateItem
+    assert (
+        side.get(created.id).item.master.summary == "Cost (renamed)" and side.get(created.id).version == updated.version
+    )
+    cost, _ = requests(lambda: side.delete(created.id, updated.version))
+    assert cost == 2  # GetItem (the ChangeKey only), DeleteItem
+    cost, series_entry = requests(lambda: side.create(calsync_series("cost-series@x", "Weekly", "Moved")))
+    # CreateItem, UpdateItem of the moved occurrence, then the read back: the master and its exception.
+    assert cost == 4 and len(series_entry.item.overrides) == 1
