@@ -143,6 +143,10 @@ class MicrosoftSide:
             return None
         if master.get("type") in ("occurrence", "exception"):
             return self.get(master["seriesMasterId"])
+        return self._entry(master)
+
+    def _entry(self, master: dict[str, Any]) -> Entry:
+        """A single event or series master as read (with the calsync identity expanded); a series' instances too."""
         if not master.get("recurrence"):
             return Entry(master["id"], _version(master), Item(master=to_component(master, calsync_uid(master))))
         return self._series_entry(master, self._instances(master["id"]))
@@ -165,11 +169,12 @@ class MicrosoftSide:
         return found
 
     def find(self, uid: str) -> Entry | None:
-        flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}' and ep/value eq '{uid}')"
+        quoted = uid.replace("'", "''")  # an OData string literal doubles its quotes
+        flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}' and ep/value eq '{quoted}')"
         answer = self.client.call("GET", f"{self.calendar_path}/events", params={"$filter": flt, **_EXPAND})
         for event in answer.get("value", []):
             if event.get("type", "singleInstance") in ("singleInstance", "seriesMaster"):
-                return self.get(event["id"])
+                return self._entry(event)
         return None
 
     # --- writing ---------------------------------------------------------------------------------------------
@@ -184,7 +189,9 @@ class MicrosoftSide:
 
     def create(self, item: Item) -> Entry:
         created = self.client.call("POST", f"{self.calendar_path}/events", json=self._body(item))
-        return self._finish_series(created["id"], item)
+        if item.overrides or item.master.exdates:
+            return self._finish_series(created["id"], item)
+        return Entry(created["id"], _version(created), item)  # the answer carries the new changeKey
 
     def create_many(self, items: list[Item]) -> list[Entry]:
         bodies = [self._body(item) for item in items]
@@ -205,10 +212,10 @@ class MicrosoftSide:
                 entries.append(Entry(event["id"], _version(event), Item(master=to_component(event, item.uid))))
         return entries
 
-    def _finish_series(self, master_id: str, item: Item, existing: list[dict[str, Any]] | None = None) -> Entry:
+    def _finish_series(self, master_id: str, item: Item) -> Entry:
         """Make the series' exceptions and cancellations in Outlook match the item's."""
         if item.master.rrule:
-            instances = existing if existing is not None else self._instances(master_id)
+            instances = self._instances(master_id)
             by_start = {as_utc(datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00"))): i
                         for i in instances if i.get("originalStart")}  # fmt: skip
             wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
@@ -229,25 +236,23 @@ class MicrosoftSide:
             raise NotFound("The event disappeared from Outlook while calsync wrote it.")
         return entry
 
-    def _current(self, id: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def _current(self, id: str, version: str) -> dict[str, Any]:
+        """The event, if it is still at `version` (a series' version covers its exceptions too)."""
         master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}")  # NotFound if gone
         instances = self._instances(id) if master.get("recurrence") else []
         if version and _version(master, instances) != version:
             raise PreconditionFailed("The event changed in Outlook since calsync read it.")
-        return master, instances
+        return master
 
     def update(self, id: str, item: Item, version: str) -> Entry:
-        master, _ = self._current(id, version)
-        self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=self._body(item),
-                         headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
+        master = self._current(id, version)
+        answer = self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=self._body(item),
+                                  headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
         if item.master.rrule:
             return self._finish_series(id, item)
-        entry = self.get(id)
-        if entry is None:
-            raise NotFound("The event disappeared from Outlook while calsync wrote it.")
-        return entry
+        return Entry(answer["id"], _version(answer), item)  # the answer carries the new changeKey
 
     def delete(self, id: str, version: str) -> None:
-        master, _ = self._current(id, version)
+        master = self._current(id, version)
         self.client.call("DELETE", f"{self.client.prefix}/events/{quote(id, safe='')}",
                          headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip

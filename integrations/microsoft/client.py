@@ -49,7 +49,6 @@ class GraphClient:
         mailbox behind "me", so requests to one mailbox share its four slots whichever way they come."""
         self.token = token
         self.prefix = "/me" if mailbox == "me" else f"/users/{mailbox}"
-        self.mailbox = mailbox
         self.owner = (owner or mailbox).lower()
         self.base = settings.MICROSOFT_GRAPH_URL.rstrip("/")
         self.session = requests.Session()

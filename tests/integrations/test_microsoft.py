@@ -404,3 +404,24 @@ def test_at_most_four_requests_at_a_time_per_mailbox(microsoft, microsoft_mailbo
     for thread in threads:
         thread.join(timeout=30)
     assert most["ann"] == 4 and most["bob"] == 4 and most["both"] > 4
+
+
+def test_writes_cost_only_the_requests_they_need(microsoft, microsoft_mailbox) -> None:
+    login, tokens = microsoft_mailbox
+    side = MicrosoftSide(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None),
+                         microsoft.state.mailboxes[login].calendars[0])  # fmt: skip
+
+    def requests_for(write):  # type: ignore[no-untyped-def]
+        before = microsoft.state.requests
+        result = write()
+        return microsoft.state.requests - before, result
+
+    cost, created = requests_for(lambda: side.create(event("cost@x", "Cost")))
+    assert cost == 1  # POST; its answer carries the id and changeKey
+    cost, found = requests_for(lambda: side.find("cost@x"))
+    assert cost == 1 and found.version == created.version  # the filtered listing already holds the event
+    cost, updated = requests_for(lambda: side.update(created.id, event("cost@x", "Renamed"), created.version))
+    assert cost == 2 and updated.version == side.get(created.id).version != created.version  # GET, PATCH
+    cost, _ = requests_for(lambda: side.delete(created.id, updated.version))
+    assert cost == 2  # GET (the version), DELETE
+    assert side.find("it's@x") is None  # a quote in a UID is escaped, not a broken filter
