@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
@@ -32,10 +32,6 @@ class CalDAVSide:
     calendar_url: str
     components: tuple[str, ...] = ("VEVENT", "VTODO")
     supports_sync: bool = True
-    calls: dict[str, int] = field(default_factory=dict)
-
-    def _count(self, name: str) -> None:
-        self.calls[name] = self.calls.get(name, 0) + 1
 
     @property
     def _own_path(self) -> str:
@@ -47,7 +43,6 @@ class CalDAVSide:
     # --- reading -------------------------------------------------------------------------
 
     def changes(self, cursor: str | None) -> Changes:
-        self._count("changes")
         if cursor is None:
             return self._listing()
         if cursor.startswith("etags:"):
@@ -178,7 +173,6 @@ class CalDAVSide:
         return entries, skipped, etags
 
     def get(self, id: str) -> Entry | None:
-        self._count("get")
         response = self.client.request("GET", self._href(id))
         if response.status == 404:
             return None
@@ -191,7 +185,6 @@ class CalDAVSide:
 
     def find(self, uid: str) -> Entry | None:
         """calendar-query on UID (RFC 4791 9.7.5), for events and then tasks."""
-        self._count("find")
         match = (
             f'<c:prop-filter name="UID"><c:text-match collation="i;octet">{escape(uid)}</c:text-match></c:prop-filter>'
         )
@@ -207,13 +200,11 @@ class CalDAVSide:
     # --- writing ------------------------------------------------------------------------------
 
     def create(self, item: Item) -> Entry:
-        self._count("create")
         self._check_accepted(item)
         path = unquote(urlsplit(urljoin(self.calendar_url, resource_name_for(item.uid))).path)
         return self._put(path, item, {"If-None-Match": "*"})
 
     def update(self, id: str, item: Item, version: str) -> Entry:
-        self._count("update")
         self._check_accepted(item)
         try:
             return self._put(id, item, {"If-Match": version} if version else {})
@@ -227,7 +218,6 @@ class CalDAVSide:
             raise NotFound(id)
 
     def delete(self, id: str, version: str) -> None:
-        self._count("delete")
         response = self.client.request("DELETE", self._href(id), headers={"If-Match": version} if version else {})
         if response.status == 404:
             raise NotFound(id)

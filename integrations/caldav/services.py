@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -76,11 +75,3 @@ def caldav_update_credentials(*, integration: Integration, username: str, passwo
         credentials={"password": password},
         config={**integration.config, "username": username},
     )
-
-
-def remote_to_json(calendars: list[RemoteCalendar]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in calendars]
-
-
-def remote_from_json(data: list[dict[str, Any]]) -> list[RemoteCalendar]:
-    return [RemoteCalendar(**{**c, "components": tuple(c["components"])}) for c in data]

@@ -13,12 +13,18 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.tenancy import Scope
 from calsync import crypto
-from integrations.connecting import choice_initial, connect_chosen, connect_scope
+from integrations.connecting import (
+    calendars_from_session,
+    calendars_to_session,
+    choice_initial,
+    connect_chosen,
+    connect_scope,
+)
 from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import services
-from .client import ConnectError
+from .client import ConnectError, RemoteCalendar
 from .forms import ChooseCalendarForm, CredentialsForm, UpdateCredentialsForm
 
 PENDING = "caldav_pending"
@@ -45,7 +51,7 @@ def connect(request: HttpRequest) -> HttpResponse:
                 "url": services.normalise_server_url(data["url"]),
                 "username": data["username"],
                 "secret": crypto.encrypt({"password": data["password"]}),
-                "calendars": services.remote_to_json(calendars),
+                "calendars": calendars_to_session(calendars),
             }
             return redirect("integrations:caldav_choose")
     return render(request, "integrations/caldav_connect.html", {"form": form})
@@ -57,7 +63,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(PENDING)
     if not pending:
         return redirect("integrations:caldav_connect")
-    remote_calendars = services.remote_from_json(pending["calendars"])
+    remote_calendars = calendars_from_session(pending["calendars"], RemoteCalendar)
     form = ChooseCalendarForm(
         request.POST or None,
         calendars=scope.calendars(),
