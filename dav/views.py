@@ -22,6 +22,7 @@ from xml.etree.ElementTree import Element, tostring
 import icalendar
 import recurring_ical_events
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.utils.http import http_date
@@ -445,10 +446,13 @@ def mkcalendar(request: HttpRequest, target: Target) -> HttpResponse:
         failed = [element(n) for n, code in statuses.items() if code != 200]
         raise DavError(403, tag(DAV, "valid-resourcetype"), f"These properties cannot be set: {_names(failed)}.")
     try:
-        calendar = services.calendar_create(owner=target.user, name=update.name or name, dav_name=name)
+        with transaction.atomic():  # a calendar whose properties cannot all be kept is not made at all
+            calendar = services.calendar_create(owner=target.user, name=update.name or name, dav_name=name)
+            services.calendar_properties_update(calendar=calendar, changes=update)
     except services.NameConflict as exc:
         raise DavError(405, tag(DAV, "resource-must-be-null"), str(exc)) from exc
-    services.calendar_properties_update(calendar=calendar, changes=update)
+    except ValueError as exc:  # too many client properties, as PROPPATCH answers
+        raise DavError(507, None, str(exc)) from exc
     log.info("caldav calendar created", extra={"user": target.user.pk, "calendar": calendar.pk})
     answer = HttpResponse(status=201)
     answer["Location"] = calendar_href(target.user, calendar)

@@ -48,7 +48,7 @@ class NameConflict(Exception):
 
 
 def calendar_create(
-    *, owner: User, name: str, color: str = "", description: str = "", dav_name: str = "", zone: str = ""
+    *, owner: User, name: str, color: str = "", description: str = "", dav_name: str = ""
 ) -> Calendar:
     """A new calendar. `dav_name` is the CalDAV path segment a client chose (MKCALENDAR); NameConflict if taken."""
     assert owner.tenant is not None
@@ -61,7 +61,7 @@ def calendar_create(
                 name=name,
                 description=description,
                 color=color or "#3b82f6",
-                timezone=zone or owner.timezone,
+                timezone=owner.timezone,
                 **fields,
             )
     except IntegrityError as exc:

@@ -379,6 +379,11 @@ def test_client_properties_are_bounded(dav, calendar) -> None:
     assert too_many.status_code == 507 and "at most 50" in too_many.content.decode()
     calendar.refresh_from_db()
     assert len(calendar.dav_properties) == 50
+    # MKCALENDAR with too many: the same answer, and no calendar is left half made.
+    caldav = 'xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"'
+    mk = patch(51).replace("d:propertyupdate", "c:mkcalendar").replace('xmlns:d="DAV:"', caldav)
+    made = dav.request("MKCALENDAR", home(calendar.owner) + "crowded/", mk)
+    assert made.status_code == 507 and not Calendar.objects.filter(dav_name="crowded").exists()
 
 
 def test_delete_a_calendar_but_never_the_last_one(dav, member, calendar) -> None:
