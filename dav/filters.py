@@ -18,7 +18,9 @@ import icalendar
 import recurring_ical_events
 from django.db.models import Q, QuerySet
 
+from events.ical import as_utc
 from events.models import Event
+from events.selectors import span_overlaps
 
 from .xml import CALDAV, tag
 
@@ -212,9 +214,7 @@ def narrow(masters: QuerySet[Event], root: CompFilter) -> QuerySet[Event]:
     masters = masters.filter(kind=component.name)
     if component.time_range is not None:
         rng = component.time_range
-        span = Q(span_start__lt=rng.end) & (
-            Q(span_end__gt=rng.start) | Q(span_end__isnull=True) | Q(span_end=rng.start, span_start=rng.start)
-        )
+        span = span_overlaps(rng.start, rng.end)
         if component.name == "VTODO":
             span |= Q(span_start__isnull=True)  # a task with no dates matches any range
         masters = masters.filter(span)
@@ -404,9 +404,5 @@ def _value_matches(value: Any, flt: PropFilter) -> bool:
 
 
 def _utc(value: Any) -> datetime:
-    moment = getattr(value, "dt", value)
-    if not isinstance(moment, datetime):
-        return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)  # floating time: read as UTC, as RFC 4791 allows without a zone
-    return moment.astimezone(UTC)
+    """An icalendar property's (or a plain) date or time as an instant; floating time read as UTC (RFC 4791)."""
+    return as_utc(getattr(value, "dt", value))

@@ -28,7 +28,7 @@ from django.utils.http import http_date
 from accounts.models import User
 from accounts.tenancy import Scope
 from events.convert import item_from_event
-from events.ical import serialise
+from events.ical import PRODID, serialise
 from events.models import Calendar, Event
 
 from .xml import CALDAV, CS, DAV, ICAL, element, tag
@@ -319,7 +319,7 @@ def _max_size() -> int:
 
 def _vtimezone(zone: str) -> str:
     calendar = icalendar.Calendar()
-    calendar.add("PRODID", "-//calsync//calsync//EN")
+    calendar.add("PRODID", PRODID)
     calendar.add("VERSION", "2.0")
     try:
         calendar.add_component(icalendar.Timezone.from_tzid(zone))

@@ -32,7 +32,7 @@ from accounts.models import User
 from accounts.tenancy import Scope
 from events import selectors, services
 from events.convert import item_from_event
-from events.ical import ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
+from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
@@ -665,12 +665,11 @@ class Expand:
         self.end = filters.parse_time(node.get("end"), filters._FAR_FUTURE)
 
     def render(self, master: Event) -> str:
-        item = item_from_event(master)
         if not master.is_recurring:
             return item_ics(master)
-        source = items_to_calendar([item], stamp=master.updated_at)
+        source = _icalendar(master)
         out = icalendar.Calendar()
-        out.add("PRODID", "-//calsync//calsync//EN")
+        out.add("PRODID", PRODID)
         out.add("VERSION", "2.0")
         for occurrence in recurring_ical_events.of(source, components=[master.kind]).between(self.start, self.end):
             for name in ("DTSTART", "DTEND", "RECURRENCE-ID", "DUE"):
@@ -851,7 +850,7 @@ def free_busy_query(request: HttpRequest, target: Target, node: Element) -> Http
         period = (max(occurrence.start, rng.start), min(occurrence.end, rng.end))
         busy.add("FREEBUSY", period, parameters={"FBTYPE": kind})
     out = icalendar.Calendar()
-    out.add("PRODID", "-//calsync//calsync//EN")
+    out.add("PRODID", PRODID)
     out.add("VERSION", "2.0")
     out.add_component(busy)
     return HttpResponse(out.to_ical(), content_type="text/calendar; charset=utf-8")

@@ -47,11 +47,18 @@ class Occurrence:
         return self.start.date() if self.all_day else self.start.astimezone().date()
 
 
+def span_overlaps(start: datetime, end: datetime) -> Q:
+    """Rows whose occurrence span may touch [start, end) (an instant at `start` included): uses the span index."""
+    return Q(span_start__lt=end) & (
+        Q(span_end__gt=start) | Q(span_end__isnull=True) | Q(span_end=start, span_start=start)
+    )
+
+
 def masters_in_range(calendars: QuerySet[Calendar], start: datetime, end: datetime) -> QuerySet[Event]:
     """Master rows with an occurrence that may touch [start, end): indexed on the span columns."""
     return (
-        Event.objects.filter(calendar__in=calendars, parent=None, kind=Event.Kind.EVENT, span_start__lt=end)
-        .filter(Q(span_end__gt=start) | Q(span_end__isnull=True) | Q(span_end=start, span_start=start))
+        Event.objects.filter(calendar__in=calendars, parent=None, kind=Event.Kind.EVENT)
+        .filter(span_overlaps(start, end))
         .select_related("calendar")
         .prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
     )

@@ -187,10 +187,11 @@ def _announce(calendar_id: int) -> None:
         transaction.on_commit(lambda: calendar_changed.send(sender=Calendar, calendar_id=calendar_id))
 
 
-def _bump(calendar: Calendar) -> int:
-    """Lock the calendar row and take its next change sequence number; announces the change on commit."""
+def _bump(calendar: Calendar, count: int = 1) -> int:
+    """Lock the calendar row and take its next `count` change sequence numbers (the last is returned);
+    announces the change on commit."""
     locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
-    locked.change_seq += 1
+    locked.change_seq += count
     locked.changed_at = timezone.now()
     locked.save(update_fields=["change_seq", "changed_at"])
     _announce(calendar.pk)
@@ -274,18 +275,14 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
     if len(set(uids)) != len(uids):
         raise PreconditionFailed("The same UID twice in one batch.")
     with transaction.atomic():
-        locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
+        last = _bump(calendar, len(items))  # the lock first; a refusal below rolls the numbers back
         if Event.objects.filter(calendar=calendar, parent=None, uid__in=uids).exists():
             raise PreconditionFailed("Some of these items exist already.")
         wanted = [resource_name_for(uid) for uid in uids]
         taken = set(
             Event.objects.filter(calendar=calendar, parent=None, name__in=wanted).values_list("name", flat=True)
         )
-        first = locked.change_seq + 1
-        locked.change_seq += len(items)
-        locked.changed_at = timezone.now()
-        locked.save(update_fields=["change_seq", "changed_at"])
-        _announce(calendar.pk)
+        first = last - len(items) + 1
         masters = Event.objects.bulk_create(
             _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i)
             for i, (item, name) in enumerate(zip(items, wanted, strict=True))
@@ -293,7 +290,7 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
         Event.objects.bulk_create(
             row for master, item in zip(masters, items, strict=True) for row in _override_rows(master, item)
         )
-    calendar.change_seq = locked.change_seq
+    calendar.change_seq = last
     return masters
 
 
