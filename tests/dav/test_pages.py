@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 
 from dav.models import AppPassword
 from dav.services import app_password_create
 from events.ical import parse_calendar, parse_item
+from events.models import Calendar
 from events.services import item_save
 from tests.factories import UserFactory
 
@@ -86,7 +89,10 @@ def test_feed_conditional_get(client, feed_calendar) -> None:
     item_save(calendar=feed_calendar, item=parse_item(vevent("new", summary="New")))
     changed = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
     assert changed.status_code == 200 and changed["ETag"] != first["ETag"] and b"SUMMARY:New" in changed.content
-    assert client.get(url).content == client.get(url).content  # same version, same bytes
+    # Same version, same bytes: DTSTAMP is when the calendar last changed, not when the feed was read.
+    Calendar.objects.filter(pk=feed_calendar.pk).update(changed_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    again = client.get(url).content
+    assert b"DTSTAMP:20260102T030405Z" in again and client.get(url).content == again
 
 
 def test_rotating_the_link_revokes_the_old_one(member_client, feed_calendar, client) -> None:

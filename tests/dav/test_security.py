@@ -182,7 +182,7 @@ def test_malformed_xml_gets_a_clear_4xx(dav, calendar, method, body, content_typ
         (vevent("a") + vevent("b"), "text/calendar", 403, "one event or task"),
         (JOURNAL, "text/calendar", 403, "supported-calendar-component"),
         (vevent("x"), "application/json", 415, "text/calendar"),
-        (vevent("x").encode("utf-16").decode("latin-1"), "text/calendar", 403, ""),
+        (vevent("x").encode("utf-16").decode("latin-1"), "text/calendar", 403, "not valid iCalendar"),
     ],
 )  # fmt: skip
 def test_malformed_events_are_refused_and_nothing_is_stored(dav, calendar, body, content_type, status, says) -> None:

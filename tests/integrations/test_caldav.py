@@ -121,7 +121,7 @@ def test_two_way_create_edit_delete_both_sides(member, calendar, remote, run_on_
     assert "X-SERVER-ONLY" in components[0] or "X-SERVER-ONLY" in components[1]
 
 
-def test_no_op_sync_costs_two_requests(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_a_no_op_sync_finds_nothing_and_writes_nothing(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
     server, url, _ = remote
     for i in range(20):
         events.item_save(calendar=calendar, item=event(f"e{i}@calsync", f"Event {i}"))
