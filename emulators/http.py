@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -66,13 +67,25 @@ def redirect(url: str, params: dict[str, str]) -> Response:
     return Response(302, b"", "text/plain", {"Location": f"{url}{separator}{urlencode(params)}"})
 
 
-def page(title: str, body: str) -> str:
+class Emulator:
+    """A WSGI app around `handle(Request) -> Response`, which each emulator writes."""
+
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        response = self.handle(Request.from_environ(environ))
+        start_response(response.status_line(), [("Content-Type", response.content_type), *response.headers.items()])
+        return [response.body]
+
+
+def page(title: str, body: str, provider: str = "Google") -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}
 .sandbox{{background:#fff4ce;border:2px solid #e0a800;padding:.6rem 1rem;border-radius:.4rem}}
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}}</style>
-</head><body><p class="sandbox" role="note"><strong>SANDBOX.</strong> This is calsync's local Google emulator, not
-Google. Nothing here reaches a real Google account.</p><h1>{html.escape(title)}</h1>{body}</body></html>"""
+</head><body><p class="sandbox" role="note"><strong>SANDBOX.</strong> This is calsync's local {provider} emulator, not
+{provider}. Nothing here reaches a real {provider} account.</p><h1>{html.escape(title)}</h1>{body}</body></html>"""
 
 
 class ThreadingServer(ThreadingMixIn, WSGIServer):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import threading
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import make_server
@@ -18,11 +17,9 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree
 
-from emulators.http import QuietHandler, Request, Response, ThreadingServer
+from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer
 
 from .state import EwsError, Login, State
-
-Start = Callable[[str, list[tuple[str, str]]], Any]
 
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -331,14 +328,9 @@ def item_xml(item: dict[str, Any], extended: list[Element], ids_only: bool = Fal
 # --- the SOAP endpoint ----------------------------------------------------------------------------------
 
 
-class ExchangeEmulator:
+class ExchangeEmulator(Emulator):
     def __init__(self, state: State | None = None) -> None:
         self.state = state or State()
-
-    def __call__(self, environ: dict[str, Any], start_response: Start) -> Iterable[bytes]:
-        response = self.handle(Request.from_environ(environ))
-        start_response(response.status_line(), [("Content-Type", response.content_type), *response.headers.items()])
-        return [response.body]
 
     def handle(self, request: Request) -> Response:
         if request.path == "/_emulator/faults" and request.method == "POST":

@@ -11,7 +11,7 @@ import html
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIServer, make_server
 
 import requests
 
-from emulators.http import QuietHandler, Request, Response, ThreadingServer, page, redirect
+from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
 from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
 
@@ -28,19 +28,13 @@ log = logging.getLogger(__name__)
 Start = Callable[[str, list[tuple[str, str]]], Any]
 
 
-class GoogleEmulator:
+class GoogleEmulator(Emulator):
     def __init__(self, state: State | None = None, base_url: str = "") -> None:
         self.state = state or State()
         self.base_url = base_url
         self.state.notify = self._notify
 
     # --- WSGI ----------------------------------------------------------------------------------
-
-    def __call__(self, environ: dict[str, Any], start_response: Start) -> Iterable[bytes]:
-        response = self.handle(Request.from_environ(environ))
-        headers = [("Content-Type", response.content_type), *response.headers.items()]
-        start_response(response.status_line(), headers)
-        return [response.body]
 
     def handle(self, request: Request) -> Response:
         try:

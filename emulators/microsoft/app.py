@@ -11,31 +11,26 @@ import json
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from wsgiref.simple_server import make_server
 
-from emulators.http import QuietHandler, Request, Response, ThreadingServer, page, redirect
+from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
 from .state import Grant, GraphError, IdentityError, State, parse_when
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
 
 
-class MicrosoftEmulator:
+class MicrosoftEmulator(Emulator):
     def __init__(self, state: State | None = None, base_url: str = "") -> None:
         self.state = state or State()
         self.base_url = base_url
         # Where browsers are sent for consent; a plain-http twin in the sandbox spares people a certificate warning.
         self.browser_url = ""
-
-    def __call__(self, environ: dict[str, Any], start_response: Start) -> Iterable[bytes]:
-        response = self.handle(Request.from_environ(environ))
-        start_response(response.status_line(), [("Content-Type", response.content_type), *response.headers.items()])
-        return [response.body]
 
     def handle(self, request: Request) -> Response:
         try:
@@ -74,7 +69,9 @@ class MicrosoftEmulator:
             return Response.json(self.state.faults)
         if parts in ([""], ["sandbox"]):
             rows = "".join(f"<li>{html.escape(u)}</li>" for u in self.state.mailboxes)
-            return Response(200, page("Sandbox Microsoft 365", f"<p>Mailboxes:</p><ul>{rows}</ul>"), "text/html")
+            return Response(
+                200, page("Sandbox Microsoft 365", f"<p>Mailboxes:</p><ul>{rows}</ul>", "Microsoft"), "text/html"
+            )
         raise GraphError(404, "NotFound", "Resource not found.")
 
     # --- identity platform ---------------------------------------------------------------------------
@@ -93,7 +90,9 @@ class MicrosoftEmulator:
     def _consent(self, request: Request, tenant: str) -> Response:
         q = request.query
         if q.get("client_id") not in self.state.apps:
-            return Response(400, page("Sign in (sandbox)", "<p>AADSTS700016: Application not found.</p>"), "text/html")
+            return Response(
+                400, page("Sign in (sandbox)", "<p>AADSTS700016: Application not found.</p>", "Microsoft"), "text/html"
+            )
         hidden = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in q.items()
         )
@@ -104,7 +103,7 @@ class MicrosoftEmulator:
 <label>Sandbox Microsoft account <input name="login" type="email" value="{hint}" required></label>
 <p><button name="decision" value="accept" type="submit">Accept</button>
 <button name="decision" value="cancel" type="submit" formnovalidate>Cancel</button></p></form>"""
-        return Response(200, page("Sign in to Microsoft (sandbox)", body), "text/html; charset=utf-8")
+        return Response(200, page("Sign in to Microsoft (sandbox)", body, "Microsoft"), "text/html; charset=utf-8")
 
     def _approve(self, request: Request, tenant: str) -> Response:
         form = request.form()
@@ -144,7 +143,7 @@ class MicrosoftEmulator:
             body = (f'<p>Grant calsync access to every calendar in your organisation?</p><p>'
                     f'<a href="?{html.escape(request_query(q, decision="accept"))}">Accept</a> · '
                     f'<a href="?{html.escape(request_query(q, decision="cancel"))}">Cancel</a></p>')  # fmt: skip
-            return Response(200, page("Admin consent (sandbox)", body), "text/html; charset=utf-8")
+            return Response(200, page("Admin consent (sandbox)", body, "Microsoft"), "text/html; charset=utf-8")
         if q.get("decision") != "accept":
             return redirect(q.get("redirect_uri", ""), {"error": "access_denied", "state": q.get("state", "")})
         tenant_id = tenant if tenant in self.state.tenants else self.state.tenant_for(tenant)
