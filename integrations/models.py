@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.tenancy import TenantQuerySet
@@ -115,6 +116,16 @@ class OrganisationWide(models.Model):
 
     class Meta:
         abstract = True
+
+    def record_test(self, ok: bool, message: str) -> None:
+        """What the last "Test settings" found; only a passed test lets people connect through it."""
+        self.test_ok, self.test_message, self.tested_at = ok, message, timezone.now()
+        self.save(update_fields=["test_ok", "test_message", "tested_at"])
+
+    @classmethod
+    def usable_for(cls, user: Any) -> Any:
+        """The user's organisation's settings, if switched on and tested; else None."""
+        return cls.objects.filter(tenant_id=user.tenant_id, enabled=True, test_ok=True).first()
 
 
 class GoogleWorkspace(OrganisationWide):

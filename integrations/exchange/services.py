@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
 from exchangelib.folders import Calendar, FolderCollection, Root
 
 from accounts.models import Tenant, User
@@ -169,13 +168,11 @@ def organisation_test(*, organisation: ExchangeServer, admin: User) -> ExchangeS
         own = calendars_for(Server(server.ews_url, server.username, server.password, server.domain),
                             organisation.sync_email)  # fmt: skip
         address, calendars = mailbox_calendars(organisation, admin)
-        organisation.test_ok = True
-        organisation.test_message = (f"Works: calsync logged in as {server.login} ({len(own)} calendars) and read "
-                                     f"{len(calendars)} calendars of {address}.")  # fmt: skip
     except ExchangeConnectError as exc:
-        organisation.test_ok, organisation.test_message = False, str(exc)
-    organisation.tested_at = timezone.now()
-    organisation.save(update_fields=["test_ok", "test_message", "tested_at"])
+        organisation.record_test(False, str(exc))
+    else:
+        organisation.record_test(True, f"Works: calsync logged in as {server.login} ({len(own)} calendars) and "
+                                       f"read {len(calendars)} calendars of {address}.")  # fmt: skip
     return organisation
 
 
@@ -194,7 +191,7 @@ def mailbox_calendars(organisation: ExchangeServer, user: User) -> tuple[str, li
 
 
 def active_for(user: User) -> ExchangeServer | None:
-    return ExchangeServer.objects.filter(tenant_id=user.tenant_id, enabled=True, test_ok=True).first()
+    return ExchangeServer.usable_for(user)  # type: ignore[no-any-return]
 
 
 def calendars_for_user(user: User) -> tuple[str, list[MailboxCalendar]]:

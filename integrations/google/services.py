@@ -17,7 +17,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Tenant, User
 from events.models import Calendar
@@ -179,12 +178,10 @@ def workspace_test(*, workspace: GoogleWorkspace, admin: User) -> GoogleWorkspac
     """Impersonate the admin's own address and read their calendars; record and return what happened."""
     try:
         address, calendars = _delegated_calendars_explained(workspace, admin)
-        workspace.test_ok = True
-        workspace.test_message = f"Works: calsync acted as {address} and saw {len(calendars)} calendars."
     except GoogleConnectError as exc:
-        workspace.test_ok, workspace.test_message = False, str(exc)
-    workspace.tested_at = timezone.now()
-    workspace.save(update_fields=["test_ok", "test_message", "tested_at"])
+        workspace.record_test(False, str(exc))
+    else:
+        workspace.record_test(True, f"Works: calsync acted as {address} and saw {len(calendars)} calendars.")
     log.info("google workspace tested", extra={"tenant": workspace.tenant_id, "ok": workspace.test_ok,
                                                "client_email": workspace.client_email})  # fmt: skip
     return workspace
@@ -222,7 +219,7 @@ def _explain(address: str, exc: BaseException) -> str:
 
 
 def workspace_for(user: User) -> GoogleWorkspace | None:
-    return GoogleWorkspace.objects.filter(tenant_id=user.tenant_id, enabled=True, test_ok=True).first()
+    return GoogleWorkspace.usable_for(user)  # type: ignore[no-any-return]
 
 
 def workspace_calendars(*, user: User) -> tuple[str, list[GoogleCalendar]]:

@@ -172,17 +172,15 @@ def test(*, organisation: MicrosoftOrganisation, admin: User) -> MicrosoftOrgani
     """A client-credentials token, then a read of the admin's own calendars: what works, or exactly what does not."""
     try:
         address, calendars = mailbox_calendars(organisation, admin)
-        organisation.test_ok = True
-        organisation.test_message = f"Works: calsync read {len(calendars)} calendars of {address}."
     except (AuthRevoked, TransientError, MicrosoftConnectError) as exc:
-        organisation.test_ok, organisation.test_message = False, str(exc)
-    organisation.tested_at = timezone.now()
-    organisation.save(update_fields=["test_ok", "test_message", "tested_at"])
+        organisation.record_test(False, str(exc))
+    else:
+        organisation.record_test(True, f"Works: calsync read {len(calendars)} calendars of {address}.")
     return organisation
 
 
 def active_for(user: User) -> MicrosoftOrganisation | None:
-    return MicrosoftOrganisation.objects.filter(tenant_id=user.tenant_id, enabled=True, test_ok=True).first()
+    return MicrosoftOrganisation.usable_for(user)  # type: ignore[no-any-return]
 
 
 def calendars_for_user(user: User) -> tuple[str, list[MailboxCalendar]]:
