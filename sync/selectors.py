@@ -16,10 +16,16 @@ from .models import SyncRun
 RUN_STATUSES = SyncRun.Status.choices
 
 
-def integration_status(integration: Integration) -> dict[str, Any]:
+def _runs(integration: Integration) -> tuple[SyncRun | None, SyncRun | None]:
+    """The run queued or going on now, and the last one that finished (skipped ones aside)."""
     runs = list(integration.runs.all()[:10])
     current = next((r for r in runs if r.status in (SyncRun.Status.RUNNING, SyncRun.Status.QUEUED)), None)
     last = next((r for r in runs if r.finished and r.status != SyncRun.Status.SKIPPED), None)
+    return current, last
+
+
+def integration_status(integration: Integration) -> dict[str, Any]:
+    current, last = _runs(integration)
     return {
         "current_run": current,
         "last_run": last,
@@ -28,8 +34,8 @@ def integration_status(integration: Integration) -> dict[str, Any]:
 
 
 def status_json(integration: Integration) -> dict[str, Any]:
-    state = integration_status(integration)
-    current, last = state["current_run"], state["last_run"]
+    """What the integration page polls every second while a sync runs: no list of unsynced items."""
+    current, last = _runs(integration)
     return {
         "running": current is not None,
         "run_status": current.get_status_display() if current else "",
