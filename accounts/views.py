@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -27,6 +29,27 @@ class LoginView(auth_views.LoginView):
     form_class = EmailLoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+
+def login_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The email django-axes counts failures for: people type it in either case."""
+    username = (credentials or {}).get("username") or request.POST.get("username") or ""
+    return str(username).strip().lower()
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: dict[str, Any] | None
+) -> HttpResponse:
+    """The sign-in page again, saying why and for how long, instead of django-axes' bare 429."""
+    minutes = max(1, round(django_settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    form = EmailLoginForm(request, initial={"username": login_username(request, credentials)})
+    message = (
+        f"Too many failed sign-ins for this email from your network. Try again in {minutes} minutes, "
+        "or ask your administrator to unlock it."
+    )
+    response = render(request, "accounts/login.html", {"form": form, "locked_out": message}, status=429)
+    response["Retry-After"] = str(int(django_settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "integrations",
     "sync",
     "dav",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    # Last, so it sees the sign-in a locked-out client attempted and answers with the sign-in page and why.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
@@ -132,7 +136,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- auth -------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.backends.EmailBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "events:calendar"
 LOGOUT_REDIRECT_URL = "login"
@@ -142,6 +147,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Web sign-in throttling (django-axes). Failures are counted per email *and* address together: an attacker
+# guessing one person's password is stopped, yet colleagues behind the same office NAT, and the same person
+# on another network, still sign in. CalDAV has its own throttle (dav/services.py), with app passwords only.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("LOGIN_MAX_FAILURES", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "calsync.http.client_address"
+AXES_USERNAME_CALLABLE = "accounts.views.login_username"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

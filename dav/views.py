@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import User
 from accounts.tenancy import Scope
+from calsync.http import client_address
 from events import selectors, services
 from events.convert import item_from_event
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
@@ -138,15 +139,6 @@ def _authenticated_user(request: HttpRequest) -> User | None:
     if not sep:
         return None
     return authenticate(username=username, password=password, address=client_address(request))
-
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address: behind PROXY_HOPS trusted proxies, the one the outermost of them saw."""
-    hops = settings.PROXY_HOPS
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 # --- request helpers -------------------------------------------------------------------------
