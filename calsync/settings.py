@@ -269,10 +269,12 @@ if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHOR
 
 # --- calsync's own CalDAV server ------------------------------------------------
 
-# Failed CalDAV logins allowed per user and per client address within the window before answering 429.
-DAV_MAX_FAILURES_PER_USER = env.int("DAV_MAX_FAILURES_PER_USER", default=10)
+# Failed CalDAV logins allowed per (user, client address) and per client address within the window before
+# answering 429. An address over its limit still serves users who signed in from it within DAV_KNOWN_ADDRESS_SECONDS.
+DAV_MAX_FAILURES_PER_USER_AND_ADDRESS = env.int("DAV_MAX_FAILURES_PER_USER_AND_ADDRESS", default=10)
 DAV_MAX_FAILURES_PER_ADDRESS = env.int("DAV_MAX_FAILURES_PER_ADDRESS", default=30)
 DAV_FAILURE_WINDOW_SECONDS = env.int("DAV_FAILURE_WINDOW_SECONDS", default=900)
+DAV_KNOWN_ADDRESS_SECONDS = env.int("DAV_KNOWN_ADDRESS_SECONDS", default=7 * 24 * 3600)
 # The largest body a CalDAV client may send (one event, or one REPORT), in bytes.
 DAV_MAX_BODY_BYTES = env.int("DAV_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 

@@ -85,25 +85,44 @@ def app_password_revoke(*, app_password: AppPassword) -> None:
 # --- checking credentials ----------------------------------------------------
 
 
-def _keys(username: str, address: str) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Throttle:
+    """Failures counted per client address and per (user, address), and whether this user succeeded from there."""
+
+    address_key: str
+    pair_key: str
+    known_key: str
+    pair_failures: int
+    known_since: float | None
+
+
+def _throttle_for(username: str, address: str) -> _Throttle:
+    """The counts for this attempt; raises Throttled when it must not even be checked.
+
+    The pair (user, address) that has been failing is refused, so guessing one person's password from one
+    place is slow. An address that has been failing for many users is refused too, except for a user who
+    signed in from there recently: colleagues' devices behind the same NAT keep working, and a user's
+    devices are never refused because of failures from somewhere else.
+    """
     user_key = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return f"dav-fail:user:{user_key}", f"dav-fail:addr:{address}"
-
-
-def _check_throttle(username: str, address: str) -> None:
-    user_key, address_key = _keys(username, address)
-    counts = cache.get_many([user_key, address_key])
-    if (
-        counts.get(user_key, 0) >= settings.DAV_MAX_FAILURES_PER_USER
-        or counts.get(address_key, 0) >= settings.DAV_MAX_FAILURES_PER_ADDRESS
+    address_key, pair_key, known_key = (
+        f"dav-fail:addr:{address}",
+        f"dav-fail:pair:{user_key}:{address}",
+        f"dav-ok:{user_key}:{address}",
+    )
+    counts = cache.get_many([address_key, pair_key, known_key])
+    throttle = _Throttle(address_key, pair_key, known_key, counts.get(pair_key, 0), counts.get(known_key))
+    if throttle.pair_failures >= settings.DAV_MAX_FAILURES_PER_USER_AND_ADDRESS or (
+        counts.get(address_key, 0) >= settings.DAV_MAX_FAILURES_PER_ADDRESS and throttle.known_since is None
     ):
         log.warning("caldav login throttled", extra={"dav_username": username[:254], "client_address": address})
         raise Throttled(settings.DAV_FAILURE_WINDOW_SECONDS)
+    return throttle
 
 
-def _record_failure(username: str, address: str, reason: str) -> None:
+def _record_failure(throttle: _Throttle, username: str, address: str, reason: str) -> None:
     window = settings.DAV_FAILURE_WINDOW_SECONDS
-    for key in _keys(username, address):
+    for key in (throttle.address_key, throttle.pair_key):
         if not cache.add(key, 1, window):
             try:
                 cache.incr(key)
@@ -115,21 +134,33 @@ def _record_failure(username: str, address: str, reason: str) -> None:
     )
 
 
+def _record_success(throttle: _Throttle) -> None:
+    if throttle.pair_failures:
+        cache.delete(throttle.pair_key)
+    # Remember the address a while; refreshed at most twice per period, not written on every request.
+    remember = settings.DAV_KNOWN_ADDRESS_SECONDS
+    now = timezone.now().timestamp()
+    if throttle.known_since is None or now - throttle.known_since > remember / 2:
+        cache.set(throttle.known_key, now, remember)
+
+
 def authenticate(*, username: str, password: str, address: str) -> User | None:
     """The user these CalDAV credentials belong to, or None. Only app passwords are accepted.
 
-    Raises Throttled when this user or this address failed too often recently; then the
-    password is not even checked, so guessing gains nothing.
+    Raises Throttled when this user from this address, or this address for users who have not
+    signed in from it lately, failed too often recently (see _throttle_for); then the password
+    is not even checked, so guessing gains nothing.
     """
-    _check_throttle(username, address)
+    throttle = _throttle_for(username, address)
     digest = _digest(_normalise(password))
     candidates = AppPassword.objects.select_related("user", "user__tenant").filter(
         user__email__iexact=username.strip(), user__is_active=True
     )
     match = next((p for p in candidates if hmac.compare_digest(p.digest, digest)), None)
     if match is None or match.user.tenant_id is None:
-        _record_failure(username, address, "unknown user" if not candidates else "wrong app password")
+        _record_failure(throttle, username, address, "unknown user" if not candidates else "wrong app password")
         return None
+    _record_success(throttle)
     now = timezone.now()
     if match.last_used_at is None or now - match.last_used_at > _LAST_USED_RESOLUTION:
         AppPassword.objects.filter(pk=match.pk).update(last_used_at=now, last_used_from=address or None)
