@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -50,8 +51,12 @@ if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY is required when CALSYNC_ENV=production.")
     SECRET_KEY = _development_secret("secret_key")
-if PRODUCTION and len(SECRET_KEY) < 50:
-    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
+if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # What `check --deploy` would only warn about (security.W009), refused at start.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters in production, and random: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(60))'."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -85,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
     # Last, so it sees the sign-in a locked-out client attempted and answers with the sign-in page and why.
     "axes.middleware.AxesMiddleware",
@@ -161,7 +167,28 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind the TLS-terminating proxy, which must set X-Forwarded-Proto (and overwrite any the client sent).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Load balancers check health over plain http: answer them rather than redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# A year of HSTS, as `check --deploy` asks; the preload flag only allows submitting the domain to browsers' lists.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+
+# Content-Security-Policy on every page (django-csp): no inline script or style, nothing from elsewhere.
+# Calendar colours are set from data-color by static/js/app.js, which CSP allows (CSSOM, not markup).
+# No form-action: "Sign in with Google/Microsoft" redirects a form's POST to the provider's pages.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # Pico draws its form icons as data: SVGs
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- i18n, time -------------------------------------------------------------
 
@@ -348,12 +375,18 @@ if not ENCRYPTION_KEYS:
 
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-EMAIL_HOST = _email.get("EMAIL_HOST", "")
-EMAIL_PORT = _email.get("EMAIL_PORT", 25)
-EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_HOST = _email.get("EMAIL_HOST") or ""
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+    # django-environ drops the leading "/" of filemail:///var/mail; the directory is the URL's whole path.
+    _mail_url = urlsplit(env.str("EMAIL_URL"))
+    if _mail_url.netloc or not _mail_url.path.startswith("/"):
+        raise ImproperlyConfigured("EMAIL_URL=filemail:// needs an absolute directory, e.g. filemail:///var/mail.")
+    EMAIL_FILE_PATH = _mail_url.path
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="calsync <noreply@localhost>")
 
 # --- limits -----------------------------------------------------------------

@@ -2,6 +2,11 @@
 (function () {
   "use strict";
 
+  // Calendar colours: the Content-Security-Policy forbids style="" in markup, not styles set from here.
+  document.querySelectorAll("[data-color]").forEach(function (el) {
+    if (/^#[0-9a-fA-F]{6}$/.test(el.dataset.color)) el.style.setProperty("--calendar-color", el.dataset.color);
+  });
+
   // Copy buttons: copy the named field's value to the clipboard.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -37,12 +37,21 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, live_server):  # type: ignore[no-untyped-def]
+def csp_violations() -> list[str]:
+    """What Chromium refused under calsync's Content-Security-Policy during the test (it says so on the console)."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, csp_violations):  # type: ignore[no-untyped-def]
     context = browser.new_context(base_url=live_server.url, accept_downloads=True, timezone_id="Europe/Berlin")
     page = context.new_page()
+    page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    # Every browser test doubles as a check that the pages it walked through need nothing the policy forbids.
+    assert not csp_violations, f"The Content-Security-Policy was violated: {csp_violations}"
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +28,10 @@ def test_healthz_is_503_when_the_broker_is_down(client, settings) -> None:  # ty
     assert response.json()["broker"] == "unavailable" and response.json()["database"] == "ok"
 
 
-def _boot(**env: str) -> subprocess.CompletedProcess[str]:
+def _boot(code: str = "import django; django.setup(); print('booted')", **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL", "DEBUG")}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('booted')"],
+        [sys.executable, "-c", code],
         cwd=ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": "calsync.settings", **env},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -39,7 +40,7 @@ def _boot(**env: str) -> subprocess.CompletedProcess[str]:
 GOOD = {
     "CALSYNC_ENV": "production",
     "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-    "SECRET_KEY": "k" * 60,
+    "SECRET_KEY": secrets.token_urlsafe(60),
     "ALLOWED_HOSTS": "calsync.example.com",
     "DATABASE_URL": "postgres://calsync@db:5432/calsync",
     "REDIS_URL": "redis://redis:6379/0",
@@ -57,6 +58,8 @@ def test_production_boots_with_complete_settings() -> None:
     [
         ({"SECRET_KEY": ""}, "SECRET_KEY is required"),
         ({"SECRET_KEY": "short"}, "at least 50 characters"),
+        ({"SECRET_KEY": "k" * 60}, "and random"),
+        ({"SECRET_KEY": "django-insecure-" + secrets.token_urlsafe(60)}, "and random"),
         ({"DEBUG": "true"}, "DEBUG must be off"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required"),
         ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "must point at PostgreSQL"),
