@@ -54,3 +54,18 @@ def test_main_pages_report_no_violation_and_keep_their_colours(page, member, csp
     page.goto("/calendars/")
     swatch = page.locator("tr", has_text="Orange").locator(".swatch")
     assert swatch.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(255, 136, 0)"
+
+
+def test_the_operator_admin_works_under_the_policy(page, db, csp_violations) -> None:  # type: ignore[no-untyped-def]
+    from accounts.models import User
+
+    User.objects.create_superuser(username="ops@example.test", email="ops@example.test", password=PASSWORD)
+    page.goto("/operator/login/")
+    page.fill("input[name=username]", "ops@example.test")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/operator/$"))
+    for path in ("/operator/", "/operator/accounts/user/", "/operator/accounts/tenant/add/"):
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert not csp_violations, (path, csp_violations)
