@@ -99,3 +99,9 @@ def test_a_successful_sign_in_clears_the_count(member) -> None:  # type: ignore[
     _fail(settings.AXES_FAILURE_LIMIT - 1)
     assert _sign_in(ATTACKER, "member@acme.test", PASSWORD).status_code == 302  # type: ignore[attr-defined]
     assert _fail(settings.AXES_FAILURE_LIMIT - 1) == [200] * (settings.AXES_FAILURE_LIMIT - 1)
+
+
+def test_the_failed_password_is_not_kept(member, caplog) -> None:  # type: ignore[no-untyped-def]
+    _sign_in(ATTACKER, "member@acme.test", "my-Secret-Guess-123")
+    stored = " ".join(f"{a.get_data} {a.post_data}" for a in AccessAttempt.objects.all())
+    assert AccessAttempt.objects.count() == 1 and "my-Secret-Guess-123" not in stored + caplog.text
