@@ -179,13 +179,14 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 
 # Content-Security-Policy on every page (django-csp): no inline script or style, nothing from elsewhere.
 # Calendar colours are set from data-color by static/js/app.js, which CSP allows (CSSOM, not markup).
-# No form-action: "Sign in with Google/Microsoft" redirects a form's POST to the provider's pages.
+# Forms post only here: "Sign in with Google/Microsoft" and admin consent are links, not forms, to the provider.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],  # Pico draws its form icons as data: SVGs
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
+        "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
 }
