@@ -11,6 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from dav.services import app_password_create
+from tests.dav.conftest import Dav
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +107,14 @@ def test_the_failed_password_is_not_kept(member, caplog) -> None:  # type: ignor
     _sign_in(ATTACKER, "member@acme.test", "my-Secret-Guess-123")
     stored = " ".join(f"{a.get_data} {a.post_data}" for a in AccessAttempt.objects.all())
     assert AccessAttempt.objects.count() == 1 and "my-Secret-Guess-123" not in stored + caplog.text
+
+
+def test_caldav_keeps_its_own_throttle_and_works_while_the_web_sign_in_is_locked(member) -> None:  # type: ignore[no-untyped-def]
+    device = app_password_create(user=member, label="iPhone")
+    _fail(settings.AXES_FAILURE_LIMIT)
+    assert _sign_in(ATTACKER, "member@acme.test", PASSWORD).status_code == 429  # type: ignore[attr-defined]
+    # CalDAV's Basic auth never goes through Django's authenticate(), so django-axes neither blocks nor counts it.
+    dav = Dav(Client(REMOTE_ADDR=ATTACKER), device.username, device.secret)
+    assert dav.propfind("/caldav/", depth="0").status_code == 207
+    assert dav.propfind("/caldav/", auth=(device.username, "wrong")).status_code == 401
+    assert AccessAttempt.objects.get().failures_since_start == settings.AXES_FAILURE_LIMIT + 1
