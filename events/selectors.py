@@ -66,15 +66,13 @@ def masters_in_range(calendars: QuerySet[Calendar], start: datetime, end: dateti
 
 def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> list[Occurrence]:
     """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions."""
-    masters = {m.uid: m for m in masters_in_range(calendars, start, end)}
-    if not masters:
-        return []
-    by_calendar: dict[int, list[Item]] = {}
-    for master in masters.values():
-        by_calendar.setdefault(master.calendar_id, []).append(item_from_event(master))
+    # A UID is unique within a calendar only: the same event imported into a second calendar is a second event.
+    by_calendar: dict[int, dict[str, Event]] = {}
+    for master in masters_in_range(calendars, start, end):
+        by_calendar.setdefault(master.calendar_id, {})[master.uid] = master
     result: list[Occurrence] = []
-    for calendar_id, items in by_calendar.items():
-        lookup = {m.uid: m for m in masters.values() if m.calendar_id == calendar_id}
+    for lookup in by_calendar.values():
+        items = [item_from_event(m) for m in lookup.values()]
         expanded = recurring_ical_events.of(items_to_calendar(items)).between(start, end)
         result.extend(_occurrence(lookup[str(c["UID"])], c) for c in expanded)
     result.sort(key=lambda o: (o.start, o.title))
@@ -133,3 +131,8 @@ def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[I
         .order_by("span_start", "id")
     )
     return [item_from_event(m) for m in masters]
+
+
+def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
+    """The user's main calendar: the first one made for them (at sign-up), however the names sort."""
+    return calendars.order_by("created_at", "id").first()
