@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
 
 from events import services
+from events.convert import item_from_event
 from events.ical import Component, Item
 from events.models import Event
 
@@ -53,3 +54,69 @@ def test_the_occurrence_link_of_each_copy_opens_that_copy(member_client, two_cop
     assert "Standup (home copy)" in page.content.decode() and "Home" in page.content.decode()
     edit = member_client.get(reverse("events:occurrence_edit", args=[work.pk, "20261124T080000Z"]))
     assert edit.status_code == 200 and 'value="Standup"' in edit.content.decode()
+
+
+# --- 7b: floating and all-day events keep their kind of time through the web form -----------------------
+
+
+def _edit_form(member_client, event: Event) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The edit form's fields as the browser sends them back untouched."""
+    form = member_client.get(reverse("events:event_edit", args=[event.pk])).context["form"]
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value in (None, False, ""):
+            continue
+        if value is True:
+            data[name] = "on"
+        elif isinstance(value, time):
+            data[name] = value.strftime("%H:%M")
+        else:
+            data[name] = value.isoformat() if isinstance(value, date) else str(value)
+    return data
+
+
+def test_a_floating_event_edited_in_the_form_stays_floating(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    start = datetime(2026, 11, 24, 9, 30)  # floating: 9:30 wherever the reader is
+    event = _save(calendar, "float@example.com", "Morning run", start, start + timedelta(hours=1))
+    page = member_client.get(reverse("events:event_edit", args=[event.pk])).content.decode()
+    assert 'placeholder="No time zone (floating)"' in page and 'name="timezone" value=' not in page
+    data = _edit_form(member_client, event)
+    assert data.get("timezone", "") == "" and data["start_time"] == "09:30"
+    response = member_client.post(reverse("events:event_edit", args=[event.pk]), {**data, "title": "Evening run"})
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert (event.title, event.timezone) == ("Evening run", "")
+    stored = item_from_event(event).master
+    assert stored.start == datetime(2026, 11, 24, 9, 30) and stored.end == datetime(2026, 11, 24, 10, 30)
+
+
+def test_a_floating_series_keeps_a_floating_until(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    start = datetime(2026, 11, 24, 9, 30)
+    event = _save(calendar, "float@example.com", "Run", start, start + timedelta(hours=1), rrule="FREQ=DAILY")
+    data = {**_edit_form(member_client, event), "repeat_until": "2026-11-30"}
+    assert member_client.post(reverse("events:event_edit", args=[event.pk]), data).status_code == 302
+    event.refresh_from_db()
+    assert event.rrule == "FREQ=DAILY;UNTIL=20261130T235959" and event.timezone == ""
+
+
+def test_an_all_day_event_edited_in_the_form_stays_all_day(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    event = _save(calendar, "day@example.com", "Offsite", date(2026, 11, 24), date(2026, 11, 26))
+    data = _edit_form(member_client, event)
+    assert data["all_day"] == "on" and data["end_date"] == "2026-11-25"
+    assert (
+        member_client.post(reverse("events:event_edit", args=[event.pk]), {**data, "title": "Retreat"}).status_code
+        == 302
+    )
+    stored = item_from_event(Event.objects.get(pk=event.pk)).master
+    assert (stored.summary, stored.start, stored.end) == ("Retreat", date(2026, 11, 24), date(2026, 11, 26))
+
+
+def test_a_zoned_event_keeps_its_own_zone(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    start = datetime(2026, 11, 24, 9, tzinfo=ZoneInfo("America/New_York"))
+    event = _save(calendar, "ny@example.com", "Call", start, start + timedelta(hours=1))
+    data = _edit_form(member_client, event)
+    assert (data["timezone"], data["start_time"]) == ("America/New_York", "09:00")
+    member_client.post(reverse("events:event_edit", args=[event.pk]), {**data, "title": "Call NY"})
+    event.refresh_from_db()
+    assert event.timezone == "America/New_York" and event.start == start
