@@ -156,10 +156,8 @@ def event_create(request: HttpRequest) -> HttpResponse:
         zone = request.user.timezone  # type: ignore[union-attr]
         day = _day_param(request, "date", timezone.now().astimezone(_user_zone(request)).date())
         start = datetime.combine(day, time(9), tzinfo=zoneinfo.ZoneInfo(zone))
-        form = EventForm(
-            calendars=calendars,
-            initial={"calendar": calendars.first(), **initial_timing(start, start + timedelta(hours=1), zone)},
-        )
+        timing = initial_timing(start, start + timedelta(hours=1), zone)
+        form = EventForm(calendars=calendars, initial={"calendar": selectors.main_calendar(calendars), **timing})
     return render(request, "events/event_form.html", _event_form_context(request, form, creating=True))
 
 
@@ -394,7 +392,7 @@ def _task_form(request: HttpRequest, task: Event | None) -> HttpResponse:
     else:
         due = task.due.astimezone(_user_zone(request)).replace(tzinfo=None) if task and task.due else None
         initial = {
-            "calendar": task.calendar_id if task else calendars.first(),
+            "calendar": task.calendar_id if task else selectors.main_calendar(calendars),
             "title": base.summary,
             "description": base.description,
             "due": due,

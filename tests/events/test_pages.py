@@ -12,6 +12,7 @@ from events import services
 from events.convert import item_from_event
 from events.ical import Component, Item
 from events.models import Event
+from integrations.models import Integration
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,29 @@ def test_a_zoned_event_keeps_its_own_zone(member_client, calendar) -> None:  # t
     member_client.post(reverse("events:event_edit", args=[event.pk]), {**data, "title": "Call NY"})
     event.refresh_from_db()
     assert event.timezone == "America/New_York" and event.start == start
+
+
+# --- 7d: the main calendar is the one pre-selected ----------------------------------------------------------
+
+
+@pytest.fixture
+def main_and_another(member):  # type: ignore[no-untyped-def]
+    """The calendar made at sign-up, and a later one whose name sorts first."""
+    main = services.calendar_create(owner=member, name="Work")
+    services.calendar_create(owner=member, name="Aardvark club")
+    return main
+
+
+def _selected(response, field: str = "calendar") -> str:  # type: ignore[no-untyped-def]
+    form = response.context["form"]
+    return str(form[field].value())
+
+
+def test_new_event_and_new_task_preselect_the_main_calendar(member_client, main_and_another) -> None:  # type: ignore[no-untyped-def]
+    assert _selected(member_client.get(reverse("events:event_create"))) == str(main_and_another.pk)
+    assert _selected(member_client.get(reverse("events:task_create"))) == str(main_and_another.pk)
+
+
+def test_the_integration_choice_step_preselects_the_main_calendar(member_client, main_and_another) -> None:  # type: ignore[no-untyped-def]
+    assert _selected(member_client.get(reverse("integrations:connect_calsync"))) == str(main_and_another.pk)
+    assert not Integration.objects.exists()
