@@ -100,6 +100,14 @@ _TRANSIENT = (ews.ErrorTimeoutExpired, ews.ErrorInternalServerTransientError, ew
               ews.ErrorInternalServerError, ews.ErrorExceededConnectionCount)  # fmt: skip
 
 
+LOGIN_REFUSED = "Exchange refused the username or password."
+
+
+class LoginRefused(AuthRevoked):
+    """The login itself was refused. The message names the remedy of the integration page; a connect or settings
+    page that offers another one says LOGIN_REFUSED with its own (see exchange.services.calendars_for)."""
+
+
 @contextmanager
 def translated(what: str = "Exchange", *, writing: bool = False) -> Iterator[None]:
     """EWS failures as the sync engine's errors, with messages fit for the user and no secrets.
@@ -111,7 +119,7 @@ def translated(what: str = "Exchange", *, writing: bool = False) -> Iterator[Non
     try:
         yield
     except ews.UnauthorizedError as exc:
-        raise AuthRevoked("Exchange refused the username or password. Use Update credentials.") from exc
+        raise LoginRefused(f"{LOGIN_REFUSED} Use Update credentials.") from exc
     except ews.ErrorImpersonateUserDenied as exc:
         raise AuthRevoked(
             "The sync account may not impersonate this mailbox: it needs the ApplicationImpersonation role."
