@@ -123,6 +123,20 @@ def test_a_zoned_event_keeps_its_own_zone(member_client, calendar) -> None:  # t
     assert event.timezone == "America/New_York" and event.start == start
 
 
+def test_an_occurrence_of_a_floating_series_stays_floating(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    start = datetime(2026, 11, 24, 9, 30)
+    event = _save(calendar, "float@example.com", "Run", start, start + timedelta(hours=1), rrule="FREQ=DAILY")
+    url = reverse("events:occurrence_edit", args=[event.pk, "20261125T093000Z"])  # floating instants key as UTC
+    form = member_client.get(url).context["form"]
+    assert form["timezone"].value() == "" and form["start_time"].value().strftime("%H:%M") == "09:30"
+    data = {"title": "Long run", "start_date": "2026-11-25", "start_time": "10:00", "end_date": "2026-11-25",
+            "end_time": "12:00", "timezone": "", "visibility": "PUBLIC", "transparency": "OPAQUE",
+            "status": "CONFIRMED", "version": str(event.seq)}  # fmt: skip
+    assert member_client.post(url, data).status_code == 302
+    (override,) = item_from_event(Event.objects.get(pk=event.pk)).overrides
+    assert override.summary == "Long run" and override.start == datetime(2026, 11, 25, 10)
+
+
 # --- 7d: the main calendar is the one pre-selected ----------------------------------------------------------
 
 
