@@ -19,7 +19,7 @@ from integrations.models import ExchangeServer, Integration
 from integrations.providers import Provider
 from sync.errors import AuthRevoked, PermanentError, SyncError
 
-from .client import LOGIN_REFUSED, Access, LoginRefused, Server, account, ews_url, translated
+from .client import Access, LoginRefused, Server, account, ews_url, translated
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +32,16 @@ class ExchangeConnectError(Exception):
 RETRY_CONNECT = "Check the server, domain, username and password, then press Test Exchange Settings again."
 RETRY_UPDATE = "Check the server, domain, username and password, then press Check and save again."
 RETRY_ORGANISATION = "Check the sync account's username and password, then press Test Exchange Settings again."
+# Also the integration page's, for a calendar reached through the organisation's sync account: it has no button.
 ASK_ADMIN = "Ask an admin of your organisation to check its Exchange settings."
 
 
-def _explain(exc: SyncError, server: Server, refused: str) -> str:
+def _explain(exc: SyncError, server: Server) -> str:
     host = urlsplit(server.ews_url).hostname or server.ews_url
     text = str(exc)
     if isinstance(exc, LoginRefused) and host.endswith("office365.com"):
         return ("Exchange Online no longer accepts passwords over EWS. Use “Connect to MS Exchange”, which signs "
                 "in with Microsoft.")  # fmt: skip
-    if isinstance(exc, LoginRefused):
-        return f"{LOGIN_REFUSED} {refused}"
     if "could not be reached" in text:
         return f"calsync could not reach {host}. Check the server name, and that EWS is published to the internet."
     return text
@@ -53,11 +52,11 @@ def calendars_for(server: Server, mailbox: str, *, refused: str) -> list[Mailbox
     `refused`: what the page showing the error offers to do about a refused login."""
     ews = account(server, mailbox)
     try:
-        with translated():
+        with translated(refused=refused):
             default = Calendar.get_distinguished(root=Root(account=ews))
             others = list(FolderCollection(account=ews, folders=[default]).find_folders())
     except SyncError as exc:
-        raise ExchangeConnectError(_explain(exc, server, refused)) from exc
+        raise ExchangeConnectError(_explain(exc, server)) from exc
     calendars = [MailboxCalendar(default.id, default.name or "Calendar", _writable(default), default=True)]
     calendars += sorted(
         (MailboxCalendar(f.id, f.name, _writable(f)) for f in others if isinstance(f, Calendar)),

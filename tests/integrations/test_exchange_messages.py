@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from integrations.exchange import services
-from integrations.models import ExchangeServer
+from integrations.models import ExchangeServer, Integration
 
 from .test_exchange import PASSWORD, _login, _organisation, connect
 
@@ -78,3 +78,26 @@ def test_the_integration_page_still_names_its_update_credentials_button(member_c
     assert run.error == f"{REFUSED} Use Update credentials."
     page = member_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
     assert "Update credentials</a>" in page
+
+
+def test_a_calendar_reached_through_the_sync_account_sends_its_user_to_an_admin(
+    admin_client_, exchange, sync_account, member, calendar, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    from sync import services as sync_services
+
+    from .test_exchange import SETTINGS
+
+    box = exchange.state.mailbox("member@corp.example")
+    assert "Works:" in _organisation(admin_client_, exchange)
+    client = Client()
+    client.force_login(member)
+    client.get(reverse("integrations:exchange_connect_organisation"))
+    folder = next(iter(box.folders.values()))
+    with run_on_commit():
+        client.post(reverse("integrations:exchange_choose"), {"remote": folder.id, "calendar": calendar.pk, **SETTINGS})
+    integration = Integration.objects.get(provider="exchange")
+    exchange.state.logins["corp\\calsync-sync"].password = "changed-at-the-server"
+    run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=integration, trigger="manual").pk)
+    assert run.error == f"{REFUSED} {services.ASK_ADMIN}"
+    page = html.unescape(client.get(reverse("integrations:detail", args=[integration.pk])).content.decode())
+    assert services.ASK_ADMIN in page and "Update credentials" not in page
