@@ -159,5 +159,7 @@ def test_new_event_and_new_task_preselect_the_main_calendar(member_client, main_
 
 
 def test_the_integration_choice_step_preselects_the_main_calendar(member_client, main_and_another) -> None:  # type: ignore[no-untyped-def]
-    assert _selected(member_client.get(reverse("integrations:connect_calsync"))) == str(main_and_another.pk)
+    choice = member_client.get(reverse("integrations:connect_calsync"))
+    assert _selected(choice) == str(main_and_another.pk)
+    assert _selected(choice, "other") not in ("", "None", str(main_and_another.pk))  # never paired with itself
     assert not Integration.objects.exists()
