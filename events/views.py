@@ -193,6 +193,9 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         start, end = as_utc(override.start), as_utc(override.end or override.start)
     elif occurrence is not None and master.start and master.end:
         start, end = occurrence, occurrence + (master.end - master.start)
+    # Shown in the form the series was given in: an all-day date, floating clock time, or an instant (the page's
+    # zone), never the UTC stand-ins stored for the first two.
+    start, end = (occurrence_value(master, v) if v is not None else None for v in (start, end))
     return render(
         request,
         "events/event_detail.html",

@@ -163,3 +163,30 @@ def test_the_integration_choice_step_preselects_the_main_calendar(member_client,
     assert _selected(choice) == str(main_and_another.pk)
     assert _selected(choice, "other") not in ("", "None", str(main_and_another.pk))  # never paired with itself
     assert not Integration.objects.exists()
+
+
+# --- floating and all-day times read as given, wherever the reader is -------------------------------------
+
+
+def test_floating_time_shows_as_its_clock_time(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    event = _save(calendar, "run@example.com", "Run", datetime(2026, 11, 24, 7, 30), datetime(2026, 11, 24, 8, 30))
+    week = member_client.get(reverse("events:calendar") + "?week=2026-11-23").content.decode()
+    assert '<span class="when">07:30–08:30</span>' in week
+    detail = member_client.get(reverse("events:event_detail", args=[event.pk])).content.decode()
+    assert "Tuesday 24 November 2026, 07:30 – 08:30" in detail
+
+
+def test_the_list_groups_by_the_readers_day(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    late = datetime(2026, 11, 24, 0, 30, tzinfo=BERLIN)  # Monday 23:30 in UTC
+    _save(calendar, "late@example.com", "Night shift", late, late + timedelta(hours=1))
+    page = member_client.get(reverse("events:calendar_list") + "?from=2026-11-23&to=2026-11-29").content.decode()
+    assert "Monday 23 November" not in page
+    assert page.index("Tuesday 24 November 2026") < page.index("Night shift")
+
+
+def test_an_all_day_event_shows_its_own_date_west_of_utc(member_client, member, calendar) -> None:  # type: ignore[no-untyped-def]
+    member.timezone = "America/New_York"
+    member.save(update_fields=["timezone"])
+    event = _save(calendar, "day@example.com", "Offsite", date(2026, 11, 24), date(2026, 11, 25))
+    detail = member_client.get(reverse("events:event_detail", args=[event.pk])).content.decode()
+    assert "Tuesday 24 November 2026 (all day)" in detail
