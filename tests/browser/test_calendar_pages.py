@@ -61,6 +61,9 @@ def test_a_floating_event_stays_floating_when_its_title_is_edited(page, member, 
     page.fill("input[name=title]", "Morning run (long)")
     page.click("main button[type=submit]")
     page.wait_for_selector(".flash.success")
+    page.goto("/calendar/?week=2026-11-23")  # at its clock time, not pinned to UTC and shown an hour later
+    when = page.locator(".day[data-date='2026-11-24'] [data-testid=occurrence] .when")
+    assert when.inner_text() == "07:30–08:00"
     event.refresh_from_db()
     assert (event.title, event.timezone) == ("Morning run (long)", "")
     assert item_from_event(event).master.start == datetime(2026, 11, 24, 7, 30)  # naive: still floating
