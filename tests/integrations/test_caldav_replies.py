@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from integrations.caldav.client import ConnectError
+from integrations.caldav.services import caldav_discover
 from integrations.models import Integration
 from tests.scripted_dav import MULTISTATUS, PRINCIPAL, found, scripted_dav
 
@@ -62,3 +66,33 @@ def test_a_well_behaved_server_lists_only_its_calendars(member_client, calendar)
         response = member_client.post(reverse("integrations:caldav_connect"), form)
     assert response.status_code == 302
     assert [c["name"] for c in member_client.session["caldav_pending"]["calendars"]] == ["Home"]
+
+
+PIECES = ["<d:response>", "</d:response>", "<d:href>/cals/x/</d:href>", "<d:href></d:href>", "<d:propstat>",
+          "</d:propstat>", "<d:prop>", "</d:prop>", "<d:resourcetype><c:calendar/></d:resourcetype>",
+          "<d:status>HTTP/1.1 200 OK</d:status>", "<c:comp/>", '<c:comp name="VEVENT"/>', "<d:displayname>",
+          "</d:displayname>", "<d:current-user-privilege-set><d:privilege/></d:current-user-privilege-set>",
+          "<d:current-user-principal><d:href>/p/</d:href></d:current-user-principal>", "<html>", "\x00", "&",
+          "<c:calendar-home-set/>",
+          "<d:supported-report-set><d:supported-report/></d:supported-report-set>"]  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    where=st.sampled_from(["/", "/p/", "/cals/"]),
+    status=st.sampled_from([200, 207, 207, 301, 404, 500]),
+    body=st.lists(st.sampled_from(PIECES), max_size=12).map("".join) | st.binary(max_size=100),
+    wrapped=st.booleans(),
+)
+def test_any_reply_during_discovery_is_a_connect_error_or_calendars(where, status, body, wrapped) -> None:  # type: ignore[no-untyped-def]
+    if wrapped and isinstance(body, str):
+        body = MULTISTATUS.format(body)
+    with scripted_dav() as server:
+        server.discovers()
+        server.answer(where, status, body)
+        try:
+            found = caldav_discover(url=server.url, username="alice", password="app-password-1")
+        except ConnectError as exc:
+            assert str(exc) and "app-password-1" not in str(exc)
+        else:
+            assert all(c.url.startswith(server.url) and c.name for c in found)
