@@ -38,6 +38,11 @@ def split(qualified: str) -> tuple[str, str]:
     return "", qualified
 
 
+# No WebDAV or CalDAV request nests deeper than a dozen levels (a calendar-query filter is the deepest);
+# everything that walks a tree recursively (rendering a dead property, matching a filter) relies on this.
+MAX_DEPTH = 64
+
+
 class BadRequest(Exception):
     """A body that is not acceptable XML; the message says why, for the client's log."""
 
@@ -47,11 +52,23 @@ def parse(body: bytes) -> Element | None:
     if not body.strip():
         return None
     try:
-        return fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise BadRequest("XML with a DTD or entity declarations is not accepted.") from exc
     except ParseError as exc:
         raise BadRequest(f"The request body is not well-formed XML ({exc}).") from exc
+    _check_depth(root)
+    return root
+
+
+def _check_depth(root: Element) -> None:
+    """Refuse elements nested deeper than MAX_DEPTH; walked with a stack, so the check itself cannot recurse."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"The request body nests elements more than {MAX_DEPTH} levels deep.")
+        stack.extend((child, depth + 1) for child in node)
 
 
 def element(qualified: str, text: str | None = None, children: Iterable[Element] = ()) -> Element:

@@ -47,12 +47,18 @@ class _TimingMixin(forms.Form):
     end_date = forms.DateField(widget=_DATE)
     end_time = forms.TimeField(required=False, widget=_TIME)
     timezone = forms.CharField(
-        max_length=64, label="Time zone", widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"})
+        max_length=64,
+        required=False,
+        label="Time zone",
+        widget=forms.TextInput(
+            attrs={"list": "timezones", "autocomplete": "off", "placeholder": "No time zone (floating)"}
+        ),
+        help_text="Empty: no time zone (floating), the same clock time wherever you are.",
     )
 
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"].strip()
-        if name not in zoneinfo.available_timezones():
+        if name and name not in zoneinfo.available_timezones():
             raise ValidationError(
                 f"'{name}' is not a time zone calsync knows. Pick one from the list, e.g. Europe/Paris."
             )
@@ -69,7 +75,7 @@ class _TimingMixin(forms.Form):
         else:
             if data.get("start_time") is None or data.get("end_time") is None:
                 raise ValidationError("Give a start and an end time, or tick 'All day'.")
-            zone = zoneinfo.ZoneInfo(data["timezone"])
+            zone = zoneinfo.ZoneInfo(data["timezone"]) if data["timezone"] else None  # None: floating time
             start = datetime.combine(data["start_date"], data["start_time"], tzinfo=zone)
             end = datetime.combine(data["end_date"], data["end_time"], tzinfo=zone)
         if _instant(end) < _instant(start):
@@ -83,15 +89,17 @@ def initial_timing(start: Temporal | None, end: Temporal | None, zone: str) -> d
     if not isinstance(start, datetime):
         last = (end - timedelta(days=1)) if isinstance(end, date) and end > start else start
         return {"all_day": True, "start_date": start, "end_date": last, "timezone": zone}
+    # Floating time stays floating: offering the user's zone instead would pin it there on the next save.
+    floating = start.tzinfo is None
     tz = zoneinfo.ZoneInfo(zone) if zone else UTC
-    local_start = start.astimezone(tz) if start.tzinfo else start
+    local_start = start if floating else start.astimezone(tz)
     local_end = (end.astimezone(tz) if end.tzinfo else end) if isinstance(end, datetime) else local_start
     return {
         "start_date": local_start.date(),
         "start_time": local_start.time().replace(second=0),
         "end_date": local_end.date(),
         "end_time": local_end.time().replace(second=0),
-        "timezone": zone or "UTC",
+        "timezone": "" if floating else zone or "UTC",
     }
 
 
@@ -252,6 +260,8 @@ class EventForm(_DetailsMixin, _TimingMixin):
         if until:
             if data.get("all_day"):
                 rule += f";UNTIL={until:%Y%m%d}"
+            elif not data["timezone"]:
+                rule += f";UNTIL={until:%Y%m%d}T235959"  # floating, like its DTSTART (RFC 5545 3.3.10)
             else:
                 # UNTIL is inclusive and must be UTC for zoned events (RFC 5545 3.3.10).
                 zone = zoneinfo.ZoneInfo(data["timezone"])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 import recurring_ical_events
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from .convert import item_from_event
 from .ical import Item, as_utc, items_to_calendar
@@ -44,7 +45,8 @@ class Occurrence:
 
     @property
     def start_date(self) -> date:
-        return self.start.date() if self.all_day else self.start.astimezone().date()
+        """The day it starts on for the reader (their zone is the active one), all-day events on their own date."""
+        return self.start.date() if self.all_day else timezone.localtime(self.start).date()
 
 
 def span_overlaps(start: datetime, end: datetime) -> Q:
@@ -66,22 +68,27 @@ def masters_in_range(calendars: QuerySet[Calendar], start: datetime, end: dateti
 
 def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> list[Occurrence]:
     """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions."""
-    masters = {m.uid: m for m in masters_in_range(calendars, start, end)}
-    if not masters:
-        return []
-    by_calendar: dict[int, list[Item]] = {}
-    for master in masters.values():
-        by_calendar.setdefault(master.calendar_id, []).append(item_from_event(master))
+    # A UID is unique within a calendar only: the same event imported into a second calendar is a second event.
+    by_calendar: dict[int, dict[str, Event]] = {}
+    for master in masters_in_range(calendars, start, end):
+        by_calendar.setdefault(master.calendar_id, {})[master.uid] = master
     result: list[Occurrence] = []
-    for calendar_id, items in by_calendar.items():
-        lookup = {m.uid: m for m in masters.values() if m.calendar_id == calendar_id}
+    for lookup in by_calendar.values():
+        items = [item_from_event(m) for m in lookup.values()]
         expanded = recurring_ical_events.of(items_to_calendar(items)).between(start, end)
-        result.extend(_occurrence(lookup[str(c["UID"])], c) for c in expanded)
+        result.extend(_occurrence(lookup[str(c["UID"])], c, start.tzinfo) for c in expanded)
     result.sort(key=lambda o: (o.start, o.title))
     return result
 
 
-def _occurrence(master: Event, component: object) -> Occurrence:
+def _reader_instant(value: date | datetime, zone: tzinfo | None) -> datetime:
+    """Floating time happens at that clock time wherever the reader is: in the zone the range was asked in."""
+    if isinstance(value, datetime) and value.tzinfo is None and zone is not None:
+        return value.replace(tzinfo=zone).astimezone(UTC)
+    return as_utc(value)
+
+
+def _occurrence(master: Event, component: object, zone: tzinfo | None = None) -> Occurrence:
     start = component.decoded("DTSTART")  # type: ignore[attr-defined]
     end = component.decoded("DTEND") if "DTEND" in component else start  # type: ignore[attr-defined, operator]
     all_day = not isinstance(start, datetime)
@@ -92,8 +99,8 @@ def _occurrence(master: Event, component: object) -> Occurrence:
     is_override = recurrence_id is not None and any(o.recurrence_id == recurrence_id for o in master.overrides.all())
     return Occurrence(
         event=master,
-        start=as_utc(start),
-        end=as_utc(end),
+        start=_reader_instant(start, zone),
+        end=_reader_instant(end, zone),
         all_day=all_day,
         title=str(component.get("SUMMARY", "")),  # type: ignore[attr-defined]
         location=str(component.get("LOCATION", "")),  # type: ignore[attr-defined]
@@ -133,3 +140,8 @@ def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[I
         .order_by("span_start", "id")
     )
     return [item_from_event(m) for m in masters]
+
+
+def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
+    """The user's main calendar: the first one made for them (at sign-up), however the names sort."""
+    return calendars.order_by("created_at", "id").first()

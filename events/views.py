@@ -156,10 +156,8 @@ def event_create(request: HttpRequest) -> HttpResponse:
         zone = request.user.timezone  # type: ignore[union-attr]
         day = _day_param(request, "date", timezone.now().astimezone(_user_zone(request)).date())
         start = datetime.combine(day, time(9), tzinfo=zoneinfo.ZoneInfo(zone))
-        form = EventForm(
-            calendars=calendars,
-            initial={"calendar": calendars.first(), **initial_timing(start, start + timedelta(hours=1), zone)},
-        )
+        timing = initial_timing(start, start + timedelta(hours=1), zone)
+        form = EventForm(calendars=calendars, initial={"calendar": selectors.main_calendar(calendars), **timing})
     return render(request, "events/event_form.html", _event_form_context(request, form, creating=True))
 
 
@@ -195,6 +193,9 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         start, end = as_utc(override.start), as_utc(override.end or override.start)
     elif occurrence is not None and master.start and master.end:
         start, end = occurrence, occurrence + (master.end - master.start)
+    # Shown in the form the series was given in: an all-day date, floating clock time, or an instant (the page's
+    # zone), never the UTC stand-ins stored for the first two.
+    start, end = (occurrence_value(master, v) if v is not None else None for v in (start, end))
     return render(
         request,
         "events/event_detail.html",
@@ -394,7 +395,7 @@ def _task_form(request: HttpRequest, task: Event | None) -> HttpResponse:
     else:
         due = task.due.astimezone(_user_zone(request)).replace(tzinfo=None) if task and task.due else None
         initial = {
-            "calendar": task.calendar_id if task else calendars.first(),
+            "calendar": task.calendar_id if task else selectors.main_calendar(calendars),
             "title": base.summary,
             "description": base.description,
             "due": due,

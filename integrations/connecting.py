@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 
 from accounts.tenancy import Scope
 from calsync.crypto import SecretUnreadable
+from events.selectors import main_calendar
 
 from .models import Integration
 from .providers import Provider
@@ -41,7 +42,7 @@ def reconnecting(request: HttpRequest, scope: Scope, provider: str) -> Integrati
 def choice_initial(request: HttpRequest, scope: Scope) -> dict[str, Any]:
     """The settings the choice step starts from: both ways, calsync wins, automatic, errors to the user."""
     return {"sync_enabled": True, "direction": "both", "primary": "calsync", "automatic": "true",
-            "error_email": request.user.email, "calendar": scope.calendars().first()}  # type: ignore[union-attr]  # fmt: skip
+            "error_email": request.user.email, "calendar": main_calendar(scope.calendars())}  # type: ignore[union-attr]  # fmt: skip
 
 
 @dataclass(frozen=True)

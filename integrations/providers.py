@@ -14,7 +14,7 @@ class Provider(models.TextChoices):
     MICROSOFT = "microsoft", "Microsoft 365 / Outlook"
     EXCHANGE = "exchange", "Exchange on-premises"
     CALDAV = "caldav", "CalDAV"
-    # Another of the user's own calsync calendars: always allowed, it leaves calsync for nothing.
+    # Another of the user's own calsync calendars: allowed or refused by the organisation like the others.
     CALSYNC = "calsync", "Another calsync calendar"
 
 
@@ -22,4 +22,4 @@ class Provider(models.TextChoices):
 MAILBOX_PROVIDERS = (Provider.MICROSOFT, Provider.EXCHANGE)
 
 # What a tenant can allow or refuse its users.
-ALL_PROVIDERS: list[str] = [p.value for p in Provider if p is not Provider.CALSYNC]
+ALL_PROVIDERS: list[str] = [p.value for p in Provider]

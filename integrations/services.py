@@ -17,7 +17,7 @@ from sync.services import sync_request
 
 from . import registry
 from .models import Integration
-from .providers import ALL_PROVIDERS, MAILBOX_PROVIDERS, Provider
+from .providers import MAILBOX_PROVIDERS, Provider
 
 
 def check_right(user: User, provider: str) -> None:
@@ -25,7 +25,7 @@ def check_right(user: User, provider: str) -> None:
     if not user.may_set_up_integrations:
         raise PermissionDenied("You do not have the right to set up integrations. Ask an admin to grant it.")
     assert user.tenant is not None
-    if provider in ALL_PROVIDERS and not user.tenant.allows(provider):
+    if not user.tenant.allows(provider):
         raise PermissionDenied(f"{Provider(provider).label} is not enabled for {user.tenant.name}.")
 
 

@@ -31,7 +31,10 @@ def _scope(request: HttpRequest) -> Scope:
 def connect_calsync(request: HttpRequest) -> HttpResponse:
     scope = connect_scope(request, Provider.CALSYNC)
     calendars = scope.calendars()
-    form = CalsyncConnectForm(request.POST or None, calendars=calendars, initial=choice_initial(request, scope))
+    initial = choice_initial(request, scope)
+    # The other side starts on another calendar: the main one with itself is never a valid pair.
+    initial["other"] = calendars.exclude(pk=getattr(initial["calendar"], "pk", None)).first()
+    form = CalsyncConnectForm(request.POST or None, calendars=calendars, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         other = data.pop("other")

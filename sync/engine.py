@@ -96,7 +96,11 @@ class Report(Protocol):
 
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None: ...
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str) -> None: ...
+    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None: ...
+
+    def settled(self, side: Side, ids: Sequence[str]) -> None:
+        """Items `side` read or deleted this run: what kept them from syncing before is over (if it still
+        does, the run reports them again)."""
 
     def note(self, message: str) -> None: ...
 
@@ -160,6 +164,17 @@ class _Pair:
             if state.entry is not None:
                 return state.entry.item.master.summary
         return ""
+
+
+def source_key(side: Side, item_id: str) -> str:
+    """How the unsynced-items list names an item where it lives."""
+    return f"{side.value}:{item_id}"
+
+
+def _source(action: Action) -> str:
+    """The item an action copies from, as source_key names it ("" when it copies nothing)."""
+    entry = action.pair.state(action.target.other).entry
+    return source_key(action.target.other, entry.id) if entry is not None else ""
 
 
 def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side) -> Changes:
@@ -384,8 +399,9 @@ class _Run:
             # The target changed after we read it. Read it again and decide again (now a conflict, say).
             if attempts <= 1 or not self._safe_reread(action):
                 self.report.unsynced(
-                    action.target, action.pair.uid, action.pair.title, "It kept changing during the sync."
-                )
+                    action.target, action.pair.uid, action.pair.title, "It kept changing during the sync.",
+                    source=_source(action),
+                )  # fmt: skip
                 return
             replanned = plan(action.pair, settings)
             if replanned is not None:
@@ -393,7 +409,7 @@ class _Run:
         except AuthRevoked:
             raise
         except (ItemRejected, PermanentError) as exc:
-            self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc))
+            self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc), source=_source(action))
 
     def can_bulk(self, side: Side) -> bool:
         return hasattr(self.sides[side], "create_many")
@@ -532,7 +548,9 @@ def sync(local: CalendarSide, remote: CalendarSide, store: StatusStore, settings
     remote_changes = _read(remote, store.remote_cursor, report, Side.REMOTE)
     for side, changes in ((Side.LOCAL, local_changes), (Side.REMOTE, remote_changes)):
         for id, reason in changes.skipped:
-            report.unsynced(side, id, "", reason)
+            report.unsynced(side, id, "", reason, source=source_key(side, id))
+        if changes.changed or changes.deleted:
+            report.settled(side, [e.id for e in changes.changed] + list(changes.deleted))
     pairs, duplicates = _pairs(local_changes, remote_changes, store, {Side.LOCAL: local, Side.REMOTE: remote})
     for side, entry in duplicates:
         report.note(f"“{entry.item.master.summary}” appears twice in {_side_name(side)} (same UID); synced once.")

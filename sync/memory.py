@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 
@@ -166,8 +166,11 @@ class ListReport:
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
         self.lines.append(("conflict", winner.value, uid, message))
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str) -> None:
+    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
         self.lines.append(("unsynced", side.value, uid, reason))
+
+    def settled(self, side: Side, ids: Sequence[str]) -> None:
+        pass
 
     def note(self, message: str) -> None:
         self.lines.append(("note", message))

@@ -127,11 +127,13 @@ class SyncLogEntry(models.Model):
 
 
 class UnsyncedItem(models.Model):
-    """An item the last runs could not sync, and why; cleared when it syncs."""
+    """An item the last runs could not sync, and why; cleared when it syncs or is deleted."""
 
     integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="unsynced_items")
     side = models.CharField(max_length=8)
     uid = models.CharField(max_length=255)
+    # "<side>:<id>" of the item where it lives, so its deletion there (reported by id, not UID) clears the row.
+    source = models.CharField(max_length=1000, blank=True)
     title = models.CharField(max_length=500, blank=True)
     reason = models.TextField()
     first_seen = models.DateTimeField(auto_now_add=True)

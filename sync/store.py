@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from itertools import islice
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from events.ical import Item, serialise
 from integrations.models import Integration
 
-from .engine import Mapping, Side
+from .engine import Mapping, Side, source_key
 from .errors import SyncError
 from .models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
 
@@ -152,13 +152,13 @@ class RunReport:
         detail = serialise([loser]) if loser is not None else ""
         self._log("conflict", message, uid, title, level=SyncLogEntry.Level.WARNING, detail=detail)
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str) -> None:
+    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
         self.unsynced_keys.add((side.value, uid))
         UnsyncedItem.objects.update_or_create(
             integration=self.run.integration,
             side=side.value,
             uid=uid[:255],
-            defaults={"title": title[:500], "reason": reason},
+            defaults={"title": title[:500], "reason": reason, "source": source[:1000]},
         )
         self._log(
             "unsynced", f"“{title or uid}” was not synced: {reason}", uid, title, level=SyncLogEntry.Level.WARNING
@@ -172,6 +172,16 @@ class RunReport:
         for (target, action), n in self.counts.items():
             result.setdefault(target, {})[action] = n
         return result
+
+    def settled(self, side: Side, ids: Sequence[str]) -> None:
+        """Items read or deleted where they live are no longer waiting: a failure that remains is reported again."""
+        if not UnsyncedItem.objects.filter(integration=self.run.integration).exists():
+            return  # the usual case: nothing to clear, one cheap query
+        for chunk in _chunks(set(ids)):
+            query = Q(source__in=[source_key(side, item_id) for item_id in chunk])
+            if side is Side.LOCAL:  # calsync's ids are UIDs: rows written before `source` existed are found too
+                query |= Q(source="", uid__in=chunk)
+            UnsyncedItem.objects.filter(query, integration=self.run.integration).delete()
 
     def clear_resolved(self) -> None:
         """Items that synced this run are no longer unsynced."""

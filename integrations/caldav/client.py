@@ -115,8 +115,14 @@ class CalDAVClient:
         if response.status == 404:
             raise PermanentError(f"The CalDAV server has nothing at {urlsplit(url).path}.")
         if response.status != 207:
-            raise PermanentError(f"The CalDAV server answered PROPFIND with {response.status}.")
-        return response.xml()
+            raise PermanentError(
+                f"The server at {_host(url)} answered PROPFIND with {response.status}, not 207 Multi-Status: "
+                "it does not behave like a CalDAV server."
+            )
+        tree = response.xml()
+        if tree.tag != "{DAV:}multistatus":
+            raise PermanentError(f"The server at {_host(url)} answered PROPFIND without a DAV:multistatus.")
+        return tree
 
     def report(self, url: str, body: str, depth: int = 1) -> Response:
         return self.request("REPORT", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})
@@ -126,7 +132,16 @@ class CalDAVClient:
     def calendars(self) -> list[RemoteCalendar]:
         """Every calendar of the user, with what it accepts and whether they can write to it."""
         home = self._calendar_home()
-        tree = self.propfind(home, _CALENDAR_PROPS, depth=1)
+        try:
+            tree = self.propfind(home, _CALENDAR_PROPS, depth=1)
+        except ConnectError:
+            raise
+        except AuthRevoked as exc:
+            raise ConnectError("The server refused the username or app password.", "auth") from exc
+        except TransientError as exc:  # the form says what the sync log would have said
+            raise ConnectError(str(exc), "unreachable") from exc
+        except PermanentError as exc:
+            raise ConnectError(str(exc), "not_caldav") from exc
         found = [cal for r in tree.findall("d:response", NS) if (cal := _calendar(r, home)) is not None]
         if not found:
             raise ConnectError("Signed in, but this account has no calendars.", "no_calendars")
@@ -155,7 +170,9 @@ class CalDAVClient:
             raise ConnectError("The server's TLS certificate could not be verified.", "tls") from exc
         except (niquests.exceptions.ConnectionError, niquests.exceptions.Timeout) as exc:
             raise ConnectError(f"Could not reach {_host(self.url)}. Check the server address.", "unreachable") from exc
-        except (caldav_error.DAVError, caldav_error.NotFoundError, etree.XMLSyntaxError, ValueError, KeyError) as exc:
+        except (caldav_error.DAVError, caldav_error.NotFoundError, etree.XMLSyntaxError, ValueError, KeyError,
+                # The library trips over replies that are empty or not WebDAV (a 200 with an HTML page).
+                AttributeError, TypeError, IndexError) as exc:  # fmt: skip
             raise ConnectError(
                 "No CalDAV service was found at this address. Check the server address.", "not_caldav"
             ) from exc
@@ -204,10 +221,11 @@ def _found_props(response: Any) -> Any:
 
 def _calendar(response: Any, base: str) -> RemoteCalendar | None:
     prop = _found_props(response)
-    if prop.find("d:resourcetype/c:calendar", NS) is None:
-        return None
+    if prop.find("d:resourcetype/c:calendar", NS) is None or not _text(response, "d:href"):
+        return None  # without an href, urljoin would name the calendar home itself
     href = urljoin(base, _text(response, "d:href"))
-    components = tuple(c.get("name") for c in prop.findall("c:supported-calendar-component-set/c:comp", NS))
+    comps = prop.findall("c:supported-calendar-component-set/c:comp", NS)
+    components = tuple(name.upper() for c in comps if (name := c.get("name")))
     privileges = {p.tag for p in prop.findall("d:current-user-privilege-set/d:privilege/*", NS)}
     writable = any(tag in privileges for tag in (f"{{DAV:}}{n}" for n in ("write", "write-content", "all")))
     reports = {r.tag for r in prop.findall("d:supported-report-set/d:supported-report/d:report/*", NS)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from integrations.microsoft.convert import pattern_from_rrule, rrule_from_patter
 from sync.adapter import Changes, Entry
 from sync.errors import ItemRejected, NotFound, PreconditionFailed, SyncError
 
-from .client import translated
+from .client import UPDATE_CREDENTIALS, translated
 from .convert import Unsupported, calsync_uid, local_time, to_component, to_fields
 
 _READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
@@ -46,11 +46,15 @@ _MAX_OCCURRENCES = 5000
 
 
 class ExchangeSide:
-    def __init__(self, account: Any, folder_id: str, zone: str = "UTC") -> None:
+    def __init__(self, account: Any, folder_id: str, zone: str = "UTC", refused: str = UPDATE_CREDENTIALS) -> None:
         self.account = account
         self.zone = zone
         # A folder object from its id: no GetFolder round trip before each sync.
         self.folder = Calendar(root=Root(account=account), id=folder_id)
+        self.refused = refused  # what the integration page offers when Exchange refuses the login
+
+    def _translated(self, *, writing: bool = False) -> AbstractContextManager[None]:
+        return translated(writing=writing, refused=self.refused)
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -60,7 +64,7 @@ class ExchangeSide:
         # exchangelib falls back to the state the folder object kept from a previous round; a listing from the
         # start must really start from nothing.
         self.folder.item_sync_state = None
-        with translated():
+        with self._translated():
             for kind, item in self.folder.sync_items(sync_state=cursor or None, only_fields=["changekey"],
                                                      max_changes_returned=SYNC_PAGE):  # fmt: skip
                 if kind == "delete":
@@ -78,7 +82,7 @@ class ExchangeSide:
         wanted = [(i, None) for i in ids]
         if not wanted:
             return []
-        with translated():
+        with self._translated():
             return list(self.account.fetch(ids=wanted, folder=self.folder, only_fields=fields))
 
     def _read(self, ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
@@ -129,7 +133,7 @@ class ExchangeSide:
         return entries[0] if entries else None
 
     def find(self, uid: str) -> Entry | None:
-        with translated():
+        with self._translated():
             found = list(self.folder.filter(calsync_uid=uid).values_list("id", flat=True))
         return self.get(found[0]) if found else None
 
@@ -148,7 +152,7 @@ class ExchangeSide:
 
     def create(self, item: Item) -> Entry:
         created = self._new(item)
-        with translated(writing=True):
+        with self._translated(writing=True):
             created.save(send_meeting_invitations=SEND_TO_NONE)
         try:
             return self._finish_series(created.id, item, created.changekey, fresh=True)
@@ -166,13 +170,13 @@ class ExchangeSide:
         made: list[Any] = []
         try:
             for start in range(0, len(new), BULK_CREATE):
-                with translated(writing=True):
+                with self._translated(writing=True):
                     answers = self.account.bulk_create(folder=self.folder, items=new[start : start + BULK_CREATE],
                                                        send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
                 made += answers
                 failed = next((a for a in answers if isinstance(a, Exception)), None)
                 if failed is not None:
-                    with translated(writing=True):
+                    with self._translated(writing=True):
                         raise failed
             return [self._finish_series(answer.id, item, answer.changekey, fresh=True)
                     for answer, item in zip(made, items, strict=True)]  # fmt: skip
@@ -184,7 +188,7 @@ class ExchangeSide:
         if not created:
             return
         try:
-            with translated():
+            with self._translated():
                 self.account.bulk_delete(ids=[(c.id, c.changekey) for c in created], delete_type=HARD_DELETE,
                                          send_meeting_cancellations=SEND_TO_NONE)  # fmt: skip
         except SyncError:
@@ -208,14 +212,14 @@ class ExchangeSide:
         names = [n for n in fields if timing_changed or n not in _TIMING]
         for name in names:
             setattr(current, name, fields[name])
-        with translated(writing=True):
+        with self._translated(writing=True):
             current.save(update_fields=names, conflict_resolution="NeverOverwrite",
                          send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
         return self._finish_series(id, item, current.changekey)  # save() keeps the new ChangeKey
 
     def delete(self, id: str, version: str) -> None:
         current = self._current(id, version, ["changekey"])
-        with translated(writing=True):
+        with self._translated(writing=True):
             # Into Deleted Items, where the user can still recover it, rather than gone for good.
             answer = self.account.bulk_delete(ids=[(current.id, current.changekey)], delete_type=MOVE_TO_DELETED_ITEMS,
                                               send_meeting_cancellations=SEND_TO_NONE)[0]  # fmt: skip
@@ -255,7 +259,7 @@ class ExchangeSide:
             if index is None:
                 log.warning("a cancelled occurrence is not in the series' pattern; left as it is")
                 continue
-            with translated(writing=True):
+            with self._translated(writing=True):
                 master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
             wrote = True
         if not wrote:
@@ -271,7 +275,7 @@ class ExchangeSide:
         names = [n for n in _TIMING if n in fields]
         for name in names:
             setattr(master, name, fields[name])
-        with translated(writing=True):
+        with self._translated(writing=True):
             master.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
         return str(master.changekey)
 
@@ -285,7 +289,7 @@ class ExchangeSide:
         names = [n for n in fields if n not in ("recurrence", "calsync_uid")]
         for name in names:
             setattr(occurrence, name, fields[name])
-        with translated(writing=True):
+        with self._translated(writing=True):
             occurrence.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
         return True
 

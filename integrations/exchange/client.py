@@ -100,18 +100,26 @@ _TRANSIENT = (ews.ErrorTimeoutExpired, ews.ErrorInternalServerTransientError, ew
               ews.ErrorInternalServerError, ews.ErrorExceededConnectionCount)  # fmt: skip
 
 
+LOGIN_REFUSED = "Exchange refused the username or password."
+UPDATE_CREDENTIALS = "Use Update credentials."  # the remedy the integration page offers for a login of its own
+
+
+class LoginRefused(AuthRevoked):
+    """The login itself was refused; the message names the remedy the page that shows it offers."""
+
+
 @contextmanager
-def translated(what: str = "Exchange", *, writing: bool = False) -> Iterator[None]:
+def translated(what: str = "Exchange", *, writing: bool = False, refused: str = UPDATE_CREDENTIALS) -> Iterator[None]:
     """EWS failures as the sync engine's errors, with messages fit for the user and no secrets.
 
     `writing`: a write of one item. What Exchange refuses then (an occurrence moved past its neighbour, a
     meeting someone else organises, a value exchangelib finds too long) concerns that item only, so the rest
-    of the run goes on.
+    of the run goes on. `refused`: what to do about a refused login, in the words of the page that shows it.
     """
     try:
         yield
     except ews.UnauthorizedError as exc:
-        raise AuthRevoked("Exchange refused the username or password. Use Update credentials.") from exc
+        raise LoginRefused(f"{LOGIN_REFUSED} {refused}") from exc
     except ews.ErrorImpersonateUserDenied as exc:
         raise AuthRevoked(
             "The sync account may not impersonate this mailbox: it needs the ApplicationImpersonation role."

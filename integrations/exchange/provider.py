@@ -7,8 +7,8 @@ from integrations.models import Integration
 from sync.errors import PermanentError
 
 from .adapter import ExchangeSide
-from .client import account
-from .services import server_for
+from .client import UPDATE_CREDENTIALS, account
+from .services import ASK_ADMIN, server_for
 
 
 def build_side(integration: Integration) -> ExchangeSide:
@@ -18,4 +18,6 @@ def build_side(integration: Integration) -> ExchangeSide:
     except ValueError as exc:
         raise PermanentError(str(exc)) from exc
     ews = account(server, integration.config["account"])
-    return ExchangeSide(ews, integration.remote_calendar_id, integration.calendar.timezone)
+    # Through the organisation's sync account the user has no credentials to update: only an admin can help.
+    refused = ASK_ADMIN if integration.config.get("auth") == "organisation" else UPDATE_CREDENTIALS
+    return ExchangeSide(ews, integration.remote_calendar_id, integration.calendar.timezone, refused=refused)

@@ -19,7 +19,7 @@ from integrations.models import ExchangeServer, Integration
 from integrations.providers import Provider
 from sync.errors import AuthRevoked, PermanentError, SyncError
 
-from .client import Access, Server, account, ews_url, translated
+from .client import Access, LoginRefused, Server, account, ews_url, translated
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,18 @@ class ExchangeConnectError(Exception):
     """Connecting failed; the message says why, for the user."""
 
 
+# What to do about a refused login, in the words of the page that shows it.
+RETRY_CONNECT = "Check the server, domain, username and password, then press Test Exchange Settings again."
+RETRY_UPDATE = "Check the server, domain, username and password, then press Check and save again."
+RETRY_ORGANISATION = "Check the sync account's username and password, then press Test Exchange Settings again."
+# Also the integration page's, for a calendar reached through the organisation's sync account: it has no button.
+ASK_ADMIN = "Ask an admin of your organisation to check its Exchange settings."
+
+
 def _explain(exc: SyncError, server: Server) -> str:
     host = urlsplit(server.ews_url).hostname or server.ews_url
     text = str(exc)
-    if isinstance(exc, AuthRevoked) and "password" in text and host.endswith("office365.com"):
+    if isinstance(exc, LoginRefused) and host.endswith("office365.com"):
         return ("Exchange Online no longer accepts passwords over EWS. Use “Connect to MS Exchange”, which signs "
                 "in with Microsoft.")  # fmt: skip
     if "could not be reached" in text:
@@ -39,11 +47,12 @@ def _explain(exc: SyncError, server: Server) -> str:
     return text
 
 
-def calendars_for(server: Server, mailbox: str) -> list[MailboxCalendar]:
-    """The mailbox's calendar folders as this login sees them: the "Test Exchange Settings" check."""
+def calendars_for(server: Server, mailbox: str, *, refused: str) -> list[MailboxCalendar]:
+    """The mailbox's calendar folders as this login sees them: the "Test Exchange Settings" check.
+    `refused`: what the page showing the error offers to do about a refused login."""
     ews = account(server, mailbox)
     try:
-        with translated():
+        with translated(refused=refused):
             default = Calendar.get_distinguished(root=Root(account=ews))
             others = list(FolderCollection(account=ews, folders=[default]).find_folders())
     except SyncError as exc:
@@ -100,7 +109,7 @@ def exchange_update_credentials(*, integration: Integration, url: str, domain: s
     """New login details (the server too, if it moved), checked against the integration's own calendar first."""
     server = server_from(url=url, domain=domain, username=username, password=password)
     mailbox = integration.config["account"]
-    found = {c.url for c in calendars_for(server, mailbox)}
+    found = {c.url for c in calendars_for(server, mailbox, refused=RETRY_UPDATE)}
     if integration.remote_calendar_id not in found:
         raise ExchangeConnectError(
             f"That login works, but it does not reach the calendar “{integration.remote_calendar_name}” of {mailbox}. "
@@ -166,8 +175,8 @@ def organisation_test(*, organisation: ExchangeServer, admin: User) -> ExchangeS
     server = organisation_server(organisation)
     try:
         own = calendars_for(Server(server.ews_url, server.username, server.password, server.domain),
-                            organisation.sync_email)  # fmt: skip
-        address, calendars = mailbox_calendars(organisation, admin)
+                            organisation.sync_email, refused=RETRY_ORGANISATION)  # fmt: skip
+        address, calendars = mailbox_calendars(organisation, admin, refused=RETRY_ORGANISATION)
     except ExchangeConnectError as exc:
         organisation.record_test(False, str(exc))
     else:
@@ -176,7 +185,7 @@ def organisation_test(*, organisation: ExchangeServer, admin: User) -> ExchangeS
     return organisation
 
 
-def mailbox_calendars(organisation: ExchangeServer, user: User) -> tuple[str, list[MailboxCalendar]]:
+def mailbox_calendars(organisation: ExchangeServer, user: User, *, refused: str) -> tuple[str, list[MailboxCalendar]]:
     """The user's own calendars, found under their address or an alias domain."""
     tenant = user.tenant
     assert tenant is not None
@@ -184,7 +193,7 @@ def mailbox_calendars(organisation: ExchangeServer, user: User) -> tuple[str, li
     server = organisation_server(organisation)
     for address in tenant.addresses_for(user.email):
         try:
-            return address, calendars_for(server, address)
+            return address, calendars_for(server, address, refused=refused)
         except ExchangeConnectError as exc:
             problems.append(f"{address}: {exc}")
     raise ExchangeConnectError(f"No mailbox of {user.email} could be reached. " + " ".join(problems))
@@ -198,4 +207,4 @@ def calendars_for_user(user: User) -> tuple[str, list[MailboxCalendar]]:
     organisation = active_for(user)
     if organisation is None:
         raise PermissionDenied("Your organisation has not set up Exchange sync.")
-    return mailbox_calendars(organisation, user)
+    return mailbox_calendars(organisation, user, refused=ASK_ADMIN)

@@ -48,7 +48,7 @@ def connect(request: HttpRequest) -> HttpResponse:
         try:
             server = services.server_from(url=data["url"], domain=data["domain"], username=data["username"],
                                           password=data["password"])  # fmt: skip
-            calendars = services.calendars_for(server, mailbox)
+            calendars = services.calendars_for(server, mailbox, refused=services.RETRY_CONNECT)
         except services.ExchangeConnectError as exc:
             form.add_error(None, str(exc))
         else:

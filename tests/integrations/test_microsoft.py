@@ -235,6 +235,9 @@ def test_revoked_consent_means_needs_reconnecting(member_client, calendar, micro
     integration.refresh_from_db()
     assert run.status == "failed" and integration.status == "needs_reauth", run.error
     assert len(mail.outbox) == 1
+    # The message says "Reconnect it": the page's button says so too.
+    page = member_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
+    assert run.error.endswith("Reconnect it.") and "Reconnect with Microsoft</a>" in page
 
 
 def test_a_repeated_create_returns_the_first_event(microsoft, microsoft_mailbox) -> None:

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError, CommandParser
 
 from accounts.management.base import OperatorCommand, read_password, tenant_by_slug
+from events.selectors import main_calendar
 from integrations.caldav import services
 from integrations.caldav.client import ConnectError
 from sync.management.commands._common import run_json
@@ -82,7 +83,7 @@ class Command(OperatorCommand):
 
     def _calsync_calendar(self, user: Any, name: str | None) -> Any:
         calendars = user.calendars.all()
-        chosen = calendars.filter(name=name).first() if name else calendars.first()
+        chosen = calendars.filter(name=name).first() if name else main_calendar(calendars)
         if chosen is None:
             raise CommandError(f"{user.email} has no calendar {name!r}.")
         return chosen
