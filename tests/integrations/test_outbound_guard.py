@@ -5,14 +5,17 @@ time no connection to the target is even attempted, the user is told why, and no
 from __future__ import annotations
 
 import ipaddress
+import re
+from urllib.parse import urljoin
 
 import pytest
 from django.urls import reverse
 
 from integrations import addresses
-from integrations.caldav.client import CalDAVClient, ConnectError
-from integrations.caldav.services import caldav_discover
+from integrations.caldav.client import CalDAVClient, ConnectError, RemoteCalendar
+from integrations.caldav.services import caldav_connect, caldav_discover
 from integrations.models import Integration
+from sync import services as sync_services
 
 from .outbound import INTERNAL, calendars_answer, start_hostile_server
 
@@ -157,3 +160,24 @@ def test_what_counts_as_the_same_site(origin, url, same) -> None:
     else:
         with pytest.raises(addresses.AddressRefused, match="not part of the same site"):
             addresses.require_same_site(origin, url)
+
+
+@pytest.mark.parametrize(
+    ("calendar_href", "moved_to", "reason"),
+    [("/home/work/", "10.0.0.5", r"dav\.example\.test: the address is inside its own network"),
+     ("http://evil.example.org:{port}/home/work/", None, "not part of the same site")],
+)  # fmt: skip
+def test_a_sync_that_would_leave_the_users_server_stops(member, calendar, dav, network, calendar_href, moved_to,
+                                                        reason) -> None:  # fmt: skip
+    """The name now points inside calsync's network, or the stored calendar URL is on another site."""
+    remote = RemoteCalendar(url=urljoin(dav.url, calendar_href.format(port=dav.port)), name="Work")
+    integration = caldav_connect(user=member, url=dav.url, username="alice", password="app-password",
+                                 remote=remote, calendar=calendar, sync_enabled=True)  # fmt: skip
+    network.resolve("evil.example.org", "127.0.0.1")
+    if moved_to:
+        network.resolve("dav.example.test", moved_to)
+    run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=integration, trigger="manual").pk)
+    integration.refresh_from_db()
+    assert run.status == "failed" and re.search(reason, run.error) and "Traceback" not in run.error
+    assert integration.status == Integration.Status.ERROR and integration.last_error == run.error
+    assert network.connects == [] and dav.seen == []
