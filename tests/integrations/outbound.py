@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class HostileServer:
         self.answers[path] = (301, {"Location": location}, b"")
 
 
-def start_hostile_server() -> tuple[HostileServer, Callable[[], None]]:
+def start_hostile_server(tls: ssl.SSLContext | None = None) -> tuple[HostileServer, Callable[[], None]]:
     server = HostileServer(port=0)
 
     class Handler(BaseHTTPRequestHandler):
@@ -83,6 +84,8 @@ def start_hostile_server() -> tuple[HostileServer, Callable[[], None]]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     server.port = httpd.server_address[1]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return server, httpd.shutdown

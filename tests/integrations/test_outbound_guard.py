@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from urllib.parse import urljoin
 
 import pytest
@@ -16,6 +17,7 @@ from integrations.caldav.client import CalDAVClient, ConnectError, RemoteCalenda
 from integrations.caldav.services import caldav_connect, caldav_discover
 from integrations.models import Integration
 from sync import services as sync_services
+from tests.tls import self_signed
 
 from .outbound import INTERNAL, calendars_answer, start_hostile_server
 
@@ -100,6 +102,36 @@ def test_calendar_hrefs_on_another_site_are_refused_when_used(dav, network) -> N
     with pytest.raises(ConnectError, match=r"dav\.example\.test sent calsync on to evil\.example\.org"):
         client.propfind(f"http://evil.example.org:{dav.port}/home/work/", "<d:getetag/>", depth=1)
     assert network.connects == [] and "evil.example.org" not in network.lookups
+
+
+@pytest.fixture(scope="module")
+def tls_dav(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The hostile server over TLS, with a certificate for dav.example.test only; (server, CA file)."""
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"), names=("dav.example.test",))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server, stop = start_hostile_server(context)
+    yield server, str(cert)
+    stop()
+
+
+def test_the_certificate_is_still_checked_against_the_name_not_the_address(tls_dav, network) -> None:
+    server, ca = tls_dav
+    server.home_at("/home/")
+    server.answers["/home/"] = (207, {}, calendars_answer("/home/work/"))
+    network.resolve("dav.example.test", "127.0.0.1")
+    network.resolve("other.example.test", "127.0.0.1")
+    url = f"https://dav.example.test:{server.port}/"
+    assert [c.name for c in CalDAVClient(url=url, username="a", password="b", verify=ca).calendars()] == ["Work"]
+    other = CalDAVClient(url=url.replace("dav.", "other."), username="a", password="b", verify=ca)
+    with pytest.raises(ConnectError, match="certificate could not be verified"):
+        other.calendars()
+
+
+def test_a_name_that_does_not_resolve_is_reported_as_unreachable(dav, network) -> None:
+    with pytest.raises(ConnectError, match=r"Could not reach nowhere\.example\.test"):
+        caldav_discover(url="http://nowhere.example.test/", username="alice", password="app-password")
+    assert network.connects == []
 
 
 def test_a_name_that_points_inside_the_network_by_the_time_calsync_connects_is_refused(dav, network) -> None:
