@@ -174,9 +174,10 @@ def guard_caldav_session(session: niquests.Session, origin: str) -> None:
         session.mount(prefix, CalDAVAdapter(origin))
 
 
-class ExchangeAdapter(requests.adapters.HTTPAdapter):
-    """exchangelib's adapter class (`BaseProtocol.HTTP_ADAPTER_CLS`): the guard under every connection. EWS
-    requests go only to the server entered, and exchangelib follows no redirects outside autodiscover (off)."""
+class GuardedAdapter(requests.adapters.HTTPAdapter):
+    """The guard under every connection of a requests session: exchangelib's (`BaseProtocol.HTTP_ADAPTER_CLS`;
+    EWS requests go only to the server entered and exchangelib follows no redirects outside autodiscover, which
+    calsync leaves off), and whatever else fetches from an address a user gave (ICS subscriptions)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, resolver=GuardedResolver(), **kwargs)
