@@ -159,9 +159,9 @@ class CalDAVAdapter(niquests.adapters.HTTPAdapter):
     """For the caldav library's niquests session: the guard under every connection, and every request (the
     library's discovery, calsync's own, each redirect hop) kept on the site of the server the user entered."""
 
-    def __init__(self, origin: str, **kwargs: Any) -> None:
+    def __init__(self, origin: str, resolver: GuardedResolver, **kwargs: Any) -> None:
         self.origin = origin
-        super().__init__(resolver=GuardedResolver(), **kwargs)
+        super().__init__(resolver=resolver, **kwargs)
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         require_same_site(self.origin, str(request.url))
@@ -170,8 +170,10 @@ class CalDAVAdapter(niquests.adapters.HTTPAdapter):
 
 def guard_caldav_session(session: niquests.Session, origin: str) -> None:
     session.trust_env = False  # no proxy and no CA bundle from the environment: the guard sees the real server
+    # The session's own resolver too: niquests mounts fresh adapters with it if the one it holds is closed.
+    session.resolver = resolver = GuardedResolver()
     for prefix in ("https://", "http://"):
-        session.mount(prefix, CalDAVAdapter(origin))
+        session.mount(prefix, CalDAVAdapter(origin, resolver))
 
 
 class GuardedAdapter(requests.adapters.HTTPAdapter):
