@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 
 from integrations import addresses
+from integrations.caldav.adapter import CalDAVSide
 from integrations.caldav.client import CalDAVClient, ConnectError, RemoteCalendar
 from integrations.caldav.services import caldav_connect, caldav_discover
 from integrations.models import Integration
@@ -212,4 +213,16 @@ def test_a_sync_that_would_leave_the_users_server_stops(member, calendar, dav, n
     integration.refresh_from_db()
     assert run.status == "failed" and re.search(reason, run.error) and "Traceback" not in run.error
     assert integration.status == Integration.Status.ERROR and integration.last_error == run.error
+    assert network.connects == [] and dav.seen == []
+
+
+@pytest.mark.parametrize("href", ["//10.0.0.5/cal/evil.ics", "//evil.example.org/cal/evil.ics"])
+def test_an_item_href_that_names_another_host_is_not_fetched(dav, network, href) -> None:
+    """Item ids are the paths of the hrefs a sync-collection report lists; a path that starts with // would
+    name another host once joined to the calendar's URL."""
+    network.resolve("evil.example.org", "127.0.0.1")
+    client = CalDAVClient(url=dav.url, username="alice", password="app-password")
+    side = CalDAVSide(client=client, calendar_url=f"{dav.url}home/work/")
+    with pytest.raises(ConnectError, match="not part of the same site"):
+        side.get(href)
     assert network.connects == [] and dav.seen == []
