@@ -8,6 +8,8 @@ import pytest
 from django.urls import reverse
 from exchangelib.protocol import close_connections
 
+from integrations.exchange.client import CONNECTIONS_PER_LOGIN, Server
+from integrations.exchange.services import ExchangeConnectError, calendars_for
 from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
@@ -85,3 +87,13 @@ def sync_account(exchange):  # type: ignore[no-untyped-def]
     exchange.state.mailbox("calsync-sync@corp.example")
     exchange.state.mailbox("admin@corp.example")
     return exchange.state.add_login("CORP\\calsync-sync", "sync-pass", "calsync-sync@corp.example")
+
+
+def test_refusals_do_not_use_up_exchangelibs_connections(exchange, network, mail) -> None:
+    """exchangelib blocks when its connection pool is empty: a refusal must give its connection back."""
+    moved_inside(network)
+    server = Server(mail, "someone", PASSWORD, "CORP")
+    for _ in range(CONNECTIONS_PER_LOGIN * 3):
+        with pytest.raises(ExchangeConnectError, match="inside its own network"):
+            calendars_for(server, "someone@corp.example")
+    assert network.connects == []
