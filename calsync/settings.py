@@ -8,6 +8,7 @@ missing or unsafe values instead of falling back to them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -227,6 +228,13 @@ SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 # CalDAV servers users may connect: plain http and addresses in our own network are for development.
 CALDAV_ALLOW_HTTP = env.bool("CALDAV_ALLOW_HTTP", default=not PRODUCTION)
 CALDAV_ALLOW_PRIVATE_ADDRESSES = env.bool("CALDAV_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
+# Networks user-entered servers (CalDAV, Exchange) may be in although they are not public, e.g. "10.20.0.0/16" for
+# an Exchange server calsync is meant to reach inside the company; everything else non-public is refused.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+try:
+    [ipaddress.ip_network(_net) for _net in OUTBOUND_ALLOWED_NETWORKS]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_NETWORKS: {_exc}") from None
 
 # --- Google Calendar ------------------------------------------------------------------
 

@@ -16,11 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
+def self_signed(folder: Path, names: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """A certificate (and its key) for `names`, or with no usable name at all when none are given."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
     builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now)
     cert = builder.not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
@@ -31,7 +34,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 def start_tls_server() -> tuple[str, Callable[[], None]]:
-    cert, key = _self_signed(Path(tempfile.mkdtemp(prefix="tls-")))
+    cert, key = self_signed(Path(tempfile.mkdtemp(prefix="tls-")))
     server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)

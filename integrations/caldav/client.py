@@ -16,6 +16,7 @@ import niquests
 from caldav.lib import error as caldav_error
 from lxml import etree
 
+from integrations.addresses import AddressRefused, guard_caldav_session
 from sync.errors import AuthRevoked, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ class CalDAVClient:
                 url=self.url, username=self.username, password=self.password, auth_type="basic",
                 timeout=TIMEOUT, ssl_verify_cert=self.verify, enable_rfc6764=False,
             )  # fmt: skip
-            # The machine-wide CA bundle variable must not override our verify setting.
-            self._dav.session.trust_env = False
+            # Every request, redirect hop and connection through the outbound guard, kept on this server's site.
+            guard_caldav_session(self._dav.session, self.url)
         return self._dav
 
     # --- raw requests ------------------------------------------------------------------
@@ -99,6 +100,8 @@ class CalDAVClient:
                 method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=TIMEOUT,
                 verify=self.verify, allow_redirects=method in ("GET", "PROPFIND"),
             )  # fmt: skip
+        except AddressRefused as exc:
+            raise ConnectError(str(exc), "address") from exc
         except niquests.exceptions.SSLError as exc:
             raise ConnectError("The server's TLS certificate could not be verified.", "tls") from exc
         except (niquests.exceptions.ConnectionError, niquests.exceptions.Timeout) as exc:
@@ -164,6 +167,8 @@ class CalDAVClient:
             principal = dav.principal()
             homes = principal.calendar_home_set
             return str(homes.url if hasattr(homes, "url") else homes)
+        except AddressRefused as exc:
+            raise ConnectError(str(exc), "address") from exc
         except caldav_error.AuthorizationError as exc:
             raise ConnectError("The server refused the username or app password.", "auth") from exc
         except niquests.exceptions.SSLError as exc:

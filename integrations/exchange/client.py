@@ -21,7 +21,7 @@ from exchangelib import DELEGATE, IMPERSONATION, Account, Build, Configuration, 
 from exchangelib import errors as ews
 from exchangelib.protocol import BaseProtocol, FailFast
 
-from integrations.addresses import server_address
+from integrations.addresses import AddressRefused, GuardedAdapter, server_address
 from sync.errors import (
     AuthRevoked,
     CursorExpired,
@@ -38,6 +38,7 @@ CONNECTIONS_PER_LOGIN = 4
 REQUEST_VERSION = Version(build=Build(15, 0, 847, 0))  # Exchange2013_SP1
 
 BaseProtocol.USERAGENT = "calsync"
+BaseProtocol.HTTP_ADAPTER_CLS = GuardedAdapter  # every EWS connection through the outbound guard
 
 
 class Access:
@@ -118,6 +119,8 @@ def translated(what: str = "Exchange", *, writing: bool = False, refused: str = 
     """
     try:
         yield
+    except AddressRefused as exc:
+        raise PermanentError(str(exc)) from exc
     except ews.UnauthorizedError as exc:
         raise LoginRefused(f"{LOGIN_REFUSED} {refused}") from exc
     except ews.ErrorImpersonateUserDenied as exc:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.addresses import check_public_address
 from integrations.models import Integration
-from sync.errors import PermanentError
 
 from .adapter import ExchangeSide
 from .client import UPDATE_CREDENTIALS, account
@@ -12,11 +10,8 @@ from .services import ASK_ADMIN, server_for
 
 
 def build_side(integration: Integration) -> ExchangeSide:
+    """Every EWS request goes through the outbound guard (integrations.addresses), at connect time."""
     server = server_for(integration)
-    try:
-        check_public_address(server.ews_url)  # again at each sync: the name may point elsewhere by now
-    except ValueError as exc:
-        raise PermanentError(str(exc)) from exc
     ews = account(server, integration.config["account"])
     # Through the organisation's sync account the user has no credentials to update: only an admin can help.
     refused = ASK_ADMIN if integration.config.get("auth") == "organisation" else UPDATE_CREDENTIALS

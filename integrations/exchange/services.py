@@ -72,8 +72,7 @@ def _writable(folder: Any) -> bool:
 
 def server_from(*, url: str, domain: str, username: str, password: str) -> Server:
     try:
-        address = ews_url(url)
-        check_public_address(address)
+        address = ews_url(url)  # the address itself is checked by the outbound guard when calsync connects
     except ValueError as exc:
         raise ExchangeConnectError(str(exc)) from exc
     return Server(address, username.strip(), password, domain.strip().upper())
@@ -149,7 +148,7 @@ def organisation_save(*, tenant: Tenant, url: str, domain: str, username: str, p
                       access: str, enabled: bool) -> ExchangeServer:  # fmt: skip
     try:
         url = ews_url(url)
-        check_public_address(url)
+        check_public_address(url)  # stored now, connected to later: say so on the form at once
     except ValueError as exc:
         raise ValidationError({"url": str(exc)}) from exc
     organisation = ExchangeServer.objects.filter(tenant=tenant).first() or ExchangeServer(tenant=tenant)
