@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from sync import selectors as sync_selectors
+from sync.errors import QueueUnavailable
 from sync.services import sync_request_manual
 
 from . import services
@@ -77,8 +78,12 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     if not integration.sync_enabled:
         messages.error(request, "Sync is paused. Tick “Sync events” and save to resume it.")
     else:
-        sync_request_manual(integration=integration)
-        messages.success(request, "Sync started.")
+        try:
+            sync_request_manual(integration=integration)
+        except QueueUnavailable as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Sync started.")
     return redirect("integrations:detail", pk=integration.pk)
 
 
