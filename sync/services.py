@@ -73,7 +73,8 @@ def sync_request_manual(
 ) -> SyncRun:
     """'Synchronize now' (or a provider's change notice): a run already queued or running is the one wanted.
 
-    Raises QueueUnavailable when the task queue cannot be reached (nothing is then left queued).
+    Raises QueueUnavailable when the task queue cannot be reached (nothing is then left queued). Called inside a
+    transaction, the queue is reached only at the commit: the run is then failed, but nothing is raised.
     """
     now = timezone.now()
     liveness.runs_end(liveness.dead_runs(now=now, integration=integration), now=now)

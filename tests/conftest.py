@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -114,6 +116,38 @@ def worker_queue():  # type: ignore[no-untyped-def]
     app.conf.task_default_queue = previous
     process.terminate()
     process.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def celery_broker(url: str):  # type: ignore[no-untyped-def]
+    """Tasks published in this process go to the broker at `url` (not run eagerly) inside the block."""
+    from calsync.celery import app
+
+    def forget_connections() -> None:  # the next publish connects to whatever broker_url says
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url, app.conf.task_always_eager = url, False
+    forget_connections()
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.task_always_eager = saved
+        forget_connections()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_queue():  # type: ignore[no-untyped-def]
+    """The Celery broker is a local port nothing listens on: every publish is refused."""
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        yield
 
 
 @pytest.fixture(scope="session")
