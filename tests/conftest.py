@@ -97,11 +97,13 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def worker_queue():  # type: ignore[no-untyped-def]
-    """A worker on a queue of its own, so no other worker on this machine can take the test's task."""
+@contextlib.contextmanager
+def celery_worker(**env: str):  # type: ignore[no-untyped-def]
+    """A real worker process on a queue of its own, so no other worker on this machine can take the test's task.
+
+    `env` adds to its environment (another broker, shorter heartbeats)."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false"}
+    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false", **env}
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "calsync", "worker", "-Q", queue, "--pool=solo", "--loglevel=WARNING"],
         cwd=ROOT,
@@ -112,10 +114,18 @@ def worker_queue():  # type: ignore[no-untyped-def]
     app.conf.task_always_eager = False
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
-    yield process
-    app.conf.task_default_queue = previous
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield process
+    finally:
+        app.conf.task_default_queue = previous
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def worker_queue():  # type: ignore[no-untyped-def]
+    with celery_worker() as process:
+        yield process
 
 
 @contextlib.contextmanager
