@@ -1,0 +1,80 @@
+"""kill -9 of a real worker process in the middle of a sync: its heartbeat stops, the sweep ends the run and
+frees the integration within seconds (not the old 15-minute lock), and the next "Synchronize now" syncs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import reverse
+
+from events import services as events
+from events.models import Event
+from integrations.caldav.services import caldav_connect, caldav_discover
+from sync import liveness
+from sync.models import SyncRun
+from tests.conftest import celery_worker
+from tests.faultproxy import FaultProxy, Stall
+
+from .items import event
+
+# The worker beats every second and is presumed dead after three silent seconds.
+FAST_HEARTBEAT = {"SYNC_HEARTBEAT_SECONDS": "1", "SYNC_STALE_SECONDS": "3"}
+
+
+def wait_for(condition: Callable[[], bool], worker: subprocess.Popen[bytes] | None, what: str) -> None:
+    deadline = time.monotonic() + 90
+    while not condition():
+        assert worker is None or worker.poll() is None, "the worker process died"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_workers_run_is_swept_and_the_next_sync_runs(  # type: ignore[no-untyped-def]
+    client, member, calendar, radicale, settings
+) -> None:
+    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = True
+    url = radicale.new_calendar("Work")
+    proxy = FaultProxy(f"{urlsplit(radicale.base_url).scheme}://{urlsplit(radicale.base_url).netloc}")
+    proxied = proxy.url + urlsplit(radicale.base_url).path
+    remote = next(c for c in caldav_discover(url=proxied, username=radicale.username, password=radicale.password)
+                  if urlsplit(c.url).path == urlsplit(url).path)  # fmt: skip
+    integration = caldav_connect(user=member, url=proxied, username=radicale.username, password=radicale.password,
+                                 remote=remote, calendar=calendar, automatic=False)  # fmt: skip  # first sync inline
+    events.item_save(calendar=calendar, item=event("after-the-kill@test", "Made while the worker was down"))
+    client.force_login(member)
+    sync_now = reverse("integrations:sync_now", args=[integration.pk])
+
+    proxy.arm(Stall(20))  # the sync sits in one CalDAV request (under the client's 30 s timeout)
+    with celery_worker(**FAST_HEARTBEAT) as worker:
+        client.post(sync_now)
+        run = SyncRun.objects.filter(integration=integration).latest("id")
+        wait_for(lambda: SyncRun.objects.get(pk=run.pk).status == "running" and bool(proxy.seen), worker, "the run")
+        time.sleep(4)  # longer than SYNC_STALE_SECONDS: only the heartbeat keeps it alive
+        assert liveness.sweep() == 0, "a live run was swept"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=20)
+    wait_for(lambda: liveness.sweep() == 1, None, "the sweep to end the dead run")  # within ~3 s of the kill
+    run.refresh_from_db()
+    assert run.status == "failed" and "worker stopped while syncing" in run.error
+    assert run.entries.filter(level="error", message__contains="worker stopped").exists()
+    integration.refresh_from_db()
+    assert integration.lock_token == ""
+
+    proxy.clear()
+    with celery_worker(**FAST_HEARTBEAT) as worker:
+        assert "Sync started." in client.post(sync_now, follow=True).content.decode()
+        fresh = SyncRun.objects.filter(integration=integration).latest("id")
+        assert fresh.pk != run.pk
+        wait_for(lambda: SyncRun.objects.get(pk=fresh.pk).finished, worker, "the next sync")
+    fresh.refresh_from_db()
+    assert fresh.status == "success", fresh.error
+    assert fresh.to_remote["created"] == 1
+    assert Event.objects.filter(calendar=calendar, uid="after-the-kill@test").count() == 1
+    proxy.close()
