@@ -106,17 +106,24 @@ def _exchange(request, member_client, calendar, run_on_commit) -> Rig:  # type: 
                lambda m, path, body: b"CreateItem" in body or b"UpdateItem" in body)  # fmt: skip
 
 
-def _radicale(request, member, calendar, run_on_commit) -> Rig:  # type: ignore[no-untyped-def]
-    server = request.getfixturevalue("radicale")
-    request.getfixturevalue("settings").CALDAV_ALLOW_PRIVATE_ADDRESSES = True
+def caldav_through_proxy(server, member, calendar, **settings) -> tuple[Integration, FaultProxy, str]:  # type: ignore[no-untyped-def]
+    """A new calendar on the CalDAV `server`, connected with every request through a new proxy:
+    (integration, proxy, the calendar's URL on the server itself)."""
     url = server.new_calendar("Work")
     proxy = FaultProxy(f"{urlsplit(server.base_url).scheme}://{urlsplit(server.base_url).netloc}")
     proxied = proxy.url + urlsplit(server.base_url).path
     remote = next(c for c in caldav_discover(url=proxied, username=server.username, password=server.password)
                   if urlsplit(c.url).path == urlsplit(url).path)  # fmt: skip
+    integration = caldav_connect(user=member, url=proxied, username=server.username, password=server.password,
+                                 remote=remote, calendar=calendar, **settings)  # fmt: skip
+    return integration, proxy, url
+
+
+def _radicale(request, member, calendar, run_on_commit) -> Rig:  # type: ignore[no-untyped-def]
+    server = request.getfixturevalue("radicale")
+    request.getfixturevalue("settings").CALDAV_ALLOW_PRIVATE_ADDRESSES = True
     with run_on_commit():
-        integration = caldav_connect(user=member, url=proxied, username=server.username, password=server.password,
-                                     remote=remote, calendar=calendar)  # fmt: skip
+        integration, proxy, url = caldav_through_proxy(server, member, calendar)
     other = CalDAVSide(CalDAVClient(server.base_url, server.username, server.password), url)
 
     def expire() -> None:  # a token of the right form that the server never issued (its history was pruned)

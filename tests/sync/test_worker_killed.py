@@ -7,20 +7,19 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import pytest
 from django.urls import reverse
 
 from events import services as events
 from events.models import Event
-from integrations.caldav.services import caldav_connect, caldav_discover
 from sync import liveness
 from sync.models import SyncRun
 from tests.conftest import celery_worker
-from tests.faultproxy import FaultProxy, Stall
+from tests.faultproxy import Stall
 
 from .items import event
+from .test_provider_faults import caldav_through_proxy
 
 # The worker beats every second and is presumed dead after three silent seconds.
 FAST_HEARTBEAT = {"SYNC_HEARTBEAT_SECONDS": "1", "SYNC_STALE_SECONDS": "3"}
@@ -40,13 +39,8 @@ def test_a_killed_workers_run_is_swept_and_the_next_sync_runs(  # type: ignore[n
     client, member, calendar, radicale, settings
 ) -> None:
     settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = True
-    url = radicale.new_calendar("Work")
-    proxy = FaultProxy(f"{urlsplit(radicale.base_url).scheme}://{urlsplit(radicale.base_url).netloc}")
-    proxied = proxy.url + urlsplit(radicale.base_url).path
-    remote = next(c for c in caldav_discover(url=proxied, username=radicale.username, password=radicale.password)
-                  if urlsplit(c.url).path == urlsplit(url).path)  # fmt: skip
-    integration = caldav_connect(user=member, url=proxied, username=radicale.username, password=radicale.password,
-                                 remote=remote, calendar=calendar, automatic=False)  # fmt: skip  # first sync inline
+    # The first sync runs at once, in this process (Celery is eager until a worker starts).
+    integration, proxy, _ = caldav_through_proxy(radicale, member, calendar, automatic=False)
     events.item_save(calendar=calendar, item=event("after-the-kill@test", "Made while the worker was down"))
     client.force_login(member)
     sync_now = reverse("integrations:sync_now", args=[integration.pk])
