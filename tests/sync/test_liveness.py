@@ -162,3 +162,19 @@ def test_the_dispatcher_leaves_integrations_due_when_the_queue_is_unreachable(
     second.refresh_from_db()
     assert first.next_sync_at == moment and second.next_sync_at <= moment  # both due at the next dispatch
     assert list(first.runs.values_list("status", flat=True)) == ["failed"] and not second.runs.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saving_settings_with_the_queue_unreachable_shows_why_no_sync_ran(  # type: ignore[no-untyped-def]
+    client, member, calendar, unreachable_queue
+) -> None:
+    integration = pair_integration(member, calendar)
+    client.force_login(member)
+    form = {"sync_enabled": "on", "direction": "both", "primary": "calsync", "automatic": "false",
+            "error_email": "member@acme.test", "calendar": str(calendar.pk)}  # fmt: skip
+    page = client.post(reverse("integrations:detail", args=[integration.pk]), form, follow=True)
+    assert page.status_code == 200
+    assert (
+        'data-testid="last-run"' in page.content.decode() and "Could not reach the task queue" in page.content.decode()
+    )
+    assert list(integration.runs.values_list("status", flat=True)) == ["failed"]
