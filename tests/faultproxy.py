@@ -5,8 +5,8 @@ did, except when a fault is armed for it:
 
 - `Status(429, retry_after=2)`: answer this status (with Retry-After) without forwarding;
 - `Stall(seconds)`: hold the request that long, longer than the client waits, then drop it unanswered;
-- `Reset()`: forward it (the server does the work), send the status, headers and half the body, then reset
-  the connection (RST), as a connection cut in the middle of a response.
+- `Reset()`: forward it (the server does the work), send the first half of its response, then reset the
+  connection (RST), as a connection cut in the middle of a response.
 
 `proxy.arm(fault, times=1, when=...)` arms a fault for the next matching requests; `proxy.seen` records what
 happened to each request ("passed", or the fault's name), so a test can tell a retry from a surfaced failure.
@@ -158,14 +158,12 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _cut(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
+            head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            whole = "\r\n".join([*head, f"Content-Length: {len(body)}", "", ""]).encode("latin-1") + body
+            # Half of it (a bodiless 204 is cut inside its headers), then SO_LINGER 0: close() sends RST, not FIN.
+            self.wfile.write(whole[: len(whole) // 2])
             self.wfile.flush()
-            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
 
