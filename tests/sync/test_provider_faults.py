@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -192,9 +192,10 @@ def change_both_sides(rig: Rig, n: int) -> None:
 
 
 PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft", "exchange": "Exchange", "caldav": "CalDAV server"}
+RETRY_AFTER = 600  # longer than any client waits within a run (the test records waits instead of sleeping)
 FAULTS: dict[str, tuple[Fault, str]] = {
-    "429 Retry-After": (Status(429, retry_after=1), "first"),
-    "503 Retry-After": (Status(503, retry_after=1), "first"),
+    "429 Retry-After": (Status(429, retry_after=RETRY_AFTER), "first"),
+    "503 Retry-After": (Status(503, retry_after=RETRY_AFTER), "first"),
     "500": (Status(500), "first"),
     "stalled response": (Stall(4), "first"),
     "reset mid-response": (Reset(), "first"),
@@ -216,7 +217,9 @@ def test_a_fault_is_retried_or_surfaced_and_the_next_sync_matches_both_sides(rig
     else:  # surfaced: the run says which server failed, and a retry is queued
         assert first.status == "retrying", (first.status, first.error)
         assert PROVIDER_NAMES[rig.integration.provider] in first.error, first.error
-        assert SyncRun.objects.filter(integration=rig.integration, trigger="retry", status="queued").exists()
+        retry = SyncRun.objects.get(integration=rig.integration, trigger="retry", status="queued")
+        if isinstance(fault, Status) and fault.retry_after:  # the server's Retry-After is honoured
+            assert retry.due_at >= first.finished_at + timedelta(seconds=fault.retry_after - 5)
     assert run(rig).status == "success"
     assert_same_items(rig)
 
