@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from calsync.crypto import SecretUnreadable
+from calsync.queue import UNREACHABLE, publish
 from events.services import changes_unannounced
 from integrations import registry
 from integrations.models import Integration
@@ -32,7 +32,7 @@ from .store import DbStatusStore, RunReport
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
-QUEUE_UNREACHABLE = "Could not reach the task queue, so this sync did not start. Try again in a few minutes."
+QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a few minutes."
 
 
 def sync_request(
@@ -58,10 +58,7 @@ def sync_request(
 def _publish(run: SyncRun, delay: float) -> None:
     from .tasks import run_sync
 
-    try:
-        run_sync.apply_async((run.pk,), countdown=delay or None)
-    except (KombuError, OSError):  # the publish retry policy (settings) has already tried again
-        log.warning("task queue unreachable", exc_info=True, extra={"sync_run": run.pk})
+    if not publish(run_sync, run.pk, countdown=delay or None):
         run.status, run.error, run.finished_at = SyncRun.Status.FAILED, QUEUE_UNREACHABLE, timezone.now()
         SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
             status=run.status, error=run.error, finished_at=run.finished_at

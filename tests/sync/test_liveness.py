@@ -178,3 +178,21 @@ def test_saving_settings_with_the_queue_unreachable_shows_why_no_sync_ran(  # ty
         'data-testid="last-run"' in page.content.decode() and "Could not reach the task queue" in page.content.decode()
     )
     assert list(integration.runs.values_list("status", flat=True)) == ["failed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_uploaded_with_the_queue_unreachable_says_so_and_does_not_wait_for_ever(  # type: ignore[no-untyped-def]
+    client, member, calendar, unreachable_queue
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from events.models import ImportJob
+
+    ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:i@test\r\nDTSTART:20261123T100000Z\r\n"
+    ics += b"SUMMARY:Imported\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    client.force_login(member)
+    upload = SimpleUploadedFile("team.ics", ics, content_type="text/calendar")
+    page = client.post(reverse("events:calendar_import", args=[calendar.pk]), {"file": upload}, follow=True)
+    assert page.status_code == 200 and "Could not reach the task queue" in page.content.decode()
+    job = ImportJob.objects.get()
+    assert job.status == "failed" and "nothing was imported" in job.error
