@@ -65,8 +65,8 @@ def dead_runs(*, now: datetime, integration: Integration | None = None) -> Query
     """Running runs whose integration's lock is gone or silent, and queued runs no worker started in time."""
     lock_dead = Q(integration__lock_token="") | Q(integration__lock_expires_at__lt=now)
     started_by = now - timedelta(seconds=settings.SYNC_QUEUED_TIMEOUT_SECONDS)
-    runs = SyncRun.objects.filter(Q(status=SyncRun.Status.RUNNING) & lock_dead | Q(status=SyncRun.Status.QUEUED,
-                                                                                    due_at__lt=started_by))  # fmt: skip
+    never_started = Q(status=SyncRun.Status.QUEUED, due_at__lt=started_by)
+    runs = SyncRun.objects.filter((Q(status=SyncRun.Status.RUNNING) & lock_dead) | never_started)
     return runs.filter(integration=integration) if integration is not None else runs
 
 
