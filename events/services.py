@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -417,6 +418,15 @@ def _import_publish(job: ImportJob) -> None:
     if not publish(run_import, job.pk):  # else it would wait for a worker for ever
         job.status, job.error = ImportJob.Status.FAILED, f"{UNREACHABLE}: nothing was imported. Try again soon."
         ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(status=job.status, error=job.error)
+
+
+def import_jobs_end_lost(*, started_by: datetime) -> int:
+    """Imports still waiting for a worker since before `started_by` lost their task: say so, do not wait for ever."""
+    return ImportJob.objects.filter(status=ImportJob.Status.PENDING, created_at__lt=started_by).update(
+        status=ImportJob.Status.FAILED,
+        finished_at=timezone.now(),
+        error="No worker started this import (its task was lost): nothing was imported. Upload the file again.",
+    )
 
 
 def import_job_run(*, job_id: int) -> ImportJob:

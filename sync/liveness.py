@@ -17,6 +17,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from events.services import import_jobs_end_lost
 from integrations.models import Integration
 
 from .models import SyncLogEntry, SyncRun
@@ -85,9 +86,11 @@ def runs_end(runs: QuerySet[SyncRun], *, now: datetime) -> int:
 
 
 def sweep(*, now: datetime | None = None) -> int:
-    """End the runs that will never finish and free the locks their dead workers held. Returns how many runs."""
+    """End the runs that will never finish and free the locks their dead workers held, and end imports whose
+    task was lost. Returns how many runs."""
     moment = now or timezone.now()
     ended = runs_end(dead_runs(now=moment), now=moment)
+    import_jobs_end_lost(started_by=moment - timedelta(seconds=settings.SYNC_QUEUED_TIMEOUT_SECONDS))
     Integration.objects.filter(lock_expires_at__lt=moment).exclude(lock_token="").update(
         lock_token="", lock_expires_at=None
     )

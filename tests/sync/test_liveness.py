@@ -109,6 +109,23 @@ def test_a_queued_run_no_worker_started_is_ended_and_no_longer_swallows_synchron
     assert '"ended": 0' in out.getvalue()
 
 
+@pytest.mark.django_db
+def test_an_import_whose_task_was_lost_is_ended_by_the_sweep(settings, member, calendar) -> None:  # type: ignore[no-untyped-def]
+    from events.models import ImportJob
+
+    lost, fresh = (
+        ImportJob.objects.create(tenant=member.tenant, calendar=calendar, created_by=member, filename=name, payload="")
+        for name in ("lost.ics", "fresh.ics")
+    )
+    long_ago = timezone.now() - timedelta(seconds=settings.SYNC_QUEUED_TIMEOUT_SECONDS + 5)
+    ImportJob.objects.filter(pk=lost.pk).update(created_at=long_ago)
+    liveness.sweep()
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.status == "failed" and "No worker started this import" in lost.error and lost.finished_at
+    assert fresh.status == "pending"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_keeps_a_slow_sync_alive_past_the_stale_limit(settings, member, calendar, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """One provider call longer than SYNC_STALE_SECONDS: the heartbeat thread, not progress, keeps the run alive."""
