@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,15 @@ def celery_broker(url: str):  # type: ignore[no-untyped-def]
     finally:
         app.conf.broker_url, app.conf.task_always_eager = saved
         forget_connections()
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes] | None, what: str) -> None:
+    """Poll `condition` for up to 90 s, failing at once if `process` (a worker, beat) dies meanwhile."""
+    deadline = time.monotonic() + 90
+    while not condition():
+        assert process is None or process.poll() is None, f"the process died while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def free_port() -> int:

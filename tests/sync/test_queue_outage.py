@@ -6,8 +6,10 @@ Never the machine's shared Redis: a throwaway redis-server on a free port, stopp
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -18,7 +20,7 @@ from events import services as events
 from events.models import Event
 from integrations.models import Integration
 from sync.models import SyncRun
-from tests.conftest import celery_broker, celery_worker, free_port
+from tests.conftest import celery_broker, celery_worker, free_port, wait_until
 from tests.factories import CalendarFactory
 
 from .items import event
@@ -60,11 +62,8 @@ def redis_server():  # type: ignore[no-untyped-def]
 
 
 def wait_finished(run: SyncRun, worker: subprocess.Popen[bytes]) -> SyncRun:
-    deadline = time.monotonic() + 90
-    while not run.finished and time.monotonic() < deadline:
-        assert worker.poll() is None, "the worker process died"
-        time.sleep(0.3)
-        run.refresh_from_db()
+    wait_until(lambda: SyncRun.objects.get(pk=run.pk).finished, worker, "the sync")
+    run.refresh_from_db()
     return run
 
 
@@ -92,3 +91,29 @@ def test_synchronize_now_while_the_broker_is_down_then_after_it_is_back(client, 
         run = wait_finished(integration.runs.get(status__in=["queued", "running", "success"]), worker)
     assert run.status == "success", run.error
     assert Event.objects.filter(calendar=other, uid="a@test").count() == 1
+
+
+def queued_messages(server: ThrowawayRedis) -> int:
+    answer = subprocess.run(["redis-cli", "-p", str(server.port), "llen", "celery"], capture_output=True, text=True)
+    return int(answer.stdout.strip() or 0) if answer.returncode == 0 else 0
+
+
+def test_beat_keeps_running_through_a_broker_outage_and_dispatches_again_after(redis_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "CELERY_BROKER_URL": redis_server.url, "SYNC_DISPATCH_SECONDS": "1"}
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "calsync", "beat", "--loglevel=WARNING",
+         "--schedule", str(tmp_path / "beat-schedule"), "--pidfile", str(tmp_path / "beat.pid")],
+        cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: queued_messages(redis_server) > 0, beat, "beat's first dispatch")
+        redis_server.stop()
+        time.sleep(5)  # several dispatches due while the broker is gone
+        assert beat.poll() is None, "beat stopped when the broker went away"
+        redis_server.start()  # back, empty
+        wait_until(lambda: queued_messages(redis_server) > 0, beat, "beat's dispatch after the outage")
+    finally:
+        beat.terminate()
+        beat.wait(timeout=20)

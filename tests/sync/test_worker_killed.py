@@ -4,9 +4,7 @@ frees the integration within seconds (not the old 15-minute lock), and the next 
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
-from collections.abc import Callable
 
 import pytest
 from django.urls import reverse
@@ -15,7 +13,7 @@ from events import services as events
 from events.models import Event
 from sync import liveness
 from sync.models import SyncRun
-from tests.conftest import celery_worker
+from tests.conftest import celery_worker, wait_until
 from tests.faultproxy import Stall
 
 from .items import event
@@ -23,14 +21,6 @@ from .test_provider_faults import caldav_through_proxy
 
 # The worker beats every second and is presumed dead after three silent seconds.
 FAST_HEARTBEAT = {"SYNC_HEARTBEAT_SECONDS": "1", "SYNC_STALE_SECONDS": "3"}
-
-
-def wait_for(condition: Callable[[], bool], worker: subprocess.Popen[bytes] | None, what: str) -> None:
-    deadline = time.monotonic() + 90
-    while not condition():
-        assert worker is None or worker.poll() is None, "the worker process died"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.mark.worker
@@ -49,12 +39,12 @@ def test_a_killed_workers_run_is_swept_and_the_next_sync_runs(  # type: ignore[n
     with celery_worker(**FAST_HEARTBEAT) as worker:
         client.post(sync_now)
         run = SyncRun.objects.filter(integration=integration).latest("id")
-        wait_for(lambda: SyncRun.objects.get(pk=run.pk).status == "running" and bool(proxy.seen), worker, "the run")
+        wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "running" and bool(proxy.seen), worker, "the run")
         time.sleep(4)  # longer than SYNC_STALE_SECONDS: only the heartbeat keeps it alive
         assert liveness.sweep() == 0, "a live run was swept"
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=20)
-    wait_for(lambda: liveness.sweep() == 1, None, "the sweep to end the dead run")  # within ~3 s of the kill
+    wait_until(lambda: liveness.sweep() == 1, None, "the sweep to end the dead run")  # within ~3 s of the kill
     run.refresh_from_db()
     assert run.status == "failed" and "worker stopped while syncing" in run.error
     assert run.entries.filter(level="error", message__contains="worker stopped").exists()
@@ -66,7 +56,7 @@ def test_a_killed_workers_run_is_swept_and_the_next_sync_runs(  # type: ignore[n
         assert "Sync started." in client.post(sync_now, follow=True).content.decode()
         fresh = SyncRun.objects.filter(integration=integration).latest("id")
         assert fresh.pk != run.pk
-        wait_for(lambda: SyncRun.objects.get(pk=fresh.pk).finished, worker, "the next sync")
+        wait_until(lambda: SyncRun.objects.get(pk=fresh.pk).finished, worker, "the next sync")
     fresh.refresh_from_db()
     assert fresh.status == "success", fresh.error
     assert fresh.to_remote["created"] == 1
