@@ -19,7 +19,7 @@ from sync.errors import QueueUnavailable
 from sync.services import sync_request_manual
 
 from . import services
-from .connecting import choice_initial, connect_scope
+from .connecting import choice_initial, connect_scope, sync_started
 from .forms import CalsyncConnectForm, SettingsForm
 from .providers import Provider
 
@@ -47,7 +47,7 @@ def connect_calsync(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
-            messages.success(request, "Connected. The first sync has started.")
+            sync_started(request, integration, "Connected.", "The first sync has started.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/connect_calsync.html", {"form": form, "enough": calendars.count() > 1})
 
@@ -65,7 +65,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
-            messages.success(request, "Settings saved." + (" A sync has started." if integration.sync_enabled else ""))
+            sync_started(request, integration, "Settings saved.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/detail.html", {"integration": integration, "form": form,
                                                         **sync_selectors.integration_status(integration)})  # fmt: skip
@@ -92,7 +92,7 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
 def allow_mass_delete(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
     services.integration_allow_mass_delete(integration=integration)
-    messages.success(request, "The next sync may delete the items; it has started.")
+    sync_started(request, integration, "The next sync may delete the items;", "it has started.")
     return redirect("integrations:detail", pk=integration.pk)
 
 

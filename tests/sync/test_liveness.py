@@ -191,6 +191,10 @@ def test_saving_settings_with_the_queue_unreachable_shows_why_no_sync_ran(  # ty
             "error_email": "member@acme.test", "calendar": str(calendar.pk)}  # fmt: skip
     page = client.post(reverse("integrations:detail", args=[integration.pk]), form, follow=True)
     assert page.status_code == 200
+    flashed = [str(m) for m in page.context["messages"]]
+    assert flashed == [
+        "Settings saved. Could not reach the task queue, so this sync did not start. Try again in a few minutes."
+    ]
     assert (
         'data-testid="last-run"' in page.content.decode() and "Could not reach the task queue" in page.content.decode()
     )
