@@ -220,8 +220,15 @@ STORAGES = {
 # Automatic integrations sync this often (seconds); the dispatcher looks for due ones every SYNC_DISPATCH_SECONDS.
 SYNC_INTERVAL_SECONDS = env.int("SYNC_INTERVAL_SECONDS", default=300)
 SYNC_DISPATCH_SECONDS = env.int("SYNC_DISPATCH_SECONDS", default=60)
-# A sync holding its lock longer than this is presumed dead (its worker was killed).
-SYNC_LOCK_SECONDS = env.int("SYNC_LOCK_SECONDS", default=900)
+# A running sync renews its lock (its heartbeat) every SYNC_HEARTBEAT_SECONDS; one silent for SYNC_STALE_SECONDS is
+# presumed dead (its worker was killed) and the sweep, every SYNC_SWEEP_SECONDS, ends it and frees the integration.
+SYNC_HEARTBEAT_SECONDS = env.int("SYNC_HEARTBEAT_SECONDS", default=20)
+SYNC_STALE_SECONDS = env.int("SYNC_STALE_SECONDS", default=120)
+SYNC_SWEEP_SECONDS = env.int("SYNC_SWEEP_SECONDS", default=60)
+# A queued sync no worker has started this long after it was due lost its task (a broker restarted empty).
+SYNC_QUEUED_TIMEOUT_SECONDS = env.int("SYNC_QUEUED_TIMEOUT_SECONDS", default=600)
+if SYNC_STALE_SECONDS < 3 * SYNC_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("SYNC_STALE_SECONDS must be at least three heartbeats (SYNC_HEARTBEAT_SECONDS).")
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 
@@ -351,6 +358,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    # A broker that does not answer must fail a web request in seconds, not hang it (redis-py waits forever by default).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 3}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Publishing: one quick retry (a dropped pooled connection), then the caller hears the queue is unreachable.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -361,6 +374,7 @@ CELERY_TIMEZONE = "UTC"
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},
+    "sweep-stale-syncs": {"task": "sync.tasks.sweep", "schedule": float(SYNC_SWEEP_SECONDS)},
     "renew-google-push-channels": {"task": "integrations.google_renew_channels", "schedule": 3600.0},
 }
 

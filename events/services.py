@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from calsync.queue import UNREACHABLE, publish
 
 from .convert import component_fields, item_from_event, item_span
 from .ical import (
@@ -47,9 +49,7 @@ class NameConflict(Exception):
     """Another item already uses that resource name or UID."""
 
 
-def calendar_create(
-    *, owner: User, name: str, color: str = "", description: str = "", dav_name: str = ""
-) -> Calendar:
+def calendar_create(*, owner: User, name: str, color: str = "", description: str = "", dav_name: str = "") -> Calendar:
     """A new calendar. `dav_name` is the CalDAV path segment a client chose (MKCALENDAR); NameConflict if taken."""
     assert owner.tenant is not None
     fields = {"dav_name": dav_name} if dav_name else {}
@@ -405,13 +405,28 @@ def occurrence_cancel(*, master: Event, recurrence_id: Temporal, if_match: int |
 
 
 def import_job_create(*, calendar: Calendar, user: User, filename: str, payload: str) -> ImportJob:
-    from .tasks import run_import
-
     job = ImportJob.objects.create(
         tenant_id=calendar.tenant_id, calendar=calendar, created_by=user, filename=filename[:255], payload=payload
     )
-    transaction.on_commit(lambda: run_import.delay(job.pk))
+    transaction.on_commit(lambda: _import_publish(job))
     return job
+
+
+def _import_publish(job: ImportJob) -> None:
+    from .tasks import run_import
+
+    if not publish(run_import, job.pk):  # else it would wait for a worker for ever
+        job.status, job.error = ImportJob.Status.FAILED, f"{UNREACHABLE}: nothing was imported. Try again soon."
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(status=job.status, error=job.error)
+
+
+def import_jobs_end_lost(*, started_by: datetime) -> int:
+    """Imports still waiting for a worker since before `started_by` lost their task: say so, do not wait for ever."""
+    return ImportJob.objects.filter(status=ImportJob.Status.PENDING, created_at__lt=started_by).update(
+        status=ImportJob.Status.FAILED,
+        finished_at=timezone.now(),
+        error="No worker started this import (its task was lost): nothing was imported. Upload the file again.",
+    )
 
 
 def import_job_run(*, job_id: int) -> ImportJob:

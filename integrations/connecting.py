@@ -16,6 +16,8 @@ from django.shortcuts import redirect
 from accounts.tenancy import Scope
 from calsync.crypto import SecretUnreadable
 from events.selectors import main_calendar
+from sync import selectors as sync_selectors
+from sync.services import QUEUE_UNREACHABLE
 
 from .models import Integration
 from .providers import Provider
@@ -91,5 +93,18 @@ def connect_chosen(request: HttpRequest, form: Form, *, pending: str, restart: s
         messages.error(request, "This connection attempt expired. Please start again.")
         return redirect(restart)
     request.session.pop(pending, None)
-    messages.success(request, f"Connected to {integration.remote_calendar_name}. The first sync has started.")
+    sync_started(
+        request, integration, f"Connected to {integration.remote_calendar_name}.", "The first sync has started."
+    )
     return redirect("integrations:detail", pk=integration.pk)
+
+
+def sync_started(
+    request: HttpRequest, integration: Integration, done: str, started: str = "A sync has started."
+) -> None:
+    """Tell the user what they did and that the sync they asked for started, or, the task queue being
+    unreachable, that it did not."""
+    if integration.sync_enabled and sync_selectors.queue_refused(integration):
+        messages.warning(request, f"{done} {QUEUE_UNREACHABLE}")
+    else:
+        messages.success(request, f"{done} {started}" if integration.sync_enabled else done)

@@ -15,10 +15,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from sync import selectors as sync_selectors
+from sync.errors import QueueUnavailable
 from sync.services import sync_request_manual
 
 from . import services
-from .connecting import choice_initial, connect_scope
+from .connecting import choice_initial, connect_scope, sync_started
 from .forms import CalsyncConnectForm, SettingsForm
 from .providers import Provider
 
@@ -49,7 +50,7 @@ def connect_calsync(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
-            messages.success(request, "Connected. The first sync has started.")
+            sync_started(request, integration, "Connected.", "The first sync has started.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/connect_calsync.html", {"form": form, "enough": calendars.count() > 1})
 
@@ -67,7 +68,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
-            messages.success(request, "Settings saved." + (" A sync has started." if integration.sync_enabled else ""))
+            sync_started(request, integration, "Settings saved.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/detail.html", {"integration": integration, "form": form,
                                                         **sync_selectors.integration_status(integration)})  # fmt: skip
@@ -80,8 +81,12 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     if not integration.sync_enabled:
         messages.error(request, "Sync is paused. Tick “Sync events” and save to resume it.")
     else:
-        sync_request_manual(integration=integration)
-        messages.success(request, "Sync started.")
+        try:
+            sync_request_manual(integration=integration)
+        except QueueUnavailable as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Sync started.")
     return redirect("integrations:detail", pk=integration.pk)
 
 
@@ -90,7 +95,7 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
 def allow_mass_delete(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
     services.integration_allow_mass_delete(integration=integration)
-    messages.success(request, "The next sync may delete the items; it has started.")
+    sync_started(request, integration, "The next sync may delete the items;", "it has started.")
     return redirect("integrations:detail", pk=integration.pk)
 
 

@@ -45,3 +45,7 @@ class ItemRejected(SyncError):
 
 class SafetyStop(SyncError):
     """The run stopped itself rather than do something that looks like a mistake (mass deletion)."""
+
+
+class QueueUnavailable(SyncError):
+    """The task queue (the Celery broker) could not be reached, so a requested sync was not started."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.tenancy import TenantQuerySet
@@ -62,6 +63,8 @@ class SyncRun(models.Model):
     unsynced = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    # When a worker should start it (a retry waits out its back-off): the sweep ends a queued run long past it.
+    due_at = models.DateTimeField(default=timezone.now)
 
     objects = TenantQuerySet.as_manager()
 
@@ -70,6 +73,7 @@ class SyncRun(models.Model):
         indexes = [
             models.Index(fields=["integration", "-created_at"], name="run_recent"),
             models.Index(fields=["tenant", "-created_at"], name="run_tenant_recent"),
+            models.Index(fields=["status", "due_at"], name="run_unfinished"),
         ]
 
     def __str__(self) -> str:

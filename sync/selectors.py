@@ -24,6 +24,14 @@ def _runs(integration: Integration) -> tuple[SyncRun | None, SyncRun | None]:
     return current, last
 
 
+def queue_refused(integration: Integration) -> bool:
+    """Whether the sync just asked for could not be handed to the task queue (its run failed at once)."""
+    from .services import QUEUE_UNREACHABLE
+
+    last = integration.runs.only("status", "error").first()
+    return last is not None and last.status == SyncRun.Status.FAILED and last.error == QUEUE_UNREACHABLE
+
+
 def integration_status(integration: Integration) -> dict[str, Any]:
     current, last = _runs(integration)
     return {

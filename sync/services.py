@@ -17,13 +17,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calsync.crypto import SecretUnreadable
+from calsync.queue import UNREACHABLE, publish
 from events.services import changes_unannounced
 from integrations import registry
 from integrations.models import Integration
 from integrations.providers import Provider
 
-from . import engine, notify
-from .errors import AuthRevoked, PermanentError, SafetyStop, SyncError, TransientError
+from . import engine, liveness, notify
+from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, TransientError
 from .local import CalsyncSide
 from .models import SyncRun
 from .store import DbStatusStore, RunReport
@@ -31,35 +32,56 @@ from .store import DbStatusStore, RunReport
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
+QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a few minutes."
 
 
-def sync_request(*, integration: Integration, trigger: str, attempt: int = 1, delay: float = 0) -> SyncRun:
-    """Queue a run; a worker starts it after the current transaction commits."""
-    from .tasks import run_sync
+def sync_request(
+    *, integration: Integration, trigger: str, attempt: int = 1, delay: float = 0, queue: bool = True
+) -> SyncRun:
+    """A run, handed to the task queue once the current transaction commits (`queue=False`: the caller runs it).
 
+    A queue that cannot be reached fails the run at once, saying so, so no run is left queued that no worker
+    will ever start (it would swallow every later "Synchronize now").
+    """
     run = SyncRun.objects.create(
-        tenant_id=integration.tenant_id, integration=integration, trigger=trigger, attempt=attempt
+        tenant_id=integration.tenant_id,
+        integration=integration,
+        trigger=trigger,
+        attempt=attempt,
+        due_at=timezone.now() + timedelta(seconds=delay),
     )
-    transaction.on_commit(lambda: run_sync.apply_async((run.pk,), countdown=delay or None))
+    if queue:
+        transaction.on_commit(lambda: _publish(run, delay))
     return run
 
 
-def sync_request_manual(*, integration: Integration, trigger: str = SyncRun.Trigger.MANUAL) -> SyncRun:
-    """'Synchronize now' (or a provider's change notice): a run already queued or running is the one wanted."""
+def _publish(run: SyncRun, delay: float) -> None:
+    from .tasks import run_sync
+
+    if not publish(run_sync, run.pk, countdown=delay or None):
+        run.status, run.error, run.finished_at = SyncRun.Status.FAILED, QUEUE_UNREACHABLE, timezone.now()
+        SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
+            status=run.status, error=run.error, finished_at=run.finished_at
+        )
+
+
+def sync_request_manual(
+    *, integration: Integration, trigger: str = SyncRun.Trigger.MANUAL, queue: bool = True
+) -> SyncRun:
+    """'Synchronize now' (or a provider's change notice): a run already queued or running is the one wanted.
+
+    Raises QueueUnavailable when the task queue cannot be reached (nothing is then left queued). Called inside a
+    transaction, the queue is reached only at the commit: the run is then failed, but nothing is raised.
+    """
+    now = timezone.now()
+    liveness.runs_end(liveness.dead_runs(now=now, integration=integration), now=now)
     pending = integration.runs.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]).first()
-    if pending is not None and pending.status == SyncRun.Status.RUNNING and not integration.is_running:
-        # Its worker died and its lock expired: it will never finish, so it must not hold up a new one.
-        _mark_dead(integration)
-        pending = None
-    return pending or sync_request(integration=integration, trigger=trigger)
-
-
-def _mark_dead(integration: Integration) -> None:
-    integration.runs.filter(status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="The worker running this sync stopped before it finished.",
-    )
+    if pending is not None:
+        return pending
+    run = sync_request(integration=integration, trigger=trigger, queue=queue)
+    if run.status == SyncRun.Status.FAILED:
+        raise QueueUnavailable(QUEUE_UNREACHABLE)
+    return run
 
 
 def dispatch_due(*, now: datetime | None = None, limit: int = 1000) -> int:
@@ -75,9 +97,14 @@ def dispatch_due(*, now: datetime | None = None, limit: int = 1000) -> int:
         claimed = Integration.objects.filter(pk=integration.pk, next_sync_at__lte=moment).update(
             next_sync_at=moment + interval
         )
-        if claimed:
-            sync_request(integration=integration, trigger=SyncRun.Trigger.AUTOMATIC)
-            queued += 1
+        if not claimed:
+            continue
+        run = sync_request(integration=integration, trigger=SyncRun.Trigger.AUTOMATIC)
+        if run.status == SyncRun.Status.FAILED:
+            # The queue is down: leave the rest due, and this one due again, for the next dispatch.
+            Integration.objects.filter(pk=integration.pk).update(next_sync_at=moment)
+            break
+        queued += 1
     return queued
 
 
@@ -91,11 +118,12 @@ def _claim(integration: Integration) -> str | None:
     taken = (
         Integration.objects.filter(pk=integration.pk)
         .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
-        .update(lock_token=token, lock_expires_at=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
+        .update(lock_token=token, lock_expires_at=now + timedelta(seconds=settings.SYNC_STALE_SECONDS))
     )
     if not taken:
         return None
-    _mark_dead(integration)  # runs left "running" by a worker that died never finish
+    # A run still "running" now held a lock that went silent: its worker died and it will never finish.
+    liveness.runs_end(integration.runs.filter(status=SyncRun.Status.RUNNING), now=now)
     return token
 
 
@@ -125,7 +153,8 @@ def sync_execute(*, run_id: int) -> SyncRun:
     run.save(update_fields=["status", "started_at"])
     report = RunReport(run)
     try:
-        _run_engine(integration, report, token)
+        with liveness.Heartbeat(integration.pk, token):
+            _run_engine(integration, report, token)
     except TransientError as exc:
         _retry_or_fail(run, report, exc)
     except AuthRevoked as exc:

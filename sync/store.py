@@ -5,18 +5,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from itertools import islice
 
-from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
 from events.ical import Item, serialise
 from integrations.models import Integration
 
 from .engine import Mapping, Side, source_key
 from .errors import SyncError
+from .liveness import lock_renew
 from .models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
 
 _CHUNK = 500  # ids per IN (...) clause
@@ -79,12 +77,10 @@ class DbStatusStore:
         return self._rows().count()
 
     def _heartbeat(self) -> None:
-        """A long first sync keeps its lock: extend it every minute, and stop if another run took it."""
+        """Stop if another run took the lock (the heartbeat thread keeps it alive; this notices a takeover)."""
         if not self.lock_token or time.monotonic() - self._renewed < 60:
             return
-        expires = timezone.now() + timedelta(seconds=settings.SYNC_LOCK_SECONDS)
-        held = Integration.objects.filter(pk=self.integration.pk, lock_token=self.lock_token)
-        if not held.update(lock_expires_at=expires):
+        if not lock_renew(integration_id=self.integration.pk, token=self.lock_token):
             raise SyncError("Another sync took over this integration; it carries on from here.")
         self._renewed = time.monotonic()
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import liveness, services
 
 
 @shared_task(acks_late=True)
@@ -13,3 +13,8 @@ def run_sync(run_id: int) -> None:
 @shared_task
 def dispatch_due() -> int:
     return services.dispatch_due()
+
+
+@shared_task
+def sweep() -> int:
+    return liveness.sweep()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,11 +99,13 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def worker_queue():  # type: ignore[no-untyped-def]
-    """A worker on a queue of its own, so no other worker on this machine can take the test's task."""
+@contextlib.contextmanager
+def celery_worker(**env: str):  # type: ignore[no-untyped-def]
+    """A real worker process on a queue of its own, so no other worker on this machine can take the test's task.
+
+    `env` adds to its environment (another broker, shorter heartbeats)."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false"}
+    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false", **env}
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "calsync", "worker", "-Q", queue, "--pool=solo", "--loglevel=WARNING"],
         cwd=ROOT,
@@ -110,10 +116,59 @@ def worker_queue():  # type: ignore[no-untyped-def]
     app.conf.task_always_eager = False
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
-    yield process
-    app.conf.task_default_queue = previous
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield process
+    finally:
+        app.conf.task_default_queue = previous
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def worker_queue():  # type: ignore[no-untyped-def]
+    with celery_worker() as process:
+        yield process
+
+
+@contextlib.contextmanager
+def celery_broker(url: str):  # type: ignore[no-untyped-def]
+    """Tasks published in this process go to the broker at `url` (not run eagerly) inside the block."""
+    from calsync.celery import app
+
+    def forget_connections() -> None:  # the next publish connects to whatever broker_url says
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url, app.conf.task_always_eager = url, False
+    forget_connections()
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.task_always_eager = saved
+        forget_connections()
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes] | None, what: str) -> None:
+    """Poll `condition` for up to 90 s, failing at once if `process` (a worker, beat) dies meanwhile."""
+    deadline = time.monotonic() + 90
+    while not condition():
+        assert process is None or process.poll() is None, f"the process died while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_queue():  # type: ignore[no-untyped-def]
+    """The Celery broker is a local port nothing listens on: every publish is refused."""
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +18,7 @@ from integrations.connecting import (
     choice_initial,
     connect_chosen,
     connect_scope,
+    sync_started,
 )
 from integrations.models import Integration
 from integrations.providers import Provider
@@ -106,6 +106,6 @@ def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
         except ConnectError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Credentials updated. A sync has started.")
+            sync_started(request, integration, "Credentials updated.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/caldav_credentials.html", {"form": form, "integration": integration})

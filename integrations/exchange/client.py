@@ -34,6 +34,21 @@ from sync.errors import (
 
 log = logging.getLogger(__name__)
 
+
+class _FailFast(FailFast):
+    """Fail at once (the sync retries the run later), but say "busy, come back after Retry-After" for 429 and
+    503: exchangelib's FailFast drops Retry-After, and takes a 429 (IIS or a load balancer throttling) for a
+    malformed response."""
+
+    def raise_response_errors(self, response: requests.Response) -> None:
+        if response.status_code in (429, 503):
+            seconds = response.headers.get("Retry-After", "")
+            raise ews.ErrorServerBusy(
+                f"HTTP {response.status_code}", back_off=int(seconds) if seconds.isdigit() else None
+            )
+        super().raise_response_errors(response)
+
+
 CONNECTIONS_PER_LOGIN = 4
 REQUEST_VERSION = Version(build=Build(15, 0, 847, 0))  # Exchange2013_SP1
 
@@ -83,7 +98,7 @@ def account(server: Server, mailbox: str) -> Account:
         credentials=Credentials(server.login, server.password),
         version=REQUEST_VERSION,
         max_connections=CONNECTIONS_PER_LOGIN,
-        retry_policy=FailFast(),
+        retry_policy=_FailFast(),
     )
     access = IMPERSONATION if server.access == Access.IMPERSONATION else DELEGATE
     return Account(

@@ -21,6 +21,7 @@ from integrations.connecting import (
     choice_initial,
     connect_chosen,
     connect_scope,
+    sync_started,
 )
 from integrations.forms import ChooseCalendarForm
 from integrations.models import ExchangeServer, Integration
@@ -126,7 +127,7 @@ def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
         except services.ExchangeConnectError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Credentials updated. A sync has started.")
+            sync_started(request, integration, "Credentials updated.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/exchange_credentials.html", {"form": form, "integration": integration})
 

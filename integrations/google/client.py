@@ -7,6 +7,7 @@ to the local emulator.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 from collections.abc import Callable
@@ -164,5 +165,6 @@ def google_errors() -> Any:
         if "invalid_grant" in text or "unauthorized_client" in text or "invalid_client" in text:
             raise AuthRevoked("Google no longer accepts calsync's access to this account. Reconnect it.") from exc
         raise TransientError("Google's sign-in service did not answer; trying again later.") from exc
-    except (httplib2.HttpLib2Error, OSError) as exc:
+    except (httplib2.HttpLib2Error, http.client.HTTPException, OSError) as exc:
+        # HTTPException: a reply cut off in the middle (IncompleteRead), which httplib2 lets through as it is.
         raise TransientError(f"Google could not be reached ({type(exc).__name__}).") from exc

@@ -23,7 +23,7 @@ from events.models import Calendar
 from integrations import services as integration_services
 from integrations.models import GoogleWorkspace, Integration
 from integrations.providers import Provider
-from sync.errors import AuthRevoked, SyncError
+from sync.errors import AuthRevoked, QueueUnavailable, SyncError
 from sync.models import SyncRun
 from sync.services import sync_request_manual
 
@@ -303,5 +303,7 @@ def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
     if not hmac.compare_digest(integration.config["channel"].get("token", ""), token):
         return False
     if resource_state == "exists" and integration.sync_enabled:
-        sync_request_manual(integration=integration, trigger=SyncRun.Trigger.PUSH)
+        # A queue that is down: the failed run says so in the log, and the next automatic sync picks the change up.
+        with contextlib.suppress(QueueUnavailable):
+            sync_request_manual(integration=integration, trigger=SyncRun.Trigger.PUSH)
     return True

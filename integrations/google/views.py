@@ -24,6 +24,7 @@ from integrations.connecting import (
     connect_chosen,
     connect_scope,
     reconnecting,
+    sync_started,
 )
 from integrations.forms import ChooseCalendarForm
 from integrations.models import GoogleWorkspace, Integration
@@ -74,7 +75,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         except services.GoogleConnectError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Reconnected to Google. A sync has started.")
+            sync_started(request, integration, "Reconnected to Google.")
         return redirect("integrations:detail", pk=integration.pk)
     # The tokens wait in the session only encrypted, until the user picks a calendar.
     request.session[PENDING] = {"auth": "oauth", "account": account, "secret": crypto.encrypt(tokens),

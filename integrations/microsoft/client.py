@@ -141,4 +141,4 @@ def error_for(status: int, code: str, message: str, missing: type[Exception] = N
         return PreconditionFailed("The event changed in Outlook since calsync read it.")
     if status == 400:
         return ItemRejected(f"Microsoft refused the event: {message or code}.")
-    return TransientError(f"Microsoft answered {status} {code}.")
+    return TransientError(f"Microsoft answered {status}" + (f" {code}." if code else "."))

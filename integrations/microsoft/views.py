@@ -23,6 +23,7 @@ from integrations.connecting import (
     connect_chosen,
     connect_scope,
     reconnecting,
+    sync_started,
 )
 from integrations.forms import ChooseCalendarForm
 from integrations.models import Integration, MicrosoftOrganisation
@@ -77,7 +78,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         except services.MicrosoftConnectError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Reconnected to Microsoft. A sync has started.")
+            sync_started(request, integration, "Reconnected to Microsoft.")
         return redirect("integrations:detail", pk=integration.pk)
     # The token cache waits in the session only encrypted, until the user picks a calendar.
     secret = crypto.encrypt({"cache": tokens.cache, "account": tokens.account, "address": tokens.address})

@@ -83,7 +83,7 @@ def test_one_sync_at_a_time_and_a_dead_workers_lock_expires(member, pair, run_on
     run = services.sync_execute(run_id=services.sync_request(integration=integration, trigger="manual").pk)
     assert run.status == "success"
     stuck.refresh_from_db()
-    assert stuck.status == "failed" and "stopped before it finished" in stuck.error
+    assert stuck.status == "failed" and "worker stopped while syncing" in stuck.error
 
 
 def test_dispatcher_queues_only_due_integrations_with_an_indexed_query(  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from accounts.management.base import OperatorCommand
+from sync.errors import QueueUnavailable
 from sync.models import SyncRun
 from sync.services import sync_execute, sync_request_manual
 
@@ -28,8 +29,11 @@ class Command(OperatorCommand):
         integration = integration_in_tenant(options["tenant"], options["integration"])
         if not integration.sync_enabled:
             raise CommandError("This integration is paused; its user must resume it first.")
-        run = sync_request_manual(integration=integration)
-        if options["inline"]:
+        try:
+            run = sync_request_manual(integration=integration, queue=not options["inline"])
+        except QueueUnavailable as exc:
+            raise CommandError(f"{exc} Is the broker (REDIS_URL) running? --inline syncs without it.") from exc
+        if options["inline"] and not run.finished:
             run = sync_execute(run_id=run.pk)
         elif options["wait"]:
             run = self._wait(run, options["timeout"])
