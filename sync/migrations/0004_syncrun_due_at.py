@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_tenant_email_domain_aliases'),
         ('integrations', '0005_microsoft_certificate'),
-        ('sync', '0002_alter_syncrun_trigger'),
+        ('sync', '0003_unsynceditem_source'),
     ]
 
     operations = [
