@@ -544,7 +544,7 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     except services.NameConflict as exc:
         raise DavError(403, tag(CALDAV, "no-uid-conflict"), str(exc)) from exc
     except ICalError as exc:
-        raise DavError(403, tag(CALDAV, "valid-calendar-data"), str(exc)) from exc
+        raise _refused(exc) from exc
     answer = HttpResponse(status=201 if result.created else 204)
     answer["ETag"] = result.event.etag
     return answer
@@ -558,7 +558,7 @@ def _parse_item(body: bytes) -> Item:
     try:
         items = parse_calendar(text)
     except ICalError as exc:
-        raise DavError(403, tag(CALDAV, "valid-calendar-data"), str(exc)) from exc
+        raise _refused(exc) from exc
     if not items:
         raise DavError(
             403, tag(CALDAV, "supported-calendar-component"), "Only events (VEVENT) and tasks (VTODO) are stored."
@@ -568,6 +568,11 @@ def _parse_item(body: bytes) -> Item:
             403, tag(CALDAV, "valid-calendar-object-resource"), "One resource holds one event or task (one UID)."
         )
     return items[0]
+
+
+def _refused(exc: ICalError) -> DavError:
+    """403 with the RFC 4791 5.3.2.1 precondition the item breaks: a limit names its own, else valid-calendar-data."""
+    return DavError(403, tag(CALDAV, getattr(exc, "condition", "valid-calendar-data")), str(exc))
 
 
 def _check_preconditions(request: HttpRequest, target: Target) -> None:

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes, validate_rrule
+from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes
+from .limits import validate_rrule
 from .models import Calendar, Event
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")

@@ -31,8 +31,8 @@ from .ical import (
     as_utc,
     parse_calendar_lenient,
     resolve_zone,
-    validate_component,
 )
+from .limits import validate_item
 from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
 from .signals import calendar_changed
 
@@ -47,9 +47,7 @@ class NameConflict(Exception):
     """Another item already uses that resource name or UID."""
 
 
-def calendar_create(
-    *, owner: User, name: str, color: str = "", description: str = "", dav_name: str = ""
-) -> Calendar:
+def calendar_create(*, owner: User, name: str, color: str = "", description: str = "", dav_name: str = "") -> Calendar:
     """A new calendar. `dav_name` is the CalDAV path segment a client chose (MKCALENDAR); NameConflict if taken."""
     assert owner.tenant is not None
     fields = {"dav_name": dav_name} if dav_name else {}
@@ -267,9 +265,7 @@ def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event |
 def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
     """Create many new items in one transaction (a first sync). PreconditionFailed if any UID exists already."""
     for item in items:
-        for component in (item.master, *item.overrides):
-            validate_component(component)
-    for item in items:
+        validate_item(item)
         _check_kind(calendar, item)
     uids = [item.uid for item in items]
     if len(set(uids)) != len(uids):
@@ -325,8 +321,7 @@ def item_save(
 
     `if_match` is the seq the caller last saw; `if_none_match` refuses to replace.
     """
-    for component in (item.master, *item.overrides):
-        validate_component(component)
+    validate_item(item)
     _check_kind(calendar, item)
     try:
         with transaction.atomic():
