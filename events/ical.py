@@ -152,6 +152,9 @@ def _is_utc(tz: Any) -> bool:
 
 def _normalise(value: Any, tzid: str | None) -> Temporal:
     if isinstance(value, datetime):
+        if value.tzinfo is None and tzid:
+            # icalendar leaves the time floating when it knows no zone by that name: the instant is unknown.
+            raise ICalError(f"The time zone {tzid[:80]!r} is unknown and the data does not define it (VTIMEZONE).")
         if value.tzinfo is None:
             return value
         if isinstance(value.tzinfo, zoneinfo.ZoneInfo) and value.tzinfo.key in _available_zones():

@@ -77,6 +77,7 @@ def validate_item(item: Item) -> None:
 
 
 def validate_component(component: Component) -> None:
+    _check_dates(component)  # first: a date at the ends of the calendar overflows in the comparisons below
     if component.kind == "VEVENT" and component.start is None:
         raise ICalError(f"The event {component.uid!r} has no start (DTSTART).")
     start, end = component.start, component.end
@@ -85,7 +86,6 @@ def validate_component(component: Component) -> None:
             raise ICalError(f"The event {component.uid!r} mixes an all-day start with a timed end.")
         if as_utc(end) < as_utc(start):
             raise ICalError(f"The event {component.uid!r} ends before it starts.")
-    _check_dates(component)
     if component.rrule and start is not None:
         validate_rrule(component.rrule, start)
     if component.priority is not None and not 0 <= component.priority <= 9:
@@ -214,17 +214,15 @@ _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;]*)', re.IGNORECASE)
 
 
 def check_calendar_text(text: str) -> None:
-    """What must be refused before icalendar reads the text: deep nesting, path-like or unknown TZIDs, VTIMEZONE
-    rules other than yearly. One pass over the lines, so its cost is the text's length."""
+    """What must be refused before icalendar reads the text: deep nesting, path-like TZIDs (icalendar hands them
+    to zoneinfo), VTIMEZONE rules other than yearly. One pass over the lines: its cost is the text's length.
+    An unknown TZID that the text does not define is refused per item, by the parser."""
     lines = _UNFOLD.sub("", text).splitlines()
     _check_nesting(lines, depth=0)
     used, defined = _tzids(lines)
     for tzid in used | defined:
         if _path_like(tzid):
             raise ItemRefused(f"The time zone name {tzid[:80]!r} is not a time zone name.")
-    for tzid in used - defined:
-        if resolve_zone(tzid) is None:
-            raise ItemRefused(f"The time zone {tzid[:80]!r} is unknown and the data does not define it (VTIMEZONE).")
 
 
 def _check_nesting(lines: list[str], depth: int) -> None:

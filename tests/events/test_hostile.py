@@ -1,0 +1,202 @@
+"""The hostile corpus (tests/events/hostile.py) through every way an item enters calsync: CalDAV PUT, ICS import,
+the web form, and syncs from a real CalDAV server (Radicale) and from the Google emulator.
+
+For each: a clear 4xx, import problem or "Not synced" reason; nothing of the item stored; and the calendar's
+week view and a calendar-query still answer afterwards.
+"""
+
+from __future__ import annotations
+
+import niquests
+import pytest
+from defusedxml.ElementTree import fromstring
+from django.urls import reverse
+
+from dav.services import app_password_create
+from events.models import Event, ImportJob
+from tests.dav.conftest import Dav
+from tests.events.hostile import BY_NAME, CORPUS, Hostile
+from tests.events.hostile import calendar as ics
+
+pytestmark = pytest.mark.django_db
+
+C = "{urn:ietf:params:xml:ns:caldav}"
+QUERY = (
+    '<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+    '<d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+    '<c:comp-filter name="VEVENT"><c:time-range start="20261101T000000Z" end="20261201T000000Z"/>'
+    "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
+)
+
+
+@pytest.fixture
+def dav(client, member) -> Dav:  # type: ignore[no-untyped-def]
+    secret = app_password_create(user=member, label="Attacker's laptop")
+    return Dav(client, secret.username, secret.secret)
+
+
+@pytest.fixture(params=CORPUS, ids=lambda h: h.name)
+def hostile(request) -> Hostile:  # type: ignore[no-untyped-def]
+    return request.param
+
+
+def cal_path(calendar) -> str:  # type: ignore[no-untyped-def]
+    return f"/caldav/calendars/{calendar.owner.email}/{calendar.dav_name}/"
+
+
+def assert_still_answers(member_client, dav: Dav, calendar) -> None:  # type: ignore[no-untyped-def]
+    assert member_client.get(reverse("events:calendar") + "?week=2026-11-23").status_code == 200
+    assert member_client.get(reverse("events:calendar_list") + "?from=2026-11-01&to=2026-12-31").status_code == 200
+    report = dav.report(cal_path(calendar), QUERY)
+    assert report.status_code == 207, dav.body(report)
+
+
+def assert_nothing_hostile_stored(calendar) -> None:  # type: ignore[no-untyped-def]
+    assert not Event.objects.filter(calendar=calendar, uid__startswith="hostile-").exists()
+
+
+# --- CalDAV PUT -----------------------------------------------------------------------------------
+
+
+def test_caldav_put_is_refused_with_its_precondition(dav, member_client, calendar, hostile) -> None:  # type: ignore[no-untyped-def]
+    path = f"{cal_path(calendar)}{hostile.name}.ics"
+    response = dav.put(path, hostile.text)
+    assert response.status_code == 403, dav.body(response)
+    root = fromstring(dav.body(response))
+    assert root.find(f"{C}{hostile.condition}") is not None, dav.body(response)
+    assert hostile.says in dav.body(response)
+    assert_nothing_hostile_stored(calendar)
+    assert_still_answers(member_client, dav, calendar)
+
+
+@pytest.mark.parametrize("name", ["count", "attendees", "nul-summary", "year-9999-zoned", "overrides"])
+def test_a_refused_replacement_leaves_the_stored_item_as_it_was(dav, calendar, name) -> None:  # type: ignore[no-untyped-def]
+    hostile = BY_NAME[name]
+    path = f"{cal_path(calendar)}{hostile.name}.ics"
+    assert dav.put(path, ics(hostile.uid, "DTEND:20261123T110000Z", summary="Fine")).status_code == 201
+    before = Event.objects.get(calendar=calendar)
+    assert dav.put(path, hostile.text).status_code == 403
+    after = Event.objects.get(calendar=calendar)  # one row: no override of the refused version either
+    assert (after.title, after.seq, after.rrule) == (before.title, before.seq, "")
+
+
+def test_the_calendar_tells_clients_its_limits(dav, calendar, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ICAL_MAX_ATTENDEES = 250
+    names = ("min-date-time", "max-date-time", "max-instances", "max-attendees-per-instance")
+    body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop>'
+    body += "".join(f"<c:{name}/>" for name in names) + "</d:prop></d:propfind>"
+    answer = dav.body(dav.propfind(cal_path(calendar), body))
+    found = {name: fromstring(answer).findtext(f".//{C}{name}") for name in names}
+    assert found == {"min-date-time": "19000101T000000Z", "max-date-time": "22001231T235959Z",
+                     "max-instances": "10000", "max-attendees-per-instance": "250"}  # fmt: skip
+
+
+# --- ICS import ---------------------------------------------------------------------------------
+
+
+def test_import_reports_the_item_and_keeps_the_rest(member_client, dav, calendar, hostile, on_commit) -> None:  # type: ignore[no-untyped-def]
+    upload = {"file": _upload(hostile.with_good_event())}
+    with on_commit():
+        assert member_client.post(reverse("events:calendar_import", args=[calendar.pk]), upload).status_code == 302
+    job = ImportJob.objects.get()
+    page = member_client.get(reverse("events:import_status", args=[job.pk])).content.decode()
+    if hostile.whole_file:
+        assert job.status == "failed" and hostile.says in job.error
+        assert not Event.objects.filter(calendar=calendar).exists()
+    else:
+        assert job.status == "done" and job.created_count == 1, (job.error, job.problems)
+        assert [p["uid"] for p in job.problems] == [hostile.uid] and hostile.says in job.problems[0]["reason"]
+        assert list(Event.objects.filter(calendar=calendar).values_list("uid", flat=True)) == ["good@attacker.test"]
+    assert page.count(hostile.says) == 1 or hostile.says in page
+    assert_nothing_hostile_stored(calendar)
+    assert_still_answers(member_client, dav, calendar)
+
+
+def _upload(text: str):  # type: ignore[no-untyped-def]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("hostile.ics", text.encode())
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+# --- the web form --------------------------------------------------------------------------------
+
+FORM_CASES = {
+    "secondly": ({"repeat": "CUSTOM", "rrule": "FREQ=SECONDLY"}, "at most hourly"),
+    "minutely": ({"repeat": "CUSTOM", "rrule": "RRULE:FREQ=MINUTELY;INTERVAL=5"}, "at most hourly"),
+    "every-second-by-list": ({"repeat": "CUSTOM", "rrule": "FREQ=HOURLY;BYSECOND=0,1,2"}, "at most hourly"),
+    "count": ({"repeat": "CUSTOM", "rrule": "FREQ=DAILY;COUNT=1000000000"}, "COUNT is above 10000"),
+    "interval-zero": ({"repeat": "CUSTOM", "rrule": "FREQ=DAILY;INTERVAL=0"}, "INTERVAL must be 1 or more"),
+    "until-9999": ({"repeat": "CUSTOM", "rrule": "FREQ=HOURLY;UNTIL=99991231T000000Z"}, "after the year 2200"),
+    "year-0001": ({"start_date": "0001-01-01", "end_date": "0001-01-01", "repeat": "DAILY"}, "before the year 1900"),
+    "year-9999-zoned": (
+        {
+            "start_date": "9999-12-31",
+            "end_date": "9999-12-31",
+            "start_time": "22:00",
+            "end_time": "23:00",
+            "timezone": "America/Los_Angeles",
+        },
+        "after the year 2200",
+    ),
+    "nul-summary": ({"title": "before\x00after"}, "Null characters are not allowed"),
+    "escape-summary": ({"location": "bell\x07 and escape\x1b[2J"}, "control character"),
+    "huge-value": ({"description": "A" * 200_000}, "longer than calsync stores"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORM_CASES))
+def test_the_event_form_says_why(member_client, dav, calendar, name) -> None:  # type: ignore[no-untyped-def]
+    changes, message = FORM_CASES[name]
+    form = {
+        "calendar": str(calendar.pk), "title": "Planning", "start_date": "2026-11-23", "start_time": "10:00",
+        "end_date": "2026-11-23", "end_time": "11:00", "timezone": "Europe/Berlin", "repeat": "",
+        "visibility": "PUBLIC", "transparency": "OPAQUE", "status": "CONFIRMED", **changes,
+    }  # fmt: skip
+    response = member_client.post(reverse("events:event_create"), form)
+    assert response.status_code == 200  # the form again, with the reason
+    assert message in response.content.decode()
+    assert not Event.objects.filter(calendar=calendar).exists()
+    assert_still_answers(member_client, dav, calendar)
+
+
+# --- a sync from a CalDAV server holding the corpus ----------------------------------------------
+
+# Radicale refuses these itself (400/412), so no CalDAV server of that kind can hand them over.
+RADICALE_REFUSES = {"count", "nested", "year-9999-zoned", "until-9999", "duration-overflow"}
+# XML 1.0 cannot carry control characters: Radicale's REPORT leaves them out, so these arrive clean.
+RADICALE_CLEANS = {"nul-summary": "beforeafter", "escape-summary": "Hostile"}
+
+
+def test_a_caldav_server_holding_the_corpus_syncs_the_rest(member, member_client, dav, calendar, radicale,
+                                                           run_on_commit) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    from tests.integrations.test_caldav import connect
+
+    url = radicale.new_calendar("Hostile")
+    with niquests.Session() as session:
+        session.trust_env = False
+
+        def put(name: str, text: str) -> int:
+            answer = session.put(f"{url}{name}.ics", data=text.encode(), auth=(radicale.username, radicale.password),
+                                 headers={"Content-Type": "text/calendar"}, timeout=60)  # fmt: skip
+            return int(answer.status_code)
+
+        statuses = {h.name: put(h.name, h.text) for h in CORPUS}
+        assert put("good", ics("good@attacker.test", "DTEND:20261123T110000Z", summary="Good")) == 201
+    assert {n for n, status in statuses.items() if status >= 300} == RADICALE_REFUSES, statuses
+    integration = connect(member, calendar, radicale, url, run_on_commit, direction="to_calsync")
+    run = integration.runs.get()
+    assert run.status == "partial", run.error
+    reasons = {u.uid: u.reason for u in integration.unsynced_items.all()}
+    held = [h for h in CORPUS if h.name not in RADICALE_REFUSES and h.name not in RADICALE_CLEANS]
+    for h in held:
+        reason = next((r for uid, r in reasons.items() if uid == h.uid or uid.endswith(f"/{h.name}.ics")), None)
+        assert reason is not None and h.says in reason, (h.name, reason)
+    assert len(reasons) == len(held)
+    stored = dict(Event.objects.filter(calendar=calendar).values_list("uid", "title"))
+    assert stored == {"good@attacker.test": "Good", **{BY_NAME[n].uid: title for n, title in RADICALE_CLEANS.items()}}
+    assert_still_answers(member_client, dav, calendar)
