@@ -166,6 +166,11 @@ def _check_text(component: Component) -> None:
             raise ItemRefused("The item contains a control character (such as NUL) that text may not hold.")
 
 
+def printable(text: str) -> str:
+    """`text` without what text may not hold (see _CONTROL): for recording what was refused, and why."""
+    return _CONTROL.sub("", text)
+
+
 def _strings(value: Any) -> Iterator[str]:
     """Every text in a canonical component, its attendees, alarms and verbatim properties."""
     if isinstance(value, str):

@@ -45,3 +45,8 @@ class ItemRejected(SyncError):
 
 class SafetyStop(SyncError):
     """The run stopped itself rather than do something that looks like a mistake (mass deletion)."""
+
+
+# What converting a provider's payload raises on data calsync did not expect (a missing key, a value of the wrong
+# type, a date that overflows in a time zone): that item is reported "Not synced" and the run goes on.
+UNREADABLE: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, OverflowError)

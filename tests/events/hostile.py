@@ -42,7 +42,8 @@ def calendar(uid: str, *lines: str, start: str = "DTSTART:20261123T100000Z", sum
     return "\r\n".join([*head, *event, "END:VEVENT", *([after] if after else []), "END:VCALENDAR", ""])
 
 
-def _hours(count: int) -> list[str]:
+def hourly(count: int) -> list[str]:
+    """`count` UTC date-times an hour apart from 2027-01-01 10:00, as iCalendar writes them."""
     first = datetime(2027, 1, 1, 10, tzinfo=UTC)
     return [f"{first + timedelta(hours=n):%Y%m%dT%H%M%SZ}" for n in range(count)]
 
@@ -63,7 +64,7 @@ def _make(name: str, condition: str, says: str, *lines: str, **kw: str) -> Hosti
 
 
 def _build() -> list[Hostile]:
-    hours = _hours(10_000)
+    hours = hourly(10_000)
     uid = "hostile-overrides@attacker.test"
     overrides = "\r\n".join(_override(uid, when) for when in hours[:5_000])
     every_second = ",".join(map(str, range(60)))

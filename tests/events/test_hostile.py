@@ -15,7 +15,7 @@ from django.urls import reverse
 from dav.services import app_password_create
 from events.models import Event, ImportJob
 from tests.dav.conftest import Dav
-from tests.events.hostile import BY_NAME, CORPUS, Hostile
+from tests.events.hostile import BY_NAME, CORPUS, Hostile, hourly
 from tests.events.hostile import calendar as ics
 
 pytestmark = pytest.mark.django_db
@@ -200,3 +200,83 @@ def test_a_caldav_server_holding_the_corpus_syncs_the_rest(member, member_client
     stored = dict(Event.objects.filter(calendar=calendar).values_list("uid", "title"))
     assert stored == {"good@attacker.test": "Good", **{BY_NAME[n].uid: title for n, title in RADICALE_CLEANS.items()}}
     assert_still_answers(member_client, dav, calendar)
+
+
+# --- a sync from Google (the emulator) holding the corpus, as far as Google's API can carry it ---------------
+
+
+def _google_corpus(hours: list[str]) -> dict[str, tuple[dict, str]]:  # type: ignore[type-arg]
+    when = _google_when("2026-11-23T10:00:00")
+    far = {"dateTime": "9999-12-31T10:00:00Z", "timeZone": "UTC"}
+    ancient = {"start": {"dateTime": "0001-01-01T10:00:00Z", "timeZone": "UTC"},
+               "end": {"dateTime": "0001-01-01T11:00:00Z", "timeZone": "UTC"}}  # fmt: skip
+    los_angeles = _google_when("2026-11-23T10:00:00", "America/Los_Angeles")
+    guests = [{"email": f"guest{n}@attacker.test"} for n in range(10_000)]
+    reminders = {"useDefault": False, "overrides": [{"method": "popup", "minutes": n} for n in range(500)]}
+    return {
+        "secondly": ({**when, "recurrence": ["RRULE:FREQ=SECONDLY"]}, "at most hourly"),
+        "count": ({**when, "recurrence": ["RRULE:FREQ=DAILY;COUNT=1000000000"]}, "COUNT"),
+        "interval-zero": ({**when, "recurrence": ["RRULE:FREQ=DAILY;INTERVAL=0"]}, "INTERVAL"),
+        "exdates": ({**when, "recurrence": ["RRULE:FREQ=HOURLY", *(f"EXDATE:{h}" for h in hours)]}, "excluded"),
+        "rdates": ({**when, "recurrence": [f"RDATE:{h}" for h in hours]}, "extra dates"),
+        "attendees": ({**when, "attendees": guests}, "attendees"),
+        "year-0001": ({**ancient, "recurrence": ["RRULE:FREQ=HOURLY"]}, "before the year 1900"),
+        # Read in the series' zone, that EXDATE is before year 1: it overflowed and stopped the whole sync.
+        "exdate-0001-zoned": ({**los_angeles, "recurrence": ["RRULE:FREQ=DAILY", "EXDATE:00010101T000000Z"]},
+                              "out of range"),
+        "year-9999": ({"start": far, "end": far}, "after the year 2200"),
+        "until-9999": ({**when, "recurrence": ["RRULE:FREQ=HOURLY;UNTIL=99991231T000000Z"]}, "after the year 2200"),
+        "nul-summary": ({**when, "summary": "before\x00after"}, "control character"),
+        "surrogate-summary": ({**when, "summary": "half a character: \ud800"}, "control character"),
+        "escape-summary": ({**when, "location": "bell\x07 and escape\x1b[2J"}, "control character"),
+        "huge-value": ({**when, "description": "A" * 200_000}, "longer than"),
+        "many-alarms": ({**when, "reminders": reminders}, "reminders"),
+    }  # fmt: skip
+
+
+def test_a_google_calendar_holding_the_corpus_syncs_the_rest(member_client, dav, calendar, google, settings,
+                                                             run_on_commit) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    from tests.integrations.test_google import connect
+
+    email = "attacked@example.com"
+    state = google.state
+    state.account(email)
+    corpus = _google_corpus(hourly(10_000))
+    for name, (body, _) in corpus.items():
+        state.insert(email, email, {"summary": "Hostile", **body, "iCalUID": f"hostile-{name}@attacker.test"})
+    # A series with more changed occurrences than ICAL_MAX_OVERRIDES (lowered here: the rule is the same).
+    settings.ICAL_MAX_OVERRIDES = 2
+    series = {"summary": "Series", "iCalUID": "hostile-overrides@attacker.test", "recurrence": ["RRULE:FREQ=DAILY"]}
+    master = state.insert(email, email, {**series, **_google_when("2026-11-23T10:00:00")})
+    for day in ("24", "25", "26"):
+        moved = state.insert(email, email, {"summary": "Moved", "originalStartTime": _google_when(
+            f"2026-11-{day}T10:00:00")["start"], **_google_when(f"2026-11-{day}T12:00:00")})  # fmt: skip
+        # What Google holds for a moved occurrence: the series' iCalUID and its id (events.insert cannot make one).
+        state.calendars[email].events[moved["id"]].update(recurringEventId=master["id"], iCalUID=master["iCalUID"])
+    corpus["overrides"] = ({}, "changed occurrences")
+    state.insert(email, email, {"summary": "Good", **_google_when("2026-11-24T10:00:00")})
+    integration = connect(member_client, google, email, calendar, run_on_commit, direction="to_calsync")
+    run = integration.runs.get()
+    assert run.status == "partial", run.error
+    reasons = {u.uid: u.reason for u in integration.unsynced_items.all()}
+    for name, (_, says) in corpus.items():
+        reason = reasons.get(f"hostile-{name}@attacker.test") or next(
+            (r for uid, r in reasons.items() if uid == state_id(state, email, name)), None
+        )
+        assert reason is not None and says in reason, (name, reason)
+    assert len(reasons) == len(corpus)
+    assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
+    assert_still_answers(member_client, dav, calendar)
+
+
+def _google_when(start: str, zone: str = "Europe/Berlin") -> dict:  # type: ignore[type-arg]
+    """An hour from `start` (wall time in `zone`), as Google's EventDateTime pair."""
+    end = start[:11] + f"{int(start[11:13]) + 1:02d}" + start[13:]
+    return {"start": {"dateTime": start, "timeZone": zone}, "end": {"dateTime": end, "timeZone": zone}}
+
+
+def state_id(state, email: str, name: str) -> str:  # type: ignore[no-untyped-def]
+    """The Google event id of a corpus event: what "Not synced" names when calsync could not read it at all."""
+    uid = f"hostile-{name}@attacker.test"
+    events = state.calendars[email].events.items()
+    return next(i for i, e in events if e["iCalUID"] == uid and "recurringEventId" not in e)
