@@ -169,12 +169,16 @@ def _normalise(value: Any, tzid: str | None) -> Temporal:
     raise ICalError(f"'{value}' is not a date or a date-time.")
 
 
+def _one(component: icalendar.Component, name: str) -> Any:
+    """A property RFC 5545 allows once: the first, when a client sent it more than once (icalendar gives a list)."""
+    value = component.get(name)
+    return value[0] if isinstance(value, list) and value else value
+
+
 def _temporal(component: icalendar.Component, name: str) -> Temporal | None:
-    prop = component.get(name)
+    prop = _one(component, name)
     if prop is None:
         return None
-    if isinstance(prop, list):
-        prop = prop[0]
     try:
         value = component.decoded(name)
     except (ValueError, TypeError) as exc:
@@ -221,9 +225,7 @@ def _raw(name: str, prop: Any) -> RawProperty:
 
 
 def _text(component: icalendar.Component, name: str) -> str:
-    value = component.get(name)
-    if isinstance(value, list):
-        value = value[0]
+    value = _one(component, name)
     return "" if value is None else str(value)
 
 
@@ -233,7 +235,7 @@ def _x_text(component: icalendar.Component, name: str) -> str:
 
 
 def _int(component: icalendar.Component, name: str) -> int | None:
-    value = component.get(name)
+    value = _one(component, name)
     if value is None:
         return None
     try:
@@ -274,7 +276,7 @@ def _categories(component: icalendar.Component) -> tuple[str, ...]:
 
 
 def _alarm(sub: icalendar.Component) -> Alarm:
-    trigger = sub.get("TRIGGER")
+    trigger = _one(sub, "TRIGGER")
     if trigger is None:
         raise ICalError("A reminder (VALARM) has no TRIGGER.")
     extra = tuple(
@@ -337,7 +339,7 @@ def _component(vcomponent: icalendar.Component) -> Component:
         for name, value in vcomponent.property_items(recursive=False)
         if name not in _MODELLED and name not in _REGENERATED and name not in ("BEGIN", "END")
     ]
-    organizer = vcomponent.get("ORGANIZER")
+    organizer = _one(vcomponent, "ORGANIZER")
     completed = _temporal(vcomponent, "COMPLETED")
     return Component(
         kind=vcomponent.name,
