@@ -33,6 +33,7 @@ from accounts.tenancy import Scope
 from events import selectors, services
 from events.convert import item_from_event
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
+from events.limits import check_calendar_text
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
@@ -341,6 +342,7 @@ def _live_value(field: str, node: Element) -> str:
 
 def _zone_from_vtimezone(text: str) -> str:
     try:
+        check_calendar_text(text)  # the same text rules as any calendar data, before icalendar reads it
         calendar = icalendar.Calendar.from_ical(text)
         zone = next(c for c in calendar.walk("VTIMEZONE"))
         tzid = str(zone["TZID"])

@@ -7,6 +7,8 @@ week view and a calendar-query still answer afterwards.
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 import niquests
 import pytest
 from defusedxml.ElementTree import fromstring
@@ -89,6 +91,20 @@ def test_the_calendar_tells_clients_its_limits(dav, calendar, settings) -> None:
     found = {name: fromstring(answer).findtext(f".//{C}{name}") for name in names}
     assert found == {"min-date-time": "19000101T000000Z", "max-date-time": "22001231T235959Z",
                      "max-instances": "10000", "max-attendees-per-instance": "250"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["nested", "vtimezone-secondly", "tzid-path"])
+def test_a_hostile_calendar_timezone_is_refused(dav, calendar, name) -> None:  # type: ignore[no-untyped-def]
+    """calendar-timezone (RFC 4791 5.2.2) carries a VCALENDAR too: the same text rules apply before it is read."""
+    text = BY_NAME[name].text.replace("BEGIN:VEVENT", "BEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nBEGIN:VEVENT", 1)
+    text = text.replace("END:VCALENDAR", "END:VTIMEZONE\r\nEND:VCALENDAR")
+    body = ('<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            f"<d:set><d:prop><c:calendar-timezone>{escape(text)}</c:calendar-timezone></d:prop></d:set>"
+            "</d:propertyupdate>")  # fmt: skip
+    answer = dav.request("PROPPATCH", cal_path(calendar), body)
+    assert answer.status_code == 207 and "403" in dav.body(answer), dav.body(answer)
+    calendar.refresh_from_db()
+    assert calendar.timezone != "Europe/Paris"
 
 
 # --- ICS import ---------------------------------------------------------------------------------
