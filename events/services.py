@@ -32,7 +32,7 @@ from .ical import (
     parse_calendar_lenient,
     resolve_zone,
 )
-from .limits import validate_item
+from .limits import printable, validate_item
 from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
 from .signals import calendar_changed
 
@@ -447,7 +447,8 @@ def import_job_fail(*, job_id: int) -> None:
 
 
 def _import_finish(job: ImportJob, status: str, problems: list[dict[str, str]], error: str = "") -> ImportJob:
-    job.status, job.problems, job.error, job.finished_at = status, problems, error, timezone.now()
+    problems = [{key: printable(value) for key, value in problem.items()} for problem in problems]  # a NUL UID too
+    job.status, job.problems, job.error, job.finished_at = status, problems, printable(error), timezone.now()
     job.payload = ""  # the file is not kept once imported
     job.save(update_fields=["status", "problems", "error", "finished_at", "payload", "created_count", "updated_count"])
     log.info(

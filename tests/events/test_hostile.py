@@ -128,6 +128,18 @@ def test_import_reports_the_item_and_keeps_the_rest(member_client, dav, calendar
     assert_still_answers(member_client, dav, calendar)
 
 
+def test_an_import_report_keeps_no_control_characters(member_client, calendar, on_commit) -> None:  # type: ignore[no-untyped-def]
+    """The report names a refused item by its UID: one with a NUL would stop PostgreSQL storing the report."""
+    upload = {"file": _upload(ics("nul\x00uid@attacker.test", "RRULE:FREQ=SECONDLY"))}
+    with on_commit():
+        member_client.post(reverse("events:calendar_import", args=[calendar.pk]), upload)
+    job = ImportJob.objects.get()
+    assert job.status == "done" and job.problems == [
+        {"uid": "nuluid@attacker.test", "reason": job.problems[0]["reason"]}
+    ]
+    assert "at most hourly" in job.problems[0]["reason"]
+
+
 def _upload(text: str):  # type: ignore[no-untyped-def]
     from django.core.files.uploadedfile import SimpleUploadedFile
 
