@@ -106,7 +106,7 @@ _COLUMNS = [
     ("UID", "uid", 255), ("SUMMARY", "summary", 500), ("LOCATION", "location", 500), ("URL", "url", 1000),
     ("RRULE", "rrule", 1000), ("STATUS", "status", 16), ("CLASS", "visibility", 12), ("TRANSP", "transparency", 11),
     ("X-CALSYNC-CLIENT", "client", 200), ("X-CALSYNC-PROJECT", "project", 200),
-    ("X-CALSYNC-ACTIVITY-TYPE", "activity_type", 200), ("DESCRIPTION", "description", MAX_VALUE_CHARS),
+    ("X-CALSYNC-ACTIVITY-TYPE", "activity_type", 200),
 ]  # fmt: skip
 
 
@@ -215,6 +215,7 @@ def _check_rule_parts(parts: dict[str, list[Any]]) -> None:
 # --- the text, before the parser -------------------------------------------------------------
 
 _UNFOLD = re.compile(r"\r?\n[ \t]")
+_FREQ = re.compile(r"FREQ=([A-Z]*)")
 _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;]*)', re.IGNORECASE)
 
 
@@ -273,7 +274,7 @@ def _parameters(line: str) -> str:
 def _vtimezone_line(upper: str, line: str, stack: list[str], defined: set[str]) -> None:
     if stack[-1] == "VTIMEZONE" and upper.startswith("TZID"):
         defined.add(line.split(":", 1)[-1].strip())
-    if upper.startswith("RRULE") and "FREQ=YEARLY" not in upper:
+    if upper.startswith("RRULE") and set(_FREQ.findall(upper)) != {"YEARLY"}:
         raise ItemRefused("A time zone (VTIMEZONE) may only change its offset yearly (FREQ=YEARLY).")
 
 
