@@ -270,6 +270,8 @@ ICAL_MAX_ATTENDEES = env.int("ICAL_MAX_ATTENDEES", default=1_000)  # Google Work
 # reader millions of steps before it reaches today.
 ICAL_EARLIEST_YEAR = env.int("ICAL_EARLIEST_YEAR", default=1900)
 ICAL_LATEST_YEAR = env.int("ICAL_LATEST_YEAR", default=2200)
+if not 1 < ICAL_EARLIEST_YEAR < ICAL_LATEST_YEAR < 9999:  # a day of margin: a zone's offset must not overflow
+    raise ImproperlyConfigured("ICAL_EARLIEST_YEAR and ICAL_LATEST_YEAR must be in order, within 2..9998.")
 
 # How many proxies in front of calsync append to X-Forwarded-For (0: none, use the connection's address).
 # Failed logins are counted per client address, so behind a proxy this must be set, or all clients share one.

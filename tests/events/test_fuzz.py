@@ -66,10 +66,10 @@ def _read(text: str) -> None:
     serialise(read)
 
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=100)
 @given(nearly_icalendar())
 def test_nearly_icalendar_is_read_or_refused_with_a_reason(text: str) -> None:
     _read(text)
@@ -82,7 +82,7 @@ def test_arbitrary_text_is_read_or_refused_with_a_reason(text: str) -> None:
 
 
 @pytest.mark.django_db
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=nearly_icalendar())
 def test_caldav_put_never_answers_500(client, member, calendar, text: str) -> None:  # type: ignore[no-untyped-def]
     secret = app_password_create(user=member, label="fuzz")
