@@ -7,6 +7,7 @@ week view and a calendar-query still answer afterwards.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
 import niquests
@@ -308,3 +309,45 @@ def state_id(state, email: str, name: str) -> str:  # type: ignore[no-untyped-de
     uid = f"hostile-{name}@attacker.test"
     events = state.calendars[email].events.items()
     return next(i for i, e in events if e["iCalUID"] == uid and "recurringEventId" not in e)
+
+
+# --- a sync from Microsoft Graph (the emulator) holding what Graph can carry of the corpus -------------------
+
+
+def test_an_outlook_calendar_holding_the_corpus_syncs_the_rest(member_client, dav, calendar, microsoft,
+                                                               run_on_commit) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    from tests.integrations.test_microsoft import connect
+
+    login, state = "attacked@contoso.example", microsoft.state
+    day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    when = {"start": {"dateTime": f"{day}T10:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": f"{day}T11:00:00.0000000", "timeZone": "UTC"}}  # fmt: skip
+    guests = [{"emailAddress": {"address": f"guest{n}@attacker.test", "name": f"Guest {n}"}, "type": "required"}
+              for n in range(10_000)]  # fmt: skip
+
+    def series(**range_: object) -> dict:  # type: ignore[type-arg]
+        return {"pattern": {"type": "daily", "interval": 1}, "range": {"startDate": day, **range_}}
+
+    corpus = {
+        "nul-summary": ({"subject": "before\x00after"}, "control character"),
+        "surrogate-summary": ({"subject": "half a character: \ud800"}, "control character"),
+        "attendees": ({"subject": "Crowd", "attendees": guests}, "attendees"),
+        "huge-value": ({"subject": "Long", "body": {"contentType": "text", "content": "A" * 200_000}}, "longer than"),
+        "count": ({"subject": "Forever", "recurrence": series(type="numbered", numberOfOccurrences=1_000_000_000)},
+                  "COUNT"),
+        "until-9999": ({"subject": "Until", "recurrence": series(type="endDate", endDate="9999-12-31")},
+                       "after the year 2200"),
+    }  # fmt: skip
+    state.mailbox(login)
+    for body, _ in corpus.values():
+        state.create(login, None, {**when, **body})
+    state.create(login, None, {**when, "subject": "Good"})
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    run = integration.runs.get()
+    assert run.status == "partial", run.error
+    reasons = list(integration.unsynced_items.values_list("reason", flat=True))
+    for name, (_, says) in corpus.items():
+        assert sum(says in reason for reason in reasons) >= 1, (name, reasons)
+    assert len(reasons) == len(corpus)
+    assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
+    assert_still_answers(member_client, dav, calendar)
