@@ -351,3 +351,36 @@ def test_an_outlook_calendar_holding_the_corpus_syncs_the_rest(member_client, da
     assert len(reasons) == len(corpus)
     assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
     assert_still_answers(member_client, dav, calendar)
+
+
+# --- a sync from Exchange (the EWS emulator) holding what EWS can carry of the corpus --------------------------
+
+
+def test_an_exchange_calendar_holding_the_corpus_syncs_the_rest(member_client, dav, calendar, exchange,
+                                                                run_on_commit) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    from tests.integrations.test_exchange import _login, connect
+
+    address = _login(exchange, "attacked")
+    start = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    hour = {"start": start, "end": start + timedelta(hours=1)}
+    guests = [(f"guest{n}@attacker.test", f"Guest {n}", "Unknown") for n in range(10_000)]
+    corpus = {
+        "attendees": ({**hour, "subject": "Crowd", "required": guests}, "attendees"),
+        "huge-value": ({**hour, "subject": "Long", "body": "A" * 200_000}, "longer than"),
+        "year-1800": ({"subject": "Old", "start": datetime(1800, 1, 1, 9, tzinfo=UTC),
+                       "end": datetime(1800, 1, 1, 10, tzinfo=UTC)}, "before the year 1900"),
+        "year-9999": ({"subject": "Far", "start": datetime(9999, 12, 31, 9, tzinfo=UTC),
+                       "end": datetime(9999, 12, 31, 10, tzinfo=UTC)}, "after the year 2200"),
+    }  # fmt: skip
+    for fields, _ in corpus.values():
+        exchange.state.create(address, None, fields)
+    exchange.state.create(address, None, {**hour, "subject": "Good"})
+    integration = connect(member_client, exchange, calendar, run_on_commit, name="attacked")
+    run = integration.runs.get()
+    assert run.status == "partial", run.error
+    reasons = list(integration.unsynced_items.values_list("reason", flat=True))
+    for name, (_, says) in corpus.items():
+        assert sum(says in reason for reason in reasons) >= 1, (name, reasons)
+    assert len(reasons) == len(corpus)
+    assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
+    assert_still_answers(member_client, dav, calendar)
