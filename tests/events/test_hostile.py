@@ -54,6 +54,18 @@ def assert_still_answers(member_client, dav: Dav, calendar) -> None:  # type: ig
     assert report.status_code == 207, dav.body(report)
 
 
+def assert_only_good_synced(integration, corpus: dict, member_client, dav: Dav, calendar) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """The first sync took only "Good"; each corpus item is Not synced with words of its reason; pages answer."""
+    run = integration.runs.get()
+    assert run.status == "partial", run.error
+    reasons = list(integration.unsynced_items.values_list("reason", flat=True))
+    for name, (_, says) in corpus.items():
+        assert any(says in reason for reason in reasons), (name, reasons)
+    assert len(reasons) == len(corpus)
+    assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
+    assert_still_answers(member_client, dav, calendar)
+
+
 def assert_nothing_hostile_stored(calendar) -> None:  # type: ignore[no-untyped-def]
     assert not Event.objects.filter(calendar=calendar, uid__startswith="hostile-").exists()
 
@@ -343,14 +355,7 @@ def test_an_outlook_calendar_holding_the_corpus_syncs_the_rest(member_client, da
         state.create(login, None, {**when, **body})
     state.create(login, None, {**when, "subject": "Good"})
     integration = connect(member_client, microsoft, login, calendar, run_on_commit)
-    run = integration.runs.get()
-    assert run.status == "partial", run.error
-    reasons = list(integration.unsynced_items.values_list("reason", flat=True))
-    for name, (_, says) in corpus.items():
-        assert sum(says in reason for reason in reasons) >= 1, (name, reasons)
-    assert len(reasons) == len(corpus)
-    assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
-    assert_still_answers(member_client, dav, calendar)
+    assert_only_good_synced(integration, corpus, member_client, dav, calendar)
 
 
 # --- a sync from Exchange (the EWS emulator) holding what EWS can carry of the corpus --------------------------
@@ -376,11 +381,4 @@ def test_an_exchange_calendar_holding_the_corpus_syncs_the_rest(member_client, d
         exchange.state.create(address, None, fields)
     exchange.state.create(address, None, {**hour, "subject": "Good"})
     integration = connect(member_client, exchange, calendar, run_on_commit, name="attacked")
-    run = integration.runs.get()
-    assert run.status == "partial", run.error
-    reasons = list(integration.unsynced_items.values_list("reason", flat=True))
-    for name, (_, says) in corpus.items():
-        assert sum(says in reason for reason in reasons) >= 1, (name, reasons)
-    assert len(reasons) == len(corpus)
-    assert list(Event.objects.filter(calendar=calendar).values_list("title", flat=True)) == ["Good"]
-    assert_still_answers(member_client, dav, calendar)
+    assert_only_good_synced(integration, corpus, member_client, dav, calendar)
