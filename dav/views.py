@@ -33,7 +33,7 @@ from accounts.tenancy import Scope
 from events import selectors, services
 from events.convert import item_from_event
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
-from events.limits import check_calendar_text
+from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
@@ -558,6 +558,7 @@ def _parse_item(body: bytes) -> Item:
     except UnicodeDecodeError:
         raise DavError(403, tag(CALDAV, "valid-calendar-data"), "The body is not UTF-8 text.") from None
     try:
+        check_resource_text(text)
         items = parse_calendar(text)
     except ICalError as exc:
         raise _refused(exc) from exc

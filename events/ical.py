@@ -429,6 +429,9 @@ def parse_calendar_lenient(data: str | bytes) -> tuple[list[Item], list[dict[str
 
 def parse_item(data: str | bytes) -> Item:
     """Exactly one item, as a CalDAV resource must hold (RFC 4791 4.1)."""
+    from .limits import check_resource_text
+
+    check_resource_text(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
     items = parse_calendar(data)
     if len(items) != 1:
         raise ICalError(f"Expected one event or task (one UID), found {len(items)}.")

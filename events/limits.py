@@ -217,6 +217,7 @@ def _check_rule_parts(parts: dict[str, list[Any]]) -> None:
 
 _UNFOLD = re.compile(r"\r?\n[ \t]")
 _FREQ = re.compile(r"FREQ=([A-Z]*)")
+_ITEM_BEGIN = re.compile(r"^BEGIN:(?:VEVENT|VTODO)\s*$", re.IGNORECASE | re.MULTILINE)
 _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;]*)', re.IGNORECASE)
 
 
@@ -230,6 +231,18 @@ def check_calendar_text(text: str) -> None:
     for tzid in used | defined:
         if _path_like(tzid):
             raise ItemRefused(f"The time zone name {tzid[:80]!r} is not a time zone name.")
+
+
+def check_resource_text(text: str) -> None:
+    """A calendar object resource holds one item (RFC 4791 4.1): refuse more components than one series may
+    have before the parser spends seconds reading thousands of them."""
+    components = len(_ITEM_BEGIN.findall(text))
+    if components > settings.ICAL_MAX_OVERRIDES + 1:
+        raise ItemRefused(
+            f"The resource holds {components} events or tasks; a series may have at most "
+            f"{settings.ICAL_MAX_OVERRIDES} changed occurrences.",
+            "max-instances",
+        )
 
 
 def _check_nesting(lines: list[str], depth: int) -> None:
