@@ -187,6 +187,7 @@ FORM_CASES = {
     "nul-summary": ({"title": "before\x00after"}, "Null characters are not allowed"),
     "escape-summary": ({"location": "bell\x07 and escape\x1b[2J"}, "control character"),
     "huge-value": ({"description": "A" * 200_000}, "longer than calsync stores"),
+    "attendees": ({"attendees": "\n".join(f"guest{n}@attacker.test" for n in range(1_001))}, "at most 1000"),
 }
 
 
@@ -202,6 +203,31 @@ def test_the_event_form_says_why(member_client, dav, calendar, name) -> None:  #
     assert response.status_code == 200  # the form again, with the reason
     assert message in response.content.decode()
     assert not Event.objects.filter(calendar=calendar).exists()
+    assert_still_answers(member_client, dav, calendar)
+
+
+@pytest.mark.parametrize(("due", "message"), [("0001-01-01T10:00", "before the year 1900"),
+                                              ("9999-12-31T23:00", "after the year 2200")])  # fmt: skip
+def test_the_task_form_says_why(member_client, member, due, message) -> None:  # type: ignore[no-untyped-def]
+    from events import services
+
+    tasks = services.calendar_create(owner=member, name="Tasks")
+    answer = member_client.post(reverse("events:task_create"), {"calendar": tasks.pk, "title": "Far", "due": due})
+    assert answer.status_code == 200 and message in answer.content.decode()
+    assert not Event.objects.filter(calendar=tasks).exists()
+
+
+def test_moving_one_occurrence_out_of_range_says_why(member_client, dav, calendar) -> None:  # type: ignore[no-untyped-def]
+    assert dav.put(f"{cal_path(calendar)}weekly.ics", ics("weekly@x", "DTEND:20261123T110000Z",
+                                                          "RRULE:FREQ=WEEKLY")).status_code == 201  # fmt: skip
+    master = Event.objects.get(calendar=calendar)
+    form = {"title": "Moved", "start_date": "9999-12-31", "start_time": "22:00", "end_date": "9999-12-31",
+            "end_time": "23:00", "timezone": "America/Los_Angeles", "visibility": "PUBLIC",
+            "transparency": "OPAQUE", "status": "CONFIRMED", "version": master.seq}  # fmt: skip
+    url = reverse("events:occurrence_edit", args=[master.pk, "20261130T100000Z"])
+    answer = member_client.post(url, form)
+    assert answer.status_code == 200 and "after the year 2200" in answer.content.decode()
+    assert Event.objects.filter(calendar=calendar).count() == 1
     assert_still_answers(member_client, dav, calendar)
 
 
