@@ -187,6 +187,11 @@ FORM_CASES = {
     "nul-summary": ({"title": "before\x00after"}, "Null characters are not allowed"),
     "escape-summary": ({"location": "bell\x07 and escape\x1b[2J"}, "control character"),
     "huge-value": ({"description": "A" * 200_000}, "longer than calsync stores"),
+    "all-day-9999": ({"all_day": "on", "start_date": "9999-12-31", "end_date": "9999-12-31"}, "after the year 2200"),
+    "repeat-until-9999": (
+        {"repeat": "DAILY", "repeat_until": "9999-12-31", "timezone": "America/Los_Angeles"},
+        "after the year 2200",
+    ),
     "attendees": ({"attendees": "\n".join(f"guest{n}@attacker.test" for n in range(1_001))}, "at most 1000"),
 }
 
