@@ -200,6 +200,10 @@ def validate_rrule(rrule: str, start: Temporal) -> None:
         raise ICalError("The repeat rule's UNTIL must be in UTC when the event has a time zone.")
     if until is not None:
         check_date(until)
+    elif parts.get("COUNT"):  # at most ICAL_MAX_INSTANCES steps: where does the last occurrence fall?
+        end = latest() if getattr(rule, "_dtstart", start).tzinfo else latest().replace(tzinfo=None)
+        if rule.after(end) is not None:
+            raise ItemRefused(f"The repeat rule's COUNT goes on past the year {end.year}.", "max-date-time")
 
 
 def _check_rule_parts(parts: dict[str, list[Any]]) -> None:

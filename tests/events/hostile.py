@@ -99,6 +99,10 @@ def _build() -> list[Hostile]:
         _make("year-9999-zoned", "max-date-time", "after the year 2200",
               start=f"DTSTART;{los_angeles}:99991231T230000"),
         _make("until-9999", "max-date-time", "after the year 2200", "RRULE:FREQ=HOURLY;UNTIL=99991231T000000Z"),
+        _make("count-past-2200", "max-date-time", "past the year 2200", "RRULE:FREQ=YEARLY;INTERVAL=1000;COUNT=100"),
+        # Its second occurrence is 9999-12-31 23:00 in Los Angeles: year 10000 in UTC (a 500 when its span was stored).
+        _make("count-to-9999-zoned", "max-date-time", "past the year 2200", "RRULE:FREQ=YEARLY;INTERVAL=7973;COUNT=2",
+              start=f"DTSTART;{los_angeles}:20261231T230000"),
         _make("vtimezone-secondly", valid, "yearly", before=_SECONDLY_ZONE,
               start="DTSTART;TZID=Hostile/Seconds:20261123T100000"),
         _make("duration-overflow", valid, "out of range", "DURATION:P99999999W"),
