@@ -43,6 +43,7 @@ MAX_CATEGORIES = 100
 # VEVENT > PARTICIPANT > VLOCATION (RFC 9073).
 MAX_DEPTH = 4
 _FREQUENT = {"SECONDLY", "MINUTELY"}
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # RFC 5545 3.1 CONTROL; lone surrogates
 
 
@@ -212,6 +213,11 @@ def _check_rule_parts(parts: dict[str, list[Any]]) -> None:
         raise ItemRefused("calsync repeats events at most hourly: no calendar provider stores a rule more frequent.")
     if any(int(value) < 1 for value in parts.get("INTERVAL", [])):
         raise ItemRefused("The repeat rule's INTERVAL must be 1 or more.")
+    months = [int(m) for m in parts.get("BYMONTH", [])] or list(range(1, 13))
+    days = [int(d) for d in parts.get("BYMONTHDAY", [])]
+    if days and not any(abs(d) <= _MONTH_DAYS.get(m, 0) for d in days for m in months):
+        # dateutil would walk every day (or hour) to the year 9999 looking for one, for each reader.
+        raise ItemRefused("The repeat rule never occurs: no month it names has the days it names.")
     limit = settings.ICAL_MAX_INSTANCES
     if any(int(value) > limit for value in parts.get("COUNT", [])):
         raise ItemRefused(f"The repeat rule's COUNT is above {limit}, the most calsync stores.", "max-instances")

@@ -79,6 +79,7 @@ def _build() -> list[Hostile]:
               f"RRULE:FREQ=HOURLY;BYMINUTE={every_second};BYSECOND={every_second}"),
         _make("count", instances, "COUNT", "RRULE:FREQ=DAILY;COUNT=1000000000"),
         _make("interval-zero", valid, "INTERVAL", "RRULE:FREQ=DAILY;INTERVAL=0"),
+        _make("never-occurs", valid, "never occurs", "RRULE:FREQ=HOURLY;BYMONTH=2,4;BYMONTHDAY=31,-31;COUNT=10"),
         _make("exdates", instances, "excluded dates", "RRULE:FREQ=HOURLY", *(f"EXDATE:{h}" for h in hours)),
         _make("rdates", instances, "extra dates", *(f"RDATE:{h}" for h in hours)),
         Hostile("overrides", calendar(uid, "RRULE:FREQ=HOURLY", start="DTSTART:20270101T100000Z", after=overrides),
