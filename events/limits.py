@@ -6,13 +6,13 @@ a provider item it refuses is reported "Not synced" with the message).
 
 Refused, because no calendar provider stores it and one such item could occupy a worker for hours:
 rules repeating more often than hourly (FREQ=SECONDLY/MINUTELY, several BYMINUTE or BYSECOND values; Google
-and Microsoft refuse them too), INTERVAL below 1, COUNT above `ICAL_MAX_INSTANCES`, dates outside the
-years `ICAL_EARLIEST_YEAR`..`ICAL_LATEST_YEAR`, more EXDATEs or RDATEs, overrides, attendees, reminders,
-properties or parameters than below, over-long values, control characters in text, components nested deeper
-than RFC 5545 (plus RFC 9073's participants) allows, path-like time-zone names, and VTIMEZONE rules other
-than yearly (an unknown zone that the object does not define is refused by the parser, events.ical).
-Stored, and expanded lazily and within a budget by the readers: everything else, e.g. an hourly rule with
-no end.
+and Microsoft refuse them too), INTERVAL below 1, COUNT above `ICAL_MAX_INSTANCES`, rules that never occur,
+dates (and a COUNT's last occurrence) outside the years `ICAL_EARLIEST_YEAR`..`ICAL_LATEST_YEAR`, more
+EXDATEs or RDATEs, overrides, attendees, reminders, properties or parameters than below, over-long values,
+control characters in text, components nested deeper than RFC 5545 (plus RFC 9073's participants) allows,
+path-like time-zone names, and VTIMEZONE rules other than yearly (an unknown zone that the object does not
+define is refused by the parser, events.ical). Stored, and expanded lazily and within a budget by the
+readers: everything else, e.g. an hourly rule with no end.
 
 A refusal is an `ItemRefused`, an `ICalError` naming the RFC 4791 precondition it breaks (section 5.3.2.1).
 """
