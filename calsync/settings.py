@@ -321,6 +321,19 @@ DAV_KNOWN_ADDRESS_SECONDS = env.int("DAV_KNOWN_ADDRESS_SECONDS", default=7 * 24 
 # The largest body a CalDAV client may send (one event, or one REPORT), in bytes.
 DAV_MAX_BODY_BYTES = env.int("DAV_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 
+# --- what one calendar item may hold (events/limits.py; every way in: CalDAV, import, forms, provider syncs) ----
+# Advertised to CalDAV clients as max-instances, max-attendees-per-instance, min- and max-date-time (RFC 4791 5.2).
+ICAL_MAX_INSTANCES = env.int("ICAL_MAX_INSTANCES", default=10_000)  # a rule's COUNT: 27 years of daily events
+ICAL_MAX_OVERRIDES = env.int("ICAL_MAX_OVERRIDES", default=1_000)  # changed occurrences of one series
+ICAL_MAX_RECURRENCE_DATES = env.int("ICAL_MAX_RECURRENCE_DATES", default=1_000)  # EXDATEs, and RDATEs, per item
+ICAL_MAX_ATTENDEES = env.int("ICAL_MAX_ATTENDEES", default=1_000)  # Google Workspace's own ceiling
+# Dates outside these years are refused: no meeting is planned there, and a rule started in year 1 costs a
+# reader millions of steps before it reaches today.
+ICAL_EARLIEST_YEAR = env.int("ICAL_EARLIEST_YEAR", default=1900)
+ICAL_LATEST_YEAR = env.int("ICAL_LATEST_YEAR", default=2200)
+if not 1 < ICAL_EARLIEST_YEAR < ICAL_LATEST_YEAR < 9999:  # a day of margin: a zone's offset must not overflow
+    raise ImproperlyConfigured("ICAL_EARLIEST_YEAR and ICAL_LATEST_YEAR must be in order, within 2..9998.")
+
 # How many proxies in front of calsync append to X-Forwarded-For (0: none, use the connection's address).
 # Failed logins are counted per client address, so behind a proxy this must be set, or all clients share one.
 PROXY_HOPS = env.int("PROXY_HOPS", default=0)

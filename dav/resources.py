@@ -29,6 +29,7 @@ from accounts.models import User
 from accounts.tenancy import Scope
 from events.convert import item_from_event
 from events.ical import PRODID, serialise
+from events.limits import earliest, latest
 from events.models import Calendar, Event
 
 from .xml import CALDAV, CS, DAV, ICAL, element, tag
@@ -146,6 +147,14 @@ Getter = Callable[[], Value]
 READ_PRIVILEGES = ("read", "read-current-user-privilege-set")
 ALL_PRIVILEGES = (*READ_PRIVILEGES, "write", "write-properties", "write-content", "bind", "unbind")
 
+# What events/limits.py refuses, told to clients before they try (RFC 4791 5.2.6-5.2.9).
+LIMIT_PROPERTIES: dict[str, Getter] = {
+    "min-date-time": lambda: f"{earliest():%Y%m%dT%H%M%SZ}",
+    "max-date-time": lambda: f"{latest():%Y%m%dT%H%M%SZ}",
+    "max-instances": lambda: str(settings.ICAL_MAX_INSTANCES),
+    "max-attendees-per-instance": lambda: str(settings.ICAL_MAX_ATTENDEES),
+}
+
 # Properties a client may not set (RFC 4918 15, RFC 4791 5.2, RFC 6578 4).
 PROTECTED = {
     tag(DAV, name)
@@ -155,7 +164,7 @@ PROTECTED = {
         "creationdate", "lockdiscovery", "supportedlock",
     )
 } | {tag(CALDAV, n) for n in ("supported-calendar-component-set", "supported-calendar-data", "max-resource-size",
-                             "calendar-home-set", "calendar-user-address-set", "calendar-data")} | {
+                             "calendar-home-set", "calendar-user-address-set", "calendar-data", *LIMIT_PROPERTIES)} | {
     tag(CS, "getctag")
 }  # fmt: skip
 
@@ -255,6 +264,7 @@ class Properties:
             ],
             tag(CALDAV, "supported-calendar-data"): lambda: [_calendar_data_type()],
             tag(CALDAV, "max-resource-size"): lambda: str(_max_size()),
+            **{tag(CALDAV, name): value for name, value in LIMIT_PROPERTIES.items()},
         }
         for key, text in calendar.dav_properties.items():
             self.getters.setdefault(key, _dead(text))

@@ -34,6 +34,7 @@ from calsync.http import client_address
 from events import selectors, services
 from events.convert import item_from_event
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
+from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
@@ -333,6 +334,7 @@ def _live_value(field: str, node: Element) -> str:
 
 def _zone_from_vtimezone(text: str) -> str:
     try:
+        check_calendar_text(text)  # the same text rules as any calendar data, before icalendar reads it
         calendar = icalendar.Calendar.from_ical(text)
         zone = next(c for c in calendar.walk("VTIMEZONE"))
         tzid = str(zone["TZID"])
@@ -536,7 +538,7 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     except services.NameConflict as exc:
         raise DavError(403, tag(CALDAV, "no-uid-conflict"), str(exc)) from exc
     except ICalError as exc:
-        raise DavError(403, tag(CALDAV, "valid-calendar-data"), str(exc)) from exc
+        raise _refused(exc) from exc
     answer = HttpResponse(status=201 if result.created else 204)
     answer["ETag"] = result.event.etag
     return answer
@@ -548,9 +550,10 @@ def _parse_item(body: bytes) -> Item:
     except UnicodeDecodeError:
         raise DavError(403, tag(CALDAV, "valid-calendar-data"), "The body is not UTF-8 text.") from None
     try:
+        check_resource_text(text)
         items = parse_calendar(text)
     except ICalError as exc:
-        raise DavError(403, tag(CALDAV, "valid-calendar-data"), str(exc)) from exc
+        raise _refused(exc) from exc
     if not items:
         raise DavError(
             403, tag(CALDAV, "supported-calendar-component"), "Only events (VEVENT) and tasks (VTODO) are stored."
@@ -560,6 +563,11 @@ def _parse_item(body: bytes) -> Item:
             403, tag(CALDAV, "valid-calendar-object-resource"), "One resource holds one event or task (one UID)."
         )
     return items[0]
+
+
+def _refused(exc: ICalError) -> DavError:
+    """403 with the RFC 4791 5.3.2.1 precondition the item breaks: a limit names its own, else valid-calendar-data."""
+    return DavError(403, tag(CALDAV, getattr(exc, "condition", "valid-calendar-data")), str(exc))
 
 
 def _check_preconditions(request: HttpRequest, target: Target) -> None:

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes, validate_rrule
+from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes
+from .limits import check_date, validate_rrule
 from .models import Calendar, Event
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -38,6 +39,15 @@ class RepeatChoices:
     ]
 
 
+def _in_range(value: date) -> date:
+    """The years calsync stores (events.limits), checked on the field before any date arithmetic can overflow."""
+    try:
+        check_date(value)
+    except ICalError as exc:
+        raise ValidationError(str(exc)) from None
+    return value
+
+
 class _TimingMixin(forms.Form):
     """Start/end as a date plus an optional time, in a named zone, or all day."""
 
@@ -55,6 +65,12 @@ class _TimingMixin(forms.Form):
         ),
         help_text="Empty: no time zone (floating), the same clock time wherever you are.",
     )
+
+    def clean_start_date(self) -> date:
+        return _in_range(self.cleaned_data["start_date"])
+
+    def clean_end_date(self) -> date:
+        return _in_range(self.cleaned_data["end_date"])
 
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"].strip()
@@ -225,6 +241,10 @@ class EventForm(_DetailsMixin, _TimingMixin):
     def __init__(self, *args: Any, calendars: QuerySet[Calendar], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["calendar"].queryset = calendars  # type: ignore[attr-defined]
+
+    def clean_repeat_until(self) -> date | None:
+        until = self.cleaned_data["repeat_until"]
+        return None if until is None else _in_range(until)
 
     def clean_rrule(self) -> str:
         text = self.cleaned_data["rrule"].strip()

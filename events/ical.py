@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import icalendar
-from dateutil.rrule import rrulestr
 from icalendar.parser import Parameters, unescape_backslash
 from icalendar.prop import vInline
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
@@ -153,6 +152,9 @@ def _is_utc(tz: Any) -> bool:
 
 def _normalise(value: Any, tzid: str | None) -> Temporal:
     if isinstance(value, datetime):
+        if value.tzinfo is None and tzid:
+            # icalendar leaves the time floating when it knows no zone by that name: the instant is unknown.
+            raise ICalError(f"The time zone {tzid[:80]!r} is unknown and the data does not define it (VTIMEZONE).")
         if value.tzinfo is None:
             return value
         if isinstance(value.tzinfo, zoneinfo.ZoneInfo) and value.tzinfo.key in _available_zones():
@@ -167,12 +169,16 @@ def _normalise(value: Any, tzid: str | None) -> Temporal:
     raise ICalError(f"'{value}' is not a date or a date-time.")
 
 
+def _one(component: icalendar.Component, name: str) -> Any:
+    """A property RFC 5545 allows once: the first, when a client sent it more than once (icalendar gives a list)."""
+    value = component.get(name)
+    return value[0] if isinstance(value, list) and value else value
+
+
 def _temporal(component: icalendar.Component, name: str) -> Temporal | None:
-    prop = component.get(name)
+    prop = _one(component, name)
     if prop is None:
         return None
-    if isinstance(prop, list):
-        prop = prop[0]
     try:
         value = component.decoded(name)
     except (ValueError, TypeError) as exc:
@@ -219,9 +225,7 @@ def _raw(name: str, prop: Any) -> RawProperty:
 
 
 def _text(component: icalendar.Component, name: str) -> str:
-    value = component.get(name)
-    if isinstance(value, list):
-        value = value[0]
+    value = _one(component, name)
     return "" if value is None else str(value)
 
 
@@ -231,7 +235,7 @@ def _x_text(component: icalendar.Component, name: str) -> str:
 
 
 def _int(component: icalendar.Component, name: str) -> int | None:
-    value = component.get(name)
+    value = _one(component, name)
     if value is None:
         return None
     try:
@@ -272,7 +276,7 @@ def _categories(component: icalendar.Component) -> tuple[str, ...]:
 
 
 def _alarm(sub: icalendar.Component) -> Alarm:
-    trigger = sub.get("TRIGGER")
+    trigger = _one(sub, "TRIGGER")
     if trigger is None:
         raise ICalError("A reminder (VALARM) has no TRIGGER.")
     extra = tuple(
@@ -308,6 +312,17 @@ def _add_duration(start: Temporal, duration: timedelta) -> Temporal:
 
 
 def parse_component(vcomponent: icalendar.Component) -> Component:
+    from .limits import validate_component  # the limits are written in terms of this module's types
+
+    try:
+        component = _component(vcomponent)
+    except OverflowError as exc:  # e.g. DURATION:P99999999W added to the start
+        raise ICalError("A date, time or duration is out of range.") from exc
+    validate_component(component)
+    return component
+
+
+def _component(vcomponent: icalendar.Component) -> Component:
     uid = _text(vcomponent, "UID").strip()
     if not uid:
         raise ICalError(f"A {vcomponent.name} has no UID.")
@@ -324,9 +339,9 @@ def parse_component(vcomponent: icalendar.Component) -> Component:
         for name, value in vcomponent.property_items(recursive=False)
         if name not in _MODELLED and name not in _REGENERATED and name not in ("BEGIN", "END")
     ]
-    organizer = vcomponent.get("ORGANIZER")
+    organizer = _one(vcomponent, "ORGANIZER")
     completed = _temporal(vcomponent, "COMPLETED")
-    component = Component(
+    return Component(
         kind=vcomponent.name,
         uid=uid,
         recurrence_id=_temporal(vcomponent, "RECURRENCE-ID"),
@@ -362,13 +377,18 @@ def parse_component(vcomponent: icalendar.Component) -> Component:
         extra_properties=tuple(extra),
         extra_components=tuple(sub.to_ical().decode() for sub in vcomponent.subcomponents if sub.name != "VALARM"),
     )
-    validate_component(component)
-    return component
 
 
 def _calendars(data: str | bytes) -> list[icalendar.Component]:
+    from .limits import check_calendar_text
+
     try:
-        calendars = icalendar.Calendar.from_ical(data, multiple=True)
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise ICalError("This is not UTF-8 text.") from None
+    check_calendar_text(text)
+    try:
+        calendars = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # the parser raises bare ValueError/KeyError/IndexError on bad input
         raise ICalError(f"This is not valid iCalendar data ({_short(exc)}).") from exc
     if not calendars or not any(cal.name == "VCALENDAR" for cal in calendars):
@@ -409,6 +429,9 @@ def parse_calendar_lenient(data: str | bytes) -> tuple[list[Item], list[dict[str
 
 def parse_item(data: str | bytes) -> Item:
     """Exactly one item, as a CalDAV resource must hold (RFC 4791 4.1)."""
+    from .limits import check_resource_text
+
+    check_resource_text(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
     items = parse_calendar(data)
     if len(items) != 1:
         raise ICalError(f"Expected one event or task (one UID), found {len(items)}.")
@@ -462,52 +485,6 @@ def as_utc(value: Temporal | None) -> datetime:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
-
-
-# --- validation -------------------------------------------------------------------
-
-
-def validate_rrule(rrule: str, start: Temporal) -> None:
-    """Raise ICalError unless `rrule` is a recurrence rule that can expand from `start`."""
-    try:
-        icalendar.vRecur.from_ical(rrule)
-        rule = rrulestr(rrule, dtstart=start if isinstance(start, datetime) else as_utc(start).replace(tzinfo=None))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ICalError(f"The repeat rule {rrule!r} is not valid ({_short(exc)}).") from exc
-    until = getattr(rule, "_until", None)
-    if until is not None and isinstance(start, datetime) and (until.tzinfo is None) != (start.tzinfo is None):
-        raise ICalError("The repeat rule's UNTIL must be in UTC when the event has a time zone.")
-
-
-def validate_component(component: Component) -> None:
-    if component.kind == "VEVENT" and component.start is None:
-        raise ICalError(f"The event {component.uid!r} has no start (DTSTART).")
-    start, end = component.start, component.end
-    if start is not None and end is not None:
-        if isinstance(start, datetime) != isinstance(end, datetime):
-            raise ICalError(f"The event {component.uid!r} mixes an all-day start with a timed end.")
-        if as_utc(end) < as_utc(start):
-            raise ICalError(f"The event {component.uid!r} ends before it starts.")
-    if component.rrule and start is not None:
-        validate_rrule(component.rrule, start)
-    if component.priority is not None and not 0 <= component.priority <= 9:
-        raise ICalError("PRIORITY must be between 0 and 9.")
-    if component.percent_complete is not None and not 0 <= component.percent_complete <= 100:
-        raise ICalError("PERCENT-COMPLETE must be between 0 and 100.")
-    if not -(2**31) <= component.sequence < 2**31:
-        raise ICalError("SEQUENCE is out of range.")
-    for name, attr, limit in _LIMITS:
-        if len(getattr(component, attr)) > limit:
-            raise ICalError(f"{name} is longer than calsync stores ({limit} characters).")
-
-
-# What calsync's database columns hold (events.models.Event); longer values are refused, not cut.
-_LIMITS = [
-    ("UID", "uid", 255), ("SUMMARY", "summary", 500), ("LOCATION", "location", 500), ("URL", "url", 1000),
-    ("RRULE", "rrule", 1000), ("STATUS", "status", 16), ("CLASS", "visibility", 12), ("TRANSP", "transparency", 11),
-    ("X-CALSYNC-CLIENT", "client", 200), ("X-CALSYNC-PROJECT", "project", 200),
-    ("X-CALSYNC-ACTIVITY-TYPE", "activity_type", 200),
-]  # fmt: skip
 
 
 # --- serialising -------------------------------------------------------------------

@@ -33,8 +33,8 @@ from .ical import (
     as_utc,
     parse_calendar_lenient,
     resolve_zone,
-    validate_component,
 )
+from .limits import printable, validate_item
 from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
 from .signals import calendar_changed
 
@@ -267,9 +267,7 @@ def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event |
 def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
     """Create many new items in one transaction (a first sync). PreconditionFailed if any UID exists already."""
     for item in items:
-        for component in (item.master, *item.overrides):
-            validate_component(component)
-    for item in items:
+        validate_item(item)
         _check_kind(calendar, item)
     uids = [item.uid for item in items]
     if len(set(uids)) != len(uids):
@@ -325,8 +323,7 @@ def item_save(
 
     `if_match` is the seq the caller last saw; `if_none_match` refuses to replace.
     """
-    for component in (item.master, *item.overrides):
-        validate_component(component)
+    validate_item(item)
     _check_kind(calendar, item)
     try:
         with transaction.atomic():
@@ -467,7 +464,8 @@ def import_job_fail(*, job_id: int) -> None:
 
 
 def _import_finish(job: ImportJob, status: str, problems: list[dict[str, str]], error: str = "") -> ImportJob:
-    job.status, job.problems, job.error, job.finished_at = status, problems, error, timezone.now()
+    problems = [{key: printable(value) for key, value in problem.items()} for problem in problems]  # a NUL UID too
+    job.status, job.problems, job.error, job.finished_at = status, problems, printable(error), timezone.now()
     job.payload = ""  # the file is not kept once imported
     job.save(update_fields=["status", "problems", "error", "finished_at", "payload", "created_count", "updated_count"])
     log.info(

@@ -49,3 +49,8 @@ class SafetyStop(SyncError):
 
 class QueueUnavailable(SyncError):
     """The task queue (the Celery broker) could not be reached, so a requested sync was not started."""
+
+
+# What converting a provider's payload raises on data calsync did not expect (a missing key, a value of the wrong
+# type, a date that overflows in a time zone): that item is reported "Not synced" and the run goes on.
+UNREADABLE: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, OverflowError)

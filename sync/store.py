@@ -10,6 +10,7 @@ from itertools import islice
 from django.db.models import Q
 
 from events.ical import Item, serialise
+from events.limits import printable
 from integrations.models import Integration
 
 from .engine import Mapping, Side, source_key
@@ -127,6 +128,7 @@ class RunReport:
         self.pending: list[SyncLogEntry] = []
 
     def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: str) -> None:
+        uid, title, message = printable(uid), printable(title), printable(message)  # a refused item's own text
         entry = SyncLogEntry(run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra)
         self.pending.append(entry)
         if len(self.pending) >= 500:
@@ -153,8 +155,8 @@ class RunReport:
         UnsyncedItem.objects.update_or_create(
             integration=self.run.integration,
             side=side.value,
-            uid=uid[:255],
-            defaults={"title": title[:500], "reason": reason, "source": source[:1000]},
+            uid=printable(uid)[:255],
+            defaults={"title": printable(title)[:500], "reason": printable(reason), "source": source[:1000]},
         )
         self._log(
             "unsynced", f"“{title or uid}” was not synced: {reason}", uid, title, level=SyncLogEntry.Level.WARNING

@@ -27,7 +27,7 @@ from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
 from events.ical import Component, Item, as_utc
 from integrations.microsoft.convert import pattern_from_rrule, rrule_from_pattern
 from sync.adapter import Changes, Entry
-from sync.errors import ItemRejected, NotFound, PreconditionFailed, SyncError
+from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed, SyncError
 
 from .client import UPDATE_CREDENTIALS, translated
 from .convert import Unsupported, calsync_uid, local_time, to_component, to_fields
@@ -109,7 +109,7 @@ class ExchangeSide:
                 continue
             try:
                 entries.append(self._entry(master, own))
-            except (Unsupported, ValueError, KeyError) as exc:
+            except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((item_id, f"calsync cannot read this Exchange event ({exc})."))
         return entries, skipped
 

@@ -16,7 +16,7 @@ from googleapiclient.errors import HttpError
 
 from events.ical import Item
 from sync.adapter import Changes, Entry
-from sync.errors import ItemRejected, NotFound, PreconditionFailed
+from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed
 
 from .client import GoogleApi, translate
 from .convert import instance_id, to_event, to_item
@@ -90,7 +90,7 @@ class GoogleSide:
         for master_id, master in masters.items():
             try:
                 entries.append(self._entry(master, exceptions.get(master_id, [])))
-            except (ValueError, KeyError) as exc:
+            except UNREADABLE as exc:
                 skipped.append((master_id, f"calsync cannot read this Google event ({exc})."))
         return entries, skipped
 

@@ -24,7 +24,7 @@ from django.conf import settings
 
 from events.ical import Item, as_utc
 from sync.adapter import Changes, Entry
-from sync.errors import CursorExpired, ItemRejected, NotFound, PreconditionFailed
+from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
 from .client import GraphClient, error_for
 from .convert import UID_PROPERTY, Unsupported, calsync_uid, to_component, to_event
@@ -79,7 +79,7 @@ class MicrosoftSide:
                 entries.append(
                     Entry(event["id"], _version(event), Item(master=to_component(event, calsync_uid(event))))
                 )
-            except (Unsupported, KeyError, ValueError) as exc:
+            except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
         series, problems = self._series(sorted(series_ids))
         entries += series
@@ -118,7 +118,7 @@ class MicrosoftSide:
                 if status >= 300:
                     raise ValueError(f"Graph answered {status}")
                 entries.append(self._series_entry(master, (listed or {}).get("value", [])))
-            except (Unsupported, ValueError, KeyError) as exc:
+            except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
         return entries, skipped
 

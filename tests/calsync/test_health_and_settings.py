@@ -68,6 +68,8 @@ def test_production_boots_with_complete_settings() -> None:
         ({"REDIS_URL": ""}, "Set REDIS_URL"),
         ({"ENCRYPTION_KEYS": ""}, "ENCRYPTION_KEYS is required"),
         ({"CALSYNC_ENV": "staging"}, "must be 'development' or 'production'"),
+        ({"ICAL_EARLIEST_YEAR": "1"}, "ICAL_EARLIEST_YEAR and ICAL_LATEST_YEAR must be in order"),
+        ({"ICAL_LATEST_YEAR": "9999"}, "ICAL_EARLIEST_YEAR and ICAL_LATEST_YEAR must be in order"),
     ],
 )
 def test_production_refuses_unsafe_settings(change: dict[str, str], message: str) -> None:

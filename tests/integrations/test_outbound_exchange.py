@@ -9,7 +9,7 @@ from django.urls import reverse
 from exchangelib.protocol import close_connections
 
 from integrations.exchange.client import CONNECTIONS_PER_LOGIN, Server
-from integrations.exchange.services import ExchangeConnectError, calendars_for
+from integrations.exchange.services import RETRY_CONNECT, ExchangeConnectError, calendars_for
 from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
@@ -95,5 +95,5 @@ def test_refusals_do_not_use_up_exchangelibs_connections(exchange, network, mail
     server = Server(mail, "someone", PASSWORD, "CORP")
     for _ in range(CONNECTIONS_PER_LOGIN * 3):
         with pytest.raises(ExchangeConnectError, match="inside its own network"):
-            calendars_for(server, "someone@corp.example")
+            calendars_for(server, "someone@corp.example", refused=RETRY_CONNECT)
     assert network.connects == []
