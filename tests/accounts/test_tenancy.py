@@ -275,8 +275,9 @@ def test_a_members_scope_holds_only_their_own_rows(member, colleague_rows, forei
             admin_only()
 
 
-def test_an_admins_scope_holds_the_tenants_runs_and_users_and_no_one_elses(admin_user, member, colleague_rows,
-                                                                          foreign) -> None:  # type: ignore[no-untyped-def]
+def test_an_admins_scope_holds_the_tenants_runs_and_users_and_no_one_elses(
+    admin_user, member, colleague_rows, foreign
+) -> None:  # type: ignore[no-untyped-def]
     from django.http import Http404
 
     from accounts.tenancy import Scope
