@@ -226,7 +226,9 @@ def test_members_are_kept_out_of_the_admin_area(member_client, member) -> None: 
 def test_operator_without_tenant_is_refused_politely(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
     operator = django_user_model.objects.create_superuser(email="ops@calsync.test", password="x" * 20)
     client.force_login(operator)
-    assert client.get(reverse("events:calendar")).status_code == 403
+    response = client.get(reverse("events:calendar"))
+    assert response.status_code == 403
+    assert "This account belongs to no organisation." in response.content.decode()
 
 
 # --- a colleague in the same tenant: every Scope method keeps a member to their own rows ---------------------
