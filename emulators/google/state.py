@@ -241,15 +241,20 @@ class State:
             return self._access_token(grant.email, client_id, grant.scopes)
 
     def revoke(self, token: str) -> None:
+        """Revoking any token of a grant ends the application's access to the account: every refresh and access
+        token of that account and client stops working, and the next consent issues a new refresh token.
+        https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke"""
         with self.lock:
-            grant = self.refresh.pop(token, None)
+            grant = self.refresh.get(token)
             if grant is None and token in self.access:
                 email, client_id = self.access[token][:2]
                 grant = next((g for g in self.refresh.values() if (g.email, g.client_id) == (email, client_id)), None)
-                self.refresh = {t: g for t, g in self.refresh.items() if g is not grant}
             if grant is None:
                 raise OAuthError(400, "invalid_token", "Token expired or revoked")
-            self.access = {t: a for t, a in self.access.items() if (a[0], a[1]) != (grant.email, grant.client_id)}
+            key = (grant.email, grant.client_id)
+            self.refresh = {t: g for t, g in self.refresh.items() if (g.email, g.client_id) != key}
+            self.access = {t: a for t, a in self.access.items() if (a[0], a[1]) != key}
+            self.consented.discard(key)
 
     def revoke_user(self, email: str) -> None:
         """The user removed calsync's access in their Google account settings."""
