@@ -138,3 +138,25 @@ def test_server_busy_carries_the_back_off(ann, exchange) -> None:  # type: ignor
         list(folder.sync_items(only_fields=["changekey"]))
     assert raised.value.back_off == 2.5
     assert list(folder.sync_items(only_fields=["changekey"])) == []
+
+
+@pytest.mark.parametrize("how", ["HardDelete", "MoveToDeletedItems", "SoftDelete"])
+def test_delete_item_honours_its_delete_type(ann, exchange, how) -> None:  # type: ignore[no-untyped-def]
+    """DeleteType: HardDelete removes the item for good, MoveToDeletedItems moves it to the Deleted Items folder,
+    SoftDelete to the dumpster; in each case it leaves the calendar (and SyncFolderItems reports a delete).
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/deleteitem-operation
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/deletetype"""
+    ews, folder = ann
+    item = _item(ews, folder, f"Deleted with {how}")
+    list(folder.sync_items(only_fields=["changekey"]))
+    answer = ews.bulk_delete(ids=[(item.id, item.changekey)], delete_type=how, send_meeting_cancellations=SEND_TO_NONE)
+    assert answer == [True]
+    box = exchange.state.mailboxes[ews.primary_smtp_address.lower()]
+    in_deleted_items = [i["subject"] for i in box.deleted_items.values()]
+    in_dumpster = [i["subject"] for i in box.dumpster.values()]
+    assert in_deleted_items == ([f"Deleted with {how}"] if how == "MoveToDeletedItems" else [])
+    assert in_dumpster == ([f"Deleted with {how}"] if how == "SoftDelete" else [])
+    assert item.id not in box.deleted_items  # moved items get a new id
+    assert [kind for kind, _ in folder.sync_items(sync_state=folder.item_sync_state, only_fields=["changekey"])] == [
+        "delete"
+    ]

@@ -176,6 +176,9 @@ def test_two_way_create_edit_delete(member_client, calendar, exchange, run_on_co
     assert sync_now(integration, run_on_commit).status == "success"
     assert not Event.objects.filter(calendar=calendar).exists()
     assert list(remote.changes(None).changed) == []
+    # calsync's delete went to Deleted Items, where the user can still get it back, not gone for good.
+    deleted = exchange.state.mailboxes["twoway@corp.example"].deleted_items.values()
+    assert "Edited in calsync" in [i["subject"] for i in deleted]
 
 
 def test_a_weekly_series_with_an_edited_and_a_cancelled_occurrence(member_client, calendar, exchange,
