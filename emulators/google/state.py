@@ -387,9 +387,22 @@ class State:
                          status=body.get("status", "confirmed"), sequence=body.get("sequence", 0),
                          htmlLink=f"https://calendar.google.com/event?eid={event_id}",
                          creator={"email": email}, organizer=self._organizer(calendar, body))  # fmt: skip
+            self._normalise_times(calendar, event)
             calendar.events[event_id] = event
             self._touch(calendar, event)
             return dict(event)
+
+    def _normalise_times(self, calendar: Calendar, event: dict[str, Any]) -> None:
+        """Google keeps a dateTime as the instant, written back with the offset of the event's time zone (else
+        the calendar's): 09:00:00Z for Europe/Berlin comes back as 10:00:00+01:00.
+        https://developers.google.com/calendar/api/v3/reference/events#resource"""
+        for when in ("start", "end"):
+            value = event.get(when) or {}
+            if value.get("dateTime"):
+                moment = parse_when(value)
+                assert isinstance(moment, datetime)
+                local = moment.astimezone(ZoneInfo(value.get("timeZone") or calendar.time_zone))
+                event[when] = {**value, "dateTime": local.isoformat()}
 
     def _organizer(self, calendar: Calendar, body: dict[str, Any]) -> dict[str, Any]:
         # Google sets the organizer to the calendar; only events.import may name another one.
@@ -490,6 +503,7 @@ class State:
                 if "recurringEventId" in event:
                     merged["originalStartTime"] = event["originalStartTime"]
             self._validate(merged)
+            self._normalise_times(calendar, merged)
             event.clear()
             event.update(merged)
             self._touch(calendar, event)
