@@ -265,12 +265,15 @@ def test_a_members_scope_holds_only_their_own_rows(member, colleague_rows, forei
         assert mine[key].pk in found and colleague_rows[key].pk not in found, listing
     lookups = {"calendar": "calendar", "event": "event", "import_job": "job", "integration": "integration",
                "app_password": "app_password", "run": "run"}  # fmt: skip
+    second = _rows_of(member, "Second")  # with two of each, a lookup must return the one asked for
     for lookup, key in lookups.items():
-        assert getattr(scope, lookup)(mine[key].pk) == mine[key], lookup
+        for rows in (mine, second):
+            assert getattr(scope, lookup)(rows[key].pk) == rows[key], lookup
         for rows in (colleague_rows, foreign):
             with pytest.raises(Http404):
                 getattr(scope, lookup)(rows[key].pk)
-    assert set(scope.events().values_list("pk", flat=True)) == {mine["event"].pk, mine["task"].pk}
+    own_events = {rows[key].pk for rows in (mine, second) for key in ("event", "task")}
+    assert set(scope.events().values_list("pk", flat=True)) == own_events
     # The administration half refuses a member outright, even for their own rows.
     for admin_only in (scope.tenant_integrations, scope.require_admin, lambda: scope.managed_user(member.pk)):
         with pytest.raises(PermissionDenied, match="Only your organisation's admins"):
