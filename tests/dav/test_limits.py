@@ -32,3 +32,21 @@ def test_an_app_password_name_may_have_a_hundred_characters(member, length, acce
         with pytest.raises(ValidationError, match="under 100 characters"):
             app_password_create(user=member, label="d" * length)
         assert not AppPassword.objects.exists()
+
+
+@pytest.mark.parametrize(("length", "made"), [(200, True), (201, False)])
+def test_a_calendar_address_name_may_have_two_hundred_characters(dav, member, length, made) -> None:  # type: ignore[no-untyped-def]
+    from events.models import Calendar
+
+    name = "c" * length
+    response = dav.request("MKCALENDAR", f"/caldav/calendars/{member.email}/{name}/")
+    assert response.status_code == (201 if made else 400), response.content
+    assert Calendar.objects.filter(owner=member, dav_name=name).exists() is made
+
+
+@pytest.mark.parametrize(("length", "stored"), [(255, True), (256, False)])
+def test_a_resource_name_may_have_255_characters(dav, calendar, length, stored) -> None:  # type: ignore[no-untyped-def]
+    name = "r" * (length - len(".ics")) + ".ics"
+    response = dav.put(cal_path(calendar) + name, vevent(f"named-{length}"))
+    assert response.status_code == (201 if stored else 400), response.content
+    assert Event.objects.filter(calendar=calendar, uid=f"named-{length}").exists() is stored
