@@ -10,7 +10,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/15
 export CACHE_URL ?= redis://127.0.0.1:6379/14
 endif
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench mutation clean
 
 $(VENV)/.run-deps: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ format: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Mutation testing, not part of `make test`: killed/survived counts per module (MODULES="sync/engine.py" for one).
+MODULES ?= accounts/tenancy.py sync/engine.py dav/services.py integrations/addresses.py
+mutation: $(VENV)/.test-deps
+	$(PY) scripts/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts .pytest_cache .ruff_cache .hypothesis

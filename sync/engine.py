@@ -347,7 +347,7 @@ def _plan_new(pair: _Pair, settings: Settings) -> Action | None:
         if content_hash(local.item) == content_hash(remote.item):
             return Action("record", Side.LOCAL, pair)
         winner = _winner(settings)
-        message = "Both calendars had this item with different content; kept the " + _side_name(winner) + " version."
+        message = f"Both calendars had this item with different content; kept the version in {_side_name(winner)}."
         return Action("write", winner.other, pair, conflict=message)
     if local is not None and _flows(settings, Side.LOCAL):
         return Action("write", Side.REMOTE, pair)
@@ -373,7 +373,7 @@ def _plan_conflict(pair: _Pair, settings: Settings, local_gone: bool, remote_gon
     assert other is not None
     if content_hash(entry.item) == content_hash(other.item):
         return Action("record", winner, pair)
-    message = f"Changed in both calendars; the {_side_name(winner)} version won."
+    message = f"Changed in both calendars; the version in {_side_name(winner)} won."
     return Action("write", loser, pair, conflict=message)
 
 
@@ -537,7 +537,7 @@ class _Run:
         pair.state(source).entry = entry
         message = (
             f"Changed in {_side_name(changed)}, which this one-way sync does not copy from; "
-            f"the {_side_name(source)} version was put back."
+            f"the version in {_side_name(source)} was put back."
         )
         self._write(Action("write", changed, pair, conflict=message))
 

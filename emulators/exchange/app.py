@@ -596,14 +596,15 @@ class ExchangeEmulator(Emulator):
 
     def _op_DeleteItem(self, op: Element, login: Login, principal: str) -> list[str]:
         messages = []
+        how = op.get("DeleteType", "")
         for elem in op.find(m("ItemIds")) or []:
             try:
                 if elem.tag == t("OccurrenceItemId"):
                     self.state.delete(
-                        principal, login, elem.get("RecurringMasterId", ""), int(elem.get("InstanceIndex", "0"))
+                        principal, login, elem.get("RecurringMasterId", ""), int(elem.get("InstanceIndex", "0")), how
                     )
                 else:
-                    self.state.delete(principal, login, elem.get("Id", ""))
+                    self.state.delete(principal, login, elem.get("Id", ""), how=how)
                 messages.append(_ok("DeleteItem", ""))
             except EwsError as exc:
                 messages.append(_error_message("DeleteItem", exc))

@@ -62,6 +62,13 @@ class Mailbox:
     name: str
     folders: dict[str, Folder] = field(default_factory=dict)
     delegates: set[str] = field(default_factory=set)  # logins the owner gave access to the calendar
+    # Where DeleteItem puts what it deletes (not calendar folders, so never listed as one):
+    # MoveToDeletedItems -> the Deleted Items folder, SoftDelete -> the dumpster (Recoverable Items).
+    deleted_items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dumpster: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+DELETE_TYPES = ("HardDelete", "SoftDelete", "MoveToDeletedItems")
 
 
 def _id(kind: str, owner: str) -> str:
@@ -338,7 +345,14 @@ class State:
             raise EwsError("ErrorOccurrenceCrossingBoundary", "An occurrence cannot be moved onto or past the day "
                            "of an adjacent occurrence.")  # fmt: skip
 
-    def delete(self, principal: str, login: Login, item_id: str, index: int | None = None) -> None:
+    def delete(
+        self, principal: str, login: Login, item_id: str, index: int | None = None, how: str = "HardDelete"
+    ) -> None:
+        """DeleteItem. `how` is its DeleteType: HardDelete removes the item for good, MoveToDeletedItems moves it
+        (under a new id) into Deleted Items, SoftDelete into the dumpster. An occurrence is removed from its series.
+        https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/deleteitem-operation"""
+        if how not in DELETE_TYPES:
+            raise EwsError("ErrorSchemaValidation", f"The DeleteType attribute is invalid: {how!r}.")
         with self.lock:
             if index is not None:
                 occurrence = self.occurrence(principal, login, item_id, index)
@@ -357,9 +371,15 @@ class State:
                 master["deleted"].append(key)
                 self._touch(folder, master)
                 return
-            del folder.items[item_id]
+            removed = folder.items.pop(item_id)
             folder.seq += 1
             folder.removed[item_id] = (folder.history.pop(item_id)[0], folder.seq)
+            box = self.mailboxes[folder.owner]
+            if how == "MoveToDeletedItems":
+                moved = {**removed, "id": _id("item", folder.owner), "changekey": change_key()}
+                box.deleted_items[moved["id"]] = moved
+            elif how == "SoftDelete":
+                box.dumpster[item_id] = removed
 
     def find(self, address: str, folder_id: str, key: str, value: str) -> list[dict[str, Any]]:
         with self.lock:

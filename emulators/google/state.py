@@ -241,15 +241,20 @@ class State:
             return self._access_token(grant.email, client_id, grant.scopes)
 
     def revoke(self, token: str) -> None:
+        """Revoking any token of a grant ends the application's access to the account: every refresh and access
+        token of that account and client stops working, and the next consent issues a new refresh token.
+        https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke"""
         with self.lock:
-            grant = self.refresh.pop(token, None)
+            grant = self.refresh.get(token)
             if grant is None and token in self.access:
                 email, client_id = self.access[token][:2]
                 grant = next((g for g in self.refresh.values() if (g.email, g.client_id) == (email, client_id)), None)
-                self.refresh = {t: g for t, g in self.refresh.items() if g is not grant}
             if grant is None:
                 raise OAuthError(400, "invalid_token", "Token expired or revoked")
-            self.access = {t: a for t, a in self.access.items() if (a[0], a[1]) != (grant.email, grant.client_id)}
+            key = (grant.email, grant.client_id)
+            self.refresh = {t: g for t, g in self.refresh.items() if (g.email, g.client_id) != key}
+            self.access = {t: a for t, a in self.access.items() if (a[0], a[1]) != key}
+            self.consented.discard(key)
 
     def revoke_user(self, email: str) -> None:
         """The user removed calsync's access in their Google account settings."""
@@ -382,9 +387,22 @@ class State:
                          status=body.get("status", "confirmed"), sequence=body.get("sequence", 0),
                          htmlLink=f"https://calendar.google.com/event?eid={event_id}",
                          creator={"email": email}, organizer=self._organizer(calendar, body))  # fmt: skip
+            self._normalise_times(calendar, event)
             calendar.events[event_id] = event
             self._touch(calendar, event)
             return dict(event)
+
+    def _normalise_times(self, calendar: Calendar, event: dict[str, Any]) -> None:
+        """Google keeps a dateTime as the instant, written back with the offset of the event's time zone (else
+        the calendar's): 09:00:00Z for Europe/Berlin comes back as 10:00:00+01:00.
+        https://developers.google.com/calendar/api/v3/reference/events#resource"""
+        for when in ("start", "end"):
+            value = event.get(when) or {}
+            if value.get("dateTime"):
+                moment = parse_when(value)
+                assert isinstance(moment, datetime)
+                local = moment.astimezone(ZoneInfo(value.get("timeZone") or calendar.time_zone))
+                event[when] = {**value, "dateTime": local.isoformat()}
 
     def _organizer(self, calendar: Calendar, body: dict[str, Any]) -> dict[str, Any]:
         # Google sets the organizer to the calendar; only events.import may name another one.
@@ -485,6 +503,7 @@ class State:
                 if "recurringEventId" in event:
                     merged["originalStartTime"] = event["originalStartTime"]
             self._validate(merged)
+            self._normalise_times(calendar, merged)
             event.clear()
             event.update(merged)
             self._touch(calendar, event)

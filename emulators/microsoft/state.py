@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -387,7 +388,10 @@ class State:
         event = {k: body[k] for k in allowed if k in body}
         for when in ("start", "end"):
             if when in event:
-                parse_when(event[when])  # a bad time zone or time is refused here
+                # A bad time zone or time is refused here; the time comes back as Graph writes it (7 decimals).
+                event[when] = format_when(parse_when(event[when]), event[when].get("timeZone") or "UTC")
+        if (event.get("body") or {}).get("contentType") == "text":
+            event["body"] = {"contentType": "html", "content": text_as_html(event["body"].get("content") or "")}
         return event
 
     def _out(self, event: dict[str, Any], zone_name: str | None = None, expand: bool = False) -> dict[str, Any]:
@@ -578,6 +582,17 @@ class State:
                                "g": calendar.generation})  # fmt: skip
                 answer["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
             return answer
+
+
+def text_as_html(text: str) -> str:
+    """A plain-text body as Exchange keeps it: HTML, which is what Graph returns unless the request has
+    `Prefer: outlook.body-content-type="text"`.
+    https://learn.microsoft.com/en-us/graph/api/event-get#request-headers"""
+    lines = "<br>".join(html.escape(line, quote=False) for line in text.split("\n"))
+    return (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>'
+        f"<body><div>{lines}</div></body></html>"
+    )
 
 
 def _graph_id(seed: str) -> str:

@@ -23,32 +23,38 @@ pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def _series(calendar) -> Event:  # type: ignore[no-untyped-def]
+def _series(calendar, label: str = "Globex") -> Event:  # type: ignore[no-untyped-def]
     start = datetime(2026, 11, 23, 10, tzinfo=BERLIN)
-    component = Component(uid="secret@globex", summary="Globex secret", start=start, end=start + timedelta(hours=1),
-                          rrule="FREQ=WEEKLY")  # fmt: skip
+    component = Component(uid=f"secret@{label.lower()}", summary=f"{label} secret", start=start,
+                          end=start + timedelta(hours=1), rrule="FREQ=WEEKLY")  # fmt: skip
     return item_save(calendar=calendar, item=Item(master=component)).event
+
+
+def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """One of each row a user owns (calendar, event, task, import, integration, run, app password)."""
+    calendar = CalendarFactory(owner=owner, name=f"{label} board")
+    event = _series(calendar, label)
+    task = item_save(
+        calendar=calendar,
+        item=Item(master=Component(kind="VTODO", uid=f"t@{label.lower()}", summary=f"{label} todo")),
+    )
+    job = ImportJob.objects.create(tenant=owner.tenant, calendar=calendar, created_by=owner, filename="x.ics",
+                                   payload="")  # fmt: skip
+    other = CalendarFactory(owner=owner, name=f"{label} copy")
+    integration = integration_create(
+        user=owner, provider="calsync", calendar=calendar, remote_calendar_id=str(other.pk),
+        remote_calendar_name=f"{label} copy", sync_enabled=False,
+    )  # fmt: skip
+    run = SyncRun.objects.create(tenant=owner.tenant, integration=integration, trigger="manual", error=label)
+    app_password = app_password_create(user=owner, label=f"{label} phone").app_password
+    return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
+            "integration": integration, "run": run, "app_password": app_password}  # fmt: skip
 
 
 @pytest.fixture
 def foreign(outsider):  # type: ignore[no-untyped-def]
     """Rows of another tenant that the signed-in member must never reach."""
-    calendar = CalendarFactory(owner=outsider, name="Globex board")
-    event = _series(calendar)
-    task = item_save(
-        calendar=calendar, item=Item(master=Component(kind="VTODO", uid="t@globex", summary="Globex todo"))
-    )
-    job = ImportJob.objects.create(tenant=outsider.tenant, calendar=calendar, created_by=outsider, filename="x.ics",
-                                   payload="")  # fmt: skip
-    other = CalendarFactory(owner=outsider, name="Globex copy")
-    integration = integration_create(
-        user=outsider, provider="calsync", calendar=calendar, remote_calendar_id=str(other.pk),
-        remote_calendar_name="Globex copy", sync_enabled=False,
-    )  # fmt: skip
-    run = SyncRun.objects.create(tenant=outsider.tenant, integration=integration, trigger="manual", error="Globex")
-    app_password = app_password_create(user=outsider, label="Globex phone").app_password
-    return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": outsider,
-            "integration": integration, "run": run, "app_password": app_password}  # fmt: skip
+    return _rows_of(outsider, "Globex")
 
 
 def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -220,4 +226,79 @@ def test_members_are_kept_out_of_the_admin_area(member_client, member) -> None: 
 def test_operator_without_tenant_is_refused_politely(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
     operator = django_user_model.objects.create_superuser(email="ops@calsync.test", password="x" * 20)
     client.force_login(operator)
-    assert client.get(reverse("events:calendar")).status_code == 403
+    response = client.get(reverse("events:calendar"))
+    assert response.status_code == 403
+    assert "This account belongs to no organisation." in response.content.decode()
+
+
+# --- a colleague in the same tenant: every Scope method keeps a member to their own rows ---------------------
+
+
+@pytest.fixture
+def colleague_rows(tenant):  # type: ignore[no-untyped-def]
+    return _rows_of(UserFactory(tenant=tenant, email="colleague@acme.test"), "Colleague")
+
+
+def test_no_url_reaches_a_colleagues_objects(client, member, colleague_rows) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(member)
+    for method in ("get", "post"):
+        for name, url in _foreign_urls(colleague_rows).items():
+            response = getattr(client, method)(url)
+            assert response.status_code in (403, 404, 405), f"{name} answered {response.status_code} to {method}"
+            assert b"Colleague" not in response.content, name
+    assert SyncRun.objects.filter(pk=colleague_rows["run"].pk).exists()
+    assert Integration.objects.filter(pk=colleague_rows["integration"].pk).exists()
+
+
+def test_a_members_scope_holds_only_their_own_rows(member, colleague_rows, foreign) -> None:  # type: ignore[no-untyped-def]
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    from accounts.tenancy import Scope
+
+    mine = _rows_of(member, "Mine")
+    scope = Scope(member)
+    listings = {"calendars": "calendar", "events": "event", "integrations": "integration",
+                "app_passwords": "app_password"}  # fmt: skip
+    for listing, key in listings.items():
+        found = set(getattr(scope, listing)().values_list("pk", flat=True))
+        assert mine[key].pk in found and colleague_rows[key].pk not in found, listing
+    lookups = {"calendar": "calendar", "event": "event", "import_job": "job", "integration": "integration",
+               "app_password": "app_password", "run": "run"}  # fmt: skip
+    second = _rows_of(member, "Second")  # with two of each, a lookup must return the one asked for
+    for lookup, key in lookups.items():
+        for rows in (mine, second):
+            assert getattr(scope, lookup)(rows[key].pk) == rows[key], lookup
+        for rows in (colleague_rows, foreign):
+            with pytest.raises(Http404):
+                getattr(scope, lookup)(rows[key].pk)
+    own_events = {rows[key].pk for rows in (mine, second) for key in ("event", "task")}
+    assert set(scope.events().values_list("pk", flat=True)) == own_events
+    # The administration half refuses a member outright, even for their own rows.
+    for admin_only in (scope.tenant_integrations, scope.require_admin, lambda: scope.managed_user(member.pk)):
+        with pytest.raises(PermissionDenied, match="Only your organisation's admins"):
+            admin_only()
+
+
+def test_an_admins_scope_holds_the_tenants_runs_and_users_and_no_one_elses(
+    admin_user, member, colleague_rows, foreign
+) -> None:  # type: ignore[no-untyped-def]
+    from django.http import Http404
+
+    from accounts.tenancy import Scope
+
+    scope = Scope(admin_user)
+    assert scope.run(colleague_rows["run"].pk) == colleague_rows["run"]
+    assert set(scope.tenant_runs()) == {colleague_rows["run"]}
+    assert set(scope.tenant_integrations()) == {colleague_rows["integration"]}
+    assert set(scope.users()) == {admin_user, member, colleague_rows["user"]}
+    assert scope.managed_user(member.pk) == member
+    scope.require_admin()
+    # An admin's own-calendar methods are still their own: a colleague's calendar is not "theirs".
+    with pytest.raises(Http404):
+        scope.calendar(colleague_rows["calendar"].pk)
+    with pytest.raises(Http404):
+        scope.integration(colleague_rows["integration"].pk)
+    for lookup in (scope.run, scope.managed_user):
+        with pytest.raises(Http404):
+            lookup(foreign["run"].pk if lookup == scope.run else foreign["user"].pk)

@@ -50,12 +50,17 @@ def test_users_without_the_right_cannot_generate(client, tenant) -> None:
     assert response.status_code == 400 and not AppPassword.objects.exists()
 
 
-def test_revoke_own_only(member_client, member, admin_user) -> None:
+def test_revoke_own_only(member_client, member, admin_user, caplog) -> None:  # type: ignore[no-untyped-def]
     mine = app_password_create(user=member, label="Mac").app_password
     theirs = app_password_create(user=admin_user, label="Theirs").app_password
     assert member_client.post(reverse("dav:app_password_revoke", args=[theirs.pk])).status_code == 404
-    assert member_client.post(reverse("dav:app_password_revoke", args=[mine.pk])).status_code == 302
+    mine_pk = mine.pk
+    with caplog.at_level("INFO", logger="dav.services"):
+        assert member_client.post(reverse("dav:app_password_revoke", args=[mine.pk])).status_code == 302
     assert list(AppPassword.objects.values_list("label", flat=True)) == ["Theirs"]
+    # Operators can tell from the log whose password went, and which one.
+    [revoked] = [r for r in caplog.records if r.getMessage() == "app password revoked"]
+    assert (revoked.user, revoked.app_password) == (member.pk, mine_pk)  # type: ignore[attr-defined]
 
 
 # --- feed ---------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ def _item(ews, folder, subject: str, day: int = 0, **extra) -> CalendarItem:  # 
 
 
 def test_sync_folder_items_pages_and_reports_create_update_delete(ann) -> None:  # type: ignore[no-untyped-def]
+    """SyncFolderItems pages (MaxChangesReturned, IncludesLastItemInRange) and reports Create/Update/Delete.
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation"""
     ews, folder = ann
     made = [_item(ews, folder, f"Item {n}", n % 5) for n in range(7)]
     first = list(folder.sync_items(only_fields=["changekey"], max_changes_returned=3))  # three pages
@@ -51,6 +53,8 @@ def test_sync_folder_items_pages_and_reports_create_update_delete(ann) -> None: 
 
 
 def test_a_forgotten_sync_state_is_refused(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """A sync state the server no longer accepts is ErrorInvalidSyncStateData.
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation"""
     _ews, folder = ann
     list(folder.sync_items(only_fields=["changekey"]))
     exchange.state.expire_sync_states()
@@ -59,6 +63,8 @@ def test_a_forgotten_sync_state_is_refused(ann, exchange) -> None:  # type: igno
 
 
 def test_a_stale_change_key_is_an_irresolvable_conflict(ann) -> None:  # type: ignore[no-untyped-def]
+    """An UpdateItem with an old ChangeKey fails with ErrorIrresolvableConflict.
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/updateitem-operation"""
     ews, folder = ann
     item = _item(ews, folder, "Original")
     stale = item.changekey
@@ -71,6 +77,8 @@ def test_a_stale_change_key_is_an_irresolvable_conflict(ann) -> None:  # type: i
 
 
 def test_a_series_keeps_its_exceptions_and_deletions_on_the_master(ann) -> None:  # type: ignore[no-untyped-def]
+    """Modified and deleted occurrences are listed on the recurring master.
+    https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/recurrence-patterns-and-ews"""
     ews, folder = ann
     pattern = Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1], first_day_of_week=1),
                          boundary=NumberedPattern(start=EWSDate(2026, 11, 23), number=4))  # fmt: skip
@@ -132,9 +140,33 @@ def test_logins_and_mailbox_access_are_checked(exchange) -> None:  # type: ignor
 
 
 def test_server_busy_carries_the_back_off(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """ErrorServerBusy carries BackOffMilliseconds.
+    https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange"""
     _ews, folder = ann
     exchange.state.faults.update(busy=1, back_off_ms=2500)
     with pytest.raises(errors.ErrorServerBusy) as raised:
         list(folder.sync_items(only_fields=["changekey"]))
     assert raised.value.back_off == 2.5
     assert list(folder.sync_items(only_fields=["changekey"])) == []
+
+
+@pytest.mark.parametrize("how", ["HardDelete", "MoveToDeletedItems", "SoftDelete"])
+def test_delete_item_honours_its_delete_type(ann, exchange, how) -> None:  # type: ignore[no-untyped-def]
+    """DeleteType: HardDelete removes the item for good, MoveToDeletedItems moves it to the Deleted Items folder,
+    SoftDelete to the dumpster; in each case it leaves the calendar (and SyncFolderItems reports a delete).
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/deleteitem-operation
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/deletetype"""
+    ews, folder = ann
+    item = _item(ews, folder, f"Deleted with {how}")
+    list(folder.sync_items(only_fields=["changekey"]))
+    answer = ews.bulk_delete(ids=[(item.id, item.changekey)], delete_type=how, send_meeting_cancellations=SEND_TO_NONE)
+    assert answer == [True]
+    box = exchange.state.mailboxes[ews.primary_smtp_address.lower()]
+    in_deleted_items = [i["subject"] for i in box.deleted_items.values()]
+    in_dumpster = [i["subject"] for i in box.dumpster.values()]
+    assert in_deleted_items == ([f"Deleted with {how}"] if how == "MoveToDeletedItems" else [])
+    assert in_dumpster == ([f"Deleted with {how}"] if how == "SoftDelete" else [])
+    assert item.id not in box.deleted_items  # moved items get a new id
+    assert [kind for kind, _ in folder.sync_items(sync_state=folder.item_sync_state, only_fields=["changekey"])] == [
+        "delete"
+    ]

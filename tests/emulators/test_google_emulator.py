@@ -29,6 +29,9 @@ def _reason(exc: HttpError) -> tuple[int, str]:
 
 
 def test_paging_ends_with_a_sync_token_and_tokens_refuse_filters(api) -> None:  # type: ignore[no-untyped-def]
+    """nextSyncToken only on the last page; a sync token refuses most filters.
+    https://developers.google.com/calendar/api/guides/sync
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
     events = api.service.events()
     for n in range(5):
         events.insert(calendarId="primary", body=_event(f"E{n}")).execute()
@@ -48,6 +51,8 @@ def test_paging_ends_with_a_sync_token_and_tokens_refuse_filters(api) -> None:  
 
 
 def test_deletions_show_in_incremental_results_only(api) -> None:  # type: ignore[no-untyped-def]
+    """Deleted events (status cancelled) are always in incremental results.
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
     events = api.service.events()
     kept = events.insert(calendarId="primary", body=_event("Kept")).execute()
     gone = events.insert(calendarId="primary", body=_event("Gone")).execute()
@@ -62,6 +67,9 @@ def test_deletions_show_in_incremental_results_only(api) -> None:  # type: ignor
 
 
 def test_stale_etags_and_forgotten_tokens(api, google) -> None:  # type: ignore[no-untyped-def]
+    """A stale ETag in If-Match is 412; a sync token the server forgot is 410 Gone (start a full sync).
+    https://developers.google.com/calendar/api/guides/version-resources
+    https://developers.google.com/calendar/api/guides/sync"""
     events = api.service.events()
     event = events.insert(calendarId="primary", body=_event("Versioned")).execute()
     events.patch(calendarId="primary", eventId=event["id"], body={"summary": "Newer"}).execute()
@@ -78,6 +86,9 @@ def test_stale_etags_and_forgotten_tokens(api, google) -> None:  # type: ignore[
 
 
 def test_occurrences_are_instances_and_exceptions(api) -> None:  # type: ignore[no-untyped-def]
+    """A recurring event's occurrences are instances; a changed one is an exception with originalStartTime.
+    https://developers.google.com/calendar/api/guides/recurringevents
+    https://developers.google.com/calendar/api/v3/reference/events/instances"""
     events = api.service.events()
     series = events.insert(
         calendarId="primary", body=_event("Weekly", recurrence=["RRULE:FREQ=WEEKLY;COUNT=3"])
@@ -96,6 +107,8 @@ def test_occurrences_are_instances_and_exceptions(api) -> None:  # type: ignore[
 
 
 def test_rate_limits_answer_like_google_and_the_client_retries(api, google) -> None:  # type: ignore[no-untyped-def]
+    """Rate limits answer 403 rateLimitExceeded or 429; the client backs off and retries.
+    https://developers.google.com/calendar/api/guides/errors"""
     google.state.faults.update(rate_limit=2, rate_limit_status=403)
     assert api.execute(api.service.calendarList().list())["items"]  # retried twice, then answered
     google.state.faults.update(rate_limit=1, rate_limit_status=403)
@@ -105,6 +118,8 @@ def test_rate_limits_answer_like_google_and_the_client_retries(api, google) -> N
 
 
 def test_batch_answers_each_request_on_its_own(api) -> None:  # type: ignore[no-untyped-def]
+    """A batch is answered part by part, each with its own status.
+    https://developers.google.com/calendar/api/guides/batch"""
     insert = api.service.events().insert
     results = api.batch([
         insert(calendarId="primary", body=_event("One", iCalUID="same@x")),
@@ -116,8 +131,22 @@ def test_batch_answers_each_request_on_its_own(api) -> None:  # type: ignore[no-
 
 
 def test_read_only_calendars_refuse_writes(api) -> None:  # type: ignore[no-untyped-def]
+    """Writing to a calendar with reader access is 403 requiredAccessLevel.
+    https://developers.google.com/calendar/api/guides/errors"""
     holidays = next(c for c in api.service.calendarList().list().execute()["items"] if c["summary"] == "Holidays")
     assert holidays["accessRole"] == "reader"
     with pytest.raises(HttpError) as refused:
         api.service.events().insert(calendarId=holidays["id"], body=_event("Nope")).execute()
     assert refused.value.resp.status == 403
+
+
+def test_what_is_written_comes_back_as_google_keeps_it(api) -> None:  # type: ignore[no-untyped-def]
+    """Google adds its own fields (etag, created, updated, htmlLink, creator, organizer: the calendar) and writes a
+    dateTime back with the offset of the event's time zone.
+    https://developers.google.com/calendar/api/v3/reference/events#resource"""
+    body = {"summary": "Planning", "start": {"dateTime": "2026-11-23T09:00:00Z", "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": "2026-11-23T10:00:00Z", "timeZone": "Europe/Berlin"}}  # fmt: skip
+    made = api.service.events().insert(calendarId="primary", body=body).execute()
+    assert made["start"] == {"dateTime": "2026-11-23T10:00:00+01:00", "timeZone": "Europe/Berlin"}
+    assert made["organizer"] == {"email": api.email, "displayName": made["organizer"]["displayName"], "self": True}
+    assert {"etag", "created", "updated", "htmlLink", "creator", "iCalUID"} <= set(made)

@@ -216,7 +216,16 @@ def test_bad_occurrence_keys_are_404_not_500(member_client, calendar) -> None:  
     member_client.post(reverse("events:event_create"), _form(calendar, repeat="WEEKLY"))
     event = Event.objects.get()
     assert member_client.get(reverse("events:occurrence_edit", args=[event.pk, "yesterday"])).status_code == 404
-    assert member_client.get(reverse("events:event_detail", args=[event.pk]) + "?occurrence=junk").status_code == 200
+    # An unreadable occurrence key shows the series as a whole, not some occurrence and not an error.
+    page = member_client.get(reverse("events:event_detail", args=[event.pk]) + "?occurrence=junk")
+    assert page.status_code == 200
+    when = page.content.decode()
+    assert "Monday 23 November 2026, 10:00 – 11:00" in when and "this occurrence" not in when
+    assert reverse("events:event_edit", args=[event.pk]) in when and "Edit this occurrence" not in when
+    # whereas a real key shows that occurrence
+    second = member_client.get(reverse("events:event_detail", args=[event.pk]) + "?occurrence=20261130T090000Z")
+    assert "Monday 30 November 2026, 10:00 – 11:00" in second.content.decode()
+    assert "this occurrence" in second.content.decode()
 
 
 def test_calendar_list_counts_events_not_occurrences_or_tasks(
@@ -253,8 +262,14 @@ def test_tasks_can_be_created_completed_and_reopened(member_client, calendar) ->
 
 @pytest.mark.parametrize("query", ["?week=0001-01-01", "?week=9999-12-31", "?week=nonsense"])
 def test_absurd_dates_in_the_address_fall_back_to_today(member_client, query) -> None:  # type: ignore[no-untyped-def]
-    assert member_client.get(reverse("events:calendar") + query).status_code == 200
-    assert member_client.get(reverse("events:calendar_list") + query.replace("week", "from")).status_code == 200
+    from django.utils import timezone
+
+    week = member_client.get(reverse("events:calendar") + query)
+    listing = member_client.get(reverse("events:calendar_list") + query.replace("week", "from"))
+    today = timezone.now().astimezone(BERLIN).date().isoformat()  # the member's time zone
+    assert week.status_code == listing.status_code == 200
+    assert f'class="day today" data-date="{today}"' in week.content.decode()
+    assert f'name="from" value="{today}"' in listing.content.decode()
 
 
 def test_a_save_based_on_a_stale_form_does_not_overwrite_a_newer_change(member_client, calendar) -> None:  # type: ignore[no-untyped-def]

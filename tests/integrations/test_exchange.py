@@ -140,6 +140,24 @@ def test_the_same_mailbox_twice_is_refused(member_client, member, calendar, exch
     assert Integration.objects.count() == 1
 
 
+def test_a_mailbox_synced_through_microsoft_365_is_not_connected_again_over_ews(member_client, member, calendar,
+                                                                               exchange, microsoft,
+                                                                               run_on_commit) -> None:  # fmt: skip
+    """One mailbox, two roads to it (Graph and EWS): the second would show every event twice."""
+    from tests.integrations.test_microsoft import connect as connect_microsoft
+
+    address = _login(exchange, "both")
+    connect_microsoft(member_client, microsoft, address, calendar, run_on_commit)
+    other = events.calendar_create(owner=member, name="Other")
+    login = {"url": exchange.url, "domain": "CORP", "username": "both", "password": PASSWORD, "mailbox": address}
+    member_client.post(reverse("integrations:exchange_connect"), login)
+    folder = next(f.id for f in exchange.state.mailboxes[address].folders.values() if f.name == "Calendar")
+    page = member_client.post(reverse("integrations:exchange_choose"),
+                              {"remote": folder, "calendar": other.pk, **SETTINGS}).content.decode()  # fmt: skip
+    assert f"The mailbox {address} is already connected (to “Work”)" in page
+    assert list(Integration.objects.values_list("provider", flat=True)) == ["microsoft"]
+
+
 def test_two_way_create_edit_delete(member_client, calendar, exchange, run_on_commit) -> None:
     integration = connect(member_client, exchange, calendar, run_on_commit, name="twoway")
     remote = outlook(exchange, "twoway@corp.example")
@@ -158,6 +176,9 @@ def test_two_way_create_edit_delete(member_client, calendar, exchange, run_on_co
     assert sync_now(integration, run_on_commit).status == "success"
     assert not Event.objects.filter(calendar=calendar).exists()
     assert list(remote.changes(None).changed) == []
+    # calsync's delete went to Deleted Items, where the user can still get it back, not gone for good.
+    deleted = exchange.state.mailboxes["twoway@corp.example"].deleted_items.values()
+    assert "Edited in calsync" in [i["subject"] for i in deleted]
 
 
 def test_a_weekly_series_with_an_edited_and_a_cancelled_occurrence(member_client, calendar, exchange,

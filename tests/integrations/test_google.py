@@ -153,6 +153,28 @@ def test_disconnect_revokes_access_at_google(member_client, calendar, google, ru
     assert not Integration.objects.exists() and refresh not in google.state.refresh
 
 
+def test_disconnect_keeps_the_grant_while_another_calendar_uses_the_account(member_client, member, calendar, google,
+                                                                           run_on_commit) -> None:  # fmt: skip
+    """Revoking at Google ends the whole grant: the account's other calendar must keep syncing."""
+    from tests.factories import CalendarFactory
+
+    email = "shared.grant@example.com"
+    primary = connect(member_client, google, email, calendar, run_on_commit)
+    team_id = next(c["id"] for c in google.state.calendar_list(email) if c["summary"] == "Team")
+    connect(member_client, google, email, CalendarFactory(owner=member, name="Team copy"), run_on_commit,
+            remote=team_id)  # fmt: skip
+    second = Integration.objects.exclude(pk=primary.pk).get()
+    tokens = {primary.credentials["refresh_token"], second.credentials["refresh_token"]}
+    member_client.post(reverse("integrations:disconnect", args=[primary.pk]))
+    assert list(Integration.objects.all()) == [second]
+    assert tokens <= set(google.state.refresh)  # no token of the grant was revoked
+    google_side(google, email).create(event("after@x", "After the other one left"))
+    assert sync_now(second, run_on_commit).status == "success"
+    # The last calendar of the account going revokes the grant after all.
+    member_client.post(reverse("integrations:disconnect", args=[second.pk]))
+    assert not tokens & set(google.state.refresh)
+
+
 # --- syncing ------------------------------------------------------------------------------------------
 
 

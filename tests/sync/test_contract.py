@@ -151,3 +151,22 @@ def test_no_op_listing_since_the_latest_cursor_is_empty(side) -> None:  # type: 
     cursor = side.changes(None).cursor
     changes = side.changes(cursor)
     assert list(changes.changed) == [] and list(changes.deleted) == []
+
+
+def test_our_own_write_coming_back_is_left_alone(side) -> None:  # type: ignore[no-untyped-def]
+    """Each side keeps what it is sent in its own way (Google and Graph make the calendar's owner the organiser,
+    Graph returns the body as HTML, servers add fields): the echo of calsync's write may hash differently from
+    what was written, so only the version the write returned says it is an echo. Nothing may be written back."""
+    from events.ical import Attendee, Person
+    from sync.engine import Settings, sync
+    from sync.memory import ListReport, MemoryStore
+
+    local, store = MemorySide(), MemoryStore()
+    local.user_put(event("echo@test", "Review", description="Agenda:\n- figures\n- next steps",
+                         organizer=Person("member@acme.test", "Member"),
+                         attendees=(Attendee("guest@example.org", "Guest", rsvp=True),)))  # fmt: skip
+    for _ in range(3):
+        report = ListReport()
+        sync(local, side, store, Settings(), report)
+    assert report.lines == [] and local.calls.get("update", 0) == 0
+    assert [e.item.master.summary for e in side.changes(None).changed] == ["Review"]

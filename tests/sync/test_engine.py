@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from events.ical import as_utc
+from events.ical import Item, Person, as_utc
+from sync.adapter import Entry
 from sync.engine import Direction, Settings, Side, content_hash, sync
 from sync.errors import SafetyStop
 from sync.memory import ListReport, MemorySide, MemoryStore
@@ -195,6 +196,54 @@ def test_a_calendar_that_suddenly_lists_nothing_stops_the_run(sides) -> None:  #
     assert len(local.items) == 6
     run(local, remote, store, mass_delete_threshold=None)  # the user confirmed
     assert local.items == {}
+
+
+@pytest.mark.parametrize(("synced", "deleted", "stops"), [(5, 5, True), (4, 4, False), (6, 5, False)])
+def test_the_mass_delete_guard_stops_at_its_threshold_and_only_when_everything_went(
+    sides, synced, deleted, stops
+) -> None:  # type: ignore[no-untyped-def]
+    """Threshold 5: five synced items all gone stops; four all gone, or five of six gone, are ordinary deletions."""
+    local, remote, store = sides
+    for i in range(synced):
+        local.user_put(event(f"e{i}@test"))
+    run(local, remote, store)
+    for id in list(remote.items)[:deleted]:
+        remote.user_delete(id)
+    if stops:
+        with pytest.raises(SafetyStop, match=f"none of the {synced} synced items"):
+            run(local, remote, store, mass_delete_threshold=5)
+        assert len(local.items) == synced
+    else:
+        report = run(local, remote, store, mass_delete_threshold=5)
+        assert len(local.items) == synced - deleted and len(report.of("applied")) == deleted
+
+
+class RewritingSide(MemorySide):
+    """Keeps what it is sent the way a provider does: rewritten (here the owner made organiser), with a new version."""
+
+    def _rewrite(self, item: Item) -> Item:
+        return replace(item, master=replace(item.master, organizer=Person("owner@remote.test", "Owner")))
+
+    def create(self, item: Item) -> Entry:
+        return super().create(self._rewrite(item))
+
+    def update(self, id: str, item: Item, version: str) -> Entry:
+        return super().update(id, self._rewrite(item), version)
+
+
+def test_an_echo_rewritten_by_the_provider_is_recognised_by_its_version() -> None:
+    """Our own write coming back rewritten has a new content hash; only its version says it is an echo."""
+    local, remote, store = MemorySide(), RewritingSide(), MemoryStore()
+    local.user_put(event("a@test", "Planning"))
+    run(local, remote, store)
+    assert next(iter(remote.items.values())).item.master.organizer is not None  # it really was rewritten
+    report = run(local, remote, store)
+    assert report.lines == [] and local.calls.get("update", 0) == 0
+    assert next(iter(local.items.values())).item.master.organizer is None
+    # An edit afterwards still flows, and its rewritten echo is again left alone.
+    local.user_put(event("a@test", "Planning, moved"), id=next(iter(local.items)))
+    run(local, remote, store)
+    assert run(local, remote, store).lines == [] and summary(remote, "a@test") == "Planning, moved"
 
 
 def test_the_same_meeting_twice_on_one_side_becomes_one_event(sides) -> None:  # type: ignore[no-untyped-def]

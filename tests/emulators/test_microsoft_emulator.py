@@ -1,0 +1,134 @@
+"""The Graph emulator keeps Microsoft Graph's documented promises, checked over HTTPS with a plain HTTP client,
+so the Microsoft adapter's tests mean something. Each test cites the page it follows."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from django.conf import settings
+
+WEEK = {"startDateTime": "2026-11-23T00:00:00Z", "endDateTime": "2026-11-30T00:00:00Z"}
+PLANNING = {"subject": "Planning", "body": {"contentType": "text", "content": "Agenda:\nfigures & next steps"},
+            "start": {"dateTime": "2026-11-23T09:00:00Z", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-23T10:00:00", "timeZone": "UTC"}}  # fmt: skip
+
+
+@pytest.fixture
+def graph(microsoft, microsoft_mailbox):  # type: ignore[no-untyped-def]
+    """A session on a fresh mailbox's default calendar: (session, events URL, calendar URL)."""
+    upn, tokens = microsoft_mailbox
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = settings.MICROSOFT_CA_BUNDLE
+    session.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+    calendar = microsoft.state.mailboxes[upn].calendars[0]
+    base = f"{microsoft.base_url}/v1.0/me/calendars/{calendar}"
+    yield session, f"{base}/events", base
+    session.close()
+
+
+def _follow(session, url: str, params=None) -> tuple[list[dict], str]:  # type: ignore[no-untyped-def]
+    """A whole delta round: every page's items and the deltaLink that ends it."""
+    items: list[dict] = []
+    answer = session.get(url, params=params, headers={"Prefer": "odata.maxpagesize=2"}, timeout=10).json()
+    while True:
+        items += answer["value"]
+        if "@odata.deltaLink" in answer:
+            return items, answer["@odata.deltaLink"]
+        assert len(answer["value"]) == 2 and "@odata.nextLink" in answer
+        answer = session.get(_absolute(session, url, answer["@odata.nextLink"]), timeout=10).json()
+
+
+def _absolute(session, url: str, link: str) -> str:  # type: ignore[no-untyped-def]
+    return link if link.startswith("https://") else url.split("/v1.0/")[0] + link
+
+
+def test_delta_pages_end_with_a_delta_link_that_returns_only_changes(graph) -> None:  # type: ignore[no-untyped-def]
+    """calendarView/delta: a round of pages joined by @odata.nextLink ends with @odata.deltaLink; the next round
+    returns what changed since, a deleted event as {"id", "@removed"}.
+    https://learn.microsoft.com/en-us/graph/api/event-delta
+    https://learn.microsoft.com/en-us/graph/delta-query-events"""
+    session, events, calendar = graph
+    made = [session.post(events, json={**PLANNING, "subject": f"Item {n}"}, timeout=10).json() for n in range(5)]
+    first, delta = _follow(session, f"{calendar}/calendarView/delta", WEEK)
+    assert sorted(e["subject"] for e in first) == [f"Item {n}" for n in range(5)]
+    session.patch(f"{events}/{made[0]['id']}", json={"subject": "Changed"}, timeout=10)
+    session.delete(f"{events}/{made[1]['id']}", timeout=10)
+    changes, _ = _follow(session, _absolute(session, calendar, delta))
+    assert sorted((e["id"], e.get("subject"), "@removed" in e) for e in changes) == sorted(
+        [(made[0]["id"], "Changed", False), (made[1]["id"], None, True)]
+    )
+
+
+def test_a_forgotten_delta_token_is_410_sync_state_not_found(graph, microsoft) -> None:  # type: ignore[no-untyped-def]
+    """When the service can no longer use a delta token it answers 410 Gone and the client starts a new round.
+    https://learn.microsoft.com/en-us/graph/delta-query-overview#synchronization-reset"""
+    session, _events, calendar = graph
+    _, delta = _follow(session, f"{calendar}/calendarView/delta", WEEK)
+    microsoft.state.expire_delta_tokens()
+    answer = session.get(_absolute(session, calendar, delta), timeout=10)
+    assert answer.status_code == 410 and answer.json()["error"]["code"] == "SyncStateNotFound"
+
+
+def test_a_stale_etag_is_412_and_the_event_is_unchanged(graph) -> None:  # type: ignore[no-untyped-def]
+    """Writes with If-Match and an old @odata.etag fail with 412 Precondition Failed.
+    https://learn.microsoft.com/en-us/graph/errors"""
+    session, events, _ = graph
+    made = session.post(events, json=PLANNING, timeout=10).json()
+    session.patch(f"{events}/{made['id']}", json={"subject": "Newer"}, timeout=10)
+    stale = {"If-Match": made["@odata.etag"]}
+    assert (
+        session.patch(f"{events}/{made['id']}", json={"subject": "Lost"}, headers=stale, timeout=10).status_code == 412
+    )
+    assert session.delete(f"{events}/{made['id']}", headers=stale, timeout=10).status_code == 412
+    assert session.get(f"{events}/{made['id']}", timeout=10).json()["subject"] == "Newer"
+
+
+def test_what_is_written_comes_back_as_exchange_keeps_it(graph, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """A text body comes back as HTML unless Prefer: outlook.body-content-type asks for text; the mailbox owner
+    becomes the organiser; times come back in the event's zone as Graph formats them, or in the zone
+    Prefer: outlook.timezone names.
+    https://learn.microsoft.com/en-us/graph/api/event-get#request-headers
+    https://learn.microsoft.com/en-us/graph/api/resources/event"""
+    session, events, _ = graph
+    made = session.post(events, json=PLANNING, timeout=10).json()
+    assert made["body"]["contentType"] == "html" and "Agenda:<br>figures &amp; next steps" in made["body"]["content"]
+    assert made["organizer"]["emailAddress"]["address"] == microsoft_mailbox[0]
+    assert made["start"] == {"dateTime": "2026-11-23T09:00:00.0000000", "timeZone": "UTC"}
+    assert made["createdDateTime"] and made["lastModifiedDateTime"] and made["iCalUId"]
+    berlin = session.get(f"{events}/{made['id']}", headers={"Prefer": 'outlook.timezone="Europe/Berlin"'}, timeout=10)
+    assert berlin.json()["start"] == {"dateTime": "2026-11-23T10:00:00.0000000", "timeZone": "Europe/Berlin"}
+
+
+def test_the_same_transaction_id_creates_one_event(graph) -> None:  # type: ignore[no-untyped-def]
+    """transactionId: a create repeated with the same one (after a lost answer) does not make a second event.
+    https://learn.microsoft.com/en-us/graph/api/resources/event#properties"""
+    session, events, _ = graph
+    first = session.post(events, json={**PLANNING, "transactionId": "calsync-1"}, timeout=10).json()
+    again = session.post(events, json={**PLANNING, "transactionId": "calsync-1"}, timeout=10).json()
+    assert first["id"] == again["id"] and len(session.get(events, timeout=10).json()["value"]) == 1
+
+
+def test_throttling_is_429_with_retry_after(graph, microsoft) -> None:  # type: ignore[no-untyped-def]
+    """Over a limit Graph answers 429 Too Many Requests with a Retry-After header (seconds), then serves again.
+    https://learn.microsoft.com/en-us/graph/throttling"""
+    session, events, _ = graph
+    microsoft.state.faults.update(throttle=1, retry_after=7)
+    answer = session.get(events, timeout=10)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "7"
+    assert answer.json()["error"]["code"] == "TooManyRequests"
+    assert session.get(events, timeout=10).status_code == 200
+
+
+def test_a_batch_answers_each_request_on_its_own_up_to_twenty(graph, microsoft) -> None:  # type: ignore[no-untyped-def]
+    """JSON batching: up to 20 requests in one POST to /$batch, each with its own status and body.
+    https://learn.microsoft.com/en-us/graph/json-batching"""
+    session, events, _ = graph
+    path = events.split("/v1.0", 1)[1]
+    good = {"id": "1", "method": "POST", "url": path, "body": PLANNING, "headers": {"Content-Type": "application/json"}}
+    bad = {"id": "2", "method": "GET", "url": f"{path}/not-an-event"}
+    answer = session.post(f"{microsoft.base_url}/v1.0/$batch", json={"requests": [good, bad]}, timeout=10).json()
+    statuses = {r["id"]: r["status"] for r in answer["responses"]}
+    assert statuses["1"] == 201 and statuses["2"] >= 400
+    too_many = [{**bad, "id": str(n)} for n in range(21)]
+    assert session.post(f"{microsoft.base_url}/v1.0/$batch", json={"requests": too_many}, timeout=10).status_code == 400
