@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import recurring_ical_events
 from django.db.models import Prefetch, Q, QuerySet
 
+from . import recurrence
 from .convert import item_from_event
-from .ical import Item, as_utc, items_to_calendar
+from .ical import Item, as_utc
 from .models import Calendar, Event, Tombstone
 
 # How an occurrence is named in URLs: its original start as a UTC instant.
@@ -64,41 +64,37 @@ def masters_in_range(calendars: QuerySet[Calendar], start: datetime, end: dateti
     )
 
 
+class Occurrences(list["Occurrence"]):
+    """Occurrences in a range; `truncated` when the request's recurrence budget cut the expansion short."""
+
+    truncated: bool = False
+
+
 def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> list[Occurrence]:
-    """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions."""
+    """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions,
+    within the request's recurrence budget (an `Occurrences`: read `truncated`)."""
     masters = {m.uid: m for m in masters_in_range(calendars, start, end)}
-    if not masters:
-        return []
-    by_calendar: dict[int, list[Item]] = {}
+    result = Occurrences()
+    budget = recurrence.Budget.for_request()
     for master in masters.values():
-        by_calendar.setdefault(master.calendar_id, []).append(item_from_event(master))
-    result: list[Occurrence] = []
-    for calendar_id, items in by_calendar.items():
-        lookup = {m.uid: m for m in masters.values() if m.calendar_id == calendar_id}
-        expanded = recurring_ical_events.of(items_to_calendar(items)).between(start, end)
-        result.extend(_occurrence(lookup[str(c["UID"])], c) for c in expanded)
+        for found in recurrence.occurrences(item_from_event(master), start=start, end=end, budget=budget):
+            result.append(_occurrence(master, found))
+    result.truncated = budget.truncated
     result.sort(key=lambda o: (o.start, o.title))
     return result
 
 
-def _occurrence(master: Event, component: object) -> Occurrence:
-    start = component.decoded("DTSTART")  # type: ignore[attr-defined]
-    end = component.decoded("DTEND") if "DTEND" in component else start  # type: ignore[attr-defined, operator]
-    all_day = not isinstance(start, datetime)
-    recurrence_id = None
-    # recurring-ical-events puts a RECURRENCE-ID on every occurrence, single events too: ask the master.
-    if master.is_recurring:
-        recurrence_id = as_utc(component.decoded("RECURRENCE-ID"))  # type: ignore[attr-defined]
-    is_override = recurrence_id is not None and any(o.recurrence_id == recurrence_id for o in master.overrides.all())
+def _occurrence(master: Event, found: recurrence.Occurrence) -> Occurrence:
+    start = found.start
     return Occurrence(
         event=master,
         start=as_utc(start),
-        end=as_utc(end),
-        all_day=all_day,
-        title=str(component.get("SUMMARY", "")),  # type: ignore[attr-defined]
-        location=str(component.get("LOCATION", "")),  # type: ignore[attr-defined]
-        recurrence_id=recurrence_id,
-        is_override=is_override,
+        end=as_utc(found.end),
+        all_day=not isinstance(start, datetime),
+        title=found.component.summary,
+        location=found.component.location,
+        recurrence_id=as_utc(found.recurrence_id) if found.recurrence_id is not None else None,
+        is_override=found.is_override,
     )
 
 
