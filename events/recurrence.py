@@ -96,6 +96,8 @@ def duration(component: Component) -> timedelta:
     """How long each occurrence of `component` lasts."""
     if component.start is None:
         return timedelta(0)
+    if component.end is None and component.due is not None:
+        return _instant(component.due) - _instant(component.start)  # a task from DTSTART to DUE
     if component.end is None:
         # RFC 5545 3.6.1: without an end, an all-day event lasts the day and a timed one takes no time.
         return timedelta(0) if isinstance(component.start, datetime) else timedelta(days=1)

@@ -70,7 +70,7 @@ class Occurrences(list["Occurrence"]):
     truncated: bool = False
 
 
-def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> list[Occurrence]:
+def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> Occurrences:
     """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions,
     within the request's recurrence budget (an `Occurrences`: read `truncated`)."""
     masters = {m.uid: m for m in masters_in_range(calendars, start, end)}
