@@ -213,7 +213,8 @@ def _rule(text: str, anchor: datetime) -> du.rrule | None:
             rule = rule.replace(until=_until(until, anchor))
     except (ValueError, TypeError, OverflowError):
         return None  # a rule the door would refuse, stored before it did: no occurrences beyond DTSTART
-    return rule if isinstance(rule, du.rrule) else None
+    # INTERVAL=0 never moves on: dateutil would yield DTSTART, or spin, forever.
+    return rule if isinstance(rule, du.rrule) and rule._interval >= 1 else None
 
 
 def _until(text: str, anchor: datetime) -> datetime:
@@ -278,7 +279,8 @@ def _one_per_period(rule: du.rrule) -> bool:
 def _never(rule: du.rrule) -> bool:
     """Whether the rule's day filters match no day at all (BYMONTH=2;BYMONTHDAY=30): dateutil would walk
     day by day to year 9999 looking for one. The calendar repeats every 400 years, so one cycle decides."""
-    period = _FIXED_SECONDS.get(rule._freq, 1) * rule._interval
+    # BYDAY filters a DAILY or finer rule (a WEEKLY one expands into the week: RFC 5545 3.3.10's table).
+    period = _FIXED_SECONDS[rule._freq] * rule._interval if rule._freq >= du.DAILY else 1
     if period % (7 * 86400) == 0 and rule._byweekday and rule._dtstart.weekday() not in rule._byweekday:
         return True  # every step lands on DTSTART's weekday, and BYDAY names others
     original = rule._original_rule

@@ -76,7 +76,8 @@ def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime
     masters = {m.uid: m for m in masters_in_range(calendars, start, end)}
     result = Occurrences()
     budget = recurrence.Budget.for_request()
-    for master in masters.values():
+    # Single events first: they cost no rule steps, so a hostile series spends the budget only on series.
+    for master in sorted(masters.values(), key=lambda m: m.is_recurring):
         for found in recurrence.occurrences(item_from_event(master), start=start, end=end, budget=budget):
             result.append(_occurrence(master, found))
     result.truncated = budget.truncated
