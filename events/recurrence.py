@@ -229,7 +229,7 @@ def _until(text: str, anchor: datetime) -> datetime:
 def _jumped(rule: du.rrule, after: datetime) -> du.rrule | None:
     """The same rule started at its last period boundary before `after` (None: it ends before that)."""
     start: datetime = rule._dtstart
-    target = (after.astimezone(start.tzinfo) if start.tzinfo else after.replace(tzinfo=None)) - _MARGIN
+    target = _wall_clock(after, start)
     if target <= start:
         return rule
     if rule._freq in _FIXED_SECONDS:
@@ -253,6 +253,14 @@ def _jumped(rule: du.rrule, after: datetime) -> du.rrule | None:
             return None
         changes["count"] = rule._count - periods
     return rule.replace(dtstart=moved, **changes)
+
+
+def _wall_clock(after: datetime, start: datetime) -> datetime:
+    """`after` on the rule's clock; early by the hour a fall-back repeats, in a zone that has one."""
+    if start.tzinfo is None:
+        return _instant(after).replace(tzinfo=None)  # floating times and dates are read as UTC
+    local = after.astimezone(start.tzinfo)
+    return local if str(start.tzinfo) == "UTC" else local - _MARGIN
 
 
 def _pinned_day(rule: du.rrule) -> dict[str, object]:
