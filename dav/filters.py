@@ -246,6 +246,23 @@ def needs_test(root: CompFilter, master: Event) -> bool:
 # --- the exact test -------------------------------------------------------------------
 
 
+def time_range_only(root: CompFilter) -> TimeRange | None:
+    """The time-range, when it is all the filter asks of a VEVENT (what clients send): tested on the item as stored,
+    without building its iCalendar (5,000 overrides take seconds to build)."""
+    wanted = root.comp_filters
+    if root.is_not_defined or root.prop_filters or len(wanted) != 1:
+        return None
+    component = wanted[0]
+    if component.name != "VEVENT" or component.is_not_defined or component.prop_filters or component.comp_filters:
+        return None
+    return component.time_range
+
+
+def occurs(item: Item, rng: TimeRange, budget: Budget) -> bool:
+    """Whether any occurrence of the item overlaps the range (RFC 4791 9.9)."""
+    return next(recurrence.occurrences(item, start=rng.start, end=rng.end, budget=budget), None) is not None
+
+
 def matches(calendar: icalendar.Calendar, root: CompFilter, budget: Budget | None = None) -> bool:
     """Whether the item passes; recurrences expand within `budget` (the request's), which says when it ran out."""
     scope = _Scope(calendar, budget or Budget.for_request())
@@ -256,6 +273,8 @@ def matches(calendar: icalendar.Calendar, root: CompFilter, budget: Budget | Non
 class _Scope:
     calendar: icalendar.Calendar
     budget: Budget
+    items: dict[tuple[str, str], Item] = field(default_factory=dict)  # read once, not once per component
+    occurs: dict[tuple[str, str, datetime, datetime], bool] = field(default_factory=dict)
 
 
 def _component_matches(component: Any, flt: CompFilter, scope: _Scope) -> bool:
@@ -289,16 +308,21 @@ def _in_range(component: Any, flt: CompFilter, scope: _Scope) -> bool:
 
 
 def _occurs(scope: _Scope, component: Any, start: datetime, end: datetime) -> bool:
-    found = recurrence.occurrences(_item(scope.calendar, component), start=start, end=end, budget=scope.budget)
-    return next(found, None) is not None
+    # Every component of an item (5,000 overrides) asks the same question of the same item: answer it once.
+    key = (component.name, str(component.get("UID", "")), start, end)
+    if key not in scope.occurs:
+        scope.occurs[key] = occurs(_item(scope, component), TimeRange(start, end), scope.budget)
+    return scope.occurs[key]
 
 
-def _item(calendar: icalendar.Calendar, component: Any) -> Item:
+def _item(scope: _Scope, component: Any) -> Item:
     """The item `component` belongs to (its master and overrides), as events.recurrence expands it."""
-    uid = str(component.get("UID", ""))
-    parts = [parse_component(sub) for sub in calendar.subcomponents
-             if sub.name == component.name and str(sub.get("UID", "")) == uid]  # fmt: skip
-    return group_items(parts)[0]
+    key = (component.name, str(component.get("UID", "")))
+    if key not in scope.items:
+        parts = [parse_component(sub) for sub in scope.calendar.subcomponents
+                 if (sub.name, str(sub.get("UID", ""))) == key]  # fmt: skip
+        scope.items[key] = group_items(parts)[0]
+    return scope.items[key]
 
 
 def _todo_without_dates(component: Any, rng: TimeRange) -> bool:
@@ -337,7 +361,7 @@ def _alarm_in_range(alarm: Any, rng: TimeRange, scope: _Scope) -> bool:
         start, end = rng.start - offset, rng.end - offset
     except OverflowError:
         return False
-    for occurrence in recurrence.occurrences(_item(scope.calendar, parent), start=start, end=end, budget=scope.budget):
+    for occurrence in recurrence.occurrences(_item(scope, parent), start=start, end=end, budget=scope.budget):
         anchor = occurrence.end if related_end else occurrence.start
         if rng.start <= _utc(anchor) + offset < rng.end:
             return True

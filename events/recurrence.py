@@ -30,8 +30,6 @@ from django.conf import settings
 
 from .ical import Component, Item, Temporal, as_utc
 
-# Settings read per request, so tests and operators can change them (see README, "Limits").
-_DEFAULTS = {"RECURRENCE_MAX_OCCURRENCES": 5000, "RECURRENCE_MAX_STEPS": 50_000, "RECURRENCE_TIME_BUDGET": 0.5}
 _CLOCK_EVERY = 256  # look at the clock this often (in steps): cheap enough, and often enough
 _FIXED_SECONDS = {du.SECONDLY: 1, du.MINUTELY: 60, du.HOURLY: 3600, du.DAILY: 86400, du.WEEKLY: 7 * 86400}
 # A fall-back hour repeats wall-clock times: start this much before the window's wall-clock start.
@@ -55,11 +53,11 @@ class Budget:
 
     @classmethod
     def for_request(cls) -> Budget:
-        limits = {name: getattr(settings, name, default) for name, default in _DEFAULTS.items()}
+        """The budget the settings give one request (read per request, so an operator's change applies at once)."""
         return cls(
-            max_occurrences=int(limits["RECURRENCE_MAX_OCCURRENCES"]),
-            max_steps=int(limits["RECURRENCE_MAX_STEPS"]),
-            seconds=float(limits["RECURRENCE_TIME_BUDGET"]),
+            max_occurrences=settings.RECURRENCE_MAX_OCCURRENCES,
+            max_steps=settings.RECURRENCE_MAX_STEPS,
+            seconds=settings.RECURRENCE_TIME_BUDGET,
         )
 
     def step(self) -> bool:
