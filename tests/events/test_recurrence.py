@@ -219,7 +219,8 @@ def hostile(calendar, settings):  # type: ignore[no-untyped-def]
 def test_week_and_list_views_answer_and_say_what_they_left_out(member_client, hostile) -> None:  # type: ignore[no-untyped-def]
     week = member_client.get(reverse("events:calendar") + "?week=2026-03-16")
     assert week.status_code == 200
-    assert sum(len(day["occurrences"]) for day in week.context["days"]) <= 2000
+    # An occurrence across midnight is listed under both days: count each once.
+    assert len({id(o) for day in week.context["days"] for o in day["occurrences"]}) <= 2000
     assert "Some occurrences are not shown" in week.content.decode()
     listing = member_client.get(reverse("events:calendar_list") + "?from=2026-03-16&to=2026-03-22")
     assert listing.status_code == 200 and len(listing.context["occurrences"]) <= 2000
