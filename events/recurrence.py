@@ -179,7 +179,11 @@ def _overlaps(moment: datetime, length: timedelta, start: datetime, end: datetim
 
 
 def _plus(value: Temporal, length: timedelta) -> Temporal:
+    """`value` + `length` as exact time (RFC 5545 3.8.5.3), in the value's own zone: a DST change between
+    does not stretch or shrink an occurrence."""
     try:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return (value.astimezone(UTC) + length).astimezone(value.tzinfo)
         return value + length
     except OverflowError:  # an occurrence at the end of year 9999: it ends where time does
         return datetime.max.replace(tzinfo=value.tzinfo) if isinstance(value, datetime) else date.max

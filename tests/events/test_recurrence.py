@@ -133,6 +133,14 @@ def test_rdates_are_found_by_bisection() -> None:
     assert len(found) == 4 * 24 + 1 and budget.steps == 0  # and the one at 23:45 the evening before
 
 
+def test_an_occurrence_across_a_dst_change_keeps_its_exact_length() -> None:
+    # Tallinn leaves summer time at 04:00 on 25 October 2026: a 23:00-09:00 night is 11 hours long that night.
+    start = datetime(2026, 10, 23, 23, tzinfo=TALLINN)
+    item = Item(master=Component(uid="n", start=start, end=start + timedelta(hours=10), rrule="FREQ=DAILY;COUNT=3"))
+    found = _expand(item, _budget(), datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC))
+    assert [as_utc(o.end) - as_utc(o.start) for o in found] == [timedelta(hours=10)] * 3
+
+
 def test_an_occurrence_at_the_end_of_time_ends_there() -> None:
     item = _series("FREQ=HOURLY", datetime(9999, 12, 31, 22, tzinfo=UTC))
     found = _expand(item, _budget(), datetime(9999, 12, 31, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
