@@ -232,6 +232,12 @@ if SYNC_STALE_SECONDS < 3 * SYNC_HEARTBEAT_SECONDS:
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 
+# What one request (a page, a REPORT) may spend expanding repeating events (events/recurrence.py): occurrences
+# handed out, rule steps taken inside or before the range, seconds. Past any of them the answer says it is partial.
+RECURRENCE_MAX_OCCURRENCES = env.int("RECURRENCE_MAX_OCCURRENCES", default=1000)
+RECURRENCE_MAX_STEPS = env.int("RECURRENCE_MAX_STEPS", default=50_000)
+RECURRENCE_TIME_BUDGET = env.float("RECURRENCE_TIME_BUDGET", default=0.5)
+
 # CalDAV servers users may connect: plain http and addresses in our own network are for development.
 CALDAV_ALLOW_HTTP = env.bool("CALDAV_ALLOW_HTTP", default=not PRODUCTION)
 CALDAV_ALLOW_PRIVATE_ADDRESSES = env.bool("CALDAV_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)

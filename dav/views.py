@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import Element, tostring
 
 import icalendar
-import recurring_ical_events
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
@@ -31,13 +30,14 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.models import User
 from accounts.tenancy import Scope
 from calsync.http import client_address
-from events import selectors, services
+from events import recurrence, selectors, services
 from events.convert import item_from_event
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
 from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
+from .expand import TRUNCATED, Expand, truncation
 from .resources import (
     PROTECTED,
     ROOT,
@@ -657,42 +657,26 @@ def principal_search_property_set(request: HttpRequest, target: Target, node: El
     return HttpResponse(document(root), content_type="application/xml; charset=utf-8")
 
 
-class Expand:
-    """CALDAV:expand: each item's occurrences in a range as separate components, in UTC (RFC 4791 9.6.5)."""
-
-    def __init__(self, node: Element) -> None:
-        self.start = filters.parse_time(node.get("start"), filters._FAR_PAST)
-        self.end = filters.parse_time(node.get("end"), filters._FAR_FUTURE)
-
-    def render(self, master: Event) -> str:
-        if not master.is_recurring:
-            return item_ics(master)
-        source = _icalendar(master)
-        out = icalendar.Calendar()
-        out.add("PRODID", PRODID)
-        out.add("VERSION", "2.0")
-        for occurrence in recurring_ical_events.of(source, components=[master.kind]).between(self.start, self.end):
-            for name in ("DTSTART", "DTEND", "RECURRENCE-ID", "DUE"):
-                if name in occurrence and isinstance(occurrence[name].dt, datetime):
-                    value = occurrence.pop(name).dt
-                    occurrence.add(name, value.astimezone(UTC) if value.tzinfo else value)
-            for name in ("RRULE", "RDATE", "EXDATE"):
-                occurrence.pop(name, None)
-            out.add_component(occurrence)
-        return out.to_ical().decode()
-
-
-def _expand(wanted: PropRequest) -> Expand | None:
+def _expand(wanted: PropRequest, budget: recurrence.Budget) -> Expand | None:
     if wanted.calendar_data is None:
         return None
     node = wanted.calendar_data.find(tag(CALDAV, "expand"))
-    return Expand(node) if node is not None else None
+    return Expand(node, budget) if node is not None else None
+
+
+def _within(answers: Iterator[str], budget: recurrence.Budget, href: str) -> Iterator[str]:
+    """The answers, closed by a 507 when the recurrence budget cut the expansion short."""
+    yield from answers
+    if budget.truncated:
+        yield truncation(href)
 
 
 def calendar_query(request: HttpRequest, target: Target, node: Element) -> HttpResponse:
     flt = filters.parse_filter(node.find(tag(CALDAV, "filter")))
     wanted = PropRequest(node)
-    expand = _expand(wanted)
+    budget = recurrence.Budget.for_request()
+    expand = _expand(wanted, budget)
+    simple = filters.time_range_only(flt)
     minimal = _minimal(request)
     if target.kind == "item":
         candidates: Iterable[Event] = [_with_overrides(target.event)]  # type: ignore[arg-type]
@@ -702,18 +686,24 @@ def calendar_query(request: HttpRequest, target: Target, node: Element) -> HttpR
 
     def matching() -> Iterator[Event]:
         for master in candidates:
+            if budget.truncated:
+                return
             if not filters.needs_test(flt, master):
                 yield master
                 continue
             try:
-                found = filters.matches(_icalendar(master), flt)
+                if simple is not None:
+                    found = filters.occurs(item_from_event(master), simple, budget)
+                else:
+                    found = filters.matches(_icalendar(master), flt, budget)
             except Exception:  # never cut a streamed answer short: report a superset, and the bug
                 log.exception("calendar-query filter failed", extra={"event": master.pk})
                 found = True
-            if found:
+            if found or budget.truncated:  # undecided within the budget: a superset, then the 507
                 yield master
 
-    return multistatus(_item_answers(_calendar_target(target), matching(), wanted, minimal, expand))
+    answers = _item_answers(_calendar_target(target), matching(), wanted, minimal, expand)
+    return multistatus(_within(answers, budget, target.href))
 
 
 def _calendar_target(target: Target) -> Target:
@@ -726,7 +716,8 @@ def _icalendar(master: Event) -> icalendar.Calendar:
 
 def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> HttpResponse:
     wanted = PropRequest(node)
-    expand = _expand(wanted)
+    budget = recurrence.Budget.for_request()
+    expand = _expand(wanted, budget)
     minimal = _minimal(request)
     target = _calendar_target(target)
     base = unquote(urlsplit(target.href).path)
@@ -759,7 +750,7 @@ def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> Ht
         for href in outside:
             yield response(href, status=404)
 
-    return multistatus(responses())
+    return multistatus(_within(responses(), budget, target.href))
 
 
 _TOKEN = re.compile(r"urn:calsync:sync:(\d+):(\d+)")
@@ -842,7 +833,11 @@ def free_busy_query(request: HttpRequest, target: Target, node: Element) -> Http
     busy.add("DTSTAMP", datetime.now(UTC).replace(microsecond=0))
     busy.add("DTSTART", rng.start)
     busy.add("DTEND", rng.end)
-    for occurrence in selectors.occurrences(calendars=calendars, start=rng.start, end=rng.end):
+    found = selectors.occurrences(calendars=calendars, start=rng.start, end=rng.end)
+    if found.truncated:
+        # Busy time left out would read as free: refuse rather than answer wrongly (RFC 4791 7.8).
+        raise DavError(507, TRUNCATED, "This calendar has more occurrences in that range than one answer may hold.")
+    for occurrence in found:
         master = occurrence.event
         if master.transparency == Event.Transparency.FREE or master.status.upper() == "CANCELLED":
             continue

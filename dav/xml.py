@@ -125,11 +125,15 @@ def status_line(code: int) -> str:
     return f"HTTP/1.1 {code} {_STATUS_TEXT.get(code, '')}".rstrip()
 
 
-def response(href: str, propstats: Iterable[tuple[int, list[Element]]] = (), status: int | None = None) -> str:
-    """One <D:response>: either per-property statuses, or one status for the whole resource."""
+def response(
+    href: str, propstats: Iterable[tuple[int, list[Element]]] = (), status: int | None = None, error: str = ""
+) -> str:
+    """One <D:response>: either per-property statuses, or one status (and the condition it breaks) for the resource."""
     parts = [f"<D:response><D:href>{escape(href)}</D:href>"]
     if status is not None:
         parts.append(f"<D:status>{status_line(status)}</D:status>")
+    if error:
+        parts.append(f"<D:error>{render(element(error))}</D:error>")
     for code, props in propstats:
         if props:
             inner = "".join(render(p) for p in props)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from dateutil.rrule import rrulestr
 
 from .ical import (
     UTC,
@@ -22,6 +20,7 @@ from .ical import (
     temporal_to_text,
 )
 from .models import Event
+from .recurrence import Budget, duration, rule_starts
 
 # A series with COUNT/UNTIL but more occurrences than this is treated as open-ended for range queries.
 _MAX_EXPANSION = 5000
@@ -169,15 +168,6 @@ def normalise_component(component: Component) -> Component:
 # --- occurrence span, for range queries ---------------------------------------------
 
 
-def _duration(component: Component) -> timedelta:
-    if component.start is None:
-        return timedelta(0)
-    if component.end is None:
-        # RFC 5545 3.6.1: without an end, an all-day event lasts the day and a timed one takes no time.
-        return timedelta(0) if isinstance(component.start, datetime) else timedelta(days=1)
-    return as_utc(component.end) - as_utc(component.start)
-
-
 def item_span(item: Item) -> tuple[datetime | None, datetime | None]:
     """(first start, last end) over all occurrences; last end None when it repeats forever."""
     master = item.master
@@ -187,12 +177,12 @@ def item_span(item: Item) -> tuple[datetime | None, datetime | None]:
     # An RDATE need not follow DTSTART, so it can open the span as well as close it.
     starts = [as_utc(anchor)] + [as_utc(v) for v in master.rdates]
     starts += [as_utc(o.start) for o in item.overrides if o.start is not None]
-    ends = [as_utc(o.start) + _duration(o) for o in item.overrides if o.start is not None]
+    ends = [as_utc(o.start) + duration(o) for o in item.overrides if o.start is not None]
     last = _last_occurrence(master, anchor)
     if last is None:
         return min(starts), None
-    ends.append(last + _duration(master))
-    ends += [as_utc(v) + _duration(master) for v in master.rdates]
+    ends.append(last + duration(master))
+    ends += [as_utc(v) + duration(master) for v in master.rdates]
     return min(starts), max(ends)
 
 
@@ -202,12 +192,11 @@ def _last_occurrence(master: Component, anchor: Temporal) -> datetime | None:
     upper = master.rrule.upper()
     if "COUNT=" not in upper and "UNTIL=" not in upper:
         return None
-    start = anchor if isinstance(anchor, datetime) else datetime(anchor.year, anchor.month, anchor.day)
+    # A span is stored once per write: it may look further than a page may, but not forever.
+    budget = Budget(max_occurrences=_MAX_EXPANSION, max_steps=_MAX_EXPANSION, seconds=1.0)
     last = None
-    for index, occurrence in enumerate(rrulestr(master.rrule, dtstart=start)):
-        if index >= _MAX_EXPANSION:
-            return None
-        last = occurrence
-    if last is None:
-        return as_utc(anchor)
-    return as_utc(last if isinstance(anchor, datetime) else date(last.year, last.month, last.day))
+    for last in rule_starts(master, budget=budget):  # noqa: B007 (the last one is what we want)
+        pass
+    if budget.truncated:
+        return None
+    return as_utc(last if last is not None else anchor)

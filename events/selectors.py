@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-import recurring_ical_events
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from . import recurrence
 from .convert import item_from_event
-from .ical import Item, as_utc, items_to_calendar
+from .ical import Item, as_utc
 from .models import Calendar, Event, Tombstone
 
 # How an occurrence is named in URLs: its original start as a UTC instant.
@@ -66,46 +66,60 @@ def masters_in_range(calendars: QuerySet[Calendar], start: datetime, end: dateti
     )
 
 
-def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> list[Occurrence]:
-    """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions."""
-    # A UID is unique within a calendar only: the same event imported into a second calendar is a second event.
-    by_calendar: dict[int, dict[str, Event]] = {}
-    for master in masters_in_range(calendars, start, end):
-        by_calendar.setdefault(master.calendar_id, {})[master.uid] = master
-    result: list[Occurrence] = []
-    for lookup in by_calendar.values():
-        items = [item_from_event(m) for m in lookup.values()]
-        expanded = recurring_ical_events.of(items_to_calendar(items)).between(start, end)
-        result.extend(_occurrence(lookup[str(c["UID"])], c, start.tzinfo) for c in expanded)
+class Occurrences(list["Occurrence"]):
+    """Occurrences in a range; `truncated` when the request's recurrence budget cut the expansion short."""
+
+    truncated: bool = False
+
+
+# How far any zone's clock is from UTC: floating times are stored (and spanned) as if UTC, but happen at that
+# clock time wherever the reader is, so rows this far outside the range may still fall inside it for the reader.
+_FLOATING_REACH = timedelta(hours=14)
+
+
+def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> Occurrences:
+    """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions,
+    within the request's recurrence budget (an `Occurrences`: read `truncated`). A UID is unique within a
+    calendar only: the same event imported into a second calendar is a second event, and each master is
+    expanded on its own."""
+    masters = masters_in_range(calendars, start - _FLOATING_REACH, end + _FLOATING_REACH)
+    result = Occurrences()
+    budget = recurrence.Budget.for_request()
+    # Single events first: they cost no rule steps, so a hostile series spends the budget only on series.
+    for master in sorted(masters, key=lambda m: m.is_recurring):
+        item = item_from_event(master)
+        reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
+        for found in recurrence.occurrences(item, start=start - reach, end=end + reach, budget=budget):
+            occurrence = _occurrence(master, found, start.tzinfo)
+            if occurrence.start < end and (occurrence.end > start or occurrence.start == start):
+                result.append(occurrence)
+    result.truncated = budget.truncated
     result.sort(key=lambda o: (o.start, o.title))
     return result
 
 
+def _is_floating(value: date | datetime | None) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is None
+
+
 def _reader_instant(value: date | datetime, zone: tzinfo | None) -> datetime:
     """Floating time happens at that clock time wherever the reader is: in the zone the range was asked in."""
-    if isinstance(value, datetime) and value.tzinfo is None and zone is not None:
-        return value.replace(tzinfo=zone).astimezone(UTC)
+    if _is_floating(value) and zone is not None:
+        return value.replace(tzinfo=zone).astimezone(UTC)  # type: ignore[union-attr]
     return as_utc(value)
 
 
-def _occurrence(master: Event, component: object, zone: tzinfo | None = None) -> Occurrence:
-    start = component.decoded("DTSTART")  # type: ignore[attr-defined]
-    end = component.decoded("DTEND") if "DTEND" in component else start  # type: ignore[attr-defined, operator]
-    all_day = not isinstance(start, datetime)
-    recurrence_id = None
-    # recurring-ical-events puts a RECURRENCE-ID on every occurrence, single events too: ask the master.
-    if master.is_recurring:
-        recurrence_id = as_utc(component.decoded("RECURRENCE-ID"))  # type: ignore[attr-defined]
-    is_override = recurrence_id is not None and any(o.recurrence_id == recurrence_id for o in master.overrides.all())
+def _occurrence(master: Event, found: recurrence.Occurrence, zone: tzinfo | None = None) -> Occurrence:
+    start = found.start
     return Occurrence(
         event=master,
         start=_reader_instant(start, zone),
-        end=_reader_instant(end, zone),
-        all_day=all_day,
-        title=str(component.get("SUMMARY", "")),  # type: ignore[attr-defined]
-        location=str(component.get("LOCATION", "")),  # type: ignore[attr-defined]
-        recurrence_id=recurrence_id,
-        is_override=is_override,
+        end=_reader_instant(found.end, zone),
+        all_day=not isinstance(start, datetime),
+        title=found.component.summary,
+        location=found.component.location,
+        recurrence_id=as_utc(found.recurrence_id) if found.recurrence_id is not None else None,
+        is_override=found.is_override,
     )
 
 

@@ -81,6 +81,7 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
         "events/week.html",
         {
             "days": days,
+            "truncated": found.truncated,
             "monday": monday,
             "previous": monday - timedelta(days=7),
             "next": monday + timedelta(days=7),
@@ -123,6 +124,7 @@ def calendar_list(request: HttpRequest) -> HttpResponse:
         "events/list.html",
         {
             "occurrences": found,
+            "truncated": found.truncated,
             "first": first,
             "last": last,
             "calendars": _scope(request).calendars(),

@@ -18,13 +18,13 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
 from exchangelib import CalendarItem
 from exchangelib import errors as ews_errors
 from exchangelib.folders import Calendar, Root
 from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
 
 from events.ical import Component, Item, as_utc
+from events.recurrence import Budget, rule_starts
 from integrations.microsoft.convert import pattern_from_rrule, rrule_from_pattern
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed, SyncError
@@ -296,14 +296,12 @@ class ExchangeSide:
 
 def _index_of(series: Component, moment: dt.datetime) -> int | None:
     """The 1-based index of the occurrence starting at `moment` in the series' pattern, counting cancelled ones."""
-    first = series.start
-    anchor = first if isinstance(first, dt.datetime) else dt.datetime(first.year, first.month, first.day)  # type: ignore[union-attr]
-    for index, start in enumerate(rrulestr(series.rrule, dtstart=anchor), 1):
-        value = start if isinstance(first, dt.datetime) else start.date()
-        at = as_utc(value)
+    budget = Budget(max_occurrences=_MAX_OCCURRENCES, max_steps=_MAX_OCCURRENCES, seconds=1.0)
+    for index, start in enumerate(rule_starts(series, budget=budget), 1):
+        at = as_utc(start)
         if at == moment:
             return index
-        if at > moment or index >= _MAX_OCCURRENCES:
+        if at > moment:
             return None
     return None
 

@@ -19,10 +19,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from dateutil.rrule import rrulestr
 from django.conf import settings
 
 from events.ical import Item, as_utc
+from events.recurrence import Budget, rule_starts
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
@@ -154,19 +154,10 @@ class MicrosoftSide:
     def _cancelled(self, master: Any, instances: list[dict[str, Any]]) -> list[datetime | date]:
         """Occurrences the pattern has in the window that Graph does not list: cancelled in Outlook."""
         start, end = _window()
-        listed = {datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00")) for i in instances
+        listed = {as_utc(datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00"))) for i in instances
                   if i.get("originalStart")}  # fmt: skip
-        first = master.start
-        anchor = first if isinstance(first, datetime) else datetime(first.year, first.month, first.day)
-        found: list[datetime | date] = []
-        for moment in rrulestr(master.rrule, dtstart=anchor).between(
-            start if anchor.tzinfo else start.replace(tzinfo=None), end if anchor.tzinfo else end.replace(tzinfo=None),
-            inc=True,
-        ):  # fmt: skip
-            value = moment if isinstance(first, datetime) else moment.date()
-            if as_utc(value) not in {as_utc(v) for v in listed}:
-                found.append(value)
-        return found
+        starts = rule_starts(master, budget=Budget.for_request(), after=start, before=end + timedelta(microseconds=1))
+        return [value for value in starts if as_utc(value) not in listed]
 
     def find(self, uid: str) -> Entry | None:
         quoted = uid.replace("'", "''")  # an OData string literal doubles its quotes

@@ -9,7 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from events.ical import Component, ICalError, validate_component
+from events.ical import Component, ICalError
+from events.limits import validate_component
 from events.models import ImportJob
 from events.services import CalendarChanges, calendar_properties_check, calendar_properties_update
 
