@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import Any
 
 import icalendar
-from dateutil.rrule import rrulestr
 from django.conf import settings
 
+from . import recurrence
 from .ical import UTC, Component, ICalError, Item, Temporal, _short, as_utc, resolve_zone
 
 # Not settings: protocol sanity rather than policy (RFC 5545 has no use for more).
@@ -43,7 +43,6 @@ MAX_CATEGORIES = 100
 # VEVENT > PARTICIPANT > VLOCATION (RFC 9073).
 MAX_DEPTH = 4
 _FREQUENT = {"SECONDLY", "MINUTELY"}
-_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # RFC 5545 3.1 CONTROL; lone surrogates
 
 
@@ -190,21 +189,31 @@ def _strings(value: Any) -> Iterator[str]:
 
 def validate_rrule(rrule: str, start: Temporal) -> None:
     """Raise ICalError unless `rrule` is a recurrence rule calsync stores and can expand from `start`."""
+    anchor = start if isinstance(start, datetime) else as_utc(start).replace(tzinfo=None)
     try:
         parts = icalendar.vRecur.from_ical(rrule)
-        rule = rrulestr(rrule, dtstart=start if isinstance(start, datetime) else as_utc(start).replace(tzinfo=None))
+        rule = recurrence.parse_rule(rrule, anchor)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise ICalError(f"The repeat rule {rrule!r} is not valid ({_short(exc)}).") from exc
     _check_rule_parts(parts)
+    if recurrence.never_occurs(rule):
+        # dateutil would walk every day (or hour) to the year 9999 looking for one, for each reader.
+        raise ItemRefused("The repeat rule never occurs: no day matches all that it names.")
     until = getattr(rule, "_until", None)
     if until is not None and isinstance(start, datetime) and (until.tzinfo is None) != (start.tzinfo is None):
         raise ICalError("The repeat rule's UNTIL must be in UTC when the event has a time zone.")
     if until is not None:
         check_date(until)
-    elif parts.get("COUNT"):  # at most ICAL_MAX_INSTANCES steps: where does the last occurrence fall?
-        end = latest() if getattr(rule, "_dtstart", start).tzinfo else latest().replace(tzinfo=None)
-        if rule.after(end) is not None:
-            raise ItemRefused(f"The repeat rule's COUNT goes on past the year {end.year}.", "max-date-time")
+    elif parts.get("COUNT") and _runs_past_latest(rrule, start):
+        raise ItemRefused(f"The repeat rule's COUNT goes on past the year {latest().year}.", "max-date-time")
+
+
+def _runs_past_latest(rrule: str, start: Temporal) -> bool:
+    """Whether a start the rule's COUNT allows falls after the latest year (at most ICAL_MAX_INSTANCES steps)."""
+    end = latest() if isinstance(start, datetime) and start.tzinfo else latest().replace(tzinfo=None)
+    budget = recurrence.Budget(max_occurrences=1, max_steps=settings.ICAL_MAX_INSTANCES + 1, seconds=5.0)
+    component = Component(start=start, rrule=rrule)
+    return next(recurrence.rule_starts(component, budget=budget, after=as_utc(end)), None) is not None
 
 
 def _check_rule_parts(parts: dict[str, list[Any]]) -> None:
@@ -213,11 +222,6 @@ def _check_rule_parts(parts: dict[str, list[Any]]) -> None:
         raise ItemRefused("calsync repeats events at most hourly: no calendar provider stores a rule more frequent.")
     if any(int(value) < 1 for value in parts.get("INTERVAL", [])):
         raise ItemRefused("The repeat rule's INTERVAL must be 1 or more.")
-    months = [int(m) for m in parts.get("BYMONTH", [])] or list(range(1, 13))
-    days = [int(d) for d in parts.get("BYMONTHDAY", [])]
-    if days and not any(abs(d) <= _MONTH_DAYS.get(m, 0) for d in days for m in months):
-        # dateutil would walk every day (or hour) to the year 9999 looking for one, for each reader.
-        raise ItemRefused("The repeat rule never occurs: no month it names has the days it names.")
     limit = settings.ICAL_MAX_INSTANCES
     if any(int(value) > limit for value in parts.get("COUNT", [])):
         raise ItemRefused(f"The repeat rule's COUNT is above {limit}, the most calsync stores.", "max-instances")

@@ -205,12 +205,26 @@ def _naive_or_aware(anchor: Temporal) -> datetime:
 # --- the rule itself --------------------------------------------------------------------------------------
 
 
+def parse_rule(text: str, anchor: datetime) -> du.rrule:
+    """dateutil's rule for `text` exactly as written (UNTIL as given), from `anchor`; ValueError (or TypeError,
+    OverflowError) when it cannot be read. For checking a rule at the door; readers expand with `occurrences`."""
+    rule = du.rrulestr(text, dtstart=anchor)
+    if not isinstance(rule, du.rrule):
+        raise ValueError("one RRULE was expected")
+    return rule
+
+
+def never_occurs(rule: du.rrule) -> bool:
+    """Whether the rule generates no start at all beyond what its day filters rule out (30 February)."""
+    return _never(rule)
+
+
 def _rule(text: str, anchor: datetime) -> du.rrule | None:
     """dateutil's rule for `text` from `anchor`, UNTIL read in the anchor's terms (aware, floating or a date)."""
     parts = [p for p in text.upper().split(";") if p and not p.startswith("UNTIL=")]
     until = next((p[6:] for p in text.upper().split(";") if p.startswith("UNTIL=")), None)
     try:
-        rule = du.rrulestr(";".join(parts), dtstart=anchor)
+        rule = parse_rule(";".join(parts), anchor)
         if until is not None:
             rule = rule.replace(until=_until(until, anchor))
     except (ValueError, TypeError, OverflowError):
