@@ -401,10 +401,16 @@ def occurrence_cancel(*, master: Event, recurrence_id: Temporal, if_match: int |
 # --- ICS import ------------------------------------------------------------------------
 
 
+# PostgreSQL text cannot hold NUL. NUL and U+0001 are both CONTROL characters that iCalendar text may not
+# contain (RFC 5545 3.1), so the item holding one is refused for the same reason either way, and the rest imports.
+_STORABLE = str.maketrans({"\x00": "\x01"})
+
+
 def import_job_create(*, calendar: Calendar, user: User, filename: str, payload: str) -> ImportJob:
     job = ImportJob.objects.create(
-        tenant_id=calendar.tenant_id, calendar=calendar, created_by=user, filename=filename[:255], payload=payload
-    )
+        tenant_id=calendar.tenant_id, calendar=calendar, created_by=user,
+        filename=filename.translate(_STORABLE)[:255], payload=payload.translate(_STORABLE),
+    )  # fmt: skip
     transaction.on_commit(lambda: _import_publish(job))
     return job
 
