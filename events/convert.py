@@ -91,6 +91,8 @@ def component_fields(component: Component) -> dict[str, Any]:
         "client": component.client,
         "project": component.project,
         "activity_type": component.activity_type,
+        "busy_status": component.busy_status,
+        "event_type": component.event_type,
         "extra_properties": [[n, [list(p) for p in params], v] for n, params, v in component.extra_properties],
         "extra_components": list(component.extra_components),
     }
@@ -144,6 +146,8 @@ def component_from_event(event: Event, master: Event | None = None) -> Component
         client=event.client,
         project=event.project,
         activity_type=event.activity_type,
+        busy_status=event.busy_status,
+        event_type=event.event_type,
         extra_properties=tuple(_raw_tuple(r) for r in event.extra_properties),
         extra_components=tuple(event.extra_components),
     )

@@ -97,8 +97,17 @@ class Component:
     client: str = ""
     project: str = ""
     activity_type: str = ""
+    # How the time shows to others, finer than TRANSP: one of BUSY_STATUSES, or "" (read TRANSP alone).
+    # Carried as Microsoft's X-MICROSOFT-CDO-BUSYSTATUS, which Outlook and Exchange also read in iCalendar.
+    busy_status: str = ""
+    # A provider's kind of event other than a plain one, in Google's words (EVENT_TYPES); "" for a plain event.
+    event_type: str = ""
     extra_properties: tuple[RawProperty, ...] = ()
     extra_components: tuple[str, ...] = ()
+
+
+BUSY_STATUSES = ("FREE", "TENTATIVE", "BUSY", "OOF", "WORKINGELSEWHERE")
+EVENT_TYPES = ("outOfOffice", "focusTime", "workingLocation", "fromGmail", "birthday")
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,7 @@ _MODELLED = {
     "DUE", "COMPLETED", "PRIORITY", "PERCENT-COMPLETE", "STATUS", "TRANSP", "CLASS", "RRULE", "RDATE",
     "EXDATE", "ORGANIZER", "ATTENDEE", "CATEGORIES", "URL", "SEQUENCE",
     "X-CALSYNC-CLIENT", "X-CALSYNC-PROJECT", "X-CALSYNC-ACTIVITY-TYPE",
+    "X-MICROSOFT-CDO-BUSYSTATUS", "X-CALSYNC-EVENT-TYPE",
 }  # fmt: skip
 # Regenerated on every write, so not worth keeping.
 _REGENERATED = {"DTSTAMP", "CREATED", "LAST-MODIFIED"}
@@ -232,6 +242,11 @@ def _text(component: icalendar.Component, name: str) -> str:
 def _x_text(component: icalendar.Component, name: str) -> str:
     # icalendar reads X- properties verbatim, so undo the TEXT escaping they are written with.
     return unescape_backslash(_text(component, name))
+
+
+def _choice(value: str, known: tuple[str, ...]) -> str:
+    """A value calsync knows, or "": an unknown one would not be understood by the providers it is written to."""
+    return value if value in known else ""
 
 
 def _int(component: icalendar.Component, name: str) -> int | None:
@@ -374,6 +389,8 @@ def _component(vcomponent: icalendar.Component) -> Component:
         client=_x_text(vcomponent, "X-CALSYNC-CLIENT"),
         project=_x_text(vcomponent, "X-CALSYNC-PROJECT"),
         activity_type=_x_text(vcomponent, "X-CALSYNC-ACTIVITY-TYPE"),
+        busy_status=_choice(_x_text(vcomponent, "X-MICROSOFT-CDO-BUSYSTATUS").upper(), BUSY_STATUSES),
+        event_type=_choice(_x_text(vcomponent, "X-CALSYNC-EVENT-TYPE"), EVENT_TYPES),
         extra_properties=tuple(extra),
         extra_components=tuple(sub.to_ical().decode() for sub in vcomponent.subcomponents if sub.name != "VALARM"),
     )
@@ -524,7 +541,8 @@ _TEXT_FIELDS = [
     ("SUMMARY", "summary"), ("DESCRIPTION", "description"), ("LOCATION", "location"),
     ("STATUS", "status"), ("TRANSP", "transparency"), ("CLASS", "visibility"), ("URL", "url"),
     ("X-CALSYNC-CLIENT", "client"), ("X-CALSYNC-PROJECT", "project"),
-    ("X-CALSYNC-ACTIVITY-TYPE", "activity_type"),
+    ("X-CALSYNC-ACTIVITY-TYPE", "activity_type"), ("X-MICROSOFT-CDO-BUSYSTATUS", "busy_status"),
+    ("X-CALSYNC-EVENT-TYPE", "event_type"),
 ]  # fmt: skip
 _TIME_FIELDS = [
     ("RECURRENCE-ID", "recurrence_id"), ("DTSTART", "start"), ("DTEND", "end"), ("DUE", "due"),

@@ -131,6 +131,11 @@ class Event(models.Model):
     project = models.CharField(max_length=200, blank=True)
     activity_type = models.CharField(max_length=200, blank=True)
 
+    # Finer than transparency, as providers keep it (events.ical.BUSY_STATUSES): "" reads transparency alone.
+    busy_status = models.CharField(max_length=16, blank=True)
+    # A provider's kind of event other than a plain one (events.ical.EVENT_TYPES), kept so it is written back.
+    event_type = models.CharField(max_length=20, blank=True)
+
     # iCalendar we do not model, kept verbatim so nothing a client wrote is lost.
     extra_properties = models.JSONField(default=list, blank=True)
     extra_components = models.JSONField(default=list, blank=True)

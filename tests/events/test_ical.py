@@ -222,7 +222,7 @@ def test_unknown_property_and_sub_components_are_kept() -> None:
     data = calendar(
         *vevent(
             "DTSTART:20260101T100000Z",
-            'X-MICROSOFT-CDO-BUSYSTATUS;X-PARAM="a;b":OOF',
+            'X-APPLE-TRAVEL-ADVISORY-BEHAVIOR;X-PARAM="a;b":AUTOMATIC',
             "X-ODD:hello\\, world",
             "BEGIN:VLOCATION",
             "UID:loc-1",
@@ -235,15 +235,33 @@ def test_unknown_property_and_sub_components_are_kept() -> None:
     )
     master = parse_item(data).master
     assert master.extra_properties == (
-        ("X-MICROSOFT-CDO-BUSYSTATUS", (("X-PARAM", "a;b"),), "OOF"),
+        ("X-APPLE-TRAVEL-ADVISORY-BEHAVIOR", (("X-PARAM", "a;b"),), "AUTOMATIC"),
         ("X-ODD", (), "hello\\, world"),
     )
     assert [text.splitlines()[0] for text in master.extra_components] == ["BEGIN:VLOCATION", "BEGIN:X-FOO"]
     out = serialise([parse_item(data)])
-    assert 'X-MICROSOFT-CDO-BUSYSTATUS;X-PARAM="a;b":OOF' in out
+    assert 'X-APPLE-TRAVEL-ADVISORY-BEHAVIOR;X-PARAM="a;b":AUTOMATIC' in out
     assert "X-ODD:hello\\, world" in out
     assert "BEGIN:VLOCATION" in out and "X-BAR:1" in out
     assert parse_item(out) == parse_item(data)
+
+
+def test_busy_status_and_event_type_are_modelled_and_written_back() -> None:
+    data = calendar(
+        *vevent("DTSTART:20260101T100000Z", "X-MICROSOFT-CDO-BUSYSTATUS:oof", "X-CALSYNC-EVENT-TYPE:focusTime")
+    )
+    master = parse_item(data).master
+    assert (master.busy_status, master.event_type, master.extra_properties) == ("OOF", "focusTime", ())
+    out = serialise([parse_item(data)])
+    assert "X-MICROSOFT-CDO-BUSYSTATUS:OOF" in out and "X-CALSYNC-EVENT-TYPE:focusTime" in out
+    assert normalise_component(master) == master
+
+
+def test_unknown_busy_status_or_event_type_reads_as_plain() -> None:
+    master = parse_item(
+        calendar(*vevent("DTSTART:20260101T100000Z", "X-MICROSOFT-CDO-BUSYSTATUS:NAP", "X-CALSYNC-EVENT-TYPE:x"))
+    ).master
+    assert (master.busy_status, master.event_type) == ("", "")
 
 
 def test_three_item_calendar_round_trips() -> None:
