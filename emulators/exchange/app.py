@@ -190,7 +190,9 @@ def read_fields(item: Element) -> dict[str, Any]:
         if name == "Subject":
             fields["subject"] = value
         elif name == "Body":
-            fields["body"] = value
+            fields["body"], fields["body_type"] = value, child.get("BodyType", "Text")
+        elif name == "Categories":
+            fields["categories"] = [c.text or "" for c in child.findall(t("String"))]
         elif name == "Location":
             fields["location"] = value
         elif name == "Sensitivity":
@@ -224,6 +226,7 @@ def read_fields(item: Element) -> dict[str, Any]:
 _FIELD_FOR_URI = {
     "item:Subject": "subject",
     "item:Body": "body",
+    "item:Categories": "categories",
     "calendar:Location": "location",
     "item:Sensitivity": "sensitivity",
     "calendar:LegacyFreeBusyStatus": "free_busy",
@@ -258,7 +261,13 @@ def item_xml(item: dict[str, Any], extended: list[Element], ids_only: bool = Fal
         "<t:ItemClass>IPM.Appointment</t:ItemClass>",
         f"<t:Subject>{_x(item['subject'])}</t:Subject>",
         f"<t:Sensitivity>{_x(item['sensitivity'])}</t:Sensitivity>",
-        f'<t:Body BodyType="Text">{_x(item["body"])}</t:Body>',
+        f'<t:Body BodyType="{_x(item["body_type"])}">{_x(item["body"])}</t:Body>',
+    ]
+    if item["categories"]:
+        parts.append(
+            "<t:Categories>" + "".join(f"<t:String>{_x(c)}</t:String>" for c in item["categories"]) + "</t:Categories>"
+        )
+    parts += [
         f"<t:DateTimeCreated>{_stamp(item['created'])}</t:DateTimeCreated>",
         f"<t:ReminderIsSet>{str(item['reminder_is_set']).lower()}</t:ReminderIsSet>",
         f"<t:ReminderMinutesBeforeStart>{item['reminder_minutes']}</t:ReminderMinutesBeforeStart>",
@@ -571,8 +580,11 @@ class ExchangeEmulator(Emulator):
                     kind = update.tag.split("}")[1]
                     field_uri = update.find(t("FieldURI"))
                     name = _FIELD_FOR_URI.get(field_uri.get("FieldURI", "")) if field_uri is not None else None
-                    if update.find(t("ExtendedFieldURI")) is not None:
+                    extended_uri = update.find(t("ExtendedFieldURI"))
+                    if extended_uri is not None:  # one extended property: deleting it leaves the others
                         name = "extended"
+                        if kind == "DeleteItemField":
+                            name = "extended:" + _extended_key(extended_uri)
                     if name is None:
                         continue  # a property the emulator does not keep
                     if kind == "DeleteItemField":
@@ -581,6 +593,8 @@ class ExchangeEmulator(Emulator):
                     values = read_fields(update.find(t("CalendarItem")))  # type: ignore[arg-type]
                     if name in values:
                         changes[name] = values[name]
+                    if name == "body":  # the body comes with its type (Text or HTML)
+                        changes["body_type"] = values.get("body_type", "Text")
                 sent_key = id_elem.get("ChangeKey") if check and id_elem.tag == t("ItemId") else None
                 updated = self.state.update(principal, login, target, changes, deletions, sent_key)
                 messages.append(

@@ -210,6 +210,8 @@ class State:
             item = {
                 "subject": "",
                 "body": "",
+                "body_type": "Text",
+                "categories": [],
                 "location": "",
                 "sensitivity": "Normal",
                 "free_busy": "Busy",
@@ -315,7 +317,10 @@ class State:
                 master["exceptions"][target["original_start"].isoformat()] = exception
                 target = exception
             for name in deletions:
-                target[name] = {"required": [], "optional": [], "extended": {}}.get(name, "")
+                if name.startswith("extended:"):
+                    target["extended"].pop(name.removeprefix("extended:"), None)
+                else:
+                    target[name] = {"required": [], "optional": [], "categories": [], "extended": {}}.get(name, "")
             for name, value in changes.items():
                 if name == "extended":
                     target["extended"] = {**target["extended"], **value}

@@ -30,13 +30,13 @@ from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed, SyncError
 
 from .client import UPDATE_CREDENTIALS, translated
-from .convert import Unsupported, calsync_uid, local_time, to_component, to_fields
+from .convert import BUSINESS, Unsupported, calsync_uid, local_time, to_component, to_fields
 
 _READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
          "legacy_free_busy_status", "reminder_is_set", "reminder_minutes_before_start", "uid", "calsync_uid",
          "organizer", "required_attendees", "optional_attendees", "recurrence", "modified_occurrences",
          "deleted_occurrences", "original_start", "is_cancelled", "type", "_start_timezone",
-         "_end_timezone"]  # fmt: skip
+         "_end_timezone", "categories", *BUSINESS]  # fmt: skip
 # What a change to a series' timing touches: Exchange drops the series' exceptions when it changes.
 _TIMING = ("start", "end", "is_all_day", "recurrence", "_start_timezone", "_end_timezone")
 SYNC_PAGE = 512  # the most SyncFolderItems returns at once
@@ -204,18 +204,27 @@ class ExchangeSide:
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         current = self._current(id, version)
+        names, fields = self._changed(current, item)
+        if names:
+            for name in names:
+                setattr(current, name, fields[name])
+            with self._translated(writing=True):
+                current.save(update_fields=names, conflict_resolution="NeverOverwrite",
+                             send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
+        return self._finish_series(id, item, current.changekey)  # save() keeps the new ChangeKey
+
+    def _changed(self, current: CalendarItem, item: Item) -> tuple[list[str], dict[str, Any]]:
+        """The fields calsync's version changes, and their new values: UpdateItem sets (or deletes) only these,
+        so what Exchange holds beyond calsync's model (an HTML body, NoData, fields Outlook keeps) survives.
+        Both sides are compared as calsync would write them. Timing only when it changed: Exchange drops a
+        series' exceptions when it is written."""
         fields = self._fields(item.master, item.uid)
-        # Timing is written only when it changed: Exchange drops a series' exceptions when it is written.
+        now = self._fields(to_component(current, calsync_uid(current)), item.uid)
         timing_changed = _timing(to_component(current, calsync_uid(current)), self.zone) != _timing(
             item.master, self.zone
         )
-        names = [n for n in fields if timing_changed or n not in _TIMING]
-        for name in names:
-            setattr(current, name, fields[name])
-        with self._translated(writing=True):
-            current.save(update_fields=names, conflict_resolution="NeverOverwrite",
-                         send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
-        return self._finish_series(id, item, current.changekey)  # save() keeps the new ChangeKey
+        names = [n for n in fields if (n in _TIMING and timing_changed) or (n not in _TIMING and now[n] != fields[n])]
+        return names, fields
 
     def delete(self, id: str, version: str) -> None:
         current = self._current(id, version, ["changekey"])
@@ -333,5 +342,17 @@ def _timing(component: Component, zone: str) -> tuple[Any, ...]:
 def _same(have: Component | None, want: Component) -> bool:
     if have is None:
         return False
-    keys = ("summary", "description", "location", "start", "end", "transparency", "visibility", "attendees", "alarms")
+    keys = (
+        "summary",
+        "description",
+        "location",
+        "start",
+        "end",
+        "transparency",
+        "busy_status",
+        "visibility",
+        "attendees",
+        "alarms",
+        "categories",
+    )
     return all(getattr(have, k) == getattr(want, k) for k in keys)

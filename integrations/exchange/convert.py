@@ -47,8 +47,38 @@ class CalsyncUid(ExtendedProperty):
     property_type = "String"
 
 
-if "calsync_uid" not in {f.name for f in CalendarItem.FIELDS}:
-    CalendarItem.register("calsync_uid", CalsyncUid)
+class _PublicString(ExtendedProperty):
+    """A named string property in the PS_PUBLIC_STRINGS set, where other clients (and Outlook) leave it alone.
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/extendedfielduri"""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_type = "String"
+
+
+class CalsyncClient(_PublicString):
+    property_name = "calsyncClient"
+
+
+class CalsyncProject(_PublicString):
+    property_name = "calsyncProject"
+
+
+class CalsyncActivity(_PublicString):
+    property_name = "calsyncActivity"
+
+
+# The business fields travel on the item, so an edit in Outlook (which writes only what it changed) keeps them.
+BUSINESS = {"calsync_client": ("client", CalsyncClient), "calsync_project": ("project", CalsyncProject),
+            "calsync_activity": ("activity_type", CalsyncActivity)}  # fmt: skip
+for _name, _property in (("calsync_uid", CalsyncUid), *((n, p) for n, (_a, p) in BUSINESS.items())):
+    if _name not in {f.name for f in CalendarItem.FIELDS}:
+        CalendarItem.register(_name, _property)
+
+# LegacyFreeBusyStatus <-> TRANSP and busy_status: Free is TRANSP:TRANSPARENT, Busy is plain opaque time; the
+# others are kept by name so they are written back as they were. NoData (no status) reads as plain time.
+# https://learn.microsoft.com/exchange/client-developer/web-service-reference/legacyfreebusystatus
+_BUSY_READ = {"Tentative": "TENTATIVE", "OOF": "OOF", "WorkingElsewhere": "WORKINGELSEWHERE"}
+_BUSY_WRITE = {v: k for k, v in _BUSY_READ.items()} | {"FREE": "Free", "BUSY": "Busy"}
 
 
 def _index(value: Any, names: tuple[str, ...] | list[str]) -> int:
@@ -204,6 +234,11 @@ def to_component(item: CalendarItem, uid: str, master_start: dt.datetime | dt.da
         end=end,
         status="CANCELLED" if item.is_cancelled else "",
         transparency="TRANSPARENT" if item.legacy_free_busy_status == "Free" else "",
+        busy_status=_BUSY_READ.get(item.legacy_free_busy_status or "", ""),
+        categories=tuple(item.categories or ()),
+        client=item.calsync_client or "",
+        project=item.calsync_project or "",
+        activity_type=item.calsync_activity or "",
         visibility={"Private": "PRIVATE", "Personal": "PRIVATE", "Confidential": "CONFIDENTIAL"}.get(
             item.sensitivity or "Normal", ""
         ),
@@ -255,7 +290,10 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         "start": _ews_moment(start, zone_hint),
         "end": _ews_moment(max(end, start) if all_day else end, zone_hint),
         "is_all_day": all_day,
-        "legacy_free_busy_status": "Free" if component.transparency == "TRANSPARENT" else "Busy",
+        "legacy_free_busy_status": _BUSY_WRITE.get(
+            component.busy_status, "Free" if component.transparency == "TRANSPARENT" else "Busy"
+        ),
+        "categories": list(component.categories) or None,
         "sensitivity": {"PRIVATE": "Private", "CONFIDENTIAL": "Confidential"}.get(component.visibility, "Normal"),
         "reminder_is_set": reminder is not None,
         "reminder_minutes_before_start": reminder or 0,
@@ -268,6 +306,8 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         fields["_start_timezone"] = fields["_end_timezone"] = _ews_zone(zone_hint)
     if component.recurrence_id is None:
         fields["calsync_uid"] = uid
+        # An empty business field is removed (DeleteItemField), not written as "".
+        fields.update({name: getattr(component, attr) or None for name, (attr, _p) in BUSINESS.items()})
         if component.rrule:
             if component.rdates:
                 raise Unsupported("Exchange cannot add extra dates (RDATE) to a series.")
