@@ -19,7 +19,7 @@ from defusedxml import ElementTree
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer
 
-from .state import EwsError, Login, State
+from .state import CREATE_OR_DELETE_SENDING, UPDATE_SENDING, EwsError, Login, State, owner_of
 
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -253,6 +253,7 @@ def _mailbox_xml(tag: str, address: str, name: str) -> str:
 
 def item_xml(item: dict[str, Any], extended: list[Element], ids_only: bool = False) -> str:
     kind = item.get("kind") or ("RecurringMaster" if item.get("recurrence") else "Single")
+    mine = item["organizer"][0] == owner_of(item["id"])
     id_xml = f'<t:ItemId Id="{_x(item["id"])}" ChangeKey="{_x(item["changekey"])}"/>'
     if ids_only:
         return f"<t:CalendarItem>{id_xml}</t:CalendarItem>"
@@ -294,8 +295,9 @@ def item_xml(item: dict[str, Any], extended: list[Element], ids_only: bool = Fal
         f"<t:IsMeeting>{str(bool(item['required'] or item['optional'])).lower()}</t:IsMeeting>",
         "<t:IsCancelled>false</t:IsCancelled>",
         f"<t:IsRecurring>{str(kind != 'Single').lower()}</t:IsRecurring>",
+        f"<t:MeetingRequestWasSent>{str(item.get('request_sent', False)).lower()}</t:MeetingRequestWasSent>",
         f"<t:CalendarItemType>{kind}</t:CalendarItemType>",
-        "<t:MyResponseType>Organizer</t:MyResponseType>",
+        f"<t:MyResponseType>{'Organizer' if mine else 'NoResponseReceived'}</t:MyResponseType>",
         _mailbox_xml("Organizer", *item["organizer"]) + "</t:Organizer>",
     ]
     for tag, people in (("RequiredAttendees", item["required"]), ("OptionalAttendees", item["optional"])):
@@ -349,6 +351,12 @@ class ExchangeEmulator(Emulator):
                 if data.get("expire_sync_states"):
                     self.state.expire_sync_states()
             return Response.json(self.state.faults)
+        if request.path == "/_emulator/sent_invitations":
+            # What Exchange would have emailed, for tests and the sandbox page; DELETE forgets it.
+            with self.state.lock:
+                if request.method == "DELETE":
+                    self.state.sent_invitations.clear()
+                return Response.json(list(self.state.sent_invitations))
         if request.path.rstrip("/").lower() != "/ews/exchange.asmx":
             return Response(404, "Not found", "text/plain")
         if request.method != "POST":
@@ -547,7 +555,8 @@ class ExchangeEmulator(Emulator):
     def _op_CreateItem(self, op: Element, login: Login, principal: str) -> list[str]:
         target = op.find(m("SavedItemFolderId"))
         address, folder_id = (self._folder_ids(target, login, principal) or [(principal, "")])[0]
-        if op.get("SendMeetingInvitations") is None:
+        sending = _sending(op, "SendMeetingInvitations", CREATE_OR_DELETE_SENDING)
+        if sending is None:  # required for calendar items (the createitem page)
             raise EwsError(
                 "ErrorSendMeetingInvitationsRequired", "SendMeetingInvitations is required for calendar items."
             )
@@ -561,7 +570,7 @@ class ExchangeEmulator(Emulator):
                 )
                 continue
             try:
-                item = self.state.create(address, folder_id or None, read_fields(elem))
+                item = self.state.create(address, folder_id or None, read_fields(elem), sending)
                 messages.append(_ok("CreateItem", f"<m:Items>{item_xml(item, [], True)}</m:Items>"))
             except EwsError as exc:
                 messages.append(_error_message("CreateItem", exc))
@@ -569,9 +578,13 @@ class ExchangeEmulator(Emulator):
 
     def _op_UpdateItem(self, op: Element, login: Login, principal: str) -> list[str]:
         check = op.get("ConflictResolution", "AutoResolve") == "NeverOverwrite"
+        sending = _sending(op, "SendMeetingInvitationsOrCancellations", UPDATE_SENDING)
         messages = []
         for change in op.find(m("ItemChanges")) or []:
             try:
+                if sending is None:  # every item here is a calendar item: required (the updateitem page)
+                    raise EwsError("ErrorSendMeetingInvitationsOrCancellationsRequired",
+                                   "SendMeetingInvitationsOrCancellations is required for calendar items.")  # fmt: skip
                 id_elem = change[0]
                 target = self._target(id_elem, login, principal)
                 changes: dict[str, Any] = {}
@@ -596,7 +609,7 @@ class ExchangeEmulator(Emulator):
                     if name == "body":  # the body comes with its type (Text or HTML)
                         changes["body_type"] = values.get("body_type", "Text")
                 sent_key = id_elem.get("ChangeKey") if check and id_elem.tag == t("ItemId") else None
-                updated = self.state.update(principal, login, target, changes, deletions, sent_key)
+                updated = self.state.update(principal, login, target, changes, deletions, sent_key, sending)
                 messages.append(
                     _ok(
                         "UpdateItem",
@@ -611,18 +624,29 @@ class ExchangeEmulator(Emulator):
     def _op_DeleteItem(self, op: Element, login: Login, principal: str) -> list[str]:
         messages = []
         how = op.get("DeleteType", "")
+        sending = _sending(op, "SendMeetingCancellations", CREATE_OR_DELETE_SENDING)
         for elem in op.find(m("ItemIds")) or []:
             try:
+                if sending is None:  # every item here is a calendar item: required (the deleteitem page)
+                    raise EwsError("ErrorSendMeetingCancellationsRequired",
+                                   "SendMeetingCancellations is required for calendar items.")  # fmt: skip
                 if elem.tag == t("OccurrenceItemId"):
-                    self.state.delete(
-                        principal, login, elem.get("RecurringMasterId", ""), int(elem.get("InstanceIndex", "0")), how
-                    )
+                    master, index = elem.get("RecurringMasterId", ""), int(elem.get("InstanceIndex", "0"))
+                    self.state.delete(principal, login, master, index, how, sending)
                 else:
-                    self.state.delete(principal, login, elem.get("Id", ""), how=how)
+                    self.state.delete(principal, login, elem.get("Id", ""), how=how, sending=sending)
                 messages.append(_ok("DeleteItem", ""))
             except EwsError as exc:
                 messages.append(_error_message("DeleteItem", exc))
         return messages
+
+
+def _sending(op: Element, attribute: str, allowed: tuple[str, ...]) -> str | None:
+    """The operation's SendMeeting* attribute; a value outside the schema's enumeration fails validation."""
+    value = op.get(attribute)
+    if value is not None and value not in allowed:
+        raise EwsError("ErrorSchemaValidation", f"The {attribute} attribute is invalid: {value!r}.", fault=True)
+    return value
 
 
 def _root_id(address: str) -> str:

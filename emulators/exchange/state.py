@@ -69,6 +69,18 @@ class Mailbox:
 
 
 DELETE_TYPES = ("HardDelete", "SoftDelete", "MoveToDeletedItems")
+# SendMeetingInvitations (CreateItem) and SendMeetingCancellations (DeleteItem) take one set of values,
+# SendMeetingInvitationsOrCancellations (UpdateItem) another.
+# https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem
+# https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem
+CREATE_OR_DELETE_SENDING = ("SendToNone", "SendOnlyToAll", "SendToAllAndSaveCopy")
+UPDATE_SENDING = (
+    "SendToNone",
+    "SendOnlyToAll",
+    "SendOnlyToChanged",
+    "SendToAllAndSaveCopy",
+    "SendToChangedAndSaveCopy",
+)
 
 
 def _id(kind: str, owner: str) -> str:
@@ -96,6 +108,21 @@ class State:
         # Faults that can be switched on: the next `busy` requests get ErrorServerBusy with this back-off.
         self.faults: dict[str, int] = {"busy": 0, "back_off_ms": 1000}
         self.requests = 0
+        # Every meeting request and cancellation Exchange would have emailed, in the shape all emulators share:
+        # {"method", "to", "organizer", "subject", "event_id", "ical_uid"}.
+        self.sent_invitations: list[dict[str, str]] = []
+
+    def _mail(self, method: str, item: dict[str, Any], people: list[str]) -> None:
+        """Exchange sends meeting mail for the organiser only: an attendee's copy sends nothing."""
+        organizer = item["organizer"][0]
+        if organizer != owner_of(item["id"]):
+            return
+        for address in people:
+            self.sent_invitations.append({"method": method, "to": address, "organizer": organizer,
+                                          "subject": item["subject"], "event_id": item["id"],
+                                          "ical_uid": item["uid"]})  # fmt: skip
+        if method == "REQUEST" and people:
+            item["request_sent"] = True
 
     # --- people -----------------------------------------------------------------------------------------
 
@@ -200,7 +227,12 @@ class State:
         first = folder.seq if created else folder.history[item["id"]][0]
         folder.history[item["id"]] = (first, folder.seq)
 
-    def create(self, address: str, folder_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    def create(
+        self, address: str, folder_id: str | None, fields: dict[str, Any], sending: str = "SendToNone"
+    ) -> dict[str, Any]:
+        """CreateItem of a calendar item: with attendees it is a meeting the mailbox organises, and unless
+        `sending` is SendToNone each attendee gets a meeting request.
+        https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-calendar-item"""
         with self.lock:
             folder = self.folder(address, folder_id, None if folder_id else "calendar")
             if not folder.writable:
@@ -231,6 +263,7 @@ class State:
                 "exceptions": {},
                 "deleted": [],
                 "created": datetime.now(UTC),
+                "request_sent": False,
             }
             item["uid"] = item["uid"] or secrets.token_hex(16)
             item["end_tz"] = item["end_tz"] or item["start_tz"]
@@ -238,6 +271,8 @@ class State:
                 raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate", "The end date is earlier than the start.")
             folder.items[item["id"]] = item
             self._touch(folder, item, created=True)
+            if sending != "SendToNone":
+                self._mail("REQUEST", item, _people(item))
             return item
 
     def get(self, principal: str, login: Login, item_id: str) -> dict[str, Any]:
@@ -300,7 +335,12 @@ class State:
         changes: dict[str, Any],
         deletions: set[str],
         change_key_sent: str | None,
+        sending: str = "SendToNone",
     ) -> dict[str, Any]:
+        """UpdateItem. For a meeting the mailbox organises, `sending` decides who hears of it: SendOnlyToAll and
+        SendToAllAndSaveCopy send the update to every attendee, the *Changed values only to attendees the change
+        affects (everyone when the meeting itself changed, else those added); removed attendees get a
+        cancellation. https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem"""
         with self.lock:
             if change_key_sent is not None and change_key_sent != target.get("changekey"):
                 raise EwsError(
@@ -316,6 +356,7 @@ class State:
                 exception.update(kind="Exception", id=_id("item", owner_of(master["id"])), master_id=master["id"])
                 master["exceptions"][target["original_start"].isoformat()] = exception
                 target = exception
+            before = _people(target)
             for name in deletions:
                 if name.startswith("extended:"):
                     target["extended"].pop(name.removeprefix("extended:"), None)
@@ -335,6 +376,12 @@ class State:
             elif "recurrence" in changes or "start" in changes:
                 master["exceptions"], master["deleted"] = {}, []  # a new pattern drops exceptions, as in Outlook
             self._touch(folder, master)
+            if sending != "SendToNone":
+                after = _people(target)
+                meeting_changed = bool((set(changes) | deletions) - {"required", "optional"})
+                everyone = "All" in sending or meeting_changed
+                self._mail("REQUEST", target, [p for p in after if everyone or p not in before])
+                self._mail("CANCEL", target, [p for p in before if p not in after])
             return target
 
     def _check_crossing(self, principal: str, login: Login, target: dict[str, Any], start: datetime) -> None:
@@ -351,7 +398,13 @@ class State:
                            "of an adjacent occurrence.")  # fmt: skip
 
     def delete(
-        self, principal: str, login: Login, item_id: str, index: int | None = None, how: str = "HardDelete"
+        self,
+        principal: str,
+        login: Login,
+        item_id: str,
+        index: int | None = None,
+        how: str = "HardDelete",
+        sending: str = "SendToNone",
     ) -> None:
         """DeleteItem. `how` is its DeleteType: HardDelete removes the item for good, MoveToDeletedItems moves it
         (under a new id) into Deleted Items, SoftDelete into the dumpster. An occurrence is removed from its series.
@@ -359,8 +412,18 @@ class State:
         if how not in DELETE_TYPES:
             raise EwsError("ErrorSchemaValidation", f"The DeleteType attribute is invalid: {how!r}.")
         with self.lock:
+            doomed = (
+                self.get(principal, login, item_id)
+                if index is None
+                else self.occurrence(principal, login, item_id, index)
+            )
+            if how == "MoveToDeletedItems" and owner_of(item_id) != principal:
+                # A delegate cannot move the principal's item to Deleted Items with DeleteItem (MoveItem does).
+                raise EwsError("ErrorCannotDeleteObject", "The object cannot be deleted.")
+            if sending != "SendToNone":
+                self._mail("CANCEL", doomed, _people(doomed))
             if index is not None:
-                occurrence = self.occurrence(principal, login, item_id, index)
+                occurrence = doomed
                 master = self.get(principal, login, item_id)
                 master["exceptions"].pop(occurrence["original_start"].isoformat(), None)
                 master["deleted"].append(occurrence["original_start"].isoformat())
@@ -426,6 +489,10 @@ class State:
             for box in self.mailboxes.values():
                 for folder in box.folders.values():
                     folder.generation = secrets.token_hex(4)
+
+
+def _people(item: dict[str, Any]) -> list[str]:
+    return [address for address, _name, _response in item["required"] + item["optional"]]
 
 
 def _when(moment: datetime, zone_name: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from exchangelib import CalendarItem
 from exchangelib import errors as ews_errors
 from exchangelib.folders import Calendar, Root
-from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
+from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_NONE, SOFT_DELETE
 
 from events.ical import Component, Item, as_utc
 from events.recurrence import Budget, rule_starts
@@ -29,6 +29,7 @@ from integrations.microsoft.convert import pattern_from_rrule, rrule_from_patter
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed, SyncError
 
+from . import invitations
 from .client import UPDATE_CREDENTIALS, translated
 from .convert import BUSINESS, Unsupported, calsync_uid, local_time, to_component, to_fields
 
@@ -52,6 +53,9 @@ class ExchangeSide:
         # A folder object from its id: no GetFolder round trip before each sync.
         self.folder = Calendar(root=Root(account=account), id=folder_id)
         self.refused = refused  # what the integration page offers when Exchange refuses the login
+        self.mailbox = str(account.primary_smtp_address).lower()
+        # A delegate may not DeleteItem into the owner's Deleted Items (ErrorCannotDeleteObject); learnt once.
+        self.delete_type = MOVE_TO_DELETED_ITEMS
 
     def _translated(self, *, writing: bool = False) -> AbstractContextManager[None]:
         return translated(writing=writing, refused=self.refused)
@@ -152,45 +156,51 @@ class ExchangeSide:
 
     def create(self, item: Item) -> Entry:
         created = self._new(item)
+        sending = invitations.on_create(item.master, self.mailbox)
         with self._translated(writing=True):
-            created.save(send_meeting_invitations=SEND_TO_NONE)
+            created.save(send_meeting_invitations=sending)
         try:
-            return self._finish_series(created.id, item, created.changekey, fresh=True)
+            return self._finish_series(created.id, item, created.changekey, sending, fresh=True)
         except SyncError:
-            self._discard([created])  # half a series is not kept: the item is listed as not synced, whole
+            self._discard([created], sending)  # half a series is not kept: the item is listed as not synced, whole
             raise
 
     def create_many(self, items: list[Item]) -> list[Entry]:
-        """One CreateItem request per 100 events; series with exceptions are then finished one by one.
+        """One CreateItem request per 100 events (per invitation policy); series with exceptions are then
+        finished one by one.
 
         All or nothing: if any part fails, what this call created is deleted again before the error goes up, so
         the engine's one-by-one retry cannot leave a second copy (EWS has no idempotent create).
         """
-        new = [self._new(item) for item in items]
-        made: list[Any] = []
+        sending = [invitations.on_create(item.master, self.mailbox) for item in items]
+        made: dict[int, Any] = {}
         try:
-            for start in range(0, len(new), BULK_CREATE):
-                with self._translated(writing=True):
-                    answers = self.account.bulk_create(folder=self.folder, items=new[start : start + BULK_CREATE],
-                                                       send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
-                made += answers
-                failed = next((a for a in answers if isinstance(a, Exception)), None)
-                if failed is not None:
+            for mode in dict.fromkeys(sending):
+                group = [n for n, s in enumerate(sending) if s == mode]
+                for start in range(0, len(group), BULK_CREATE):
+                    batch = group[start : start + BULK_CREATE]
+                    new = [self._new(items[n]) for n in batch]
                     with self._translated(writing=True):
-                        raise failed
-            return [self._finish_series(answer.id, item, answer.changekey, fresh=True)
-                    for answer, item in zip(made, items, strict=True)]  # fmt: skip
+                        answers = self.account.bulk_create(folder=self.folder, items=new, send_meeting_invitations=mode)
+                    made.update(zip(batch, answers, strict=True))
+                    failed = next((a for a in answers if isinstance(a, Exception)), None)
+                    if failed is not None:
+                        with self._translated(writing=True):
+                            raise failed
+            return [self._finish_series(made[n].id, item, made[n].changekey, sending[n], fresh=True)
+                    for n, item in enumerate(items)]  # fmt: skip
         except Exception:
-            self._discard([a for a in made if not isinstance(a, Exception)])
+            for mode in dict.fromkeys(sending):  # whoever was invited hears it is off
+                self._discard([a for n, a in made.items() if not isinstance(a, Exception) and sending[n] == mode], mode)
             raise
 
-    def _discard(self, created: list[Any]) -> None:
+    def _discard(self, created: list[Any], sending: str) -> None:
         if not created:
             return
         try:
             with self._translated():
                 self.account.bulk_delete(ids=[(c.id, c.changekey) for c in created], delete_type=HARD_DELETE,
-                                         send_meeting_cancellations=SEND_TO_NONE)  # fmt: skip
+                                         send_meeting_cancellations=sending)  # fmt: skip
         except SyncError:
             log.warning("could not take back %d events of a failed batch create", len(created))
 
@@ -205,13 +215,14 @@ class ExchangeSide:
     def update(self, id: str, item: Item, version: str) -> Entry:
         current = self._current(id, version)
         names, fields = self._changed(current, item)
+        sending = invitations.on_update(item.master, current, self.mailbox)
         if names:
             for name in names:
                 setattr(current, name, fields[name])
             with self._translated(writing=True):
                 current.save(update_fields=names, conflict_resolution="NeverOverwrite",
-                             send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
-        return self._finish_series(id, item, current.changekey)  # save() keeps the new ChangeKey
+                             send_meeting_invitations=sending)  # fmt: skip
+        return self._finish_series(id, item, current.changekey, sending)  # save() keeps the new ChangeKey
 
     def _changed(self, current: CalendarItem, item: Item) -> tuple[list[str], dict[str, Any]]:
         """The fields calsync's version changes, and their new values: UpdateItem sets (or deletes) only these,
@@ -227,15 +238,25 @@ class ExchangeSide:
         return names, fields
 
     def delete(self, id: str, version: str) -> None:
-        current = self._current(id, version, ["changekey"])
-        with self._translated(writing=True):
-            # Into Deleted Items, where the user can still recover it, rather than gone for good.
-            answer = self.account.bulk_delete(ids=[(current.id, current.changekey)], delete_type=MOVE_TO_DELETED_ITEMS,
-                                              send_meeting_cancellations=SEND_TO_NONE)[0]  # fmt: skip
-            if isinstance(answer, Exception):
+        current = self._current(id, version, invitations.DELETE_FIELDS)
+        sending = invitations.on_delete(current, self.mailbox)
+        # Into Deleted Items, where the user can still recover it, rather than gone for good; a delegate, whom
+        # DeleteItem refuses that, into Recoverable Items (SoftDelete), still recoverable.
+        # https://learn.microsoft.com/exchange/client-developer/web-service-reference/deleteitem-operation
+        answer = self._delete(current, sending)
+        if isinstance(answer, ews_errors.ErrorCannotDeleteObject) and self.delete_type == MOVE_TO_DELETED_ITEMS:
+            self.delete_type = SOFT_DELETE
+            answer = self._delete(current, sending)
+        if isinstance(answer, Exception):
+            with self._translated(writing=True):
                 raise answer
 
-    def _finish_series(self, master_id: str, item: Item, version: str, fresh: bool = False) -> Entry:
+    def _delete(self, current: CalendarItem, sending: str) -> Any:
+        with self._translated(writing=True):
+            return self.account.bulk_delete(ids=[(current.id, current.changekey)], delete_type=self.delete_type,
+                                            send_meeting_cancellations=sending)[0]  # fmt: skip
+
+    def _finish_series(self, master_id: str, item: Item, version: str, sending: str, fresh: bool = False) -> Entry:
         """Make the series' exceptions and cancelled occurrences in Exchange match the item's; the entry as it
         now is. `version` is the master's ChangeKey after calsync's write; `fresh`: just created, nothing to undo.
         A single event, or a series with nothing to change, costs no further request."""
@@ -256,20 +277,21 @@ class ExchangeSide:
         if gone - cancelled or set(have) - set(wanted):
             # EWS cannot bring back a cancelled occurrence or turn an exception back into a plain one; writing
             # the pattern again clears them all, and the wanted ones are made again below.
-            version = self._rewrite_pattern(master_id, entry.version, item)
+            version = self._rewrite_pattern(master_id, entry.version, item, sending)
             have, gone, wrote = {}, set(), True
         master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=version)
         for moment, override in wanted.items():
             if moment in gone or moment in cancelled or _same(have.get(moment), override):
                 continue
-            wrote |= self._change_occurrence(master, item.master, moment, self._fields(override, item.uid))
+            wrote |= self._change_occurrence(master, item.master, moment, self._fields(override, item.uid), sending)
         for moment in cancelled - gone:
             index = _index_of(item.master, moment)
             if index is None:
                 log.warning("a cancelled occurrence is not in the series' pattern; left as it is")
                 continue
             with self._translated(writing=True):
-                master.occurrence(index).delete(send_meeting_cancellations=SEND_TO_NONE)
+                cancel = SEND_TO_NONE if sending == SEND_TO_NONE else SEND_TO_ALL_AND_SAVE_COPY
+                master.occurrence(index).delete(send_meeting_cancellations=cancel)
             wrote = True
         if not wrote:
             return entry
@@ -278,18 +300,18 @@ class ExchangeSide:
             raise NotFound("The event disappeared from Exchange while calsync wrote it.")
         return written
 
-    def _rewrite_pattern(self, master_id: str, version: str, item: Item) -> str:
+    def _rewrite_pattern(self, master_id: str, version: str, item: Item, sending: str) -> str:
         fields = self._fields(item.master, item.uid)
         master = CalendarItem(account=self.account, folder=self.folder, id=master_id, changekey=version)
         names = [n for n in _TIMING if n in fields]
         for name in names:
             setattr(master, name, fields[name])
         with self._translated(writing=True):
-            master.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
+            master.save(update_fields=names, send_meeting_invitations=sending)
         return str(master.changekey)
 
     def _change_occurrence(self, master: CalendarItem, series: Component, moment: dt.datetime,
-                           fields: dict[str, Any]) -> bool:  # fmt: skip
+                           fields: dict[str, Any], sending: str) -> bool:  # fmt: skip
         index = _index_of(series, moment)
         if index is None:
             log.warning("a changed occurrence is not in the series' pattern; left as it is")
@@ -299,7 +321,7 @@ class ExchangeSide:
         for name in names:
             setattr(occurrence, name, fields[name])
         with self._translated(writing=True):
-            occurrence.save(update_fields=names, send_meeting_invitations=SEND_TO_NONE)
+            occurrence.save(update_fields=names, send_meeting_invitations=sending)
         return True
 
 

@@ -53,7 +53,7 @@ def _stored(exchange, address: str, uid: str) -> dict:  # type: ignore[no-untype
 )
 def test_an_outlook_edit_keeps_business_fields_busy_status_and_categories(member_client, calendar, exchange,
                                                                           run_on_commit, edit) -> None:  # fmt: skip
-    name = f"rt{list(edit)[0][:5]}"
+    name = f"rt{next(iter(edit))[:5]}"
     integration = connect(member_client, exchange, calendar, run_on_commit, name=name)
     address = f"{name}@corp.example"
     item = event("business@x", "Client workshop", busy_status="OOF", categories=("Blue category",), **BUSINESS)
@@ -95,7 +95,7 @@ def test_an_outlook_edit_keeps_business_fields_busy_status_and_categories(member
 def test_free_busy_status_comes_in_and_goes_back_unchanged(exchange, exchange_mailbox, status) -> None:
     """Each LegacyFreeBusyStatus reads as calsync's status (Free as TRANSP:TRANSPARENT) and is written back as
     it was. https://learn.microsoft.com/exchange/client-developer/web-service-reference/legacyfreebusystatus"""
-    address, server = exchange_mailbox
+    address, _server = exchange_mailbox
     side = outlook_side(exchange, exchange_mailbox)
     made = side.create(event("status@x", "Status"))
     exchange.state.folder(address, distinguished="calendar").items[made.id]["free_busy"] = status
