@@ -311,6 +311,8 @@ MICROSOFT_TIMEOUT_SECONDS = env.int("MICROSOFT_TIMEOUT_SECONDS", default=30)
 EXCHANGE_ALLOW_HTTP = env.bool("EXCHANGE_ALLOW_HTTP", default=not PRODUCTION)
 # Set by `make run` when it starts the local EWS emulator; the connect page then offers its sandbox login.
 EXCHANGE_SANDBOX_URL = "" if PRODUCTION else env.str("EXCHANGE_SANDBOX_URL", default="")
+# Seconds calsync waits for an answer from an Exchange server before the run is retried later.
+EXCHANGE_TIMEOUT_SECONDS = env.int("EXCHANGE_TIMEOUT_SECONDS", default=30)
 MICROSOFT_SYNC_PAST_DAYS = env.int("MICROSOFT_SYNC_PAST_DAYS", default=90)
 MICROSOFT_SYNC_FUTURE_DAYS = env.int("MICROSOFT_SYNC_FUTURE_DAYS", default=365)
 if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHORITY_HOST.startswith("http://")):

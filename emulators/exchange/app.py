@@ -492,9 +492,12 @@ class ExchangeEmulator(Emulator):
     def _op_SyncFolderItems(self, op: Element, login: Login, principal: str) -> list[str]:
         ((address, folder_id),) = self._folder_ids(op.find(m("SyncFolderId")), login, principal)
         state_elem = op.find(m("SyncState"))
-        limit = int((op.findtext(m("MaxChangesReturned")) or "100").strip())
-        if not 1 <= limit <= 512:
-            raise EwsError("ErrorInvalidArgument", "MaxChangesReturned must be between 1 and 512.")
+        # Required, an integer from 1 to 512 in Types.xsd: anything else fails schema validation.
+        # https://learn.microsoft.com/exchange/client-developer/web-service-reference/maxchangesreturned
+        limit_text = (op.findtext(m("MaxChangesReturned")) or "").strip()
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 512:
+            raise EwsError("ErrorSchemaValidation", "MaxChangesReturned must be between 1 and 512.", fault=True)
+        limit = int(limit_text)
         ids_only, extended = self._shape(op)
         answer = self.state.sync(address, folder_id, state_elem.text if state_elem is not None else None, limit)
         changes = []

@@ -101,13 +101,16 @@ def account(server: Server, mailbox: str) -> Account:
         retry_policy=_FailFast(),
     )
     access = IMPERSONATION if server.access == Access.IMPERSONATION else DELEGATE
-    return Account(
+    mailbox_account = Account(
         primary_smtp_address=mailbox,
         config=config,
         autodiscover=False,
         access_type=access,
         default_timezone=EWSTimeZone("UTC"),
     )
+    # exchangelib waits 120 s for an answer by default, holding a sync (and its lock) that long per request.
+    mailbox_account.protocol.TIMEOUT = settings.EXCHANGE_TIMEOUT_SECONDS
+    return mailbox_account
 
 
 # Exchange says these when it is overloaded, moving the mailbox or restarting: worth trying again later.

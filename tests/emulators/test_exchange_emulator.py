@@ -170,3 +170,127 @@ def test_delete_item_honours_its_delete_type(ann, exchange, how) -> None:  # typ
     assert [kind for kind, _ in folder.sync_items(sync_state=folder.item_sync_state, only_fields=["changekey"])] == [
         "delete"
     ]
+
+
+# --- SendMeeting* attributes, invitations, delegate deletes, schema limits -----------------------------------
+
+
+def _soap(exchange, login: str, password: str, operation: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """One raw EWS request, for what exchangelib never sends (a missing or invalid attribute)."""
+    import requests
+
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+        'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Body>'
+        f"{operation}</s:Body></s:Envelope>"
+    )
+    answer = requests.post(exchange.url, data=envelope.encode(), auth=(login, password), timeout=10,
+                           headers={"Content-Type": "text/xml; charset=utf-8"})  # fmt: skip
+    return answer.status_code, answer.text
+
+
+_NEW_ITEM = (
+    "<m:Items><t:CalendarItem><t:Subject>Raw</t:Subject><t:Start>2026-11-23T10:00:00Z</t:Start>"
+    "<t:End>2026-11-23T11:00:00Z</t:End></t:CalendarItem></m:Items>"
+)
+
+
+def test_each_write_needs_its_send_meeting_attribute(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """CreateItem needs SendMeetingInvitations, UpdateItem SendMeetingInvitationsOrCancellations and DeleteItem
+    SendMeetingCancellations for calendar items; a value outside the schema's enumeration fails validation.
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/deleteitem
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode"""
+    ews, folder = ann
+    login = str(ews.primary_smtp_address)
+    status, text = _soap(exchange, login, "pw-ann", f"<m:CreateItem>{_NEW_ITEM}</m:CreateItem>")
+    assert status == 200 and 'ResponseClass="Error"' in text and "ErrorSendMeetingInvitationsRequired" in text
+    status, text = _soap(exchange, login, "pw-ann", f'<m:CreateItem SendMeetingInvitations="Yes">{_NEW_ITEM}'
+                                                    "</m:CreateItem>")  # fmt: skip
+    assert status == 500 and "ErrorSchemaValidation" in text
+    item = _item(ews, folder, "Existing")
+    update = (
+        f'<m:UpdateItem ConflictResolution="AutoResolve"><m:ItemChanges><t:ItemChange><t:ItemId Id="{item.id}"/>'
+        '<t:Updates><t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:CalendarItem><t:Subject>New'
+        "</t:Subject></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"
+    )
+    status, text = _soap(exchange, login, "pw-ann", update)
+    assert "ErrorSendMeetingInvitationsOrCancellationsRequired" in text
+    delete = f'<m:DeleteItem DeleteType="HardDelete"><m:ItemIds><t:ItemId Id="{item.id}"/></m:ItemIds></m:DeleteItem>'
+    status, text = _soap(exchange, login, "pw-ann", delete)
+    assert 'ResponseClass="Error"' in text and "ErrorSendMeetingCancellationsRequired" in text
+    stored = exchange.state.folder(login, distinguished="calendar").items[item.id]
+    assert stored["subject"] == "Existing"  # nothing was changed or deleted by the refused requests
+
+
+def test_exchange_mails_what_each_send_meeting_value_asks_for(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """SendToNone sends nothing; SendToAllAndSaveCopy invites every attendee; SendToChangedAndSaveCopy only those
+    the change concerns; removed attendees and deletes get cancellations (organiser only).
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-calendar-item
+    https://learn.microsoft.com/en-us/previous-versions/office/developer/exchange-server-2010/bb408651(v=exchg.140)"""
+    from exchangelib.properties import Attendee, Mailbox
+
+    ews, folder = ann
+    me = str(ews.primary_smtp_address).lower()
+
+    def guests(*names: str) -> list[Attendee]:
+        return [Attendee(mailbox=Mailbox(email_address=f"{n}@example.com"), response_type="Unknown") for n in names]
+
+    def mail() -> list[tuple[str, str]]:
+        return sorted((m["method"], m["to"]) for m in exchange.state.sent_invitations if m["organizer"] == me)
+
+    silent = _item(ews, folder, "Silent", required_attendees=guests("bob"))
+    assert mail() == []
+    meeting = CalendarItem(account=ews, folder=folder, subject="Loud", start=silent.start, end=silent.end,
+                           required_attendees=guests("bob", "eve"))  # fmt: skip
+    meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    assert mail() == [("REQUEST", "bob@example.com"), ("REQUEST", "eve@example.com")]
+    exchange.state.sent_invitations.clear()
+    meeting.required_attendees = guests("eve", "carol")
+    meeting.save(update_fields=["required_attendees"], send_meeting_invitations="SendToChangedAndSaveCopy")
+    assert mail() == [("CANCEL", "bob@example.com"), ("REQUEST", "carol@example.com")]
+    exchange.state.sent_invitations.clear()
+    meeting.location = "Room 4"
+    meeting.save(update_fields=["location"], send_meeting_invitations="SendToChangedAndSaveCopy")
+    assert mail() == [("REQUEST", "carol@example.com"), ("REQUEST", "eve@example.com")]
+    exchange.state.sent_invitations.clear()
+    meeting.delete(send_meeting_cancellations="SendToAllAndSaveCopy")
+    assert mail() == [("CANCEL", "carol@example.com"), ("CANCEL", "eve@example.com")]
+    fetched = next(iter(ews.fetch(ids=[(silent.id, None)], folder=folder)))
+    assert fetched.meeting_request_was_sent is False and fetched.is_meeting
+
+
+def test_a_delegate_cannot_delete_into_deleted_items(exchange) -> None:  # type: ignore[no-untyped-def]
+    """A delegate's DeleteItem with MoveToDeletedItems on the principal's item is ErrorCannotDeleteObject; other
+    delete types work. https://learn.microsoft.com/exchange/client-developer/web-service-reference/deleteitem-operation"""
+    state = exchange.state
+    name = f"boss{uuid.uuid4().hex[:8]}"
+    state.mailbox(f"{name}@corp.example")
+    state.mailbox(f"{name}-sync@corp.example", password="pw-sync", username=f"CORP\\{name}-sync")
+    state.mailboxes[f"{name}@corp.example"].delegates.add(f"corp\\{name}-sync")
+    ews = account(Server(exchange.url, f"{name}-sync", "pw-sync", "CORP"), f"{name}@corp.example")
+    folder = Calendar(root=Root(account=ews), id=state.folder(f"{name}@corp.example", distinguished="calendar").id)
+    item = _item(ews, folder, "Boss's meeting")
+    (answer,) = ews.bulk_delete(ids=[(item.id, item.changekey)], delete_type="MoveToDeletedItems",
+                                send_meeting_cancellations=SEND_TO_NONE)  # fmt: skip
+    assert isinstance(answer, errors.ErrorCannotDeleteObject)
+    assert ews.bulk_delete(ids=[(item.id, item.changekey)], delete_type="SoftDelete",
+                           send_meeting_cancellations=SEND_TO_NONE) == [True]  # fmt: skip
+    assert [i["subject"] for i in state.mailboxes[f"{name}@corp.example"].dumpster.values()] == ["Boss's meeting"]
+
+
+@pytest.mark.parametrize("limit", ["0", "513", ""])
+def test_max_changes_returned_outside_1_to_512_fails_validation(ann, exchange, limit) -> None:  # type: ignore[no-untyped-def]
+    """MaxChangesReturned is required and between 1 and 512 inclusive.
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/maxchangesreturned"""
+    ews, folder = ann
+    sync = (
+        "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId>"
+        f'<t:FolderId Id="{folder.id}"/></m:SyncFolderId>'
+        + (f"<m:MaxChangesReturned>{limit}</m:MaxChangesReturned>" if limit else "")
+        + "</m:SyncFolderItems>"
+    )
+    status, text = _soap(exchange, str(ews.primary_smtp_address), "pw-ann", sync)
+    assert status == 500 and "ErrorSchemaValidation" in text

@@ -565,3 +565,25 @@ def test_writes_cost_only_the_requests_they_need(exchange, exchange_mailbox) -> 
     cost, series_entry = requests(lambda: side.create(calsync_series("cost-series@x", "Weekly", "Moved")))
     # CreateItem, UpdateItem of the moved occurrence, then the read back: the master and its exception.
     assert cost == 4 and len(series_entry.item.overrides) == 1
+
+
+def test_a_delegate_deletes_into_recoverable_items(exchange) -> None:
+    """DeleteItem refuses a delegate's MoveToDeletedItems (ErrorCannotDeleteObject, deleteitem-operation page); the
+    organisation's delegate sync account deletes with SoftDelete instead, still recoverable, and only asks once."""
+    from integrations.exchange.client import Access
+
+    state = exchange.state
+    state.mailbox("lead@corp.example")
+    state.mailbox("calsync-del@corp.example", password=PASSWORD, username="CORP\\calsync-del")
+    state.mailboxes["lead@corp.example"].delegates.add("corp\\calsync-del")
+    server = Server(exchange.url, "calsync-del", PASSWORD, "CORP", Access.DELEGATE)
+    side = ExchangeSide(
+        account(server, "lead@corp.example"), state.folder("lead@corp.example", distinguished="calendar").id
+    )
+    first, second = side.create(event("d1@x", "One")), side.create(event("d2@x", "Two", day=1))
+    side.delete(first.id, first.version)
+    before = state.requests
+    side.delete(second.id, second.version)
+    assert state.requests - before == 2  # GetItem, DeleteItem (SoftDelete straight away)
+    assert sorted(i["subject"] for i in state.mailboxes["lead@corp.example"].dumpster.values()) == ["One", "Two"]
+    assert side.changes(None).changed == []

@@ -52,9 +52,8 @@ class Rig:
 def _short_waits(monkeypatch, settings):  # type: ignore[no-untyped-def]
     """Clients give up on a silent server after 2 s here (30 s and more in production); back-offs are recorded,
     not slept through."""
-    settings.GOOGLE_TIMEOUT_SECONDS = settings.MICROSOFT_TIMEOUT_SECONDS = 2
+    settings.GOOGLE_TIMEOUT_SECONDS = settings.MICROSOFT_TIMEOUT_SECONDS = settings.EXCHANGE_TIMEOUT_SECONDS = 2
     monkeypatch.setattr("integrations.caldav.client.TIMEOUT", 2)
-    monkeypatch.setattr("exchangelib.protocol.BaseProtocol.TIMEOUT", 2)
     monkeypatch.setattr("googleapiclient.http.time.sleep", lambda seconds: None)
     monkeypatch.setattr("integrations.microsoft.client.time.sleep", lambda seconds: None)
 
