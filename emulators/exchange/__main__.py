@@ -6,7 +6,7 @@ import argparse
 import time
 
 from .app import serve
-from .state import State
+from .sandbox import sandbox_state
 
 
 def main() -> None:
@@ -18,13 +18,12 @@ def main() -> None:
     parser.add_argument("--password", default="calsync-sandbox")
     parser.add_argument("--address", default="ann@sandbox.calsync.invalid")
     args = parser.parse_args()
-    state = State()
-    state.mailbox(args.address, "Ann (sandbox)", password=args.password, username=f"{args.domain}\\{args.user}")
-    state.add_folder(args.address, "Team meetings")
+    state = sandbox_state(args.domain, args.user, args.password, args.address)
     _app, _server, url = serve(args.host, args.port, state)
     print(
         f"Exchange emulator (sandbox) at {url} - user {args.domain}\\{args.user}, not an Exchange server.", flush=True
     )
+    print(f"Its page, to change events on the Exchange side: {url.rsplit('/EWS', 1)[0]}/sandbox", flush=True)
     while True:
         time.sleep(3600)
 

@@ -351,6 +351,10 @@ class ExchangeEmulator(Emulator):
                 if data.get("expire_sync_states"):
                     self.state.expire_sync_states()
             return Response.json(self.state.faults)
+        if request.path in ("/", "/sandbox") or request.path.startswith("/sandbox/"):
+            from .sandbox import sandbox_page
+
+            return sandbox_page(self.state, request)
         if request.path == "/_emulator/sent_invitations":
             # What Exchange would have emailed, for tests and the sandbox page; DELETE forgets it.
             with self.state.lock:

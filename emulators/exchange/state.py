@@ -111,6 +111,8 @@ class State:
         # Every meeting request and cancellation Exchange would have emailed, in the shape all emulators share:
         # {"method", "to", "organizer", "subject", "event_id", "ical_uid"}.
         self.sent_invitations: list[dict[str, str]] = []
+        # The sandbox: every address in the organisation has a mailbox, made the first time someone reaches it.
+        self.auto_mailboxes = False
 
     def _mail(self, method: str, item: dict[str, Any], people: list[str]) -> None:
         """Exchange sends meeting mail for the organiser only: an attendee's copy sends nothing."""
@@ -170,6 +172,8 @@ class State:
                     "The account does not have permission to impersonate the requested user.",
                     fault=True,
                 )
+            if self.auto_mailboxes:
+                self.mailbox(impersonate)
             if impersonate.lower() not in self.mailboxes:
                 raise EwsError(
                     "ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.", fault=True

@@ -170,4 +170,6 @@ def _sandbox() -> dict[str, str] | None:
     if not settings.EXCHANGE_SANDBOX_URL:
         return None
     return {"url": settings.EXCHANGE_SANDBOX_URL, "domain": "SANDBOX", "username": "ann",
-            "password": "calsync-sandbox", "mailbox": "ann@sandbox.calsync.invalid"}  # fmt: skip
+            "password": "calsync-sandbox", "mailbox": "ann@sandbox.calsync.invalid",
+            "sync_username": "calsync-sync", "sync_email": "calsync-sync@sandbox.calsync.invalid",
+            "page": settings.EXCHANGE_SANDBOX_URL.rsplit("/EWS", 1)[0] + "/sandbox"}  # fmt: skip

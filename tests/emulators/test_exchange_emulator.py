@@ -294,3 +294,32 @@ def test_max_changes_returned_outside_1_to_512_fails_validation(ann, exchange, l
     )
     status, text = _soap(exchange, str(ews.primary_smtp_address), "pw-ann", sync)
     assert status == 500 and "ErrorSchemaValidation" in text
+
+
+def test_the_sandbox_page_changes_only_the_field_it_names(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """The sandbox page edits like Outlook (UpdateItem SetItemField of the changed property only): calsync's
+    extended properties stay. https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem"""
+    import requests
+
+    ews, folder = ann
+    address = str(ews.primary_smtp_address).lower()
+    base = exchange.url.rsplit("/EWS", 1)[0]
+    assert address in requests.get(f"{base}/sandbox", timeout=5).text
+    form = {"mailbox": address, "folder": folder.id}
+    added = requests.post(f"{base}/sandbox/events", data={**form, "subject": "From the page", "date": "2026-11-24",
+                                                          "time": "10:00", "minutes": "30", "free_busy": "OOF",
+                                                          "attendees": "bob@example.com"}, timeout=5)  # fmt: skip
+    assert added.status_code == 200 and "From the page" in added.text  # followed back to the mailbox page
+    stored = next(
+        i for i in exchange.state.folder(address, folder.id).items.values() if i["subject"] == "From the page"
+    )
+    assert (stored["free_busy"], stored["end"] - stored["start"]) == ("OOF", dt.timedelta(minutes=30))
+    stored["extended"]["PublicStrings||calsyncClient|||String"] = "Acme"
+    requests.post(f"{base}/sandbox/events/rename", data={**form, "item": stored["id"], "subject": "Renamed"}, timeout=5)
+    requests.post(f"{base}/sandbox/events/move", data={**form, "item": stored["id"], "minutes": "60"}, timeout=5)
+    assert stored["subject"] == "Renamed" and stored["start"] == dt.datetime(2026, 11, 24, 11, tzinfo=dt.UTC)
+    assert stored["extended"] == {"PublicStrings||calsyncClient|||String": "Acme"}
+    requests.post(f"{base}/sandbox/events/delete", data={**form, "item": stored["id"]}, timeout=5)
+    assert stored["id"] not in exchange.state.folder(address, folder.id).items
+    bad = requests.post(f"{base}/sandbox/events", data={**form, "subject": "x", "date": "not a date"}, timeout=5)
+    assert bad.status_code == 400

@@ -587,3 +587,30 @@ def test_a_delegate_deletes_into_recoverable_items(exchange) -> None:
     assert state.requests - before == 2  # GetItem, DeleteItem (SoftDelete straight away)
     assert sorted(i["subject"] for i in state.mailboxes["lead@corp.example"].dumpster.values()) == ["One", "Two"]
     assert side.changes(None).changed == []
+
+
+def test_test_exchange_settings_succeeds_against_the_sandbox(admin_client_, settings) -> None:
+    """`make run`'s sandbox Exchange, with the sync account its organisation page names: an admin trying calsync
+    sees Test Exchange Settings succeed, for whatever their own address is."""
+    from emulators.exchange.app import serve
+    from emulators.exchange.sandbox import sandbox_state
+    from integrations.exchange.views import _sandbox
+
+    state = sandbox_state("SANDBOX", "ann", "calsync-sandbox", "ann@sandbox.calsync.invalid")
+    _app, server, url = serve(state=state)
+    try:
+        settings.EXCHANGE_SANDBOX_URL, settings.EXCHANGE_ALLOW_HTTP = url, True
+        settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = True
+        sandbox = _sandbox()
+        assert sandbox is not None
+        page = admin_client_.get(reverse("integrations:exchange_organisation")).content.decode()
+        assert sandbox["sync_username"] in page and sandbox["sync_email"] in page and sandbox["page"] in page
+        form = {"url": url, "domain": sandbox["domain"], "username": sandbox["sync_username"],
+                "password": sandbox["password"], "sync_email": sandbox["sync_email"], "access": "impersonation",
+                "enabled": "on", "aliases": "", "test": "1"}  # fmt: skip
+        answer = admin_client_.post(reverse("integrations:exchange_organisation"), form, follow=True).content.decode()
+        assert "Works: calsync logged in as SANDBOX\\calsync-sync" in answer, answer[-2000:]
+        assert ExchangeServer.objects.get().test_ok
+        assert "admin@acme.test" in state.mailboxes  # the admin's own sandbox mailbox, reached by impersonation
+    finally:
+        server.shutdown()
