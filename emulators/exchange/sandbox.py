@@ -63,7 +63,8 @@ def _change(state: State, path: str, mailbox: str, folder_id: str, form: dict[st
         guests = [(a.strip(), a.strip(), "Unknown") for a in form.get("attendees", "").split(",") if a.strip()]
         state.create(mailbox, folder_id or None, {"subject": form.get("subject") or "Sandbox event", "start": start,
                                                   "end": start + length, "required": guests,
-                                                  "free_busy": form.get("free_busy") or "Busy"})  # fmt: skip
+                                                  "free_busy": form.get("free_busy") or "Busy"},
+                     "SendToAllAndSaveCopy")  # as Outlook's Send: attendees get a request  # fmt: skip
         return
     item = state.get(mailbox, owner, form["item"])
     if path == "/sandbox/events/rename":

@@ -314,6 +314,9 @@ def test_the_sandbox_page_changes_only_the_field_it_names(ann, exchange) -> None
         i for i in exchange.state.folder(address, folder.id).items.values() if i["subject"] == "From the page"
     )
     assert (stored["free_busy"], stored["end"] - stored["start"]) == ("OOF", dt.timedelta(minutes=30))
+    assert [(m["method"], m["to"]) for m in exchange.state.sent_invitations if m["event_id"] == stored["id"]] == [
+        ("REQUEST", "bob@example.com")
+    ]
     stored["extended"]["PublicStrings||calsyncClient|||String"] = "Acme"
     requests.post(f"{base}/sandbox/events/rename", data={**form, "item": stored["id"], "subject": "Renamed"}, timeout=5)
     requests.post(f"{base}/sandbox/events/move", data={**form, "item": stored["id"], "minutes": "60"}, timeout=5)
