@@ -33,7 +33,7 @@ from . import invitations
 from .client import UPDATE_CREDENTIALS, translated
 from .convert import BUSINESS, Unsupported, calsync_uid, local_time, to_component, to_fields
 
-_READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
+_READ = ["changekey", "calsync_floating", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
          "legacy_free_busy_status", "reminder_is_set", "reminder_minutes_before_start", "uid", "calsync_uid",
          "organizer", "required_attendees", "optional_attendees", "recurrence", "modified_occurrences",
          "deleted_occurrences", "original_start", "is_cancelled", "type", "_start_timezone",
@@ -317,7 +317,7 @@ class ExchangeSide:
             log.warning("a changed occurrence is not in the series' pattern; left as it is")
             return False
         occurrence = master.occurrence(index)
-        names = [n for n in fields if n not in ("recurrence", "calsync_uid")]
+        names = [n for n in fields if n not in ("recurrence", "calsync_uid", "calsync_floating", *BUSINESS)]
         for name in names:
             setattr(occurrence, name, fields[name])
         with self._translated(writing=True):
@@ -341,6 +341,8 @@ def _like(start: Any, moment: Any, zone: Any) -> dt.datetime | dt.date:
     """A cancelled occurrence's start in the series' own terms: the zone's time, or for an all-day series the
     day it falls on where the series is (Exchange gives local midnight as a UTC time)."""
     value = local_time(moment, zone)
+    if isinstance(start, dt.datetime) and start.tzinfo is None:
+        return value.replace(tzinfo=None)  # a floating series: the wall time in the zone it was written in
     if isinstance(start, dt.datetime):
         return value.astimezone(start.tzinfo)
     return value.date()

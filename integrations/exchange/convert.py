@@ -67,10 +67,22 @@ class CalsyncActivity(_PublicString):
     property_name = "calsyncActivity"
 
 
+class CalsyncFloating(_PublicString):
+    """Set on an event calsync wrote from a time without zone: EWS keeps every time in a zone, so calsync writes
+    the wall time in the calendar's zone and reads it back as floating (README "Floating times")."""
+
+    property_name = "calsyncFloating"
+
+
 # The business fields travel on the item, so an edit in Outlook (which writes only what it changed) keeps them.
 BUSINESS = {"calsync_client": ("client", CalsyncClient), "calsync_project": ("project", CalsyncProject),
             "calsync_activity": ("activity_type", CalsyncActivity)}  # fmt: skip
-for _name, _property in (("calsync_uid", CalsyncUid), *((n, p) for n, (_a, p) in BUSINESS.items())):
+_OWN = (
+    ("calsync_uid", CalsyncUid),
+    ("calsync_floating", CalsyncFloating),
+    *((n, p) for n, (_a, p) in BUSINESS.items()),
+)
+for _name, _property in _OWN:
     if _name not in {f.name for f in CalendarItem.FIELDS}:
         CalendarItem.register(_name, _property)
 
@@ -197,10 +209,18 @@ def to_component(item: CalendarItem, uid: str, master_start: dt.datetime | dt.da
         end = dt.date(item.end.year, item.end.month, item.end.day) + dt.timedelta(days=1)
     else:
         start, end = local_time(item.start, item._start_timezone), local_time(item.end, item._end_timezone)
+    # A series' exceptions float with their master (only the master carries the marker).
+    floating = not item.is_all_day and (
+        bool(item.calsync_floating) or (isinstance(master_start, dt.datetime) and master_start.tzinfo is None)
+    )
+    if floating:
+        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)  # type: ignore[call-arg]
     recurrence_id: dt.datetime | dt.date | None = None
     if item.original_start is not None:
         recurrence_id = dt.datetime.fromtimestamp(item.original_start.timestamp(), dt.UTC)
-        if isinstance(master_start, dt.datetime):
+        if floating:
+            recurrence_id = local_time(item.original_start, item._start_timezone).replace(tzinfo=None)
+        elif isinstance(master_start, dt.datetime):
             recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
         elif isinstance(master_start, dt.date):
             recurrence_id = local_time(item.original_start, item._start_timezone).date()
@@ -306,6 +326,7 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         fields["_start_timezone"] = fields["_end_timezone"] = _ews_zone(zone_hint)
     if component.recurrence_id is None:
         fields["calsync_uid"] = uid
+        fields["calsync_floating"] = "1" if isinstance(start, dt.datetime) and start.tzinfo is None else None
         # An empty business field is removed (DeleteItemField), not written as "".
         fields.update({name: getattr(component, attr) or None for name, (attr, _p) in BUSINESS.items()})
         if component.rrule:

@@ -155,3 +155,40 @@ def test_an_emptied_business_field_is_removed_and_the_others_stay(exchange, exch
     assert PUBLIC.format("calsyncProject") not in extended
     assert extended[PUBLIC.format("calsyncClient")] == "Acme Corp"
     assert side.get(made.id).item.master.uid == "empty@x"  # the identity carrier is untouched
+
+
+def test_a_floating_time_is_written_in_the_calendars_zone_and_comes_back_floating(exchange, exchange_mailbox) -> None:
+    """EWS holds every time in a zone (Start in UTC plus StartTimeZone): calsync writes a floating time as that wall
+    time in the calendar's zone, marks it (calsyncFloating), and reads it back without a zone, also after an
+    Outlook edit. https://learn.microsoft.com/exchange/client-developer/web-service-reference/starttimezone"""
+    from events.ical import Component, Item
+
+    address, _server = exchange_mailbox
+    side = outlook_side(exchange, exchange_mailbox)  # the calendar is in Europe/Berlin
+    ten = dt.datetime(2026, 11, 23, 10)
+    made = side.create(Item(master=Component(uid="float@x", summary="Standup", start=ten,
+                                             end=ten + dt.timedelta(minutes=15), rrule="FREQ=DAILY;COUNT=5",
+                                             exdates=(ten + dt.timedelta(days=2),)),
+                            overrides=(Component(uid="float@x", recurrence_id=ten + dt.timedelta(days=1),
+                                                 summary="Late standup", start=ten + dt.timedelta(days=1, hours=1),
+                                                 end=ten + dt.timedelta(days=1, hours=1, minutes=15)),)))  # fmt: skip
+    stored = exchange.state.folder(address, distinguished="calendar").items[made.id]
+    assert stored["start"] == dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC)  # 10:00 in Berlin
+    assert stored["start_tz"] == "W. Europe Standard Time"
+    assert PUBLIC.format("calsyncFloating") in stored["extended"]
+    back = side.get(made.id).item
+    assert (back.master.start, back.master.end) == (ten, ten + dt.timedelta(minutes=15))
+    assert back.master.exdates == (ten + dt.timedelta(days=2),)
+    assert [(o.recurrence_id, o.start) for o in back.overrides] == [
+        (ten + dt.timedelta(days=1), ten + dt.timedelta(days=1, hours=1))
+    ]
+    _outlook_edit(side, made.id, subject="Daily standup")
+    again = side.get(made.id).item.master
+    assert (again.summary, again.start, again.start.tzinfo) == ("Daily standup", ten, None)
+    # A zoned event is not marked, and comes back in its zone.
+    zoned = side.create(event("zoned@x", "Zoned"))
+    assert (
+        PUBLIC.format("calsyncFloating")
+        not in exchange.state.folder(address, distinguished="calendar").items[zoned.id]["extended"]
+    )
+    assert side.get(zoned.id).item.master.start.tzinfo is not None
