@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Exchange (EWS) sync against the project's EWS emulator: initial sync of a large calendar (with recurring
-series that have an edited occurrence), the echo of calsync's own writes, a no-op sync, and 1% changed in
-Exchange.
+series that have an edited occurrence), the echo of calsync's own writes, a no-op sync, 1% changed in
+Exchange, and 1% retitled in calsync (written to Exchange: GetItem, then UpdateItem of the changed fields).
 
     .venv/bin/python bench/exchange_bench.py          # 10,000 events
     .venv/bin/python bench/exchange_bench.py 2000
@@ -99,6 +99,21 @@ def main() -> None:
         item = next(body for body in items.values() if body["uid"] == f"bench-{i}")
         app.state.update(address, login, item, {"subject": f"Event {i} (changed)"}, set(), None)
     phase("1% changed in Exchange")
+    retitle_in_calsync(calendar, n // 100)
+    phase("1% changed in calsync")
+
+
+def retitle_in_calsync(calendar: object, count: int) -> None:
+    from dataclasses import replace
+
+    from events import services as event_services
+    from events.convert import item_from_event
+    from events.models import Event
+
+    for row in list(Event.objects.filter(calendar=calendar, parent=None, rrule="").order_by("pk")[:count]):
+        item = item_from_event(row, [])
+        retitled = replace(item.master, summary=f"{row.title} (edited in calsync)")
+        event_services.item_save(calendar=row.calendar, item=replace(item, master=retitled), name=row.name)
 
 
 if __name__ == "__main__":
