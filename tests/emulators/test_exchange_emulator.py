@@ -326,3 +326,28 @@ def test_the_sandbox_page_changes_only_the_field_it_names(ann, exchange) -> None
     assert stored["id"] not in exchange.state.folder(address, folder.id).items
     bad = requests.post(f"{base}/sandbox/events", data={**form, "subject": "x", "date": "not a date"}, timeout=5)
     assert bad.status_code == 400
+
+
+def test_sync_folder_items_says_whether_the_last_item_is_in_range_and_refuses_a_forged_state(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """IncludesLastItemInRange is false while changes remain; a SyncState the server never issued is
+    ErrorInvalidSyncStateData, in an error ResponseMessage that still carries the SyncState element.
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/syncfolderitems-operation
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/includeslastiteminrange"""
+    ews, folder = ann
+    for n in range(3):
+        _item(ews, folder, f"Page {n}", n)
+
+    def sync(state: str = "", limit: int = 2) -> str:
+        state_xml = f"<m:SyncState>{state}</m:SyncState>" if state else ""
+        return _soap(exchange, str(ews.primary_smtp_address), "pw-ann", (
+            "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId>"
+            f'<t:FolderId Id="{folder.id}"/></m:SyncFolderId>{state_xml}'
+            f"<m:MaxChangesReturned>{limit}</m:MaxChangesReturned></m:SyncFolderItems>"))[1]  # fmt: skip
+
+    first = sync()
+    assert "<m:IncludesLastItemInRange>false</m:IncludesLastItemInRange>" in first and first.count("<t:Create>") == 2
+    state = first.split("<m:SyncState>")[1].split("</m:SyncState>")[0]
+    rest = sync(state)
+    assert "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>" in rest and rest.count("<t:Create>") == 1
+    forged = sync("bm90IGEgc3luYyBzdGF0ZQ==")
+    assert 'ResponseClass="Error"' in forged and "ErrorInvalidSyncStateData" in forged and "<m:SyncState" in forged
