@@ -31,13 +31,13 @@ from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed, 
 
 from . import invitations
 from .client import UPDATE_CREDENTIALS, translated
-from .convert import BUSINESS, Unsupported, calsync_uid, local_time, to_component, to_fields
+from .convert import CARRIED, Unsupported, calsync_uid, local_time, to_component, to_fields
 
-_READ = ["changekey", "calsync_floating", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
-         "legacy_free_busy_status", "reminder_is_set", "reminder_minutes_before_start", "uid", "calsync_uid",
+_READ = ["changekey", "subject", "body", "location", "sensitivity", "start", "end", "is_all_day",
+         "legacy_free_busy_status", "reminder_is_set", "reminder_minutes_before_start", "uid",
          "organizer", "required_attendees", "optional_attendees", "recurrence", "modified_occurrences",
          "deleted_occurrences", "original_start", "is_cancelled", "type", "_start_timezone",
-         "_end_timezone", "categories", *BUSINESS]  # fmt: skip
+         "_end_timezone", "categories", *CARRIED]  # fmt: skip
 # What a change to a series' timing touches: Exchange drops the series' exceptions when it changes.
 _TIMING = ("start", "end", "is_all_day", "recurrence", "_start_timezone", "_end_timezone")
 SYNC_PAGE = 512  # the most SyncFolderItems returns at once
@@ -317,7 +317,7 @@ class ExchangeSide:
             log.warning("a changed occurrence is not in the series' pattern; left as it is")
             return False
         occurrence = master.occurrence(index)
-        names = [n for n in fields if n not in ("recurrence", "calsync_uid", "calsync_floating", *BUSINESS)]
+        names = [n for n in fields if n not in ("recurrence", *CARRIED)]
         for name in names:
             setattr(occurrence, name, fields[name])
         with self._translated(writing=True):

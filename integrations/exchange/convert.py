@@ -9,6 +9,7 @@ Reference: https://learn.microsoft.com/exchange/client-developer/web-service-ref
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,14 +75,25 @@ class CalsyncFloating(_PublicString):
     property_name = "calsyncFloating"
 
 
+class CalsyncEventType(_PublicString):
+    """Google's kind of event (focus time, working location...), which Exchange has no word for."""
+
+    property_name = "calsyncEventType"
+
+
+class CalsyncUnmodelled(_PublicString):
+    """iCalendar properties and sub-components calsync keeps but Exchange has no field for, as JSON."""
+
+    property_name = "calsyncUnmodelled"
+
+
+UNMODELLED_MAX = 16_000  # characters; beyond this they stay in calsync only (README "Known limitations")
 # The business fields travel on the item, so an edit in Outlook (which writes only what it changed) keeps them.
 BUSINESS = {"calsync_client": ("client", CalsyncClient), "calsync_project": ("project", CalsyncProject),
             "calsync_activity": ("activity_type", CalsyncActivity)}  # fmt: skip
-_OWN = (
-    ("calsync_uid", CalsyncUid),
-    ("calsync_floating", CalsyncFloating),
-    *((n, p) for n, (_a, p) in BUSINESS.items()),
-)
+_OWN = (("calsync_uid", CalsyncUid), ("calsync_floating", CalsyncFloating), ("calsync_event_type", CalsyncEventType),
+        ("calsync_unmodelled", CalsyncUnmodelled), *((n, p) for n, (_a, p) in BUSINESS.items()))  # fmt: skip
+CARRIED = [name for name, _p in _OWN]  # what the adapter reads besides Exchange's own fields
 for _name, _property in _OWN:
     if _name not in {f.name for f in CalendarItem.FIELDS}:
         CalendarItem.register(_name, _property)
@@ -256,6 +268,8 @@ def to_component(item: CalendarItem, uid: str, master_start: dt.datetime | dt.da
         transparency="TRANSPARENT" if item.legacy_free_busy_status == "Free" else "",
         busy_status=_BUSY_READ.get(item.legacy_free_busy_status or "", ""),
         categories=tuple(item.categories or ()),
+        event_type=item.calsync_event_type or "",
+        **_unmodelled(item.calsync_unmodelled),
         client=item.calsync_client or "",
         project=item.calsync_project or "",
         activity_type=item.calsync_activity or "",
@@ -327,6 +341,8 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
     if component.recurrence_id is None:
         fields["calsync_uid"] = uid
         fields["calsync_floating"] = "1" if isinstance(start, dt.datetime) and start.tzinfo is None else None
+        fields["calsync_event_type"] = component.event_type or None
+        fields["calsync_unmodelled"] = _unmodelled_json(component)
         # An empty business field is removed (DeleteItemField), not written as "".
         fields.update({name: getattr(component, attr) or None for name, (attr, _p) in BUSINESS.items()})
         if component.rrule:
@@ -336,6 +352,25 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         else:
             fields["recurrence"] = None
     return fields
+
+
+def _unmodelled_json(component: Component) -> str | None:
+    if not component.extra_properties and not component.extra_components:
+        return None
+    text = json.dumps({"properties": component.extra_properties, "components": component.extra_components})
+    return text if len(text) <= UNMODELLED_MAX else None
+
+
+def _unmodelled(text: str | None) -> dict[str, Any]:
+    """The Component fields from calsyncUnmodelled; nothing from a value another program mangled."""
+    try:
+        data = json.loads(text or "{}")
+        properties = tuple((str(n), tuple((str(k), str(v)) for k, v in params), str(value))
+                           for n, params, value in data.get("properties", ()))  # fmt: skip
+        components = tuple(str(c) for c in data.get("components", ()))
+    except (ValueError, TypeError, AttributeError):
+        return {}
+    return {"extra_properties": properties, "extra_components": components}
 
 
 def _attendee(a: Attendee) -> EwsAttendee:

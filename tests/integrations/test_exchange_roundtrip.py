@@ -56,14 +56,24 @@ def test_an_outlook_edit_keeps_business_fields_busy_status_and_categories(member
     name = f"rt{next(iter(edit))[:5]}"
     integration = connect(member_client, exchange, calendar, run_on_commit, name=name)
     address = f"{name}@corp.example"
-    item = event("business@x", "Client workshop", busy_status="OOF", categories=("Blue category",), **BUSINESS)
+    item = event(
+        "business@x",
+        "Client workshop",
+        busy_status="OOF",
+        categories=("Blue category",),
+        event_type="focusTime",
+        extra_properties=(("X-ODD", (("X-P", "1"),), "kept"),),
+        **BUSINESS,
+    )
     events.item_save(calendar=calendar, item=item)
     assert sync_now(integration, run_on_commit).status == "success"
     stored = _stored(exchange, address, "business@x")
     # Written as PublicStrings named properties, one per field, and the status by its EWS name.
     assert {k: v for k, v in stored["extended"].items() if k.startswith("PublicStrings")} == {
         PUBLIC.format("calsyncClient"): "Acme Corp", PUBLIC.format("calsyncProject"): "Relaunch",
-        PUBLIC.format("calsyncActivity"): "Workshop"}  # fmt: skip
+        PUBLIC.format("calsyncActivity"): "Workshop", PUBLIC.format("calsyncEventType"): "focusTime",
+        PUBLIC.format("calsyncUnmodelled"): '{"properties": [["X-ODD", [["X-P", "1"]], "kept"]], '
+                                            '"components": []}'}  # fmt: skip
     assert (stored["free_busy"], stored["categories"]) == ("OOF", ["Blue category"])
 
     side = outlook(exchange, address)
@@ -83,6 +93,10 @@ def test_an_outlook_edit_keeps_business_fields_busy_status_and_categories(member
     mine = Event.objects.get(calendar=calendar, uid="business@x", parent=None)
     assert (mine.client, mine.project, mine.activity_type) == ("Acme Corp", "Relaunch", "Workshop")
     assert (mine.busy_status, mine.categories) == ("OOF", ["Blue category"])
+    from events.convert import item_from_event
+
+    again = item_from_event(mine, []).master
+    assert (again.event_type, again.extra_properties) == ("focusTime", (("X-ODD", (("X-P", "1"),), "kept"),))
     if field == "subject":
         assert mine.title == "Renamed in Outlook"
     elif field == "start":
@@ -192,3 +206,14 @@ def test_a_floating_time_is_written_in_the_calendars_zone_and_comes_back_floatin
         not in exchange.state.folder(address, distinguished="calendar").items[zoned.id]["extended"]
     )
     assert side.get(zoned.id).item.master.start.tzinfo is not None
+
+
+def test_unmodelled_properties_have_a_size_limit_and_a_mangled_value_reads_as_none() -> None:
+    from events.ical import Component
+    from integrations.exchange.convert import UNMODELLED_MAX, _unmodelled, to_fields
+
+    start = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+    small = Component(uid="u", start=start, end=start, extra_properties=(("X-A", (), "b"),))
+    huge = replace(small, extra_properties=(("X-A", (), "b" * UNMODELLED_MAX),))
+    assert to_fields(small, "u")["calsync_unmodelled"] and to_fields(huge, "u")["calsync_unmodelled"] is None
+    assert _unmodelled('{"properties": 3}') == _unmodelled("not json") == {}
