@@ -283,7 +283,11 @@ class ExchangeSide:
         for moment, override in wanted.items():
             if moment in gone or moment in cancelled or _same(have.get(moment), override):
                 continue
-            wrote |= self._change_occurrence(master, item.master, moment, self._fields(override, item.uid), sending)
+            fields = self._fields(override, item.uid)
+            if moment in have:  # an exception already: set only what differs from it in Exchange
+                now = self._fields(have[moment], item.uid)
+                fields = {n: v for n, v in fields.items() if now.get(n) != v}
+            wrote |= self._change_occurrence(master, item.master, moment, fields, sending)
         for moment in cancelled - gone:
             index = _index_of(item.master, moment)
             if index is None:
@@ -318,6 +322,8 @@ class ExchangeSide:
             return False
         occurrence = master.occurrence(index)
         names = [n for n in fields if n not in ("recurrence", *CARRIED)]
+        if not names:
+            return False
         for name in names:
             setattr(occurrence, name, fields[name])
         with self._translated(writing=True):

@@ -217,3 +217,21 @@ def test_unmodelled_properties_have_a_size_limit_and_a_mangled_value_reads_as_no
     huge = replace(small, extra_properties=(("X-A", (), "b" * UNMODELLED_MAX),))
     assert to_fields(small, "u")["calsync_unmodelled"] and to_fields(huge, "u")["calsync_unmodelled"] is None
     assert _unmodelled('{"properties": 3}') == _unmodelled("not json") == {}
+
+
+def test_a_changed_exception_gets_only_its_changed_fields(exchange, exchange_mailbox) -> None:
+    """Retitling a moved occurrence in calsync sets its subject alone: the HTML body Outlook gave it stays."""
+    from tests.sync.items import series
+
+    address, _server = exchange_mailbox
+    side = outlook_side(exchange, exchange_mailbox)
+    made = side.create(series("exc@x", "Weekly", "Moved"))
+    master = exchange.state.folder(address, distinguished="calendar").items[made.id]
+    exception = next(iter(master["exceptions"].values()))
+    exception.update(body="<p><b>Notes</b></p>", body_type="HTML")
+    read = side.get(made.id)
+    retitled = tuple(replace(o, summary="Moved and renamed") for o in read.item.overrides)
+    side.update(made.id, replace(read.item, overrides=retitled), read.version)
+    exception = next(iter(master["exceptions"].values()))
+    assert exception["subject"] == "Moved and renamed"
+    assert (exception["body"], exception["body_type"]) == ("<p><b>Notes</b></p>", "HTML")
