@@ -6,7 +6,13 @@ read back as its master (with the pattern) plus its exceptions, and an
 occurrence the pattern has but Graph does not list is a cancelled one. Ids are
 single-event and series-master ids; the calsync UID travels as a single-value
 extended property and as transactionId, which also makes a repeated create
-return the first event instead of a duplicate.
+return the first event instead of a duplicate. Client, project and activity
+travel as extended properties too; delta listings cannot expand them, so the
+single events a round reports are read again, 20 to a batch.
+
+Writes send Graph only the properties calsync changed (compared with the event
+as Outlook holds it), so what calsync does not model stays as Outlook has it,
+and an update that does not touch a meeting's details emails no one.
 """
 
 from __future__ import annotations
@@ -21,15 +27,15 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from events.ical import Item, as_utc
+from events.ical import Component, Item, as_utc
 from events.recurrence import Budget, rule_starts
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
 from .client import GraphClient, error_for
-from .convert import UID_PROPERTY, Unsupported, calsync_uid, to_component, to_event
+from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, to_component, to_event
 
-_EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{UID_PROPERTY}')"}
+_EXPAND = {"$expand": EXPAND}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
 
 
@@ -56,6 +62,8 @@ class MicrosoftSide:
         self.calendar_id = calendar_id
         self.zone = zone
         self.calendar_path = f"{client.prefix}/calendars/{quote(calendar_id, safe='')}"
+        # The mailbox owner's address, when known: meetings they organise are the only ones written with attendees.
+        self.account = client.owner if "@" in client.owner else ""
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -71,7 +79,8 @@ class MicrosoftSide:
         values, delta_link = self._delta(link)
         removed = [v["id"] for v in values if "@removed" in v]
         instances = [v for v in values if "@removed" not in v]
-        singles = {i["id"]: i for i in instances if i.get("type", "singleInstance") == "singleInstance"}
+        listed = [i["id"] for i in instances if i.get("type", "singleInstance") == "singleInstance"]
+        singles = self._expanded(listed)
         series_ids = {i["seriesMasterId"] for i in instances if i.get("seriesMasterId")}
         entries, skipped = [], []
         for event in singles.values():
@@ -97,6 +106,15 @@ class MicrosoftSide:
                 link = answer["@odata.nextLink"]
                 continue
             return values, answer["@odata.deltaLink"]
+
+    def _expanded(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Single events with calsync's extended properties, which delta cannot expand: one batch per 20.
+        https://learn.microsoft.com/en-us/graph/api/event-delta#optional-query-parameters"""
+        path = self.client.prefix + "/events/"
+        expand = "$expand=" + quote(EXPAND, safe="()=' ")
+        answers = self.client.batch([{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in ids])
+        # One deleted since the delta was read is left out: the next round reports it.
+        return {event["id"]: event for status, event in answers if status < 300 and event}
 
     def _series(self, master_ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
         """Series masters and their instances, read with JSON batching: two round trips per 20 series."""
@@ -170,13 +188,23 @@ class MicrosoftSide:
 
     # --- writing ---------------------------------------------------------------------------------------------
 
+    def _invites(self, master: Component) -> bool:
+        """Written with attendees (Graph emails them) only when the mailbox's owner organises the meeting; a copy of
+        one organised elsewhere carries its people as text. An unknown owner sends nothing."""
+        if master.organizer is None:
+            return True  # calsync's own meeting without an organiser: Outlook makes the owner organise it
+        return bool(self.account) and master.organizer.email.lower() == self.account.lower()
+
+    def _event(self, component: Component, uid: str, invite: bool) -> dict[str, Any]:
+        try:
+            return to_event(component, uid, self.zone, invite)
+        except Unsupported as exc:
+            raise ItemRejected(str(exc)) from exc
+
     def _body(self, item: Item) -> dict[str, Any]:
         if item.master.kind != "VEVENT":
             raise ItemRejected("Outlook calendars hold events, not tasks: this task stays in calsync.")
-        try:
-            return {**to_event(item.master, item.uid, self.zone), "transactionId": item.uid[:255]}
-        except Unsupported as exc:
-            raise ItemRejected(str(exc)) from exc
+        return {**self._event(item.master, item.uid, self._invites(item.master)), "transactionId": item.uid[:255]}
 
     def create(self, item: Item) -> Entry:
         created = self.client.call("POST", f"{self.calendar_path}/events", json=self._body(item))
@@ -200,7 +228,7 @@ class MicrosoftSide:
             if item.overrides or item.master.exdates:
                 entries.append(self._finish_series(event["id"], item))
             else:
-                entries.append(Entry(event["id"], _version(event), Item(master=to_component(event, item.uid))))
+                entries.append(Entry(event["id"], _version(event), item))
         return entries
 
     def _finish_series(self, master_id: str, item: Item) -> Entry:
@@ -214,7 +242,7 @@ class MicrosoftSide:
                 instance = by_start.get(moment)
                 if instance is None:
                     continue  # outside the window, or cancelled in Outlook
-                body = to_event(override, item.uid, self.zone)
+                body = self._event(override, item.uid, self._invites(item.master))
                 body.pop("recurrence", None)
                 body.pop("singleValueExtendedProperties", None)
                 self.client.call("PATCH", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}", json=body)
@@ -229,7 +257,8 @@ class MicrosoftSide:
 
     def _current(self, id: str, version: str) -> dict[str, Any]:
         """The event, if it is still at `version` (a series' version covers its exceptions too)."""
-        master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}")  # NotFound if gone
+        master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}",
+                                  params=_EXPAND)  # NotFound if gone  # fmt: skip
         instances = self._instances(id) if master.get("recurrence") else []
         if version and _version(master, instances) != version:
             raise PreconditionFailed("The event changed in Outlook since calsync read it.")
@@ -237,8 +266,14 @@ class MicrosoftSide:
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         master = self._current(id, version)
-        answer = self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=self._body(item),
-                                  headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
+        held = to_component(master, calsync_uid(master))
+        wanted = self._body(item)
+        wanted.pop("transactionId")
+        patch = patch_for(self._event(held, item.uid, self._invites(held)), wanted)
+        answer = master
+        if patch:  # nothing changed in what Outlook holds: no request, no update mail
+            answer = self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=patch,
+                                      headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
         if item.master.rrule:
             return self._finish_series(id, item)
         return Entry(answer["id"], _version(answer), item)  # the answer carries the new changeKey
