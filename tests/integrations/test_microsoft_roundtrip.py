@@ -160,3 +160,28 @@ def test_a_meeting_the_user_organises_in_calsync_invites_as_outlook_would(member
     assert sync_now(integration, run_on_commit).status == "success"
     assert _sent(microsoft, login) == [("CANCEL", "bob@fabrikam.example", "Kick-off"),
                                        ("CANCEL", "cy@fabrikam.example", "Kick-off")]  # fmt: skip
+
+
+def test_fields_set_in_calsync_on_an_outlook_event_survive_a_full_resync(member_client, calendar, microsoft,
+                                                                         run_on_commit) -> None:  # fmt: skip
+    """An event made in Outlook gets calsync's identity with its first client, so a full round (after the delta
+    token expired) finds its extended properties with one filtered listing, then an Outlook edit keeps them."""
+    login = "resync@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    box = microsoft.state.mailboxes[login]
+    made = microsoft.state.create(login, box.calendars[0], {
+        "subject": "Review", "start": {"dateTime": "2026-11-25T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-25T10:00:00", "timeZone": "UTC"}})  # fmt: skip
+    assert sync_now(integration, run_on_commit).status == "success"
+    local = Event.objects.get(calendar=calendar, title="Review")
+    item = item_from_event(local)
+    events.item_save(calendar=calendar, item=replace(item, master=replace(item.master, **BUSINESS)), name=local.name)
+    assert sync_now(integration, run_on_commit).status == "success"
+    microsoft.state.update(login, made["id"], {"subject": "Review (v2)"}, None)
+    microsoft.state.expire_delta_tokens()
+    assert sync_now(integration, run_on_commit).status == "success"
+    local.refresh_from_db()
+    assert local.title == "Review (v2)" and (local.client, local.project, local.activity_type) == tuple(
+        BUSINESS.values()
+    )
+    assert Event.objects.filter(calendar=calendar).count() == 1
