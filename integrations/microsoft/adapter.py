@@ -86,7 +86,11 @@ class MicrosoftSide:
         for event in singles.values():
             try:
                 entries.append(
-                    Entry(event["id"], _version(event), Item(master=to_component(event, calsync_uid(event))))
+                    Entry(
+                        event["id"],
+                        _version(event),
+                        Item(master=to_component(event, calsync_uid(event), zone_hint=self.zone)),
+                    )
                 )
             except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
@@ -155,7 +159,7 @@ class MicrosoftSide:
 
     def _series_entry(self, master: dict[str, Any], instances: list[dict[str, Any]]) -> Entry:
         uid = calsync_uid(master)
-        component = to_component(master, uid)
+        component = to_component(master, uid, zone_hint=self.zone)
         overrides = [to_component(i, uid, component.start) for i in instances if i.get("type") == "exception"]
         item = Item(master=replace(component, exdates=tuple(self._cancelled(component, instances))),
                     overrides=tuple(sorted(overrides, key=lambda o: as_utc(o.recurrence_id))))  # fmt: skip
@@ -179,7 +183,11 @@ class MicrosoftSide:
     def _entry(self, master: dict[str, Any]) -> Entry:
         """A single event or series master as read (with the calsync identity expanded); a series' instances too."""
         if not master.get("recurrence"):
-            return Entry(master["id"], _version(master), Item(master=to_component(master, calsync_uid(master))))
+            return Entry(
+                master["id"],
+                _version(master),
+                Item(master=to_component(master, calsync_uid(master), zone_hint=self.zone)),
+            )
         return self._series_entry(master, self._instances(master["id"]))
 
     def _cancelled(self, master: Any, instances: list[dict[str, Any]]) -> list[datetime | date]:
@@ -279,7 +287,7 @@ class MicrosoftSide:
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         master = self._current(id, version)
-        held = to_component(master, calsync_uid(master))
+        held = to_component(master, calsync_uid(master), zone_hint=self.zone)
         wanted = self._body(item)
         wanted.pop("transactionId")
         # Compared with the properties the event really has, so one made in Outlook gets calsync's identity too.

@@ -26,11 +26,13 @@ FIELD_PROPERTIES = {
     "project": f"String {_FIELD_SET} Name calsyncProject",
     "activity_type": f"String {_FIELD_SET} Name calsyncActivity",
 }
+# Graph's times always name a zone; a single event that had none in calsync is marked so it reads back without.
+FLOATING_PROPERTY = f"String {_FIELD_SET} Name calsyncFloating"
 # Extended properties come back only when $expand names them by id: the four calsync carries, in one request.
 # https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get
 EXPAND = (
     "singleValueExtendedProperties($filter="
-    + " or ".join(f"id eq '{i}'" for i in (UID_PROPERTY, *FIELD_PROPERTIES.values()))
+    + " or ".join(f"id eq '{i}'" for i in (UID_PROPERTY, FLOATING_PROPERTY, *FIELD_PROPERTIES.values()))
     + ")"
 )
 # showAs <-> TRANSP and busy_status, as the Exchange side reads LegacyFreeBusyStatus: free is TRANSP:TRANSPARENT,
@@ -198,12 +200,19 @@ def _text(body: dict[str, Any] | None) -> str:
     return str(body["content"])
 
 
-def to_component(event: dict[str, Any], uid: str, master_start: datetime | date | None = None) -> Component:
+def to_component(
+    event: dict[str, Any], uid: str, master_start: datetime | date | None = None, zone_hint: str = "UTC"
+) -> Component:
+    """`zone_hint` is the zone calsync writes floating times in (to_event's): a marked event reads back in it."""
     zone = event.get("originalStartTimeZone", "")
     start: datetime | date = parse_when(event["start"], zone)
     end: datetime | date = parse_when(event["end"], event.get("originalEndTimeZone", "") or zone)
+    props = _properties(event)
     if event.get("isAllDay"):
         start, end = start.date(), end.date()  # type: ignore[union-attr]
+    elif props.get(FLOATING_PROPERTY.lower()) == "1" and not event.get("recurrence"):
+        local = resolve_zone(zone_hint) or UTC
+        start, end = (v.astimezone(local).replace(tzinfo=None) for v in (start, end))  # type: ignore[union-attr]
     recurrence_id = None
     if event.get("type") in ("exception", "occurrence") and event.get("originalStart"):
         recurrence_id = datetime.fromisoformat(event["originalStart"].replace("Z", "+00:00"))
@@ -232,7 +241,6 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         attendees = listed + tuple(
             a for a in real_attendees if a.email.lower() not in {x.email.lower() for x in listed}
         )
-    props = _properties(event)
     alarms = ()
     if event.get("isReminderOn"):
         alarms = (Alarm(trigger=f"-PT{int(event.get('reminderMinutesBeforeStart') or 0)}M", description="Reminder"),)
@@ -294,6 +302,7 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC", invite: boo
             for a in people
         ],
         "singleValueExtendedProperties": [{"id": UID_PROPERTY, "value": uid}]
+        + _floating_mark(component)
         + [
             {"id": prop, "value": getattr(component, name)}
             for name, prop in FIELD_PROPERTIES.items()
@@ -311,6 +320,14 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC", invite: boo
     elif component.recurrence_id is None:
         body["recurrence"] = None
     return body
+
+
+def _floating_mark(component: Component) -> list[dict[str, str]]:
+    """Series stay zoned: their occurrences and exceptions are matched by instant, which a floating time lacks."""
+    start = component.start
+    if isinstance(start, datetime) and start.tzinfo is None and not component.rrule and not component.recurrence_id:
+        return [{"id": FLOATING_PROPERTY, "value": "1"}]
+    return []
 
 
 def patch_for(held: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:

@@ -228,8 +228,8 @@ def test_updating_a_meeting_sends_updates_as_documented(graph, microsoft) -> Non
     made = session.post(events, json={**PLANNING, "attendees": ATTENDEES[:1]}, timeout=10).json()
     url = f"{events}/{made['id']}"
     microsoft.state.sent_invitations.clear()
-    session.patch(url, json={"categories": ["Blue category"],
-                             "singleValueExtendedProperties": [{"id": CLIENT, "value": "Acme"}]}, timeout=10)  # fmt: skip
+    own = {"categories": ["Blue category"], "singleValueExtendedProperties": [{"id": CLIENT, "value": "Acme"}]}
+    session.patch(url, json=own, timeout=10)
     assert _sent(session, microsoft, made["id"]) == []
     session.patch(url, json={"attendees": ATTENDEES[1:]}, timeout=10)
     assert _sent(session, microsoft, made["id"]) == [("CANCEL", "bob@fabrikam.example"),

@@ -13,7 +13,7 @@ import pytest
 
 from events import services as events
 from events.convert import item_from_event
-from events.ical import Attendee, Person
+from events.ical import Attendee, Component, Item, Person
 from events.models import Event
 from tests.integrations.test_microsoft import connect, outlook, sync_now
 from tests.sync.items import BERLIN, event
@@ -185,3 +185,32 @@ def test_fields_set_in_calsync_on_an_outlook_event_survive_a_full_resync(member_
         BUSINESS.values()
     )
     assert Event.objects.filter(calendar=calendar).count() == 1
+
+
+def test_a_floating_time_is_written_at_its_wall_clock_and_stays_floating(member_client, calendar, microsoft,
+                                                                        run_on_commit) -> None:  # fmt: skip
+    """Graph's dateTimeTimeZone always names a zone (https://learn.microsoft.com/en-us/graph/api/resources/
+    datetimetimezone), so a floating 10:00 is written as 10:00 in the calsync calendar's zone, marked, and read
+    back without a zone after an Outlook edit, moved too (README "Floating times")."""
+    calendar.timezone = "Europe/Berlin"
+    calendar.save(update_fields=["timezone"])
+    login = "floating@contoso.example"
+    ten = datetime(2026, 11, 26, 10, 0)
+    events.item_save(calendar=calendar, item=Item(master=Component(uid="float@x", summary="Stand-up", start=ten,
+                                                                   end=ten + timedelta(minutes=15))))  # fmt: skip
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    written = _outlook_event(microsoft, login, "float@x")
+    assert written["start"] == {"dateTime": "2026-11-26T10:00:00.0000000", "timeZone": "W. Europe Standard Time"}
+    before = microsoft.state.requests
+    assert sync_now(integration, run_on_commit).status == "success"
+    assert microsoft.state.requests - before <= 2  # the echo of the create writes nothing back
+    microsoft.state.update(login, written["id"], {"subject": "Stand-up (room 2)"}, None)
+    assert sync_now(integration, run_on_commit).status == "success"
+    local = Event.objects.get(calendar=calendar, uid="float@x", parent=None)
+    assert local.title == "Stand-up (room 2)" and local.timezone == ""
+    microsoft.state.update(login, written["id"], {
+        "start": {"dateTime": "2026-11-26T11:30:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2026-11-26T11:45:00", "timeZone": "W. Europe Standard Time"}}, None)  # fmt: skip
+    assert sync_now(integration, run_on_commit).status == "success"
+    moved = item_from_event(Event.objects.get(calendar=calendar, uid="float@x", parent=None)).master
+    assert moved.start == datetime(2026, 11, 26, 11, 30) and moved.end == datetime(2026, 11, 26, 11, 45)
