@@ -214,3 +214,18 @@ def test_a_floating_time_is_written_at_its_wall_clock_and_stays_floating(member_
     assert sync_now(integration, run_on_commit).status == "success"
     moved = item_from_event(Event.objects.get(calendar=calendar, uid="float@x", parent=None)).master
     assert moved.start == datetime(2026, 11, 26, 11, 30) and moved.end == datetime(2026, 11, 26, 11, 45)
+
+
+def test_the_meeting_text_reads_back_exactly_and_an_edited_one_stays_text() -> None:
+    """The people of a copied meeting survive any name, answer and role calsync knows; a block the user rewrote in
+    Outlook is left as the description they wrote, not guessed at."""
+    from integrations.microsoft.convert import meeting_text, split_meeting_text
+
+    people = (Attendee("a@x.example", "Ann (Sales)", "DECLINED", "CHAIR"), Attendee("b@x.example", "", "DELEGATED"),
+              Attendee("c@x.example", "Cy", "NEEDS-ACTION", "NON-PARTICIPANT"))  # fmt: skip
+    master = Component(uid="t@x", description="Line 1\nLine 2", organizer=Person("o@x.example", ""), attendees=people)
+    text = meeting_text(master)
+    assert split_meeting_text(text) == ("Line 1\nLine 2", (master.organizer, people))
+    edited = text.replace("* Cy <c@x.example>", "Cy said no")
+    assert split_meeting_text(edited) == (edited, None)
+    assert split_meeting_text("Plain notes") == ("Plain notes", None)
