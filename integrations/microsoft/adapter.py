@@ -259,14 +259,21 @@ class MicrosoftSide:
             by_start = {as_utc(datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00"))): i
                         for i in instances if i.get("originalStart")}  # fmt: skip
             wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+            invite = self._invites(item.master)
             for moment, override in wanted.items():
                 instance = by_start.get(moment)
                 if instance is None:
                     continue  # outside the window, or cancelled in Outlook
-                body = self._event(override, item.uid, self._invites(item.master))
+                body = self._event(override, item.uid, invite)
                 body.pop("recurrence", None)
                 body.pop("singleValueExtendedProperties", None)
-                self.client.call("PATCH", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}", json=body)
+                # Like the master: only what differs from the occurrence as Outlook holds it, or nothing at all
+                # (an occurrence carries the series' extended properties, which are the master's to write).
+                held = self._event(to_component(instance, item.uid, zone_hint=self.zone), item.uid, invite)
+                patch = patch_for({**held, "singleValueExtendedProperties": []}, body)
+                if patch:
+                    self.client.call("PATCH", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}",
+                                     json=patch)  # fmt: skip
             for value in item.master.exdates:
                 instance = by_start.get(as_utc(value))
                 if instance is not None:

@@ -229,3 +229,26 @@ def test_the_meeting_text_reads_back_exactly_and_an_edited_one_stays_text() -> N
     edited = text.replace("* Cy <c@x.example>", "Cy said no")
     assert split_meeting_text(edited) == (edited, None)
     assert split_meeting_text("Plain notes") == ("Plain notes", None)
+
+
+def test_a_series_update_patches_only_the_occurrences_that_differ(microsoft, microsoft_mailbox) -> None:
+    """Writing a series again with the same moved occurrence sends that occurrence nothing: a meeting series the user
+    organises emails its attendees only for what changed (https://learn.microsoft.com/en-us/graph/api/event-update)."""
+    from integrations.microsoft.adapter import MicrosoftSide
+    from integrations.microsoft.client import GraphClient
+    from tests.sync.items import series
+
+    login, tokens = microsoft_mailbox
+    side = MicrosoftSide(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None, owner=login),
+                         microsoft.state.mailboxes[login].calendars[0])  # fmt: skip
+    item = series("weekly@x", "Weekly", moved_summary="Weekly (moved)")
+    people = {"organizer": Person(login), "attendees": (Attendee("b@x.example"),)}
+    meeting = Item(master=replace(item.master, **people), overrides=(replace(item.overrides[0], **people),))
+    created = side.create(meeting)
+    assert [m["method"] for m in microsoft.state.sent_invitations if m["organizer"] == login] == ["REQUEST"] * 2
+    microsoft.state.sent_invitations.clear()
+    before = microsoft.state.requests
+    side.update(created.id, replace(meeting, master=replace(meeting.master, client="Acme")), created.version)
+    assert [m for m in microsoft.state.sent_invitations if m["organizer"] == login] == []
+    # GET master and instances (the version), PATCH master, GET instances, GET master and instances: no occurrence
+    assert microsoft.state.requests - before == 6
