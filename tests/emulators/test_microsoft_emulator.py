@@ -255,7 +255,23 @@ def test_deleting_or_cancelling_a_meeting_sends_cancellations(graph, microsoft) 
         ("CANCEL", "bob@fabrikam.example"), ("CANCEL", "cy@fabrikam.example"),
         ("REQUEST", "bob@fabrikam.example"), ("REQUEST", "cy@fabrikam.example")]  # fmt: skip
     assert ("CANCEL", "bob@fabrikam.example") in _sent(session, microsoft, cancelled["id"])
-    alone = session.post(events, json=PLANNING, timeout=10).json()
-    assert session.post(f"{events}/{alone['id']}/cancel", json={}, timeout=10).status_code == 400
     session.delete(f"{microsoft.base_url}/_emulator/sent_invitations", timeout=10)
     assert session.get(f"{microsoft.base_url}/_emulator/sent_invitations", timeout=10).json() == []
+
+
+def test_an_attendees_copy_sends_nothing_and_cannot_be_cancelled(graph, microsoft, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """Only the organiser's copy of a meeting sends mail: an attendee who changes or deletes their copy emails no one,
+    and calling cancel on it is 400 "You need to be an organizer to cancel a meeting".
+    https://learn.microsoft.com/en-us/graph/api/event-cancel
+    https://learn.microsoft.com/en-us/graph/api/event-delete"""
+    session, events, _ = graph
+    login = microsoft_mailbox[0]
+    invited = [*ATTENDEES, {"emailAddress": {"address": login}, "type": "required"}]
+    calendar_id = microsoft.state.mailboxes[login].calendars[0]
+    copy = microsoft.state.deliver(login, calendar_id, {**PLANNING, "attendees": invited}, "olga@fabrikam.example")
+    assert copy["isOrganizer"] is False and copy["organizer"]["emailAddress"]["address"] == "olga@fabrikam.example"
+    session.patch(f"{events}/{copy['id']}", json={"subject": "Mine now?", "attendees": ATTENDEES[:1]}, timeout=10)
+    answer = session.post(f"{events}/{copy['id']}/cancel", json={}, timeout=10)
+    assert answer.status_code == 400 and "need to be an organizer" in answer.json()["error"]["message"]
+    assert session.delete(f"{events}/{copy['id']}", timeout=10).status_code == 204
+    assert _sent(session, microsoft, copy["id"]) == []

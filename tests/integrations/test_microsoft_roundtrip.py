@@ -21,6 +21,7 @@ from tests.sync.items import BERLIN, event
 pytestmark = pytest.mark.django_db
 
 BUSINESS = {"client": "Acme", "project": "Rollout", "activity_type": "Consulting"}
+CLIENT_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncClient"
 
 
 def _outlook_event(microsoft, login: str, uid: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -88,9 +89,7 @@ def test_a_calsync_edit_keeps_outlooks_own_fields(member_client, calendar, micro
     assert after["body"]["content"] == "<p>Bring <b>boots</b></p>"
     assert (after["showAs"], after["categories"], after["importance"], after["isOnlineMeeting"]) == (
         "workingElsewhere", ["Green category"], "high", True)  # fmt: skip
-    assert {"id": "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncClient", "value": "Acme"} in after[
-        "singleValueExtendedProperties"
-    ]
+    assert {"id": CLIENT_ID, "value": "Acme"} in after["singleValueExtendedProperties"]
 
 
 def _sent(microsoft, organizer: str) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
@@ -252,3 +251,31 @@ def test_a_series_update_patches_only_the_occurrences_that_differ(microsoft, mic
     assert [m for m in microsoft.state.sent_invitations if m["organizer"] == login] == []
     # GET master and instances (the version), PATCH master, GET instances, GET master and instances: no occurrence
     assert microsoft.state.requests - before == 6
+
+
+def test_a_meeting_the_user_was_invited_to_is_never_sent_again(member_client, calendar, microsoft,
+                                                               run_on_commit) -> None:  # fmt: skip
+    """A meeting request the user received in Outlook comes to calsync with its organiser and attendees; a client set
+    in calsync goes back as that extended property alone: the copy keeps its people and organiser, nobody is
+    emailed."""
+    login = "invited@contoso.example"
+    integration = connect(member_client, microsoft, login, calendar, run_on_commit)
+    box = microsoft.state.mailboxes[login]
+    people = [{"emailAddress": {"address": a, "name": a[0].upper()}, "type": "required"}
+              for a in (login, "bob@fabrikam.example")]  # fmt: skip
+    board = {"subject": "Board meeting", "start": {"dateTime": "2026-11-27T09:00:00", "timeZone": "UTC"},
+             "end": {"dateTime": "2026-11-27T10:00:00", "timeZone": "UTC"}, "attendees": people}  # fmt: skip
+    received = microsoft.state.deliver(login, box.calendars[0], board, "olga@fabrikam.example")
+    assert sync_now(integration, run_on_commit).status == "success"
+    local = Event.objects.get(calendar=calendar, title="Board meeting")
+    assert local.organizer["email"] == "olga@fabrikam.example" and len(local.attendees) == 2
+    item = item_from_event(local)
+    events.item_save(calendar=calendar, item=replace(item, master=replace(item.master, client="Acme")), name=local.name)
+    assert sync_now(integration, run_on_commit).status == "success"
+    after = microsoft.state.calendars[box.calendars[0]].events[received["id"]]
+    assert after["attendees"] == people and after["organizer"]["emailAddress"]["address"] == "olga@fabrikam.example"
+    assert (
+        "calsync copy" not in str(after.get("body"))
+        and {"id": CLIENT_ID, "value": "Acme"} in after["singleValueExtendedProperties"]
+    )
+    assert [m for m in microsoft.state.sent_invitations if m["event_id"] == received["id"]] == []
