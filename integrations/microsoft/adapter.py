@@ -7,8 +7,10 @@ occurrence the pattern has but Graph does not list is a cancelled one. Ids are
 single-event and series-master ids; the calsync UID travels as a single-value
 extended property and as transactionId, which also makes a repeated create
 return the first event instead of a duplicate. Client, project and activity
-travel as extended properties too; delta listings cannot expand them, so the
-single events a round reports are read again, 20 to a batch.
+travel as extended properties too; delta listings cannot expand them, so a
+first or full round finds them with one filtered listing of the events that
+carry calsync's identity, and a later round reads the single events it
+reported again, 20 to a batch.
 
 Writes send Graph only the properties calsync changed (compared with the event
 as Outlook holds it), so what calsync does not model stays as Outlook has it,
