@@ -204,7 +204,10 @@ def to_component(
     event: dict[str, Any], uid: str, master_start: datetime | date | None = None, zone_hint: str = "UTC"
 ) -> Component:
     """`zone_hint` is the zone calsync writes floating times in (to_event's): a marked event reads back in it."""
-    zone = event.get("originalStartTimeZone", "")
+    # Graph answers in UTC unless asked otherwise; a series' own zone is also in its range, should the original
+    # zone be missing (https://learn.microsoft.com/en-us/graph/api/resources/recurrencerange).
+    series_zone = ((event.get("recurrence") or {}).get("range") or {}).get("recurrenceTimeZone", "")
+    zone = event.get("originalStartTimeZone", "") or series_zone
     start: datetime | date = parse_when(event["start"], zone)
     end: datetime | date = parse_when(event["end"], event.get("originalEndTimeZone", "") or zone)
     props = _properties(event)

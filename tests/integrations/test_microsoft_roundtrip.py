@@ -279,3 +279,22 @@ def test_a_meeting_the_user_was_invited_to_is_never_sent_again(member_client, ca
         and {"id": CLIENT_ID, "value": "Acme"} in after["singleValueExtendedProperties"]
     )
     assert [m for m in microsoft.state.sent_invitations if m["event_id"] == received["id"]] == []
+
+
+def test_a_series_read_in_utc_keeps_its_own_zone_and_is_not_rewritten() -> None:
+    """Graph gives times in UTC without a Prefer header; a series' zone is still in its recurrence range, so it
+    reads back in it and an unchanged series yields an empty PATCH (no update mail for its attendees).
+    https://learn.microsoft.com/en-us/graph/api/resources/recurrencerange"""
+    from integrations.microsoft.convert import patch_for, to_component, to_event
+
+    master = {"subject": "Standup", "start": {"dateTime": "2026-11-23T08:30:00.0000000", "timeZone": "UTC"},
+              "end": {"dateTime": "2026-11-23T08:45:00.0000000", "timeZone": "UTC"}, "type": "seriesMaster",
+              "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                             "range": {"type": "noEnd", "startDate": "2026-11-23",
+                                       "recurrenceTimeZone": "W. Europe Standard Time"}}}  # fmt: skip
+    held = to_component(master, "s@x")
+    nine_thirty = datetime(2026, 11, 23, 9, 30, tzinfo=BERLIN)
+    assert held.start == nine_thirty and held.start.tzinfo.key == "Europe/Berlin" and held.rrule == "FREQ=WEEKLY"  # type: ignore[union-attr]
+    same = Component(uid="s@x", summary="Standup", start=nine_thirty, end=nine_thirty + timedelta(minutes=15),
+                     rrule="FREQ=WEEKLY")  # fmt: skip
+    assert patch_for(to_event(held, "s@x", "Europe/Berlin"), to_event(same, "s@x", "Europe/Berlin")) == {}
