@@ -67,6 +67,12 @@ class MicrosoftEmulator(Emulator):
                 if data.get("expire_delta_tokens"):
                     self.state.expire_delta_tokens()
             return Response.json(self.state.faults)
+        if parts == ["_emulator", "sent_invitations"]:
+            # What Graph would have emailed, for tests and the sandbox page; DELETE forgets it.
+            with self.state.lock:
+                if request.method == "DELETE":
+                    self.state.sent_invitations.clear()
+                return Response.json(list(self.state.sent_invitations))
         if parts in ([""], ["sandbox"]):
             rows = "".join(f"<li>{html.escape(u)}</li>" for u in self.state.mailboxes)
             return Response(
@@ -199,7 +205,7 @@ class MicrosoftEmulator(Emulator):
             calendar_id, rest = rest[1], rest[2:]
         if rest == ["calendarView", "delta"] and method == "GET":
             return Response.json(state.delta(upn, calendar_id, q, page_size))
-        expand = "singleValueExtendedProperties" in q.get("$expand", "")
+        expand = q.get("$expand", "")
         if rest == ["events"] and method == "POST":
             return _event(state.create(upn, calendar_id, request.json()), 201)
         if rest == ["events"] and method == "GET":
@@ -212,6 +218,9 @@ class MicrosoftEmulator(Emulator):
             if method == "DELETE":
                 state.delete(upn, rest[1], request.headers.get("if-match"))
                 return Response(204)
+        if len(rest) == 3 and rest[0] == "events" and rest[2] == "cancel" and method == "POST":
+            state.cancel(upn, rest[1])
+            return Response(202)
         if len(rest) == 3 and rest[0] == "events" and rest[2] == "instances" and method == "GET":
             with state.lock:
                 calendar, master = state.event_for(upn, rest[1])

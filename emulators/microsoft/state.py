@@ -12,7 +12,10 @@ after admin consent) and the Graph v1.0 calendar surface calsync uses
 - calendarView/delta pages with @odata.nextLink and ends with @odata.deltaLink;
   later rounds return changed instances and {"id", "@removed"} for removed
   ones; a forgotten delta token answers 410 SyncStateNotFound;
-- throttling answers 429 with Retry-After when switched on.
+- throttling answers 429 with Retry-After when switched on;
+- PATCH changes only the properties it names; extended properties are merged by id and come back only through
+  $expand=singleValueExtendedProperties($filter=id eq '...');
+- meeting requests and cancellations Graph would email are recorded in `sent_invitations`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 GRAPH_SCOPES = {"Calendars.ReadWrite", "User.Read", "offline_access", "openid", "profile"}
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+# https://learn.microsoft.com/en-us/graph/api/resources/freebusystatus
+SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
+# What a new event holds unless the request says otherwise (https://learn.microsoft.com/en-us/graph/api/resources/event).
+_DEFAULTS = {"showAs": "busy", "importance": "normal", "sensitivity": "normal", "categories": [],
+             "isOnlineMeeting": False, "responseRequested": True}  # fmt: skip
+# Properties whose change makes Outlook send the attendees an update; the others are the organiser's own
+# (categories, showAs, reminders, extended properties) and send nothing.
+_MEETING_FIELDS = {"subject", "body", "start", "end", "location", "locations", "isAllDay", "recurrence", "attendees",
+                   "isOnlineMeeting"}  # fmt: skip
 
 
 # What a verified client assertion stands for in place of a client secret.
@@ -171,6 +183,9 @@ class State:
         self.refresh: dict[str, Grant] = {}
         self.faults: dict[str, Any] = {"throttle": 0, "retry_after": 2}
         self.requests = 0
+        # Every meeting request and cancellation Graph would have emailed, in the shape all emulators share:
+        # {"method", "to", "organizer", "subject", "event_id", "ical_uid"}.
+        self.sent_invitations: list[dict[str, str]] = []
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -367,7 +382,7 @@ class State:
                     if existing.get("transactionId") == transaction:
                         return dict(existing)  # Graph: the same transactionId does not make a second event
             event_id = _graph_id(f"{calendar.id}/{uuid.uuid4()}")
-            event = self._clean(body)
+            event = {**_DEFAULTS, **self._clean(body)}
             event.update(
                 id=event_id,
                 createdDateTime=_now(),
@@ -375,17 +390,47 @@ class State:
                 iCalUId=f"040000008200E00074C5B7101A82E008{uuid.uuid4().hex}",  # Graph makes its own
                 isCancelled=False,
                 organizer={"emailAddress": {"name": self.mailboxes[upn].name, "address": upn}},
+                isOrganizer=True,
                 transactionId=transaction,
             )
             calendar.events[event_id] = event
             self._touch(calendar, event)
+            # https://learn.microsoft.com/en-us/graph/api/user-post-events: the attendees get meeting requests.
+            self._mail("REQUEST", calendar, event, _addresses(event))
             return self._out(event)
+
+    def deliver(self, upn: str, calendar_id: str | None, body: dict[str, Any], organizer: str) -> dict[str, Any]:
+        """A meeting request from `organizer` arrived and Outlook put it in the calendar: the attendee's copy, which
+        the mailbox does not organise (isOrganizer false), for tests and the sandbox."""
+        with self.lock:
+            made = self.create(upn, calendar_id, {k: v for k, v in body.items() if k != "attendees"})
+            event = self.calendars[self.calendar_for(upn, calendar_id).id].events[made["id"]]
+            event.update(organizer={"emailAddress": {"name": organizer.split("@")[0].title(), "address": organizer}},
+                         isOrganizer=False, attendees=body.get("attendees") or [],
+                         responseStatus={"response": "notResponded", "time": "0001-01-01T00:00:00Z"})  # fmt: skip
+            return self._out(event)
+
+    def _mail(self, method: str, calendar: Calendar, event: dict[str, Any], people: list[str]) -> None:
+        """Graph sends meeting mail for the organiser's copy only; an attendee's copy of a meeting sends nothing."""
+        organizer = ((event.get("organizer") or {}).get("emailAddress") or {}).get("address", "").lower()
+        if organizer != calendar.owner:
+            return
+        for address in people:
+            self.sent_invitations.append({"method": method, "to": address, "organizer": organizer,
+                                          "subject": event.get("subject") or "", "event_id": event["id"],
+                                          "ical_uid": event.get("iCalUId") or ""})  # fmt: skip
 
     def _clean(self, body: dict[str, Any]) -> dict[str, Any]:
         allowed = ("subject", "body", "start", "end", "isAllDay", "location", "showAs", "sensitivity", "recurrence",
                    "attendees", "isReminderOn", "reminderMinutesBeforeStart", "categories",
-                   "singleValueExtendedProperties", "importance")  # fmt: skip
+                   "singleValueExtendedProperties", "importance", "isOnlineMeeting", "onlineMeetingProvider",
+                   "responseRequested", "allowNewTimeProposals", "hideAttendees")  # fmt: skip
         event = {k: body[k] for k in allowed if k in body}
+        if "showAs" in event and event["showAs"] not in SHOW_AS:
+            raise GraphError(400, "RequestBodyRead", f"The value '{event['showAs']}' is not valid for showAs.")
+        for prop in event.get("singleValueExtendedProperties") or []:
+            if not isinstance(prop, dict) or not prop.get("id") or not isinstance(prop.get("value"), str):
+                raise GraphError(400, "ErrorInvalidProperty", "An extended property needs an id and a string value.")
         for when in ("start", "end"):
             if when in event:
                 # A bad time zone or time is refused here; the time comes back as Graph writes it (7 decimals).
@@ -394,11 +439,14 @@ class State:
             event["body"] = {"contentType": "html", "content": text_as_html(event["body"].get("content") or "")}
         return event
 
-    def _out(self, event: dict[str, Any], zone_name: str | None = None, expand: bool = False) -> dict[str, Any]:
-        """An event as Graph returns it: extended properties only when $expand asks, times in Prefer's zone."""
-        out = {
-            k: v for k, v in event.items() if not k.startswith("_") and (expand or k != "singleValueExtendedProperties")
-        }
+    def _out(self, event: dict[str, Any], zone_name: str | None = None, expand: str = "") -> dict[str, Any]:
+        """An event as Graph returns it: the extended properties $expand names by id, times in Prefer's zone.
+        https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get"""
+        out = {k: v for k, v in event.items() if not k.startswith("_") and k != "singleValueExtendedProperties"}
+        wanted = expanded_ids(expand)
+        found = [p for p in event.get("singleValueExtendedProperties") or [] if p["id"].lower() in wanted]
+        if found:
+            out["singleValueExtendedProperties"] = found
         out.setdefault("recurrence", None)
         if zone_name:
             for when in ("start", "end"):
@@ -441,12 +489,12 @@ class State:
                 found.append(candidate)
         return found
 
-    def get(self, upn: str, event_id: str, zone_name: str | None = None, expand: bool = False) -> dict[str, Any]:
+    def get(self, upn: str, event_id: str, zone_name: str | None = None, expand: str = "") -> dict[str, Any]:
         with self.lock:
             _, event = self.event_for(upn, event_id)
             return self._out(event, zone_name, expand)
 
-    def events(self, upn: str, calendar_id: str | None, flt: str, expand: bool) -> list[dict[str, Any]]:
+    def events(self, upn: str, calendar_id: str | None, flt: str, expand: str) -> list[dict[str, Any]]:
         """events?$filter=singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value eq '...')."""
         with self.lock:
             calendar = self.calendar_for(upn, calendar_id)
@@ -484,7 +532,14 @@ class State:
             if event_id not in calendar.events:  # an occurrence becomes an exception
                 event = {**event, "type": "exception", "createdDateTime": _now()}
                 calendar.events[event_id] = event
-            event.update(self._clean(body))
+            before = _addresses(event)
+            changes = self._clean(body)
+            if "singleValueExtendedProperties" in changes:  # each one given is created or replaced, the rest stay
+                given = {p["id"].lower() for p in changes["singleValueExtendedProperties"]}
+                kept = [p for p in event.get("singleValueExtendedProperties") or [] if p["id"].lower() not in given]
+                changes["singleValueExtendedProperties"] = kept + changes["singleValueExtendedProperties"]
+            event.update(changes)
+            self._mail_update(calendar, event, set(body), before)
             if event.get("type") == "singleInstance" and body.get("recurrence"):
                 event["type"] = "seriesMaster"
             if event.get("type") == "seriesMaster" and "recurrence" in body and not body["recurrence"]:
@@ -496,6 +551,28 @@ class State:
                         self._touch(calendar, other)
             return self._out(event)
 
+    def _mail_update(self, calendar: Calendar, event: dict[str, Any], fields: set[str], before: list[str]) -> None:
+        """https://learn.microsoft.com/en-us/graph/api/event-update: an update of only `attendees` goes to the
+        attendees that changed; a change of the meeting's details goes to all of them. Removed ones are cancelled."""
+        after = _addresses(event)
+        removed = [a for a in before if a not in after]
+        if fields == {"attendees"}:
+            self._mail("REQUEST", calendar, event, [a for a in after if a not in before])
+        elif fields & _MEETING_FIELDS:
+            self._mail("REQUEST", calendar, event, after)
+        self._mail("CANCEL", calendar, event, removed)
+
+    def cancel(self, upn: str, event_id: str) -> None:
+        """The organiser cancels a meeting: attendees get a cancellation, the event goes.
+        https://learn.microsoft.com/en-us/graph/api/event-cancel"""
+        with self.lock:
+            calendar, event = self.event_for(upn, event_id)
+            organizer = ((event.get("organizer") or {}).get("emailAddress") or {}).get("address", "").lower()
+            if organizer != calendar.owner:
+                raise GraphError(400, "ErrorInvalidRequest", "Your request can't be completed. You need to be an "
+                                 "organizer to cancel a meeting.")  # fmt: skip
+            self.delete(upn, event_id, None)
+
     def delete(self, upn: str, event_id: str, if_match: str | None) -> None:
         with self.lock:
             calendar, event = self.event_for(upn, event_id)
@@ -503,6 +580,9 @@ class State:
                 raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
             if if_match and if_match != "*" and if_match != event["@odata.etag"]:
                 raise GraphError(412, "ErrorIrresolvableConflict", "The change key does not match.")
+            # https://learn.microsoft.com/en-us/graph/api/event-delete: deleting a meeting in the organiser's
+            # calendar sends its attendees a cancellation.
+            self._mail("CANCEL", calendar, event, _addresses(event))
             calendar.seq += 1
             if event.get("seriesMasterId"):  # cancelling one occurrence
                 master = calendar.events[event["seriesMasterId"]]
@@ -593,6 +673,22 @@ def text_as_html(text: str) -> str:
         '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>'
         f"<body><div>{lines}</div></body></html>"
     )
+
+
+def _addresses(event: dict[str, Any]) -> list[str]:
+    """The attendees' addresses (lower case), the organiser's own left out."""
+    organizer = ((event.get("organizer") or {}).get("emailAddress") or {}).get("address", "").lower()
+    found = [((a.get("emailAddress") or {}).get("address") or "").lower() for a in event.get("attendees") or []]
+    return [a for a in found if a and a != organizer]
+
+
+def expanded_ids(expand: str) -> set[str]:
+    """The extended property ids (lower case) an $expand=singleValueExtendedProperties($filter=id eq '...' or ...)
+    asks for."""
+    match = re.search(r"singleValueExtendedProperties\(\$filter=(.*)\)", expand or "", re.IGNORECASE)
+    if not match:
+        return set()
+    return {v.replace("''", "'").lower() for v in re.findall(r"id eq '((?:[^']|'')*)'", match.group(1))}
 
 
 def _graph_id(seed: str) -> str:

@@ -6,7 +6,15 @@ read back as its master (with the pattern) plus its exceptions, and an
 occurrence the pattern has but Graph does not list is a cancelled one. Ids are
 single-event and series-master ids; the calsync UID travels as a single-value
 extended property and as transactionId, which also makes a repeated create
-return the first event instead of a duplicate.
+return the first event instead of a duplicate. Client, project and activity
+travel as extended properties too; delta listings cannot expand them, so a
+first or full round finds them with one filtered listing of the events that
+carry calsync's identity, and a later round reads the single events it
+reported again, 20 to a batch.
+
+Writes send Graph only the properties calsync changed (compared with the event
+as Outlook holds it), so what calsync does not model stays as Outlook has it,
+and an update that does not touch a meeting's details emails no one.
 """
 
 from __future__ import annotations
@@ -17,19 +25,19 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
-from events.ical import Item, as_utc
+from events.ical import Component, Item, as_utc
 from events.recurrence import Budget, rule_starts
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
 from .client import GraphClient, error_for
-from .convert import UID_PROPERTY, Unsupported, calsync_uid, to_component, to_event
+from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, to_component, to_event
 
-_EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{UID_PROPERTY}')"}
+_EXPAND = {"$expand": EXPAND}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
 
 
@@ -56,6 +64,8 @@ class MicrosoftSide:
         self.calendar_id = calendar_id
         self.zone = zone
         self.calendar_path = f"{client.prefix}/calendars/{quote(calendar_id, safe='')}"
+        # The mailbox owner's address, when known: meetings they organise are the only ones written with attendees.
+        self.account = client.owner if "@" in client.owner else ""
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -71,13 +81,18 @@ class MicrosoftSide:
         values, delta_link = self._delta(link)
         removed = [v["id"] for v in values if "@removed" in v]
         instances = [v for v in values if "@removed" not in v]
-        singles = {i["id"]: i for i in instances if i.get("type", "singleInstance") == "singleInstance"}
+        listed = [i for i in instances if i.get("type", "singleInstance") == "singleInstance"]
+        singles = self._tagged(listed) if cursor is None else self._expanded([i["id"] for i in listed])
         series_ids = {i["seriesMasterId"] for i in instances if i.get("seriesMasterId")}
         entries, skipped = [], []
         for event in singles.values():
             try:
                 entries.append(
-                    Entry(event["id"], _version(event), Item(master=to_component(event, calsync_uid(event))))
+                    Entry(
+                        event["id"],
+                        _version(event),
+                        Item(master=to_component(event, calsync_uid(event), zone_hint=self.zone)),
+                    )
                 )
             except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
@@ -97,6 +112,28 @@ class MicrosoftSide:
                 link = answer["@odata.nextLink"]
                 continue
             return values, answer["@odata.deltaLink"]
+
+    def _tagged(self, listed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A whole round's single events with calsync's extended properties: only events calsync wrote to carry
+        them, and one filtered listing finds those (a page per 200) instead of a read per event."""
+        flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}')"
+        query = urlencode({"$filter": flt, "$expand": EXPAND, "$select": "id"}, quote_via=quote)
+        link = f"{self.calendar_path}/events?{query}"
+        props: dict[str, list[dict[str, str]]] = {}
+        while link:
+            answer = self.client.call("GET", link, headers=_PAGE)
+            props.update({e["id"]: e.get("singleValueExtendedProperties") or [] for e in answer.get("value", [])})
+            link = answer.get("@odata.nextLink", "")
+        return {e["id"]: {**e, "singleValueExtendedProperties": props.get(e["id"], [])} for e in listed}
+
+    def _expanded(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Single events with calsync's extended properties, which delta cannot expand: one batch per 20.
+        https://learn.microsoft.com/en-us/graph/api/event-delta#optional-query-parameters"""
+        path = self.client.prefix + "/events/"
+        expand = "$expand=" + quote(EXPAND, safe="()=' ")
+        answers = self.client.batch([{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in ids])
+        # One deleted since the delta was read is left out: the next round reports it.
+        return {event["id"]: event for status, event in answers if status < 300 and event}
 
     def _series(self, master_ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
         """Series masters and their instances, read with JSON batching: two round trips per 20 series."""
@@ -124,7 +161,7 @@ class MicrosoftSide:
 
     def _series_entry(self, master: dict[str, Any], instances: list[dict[str, Any]]) -> Entry:
         uid = calsync_uid(master)
-        component = to_component(master, uid)
+        component = to_component(master, uid, zone_hint=self.zone)
         overrides = [to_component(i, uid, component.start) for i in instances if i.get("type") == "exception"]
         item = Item(master=replace(component, exdates=tuple(self._cancelled(component, instances))),
                     overrides=tuple(sorted(overrides, key=lambda o: as_utc(o.recurrence_id))))  # fmt: skip
@@ -148,7 +185,11 @@ class MicrosoftSide:
     def _entry(self, master: dict[str, Any]) -> Entry:
         """A single event or series master as read (with the calsync identity expanded); a series' instances too."""
         if not master.get("recurrence"):
-            return Entry(master["id"], _version(master), Item(master=to_component(master, calsync_uid(master))))
+            return Entry(
+                master["id"],
+                _version(master),
+                Item(master=to_component(master, calsync_uid(master), zone_hint=self.zone)),
+            )
         return self._series_entry(master, self._instances(master["id"]))
 
     def _cancelled(self, master: Any, instances: list[dict[str, Any]]) -> list[datetime | date]:
@@ -170,13 +211,23 @@ class MicrosoftSide:
 
     # --- writing ---------------------------------------------------------------------------------------------
 
+    def _invites(self, master: Component) -> bool:
+        """Written with attendees (Graph emails them) only when the mailbox's owner organises the meeting; a copy of
+        one organised elsewhere carries its people as text. An unknown owner sends nothing."""
+        if master.organizer is None:
+            return True  # calsync's own meeting without an organiser: Outlook makes the owner organise it
+        return bool(self.account) and master.organizer.email.lower() == self.account.lower()
+
+    def _event(self, component: Component, uid: str, invite: bool) -> dict[str, Any]:
+        try:
+            return to_event(component, uid, self.zone, invite)
+        except Unsupported as exc:
+            raise ItemRejected(str(exc)) from exc
+
     def _body(self, item: Item) -> dict[str, Any]:
         if item.master.kind != "VEVENT":
             raise ItemRejected("Outlook calendars hold events, not tasks: this task stays in calsync.")
-        try:
-            return {**to_event(item.master, item.uid, self.zone), "transactionId": item.uid[:255]}
-        except Unsupported as exc:
-            raise ItemRejected(str(exc)) from exc
+        return {**self._event(item.master, item.uid, self._invites(item.master)), "transactionId": item.uid[:255]}
 
     def create(self, item: Item) -> Entry:
         created = self.client.call("POST", f"{self.calendar_path}/events", json=self._body(item))
@@ -200,7 +251,7 @@ class MicrosoftSide:
             if item.overrides or item.master.exdates:
                 entries.append(self._finish_series(event["id"], item))
             else:
-                entries.append(Entry(event["id"], _version(event), Item(master=to_component(event, item.uid))))
+                entries.append(Entry(event["id"], _version(event), item))
         return entries
 
     def _finish_series(self, master_id: str, item: Item) -> Entry:
@@ -210,14 +261,21 @@ class MicrosoftSide:
             by_start = {as_utc(datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00"))): i
                         for i in instances if i.get("originalStart")}  # fmt: skip
             wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+            invite = self._invites(item.master)
             for moment, override in wanted.items():
                 instance = by_start.get(moment)
                 if instance is None:
                     continue  # outside the window, or cancelled in Outlook
-                body = to_event(override, item.uid, self.zone)
+                body = self._event(override, item.uid, invite)
                 body.pop("recurrence", None)
                 body.pop("singleValueExtendedProperties", None)
-                self.client.call("PATCH", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}", json=body)
+                # Like the master: only what differs from the occurrence as Outlook holds it, or nothing at all
+                # (an occurrence carries the series' extended properties, which are the master's to write).
+                held = self._event(to_component(instance, item.uid, zone_hint=self.zone), item.uid, invite)
+                patch = patch_for({**held, "singleValueExtendedProperties": []}, body)
+                if patch:
+                    self.client.call("PATCH", f"{self.client.prefix}/events/{quote(instance['id'], safe='')}",
+                                     json=patch)  # fmt: skip
             for value in item.master.exdates:
                 instance = by_start.get(as_utc(value))
                 if instance is not None:
@@ -229,7 +287,8 @@ class MicrosoftSide:
 
     def _current(self, id: str, version: str) -> dict[str, Any]:
         """The event, if it is still at `version` (a series' version covers its exceptions too)."""
-        master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}")  # NotFound if gone
+        master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}",
+                                  params=_EXPAND)  # NotFound if gone  # fmt: skip
         instances = self._instances(id) if master.get("recurrence") else []
         if version and _version(master, instances) != version:
             raise PreconditionFailed("The event changed in Outlook since calsync read it.")
@@ -237,8 +296,17 @@ class MicrosoftSide:
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         master = self._current(id, version)
-        answer = self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=self._body(item),
-                                  headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
+        held = to_component(master, calsync_uid(master), zone_hint=self.zone)
+        wanted = self._body(item)
+        wanted.pop("transactionId")
+        # Compared with the properties the event really has, so one made in Outlook gets calsync's identity too.
+        as_held = {**self._event(held, item.uid, self._invites(held)),
+                   "singleValueExtendedProperties": master.get("singleValueExtendedProperties") or []}  # fmt: skip
+        patch = patch_for(as_held, wanted)
+        answer = master
+        if patch:  # nothing changed in what Outlook holds: no request, no update mail
+            answer = self.client.call("PATCH", f"{self.client.prefix}/events/{quote(id, safe='')}", json=patch,
+                                      headers={"If-Match": master.get("@odata.etag", "*")})  # fmt: skip
         if item.master.rrule:
             return self._finish_series(id, item)
         return Entry(answer["id"], _version(answer), item)  # the answer carries the new changeKey

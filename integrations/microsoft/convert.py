@@ -18,6 +18,28 @@ from events.ical import Alarm, Attendee, Component, Person, alarm_minutes, resol
 
 # The calsync identity of an event, as a single-value extended property (a GUID namespace of our own).
 UID_PROPERTY = "String {8d1f3f57-7c43-4d6d-9a0b-5c1b6c3c2a11} Name calsyncUid"
+# Business fields travel as named single-value extended properties, one per field (issue 13's carrier names):
+# https://learn.microsoft.com/en-us/graph/api/resources/extended-properties-overview
+_FIELD_SET = "{66f5a359-4659-4830-9070-00047ec6ac6e}"
+FIELD_PROPERTIES = {
+    "client": f"String {_FIELD_SET} Name calsyncClient",
+    "project": f"String {_FIELD_SET} Name calsyncProject",
+    "activity_type": f"String {_FIELD_SET} Name calsyncActivity",
+}
+# Graph's times always name a zone; a single event that had none in calsync is marked so it reads back without.
+FLOATING_PROPERTY = f"String {_FIELD_SET} Name calsyncFloating"
+# Extended properties come back only when $expand names them by id: the four calsync carries, in one request.
+# https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get
+EXPAND = (
+    "singleValueExtendedProperties($filter="
+    + " or ".join(f"id eq '{i}'" for i in (UID_PROPERTY, FLOATING_PROPERTY, *FIELD_PROPERTIES.values()))
+    + ")"
+)
+# showAs <-> TRANSP and busy_status, as the Exchange side reads LegacyFreeBusyStatus: free is TRANSP:TRANSPARENT,
+# busy is plain opaque time, "unknown" says nothing; the other three are kept by name and written back as they were.
+# https://learn.microsoft.com/en-us/graph/api/resources/freebusystatus
+_SHOW_AS = {"tentative": "TENTATIVE", "oof": "OOF", "workingElsewhere": "WORKINGELSEWHERE"}
+_BUSY_STATUS = {v: k for k, v in _SHOW_AS.items()} | {"FREE": "free", "BUSY": "busy"}
 
 _OLSON_TO_WINDOWS = {olson: windows for windows, olson in WINDOWS_TO_OLSON.items()}
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -151,10 +173,16 @@ def rrule_from_pattern(recurrence: dict[str, Any], start: datetime | date) -> st
 # --- events ----------------------------------------------------------------------------------------
 
 
+def _properties(event: dict[str, Any]) -> dict[str, str]:
+    """The event's expanded extended properties by id (lower case); an empty value is an absent one."""
+    props = event.get("singleValueExtendedProperties") or []
+    return {str(p.get("id", "")).lower(): str(p["value"]) for p in props if p.get("value")}
+
+
 def calsync_uid(event: dict[str, Any]) -> str:
-    for prop in event.get("singleValueExtendedProperties") or []:
-        if prop.get("id", "").lower() == UID_PROPERTY.lower():
-            return str(prop["value"])
+    uid = _properties(event).get(UID_PROPERTY.lower())
+    if uid:
+        return uid
     # Listings (delta) carry no extended properties, but they do carry the transactionId calsync set.
     return str(event.get("transactionId") or event.get("iCalUId") or event["id"])
 
@@ -172,12 +200,22 @@ def _text(body: dict[str, Any] | None) -> str:
     return str(body["content"])
 
 
-def to_component(event: dict[str, Any], uid: str, master_start: datetime | date | None = None) -> Component:
-    zone = event.get("originalStartTimeZone", "")
+def to_component(
+    event: dict[str, Any], uid: str, master_start: datetime | date | None = None, zone_hint: str = "UTC"
+) -> Component:
+    """`zone_hint` is the zone calsync writes floating times in (to_event's): a marked event reads back in it."""
+    # Graph answers in UTC unless asked otherwise; a series' own zone is also in its range, should the original
+    # zone be missing (https://learn.microsoft.com/en-us/graph/api/resources/recurrencerange).
+    series_zone = ((event.get("recurrence") or {}).get("range") or {}).get("recurrenceTimeZone", "")
+    zone = event.get("originalStartTimeZone", "") or series_zone
     start: datetime | date = parse_when(event["start"], zone)
     end: datetime | date = parse_when(event["end"], event.get("originalEndTimeZone", "") or zone)
+    props = _properties(event)
     if event.get("isAllDay"):
         start, end = start.date(), end.date()  # type: ignore[union-attr]
+    elif props.get(FLOATING_PROPERTY.lower()) == "1" and not event.get("recurrence"):
+        local = resolve_zone(zone_hint) or UTC
+        start, end = (v.astimezone(local).replace(tzinfo=None) for v in (start, end))  # type: ignore[union-attr]
     recurrence_id = None
     if event.get("type") in ("exception", "occurrence") and event.get("originalStart"):
         recurrence_id = datetime.fromisoformat(event["originalStart"].replace("Z", "+00:00"))
@@ -186,7 +224,7 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         elif isinstance(master_start, date):
             recurrence_id = recurrence_id.date()  # type: ignore[assignment]
     organizer = (event.get("organizer") or {}).get("emailAddress") or {}
-    attendees = tuple(
+    real_attendees = tuple(
         Attendee(
             email=a["emailAddress"]["address"],
             name=a["emailAddress"].get("name", ""),
@@ -198,6 +236,14 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         and a.get("type") != "resource"
         and a["emailAddress"]["address"].lower() != (organizer.get("address") or "").lower()
     )
+    description, copied = split_meeting_text(_text(event.get("body")))
+    person = Person(organizer["address"], organizer.get("name", "")) if real_attendees and organizer else None
+    attendees = real_attendees
+    if copied is not None:  # a copy calsync wrote: the meeting's people are in the text (see meeting_text)
+        person, listed = copied
+        attendees = listed + tuple(
+            a for a in real_attendees if a.email.lower() not in {x.email.lower() for x in listed}
+        )
     alarms = ()
     if event.get("isReminderOn"):
         alarms = (Alarm(trigger=f"-PT{int(event.get('reminderMinutesBeforeStart') or 0)}M", description="Reminder"),)
@@ -206,23 +252,30 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         uid=uid,
         recurrence_id=recurrence_id,
         summary=event.get("subject") or "",
-        description=_text(event.get("body")),
+        description=description,
         location=((event.get("location") or {}).get("displayName")) or "",
         start=start,
         end=end,
         status="CANCELLED" if event.get("isCancelled") else "",
         transparency="TRANSPARENT" if event.get("showAs") == "free" else "",
+        busy_status=_SHOW_AS.get(event.get("showAs") or "", ""),
+        categories=tuple(event.get("categories") or ()),
+        client=props.get(FIELD_PROPERTIES["client"].lower(), ""),
+        project=props.get(FIELD_PROPERTIES["project"].lower(), ""),
+        activity_type=props.get(FIELD_PROPERTIES["activity_type"].lower(), ""),
         visibility={"private": "PRIVATE", "personal": "PRIVATE", "confidential": "CONFIDENTIAL"}.get(
             event.get("sensitivity", "normal"), ""
         ),
         rrule=rrule,
-        organizer=Person(organizer["address"], organizer.get("name", "")) if attendees and organizer else None,
+        organizer=person,
         attendees=attendees,
         alarms=alarms,
     )
 
 
-def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str, Any]:
+def to_event(component: Component, uid: str, zone_hint: str = "UTC", invite: bool = True) -> dict[str, Any]:
+    """The Graph event for a component. Without `invite`, a meeting's organiser and attendees go into the body as
+    text (meeting_text), because Graph emails every attendee of an event written to the organiser's calendar."""
     start = component.start
     if start is None:
         raise Unsupported("Outlook needs a start time.")
@@ -230,14 +283,18 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str
     if end is None:
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     all_day = not isinstance(start, datetime)
+    people = component.attendees if invite else ()
+    text = component.description if invite or not component.attendees else meeting_text(component)
     body: dict[str, Any] = {
         "subject": component.summary,
-        "body": {"contentType": "text", "content": component.description},
+        "body": {"contentType": "text", "content": text},
         "location": {"displayName": component.location},
         "start": when(start, zone_hint),
         "end": when(end, zone_hint),
         "isAllDay": all_day,
-        "showAs": "free" if component.transparency == "TRANSPARENT" else "busy",
+        "showAs": _BUSY_STATUS.get(component.busy_status)
+        or ("free" if component.transparency == "TRANSPARENT" else "busy"),
+        "categories": list(component.categories),
         "sensitivity": {"PRIVATE": "private", "CONFIDENTIAL": "confidential"}.get(component.visibility, "normal"),
         "attendees": [
             {
@@ -245,9 +302,15 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str
                 "type": "optional" if a.role == "OPT-PARTICIPANT" else "required",
                 "status": {"response": _PARTSTAT.get(a.partstat, "none"), "time": "0001-01-01T00:00:00Z"},
             }
-            for a in component.attendees
+            for a in people
         ],
-        "singleValueExtendedProperties": [{"id": UID_PROPERTY, "value": uid}],
+        "singleValueExtendedProperties": [{"id": UID_PROPERTY, "value": uid}]
+        + _floating_mark(component)
+        + [
+            {"id": prop, "value": getattr(component, name)}
+            for name, prop in FIELD_PROPERTIES.items()
+            if getattr(component, name)
+        ],
     }
     reminder = next((m for m in map(alarm_minutes, component.alarms) if m is not None), None)
     body["isReminderOn"] = reminder is not None
@@ -260,3 +323,81 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC") -> dict[str
     elif component.recurrence_id is None:
         body["recurrence"] = None
     return body
+
+
+def _floating_mark(component: Component) -> list[dict[str, str]]:
+    """Series stay zoned: their occurrences and exceptions are matched by instant, which a floating time lacks."""
+    start = component.start
+    if isinstance(start, datetime) and start.tzinfo is None and not component.rrule and not component.recurrence_id:
+        return [{"id": FLOATING_PROPERTY, "value": "1"}]
+    return []
+
+
+def patch_for(held: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH body that turns `held` into `wanted` (both made by to_event): only the properties that differ, so
+    Outlook keeps everything calsync does not model (https://learn.microsoft.com/en-us/graph/api/event-update).
+    Times compare as instants (Graph may answer in another zone than it was written in); text bodies without the
+    trailing space Outlook's HTML drops; extended properties one by one, an emptied one written as "" (Graph has no
+    call that removes a single-value extended property from an event)."""
+    patch = {}
+    for key, value in wanted.items():
+        if key == "singleValueExtendedProperties":
+            continue
+        if key in ("start", "end") and held.get(key) and parse_when(held[key]) == parse_when(value):
+            continue
+        if key == "body" and (held.get(key) or {}).get("content", "").strip() == value["content"].strip():
+            continue
+        if held.get(key) != value:
+            patch[key] = value
+    old = {p["id"].lower(): p["value"] for p in held.get("singleValueExtendedProperties") or []}
+    new = {p["id"].lower(): p for p in wanted.get("singleValueExtendedProperties") or []}
+    props = [p for key, p in new.items() if old.get(key) != p["value"]]
+    props += [{"id": key, "value": ""} for key in old if key not in new]
+    if props:
+        patch["singleValueExtendedProperties"] = props
+    return patch
+
+
+# --- meetings organised elsewhere, carried as text ---------------------------------------------------------
+
+_MARK = "-- calsync copy of a meeting organised by "
+_PARTSTAT_WORDS = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentative",
+                   "DELEGATED": "delegated", "NEEDS-ACTION": "not answered"}  # fmt: skip
+_ROLE_WORDS = {"OPT-PARTICIPANT": "optional", "CHAIR": "chair", "NON-PARTICIPANT": "for information"}
+_LINE = re.compile(r"^\* (?P<name>.*?) ?<(?P<email>[^<>\s]+)> \((?P<words>[^()]*)\)$")
+
+
+def _person(name: str, email: str) -> str:
+    return f"{name} <{email}>" if name else f"<{email}>"
+
+
+def meeting_text(component: Component) -> str:
+    """The description, then the organiser and attendees as lines people can read and calsync can read back."""
+    organizer = component.organizer or Person("")
+    lines = [f"{_MARK}{_person(organizer.name, organizer.email)} --", "Attendees:"]
+    for a in component.attendees:
+        words = [_ROLE_WORDS[a.role]] if a.role in _ROLE_WORDS else []
+        words.append(_PARTSTAT_WORDS.get(a.partstat, "not answered"))
+        lines.append(f"* {_person(a.name, a.email)} ({', '.join(words)})")
+    return "\n\n".join(p for p in (component.description, "\n".join(lines)) if p)
+
+
+def split_meeting_text(text: str) -> tuple[str, tuple[Person, tuple[Attendee, ...]] | None]:
+    """meeting_text read back: (description, (organiser, attendees)), or (text, None) when it is not a copy."""
+    at = text.rfind(_MARK)
+    head = text[at:].split("\n")
+    match = re.match(r"^(?P<name>.*?) ?<(?P<email>[^<>\s]*)> --$", head[0][len(_MARK) :]) if at >= 0 else None
+    if match is None or head[1:2] != ["Attendees:"]:
+        return text, None
+    partstats = {w: p for p, w in _PARTSTAT_WORDS.items()}
+    roles = {w: r for r, w in _ROLE_WORDS.items()}
+    attendees = []
+    for line in head[2:]:
+        found = _LINE.match(line.strip())
+        if found is None:
+            return text, None  # edited beyond recognition in Outlook: keep it as the user left it
+        words = [w.strip() for w in found["words"].split(",")]
+        attendees.append(Attendee(email=found["email"], name=found["name"],
+                                  partstat=partstats.get(words[-1], "NEEDS-ACTION"),
+                                  role=roles.get(words[0], "REQ-PARTICIPANT")))  # fmt: skip
+    return text[:at].rstrip(), (Person(match["email"], match["name"]), tuple(attendees))

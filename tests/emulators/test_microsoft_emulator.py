@@ -132,3 +132,146 @@ def test_a_batch_answers_each_request_on_its_own_up_to_twenty(graph, microsoft) 
     assert statuses["1"] == 201 and statuses["2"] >= 400
     too_many = [{**bad, "id": str(n)} for n in range(21)]
     assert session.post(f"{microsoft.base_url}/v1.0/$batch", json={"requests": too_many}, timeout=10).status_code == 400
+
+
+# --- what a round trip depends on: extended properties, PATCH, fields calsync does not model ---------------
+
+CLIENT = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncClient"
+PROJECT = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncProject"
+
+
+def test_extended_properties_come_back_only_when_expanded_by_id(graph) -> None:  # type: ignore[no-untyped-def]
+    """A single-value extended property is returned only through $expand=singleValueExtendedProperties($filter=id eq
+    '...'), one or more ids joined with `or`; ids compare without regard to case.
+    https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get
+    https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-post-singlevalueextendedproperties"""
+    session, events, _ = graph
+    props = [{"id": CLIENT, "value": "Acme"}, {"id": PROJECT, "value": "Rollout"}]
+    made = session.post(events, json={**PLANNING, "singleValueExtendedProperties": props}, timeout=10).json()
+    assert "singleValueExtendedProperties" not in made
+    url = f"{events}/{made['id']}"
+    plain = session.get(url, timeout=10).json()
+    assert "singleValueExtendedProperties" not in plain
+    one = session.get(url, params={"$expand": f"singleValueExtendedProperties($filter=id eq '{CLIENT.lower()}')"},
+                      timeout=10).json()  # fmt: skip
+    assert one["singleValueExtendedProperties"] == [{"id": CLIENT, "value": "Acme"}]
+    both = f"singleValueExtendedProperties($filter=id eq '{CLIENT}' or id eq '{PROJECT}')"
+    assert session.get(url, params={"$expand": both}, timeout=10).json()["singleValueExtendedProperties"] == props
+
+
+def test_patch_changes_only_the_given_properties(graph) -> None:  # type: ignore[no-untyped-def]
+    """PATCH: "only the properties you include are updated"; extended properties given in a PATCH are created or
+    updated one by one, the others stay; fields calsync does not model (categories, importance, online meeting)
+    are kept as Outlook wrote them.
+    https://learn.microsoft.com/en-us/graph/api/event-update
+    https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-post-singlevalueextendedproperties"""
+    session, events, _ = graph
+    outlook_own = {"categories": ["Red category"], "importance": "high", "isOnlineMeeting": True,
+                   "onlineMeetingProvider": "teamsForBusiness", "showAs": "workingElsewhere"}  # fmt: skip
+    props = [{"id": CLIENT, "value": "Acme"}, {"id": PROJECT, "value": "Rollout"}]
+    made = session.post(events, json={**PLANNING, **outlook_own, "singleValueExtendedProperties": props},
+                        timeout=10).json()  # fmt: skip
+    url = f"{events}/{made['id']}"
+    changed = [{"id": PROJECT.upper(), "value": "Phase 2"}]
+    session.patch(url, json={"subject": "Renamed", "singleValueExtendedProperties": changed}, timeout=10)
+    both = f"singleValueExtendedProperties($filter=id eq '{CLIENT}' or id eq '{PROJECT}')"
+    after = session.get(url, params={"$expand": both}, timeout=10).json()
+    assert after["subject"] == "Renamed" and {k: after[k] for k in outlook_own} == outlook_own
+    assert after["body"] == made["body"] and after["start"] == made["start"]
+    assert sorted(p["value"] for p in after["singleValueExtendedProperties"]) == ["Acme", "Phase 2"]
+
+
+@pytest.mark.parametrize("show_as", ["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"])
+def test_show_as_keeps_each_documented_value(graph, show_as) -> None:  # type: ignore[no-untyped-def]
+    """showAs is one of free, tentative, busy, oof, workingElsewhere, unknown; a new event is busy unless told.
+    https://learn.microsoft.com/en-us/graph/api/resources/event#properties"""
+    session, events, _ = graph
+    assert session.post(events, json=PLANNING, timeout=10).json()["showAs"] == "busy"
+    made = session.post(events, json={**PLANNING, "showAs": show_as}, timeout=10).json()
+    assert session.get(f"{events}/{made['id']}", timeout=10).json()["showAs"] == show_as
+    assert session.post(events, json={**PLANNING, "showAs": "away"}, timeout=10).status_code == 400
+
+
+# --- invitations: what Graph emails when a meeting is written ------------------------------------------------
+
+ATTENDEES = [{"emailAddress": {"address": "bob@fabrikam.example", "name": "Bob"}, "type": "required"},
+             {"emailAddress": {"address": "cy@fabrikam.example", "name": "Cy"}, "type": "optional"}]  # fmt: skip
+
+
+def _sent(session, microsoft, event_id: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(method, to) of what the emulator recorded for one event, read over its control API as tests of other
+    processes would."""
+    sent = session.get(f"{microsoft.base_url}/_emulator/sent_invitations", timeout=10).json()
+    return sorted((m["method"], m["to"]) for m in sent if m["event_id"] == event_id)
+
+
+def test_creating_a_meeting_sends_a_request_to_each_attendee(graph, microsoft, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """Creating an event with attendees in the organiser's calendar sends them meeting requests.
+    https://learn.microsoft.com/en-us/graph/api/user-post-events"""
+    session, events, _ = graph
+    made = session.post(events, json={**PLANNING, "attendees": ATTENDEES}, timeout=10).json()
+    assert _sent(session, microsoft, made["id"]) == [("REQUEST", "bob@fabrikam.example"),
+                                                    ("REQUEST", "cy@fabrikam.example")]  # fmt: skip
+    record = next(m for m in microsoft.state.sent_invitations if m["event_id"] == made["id"])
+    assert record == {"method": "REQUEST", "to": record["to"], "organizer": microsoft_mailbox[0],
+                      "subject": "Planning", "event_id": made["id"], "ical_uid": made["iCalUId"]}  # fmt: skip
+    alone = session.post(events, json=PLANNING, timeout=10).json()
+    assert _sent(session, microsoft, alone["id"]) == []
+
+
+def test_updating_a_meeting_sends_updates_as_documented(graph, microsoft) -> None:  # type: ignore[no-untyped-def]
+    """An update of a meeting's details goes to every attendee; an update of only `attendees` goes to the
+    attendees that changed (a removed one gets a cancellation); the organiser's own fields (categories, extended
+    properties) send nothing.
+    https://learn.microsoft.com/en-us/graph/api/event-update"""
+    session, events, _ = graph
+    made = session.post(events, json={**PLANNING, "attendees": ATTENDEES[:1]}, timeout=10).json()
+    url = f"{events}/{made['id']}"
+    microsoft.state.sent_invitations.clear()
+    own = {"categories": ["Blue category"], "singleValueExtendedProperties": [{"id": CLIENT, "value": "Acme"}]}
+    session.patch(url, json=own, timeout=10)
+    assert _sent(session, microsoft, made["id"]) == []
+    session.patch(url, json={"attendees": ATTENDEES[1:]}, timeout=10)
+    assert _sent(session, microsoft, made["id"]) == [("CANCEL", "bob@fabrikam.example"),
+                                                    ("REQUEST", "cy@fabrikam.example")]  # fmt: skip
+    microsoft.state.sent_invitations.clear()
+    session.patch(url, json={"subject": "Planning, later"}, timeout=10)
+    assert _sent(session, microsoft, made["id"]) == [("REQUEST", "cy@fabrikam.example")]
+
+
+def test_deleting_or_cancelling_a_meeting_sends_cancellations(graph, microsoft) -> None:  # type: ignore[no-untyped-def]
+    """Deleting a meeting in the organiser's calendar sends a cancellation to its attendees; so does the cancel
+    action, which only the organiser may call.
+    https://learn.microsoft.com/en-us/graph/api/event-delete
+    https://learn.microsoft.com/en-us/graph/api/event-cancel"""
+    session, events, _ = graph
+    deleted = session.post(events, json={**PLANNING, "attendees": ATTENDEES}, timeout=10).json()
+    cancelled = session.post(events, json={**PLANNING, "attendees": ATTENDEES[:1]}, timeout=10).json()
+    assert session.delete(f"{events}/{deleted['id']}", timeout=10).status_code == 204
+    answer = session.post(f"{events}/{cancelled['id']}/cancel", json={"Comment": "Sorry"}, timeout=10)
+    assert answer.status_code == 202
+    assert session.get(f"{events}/{cancelled['id']}", timeout=10).status_code == 404
+    assert _sent(session, microsoft, deleted["id"]) == [
+        ("CANCEL", "bob@fabrikam.example"), ("CANCEL", "cy@fabrikam.example"),
+        ("REQUEST", "bob@fabrikam.example"), ("REQUEST", "cy@fabrikam.example")]  # fmt: skip
+    assert ("CANCEL", "bob@fabrikam.example") in _sent(session, microsoft, cancelled["id"])
+    session.delete(f"{microsoft.base_url}/_emulator/sent_invitations", timeout=10)
+    assert session.get(f"{microsoft.base_url}/_emulator/sent_invitations", timeout=10).json() == []
+
+
+def test_an_attendees_copy_sends_nothing_and_cannot_be_cancelled(graph, microsoft, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """Only the organiser's copy of a meeting sends mail: an attendee who changes or deletes their copy emails no one,
+    and calling cancel on it is 400 "You need to be an organizer to cancel a meeting".
+    https://learn.microsoft.com/en-us/graph/api/event-cancel
+    https://learn.microsoft.com/en-us/graph/api/event-delete"""
+    session, events, _ = graph
+    login = microsoft_mailbox[0]
+    invited = [*ATTENDEES, {"emailAddress": {"address": login}, "type": "required"}]
+    calendar_id = microsoft.state.mailboxes[login].calendars[0]
+    copy = microsoft.state.deliver(login, calendar_id, {**PLANNING, "attendees": invited}, "olga@fabrikam.example")
+    assert copy["isOrganizer"] is False and copy["organizer"]["emailAddress"]["address"] == "olga@fabrikam.example"
+    session.patch(f"{events}/{copy['id']}", json={"subject": "Mine now?", "attendees": ATTENDEES[:1]}, timeout=10)
+    answer = session.post(f"{events}/{copy['id']}/cancel", json={}, timeout=10)
+    assert answer.status_code == 400 and "need to be an organizer" in answer.json()["error"]["message"]
+    assert session.delete(f"{events}/{copy['id']}", timeout=10).status_code == 204
+    assert _sent(session, microsoft, copy["id"]) == []

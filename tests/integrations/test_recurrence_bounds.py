@@ -14,7 +14,7 @@ from tests.hostile import CORPUS, WEEK
 def test_graph_cancelled_occurrences_of_a_rule_from_year_one(settings) -> None:  # type: ignore[no-untyped-def]
     settings.MICROSOFT_SYNC_PAST_DAYS, settings.MICROSOFT_SYNC_FUTURE_DAYS = 1, 1
     settings.RECURRENCE_MAX_STEPS = 100  # from year 1 without the jump: 17 million
-    side = MicrosoftSide(SimpleNamespace(prefix="/me"), "calendar")  # type: ignore[arg-type]
+    side = MicrosoftSide(SimpleNamespace(prefix="/me", owner="me"), "calendar")  # type: ignore[arg-type]
     master = CORPUS["HOURLY from year 1"]().master
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     listed = [{"originalStart": (today + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")} for h in range(24)]
