@@ -20,7 +20,9 @@ from events.ical import Alarm, Attendee, Component, Person, alarm_minutes, resol
 UID_PROPERTY = "String {8d1f3f57-7c43-4d6d-9a0b-5c1b6c3c2a11} Name calsyncUid"
 # Business fields travel as named single-value extended properties, one per field (issue 13's carrier names):
 # https://learn.microsoft.com/en-us/graph/api/resources/extended-properties-overview
-_FIELD_SET = "{66f5a359-4659-4830-9070-00047ec6ac6e}"
+# The set is PS_PUBLIC_STRINGS (MS-OXPROPS 1.3.2), what EWS calls DistinguishedPropertySetId="PublicStrings", so
+# Graph and EWS read and write the same properties on one mailbox.
+_FIELD_SET = "{00020329-0000-0000-C000-000000000046}"
 FIELD_PROPERTIES = {
     "client": f"String {_FIELD_SET} Name calsyncClient",
     "project": f"String {_FIELD_SET} Name calsyncProject",

@@ -136,8 +136,8 @@ def test_a_batch_answers_each_request_on_its_own_up_to_twenty(graph, microsoft) 
 
 # --- what a round trip depends on: extended properties, PATCH, fields calsync does not model ---------------
 
-CLIENT = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncClient"
-PROJECT = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncProject"
+CLIENT = "String {00020329-0000-0000-C000-000000000046} Name calsyncClient"
+PROJECT = "String {00020329-0000-0000-C000-000000000046} Name calsyncProject"
 
 
 def test_extended_properties_come_back_only_when_expanded_by_id(graph) -> None:  # type: ignore[no-untyped-def]

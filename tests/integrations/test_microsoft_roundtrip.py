@@ -21,7 +21,7 @@ from tests.sync.items import BERLIN, event
 pytestmark = pytest.mark.django_db
 
 BUSINESS = {"client": "Acme", "project": "Rollout", "activity_type": "Consulting"}
-CLIENT_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncClient"
+CLIENT_ID = "String {00020329-0000-0000-C000-000000000046} Name calsyncClient"
 
 
 def _outlook_event(microsoft, login: str, uid: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
