@@ -26,6 +26,7 @@ class Access:
     free_busy: bool
     details: frozenset[int] = frozenset()  # calendar ids whose titles the viewer may read
     edit: frozenset[int] = frozenset()  # calendar ids the viewer may change
+    own: bool = False  # the viewer's own time: private titles too
 
 
 NOTHING = Access(free_busy=False)
@@ -52,7 +53,7 @@ def access(*, viewer: User, people: list[User]) -> dict[int, Access]:
     result = {p.pk: NOTHING for p in people}
     for person in colleagues:
         if person.pk == viewer.pk:
-            result[person.pk] = Access(free_busy=True, details=_own_calendars(person), edit=_own_calendars(person))
+            result[person.pk] = Access(True, _own_calendars(person), _own_calendars(person), own=True)
         else:
             shows = _shows_free_busy(personal.get(person.pk), policy, viewer)
             result[person.pk] = Access(
