@@ -165,9 +165,10 @@ def test_freebusy_query_answers_merged_busy_periods_and_errors_per_calendar(goog
     api.execute(events.insert(calendarId=email, body={"summary": "b", "start": when(9, 30), "end": when(11)}))
     api.execute(events.insert(calendarId=email, body={"summary": "free", "start": when(12), "end": when(13),
                                                       "transparency": "transparent"}))  # fmt: skip
-    series = api.execute(events.insert(calendarId=email, body={
-        "summary": "daily", "start": {"dateTime": "2026-11-23T15:00:00", "timeZone": "Europe/Berlin"},
-        "end": {"dateTime": "2026-11-23T15:30:00", "timeZone": "Europe/Berlin"}, "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"]}))  # fmt: skip
+    daily = {"summary": "daily", "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"],
+             "start": {"dateTime": "2026-11-23T15:00:00", "timeZone": "Europe/Berlin"},
+             "end": {"dateTime": "2026-11-23T15:30:00", "timeZone": "Europe/Berlin"}}  # fmt: skip
+    series = api.execute(events.insert(calendarId=email, body=daily))
     cancelled = f"{series['id']}_20261124T140000Z"
     api.execute(events.patch(calendarId=email, eventId=cancelled, body={"status": "cancelled"}))
     body = {"timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z",

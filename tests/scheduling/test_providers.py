@@ -52,7 +52,54 @@ def test_google_busy_time_arrives_live_before_any_sync(member, tenant, google, g
 
 
 def test_a_google_calendar_that_cannot_be_read_is_reported_not_taken_as_free(member, google, google_account) -> None:  # type: ignore[no-untyped-def]
-    email, tokens = google_account
+    _, tokens = google_account
     _connect(member, "google", "not-shared-with-me@example.com", credentials=tokens)
     busy = _busy(member, member)
     assert busy.blocks == [] and "notFound" in busy.problems[0]
+
+
+def _put(server, url: str, uid: str, lines: str) -> None:  # type: ignore[no-untyped-def]
+    import niquests
+
+    body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261101T000000Z\r\n{lines}END:VEVENT\r\nEND:VCALENDAR\r\n")  # fmt: skip
+    with niquests.Session() as session:
+        session.trust_env = False
+        answer = session.put(f"{url}{uid}.ics", data=body.encode(), auth=(server.username, server.password),
+                             headers={"Content-Type": "text/calendar"}, timeout=10)  # fmt: skip
+    assert answer.status_code in (201, 204), answer.status_code
+
+
+@pytest.fixture
+def caldav_busy(caldav_server, member):  # type: ignore[no-untyped-def]
+    """A CalDAV calendar on a real server with a daily series, a tentative event and a free one."""
+    url = caldav_server.new_calendar("Busy")
+    _put(caldav_server, url, "daily", "SUMMARY:Standup\r\nDTSTART:20261123T090000Z\r\nDTEND:20261123T093000Z\r\n"
+                                      "RRULE:FREQ=DAILY;COUNT=5\r\nEXDATE:20261125T090000Z\r\n")  # fmt: skip
+    _put(caldav_server, url, "maybe", "SUMMARY:Maybe\r\nSTATUS:TENTATIVE\r\nDTSTART:20261124T130000Z\r\n"
+                                      "DTEND:20261124T140000Z\r\n")  # fmt: skip
+    _put(caldav_server, url, "free", "SUMMARY:Free\r\nTRANSP:TRANSPARENT\r\nDTSTART:20261124T150000Z\r\n"
+                                     "DTEND:20261124T160000Z\r\n")  # fmt: skip
+    _connect(member, "caldav", url, config={"url": caldav_server.base_url, "username": caldav_server.username},
+             credentials={"password": caldav_server.password})  # fmt: skip
+    return member
+
+
+EXPECTED = [
+    (datetime(2026, 11, 24, 9, tzinfo=UTC), "busy"),
+    (datetime(2026, 11, 24, 13, tzinfo=UTC), "tentative"),  # the 25th's standup was excluded
+]
+
+
+# RFC 4791 §7.10 free-busy-query, on Radicale and Xandikos as they answer it.
+def test_caldav_busy_time_from_a_real_server(caldav_busy) -> None:  # type: ignore[no-untyped-def]
+    busy = _busy(caldav_busy, caldav_busy)
+    assert busy.problems == []
+    assert [(b.start, b.kind) for b in busy.blocks] == EXPECTED
+
+
+# RFC 4791 §7.8: a server that does not answer free-busy-query is asked for the events in the range instead.
+def test_caldav_falls_back_to_a_time_range_query(caldav_busy, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("integrations.caldav.freebusy._ANSWERED", ())
+    busy = _busy(caldav_busy, caldav_busy)
+    assert [(b.start, b.kind) for b in busy.blocks] == EXPECTED
