@@ -38,6 +38,7 @@ _FLOATING_REACH = timedelta(hours=14)  # floating times happen on the person's c
 SOURCES: dict[str, str] = {
     Provider.GOOGLE: "integrations.google.freebusy",
     Provider.CALDAV: "integrations.caldav.freebusy",
+    Provider.MICROSOFT: "integrations.microsoft.freebusy",
 }
 
 

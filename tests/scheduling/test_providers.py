@@ -103,3 +103,22 @@ def test_caldav_falls_back_to_a_time_range_query(caldav_busy, monkeypatch) -> No
     monkeypatch.setattr("integrations.caldav.freebusy._ANSWERED", ())
     busy = _busy(caldav_busy, caldav_busy)
     assert [(b.start, b.kind) for b in busy.blocks] == EXPECTED
+
+
+# https://learn.microsoft.com/graph/api/calendar-getschedule
+def test_microsoft_busy_time_arrives_live_with_its_statuses(
+    member_client, member, calendar, microsoft, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.integrations.test_microsoft import connect, outlook
+
+    login = "member@contoso.example"
+    connect(member_client, microsoft, login, calendar, run_on_commit)
+    side = outlook(microsoft, login)
+    for subject, hour, show_as in [("Busy one", 9, "busy"), ("Away", 12, "oof"), ("Lunch", 13, "free")]:
+        start, end = f"2026-11-24T{hour:02d}:00:00", f"2026-11-24T{hour:02d}:30:00"
+        side.client.call("POST", f"{side.calendar_path}/events", json={
+            "subject": subject, "showAs": show_as, "start": {"dateTime": start, "timeZone": "UTC"},
+            "end": {"dateTime": end, "timeZone": "UTC"}})  # fmt: skip
+    busy = _busy(member, member)
+    remote = [(b.start.hour, b.kind) for b in busy.blocks if b.source == "Microsoft 365 / Outlook"]
+    assert busy.problems == [] and remote == [(9, "busy"), (12, "oof")]
