@@ -70,15 +70,25 @@ def propose(
     blocked_starts = {p: [a for a, _ in v] for p, v in blocked.items()}
     working_starts = {p: [a for a, _ in v] for p, v in working.items()}
     candidates: list[Slot] = []
-    moment = first_step(start, step)
-    while moment + duration <= end:
-        finish = moment + duration
-        if not any(_overlaps(blocked[p], blocked_starts[p], moment, finish) for p in busy):
-            outside = tuple(p for p in busy if not _within(working[p], working_starts[p], moment, finish))
-            if outside_allowed or not outside:
-                candidates.append(Slot(moment, finish, outside))
-        moment += step
+    for begin, finish in _windows(working, start, end, outside_allowed):
+        moment = first_step(begin, step)
+        while moment + duration <= finish:
+            stop = moment + duration
+            if not any(_overlaps(blocked[p], blocked_starts[p], moment, stop) for p in busy):
+                outside = tuple(p for p in busy if not _within(working[p], working_starts[p], moment, stop))
+                candidates.append(Slot(moment, stop, outside))
+            moment += step
     return _best(candidates, limit)
+
+
+def _windows(working: dict[int, list[Interval]], start: datetime, end: datetime, anywhere: bool) -> list[Interval]:
+    """Where a slot may lie: anywhere in the range, or only where everyone is working (checked first, cheaply)."""
+    common = [(start, end)]
+    if anywhere:
+        return common
+    for intervals in working.values():
+        common = [(max(a, c), min(b, d)) for a, b in common for c, d in intervals if max(a, c) < min(b, d)]
+    return common
 
 
 def _best(candidates: list[Slot], limit: int) -> list[Slot]:

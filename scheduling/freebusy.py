@@ -77,7 +77,7 @@ def busy_for(
 def _as_seen(busy: PersonBusy, seen: Access) -> PersonBusy:
     def shown(block: Block) -> Block:
         readable = block.calendar_id in seen.details and (seen.own or not block.private)
-        return block if readable else replace(block, title="")
+        return block if readable or not block.title else replace(block, title="")
 
     return replace(busy, blocks=[shown(b) for b in busy.blocks])
 
