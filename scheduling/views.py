@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -50,11 +50,16 @@ def _result_context(result: assistant.Result, title: str, zone: str) -> dict[str
     people = result.search.people
     proposals = [
         {"slot": slot, "book_url": assistant.book_url(slot, people, title),
-         "local": [(p, slot.start.astimezone(ZoneInfo(p.timezone))) for p in people],
+         "local": [(p, _clock(slot.start, p.timezone)) for p in people],
          "outside": [p.email for p in people if p.pk in slot.outside_hours]}
         for slot in result.proposals
     ]  # fmt: skip
     return {"result": result, "proposals": proposals, "grid": grid.build(result, ZoneInfo(zone))}
+
+
+def _clock(moment: datetime, zone: str) -> str:
+    """A person's own clock, formatted here: the template's date filter would show the viewer's zone instead."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %H:%M")
 
 
 @login_required

@@ -125,6 +125,9 @@ def test_the_page_shows_proposals_with_book_links_and_the_grid(member_client, te
     html = response.content.decode()
     assert response.status_code == 200
     assert "Tue 25 Nov, 15:30–16:00" in html  # 14:30 UTC in Berlin
+    assert (
+        "london@acme.test: Tue 14:30 (Europe/London)" in html and "ny@acme.test: Tue 09:30 (America/New_York)" in html
+    )
     assert "/meetings/new/?start=2031-11-25T14%3A30%3A00%2B00%3A00" in html
     assert html.count('class="team-row"') == 3 and 'class="bar busy"' in html
     assert "private one" not in html
