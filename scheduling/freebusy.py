@@ -39,6 +39,7 @@ SOURCES: dict[str, str] = {
     Provider.GOOGLE: "integrations.google.freebusy",
     Provider.CALDAV: "integrations.caldav.freebusy",
     Provider.MICROSOFT: "integrations.microsoft.freebusy",
+    Provider.EXCHANGE: "integrations.exchange.freebusy",
 }
 
 

@@ -122,3 +122,33 @@ def test_microsoft_busy_time_arrives_live_with_its_statuses(
     busy = _busy(member, member)
     remote = [(b.start.hour, b.kind) for b in busy.blocks if b.source == "Microsoft 365 / Outlook"]
     assert busy.problems == [] and remote == [(9, "busy"), (12, "oof")]
+
+
+# https://learn.microsoft.com/exchange/client-developer/web-service-reference/getuseravailability-operation
+def test_exchange_busy_time_arrives_live_with_its_busy_types(member, exchange, exchange_mailbox) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
+    from exchangelib.folders import Calendar, Root
+    from exchangelib.items import SEND_TO_NONE
+
+    from integrations.exchange.client import account
+
+    address, server = exchange_mailbox
+    folder = exchange.state.folder(address, distinguished="calendar")
+    _connect(member, "exchange", folder.id, config={"url": server.ews_url, "username": server.username,
+                                                    "domain": "CORP", "account": address},
+             credentials={"password": server.password})  # fmt: skip
+    ews = account(server, address)
+    calendar = Calendar(root=Root(account=ews), id=folder.id)
+    utc = EWSTimeZone("UTC")
+    for subject, hour, status in (("Review", 9, "Busy"), ("Away", 12, "OOF"), ("Lunch", 13, "Free")):
+        start = EWSDateTime(2026, 11, 24, hour, tzinfo=utc)
+        CalendarItem(account=ews, folder=calendar, subject=subject, start=start, end=start + dt.timedelta(hours=1),
+                     legacy_free_busy_status=status).save(send_meeting_invitations=SEND_TO_NONE)  # fmt: skip
+    busy = _busy(member, member)
+    assert busy.problems == []
+    assert [(b.start.hour, b.kind, b.source) for b in busy.blocks] == [
+        (9, "busy", "Exchange on-premises"),
+        (12, "oof", "Exchange on-premises"),
+    ]
