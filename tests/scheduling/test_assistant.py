@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from events import services as events
 from events.ical import Component, Item
-from scheduling import assistant
+from scheduling import assistant, selectors
 from scheduling.finder import Slot
 from scheduling.models import PersonalScheduling, SchedulingPolicy
 from scheduling.services import personal_update, policy_save
@@ -154,3 +154,45 @@ def test_the_command_prints_what_the_page_shows(team, tenant) -> None:  # type: 
                      "--to", "2031-11-25")  # fmt: skip
     with pytest.raises(CommandError, match="not a date"):
         call_command("find_time", "--tenant", "acme", "--people", team[0].email, "--from", "soon", "--to", "x")
+
+
+def test_working_hours_follow_each_persons_clock_across_a_dst_change() -> None:
+    from datetime import time
+
+    from scheduling.selectors import working_intervals
+
+    hours = {day: (time(9), time(17)) for day in range(5)}
+    # Friday 27 and Monday 30 March 2026: Berlin moves to summer time on Sunday 29 March.
+    found = working_intervals(
+        hours, "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
+    )
+    assert found == [
+        (datetime(2026, 3, 27, 8, tzinfo=UTC), datetime(2026, 3, 27, 16, tzinfo=UTC)),
+        (datetime(2026, 3, 30, 7, tzinfo=UTC), datetime(2026, 3, 30, 15, tzinfo=UTC)),
+    ]
+
+
+def test_settings_pages_save_sharing_hours_shares_and_the_policy(member_client, member, admin_user, tenant) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    admin_client_ = Client()
+    admin_client_.force_login(admin_user)
+    colleague = UserFactory(tenant=tenant, email="c@acme.test")
+    calendar = CalendarFactory(owner=member, name="Work")
+    form = {"free_busy_sharing": "chosen", "free_busy_with": [colleague.pk], "start_0": "08:00", "end_0": "12:00"}
+    assert member_client.post(reverse("scheduling:settings"), form).status_code == 302
+    personal = PersonalScheduling.objects.get(user=member)
+    assert personal.working_hours == {"0": ["08:00", "12:00"]} and list(personal.free_busy_with.all()) == [colleague]
+    bad = member_client.post(reverse("scheduling:settings"), {**form, "end_0": "07:00", "start_1": "09:00"})
+    assert bad.status_code == 200 and "the working day must end after it starts" in bad.content.decode()
+    assert "Give both times for Tuesday" in bad.content.decode()
+    member_client.post(
+        reverse("scheduling:share_create", args=[calendar.pk]), {"grantee": colleague.pk, "level": "details"}
+    )
+    assert selectors.access(viewer=colleague, people=[member])[member.pk].details == frozenset({calendar.pk})
+    policy = {"work_start": "10:00", "work_end": "09:00", "work_days": [0, 1], "buffer_minutes": 10,
+              "default_free_busy": "nobody"}  # fmt: skip
+    assert "must end after it starts" in admin_client_.post(reverse("scheduling:policy"), policy).content.decode()
+    assert admin_client_.post(reverse("scheduling:policy"), {**policy, "work_end": "16:00"}).status_code == 302
+    saved = selectors.policy_for(tenant)
+    assert (saved.work_days, saved.buffer_minutes, saved.default_free_busy) == ([0, 1], 10, "nobody")
