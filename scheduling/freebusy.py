@@ -15,6 +15,7 @@ from importlib import import_module
 from zoneinfo import ZoneInfo
 
 from accounts.models import User
+from calsync.crypto import SecretUnreadable
 from events import recurrence
 from events.convert import item_from_event
 from events.ical import Component, as_utc
@@ -174,7 +175,7 @@ def _remote(busy: PersonBusy, integration: Integration, start: datetime, end: da
     label = Provider(integration.provider).label
     try:
         blocks = import_module(SOURCES[integration.provider]).busy(integration, start, end)
-    except (SyncError, LookupError) as exc:
+    except (SyncError, SecretUnreadable, LookupError) as exc:
         log.warning("free/busy unavailable", extra={"integration": integration.pk, "error": str(exc)})
         busy.problems.append(f"{label} ({integration.remote_calendar_name}): {exc}")
         return

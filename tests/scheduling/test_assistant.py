@@ -196,3 +196,10 @@ def test_settings_pages_save_sharing_hours_shares_and_the_policy(member_client, 
     assert admin_client_.post(reverse("scheduling:policy"), {**policy, "work_end": "16:00"}).status_code == 302
     saved = selectors.policy_for(tenant)
     assert (saved.work_days, saved.buffer_minutes, saved.default_free_busy) == ([0, 1], 10, "nobody")
+
+
+def test_the_page_offers_only_colleagues_and_refuses_anyone_else(member_client, team, outsider) -> None:  # type: ignore[no-untyped-def]
+    page = _page(member_client, [team[0], outsider])
+    html = page.content.decode()
+    assert page.status_code == 200 and "someone@globex.test" not in html and "team-row" not in html
+    assert "Select a valid choice" in html
