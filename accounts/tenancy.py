@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dav.models import AppPassword
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
+    from scheduling.models import CalendarShare
     from sync.models import SyncRun
 
 
@@ -88,6 +89,19 @@ class Scope:
             self.tenant_runs() if self.user.is_tenant_admin else self.tenant_runs().filter(integration__user=self.user)
         )
         return get_object_or_404(runs.select_related("integration__user", "integration__calendar"), pk=pk)
+
+    def calendar_shares(self) -> models.QuerySet[CalendarShare]:
+        """Shares the user made of their own calendars."""
+        from scheduling.models import CalendarShare
+
+        return CalendarShare.objects.for_tenant(self.tenant).filter(calendar__owner=self.user)
+
+    def calendar_share(self, pk: int) -> CalendarShare:
+        return get_object_or_404(self.calendar_shares().select_related("calendar", "grantee"), pk=pk)
+
+    def colleagues(self) -> models.QuerySet[User]:
+        """The active people of the organisation (the user included): whose time the scheduling pages ask about."""
+        return self.users().filter(is_active=True)
 
     # --- administration ------------------------------------------------------
 

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "integrations",
     "sync",
     "dav",
+    "scheduling",
     "axes",
 ]
 
@@ -237,6 +238,9 @@ SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 RECURRENCE_MAX_OCCURRENCES = env.int("RECURRENCE_MAX_OCCURRENCES", default=1000)
 RECURRENCE_MAX_STEPS = env.int("RECURRENCE_MAX_STEPS", default=50_000)
 RECURRENCE_TIME_BUDGET = env.float("RECURRENCE_TIME_BUDGET", default=0.5)
+# How long a person's busy time (calsync calendars and their providers' free/busy) is reused for one range;
+# any change to their calendars, or a sync that writes, drops it sooner.
+SCHEDULING_FREE_BUSY_SECONDS = env.int("SCHEDULING_FREE_BUSY_SECONDS", default=120)
 
 # CalDAV servers users may connect: plain http and addresses in our own network are for development.
 CALDAV_ALLOW_HTTP = env.bool("CALDAV_ALLOW_HTTP", default=not PRODUCTION)

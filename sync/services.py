@@ -27,6 +27,7 @@ from . import engine, liveness, notify
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, TransientError
 from .local import CalsyncSide
 from .models import SyncRun
+from .signals import run_changed
 from .store import DbStatusStore, RunReport
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,8 @@ def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: s
         run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
         fields += ["counts", "conflicts", "unsynced"]
     run.save(update_fields=fields)
+    if report is not None and report.counts:
+        run_changed.send(sender=SyncRun, calendar_id=run.integration.calendar_id)
     log.info(
         "sync finished",
         extra={"integration": run.integration_id, "sync_run": run.pk, "run_status": status, "counts": run.counts},

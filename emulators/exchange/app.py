@@ -17,6 +17,7 @@ from defusedxml import ElementTree
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer
 
+from . import availability
 from .items import (
     FIELD_FOR_URI,
     NS,
@@ -82,6 +83,8 @@ class ExchangeEmulator(Emulator):
                 smtp = header.find(f"{t('ExchangeImpersonation')}/{t('ConnectingSID')}/{t('PrimarySmtpAddress')}")
                 impersonate = smtp.text if smtp is not None else None
             principal = self.state.target(login, impersonate, None) if impersonate else login.address
+            if name == "GetUserAvailabilityRequest":  # the one operation named so; its answer has no ResponseMessages
+                return _envelope(availability.answer(self.state, operation, login))
             handler = getattr(self, f"_op_{name}", None)
             if handler is None:
                 raise EwsError("ErrorInvalidRequest", f"The operation {name} is not offered by this emulator.", True)

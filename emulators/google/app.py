@@ -21,6 +21,7 @@ import requests
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
+from . import freebusy
 from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ class GoogleEmulator(Emulator):
         method, q, state = request.method, request.query, self.state
         if parts == ["users", "me", "calendarList"] and method == "GET":
             return Response.json({"kind": "calendar#calendarList", "items": state.calendar_list(email)})
+        if parts == ["freeBusy"] and method == "POST":
+            return Response.json(freebusy.query(state, email, request.json()))
         if parts == ["channels", "stop"] and method == "POST":
             state.stop(request.json())
             return Response(204)

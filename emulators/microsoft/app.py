@@ -20,6 +20,7 @@ from wsgiref.simple_server import make_server
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
+from . import schedule
 from .state import Grant, GraphError, IdentityError, State, parse_when
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
@@ -200,6 +201,8 @@ class MicrosoftEmulator(Emulator):
                  "owner": {"name": box.name, "address": box.upn}}
                 for i, c in enumerate(state.calendars[i] for i in box.calendars)
             ]})  # fmt: skip
+        if rest == ["calendar", "getSchedule"] and method == "POST":
+            return Response.json(schedule.get_schedule(state, upn, request.json()))
         calendar_id = None
         if rest[:1] == ["calendars"] and len(rest) >= 3:
             calendar_id, rest = rest[1], rest[2:]

@@ -11,13 +11,13 @@ from .oauth import token_provider
 from .organisation import token_provider as org_token_provider
 
 
-def build_side(integration: Integration) -> MicrosoftSide:
+def client_for(integration: Integration) -> GraphClient:
+    """Graph as this integration reaches it: the organisation's app for its mailbox, or the user's own tokens."""
     if integration.config.get("auth") == "organisation":
         organisation = MicrosoftOrganisation.objects.filter(tenant_id=integration.tenant_id, enabled=True).first()
         if organisation is None:
             raise AuthRevoked("Your organisation turned off Microsoft 365 sync. Connect to MS Exchange yourself.")
-        client = GraphClient(org_token_provider(organisation), mailbox=integration.config["account"])
-        return MicrosoftSide(client, integration.remote_calendar_id, integration.calendar.timezone)
+        return GraphClient(org_token_provider(organisation), mailbox=integration.config["account"])
     credentials = integration.credentials
 
     def keep(cache: str) -> None:
@@ -25,5 +25,8 @@ def build_side(integration: Integration) -> MicrosoftSide:
         integration.set_credentials({**credentials, "cache": cache})
         Integration.objects.filter(pk=integration.pk).update(credentials_encrypted=integration.credentials_encrypted)
 
-    client = GraphClient(token_provider(credentials, on_change=keep), owner=integration.config.get("account", ""))
-    return MicrosoftSide(client, integration.remote_calendar_id, integration.calendar.timezone)
+    return GraphClient(token_provider(credentials, on_change=keep), owner=integration.config.get("account", ""))
+
+
+def build_side(integration: Integration) -> MicrosoftSide:
+    return MicrosoftSide(client_for(integration), integration.remote_calendar_id, integration.calendar.timezone)

@@ -15,6 +15,7 @@ from events.models import Event, ImportJob
 from events.services import item_save
 from integrations.models import Integration
 from integrations.services import integration_create
+from scheduling.services import calendar_share
 from sync.models import SyncRun
 from tests.factories import CalendarFactory, UserFactory
 
@@ -47,8 +48,9 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
     )  # fmt: skip
     run = SyncRun.objects.create(tenant=owner.tenant, integration=integration, trigger="manual", error=label)
     app_password = app_password_create(user=owner, label=f"{label} phone").app_password
+    share = calendar_share(calendar=calendar, grantee=None, level="details")
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
-            "integration": integration, "run": run, "app_password": app_password}  # fmt: skip
+            "integration": integration, "run": run, "app_password": app_password, "share": share}  # fmt: skip
 
 
 @pytest.fixture
@@ -73,6 +75,8 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "events:calendar_export": reverse("events:calendar_export", args=[cal]),
         "events:calendar_import": reverse("events:calendar_import", args=[cal]),
         "events:calendar_feed_rotate": reverse("events:calendar_feed_rotate", args=[cal]),
+        "scheduling:share_create": reverse("scheduling:share_create", args=[cal]),
+        "scheduling:share_delete": reverse("scheduling:share_delete", args=[foreign["share"].pk]),
         "dav:app_password_revoke": reverse("dav:app_password_revoke", args=[foreign["app_password"].pk]),
         "events:import_status": reverse("events:import_status", args=[foreign["job"].pk]),
         "admin_user_edit": reverse("admin_user_edit", args=[foreign["user"].pk]),
@@ -107,6 +111,7 @@ LISTINGS = [
     "integrations:microsoft_callback", "integrations:microsoft_choose", "integrations:microsoft_connect_organisation",
     "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
+    "scheduling:find_time", "scheduling:settings", "scheduling:policy",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
@@ -218,7 +223,7 @@ def test_a_member_cannot_reach_a_colleagues_calendar(client, member, tenant) -> 
 
 
 def test_members_are_kept_out_of_the_admin_area(member_client, member) -> None:  # type: ignore[no-untyped-def]
-    for name in ("admin_users", "admin_user_create", "admin_tenant", "integrations:admin_logs"):
+    for name in ("admin_users", "admin_user_create", "admin_tenant", "integrations:admin_logs", "scheduling:policy"):
         assert member_client.get(reverse(name)).status_code == 403
     assert member_client.get(reverse("admin_user_edit", args=[member.pk])).status_code == 403
 
@@ -259,12 +264,12 @@ def test_a_members_scope_holds_only_their_own_rows(member, colleague_rows, forei
     mine = _rows_of(member, "Mine")
     scope = Scope(member)
     listings = {"calendars": "calendar", "events": "event", "integrations": "integration",
-                "app_passwords": "app_password"}  # fmt: skip
+                "app_passwords": "app_password", "calendar_shares": "share"}  # fmt: skip
     for listing, key in listings.items():
         found = set(getattr(scope, listing)().values_list("pk", flat=True))
         assert mine[key].pk in found and colleague_rows[key].pk not in found, listing
     lookups = {"calendar": "calendar", "event": "event", "import_job": "job", "integration": "integration",
-               "app_password": "app_password", "run": "run"}  # fmt: skip
+               "app_password": "app_password", "run": "run", "calendar_share": "share"}  # fmt: skip
     second = _rows_of(member, "Second")  # with two of each, a lookup must return the one asked for
     for lookup, key in lookups.items():
         for rows in (mine, second):

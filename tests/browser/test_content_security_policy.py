@@ -14,7 +14,8 @@ from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-MAIN_PAGES = ["/calendar/?week=2026-11-30", "/calendar/list/", "/tasks/", "/calendars/", "/settings/"]
+MAIN_PAGES = ["/calendar/?week=2026-11-30", "/calendar/list/", "/tasks/", "/calendars/", "/settings/", "/find-a-time/",
+              "/settings/scheduling/"]  # fmt: skip
 
 
 def _orange_meeting(member):  # type: ignore[no-untyped-def]

@@ -351,3 +351,36 @@ def test_sync_folder_items_says_whether_the_last_item_is_in_range_and_refuses_a_
     assert "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>" in rest and rest.count("<t:Create>") == 1
     forged = sync("bm90IGEgc3luYyBzdGF0ZQ==")
     assert 'ResponseClass="Error"' in forged and "ErrorInvalidSyncStateData" in forged and "<m:SyncState" in forged
+
+
+def test_get_user_availability_answers_each_mailbox_with_busy_types(ann, exchange) -> None:  # type: ignore[no-untyped-def]
+    """GetUserAvailability: one FreeBusyResponse per mailbox asked, events with their BusyType in the request's
+    zone, details (never a private subject) for the owner only, an unknown address an error of its own.
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/getuseravailability-operation
+    https://learn.microsoft.com/exchange/client-developer/web-service-reference/calendarevent"""
+    from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow
+    from exchangelib.services import GetUserAvailability
+
+    from integrations.exchange.freebusy import UTC_ZONE
+
+    ews, folder = ann
+    _item(ews, folder, "Review")  # 23 Nov 10:00-11:00 Berlin = 09:00 UTC
+    _item(ews, folder, "Maybe", day=1, legacy_free_busy_status="Tentative")
+    _item(ews, folder, "Doctor", day=2, legacy_free_busy_status="OOF", sensitivity="Private")
+    thursdays = NumberedPattern(start=EWSDate(2026, 11, 26), number=3)
+    weekly = _item(ews, folder, "Weekly", day=3, recurrence=Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[4]),
+                                                                         boundary=thursdays))  # fmt: skip
+    assert weekly.id
+    utc = EWSTimeZone("UTC")
+    window = TimeWindow(start=EWSDateTime(2026, 11, 23, tzinfo=utc), end=EWSDateTime(2026, 12, 7, tzinfo=utc))
+    options = FreeBusyViewOptions(time_window=window, merged_free_busy_interval=30, requested_view="Detailed")
+    mine, unknown = GetUserAvailability(ews.protocol).call(
+        tzinfo=utc, timezone=UTC_ZONE, free_busy_view_options=options,
+        mailbox_data=[MailboxData(email=ews.primary_smtp_address, attendee_type="Required", exclude_conflicts=False),
+                      MailboxData(email="nobody@corp.example", attendee_type="Required", exclude_conflicts=False)],
+    )  # fmt: skip
+    assert mine.view_type == "Detailed"
+    assert [(e.start.hour, e.start.day, e.busy_type, e.details.subject) for e in mine.calendar_events] == [
+        (9, 23, "Busy", "Review"), (9, 24, "Tentative", "Maybe"), (9, 25, "OOF", None), (9, 26, "Busy", "Weekly"),
+        (9, 3, "Busy", "Weekly")]  # fmt: skip
+    assert isinstance(unknown, errors.ErrorMailRecipientNotFound)

@@ -150,3 +150,42 @@ def test_what_is_written_comes_back_as_google_keeps_it(api) -> None:  # type: ig
     assert made["start"] == {"dateTime": "2026-11-23T10:00:00+01:00", "timeZone": "Europe/Berlin"}
     assert made["organizer"] == {"email": api.email, "displayName": made["organizer"]["displayName"], "self": True}
     assert {"etag", "created", "updated", "htmlLink", "creator", "iCalUID"} <= set(made)
+
+
+# --- freebusy.query ------------------------------------------------------------------------------------------
+# https://developers.google.com/calendar/api/v3/reference/freebusy/query
+
+
+def test_freebusy_query_answers_merged_busy_periods_and_errors_per_calendar(google, google_account) -> None:  # type: ignore[no-untyped-def]
+    email, tokens = google_account
+    api = GoogleApi(user_credentials_from(tokens))
+    events = api.service.events()
+    when = lambda h, m=0: {"dateTime": f"2026-11-24T{h:02d}:{m:02d}:00Z"}  # noqa: E731
+    api.execute(events.insert(calendarId=email, body={"summary": "a", "start": when(9), "end": when(10)}))
+    api.execute(events.insert(calendarId=email, body={"summary": "b", "start": when(9, 30), "end": when(11)}))
+    api.execute(events.insert(calendarId=email, body={"summary": "free", "start": when(12), "end": when(13),
+                                                      "transparency": "transparent"}))  # fmt: skip
+    daily = {"summary": "daily", "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"],
+             "start": {"dateTime": "2026-11-23T15:00:00", "timeZone": "Europe/Berlin"},
+             "end": {"dateTime": "2026-11-23T15:30:00", "timeZone": "Europe/Berlin"}}  # fmt: skip
+    series = api.execute(events.insert(calendarId=email, body=daily))
+    cancelled = f"{series['id']}_20261124T140000Z"
+    api.execute(events.patch(calendarId=email, eventId=cancelled, body={"status": "cancelled"}))
+    body = {"timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z",
+            "items": [{"id": email}, {"id": "someone-else@example.com"}]}  # fmt: skip
+    answer = api.execute(api.service.freebusy().query(body=body))
+    assert answer["kind"] == "calendar#freeBusy"
+    assert answer["calendars"][email]["busy"] == [
+        {"start": "2026-11-24T09:00:00Z", "end": "2026-11-24T11:00:00Z"},  # overlapping events merged
+        {"start": "2026-11-25T14:00:00Z", "end": "2026-11-25T14:30:00Z"},  # the 24th's occurrence cancelled
+    ]
+    assert answer["calendars"]["someone-else@example.com"]["errors"] == [{"domain": "global", "reason": "notFound"}]
+
+
+def test_freebusy_query_refuses_an_empty_range(google, google_account) -> None:  # type: ignore[no-untyped-def]
+    email, tokens = google_account
+    api = GoogleApi(user_credentials_from(tokens))
+    body = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-24T00:00:00Z", "items": [{"id": email}]}
+    with pytest.raises(HttpError) as failure:
+        api.service.freebusy().query(body=body).execute()
+    assert failure.value.resp.status == 400 and b"timeRangeEmpty" in failure.value.content

@@ -275,3 +275,29 @@ def test_an_attendees_copy_sends_nothing_and_cannot_be_cancelled(graph, microsof
     assert answer.status_code == 400 and "need to be an organizer" in answer.json()["error"]["message"]
     assert session.delete(f"{events}/{copy['id']}", timeout=10).status_code == 204
     assert _sent(session, microsoft, copy["id"]) == []
+
+
+# https://learn.microsoft.com/graph/api/calendar-getschedule
+# https://learn.microsoft.com/graph/api/resources/scheduleinformation (availabilityView digits)
+def test_get_schedule_answers_items_a_view_and_errors_per_address(graph, microsoft, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
+    session, events, _ = graph
+    upn, _ = microsoft_mailbox
+    when = lambda h, m=0: {"dateTime": f"2026-11-24T{h:02d}:{m:02d}:00", "timeZone": "UTC"}  # noqa: E731
+    made = [("Review", 9, {}), ("Maybe", 10, {"showAs": "tentative"}),
+            ("Doctor", 11, {"sensitivity": "private", "showAs": "oof"}), ("Lunch", 12, {"showAs": "free"}),
+            ("Site", 13, {"showAs": "workingElsewhere"})]  # fmt: skip
+    for subject, h, extra in made:
+        session.post(events, json={"subject": subject, "start": when(h), "end": when(h, 30), **extra}, timeout=10)
+    body = {"schedules": [upn, "nobody@contoso.example"], "startTime": when(9), "endTime": when(14),
+            "availabilityViewInterval": 60}  # fmt: skip
+    answer = session.post(f"{microsoft.base_url}/v1.0/me/calendar/getSchedule", json=body, timeout=10).json()
+    mine, unknown = answer["value"]
+    assert mine["scheduleId"] == upn and mine["availabilityView"] == "21300"  # working elsewhere reads as 0
+    assert [(i["status"], i.get("subject"), i["isPrivate"]) for i in mine["scheduleItems"]] == [
+        ("busy", "Review", False), ("tentative", "Maybe", False), ("oof", None, True), ("free", "Lunch", False),
+        ("workingElsewhere", "Site", False)]  # fmt: skip
+    assert mine["scheduleItems"][0]["start"] == {"dateTime": "2026-11-24T09:00:00.0000000", "timeZone": "UTC"}
+    assert unknown["scheduleId"] == "nobody@contoso.example" and unknown["error"]["responseCode"]
+    bad = session.post(f"{microsoft.base_url}/v1.0/me/calendar/getSchedule",
+                       json={**body, "availabilityViewInterval": 2}, timeout=10)  # fmt: skip
+    assert bad.status_code == 400
