@@ -41,6 +41,7 @@ _CLIENT_FIELDS = (
     "summary", "description", "location", "start", "end", "recurrence", "status", "transparency", "visibility",
     "attendees", "reminders", "extendedProperties", "colorId", "sequence", "guestsCanModify", "originalStartTime",
     "source", "conferenceData", "attachments", "anyoneCanAddSelf", "guestsCanInviteOthers", "guestsCanSeeOtherGuests",
+    "eventType", "outOfOfficeProperties", "focusTimeProperties", "workingLocationProperties", "birthdayProperties",
 )  # fmt: skip
 # What only an event of one eventType carries; events.import drops them (it imports default events only).
 _TYPE_PROPERTIES = ("outOfOfficeProperties", "focusTimeProperties", "workingLocationProperties", "birthdayProperties")
@@ -145,6 +146,8 @@ class State:
         self.faults: dict[str, Any] = {"rate_limit": 0, "rate_limit_status": 403, "server_error": 0,
                                        "omit_refresh_token": False, "retry_after": None}  # fmt: skip
         self.requests = 0
+        # The emails Google would have sent to guests (writes.invitations), for tests to assert on.
+        self.sent_invitations: list[dict[str, Any]] = []
         self.notify: Any = None  # set by the server: called with (channel, state) after a change
         self._etag = int(time.time() * 1000)
 
@@ -376,10 +379,14 @@ class State:
             if line.split(":")[0].split(";")[0] not in ("RRULE", "EXRULE", "RDATE", "EXDATE"):
                 raise ApiError(400, "invalid", "Invalid recurrence rule.")
 
-    def insert(self, email: str, calendar_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def insert(self, email: str, calendar_id: str, body: dict[str, Any], send: str = "none") -> dict[str, Any]:
+        """events.insert; `send` is its sendUpdates."""
+        from .writes import apply_type_defaults, check_event_type, limit_properties
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id, write=True)
             self._validate(body)
+            check_event_type(calendar.id, body, None)
             event_id = body.get("id") or uuid.uuid4().hex
             if event_id in calendar.events:
                 raise ApiError(409, "duplicate", "The requested identifier already exists.")
@@ -392,10 +399,19 @@ class State:
                          status=body.get("status", "confirmed"), sequence=body.get("sequence", 0),
                          htmlLink=f"https://calendar.google.com/event?eid={event_id}",
                          creator={"email": email}, organizer=self._organizer(calendar, body))  # fmt: skip
+            apply_type_defaults(event)
+            limit_properties(event)
             self._normalise_times(calendar, event)
             calendar.events[event_id] = event
             self._touch(calendar, event)
+            self._record(calendar, None, event, send)
             return dict(event)
+
+    def _record(self, calendar: Calendar, before: dict[str, Any] | None, after: dict[str, Any] | None,
+                send: str) -> None:  # fmt: skip
+        from .writes import invitations
+
+        self.sent_invitations.extend(invitations(calendar.id, before, after, send, lambda to: to not in self.accounts))
 
     def _normalise_times(self, calendar: Calendar, event: dict[str, Any]) -> None:
         """Google keeps a dateTime as the instant, written back with the offset of the event's time zone (else
@@ -494,8 +510,11 @@ class State:
         return excluded
 
     def write(self, email: str, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None,
-              patch: bool) -> dict[str, Any]:  # fmt: skip
-        """events.update (patch=False: the body replaces the event) and events.patch; instances too."""
+              patch: bool, send: str = "none") -> dict[str, Any]:  # fmt: skip
+        """events.update (patch=False: the body replaces the event) and events.patch (writes.merge_patch);
+        instances too. `send` is the request's sendUpdates."""
+        from .writes import apply_type_defaults, check_event_type, limit_properties, merge_patch
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id, write=True)
             event = calendar.events.get(event_id)
@@ -510,20 +529,28 @@ class State:
                 raise ApiError(410, "deleted", "Resource has been deleted")
             else:
                 self._check_if_match(event, if_match)
-            merged = {**event, **{k: body[k] for k in _CLIENT_FIELDS if k in body}}
+            before = dict(event)
+            given = {k: body[k] for k in _CLIENT_FIELDS if k in body}
+            merged = merge_patch(event, given)
             if not patch:
+                merged = {**event, **given}
                 merged = {k: v for k, v in merged.items() if k not in _CLIENT_FIELDS or k in body}
                 merged.setdefault("status", "confirmed")
+                merged.setdefault("eventType", before.get("eventType", "default"))  # not the client's to change
                 if "recurringEventId" in event:
                     merged["originalStartTime"] = event["originalStartTime"]
             self._validate(merged)
+            check_event_type(calendar.id, merged, before)
+            apply_type_defaults(merged)
+            limit_properties(merged)
             self._normalise_times(calendar, merged)
             event.clear()
             event.update(merged)
             self._touch(calendar, event)
+            self._record(calendar, before, event, send)
             return dict(event)
 
-    def delete(self, email: str, calendar_id: str, event_id: str, if_match: str | None) -> None:
+    def delete(self, email: str, calendar_id: str, event_id: str, if_match: str | None, send: str = "none") -> None:
         with self.lock:
             calendar = self.calendar_for(email, calendar_id, write=True)
             event = calendar.events.get(event_id)
@@ -536,8 +563,10 @@ class State:
                 raise ApiError(410, "deleted", "Resource has been deleted")
             else:
                 self._check_if_match(event, if_match)
+            before = dict(event)
             event["status"] = "cancelled"
             self._touch(calendar, event)
+            self._record(calendar, before, event, send)
             if "recurringEventId" not in event:  # the whole series goes
                 for other in calendar.events.values():
                     if other.get("recurringEventId") == event_id and other.get("status") != "cancelled":
