@@ -192,8 +192,9 @@ def test_a_floating_time_is_written_in_the_calendars_zone_and_read_back_floating
 
 def _meeting(uid: str, organizer: str, day: int = 0, guests: tuple[str, ...] = ("ann@elsewhere.example",)) -> Item:
     start = START + timedelta(days=day)
+    people = tuple(Attendee(g) for g in guests)
     return Item(master=Component(uid=uid, summary=f"Meeting {uid}", start=start, end=start + timedelta(hours=1),
-                                 organizer=Person(organizer), attendees=tuple(Attendee(g) for g in guests)))  # fmt: skip
+                                 organizer=Person(organizer), attendees=people))  # fmt: skip
 
 
 def test_a_first_sync_of_meetings_organised_by_others_emails_nobody(member_client, calendar, google,
@@ -216,8 +217,8 @@ def test_a_first_sync_of_meetings_organised_by_others_emails_nobody(member_clien
     assert integration.runs.get().status == "success"
     for n in range(10):  # edited in calsync afterwards: still nothing sent
         row = _master(calendar, f"c{n}@elsewhere")
-        events.item_save(calendar=calendar, item=_meeting(f"c{n}@elsewhere", "chief@elsewhere.example", day=n + 1,
-                                                          guests=(email, "y@elsewhere.example")), name=row.name)  # fmt: skip
+        moved = _meeting(f"c{n}@elsewhere", "chief@elsewhere.example", day=n + 1, guests=(email, "y@elsewhere.example"))
+        events.item_save(calendar=calendar, item=moved, name=row.name)
     assert sync_now(integration, run_on_commit).status == "success"
     assert google.state.sent_invitations == []
     copies = [_google_event(google, email, f"c{n}@elsewhere") for n in range(10)]
