@@ -1,34 +1,19 @@
+# ruff: noqa: F811  (the api fixture comes from test_google_emulator, imported by name as pytest needs)
 """The Google emulator writes as Google documents: patch semantics, status event types, extended property limits,
 and the emails sendUpdates asks for, recorded in sent_invitations. Through google-api-python-client itself."""
 
 from __future__ import annotations
 
-import json
-
 import niquests
 import pytest
 from googleapiclient.errors import HttpError
 
-from integrations.google.client import GoogleApi, user_credentials_from
+from tests.emulators.test_google_emulator import _event, _reason, api  # noqa: F401 (api: the fixture)
 
 
-@pytest.fixture
-def api(google, google_account, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("googleapiclient.http.time.sleep", lambda seconds: None)
-    email, tokens = google_account
-    client = GoogleApi(user_credentials_from(tokens))
-    client.email = email  # type: ignore[attr-defined]
+@pytest.fixture(autouse=True)
+def _nothing_sent_yet(google) -> None:  # type: ignore[no-untyped-def]
     google.state.sent_invitations.clear()
-    return client
-
-
-def _event(summary: str, **extra: object) -> dict[str, object]:
-    return {"summary": summary, "start": {"dateTime": "2026-11-23T10:00:00+01:00", "timeZone": "Europe/Berlin"},
-            "end": {"dateTime": "2026-11-23T11:00:00+01:00", "timeZone": "Europe/Berlin"}, **extra}  # fmt: skip
-
-
-def _reason(exc: HttpError) -> tuple[int, str]:
-    return exc.resp.status, json.loads(exc.content)["error"]["errors"][0]["reason"]
 
 
 def test_patch_merges_objects_replaces_arrays_and_null_deletes(api) -> None:  # type: ignore[no-untyped-def]
