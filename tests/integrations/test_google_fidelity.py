@@ -255,3 +255,21 @@ def test_a_meeting_the_owner_makes_in_calsync_is_sent_updated_and_cancelled(memb
     events.item_delete(event=_master(calendar, "plan@x"))
     assert sync_now(integration, run_on_commit).status == "success"
     assert sorted((s["method"], s["to"]) for s in sent) == [("CANCEL", g) for g in guests]
+
+
+def test_an_emptied_business_field_is_removed_and_a_free_busy_changed_in_google_wins(google, google_account) -> None:
+    """A patch sends null for what calsync no longer has, and leaves other applications' properties alone.
+    https://developers.google.com/calendar/api/guides/performance#patch"""
+    email, tokens = google_account
+    side = GoogleSide(GoogleApi(user_credentials_from(tokens)), email, "Europe/Berlin", account=email)
+    created = side.create(event("emptied@x", "Call", client="Acme", project="Roof", busy_status="WORKINGELSEWHERE"))
+    google.state.write(email, email, created.id, {"extendedProperties": {"private": {"otherApp": "1"}}}, None,
+                       patch=True)  # fmt: skip
+    entry = side.get(created.id)
+    assert (entry.item.master.client, entry.item.master.busy_status) == ("Acme", "WORKINGELSEWHERE")
+    side.update(created.id, event("emptied@x", "Call", project="Roof", busy_status="WORKINGELSEWHERE"), entry.version)
+    private = google.state.get(email, email, created.id)["extendedProperties"]["private"]
+    assert "calsyncClient" not in private and private["calsyncProject"] == "Roof" and private["otherApp"] == "1"
+    google.state.write(email, email, created.id, {"transparency": "transparent"}, None, patch=True)  # "Free" in Google
+    again = side.get(created.id).item.master
+    assert (again.busy_status, again.transparency, again.project) == ("", "TRANSPARENT", "Roof")
