@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Google Calendar sync against the project's Google emulator: initial sync of a large calendar (with
-recurring series), the echo of calsync's own writes, a no-op sync, and 1% changed in Google.
+recurring series), the echo of calsync's own writes, a no-op sync, 1% changed in Google, then 1% changed in
+calsync (written back as patches).
 
     .venv/bin/python bench/google_bench.py          # 10,000 events
     .venv/bin/python bench/google_bench.py 2000
@@ -106,6 +107,23 @@ def main() -> None:
         event_id = next(e["id"] for e in app.state.calendars[email].events.values() if e["summary"] == f"Event {i}")
         app.state.write(email, email, event_id, {"summary": f"Event {i} (changed)"}, None, patch=True)
     phase("1% changed in Google")
+    change_in_calsync(calendar, [*range(10, n, 100), *range(0, n, 1000)])
+    phase("1% changed in calsync")
+
+
+def change_in_calsync(calendar: object, numbers: list[int]) -> None:
+    """Retitle events in calsync (single events and some series): the write path, patch by patch."""
+    from dataclasses import replace
+
+    from events.convert import item_from_event
+    from events.models import Event
+    from events.services import item_save
+
+    for i in numbers:
+        row = Event.objects.get(calendar=calendar, parent=None, title=f"Event {i}")
+        item = item_from_event(row)
+        item_save(calendar=calendar, item=replace(item, master=replace(item.master, summary=f"Event {i} (calsync)")),
+                  name=row.name)  # fmt: skip
 
 
 if __name__ == "__main__":

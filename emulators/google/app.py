@@ -23,6 +23,7 @@ from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingS
 
 from . import freebusy
 from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
+from .writes import send_updates
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +174,11 @@ class GoogleEmulator(Emulator):
                                   "timeZone": calendar.time_zone})  # fmt: skip
         if len(parts) == 3 and parts[2] == "events":
             if method == "GET":
-                return Response.json(state.list(email, calendar_id, q))
+                return Response.json(state.list(email, calendar_id, request.lists))
             if method == "POST":
-                return _event(state.insert(email, calendar_id, request.json()))
+                return _event(state.insert(email, calendar_id, request.json(), send_updates(q)))
+        if len(parts) == 4 and parts[2:] == ["events", "import"] and method == "POST":
+            return _event(state.import_event(email, calendar_id, request.json()))
         if len(parts) == 4 and parts[2:] == ["events", "watch"] and method == "POST":
             return Response.json(state.watch(email, calendar_id, request.json()))
         if len(parts) == 4 and parts[2] == "events":
@@ -183,9 +186,10 @@ class GoogleEmulator(Emulator):
             if method == "GET":
                 return _event(state.get(email, calendar_id, event_id))
             if method in ("PUT", "PATCH"):
-                return _event(state.write(email, calendar_id, event_id, request.json(), if_match, method == "PATCH"))
+                return _event(state.write(email, calendar_id, event_id, request.json(), if_match, method == "PATCH",
+                                          send_updates(q)))  # fmt: skip
             if method == "DELETE":
-                state.delete(email, calendar_id, event_id, if_match)
+                state.delete(email, calendar_id, event_id, if_match, send_updates(q))
                 return Response(204)
         if len(parts) == 5 and parts[2] == "events" and parts[4] == "instances" and method == "GET":
             return Response.json(state.instances(email, calendar_id, parts[3], q))
@@ -243,7 +247,16 @@ class GoogleEmulator(Emulator):
             return Response.json(self.state.faults)
         if request.path == "/_emulator/requests" and request.method == "GET":
             return Response.json({"requests": self.state.requests})
+        if request.path == "/_emulator/invitations":
+            return self._invitations(request)
         raise ApiError(404, "notFound", "Not Found")
+
+    def _invitations(self, request: Request) -> Response:
+        """What Google would have emailed (GET), or forget it (DELETE), as the other emulators expose theirs."""
+        with self.state.lock:
+            if request.method == "DELETE":
+                self.state.sent_invitations.clear()
+            return Response.json({"sent_invitations": list(self.state.sent_invitations)})
 
     def _sandbox(self, request: Request) -> Response:
         from .sandbox import sandbox_page

@@ -27,6 +27,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,7 +41,10 @@ _CLIENT_FIELDS = (
     "summary", "description", "location", "start", "end", "recurrence", "status", "transparency", "visibility",
     "attendees", "reminders", "extendedProperties", "colorId", "sequence", "guestsCanModify", "originalStartTime",
     "source", "conferenceData", "attachments", "anyoneCanAddSelf", "guestsCanInviteOthers", "guestsCanSeeOtherGuests",
+    "eventType", "outOfOfficeProperties", "focusTimeProperties", "workingLocationProperties", "birthdayProperties",
 )  # fmt: skip
+# What only an event of one eventType carries; events.import drops them (it imports default events only).
+_TYPE_PROPERTIES = ("outOfOfficeProperties", "focusTimeProperties", "workingLocationProperties", "birthdayProperties")
 
 
 class ApiError(Exception):
@@ -142,6 +146,8 @@ class State:
         self.faults: dict[str, Any] = {"rate_limit": 0, "rate_limit_status": 403, "server_error": 0,
                                        "omit_refresh_token": False, "retry_after": None}  # fmt: skip
         self.requests = 0
+        # The emails Google would have sent to guests (writes.invitations), for tests to assert on.
+        self.sent_invitations: list[dict[str, Any]] = []
         self.notify: Any = None  # set by the server: called with (channel, state) after a change
         self._etag = int(time.time() * 1000)
 
@@ -363,7 +369,9 @@ class State:
         start, end = parse_when(body["start"]), parse_when(body["end"])
         if isinstance(start, datetime) != isinstance(end, datetime):
             raise ApiError(400, "invalid", "Start and end times must either both be date or both be dateTime.")
-        if end < start:
+        # end is exclusive, for an all-day event too: its end date is the day after its last day, so an all-day
+        # event ending on its start date is empty. https://developers.google.com/calendar/api/v3/reference/events
+        if end < start or (not isinstance(start, datetime) and end <= start):  # type: ignore[operator]
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
         if body.get("recurrence") and isinstance(start, datetime) and not body["start"].get("timeZone"):
             raise ApiError(400, "invalid", "Missing time zone definition for start time.")
@@ -371,10 +379,14 @@ class State:
             if line.split(":")[0].split(";")[0] not in ("RRULE", "EXRULE", "RDATE", "EXDATE"):
                 raise ApiError(400, "invalid", "Invalid recurrence rule.")
 
-    def insert(self, email: str, calendar_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def insert(self, email: str, calendar_id: str, body: dict[str, Any], send: str = "none") -> dict[str, Any]:
+        """events.insert; `send` is its sendUpdates."""
+        from .writes import apply_type_defaults, check_event_type, limit_properties
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id, write=True)
             self._validate(body)
+            check_event_type(calendar.id, body, None)
             event_id = body.get("id") or uuid.uuid4().hex
             if event_id in calendar.events:
                 raise ApiError(409, "duplicate", "The requested identifier already exists.")
@@ -387,10 +399,19 @@ class State:
                          status=body.get("status", "confirmed"), sequence=body.get("sequence", 0),
                          htmlLink=f"https://calendar.google.com/event?eid={event_id}",
                          creator={"email": email}, organizer=self._organizer(calendar, body))  # fmt: skip
+            apply_type_defaults(event)
+            limit_properties(event)
             self._normalise_times(calendar, event)
             calendar.events[event_id] = event
             self._touch(calendar, event)
+            self._record(calendar, None, event, send)
             return dict(event)
+
+    def _record(self, calendar: Calendar, before: dict[str, Any] | None, after: dict[str, Any] | None,
+                send: str) -> None:  # fmt: skip
+        from .writes import invitations
+
+        self.sent_invitations.extend(invitations(calendar.id, before, after, send, lambda to: to not in self.accounts))
 
     def _normalise_times(self, calendar: Calendar, event: dict[str, Any]) -> None:
         """Google keeps a dateTime as the instant, written back with the offset of the event's time zone (else
@@ -414,8 +435,8 @@ class State:
             event = calendar.events.get(event_id) or self._virtual_instance(calendar, event_id)
             if event is None:
                 raise ApiError(404, "notFound", "Not Found")
-            if event.get("status") == "cancelled" and "recurringEventId" not in event:
-                raise ApiError(410, "deleted", "Resource has been deleted")
+            # A deleted event is still there, status "cancelled": "The get method always returns them."
+            # https://developers.google.com/calendar/api/v3/reference/events#status
             return dict(event)
 
     def _virtual_instance(self, calendar: Calendar, event_id: str) -> dict[str, Any] | None:
@@ -428,6 +449,10 @@ class State:
             if instance_suffix(start) == suffix:
                 return self._instance(master, start)
         return None
+
+    def occurrence(self, master: dict[str, Any], start: datetime | date) -> dict[str, Any]:
+        """The instance of a series that starts (originally) at `start`, as Google lists an unchanged one."""
+        return self._instance(master, start)
 
     def _instance(self, master: dict[str, Any], start: datetime | date) -> dict[str, Any]:
         first = parse_when(master["start"])
@@ -446,21 +471,26 @@ class State:
         return {"dateTime": value.isoformat(), **({"timeZone": zone} if zone else {})}
 
     def _occurrences(self, master: dict[str, Any], limit: int = 1000, until: datetime | None = None) -> list[Any]:
+        found: list[Any] = []
+        for value in self.each_occurrence(master):
+            if until is not None and _as_utc(value) >= until:
+                break
+            found.append(value)
+            if len(found) >= limit:
+                break
+        return found
+
+    def each_occurrence(self, master: dict[str, Any]) -> Iterator[datetime | date]:
+        """The original starts of a series' occurrences in order (dates for an all-day series), EXDATEs left out."""
         first = parse_when(master["start"])
         lines = [line for line in master.get("recurrence") or [] if not line.startswith("EXDATE")]
         start = first if isinstance(first, datetime) else datetime(first.year, first.month, first.day)
         rule = rrulestr("\n".join(lines), dtstart=start, forceset=True, unfold=True)
         excluded = self._exdates(master, first)
-        found: list[Any] = []
         for moment in rule:
             value = moment if isinstance(first, datetime) else moment.date()
-            if until is not None and _as_utc(value) >= until:
-                break
             if _as_utc(value) not in excluded:
-                found.append(value)
-            if len(found) >= limit:
-                break
-        return found
+                yield value
 
     def _exdates(self, master: dict[str, Any], first: datetime | date) -> set[datetime]:
         excluded: set[datetime] = set()
@@ -480,8 +510,11 @@ class State:
         return excluded
 
     def write(self, email: str, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None,
-              patch: bool) -> dict[str, Any]:  # fmt: skip
-        """events.update (patch=False: the body replaces the event) and events.patch; instances too."""
+              patch: bool, send: str = "none") -> dict[str, Any]:  # fmt: skip
+        """events.update (patch=False: the body replaces the event) and events.patch (writes.merge_patch);
+        instances too. `send` is the request's sendUpdates."""
+        from .writes import apply_type_defaults, check_event_type, limit_properties, merge_patch
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id, write=True)
             event = calendar.events.get(event_id)
@@ -496,20 +529,28 @@ class State:
                 raise ApiError(410, "deleted", "Resource has been deleted")
             else:
                 self._check_if_match(event, if_match)
-            merged = {**event, **{k: body[k] for k in _CLIENT_FIELDS if k in body}}
+            before = dict(event)
+            given = {k: body[k] for k in _CLIENT_FIELDS if k in body}
+            merged = merge_patch(event, given)
             if not patch:
+                merged = {**event, **given}
                 merged = {k: v for k, v in merged.items() if k not in _CLIENT_FIELDS or k in body}
                 merged.setdefault("status", "confirmed")
+                merged.setdefault("eventType", before.get("eventType", "default"))  # not the client's to change
                 if "recurringEventId" in event:
                     merged["originalStartTime"] = event["originalStartTime"]
             self._validate(merged)
+            check_event_type(calendar.id, merged, before)
+            apply_type_defaults(merged)
+            limit_properties(merged)
             self._normalise_times(calendar, merged)
             event.clear()
             event.update(merged)
             self._touch(calendar, event)
+            self._record(calendar, before, event, send)
             return dict(event)
 
-    def delete(self, email: str, calendar_id: str, event_id: str, if_match: str | None) -> None:
+    def delete(self, email: str, calendar_id: str, event_id: str, if_match: str | None, send: str = "none") -> None:
         with self.lock:
             calendar = self.calendar_for(email, calendar_id, write=True)
             event = calendar.events.get(event_id)
@@ -522,8 +563,10 @@ class State:
                 raise ApiError(410, "deleted", "Resource has been deleted")
             else:
                 self._check_if_match(event, if_match)
+            before = dict(event)
             event["status"] = "cancelled"
             self._touch(calendar, event)
+            self._record(calendar, before, event, send)
             if "recurringEventId" not in event:  # the whole series goes
                 for other in calendar.events.values():
                     if other.get("recurringEventId") == event_id and other.get("status") != "cancelled":
@@ -546,30 +589,55 @@ class State:
                 items.append(dict(exception) if exception else self._instance(master, start))
             return {"kind": "calendar#events", "items": items, "timeZone": calendar.time_zone}
 
+    # --- events.import ----------------------------------------------------------------------------------
+
+    def import_event(self, email: str, calendar_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A private copy of an event that exists elsewhere, such as a meeting someone else organises. start, end
+        and iCalUID are required; the organizer is kept as given (read-only except when importing) and so are
+        the attendees, and nobody is sent anything. Only default events import: another eventType becomes
+        default and loses its type's properties (the documented, deprecated behaviour).
+        https://developers.google.com/calendar/api/v3/reference/events/import
+        https://developers.google.com/calendar/api/v3/reference/events#organizer"""
+        if not body.get("iCalUID"):
+            raise ApiError(400, "required", "Missing iCalUID.")
+        copy = {k: v for k, v in body.items() if k not in _TYPE_PROPERTIES and k != "eventType"}
+        with self.lock:
+            calendar = self.calendar_for(email, calendar_id, write=True)
+            event = calendar.events[self.insert(email, calendar_id, copy)["id"]]
+            organizer = body.get("organizer") or {}
+            if organizer.get("email"):
+                event["organizer"] = {**organizer, "self": organizer["email"].lower() == calendar.id}
+            event["eventType"] = "default"
+            return dict(event)
+
     # --- listing and sync tokens ----------------------------------------------------------------------
 
-    def list(self, email: str, calendar_id: str, params: dict[str, str]) -> dict[str, Any]:
+    def list(self, email: str, calendar_id: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """events.list; which events, instances and order: listing.py. Pages hold at most maxResults (default
+        250, never more than 2500) and the last page carries the nextSyncToken of an unfiltered listing.
+        https://developers.google.com/calendar/api/v3/reference/events/list"""
+        from .listing import listing, parse_query
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
-            size = min(int(params.get("maxResults") or 250), 2500)
-            filters = ("iCalUID", "privateExtendedProperty", "q", "timeMin", "timeMax", "updatedMin", "orderBy")
-            sync = params.get("syncToken")
-            if sync and any(params.get(f) for f in filters):
-                raise ApiError(400, "invalid", "Sync token cannot be used with other filters.")
-            page = _decode(params["pageToken"]) if params.get("pageToken") else None
+            one = {k: v[-1] for k, v in params.items() if v}
+            size = _page_size(one.get("maxResults"))
+            query = parse_query(params, calendar.time_zone)
+            page = _decode(one["pageToken"]) if one.get("pageToken") else None
+            if one.get("pageToken") and page is None:
+                raise ApiError(400, "invalid", "Invalid page token value.")
             if page is None:
-                since = self._token_seq(calendar, sync) if sync else None
+                since = self._token_seq(calendar, query.sync) if query.sync else None
                 page = {"since": since, "until": calendar.seq, "offset": 0}
-            ids = self._matching(calendar, params, page)
-            chunk = ids[page["offset"] : page["offset"] + size]
+            found = listing(self, calendar, query, page["since"], page["until"])
+            chunk = found[page["offset"] : page["offset"] + size]
             answer: dict[str, Any] = {
                 "kind": "calendar#events", "summary": calendar.summary, "timeZone": calendar.time_zone,
-                "accessRole": calendar.roles[email], "updated": now_rfc3339(),
-                "items": [dict(calendar.events[i]) for i in chunk],
+                "accessRole": calendar.roles[email], "updated": now_rfc3339(), "items": [dict(e) for e in chunk],
             }  # fmt: skip
-            if page["offset"] + size < len(ids):
+            if page["offset"] + size < len(found):
                 answer["nextPageToken"] = _encode({**page, "offset": page["offset"] + size})
-            elif not any(params.get(f) for f in filters):
+            elif not query.filtered:
                 answer["nextSyncToken"] = _encode({"c": calendar.id, "g": calendar.generation, "s": page["until"]})
             return answer
 
@@ -578,36 +646,6 @@ class State:
         if not decoded or decoded.get("c") != calendar.id or decoded.get("g") != calendar.generation:
             raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
         return int(decoded["s"])
-
-    def _matching(self, calendar: Calendar, params: dict[str, str], page: dict[str, Any]) -> list[str]:
-        since, until = page["since"], page["until"]
-        show_deleted = params.get("showDeleted") == "true"
-        single = params.get("singleEvents") == "true"
-        uid = params.get("iCalUID")
-        private = params.get("privateExtendedProperty")
-        ids = []
-        for event_id, event in calendar.events.items():
-            seq = calendar.changed_at.get(event_id, 0)
-            if seq > until:
-                continue  # changed after this listing began: the next sync token covers it
-            if since is not None:
-                if seq <= since:
-                    continue
-            else:
-                cancelled = event.get("status") == "cancelled"
-                cancelled_instance = cancelled and "recurringEventId" in event and not single
-                if cancelled and not (show_deleted or cancelled_instance):
-                    continue
-            if uid and event.get("iCalUID") != uid:
-                continue
-            if private:
-                key, _, value = private.partition("=")
-                if (event.get("extendedProperties") or {}).get("private", {}).get(key) != value:
-                    continue
-            ids.append(event_id)
-        if since is not None:
-            ids.sort(key=lambda i: calendar.changed_at[i])
-        return ids
 
     # --- push notifications ------------------------------------------------------------------------------
 
@@ -645,6 +683,17 @@ def _as_utc(value: datetime | date) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _page_size(text: str | None) -> int:
+    """maxResults: 250 by default, "can never be larger than 2500", minimum 1 (the discovery document)."""
+    try:
+        size = int(text or 250)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ApiError(400, "invalid", "Invalid value for maxResults.")
+    return min(size, 2500)
 
 
 def _parse_rfc3339(text: str) -> datetime:

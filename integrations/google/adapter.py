@@ -4,6 +4,11 @@ Ids are series (master) event ids. A version is the master's etag, combined
 with its exceptions' etags for a series, so a moved occurrence is a change of
 the item. Reads use events.list with syncToken and pageToken (a 410 means a
 complete listing); writes use If-Match; first syncs insert in batches.
+
+Writes change only what calsync changed (writing.py): an update is an events.patch of the fields whose
+value differs from the event as Google holds it, so what calsync does not model (colour, conference data,
+attachments, guest permissions, default reminders, other applications' properties) stays. Who Google
+emails is decided per write by the invitation policy (writing.send_updates, README "Invitations").
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed
 
 from .client import GoogleApi, translate
-from .convert import instance_id, to_event, to_item
+from .convert import STATUS_TYPES, instance_id, to_event, to_item
+from .writing import changed_fields, guest_visible, import_body, primary_calendar, send_updates
 
 PAGE_SIZE = 2500  # Google's largest page
 
@@ -32,11 +38,13 @@ def version_of(master: dict[str, Any], exceptions: Iterable[dict[str, Any]]) -> 
 
 
 class GoogleSide:
-    def __init__(self, api: GoogleApi, calendar_id: str, zone: str = "UTC") -> None:
+    def __init__(self, api: GoogleApi, calendar_id: str, zone: str = "UTC", account: str = "") -> None:
         self.api = api
         self.calendar_id = calendar_id
         self.zone = zone
         self.events = api.service.events()
+        # The addresses that are this account's own as an organizer: its sign-in address and the calendar's id.
+        self.own = {a.lower() for a in (account, calendar_id) if a}
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -115,6 +123,12 @@ class GoogleSide:
 
     # --- writing -------------------------------------------------------------------------------------
 
+    def import_event(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A private copy of an event organised elsewhere (body holds its iCalUID, organizer and attendees):
+        events.import keeps the organizer as given and sends nobody an invitation, where events.insert would make
+        this account the organizer. https://developers.google.com/calendar/api/v3/reference/events/import"""
+        return self.api.execute(self.events.import_(calendarId=self.calendar_id, body=body))  # type: ignore[no-any-return]
+
     def _body(self, item: Item) -> dict[str, Any]:
         if item.master.kind != "VEVENT":
             raise ItemRejected("Google Calendar holds events, not tasks: this task stays in calsync.")
@@ -124,42 +138,80 @@ class GoogleSide:
             raise ItemRejected(str(exc)) from exc
         return {**body, "iCalUID": item.uid}
 
+    def _elsewhere(self, item: Item) -> bool:
+        """A copy of a meeting someone else organises (its organizer is not this account)."""
+        organizer = item.master.organizer
+        return bool(item.master.attendees) and organizer is not None and organizer.email.lower() not in self.own
+
+    def _insert(self, item: Item, send: str) -> Any:
+        """The request that creates the item: a copy of someone else's meeting is imported (their organizer kept,
+        nobody emailed); anything else is inserted with this account as organizer."""
+        if item.master.event_type in STATUS_TYPES and not primary_calendar(self.calendar_id):
+            raise ItemRejected("Google keeps out of office, focus time and working location events only on a "
+                               "primary calendar: this one stays in calsync.")  # fmt: skip
+        body = self._body(item)
+        if self._elsewhere(item):
+            return self.events.import_(calendarId=self.calendar_id, body=import_body(body, item.master))
+        return self.events.insert(calendarId=self.calendar_id, body=body, sendUpdates=send)
+
     def create(self, item: Item) -> Entry:
-        master = self.api.execute(self.events.insert(calendarId=self.calendar_id, body=self._body(item)))
-        return self._write_overrides(master, item, [])
+        """A new item in calsync: the owner's own meeting is sent to its guests (README "Invitations")."""
+        send = "all" if item.master.attendees and not self._elsewhere(item) else "none"
+        master = self.api.execute(self._insert(item, send))
+        return self._write_overrides(master, item, [], send)
 
     def create_many(self, items: list[Item]) -> list[Entry]:
-        """A first sync: series masters and single events inserted in batches of 50 requests."""
-        bodies = [self._body(item) for item in items]
-        results = self.api.batch([self.events.insert(calendarId=self.calendar_id, body=b) for b in bodies])
+        """A first sync: series masters and single events in batches of 50 requests. It copies what exists
+        already, so nobody is emailed."""
+        results = self.api.batch([self._insert(item, "none") for item in items])
         failures = [exc for _, exc in results if exc is not None]
         if failures:
             first = failures[0]
             raise translate(first) if isinstance(first, HttpError) else PreconditionFailed(str(first))
-        return [self._write_overrides(master, item, []) for (master, _), item in zip(results, items, strict=True)]
+        return [self._write_overrides(m, item, [], "none") for (m, _), item in zip(results, items, strict=True)]
 
-    def _write_overrides(self, master: dict[str, Any], item: Item, existing: list[dict[str, Any]]) -> Entry:
-        """Make the series' exceptions in Google match the item's overridden occurrences."""
+    def _write_overrides(self, master: dict[str, Any], item: Item, existing: list[dict[str, Any]],
+                         send: str) -> Entry:  # fmt: skip
+        """Make the series' exceptions in Google match the item's overridden occurrences, patching only what
+        differs from each exception as Google holds it."""
         wanted = {instance_id(master["id"], o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
+        held = {e["id"]: e for e in existing if e.get("status") != "cancelled"}
         written = []
         for event_id, override in wanted.items():
             body = to_event(override, item.uid, self.zone)
             body.pop("recurrence", None)
-            written.append(
-                self.api.execute(self.events.update(calendarId=self.calendar_id, eventId=event_id, body=body))
-            )
-        for stale in existing:
-            if stale["id"] in wanted or stale.get("status") == "cancelled":
+            old = held.get(event_id)
+            changes = changed_fields(body, self._as_written(old, item.uid)) if old else body
+            if changes:
+                written.append(self._patch(event_id, changes, None, send))
+        for stale in held.values():
+            if stale["id"] in wanted:
                 continue
             # No longer overridden: the occurrence goes back to the series' own times and details.
             body = to_event(item.master, item.uid, self.zone)
             body.pop("recurrence", None)
             body["start"], body["end"] = stale["originalStartTime"], _shifted_end(item, stale["originalStartTime"])
-            written.append(self.api.execute(self.events.update(calendarId=self.calendar_id, eventId=stale["id"],
-                                                               body=body)))  # fmt: skip
+            written.append(self._patch(stale["id"], body, None, send))
         rewritten = {w["id"] for w in written}
         keep = [e for e in existing if e["id"] not in rewritten]
         return self._entry(master, written + keep)
+
+    def _as_written(self, event: dict[str, Any], uid: str, exceptions: list[dict[str, Any]] | None = None) -> Any:
+        """The body calsync would write for the event as Google holds it: what a patch is compared with."""
+        try:
+            body = to_event(to_item(event, exceptions or []).master, uid, self.zone)
+        except UNREADABLE:
+            return {}
+        if "recurringEventId" in event:
+            body.pop("recurrence", None)
+        return body
+
+    def _patch(self, event_id: str, changes: dict[str, Any], etag: str | None, send: str) -> Any:
+        request = self.events.patch(calendarId=self.calendar_id, eventId=event_id, body=changes,
+                                    sendUpdates=send if guest_visible(changes) else "none")  # fmt: skip
+        if etag:
+            request.headers["If-Match"] = etag
+        return self.api.execute(request)
 
     def _current(self, id: str, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         entry_events = self._raw(id)
@@ -182,15 +234,18 @@ class GoogleSide:
         return master, [e for e in self._series(master["iCalUID"]) if e.get("recurringEventId") == id]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
+        """events.patch of the fields that changed (none changed: no write); the owner's meeting is sent."""
         master, exceptions = self._current(id, version)
-        request = self.events.update(calendarId=self.calendar_id, eventId=id, body=self._body(item))
-        request.headers["If-Match"] = master["etag"]
-        written = self.api.execute(request)
-        return self._write_overrides(written, item, exceptions)
+        send = send_updates(master, self.own, guests_now=bool(item.master.attendees))
+        changes = changed_fields(self._body(item), self._as_written(master, item.uid, exceptions))
+        written = self._patch(id, changes, master["etag"], send) if changes else master
+        return self._write_overrides(written, item, exceptions, send)
 
     def delete(self, id: str, version: str) -> None:
         master, _ = self._current(id, version)
-        request = self.events.delete(calendarId=self.calendar_id, eventId=id)
+        request = self.events.delete(
+            calendarId=self.calendar_id, eventId=id, sendUpdates=send_updates(master, self.own)
+        )
         request.headers["If-Match"] = master["etag"]
         self.api.execute(request)
 

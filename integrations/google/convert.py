@@ -5,6 +5,10 @@ Google, one event plus separate "exception" events that carry
 recurringEventId and originalStartTime; a cancelled occurrence is either an
 EXDATE line in the series' recurrence or a cancelled exception event. Both map
 to one calsync series. Reference: https://developers.google.com/calendar/api/v3/reference/events
+
+What Google has no field for travels in the event's extendedProperties.private (properties.py): business
+fields, a free/busy finer than transparency, iCalendar properties calsync keeps, and a floating time's mark.
+Google's event types map to Component.event_type; an out of office event shows as busy_status OOF.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from events.ical import Alarm, Attendee, Component, Item, Person, alarm_minutes, as_utc, resolve_zone
+from events.ical import EVENT_TYPES, Alarm, Attendee, Component, Item, Person, alarm_minutes, as_utc, resolve_zone
 
-CALSYNC_UID = "calsyncUid"  # extendedProperties.private key: the calsync identity of an event
+from .properties import CALSYNC_UID, FLOATING, carried, floated, is_floating, private_properties, to_private, unfloat
+
+STATUS_TYPES = ("outOfOffice", "focusTime", "workingLocation")  # Google's status events, written as such
+# Written only when the event is created: Google refuses to change an event's type afterwards.
+CREATE_ONLY = ("eventType", "outOfOfficeProperties", "focusTimeProperties", "workingLocationProperties")
 
 _PARTSTAT = {"needsAction": "NEEDS-ACTION", "accepted": "ACCEPTED", "declined": "DECLINED", "tentative": "TENTATIVE"}
 _RESPONSE = {v: k for k, v in _PARTSTAT.items()}
@@ -101,8 +109,10 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
     rrule, rdates, exdates = _recurrence(event.get("recurrence") or [], start)
     recurrence_id = parse_when(event["originalStartTime"]) if event.get("originalStartTime") else None
     if recurrence_id is not None and isinstance(master_start, datetime) and isinstance(recurrence_id, datetime):
-        recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
-    return Component(
+        recurrence_id = recurrence_id.astimezone(master_start.tzinfo if master_start.tzinfo else start.tzinfo)
+    transparency = "TRANSPARENT" if event.get("transparency") == "transparent" else ""
+    event_type = event.get("eventType", "")
+    component = Component(
         kind="VEVENT",
         uid=uid,
         recurrence_id=recurrence_id,
@@ -112,7 +122,7 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         start=start,
         end=end,
         status="" if event.get("status", "confirmed") == "confirmed" else _STATUS.get(event.get("status", ""), ""),
-        transparency="TRANSPARENT" if event.get("transparency") == "transparent" else "",
+        transparency=transparency,
         visibility=_VISIBILITY.get(event.get("visibility", ""), ""),
         rrule=rrule,
         rdates=rdates,
@@ -121,12 +131,14 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         attendees=attendees,
         alarms=_alarms(event),
         sequence=int(event.get("sequence") or 0),
+        event_type=event_type if event_type in EVENT_TYPES else "",
+        **carried(private_properties(event), transparency, event_type),
     )
+    return unfloat(component) if private_properties(event).get(FLOATING) else component
 
 
 def calsync_uid(event: dict[str, Any]) -> str:
-    private = (event.get("extendedProperties") or {}).get("private") or {}
-    return str(private.get(CALSYNC_UID) or event.get("iCalUID") or event["id"])
+    return str(private_properties(event).get(CALSYNC_UID) or event.get("iCalUID") or event["id"])
 
 
 def to_item(master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Item:
@@ -140,6 +152,10 @@ def to_item(master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Item:
             cancelled.append(occurrence.recurrence_id)
         else:
             overrides.append(occurrence)
+    if is_floating(component):
+        zone = resolve_zone((master.get("start") or {}).get("timeZone")) or UTC
+        cancelled = [v.astimezone(zone).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+                     for v in cancelled]  # fmt: skip
     known = {as_utc(v) for v in component.exdates}
     extra = tuple(v for v in cancelled if v is not None and as_utc(v) not in known)
     component = replace(component, exdates=component.exdates + extra)
@@ -189,6 +205,10 @@ def _reminders(component: Component) -> dict[str, Any]:
 
 
 def to_event(component: Component, uid: str, zone_hint: str = "") -> dict[str, Any]:
+    """The Google event of a component. Floating times are written in zone_hint (the calendar's) and marked."""
+    floating = is_floating(component)
+    if floating:
+        component = floated(component, zone_hint or "UTC")
     start = component.start if component.start is not None else component.due
     if start is None:
         raise ValueError("Google Calendar needs a start time.")
@@ -202,14 +222,16 @@ def to_event(component: Component, uid: str, zone_hint: str = "") -> dict[str, A
         "start": when(start, zone_hint),
         "end": when(end, zone_hint),
         "status": {"TENTATIVE": "tentative", "CANCELLED": "cancelled"}.get(component.status.upper(), "confirmed"),
-        "transparency": "transparent" if component.transparency == "TRANSPARENT" else "opaque",
+        "transparency": _transparency(component),
         "visibility": {"PRIVATE": "private", "CONFIDENTIAL": "confidential", "PUBLIC": "public"}.get(
             component.visibility, "default"
         ),
         # No "sequence": Google keeps its own and refuses a write that would lower it.
         "reminders": _reminders(component),
-        "extendedProperties": {"private": {CALSYNC_UID: uid}},
+        "extendedProperties": {"private": to_private(component, uid, floating)},
     }
+    if component.event_type in STATUS_TYPES:
+        body.update(_status_event(component))
     if component.attendees:
         body["attendees"] = [
             {"email": a.email, **({"displayName": a.name} if a.name else {}),
@@ -223,6 +245,31 @@ def to_event(component: Component, uid: str, zone_hint: str = "") -> dict[str, A
         lines += [f"EXDATE{_ical(v)}" for v in component.exdates]
         body["recurrence"] = lines
     return body
+
+
+def _transparency(component: Component) -> str:
+    if component.busy_status:
+        return "transparent" if component.busy_status == "FREE" else "opaque"
+    return "transparent" if component.transparency == "TRANSPARENT" else "opaque"
+
+
+def _status_event(component: Component) -> dict[str, Any]:
+    """A new status event with the properties Google requires; calsync models only its type, so the user's own
+    settings (auto-decline, chat status, which office) are Google's defaults until set there.
+    https://developers.google.com/calendar/api/guides/calendar-status"""
+    kind = component.event_type
+    if kind == "outOfOffice":
+        return {
+            "eventType": kind,
+            "transparency": "opaque",
+            "outOfOfficeProperties": {"autoDeclineMode": "declineNone"},
+        }
+    if kind == "focusTime":
+        return {"eventType": kind, "transparency": "opaque",
+                "focusTimeProperties": {"autoDeclineMode": "declineNone", "chatStatus": "available"}}  # fmt: skip
+    label = component.location or component.summary
+    return {"eventType": kind, "transparency": "transparent", "visibility": "public",
+            "workingLocationProperties": {"type": "customLocation", "customLocation": {"label": label}}}  # fmt: skip
 
 
 def instance_id(master_id: str, recurrence_id: datetime | date) -> str:

@@ -30,7 +30,12 @@ def credentials_for(integration: Integration) -> Any:
 
 def build_side(integration: Integration) -> GoogleSide:
     api = GoogleApi(credentials_for(integration))
-    return GoogleSide(api, integration.remote_calendar_id, integration.config.get("time_zone", "UTC"))
+    return GoogleSide(
+        api,
+        integration.remote_calendar_id,
+        integration.config.get("time_zone", "UTC"),
+        account=integration.config.get("account", ""),
+    )
 
 
 def before_disconnect(integration: Integration) -> None:
