@@ -32,6 +32,8 @@ class CalDAVSide:
     calendar_url: str
     components: tuple[str, ...] = ("VEVENT", "VTODO")
     supports_sync: bool = True
+    # Calendar apps write whole items back, and some drop X- properties: calsync keeps its own (events.hidden).
+    may_drop_hidden_fields = True
 
     @property
     def _own_path(self) -> str:

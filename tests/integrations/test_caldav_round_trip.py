@@ -20,7 +20,7 @@ from events.ical import Component, Item, parse_item
 from events.models import Event
 from tests.sync.items import event
 
-from .test_caldav import connect, remote, sync_now  # noqa: F401  (remote is a fixture)
+from .test_caldav import connect, sync_now
 
 pytestmark = pytest.mark.django_db
 
