@@ -81,3 +81,17 @@ def test_the_feed_carries_how_the_time_shows(client, calendar) -> None:  # type:
     assert (items["away"].busy_status, items["away"].event_type) == ("OOF", "outOfOffice")
     # A private event shows only as taken time, and how it is taken: tentatively.
     assert (items["maybe"].summary, items["maybe"].busy_status) == ("Busy", "TENTATIVE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_floating_event_stays_floating_through_the_server_and_the_feed(trip, calendar, client) -> None:  # type: ignore[no-untyped-def]
+    device, _ = trip
+    (work,) = device.principal().calendars()
+    work.save_event(vevent("gym", start="20261125T070000", end="20261125T080000", summary="Gym"))
+    stored = Event.objects.get(uid="gym", parent=None)
+    assert stored.timezone == ""  # floating: no zone, not UTC
+    for data in (
+        work.event_by_uid("gym").data,
+        client.get(reverse("dav:feed", args=[calendar.feed_token])).content.decode(),
+    ):
+        assert re.search(r"(?m)^DTSTART:20261125T070000\r?$", data)
