@@ -17,6 +17,7 @@ from integrations.caldav.adapter import CalDAVSide
 from integrations.caldav.client import CalDAVClient
 from integrations.caldav.services import caldav_connect, caldav_discover
 from sync import services as sync_services
+from tests.dav.conftest import vevent
 from tests.scripted_dav import MULTISTATUS, found, scripted_dav
 from tests.sync.items import event, series
 
@@ -80,12 +81,10 @@ def test_without_own_addresses_even_the_owners_meeting_sends_nothing(server) -> 
 
 
 def test_reading_leaves_the_scheduling_parameters_with_the_server(server) -> None:  # type: ignore[no-untyped-def]
-    stored = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//server//EN\r\nBEGIN:VEVENT\r\nUID:r@x\r\n"
-        "DTSTAMP:20261101T000000Z\r\nDTSTART:20261123T100000Z\r\nDTEND:20261123T110000Z\r\nSUMMARY:Review\r\n"
-        "ORGANIZER;SCHEDULE-AGENT=CLIENT;CN=Org:mailto:boss@example.com\r\n"
-        "ATTENDEE;SCHEDULE-AGENT=CLIENT;SCHEDULE-STATUS=1.2;PARTSTAT=ACCEPTED:mailto:ann@example.com\r\n"
-        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    stored = vevent(
+        "r@x",
+        "ORGANIZER;SCHEDULE-AGENT=CLIENT;CN=Org:mailto:boss@example.com",
+        "ATTENDEE;SCHEDULE-AGENT=CLIENT;SCHEDULE-STATUS=1.2;PARTSTAT=ACCEPTED:mailto:ann@example.com",
     )
     server.answer("/cals/work/r.ics", 200, stored, "text/calendar")
     entry = side(server, (OWNER,)).get("/cals/work/r.ics")
