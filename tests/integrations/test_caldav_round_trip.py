@@ -18,7 +18,7 @@ from events import services as events
 from events.convert import item_from_event
 from events.ical import Component, Item, parse_item
 from events.models import Event
-from tests.sync.items import event
+from tests.sync.items import START, event
 
 from .test_caldav import connect, sync_now
 
@@ -78,6 +78,28 @@ def test_an_iphone_edit_keeps_every_field_and_adds_its_own(member, calendar, rem
     assert stored.title == "Trip to Lyon"
     assert {k: getattr(stored, k) for k in BUSINESS} == BUSINESS
     assert ["X-APPLE-TRAVEL-ADVISORY-BEHAVIOR", [], "AUTOMATIC"] in stored.extra_properties
+
+
+EDITS = {  # as an iPhone makes them: the whole item back, every X- property kept
+    "time only": lambda data: data.replace("T100000", "T120000").replace("T110000", "T130000"),
+    "attendee added": lambda data: data.replace(
+        "END:VEVENT", "ATTENDEE;CN=Bob;PARTSTAT=NEEDS-ACTION:mailto:bob@example.com\r\nEND:VEVENT"
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_time_and_attendee_edits_keep_every_field(member, calendar, remote, run_on_commit, edit) -> None:  # type: ignore[no-untyped-def]
+    integration, obj = _synced(member, calendar, remote, run_on_commit)
+    _put(obj, EDITS[edit](obj.data.replace("\r\n", "\n").replace("\n", "\r\n")))
+    sync_now(integration, run_on_commit)
+    stored = _stored(calendar)
+    changed = item_from_event(stored).master
+    if edit == "time only":
+        assert changed.start == START.replace(hour=12) and changed.end == START.replace(hour=13)
+    else:
+        assert [a.email for a in changed.attendees] == ["bob@example.com"]
+    assert {k: getattr(stored, k) for k in BUSINESS} == BUSINESS
 
 
 def test_a_client_that_drops_x_properties_does_not_blank_them(member, calendar, remote, run_on_commit) -> None:  # type: ignore[no-untyped-def]
