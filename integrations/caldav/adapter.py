@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
@@ -37,7 +37,7 @@ class CalDAVSide:
     # on a first sync, whose copies must email nobody.
     own_addresses: tuple[str, ...] = ()
     # Calendar apps write whole items back, and some drop X- properties: calsync keeps its own (events.hidden).
-    may_drop_hidden_fields = True
+    may_drop_hidden_fields: ClassVar[bool] = True
 
     @property
     def _own_path(self) -> str:
