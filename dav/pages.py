@@ -77,6 +77,7 @@ def _busy_only(component: Component) -> Component:
         due=component.due,
         status=component.status,
         transparency=component.transparency,
+        busy_status=component.busy_status,  # out of office or tentative is how the time is taken, not a detail
         visibility=component.visibility,
         rrule=component.rrule,
         rdates=component.rdates,

@@ -32,6 +32,7 @@ from accounts.tenancy import Scope
 from calsync.http import client_address
 from events import recurrence, selectors, services
 from events.convert import item_from_event
+from events.hidden import hidden_fields_kept
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
 from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
@@ -525,6 +526,9 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
                 f"This UID is already used by {calendar_href(target.user, target.calendar)}{q(clash.name)}.",
             )
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH", "").strip() == "*"
+    sent = item
+    if existing is not None:
+        item = hidden_fields_kept(stored=item_from_event(_with_overrides(existing)), incoming=item)
     try:
         result = services.item_save(
             calendar=target.calendar,
@@ -540,7 +544,10 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     except ICalError as exc:
         raise _refused(exc) from exc
     answer = HttpResponse(status=201 if result.created else 204)
-    answer["ETag"] = result.event.etag
+    # With hidden fields kept from before the stored item is not the one sent: no ETag, so the client reads it
+    # back (RFC 4791 5.3.4).
+    if item == sent:
+        answer["ETag"] = result.event.etag
     return answer
 
 

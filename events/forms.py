@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes
 from .limits import check_date, validate_rrule
-from .models import Calendar, Event
+from .models import SHOW_AS, Calendar, Event
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 _TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -135,9 +135,7 @@ class _DetailsMixin(_VersionMixin):
     location = forms.CharField(max_length=500, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     visibility = forms.ChoiceField(choices=Event.Visibility.choices, initial=Event.Visibility.PUBLIC)
-    transparency = forms.ChoiceField(
-        choices=Event.Transparency.choices, initial=Event.Transparency.BUSY, label="Show as"
-    )
+    show_as = forms.ChoiceField(choices=list(SHOW_AS.items()), initial="BUSY", label="Show as")
     status = forms.ChoiceField(
         choices=[("CONFIRMED", "Confirmed"), ("TENTATIVE", "Tentative"), ("CANCELLED", "Cancelled")],
         initial="CONFIRMED",
@@ -195,7 +193,7 @@ class _DetailsMixin(_VersionMixin):
             "location": data["location"],
             "description": data["description"],
             "visibility": "" if data["visibility"] == Event.Visibility.PUBLIC else data["visibility"],
-            "transparency": "" if data["transparency"] == Event.Transparency.BUSY else data["transparency"],
+            **_show_as(data["show_as"], base),
             "status": data["status"],
             "attendees": self._attendees(base.attendees),
             "alarms": self._alarms(base.alarms),
@@ -212,7 +210,7 @@ class _DetailsMixin(_VersionMixin):
             "location": component.location,
             "description": component.description,
             "visibility": component.visibility or Event.Visibility.PUBLIC,
-            "transparency": component.transparency or Event.Transparency.BUSY,
+            "show_as": component.busy_status or ("FREE" if component.transparency == "TRANSPARENT" else "BUSY"),
             "status": component.status or "CONFIRMED",
             "attendees": "\n".join(f"{a.name} <{a.email}>" if a.name else a.email for a in component.attendees),
             "reminder_minutes": minutes,
@@ -220,6 +218,16 @@ class _DetailsMixin(_VersionMixin):
             "project": component.project,
             "activity_type": component.activity_type,
         }
+
+
+def _show_as(choice: str, base: Component) -> dict[str, str]:
+    """TRANSP says busy or free; the finer statuses go in busy_status. A busy or free status the event already
+    had explicitly (from Outlook) is kept as it was, so an unchanged choice writes nothing new."""
+    kept = choice in ("BUSY", "FREE") and base.busy_status == choice
+    return {
+        "transparency": "TRANSPARENT" if choice == "FREE" else "",
+        "busy_status": choice if choice not in ("BUSY", "FREE") or kept else "",
+    }
 
 
 class EventForm(_DetailsMixin, _TimingMixin):

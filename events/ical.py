@@ -210,7 +210,11 @@ def _temporal_list(component: icalendar.Component, name: str) -> tuple[tuple[Tem
         if prop.params.get("VALUE") == "PERIOD":
             verbatim.append(prop)
             continue
-        for item in prop.dts:
+        try:
+            dts = prop.dts
+        except ValueError as exc:  # icalendar's BrokenCalendarProperty: a value that is not a date or date-time
+            raise ICalError(f"{name} has an invalid value.") from exc
+        for item in dts:
             values.append(_normalise(item.dt, item.params.get("TZID") or prop.params.get("TZID")))
     return tuple(values), verbatim
 

@@ -57,6 +57,14 @@ class Calendar(models.Model):
         return self.name
 
 
+# How the time shows, in the words Outlook and Google use (keys: events.ical.BUSY_STATUSES).
+SHOW_AS = {"BUSY": "Busy", "FREE": "Free", "TENTATIVE": "Tentative", "OOF": "Out of office",
+           "WORKINGELSEWHERE": "Working elsewhere"}  # fmt: skip
+# Google's event types (events.ical.EVENT_TYPES) as Google Calendar names them.
+EVENT_TYPE_LABELS = {"outOfOffice": "Out of office", "focusTime": "Focus time", "workingLocation": "Working location",
+                     "fromGmail": "From Gmail", "birthday": "Birthday"}  # fmt: skip
+
+
 class Event(models.Model):
     """One iCalendar component (VEVENT or VTODO) in a calendar.
 
@@ -164,6 +172,20 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.uid
+
+    @property
+    def show_as(self) -> str:
+        """How the time shows to others (one of SHOW_AS): the busy status, or what TRANSP alone says."""
+        return self.busy_status or ("FREE" if self.transparency == self.Transparency.FREE else "BUSY")
+
+    @property
+    def show_as_label(self) -> str:
+        return SHOW_AS.get(self.show_as, "Busy")
+
+    @property
+    def badge(self) -> str:
+        """What sets this event apart in a week or list: its kind (focus time...), or time not simply busy."""
+        return EVENT_TYPE_LABELS.get(self.event_type, "") or (self.show_as_label if self.show_as != "BUSY" else "")
 
     @property
     def is_recurring(self) -> bool:

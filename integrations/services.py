@@ -52,13 +52,7 @@ def integration_create(
         raise ValidationError("This calendar is already connected. Syncing it twice would duplicate your events.")
     address = (config or {}).get("account")
     if provider in MAILBOX_PROVIDERS and address:
-        # The same mailbox synced twice (say through Outlook sync and Exchange both) shows every event twice.
-        same = Integration.objects.filter(user=user, provider__in=MAILBOX_PROVIDERS, config__account=address)
-        if (first := same.select_related("calendar").first()) is not None:
-            raise ValidationError(
-                f"The mailbox {address} is already connected (to “{first.calendar.name}”). Connecting it again "
-                "would duplicate its events; change that integration's settings instead."
-            )
+        _refuse_mailbox_calendar_twice(user, provider, address, remote_calendar_name)
     integration = Integration(
         tenant_id=user.tenant_id,
         user=user,
@@ -75,6 +69,24 @@ def integration_create(
         if integration.sync_enabled:
             sync_request(integration=integration, trigger=SyncRun.Trigger.FIRST)
     return integration
+
+
+def _refuse_mailbox_calendar_twice(user: User, provider: str, address: str, name: str) -> None:
+    """One calendar of a mailbox synced twice, over Graph and over EWS, would show every event twice.
+
+    Another calendar of the same mailbox (a team calendar beside the main one) is welcome. Graph and EWS
+    give one calendar different ids but the same folder name (Exchange refuses two folders of one name side
+    by side); over the same protocol the id already tells (integration_create).
+    """
+    same = Integration.objects.filter(
+        user=user, provider__in=MAILBOX_PROVIDERS, config__account=address, remote_calendar_name__iexact=name
+    ).exclude(provider=provider)
+    if (first := same.select_related("calendar").first()) is not None:
+        raise ValidationError(
+            f"The calendar “{name}” of the mailbox {address} is already connected (to “{first.calendar.name}”, "
+            f"through {Provider(first.provider).label}). Connecting it again would duplicate its events; change "
+            "that integration's settings instead."
+        )
 
 
 def integration_update_settings(*, integration: Integration, **values: Any) -> Integration:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from events import services
 from events.convert import item_from_event
+from events.hidden import hidden_fields_kept
 from events.ical import ICalError, Item
 from events.models import Calendar, Event
 from events.selectors import changes_since
@@ -22,6 +23,8 @@ def _entry(event: Event) -> Entry:
 @dataclass
 class CalsyncSide:
     calendar: Calendar
+    # Updates from the other side keep calsync's hidden fields where it left them all out (events.hidden).
+    keep_hidden: bool = False
     calls: dict[str, int] = field(default_factory=dict)
 
     def _count(self, name: str) -> None:
@@ -77,8 +80,11 @@ class CalsyncSide:
         self._count("update")
         if id != item.uid:
             raise ItemRejected("The item's UID does not match the event it replaces.")
-        if self._master(id) is None:
+        stored = self._master(id)
+        if stored is None:
             raise NotFound(id)
+        if self.keep_hidden:
+            item = hidden_fields_kept(stored=item_from_event(stored), incoming=item)
         return self._save(item, if_match=int(version))
 
     def delete(self, id: str, version: str) -> None:

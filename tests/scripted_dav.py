@@ -1,7 +1,8 @@
 """A CalDAV server that answers from a script: whatever status and body a test gives it, per path.
 
 For the replies no real server sends on purpose (HTML where XML belongs, empty 207s, responses without hrefs),
-which calsync must turn into a clear message rather than a crash.
+which calsync must turn into a clear message rather than a crash; and to see exactly what calsync sent (every
+request is recorded; a PUT to a path without a script is stored as a new resource with an ETag).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ CALENDARS = MULTISTATUS.format(
 class Scripted:
     url: str
     replies: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    received: list[tuple[str, str, bytes]] = field(default_factory=list)  # (method, path, body)
+
+    def bodies(self, method: str) -> list[str]:
+        return [body.decode() for m, _, body in self.received if m == method]
 
     def answer(self, path: str, status: int, body: str | bytes, content_type: str = "application/xml") -> None:
         self.replies[path] = (status, content_type, body.encode() if isinstance(body, str) else body)
@@ -58,15 +63,20 @@ def scripted_dav() -> Iterator[Scripted]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _reply(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, content_type, body = script.replies.get(self.path, (404, "text/plain", b"not here"))
+            script.received.append(
+                (self.command, self.path, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            )
+            unscripted = (201, "text/plain", b"") if self.command == "PUT" else (404, "text/plain", b"not here")
+            status, content_type, body = script.replies.get(self.path, unscripted)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            if self.command == "PUT":
+                self.send_header("ETag", f'"{len(script.received)}"')
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_PROPFIND = do_REPORT = do_OPTIONS = _reply
+        do_GET = do_PROPFIND = do_REPORT = do_OPTIONS = do_PUT = do_DELETE = _reply
 
         def log_message(self, *args: object) -> None:
             pass

@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
-from events.ical import ICalError, Item, parse_item, serialise
+from events.ical import ICalError, Item, items_to_calendar, parse_item
 from events.services import resource_name_for
 from sync.adapter import Changes, Entry
 from sync.errors import CursorExpired, ItemRejected, NotFound, PermanentError, PreconditionFailed, TransientError
 
 from .client import _XMLNS, NS, CalDAVClient, Response, _text
+from .scheduling import server_may_schedule, without_server_scheduling
 
 MULTIGET_BATCH = 100
 _CALENDAR_DATA = "<d:getetag/><c:calendar-data/>"
@@ -32,6 +33,11 @@ class CalDAVSide:
     calendar_url: str
     components: tuple[str, ...] = ("VEVENT", "VTODO")
     supports_sync: bool = True
+    # The account's own addresses, for meetings the server may send invitations for (scheduling.py); none
+    # on a first sync, whose copies must email nobody.
+    own_addresses: tuple[str, ...] = ()
+    # Calendar apps write whole items back, and some drop X- properties: calsync keeps its own (events.hidden).
+    may_drop_hidden_fields: ClassVar[bool] = True
 
     @property
     def _own_path(self) -> str:
@@ -236,7 +242,7 @@ class CalDAVSide:
 
     def _put(self, path: str, item: Item, conditions: dict[str, str]) -> Entry:
         headers = {"Content-Type": "text/calendar; charset=utf-8", **conditions}
-        response = self.client.request("PUT", self._href(path), serialise([item]).encode(), headers)
+        response = self.client.request("PUT", self._href(path), self._body(item), headers)
         if response.status == 412:
             raise PreconditionFailed(path)
         if response.status == 404:
@@ -247,6 +253,12 @@ class CalDAVSide:
             raise PermanentError(f"The CalDAV server answered {response.status} to a write.")
         etag = response.etag or self._etag(path)
         return Entry(id=path, version=etag, item=item)
+
+    def _body(self, item: Item) -> bytes:
+        calendar = items_to_calendar([item])
+        if not server_may_schedule(item, self.own_addresses):
+            calendar = without_server_scheduling(calendar)
+        return bytes(calendar.to_ical())
 
     def _etag(self, path: str) -> str:
         """Servers may change the data on PUT and then send no ETag (RFC 4791 5.3.4): ask for it."""

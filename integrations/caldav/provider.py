@@ -21,4 +21,11 @@ def build_side(integration: Integration) -> CalDAVSide:
         calendar_url=integration.remote_calendar_id,
         components=tuple(config.get("components", ("VEVENT", "VTODO"))),
         supports_sync=config.get("supports_sync", True),
+        own_addresses=own_addresses(integration) if integration.remote_cursor else (),
     )
+
+
+def own_addresses(integration: Integration) -> tuple[str, ...]:
+    """Whose meetings the server may schedule: the calsync user's address, and the login when it is one."""
+    username = integration.config.get("username", "")
+    return (integration.user.email, *([username] if "@" in username else []))

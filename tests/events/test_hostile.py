@@ -202,7 +202,7 @@ def test_the_event_form_says_why(member_client, dav, calendar, name) -> None:  #
     form = {
         "calendar": str(calendar.pk), "title": "Planning", "start_date": "2026-11-23", "start_time": "10:00",
         "end_date": "2026-11-23", "end_time": "11:00", "timezone": "Europe/Berlin", "repeat": "",
-        "visibility": "PUBLIC", "transparency": "OPAQUE", "status": "CONFIRMED", **changes,
+        "visibility": "PUBLIC", "show_as": "BUSY", "status": "CONFIRMED", **changes,
     }  # fmt: skip
     response = member_client.post(reverse("events:event_create"), form)
     assert response.status_code == 200  # the form again, with the reason
@@ -228,7 +228,7 @@ def test_moving_one_occurrence_out_of_range_says_why(member_client, dav, calenda
     master = Event.objects.get(calendar=calendar)
     form = {"title": "Moved", "start_date": "9999-12-31", "start_time": "22:00", "end_date": "9999-12-31",
             "end_time": "23:00", "timezone": "America/Los_Angeles", "visibility": "PUBLIC",
-            "transparency": "OPAQUE", "status": "CONFIRMED", "version": master.seq}  # fmt: skip
+            "show_as": "BUSY", "status": "CONFIRMED", "version": master.seq}  # fmt: skip
     url = reverse("events:occurrence_edit", args=[master.pk, "20261130T100000Z"])
     answer = member_client.post(url, form)
     assert answer.status_code == 200 and "after the year 2200" in answer.content.decode()

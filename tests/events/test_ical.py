@@ -366,3 +366,14 @@ def test_values_longer_than_calsync_stores_are_refused_with_a_reason(line: str, 
     )
     with pytest.raises(ICalError, match=message):
         parse_calendar(data)
+
+
+def test_a_broken_exdate_is_refused_with_a_reason() -> None:
+    """Found by test_fuzz: a continuation line glued onto an EXDATE made icalendar raise its own error."""
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20261101T000000Z\r\n"
+        "DTSTART:19781024T141600Z\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEXDATE:19790808T141600\r\n o:pg@x.test\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    with pytest.raises(ICalError, match="EXDATE has an invalid value"):
+        parse_item(text)

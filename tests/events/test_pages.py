@@ -130,7 +130,7 @@ def test_an_occurrence_of_a_floating_series_stays_floating(member_client, calend
     form = member_client.get(url).context["form"]
     assert form["timezone"].value() == "" and form["start_time"].value().strftime("%H:%M") == "09:30"
     data = {"title": "Long run", "start_date": "2026-11-25", "start_time": "10:00", "end_date": "2026-11-25",
-            "end_time": "12:00", "timezone": "", "visibility": "PUBLIC", "transparency": "OPAQUE",
+            "end_time": "12:00", "timezone": "", "visibility": "PUBLIC", "show_as": "BUSY",
             "status": "CONFIRMED", "version": str(event.seq)}  # fmt: skip
     assert member_client.post(url, data).status_code == 302
     (override,) = item_from_event(Event.objects.get(pk=event.pk)).overrides

@@ -30,7 +30,7 @@ def _form(calendar, **overrides) -> dict[str, str]:  # type: ignore[no-untyped-d
     data = {
         "calendar": str(calendar.pk), "title": "Planning", "start_date": "2026-11-23", "start_time": "10:00",
         "end_date": "2026-11-23", "end_time": "11:00", "timezone": "Europe/Berlin", "repeat": "",
-        "visibility": "PUBLIC", "transparency": "OPAQUE", "status": "CONFIRMED",
+        "visibility": "PUBLIC", "show_as": "BUSY", "status": "CONFIRMED",
     }  # fmt: skip
     data.update(overrides)
     return data

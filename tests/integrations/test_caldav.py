@@ -52,15 +52,6 @@ END:VCALENDAR
 """
 
 
-@pytest.fixture
-def remote(caldav_server):  # type: ignore[no-untyped-def]
-    """A fresh calendar on the server, and a plain caldav-library client for it (the 'other app')."""
-    url = caldav_server.new_calendar("Work")
-    client = caldav.DAVClient(url=caldav_server.base_url, username=caldav_server.username,
-                              password=caldav_server.password)  # fmt: skip
-    return caldav_server, url, client.calendar(url=url)
-
-
 def connect(member, calendar, server, url, run_on_commit, **settings) -> Integration:  # type: ignore[no-untyped-def]
     remote_cal = next(c for c in caldav_discover(url=server.base_url, username=server.username,
                                                  password=server.password) if c.url == url)  # fmt: skip

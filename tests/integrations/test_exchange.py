@@ -126,38 +126,6 @@ def test_the_page_points_office_365_to_graph(member_client, exchange) -> None:
     assert "outlook.office365.com" in page and reverse("integrations:microsoft_connect") in page
 
 
-def test_the_same_mailbox_twice_is_refused(member_client, member, calendar, exchange, run_on_commit) -> None:
-    connect(member_client, exchange, calendar, run_on_commit, name="twice")
-    exchange.state.add_folder("twice@corp.example", "Team")
-    other = events.calendar_create(owner=member, name="Other")
-    member_client.post(reverse("integrations:exchange_connect"), {
-        "url": exchange.url, "domain": "CORP", "username": "twice", "password": PASSWORD,
-        "mailbox": "twice@corp.example"})  # fmt: skip
-    team = next(f.id for f in exchange.state.mailboxes["twice@corp.example"].folders.values() if f.name == "Team")
-    page = member_client.post(reverse("integrations:exchange_choose"),
-                              {"remote": team, "calendar": other.pk, **SETTINGS}).content.decode()  # fmt: skip
-    assert "already connected" in page and "duplicate its events" in page
-    assert Integration.objects.count() == 1
-
-
-def test_a_mailbox_synced_through_microsoft_365_is_not_connected_again_over_ews(member_client, member, calendar,
-                                                                               exchange, microsoft,
-                                                                               run_on_commit) -> None:  # fmt: skip
-    """One mailbox, two roads to it (Graph and EWS): the second would show every event twice."""
-    from tests.integrations.test_microsoft import connect as connect_microsoft
-
-    address = _login(exchange, "both")
-    connect_microsoft(member_client, microsoft, address, calendar, run_on_commit)
-    other = events.calendar_create(owner=member, name="Other")
-    login = {"url": exchange.url, "domain": "CORP", "username": "both", "password": PASSWORD, "mailbox": address}
-    member_client.post(reverse("integrations:exchange_connect"), login)
-    folder = next(f.id for f in exchange.state.mailboxes[address].folders.values() if f.name == "Calendar")
-    page = member_client.post(reverse("integrations:exchange_choose"),
-                              {"remote": folder, "calendar": other.pk, **SETTINGS}).content.decode()  # fmt: skip
-    assert f"The mailbox {address} is already connected (to “Work”)" in page
-    assert list(Integration.objects.values_list("provider", flat=True)) == ["microsoft"]
-
-
 def test_two_way_create_edit_delete(member_client, calendar, exchange, run_on_commit) -> None:
     integration = connect(member_client, exchange, calendar, run_on_commit, name="twoway")
     remote = outlook(exchange, "twoway@corp.example")

@@ -118,20 +118,6 @@ def test_oauth_failures_store_nothing(member_client, microsoft, problem) -> None
     assert not Integration.objects.exists() and "microsoft_pending" not in member_client.session
 
 
-def test_the_same_mailbox_twice_is_refused(member_client, member, calendar, microsoft, run_on_commit) -> None:
-    connect(member_client, microsoft, "twice@contoso.example", calendar, run_on_commit)
-    other = events.calendar_create(owner=member, name="Other")
-    start = member_client.get(reverse("integrations:microsoft_connect"))
-    member_client.get(consent(microsoft, start["Location"], "twice@contoso.example"))
-    box = microsoft.state.mailboxes["twice@contoso.example"]
-    team = next(c for c in box.calendars if microsoft.state.calendars[c].name == "Team")
-    page = member_client.post(reverse("integrations:microsoft_choose"), {
-        "remote": team, "calendar": other.pk, "sync_enabled": "on", "direction": "both", "primary": "calsync",
-        "automatic": "true", "error_email": "alerts@acme.test"}).content.decode()  # fmt: skip
-    assert "already connected" in page and "duplicate its events" in page
-    assert Integration.objects.count() == 1
-
-
 def test_two_way_create_edit_delete(member_client, calendar, microsoft, run_on_commit) -> None:
     login = "two.way@contoso.example"
     integration = connect(member_client, microsoft, login, calendar, run_on_commit)
