@@ -31,6 +31,8 @@ from .convert import UID_PROPERTY, Unsupported, calsync_uid, to_component, to_ev
 
 _EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{UID_PROPERTY}')"}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
+# Collections (a series' instances) page by 10 unless $top asks for more: https://learn.microsoft.com/graph/paging
+_TOP = "200"
 
 
 def _window() -> tuple[datetime, datetime]:
@@ -102,7 +104,7 @@ class MicrosoftSide:
         """Series masters and their instances, read with JSON batching: two round trips per 20 series."""
         start, end = _window()
         path = self.client.prefix + "/events/"
-        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}"
+        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}&$top={_TOP}"
         expand = "$expand=" + quote(_EXPAND["$expand"], safe="()=' ")
         masters = self.client.batch(
             [{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in master_ids]
@@ -117,7 +119,7 @@ class MicrosoftSide:
             try:
                 if status >= 300:
                     raise ValueError(f"Graph answered {status}")
-                entries.append(self._series_entry(master, (listed or {}).get("value", [])))
+                entries.append(self._series_entry(master, self._rest_of(listed or {})))
             except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
         return entries, skipped
@@ -132,9 +134,19 @@ class MicrosoftSide:
 
     def _instances(self, master_id: str) -> list[dict[str, Any]]:
         start, end = _window()
+        params = {"startDateTime": _stamp(start), "endDateTime": _stamp(end), "$top": _TOP}
         answer = self.client.call("GET", f"{self.client.prefix}/events/{quote(master_id, safe='')}/instances",
-                                  params={"startDateTime": _stamp(start), "endDateTime": _stamp(end)})  # fmt: skip
-        return list(answer.get("value", []))
+                                  params=params)  # fmt: skip
+        return self._rest_of(answer)
+
+    def _rest_of(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        """A collection's items, its further pages (@odata.nextLink) read too: a long series has more instances
+        than one page holds, and an instance missing from the list would read as cancelled."""
+        values = list(answer.get("value", []))
+        while answer.get("@odata.nextLink"):
+            answer = self.client.call("GET", answer["@odata.nextLink"])
+            values.extend(answer.get("value", []))
+        return values
 
     def get(self, id: str) -> Entry | None:
         try:

@@ -57,7 +57,12 @@ class GraphClient:
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
     def url(self, path: str) -> str:
+        """A path under the Graph base, or an absolute link Graph returned (@odata.nextLink, deltaLink), which
+        must point at Graph itself: the access token goes with it."""
         if path.startswith("http"):
+            link, base = urlsplit(path), urlsplit(self.base)
+            if (link.scheme, link.netloc) != (base.scheme, base.netloc):
+                raise PermanentError("Microsoft Graph answered with a link to another host; calsync did not follow.")
             return path
         if path.startswith("/v1.0/") or path.startswith("/beta/"):
             parts = urlsplit(self.base)

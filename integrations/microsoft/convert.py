@@ -176,8 +176,8 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
     zone = event.get("originalStartTimeZone", "")
     start: datetime | date = parse_when(event["start"], zone)
     end: datetime | date = parse_when(event["end"], event.get("originalEndTimeZone", "") or zone)
-    if event.get("isAllDay"):
-        start, end = start.date(), end.date()  # type: ignore[union-attr]
+    if event.get("isAllDay"):  # dates: Graph gives them as midnight in whichever zone it answers in
+        start, end = (date.fromisoformat(event[k]["dateTime"][:10]) for k in ("start", "end"))
     recurrence_id = None
     if event.get("type") in ("exception", "occurrence") and event.get("originalStart"):
         recurrence_id = datetime.fromisoformat(event["originalStart"].replace("Z", "+00:00"))
