@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -247,6 +247,32 @@ def test_a_repeated_create_returns_the_first_event(microsoft, microsoft_mailbox)
     first = side.create(event("once@x", "Once"))
     again = side.create(event("once@x", "Once"))  # as after a crash between create and recording it
     assert again.id == first.id and len(side.changes(None).changed) == 1
+
+
+def test_a_long_series_is_read_whole_and_an_all_day_event_keeps_its_date(microsoft, microsoft_mailbox) -> None:
+    """Graph lists a series' instances in pages (10 by default) and answers in UTC: the adapter reads every page,
+    so no occurrence reads as cancelled, keeps a timed event in the zone it was written in, and keeps an all-day
+    event on its date even when written in a zone behind UTC.
+    https://learn.microsoft.com/graph/paging https://learn.microsoft.com/graph/api/event-get#request-headers"""
+    login, tokens = microsoft_mailbox
+    calendar_id = microsoft.state.mailboxes[login].calendars[0]
+    today = datetime.now(BERLIN).date()
+    daily = {"pattern": {"type": "daily", "interval": 1},
+             "range": {"type": "numbered", "numberOfOccurrences": 40, "startDate": today.isoformat()}}  # fmt: skip
+    pacific = "Pacific Standard Time"
+    microsoft.state.create(login, calendar_id, {
+        "subject": "Stand-up", "recurrence": daily,
+        "start": {"dateTime": f"{today}T09:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": f"{today}T09:15:00", "timeZone": "W. Europe Standard Time"}})  # fmt: skip
+    microsoft.state.create(login, calendar_id, {
+        "subject": "Offsite", "isAllDay": True, "start": {"dateTime": f"{today}T00:00:00", "timeZone": pacific},
+        "end": {"dateTime": f"{today + timedelta(days=1)}T00:00:00", "timeZone": pacific}})  # fmt: skip
+    side = MicrosoftSide(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None), calendar_id)
+    by_title = {e.item.master.summary: e.item for e in side.changes(None).changed}
+    series = by_title["Stand-up"]
+    assert series.master.exdates == () and series.master.rrule == "FREQ=DAILY;COUNT=40"
+    assert series.master.start == datetime(today.year, today.month, today.day, 9, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert by_title["Offsite"].master.start == today
 
 
 # --- organisation-wide (Microsoft 365 app) --------------------------------------------------------------
