@@ -316,6 +316,31 @@ def test_test_settings_explains_each_failure(admin_client_, microsoft, organisat
     assert "Works: calsync read 3 calendars of admin@contoso.example" in works
 
 
+def test_test_settings_succeeds_in_the_sandbox_with_what_the_page_shows(admin_client_, admin_user, microsoft) -> None:
+    """The sandbox's organisation-wide set-up: the page names the emulator's app and the admin's domain as the
+    tenant; saved, consented to by the admin signing in on the consent page, Test settings works (a
+    client-credentials token for the domain, then the admin's calendars under /users/{address})."""
+    page = admin_client_.get(reverse("integrations:microsoft_organisation")).content.decode()
+    shown = dict(re.findall(r'data-testid="sandbox-(directory|client|secret)">([^<]+)<', page))
+    assert shown == {"directory": "acme.test", "client": "calsync-test", "secret": "calsync-test-secret"}
+    form = {"directory_id": shown["directory"], "client_id": shown["client"], "secret": shown["secret"],
+            "enabled": "on", "aliases": "", "save": "1"}  # fmt: skip
+    page = admin_client_.post(reverse("integrations:microsoft_organisation"), form, follow=True).content.decode()
+    url = re.search(r'href="([^"]*/adminconsent\?[^"]*)"', page)[1].replace("&amp;", "&")  # type: ignore[index]
+    assert url.startswith(f"{microsoft.browser_url}/acme.test/adminconsent?")  # the plain-http twin, no warning
+    with requests.Session() as session:
+        session.trust_env = False
+        consent_page = session.get(url, timeout=10)
+        assert "Calendars.ReadWrite" in consent_page.text and 'name="login"' in consent_page.text
+        back = session.get(url, params={"decision": "accept", "login": admin_user.email}, allow_redirects=False,
+                           timeout=10)  # fmt: skip
+    answer = admin_client_.get(back.headers["Location"].split("127.0.0.1:8000")[-1], follow=True).content.decode()
+    assert "Admin consent granted" in answer
+    works = admin_client_.post(reverse("integrations:microsoft_organisation"), {**form, "secret": "", "test": "1"},
+                               follow=True).content.decode()  # fmt: skip
+    assert f"Works: calsync read 3 calendars of {admin_user.email}" in works
+
+
 def test_a_user_on_an_alias_domain_connects_through_the_organisation(admin_client_, client, member, calendar,
                                                                       microsoft, organisation_app,
                                                                       run_on_commit) -> None:  # fmt: skip
