@@ -93,6 +93,6 @@ def test_organisation_wide_test_settings_succeed_in_the_sandbox(page, admin_user
     page.wait_for_url(re.compile(r"/manage/microsoft/"))
     assert "Admin consent granted" in page.inner_text("body")
     page.click("button[name=test]")
-    page.get_by_text("Works: calsync read").wait_for()
+    page.get_by_text("Works: calsync read").first.wait_for()
     assert f"Works: calsync read 3 calendars of {admin_user.email}" in page.inner_text("body")
     screenshot("test-settings")
