@@ -229,7 +229,8 @@ placeholder="admin@your-domain.example"></label>{hidden}
             return Response.json({"id": box.id, "displayName": box.name, "mail": box.upn,
                                   "userPrincipalName": box.upn})  # fmt: skip
         if rest == ["calendars"] and method == "GET":
-            return Response.json({"value": [_calendar(box, state.calendars[i]) for i in box.calendars]})
+            found = [_calendar(box, state.calendars[i]) for i in box.calendars]
+            return _paged(found, q, prefer, f"{user_url}/calendars")
         # /calendar is the default calendar, /calendars/{id} one of them; what follows is the same for both.
         # https://learn.microsoft.com/graph/api/calendar-get
         calendar_id, base = None, user_url

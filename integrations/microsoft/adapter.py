@@ -119,7 +119,7 @@ class MicrosoftSide:
             try:
                 if status >= 300:
                     raise ValueError(f"Graph answered {status}")
-                entries.append(self._series_entry(master, self._rest_of(listed or {})))
+                entries.append(self._series_entry(master, self.client.values(listed or {})))
             except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
         return entries, skipped
@@ -137,16 +137,7 @@ class MicrosoftSide:
         params = {"startDateTime": _stamp(start), "endDateTime": _stamp(end), "$top": _TOP}
         answer = self.client.call("GET", f"{self.client.prefix}/events/{quote(master_id, safe='')}/instances",
                                   params=params)  # fmt: skip
-        return self._rest_of(answer)
-
-    def _rest_of(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
-        """A collection's items, its further pages (@odata.nextLink) read too: a long series has more instances
-        than one page holds, and an instance missing from the list would read as cancelled."""
-        values = list(answer.get("value", []))
-        while answer.get("@odata.nextLink"):
-            answer = self.client.call("GET", answer["@odata.nextLink"])
-            values.extend(answer.get("value", []))
-        return values
+        return self.client.values(answer)  # every page: an instance left out would read as cancelled
 
     def get(self, id: str) -> Entry | None:
         try:

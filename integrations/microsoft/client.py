@@ -90,6 +90,15 @@ class GraphClient:
             return _result(response, missing)
         raise AssertionError("unreachable")
 
+    def values(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        """A collection's items with its further pages: Outlook collections come 10 at a time unless $top asks for
+        more, the rest behind @odata.nextLink. https://learn.microsoft.com/graph/paging"""
+        values = list(answer.get("value", []))
+        while answer.get("@odata.nextLink"):
+            answer = self.call("GET", answer["@odata.nextLink"])
+            values.extend(answer.get("value", []))
+        return values
+
     def batch(self, requests_: list[dict[str, Any]]) -> list[tuple[int, Any]]:
         """JSON batching, 20 requests per round trip; throttled ones are sent again after their Retry-After."""
         results: dict[str, tuple[int, Any]] = {}

@@ -448,3 +448,24 @@ def test_the_sandbox_page_adds_edits_and_deletes_as_outlook_would(graph, microso
     assert [(c["id"], "@removed" in c) for c in changes] == [(event_id, True)]
     bad = page.post(f"{microsoft.base_url}/sandbox/events", data={**form, "date": "not a date"}, timeout=10)
     assert bad.status_code == 400 and "Invalid input" in bad.text
+
+
+def _more_calendars(microsoft, upn: str, n: int) -> None:  # type: ignore[no-untyped-def]
+    from emulators.microsoft.state import Calendar
+
+    box = microsoft.state.mailboxes[upn]
+    for i in range(n):
+        calendar = Calendar(f"AAMkAextra{i}-{box.id}", f"Project {i:02}", upn)
+        microsoft.state.calendars[calendar.id] = calendar
+        box.calendars.append(calendar.id)
+
+
+def test_a_mailbox_with_many_calendars_lists_them_in_pages(graph, microsoft, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """GET /me/calendars is an Outlook collection: 10 a page unless $top asks for more, then @odata.nextLink.
+    https://learn.microsoft.com/graph/api/user-list-calendars https://learn.microsoft.com/graph/paging"""
+    session, _events, _ = graph
+    _more_calendars(microsoft, microsoft_mailbox[0], 9)
+    first = session.get(f"{_me(microsoft)}/calendars", timeout=10).json()
+    assert len(first["value"]) == 10 and first["@odata.nextLink"].startswith(f"{_me(microsoft)}/calendars?")
+    items, _ = _all_pages(session, f"{_me(microsoft)}/calendars")
+    assert len(items) == 12 and sum(c["isDefaultCalendar"] for c in items) == 1

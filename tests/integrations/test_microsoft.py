@@ -275,6 +275,17 @@ def test_a_long_series_is_read_whole_and_an_all_day_event_keeps_its_date(microso
     assert by_title["Offsite"].master.start == today
 
 
+def test_every_calendar_of_a_mailbox_is_offered_however_many(microsoft, microsoft_mailbox) -> None:
+    """/me/calendars comes in pages (https://learn.microsoft.com/graph/paging): all of them are listed."""
+    from integrations.microsoft.services import mailbox_calendars
+    from tests.emulators.test_microsoft_emulator import _more_calendars
+
+    login, tokens = microsoft_mailbox
+    _more_calendars(microsoft, login, 120)
+    calendars = mailbox_calendars(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None))
+    assert len(calendars) == 123 and calendars[0].default and calendars[0].name == "Calendar"
+
+
 # --- organisation-wide (Microsoft 365 app) --------------------------------------------------------------
 
 
