@@ -27,6 +27,8 @@ Start = Callable[[str, list[tuple[str, str]]], Any]
 # (https://learn.microsoft.com/graph/paging); a delta round's pages are the service's to choose.
 LIST_PAGE = 10
 DELTA_PAGE = 100
+# What says where the client called: a batch's requests answer with links there too.
+_ORIGIN_HEADERS = ("host", "x-forwarded-host", "x-forwarded-proto")
 
 
 class MicrosoftEmulator(Emulator):
@@ -216,8 +218,12 @@ placeholder="admin@your-domain.example"></label>{hidden}
         upn, rest, roles = self._who(request, parts)
         if request.method != "GET" and "Calendars.ReadWrite" not in roles:
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-        # Links Graph returns are absolute and continue the path the request named (/me or /users/{id}).
-        user_url = f"{self.base_url}/v1.0/" + "/".join(quote(p, safe="@") for p in parts[: len(parts) - len(rest)])
+        # Links Graph returns are absolute, on the host the client called (behind a proxy: the proxy's), and
+        # continue the path the request named (/me or /users/{id}).
+        own = urlsplit(self.base_url)
+        host = request.headers.get("x-forwarded-host") or request.headers.get("host") or own.netloc
+        origin = f"{request.headers.get('x-forwarded-proto') or own.scheme}://{host}"
+        user_url = f"{origin}/v1.0/" + "/".join(quote(p, safe="@") for p in parts[: len(parts) - len(rest)])
         return self._mailbox(request, upn, rest, user_url)
 
     def _mailbox(self, request: Request, upn: str, rest: list[str], user_url: str) -> Response:
@@ -313,7 +319,10 @@ placeholder="admin@your-domain.example"></label>{hidden}
                 )
                 continue
             url = urlsplit(item["url"] if item["url"].startswith("/") else "/" + item["url"])
-            headers = {"authorization": auth, **{k.lower(): v for k, v in (item.get("headers") or {}).items()}}
+            headers = {
+                k: v for k, v in request.headers.items() if k in ("host", "x-forwarded-host", "x-forwarded-proto")
+            }
+            headers |= {"authorization": auth, **{k.lower(): v for k, v in (item.get("headers") or {}).items()}}
             body = json.dumps(item["body"]).encode() if item.get("body") is not None else b""
             inner = self.handle(Request(item["method"], "/v1.0" + url.path, url.query, headers, body))
             statuses[str(item["id"]).lower()] = inner.status
