@@ -110,7 +110,7 @@ def _row(event: dict[str, Any], hidden: str) -> str:
         f'<input name="subject" value="{subject}" aria-label="Title"> '
         f'<input name="date" type="date" value="{start:%Y-%m-%d}" aria-label="Date"> '
         f'<input name="time" type="time" value="{start:%H:%M}" aria-label="Time"> '
-        f'<input name="minutes" type="number" value="{length}" min="1" aria-label="Minutes"> '
+        f'<input name="minutes" type="number" value="{length}" min="1" style="width:5em" aria-label="Minutes"> '
         f'<input type="hidden" name="zone" value="{html.escape(zone)}"><button>Save</button></form> '
         f'<form method="post" action="/sandbox/events/delete" style="display:inline">{hidden}{ident}'
         f"<button>Delete</button></form></td></tr>"
