@@ -374,10 +374,6 @@ def _paged(found: list[dict[str, Any]], q: dict[str, str], prefer: str, link: st
     return Response.json(answer)
 
 
-def request_query(q: dict[str, str], **extra: str) -> str:
-    return urlencode({**q, **extra})
-
-
 def _prefer(header: str, name: str) -> str:
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
