@@ -86,7 +86,7 @@ def test_a_stale_etag_is_412_and_the_event_is_unchanged(graph) -> None:  # type:
 
 def test_what_is_written_comes_back_as_exchange_keeps_it(graph, microsoft_mailbox) -> None:  # type: ignore[no-untyped-def]
     """A text body comes back as HTML unless Prefer: outlook.body-content-type asks for text; the mailbox owner
-    becomes the organiser; times come back in the event's zone as Graph formats them, or in the zone
+    becomes the organiser; times come back as Graph formats them (7 decimals), in UTC or in the zone
     Prefer: outlook.timezone names.
     https://learn.microsoft.com/en-us/graph/api/event-get#request-headers
     https://learn.microsoft.com/en-us/graph/api/resources/event"""
