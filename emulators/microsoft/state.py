@@ -626,11 +626,14 @@ class State:
                 series = calendar.changed.get(event.get("seriesMasterId", ""), 0)
                 changed = max(calendar.changed.get(event["id"], 0), series)
                 if since is None or since < changed <= state["until"]:
-                    items.append(self._out(event, zone_name))
+                    items.append(event)
             if since is not None:
                 items += [{"@odata.type": "#microsoft.graph.event", "id": i, "@removed": {"reason": "deleted"}}
                           for i, seq in calendar.removed.items() if since < seq <= state["until"]]  # fmt: skip
-            chunk = items[state["o"] : state["o"] + page_size]
+            # Only the page's events are written out: a round reads the whole window once per page.
+            chunk = [
+                e if "@removed" in e else self._out(e, zone_name) for e in items[state["o"] : state["o"] + page_size]
+            ]
             answer: dict[str, Any] = {"value": chunk}
             if state["o"] + page_size < len(items):
                 answer["@odata.nextLink"] = f"{link}?$skiptoken={_pack({**state, 'o': state['o'] + page_size})}"
