@@ -100,7 +100,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             "caldav_server_url": server_url_for(user),  # type: ignore[arg-type]
             "google_workspace": workspace_for(user) is not None,  # type: ignore[arg-type]
             "google_sandbox": django_settings.GOOGLE_SANDBOX,
-            "microsoft_sandbox": django_settings.MICROSOFT_SANDBOX,
+            "microsoft_sandbox": django_settings.MICROSOFT_SANDBOX and django_settings.MICROSOFT_EMULATOR_BROWSER_URL,
             "microsoft_organisation": microsoft_organisation_for(user) is not None,  # type: ignore[arg-type]
             "exchange_server": exchange_server_for(user) is not None,  # type: ignore[arg-type]
             "app_password_count": scope.app_passwords().count(),

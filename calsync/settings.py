@@ -302,6 +302,13 @@ MICROSOFT_GRAPH_URL = env.str(
     "MICROSOFT_GRAPH_URL",
     default=f"{MICROSOFT_EMULATOR_URL}/v1.0" if MICROSOFT_SANDBOX else "https://graph.microsoft.com/v1.0",
 ).rstrip("/")
+# Where browsers reach the sandbox emulator (its plain-http twin, no certificate warning): admin consent, and its
+# page that changes events on the "Outlook" side. Empty outside the sandbox.
+_ms_emulator = urlsplit(MICROSOFT_EMULATOR_URL)
+MICROSOFT_EMULATOR_BROWSER_URL = env.str(
+    "MICROSOFT_EMULATOR_BROWSER_URL",
+    default=f"http://{_ms_emulator.hostname}:{(_ms_emulator.port or 443) + 1}" if MICROSOFT_SANDBOX else "",
+).rstrip("/")
 # The emulator's self-signed certificate in the sandbox; a CA bundle for Microsoft's endpoints otherwise (or none).
 MICROSOFT_CA_BUNDLE = env.str(
     "MICROSOFT_CA_BUNDLE",

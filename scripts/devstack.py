@@ -60,7 +60,13 @@ def main() -> int:
            "EXCHANGE_SANDBOX_URL": sandbox_ews}  # fmt: skip
     processes = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
     print(f"\ncalsync is starting at http://{address}/ (web, worker and beat). Press Ctrl-C to stop.", flush=True)
-    print(f"CalDAV clients: server http://{address}/ with your email and an app password (Settings).\n", flush=True)
+    print(f"CalDAV clients: server http://{address}/ with your email and an app password (Settings).", flush=True)
+    if "google-sandbox" in commands:
+        print(f"Sandbox Google's page: {os.environ.get('GOOGLE_EMULATOR_URL', 'http://127.0.0.1:8091')}/sandbox")
+    if "microsoft-sandbox" in commands:
+        emulator = urlsplit(os.environ.get("MICROSOFT_EMULATOR_URL", "https://127.0.0.1:8093"))
+        print(f"Sandbox Microsoft 365's page: http://{emulator.hostname}:{(emulator.port or 8093) + 1}/sandbox")
+    print(flush=True)
     try:
         while True:
             for name, process in processes.items():

@@ -242,6 +242,7 @@ def microsoft(microsoft_emulator, settings):  # type: ignore[no-untyped-def]
     app, cert = microsoft_emulator
     settings.MICROSOFT_CLIENT_ID, settings.MICROSOFT_CLIENT_SECRET = "calsync-test", "calsync-test-secret"
     settings.MICROSOFT_AUTHORITY_HOST, settings.MICROSOFT_GRAPH_URL = app.base_url, f"{app.base_url}/v1.0"
+    settings.MICROSOFT_EMULATOR_BROWSER_URL = app.browser_url
     settings.MICROSOFT_CA_BUNDLE = str(cert)
     app.state.faults.update(throttle=0, retry_after=2)
     yield app

@@ -117,7 +117,9 @@ class FaultProxy:
             )
         else:
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-        connection.request(method, path, body=body or None, headers={**headers, "Host": target.netloc})
+        # A reverse proxy's usual headers: the emulators build their absolute links for where the client called.
+        forwarded = {"X-Forwarded-Host": urlsplit(self.url).netloc, "X-Forwarded-Proto": urlsplit(self.url).scheme}
+        connection.request(method, path, body=body or None, headers={**headers, **forwarded, "Host": target.netloc})
         return connection.getresponse()
 
 

@@ -20,6 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     app, _server, cert = serve(host=args.host, port=args.port, apps={args.client_id: args.client_secret},
                                cert_folder=args.cert_dir, browser_port=args.browser_port)  # fmt: skip
+    app.state.open_directory = True  # the sandbox: every address at a tenant's domain has a mailbox
     print(f"Microsoft emulator (sandbox) at {app.base_url}/ (certificate {cert}) - not Microsoft.", flush=True)
     while True:
         time.sleep(3600)

@@ -15,15 +15,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 from wsgiref.simple_server import make_server
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
 from . import schedule
-from .state import Grant, GraphError, IdentityError, State, parse_when
+from .state import Calendar, Grant, GraphError, IdentityError, Mailbox, State, parse_when, window
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
+# Page sizes without $top or Prefer: odata.maxpagesize: Outlook collections page by 10
+# (https://learn.microsoft.com/graph/paging); a delta round's pages are the service's to choose.
+LIST_PAGE = 10
+DELTA_PAGE = 100
+# What says where the client called: a batch's requests answer with links there too.
+_ORIGIN_HEADERS = ("host", "x-forwarded-host", "x-forwarded-proto")
 
 
 class MicrosoftEmulator(Emulator):
@@ -74,11 +80,10 @@ class MicrosoftEmulator(Emulator):
                 if request.method == "DELETE":
                     self.state.sent_invitations.clear()
                 return Response.json(list(self.state.sent_invitations))
-        if parts in ([""], ["sandbox"]):
-            rows = "".join(f"<li>{html.escape(u)}</li>" for u in self.state.mailboxes)
-            return Response(
-                200, page("Sandbox Microsoft 365", f"<p>Mailboxes:</p><ul>{rows}</ul>", "Microsoft"), "text/html"
-            )
+        if parts in ([""], ["sandbox"]) or parts[:1] == ["sandbox"]:
+            from .sandbox import sandbox_page
+
+            return sandbox_page(self.state, request)
         raise GraphError(404, "NotFound", "Resource not found.")
 
     # --- identity platform ---------------------------------------------------------------------------
@@ -139,83 +144,134 @@ class MicrosoftEmulator(Emulator):
         elif grant == "refresh_token":
             answer = self.state.refresh_tokens(form.get("refresh_token", ""), client_id, secret)
         elif grant == "client_credentials":
+            # An app asks for the permissions it was granted as "<resource>/.default".
+            # https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+            if not form.get("scope", "").endswith("/.default"):
+                raise IdentityError(400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid. "
+                                    "Client credential flows must have a scope value with /.default.")  # fmt: skip
             answer = self.state.app_token(tenant, client_id, secret)
         else:
             raise IdentityError(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant.")
         return Response.json(answer, headers={"Cache-Control": "no-store"})
 
     def _admin_consent(self, request: Request, tenant: str) -> Response:
+        """The admin consent endpoint: a tenant's admin signs in and grants the app its application permissions
+        for the whole tenant, then goes back with admin_consent=True and the tenant's id.
+        https://learn.microsoft.com/entra/identity-platform/v2-admin-consent"""
         q = request.query
+        redirect_uri, state = q.get("redirect_uri", ""), q.get("state", "")
+        if q.get("client_id") not in self.state.apps:
+            return Response(400, page("Admin consent (sandbox)", "<p>AADSTS700016: Application not found.</p>",
+                                      "Microsoft"), "text/html; charset=utf-8")  # fmt: skip
         if request.method == "GET" and not q.get("decision"):
-            body = (f'<p>Grant calsync access to every calendar in your organisation?</p><p>'
-                    f'<a href="?{html.escape(request_query(q, decision="accept"))}">Accept</a> · '
-                    f'<a href="?{html.escape(request_query(q, decision="cancel"))}">Cancel</a></p>')  # fmt: skip
+            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                             for k, v in q.items())  # fmt: skip
+            permissions = "".join(f"<li><code>{html.escape(p)}</code> (application)</li>"
+                                  for p in sorted(self.state.roles(q["client_id"])))  # fmt: skip
+            body = f"""<p>Grant calsync access to every calendar in your organisation?</p><ul>{permissions}</ul>
+<form method="get"><label>Sandbox administrator <input name="login" type="email" required
+placeholder="admin@your-domain.example"></label>{hidden}
+<p><button name="decision" value="accept" type="submit">Accept</button>
+<button name="decision" value="cancel" type="submit" formnovalidate>Cancel</button></p></form>"""
             return Response(200, page("Admin consent (sandbox)", body, "Microsoft"), "text/html; charset=utf-8")
         if q.get("decision") != "accept":
-            return redirect(q.get("redirect_uri", ""), {"error": "access_denied", "state": q.get("state", "")})
-        tenant_id = tenant if tenant in self.state.tenants else self.state.tenant_for(tenant)
-        self.state.admin_consent.add((tenant_id, q.get("client_id", "")))
-        return redirect(q.get("redirect_uri", ""), {"admin_consent": "True", "tenant": tenant_id,
-                                                   "state": q.get("state", "")})  # fmt: skip
+            return redirect(redirect_uri, {"error": "access_denied", "error_description": "AADSTS65004: The admin "
+                            "declined to consent.", "state": state})  # fmt: skip
+        tenant_id = self.state.tenant_id(tenant)
+        if q.get("login"):  # the admin signs in to their own tenant, which the URL may name or leave "common"
+            admin = self.state.mailbox(q["login"])
+            if tenant not in ("common", "organizations") and tenant_id not in (admin.tenant, tenant):
+                return redirect(redirect_uri, {"error": "access_denied", "state": state, "error_description":
+                                "AADSTS50020: The administrator's account is not in this tenant."})  # fmt: skip
+            tenant_id = admin.tenant
+        elif tenant_id not in self.state.tenants:
+            tenant_id = self.state.tenant_for(tenant)
+        self.state.admin_consent.add((tenant_id, q["client_id"]))
+        return redirect(redirect_uri, {"admin_consent": "True", "tenant": tenant_id, "state": state})
 
     # --- Graph --------------------------------------------------------------------------------------------
 
-    def _who(self, request: Request, parts: list[str]) -> tuple[str, list[str]]:
+    def _who(self, request: Request, parts: list[str]) -> tuple[str, list[str], set[str]]:
+        """The mailbox a Graph path names, the rest of the path, and the permissions the caller holds there."""
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
             raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
-        principal = self.state.principal(auth[7:].strip())
+        principal, client_id = self.state.principal(auth[7:].strip())
+        delegated = {"Calendars.ReadWrite"}
         if parts[:1] == ["me"]:
             if principal.startswith("app:"):
                 raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
-            return principal, parts[1:]
+            return principal, parts[1:], delegated
         if parts[:1] == ["users"] and len(parts) >= 2:
-            target = parts[1].lower()
-            box = self.state.mailboxes.get(target) or next(
-                (b for b in self.state.mailboxes.values() if b.id == target), None
-            )
+            box = self.state.user(parts[1])
             if box is None:
                 raise GraphError(404, "ErrorInvalidUser", f"The requested user '{parts[1]}' is invalid.")
-            if principal.startswith("app:") and principal[4:] != box.tenant:
+            if principal.startswith("app:"):
+                # App-only access: the tenant's own mailboxes, with the application permission consented to.
+                # https://learn.microsoft.com/graph/api/user-list-calendars#permissions
+                roles = self.state.roles(client_id) & {"Calendars.Read", "Calendars.ReadWrite"}
+                if principal[4:] != box.tenant or not roles:
+                    raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+                return box.upn, parts[2:], roles
+            if principal != box.upn:
                 raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-            if not principal.startswith("app:") and principal != box.upn:
-                raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-            return box.upn, parts[2:]
-        raise GraphError(400, "BadRequest", "Invalid request.")
+            return box.upn, parts[2:], delegated
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{parts[0] if parts else ''}'.")
 
     def _graph(self, request: Request, parts: list[str]) -> Response:
         if parts == ["$batch"] and request.method == "POST":
             return self._batch(request)
         self.state.check_faults()
-        upn, rest = self._who(request, parts)
+        upn, rest, roles = self._who(request, parts)
+        if request.method != "GET" and "Calendars.ReadWrite" not in roles:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        # Links Graph returns are absolute, on the host the client called (behind a proxy: the proxy's), and
+        # continue the path the request named (/me or /users/{id}).
+        own = urlsplit(self.base_url)
+        host = request.headers.get("x-forwarded-host") or request.headers.get("host") or own.netloc
+        origin = f"{request.headers.get('x-forwarded-proto') or own.scheme}://{host}"
+        user_url = f"{origin}/v1.0/" + "/".join(quote(p, safe="@") for p in parts[: len(parts) - len(rest)])
+        return self._mailbox(request, upn, rest, user_url)
+
+    def _mailbox(self, request: Request, upn: str, rest: list[str], user_url: str) -> Response:
         state, method, q = self.state, request.method, request.query
         box = state.mailboxes[upn]
-        zone_name = _prefer(request.headers.get("prefer", ""), "outlook.timezone")
-        page_size = int(_prefer(request.headers.get("prefer", ""), "odata.maxpagesize") or 1000)
+        prefer = request.headers.get("prefer", "")
+        zone_name = _prefer(prefer, "outlook.timezone")
         if not rest and method == "GET":
             return Response.json({"id": box.id, "displayName": box.name, "mail": box.upn,
                                   "userPrincipalName": box.upn})  # fmt: skip
         if rest == ["calendars"] and method == "GET":
-            return Response.json({"value": [
-                {"id": c.id, "name": c.name, "canEdit": c.can_edit, "isDefaultCalendar": i == 0,
-                 "owner": {"name": box.name, "address": box.upn}}
-                for i, c in enumerate(state.calendars[i] for i in box.calendars)
-            ]})  # fmt: skip
+            found = [_calendar(box, state.calendars[i]) for i in box.calendars]
+            return _paged(found, q, prefer, f"{user_url}/calendars")
         if rest == ["calendar", "getSchedule"] and method == "POST":
             return Response.json(schedule.get_schedule(state, upn, request.json()))
-        calendar_id = None
-        if rest[:1] == ["calendars"] and len(rest) >= 3:
+        # /calendar is the default calendar, /calendars/{id} one of them; what follows is the same for both.
+        # https://learn.microsoft.com/graph/api/calendar-get
+        calendar_id, base = None, user_url
+        if rest[:1] == ["calendar"]:
+            calendar_id, rest, base = box.calendars[0], rest[1:], f"{user_url}/calendar"
+        elif rest[:1] == ["calendars"] and len(rest) >= 2:
             calendar_id, rest = rest[1], rest[2:]
+            base = f"{user_url}/calendars/{quote(calendar_id, safe='')}"
+        if calendar_id and not rest and method == "GET":
+            return Response.json(_calendar(box, state.calendar_for(upn, calendar_id)))
         if rest == ["calendarView", "delta"] and method == "GET":
-            return Response.json(state.delta(upn, calendar_id, q, page_size))
+            size = int(_prefer(prefer, "odata.maxpagesize") or DELTA_PAGE)
+            return Response.json(state.delta(upn, calendar_id, q, size, f"{base}/calendarView/delta", zone_name))
+        if rest == ["calendarView"] and method == "GET":
+            found = state.calendar_view(upn, calendar_id, q, zone_name)
+            return _paged(found, q, prefer, f"{base}/calendarView")
         expand = q.get("$expand", "")
         if rest == ["events"] and method == "POST":
             return _event(state.create(upn, calendar_id, request.json()), 201)
         if rest == ["events"] and method == "GET":
-            return Response.json({"value": state.events(upn, calendar_id, q.get("$filter", ""), expand)})
+            found = state.events(upn, calendar_id, q.get("$filter", ""), expand, zone_name)
+            return _paged(found, q, prefer, f"{base}/events")
         if len(rest) == 2 and rest[0] == "events":
             if method == "GET":
-                return _event(state.get(upn, rest[1], zone_name, expand))
+                return _event(state.get(upn, rest[1], zone_name, expand, calendar_id))
+            state.get(upn, rest[1], calendar_id=calendar_id)  # 404 outside the calendar the path names
             if method == "PATCH":
                 return _event(state.update(upn, rest[1], request.json(), request.headers.get("if-match")))
             if method == "DELETE":
@@ -225,35 +281,109 @@ class MicrosoftEmulator(Emulator):
             state.cancel(upn, rest[1])
             return Response(202)
         if len(rest) == 3 and rest[0] == "events" and rest[2] == "instances" and method == "GET":
+            start, end = window(q)
             with state.lock:
                 calendar, master = state.event_for(upn, rest[1])
-                start = datetime.fromisoformat(q["startDateTime"].replace("Z", "+00:00"))
-                end = datetime.fromisoformat(q["endDateTime"].replace("Z", "+00:00"))
                 found = state.instances_of(calendar, master, start, end) if master.get("recurrence") else []
-                return Response.json({"value": [state._out(e, zone_name) for e in found]})
-        raise GraphError(400, "BadRequest", "Unsupported segment or method.")
+                found = [state._out(e, zone_name) for e in found]
+            return _paged(found, q, prefer, f"{base}/events/{quote(rest[1], safe='')}/instances")
+        if method not in ("GET", "POST", "PATCH", "DELETE"):
+            raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed here.")
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{'/'.join(rest)}'.")
 
     def _batch(self, request: Request) -> Response:
-        """JSON batching: up to 20 requests, each answered on its own."""
-        requests = request.json().get("requests", [])
+        """JSON batching: up to 20 requests with unique ids, each answered on its own (status, headers, body);
+        dependsOn orders them, and a request whose dependency failed is answered 424 Failed Dependency. A batch
+        that breaks these rules fails as a whole with 400. https://learn.microsoft.com/graph/json-batching"""
+        auth = request.headers.get("authorization", "")
+        self.state.principal(auth[7:].strip() if auth.lower().startswith("bearer ") else "")
+        requests = request.json().get("requests")
+        if not isinstance(requests, list) or not requests:
+            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
         if len(requests) > 20:
             raise GraphError(400, "BadRequest", "The number of batch requests exceeds the limit of 20.")
-        responses = []
+        ids = [str(item.get("id", "")) for item in requests]
+        if "" in ids or len({i.lower() for i in ids}) != len(ids):  # ids are case-insensitive
+            raise GraphError(400, "BadRequest", "Batch request ids must be unique and not empty.")
         for item in requests:
+            if not item.get("method") or not item.get("url"):
+                raise GraphError(400, "BadRequest", f"Request {item['id']} needs a method and a url.")
+            if item.get("body") is not None and not any(k.lower() == "content-type" for k in item.get("headers") or {}):
+                raise GraphError(400, "BadRequest", f"Write request id : {item['id']} does not contain Content-Type "
+                                 "header or body.")  # fmt: skip
+            unknown = [d for d in item.get("dependsOn") or [] if str(d).lower() not in {i.lower() for i in ids}]
+            if unknown:
+                raise GraphError(400, "BadRequest", f"Request {item['id']} depends on unknown request {unknown[0]}.")
+        statuses: dict[str, int] = {}
+        responses = []
+        for item in _in_dependency_order(requests):
+            failed = [d for d in item.get("dependsOn") or [] if statuses.get(str(d).lower(), 200) >= 400]
+            if failed:
+                statuses[str(item["id"]).lower()] = 424
+                responses.append(
+                    {
+                        "id": item["id"],
+                        "status": 424,
+                        "body": GraphError(
+                            424, "FailedDependency", f"Request {failed[0]}, which this one depends on, failed."
+                        ).body(),
+                    }
+                )
+                continue
             url = urlsplit(item["url"] if item["url"].startswith("/") else "/" + item["url"])
-            headers = {"authorization": request.headers.get("authorization", "")}
-            headers |= {k.lower(): v for k, v in (item.get("headers") or {}).items()}
+            headers = {
+                k: v for k, v in request.headers.items() if k in ("host", "x-forwarded-host", "x-forwarded-proto")
+            }
+            headers |= {"authorization": auth, **{k.lower(): v for k, v in (item.get("headers") or {}).items()}}
             body = json.dumps(item["body"]).encode() if item.get("body") is not None else b""
             inner = self.handle(Request(item["method"], "/v1.0" + url.path, url.query, headers, body))
+            statuses[str(item["id"]).lower()] = inner.status
             responses.append({"id": item["id"], "status": inner.status, "headers": inner.headers,
                               "body": json.loads(inner.body) if inner.body else None})  # fmt: skip
         return Response.json({"responses": responses})
 
 
-def request_query(q: dict[str, str], **extra: str) -> str:
-    from urllib.parse import urlencode
+def _in_dependency_order(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each request after those it depends on; a cycle is a bad batch."""
+    by_id = {str(r["id"]).lower(): r for r in requests}
+    done: list[dict[str, Any]] = []
+    visiting: set[str] = set()
 
-    return urlencode({**q, **extra})
+    def visit(key: str) -> None:
+        if any(r is by_id[key] for r in done):
+            return
+        if key in visiting:
+            raise GraphError(400, "BadRequest", "The batch's dependsOn form a cycle.")
+        visiting.add(key)
+        for dependency in by_id[key].get("dependsOn") or []:
+            visit(str(dependency).lower())
+        done.append(by_id[key])
+
+    for key in by_id:
+        visit(key)
+    return done
+
+
+def _calendar(box: Mailbox, calendar: Calendar) -> dict[str, Any]:
+    """A calendar resource; the mailbox's first is its default.
+    https://learn.microsoft.com/graph/api/resources/calendar"""
+    return {"id": calendar.id, "name": calendar.name, "canEdit": calendar.can_edit,
+            "isDefaultCalendar": calendar.id == box.calendars[0],
+            "owner": {"name": box.name, "address": box.upn}}  # fmt: skip
+
+
+def _paged(found: list[dict[str, Any]], q: dict[str, str], prefer: str, link: str) -> Response:
+    """A collection in pages: 10 items unless $top (up to 1000) or `Prefer: odata.maxpagesize` asks for another
+    size, continued by an absolute @odata.nextLink with $skip. https://learn.microsoft.com/graph/paging
+    https://learn.microsoft.com/graph/api/calendar-list-calendarview#query-parameters"""
+    size = min(int(q.get("$top") or _prefer(prefer, "odata.maxpagesize") or LIST_PAGE), 1000)
+    skip = int(q.get("$skip") or 0)
+    if size < 1 or skip < 0:
+        raise GraphError(400, "ErrorInvalidParameter", "$top and $skip must be positive numbers.")
+    answer: dict[str, Any] = {"value": found[skip : skip + size]}
+    if skip + size < len(found):
+        answer["@odata.nextLink"] = f"{link}?{urlencode({**q, '$top': str(size), '$skip': str(skip + size)})}"
+    return Response.json(answer)
 
 
 def _prefer(header: str, name: str) -> str:

@@ -16,6 +16,11 @@ after admin consent) and the Graph v1.0 calendar surface calsync uses
 - PATCH changes only the properties it names; extended properties are merged by id and come back only through
   $expand=singleValueExtendedProperties($filter=id eq '...');
 - meeting requests and cancellations Graph would email are recorded in `sent_invitations`.
+- start and end come back in UTC unless `Prefer: outlook.timezone` names a zone, and the zone an event was
+  written in is kept as originalStartTimeZone / originalEndTimeZone
+  (https://learn.microsoft.com/graph/api/event-get#request-headers);
+- an app (client credentials) reaches a mailbox only with the Calendars.Read or Calendars.ReadWrite
+  application permission an admin consented to (https://learn.microsoft.com/graph/api/user-list-calendars).
 """
 
 from __future__ import annotations
@@ -186,6 +191,10 @@ class State:
         # Every meeting request and cancellation Graph would have emailed, in the shape all emulators share:
         # {"method", "to", "organizer", "subject", "event_id", "ical_uid"}.
         self.sent_invitations: list[dict[str, str]] = []
+        # Application permissions an app registration asks for; admin consent grants them (default: calsync's).
+        self.app_permissions: dict[str, set[str]] = {}
+        # The sandbox's directory: every address at a known tenant's domain is a licensed user with a mailbox.
+        self.open_directory = False
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -197,6 +206,13 @@ class State:
             tenant_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, domain))
             self.tenants[tenant_id] = {domain}
             return tenant_id
+
+    def tenant_id(self, name: str) -> str:
+        """A tenant named by its id or by one of its domains, as authority URLs may name it; unknown names as
+        given. https://learn.microsoft.com/entra/identity-platform/v2-protocols#endpoints"""
+        name = name.lower()
+        with self.lock:
+            return next((t for t, domains in self.tenants.items() if name in domains), name)
 
     def mailbox(self, upn: str, name: str = "") -> Mailbox:
         """A user's mailbox (created on first use) with a default calendar, a shared one, and a read-only one."""
@@ -212,6 +228,20 @@ class State:
                     self.calendars[calendar.id] = calendar
                     box.calendars.append(calendar.id)
             return self.mailboxes[upn]
+
+    def user(self, key: str) -> Mailbox | None:
+        """A mailbox by address or object id; in the sandbox's open directory, any address of a known tenant."""
+        key = key.lower()
+        with self.lock:
+            box = self.mailboxes.get(key) or next((b for b in self.mailboxes.values() if b.id == key), None)
+            domain = key.rsplit("@", 1)[-1]
+            if box is None and self.open_directory and any(domain in d for d in self.tenants.values()):
+                box = self.mailbox(key)
+            return box
+
+    def roles(self, client_id: str) -> set[str]:
+        """The application permissions an app holds once an admin consented (its registration's)."""
+        return self.app_permissions.get(client_id, {"Calendars.ReadWrite"})
 
     def calendar_for(self, upn: str, calendar_id: str | None, write: bool = False) -> Calendar:
         box = self.mailboxes.get(upn)
@@ -306,6 +336,7 @@ class State:
     def app_token(self, tenant: str, client_id: str, secret: str) -> dict[str, Any]:
         with self.lock:
             self._client(client_id, secret)
+            tenant = self.tenant_id(tenant)
             if tenant not in self.tenants:
                 raise IdentityError(400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found.")
             if (tenant, client_id) not in self.admin_consent:
@@ -340,11 +371,12 @@ class State:
             answer["client_info"] = _b64({"uid": box.id, "utid": box.tenant})
         return answer
 
-    def principal(self, token: str) -> str:
+    def principal(self, token: str) -> tuple[str, str]:
+        """Who a token stands for (an address, or "app:<tenant>") and the app it was issued to."""
         entry = self.access.get(token)
         if entry is None or entry[2] < time.time():
             raise GraphError(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
-        return entry[0]
+        return entry[0], entry[1]
 
     # --- faults ---------------------------------------------------------------------------------------
 
@@ -392,6 +424,8 @@ class State:
                 organizer={"emailAddress": {"name": self.mailboxes[upn].name, "address": upn}},
                 isOrganizer=True,
                 transactionId=transaction,
+                originalStartTimeZone=body["start"].get("timeZone") or "UTC",
+                originalEndTimeZone=body["end"].get("timeZone") or "UTC",
             )
             calendar.events[event_id] = event
             self._touch(calendar, event)
@@ -439,17 +473,24 @@ class State:
             event["body"] = {"contentType": "html", "content": text_as_html(event["body"].get("content") or "")}
         return event
 
-    def _out(self, event: dict[str, Any], zone_name: str | None = None, expand: str = "") -> dict[str, Any]:
-        """An event as Graph returns it: the extended properties $expand names by id, times in Prefer's zone.
-        https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get"""
+    def _out(self, event: dict[str, Any], zone_name: str = "", expand: str = "") -> dict[str, Any]:
+        """An event as Graph returns it: the extended properties $expand names by id; start and end in the zone
+        `Prefer: outlook.timezone` names, in UTC without one. An all-day event stays at midnight whatever the
+        zone (it is a date, not an instant).
+        https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get
+        https://learn.microsoft.com/graph/api/event-get#request-headers
+        https://learn.microsoft.com/graph/api/resources/datetimetimezone"""
         out = {k: v for k, v in event.items() if not k.startswith("_") and k != "singleValueExtendedProperties"}
         wanted = expanded_ids(expand)
         found = [p for p in event.get("singleValueExtendedProperties") or [] if p["id"].lower() in wanted]
         if found:
             out["singleValueExtendedProperties"] = found
         out.setdefault("recurrence", None)
-        if zone_name:
-            for when in ("start", "end"):
+        zone_name = zone_name or "UTC"
+        for when in ("start", "end"):
+            if event.get("isAllDay"):
+                out[when] = {"dateTime": event[when]["dateTime"][:10] + "T00:00:00.0000000", "timeZone": zone_name}
+            else:
                 out[when] = format_when(parse_when(event[when]), zone_name)
         return out
 
@@ -489,12 +530,16 @@ class State:
                 found.append(candidate)
         return found
 
-    def get(self, upn: str, event_id: str, zone_name: str | None = None, expand: str = "") -> dict[str, Any]:
+    def get(self, upn: str, event_id: str, zone_name: str = "", expand: str = "",
+            calendar_id: str | None = None) -> dict[str, Any]:  # fmt: skip
         with self.lock:
-            _, event = self.event_for(upn, event_id)
+            calendar, event = self.event_for(upn, event_id)
+            if calendar_id and calendar.id != calendar_id:
+                raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
             return self._out(event, zone_name, expand)
 
-    def events(self, upn: str, calendar_id: str | None, flt: str, expand: str) -> list[dict[str, Any]]:
+    def events(self, upn: str, calendar_id: str | None, flt: str, expand: str, zone_name: str = ""
+               ) -> list[dict[str, Any]]:  # fmt: skip
         """events?$filter=singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value eq '...')."""
         with self.lock:
             calendar = self.calendar_for(upn, calendar_id)
@@ -511,7 +556,7 @@ class State:
                     for p in props
                 ):
                     continue
-                found.append(self._out(event, expand=expand))
+                found.append(self._out(event, zone_name, expand))
             return found
 
     def authorize(self, upn: str, client_id: str) -> dict[str, Any]:
@@ -540,6 +585,9 @@ class State:
                 changes["singleValueExtendedProperties"] = kept + changes["singleValueExtendedProperties"]
             event.update(changes)
             self._mail_update(calendar, event, set(body), before)
+            for when, original in (("start", "originalStartTimeZone"), ("end", "originalEndTimeZone")):
+                if when in body:
+                    event[original] = body[when].get("timeZone") or "UTC"
             if event.get("type") == "singleInstance" and body.get("recurrence"):
                 event["type"] = "seriesMaster"
             if event.get("type") == "seriesMaster" and "recurrence" in body and not body["recurrence"]:
@@ -622,7 +670,20 @@ class State:
                 found.extend(self.instances_of(calendar, event, start, end))
         return found
 
-    def delta(self, upn: str, calendar_id: str | None, params: dict[str, str], page_size: int) -> dict[str, Any]:
+    def calendar_view(self, upn: str, calendar_id: str | None, params: dict[str, str], zone_name: str = ""
+                      ) -> list[dict[str, Any]]:  # fmt: skip
+        """calendarView: the window's single events, occurrences and exceptions, by start.
+        https://learn.microsoft.com/graph/api/calendar-list-calendarview"""
+        start, end = window(params)
+        with self.lock:
+            calendar = self.calendar_for(upn, calendar_id)
+            found = sorted(self.view(calendar, start, end), key=lambda e: parse_when(e["start"]))
+            return [self._out(e, zone_name) for e in found]
+
+    def delta(self, upn: str, calendar_id: str | None, params: dict[str, str], page_size: int, link: str,
+              zone_name: str = "") -> dict[str, Any]:  # fmt: skip
+        """calendarView/delta; `link` is the absolute URL of this delta (as the request named it), which the
+        answer's @odata.nextLink and @odata.deltaLink continue. https://learn.microsoft.com/graph/api/event-delta"""
         with self.lock:
             calendar = self.calendar_for(upn, calendar_id)
             if params.get("$skiptoken"):
@@ -633,35 +694,49 @@ class State:
                     raise GraphError(410, "SyncStateNotFound", "The sync state generation is not valid any more.")
                 state = {**state, "since": state["s"], "until": calendar.seq, "o": 0}
             else:
-                if not params.get("startDateTime") or not params.get("endDateTime"):
-                    raise GraphError(400, "ErrorInvalidParameter", "This request requires a time window specified "
-                                     "by the query string parameters StartDateTime and EndDateTime.")  # fmt: skip
+                window(params)  # both given and readable
                 state = {"a": params["startDateTime"], "b": params["endDateTime"], "since": None,
                          "until": calendar.seq, "o": 0, "c": calendar.id, "g": calendar.generation}  # fmt: skip
             if state is None:
                 raise GraphError(400, "ErrorInvalidParameter", "The skip token is not valid.")
-            start = datetime.fromisoformat(state["a"].replace("Z", "+00:00"))
-            end = datetime.fromisoformat(state["b"].replace("Z", "+00:00"))
+            start, end = window({"startDateTime": state["a"], "endDateTime": state["b"]})
             items: list[dict[str, Any]] = []
             since = state["since"]
             for event in self.view(calendar, start, end):
                 series = calendar.changed.get(event.get("seriesMasterId", ""), 0)
                 changed = max(calendar.changed.get(event["id"], 0), series)
                 if since is None or since < changed <= state["until"]:
-                    items.append(self._out(event))
+                    items.append(event)
             if since is not None:
                 items += [{"@odata.type": "#microsoft.graph.event", "id": i, "@removed": {"reason": "deleted"}}
                           for i, seq in calendar.removed.items() if since < seq <= state["until"]]  # fmt: skip
-            chunk = items[state["o"] : state["o"] + page_size]
+            # Only the page's events are written out: a round reads the whole window once per page.
+            chunk = [
+                e if "@removed" in e else self._out(e, zone_name) for e in items[state["o"] : state["o"] + page_size]
+            ]
             answer: dict[str, Any] = {"value": chunk}
-            base = f"/v1.0/me/calendars/{calendar.id}/calendarView/delta"
             if state["o"] + page_size < len(items):
-                answer["@odata.nextLink"] = f"{base}?$skiptoken={_pack({**state, 'o': state['o'] + page_size})}"
+                answer["@odata.nextLink"] = f"{link}?$skiptoken={_pack({**state, 'o': state['o'] + page_size})}"
             else:
                 token = _pack({"a": state["a"], "b": state["b"], "s": state["until"], "c": calendar.id,
                                "g": calendar.generation})  # fmt: skip
-                answer["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
+                answer["@odata.deltaLink"] = f"{link}?$deltatoken={token}"
             return answer
+
+
+def window(params: dict[str, str]) -> tuple[datetime, datetime]:
+    """startDateTime and endDateTime, both required (ISO 8601; without an offset, UTC).
+    https://learn.microsoft.com/graph/api/calendar-list-calendarview#query-parameters"""
+    if not params.get("startDateTime") or not params.get("endDateTime"):
+        raise GraphError(400, "ErrorInvalidParameter", "This request requires a time window specified by the query "
+                         "string parameters StartDateTime and EndDateTime.")  # fmt: skip
+    try:
+        start, end = (
+            datetime.fromisoformat(params[k].replace("Z", "+00:00")) for k in ("startDateTime", "endDateTime")
+        )
+    except ValueError:
+        raise GraphError(400, "ErrorInvalidParameter", "StartDateTime or EndDateTime is not a date and time.") from None
+    return start if start.tzinfo else start.replace(tzinfo=UTC), end if end.tzinfo else end.replace(tzinfo=UTC)
 
 
 def text_as_html(text: str) -> str:

@@ -39,6 +39,8 @@ from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, 
 
 _EXPAND = {"$expand": EXPAND}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
+# Collections (a series' instances) page by 10 unless $top asks for more: https://learn.microsoft.com/graph/paging
+_TOP = "200"
 
 
 def _window() -> tuple[datetime, datetime]:
@@ -139,7 +141,7 @@ class MicrosoftSide:
         """Series masters and their instances, read with JSON batching: two round trips per 20 series."""
         start, end = _window()
         path = self.client.prefix + "/events/"
-        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}"
+        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}&$top={_TOP}"
         expand = "$expand=" + quote(_EXPAND["$expand"], safe="()=' ")
         masters = self.client.batch(
             [{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in master_ids]
@@ -154,7 +156,7 @@ class MicrosoftSide:
             try:
                 if status >= 300:
                     raise ValueError(f"Graph answered {status}")
-                entries.append(self._series_entry(master, (listed or {}).get("value", [])))
+                entries.append(self._series_entry(master, self.client.values(listed or {})))
             except (Unsupported, *UNREADABLE) as exc:
                 skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
         return entries, skipped
@@ -169,9 +171,10 @@ class MicrosoftSide:
 
     def _instances(self, master_id: str) -> list[dict[str, Any]]:
         start, end = _window()
+        params = {"startDateTime": _stamp(start), "endDateTime": _stamp(end), "$top": _TOP}
         answer = self.client.call("GET", f"{self.client.prefix}/events/{quote(master_id, safe='')}/instances",
-                                  params={"startDateTime": _stamp(start), "endDateTime": _stamp(end)})  # fmt: skip
-        return list(answer.get("value", []))
+                                  params=params)  # fmt: skip
+        return self.client.values(answer)  # every page: an instance left out would read as cancelled
 
     def get(self, id: str) -> Entry | None:
         try:

@@ -57,7 +57,12 @@ class GraphClient:
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
     def url(self, path: str) -> str:
+        """A path under the Graph base, or an absolute link Graph returned (@odata.nextLink, deltaLink), which
+        must point at Graph itself: the access token goes with it."""
         if path.startswith("http"):
+            link, base = urlsplit(path), urlsplit(self.base)
+            if (link.scheme, link.netloc) != (base.scheme, base.netloc):
+                raise PermanentError("Microsoft Graph answered with a link to another host; calsync did not follow.")
             return path
         if path.startswith("/v1.0/") or path.startswith("/beta/"):
             parts = urlsplit(self.base)
@@ -84,6 +89,15 @@ class GraphClient:
                 raise TransientError(f"Microsoft asked calsync to slow down ({response.status_code}).", wait)
             return _result(response, missing)
         raise AssertionError("unreachable")
+
+    def values(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        """A collection's items with its further pages: Outlook collections come 10 at a time unless $top asks for
+        more, the rest behind @odata.nextLink. https://learn.microsoft.com/graph/paging"""
+        values = list(answer.get("value", []))
+        while answer.get("@odata.nextLink"):
+            answer = self.call("GET", answer["@odata.nextLink"])
+            values.extend(answer.get("value", []))
+        return values
 
     def batch(self, requests_: list[dict[str, Any]]) -> list[tuple[int, Any]]:
         """JSON batching, 20 requests per round trip; throttled ones are sent again after their Retry-After."""

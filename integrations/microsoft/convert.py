@@ -213,8 +213,8 @@ def to_component(
     start: datetime | date = parse_when(event["start"], zone)
     end: datetime | date = parse_when(event["end"], event.get("originalEndTimeZone", "") or zone)
     props = _properties(event)
-    if event.get("isAllDay"):
-        start, end = start.date(), end.date()  # type: ignore[union-attr]
+    if event.get("isAllDay"):  # dates: Graph gives them as midnight in whichever zone it answers in
+        start, end = (date.fromisoformat(event[k]["dateTime"][:10]) for k in ("start", "end"))
     elif props.get(FLOATING_PROPERTY.lower()) == "1" and not event.get("recurrence"):
         local = resolve_zone(zone_hint) or UTC
         start, end = (v.astimezone(local).replace(tzinfo=None) for v in (start, end))  # type: ignore[union-attr]

@@ -121,7 +121,8 @@ def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enab
 def admin_consent_url(organisation: MicrosoftOrganisation, state: str) -> str:
     query = urlencode({"client_id": organisation.client_id, "state": state,
                        "redirect_uri": settings.SITE_URL + reverse("integrations:microsoft_consented")})  # fmt: skip
-    return f"{settings.MICROSOFT_AUTHORITY_HOST}/{organisation.directory_id}/adminconsent?{query}"
+    host = settings.MICROSOFT_EMULATOR_BROWSER_URL or settings.MICROSOFT_AUTHORITY_HOST
+    return f"{host}/{organisation.directory_id}/adminconsent?{query}"
 
 
 def token_provider(organisation: MicrosoftOrganisation) -> Callable[[], str]:

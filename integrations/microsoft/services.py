@@ -22,10 +22,10 @@ class MicrosoftConnectError(Exception):
 
 def mailbox_calendars(client: GraphClient) -> list[MailboxCalendar]:
     """The mailbox's calendars, the default first; SyncError when Graph refuses."""
-    answer = client.call("GET", f"{client.prefix}/calendars")
+    answer = client.call("GET", f"{client.prefix}/calendars", params={"$top": "100"})
     calendars = [
         MailboxCalendar(c["id"], c.get("name", c["id"]), bool(c.get("canEdit")), bool(c.get("isDefaultCalendar")))
-        for c in answer.get("value", [])
+        for c in client.values(answer)
     ]
     calendars.sort(key=lambda c: (not c.default, c.name.lower()))
     return calendars

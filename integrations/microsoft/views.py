@@ -171,8 +171,18 @@ def organisation_admin(request: HttpRequest) -> HttpResponse:
         consent_url = organisation.admin_consent_url(current, state)
     return render(request, "integrations/microsoft_organisation.html", {
         "form": form, "organisation": current, "tenant": tenant, "consent_url": consent_url,
-        "sandbox": settings.MICROSOFT_SANDBOX,
+        "sandbox": _sandbox_app(request.user),  # type: ignore[arg-type]
     })  # fmt: skip
+
+
+def _sandbox_app(admin: Any) -> dict[str, str] | None:
+    """In the sandbox, the emulator's app registration (it has Calendars.ReadWrite as an application permission)
+    and the admin's domain as the tenant: what an admin would copy from the Entra portal."""
+    if not settings.MICROSOFT_SANDBOX:
+        return None
+    return {"directory": admin.email.rsplit("@", 1)[-1], "client_id": settings.MICROSOFT_CLIENT_ID,
+            "secret": settings.MICROSOFT_CLIENT_SECRET,
+            "page": f"{settings.MICROSOFT_EMULATOR_BROWSER_URL}/sandbox"}  # fmt: skip
 
 
 @login_required

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -235,6 +235,43 @@ def test_a_repeated_create_returns_the_first_event(microsoft, microsoft_mailbox)
     assert again.id == first.id and len(side.changes(None).changed) == 1
 
 
+def test_a_long_series_is_read_whole_and_an_all_day_event_keeps_its_date(microsoft, microsoft_mailbox) -> None:
+    """Graph lists a series' instances in pages (10 by default) and answers in UTC: the adapter reads every page,
+    so no occurrence reads as cancelled, keeps a timed event in the zone it was written in, and keeps an all-day
+    event on its date even when written in a zone behind UTC.
+    https://learn.microsoft.com/graph/paging https://learn.microsoft.com/graph/api/event-get#request-headers"""
+    login, tokens = microsoft_mailbox
+    calendar_id = microsoft.state.mailboxes[login].calendars[0]
+    today = datetime.now(BERLIN).date()
+    daily = {"pattern": {"type": "daily", "interval": 1},
+             "range": {"type": "numbered", "numberOfOccurrences": 40, "startDate": today.isoformat()}}  # fmt: skip
+    pacific = "Pacific Standard Time"
+    microsoft.state.create(login, calendar_id, {
+        "subject": "Stand-up", "recurrence": daily,
+        "start": {"dateTime": f"{today}T09:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": f"{today}T09:15:00", "timeZone": "W. Europe Standard Time"}})  # fmt: skip
+    microsoft.state.create(login, calendar_id, {
+        "subject": "Offsite", "isAllDay": True, "start": {"dateTime": f"{today}T00:00:00", "timeZone": pacific},
+        "end": {"dateTime": f"{today + timedelta(days=1)}T00:00:00", "timeZone": pacific}})  # fmt: skip
+    side = MicrosoftSide(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None), calendar_id)
+    by_title = {e.item.master.summary: e.item for e in side.changes(None).changed}
+    series = by_title["Stand-up"]
+    assert series.master.exdates == () and series.master.rrule == "FREQ=DAILY;COUNT=40"
+    assert series.master.start == datetime(today.year, today.month, today.day, 9, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert by_title["Offsite"].master.start == today
+
+
+def test_every_calendar_of_a_mailbox_is_offered_however_many(microsoft, microsoft_mailbox) -> None:
+    """/me/calendars comes in pages (https://learn.microsoft.com/graph/paging): all of them are listed."""
+    from integrations.microsoft.services import mailbox_calendars
+    from tests.emulators.test_microsoft_emulator import _more_calendars
+
+    login, tokens = microsoft_mailbox
+    _more_calendars(microsoft, login, 120)
+    calendars = mailbox_calendars(GraphClient(lambda: tokens["access_token"], sleep=lambda s: None))
+    assert len(calendars) == 123 and calendars[0].default and calendars[0].name == "Calendar"
+
+
 # --- organisation-wide (Microsoft 365 app) --------------------------------------------------------------
 
 
@@ -274,6 +311,31 @@ def test_test_settings_explains_each_failure(admin_client_, microsoft, organisat
     assert "no mailbox was found" in _organisation(admin_client_, organisation_app, aliases="").lower()
     works = _organisation(admin_client_, organisation_app, secret="")
     assert "Works: calsync read 3 calendars of admin@contoso.example" in works
+
+
+def test_test_settings_succeeds_in_the_sandbox_with_what_the_page_shows(admin_client_, admin_user, microsoft) -> None:
+    """The sandbox's organisation-wide set-up: the page names the emulator's app and the admin's domain as the
+    tenant; saved, consented to by the admin signing in on the consent page, Test settings works (a
+    client-credentials token for the domain, then the admin's calendars under /users/{address})."""
+    page = admin_client_.get(reverse("integrations:microsoft_organisation")).content.decode()
+    shown = dict(re.findall(r'data-testid="sandbox-(directory|client|secret)">([^<]+)<', page))
+    assert shown == {"directory": "acme.test", "client": "calsync-test", "secret": "calsync-test-secret"}
+    form = {"directory_id": shown["directory"], "client_id": shown["client"], "secret": shown["secret"],
+            "enabled": "on", "aliases": "", "save": "1"}  # fmt: skip
+    page = admin_client_.post(reverse("integrations:microsoft_organisation"), form, follow=True).content.decode()
+    url = re.search(r'href="([^"]*/adminconsent\?[^"]*)"', page)[1].replace("&amp;", "&")  # type: ignore[index]
+    assert url.startswith(f"{microsoft.browser_url}/acme.test/adminconsent?")  # the plain-http twin, no warning
+    with requests.Session() as session:
+        session.trust_env = False
+        consent_page = session.get(url, timeout=10)
+        assert "Calendars.ReadWrite" in consent_page.text and 'name="login"' in consent_page.text
+        back = session.get(url, params={"decision": "accept", "login": admin_user.email}, allow_redirects=False,
+                           timeout=10)  # fmt: skip
+    answer = admin_client_.get(back.headers["Location"].split("127.0.0.1:8000")[-1], follow=True).content.decode()
+    assert "Admin consent granted" in answer
+    works = admin_client_.post(reverse("integrations:microsoft_organisation"), {**form, "secret": "", "test": "1"},
+                               follow=True).content.decode()  # fmt: skip
+    assert f"Works: calsync read 3 calendars of {admin_user.email}" in works
 
 
 def test_a_user_on_an_alias_domain_connects_through_the_organisation(admin_client_, client, member, calendar,
