@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dav.models import AppPassword
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
+    from meetings.models import Meeting
     from sync.models import SyncRun
 
 
@@ -88,6 +89,20 @@ class Scope:
             self.tenant_runs() if self.user.is_tenant_admin else self.tenant_runs().filter(integration__user=self.user)
         )
         return get_object_or_404(runs.select_related("integration__user", "integration__calendar"), pk=pk)
+
+    # --- meetings ------------------------------------------------------------
+
+    def colleagues(self) -> models.QuerySet[User]:
+        """People the user may invite by name: the organisation's active members but themselves."""
+        return self.users().filter(is_active=True).exclude(pk=self.user.pk)
+
+    def meeting_of(self, event: Event) -> Meeting | None:
+        """The meeting one of the user's events is a copy of (theirs or a colleague's), if it is one."""
+        from meetings.models import Meeting
+
+        if event.calendar.owner_id != self.user.pk:
+            raise PermissionDenied("Not your event.")
+        return Meeting.objects.for_tenant(self.tenant).filter(uid=event.uid).select_related("owner").first()
 
     # --- administration ------------------------------------------------------
 

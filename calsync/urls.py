@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("integrations.urls")),
     path("", include("dav.urls")),
+    path("", include("meetings.urls")),
 ]
