@@ -15,7 +15,7 @@ from email.utils import getaddresses, parseaddr
 
 import icalendar
 
-from events.ical import Attendee, ICalError, Item, items_to_calendar, parse_calendar
+from events.ical import Attendee, ICalError, Item, items_to_calendar
 
 METHODS = ("REQUEST", "CANCEL")
 PARTSTATS = ("ACCEPTED", "TENTATIVE", "DECLINED")
@@ -68,21 +68,28 @@ def parse_reply(raw: bytes) -> Reply:
     message = message_from_bytes(raw, policy=policy.default)
     payload = _calendar_payload(message)  # type: ignore[arg-type]
     try:
-        method = str(icalendar.Calendar.from_ical(payload).get("METHOD", "")).upper()
+        calendar = icalendar.Calendar.from_ical(payload)
     except ValueError as exc:
         raise ICalError("The calendar part cannot be read.") from exc
+    method = str(calendar.get("METHOD", "")).upper()
     if method != "REPLY":
         raise ICalError(f"Only iTIP REPLY messages are accepted here, not {method or 'a message without METHOD'}.")
-    items = parse_calendar(payload)
-    if len(items) != 1 or len(items[0].master.attendees) != 1:
-        raise ICalError("A REPLY names one meeting and one attendee (RFC 5546 3.2.3).")
-    attendee = items[0].master.attendees[0]
+    # A REPLY need not repeat DTSTART or SUMMARY (RFC 5546 3.2.3), so it is read here, not as a stored event.
+    events = calendar.walk("VEVENT")
+    attendees = events[0].get("ATTENDEE") if len(events) == 1 else None
+    if attendees is None or isinstance(attendees, list) or not events[0].get("UID"):
+        raise ICalError("A REPLY names one meeting (UID) and one attendee (RFC 5546 3.2.3).")
+    attendee = Attendee(
+        email=str(attendees).removeprefix("mailto:").removeprefix("MAILTO:"),
+        name=str(attendees.params.get("CN", "")),
+        partstat=str(attendees.params.get("PARTSTAT", "")).upper(),
+    )
     if attendee.partstat not in PARTSTATS:
         raise ICalError(f"The answer {attendee.partstat!r} is not accepted, tentative or declined.")
     headers = [message.get(h, "") for h in ("Delivered-To", "X-Original-To", "To", "Cc")]
     recipients = tuple(a.lower() for _, a in getaddresses([str(h) for h in headers if h]) if a)
     return Reply(
-        uid=items[0].uid,
+        uid=str(events[0]["UID"]),
         attendee=attendee,
         sender=parseaddr(str(message.get("From", "")))[1].lower(),
         recipients=recipients,

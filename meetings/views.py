@@ -126,10 +126,15 @@ def inbound_reply(request: HttpRequest) -> HttpResponse:
     if len(request.body) > MAX_INBOUND_BYTES:
         return HttpResponse("The message is too large.\n", status=413, content_type="text/plain")
     try:
-        meeting = services.reply_receive(raw=request.body, recipient=parseaddr(request.GET.get("to", ""))[1])
+        meeting = services.reply_receive(raw=request.body, recipient=_envelope_recipient(request))
     except services.MeetingError as exc:
         return HttpResponse(f"{exc}\n", status=exc.status, content_type="text/plain")
     return HttpResponse(f"Recorded the answer to {meeting.uid}.\n", status=202, content_type="text/plain")
+
+
+def _envelope_recipient(request: HttpRequest) -> str:
+    # An unencoded "+" in the query string arrives as a space, and an address holds no spaces.
+    return parseaddr(request.GET.get("to", "").replace(" ", "+"))[1]
 
 
 @login_required
