@@ -41,8 +41,14 @@ def owner_fields(component: Component) -> tuple[object, ...]:
     return (component.summary, component.description, _instant(component.start), _instant(component.end))
 
 
+def _owner_view(item: Item) -> tuple[object, ...]:
+    """The owner's fields of the series and of each occurrence they moved or retitled."""
+    overrides = sorted((as_utc(o.recurrence_id), owner_fields(o)) for o in item.overrides if o.recurrence_id)
+    return owner_fields(item.master), tuple(overrides)
+
+
 def owner_fields_differ(before: Item, after: Item) -> bool:
-    return owner_fields(before.master) != owner_fields(after.master)
+    return _owner_view(before) != _owner_view(after)
 
 
 def meeting_of(calendar: Calendar, uid: str) -> Meeting | None:

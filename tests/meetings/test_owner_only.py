@@ -187,3 +187,24 @@ def test_the_owners_own_provider_edit_is_taken_and_reaches_the_copies(
         sync(local, remote, store, Settings(), ListReport())
     assert _copy(owner_calendar, meeting.uid).start == START + timedelta(hours=1)
     assert _copy(colleague_calendar, meeting.uid).start == START + timedelta(hours=1)
+
+
+def test_an_attendee_cannot_move_one_occurrence_of_a_recurring_meeting_either(
+    make_meeting, owner_calendar, colleague_calendar, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    meeting = make_meeting()
+    owners = item_from_event(_copy(owner_calendar, meeting.uid))
+    with run_on_commit():
+        item_save(calendar=owner_calendar, item=replace(owners, master=replace(owners.master, rrule="FREQ=WEEKLY")))
+    copy = item_from_event(_copy(colleague_calendar, meeting.uid))
+    assert copy.master.rrule == "FREQ=WEEKLY"
+    second = START + timedelta(days=7)
+    moved = replace(copy.master, rrule="", recurrence_id=second, start=second + timedelta(hours=5),
+                    end=END + timedelta(days=7, hours=5))  # fmt: skip
+    with pytest.raises(OwnerOnlyEdit):
+        item_save(calendar=colleague_calendar, item=replace(copy, overrides=(moved,)))
+    # The owner may.
+    with run_on_commit():
+        item_save(calendar=owner_calendar, item=replace(item_from_event(_copy(owner_calendar, meeting.uid)),
+                                                        overrides=(replace(moved, sequence=1),)))  # fmt: skip
+    assert len(item_from_event(_copy(colleague_calendar, meeting.uid)).overrides) == 1
