@@ -271,6 +271,15 @@ def _subject(item: Item, method: str, sequence: int) -> str:
     return f"{'Updated invitation' if sequence else 'Invitation'}: {title}"
 
 
+def _when(item: Item) -> str:
+    """The time in words, in the zone the owner gave (an all-day date, or a start without an end, too)."""
+    start, end = item.master.start, item.master.end
+    if not isinstance(start, datetime):
+        return f"{start:%A %d %B %Y} (all day)" if start else "(no time)"
+    until = f" – {end:%H:%M %Z}" if isinstance(end, datetime) else ""
+    return f"{start:%A %d %B %Y %H:%M %Z}{until}"
+
+
 def _email(meeting: Meeting, item: Item, attendee: Attendee, method: str, text: str) -> EmailMessage:
     owner = meeting.owner
     lines = [
@@ -278,7 +287,7 @@ def _email(meeting: Meeting, item: Item, attendee: Attendee, method: str, text: 
         + ("cancelled this meeting." if method == "CANCEL" else "invites you to this meeting."),
         "",
         item.master.summary,
-        f"When: {item.master.start:%A %d %B %Y %H:%M %Z} – {item.master.end:%H:%M %Z}",
+        f"When: {_when(item)}",
     ]
     if item.master.description:
         lines += ["", item.master.description]

@@ -201,3 +201,15 @@ def test_a_person_of_another_organisation_with_an_invited_address_gets_no_copy(
         )
     assert not Event.objects.filter(calendar__owner=outsider, uid=meeting.uid).exists()
     assert [m.to for m in mail.outbox] == [[outsider.email]]  # an outsider is simply an external guest
+
+
+def test_an_all_day_meeting_without_an_end_is_still_sent(make_meeting, owner_calendar, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    meeting = make_meeting(EXTERNAL)
+    mail.outbox.clear()
+    item = item_from_event(_event(owner_calendar, meeting.uid))
+    all_day = replace(item.master, start=START.date(), end=None)
+    with run_on_commit():
+        item_save(calendar=owner_calendar, item=replace(item, master=all_day))
+    (message,) = mail.outbox
+    assert "When: Tuesday 08 December 2026 (all day)" in message.body
+    assert _ics(message).walk("VEVENT")[0].decoded("DTSTART") == START.date()
