@@ -62,11 +62,18 @@ def sender_update(*, tenant: Tenant, name: str, email: str) -> InvitationSender:
 
 
 def provider_sends(calendar: Calendar) -> bool:
-    """Does a connected provider that emails invitations receive this calendar's changes?"""
+    """Does a connected provider that emails invitations receive this calendar's changes, as the owner?
+
+    The providers send only for a meeting their own account organises (issue 13's policy): a calendar connected
+    with another account than the owner's calsync address (the meeting's ORGANIZER) gets copies written without
+    sending, so calsync sends then.
+    """
     writes_out = (Integration.Direction.BOTH, Integration.Direction.FROM_CALSYNC)
-    return Integration.objects.filter(
+    accounts = Integration.objects.filter(
         calendar=calendar, provider__in=SENDING_PROVIDERS, sync_enabled=True, direction__in=writes_out
-    ).exists()
+    ).values_list("config", flat=True)
+    owner = calendar.owner.email.lower()
+    return any(str(config.get("account", "")).lower() == owner for config in accounts)
 
 
 # --- creating ----------------------------------------------------------------------------------------------------

@@ -110,9 +110,26 @@ def test_a_provider_that_sends_invitations_means_calsync_sends_none(owner, owner
         remote_calendar_id="primary",
         remote_calendar_name="Olga",
         sync_enabled=True,
+        config={"account": "Olga@acme.test"},
     )
     make_meeting()
     assert mail.outbox == []
+
+
+def test_a_provider_account_under_another_address_does_not_send_so_calsync_does(
+    owner, owner_calendar, make_meeting
+) -> None:  # type: ignore[no-untyped-def]
+    integration_create(
+        user=owner,
+        provider="microsoft",
+        calendar=owner_calendar,
+        remote_calendar_id="AAMkCalendar",
+        remote_calendar_name="Calendar",
+        sync_enabled=True,
+        config={"account": "olga.private@outlook.example"},
+    )
+    make_meeting()
+    assert len(mail.outbox) == 2
 
 
 def test_a_calendar_only_read_from_google_does_not_send(owner, owner_calendar, make_meeting) -> None:  # type: ignore[no-untyped-def]
@@ -124,6 +141,7 @@ def test_a_calendar_only_read_from_google_does_not_send(owner, owner_calendar, m
         remote_calendar_name="Olga",
         sync_enabled=True,
         direction="to_calsync",
+        config={"account": "olga@acme.test"},
     )
     make_meeting()
     assert len(mail.outbox) == 2
