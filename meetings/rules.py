@@ -83,8 +83,8 @@ def check_write(calendar: Calendar, existing: Event | None, after: Item) -> Meet
     if _MEETING_SERVICE.get() or not (after.master.attendees or (existing is not None and existing.attendees)):
         return None
     meeting = meeting_of(calendar, after.uid)
-    if meeting is None or existing is None or meeting.calendar_id == calendar.pk:
-        return meeting
+    if meeting is None or existing is None or calendar.owner_id == meeting.owner_id:
+        return meeting  # the owner's own calendars (a calsync-to-calsync sync too) take the owner's edits
     if owner_fields_differ(item_from_event(existing), after):
         raise OwnerOnlyEdit(refusal(meeting.owner.display_name, meeting.owner.email))
     return meeting

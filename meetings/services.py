@@ -153,23 +153,31 @@ def _copy_of(owner_item: Item, current: Item | None) -> Item:
 
 
 def _copies_write(meeting: Meeting, owner_item: Item) -> None:
-    """Make every colleague's copy say what the owner's says; remove the copies of people no longer invited."""
-    copies = {
-        e.calendar.owner_id: e
-        for e in Event.objects.filter(tenant_id=meeting.tenant_id, uid=meeting.uid, parent=None)
-        .exclude(calendar=meeting.calendar)
-        .select_related("calendar")
-    }
+    """Make every colleague's copy say what the owner's says; remove the copies of people no longer invited.
+
+    A colleague may hold the copy in more than one calendar (one synced into another): each is kept in step.
+    The owner's own calendars are left to the owner's syncs.
+    """
+    rows = Event.objects.filter(tenant_id=meeting.tenant_id, uid=meeting.uid, parent=None).exclude(
+        calendar__owner_id=meeting.owner_id
+    )
+    held: dict[int, list[Event]] = {}
+    for row in rows.select_related("calendar"):
+        held.setdefault(row.calendar.owner_id, []).append(row)
     with meeting_service_writes():
         for colleague in _colleagues(meeting, owner_item):
-            existing = copies.pop(colleague.pk, None)
-            current = item_from_event(existing) if existing else None
-            wanted = _copy_of(owner_item, current)
-            if current != wanted:
-                calendar = existing.calendar if existing else _copy_calendar(colleague)
-                event_services.item_save(calendar=calendar, item=wanted)
-        for gone in copies.values():
+            for existing in held.pop(colleague.pk, None) or [None]:
+                _copy_write(owner_item, colleague, existing)
+        for gone in (row for copies in held.values() for row in copies):
             event_services.item_delete(event=gone)
+
+
+def _copy_write(owner_item: Item, colleague: User, existing: Event | None) -> None:
+    current = item_from_event(existing) if existing else None
+    wanted = _copy_of(owner_item, current)
+    if current != wanted:
+        calendar = existing.calendar if existing else _copy_calendar(colleague)
+        event_services.item_save(calendar=calendar, item=wanted)
 
 
 # --- answers -----------------------------------------------------------------------------------------------------

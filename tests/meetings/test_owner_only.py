@@ -208,3 +208,24 @@ def test_an_attendee_cannot_move_one_occurrence_of_a_recurring_meeting_either(
         item_save(calendar=owner_calendar, item=replace(item_from_event(_copy(owner_calendar, meeting.uid)),
                                                         overrides=(replace(moved, sequence=1),)))  # fmt: skip
     assert len(item_from_event(_copy(colleague_calendar, meeting.uid)).overrides) == 1
+
+
+def test_the_owners_calsync_to_calsync_sync_carries_their_edit_to_their_other_calendar(
+    make_meeting, owner, owner_calendar, colleague_calendar, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import CalendarFactory
+
+    meeting = make_meeting()
+    mirror = CalendarFactory(owner=owner, name="Olga's mirror")
+    local, remote, store = CalsyncSide(owner_calendar), CalsyncSide(mirror), MemoryStore()
+    with run_on_commit():
+        sync(local, remote, store, Settings(), ListReport())
+    owners = item_from_event(_copy(owner_calendar, meeting.uid))
+    with run_on_commit():
+        item_save(calendar=owner_calendar, item=replace(owners, master=replace(owners.master, summary="Moved on")))
+        report = ListReport()
+        sync(local, remote, store, Settings(), report)
+    assert report.of("conflict") == []
+    assert _copy(mirror, meeting.uid).title == "Moved on"
+    assert _copy(colleague_calendar, meeting.uid).title == "Moved on"
+    assert _copy(owner_calendar, meeting.uid).title == "Moved on"
