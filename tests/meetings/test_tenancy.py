@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from accounts.tenancy import Scope
+from events.convert import item_from_event
 from events.models import Event
+from events.services import item_save
 from meetings import links, services
 from meetings.models import Meeting
 from tests.factories import CalendarFactory, UserFactory
@@ -32,17 +36,12 @@ def test_meeting_of_answers_only_for_the_users_own_events(make_meeting, owner, c
 
 
 def test_the_same_uid_in_another_organisation_is_not_this_meeting(make_meeting, outsider) -> None:  # type: ignore[no-untyped-def]
-    from events.convert import item_from_event
-    from events.services import item_save
-
     meeting = make_meeting()
     mine = Event.objects.get(calendar=meeting.calendar, uid=meeting.uid)
     theirs = item_save(calendar=CalendarFactory(owner=outsider), item=item_from_event(mine)).event
     assert Scope(outsider).meeting_of(theirs) is None
     # Their edits are theirs: nothing refuses them and nothing reaches the meeting.
     item = item_from_event(theirs)
-    from dataclasses import replace
-
     item_save(calendar=theirs.calendar, item=replace(item, master=replace(item.master, summary="Theirs")))
     assert Event.objects.get(pk=mine.pk).title == "Budget review"
 
