@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dav.models import AppPassword
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
+    from meetings.models import Meeting
     from scheduling.models import CalendarShare
     from sync.models import SyncRun
 
@@ -99,9 +100,21 @@ class Scope:
     def calendar_share(self, pk: int) -> CalendarShare:
         return get_object_or_404(self.calendar_shares().select_related("calendar", "grantee"), pk=pk)
 
-    def colleagues(self) -> models.QuerySet[User]:
-        """The active people of the organisation (the user included): whose time the scheduling pages ask about."""
-        return self.users().filter(is_active=True)
+    def colleagues(self, *, including_me: bool = False) -> models.QuerySet[User]:
+        """The organisation's active members: whom the user may invite, and whose time the scheduling pages ask
+        about (there the user is one of the people too)."""
+        people = self.users().filter(is_active=True)
+        return people if including_me else people.exclude(pk=self.user.pk)
+
+    # --- meetings ------------------------------------------------------------
+
+    def meeting_of(self, event: Event) -> Meeting | None:
+        """The meeting one of the user's events is a copy of (theirs or a colleague's), if it is one."""
+        from meetings.models import Meeting
+
+        if event.calendar.owner_id != self.user.pk:
+            raise PermissionDenied("Not your event.")
+        return Meeting.objects.for_tenant(self.tenant).filter(uid=event.uid).select_related("owner").first()
 
     # --- administration ------------------------------------------------------
 

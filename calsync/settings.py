@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "sync",
     "dav",
     "scheduling",
+    "meetings",
     "axes",
 ]
 
@@ -443,6 +444,13 @@ if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
         raise ImproperlyConfigured("EMAIL_URL=filemail:// needs an absolute directory, e.g. filemail:///var/mail.")
     EMAIL_FILE_PATH = _mail_url.path
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="calsync <noreply@localhost>")
+
+# Meetings (meetings/): how long an invitation's answer link works; the address iMIP replies come back to (each
+# meeting's is replies+<signed tag>@domain; "" = replies go to the owner's own address); a shared secret the
+# inbound endpoint also requires when set (the MTA or webhook sends it as X-Calsync-Inbound-Secret).
+MEETINGS_ANSWER_LINK_DAYS = env.int("MEETINGS_ANSWER_LINK_DAYS", default=90)
+MEETINGS_REPLY_ADDRESS = env.str("MEETINGS_REPLY_ADDRESS", default="")
+MEETINGS_INBOUND_SECRET = env.str("MEETINGS_INBOUND_SECRET", default="")
 
 # --- limits -----------------------------------------------------------------
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("dav.urls")),
     path("", include("scheduling.urls")),
+    path("", include("meetings.urls")),
 ]

@@ -23,6 +23,23 @@ _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _ATTENDEE = re.compile(r"^\s*(?:(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>|(?P<bare>\S+))\s*$")
 
 
+def parse_attendee_lines(text: str) -> list[tuple[str, str]]:
+    """(name, email) for each line "email" or "Name <email>"; ValidationError naming a line that is neither."""
+    people = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        match = _ATTENDEE.match(line)
+        email = (match.group("email") or match.group("bare")) if match else ""
+        try:
+            forms.EmailField().clean(email)
+        except ValidationError:
+            raise ValidationError(f"'{line.strip()}' is not an email address (or Name <email>).") from None
+        assert match is not None  # an address was found above
+        people.append((match.group("name") or "", email.strip()))
+    return people
+
+
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
 
@@ -153,19 +170,7 @@ class _DetailsMixin(_VersionMixin):
     activity_type = forms.CharField(max_length=200, required=False)
 
     def clean_attendees(self) -> list[tuple[str, str]]:
-        people = []
-        for line in self.cleaned_data["attendees"].splitlines():
-            if not line.strip():
-                continue
-            match = _ATTENDEE.match(line)
-            email = (match.group("email") or match.group("bare")) if match else ""
-            try:
-                forms.EmailField().clean(email)
-            except ValidationError:
-                raise ValidationError(f"'{line.strip()}' is not an email address (or Name <email>).") from None
-            assert match is not None  # an address was found above
-            people.append((match.group("name") or "", email.strip()))
-        return people
+        return parse_attendee_lines(self.cleaned_data["attendees"])
 
     def _attendees(self, existing: tuple[Attendee, ...]) -> tuple[Attendee, ...]:
         """The attendees as entered, keeping the replies of those already invited."""

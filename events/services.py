@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from calsync.queue import UNREACHABLE, publish
+from meetings import rules as meeting_rules
 
 from .convert import component_fields, item_from_event, item_span
 from .ical import (
@@ -333,7 +334,10 @@ def item_save(
                 raise PreconditionFailed("An item with this name or UID already exists.")
             if if_match is not None and (existing is None or existing.seq != if_match):
                 raise PreconditionFailed("The item was changed or deleted since you last read it.")
+            meeting = meeting_rules.check_write(calendar, existing, item)
             event = _write_rows(calendar, existing, item, target_name, seq)
+            if meeting is not None:
+                meeting_rules.after_write(meeting, calendar)
     except IntegrityError as exc:  # a concurrent writer took the name first
         raise NameConflict("An item with this name already exists.") from exc
     calendar.change_seq = seq
@@ -347,6 +351,7 @@ def item_delete(*, event: Event, if_match: int | None = None) -> None:
         current = Event.objects.filter(pk=master.pk).values_list("seq", flat=True).first()
         if current is None or (if_match is not None and current != if_match):
             raise PreconditionFailed("The item was changed or deleted since you last read it.")
+        meeting_rules.before_delete(master)
         Tombstone.objects.create(calendar_id=master.calendar_id, uid=master.uid, name=master.name, seq=seq)
         master.delete()
     master.calendar.change_seq = seq

@@ -29,7 +29,7 @@ def find_time(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     today = timezone.localdate()
     initial = {"first_day": today, "last_day": today + timedelta(days=13), "duration": 30}
-    form = FindTimeForm(request.GET or None, colleagues=scope.colleagues(), initial=initial)
+    form = FindTimeForm(request.GET or None, colleagues=scope.colleagues(including_me=True), initial=initial)
     context: dict[str, object] = {"form": form}
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
@@ -66,7 +66,7 @@ def _clock(moment: datetime, zone: str) -> str:
 def personal_settings(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     personal = selectors.personal_for([scope.user]).get(scope.user.pk)
-    others = scope.colleagues().exclude(pk=scope.user.pk)
+    others = scope.colleagues()
     form = PersonalForm(request.POST or None, colleagues=others, initial=_personal_initial(personal))
     if request.method == "POST" and form.is_valid():
         services.personal_update(user=scope.user, free_busy_sharing=form.cleaned_data["free_busy_sharing"],
@@ -101,7 +101,7 @@ def _personal_initial(personal: PersonalScheduling | None) -> dict[str, object]:
 def share_create(request: HttpRequest, pk: int) -> HttpResponse:
     scope = _scope(request)
     calendar = scope.calendar(pk)
-    form = ShareForm(request.POST, colleagues=scope.colleagues().exclude(pk=scope.user.pk))
+    form = ShareForm(request.POST, colleagues=scope.colleagues())
     if form.is_valid():
         share = services.calendar_share(calendar=calendar, **form.cleaned_data)
         messages.success(request, f"{calendar} is shared with {share.grantee or 'everyone'}.")

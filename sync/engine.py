@@ -27,7 +27,16 @@ from typing import Protocol
 from events.ical import Item
 
 from .adapter import CalendarSide, Changes, Entry
-from .errors import AuthRevoked, CursorExpired, ItemRejected, NotFound, PermanentError, PreconditionFailed, SafetyStop
+from .errors import (
+    AuthRevoked,
+    CursorExpired,
+    ItemRejected,
+    NotFound,
+    OwnerOnly,
+    PermanentError,
+    PreconditionFailed,
+    SafetyStop,
+)
 
 
 class Direction(StrEnum):
@@ -408,6 +417,8 @@ class _Run:
                 self.apply(replanned, settings, attempts - 1)
         except AuthRevoked:
             raise
+        except OwnerOnly as exc:
+            self._put_back(action, str(exc))
         except (ItemRejected, PermanentError) as exc:
             self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc), source=_source(action))
 
@@ -540,6 +551,20 @@ class _Run:
             f"the version in {_side_name(source)} was put back."
         )
         self._write(Action("write", changed, pair, conflict=message))
+
+    def _put_back(self, action: Action, reason: str) -> None:
+        """The target keeps a version only someone else may change (a meeting's owner): the one place a sync
+        refuses an edit for that. The target's version is written back over the edit, and the log says why."""
+        pair, kept = action.pair, action.target
+        state = pair.state(kept)
+        kept_id = state.entry.id if state.entry else (pair.mapping.id(kept) if pair.mapping else pair.uid)
+        current = self.sides[kept].get(kept_id)
+        if current is None:
+            self.report.unsynced(kept, pair.uid, pair.title, reason, source=_source(action))
+            return
+        state.entry, state.deleted = current, False
+        message = f"{reason} Its version in {_side_name(kept)} was put back in {_side_name(kept.other)}."
+        self._write(Action("write", kept.other, pair, conflict=message))
 
 
 def sync(local: CalendarSide, remote: CalendarSide, store: StatusStore, settings: Settings, report: Report) -> None:

@@ -43,6 +43,10 @@ class ItemRejected(SyncError):
     """The side refuses this one item (invalid data, unsupported feature); the rest of the run goes on."""
 
 
+class OwnerOnly(ItemRejected):
+    """The side keeps a version only someone else may change (a meeting copy: its owner's time and title)."""
+
+
 class SafetyStop(SyncError):
     """The run stopped itself rather than do something that looks like a mistake (mass deletion)."""
 

@@ -11,9 +11,10 @@ from events.hidden import hidden_fields_kept
 from events.ical import ICalError, Item
 from events.models import Calendar, Event
 from events.selectors import changes_since
+from meetings.rules import OwnerOnlyEdit
 
 from .adapter import Changes, Entry
-from .errors import CursorExpired, ItemRejected, NotFound, PreconditionFailed
+from .errors import CursorExpired, ItemRejected, NotFound, OwnerOnly, PreconditionFailed
 
 
 def _entry(event: Event) -> Entry:
@@ -102,6 +103,8 @@ class CalsyncSide:
             result = services.item_save(calendar=self.calendar, item=item, **conditions)  # type: ignore[arg-type]
         except services.PreconditionFailed as exc:
             raise PreconditionFailed(str(exc)) from exc
+        except OwnerOnlyEdit as exc:
+            raise OwnerOnly(str(exc)) from exc
         except (ICalError, services.NameConflict) as exc:
             raise ItemRejected(str(exc)) from exc
         return Entry(id=result.event.uid, version=str(result.event.seq), item=item)

@@ -79,6 +79,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "scheduling:share_delete": reverse("scheduling:share_delete", args=[foreign["share"].pk]),
         "dav:app_password_revoke": reverse("dav:app_password_revoke", args=[foreign["app_password"].pk]),
         "events:import_status": reverse("events:import_status", args=[foreign["job"].pk]),
+        "meetings:respond": reverse("meetings:respond", args=[event]),
         "admin_user_edit": reverse("admin_user_edit", args=[foreign["user"].pk]),
         **{
             f"integrations:{name}": reverse(f"integrations:{name}", args=[foreign["integration"].pk])
@@ -111,12 +112,14 @@ LISTINGS = [
     "integrations:microsoft_callback", "integrations:microsoft_choose", "integrations:microsoft_connect_organisation",
     "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
-    "scheduling:find_time", "scheduling:settings", "scheduling:policy",
+    "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
 # Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
-OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed", "integrations:google_push"]
+# (meetings: a signed answer link, the signed reply address; tests/meetings covers them.)
+OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed", "integrations:google_push", "meetings:answer",
+                   "meetings:inbound"]
 
 
 def _named_urls() -> set[str]:
