@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -108,12 +108,9 @@ def _problems(busy: dict[int, freebusy.PersonBusy]) -> list[str]:
     return result
 
 
-def book_url(slot: finder.Slot, people: list[User], title: str = "") -> str | None:
-    """The meetings page, prefilled with this slot; None when calsync has no meetings page to book with."""
-    try:
-        base = reverse("meetings:new")
-    except NoReverseMatch:
-        return None
+def book_url(slot: finder.Slot, people: list[User], title: str = "") -> str:
+    """The new-meeting page, prefilled with this slot, its people and the title."""
+    base = reverse("meetings:new")
     query = {
         "start": slot.start.isoformat(),
         "end": slot.end.isoformat(),

@@ -120,14 +120,11 @@ def test_google_owner_microsoft_colleague_and_a_guest(  # type: ignore[no-untype
     assert in_google.item.master.start == START
 
 
-# The emulators record the emails Google and Microsoft would send (`sent_invitations`, issue 13's shared
-# decision), built by the provider helpers in parallel. Until that lands on this branch this test cannot run;
-# once merged the condition is false and it runs: no change needed.
+# The emulators record the emails Google and Microsoft would send (`sent_invitations`): the owner's provider
+# invites everyone, the colleague's provider sends nothing for the copy.
 def test_google_sends_the_invitations_and_microsoft_sends_none_for_the_copy(  # type: ignore[no-untyped-def]
     connected, google, microsoft, run_on_commit
 ) -> None:
-    if not hasattr(google.state, "sent_invitations"):
-        pytest.skip("ENABLE AFTER MERGE: the emulators do not record sent_invitations on this branch yet")
     olga, _carl, olga_google, carl_outlook = connected
     google.state.sent_invitations.clear()
     microsoft.state.sent_invitations.clear()
