@@ -384,7 +384,7 @@ def meeting_text(component: Component) -> str:
     return "\n\n".join(p for p in (component.description, "\n".join(lines)) if p)
 
 
-def split_meeting_text(text: str) -> tuple[str, tuple[Person, tuple[Attendee, ...]] | None]:
+def split_meeting_text(text: str) -> tuple[str, tuple[Person | None, tuple[Attendee, ...]] | None]:
     """meeting_text read back: (description, (organiser, attendees)), or (text, None) when it is not a copy."""
     at = text.rfind(_MARK)
     head = text[at:].split("\n")
@@ -402,4 +402,6 @@ def split_meeting_text(text: str) -> tuple[str, tuple[Person, tuple[Attendee, ..
         attendees.append(Attendee(email=found["email"], name=found["name"],
                                   partstat=partstats.get(words[-1], "NEEDS-ACTION"),
                                   role=roles.get(words[0], "REQ-PARTICIPANT")))  # fmt: skip
-    return text[:at].rstrip(), (Person(match["email"], match["name"]), tuple(attendees))
+    # A meeting made in calsync has no organiser: its text names none, and it reads back without one.
+    organizer = Person(match["email"], match["name"]) if match["email"] else None
+    return text[:at].rstrip(), (organizer, tuple(attendees))
