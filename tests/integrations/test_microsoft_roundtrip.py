@@ -47,7 +47,15 @@ def test_an_outlook_edit_keeps_calsyncs_fields(member_client, calendar, microsof
     """Outlook PATCHes only what the user changed; calsync reads client, project and activity back from the event's
     extended properties, and free/busy status and categories from showAs and categories."""
     login = f"edit.{edit.split()[0]}@contoso.example"
-    item = event("kept@x", "Workshop", **BUSINESS, busy_status="OOF", categories=("Travel",))
+    item = event(
+        "kept@x",
+        "Workshop",
+        **BUSINESS,
+        busy_status="OOF",
+        categories=("Travel",),
+        event_type="focusTime",
+        extra_properties=(("X-ODD", (("X-P", "1"),), "kept"),),
+    )
     events.item_save(calendar=calendar, item=item)
     integration = connect(member_client, microsoft, login, calendar, run_on_commit)
     written = _outlook_event(microsoft, login, "kept@x")
@@ -57,6 +65,8 @@ def test_an_outlook_edit_keeps_calsyncs_fields(member_client, calendar, microsof
     kept = Event.objects.get(calendar=calendar, uid="kept@x", parent=None)
     assert (kept.client, kept.project, kept.activity_type) == ("Acme", "Rollout", "Consulting")
     assert kept.busy_status == "OOF" and kept.categories == ["Travel"]
+    again = item_from_event(kept, []).master  # what Graph has no field for rides in extended properties too
+    assert (again.event_type, again.extra_properties) == ("focusTime", (("X-ODD", (("X-P", "1"),), "kept"),))
     if edit == "title only":
         assert kept.title == "Renamed in Outlook"
     elif edit == "time only":
