@@ -258,6 +258,9 @@ def test_the_meeting_text_reads_back_exactly_and_an_edited_one_stays_text() -> N
     edited = text.replace("* Cy <c@x.example>", "Cy said no")
     assert split_meeting_text(edited) == (edited, None)
     assert split_meeting_text("Plain notes") == ("Plain notes", None)
+    # A meeting made in calsync (a first sync writes it as text) has no organiser, and reads back without one.
+    made = replace(master, organizer=None)
+    assert split_meeting_text(meeting_text(made)) == ("Line 1\nLine 2", (None, people))
 
 
 def test_a_series_update_patches_only_the_occurrences_that_differ(microsoft, microsoft_mailbox) -> None:
