@@ -13,7 +13,9 @@ and working elsewhere are busy time, so an app that marks the time free has chan
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from typing import Any
 
 from .ical import Component, Item, as_utc
 
@@ -52,3 +54,29 @@ def _kept(stored: Component | None, incoming: Component) -> Component:
 
 def _is_free(busy_status: str, transparency: str) -> bool:
     return busy_status == "FREE" if busy_status else transparency == "TRANSPARENT"
+
+
+# --- unmodelled properties, for providers that can carry them only as one text --------------------------------
+
+UNMODELLED_MAX = 16_000  # characters; beyond this they stay in calsync only (README "Known limitations")
+
+
+def unmodelled_text(component: Component) -> str | None:
+    """The iCalendar properties and sub-components calsync keeps but a provider has no field for, as JSON (Exchange
+    and Graph carry it in one extended property); None when there are none or they are too large."""
+    if not component.extra_properties and not component.extra_components:
+        return None
+    text = json.dumps({"properties": component.extra_properties, "components": component.extra_components})
+    return text if len(text) <= UNMODELLED_MAX else None
+
+
+def unmodelled_fields(text: str | None) -> dict[str, Any]:
+    """The Component fields from unmodelled_text; nothing from a value another program mangled."""
+    try:
+        data = json.loads(text or "{}")
+        properties = tuple((str(n), tuple((str(k), str(v)) for k, v in params), str(value))
+                           for n, params, value in data.get("properties", ()))  # fmt: skip
+        components = tuple(str(c) for c in data.get("components", ()))
+    except (ValueError, TypeError, AttributeError):
+        return {}
+    return {"extra_properties": properties, "extra_components": components}

@@ -247,16 +247,17 @@ class GoogleEmulator(Emulator):
             return Response.json(self.state.faults)
         if request.path == "/_emulator/requests" and request.method == "GET":
             return Response.json({"requests": self.state.requests})
-        if request.path == "/_emulator/invitations":
+        if request.path == "/_emulator/sent_invitations":
             return self._invitations(request)
         raise ApiError(404, "notFound", "Not Found")
 
     def _invitations(self, request: Request) -> Response:
-        """What Google would have emailed (GET), or forget it (DELETE), as the other emulators expose theirs."""
+        """What Google would have emailed (GET), or forget it (DELETE): the same URL and list as the Graph and
+        EWS emulators, so a test or page reads every provider's invitations one way."""
         with self.state.lock:
             if request.method == "DELETE":
                 self.state.sent_invitations.clear()
-            return Response.json({"sent_invitations": list(self.state.sent_invitations)})
+            return Response.json(list(self.state.sent_invitations))
 
     def _sandbox(self, request: Request) -> Response:
         from .sandbox import sandbox_page

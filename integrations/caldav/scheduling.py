@@ -19,14 +19,15 @@ from collections.abc import Iterable
 import icalendar
 
 from events.ical import Item
+from integrations.meetings import owners_meeting
 
 _PEOPLE = ("ORGANIZER", "ATTENDEE")
 
 
 def server_may_schedule(item: Item, own_addresses: Iterable[str]) -> bool:
-    """The account's owner organises this meeting, so the server sends what it would for them."""
-    organizer = item.master.organizer
-    return organizer is not None and organizer.email.lower() in {a.lower() for a in own_addresses}
+    """The account's owner organises this meeting (integrations.meetings), so the server sends what it would for
+    them. A meeting made in calsync has no ORGANIZER, which no server schedules (RFC 6638 3.1): it sends nothing."""
+    return owners_meeting(item.master, own_addresses)
 
 
 def without_server_scheduling(calendar: icalendar.Calendar) -> icalendar.Calendar:

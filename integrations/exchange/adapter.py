@@ -166,32 +166,29 @@ class ExchangeSide:
             raise
 
     def create_many(self, items: list[Item]) -> list[Entry]:
-        """One CreateItem request per 100 events (per invitation policy); series with exceptions are then
-        finished one by one.
+        """One CreateItem request per 100 events, SendToNone: a first sync (or a full re-listing) copies what
+        exists already, so nobody is emailed, the owner's own meetings included (integrations.meetings); series
+        with exceptions are then finished one by one.
 
         All or nothing: if any part fails, what this call created is deleted again before the error goes up, so
         the engine's one-by-one retry cannot leave a second copy (EWS has no idempotent create).
         """
-        sending = [invitations.on_create(item.master, self.mailbox) for item in items]
+        sending = invitations.ON_FIRST_SYNC
         made: dict[int, Any] = {}
         try:
-            for mode in dict.fromkeys(sending):
-                group = [n for n, s in enumerate(sending) if s == mode]
-                for start in range(0, len(group), BULK_CREATE):
-                    batch = group[start : start + BULK_CREATE]
-                    new = [self._new(items[n]) for n in batch]
+            for start in range(0, len(items), BULK_CREATE):
+                new = [self._new(item) for item in items[start : start + BULK_CREATE]]
+                with self._translated(writing=True):
+                    answers = self.account.bulk_create(folder=self.folder, items=new, send_meeting_invitations=sending)
+                made.update(enumerate(answers, start))
+                failed = next((a for a in answers if isinstance(a, Exception)), None)
+                if failed is not None:
                     with self._translated(writing=True):
-                        answers = self.account.bulk_create(folder=self.folder, items=new, send_meeting_invitations=mode)
-                    made.update(zip(batch, answers, strict=True))
-                    failed = next((a for a in answers if isinstance(a, Exception)), None)
-                    if failed is not None:
-                        with self._translated(writing=True):
-                            raise failed
-            return [self._finish_series(made[n].id, item, made[n].changekey, sending[n], fresh=True)
+                        raise failed
+            return [self._finish_series(made[n].id, item, made[n].changekey, sending, fresh=True)
                     for n, item in enumerate(items)]  # fmt: skip
         except Exception:
-            for mode in dict.fromkeys(sending):  # whoever was invited hears it is off
-                self._discard([a for n, a in made.items() if not isinstance(a, Exception) and sending[n] == mode], mode)
+            self._discard([a for a in made.values() if not isinstance(a, Exception)], sending)
             raise
 
     def _discard(self, created: list[Any], sending: str) -> None:

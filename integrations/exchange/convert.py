@@ -9,7 +9,6 @@ Reference: https://learn.microsoft.com/exchange/client-developer/web-service-ref
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
+from events.hidden import unmodelled_fields, unmodelled_text
 from events.ical import Alarm, Attendee, Component, Person, alarm_minutes, resolve_zone
 from integrations.microsoft.convert import Unsupported, html_to_text, pattern_from_rrule, rrule_from_pattern
 
@@ -87,7 +87,6 @@ class CalsyncUnmodelled(_PublicString):
     property_name = "calsyncUnmodelled"
 
 
-UNMODELLED_MAX = 16_000  # characters; beyond this they stay in calsync only (README "Known limitations")
 # The business fields travel on the item, so an edit in Outlook (which writes only what it changed) keeps them.
 BUSINESS = {"calsync_client": ("client", CalsyncClient), "calsync_project": ("project", CalsyncProject),
             "calsync_activity": ("activity_type", CalsyncActivity)}  # fmt: skip
@@ -269,7 +268,7 @@ def to_component(item: CalendarItem, uid: str, master_start: dt.datetime | dt.da
         busy_status=_BUSY_READ.get(item.legacy_free_busy_status or "", ""),
         categories=tuple(item.categories or ()),
         event_type=item.calsync_event_type or "",
-        **_unmodelled(item.calsync_unmodelled),
+        **unmodelled_fields(item.calsync_unmodelled),
         client=item.calsync_client or "",
         project=item.calsync_project or "",
         activity_type=item.calsync_activity or "",
@@ -342,7 +341,7 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         fields["calsync_uid"] = uid
         fields["calsync_floating"] = "1" if isinstance(start, dt.datetime) and start.tzinfo is None else None
         fields["calsync_event_type"] = component.event_type or None
-        fields["calsync_unmodelled"] = _unmodelled_json(component)
+        fields["calsync_unmodelled"] = unmodelled_text(component)
         # An empty business field is removed (DeleteItemField), not written as "".
         fields.update({name: getattr(component, attr) or None for name, (attr, _p) in BUSINESS.items()})
         if component.rrule:
@@ -352,25 +351,6 @@ def to_fields(component: Component, uid: str, zone_hint: str = "UTC") -> dict[st
         else:
             fields["recurrence"] = None
     return fields
-
-
-def _unmodelled_json(component: Component) -> str | None:
-    if not component.extra_properties and not component.extra_components:
-        return None
-    text = json.dumps({"properties": component.extra_properties, "components": component.extra_components})
-    return text if len(text) <= UNMODELLED_MAX else None
-
-
-def _unmodelled(text: str | None) -> dict[str, Any]:
-    """The Component fields from calsyncUnmodelled; nothing from a value another program mangled."""
-    try:
-        data = json.loads(text or "{}")
-        properties = tuple((str(n), tuple((str(k), str(v)) for k, v in params), str(value))
-                           for n, params, value in data.get("properties", ()))  # fmt: skip
-        components = tuple(str(c) for c in data.get("components", ()))
-    except (ValueError, TypeError, AttributeError):
-        return {}
-    return {"extra_properties": properties, "extra_components": components}
 
 
 def _attendee(a: Attendee) -> EwsAttendee:

@@ -17,13 +17,16 @@ from typing import Any
 from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_CHANGED_AND_SAVE_COPY, SEND_TO_NONE
 
 from events.ical import Component
+from integrations import meetings
 
 
 def owners_meeting(component: Component, mailbox: str) -> bool:
-    """A meeting (it has attendees) that the mailbox organises: no organiser means it was made in calsync by
-    the calendar's owner, whose mailbox this is."""
-    organizer = component.organizer
-    return bool(component.attendees) and (organizer is None or organizer.email.lower() == mailbox.lower())
+    """A meeting the mailbox organises, by the rule every provider follows (integrations.meetings)."""
+    return meetings.owners_meeting(component, [mailbox])
+
+
+# A first sync copies what exists: nobody hears of it (integrations.meetings).
+ON_FIRST_SYNC = SEND_TO_NONE
 
 
 def on_create(component: Component, mailbox: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from googleapiclient.errors import HttpError
 
 from events.ical import Item
+from integrations.meetings import organised_elsewhere, owners_meeting
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed
 
@@ -139,9 +140,8 @@ class GoogleSide:
         return {**body, "iCalUID": item.uid}
 
     def _elsewhere(self, item: Item) -> bool:
-        """A copy of a meeting someone else organises (its organizer is not this account)."""
-        organizer = item.master.organizer
-        return bool(item.master.attendees) and organizer is not None and organizer.email.lower() not in self.own
+        """A copy of a meeting someone else organises (its organizer is not this account): integrations.meetings."""
+        return organised_elsewhere(item.master, self.own)
 
     def _insert(self, item: Item, send: str) -> Any:
         """The request that creates the item: a copy of someone else's meeting is imported (their organizer kept,
@@ -156,7 +156,7 @@ class GoogleSide:
 
     def create(self, item: Item) -> Entry:
         """A new item in calsync: the owner's own meeting is sent to its guests (README "Invitations")."""
-        send = "all" if item.master.attendees and not self._elsewhere(item) else "none"
+        send = "all" if owners_meeting(item.master, self.own) else "none"
         master = self.api.execute(self._insert(item, send))
         return self._write_overrides(master, item, [], send)
 

@@ -31,6 +31,7 @@ from django.conf import settings
 
 from events.ical import Component, Item, as_utc
 from events.recurrence import Budget, rule_starts
+from integrations.meetings import organised_elsewhere
 from sync.adapter import Changes, Entry
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
@@ -215,11 +216,10 @@ class MicrosoftSide:
     # --- writing ---------------------------------------------------------------------------------------------
 
     def _invites(self, master: Component) -> bool:
-        """Written with attendees (Graph emails them) only when the mailbox's owner organises the meeting; a copy of
-        one organised elsewhere carries its people as text. An unknown owner sends nothing."""
-        if master.organizer is None:
-            return True  # calsync's own meeting without an organiser: Outlook makes the owner organise it
-        return bool(self.account) and master.organizer.email.lower() == self.account.lower()
+        """Written with attendees (Graph emails them) only when the mailbox's owner organises the meeting
+        (integrations.meetings); a copy of one organised elsewhere carries its people as text. An unknown owner
+        organises nothing but meetings made in calsync."""
+        return not organised_elsewhere(master, [self.account])
 
     def _event(self, component: Component, uid: str, invite: bool) -> dict[str, Any]:
         try:
@@ -227,10 +227,11 @@ class MicrosoftSide:
         except Unsupported as exc:
             raise ItemRejected(str(exc)) from exc
 
-    def _body(self, item: Item) -> dict[str, Any]:
+    def _body(self, item: Item, invite: bool | None = None) -> dict[str, Any]:
         if item.master.kind != "VEVENT":
             raise ItemRejected("Outlook calendars hold events, not tasks: this task stays in calsync.")
-        return {**self._event(item.master, item.uid, self._invites(item.master)), "transactionId": item.uid[:255]}
+        invite = self._invites(item.master) if invite is None else invite
+        return {**self._event(item.master, item.uid, invite), "transactionId": item.uid[:255]}
 
     def create(self, item: Item) -> Entry:
         created = self.client.call("POST", f"{self.calendar_path}/events", json=self._body(item))
@@ -239,7 +240,10 @@ class MicrosoftSide:
         return Entry(created["id"], _version(created), item)  # the answer carries the new changeKey
 
     def create_many(self, items: list[Item]) -> list[Entry]:
-        bodies = [self._body(item) for item in items]
+        """A first sync (or a full re-listing): it copies what exists already, so no meeting is written with
+        attendees, the owner's own included (Graph would email each of them); they ride as text like copies of
+        other people's meetings (integrations.meetings)."""
+        bodies = [self._body(item, invite=False) for item in items]
         answers = self.client.batch([
             {"method": "POST", "url": f"{self.calendar_path}/events", "headers": {"Content-Type": "application/json"},
              "body": body} for body in bodies
@@ -252,19 +256,19 @@ class MicrosoftSide:
         entries = []
         for (_, event), item in zip(answers, items, strict=True):
             if item.overrides or item.master.exdates:
-                entries.append(self._finish_series(event["id"], item))
+                entries.append(self._finish_series(event["id"], item, invite=False))
             else:
                 entries.append(Entry(event["id"], _version(event), item))
         return entries
 
-    def _finish_series(self, master_id: str, item: Item) -> Entry:
+    def _finish_series(self, master_id: str, item: Item, invite: bool | None = None) -> Entry:
         """Make the series' exceptions and cancellations in Outlook match the item's."""
         if item.master.rrule:
             instances = self._instances(master_id)
             by_start = {as_utc(datetime.fromisoformat(i["originalStart"].replace("Z", "+00:00"))): i
                         for i in instances if i.get("originalStart")}  # fmt: skip
             wanted = {as_utc(o.recurrence_id): o for o in item.overrides if o.recurrence_id is not None}
-            invite = self._invites(item.master)
+            invite = self._invites(item.master) if invite is None else invite
             for moment, override in wanted.items():
                 instance = by_start.get(moment)
                 if instance is None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from events.hidden import unmodelled_fields, unmodelled_text
 from events.ical import Alarm, Attendee, Component, Person, alarm_minutes, resolve_zone
 
 # The calsync identity of an event, as a single-value extended property (a GUID namespace of our own).
@@ -30,11 +31,20 @@ FIELD_PROPERTIES = {
 }
 # Graph's times always name a zone; a single event that had none in calsync is marked so it reads back without.
 FLOATING_PROPERTY = f"String {_FIELD_SET} Name calsyncFloating"
+# What Graph has no field for, under the names EWS gives them (integrations/exchange/convert.py): Google's event
+# type (focus time, working location...) and the iCalendar properties calsync keeps (events.hidden), so an edit in
+# Outlook, which PATCHes only what the user changed, keeps them.
+KEPT_PROPERTIES = {
+    "event_type": f"String {_FIELD_SET} Name calsyncEventType",
+    "unmodelled": f"String {_FIELD_SET} Name calsyncUnmodelled",
+}
 # Extended properties come back only when $expand names them by id: the four calsync carries, in one request.
 # https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get
 EXPAND = (
     "singleValueExtendedProperties($filter="
-    + " or ".join(f"id eq '{i}'" for i in (UID_PROPERTY, FLOATING_PROPERTY, *FIELD_PROPERTIES.values()))
+    + " or ".join(
+        f"id eq '{i}'" for i in (UID_PROPERTY, FLOATING_PROPERTY, *FIELD_PROPERTIES.values(), *KEPT_PROPERTIES.values())
+    )
     + ")"
 )
 # showAs <-> TRANSP and busy_status, as the Exchange side reads LegacyFreeBusyStatus: free is TRANSP:TRANSPARENT,
@@ -265,6 +275,8 @@ def to_component(
         client=props.get(FIELD_PROPERTIES["client"].lower(), ""),
         project=props.get(FIELD_PROPERTIES["project"].lower(), ""),
         activity_type=props.get(FIELD_PROPERTIES["activity_type"].lower(), ""),
+        event_type=props.get(KEPT_PROPERTIES["event_type"].lower(), ""),
+        **unmodelled_fields(props.get(KEPT_PROPERTIES["unmodelled"].lower())),
         visibility={"private": "PRIVATE", "personal": "PRIVATE", "confidential": "CONFIDENTIAL"}.get(
             event.get("sensitivity", "normal"), ""
         ),
@@ -312,7 +324,8 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC", invite: boo
             {"id": prop, "value": getattr(component, name)}
             for name, prop in FIELD_PROPERTIES.items()
             if getattr(component, name)
-        ],
+        ]
+        + _kept(component),
     }
     reminder = next((m for m in map(alarm_minutes, component.alarms) if m is not None), None)
     body["isReminderOn"] = reminder is not None
@@ -325,6 +338,13 @@ def to_event(component: Component, uid: str, zone_hint: str = "UTC", invite: boo
     elif component.recurrence_id is None:
         body["recurrence"] = None
     return body
+
+
+def _kept(component: Component) -> list[dict[str, str]]:
+    """The event type and unmodelled properties, each only when there is one (absent is removed, like a
+    business field)."""
+    values = {"event_type": component.event_type, "unmodelled": unmodelled_text(component)}
+    return [{"id": KEPT_PROPERTIES[name], "value": value} for name, value in values.items() if value]
 
 
 def _floating_mark(component: Component) -> list[dict[str, str]]:
@@ -384,7 +404,7 @@ def meeting_text(component: Component) -> str:
     return "\n\n".join(p for p in (component.description, "\n".join(lines)) if p)
 
 
-def split_meeting_text(text: str) -> tuple[str, tuple[Person, tuple[Attendee, ...]] | None]:
+def split_meeting_text(text: str) -> tuple[str, tuple[Person | None, tuple[Attendee, ...]] | None]:
     """meeting_text read back: (description, (organiser, attendees)), or (text, None) when it is not a copy."""
     at = text.rfind(_MARK)
     head = text[at:].split("\n")
@@ -402,4 +422,6 @@ def split_meeting_text(text: str) -> tuple[str, tuple[Person, tuple[Attendee, ..
         attendees.append(Attendee(email=found["email"], name=found["name"],
                                   partstat=partstats.get(words[-1], "NEEDS-ACTION"),
                                   role=roles.get(words[0], "REQ-PARTICIPANT")))  # fmt: skip
-    return text[:at].rstrip(), (Person(match["email"], match["name"]), tuple(attendees))
+    # A meeting made in calsync has no organiser: its text names none, and it reads back without one.
+    organizer = Person(match["email"], match["name"]) if match["email"] else None
+    return text[:at].rstrip(), (organizer, tuple(attendees))

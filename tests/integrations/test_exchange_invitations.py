@@ -50,6 +50,22 @@ def test_a_first_sync_of_meetings_organised_by_others_sends_nothing(member_clien
     assert _mail(exchange, "copies@corp.example") == []
 
 
+def test_a_first_sync_of_the_owners_own_meetings_sends_nothing(member_client, calendar, exchange,
+                                                               run_on_commit) -> None:  # fmt: skip
+    """Meetings already in calsync when Exchange is connected, made in calsync (no organiser) or organised by the
+    mailbox itself, are copied with their attendees and SendToNone: they were not made or changed in calsync
+    now, so nobody hears of them again (the same rule as Google, Graph and CalDAV)."""
+    me = "own@corp.example"
+    events.item_save(calendar=calendar, item=event("made@x", "Made in calsync", attendees=GUESTS))
+    events.item_save(calendar=calendar, item=event("mine@x", "Organised by me", day=1, organizer=Person(me),
+                                                   attendees=GUESTS))  # fmt: skip
+    integration = connect(member_client, exchange, calendar, run_on_commit, name="own")
+    assert integration.runs.get().status == "success"
+    stored = exchange.state.folder(me, distinguished="calendar").items.values()
+    assert len(stored) == 2 and all(len(i["required"]) == 2 for i in stored)
+    assert _mail(exchange, me) == []
+
+
 def test_a_meeting_made_in_calsync_sends_requests_updates_and_a_cancellation(member_client, calendar, exchange,
                                                                             run_on_commit) -> None:  # fmt: skip
     integration = connect(member_client, exchange, calendar, run_on_commit, name="organiser")

@@ -209,14 +209,15 @@ def test_a_floating_time_is_written_in_the_calendars_zone_and_comes_back_floatin
 
 
 def test_unmodelled_properties_have_a_size_limit_and_a_mangled_value_reads_as_none() -> None:
+    from events.hidden import UNMODELLED_MAX, unmodelled_fields
     from events.ical import Component
-    from integrations.exchange.convert import UNMODELLED_MAX, _unmodelled, to_fields
+    from integrations.exchange.convert import to_fields
 
     start = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
     small = Component(uid="u", start=start, end=start, extra_properties=(("X-A", (), "b"),))
     huge = replace(small, extra_properties=(("X-A", (), "b" * UNMODELLED_MAX),))
     assert to_fields(small, "u")["calsync_unmodelled"] and to_fields(huge, "u")["calsync_unmodelled"] is None
-    assert _unmodelled('{"properties": 3}') == _unmodelled("not json") == {}
+    assert unmodelled_fields('{"properties": 3}') == unmodelled_fields("not json") == {}
 
 
 def test_a_changed_exception_gets_only_its_changed_fields(exchange, exchange_mailbox) -> None:

@@ -227,6 +227,22 @@ def test_a_first_sync_of_meetings_organised_by_others_emails_nobody(member_clien
     assert Event.objects.filter(calendar=calendar, parent=None).count() == 20
 
 
+def test_a_first_sync_of_the_owners_own_meetings_emails_nobody(member_client, calendar, google,
+                                                               run_on_commit) -> None:  # fmt: skip
+    """Meetings the owner organises, already in calsync when Google is connected, are inserted with
+    sendUpdates=none and keep their guests: a first sync copies what exists (integrations.meetings), the same
+    through every provider. https://developers.google.com/calendar/api/v3/reference/events/insert#sendUpdates"""
+    email = "owner@example.com"
+    guests = ("ann@elsewhere.example", "bob@elsewhere.example")
+    for n in range(5):
+        events.item_save(calendar=calendar, item=_meeting(f"own{n}@x", email, day=n, guests=guests))
+    integration = connect(member_client, google, email, calendar, run_on_commit)
+    assert integration.runs.get().status == "success"
+    assert [s for s in google.state.sent_invitations if s["organizer"] == email] == []
+    copy = _google_event(google, email, "own0@x")
+    assert {a["email"] for a in copy["attendees"]} >= set(guests) and copy["organizer"]["email"] == email
+
+
 def test_a_meeting_the_owner_makes_in_calsync_is_sent_updated_and_cancelled(member_client, calendar, google,
                                                                             run_on_commit) -> None:  # fmt: skip
     """The owner's own meeting, made in calsync: sendUpdates=all on insert, on a move and on delete.
