@@ -21,7 +21,8 @@ _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: 
 class Request:
     def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
         self.method, self.path, self.headers, self.body = method.upper(), path, headers, body
-        self.query = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        self.lists = parse_qs(query, keep_blank_values=True)  # every value of a repeated parameter
+        self.query = {k: v[-1] for k, v in self.lists.items()}
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Request:

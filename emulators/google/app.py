@@ -170,9 +170,11 @@ class GoogleEmulator(Emulator):
                                   "timeZone": calendar.time_zone})  # fmt: skip
         if len(parts) == 3 and parts[2] == "events":
             if method == "GET":
-                return Response.json(state.list(email, calendar_id, q))
+                return Response.json(state.list(email, calendar_id, request.lists))
             if method == "POST":
                 return _event(state.insert(email, calendar_id, request.json()))
+        if len(parts) == 4 and parts[2:] == ["events", "import"] and method == "POST":
+            return _event(state.import_event(email, calendar_id, request.json()))
         if len(parts) == 4 and parts[2:] == ["events", "watch"] and method == "POST":
             return Response.json(state.watch(email, calendar_id, request.json()))
         if len(parts) == 4 and parts[2] == "events":

@@ -27,6 +27,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,6 +42,8 @@ _CLIENT_FIELDS = (
     "attendees", "reminders", "extendedProperties", "colorId", "sequence", "guestsCanModify", "originalStartTime",
     "source", "conferenceData", "attachments", "anyoneCanAddSelf", "guestsCanInviteOthers", "guestsCanSeeOtherGuests",
 )  # fmt: skip
+# What only an event of one eventType carries; events.import drops them (it imports default events only).
+_TYPE_PROPERTIES = ("outOfOfficeProperties", "focusTimeProperties", "workingLocationProperties", "birthdayProperties")
 
 
 class ApiError(Exception):
@@ -363,7 +366,9 @@ class State:
         start, end = parse_when(body["start"]), parse_when(body["end"])
         if isinstance(start, datetime) != isinstance(end, datetime):
             raise ApiError(400, "invalid", "Start and end times must either both be date or both be dateTime.")
-        if end < start:
+        # end is exclusive, for an all-day event too: its end date is the day after its last day, so an all-day
+        # event ending on its start date is empty. https://developers.google.com/calendar/api/v3/reference/events
+        if end < start or (not isinstance(start, datetime) and end <= start):  # type: ignore[operator]
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
         if body.get("recurrence") and isinstance(start, datetime) and not body["start"].get("timeZone"):
             raise ApiError(400, "invalid", "Missing time zone definition for start time.")
@@ -414,8 +419,8 @@ class State:
             event = calendar.events.get(event_id) or self._virtual_instance(calendar, event_id)
             if event is None:
                 raise ApiError(404, "notFound", "Not Found")
-            if event.get("status") == "cancelled" and "recurringEventId" not in event:
-                raise ApiError(410, "deleted", "Resource has been deleted")
+            # A deleted event is still there, status "cancelled": "The get method always returns them."
+            # https://developers.google.com/calendar/api/v3/reference/events#status
             return dict(event)
 
     def _virtual_instance(self, calendar: Calendar, event_id: str) -> dict[str, Any] | None:
@@ -428,6 +433,10 @@ class State:
             if instance_suffix(start) == suffix:
                 return self._instance(master, start)
         return None
+
+    def occurrence(self, master: dict[str, Any], start: datetime | date) -> dict[str, Any]:
+        """The instance of a series that starts (originally) at `start`, as Google lists an unchanged one."""
+        return self._instance(master, start)
 
     def _instance(self, master: dict[str, Any], start: datetime | date) -> dict[str, Any]:
         first = parse_when(master["start"])
@@ -446,21 +455,26 @@ class State:
         return {"dateTime": value.isoformat(), **({"timeZone": zone} if zone else {})}
 
     def _occurrences(self, master: dict[str, Any], limit: int = 1000, until: datetime | None = None) -> list[Any]:
+        found: list[Any] = []
+        for value in self.each_occurrence(master):
+            if until is not None and _as_utc(value) >= until:
+                break
+            found.append(value)
+            if len(found) >= limit:
+                break
+        return found
+
+    def each_occurrence(self, master: dict[str, Any]) -> Iterator[datetime | date]:
+        """The original starts of a series' occurrences in order (dates for an all-day series), EXDATEs left out."""
         first = parse_when(master["start"])
         lines = [line for line in master.get("recurrence") or [] if not line.startswith("EXDATE")]
         start = first if isinstance(first, datetime) else datetime(first.year, first.month, first.day)
         rule = rrulestr("\n".join(lines), dtstart=start, forceset=True, unfold=True)
         excluded = self._exdates(master, first)
-        found: list[Any] = []
         for moment in rule:
             value = moment if isinstance(first, datetime) else moment.date()
-            if until is not None and _as_utc(value) >= until:
-                break
             if _as_utc(value) not in excluded:
-                found.append(value)
-            if len(found) >= limit:
-                break
-        return found
+                yield value
 
     def _exdates(self, master: dict[str, Any], first: datetime | date) -> set[datetime]:
         excluded: set[datetime] = set()
@@ -546,30 +560,55 @@ class State:
                 items.append(dict(exception) if exception else self._instance(master, start))
             return {"kind": "calendar#events", "items": items, "timeZone": calendar.time_zone}
 
+    # --- events.import ----------------------------------------------------------------------------------
+
+    def import_event(self, email: str, calendar_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A private copy of an event that exists elsewhere, such as a meeting someone else organises. start, end
+        and iCalUID are required; the organizer is kept as given (read-only except when importing) and so are
+        the attendees, and nobody is sent anything. Only default events import: another eventType becomes
+        default and loses its type's properties (the documented, deprecated behaviour).
+        https://developers.google.com/calendar/api/v3/reference/events/import
+        https://developers.google.com/calendar/api/v3/reference/events#organizer"""
+        if not body.get("iCalUID"):
+            raise ApiError(400, "required", "Missing iCalUID.")
+        copy = {k: v for k, v in body.items() if k not in _TYPE_PROPERTIES and k != "eventType"}
+        with self.lock:
+            calendar = self.calendar_for(email, calendar_id, write=True)
+            event = calendar.events[self.insert(email, calendar_id, copy)["id"]]
+            organizer = body.get("organizer") or {}
+            if organizer.get("email"):
+                event["organizer"] = {**organizer, "self": organizer["email"].lower() == calendar.id}
+            event["eventType"] = "default"
+            return dict(event)
+
     # --- listing and sync tokens ----------------------------------------------------------------------
 
-    def list(self, email: str, calendar_id: str, params: dict[str, str]) -> dict[str, Any]:
+    def list(self, email: str, calendar_id: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """events.list; which events, instances and order: listing.py. Pages hold at most maxResults (default
+        250, never more than 2500) and the last page carries the nextSyncToken of an unfiltered listing.
+        https://developers.google.com/calendar/api/v3/reference/events/list"""
+        from .listing import listing, parse_query
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
-            size = min(int(params.get("maxResults") or 250), 2500)
-            filters = ("iCalUID", "privateExtendedProperty", "q", "timeMin", "timeMax", "updatedMin", "orderBy")
-            sync = params.get("syncToken")
-            if sync and any(params.get(f) for f in filters):
-                raise ApiError(400, "invalid", "Sync token cannot be used with other filters.")
-            page = _decode(params["pageToken"]) if params.get("pageToken") else None
+            one = {k: v[-1] for k, v in params.items() if v}
+            size = min(int(one.get("maxResults") or 250), 2500)
+            query = parse_query(params, calendar.time_zone)
+            page = _decode(one["pageToken"]) if one.get("pageToken") else None
+            if one.get("pageToken") and page is None:
+                raise ApiError(400, "invalid", "Invalid page token value.")
             if page is None:
-                since = self._token_seq(calendar, sync) if sync else None
+                since = self._token_seq(calendar, query.sync) if query.sync else None
                 page = {"since": since, "until": calendar.seq, "offset": 0}
-            ids = self._matching(calendar, params, page)
-            chunk = ids[page["offset"] : page["offset"] + size]
+            found = listing(self, calendar, query, page["since"], page["until"])
+            chunk = found[page["offset"] : page["offset"] + size]
             answer: dict[str, Any] = {
                 "kind": "calendar#events", "summary": calendar.summary, "timeZone": calendar.time_zone,
-                "accessRole": calendar.roles[email], "updated": now_rfc3339(),
-                "items": [dict(calendar.events[i]) for i in chunk],
+                "accessRole": calendar.roles[email], "updated": now_rfc3339(), "items": [dict(e) for e in chunk],
             }  # fmt: skip
-            if page["offset"] + size < len(ids):
+            if page["offset"] + size < len(found):
                 answer["nextPageToken"] = _encode({**page, "offset": page["offset"] + size})
-            elif not any(params.get(f) for f in filters):
+            elif not query.filtered:
                 answer["nextSyncToken"] = _encode({"c": calendar.id, "g": calendar.generation, "s": page["until"]})
             return answer
 
@@ -578,36 +617,6 @@ class State:
         if not decoded or decoded.get("c") != calendar.id or decoded.get("g") != calendar.generation:
             raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
         return int(decoded["s"])
-
-    def _matching(self, calendar: Calendar, params: dict[str, str], page: dict[str, Any]) -> list[str]:
-        since, until = page["since"], page["until"]
-        show_deleted = params.get("showDeleted") == "true"
-        single = params.get("singleEvents") == "true"
-        uid = params.get("iCalUID")
-        private = params.get("privateExtendedProperty")
-        ids = []
-        for event_id, event in calendar.events.items():
-            seq = calendar.changed_at.get(event_id, 0)
-            if seq > until:
-                continue  # changed after this listing began: the next sync token covers it
-            if since is not None:
-                if seq <= since:
-                    continue
-            else:
-                cancelled = event.get("status") == "cancelled"
-                cancelled_instance = cancelled and "recurringEventId" in event and not single
-                if cancelled and not (show_deleted or cancelled_instance):
-                    continue
-            if uid and event.get("iCalUID") != uid:
-                continue
-            if private:
-                key, _, value = private.partition("=")
-                if (event.get("extendedProperties") or {}).get("private", {}).get(key) != value:
-                    continue
-            ids.append(event_id)
-        if since is not None:
-            ids.sort(key=lambda i: calendar.changed_at[i])
-        return ids
 
     # --- push notifications ------------------------------------------------------------------------------
 

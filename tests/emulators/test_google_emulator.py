@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from googleapiclient.errors import HttpError
@@ -61,9 +62,18 @@ def test_deletions_show_in_incremental_results_only(api) -> None:  # type: ignor
     changes = events.list(calendarId="primary", syncToken=token).execute()["items"]
     assert [(e["id"], e["status"]) for e in changes] == [(gone["id"], "cancelled")]
     assert [e["id"] for e in events.list(calendarId="primary").execute()["items"]] == [kept["id"]]
-    with pytest.raises(HttpError) as deleted:
-        events.get(calendarId="primary", eventId=gone["id"]).execute()
-    assert _reason(deleted.value) == (410, "deleted")
+
+    # "The get method always returns them": a deleted event is status cancelled, not 404 or 410.
+    # https://developers.google.com/calendar/api/v3/reference/events#status
+    deleted = events.get(calendarId="primary", eventId=gone["id"]).execute()
+    assert (deleted["id"], deleted["status"]) == (gone["id"], "cancelled")
+    series = events.insert(calendarId="primary", body=_event("Series", recurrence=["RRULE:FREQ=DAILY;COUNT=3"]))
+    series = series.execute()
+    events.delete(calendarId="primary", eventId=series["id"]).execute()
+    assert events.get(calendarId="primary", eventId=series["id"]).execute()["status"] == "cancelled"
+    with pytest.raises(HttpError) as missing:
+        events.get(calendarId="primary", eventId="neverexisted").execute()
+    assert _reason(missing.value) == (404, "notFound")
 
 
 def test_stale_etags_and_forgotten_tokens(api, google) -> None:  # type: ignore[no-untyped-def]
@@ -150,3 +160,187 @@ def test_what_is_written_comes_back_as_google_keeps_it(api) -> None:  # type: ig
     assert made["start"] == {"dateTime": "2026-11-23T10:00:00+01:00", "timeZone": "Europe/Berlin"}
     assert made["organizer"] == {"email": api.email, "displayName": made["organizer"]["displayName"], "self": True}
     assert {"etag", "created", "updated", "htmlLink", "creator", "iCalUID"} <= set(made)
+
+
+# --- events.list as its reference page documents it ----------------------------------------------------------
+# https://developers.google.com/calendar/api/v3/reference/events/list
+
+LIST_PAGE = "https://developers.google.com/calendar/api/v3/reference/events/list"
+OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def _timed(summary: str, start: str, end: str, **extra: object) -> dict[str, object]:
+    return {"summary": summary, "start": {"dateTime": start, "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": end, "timeZone": "Europe/Berlin"}, **extra}  # fmt: skip
+
+
+def _summaries(answer: dict) -> list[str]:  # type: ignore[type-arg]
+    return [e.get("summary", "") for e in answer["items"]]
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("iCalUID", "x@y"), ("orderBy", "updated"), ("privateExtendedProperty", "a=b"), ("q", "lunch"),
+     ("sharedExtendedProperty", "a=b"), ("timeMin", "2026-11-23T00:00:00Z"), ("timeMax", "2026-11-23T00:00:00Z"),
+     ("updatedMin", "2026-01-01T00:00:00Z")],
+)  # fmt: skip
+def test_a_sync_token_refuses_each_filter_the_reference_names(api, name, value) -> None:  # type: ignore[no-untyped-def]
+    """syncToken: "There are several query parameters that cannot be specified together with nextSyncToken":
+    iCalUID, orderBy, privateExtendedProperty, q, sharedExtendedProperty, timeMin, timeMax, updatedMin.
+    https://developers.google.com/calendar/api/v3/reference/events/list
+    https://developers.google.com/calendar/api/guides/sync"""
+    events = api.service.events()
+    token = events.list(calendarId="primary").execute()["nextSyncToken"]
+    with pytest.raises(HttpError) as refused:
+        events.list(calendarId="primary", syncToken=token, **{name: value}).execute()
+    assert refused.value.resp.status == 400
+    assert "items" in events.list(calendarId="primary", syncToken=token, showDeleted=True).execute()
+
+
+def test_single_events_lists_the_instances_in_the_window_not_the_series(api) -> None:  # type: ignore[no-untyped-def]
+    """singleEvents=true: "expand recurring events into instances and only return single one-off events and
+    instances of recurring events, but not the underlying recurring events themselves"; a changed occurrence is
+    listed as its exception, a cancelled one not at all; orderBy=startTime needs singleEvents.
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    events = api.service.events()
+    series = events.insert(calendarId="primary", body=_timed(
+        "Daily", "2026-11-23T10:00:00+01:00", "2026-11-23T11:00:00+01:00", recurrence=["RRULE:FREQ=DAILY;COUNT=10"],
+    )).execute()  # fmt: skip
+    events.insert(calendarId="primary", body=_timed("One-off", "2026-11-25T08:00:00+01:00",
+                                                    "2026-11-25T09:00:00+01:00")).execute()  # fmt: skip
+    events.patch(calendarId="primary", eventId=f"{series['id']}_20261125T090000Z",
+                 body={"summary": "Daily (moved)", "start": {"dateTime": "2026-11-25T15:00:00+01:00"},
+                       "end": {"dateTime": "2026-11-25T16:00:00+01:00"}}).execute()  # fmt: skip
+    events.delete(calendarId="primary", eventId=f"{series['id']}_20261126T090000Z").execute()
+    window = {"timeMin": "2026-11-24T00:00:00+01:00", "timeMax": "2026-11-28T00:00:00+01:00"}
+    answer = events.list(calendarId="primary", singleEvents=True, orderBy="startTime", **window).execute()
+    assert [(e.get("summary"), e["start"]["dateTime"][:16], e.get("recurringEventId")) for e in answer["items"]] == [
+        ("Daily", "2026-11-24T10:00", series["id"]),
+        ("One-off", "2026-11-25T08:00", None),
+        ("Daily (moved)", "2026-11-25T15:00", series["id"]),
+        ("Daily", "2026-11-27T10:00", series["id"]),
+    ]
+    assert series["id"] not in [e["id"] for e in answer["items"]]
+    assert [e["id"] for e in answer["items"] if e.get("summary") == "Daily"] == [
+        f"{series['id']}_20261124T090000Z", f"{series['id']}_20261127T090000Z"]  # fmt: skip
+    # Without singleEvents the series itself is listed once, with its exceptions.
+    plain = events.list(calendarId="primary", **window).execute()["items"]
+    assert [e["id"] for e in plain if "recurrence" in e] == [series["id"]]
+    with pytest.raises(HttpError) as refused:
+        events.list(calendarId="primary", orderBy="startTime").execute()
+    assert refused.value.resp.status == 400
+
+
+def test_time_min_and_time_max_are_exclusive_bounds_of_end_and_start(api) -> None:  # type: ignore[no-untyped-def]
+    """timeMin: "Lower bound (exclusive) for an event's end time"; timeMax: "Upper bound (exclusive) for an event's
+    start time"; both "with mandatory time zone offset", timeMin smaller than timeMax.
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    events = api.service.events()
+    for summary, start, end in [("Before", "09:00", "10:00"), ("Across", "09:30", "10:30"),
+                                ("Inside", "10:00", "11:00"), ("After", "11:00", "12:00")]:  # fmt: skip
+        events.insert(calendarId="primary", body=_timed(summary, f"2026-11-23T{start}:00+01:00",
+                                                        f"2026-11-23T{end}:00+01:00")).execute()  # fmt: skip
+    window = events.list(calendarId="primary", timeMin="2026-11-23T10:00:00+01:00",
+                         timeMax="2026-11-23T11:00:00+01:00").execute()  # fmt: skip
+    assert sorted(_summaries(window)) == ["Across", "Inside"]  # ends at timeMin, starts at timeMax: out
+    assert "nextSyncToken" not in window  # a filtered listing is no starting point for a sync
+    utc = events.list(calendarId="primary", timeMin="2026-11-23T09:00:00Z").execute()  # 10:00 in Berlin
+    assert sorted(_summaries(utc)) == ["Across", "After", "Inside"]
+    for bad in [{"timeMin": "2026-11-23T10:00:00"}, {"timeMax": "2026-11-23"},
+                {"timeMin": "2026-11-23T11:00:00Z", "timeMax": "2026-11-23T10:00:00Z"}]:  # fmt: skip
+        with pytest.raises(HttpError) as refused:
+            events.list(calendarId="primary", **bad).execute()
+        assert refused.value.resp.status == 400, bad
+
+
+def test_an_all_day_events_end_date_is_exclusive(api) -> None:  # type: ignore[no-untyped-def]
+    """end is "The (exclusive) end time of the event": a one-day event on the 23rd ends on the 24th, is over at
+    midnight (in the calendar's zone), and an all-day event that ends on its start date is an empty range.
+    https://developers.google.com/calendar/api/v3/reference/events
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    events = api.service.events()
+    events.insert(calendarId="primary", body={"summary": "Holiday", "start": {"date": "2026-11-23"},
+                                              "end": {"date": "2026-11-24"}}).execute()  # fmt: skip
+    for time_min, listed in [("2026-11-24T00:00:00+01:00", []), ("2026-11-23T23:59:00+01:00", ["Holiday"]),
+                             ("2026-11-23T23:30:00Z", [])]:  # fmt: skip
+        assert _summaries(events.list(calendarId="primary", timeMin=time_min).execute()) == listed, time_min
+    assert _summaries(events.list(calendarId="primary", timeMax="2026-11-23T00:00:00+01:00").execute()) == []
+    with pytest.raises(HttpError) as empty:
+        events.insert(calendarId="primary", body={"summary": "Nothing", "start": {"date": "2026-11-23"},
+                                                  "end": {"date": "2026-11-23"}}).execute()  # fmt: skip
+    assert _reason(empty.value) == (400, "timeRangeEmpty")
+
+
+def test_timed_events_come_back_with_an_rfc3339_offset(api) -> None:  # type: ignore[no-untyped-def]
+    """EventDateTime.dateTime is "formatted according to RFC3339" (offset included), however it was written.
+    https://developers.google.com/calendar/api/v3/reference/events#resource"""
+    events = api.service.events()
+    made = [
+        events.insert(calendarId="primary", body=_timed("Naive", "2026-11-23T10:00:00", "2026-11-23T11:00:00")),
+        events.insert(calendarId="primary", body={"summary": "Zulu", "start": {"dateTime": "2026-11-23T09:00:00Z"},
+                                                  "end": {"dateTime": "2026-11-23T10:00:00Z"}}),
+        events.insert(calendarId="primary", body=_timed("Weekly", "2026-11-23T10:00:00", "2026-11-23T11:00:00",
+                                                        recurrence=["RRULE:FREQ=WEEKLY;COUNT=2"])),
+    ]  # fmt: skip
+    ids = [m.execute()["id"] for m in made]
+    seen = [events.get(calendarId="primary", eventId=i).execute() for i in ids]
+    seen += events.list(calendarId="primary").execute()["items"]
+    seen += events.list(calendarId="primary", singleEvents=True).execute()["items"]
+    seen += events.instances(calendarId="primary", eventId=ids[2]).execute()["items"]
+    times = [e[k]["dateTime"] for e in seen for k in ("start", "end", "originalStartTime") if k in e]
+    assert len(times) >= 18 and all(OFFSET.match(t) for t in times), times
+    assert seen[0]["start"]["dateTime"] == "2026-11-23T10:00:00+01:00"
+
+
+def test_extended_property_filters_are_all_matched_and_q_searches_text(api) -> None:  # type: ignore[no-untyped-def]
+    """privateExtendedProperty and sharedExtendedProperty "might be repeated ... to return events that match all
+    given constraints"; q searches summary, description, location, attendees and organizer.
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    events = api.service.events()
+    both = {"private": {"client": "acme", "project": "web"}, "shared": {"room": "1"}}
+    events.insert(calendarId="primary", body=_event("Both", extendedProperties=both, location="Berlin")).execute()
+    only = _event("Client only", extendedProperties={"private": {"client": "acme"}})
+    events.insert(calendarId="primary", body=only).execute()
+    private = events.list(calendarId="primary", privateExtendedProperty=["client=acme", "project=web"]).execute()
+    assert _summaries(private) == ["Both"]
+    assert _summaries(events.list(calendarId="primary", privateExtendedProperty="client=acme").execute()) == [
+        "Both", "Client only"]  # fmt: skip
+    assert _summaries(events.list(calendarId="primary", sharedExtendedProperty="room=1").execute()) == ["Both"]
+    assert _summaries(events.list(calendarId="primary", privateExtendedProperty="room=1").execute()) == []
+    assert _summaries(events.list(calendarId="primary", q="berlin both").execute()) == ["Both"]
+
+
+def test_a_page_token_that_google_never_gave_is_refused(api) -> None:  # type: ignore[no-untyped-def]
+    """pageToken is a "Token specifying which result page to return" (one Google handed out).
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    with pytest.raises(HttpError) as refused:
+        api.service.events().list(calendarId="primary", pageToken="not-a-token!").execute()
+    assert refused.value.resp.status == 400
+
+
+# --- events.import ---------------------------------------------------------------------------------------------
+
+
+def test_import_makes_a_private_copy_with_its_own_organizer(api) -> None:  # type: ignore[no-untyped-def]
+    """events.import "is used to add a private copy of an existing event to a calendar": start, end and iCalUID
+    are required, the organizer is as given ("Read-only, except when importing an event") and so are the
+    attendees; a non-default eventType is imported as default without its type's properties.
+    https://developers.google.com/calendar/api/v3/reference/events/import
+    https://developers.google.com/calendar/api/v3/reference/events#organizer"""
+    events = api.service.events()
+    with pytest.raises(HttpError) as refused:
+        events.import_(calendarId="primary", body=_event("No uid")).execute()
+    assert _reason(refused.value) == (400, "required")
+    attendees = [{"email": "boss@elsewhere.example", "organizer": True, "responseStatus": "accepted"},
+                 {"email": api.email, "self": True, "responseStatus": "needsAction"}]  # fmt: skip
+    copy = events.import_(calendarId="primary", body=_event(
+        "Board meeting", iCalUID="board@elsewhere.example", organizer={"email": "boss@elsewhere.example"},
+        attendees=attendees, eventType="outOfOffice", outOfOfficeProperties={"autoDeclineMode": "declineNone"},
+    )).execute()  # fmt: skip
+    assert copy["organizer"] == {"email": "boss@elsewhere.example", "self": False}
+    assert copy["attendees"] == attendees and copy["iCalUID"] == "board@elsewhere.example"
+    assert copy["eventType"] == "default" and "outOfOfficeProperties" not in copy
+    assert events.get(calendarId="primary", eventId=copy["id"]).execute()["organizer"]["email"] == (
+        "boss@elsewhere.example")  # fmt: skip
+    listed = events.list(calendarId="primary", iCalUID="board@elsewhere.example").execute()["items"]
+    assert [e["id"] for e in listed] == [copy["id"]]
