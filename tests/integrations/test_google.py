@@ -542,3 +542,31 @@ def test_a_change_to_one_occurrence_in_google_arrives_with_its_whole_series(memb
     assert sorted(o.title for o in master.overrides.all()) == ["Standup (moved)", "Standup (retro)"]
     assert master.exdates == ["2026-12-14T09:30:00;Europe/Berlin"]  # the rest of the series is intact
     assert google.state.requests - requests_before == 2  # the changes, then one read of the series (batched)
+
+
+def test_a_copy_imported_through_the_side_keeps_its_organizer_and_reads_back(google, google_account) -> None:
+    """GoogleSide.import_event: events.import keeps the organizer and guests as given (insert would make this
+    account the organizer); calsync then reads the copy like any event, and once deleted it is gone for get(),
+    though Google's events.get answers it as cancelled.
+    https://developers.google.com/calendar/api/v3/reference/events/import
+    https://developers.google.com/calendar/api/v3/reference/events#status"""
+    email, tokens = google_account
+    side = GoogleSide(GoogleApi(user_credentials_from(tokens)), email, "Europe/Berlin")
+    copy = side.import_event({
+        "iCalUID": "board@elsewhere.example", "summary": "Board meeting",
+        "start": {"dateTime": "2026-12-03T10:00:00+01:00", "timeZone": "Europe/Berlin"},
+        "end": {"dateTime": "2026-12-03T11:00:00+01:00", "timeZone": "Europe/Berlin"},
+        "organizer": {"email": "boss@elsewhere.example", "displayName": "The Boss"},
+        "attendees": [{"email": "boss@elsewhere.example", "organizer": True, "responseStatus": "accepted"},
+                      {"email": email, "self": True, "responseStatus": "accepted"}],
+    })  # fmt: skip
+    entry = side.find("board@elsewhere.example")
+    assert entry is not None and entry.id == copy["id"]
+    assert entry.item.master.organizer is not None and entry.item.master.organizer.email == "boss@elsewhere.example"
+    changes = side.changes(None)
+    assert [e.id for e in changes.changed] == [copy["id"]]
+    side.delete(copy["id"], entry.version)
+    assert google.state.get(email, email, copy["id"])["status"] == "cancelled"
+    assert side.get(copy["id"]) is None and side.find("board@elsewhere.example") is None
+    later = side.changes(changes.cursor)
+    assert later.changed == [] and later.deleted == [copy["id"]]
