@@ -592,7 +592,7 @@ class State:
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
             one = {k: v[-1] for k, v in params.items() if v}
-            size = min(int(one.get("maxResults") or 250), 2500)
+            size = _page_size(one.get("maxResults"))
             query = parse_query(params, calendar.time_zone)
             page = _decode(one["pageToken"]) if one.get("pageToken") else None
             if one.get("pageToken") and page is None:
@@ -654,6 +654,17 @@ def _as_utc(value: datetime | date) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _page_size(text: str | None) -> int:
+    """maxResults: 250 by default, "can never be larger than 2500", minimum 1 (the discovery document)."""
+    try:
+        size = int(text or 250)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ApiError(400, "invalid", "Invalid value for maxResults.")
+    return min(size, 2500)
 
 
 def _parse_rfc3339(text: str) -> datetime:

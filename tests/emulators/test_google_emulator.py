@@ -310,12 +310,17 @@ def test_extended_property_filters_are_all_matched_and_q_searches_text(api) -> N
     assert _summaries(events.list(calendarId="primary", q="berlin both").execute()) == ["Both"]
 
 
-def test_a_page_token_that_google_never_gave_is_refused(api) -> None:  # type: ignore[no-untyped-def]
-    """pageToken is a "Token specifying which result page to return" (one Google handed out).
+def test_a_page_token_that_google_never_gave_and_an_empty_page_are_refused(api) -> None:  # type: ignore[no-untyped-def]
+    """pageToken is a "Token specifying which result page to return" (one Google handed out); maxResults has
+    minimum 1 and "can never be larger than 2500".
     https://developers.google.com/calendar/api/v3/reference/events/list"""
-    with pytest.raises(HttpError) as refused:
-        api.service.events().list(calendarId="primary", pageToken="not-a-token!").execute()
-    assert refused.value.resp.status == 400
+    events = api.service.events()
+    for bad in [{"pageToken": "not-a-token!"}, {"maxResults": 0}]:
+        with pytest.raises(HttpError) as refused:
+            events.list(calendarId="primary", **bad).execute()
+        assert refused.value.resp.status == 400, bad
+    events.insert(calendarId="primary", body=_event("One")).execute()
+    assert _summaries(events.list(calendarId="primary", maxResults=100000).execute()) == ["One"]
 
 
 # --- events.import ---------------------------------------------------------------------------------------------
