@@ -37,6 +37,7 @@ from dateutil.rrule import rrulestr
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 READONLY_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
+GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"  # noqa: S105 - an address, the JWT audience
 _CLIENT_FIELDS = (
     "summary", "description", "location", "start", "end", "recurrence", "status", "transparency", "visibility",
     "attendees", "reminders", "extendedProperties", "colorId", "sequence", "guestsCanModify", "originalStartTime",
@@ -266,43 +267,58 @@ class State:
             self.access = {t: a for t, a in self.access.items() if a[0] != email}
 
     def service_account_token(self, client_email: str, subject: str, scopes: list[str]) -> dict[str, Any]:
+        """An access token for a service account acting as `subject` (domain-wide delegation), with the errors
+        Google's token endpoint documents for it.
+        https://developers.google.com/identity/protocols/oauth2/service-account#error-codes"""
         with self.lock:
             account = self.service_accounts.get(client_email)
             if account is None:
                 raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.")
-            if not account["delegation"]:
+            if not scopes:
+                raise OAuthError(400, "invalid_scope", "Empty or missing scope not allowed.")
+            if not set(scopes) <= set(account["delegated_scopes"]):
                 raise OAuthError(401, "unauthorized_client", "Client is unauthorized to retrieve access tokens using "
                                  "this method, or client not authorized for any of the scopes requested.")  # fmt: skip
             if not subject or subject.lower() not in self.accounts or subject.split("@")[-1] != account["domain"]:
                 raise OAuthError(400, "invalid_grant", "Invalid email or User ID")
             return self._access_token(subject.lower(), client_email, scopes)
 
-    def create_service_account(self, domain: str, delegation: bool = True, token_uri: str = "") -> dict[str, Any]:
-        """A service account of a Workspace domain, and its JSON key file as the admin console hands it out."""
+    def create_service_account(self, domain: str, delegation: bool = True,
+                               token_uri: str = GOOGLE_TOKEN_ENDPOINT) -> dict[str, Any]:  # fmt: skip
+        """A service account of a Workspace domain, and its JSON key file in the format Google Cloud hands out
+        (https://cloud.google.com/iam/docs/keys-create-delete#creating). With `delegation` the domain's admin has
+        authorised its client id for the calendar scope in the Admin console (domain-wide delegation,
+        https://developers.google.com/identity/protocols/oauth2/service-account#delegatingauthority)."""
+        from urllib.parse import quote
+
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key_id = secrets.token_hex(20)
-        client_email = f"calsync-{secrets.token_hex(3)}@{domain.split('.')[0]}-project.iam.gserviceaccount.com"
+        project = f"{domain.split('.')[0]}-project"
+        client_email = f"calsync-{secrets.token_hex(3)}@{project}.iam.gserviceaccount.com"
         public = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())  # fmt: skip
-        client_id = str(secrets.randbelow(10**20))
+        client_id = str(10**20 + secrets.randbelow(9 * 10**20))  # a 21-digit number, as Google's are
         with self.lock:
             self.service_accounts[client_email] = {
                 "key_id": key_id,
                 "certificate": public.decode(),
-                "delegation": delegation,
-                "domain": domain,
+                "delegated_scopes": [CALENDAR_SCOPE] if delegation else [],
+                "domain": domain.lower(),
                 "client_id": client_id,
             }
         return {
-            "type": "service_account", "project_id": f"{domain.split('.')[0]}-project", "private_key_id": key_id,
+            "type": "service_account", "project_id": project, "private_key_id": key_id,
             "private_key": private.decode(), "client_email": client_email, "client_id": client_id,
             "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{quote(client_email)}",
+            "universe_domain": "googleapis.com",
         }  # fmt: skip
 
     def _check_client(self, client_id: str, secret: str) -> None:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
+import niquests
 import pytest
+from google.auth import crypt, jwt
+from google.oauth2 import service_account
 from googleapiclient.errors import HttpError
 
+from emulators.google.state import CALENDAR_SCOPE as CALENDAR
+from emulators.google.state import READONLY_SCOPE as READONLY
 from integrations.google.client import GoogleApi, user_credentials_from
 
 
@@ -349,3 +355,77 @@ def test_import_makes_a_private_copy_with_its_own_organizer(api) -> None:  # typ
         "boss@elsewhere.example")  # fmt: skip
     listed = events.list(calendarId="primary", iCalUID="board@elsewhere.example").execute()["items"]
     assert [e["id"] for e in listed] == [copy["id"]]
+
+
+# --- Google Workspace: service account keys and the JWT bearer grant --------------------------------------------
+
+KEY_FIELDS = {"type", "project_id", "private_key_id", "private_key", "client_email", "client_id", "auth_uri",
+              "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url", "universe_domain"}  # fmt: skip
+
+
+def _sandbox_key(google, **form: str) -> niquests.Response:  # type: ignore[no-untyped-def]
+    with niquests.Session() as session:
+        session.trust_env = False
+        return session.post(f"{google.base_url}/sandbox/workspace/keys", data=form, timeout=30)
+
+
+def _token(google, assertion: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def, type-arg]
+    with niquests.Session() as session:
+        session.trust_env = False
+        answer = session.post(f"{google.base_url}/token", timeout=10, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})  # fmt: skip
+    return answer.status_code, answer.json()
+
+
+def _assertion(key: dict, subject: str, scope: str = CALENDAR, lifetime: int = 3600) -> str:  # type: ignore[type-arg]
+    now = int(time.time())
+    claims = {"iss": key["client_email"], "sub": subject, "scope": scope, "aud": "https://oauth2.googleapis.com/token",
+              "iat": now, "exp": now + lifetime}  # fmt: skip
+    signer = crypt.RSASigner.from_service_account_info(key)
+    return jwt.encode(signer, claims).decode()
+
+
+def test_the_sandbox_makes_service_account_keys_in_googles_format(google) -> None:  # type: ignore[no-untyped-def]
+    """A key file as Google Cloud downloads it (https://cloud.google.com/iam/docs/keys-create-delete#creating), made
+    on the sandbox's Workspace page with the domain's users and domain-wide delegation of the calendar scope
+    (https://developers.google.com/identity/protocols/oauth2/service-account#delegatingauthority); google-auth's
+    own service account credentials then act as a user of the domain."""
+    from google.auth.transport.requests import Request as AuthRequest
+
+    answer = _sandbox_key(google, domain="corp.example", users="ann@corp.example", delegation="on")
+    assert answer.status_code == 200 and answer.headers["Content-Disposition"].startswith("attachment; filename=")
+    key = answer.json()
+    assert set(key) == KEY_FIELDS and key["type"] == "service_account" and len(key["client_id"]) == 21
+    assert key["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    info = {**key, "token_uri": f"{google.base_url}/token"}
+    credentials = service_account.Credentials.from_service_account_info(info, scopes=[CALENDAR],
+                                                                        subject="ann@corp.example")  # fmt: skip
+    credentials.refresh(AuthRequest())
+    assert google.state.user_for(credentials.token) == "ann@corp.example"
+    for bad in [{"domain": "not a domain"}, {"domain": "corp.example", "users": "eve@elsewhere.example"}]:
+        assert _sandbox_key(google, **bad).status_code == 400, bad
+
+
+def test_the_jwt_bearer_grant_refuses_what_google_refuses(google) -> None:  # type: ignore[no-untyped-def]
+    """The token endpoint's answers to a service account's JWT: an access token for a user of the domain with the
+    delegated scope; unauthorized_client without delegation or for a scope not delegated; invalid_grant for someone
+    not in the domain, an assertion living over an hour, or a bad signature; invalid_scope without a scope.
+    https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests
+    https://developers.google.com/identity/protocols/oauth2/service-account#error-codes"""
+    key = _sandbox_key(google, domain="corp.example", users="bo@corp.example", delegation="on").json()
+    undelegated = _sandbox_key(google, domain="corp.example", users="").json()
+    status, ok = _token(google, _assertion(key, "bo@corp.example"))
+    assert status == 200 and ok["token_type"] == "Bearer" and google.state.user_for(ok["access_token"]) == (
+        "bo@corp.example")  # fmt: skip
+    forged = _assertion({**undelegated, "client_email": key["client_email"]}, "bo@corp.example")
+    cases = [
+        (_assertion(undelegated, "bo@corp.example"), 401, "unauthorized_client"),
+        (_assertion(key, "bo@corp.example", scope=READONLY), 401, "unauthorized_client"),
+        (_assertion(key, "nobody@corp.example"), 400, "invalid_grant"),
+        (_assertion(key, "bo@corp.example", lifetime=7200), 400, "invalid_grant"),
+        (forged, 400, "invalid_grant"),
+        (_assertion(key, "bo@corp.example", scope=""), 400, "invalid_scope"),
+    ]
+    for assertion, expected_status, error in cases:
+        status, answer = _token(google, assertion)
+        assert (status, answer["error"]) == (expected_status, error), answer
