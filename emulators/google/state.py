@@ -11,8 +11,12 @@ uses (https://developers.google.com/calendar/api/v3/reference and the
 - events.list pages with pageToken and ends with a nextSyncToken; a sync token
   cannot be combined with filters (400), and a forgotten one answers 410
   fullSyncRequired; incremental results include cancelled (deleted) events;
+  the time window, singleEvents and the other filters are in listing.py;
 - deleting a recurring event cancels the series, deleting an occurrence
-  leaves a cancelled exception behind.
+  leaves a cancelled exception behind; events.get still answers a deleted
+  event, with status cancelled;
+- events.import adds a copy of an event organised elsewhere, keeping its
+  organizer.
 
 Everything is in memory behind one lock; tests reach the state directly to
 switch faults on (rate limits, server errors, expired tokens, revoked grants).
