@@ -189,7 +189,7 @@ class GoogleEmulator(Emulator):
         if len(parts) == 4 and parts[2] == "events":
             event_id, if_match = parts[3], request.headers.get("if-match")
             if method == "GET":
-                return _event(state.get(email, calendar_id, event_id))
+                return _event(state.get(email, calendar_id, event_id, q))
             if method in ("PUT", "PATCH"):
                 return _event(state.write(email, calendar_id, event_id, request.json(), if_match, method == "PATCH"))
             if method == "DELETE":

@@ -111,6 +111,25 @@ def _properties(values: list[str] | None) -> list[tuple[str, str]]:
     return pairs
 
 
+def in_zone(event: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A copy of the event as a read answers it: every dateTime written with the offset of the response's zone,
+    "The default is the time zone of the calendar" (events.list and events.get, parameter timeZone); the
+    event's own timeZone field stays as it is."""
+    shown = dict(event)
+    for name in ("start", "end", "originalStartTime"):
+        value = event.get(name) or {}
+        if value.get("dateTime"):
+            moment = parse_when(value)
+            assert isinstance(moment, datetime)
+            text = moment.astimezone(zone).isoformat()
+            shown[name] = {**value, "dateTime": text[:-6] + "Z" if text.endswith("+00:00") else text}
+    return shown
+
+
+def response_zone(params: dict[str, str], calendar_zone: str) -> ZoneInfo:
+    return _zone(params.get("timeZone") or calendar_zone)
+
+
 # --- choosing events ---------------------------------------------------------------------------------------
 
 

@@ -433,7 +433,9 @@ class State:
         # Google sets the organizer to the calendar; only events.import may name another one.
         return {"email": calendar.id, "displayName": calendar.summary, "self": True}
 
-    def get(self, email: str, calendar_id: str, event_id: str) -> dict[str, Any]:
+    def get(self, email: str, calendar_id: str, event_id: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        from .listing import in_zone, response_zone
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
             event = calendar.events.get(event_id) or self._virtual_instance(calendar, event_id)
@@ -441,7 +443,7 @@ class State:
                 raise ApiError(404, "notFound", "Not Found")
             # A deleted event is still there, status "cancelled": "The get method always returns them."
             # https://developers.google.com/calendar/api/v3/reference/events#status
-            return dict(event)
+            return in_zone(event, response_zone(params or {}, calendar.time_zone))
 
     def _virtual_instance(self, calendar: Calendar, event_id: str) -> dict[str, Any] | None:
         """An occurrence of a series that has no exception yet, by its instance id."""
@@ -565,6 +567,8 @@ class State:
                         self._touch(calendar, other)
 
     def instances(self, email: str, calendar_id: str, event_id: str, params: dict[str, str]) -> dict[str, Any]:
+        from .listing import in_zone, response_zone
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
             master = calendar.events.get(event_id)
@@ -578,7 +582,12 @@ class State:
                 if exception is not None and exception.get("status") == "cancelled":
                     continue
                 items.append(dict(exception) if exception else self._instance(master, start))
-            return {"kind": "calendar#events", "items": items, "timeZone": calendar.time_zone}
+            zone = response_zone(params, calendar.time_zone)
+            return {
+                "kind": "calendar#events",
+                "items": [in_zone(i, zone) for i in items],
+                "timeZone": calendar.time_zone,
+            }
 
     # --- events.import ----------------------------------------------------------------------------------
 
@@ -607,7 +616,7 @@ class State:
         """events.list; which events, instances and order: listing.py. Pages hold at most maxResults (default
         250, never more than 2500) and the last page carries the nextSyncToken of an unfiltered listing.
         https://developers.google.com/calendar/api/v3/reference/events/list"""
-        from .listing import listing, parse_query
+        from .listing import in_zone, listing, parse_query
 
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
@@ -624,7 +633,8 @@ class State:
             chunk = found[page["offset"] : page["offset"] + size]
             answer: dict[str, Any] = {
                 "kind": "calendar#events", "summary": calendar.summary, "timeZone": calendar.time_zone,
-                "accessRole": calendar.roles[email], "updated": now_rfc3339(), "items": [dict(e) for e in chunk],
+                "accessRole": calendar.roles[email], "updated": now_rfc3339(),
+                "items": [in_zone(e, query.zone) for e in chunk],
             }  # fmt: skip
             if page["offset"] + size < len(found):
                 answer["nextPageToken"] = _encode({**page, "offset": page["offset"] + size})

@@ -298,6 +298,30 @@ def test_timed_events_come_back_with_an_rfc3339_offset(api) -> None:  # type: ig
     assert seen[0]["start"]["dateTime"] == "2026-11-23T10:00:00+01:00"
 
 
+def test_reads_answer_times_in_the_calendars_zone_or_the_one_asked_for(api) -> None:  # type: ignore[no-untyped-def]
+    """timeZone: "Time zone used in the response. Optional. The default is the time zone of the calendar." The
+    event keeps its own timeZone field; only the offset of dateTime follows the response's zone.
+    https://developers.google.com/calendar/api/v3/reference/events/get
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    events = api.service.events()
+    new_york = {"summary": "Call", "start": {"dateTime": "2026-11-23T09:00:00", "timeZone": "America/New_York"},
+                "end": {"dateTime": "2026-11-23T10:00:00", "timeZone": "America/New_York"},
+                "recurrence": ["RRULE:FREQ=DAILY;COUNT=2"]}  # fmt: skip
+    made = events.insert(calendarId="primary", body=new_york).execute()
+    got = events.get(calendarId="primary", eventId=made["id"]).execute()
+    assert got["start"] == {"dateTime": "2026-11-23T15:00:00+01:00", "timeZone": "America/New_York"}
+    utc = events.get(calendarId="primary", eventId=made["id"], timeZone="UTC").execute()
+    assert utc["start"]["dateTime"] == "2026-11-23T14:00:00Z"
+    (listed,) = events.list(calendarId="primary", timeZone="Asia/Tokyo").execute()["items"]
+    assert listed["end"]["dateTime"] == "2026-11-24T00:00:00+09:00"
+    instances = events.instances(calendarId="primary", eventId=made["id"]).execute()["items"]
+    assert [i["originalStartTime"]["dateTime"] for i in instances] == [
+        "2026-11-23T15:00:00+01:00", "2026-11-24T15:00:00+01:00"]  # fmt: skip
+    with pytest.raises(HttpError) as refused:
+        events.list(calendarId="primary", timeZone="Mars/Olympus").execute()
+    assert refused.value.resp.status == 400
+
+
 def test_extended_property_filters_are_all_matched_and_q_searches_text(api) -> None:  # type: ignore[no-untyped-def]
     """privateExtendedProperty and sharedExtendedProperty "might be repeated ... to return events that match all
     given constraints"; q searches summary, description, location, attendees and organizer.
