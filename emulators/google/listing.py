@@ -126,6 +126,23 @@ def in_zone(event: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     return shown
 
 
+def as_listed(event: dict[str, Any], query: Query) -> dict[str, Any]:
+    """What a listing shows of a cancelled event: "Cancelled exceptions are only guaranteed to have values for the
+    id, recurringEventId and originalStartTime fields populated" and "Deleted events are only guaranteed to have the
+    id field populated", except on the organizer's calendar with showDeleted, where a deleted event keeps its
+    details so that it can be restored. The emulator gives no more than is guaranteed, so that nobody relies on it.
+    https://developers.google.com/calendar/api/v3/reference/events#status"""
+    if event.get("status") != "cancelled":
+        return in_zone(event, query.zone)
+    if "recurringEventId" in event:
+        kept = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
+    elif query.show_deleted and (event.get("organizer") or {}).get("self"):
+        return in_zone(event, query.zone)
+    else:
+        kept = ("kind", "etag", "id", "status")
+    return in_zone({k: event[k] for k in kept if k in event}, query.zone)
+
+
 def response_zone(params: dict[str, str], calendar_zone: str) -> ZoneInfo:
     return _zone(params.get("timeZone") or calendar_zone)
 

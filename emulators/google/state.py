@@ -616,7 +616,7 @@ class State:
         """events.list; which events, instances and order: listing.py. Pages hold at most maxResults (default
         250, never more than 2500) and the last page carries the nextSyncToken of an unfiltered listing.
         https://developers.google.com/calendar/api/v3/reference/events/list"""
-        from .listing import in_zone, listing, parse_query
+        from .listing import as_listed, listing, parse_query
 
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
@@ -634,7 +634,7 @@ class State:
             answer: dict[str, Any] = {
                 "kind": "calendar#events", "summary": calendar.summary, "timeZone": calendar.time_zone,
                 "accessRole": calendar.roles[email], "updated": now_rfc3339(),
-                "items": [in_zone(e, query.zone) for e in chunk],
+                "items": [as_listed(e, query) for e in chunk],
             }  # fmt: skip
             if page["offset"] + size < len(found):
                 answer["nextPageToken"] = _encode({**page, "offset": page["offset"] + size})

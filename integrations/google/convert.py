@@ -99,9 +99,7 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         if a.get("email") and not a.get("organizer") and a["email"].lower() != organizer_email and not a.get("resource")
     )
     rrule, rdates, exdates = _recurrence(event.get("recurrence") or [], start)
-    recurrence_id = parse_when(event["originalStartTime"]) if event.get("originalStartTime") else None
-    if recurrence_id is not None and isinstance(master_start, datetime) and isinstance(recurrence_id, datetime):
-        recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
+    recurrence_id = original_start(event, master_start)
     return Component(
         kind="VEVENT",
         uid=uid,
@@ -124,6 +122,14 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
     )
 
 
+def original_start(event: dict[str, Any], master_start: datetime | date | None) -> datetime | date | None:
+    """Which occurrence an exception replaces (its RECURRENCE-ID), in the zone of the series' start."""
+    recurrence_id = parse_when(event["originalStartTime"]) if event.get("originalStartTime") else None
+    if recurrence_id is not None and isinstance(master_start, datetime) and isinstance(recurrence_id, datetime):
+        recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
+    return recurrence_id
+
+
 def calsync_uid(event: dict[str, Any]) -> str:
     private = (event.get("extendedProperties") or {}).get("private") or {}
     return str(private.get(CALSYNC_UID) or event.get("iCalUID") or event["id"])
@@ -135,11 +141,12 @@ def to_item(master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Item:
     component = to_component(master, uid)
     overrides, cancelled = [], []
     for exception in exceptions:
-        occurrence = to_component(exception, uid, master_start=component.start)
+        # A cancelled exception may hold nothing but id, recurringEventId and originalStartTime.
+        # https://developers.google.com/calendar/api/v3/reference/events#status
         if exception.get("status") == "cancelled":
-            cancelled.append(occurrence.recurrence_id)
+            cancelled.append(original_start(exception, component.start))
         else:
-            overrides.append(occurrence)
+            overrides.append(to_component(exception, uid, master_start=component.start))
     known = {as_utc(v) for v in component.exdates}
     extra = tuple(v for v in cancelled if v is not None and as_utc(v) not in known)
     component = replace(component, exdates=component.exdates + extra)

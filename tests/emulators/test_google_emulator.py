@@ -82,6 +82,26 @@ def test_deletions_show_in_incremental_results_only(api) -> None:  # type: ignor
     assert _reason(missing.value) == (404, "notFound")
 
 
+def test_cancelled_events_are_listed_with_only_what_google_guarantees(api) -> None:  # type: ignore[no-untyped-def]
+    """ "Cancelled exceptions are only guaranteed to have values for the id, recurringEventId and originalStartTime
+    fields populated"; "Deleted events are only guaranteed to have the id field populated", but on the organizer's
+    calendar they keep their details when showDeleted is set.
+    https://developers.google.com/calendar/api/v3/reference/events#status"""
+    events = api.service.events()
+    series = events.insert(calendarId="primary", body=_event("Weekly", recurrence=["RRULE:FREQ=WEEKLY;COUNT=3"]))
+    series = series.execute()
+    single = events.insert(calendarId="primary", body=_event("Single")).execute()
+    token = events.list(calendarId="primary").execute()["nextSyncToken"]
+    events.delete(calendarId="primary", eventId=f"{series['id']}_20261130T090000Z").execute()
+    events.delete(calendarId="primary", eventId=single["id"]).execute()
+    bare = {e["id"]: set(e) for e in events.list(calendarId="primary", syncToken=token).execute()["items"]}
+    assert bare == {f"{series['id']}_20261130T090000Z": {"kind", "etag", "id", "status", "recurringEventId",
+                                                         "originalStartTime"},
+                    single["id"]: {"kind", "etag", "id", "status"}}  # fmt: skip
+    detailed = events.list(calendarId="primary", syncToken=token, showDeleted=True).execute()["items"]
+    assert [e.get("summary") for e in detailed if e["id"] == single["id"]] == ["Single"]
+
+
 def test_stale_etags_and_forgotten_tokens(api, google) -> None:  # type: ignore[no-untyped-def]
     """A stale ETag in If-Match is 412; a sync token the server forgot is 410 Gone (start a full sync).
     https://developers.google.com/calendar/api/guides/version-resources
