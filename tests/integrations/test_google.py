@@ -588,3 +588,17 @@ def test_an_occurrence_cancelled_in_google_arrives_though_google_lists_only_its_
     assert master.exdates == ["2026-12-14T09:30:00;Europe/Berlin", "2026-12-21T09:30:00;Europe/Berlin"]
     assert [o.title for o in master.overrides.all()] == ["Standup (moved)"]
     assert google.state.requests - requests_before == 3  # the changes, the master (batched), the series (batched)
+
+
+def test_the_workspace_page_links_the_sandbox_key_maker_only_in_the_sandbox(admin_client_, google, settings) -> None:
+    """In the sandbox the admin is sent to the emulator's Workspace page, filled in with their domain and address
+    (Test settings acts as the admin, who must be a user there); with a real Google there is no such link."""
+    settings.GOOGLE_SANDBOX, settings.GOOGLE_EMULATOR_URL = True, google.base_url
+    page = admin_client_.get(reverse("integrations:google_workspace")).content.decode()
+    assert f'href="{google.base_url}/sandbox/workspace?domain=acme.test&amp;users=admin%40acme.test"' in page
+    with niquests.Session() as session:
+        session.trust_env = False
+        form = session.get(f"{google.base_url}/sandbox/workspace?domain=acme.test&users=admin%40acme.test", timeout=10)
+    assert 'value="acme.test"' in form.text and ">admin@acme.test</textarea>" in form.text
+    settings.GOOGLE_SANDBOX = False
+    assert "/sandbox/workspace" not in admin_client_.get(reverse("integrations:google_workspace")).content.decode()
