@@ -118,7 +118,8 @@ def in_zone(event: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     shown = dict(event)
     for name in ("start", "end", "originalStartTime"):
         value = event.get(name) or {}
-        if value.get("dateTime"):
+        # Stored times are written in their own timeZone already (state.py): most need no work.
+        if value.get("dateTime") and value.get("timeZone") != zone.key:
             moment = parse_when(value)
             assert isinstance(moment, datetime)
             text = moment.astimezone(zone).isoformat()
