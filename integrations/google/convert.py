@@ -123,10 +123,12 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
 
 
 def original_start(event: dict[str, Any], master_start: datetime | date | None) -> datetime | date | None:
-    """Which occurrence an exception replaces (its RECURRENCE-ID), in the zone of the series' start."""
+    """Which occurrence an exception replaces (its RECURRENCE-ID), in the zone of the series' start (a floating
+    start has none: then as Google gives it)."""
     recurrence_id = parse_when(event["originalStartTime"]) if event.get("originalStartTime") else None
-    if recurrence_id is not None and isinstance(master_start, datetime) and isinstance(recurrence_id, datetime):
-        recurrence_id = recurrence_id.astimezone(master_start.tzinfo)
+    zone = master_start.tzinfo if isinstance(master_start, datetime) else None
+    if isinstance(recurrence_id, datetime) and zone is not None:
+        recurrence_id = recurrence_id.astimezone(zone)
     return recurrence_id
 
 
