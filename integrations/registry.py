@@ -36,4 +36,3 @@ def before_disconnect(integration: Integration) -> None:
     hook = getattr(import_module(path), "before_disconnect", None) if path else None
     if hook is not None:
         hook(integration)
-

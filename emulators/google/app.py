@@ -22,12 +22,14 @@ import requests
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
 from . import freebusy
-from .state import CALENDAR_SCOPE, ApiError, Channel, Grant, OAuthError, State
+from .state import CALENDAR_SCOPE, GOOGLE_TOKEN_ENDPOINT, ApiError, Channel, Grant, OAuthError, State
 from .writes import send_updates
 
 log = logging.getLogger(__name__)
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
+_SHORT_LIVED = ("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
+                "Check your iat and exp values in the JWT claim.")  # fmt: skip
 
 
 class GoogleEmulator(Emulator):
@@ -127,7 +129,9 @@ class GoogleEmulator(Emulator):
         return Response.json(answer, headers={"Cache-Control": "no-store"})
 
     def _jwt_bearer(self, assertion: str) -> dict[str, Any]:
-        """A service account's signed JWT (domain-wide delegation: `sub` is the user to act as)."""
+        """A service account's JWT, signed with its key: iss the service account, scope, aud Google's token
+        endpoint, iat and exp at most an hour apart, and (domain-wide delegation) sub the user to act as.
+        https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests"""
         from google.auth import jwt
 
         try:
@@ -140,9 +144,14 @@ class GoogleEmulator(Emulator):
         try:
             # Google's own token endpoint is the audience, wherever the request is sent.
             claims = jwt.decode(assertion, certs={account["key_id"]: account["certificate"]},
-                                audience=["https://oauth2.googleapis.com/token", f"{self.base_url}/token"])  # fmt: skip
-        except ValueError:
-            raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.") from None
+                                audience=[GOOGLE_TOKEN_ENDPOINT, f"{self.base_url}/token"])  # fmt: skip
+        except ValueError as exc:
+            if "signature" in str(exc).lower() or "certificate" in str(exc).lower():
+                raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.") from None
+            raise OAuthError(400, "invalid_grant", _SHORT_LIVED if "too early" in str(exc) or "expired" in str(exc)
+                             else f"Invalid JWT: {exc}") from None  # fmt: skip
+        if not isinstance(claims.get("exp"), int) or claims["exp"] - claims.get("iat", 0) > 3600:
+            raise OAuthError(400, "invalid_grant", _SHORT_LIVED)  # "a maximum of 1 hour after the issued time"
         return self.state.service_account_token(claims["iss"], claims.get("sub", ""), claims.get("scope", "").split())
 
     # --- Calendar v3 ---------------------------------------------------------------------------------
@@ -184,7 +193,7 @@ class GoogleEmulator(Emulator):
         if len(parts) == 4 and parts[2] == "events":
             event_id, if_match = parts[3], request.headers.get("if-match")
             if method == "GET":
-                return _event(state.get(email, calendar_id, event_id))
+                return _event(state.get(email, calendar_id, event_id, q))
             if method in ("PUT", "PATCH"):
                 return _event(state.write(email, calendar_id, event_id, request.json(), if_match, method == "PATCH",
                                           send_updates(q)))  # fmt: skip
@@ -261,7 +270,10 @@ class GoogleEmulator(Emulator):
 
     def _sandbox(self, request: Request) -> Response:
         from .sandbox import sandbox_page
+        from .workspace import workspace_page
 
+        if request.path.startswith("/sandbox/workspace"):
+            return workspace_page(self.state, request)
         return sandbox_page(self.state, request)
 
 

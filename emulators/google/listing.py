@@ -111,6 +111,43 @@ def _properties(values: list[str] | None) -> list[tuple[str, str]]:
     return pairs
 
 
+def in_zone(event: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A copy of the event as a read answers it: every dateTime written with the offset of the response's zone,
+    "The default is the time zone of the calendar" (events.list and events.get, parameter timeZone); the
+    event's own timeZone field stays as it is."""
+    shown = dict(event)
+    for name in ("start", "end", "originalStartTime"):
+        value = event.get(name) or {}
+        # Stored times are written in their own timeZone already (state.py): most need no work.
+        if value.get("dateTime") and value.get("timeZone") != zone.key:
+            moment = parse_when(value)
+            assert isinstance(moment, datetime)
+            text = moment.astimezone(zone).isoformat()
+            shown[name] = {**value, "dateTime": text[:-6] + "Z" if text.endswith("+00:00") else text}
+    return shown
+
+
+def as_listed(event: dict[str, Any], query: Query) -> dict[str, Any]:
+    """What a listing shows of a cancelled event: "Cancelled exceptions are only guaranteed to have values for the
+    id, recurringEventId and originalStartTime fields populated" and "Deleted events are only guaranteed to have the
+    id field populated", except on the organizer's calendar with showDeleted, where a deleted event keeps its
+    details so that it can be restored. The emulator gives no more than is guaranteed, so that nobody relies on it.
+    https://developers.google.com/calendar/api/v3/reference/events#status"""
+    if event.get("status") != "cancelled":
+        return in_zone(event, query.zone)
+    if "recurringEventId" in event:
+        kept = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
+    elif query.show_deleted and (event.get("organizer") or {}).get("self"):
+        return in_zone(event, query.zone)
+    else:
+        kept = ("kind", "etag", "id", "status")
+    return in_zone({k: event[k] for k in kept if k in event}, query.zone)
+
+
+def response_zone(params: dict[str, str], calendar_zone: str) -> ZoneInfo:
+    return _zone(params.get("timeZone") or calendar_zone)
+
+
 # --- choosing events ---------------------------------------------------------------------------------------
 
 

@@ -40,7 +40,10 @@ def sandbox_page(state: State, request: Any) -> Any:
     email = request.query.get("email", "")
     if email not in state.accounts:
         rows = "".join(f'<li><a href="/sandbox?email={quote(e)}">{html.escape(e)}</a></li>' for e in state.accounts)
-        body = f"<p>Accounts that signed in to the sandbox:</p><ul>{rows or '<li>none yet</li>'}</ul>"
+        body = (
+            f"<p>Accounts that signed in to the sandbox:</p><ul>{rows or '<li>none yet</li>'}</ul>"
+            '<p><a href="/sandbox/workspace">Google Workspace: service account keys and delegation</a></p>'
+        )
         return Response(200, page("Sandbox Google", body), "text/html; charset=utf-8")
     calendars = state.calendar_list(email)
     chosen = request.query.get("calendar") or email

@@ -11,8 +11,12 @@ uses (https://developers.google.com/calendar/api/v3/reference and the
 - events.list pages with pageToken and ends with a nextSyncToken; a sync token
   cannot be combined with filters (400), and a forgotten one answers 410
   fullSyncRequired; incremental results include cancelled (deleted) events;
+  the time window, singleEvents and the other filters are in listing.py;
 - deleting a recurring event cancels the series, deleting an occurrence
-  leaves a cancelled exception behind.
+  leaves a cancelled exception behind; events.get still answers a deleted
+  event, with status cancelled;
+- events.import adds a copy of an event organised elsewhere, keeping its
+  organizer.
 
 Everything is in memory behind one lock; tests reach the state directly to
 switch faults on (rate limits, server errors, expired tokens, revoked grants).
@@ -37,6 +41,7 @@ from dateutil.rrule import rrulestr
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 READONLY_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
+GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"  # noqa: S105 - an address, the JWT audience
 _CLIENT_FIELDS = (
     "summary", "description", "location", "start", "end", "recurrence", "status", "transparency", "visibility",
     "attendees", "reminders", "extendedProperties", "colorId", "sequence", "guestsCanModify", "originalStartTime",
@@ -269,43 +274,58 @@ class State:
             self.access = {t: a for t, a in self.access.items() if a[0] != email}
 
     def service_account_token(self, client_email: str, subject: str, scopes: list[str]) -> dict[str, Any]:
+        """An access token for a service account acting as `subject` (domain-wide delegation), with the errors
+        Google's token endpoint documents for it.
+        https://developers.google.com/identity/protocols/oauth2/service-account#error-codes"""
         with self.lock:
             account = self.service_accounts.get(client_email)
             if account is None:
                 raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.")
-            if not account["delegation"]:
+            if not scopes:
+                raise OAuthError(400, "invalid_scope", "Empty or missing scope not allowed.")
+            if not set(scopes) <= set(account["delegated_scopes"]):
                 raise OAuthError(401, "unauthorized_client", "Client is unauthorized to retrieve access tokens using "
                                  "this method, or client not authorized for any of the scopes requested.")  # fmt: skip
             if not subject or subject.lower() not in self.accounts or subject.split("@")[-1] != account["domain"]:
                 raise OAuthError(400, "invalid_grant", "Invalid email or User ID")
             return self._access_token(subject.lower(), client_email, scopes)
 
-    def create_service_account(self, domain: str, delegation: bool = True, token_uri: str = "") -> dict[str, Any]:
-        """A service account of a Workspace domain, and its JSON key file as the admin console hands it out."""
+    def create_service_account(self, domain: str, delegation: bool = True,
+                               token_uri: str = GOOGLE_TOKEN_ENDPOINT) -> dict[str, Any]:  # fmt: skip
+        """A service account of a Workspace domain, and its JSON key file in the format Google Cloud hands out
+        (https://cloud.google.com/iam/docs/keys-create-delete#creating). With `delegation` the domain's admin has
+        authorised its client id for the calendar scope in the Admin console (domain-wide delegation,
+        https://developers.google.com/identity/protocols/oauth2/service-account#delegatingauthority)."""
+        from urllib.parse import quote
+
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key_id = secrets.token_hex(20)
-        client_email = f"calsync-{secrets.token_hex(3)}@{domain.split('.')[0]}-project.iam.gserviceaccount.com"
+        project = f"{domain.split('.')[0]}-project"
+        client_email = f"calsync-{secrets.token_hex(3)}@{project}.iam.gserviceaccount.com"
         public = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())  # fmt: skip
-        client_id = str(secrets.randbelow(10**20))
+        client_id = str(10**20 + secrets.randbelow(9 * 10**20))  # a 21-digit number, as Google's are
         with self.lock:
             self.service_accounts[client_email] = {
                 "key_id": key_id,
                 "certificate": public.decode(),
-                "delegation": delegation,
-                "domain": domain,
+                "delegated_scopes": [CALENDAR_SCOPE] if delegation else [],
+                "domain": domain.lower(),
                 "client_id": client_id,
             }
         return {
-            "type": "service_account", "project_id": f"{domain.split('.')[0]}-project", "private_key_id": key_id,
+            "type": "service_account", "project_id": project, "private_key_id": key_id,
             "private_key": private.decode(), "client_email": client_email, "client_id": client_id,
             "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{quote(client_email)}",
+            "universe_domain": "googleapis.com",
         }  # fmt: skip
 
     def _check_client(self, client_id: str, secret: str) -> None:
@@ -429,7 +449,9 @@ class State:
         # Google sets the organizer to the calendar; only events.import may name another one.
         return {"email": calendar.id, "displayName": calendar.summary, "self": True}
 
-    def get(self, email: str, calendar_id: str, event_id: str) -> dict[str, Any]:
+    def get(self, email: str, calendar_id: str, event_id: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        from .listing import in_zone, response_zone
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
             event = calendar.events.get(event_id) or self._virtual_instance(calendar, event_id)
@@ -437,7 +459,7 @@ class State:
                 raise ApiError(404, "notFound", "Not Found")
             # A deleted event is still there, status "cancelled": "The get method always returns them."
             # https://developers.google.com/calendar/api/v3/reference/events#status
-            return dict(event)
+            return in_zone(event, response_zone(params or {}, calendar.time_zone))
 
     def _virtual_instance(self, calendar: Calendar, event_id: str) -> dict[str, Any] | None:
         """An occurrence of a series that has no exception yet, by its instance id."""
@@ -574,6 +596,8 @@ class State:
                         self._touch(calendar, other)
 
     def instances(self, email: str, calendar_id: str, event_id: str, params: dict[str, str]) -> dict[str, Any]:
+        from .listing import in_zone, response_zone
+
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
             master = calendar.events.get(event_id)
@@ -587,7 +611,12 @@ class State:
                 if exception is not None and exception.get("status") == "cancelled":
                     continue
                 items.append(dict(exception) if exception else self._instance(master, start))
-            return {"kind": "calendar#events", "items": items, "timeZone": calendar.time_zone}
+            zone = response_zone(params, calendar.time_zone)
+            return {
+                "kind": "calendar#events",
+                "items": [in_zone(i, zone) for i in items],
+                "timeZone": calendar.time_zone,
+            }
 
     # --- events.import ----------------------------------------------------------------------------------
 
@@ -616,7 +645,7 @@ class State:
         """events.list; which events, instances and order: listing.py. Pages hold at most maxResults (default
         250, never more than 2500) and the last page carries the nextSyncToken of an unfiltered listing.
         https://developers.google.com/calendar/api/v3/reference/events/list"""
-        from .listing import listing, parse_query
+        from .listing import as_listed, listing, parse_query
 
         with self.lock:
             calendar = self.calendar_for(email, calendar_id)
@@ -633,7 +662,8 @@ class State:
             chunk = found[page["offset"] : page["offset"] + size]
             answer: dict[str, Any] = {
                 "kind": "calendar#events", "summary": calendar.summary, "timeZone": calendar.time_zone,
-                "accessRole": calendar.roles[email], "updated": now_rfc3339(), "items": [dict(e) for e in chunk],
+                "accessRole": calendar.roles[email], "updated": now_rfc3339(),
+                "items": [as_listed(e, query) for e in chunk],
             }  # fmt: skip
             if page["offset"] + size < len(found):
                 answer["nextPageToken"] = _encode({**page, "offset": page["offset"] + size})

@@ -74,18 +74,31 @@ class GoogleSide:
         # A changed single event is complete as listed; a series needs all of its exceptions.
         complete = {i: e for i, e in masters.items() if i in touched and not e.get("recurrence")}
         # Every event of a series shares its iCalUID, so each changed series is one list request, batched.
-        series_ids = touched - complete.keys()
-        uids = sorted({e["iCalUID"] for e in events if (e.get("recurringEventId") or e["id"]) in series_ids})
-        results = self.api.batch(
+        uids = self._series_uids(events, touched - complete.keys())
+        answers = self._batched(
             [self.events.list(calendarId=self.calendar_id, iCalUID=uid, showDeleted=True, maxResults=PAGE_SIZE)
              for uid in uids]
         )  # fmt: skip
+        series = [e for answer in answers for e in answer.get("items", [])]
+        entries, skipped = self._entries([*complete.values(), *series])
+        return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
+
+    def _series_uids(self, events: list[dict[str, Any]], series_ids: set[str]) -> list[str]:
+        """The iCalUID of each changed series: from what was listed, else from its master, read in one batch,
+        because a cancelled occurrence may come with nothing but id, recurringEventId and originalStartTime.
+        https://developers.google.com/calendar/api/v3/reference/events#status"""
+        listed = {e.get("recurringEventId") or e["id"]: e["iCalUID"] for e in events if e.get("iCalUID")}
+        missing = sorted(series_ids - listed.keys())
+        masters = self._batched([self.events.get(calendarId=self.calendar_id, eventId=i) for i in missing])
+        found = {m["iCalUID"] for m in masters if m.get("status") != "cancelled"}
+        return sorted({listed[i] for i in series_ids if i in listed} | found)
+
+    def _batched(self, requests: list[Any]) -> list[dict[str, Any]]:
+        results = self.api.batch(requests)
         for _, failure in results:
             if failure is not None:
                 raise translate(failure) if isinstance(failure, HttpError) else failure
-        series = [e for answer, _ in results for e in answer.get("items", [])]
-        entries, skipped = self._entries([*complete.values(), *series])
-        return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
+        return [answer for answer, _ in results]
 
     def _entries(self, events: Iterable[dict[str, Any]]) -> tuple[list[Entry], list[tuple[str, str]]]:
         masters: dict[str, dict[str, Any]] = {}

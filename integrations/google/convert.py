@@ -14,7 +14,7 @@ Google's event types map to Component.event_type; an out of office event shows a
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -107,9 +107,7 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
         if a.get("email") and not a.get("organizer") and a["email"].lower() != organizer_email and not a.get("resource")
     )
     rrule, rdates, exdates = _recurrence(event.get("recurrence") or [], start)
-    recurrence_id = parse_when(event["originalStartTime"]) if event.get("originalStartTime") else None
-    if recurrence_id is not None and isinstance(master_start, datetime) and isinstance(recurrence_id, datetime):
-        recurrence_id = recurrence_id.astimezone(master_start.tzinfo if master_start.tzinfo else start.tzinfo)
+    recurrence_id = original_start(event, master_start, start.tzinfo if isinstance(start, datetime) else None)
     transparency = "TRANSPARENT" if event.get("transparency") == "transparent" else ""
     event_type = event.get("eventType", "")
     component = Component(
@@ -137,6 +135,19 @@ def to_component(event: dict[str, Any], uid: str, master_start: datetime | date 
     return unfloat(component) if private_properties(event).get(FLOATING) else component
 
 
+def original_start(
+    event: dict[str, Any], master_start: datetime | date | None, fallback: tzinfo | None = None
+) -> datetime | date | None:
+    """Which occurrence an exception replaces (its RECURRENCE-ID), in the zone of the series' start; a floating
+    start has none: then in `fallback` (the exception's own start zone), or as Google gives it."""
+    recurrence_id = parse_when(event["originalStartTime"]) if event.get("originalStartTime") else None
+    if isinstance(recurrence_id, datetime) and isinstance(master_start, datetime):
+        zone = master_start.tzinfo or fallback
+        if zone is not None:
+            recurrence_id = recurrence_id.astimezone(zone)
+    return recurrence_id
+
+
 def calsync_uid(event: dict[str, Any]) -> str:
     return str(private_properties(event).get(CALSYNC_UID) or event.get("iCalUID") or event["id"])
 
@@ -147,11 +158,12 @@ def to_item(master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Item:
     component = to_component(master, uid)
     overrides, cancelled = [], []
     for exception in exceptions:
-        occurrence = to_component(exception, uid, master_start=component.start)
+        # A cancelled exception may hold nothing but id, recurringEventId and originalStartTime.
+        # https://developers.google.com/calendar/api/v3/reference/events#status
         if exception.get("status") == "cancelled":
-            cancelled.append(occurrence.recurrence_id)
+            cancelled.append(original_start(exception, component.start))
         else:
-            overrides.append(occurrence)
+            overrides.append(to_component(exception, uid, master_start=component.start))
     if is_floating(component):
         zone = resolve_zone((master.get("start") or {}).get("timeZone")) or UTC
         cancelled = [v.astimezone(zone).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v

@@ -4,6 +4,7 @@ Workspace settings for admins, and the push notification endpoint Google calls."
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -162,7 +163,15 @@ def workspace_admin(request: HttpRequest) -> HttpResponse:
             return redirect("integrations:google_workspace")
     return render(request, "integrations/google_workspace.html", {
         "form": form, "workspace": workspace, "tenant": tenant, "sandbox": settings.GOOGLE_SANDBOX,
+        "sandbox_keys": _sandbox_keys_url(request.user.email) if settings.GOOGLE_SANDBOX else "",  # type: ignore[union-attr]
     })  # fmt: skip
+
+
+def _sandbox_keys_url(admin_email: str) -> str:
+    """The sandbox Google's Workspace page, filled in with the admin's domain and address (Test settings acts
+    as the admin, so the admin must be a user of the domain there)."""
+    query = urlencode({"domain": admin_email.rpartition("@")[2], "users": admin_email})
+    return f"{settings.GOOGLE_EMULATOR_URL}/sandbox/workspace?{query}"
 
 
 @csrf_exempt

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from events.models import Event
-from integrations.models import Integration
+from integrations.models import GoogleWorkspace, Integration
 from tests.factories import PASSWORD
 
 from .conftest import sign_in
@@ -65,3 +68,33 @@ def test_connect_the_sandbox_google_and_sync(page, member, calendar, google, liv
     text = page.inner_text("main")
     assert "Dentist (from Google)" in text and "Added later in Google" in text
     screenshot("synced")
+
+
+def test_a_workspace_key_from_the_sandbox_passes_test_settings(page, admin_user, google, live_server, settings,
+                                                               screenshot) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """The admin's whole organisation-wide set-up in the sandbox: the sandbox Google makes the service account's
+    JSON key (and the delegation), calsync takes the upload, and Test settings succeeds."""
+    settings.GOOGLE_SANDBOX, settings.GOOGLE_EMULATOR_URL = True, google.base_url
+    sign_in(page, admin_user.email, PASSWORD)
+    page.wait_for_url(re.compile(r"/calendar/"))
+    page.goto(reverse("integrations:google_workspace"))
+    with page.context.expect_page() as opened:
+        page.click("[data-testid=sandbox-workspace-keys]")
+    sandbox = opened.value
+    sandbox.wait_for_load_state()
+    assert "SANDBOX" in sandbox.inner_text(".sandbox")
+    assert sandbox.input_value("input[name=domain]") == "acme.test"
+    assert sandbox.input_value("textarea[name=users]") == admin_user.email
+    with sandbox.expect_download() as download:
+        sandbox.click("[data-testid=create-key]")
+    key_file = download.value.path()
+    key = json.loads(Path(key_file).read_text())
+    assert (key["type"], key["token_uri"]) == ("service_account", "https://oauth2.googleapis.com/token")
+    sandbox.close()
+    page.set_input_files("input[name=key_file]", str(key_file))
+    page.check("input[name=enabled]")
+    page.click("button[name=test]")
+    page.wait_for_selector("text=Works: calsync acted as admin@acme.test")
+    screenshot("workspace-tested")
+    workspace = GoogleWorkspace.objects.get(tenant=admin_user.tenant)
+    assert workspace.test_ok and workspace.client_email == key["client_email"] and workspace.enabled

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
+import niquests
 import pytest
+from google.auth import crypt, jwt
+from google.oauth2 import service_account
 from googleapiclient.errors import HttpError
 
+from emulators.google.state import CALENDAR_SCOPE as CALENDAR
+from emulators.google.state import READONLY_SCOPE as READONLY
 from integrations.google.client import GoogleApi, user_credentials_from
 
 
@@ -74,6 +80,26 @@ def test_deletions_show_in_incremental_results_only(api) -> None:  # type: ignor
     with pytest.raises(HttpError) as missing:
         events.get(calendarId="primary", eventId="neverexisted").execute()
     assert _reason(missing.value) == (404, "notFound")
+
+
+def test_cancelled_events_are_listed_with_only_what_google_guarantees(api) -> None:  # type: ignore[no-untyped-def]
+    """ "Cancelled exceptions are only guaranteed to have values for the id, recurringEventId and originalStartTime
+    fields populated"; "Deleted events are only guaranteed to have the id field populated", but on the organizer's
+    calendar they keep their details when showDeleted is set.
+    https://developers.google.com/calendar/api/v3/reference/events#status"""
+    events = api.service.events()
+    series = events.insert(calendarId="primary", body=_event("Weekly", recurrence=["RRULE:FREQ=WEEKLY;COUNT=3"]))
+    series = series.execute()
+    single = events.insert(calendarId="primary", body=_event("Single")).execute()
+    token = events.list(calendarId="primary").execute()["nextSyncToken"]
+    events.delete(calendarId="primary", eventId=f"{series['id']}_20261130T090000Z").execute()
+    events.delete(calendarId="primary", eventId=single["id"]).execute()
+    bare = {e["id"]: set(e) for e in events.list(calendarId="primary", syncToken=token).execute()["items"]}
+    assert bare == {f"{series['id']}_20261130T090000Z": {"kind", "etag", "id", "status", "recurringEventId",
+                                                         "originalStartTime"},
+                    single["id"]: {"kind", "etag", "id", "status"}}  # fmt: skip
+    detailed = events.list(calendarId="primary", syncToken=token, showDeleted=True).execute()["items"]
+    assert [e.get("summary") for e in detailed if e["id"] == single["id"]] == ["Single"]
 
 
 def test_stale_etags_and_forgotten_tokens(api, google) -> None:  # type: ignore[no-untyped-def]
@@ -331,6 +357,30 @@ def test_timed_events_come_back_with_an_rfc3339_offset(api) -> None:  # type: ig
     assert seen[0]["start"]["dateTime"] == "2026-11-23T10:00:00+01:00"
 
 
+def test_reads_answer_times_in_the_calendars_zone_or_the_one_asked_for(api) -> None:  # type: ignore[no-untyped-def]
+    """timeZone: "Time zone used in the response. Optional. The default is the time zone of the calendar." The
+    event keeps its own timeZone field; only the offset of dateTime follows the response's zone.
+    https://developers.google.com/calendar/api/v3/reference/events/get
+    https://developers.google.com/calendar/api/v3/reference/events/list"""
+    events = api.service.events()
+    new_york = {"summary": "Call", "start": {"dateTime": "2026-11-23T09:00:00", "timeZone": "America/New_York"},
+                "end": {"dateTime": "2026-11-23T10:00:00", "timeZone": "America/New_York"},
+                "recurrence": ["RRULE:FREQ=DAILY;COUNT=2"]}  # fmt: skip
+    made = events.insert(calendarId="primary", body=new_york).execute()
+    got = events.get(calendarId="primary", eventId=made["id"]).execute()
+    assert got["start"] == {"dateTime": "2026-11-23T15:00:00+01:00", "timeZone": "America/New_York"}
+    utc = events.get(calendarId="primary", eventId=made["id"], timeZone="UTC").execute()
+    assert utc["start"]["dateTime"] == "2026-11-23T14:00:00Z"
+    (listed,) = events.list(calendarId="primary", timeZone="Asia/Tokyo").execute()["items"]
+    assert listed["end"]["dateTime"] == "2026-11-24T00:00:00+09:00"
+    instances = events.instances(calendarId="primary", eventId=made["id"]).execute()["items"]
+    assert [i["originalStartTime"]["dateTime"] for i in instances] == [
+        "2026-11-23T15:00:00+01:00", "2026-11-24T15:00:00+01:00"]  # fmt: skip
+    with pytest.raises(HttpError) as refused:
+        events.list(calendarId="primary", timeZone="Mars/Olympus").execute()
+    assert refused.value.resp.status == 400
+
+
 def test_extended_property_filters_are_all_matched_and_q_searches_text(api) -> None:  # type: ignore[no-untyped-def]
     """privateExtendedProperty and sharedExtendedProperty "might be repeated ... to return events that match all
     given constraints"; q searches summary, description, location, attendees and organizer.
@@ -365,7 +415,7 @@ def test_a_page_token_that_google_never_gave_and_an_empty_page_are_refused(api) 
 # --- events.import ---------------------------------------------------------------------------------------------
 
 
-def test_import_makes_a_private_copy_with_its_own_organizer(api) -> None:  # type: ignore[no-untyped-def]
+def test_import_makes_a_private_copy_with_its_own_organizer(api, google) -> None:  # type: ignore[no-untyped-def]
     """events.import "is used to add a private copy of an existing event to a calendar": start, end and iCalUID
     are required, the organizer is as given ("Read-only, except when importing an event") and so are the
     attendees; a non-default eventType is imported as default without its type's properties.
@@ -388,3 +438,78 @@ def test_import_makes_a_private_copy_with_its_own_organizer(api) -> None:  # typ
         "boss@elsewhere.example")  # fmt: skip
     listed = events.list(calendarId="primary", iCalUID="board@elsewhere.example").execute()["items"]
     assert [e["id"] for e in listed] == [copy["id"]]
+    assert [s for s in google.state.sent_invitations if s["ical_uid"] == "board@elsewhere.example"] == []
+
+
+# --- Google Workspace: service account keys and the JWT bearer grant --------------------------------------------
+
+KEY_FIELDS = {"type", "project_id", "private_key_id", "private_key", "client_email", "client_id", "auth_uri",
+              "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url", "universe_domain"}  # fmt: skip
+
+
+def _sandbox_key(google, **form: str) -> niquests.Response:  # type: ignore[no-untyped-def]
+    with niquests.Session() as session:
+        session.trust_env = False
+        return session.post(f"{google.base_url}/sandbox/workspace/keys", data=form, timeout=30)
+
+
+def _token(google, assertion: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def, type-arg]
+    with niquests.Session() as session:
+        session.trust_env = False
+        answer = session.post(f"{google.base_url}/token", timeout=10, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})  # fmt: skip
+    return answer.status_code, answer.json()
+
+
+def _assertion(key: dict, subject: str, scope: str = CALENDAR, lifetime: int = 3600) -> str:  # type: ignore[type-arg]
+    now = int(time.time())
+    claims = {"iss": key["client_email"], "sub": subject, "scope": scope, "aud": "https://oauth2.googleapis.com/token",
+              "iat": now, "exp": now + lifetime}  # fmt: skip
+    signer = crypt.RSASigner.from_service_account_info(key)
+    return jwt.encode(signer, claims).decode()
+
+
+def test_the_sandbox_makes_service_account_keys_in_googles_format(google) -> None:  # type: ignore[no-untyped-def]
+    """A key file as Google Cloud downloads it (https://cloud.google.com/iam/docs/keys-create-delete#creating), made
+    on the sandbox's Workspace page with the domain's users and domain-wide delegation of the calendar scope
+    (https://developers.google.com/identity/protocols/oauth2/service-account#delegatingauthority); google-auth's
+    own service account credentials then act as a user of the domain."""
+    from google.auth.transport.requests import Request as AuthRequest
+
+    answer = _sandbox_key(google, domain="corp.example", users="ann@corp.example", delegation="on")
+    assert answer.status_code == 200 and answer.headers["Content-Disposition"].startswith("attachment; filename=")
+    key = answer.json()
+    assert set(key) == KEY_FIELDS and key["type"] == "service_account" and len(key["client_id"]) == 21
+    assert key["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    info = {**key, "token_uri": f"{google.base_url}/token"}
+    credentials = service_account.Credentials.from_service_account_info(info, scopes=[CALENDAR],
+                                                                        subject="ann@corp.example")  # fmt: skip
+    credentials.refresh(AuthRequest())
+    assert google.state.user_for(credentials.token) == "ann@corp.example"
+    for bad in [{"domain": "not a domain"}, {"domain": "corp.example", "users": "eve@elsewhere.example"}]:
+        assert _sandbox_key(google, **bad).status_code == 400, bad
+
+
+def test_the_jwt_bearer_grant_refuses_what_google_refuses(google) -> None:  # type: ignore[no-untyped-def]
+    """The token endpoint's answers to a service account's JWT: an access token for a user of the domain with the
+    delegated scope; unauthorized_client without delegation or for a scope not delegated; invalid_grant for someone
+    not in the domain, an assertion living over an hour, or a bad signature; invalid_scope without a scope.
+    https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests
+    https://developers.google.com/identity/protocols/oauth2/service-account#error-codes"""
+    key = _sandbox_key(google, domain="corp.example", users="bo@corp.example", delegation="on").json()
+    undelegated = _sandbox_key(google, domain="corp.example", users="").json()
+    status, ok = _token(google, _assertion(key, "bo@corp.example"))
+    assert status == 200 and ok["token_type"] == "Bearer" and google.state.user_for(ok["access_token"]) == (
+        "bo@corp.example")  # fmt: skip
+    forged = _assertion({**undelegated, "client_email": key["client_email"]}, "bo@corp.example")
+    cases = [
+        (_assertion(undelegated, "bo@corp.example"), 401, "unauthorized_client"),
+        (_assertion(key, "bo@corp.example", scope=READONLY), 401, "unauthorized_client"),
+        (_assertion(key, "nobody@corp.example"), 400, "invalid_grant"),
+        (_assertion(key, "bo@corp.example", lifetime=7200), 400, "invalid_grant"),
+        (forged, 400, "invalid_grant"),
+        (_assertion(key, "bo@corp.example", scope=""), 400, "invalid_scope"),
+    ]
+    for assertion, expected_status, error in cases:
+        status, answer = _token(google, assertion)
+        assert (status, answer["error"]) == (expected_status, error), answer

@@ -570,3 +570,35 @@ def test_a_copy_imported_through_the_side_keeps_its_organizer_and_reads_back(goo
     assert side.get(copy["id"]) is None and side.find("board@elsewhere.example") is None
     later = side.changes(changes.cursor)
     assert later.changed == [] and later.deleted == [copy["id"]]
+
+
+def test_an_occurrence_cancelled_in_google_arrives_though_google_lists_only_its_ids(member_client, calendar, google,
+                                                                                    run_on_commit) -> None:  # fmt: skip
+    """Google's incremental listing may give a cancelled occurrence nothing but id, recurringEventId and
+    originalStartTime (the emulator gives no more): calsync reads the series' iCalUID from its master, in one
+    batch, and the occurrence becomes an EXDATE. https://developers.google.com/calendar/api/v3/reference/events#status"""
+    email = "cancelled-occurrence@example.com"
+    uid = _series_in_google(google, email)
+    integration = connect(member_client, google, email, calendar, run_on_commit)
+    master_id = google_side(google, email).find(uid).id
+    requests_before = google.state.requests
+    google.state.delete(email, email, f"{master_id}_20261221T083000Z", None)
+    assert sync_now(integration, run_on_commit).status == "success"
+    master = Event.objects.get(calendar=calendar, uid=uid, parent=None)
+    assert master.exdates == ["2026-12-14T09:30:00;Europe/Berlin", "2026-12-21T09:30:00;Europe/Berlin"]
+    assert [o.title for o in master.overrides.all()] == ["Standup (moved)"]
+    assert google.state.requests - requests_before == 3  # the changes, the master (batched), the series (batched)
+
+
+def test_the_workspace_page_links_the_sandbox_key_maker_only_in_the_sandbox(admin_client_, google, settings) -> None:
+    """In the sandbox the admin is sent to the emulator's Workspace page, filled in with their domain and address
+    (Test settings acts as the admin, who must be a user there); with a real Google there is no such link."""
+    settings.GOOGLE_SANDBOX, settings.GOOGLE_EMULATOR_URL = True, google.base_url
+    page = admin_client_.get(reverse("integrations:google_workspace")).content.decode()
+    assert f'href="{google.base_url}/sandbox/workspace?domain=acme.test&amp;users=admin%40acme.test"' in page
+    with niquests.Session() as session:
+        session.trust_env = False
+        form = session.get(f"{google.base_url}/sandbox/workspace?domain=acme.test&users=admin%40acme.test", timeout=10)
+    assert 'value="acme.test"' in form.text and ">admin@acme.test</textarea>" in form.text
+    settings.GOOGLE_SANDBOX = False
+    assert "/sandbox/workspace" not in admin_client_.get(reverse("integrations:google_workspace")).content.decode()
