@@ -377,7 +377,8 @@ def test_get_user_availability_answers_each_mailbox_with_busy_types(ann, exchang
     mine, unknown = GetUserAvailability(ews.protocol).call(
         tzinfo=utc, timezone=UTC_ZONE, free_busy_view_options=options,
         mailbox_data=[MailboxData(email=ews.primary_smtp_address, attendee_type="Required", exclude_conflicts=False),
-                      MailboxData(email="nobody@corp.example", attendee_type="Required", exclude_conflicts=False)],
+                      MailboxData(email=f"nobody-{uuid.uuid4().hex[:8]}@corp.example", attendee_type="Required",
+                                  exclude_conflicts=False)],
     )  # fmt: skip
     assert mine.view_type == "Detailed"
     assert [(e.start.hour, e.start.day, e.busy_type, e.details.subject) for e in mine.calendar_events] == [
