@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('meetings', '0001_meetings_and_sender'),
+        ("meetings", "0001_meetings_and_sender"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='meeting',
-            name='sent_to',
+            model_name="meeting",
+            name="sent_to",
             field=models.TextField(blank=True),
         ),
     ]
