@@ -60,8 +60,22 @@ class Scope:
 
         return Event.objects.for_tenant(self.tenant).filter(calendar__owner=self.user)
 
+    def editable_calendars(self) -> models.QuerySet[Calendar]:
+        """The user's own calendars and the colleagues' calendars shared with them (or with everyone in the
+        organisation) at the level "edit"; "details" gives titles on the scheduling pages, never the events."""
+        from events.models import Calendar
+
+        shared = models.Q(shares__level="edit") & (
+            models.Q(shares__grantee=self.user) | models.Q(shares__grantee__isnull=True)
+        )
+        return Calendar.objects.for_tenant(self.tenant).filter(models.Q(owner=self.user) | shared).distinct()
+
     def event(self, pk: int) -> Event:
-        return get_object_or_404(self.events().select_related("calendar"), pk=pk)
+        """One event the user may open and change: in their own calendars or in one shared with them to edit."""
+        from events.models import Event
+
+        editable = Event.objects.for_tenant(self.tenant).filter(calendar__in=self.editable_calendars())
+        return get_object_or_404(editable.select_related("calendar"), pk=pk)
 
     def import_job(self, pk: int) -> ImportJob:
         from events.models import ImportJob
@@ -109,10 +123,10 @@ class Scope:
     # --- meetings ------------------------------------------------------------
 
     def meeting_of(self, event: Event) -> Meeting | None:
-        """The meeting one of the user's events is a copy of (theirs or a colleague's), if it is one."""
+        """The meeting an event the user may edit is a copy of (theirs or a colleague's), if it is one."""
         from meetings.models import Meeting
 
-        if event.calendar.owner_id != self.user.pk:
+        if not self.editable_calendars().filter(pk=event.calendar_id).exists():
             raise PermissionDenied("Not your event.")
         return Meeting.objects.for_tenant(self.tenant).filter(uid=event.uid).select_related("owner").first()
 

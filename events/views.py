@@ -238,7 +238,7 @@ def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if master.parent_id is not None or master.kind != Event.Kind.EVENT:
         raise Http404("Not an event series.")
     item = item_from_event(master)
-    calendars = scope.calendars()
+    calendars = scope.editable_calendars()  # a colleague's calendar shared to edit keeps its event there
     if request.method == "POST":
         form = EventForm(request.POST, calendars=calendars)
         if form.is_valid():

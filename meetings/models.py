@@ -34,6 +34,8 @@ class Meeting(models.Model):
     # change of title, description or time is sent once as an update, whichever way it reached calsync.
     sent_sequence = models.IntegerField(default=0)
     sent_digest = models.CharField(max_length=64, blank=True)
+    # Who the last invitation went to (addresses, one a line): someone missing from the next is sent a CANCEL.
+    sent_to = models.TextField(blank=True)
     cancelled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -98,13 +98,19 @@ def after_write(meeting: Meeting, calendar: Calendar) -> None:
 
 
 def before_delete(event: Event) -> None:
-    """The owner deleting the meeting cancels it for everyone once the delete commits."""
+    """Once the delete commits: the owner deleting the meeting cancels it for everyone; a colleague deleting
+    their copy declines it, so the owner sees an answer rather than silence (as Google and Outlook treat an
+    attendee removing an invitation)."""
     if _MEETING_SERVICE.get() or not event.attendees:
         return
-    meeting = Meeting.objects.filter(tenant_id=event.tenant_id, uid=event.uid, calendar_id=event.calendar_id).first()
+    meeting = Meeting.objects.filter(tenant_id=event.tenant_id, uid=event.uid).select_related("calendar").first()
     if meeting is None:
         return
     from . import services, tasks
 
-    snapshot = services.snapshot_of(event)
-    transaction.on_commit(lambda: publish(tasks.meeting_cancel, meeting.pk, snapshot))
+    if event.calendar_id == meeting.calendar_id:
+        snapshot = services.snapshot_of(event)
+        transaction.on_commit(lambda: publish(tasks.meeting_cancel, meeting.pk, snapshot))
+    elif event.calendar.owner_id != meeting.owner_id:
+        calendar_owner = event.calendar.owner_id
+        transaction.on_commit(lambda: publish(tasks.meeting_copy_deleted, meeting.pk, calendar_owner))

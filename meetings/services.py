@@ -108,8 +108,8 @@ def meeting_create(
         with meeting_service_writes():
             event_services.item_save(calendar=calendar, item=item, if_none_match=True)
         _copies_write(meeting, item)
-        meeting.sent_digest = _digest(item)
-        meeting.save(update_fields=["sent_digest"])
+        meeting.sent_digest, meeting.sent_to = _digest(item), _addresses(item)
+        meeting.save(update_fields=["sent_digest", "sent_to"])
     _queue_invitations(meeting, "REQUEST")
     return meeting
 
@@ -120,10 +120,14 @@ def _digest(item: Item) -> str:
     return hashlib.sha256(repr((owner_fields(item.master), emails)).encode()).hexdigest()
 
 
-def _queue_invitations(meeting: Meeting, method: str) -> None:
+def _addresses(item: Item) -> str:
+    return "\n".join(sorted({a.email.lower() for a in item.master.attendees}))
+
+
+def _queue_invitations(meeting: Meeting, method: str, removed: tuple[str, ...] = ()) -> None:
     from . import tasks
 
-    transaction.on_commit(lambda: publish(tasks.invitations_send, meeting.pk, method))
+    transaction.on_commit(lambda: publish(tasks.invitations_send, meeting.pk, method, list(removed)))
 
 
 # --- copies ------------------------------------------------------------------------------------------------------
@@ -165,8 +169,11 @@ def _copies_write(meeting: Meeting, owner_item: Item) -> None:
     for row in rows.select_related("calendar"):
         held.setdefault(row.calendar.owner_id, []).append(row)
     with meeting_service_writes():
+        declined = {a.email.lower() for a in owner_item.master.attendees if a.partstat == "DECLINED"}
         for colleague in _colleagues(meeting, owner_item):
-            for existing in held.pop(colleague.pk, None) or [None]:
+            # Someone who declined and deleted their copy is not given it back.
+            fresh = [] if colleague.email.lower() in declined else [None]
+            for existing in held.pop(colleague.pk, None) or fresh:
                 _copy_write(owner_item, colleague, existing)
         for gone in (row for copies in held.values() for row in copies):
             event_services.item_delete(event=gone)
@@ -230,6 +237,23 @@ def meeting_copy_changed(*, meeting_id: int, calendar_id: int) -> None:
         meeting_answer(meeting=meeting, email=own, partstat=answer)
 
 
+def meeting_copy_deleted(*, meeting_id: int, user_id: int) -> None:
+    """A colleague deleted their copy (in calsync, over CalDAV or through a sync): that is their "decline".
+
+    A copy still held in another of their calendars (one synced into another) means they kept the meeting.
+    """
+    meeting = Meeting.objects.filter(pk=meeting_id, cancelled=False).select_related("calendar", "owner").first()
+    colleague = User.objects.filter(pk=user_id).first()
+    if meeting is None or colleague is None:
+        return
+    if Event.objects.filter(tenant_id=meeting.tenant_id, uid=meeting.uid, parent=None, calendar__owner=colleague):
+        return
+    try:
+        meeting_answer(meeting=meeting, email=colleague.email, partstat="DECLINED")
+    except MeetingError:
+        log.info("Meeting %s: a deleted copy by someone no longer invited is no answer", meeting.pk)
+
+
 def _owner_changed(meeting: Meeting) -> None:
     with transaction.atomic():
         owner_item = _owner_item(meeting)
@@ -239,9 +263,11 @@ def _owner_changed(meeting: Meeting) -> None:
         digest = _digest(owner_item)
         if digest == meeting.sent_digest:
             return
-        meeting.sent_digest, meeting.sent_sequence = digest, meeting.sent_sequence + 1
-        meeting.save(update_fields=["sent_digest", "sent_sequence"])
-    _queue_invitations(meeting, "REQUEST")
+        now_invited = _addresses(owner_item)
+        removed = tuple(sorted(set(meeting.sent_to.split()) - set(now_invited.split())))
+        meeting.sent_digest, meeting.sent_sequence, meeting.sent_to = digest, meeting.sent_sequence + 1, now_invited
+        meeting.save(update_fields=["sent_digest", "sent_sequence", "sent_to"])
+    _queue_invitations(meeting, "REQUEST", removed)
 
 
 def meeting_cancel(*, meeting_id: int, snapshot: str) -> None:
@@ -263,13 +289,21 @@ def meeting_cancel(*, meeting_id: int, snapshot: str) -> None:
 # --- sending -------------------------------------------------------------------------------------------------------
 
 
-def invitations_send(*, meeting_id: int, method: str) -> int:
-    """Email the meeting to every attendee, unless a connected provider does; how many emails went out."""
+def invitations_send(*, meeting_id: int, method: str, removed: tuple[str, ...] = ()) -> int:
+    """Email the meeting to every attendee, unless a connected provider does; how many emails went out.
+
+    The people just removed from it get a CANCEL naming only themselves (RFC 5546 3.2.5: "the Organizer MUST
+    send the removed Attendee a CANCEL"); a provider that sends invitations does the same on its side.
+    """
     meeting = Meeting.objects.select_related("calendar", "owner", "tenant").get(pk=meeting_id)
     item = _owner_item(meeting)
     if item is None or meeting.cancelled or provider_sends(meeting.calendar):
         return 0
-    return _send_all(meeting, item, method)
+    sent = _send_all(meeting, item, method)
+    if removed:
+        gone = tuple(Attendee(email=email) for email in removed)
+        sent += _send_all(meeting, replace(item, master=replace(item.master, attendees=gone)), "CANCEL")
+    return sent
 
 
 def _send_all(meeting: Meeting, item: Item, method: str) -> int:

@@ -1,8 +1,11 @@
-"""Find a time with three colleagues in a real browser: proposals with everyone's local time, the team grid
-drawn under the Content-Security-Policy (bars placed by static/js/scheduling.js, no inline style)."""
+"""Find a time with three colleagues in a real browser, as one flow: proposals with everyone's local time, the
+team grid drawn under the Content-Security-Policy (bars placed by static/js/scheduling.js, no inline style),
+"Book" on a proposal, the meeting made on the prefilled page, a colleague accepting it signed in as themselves,
+and the owner seeing that answer on their event."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +13,7 @@ from django.core.cache import cache
 
 from events import services as events
 from events.ical import Component, Item
+from events.models import Event
 from tests.factories import PASSWORD, CalendarFactory, UserFactory
 
 from .conftest import sign_in
@@ -17,7 +21,9 @@ from .conftest import sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_find_a_time_with_three_colleagues(page, member, tenant, screenshot) -> None:  # type: ignore[no-untyped-def]
+def test_find_a_time_with_three_colleagues_book_it_and_a_colleague_accepts(  # type: ignore[no-untyped-def]
+    page, browser, live_server, member, calendar, tenant, screenshot
+) -> None:
     cache.clear()
     london = UserFactory(tenant=tenant, email="lena@acme.test", first_name="Lena", timezone="Europe/London")
     lisbon = UserFactory(tenant=tenant, email="rui@acme.test", first_name="Rui", timezone="Europe/Lisbon")
@@ -56,3 +62,36 @@ def test_find_a_time_with_three_colleagues(page, member, tenant, screenshot) -> 
     assert oof.get_attribute("title") == "Out of office"
     assert oof.evaluate("el => el.style.left") == "58.333%"  # 14:00 in Berlin (the grid is in your zone), by JS
     screenshot("proposals-and-grid")
+
+    # Book the first proposal: the new-meeting page arrives prefilled with its time and its three people.
+    page.fill("input[name=title]", "Planning")
+    proposals.nth(0).get_by_role("button", name="Book").click()
+    page.wait_for_url(re.compile(r"/meetings/new/"))
+    assert page.input_value("input[name=start]") == "2031-11-25T13:00"
+    assert page.input_value("input[name=end]") == "2031-11-25T14:00"
+    for email in (london.email, lisbon.email):
+        assert email in page.input_value("textarea[name=attendees]")
+    page.fill("input[name=title]", "Planning")
+    page.click("main button[type=submit]")
+    page.wait_for_selector(".flash.success")
+    assert page.locator("[data-testid='answer-lena@acme.test']").inner_text() == "no answer yet"
+    owner_event_url = page.url
+
+    # Lena signs in on her own browser and accepts on her copy, which calsync put on her calendar.
+    other = browser.new_context(base_url=live_server.url, timezone_id="Europe/London")
+    lena_page = other.new_page()
+    sign_in(lena_page, london.email, PASSWORD)
+    lena_page.wait_for_url(re.compile(r"/calendar/"))
+    copy = Event.objects.get(calendar__owner=london, title="Planning")
+    lena_page.goto(f"/events/{copy.pk}/")
+    assert "owns this meeting" in lena_page.locator("[data-testid=owner-note]").inner_text()
+    lena_page.click("button[value=accept]")
+    lena_page.wait_for_selector(".flash.success")
+    assert lena_page.locator("[data-testid=my-answer]").inner_text() == "accepted"
+    other.close()
+
+    # The owner's event page shows Lena's answer; Rui has not answered.
+    page.goto(owner_event_url)
+    assert page.locator("[data-testid='answer-lena@acme.test']").inner_text() == "accepted"
+    assert page.locator("[data-testid='answer-rui@acme.test']").inner_text() == "no answer yet"
+    screenshot("booked-and-answered")

@@ -231,3 +231,36 @@ def test_an_all_day_meeting_without_an_end_is_still_sent(make_meeting, owner_cal
     (message,) = mail.outbox
     assert "When: Tuesday 08 December 2026 (all day)" in message.body
     assert _ics(message).walk("VEVENT")[0].decoded("DTSTART") == START.date()
+
+
+def test_a_person_removed_from_the_meeting_is_sent_a_cancel(
+    make_meeting, owner_calendar, colleague_calendar, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    meeting = make_meeting()
+    mail.outbox.clear()
+    item = item_from_event(_event(owner_calendar, meeting.uid))
+    kept = tuple(a for a in item.master.attendees if a.email == "carl@acme.test")
+    with run_on_commit():
+        item_save(calendar=owner_calendar, item=replace(item, master=replace(item.master, attendees=kept)))
+    # RFC 5546 3.2.5: "the 'Organizer' MUST send the removed 'Attendee' a CANCEL" (naming only that attendee);
+    # https://www.rfc-editor.org/rfc/rfc5546#section-3.2.5 . The people still invited get the update.
+    by_subject = {m.subject: m for m in mail.outbox}
+    assert set(by_subject) == {"Cancelled: Budget review", "Updated invitation: Budget review"}
+    cancel = by_subject["Cancelled: Budget review"]
+    assert cancel.to == [EXTERNAL] and "carl@acme.test" in by_subject["Updated invitation: Budget review"].to[0]
+    event = _ics(cancel).walk("VEVENT")[0]
+    assert str(_ics(cancel)["METHOD"]) == "CANCEL" and str(event["UID"]) == meeting.uid
+    assert [str(a).lower() for a in [event["ATTENDEE"]]] == [f"mailto:{EXTERNAL}"]
+    assert int(event["SEQUENCE"]) == 1
+
+
+def test_a_colleague_deleting_their_copy_declines_the_meeting(
+    make_meeting, owner_calendar, colleague_calendar, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    meeting = make_meeting()
+    with run_on_commit():
+        item_delete(event=_event(colleague_calendar, meeting.uid))
+    # The owner learns of it as an answer (PARTSTAT=DECLINED) rather than silence, and the copy stays deleted.
+    assert _answers(_event(owner_calendar, meeting.uid))["carl@acme.test"] == "DECLINED"
+    assert not Event.objects.filter(calendar=colleague_calendar, uid=meeting.uid).exists()
+    assert not Event.objects.filter(calendar__owner=colleague_calendar.owner, uid=meeting.uid).exists()
