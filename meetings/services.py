@@ -20,6 +20,7 @@ from events.convert import item_from_event
 from events.ical import Attendee, Component, ICalError, Item, Person, parse_item, serialise
 from events.models import Calendar, Event
 from events.selectors import main_calendar
+from integrations.meetings import owners_meeting
 from integrations.models import Integration
 from integrations.providers import Provider
 
@@ -61,19 +62,17 @@ def sender_update(*, tenant: Tenant, name: str, email: str) -> InvitationSender:
 # --- who sends -------------------------------------------------------------------------------------------------
 
 
-def provider_sends(calendar: Calendar) -> bool:
-    """Does a connected provider that emails invitations receive this calendar's changes, as the owner?
-
-    The providers send only for a meeting their own account organises (issue 13's policy): a calendar connected
-    with another account than the owner's calsync address (the meeting's ORGANIZER) gets copies written without
-    sending, so calsync sends then.
+def provider_sends(calendar: Calendar, item: Item) -> bool:
+    """Does a connected provider that emails invitations receive this calendar's changes, and send for this
+    meeting? It does when the meeting is its account's own, by the rule every provider's writes follow
+    (integrations/meetings.py): a calendar connected with another account than the organiser's address gets
+    copies written without sending, so calsync sends then.
     """
     writes_out = (Integration.Direction.BOTH, Integration.Direction.FROM_CALSYNC)
     accounts = Integration.objects.filter(
         calendar=calendar, provider__in=SENDING_PROVIDERS, sync_enabled=True, direction__in=writes_out
     ).values_list("config", flat=True)
-    owner = calendar.owner.email.lower()
-    return any(str(config.get("account", "")).lower() == owner for config in accounts)
+    return any(owners_meeting(item.master, [str(config.get("account", ""))]) for config in accounts)
 
 
 # --- creating ----------------------------------------------------------------------------------------------------
@@ -282,8 +281,9 @@ def meeting_cancel(*, meeting_id: int, snapshot: str) -> None:
             with meeting_service_writes():
                 for copy in Event.objects.filter(tenant_id=meeting.tenant_id, uid=meeting.uid, parent=None):
                     event_services.item_delete(event=copy)
-    if not provider_sends(meeting.calendar):
-        _send_all(meeting, parse_item(snapshot), "CANCEL")
+    cancelled = parse_item(snapshot)
+    if not provider_sends(meeting.calendar, cancelled):
+        _send_all(meeting, cancelled, "CANCEL")
 
 
 # --- sending -------------------------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ def invitations_send(*, meeting_id: int, method: str, removed: tuple[str, ...] =
     """
     meeting = Meeting.objects.select_related("calendar", "owner", "tenant").get(pk=meeting_id)
     item = _owner_item(meeting)
-    if item is None or meeting.cancelled or provider_sends(meeting.calendar):
+    if item is None or meeting.cancelled or provider_sends(meeting.calendar, item):
         return 0
     sent = _send_all(meeting, item, method)
     if removed:
