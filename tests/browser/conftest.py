@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,24 @@ def sign_in(page, email: str, password: str) -> None:  # type: ignore[no-untyped
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", password)
     page.click("main button[type=submit]")
+
+
+def accept_on_own_copy(browser, base_url: str, user, title: str, timezone_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A colleague signs in in their own browser and accepts their copy of a meeting, which names its owner."""
+    from events.models import Event
+    from tests.factories import PASSWORD
+
+    context = browser.new_context(base_url=base_url, timezone_id=timezone_id)
+    page = context.new_page()
+    sign_in(page, user.email, PASSWORD)
+    page.wait_for_url(re.compile(r"/calendar/"))
+    copy = Event.objects.get(calendar__owner=user, title=title)
+    page.goto(f"/events/{copy.pk}/")
+    assert "owns this meeting" in page.locator("[data-testid=owner-note]").inner_text()
+    page.click("button[value=accept]")
+    page.wait_for_selector(".flash.success")
+    assert page.locator("[data-testid=my-answer]").inner_text() == "accepted"
+    context.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

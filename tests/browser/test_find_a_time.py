@@ -13,10 +13,9 @@ from django.core.cache import cache
 
 from events import services as events
 from events.ical import Component, Item
-from events.models import Event
 from tests.factories import PASSWORD, CalendarFactory, UserFactory
 
-from .conftest import sign_in
+from .conftest import accept_on_own_copy, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -78,17 +77,7 @@ def test_find_a_time_with_three_colleagues_book_it_and_a_colleague_accepts(  # t
     owner_event_url = page.url
 
     # Lena signs in on her own browser and accepts on her copy, which calsync put on her calendar.
-    other = browser.new_context(base_url=live_server.url, timezone_id="Europe/London")
-    lena_page = other.new_page()
-    sign_in(lena_page, london.email, PASSWORD)
-    lena_page.wait_for_url(re.compile(r"/calendar/"))
-    copy = Event.objects.get(calendar__owner=london, title="Planning")
-    lena_page.goto(f"/events/{copy.pk}/")
-    assert "owns this meeting" in lena_page.locator("[data-testid=owner-note]").inner_text()
-    lena_page.click("button[value=accept]")
-    lena_page.wait_for_selector(".flash.success")
-    assert lena_page.locator("[data-testid=my-answer]").inner_text() == "accepted"
-    other.close()
+    accept_on_own_copy(browser, live_server.url, london, "Planning", "Europe/London")
 
     # The owner's event page shows Lena's answer; Rui has not answered.
     page.goto(owner_event_url)

@@ -9,10 +9,9 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.core import mail
 
-from events.models import Event
 from tests.factories import PASSWORD, CalendarFactory, UserFactory
 
-from .conftest import sign_in
+from .conftest import accept_on_own_copy, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,17 +41,7 @@ def test_a_meeting_from_the_prefilled_page_is_answered_by_a_colleague_and_a_gues
     assert page.locator("[data-testid='answer-carl@acme.test']").inner_text() == "no answer yet"
 
     # Carl answers on his copy.
-    other = browser.new_context(base_url=live_server.url, timezone_id="Europe/Berlin")
-    carl_page = other.new_page()
-    sign_in(carl_page, carl.email, PASSWORD)
-    carl_page.wait_for_url(re.compile(r"/calendar/"))
-    copy = Event.objects.get(calendar__owner=carl, title="Budget review")
-    carl_page.goto(f"/events/{copy.pk}/")
-    assert "owns this meeting" in carl_page.locator("[data-testid=owner-note]").inner_text()
-    carl_page.click("button[value=accept]")
-    carl_page.wait_for_selector(".flash.success")
-    assert carl_page.locator("[data-testid=my-answer]").inner_text() == "accepted"
-    other.close()
+    accept_on_own_copy(browser, live_server.url, carl, "Budget review", "Europe/Berlin")
 
     # The guest answers from the email's link, signed in as nobody.
     guest_mail = next(m for m in mail.outbox if m.to == ["guest@elsewhere.test"])

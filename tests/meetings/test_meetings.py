@@ -102,16 +102,16 @@ def test_the_default_sender_is_the_servers_address(tenant, settings) -> None:  #
     assert services.sender_for(tenant) == "calsync <noreply@calsync.test>"
 
 
-def test_a_provider_that_sends_invitations_means_calsync_sends_none(owner, owner_calendar, make_meeting) -> None:  # type: ignore[no-untyped-def]
+def _connect(owner, calendar, provider: str, account: str, **extra: str) -> None:  # type: ignore[no-untyped-def]
+    """The owner's calendar synced with a provider under `account`."""
     integration_create(
-        user=owner,
-        provider="google",
-        calendar=owner_calendar,
-        remote_calendar_id="primary",
-        remote_calendar_name="Olga",
-        sync_enabled=True,
-        config={"account": "Olga@acme.test"},
-    )
+        user=owner, provider=provider, calendar=calendar, remote_calendar_id="primary",
+        remote_calendar_name="Calendar", sync_enabled=True, config={"account": account}, **extra,
+    )  # fmt: skip
+
+
+def test_a_provider_that_sends_invitations_means_calsync_sends_none(owner, owner_calendar, make_meeting) -> None:  # type: ignore[no-untyped-def]
+    _connect(owner, owner_calendar, "google", "Olga@acme.test")
     make_meeting()
     assert mail.outbox == []
 
@@ -119,30 +119,13 @@ def test_a_provider_that_sends_invitations_means_calsync_sends_none(owner, owner
 def test_a_provider_account_under_another_address_does_not_send_so_calsync_does(
     owner, owner_calendar, make_meeting
 ) -> None:  # type: ignore[no-untyped-def]
-    integration_create(
-        user=owner,
-        provider="microsoft",
-        calendar=owner_calendar,
-        remote_calendar_id="AAMkCalendar",
-        remote_calendar_name="Calendar",
-        sync_enabled=True,
-        config={"account": "olga.private@outlook.example"},
-    )
+    _connect(owner, owner_calendar, "microsoft", "olga.private@outlook.example")
     make_meeting()
     assert len(mail.outbox) == 2
 
 
 def test_a_calendar_only_read_from_google_does_not_send(owner, owner_calendar, make_meeting) -> None:  # type: ignore[no-untyped-def]
-    integration_create(
-        user=owner,
-        provider="google",
-        calendar=owner_calendar,
-        remote_calendar_id="primary",
-        remote_calendar_name="Olga",
-        sync_enabled=True,
-        direction="to_calsync",
-        config={"account": "olga@acme.test"},
-    )
+    _connect(owner, owner_calendar, "google", "olga@acme.test", direction="to_calsync")
     make_meeting()
     assert len(mail.outbox) == 2
 
