@@ -46,18 +46,9 @@ def test_the_meeting_lands_on_the_owners_calendar_and_a_copy_in_the_colleagues(
     assert (copy.title, copy.start, copy.end) == ("Budget review", START, END)
 
 
-def test_a_colleague_without_a_calendar_gets_one_for_the_copy(owner, owner_calendar, tenant, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_a_colleague_without_a_calendar_gets_one_for_the_copy(make_meeting, tenant) -> None:  # type: ignore[no-untyped-def]
     newcomer = UserFactory(tenant=tenant, email="new@acme.test")
-    with run_on_commit():
-        meeting = services.meeting_create(
-            owner=owner,
-            calendar=owner_calendar,
-            title="Hello",
-            description="",
-            start=START,
-            end=END,
-            attendees=[services.Attendee(email="new@acme.test")],
-        )
+    meeting = make_meeting("new@acme.test", title="Hello")
     assert Event.objects.get(calendar__owner=newcomer, uid=meeting.uid).calendar.name == "My calendar"
 
 
@@ -186,20 +177,9 @@ def test_someone_not_invited_cannot_answer(make_meeting) -> None:  # type: ignor
         services.meeting_answer(meeting=meeting, email="nobody@acme.test", partstat="ACCEPTED")
 
 
-def test_a_person_of_another_organisation_with_an_invited_address_gets_no_copy(
-    owner, owner_calendar, outsider, run_on_commit
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_person_of_another_organisation_with_an_invited_address_gets_no_copy(make_meeting, outsider) -> None:  # type: ignore[no-untyped-def]
     CalendarFactory(owner=outsider)
-    with run_on_commit():
-        meeting = services.meeting_create(
-            owner=owner,
-            calendar=owner_calendar,
-            title="Internal",
-            description="",
-            start=START,
-            end=END,
-            attendees=[services.Attendee(email=outsider.email)],
-        )
+    meeting = make_meeting(outsider.email, title="Internal")
     assert not Event.objects.filter(calendar__owner=outsider, uid=meeting.uid).exists()
     assert [m.to for m in mail.outbox] == [[outsider.email]]  # an outsider is simply an external guest
 
