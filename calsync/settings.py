@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "dav",
     "scheduling",
     "meetings",
+    "business",
+    "reports",
     "axes",
 ]
 
@@ -239,6 +241,10 @@ SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 RECURRENCE_MAX_OCCURRENCES = env.int("RECURRENCE_MAX_OCCURRENCES", default=1000)
 RECURRENCE_MAX_STEPS = env.int("RECURRENCE_MAX_STEPS", default=50_000)
 RECURRENCE_TIME_BUDGET = env.float("RECURRENCE_TIME_BUDGET", default=0.5)
+# The reports' time index (reports/index.py) expands each series this far ahead (beat moves it along), and at
+# most this many occurrences of one series (a daily series is 366 a year).
+REPORTS_HORIZON_DAYS = env.int("REPORTS_HORIZON_DAYS", default=731)
+REPORTS_MAX_OCCURRENCES = env.int("REPORTS_MAX_OCCURRENCES", default=5000)
 # How long a person's busy time (calsync calendars and their providers' free/busy) is reused for one range;
 # any change to their calendars, or a sync that writes, drops it sooner.
 SCHEDULING_FREE_BUSY_SECONDS = env.int("SCHEDULING_FREE_BUSY_SECONDS", default=120)

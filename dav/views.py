@@ -530,13 +530,14 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     if existing is not None:
         item = hidden_fields_kept(stored=item_from_event(_with_overrides(existing)), incoming=item)
     try:
-        result = services.item_save(
-            calendar=target.calendar,
-            item=item,
-            name=target.segment,
-            if_match=existing.seq if existing is not None else None,
-            if_none_match=if_none_match or existing is None,
-        )
+        with services.writes_from("dav"):
+            result = services.item_save(
+                calendar=target.calendar,
+                item=item,
+                name=target.segment,
+                if_match=existing.seq if existing is not None else None,
+                if_none_match=if_none_match or existing is None,
+            )
     except services.PreconditionFailed as exc:
         raise DavError(412, None, "The item changed since you read it; fetch it again.") from exc
     except services.NameConflict as exc:

@@ -138,6 +138,20 @@ class Event(models.Model):
     client = models.CharField(max_length=200, blank=True)
     project = models.CharField(max_length=200, blank=True)
     activity_type = models.CharField(max_length=200, blank=True)
+    # The organisation's list entries those names matched (business.services.Resolver): reports group by these;
+    # the names above are what travels to providers and calendar apps.
+    client_ref = models.ForeignKey(
+        "business.Client", on_delete=models.RESTRICT, null=True, blank=True, related_name="events"
+    )
+    project_ref = models.ForeignKey(
+        "business.Project", on_delete=models.RESTRICT, null=True, blank=True, related_name="events"
+    )
+    activity_ref = models.ForeignKey(
+        "business.Activity", on_delete=models.RESTRICT, null=True, blank=True, related_name="events"
+    )
+    # Where the event was first written from: "" calsync's pages, else a provider key ("google", ...),
+    # "dav" (a calendar app writing to calsync's CalDAV server) or "import" (an .ics import).
+    origin = models.CharField(max_length=16, blank=True)
 
     # Finer than transparency, as providers keep it (events.ical.BUSY_STATUSES): "" reads transparency alone.
     busy_status = models.CharField(max_length=16, blank=True)

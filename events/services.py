@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from business.services import Resolver
 from calsync.queue import UNREACHABLE, publish
 from meetings import rules as meeting_rules
 
@@ -37,7 +38,7 @@ from .ical import (
 )
 from .limits import printable, validate_item
 from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
-from .signals import calendar_changed
+from .signals import calendar_changed, items_written
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,25 @@ def changes_unannounced() -> Iterator[None]:
         _UNANNOUNCED.reset(marker)
 
 
+_ORIGIN: ContextVar[str] = ContextVar("calsync_write_origin", default="")
+
+
+@contextmanager
+def writes_from(origin: str) -> Iterator[None]:
+    """Items first written inside come from `origin` (a provider key, "dav" or "import"): it is stored on them,
+    and rules for events made outside calsync (business.rules) apply to them."""
+    marker = _ORIGIN.set(origin)
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(marker)
+
+
+def write_origin() -> str:
+    """Where the writes under way come from ("" for calsync's own pages)."""
+    return _ORIGIN.get()
+
+
 def _announce(calendar_id: int) -> None:
     """Tell listeners (integrations waiting to sync this calendar) once the write has committed."""
     if not _UNANNOUNCED.get():
@@ -220,20 +240,32 @@ def new_uid() -> str:
 
 def _write_rows(calendar: Calendar, master: Event | None, item: Item, name: str, seq: int) -> Event:
     span_start, span_end = item_span(item)
-    fields = component_fields(item.master)
+    resolver = Resolver(calendar.tenant_id)
+    fields = _fields(item.master, resolver)
     if master is None:
-        master = Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name)
+        master = Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name, origin=_ORIGIN.get())
     else:
         master.overrides.all().delete()
     for key, value in fields.items():
         setattr(master, key, value)
     master.seq, master.span_start, master.span_end = seq, span_start, span_end
     master.save()
-    Event.objects.bulk_create(_override_rows(master, item))
+    Event.objects.bulk_create(_override_rows(master, item, resolver))
+    items_written.send(sender=Event, calendar_id=calendar.pk, master_ids=[master.pk])
     return master
 
 
-def _override_rows(master: Event, item: Item) -> list[Event]:
+def _fields(component: Component, resolver: Resolver) -> dict[str, object]:
+    """The row's fields, the business names matched to the organisation's lists (and spelled as listed)."""
+    fields = component_fields(component)
+    links = resolver.links(client=component.client, project=component.project, activity=component.activity_type)
+    for name, entry in (("client", links.client), ("project", links.project), ("activity_type", links.activity)):
+        fields[f"{name.removesuffix('_type')}_ref"] = entry
+        fields[name] = entry.name if entry else ""
+    return fields
+
+
+def _override_rows(master: Event, item: Item, resolver: Resolver) -> list[Event]:
     return [
         Event(
             tenant_id=master.tenant_id,
@@ -241,7 +273,8 @@ def _override_rows(master: Event, item: Item) -> list[Event]:
             parent=master,
             name=master.name,
             seq=master.seq,
-            **component_fields(override),
+            origin=master.origin,
+            **_fields(override, resolver),
         )
         for override in item.overrides
     ]
@@ -282,22 +315,23 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
             Event.objects.filter(calendar=calendar, parent=None, name__in=wanted).values_list("name", flat=True)
         )
         first = last - len(items) + 1
+        resolver = Resolver(calendar.tenant_id)
         masters = Event.objects.bulk_create(
-            _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i)
+            _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i, resolver)
             for i, (item, name) in enumerate(zip(items, wanted, strict=True))
         )
         Event.objects.bulk_create(
-            row for master, item in zip(masters, items, strict=True) for row in _override_rows(master, item)
+            row for master, item in zip(masters, items, strict=True) for row in _override_rows(master, item, resolver)
         )
+        items_written.send(sender=Event, calendar_id=calendar.pk, master_ids=[m.pk for m in masters])
     calendar.change_seq = last
     return masters
 
 
-def _master_row(calendar: Calendar, item: Item, name: str, seq: int) -> Event:
+def _master_row(calendar: Calendar, item: Item, name: str, seq: int, resolver: Resolver) -> Event:
     span_start, span_end = item_span(item)
-    fields = component_fields(item.master)
     return Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name, seq=seq, span_start=span_start,
-                 span_end=span_end, **fields)  # fmt: skip
+                 span_end=span_end, origin=_ORIGIN.get(), **_fields(item.master, resolver))  # fmt: skip
 
 
 def _check_kind(calendar: Calendar, item: Item) -> None:
@@ -450,7 +484,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
     except ICalError as exc:
         return _import_finish(job, ImportJob.Status.FAILED, problems, error=str(exc))
     created = updated = 0
-    with changes_unannounced():  # one announcement for the whole file, below
+    with changes_unannounced(), writes_from("import"):  # one announcement for the whole file, below
         for item in items:
             try:
                 result = item_save(calendar=job.calendar, item=item)

@@ -4,3 +4,8 @@ from django.dispatch import Signal
 
 # After a write to a calendar's items commits. Keyword argument: calendar_id.
 calendar_changed = Signal()
+
+# Inside the transaction that wrote them, once their rows (and their overrides' rows) are saved: master rows
+# created or replaced. Keyword arguments: calendar_id, master_ids. Listeners keep what they derive from events
+# (the reports' time index) in step, in the same transaction. Deletions cascade from the rows themselves.
+items_written = Signal()

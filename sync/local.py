@@ -26,6 +26,8 @@ class CalsyncSide:
     calendar: Calendar
     # Updates from the other side keep calsync's hidden fields where it left them all out (events.hidden).
     keep_hidden: bool = False
+    # Where the other side's items come from (a provider key): stored on the events this side creates.
+    origin: str = ""
     calls: dict[str, int] = field(default_factory=dict)
 
     def _count(self, name: str) -> None:
@@ -70,7 +72,8 @@ class CalsyncSide:
         """Optional part of the contract: many creates in one transaction, for first syncs."""
         self._count("create_many")
         try:
-            masters = services.items_create_many(calendar=self.calendar, items=items)
+            with services.writes_from(self.origin):
+                masters = services.items_create_many(calendar=self.calendar, items=items)
         except services.PreconditionFailed as exc:
             raise PreconditionFailed(str(exc)) from exc
         except ICalError as exc:
@@ -100,7 +103,8 @@ class CalsyncSide:
 
     def _save(self, item: Item, **conditions: object) -> Entry:
         try:
-            result = services.item_save(calendar=self.calendar, item=item, **conditions)  # type: ignore[arg-type]
+            with services.writes_from(self.origin):
+                result = services.item_save(calendar=self.calendar, item=item, **conditions)  # type: ignore[arg-type]
         except services.PreconditionFailed as exc:
             raise PreconditionFailed(str(exc)) from exc
         except OwnerOnlyEdit as exc:

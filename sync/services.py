@@ -178,7 +178,11 @@ def sync_execute(*, run_id: int) -> SyncRun:
 def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
     remote = registry.build_side(integration)
     # A side whose apps may write items back without calsync's hidden fields (events.hidden) sets this flag.
-    local = CalsyncSide(integration.calendar, keep_hidden=getattr(remote, "may_drop_hidden_fields", False))
+    local = CalsyncSide(
+        integration.calendar,
+        keep_hidden=getattr(remote, "may_drop_hidden_fields", False),
+        origin=integration.provider,
+    )
     with changes_unannounced():  # the sync's own writes must not ask for yet another sync
         engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
 

@@ -1,0 +1,97 @@
+"""The organisation's lists of clients, projects and activity types, which events point to.
+
+An event carries the names (they travel to every provider and CalDAV client, where people see them) and a
+link to the list entry (what reports group by). Entries are archived, never deleted: old events keep
+pointing at them. A renamed entry remembers its old names as aliases, so a copy that still carries the old
+name finds its way back to the same entry.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from accounts.models import Tenant
+
+
+class ListEntry(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    # Earlier names (after renames), matched case-insensitively like the name.
+    aliases = models.JSONField(default=list, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # Made by a person on the lists page, or found on an event that arrived with a name nobody had listed.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class Client(ListEntry):
+    email_domains = models.JSONField(default=list, blank=True)  # the client's own domains, for assignment rules
+
+    class Meta(ListEntry.Meta):
+        constraints = [models.UniqueConstraint("tenant", Lower("name"), name="client_name_unique")]
+
+
+class Project(ListEntry):
+    # A project belongs to a client; an internal project has none.
+    client = models.ForeignKey(Client, on_delete=models.RESTRICT, null=True, blank=True, related_name="projects")
+
+    class Meta(ListEntry.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "tenant", "client", Lower("name"), condition=Q(client__isnull=False), name="project_name_unique"
+            ),
+            models.UniqueConstraint(
+                "tenant", Lower("name"), condition=Q(client__isnull=True), name="internal_project_name_unique"
+            ),
+        ]
+
+
+class Activity(ListEntry):
+    class Meta(ListEntry.Meta):
+        verbose_name_plural = "activities"
+        constraints = [models.UniqueConstraint("tenant", Lower("name"), name="activity_name_unique")]
+
+
+class BusinessSettings(models.Model):
+    """The organisation's choices about its lists and how its reports count time."""
+
+    class AllDay(models.TextChoices):
+        SKIP = "skip", "Not counted"
+        WORKDAY = "workday", "As a working day (the hours below)"
+        FULL = "full", "As 24 hours"
+
+    class Overlap(models.TextChoices):
+        EACH = "each", "Each event counts in full"
+        ONCE = "once", "Overlapping time counts once (to the event that started first)"
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="business_settings")
+    members_manage_lists = models.BooleanField(
+        default=False, help_text="Members may add and rename clients, projects and activities, not only admins."
+    )
+    all_day_rule = models.CharField(max_length=8, choices=AllDay.choices, default=AllDay.WORKDAY)
+    all_day_hours = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("8.00"))
+    overlap_rule = models.CharField(max_length=4, choices=Overlap.choices, default=Overlap.EACH)
+
+    class Meta:
+        verbose_name_plural = "business settings"
+
+    def __str__(self) -> str:
+        return f"Business settings of {self.tenant_id}"

@@ -1,0 +1,50 @@
+"""The time index reports read: one row per occurrence of every event, written with the event.
+
+Expanding recurring series at report time would cost a year's report over a whole organisation hundreds of
+thousands of rule steps; instead each write expands its item once, through the one bounded expansion
+(events.recurrence), up to a horizon that beat moves forward, and reports are sums over this table.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Tenant
+from events.models import Calendar, Event
+
+
+class TimeEntry(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # The series' (or single event's) master row: a write replaces all of its entries.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="time_entries")
+    calendar = models.ForeignKey(Calendar, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The occurrence's original start (UTC) for a series' occurrence, None for a single event.
+    recurrence_id = models.DateTimeField(null=True, blank=True)
+    # Timed: the instants (floating times read on the owner's clock). All-day: midnight UTC of the first day
+    # and of the day after the last, so day arithmetic needs no zone.
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    all_day = models.BooleanField(default=False)
+    title = models.CharField(max_length=500, blank=True)
+    client = models.ForeignKey("business.Client", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False)  # fmt: skip
+    project = models.ForeignKey("business.Project", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                                db_constraint=False)  # fmt: skip
+    activity = models.ForeignKey("business.Activity", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                                 db_constraint=False)  # fmt: skip
+    provider = models.CharField(max_length=16, blank=True)  # the event's origin ("" made in calsync)
+    private = models.BooleanField(default=False)  # counts as time; its title is shown to its owner only
+    free = models.BooleanField(default=False)  # shown as free (transparent): not counted
+    declined = models.BooleanField(default=False)  # the owner declined it: not counted
+    cancelled = models.BooleanField(default=False)  # STATUS:CANCELLED: not counted
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "start"], name="timeentry_tenant_start"),
+            models.Index(fields=["tenant", "user", "start"], name="timeentry_user_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title or 'Event'} {self.start:%Y-%m-%d %H:%M}"
