@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
+    from business.models import ListEntry
     from dav.models import AppPassword
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
@@ -129,6 +130,25 @@ class Scope:
         if not self.editable_calendars().filter(pk=event.calendar_id).exists():
             raise PermissionDenied("Not your event.")
         return Meeting.objects.for_tenant(self.tenant).filter(uid=event.uid).select_related("owner").first()
+
+    # --- the organisation's lists (clients, projects, activities) -----------
+
+    def list_entries(self, model: type[ListEntry]) -> models.QuerySet[ListEntry]:
+        """Everyone in the organisation reads its lists (they pick from them); see may_manage_lists for writes."""
+        return model.objects.filter(tenant=self.tenant)
+
+    def list_entry(self, model: type[ListEntry], pk: int) -> ListEntry:
+        return get_object_or_404(self.list_entries(model), pk=pk)
+
+    def may_manage_lists(self) -> bool:
+        """Admins always; members when the organisation lets them (BusinessSettings.members_manage_lists)."""
+        from business.services import settings_for
+
+        return self.user.is_tenant_admin or settings_for(self.tenant).members_manage_lists
+
+    def require_list_manager(self) -> None:
+        if not self.may_manage_lists():
+            raise PermissionDenied("Only your organisation's admins can change its clients, projects and activities.")
 
     # --- administration ------------------------------------------------------
 

@@ -13,6 +13,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
+from business.forms import ListsSettingsForm
+from business.services import lists_settings_update
+from business.services import settings_for as business_settings_for
 from dav.services import server_url_for
 from events.forms import timezone_choices
 from integrations.exchange.services import active_for as exchange_server_for
@@ -164,8 +167,12 @@ def admin_tenant(request: HttpRequest) -> HttpResponse:
         "default_can_setup_integrations": tenant.default_can_setup_integrations,
     }
     form = TenantForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    lists_initial = {"members_manage_lists": business_settings_for(tenant).members_manage_lists}
+    lists_form = ListsSettingsForm(request.POST or None, initial=lists_initial)
+    if request.method == "POST" and form.is_valid() and lists_form.is_valid():
         services.tenant_update(tenant=tenant, **form.cleaned_data)
+        lists_settings_update(tenant=tenant, **lists_form.cleaned_data)
         messages.success(request, "Organisation settings were saved.")
         return redirect("admin_tenant")
-    return render(request, "accounts/admin_tenant.html", {"form": form, "timezones": timezone_choices()})
+    context = {"form": form, "lists_form": lists_form, "timezones": timezone_choices()}
+    return render(request, "accounts/admin_tenant.html", context)

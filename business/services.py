@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.models import Tenant, User
+from calsync.queue import publish
 
+from .kinds import CLIENTS, PROJECTS, Kind, kind_of
 from .models import Activity, BusinessSettings, Client, ListEntry, Project
+from .selectors import clean_name, stale_items
+from .selectors import name_key as _key
 
 Entry = TypeVar("Entry", bound=ListEntry)
 
@@ -19,15 +30,6 @@ def settings_for(tenant: Tenant | int) -> BusinessSettings:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     found, _ = BusinessSettings.objects.get_or_create(tenant_id=tenant_id)
     return found
-
-
-def clean_name(text: str) -> str:
-    """Names compare without case and with runs of white space as one space."""
-    return " ".join(text.split())
-
-
-def _key(text: str) -> str:
-    return clean_name(text).casefold()
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,8 @@ class Resolver:
     def _project_index(self) -> dict[tuple[int | None, str], Project]:
         if self._projects is None:
             self._projects = {}
-            for project in Project.objects.filter(tenant_id=self.tenant_id).order_by("archived_at", "pk"):
-                for key in _keys(project):
-                    self._projects.setdefault((project.client_id, key), project)
+            for project, key in _names_then_aliases(Project.objects.filter(tenant_id=self.tenant_id)):
+                self._projects.setdefault((project.client_id, key), project)
         return self._projects
 
     def _made(self, model: type[Entry], index: dict[str, Entry], name: str) -> Entry:
@@ -102,11 +103,19 @@ def _keys(entry: ListEntry) -> list[str]:
     return [_key(entry.name), *(_key(alias) for alias in entry.aliases)]
 
 
-def _by_name(entries: object) -> dict[str, Entry]:
+def _names_then_aliases(entries: QuerySet[Entry]) -> Iterator[tuple[Entry, str]]:
+    """Each entry's keys, every current name before any earlier name: a name someone gave an entry now wins over
+    the old name of another (a client renamed from "Acme" and a new client called "Acme"); among equals, current
+    entries before archived ones, then the oldest."""
+    listed = list(entries.order_by(F("archived_at").asc(nulls_first=True), "pk"))
+    yield from ((entry, _key(entry.name)) for entry in listed)
+    yield from ((entry, _key(alias)) for entry in listed for alias in entry.aliases)
+
+
+def _by_name(entries: QuerySet[Entry]) -> dict[str, Entry]:
     index: dict[str, Entry] = {}
-    for entry in entries.order_by("archived_at", "pk"):  # type: ignore[attr-defined]
-        for key in _keys(entry):
-            index.setdefault(key, entry)  # a current name wins over an alias of another entry
+    for entry, key in _names_then_aliases(entries):
+        index.setdefault(key, entry)
     return index
 
 
@@ -118,3 +127,153 @@ def _create(model: type[Entry], tenant_id: int, name: str, **fields: object) -> 
             return model.objects.create(tenant_id=tenant_id, name=name, **fields)
     except IntegrityError:
         return model.objects.filter(tenant_id=tenant_id, name__iexact=name, **fields).get()
+
+
+# --- the lists pages: add, rename, archive --------------------------------------------------------------------
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+
+
+def lists_settings_update(*, tenant: Tenant, members_manage_lists: bool) -> BusinessSettings:
+    found = settings_for(tenant)
+    found.members_manage_lists = members_manage_lists
+    found.save(update_fields=["members_manage_lists"])
+    return found
+
+
+def entry_create(
+    *, kind: Kind, tenant: Tenant, by: User, name: str, client: Client | None = None, email_domains: Sequence[str] = ()
+) -> ListEntry:
+    """A new client, project (under `client`, or internal) or activity. ValidationError says what is wrong."""
+    fields: dict[str, object] = {"client": client} if kind is PROJECTS else {}
+    if client is not None and client.is_archived:
+        raise ValidationError({"client": f"The client “{client.name}” is archived; unarchive it first."})
+    with transaction.atomic():
+        name = _free_name(kind, tenant.pk, name, client=client)
+        if kind is CLIENTS:
+            fields["email_domains"] = _free_domains(tenant.pk, list(email_domains))
+        try:
+            with transaction.atomic():
+                return kind.model.objects.create(tenant=tenant, name=name, created_by=by, **fields)
+        except IntegrityError:  # made by someone else a moment ago
+            raise ValidationError({"name": _taken(kind, name)}) from None
+
+
+def entry_rename(*, entry: ListEntry, name: str) -> ListEntry:
+    """Give the entry a new name and keep the old one as an alias, so copies of events that still carry it (in a
+    provider not synced since, a calendar app offline) find the same entry. The events' carried names follow in
+    the background (entry_names_propagate), each write bumping the item's version so syncs and apps see it."""
+    kind = kind_of(entry)
+    with transaction.atomic():
+        locked = kind.model.objects.select_for_update().get(pk=entry.pk)
+        new = _free_name(kind, locked.tenant_id, name, client=getattr(locked, "client", None), exclude=locked.pk)
+        if new == locked.name:
+            return locked
+        aliases = [a for a in locked.aliases if _key(a) != _key(new)]
+        if _key(locked.name) != _key(new) and all(_key(a) != _key(locked.name) for a in aliases):
+            aliases.append(locked.name)
+        _release_alias(kind, locked, new)
+        locked.name, locked.aliases = new, aliases
+        locked.save(update_fields=["name", "aliases"])
+        transaction.on_commit(lambda: entry_names_propagate_later(entry=locked))
+    return locked
+
+
+def client_domains_update(*, client: Client, email_domains: list[str]) -> Client:
+    """The email domains that are this client's (assignment rules give its people's meetings to it)."""
+    with transaction.atomic():
+        client.email_domains = _free_domains(client.tenant_id, email_domains, exclude=client.pk)
+        client.save(update_fields=["email_domains"])
+    return client
+
+
+def entry_archive(*, entry: ListEntry) -> ListEntry:
+    """Out of the pickers; events that point to it keep pointing to it, and a copy that names it still finds it."""
+    if entry.archived_at is None:
+        entry.archived_at = timezone.now()
+        entry.save(update_fields=["archived_at"])
+    return entry
+
+
+def entry_unarchive(*, entry: ListEntry) -> ListEntry:
+    if entry.archived_at is not None:
+        entry.archived_at = None
+        entry.save(update_fields=["archived_at"])
+    return entry
+
+
+def entry_names_propagate(*, kind: Kind, entry_id: int, batch: int | None = None) -> bool:
+    """Re-spell one batch of the events that still carry an entry's old name (through events.services, which
+    bumps each item's version). True if more remain for another batch."""
+    from events.services import items_names_refresh
+
+    size = batch or settings.BUSINESS_RENAME_BATCH
+    pending = stale_items(kind=kind, entry_id=entry_id)[: size + 1]
+    by_calendar: dict[int, list[int]] = defaultdict(list)
+    for calendar_id, master_id in pending[:size]:
+        by_calendar[calendar_id].append(master_id)
+    for calendar_id, master_ids in by_calendar.items():
+        items_names_refresh(calendar_id=calendar_id, master_ids=master_ids)
+    return len(pending) > size
+
+
+def entry_names_propagate_later(*, entry: ListEntry) -> bool:
+    """Queue the re-spelling of the entry's events; False when the task queue cannot be reached (the entry's page
+    then offers to start it again)."""
+    from .tasks import propagate_names
+
+    return publish(propagate_names, kind_of(entry).slug, entry.pk)
+
+
+def _free_name(kind: Kind, tenant_id: int, name: str, *, client: Client | None, exclude: int | None = None) -> str:
+    cleaned = clean_name(name)
+    if not cleaned:
+        raise ValidationError({"name": f"Give the {kind.singular} a name."})
+    if len(cleaned) > 200:
+        raise ValidationError({"name": "A name can be at most 200 characters."})
+    same = kind.model.objects.filter(tenant_id=tenant_id, name__iexact=cleaned).exclude(pk=exclude)
+    if kind is PROJECTS:
+        same = same.filter(client=client)
+    # iexact is not casefold on every database: compare the candidates here too.
+    clash = next((entry for entry in same if _key(entry.name) == _key(cleaned)), None)
+    if clash is not None:
+        raise ValidationError({"name": _taken(kind, clash.name, archived=clash.is_archived)})
+    return cleaned
+
+
+def _taken(kind: Kind, name: str, *, archived: bool = False) -> str:
+    hint = " It is archived: unarchive it instead." if archived else ""
+    return f"There is already a {kind.singular} called “{name}”.{hint}"
+
+
+def _release_alias(kind: Kind, entry: ListEntry, name: str) -> None:
+    """A name given to this entry stops being another entry's old name, so events carrying it come here."""
+    others = kind.model.objects.filter(tenant_id=entry.tenant_id).exclude(pk=entry.pk)
+    if kind is PROJECTS:
+        others = others.filter(client_id=entry.client_id)  # type: ignore[attr-defined]
+    for other in others.select_for_update():
+        kept = [a for a in other.aliases if _key(a) != _key(name)]
+        if kept != other.aliases:
+            other.aliases = kept
+            other.save(update_fields=["aliases"])
+
+
+def _free_domains(tenant_id: int, domains: list[str], *, exclude: int | None = None) -> list[str]:
+    """The domains cleaned (lower case, no "@", punycode), each refused if malformed or another client's."""
+    cleaned: list[str] = []
+    for raw in domains:
+        domain = raw.strip().lstrip("@").rstrip(".").lower()
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = ""
+        if not _DOMAIN.match(domain):
+            raise ValidationError({"email_domains": f"“{raw.strip()}” is not an email domain (like example.com)."})
+        if domain not in cleaned:
+            cleaned.append(domain)
+    others = Client.objects.filter(tenant_id=tenant_id).exclude(pk=exclude).exclude(email_domains=[])
+    for other in others.only("name", "email_domains"):
+        shared = sorted(set(cleaned) & set(other.email_domains))
+        if shared:
+            raise ValidationError({"email_domains": f"{shared[0]} is already a domain of the client “{other.name}”."})
+    return cleaned

@@ -245,6 +245,9 @@ RECURRENCE_TIME_BUDGET = env.float("RECURRENCE_TIME_BUDGET", default=0.5)
 # most this many occurrences of one series (a daily series is 366 a year).
 REPORTS_HORIZON_DAYS = env.int("REPORTS_HORIZON_DAYS", default=731)
 REPORTS_MAX_OCCURRENCES = env.int("REPORTS_MAX_OCCURRENCES", default=5000)
+# After a client, project or activity is renamed, its events are re-spelled by a Celery task this many items at a
+# time (each batch one short transaction per calendar, then the next batch is queued).
+BUSINESS_RENAME_BATCH = env.int("BUSINESS_RENAME_BATCH", default=200)
 # How long a person's busy time (calsync calendars and their providers' free/busy) is reused for one range;
 # any change to their calendars, or a sync that writes, drops it sooner.
 SCHEDULING_FREE_BUSY_SECONDS = env.int("SCHEDULING_FREE_BUSY_SECONDS", default=120)

@@ -147,6 +147,10 @@ class _VersionMixin(forms.Form):
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
+def _pick(kind: str) -> forms.TextInput:
+    return forms.TextInput(attrs={"list": f"pick-{kind}", "autocomplete": "off", "data-pick": kind})
+
+
 class _DetailsMixin(_VersionMixin):
     title = forms.CharField(max_length=500)
     location = forms.CharField(max_length=500, required=False)
@@ -165,9 +169,10 @@ class _DetailsMixin(_VersionMixin):
     reminder_minutes = forms.IntegerField(
         required=False, min_value=0, max_value=40320, label="Reminder (minutes before)"
     )
-    client = forms.CharField(max_length=200, required=False)
-    project = forms.CharField(max_length=200, required=False)
-    activity_type = forms.CharField(max_length=200, required=False)
+    # Typed or picked from the organisation's lists (templates/business/_pick_fields.html offers them).
+    client = forms.CharField(max_length=200, required=False, widget=_pick("clients"))
+    project = forms.CharField(max_length=200, required=False, widget=_pick("projects"))
+    activity_type = forms.CharField(max_length=200, required=False, widget=_pick("activities"), label="Activity")
 
     def clean_attendees(self) -> list[tuple[str, str]]:
         return parse_attendee_lines(self.cleaned_data["attendees"])

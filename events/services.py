@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
+from business.models import Activity, Client, Project
 from business.services import Resolver
 from calsync.queue import UNREACHABLE, publish
 from meetings import rules as meeting_rules
@@ -332,6 +333,32 @@ def _master_row(calendar: Calendar, item: Item, name: str, seq: int, resolver: R
     span_start, span_end = item_span(item)
     return Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name, seq=seq, span_start=span_start,
                  span_end=span_end, origin=_ORIGIN.get(), **_fields(item.master, resolver))  # fmt: skip
+
+
+def items_names_refresh(*, calendar_id: int, master_ids: list[int]) -> int:
+    """Spell the client, project and activity these items carry as the organisation's lists now name the entries
+    they link to (after a rename), as one write: each item gets a new version, so CalDAV apps, feeds and syncs
+    fetch it again and providers receive the new name. The links and the times do not change, so the reports'
+    time index is left as it is. Returns how many items were rewritten."""
+    with transaction.atomic():
+        calendar = Calendar.objects.get(pk=calendar_id)
+        found = Event.objects.filter(calendar=calendar, parent=None, pk__in=master_ids)
+        masters = list(found.order_by("pk").values_list("pk", flat=True))
+        if not masters:
+            return 0
+        last = _bump(calendar, len(masters))
+        rows = Event.objects.filter(Q(pk__in=masters) | Q(parent_id__in=masters))
+        for name_field, ref_field, model in _BUSINESS_LINKS:
+            listed = model.objects.filter(pk=OuterRef(ref_field)).values("name")[:1]
+            rows.filter(**{f"{ref_field}__isnull": False}).update(**{name_field: Subquery(listed)})
+        now = timezone.now()
+        for seq, master_id in enumerate(masters, start=last - len(masters) + 1):
+            Event.objects.filter(Q(pk=master_id) | Q(parent_id=master_id)).update(seq=seq, updated_at=now)
+    return len(masters)
+
+
+_BUSINESS_LINKS = (("client", "client_ref", Client), ("project", "project_ref", Project),
+                   ("activity_type", "activity_ref", Activity))  # fmt: skip
 
 
 def _check_kind(calendar: Calendar, item: Item) -> None:
