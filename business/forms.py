@@ -41,6 +41,7 @@ class EntryForm(forms.Form):
         else:
             self.fields["client"].queryset = clients.filter(archived_at__isnull=True)  # type: ignore[attr-defined]
         self.fields["name"].label = f"Name of the {kind.singular}"
+        self.fields["name"].error_messages["required"] = f"Give the {kind.singular} a name."
 
     def clean_email_domains(self) -> list[str]:
         return [part for part in _SEPARATORS.split(self.cleaned_data["email_domains"]) if part]

@@ -208,7 +208,7 @@ def entry_names_propagate(*, kind: Kind, entry_id: int, batch: int | None = None
     from events.services import items_names_refresh
 
     size = batch or settings.BUSINESS_RENAME_BATCH
-    pending = stale_items(kind=kind, entry_id=entry_id)[: size + 1]
+    pending = list(stale_items(kind=kind, entry_id=entry_id)[: size + 1])
     by_calendar: dict[int, list[int]] = defaultdict(list)
     for calendar_id, master_id in pending[:size]:
         by_calendar[calendar_id].append(master_id)

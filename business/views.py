@@ -118,19 +118,16 @@ def _managed(request: HttpRequest, kind: str, pk: int) -> tuple[Kind, ListEntry]
 
 @login_required
 @require_POST
-def entry_archive(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def entry_archive(request: HttpRequest, kind: str, pk: int, archive: bool) -> HttpResponse:
+    """Archive (out of the pickers; its events keep it) or unarchive (offered again)."""
     found, entry = _managed(request, kind, pk)
-    services.entry_archive(entry=entry)
-    messages.success(request, f"“{entry.name}” was archived: no longer offered for new events; its events keep it.")
-    return redirect("business:list", kind=found.slug)
-
-
-@login_required
-@require_POST
-def entry_unarchive(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    found, entry = _managed(request, kind, pk)
-    services.entry_unarchive(entry=entry)
-    messages.success(request, f"“{entry.name}” is offered for new events again.")
+    if archive:
+        services.entry_archive(entry=entry)
+        done = f"“{entry.name}” was archived: no longer offered for new events; its events keep it."
+    else:
+        services.entry_unarchive(entry=entry)
+        done = f"“{entry.name}” is offered for new events again."
+    messages.success(request, done)
     return redirect("business:list", kind=found.slug)
 
 
