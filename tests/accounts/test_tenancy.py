@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from business.models import Client
 from dav.models import AppPassword
 from dav.services import app_password_create
 from events.ical import Component, Item
@@ -49,8 +50,10 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
     run = SyncRun.objects.create(tenant=owner.tenant, integration=integration, trigger="manual", error=label)
     app_password = app_password_create(user=owner, label=f"{label} phone").app_password
     share = calendar_share(calendar=calendar, grantee=None, level="details")
+    listed = Client.objects.create(tenant=owner.tenant, name=f"{label} client", created_by=owner)
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
-            "integration": integration, "run": run, "app_password": app_password, "share": share}  # fmt: skip
+            "integration": integration, "run": run, "app_password": app_password, "share": share,
+            "list_entry": listed}  # fmt: skip
 
 
 @pytest.fixture
@@ -95,6 +98,10 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             )
         },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
+        **{
+            f"business:{name}": reverse(f"business:{name}", args=["clients", foreign["list_entry"].pk])
+            for name in ("edit", "archive", "unarchive", "propagate")
+        },
         "integrations:google_connect": reverse("integrations:google_connect")
         + f"?integration={foreign['integration'].pk}",
         "integrations:microsoft_connect": reverse("integrations:microsoft_connect")
@@ -113,7 +120,12 @@ LISTINGS = [
     "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
     "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
+    "business:list", "business:create", "business:suggest",
 ]  # fmt: skip
+# What the listings that need it are opened with.
+LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
+                "business:suggest": ("clients", "?q=glo"), "events:calendar": ("", "?week=2026-11-23"),
+                "events:calendar_list": ("", "?from=2026-11-20&to=2027-01-31")}  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
 # Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
@@ -160,6 +172,7 @@ def test_no_url_reaches_another_tenants_objects(client, member, admin_user, fore
         .exists()
     )
     assert AppPassword.objects.filter(pk=foreign["app_password"].pk).exists()
+    assert Client.objects.filter(pk=foreign["list_entry"].pk, name="Globex client", archived_at=None).exists()
 
 
 # Steps reached only from another page (a provider's answer, a pending connection): without it they redirect.
@@ -206,10 +219,8 @@ def test_listings_never_show_another_tenants_rows(client, admin_user, foreign) -
     CalendarFactory(owner=admin_user, name="Admin's own")
     _pending_connections(client)
     for name in LISTINGS:
-        url = reverse(name) + ("?week=2026-11-23" if name == "events:calendar" else "")
-        if name == "events:calendar_list":
-            url += "?from=2026-11-20&to=2027-01-31"
-        response = client.get(url)
+        kind, query = LISTING_URLS.get(name, ("", ""))
+        response = client.get(reverse(name, args=[kind] if kind else []) + query)
         assert response.status_code == (302 if name in REDIRECTING else 200), name
         assert b"Globex" not in response.content and b"globex" not in response.content, name
         if name.endswith("_choose"):
