@@ -50,10 +50,12 @@ def suggestions(
     starting with the text before names containing it, then alphabetically; an earlier name finds the entry under
     its new name. Projects follow the client typed beside them (looked up in `clients`): that client's projects
     and the internal ones."""
-    found = entries.filter(archived_at__isnull=True)
+    wanted = name_key(typed)
+    # The database narrows to names containing the text (and entries with earlier names, few: renamed ones); the
+    # ranking below decides with the same casefold matching as everywhere else.
+    found = entries.filter(Q(name__icontains=clean_name(typed)) | ~Q(aliases=[]), archived_at__isnull=True)
     if kind is PROJECTS:
         found = _projects_for(found, clients, client).select_related("client")  # type: ignore[arg-type]
-    wanted = name_key(typed)
     ranked: list[tuple[int, str, int, Suggestion]] = []
     for entry in found:
         rank, alias = _rank(entry, wanted)
