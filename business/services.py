@@ -61,29 +61,48 @@ class Resolver:
             activity=self.activity(activity) if clean_name(activity) else None,
         )
 
+    def known(self, *, client: str, project: str, activity: str) -> Links:
+        """The entries these names would be linked to, without making any (None: a new entry would be made)."""
+        found_client = self._client_index().get(_key(client)) if clean_name(client) else None
+        unknown_client = bool(clean_name(client)) and found_client is None  # its projects would be new too
+        return Links(
+            client=found_client,
+            project=None if unknown_client or not clean_name(project) else self._known_project(project, found_client),
+            activity=self._activity_index().get(_key(activity)) if clean_name(activity) else None,
+        )
+
     def client(self, name: str) -> Client:
-        if self._clients is None:
-            self._clients = _by_name(Client.objects.filter(tenant_id=self.tenant_id))
-        return self._clients.get(_key(name)) or self._made(Client, self._clients, name)
+        return self._client_index().get(_key(name)) or self._made(Client, self._client_index(), name)
 
     def activity(self, name: str) -> Activity:
-        if self._activities is None:
-            self._activities = _by_name(Activity.objects.filter(tenant_id=self.tenant_id))
-        return self._activities.get(_key(name)) or self._made(Activity, self._activities, name)
+        return self._activity_index().get(_key(name)) or self._made(Activity, self._activity_index(), name)
 
     def project(self, name: str, client: Client | None) -> Project:
+        found = self._known_project(name, client)
+        if found is None:
+            found = _create(Project, self.tenant_id, name, client=client)
+            for key in _keys(found):
+                self._project_index()[(client.pk if client else None, key)] = found
+        return found
+
+    def _known_project(self, name: str, client: Client | None) -> Project | None:
         projects = self._project_index()
-        owner = client.pk if client else None
-        found = projects.get((owner, _key(name)))
+        found = projects.get((client.pk if client else None, _key(name)))
         if found is None and client is None:
             # A project named without its client: the one project of that name, if only one client has it.
             matches = {p.pk: p for (_, key), p in projects.items() if key == _key(name)}
             found = next(iter(matches.values())) if len(matches) == 1 else None
-        if found is None:
-            found = _create(Project, self.tenant_id, name, client=client)
-            for key in _keys(found):
-                projects[(owner, key)] = found
         return found
+
+    def _client_index(self) -> dict[str, Client]:
+        if self._clients is None:
+            self._clients = _by_name(Client.objects.filter(tenant_id=self.tenant_id))
+        return self._clients
+
+    def _activity_index(self) -> dict[str, Activity]:
+        if self._activities is None:
+            self._activities = _by_name(Activity.objects.filter(tenant_id=self.tenant_id))
+        return self._activities
 
     def _project_index(self) -> dict[tuple[int | None, str], Project]:
         if self._projects is None:

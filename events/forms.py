@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -12,6 +12,9 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+
+from business.selectors import name_key
+from business.services import Resolver
 
 from .ical import UTC, Alarm, Attendee, Component, ICalError, Temporal, alarm_minutes
 from .limits import check_date, validate_rrule
@@ -151,6 +154,30 @@ def _pick(kind: str) -> forms.TextInput:
     return forms.TextInput(attrs={"list": f"pick-{kind}", "autocomplete": "off", "data-pick": kind})
 
 
+_PICKED = (("client", "client"), ("project", "project"), ("activity_type", "activity"))
+
+
+@dataclass(frozen=True)
+class Picks:
+    """What may be picked for an event: not an archived client, project or activity, unless the event (or the
+    occurrence) already had it; editing an old event must not force a new client on it."""
+
+    tenant_id: int
+    had: Component | None = None
+
+    def problems(self, data: dict[str, Any]) -> dict[str, str]:
+        names = {field: data.get(field) or "" for field, _ in _PICKED}
+        found = Resolver(self.tenant_id).known(client=names["client"], project=names["project"],
+                                               activity=names["activity_type"])  # fmt: skip
+        problems = {}
+        for field, link in _PICKED:
+            entry = getattr(found, link)
+            kept = self.had is not None and name_key(getattr(self.had, field)) == name_key(names[field])
+            if entry is not None and entry.is_archived and not kept:
+                problems[field] = f"The {link} “{entry.name}” is archived: pick another, or ask an admin to restore it."
+        return problems
+
+
 class _DetailsMixin(_VersionMixin):
     title = forms.CharField(max_length=500)
     location = forms.CharField(max_length=500, required=False)
@@ -173,6 +200,16 @@ class _DetailsMixin(_VersionMixin):
     client = forms.CharField(max_length=200, required=False, widget=_pick("clients"))
     project = forms.CharField(max_length=200, required=False, widget=_pick("projects"))
     activity_type = forms.CharField(max_length=200, required=False, widget=_pick("activities"), label="Activity")
+
+    def __init__(self, *args: Any, picks: Picks | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.picks = picks
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for field, problem in (self.picks.problems(data) if self.picks else {}).items():
+            self.add_error(field, problem)
+        return data
 
     def clean_attendees(self) -> list[tuple[str, str]]:
         return parse_attendee_lines(self.cleaned_data["attendees"])

@@ -22,7 +22,16 @@ from dav.resources import calendar_href
 
 from . import selectors, services
 from .convert import component_from_event, item_from_event, occurrence_value
-from .forms import CalendarForm, EventForm, ImportForm, OccurrenceForm, TaskForm, initial_timing, timezone_choices
+from .forms import (
+    CalendarForm,
+    EventForm,
+    ImportForm,
+    OccurrenceForm,
+    Picks,
+    TaskForm,
+    initial_timing,
+    timezone_choices,
+)
 from .ical import UTC, Component, ICalError, Item, as_utc, serialise
 from .models import Event, ImportJob
 
@@ -146,7 +155,7 @@ def event_create(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     calendars = scope.calendars()
     if request.method == "POST":
-        form = EventForm(request.POST, calendars=calendars)
+        form = EventForm(request.POST, calendars=calendars, picks=Picks(scope.tenant.pk))
         if form.is_valid():
             base = Component(uid=services.new_uid(), status="CONFIRMED")
             item = Item(master=form.component(base))
@@ -240,7 +249,7 @@ def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
     item = item_from_event(master)
     calendars = scope.editable_calendars()  # a colleague's calendar shared to edit keeps its event there
     if request.method == "POST":
-        form = EventForm(request.POST, calendars=calendars)
+        form = EventForm(request.POST, calendars=calendars, picks=Picks(scope.tenant.pk, had=item.master))
         if form.is_valid():
             result = _move_or_save(request, form, master, item)
             if result is not None:
@@ -298,7 +307,7 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
         item.master, start=recurrence_id, end=_shifted(item.master, recurrence_id), rrule="", rdates=(), exdates=()
     )
     if request.method == "POST":
-        form = OccurrenceForm(request.POST)
+        form = OccurrenceForm(request.POST, picks=Picks(master.tenant_id, had=base))
         if form.is_valid():
             try:
                 services.occurrence_update(

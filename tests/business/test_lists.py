@@ -13,6 +13,7 @@ from events import services as events
 from events.ical import parse_calendar
 from events.models import Event
 from reports.models import TimeEntry
+from tests.events.test_views import _form
 
 from .test_links import _ics
 
@@ -310,3 +311,29 @@ def test_the_event_form_offers_the_pickers(member_client, calendar):
     page = member_client.get(reverse("events:event_create")).content.decode()
     assert 'list="pick-clients"' in page and 'list="pick-projects"' in page and 'list="pick-activities"' in page
     assert reverse("business:suggest", args=["projects"]) in page and "js/pick.js" in page
+
+
+# --- the event form: no new picks of an archived entry ----------------------------------------------------------
+
+
+def test_the_event_form_refuses_an_archived_entry_for_a_new_pick_but_keeps_one_an_event_had(member_client, calendar):
+    old = _save(calendar, "old", client="Acme", project="Website", activity="Design")
+    for entry in (old.client_ref, old.activity_ref):
+        entry.archived_at = "2026-01-01T00:00:00Z"
+        entry.save()
+
+    refused = member_client.post(reverse("events:event_create"), _form(calendar, client="acme", activity_type="Design"))
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "The client “Acme” is archived" in page and "The activity “Design” is archived" in page
+    assert not Event.objects.filter(title="Planning").exists()
+
+    edit = {**_form(calendar, title="Renamed", client="Acme", project="Website", activity_type="Design"),
+            "version": old.seq}  # fmt: skip
+    assert member_client.post(reverse("events:event_edit", args=[old.pk]), edit).status_code == 302
+    old.refresh_from_db()
+    assert (old.title, old.client_ref.name, old.activity_ref.name) == ("Renamed", "Acme", "Design")
+    # Its project is current: choosing it is fine; another archived client is not.
+    Client.objects.create(tenant=calendar.tenant, name="Initech", archived_at="2026-01-01T00:00:00Z")
+    moved = member_client.post(reverse("events:event_edit", args=[old.pk]), {**edit, "client": "Initech"})
+    assert "The client “Initech” is archived" in moved.content.decode()
