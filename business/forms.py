@@ -47,6 +47,16 @@ class EntryForm(forms.Form):
         return [part for part in _SEPARATORS.split(self.cleaned_data["email_domains"]) if part]
 
 
+class MergeForm(forms.Form):
+    into = forms.ModelChoiceField(queryset=Client.objects.none())
+
+    def __init__(self, *args: Any, kind: Kind, candidates: QuerySet[ListEntry], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["into"].queryset = candidates  # type: ignore[attr-defined]
+        self.fields["into"].label = f"Merge into the {kind.singular}"
+        self.fields["into"].empty_label = f"Choose a {kind.singular}"  # type: ignore[attr-defined]
+
+
 class ListsSettingsForm(forms.Form):
     """On the organisation page, beside the other settings."""
 

@@ -221,6 +221,50 @@ def entry_unarchive(*, entry: ListEntry) -> ListEntry:
     return entry
 
 
+def entry_merge(*, entry: ListEntry, into: ListEntry) -> ListEntry:
+    """Two entries that are one (two spellings, a duplicate): `entry`'s events, earlier names (its name among
+    them) and, for a client, email domains and projects go to `into`, and `entry` is gone. The events'
+    carried names follow in the background, as after a rename."""
+    kind = kind_of(entry)
+    _check_merge(kind, entry, into)
+    with transaction.atomic():
+        _merge_rows(kind, entry, into)
+        transaction.on_commit(lambda: entry_names_propagate_later(entry=into))
+    into.refresh_from_db()
+    return into
+
+
+def _check_merge(kind: Kind, entry: ListEntry, into: ListEntry) -> None:
+    if kind_of(into) is not kind or into.tenant_id != entry.tenant_id or into.pk == entry.pk:
+        raise ValidationError({"into": f"Choose another {kind.singular} of your organisation."})
+    if kind is PROJECTS and entry.client_id != into.client_id:  # type: ignore[attr-defined]
+        raise ValidationError({"into": "Only projects of the same client (or two internal ones) can be merged."})
+
+
+def _merge_rows(kind: Kind, entry: ListEntry, into: ListEntry) -> None:
+    from events.services import items_relink
+
+    locked = {e.pk: e for e in kind.model.objects.select_for_update().filter(pk__in=[entry.pk, into.pk])}
+    entry, into = locked[entry.pk], locked[into.pk]
+    if isinstance(entry, Client):
+        for project in Project.objects.select_for_update().filter(client=entry):
+            twin = next((p for p in Project.objects.filter(client=into) if _key(p.name) == _key(project.name)), None)
+            if twin is None:
+                project.client = into  # type: ignore[assignment]
+                project.save(update_fields=["client"])
+            else:
+                _merge_rows(PROJECTS, project, twin)
+        into.email_domains = list(dict.fromkeys([*into.email_domains, *entry.email_domains]))  # type: ignore[attr-defined]
+    items_relink(tenant_id=entry.tenant_id, ref_field=kind.ref_field, old_id=entry.pk, new_id=into.pk)
+    aliases: list[str] = []
+    for name in [*into.aliases, entry.name, *entry.aliases]:
+        if _key(name) != _key(into.name) and all(_key(name) != _key(a) for a in aliases):
+            aliases.append(name)
+    into.aliases = aliases
+    entry.delete()
+    into.save(update_fields=["aliases", *(["email_domains"] if kind is CLIENTS else [])])
+
+
 def entry_names_propagate(*, kind: Kind, entry_id: int, batch: int | None = None) -> bool:
     """Re-spell one batch of the events that still carry an entry's old name (through events.services, which
     bumps each item's version). True if more remain for another batch."""

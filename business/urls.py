@@ -25,5 +25,6 @@ urlpatterns = [
     path("lists/<list_kind:kind>/<int:pk>/archive/", views.entry_archive, {"archive": True}, name="archive"),
     path("lists/<list_kind:kind>/<int:pk>/unarchive/", views.entry_archive, {"archive": False}, name="unarchive"),
     path("lists/<list_kind:kind>/<int:pk>/update-events/", views.entry_propagate, name="propagate"),
+    path("lists/<list_kind:kind>/<int:pk>/merge/", views.entry_merge, name="merge"),
     path("lists/<list_kind:kind>/suggest/", views.suggest, name="suggest"),
 ]

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.tenancy import Scope
 
 from . import selectors, services
-from .forms import EntryForm
+from .forms import EntryForm, MergeForm
 from .kinds import CLIENTS, KINDS, PROJECTS, Kind, kind_named
 from .models import Client, ListEntry
 
@@ -88,8 +88,15 @@ def entry_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         "entry": entry,
         "event_count": entry.events.count(),  # type: ignore[attr-defined]
         "stale_count": selectors.stale_item_count(kind=found, entry_id=entry.pk),
+        "merge_form": MergeForm(kind=found, candidates=_merge_candidates(scope, found, entry)),
     }
     return render(request, "business/entry_form.html", context)
+
+
+def _merge_candidates(scope: Scope, kind: Kind, entry: ListEntry) -> Any:
+    """What an entry may be merged into: another entry of the list (a project: of the same client)."""
+    others = scope.list_entries(kind.model).exclude(pk=entry.pk)
+    return others.filter(client_id=entry.client_id) if kind is PROJECTS else others  # type: ignore[attr-defined]
 
 
 def _save(entry: ListEntry, form: EntryForm) -> ListEntry:
@@ -141,6 +148,22 @@ def entry_propagate(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     else:
         messages.error(request, "Could not reach the task queue; nothing was started. Try again in a minute.")
     return redirect("business:edit", kind=found.slug, pk=entry.pk)
+
+
+@login_required
+@require_POST
+def entry_merge(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    found, entry = _managed(request, kind, pk)
+    form = MergeForm(request.POST, kind=found, candidates=_merge_candidates(_scope(request), found, entry))
+    if not form.is_valid():
+        messages.error(request, f"Choose the {found.singular} to merge “{entry.name}” into.")
+        return redirect("business:edit", kind=found.slug, pk=entry.pk)
+    name = entry.name
+    into = services.entry_merge(entry=entry, into=form.cleaned_data["into"])
+    messages.success(
+        request, f"“{name}” was merged into “{into.name}”: its events are being updated, and its name still finds it."
+    )
+    return redirect("business:list", kind=found.slug)
 
 
 @login_required

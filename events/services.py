@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -355,6 +356,22 @@ def items_names_refresh(*, calendar_id: int, master_ids: list[int]) -> int:
         for seq, master_id in enumerate(masters, start=last - len(masters) + 1):
             Event.objects.filter(Q(pk=master_id) | Q(parent_id=master_id)).update(seq=seq, updated_at=now)
     return len(masters)
+
+
+def items_relink(*, tenant_id: int, ref_field: str, old_id: int, new_id: int) -> int:
+    """Rows linked to one list entry link to another instead (two entries merged), inside the caller's
+    transaction; the reports' time index follows through items_written. The carried names are re-spelled after,
+    by items_names_refresh, which gives the items their new versions. Returns how many items were relinked."""
+    rows = Event.objects.filter(tenant_id=tenant_id, **{ref_field: old_id})
+    affected: dict[int, list[int]] = {}
+    for calendar_id, master_id in (
+        rows.annotate(master_id=Coalesce("parent_id", "id")).values_list("calendar_id", "master_id").distinct()
+    ):
+        affected.setdefault(calendar_id, []).append(master_id)
+    rows.update(**{ref_field: new_id})
+    for calendar_id, master_ids in affected.items():
+        items_written.send(sender=Event, calendar_id=calendar_id, master_ids=master_ids)
+    return sum(len(ids) for ids in affected.values())
 
 
 _BUSINESS_LINKS = (("client", "client_ref", Client), ("project", "project_ref", Project),

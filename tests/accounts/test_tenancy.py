@@ -100,7 +100,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
         **{
             f"business:{name}": reverse(f"business:{name}", args=["clients", foreign["list_entry"].pk])
-            for name in ("edit", "archive", "unarchive", "propagate")
+            for name in ("edit", "archive", "unarchive", "propagate", "merge")
         },
         "integrations:google_connect": reverse("integrations:google_connect")
         + f"?integration={foreign['integration'].pk}",

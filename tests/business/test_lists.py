@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from business.models import Activity, Client, Project
-from business.services import settings_for
+from business.services import entry_merge, settings_for
 from events import services as events
 from events.ical import parse_calendar
 from events.models import Event
@@ -337,3 +338,60 @@ def test_the_event_form_refuses_an_archived_entry_for_a_new_pick_but_keeps_one_a
     Client.objects.create(tenant=calendar.tenant, name="Initech", archived_at="2026-01-01T00:00:00Z")
     moved = member_client.post(reverse("events:event_edit", args=[old.pk]), {**edit, "client": "Initech"})
     assert "The client “Initech” is archived" in moved.content.decode()
+
+
+# --- merge ------------------------------------------------------------------------------------------------------
+
+
+def test_merging_two_spellings_of_a_client_moves_events_projects_domains_and_names(admin_client_, calendar, tenant,
+                                                                                   run_on_commit):  # fmt: skip
+    dup = _save(calendar, "a", client="Acme Inc", project="Website", activity="Design")
+    kept = _save(calendar, "b", client="Acme", project="Website")
+    extra = _save(calendar, "c", client="Acme Inc", project="Mobile")
+    acme_inc, acme = dup.client_ref, kept.client_ref
+    acme_inc.aliases, acme_inc.email_domains = ["ACME Incorporated"], ["acme-inc.com"]
+    acme_inc.save()
+    acme.email_domains = ["acme.com"]
+    acme.save()
+    seq = dup.seq
+
+    with run_on_commit():
+        done = admin_client_.post(reverse("business:merge", args=["clients", acme_inc.pk]), {"into": acme.pk})
+    assert done.status_code == 302
+
+    acme.refresh_from_db()
+    assert not Client.objects.filter(pk=acme_inc.pk).exists()
+    assert (acme.aliases, acme.email_domains) == (["Acme Inc", "ACME Incorporated"], ["acme.com", "acme-inc.com"])
+    dup.refresh_from_db()
+    extra.refresh_from_db()
+    assert (dup.client_ref_id, dup.client, extra.client) == (acme.pk, "Acme", "Acme")
+    assert dup.seq > seq
+    # "Website" under both became one project; "Mobile" moved over.
+    assert dup.project_ref_id == kept.project_ref_id
+    assert set(Project.objects.filter(tenant=tenant).values_list("name", "client")) == {
+        ("Website", acme.pk), ("Mobile", acme.pk)}  # fmt: skip
+    assert set(TimeEntry.objects.values_list("client_id", flat=True)) == {acme.pk}
+    assert set(TimeEntry.objects.filter(event=dup).values_list("project_id", flat=True)) == {kept.project_ref_id}
+    # The merged-away names still find the client.
+    assert _save(calendar, "d", client="acme incorporated").client_ref_id == acme.pk
+
+
+def test_projects_of_two_clients_are_not_merged_and_other_tenants_entries_are_not_offered(admin_client_, tenant,
+                                                                                         other_tenant):  # fmt: skip
+    acme, globex = (Client.objects.create(tenant=tenant, name=n) for n in ("Acme", "Globex"))
+    mine = Project.objects.create(tenant=tenant, name="Web", client=acme)
+    same_client = Project.objects.create(tenant=tenant, name="Website", client=acme)
+    other_client = Project.objects.create(tenant=tenant, name="Website", client=globex)
+    theirs = Client.objects.create(tenant=other_tenant, name="Their client")
+
+    page = admin_client_.get(reverse("business:edit", args=["projects", mine.pk]))
+    assert list(page.context["merge_form"].fields["into"].queryset) == [same_client]
+    refused = admin_client_.post(reverse("business:merge", args=["projects", mine.pk]), {"into": other_client.pk})
+    assert refused.status_code == 302 and Project.objects.filter(pk=mine.pk).exists()
+    with pytest.raises(ValidationError, match="Only projects of the same client"):
+        entry_merge(entry=mine, into=other_client)
+    admin_client_.post(reverse("business:merge", args=["clients", acme.pk]), {"into": theirs.pk})
+    assert Client.objects.filter(pk=acme.pk).exists() and Client.objects.filter(pk=theirs.pk).exists()
+    assert (
+        admin_client_.post(reverse("business:merge", args=["clients", theirs.pk]), {"into": acme.pk}).status_code == 404
+    )
