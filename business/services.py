@@ -198,6 +198,14 @@ def entry_rename(*, entry: ListEntry, name: str) -> ListEntry:
     return locked
 
 
+def entry_update(*, entry: ListEntry, name: str, email_domains: Sequence[str] | None = None) -> ListEntry:
+    """The entry page's save: a client's domains and the name, together or not at all."""
+    with transaction.atomic():
+        if isinstance(entry, Client) and email_domains is not None:
+            client_domains_update(client=entry, email_domains=list(email_domains))
+        return entry_rename(entry=entry, name=name)
+
+
 def client_domains_update(*, client: Client, email_domains: list[str]) -> Client:
     """The email domains that are this client's (assignment rules give its people's meetings to it)."""
     with transaction.atomic():

@@ -76,7 +76,9 @@ def entry_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     form = EntryForm(request.POST or None, kind=found, clients=_clients(scope), entry=entry, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            renamed = _save(entry, form)
+            renamed = services.entry_update(
+                entry=entry, name=form.cleaned_data["name"], email_domains=form.cleaned_data.get("email_domains")
+            )
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
@@ -97,13 +99,6 @@ def _merge_candidates(scope: Scope, kind: Kind, entry: ListEntry) -> Any:
     """What an entry may be merged into: another entry of the list (a project: of the same client)."""
     others = scope.list_entries(kind.model).exclude(pk=entry.pk)
     return others.filter(client_id=entry.client_id) if kind is PROJECTS else others  # type: ignore[attr-defined]
-
-
-def _save(entry: ListEntry, form: EntryForm) -> ListEntry:
-    renamed = services.entry_rename(entry=entry, name=form.cleaned_data["name"])
-    if isinstance(renamed, Client):
-        services.client_domains_update(client=renamed, email_domains=form.cleaned_data["email_domains"])
-    return renamed
 
 
 def _saved_message(kind: Kind, before: ListEntry, after: ListEntry) -> str:

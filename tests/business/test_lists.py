@@ -395,3 +395,15 @@ def test_projects_of_two_clients_are_not_merged_and_other_tenants_entries_are_no
     assert (
         admin_client_.post(reverse("business:merge", args=["clients", theirs.pk]), {"into": acme.pk}).status_code == 404
     )
+
+
+def test_a_refused_domain_leaves_the_name_unchanged_too(admin_client_, tenant):
+    Client.objects.create(tenant=tenant, name="Globex", email_domains=["globex.com"])
+    acme = Client.objects.create(tenant=tenant, name="Acme")
+
+    page = admin_client_.post(reverse("business:edit", args=["clients", acme.pk]),
+                              {"name": "Acme Corp", "email_domains": "globex.com"})  # fmt: skip
+
+    assert "globex.com is already a domain of the client “Globex”." in page.content.decode()
+    acme.refresh_from_db()
+    assert (acme.name, acme.aliases, acme.email_domains) == ("Acme", [], [])
