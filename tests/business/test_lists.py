@@ -308,10 +308,27 @@ def test_suggestions_need_a_signed_in_user(client, tenant):
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_the_event_form_offers_the_pickers(member_client, calendar):
-    page = member_client.get(reverse("events:event_create")).content.decode()
-    assert 'list="pick-clients"' in page and 'list="pick-projects"' in page and 'list="pick-activities"' in page
-    assert reverse("business:suggest", args=["projects"]) in page and "js/pick.js" in page
+def test_the_event_and_occurrence_forms_offer_the_pickers(member_client, calendar):
+    series = _save(calendar, "s", extra="RRULE:FREQ=DAILY;COUNT=3\r\n")
+    for url in (
+        reverse("events:event_create"),
+        reverse("events:occurrence_edit", args=[series.pk, "20261103T090000Z"]),
+    ):
+        page = member_client.get(url).content.decode()
+        assert 'list="pick-clients"' in page and 'list="pick-projects"' in page and 'list="pick-activities"' in page
+        assert reverse("business:suggest", args=["projects"]) in page and "js/pick.js" in page
+
+
+def test_a_long_list_is_read_in_a_few_queries(admin_client_, calendar, tenant, django_assert_max_num_queries):
+    for i in range(30):
+        client = Client.objects.create(tenant=tenant, name=f"Client {i}")
+        Project.objects.create(tenant=tenant, name=f"Project {i}", client=client)
+    _save(calendar, "a", client="Client 1", project="Project 1")
+    admin_client_.get(reverse("business:list", args=["projects"]))  # the session and settings rows, made once
+
+    with django_assert_max_num_queries(6):  # session, user, settings, the list with its counts: not one per row
+        page = admin_client_.get(reverse("business:list", args=["projects"]))
+    assert page.content.decode().count("<tr data-entry=") == 30
 
 
 # --- the event form: no new picks of an archived entry ----------------------------------------------------------
