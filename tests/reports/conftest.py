@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from business.models import Client
 from events import services
 from events.ical import parse_calendar
 from events.models import Event
@@ -44,3 +45,15 @@ def colleague_calendar(colleague):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def outsider_calendar(outsider):  # type: ignore[no-untyped-def]
     return CalendarFactory(owner=outsider, tenant=outsider.tenant, name="Globex work")
+
+
+@pytest.fixture
+def november(book, calendar, colleague_calendar, outsider_calendar):  # type: ignore[no-untyped-def]
+    """The member: 3 h Acme (one private), 1 h no client; the colleague: 2 h Acme, 4 h Initech; Globex elsewhere."""
+    book(calendar, "member-acme", date(2026, 11, 2), 9, 2, "Acme")
+    book(calendar, "member-secret", date(2026, 11, 3), 9, 1, "Acme", private=True)
+    book(calendar, "member-none", date(2026, 11, 4), 9, 1)
+    book(colleague_calendar, "colleague-acme", date(2026, 11, 5), 9, 2, "Acme")
+    book(colleague_calendar, "colleague-initech", date(2026, 11, 6), 9, 4, "Initech", private=True)
+    book(outsider_calendar, "outsider-globex", date(2026, 11, 2), 9, 8, "Globex Secret Client")
+    return Client.objects.get(tenant=calendar.tenant, name="Acme")
