@@ -27,6 +27,7 @@ WIDTH = 720
 PLOT_TOP, PLOT_HEIGHT = 16, 220
 PLOT_LEFT, PLOT_RIGHT = 64, 12
 LEGEND_COLUMNS, LEGEND_ROW = 3, 22
+SHARE_WIDTH = 480
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def share(*, chart_id: str, parts: Sequence[Part], title: str = "Share of hours 
     kept = fold([p for p in parts if p.minutes > 0])
     total = sum(p.minutes for p in kept)
     palette = colours([p.key for p in kept])
-    cx, cy, radius, ring = 110, 110, 80, 36
+    cx, cy, radius, ring = 100, 110, 80, 36
     circumference = 2 * math.pi * radius
     body = [f'<circle cx="{cx}" cy="{cy}" r="{radius}" fill="none" stroke="{GRID}" stroke-width="{ring}"/>']
     offset = 0.0
@@ -223,15 +224,15 @@ def share(*, chart_id: str, parts: Sequence[Part], title: str = "Share of hours 
     body.append(_text(cx, cy + 5, f"{hours(total)} h" if total else "No time", anchor="middle", size=16))
     for i, part in enumerate(kept):
         y = 30 + i * LEGEND_ROW
-        body.append(f'<rect x="240" y="{y - 10}" width="12" height="12" fill="{palette[part.key]}"/>')
-        body.append(_text(258, y, _share_text(part, total)))
+        body.append(f'<rect x="210" y="{y - 10}" width="12" height="12" fill="{palette[part.key]}"/>')
+        body.append(_text(228, y, _share_text(part, total)))
     height = max(230, 30 + len(kept) * LEGEND_ROW)
     description = "; ".join(_share_text(p, total) for p in kept) or "No time was counted in this range."
-    return _svg(chart_id, height, title, description, body)
+    return _svg(chart_id, height, title, description, body, width=SHARE_WIDTH)
 
 
 def _share_text(part: Part, total: int) -> str:
-    return f"{_short(part.label, 40)}: {hours(part.minutes)} h ({part.minutes * 100 / total:.0f}%)"
+    return f"{_short(part.label, 22)}: {hours(part.minutes)} h ({part.minutes * 100 / total:.0f}%)"
 
 
 def _short(label: str, limit: int = 28) -> str:
@@ -245,10 +246,10 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", size: int = 1
     )
 
 
-def _svg(chart_id: str, height: float, title: str, description: str, body: list[str]) -> SafeString:
+def _svg(chart_id: str, height: float, title: str, description: str, body: list[str], width: int = WIDTH) -> SafeString:
     cid = escape(chart_id)
     head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" width="100%" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" width="100%" role="img" '
         f'aria-labelledby="{cid}-title {cid}-desc" id="{cid}" class="chart">'
         f'<title id="{cid}-title">{escape(title)}</title><desc id="{cid}-desc">{escape(description)}</desc>'
     )

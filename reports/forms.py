@@ -94,7 +94,10 @@ def _pick(label: str) -> NamedChoices:
 
 
 class ReportForm(forms.Form):
-    range = forms.ChoiceField(choices=RANGES.items(), initial="this_month", required=False, label="Dates")
+    range = forms.ChoiceField(
+        choices=RANGES.items(), initial="this_month", required=False, label="Dates",
+        help_text="From and To are used with “Dates I choose”.",
+    )  # fmt: skip
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     group_by = forms.ChoiceField(choices=GROUP_LABELS.items(), initial="client", required=False, label="Group by")
