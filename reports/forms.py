@@ -86,6 +86,8 @@ class NamedChoices(forms.ModelMultipleChoiceField):
             return obj.display_name
         if isinstance(obj, Project) and obj.client is not None:
             return f"{obj.client.name}: {obj.name}"
+        if isinstance(obj, Calendar):
+            return f"{obj.name} ({obj.owner.display_name})"
         return f"{obj} (archived)" if getattr(obj, "archived_at", None) else str(obj)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 import pytest
 from openpyxl import load_workbook
@@ -180,3 +181,24 @@ def test_the_page_defaults_to_this_month_by_client_and_is_linked_from_the_menu(m
 def test_signed_out_visitors_are_sent_to_sign_in(client):
     assert client.get("/reports/").status_code == 302
     assert client.get("/reports/export.csv").status_code == 302
+
+
+def test_the_share_is_by_client_whatever_the_first_grouping(admin_client_, november):
+    response = admin_client_.get(f"/reports/?{NOVEMBER}&group_by=user&period=week")
+
+    assert _rows(response) == {"colleague@acme.test": "6", "member@acme.test": "4"}
+    html = response.content.decode()
+    assert "Hours per week by team member" in html
+    assert "Acme: 5 h (50%); Initech: 4 h (40%); No client: 1 h (10%)</desc>" in html
+
+
+def test_bars_have_a_place_for_every_period_of_the_range():
+    from reports.selectors import buckets
+
+    assert buckets(date(2026, 11, 4), date(2026, 11, 20), "week") == [
+        date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)
+    ]  # fmt: skip
+    assert buckets(date(2026, 11, 15), date(2027, 2, 1), "month") == [
+        date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)
+    ]  # fmt: skip
+    assert len(buckets(date(2026, 11, 1), date(2026, 11, 30), "day")) == 30
