@@ -116,6 +116,9 @@ def _month_query(saved: SavedReport, first: Any, last: Any) -> engine.ReportQuer
     calendars); each recipient then sees it with their own permissions."""
     params = as_query({**saved.params, "range": ["custom"], "start": [first.isoformat()], "end": [last.isoformat()]})
     params.pop("period", None)
+    if saved.owner.tenant_id != saved.tenant_id:
+        logger.warning("Saved report %s: its owner left the organisation; not sent.", saved.pk)
+        return None
     scope = Scope(saved.owner)
     form = ReportForm(params, scope=scope, today=first)
     if not form.is_valid():

@@ -3,6 +3,10 @@ with a form, reaches rows through the signed-in user's Scope and hands the work 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -38,7 +42,24 @@ def _invalid(request: HttpRequest, form: ReportForm, scope: Scope) -> HttpRespon
     return render(request, "reports/report.html", context, status=400)
 
 
+def _answers_bad_queries(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The form checks what the engine checks; should they ever differ, the engine's reason is shown with the
+    form (400), never a server error."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except engine.ReportError as exc:
+            scope, form, _ = _read(request)
+            form.add_error(None, str(exc))
+            return _invalid(request, form, scope)
+
+    return wrapped
+
+
 @login_required
+@_answers_bad_queries
 def report(request: HttpRequest) -> HttpResponse:
     scope, form, query = _read(request)
     if query is None:
@@ -57,6 +78,7 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_answers_bad_queries
 def drill(request: HttpRequest) -> HttpResponse:
     scope, form, query = _read(request)
     if query is None:
@@ -77,6 +99,7 @@ def drill(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_answers_bad_queries
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
     scope, form, query = _read(request)
     if query is None:

@@ -202,3 +202,17 @@ def test_bars_have_a_place_for_every_period_of_the_range():
         date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)
     ]  # fmt: skip
     assert len(buckets(date(2026, 11, 1), date(2026, 11, 30), "day")) == 30
+
+
+def test_a_query_the_engine_refuses_is_answered_with_its_reason(member_client, monkeypatch):
+    from reports import engine
+
+    def refuse(**_: object) -> None:
+        raise engine.ReportError("Unknown time zone 'Mars/Olympus'.")
+
+    monkeypatch.setattr(engine, "report_run", refuse)  # e.g. the organisation's zone vanished from tzdata
+
+    response = member_client.get(f"/reports/?{NOVEMBER}")
+
+    assert response.status_code == 400
+    assert "Unknown time zone" in response.content.decode()
