@@ -37,11 +37,9 @@ def saved_report_create(*, owner: User, name: str, params: Mapping[str, list[str
     return _save(saved, **choices)
 
 
-def saved_report_update(*, saved: SavedReport, name: str, params: Mapping[str, list[str]] | None = None,
-                        **choices: Any) -> SavedReport:  # fmt: skip
+def saved_report_update(*, saved: SavedReport, name: str, **choices: Any) -> SavedReport:
+    """A new name, sharing and monthly email; the query changes only with saved_report_query_update."""
     saved.name = name
-    if params is not None:
-        saved.params = dict(params)
     return _save(saved, **choices)
 
 
@@ -63,6 +61,11 @@ def _save(
     saved.shared_with.set(shared)
     saved.recipients.set(to)
     return saved
+
+
+def saved_report_query_update(*, saved: SavedReport, params: Mapping[str, list[str]]) -> None:
+    saved.params = dict(params)
+    saved.save(update_fields=["params", "updated_at"])
 
 
 def saved_report_delete(*, saved: SavedReport) -> None:

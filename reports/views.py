@@ -164,6 +164,22 @@ def saved_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def saved_update_query(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner keeps the report as it is on the page now under the saved report's name."""
+    scope = _scope(request)
+    saved = scope.own_saved_report(pk)
+    params = as_query(report_params(QueryDict(request.POST.get("params", ""))))
+    form = ReportForm(params, scope=scope, today=selectors.tenant_today(scope))
+    if form.is_valid():
+        services.saved_report_query_update(saved=saved, params=report_params(params))
+        messages.success(request, f"“{saved.name}” now shows this report.")
+    else:
+        messages.error(request, "The report was not saved: " + " ".join(e for f in form.errors.values() for e in f))
+    return redirect(f"{reverse('reports:report')}?{params.urlencode()}&saved={saved.pk}")
+
+
+@login_required
+@require_POST
 def saved_delete(request: HttpRequest, pk: int) -> HttpResponse:
     saved = _scope(request).own_saved_report(pk)
     services.saved_report_delete(saved=saved)

@@ -136,3 +136,17 @@ def test_admins_set_the_report_rules_members_may_not(admin_client_, member, tena
 
     rules = settings_for(tenant)
     assert (rules.all_day_rule, rules.all_day_hours, rules.overlap_rule) == ("full", Decimal("7.5"), "once")
+
+
+def test_the_owner_keeps_changed_settings_in_a_saved_report_others_may_not(member_client, member, colleague):
+    _save(member_client, shared_with=[colleague.pk])
+    saved = SavedReport.objects.get()
+    opened = member_client.get(f"/reports/?{NOVEMBER}&saved={saved.pk}")
+    assert 'data-testid="update-saved"' in opened.content.decode()
+
+    by_activity = "range=last_month&group_by=activity"
+    assert _signed_in(colleague).post(f"/reports/saved/{saved.pk}/query/", {"params": by_activity}).status_code == 403
+    member_client.post(f"/reports/saved/{saved.pk}/query/", {"params": by_activity})
+
+    saved.refresh_from_db()
+    assert saved.params == {"range": ["last_month"], "group_by": ["activity"]}
