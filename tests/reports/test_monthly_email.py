@@ -136,3 +136,10 @@ def test_beat_runs_the_dispatch_on_the_first_days_of_the_month():
     schedule = entry["schedule"]
     assert isinstance(schedule, crontab)
     assert schedule.day_of_month == {1, 2}
+
+
+def test_a_recipient_opens_the_report_the_email_links_to(client, monthly, member, colleague):
+    client.force_login(member)
+    assert client.get(f"/reports/saved/{monthly.pk}/", follow=True).status_code == 200
+    client.force_login(colleague)  # neither a recipient nor shared with
+    assert client.get(f"/reports/saved/{monthly.pk}/").status_code == 404
