@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
     from meetings.models import Meeting
+    from reports.models import SavedReport
     from scheduling.models import CalendarShare
     from sync.models import SyncRun
 
@@ -149,6 +150,24 @@ class Scope:
     def require_list_manager(self) -> None:
         if not self.may_manage_lists():
             raise PermissionDenied("Only your organisation's admins can change its clients, projects and activities.")
+    # --- reports -------------------------------------------------------------
+
+    def saved_reports(self) -> models.QuerySet[SavedReport]:
+        """The user's saved reports and those colleagues shared with them or email them."""
+        from reports.models import SavedReport
+
+        mine_or_shared = models.Q(owner=self.user) | models.Q(shared_with=self.user) | models.Q(recipients=self.user)
+        return SavedReport.objects.for_tenant(self.tenant).filter(mine_or_shared).distinct()
+
+    def saved_report(self, pk: int) -> SavedReport:
+        return get_object_or_404(self.saved_reports(), pk=pk)
+
+    def own_saved_report(self, pk: int) -> SavedReport:
+        """One the user may change: their own. A report only shared with them is refused, with the reason."""
+        found = self.saved_report(pk)
+        if found.owner_id != self.user.pk:
+            raise PermissionDenied("Only the person who saved this report can change it.")
+        return found
 
     # --- administration ------------------------------------------------------
 

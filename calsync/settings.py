@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -418,6 +419,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},
     "sweep-stale-syncs": {"task": "sync.tasks.sweep", "schedule": float(SYNC_SWEEP_SECONDS)},
     "renew-google-push-channels": {"task": "integrations.google_renew_channels", "schedule": 3600.0},
+    # Hourly on the 1st and 2nd: a saved report's month ends at midnight in its organisation's zone (UTC-12 to
+    # UTC+14), and each is sent once (reports.services.monthly_report_send claims the month).
+    "email-monthly-reports": {
+        "task": "reports.tasks.send_monthly_reports",
+        "schedule": crontab(minute="7", day_of_month="1,2"),
+    },
 }
 
 # --- secrets at rest ----------------------------------------------------------

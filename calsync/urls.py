@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("scheduling.urls")),
     path("", include("meetings.urls")),
     path("", include("business.urls")),
+    path("", include("reports.urls")),
 ]

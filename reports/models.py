@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Tenant
+from accounts.tenancy import TenantQuerySet
 from events.models import Calendar, Event
 
 
@@ -48,3 +49,32 @@ class TimeEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title or 'Event'} {self.start:%Y-%m-%d %H:%M}"
+
+
+class SavedReport(models.Model):
+    """A report someone named to open again, shared with chosen colleagues and, if asked, emailed each month.
+
+    It keeps the page's query parameters (as the report form reads them), not figures: whoever opens it, or
+    receives it, sees it computed now, with their own permissions (a member their own time only)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_reports")
+    name = models.CharField(max_length=120)
+    params = models.JSONField(default=dict)
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="reports_shared_with_me")
+    # The monthly email: on the 1st, last month's report goes to these people (all in the tenant).
+    email_monthly = models.BooleanField(default=False)
+    recipients = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # The first day of the last month emailed: a second run of the beat task in the same month sends nothing.
+    last_sent_month = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [models.UniqueConstraint("owner", "name", name="savedreport_owner_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -16,6 +16,7 @@ from events.models import Event, ImportJob
 from events.services import item_save
 from integrations.models import Integration
 from integrations.services import integration_create
+from reports.services import saved_report_create
 from scheduling.services import calendar_share
 from sync.models import SyncRun
 from tests.factories import CalendarFactory, UserFactory
@@ -51,9 +52,10 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
     app_password = app_password_create(user=owner, label=f"{label} phone").app_password
     share = calendar_share(calendar=calendar, grantee=None, level="details")
     listed = Client.objects.create(tenant=owner.tenant, name=f"{label} client", created_by=owner)
+    saved = saved_report_create(owner=owner, name=f"{label} saved report", params={"group_by": ["client"]})
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
             "integration": integration, "run": run, "app_password": app_password, "share": share,
-            "list_entry": listed}  # fmt: skip
+            "list_entry": listed, "saved_report": saved}  # fmt: skip
 
 
 @pytest.fixture
@@ -84,6 +86,11 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "events:import_status": reverse("events:import_status", args=[foreign["job"].pk]),
         "meetings:respond": reverse("meetings:respond", args=[event]),
         "admin_user_edit": reverse("admin_user_edit", args=[foreign["user"].pk]),
+        "reports:drill": reverse("reports:drill") + f"?group_by=calendar&key_calendar={cal}",
+        **{
+            f"reports:{name}": reverse(f"reports:{name}", args=[foreign["saved_report"].pk])
+            for name in ("report_saved", "saved_edit", "saved_delete", "saved_update_query")
+        },
         **{
             f"integrations:{name}": reverse(f"integrations:{name}", args=[foreign["integration"].pk])
             for name in (
@@ -126,6 +133,9 @@ LISTINGS = [
 LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
                 "business:suggest": ("clients", "?q=glo"), "events:calendar": ("", "?week=2026-11-23"),
                 "events:calendar_list": ("", "?from=2026-11-20&to=2027-01-31")}  # fmt: skip
+LISTINGS += ["reports:report", "reports:export_csv", "reports:export_xlsx", "reports:rules"]
+# Takes no id and reads only the poster's own tenant (tests/reports/test_saved.py: sharing outside it is refused).
+CREATES_ONLY = ["reports:saved_create"]
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
 # Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
@@ -150,7 +160,7 @@ def _named_urls() -> set[str]:
 
 
 def test_every_url_is_covered_by_an_isolation_test(foreign) -> None:  # type: ignore[no-untyped-def]
-    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC) | set(OWN_CREDENTIALS)
+    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC) | set(OWN_CREDENTIALS) | set(CREATES_ONLY)
     assert _named_urls() - covered == set(), "add the new URL to the isolation tests"
 
 
