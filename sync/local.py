@@ -73,12 +73,12 @@ class CalsyncSide:
         self._count("create_many")
         try:
             with services.writes_from(self.origin):
-                masters = services.items_create_many(calendar=self.calendar, items=items)
+                results = services.items_create_many(calendar=self.calendar, items=items)
         except services.PreconditionFailed as exc:
             raise PreconditionFailed(str(exc)) from exc
         except ICalError as exc:
             raise ItemRejected(str(exc)) from exc
-        return [Entry(id=m.uid, version=str(m.seq), item=item) for m, item in zip(masters, items, strict=True)]
+        return [_written(r, item) for r, item in zip(results, items, strict=True)]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         self._count("update")
@@ -111,7 +111,13 @@ class CalsyncSide:
             raise OwnerOnly(str(exc)) from exc
         except (ICalError, services.NameConflict) as exc:
             raise ItemRejected(str(exc)) from exc
-        return Entry(id=result.event.uid, version=str(result.event.seq), item=item)
+        return _written(result, item)
+
+
+def _written(result: services.SaveResult, item: Item) -> Entry:
+    """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the stored
+    version is a later one, which the next run sees as calsync's change and carries back."""
+    return Entry(id=result.event.uid, version=str(result.given_seq), item=item)
 
 
 def _parse_cursor(cursor: str) -> int:
