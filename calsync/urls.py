@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("dav.urls")),
     path("", include("scheduling.urls")),
     path("", include("meetings.urls")),
+    path("", include("business.rules.urls")),
 ]
