@@ -29,6 +29,8 @@ class CalsyncSide:
     # Where the other side's items come from (a provider key): stored on the events this side creates.
     origin: str = ""
     calls: dict[str, int] = field(default_factory=dict)
+    # Items written here that calsync added to (assignment rules): the next run carries the additions back.
+    amended: int = 0
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -78,7 +80,7 @@ class CalsyncSide:
             raise PreconditionFailed(str(exc)) from exc
         except ICalError as exc:
             raise ItemRejected(str(exc)) from exc
-        return [_written(r, item) for r, item in zip(results, items, strict=True)]
+        return [self._written(r, item) for r, item in zip(results, items, strict=True)]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         self._count("update")
@@ -111,13 +113,13 @@ class CalsyncSide:
             raise OwnerOnly(str(exc)) from exc
         except (ICalError, services.NameConflict) as exc:
             raise ItemRejected(str(exc)) from exc
-        return _written(result, item)
+        return self._written(result, item)
 
-
-def _written(result: services.SaveResult, item: Item) -> Entry:
-    """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the stored
-    version is a later one, which the next run sees as calsync's change and carries back."""
-    return Entry(id=result.event.uid, version=str(result.given_seq), item=item)
+    def _written(self, result: services.SaveResult, item: Item) -> Entry:
+        """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the
+        stored version is a later one, which the next run sees as calsync's change and carries back."""
+        self.amended += result.amended
+        return Entry(id=result.event.uid, version=str(result.given_seq), item=item)
 
 
 def _parse_cursor(cursor: str) -> int:

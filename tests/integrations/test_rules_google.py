@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from business.models import Activity, AssignmentRule, Client, RuleMatch
 from business.rules import selectors
@@ -48,6 +49,8 @@ def test_a_guest_at_a_clients_domain_assigns_the_client_and_google_gets_it(membe
     arrived = Event.objects.get(calendar=calendar, uid="first@x", parent=None)
     assert (arrived.client_ref_id, arrived.origin) == (acme.pk, "google")
     assert "calsyncClient" not in _private(google, email, "first@x")  # not yet: the next sync carries it
+    integration.refresh_from_db()
+    assert integration.next_sync_at <= timezone.now()  # and it is due at once, not after the interval
 
     _in_google(google, email, "later@x", "bob@sales.acme.example", summary="Follow-up")  # an incremental arrival
     assert sync_now(integration, run_on_commit).status == "success"
@@ -59,6 +62,8 @@ def test_a_guest_at_a_clients_domain_assigns_the_client_and_google_gets_it(membe
     etags = {uid: _google_event(google, email, uid)["etag"] for uid in ("first@x", "later@x")}
     assert sync_now(integration, run_on_commit).status == "success"  # settled: nothing bounces back and forth
     assert {uid: _google_event(google, email, uid)["etag"] for uid in etags} == etags
+    integration.refresh_from_db()
+    assert integration.next_sync_at > timezone.now()  # nothing left to carry back: the usual interval
 
     shown = selectors.matches_of(event=arrived)
     assert [(m.field, m.name, m.reason) for m in shown] == [("Client", "Acme", "attendee ann@acme.example")]
