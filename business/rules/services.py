@@ -16,6 +16,7 @@ from accounts.models import Tenant, User
 from calsync.queue import UNREACHABLE, publish
 from events import services as events
 from events.convert import item_from_event
+from events.ical import ICalError
 from events.models import Calendar, Event
 
 from ..models import Activity, AssignmentRule, Client, Project, RuleMatch, RuleRun
@@ -183,5 +184,9 @@ def _apply_one(master: Event, book: RuleBook, overwrite: bool) -> bool:
         result = events.item_save(calendar=master.calendar, item=outcome.item, name=master.name, if_match=master.seq)
     except events.PreconditionFailed:
         return False  # changed by someone meanwhile; that write went through the rules if it came from outside
+    except (ICalError, events.NameConflict) as exc:
+        # Stored before a limit it now breaks (events.limits): left as it is, the rest of the range goes on.
+        log.warning("assignment rules skipped an event", extra={"event": master.pk, "reason": str(exc)})
+        return False
     matches_record(event=result.event, assignments=outcome.assignments)
     return True
