@@ -177,3 +177,13 @@ def test_a_queued_run_is_done_by_the_task(calendar, tenant, acme, run_on_commit)
                               overwrite=False)  # fmt: skip
     run.refresh_from_db()
     assert (run.status, run.checked_count, run.changed_count) == ("done", 1, 1)
+
+
+def test_a_rerun_skips_an_event_that_now_breaks_a_limit_and_goes_on(calendar, tenant, acme, settings) -> None:
+    crowded = event("crowd@x", "Call", attendees=(Attendee(email="ann@acme.example"), Attendee(email="bo@b.example")))
+    services.item_save(calendar=calendar, item=crowded)
+    _in_calsync(calendar, "u@x", 0)
+    settings.ICAL_MAX_ATTENDEES = 1  # lowered after the first was stored
+
+    assert rules_apply(tenant=tenant, start=date(2026, 11, 23), end=date(2026, 11, 23)) == (2, 1)
+    assert (Event.objects.get(uid="crowd@x").client, Event.objects.get(uid="u@x").client) == ("", "Acme")
