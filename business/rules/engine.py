@@ -13,12 +13,42 @@ import re
 from dataclasses import dataclass, replace
 
 from events.ical import Component, Item
+from events.models import Event
 
 from ..models import Activity, AssignmentRule, Client, Project
 from ..services import clean_name
 
 FIELDS = ("client", "project", "activity")
 _COMPONENT_FIELD = {"client": "client", "project": "project", "activity": "activity_type"}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What rules look at and fill: read from a component being written, or straight from a stored event row
+    (a preview over a month of an organisation reads rows, not whole items)."""
+
+    summary: str
+    people: tuple[tuple[str, str], ...]  # (role, email): attendees, then the organiser
+    client: str
+    project: str
+    activity: str
+
+    @classmethod
+    def of_component(cls, component: Component) -> Facts:
+        people = [("attendee", a.email) for a in component.attendees]
+        if component.organizer is not None:
+            people.append(("organiser", component.organizer.email))
+        return cls(component.summary, tuple(people), component.client, component.project, component.activity_type)
+
+    @classmethod
+    def of_event(cls, event: Event) -> Facts:
+        people = [("attendee", str(a.get("email", ""))) for a in event.attendees or [] if isinstance(a, dict)]
+        if isinstance(event.organizer, dict) and event.organizer.get("email"):
+            people.append(("organiser", str(event.organizer["email"])))
+        return cls(event.title, tuple(people), event.client, event.project, event.activity_type)
+
+    def value(self, field: str) -> str:
+        return str(getattr(self, field))
 
 
 @dataclass(frozen=True)
@@ -39,22 +69,20 @@ class Rule:
             return self.client or (self.project.client if self.project is not None else None)
         return self.project if field == "project" else self.activity
 
-    def match(self, component: Component, calendar_id: int) -> str:
+    def match(self, facts: Facts, calendar_id: int) -> str:
         """Why the rule matches (shown on the event), or "" when it does not."""
         if self.kind == AssignmentRule.Kind.CALENDAR:
             return "the calendar it is in" if calendar_id == self.calendar_id else ""
         if self.kind == AssignmentRule.Kind.TITLE_KEYWORD:
-            found = _words(self.value).search(component.summary.casefold())
+            found = _words(self.value).search(facts.summary.casefold())
             return f"“{self.value}” in the title" if found else ""
-        people = []
-        if self.kind in (AssignmentRule.Kind.ATTENDEE_DOMAIN, _OWN_DOMAINS):
-            people += [("attendee", a.email) for a in component.attendees]
-        if self.kind in (AssignmentRule.Kind.ORGANIZER_DOMAIN, _OWN_DOMAINS) and component.organizer is not None:
-            people.append(("organiser", component.organizer.email))
-        return next((f"{role} {email}" for role, email in people if _in_domain(email, self.value)), "")
+        wanted = _ROLES.get(self.kind, ("attendee", "organiser"))  # a client's own domains: anyone on the event
+        found_person = ((r, e) for r, e in facts.people if r in wanted and _in_domain(e, self.value))
+        return next((f"{role} {email}" for role, email in found_person), "")
 
 
 _OWN_DOMAINS = "client_domains"  # a client's own email domains: any attendee or the organiser
+_ROLES = {AssignmentRule.Kind.ATTENDEE_DOMAIN: ("attendee",), AssignmentRule.Kind.ORGANIZER_DOMAIN: ("organiser",)}
 
 
 def _words(value: str) -> re.Pattern[str]:
@@ -127,18 +155,36 @@ class RuleBook:
     def assign(
         self, component: Component, calendar_id: int, *, overwrite: bool
     ) -> tuple[Component, tuple[Assignment, ...]]:
-        matched = [(rule, why) for rule in self.rules if (why := rule.match(component, calendar_id))]
+        found = self.decide(Facts.of_component(component), calendar_id, overwrite=overwrite)
+        changes = {_COMPONENT_FIELD[a.field]: a.entry.name for a in found
+                   if getattr(component, _COMPONENT_FIELD[a.field]) != a.entry.name}  # fmt: skip
+        return (replace(component, **changes) if changes else component), found
+
+    def event_changes(self, master: Event, overrides: list[Event], *, overwrite: bool) -> tuple[Assignment, ...]:
+        """What the rules would change on a stored event (its master row and its changed occurrences' rows),
+        read from the rows without building the item."""
+        rows = [master, *overrides]
+        return tuple(a for row in rows for a in self.changes(Facts.of_event(row), master.calendar_id,
+                                                             overwrite=overwrite))  # fmt: skip
+
+    def changes(self, facts: Facts, calendar_id: int, *, overwrite: bool) -> tuple[Assignment, ...]:
+        """What the rules would change (fields whose name would differ): none means the event stays as it is."""
+        found = self.decide(facts, calendar_id, overwrite=overwrite)
+        return tuple(a for a in found if facts.value(a.field) != a.entry.name)
+
+    def decide(self, facts: Facts, calendar_id: int, *, overwrite: bool) -> tuple[Assignment, ...]:
+        if not self.rules:
+            return ()
+        matched = [(rule, why) for rule in self.rules if (why := rule.match(facts, calendar_id))]
         found: dict[str, Assignment] = {}
         for field in ("client", "activity"):
-            if overwrite or not clean_name(getattr(component, _COMPONENT_FIELD[field])):
+            if overwrite or not clean_name(facts.value(field)):
                 found.update(_first(matched, field))
-        client_name = found["client"].entry.name if "client" in found else component.client
-        if overwrite or not clean_name(component.project):
+        client_name = found["client"].entry.name if "client" in found else facts.client
+        if overwrite or not clean_name(facts.project):
             fitting = [(r, why) for r, why in matched if r.project is not None and _fits(r.project, client_name)]
             found.update(_first(fitting, "project"))
-        changes = {_COMPONENT_FIELD[f]: a.entry.name for f, a in found.items()
-                   if getattr(component, _COMPONENT_FIELD[f]) != a.entry.name}  # fmt: skip
-        return (replace(component, **changes) if changes else component), tuple(found.values())
+        return tuple(found.values())
 
 
 def _first(matched: list[tuple[Rule, str]], field: str) -> dict[str, Assignment]:

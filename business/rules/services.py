@@ -169,17 +169,16 @@ def rules_apply(*, tenant: Tenant, start: date, end: date, overwrite: bool = Fal
     for batch in selectors.masters_in_range(tenant=tenant, start=start, end=end, size=BATCH):
         checked += len(batch)
         with transaction.atomic():
-            changed += sum(_apply_one(master, book, overwrite) for master in batch)
+            changed += sum(_apply_one(master, overrides, book, overwrite) for master, overrides in batch)
     log.info("assignment rules applied", extra={"tenant": tenant.pk, "checked": checked, "changed": changed})
     return checked, changed
 
 
-def _apply_one(master: Event, book: RuleBook, overwrite: bool) -> bool:
+def _apply_one(row: Event, overrides: list[Event], book: RuleBook, overwrite: bool) -> bool:
+    if not book.event_changes(row, overrides, overwrite=overwrite):
+        return False  # read from a few columns: most events of a range need no item built
+    master = Event.objects.select_related("calendar").prefetch_related("overrides").get(pk=row.pk)
     outcome = book.apply(item_from_event(master), master.calendar_id, overwrite=overwrite)
-    if not outcome.amended:
-        if outcome.assignments and overwrite:
-            matches_record(event=master, assignments=outcome.assignments)
-        return False
     try:
         result = events.item_save(calendar=master.calendar, item=outcome.item, name=master.name, if_match=master.seq)
     except events.PreconditionFailed:

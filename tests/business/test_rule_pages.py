@@ -95,3 +95,12 @@ def test_apply_to_past_events_previews_then_applies(admin_client_, tenant, admin
     too_long = admin_client_.get(reverse("rules:rerun"), {"start": "2020-01-01", "end": "2026-11-01"})
     assert "Choose at most 366 days" in too_long.content.decode()
     assert admin_client_.get(reverse("rules:rerun"), {"start": "soon", "end": "x"}).status_code == 200
+
+
+def test_a_preview_too_big_to_wait_for_says_so(admin_client_, admin_user, monkeypatch) -> None:
+    monkeypatch.setattr("business.rules.selectors.MAX_PREVIEW_EVENTS", 1)
+    calendar = services.calendar_create(owner=admin_user, name="Work")
+    for uid in ("a@x", "b@x"):
+        services.item_save(calendar=calendar, item=event(uid, "Call"))
+    answer = admin_client_.get(reverse("rules:rerun"), {"start": "2026-11-01", "end": "2026-11-30"}).content.decode()
+    assert "2 events in these days, too many to preview at once (at most 1)" in answer

@@ -35,8 +35,9 @@ class Command(OperatorCommand):
         start, end = _day(options["start"]), _day(options["end"])
         try:
             if options["dry_run"]:
-                self._preview(options, selectors.preview(tenant=tenant, start=start, end=end,
-                                                         overwrite=options["overwrite"]))  # fmt: skip
+                found = selectors.preview(tenant=tenant, start=start, end=end, overwrite=options["overwrite"],
+                                          bounded=False)  # fmt: skip
+                self._preview(options, found)
                 return
             run = services.rule_run_create(tenant=tenant, user=None, start=start, end=end,
                                            overwrite=options["overwrite"], queue=False)  # fmt: skip
