@@ -29,7 +29,10 @@ class CalsyncSide:
     # Where the other side's items come from (a provider key): stored on the events this side creates.
     origin: str = ""
     calls: dict[str, int] = field(default_factory=dict)
-    # Items written here that calsync added to (assignment rules): the next run carries the additions back.
+    # Whether what calsync adds to items it receives (assignment rules) goes back to the other side. A one-way
+    # sync into calsync never writes there, so the addition stays here and is recorded as the synced version.
+    carry_back: bool = True
+    # Items written here that calsync added to and that the next run carries back.
     amended: int = 0
 
     def _count(self, name: str) -> None:
@@ -118,6 +121,8 @@ class CalsyncSide:
     def _written(self, result: services.SaveResult, item: Item) -> Entry:
         """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the
         stored version is a later one, which the next run sees as calsync's change and carries back."""
+        if not self.carry_back:
+            return Entry(id=result.event.uid, version=str(result.event.seq), item=item)
         self.amended += result.amended
         return Entry(id=result.event.uid, version=str(result.given_seq), item=item)
 

@@ -185,6 +185,7 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> bool
         integration.calendar,
         keep_hidden=getattr(remote, "may_drop_hidden_fields", False),
         origin=integration.provider,
+        carry_back=integration.direction != Integration.Direction.TO_CALSYNC,
     )
     with changes_unannounced():  # the sync's own writes must not ask for yet another sync
         engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)

@@ -101,3 +101,21 @@ def test_rules_applied_again_fill_only_unassigned_events_and_reach_google(member
     assert rules_apply(tenant=tenant, start=date(2026, 11, 24), end=date(2026, 11, 24), overwrite=True) == (2, 1)
     assert sync_now(integration, run_on_commit).status == "success"
     assert _private(google, email, "set@x")["calsyncClient"] == "Globex"
+
+
+def test_a_one_way_sync_into_calsync_keeps_the_assignment_without_churn(member_client, calendar, google,
+                                                                        run_on_commit, acme) -> None:  # fmt: skip
+    """To calsync only: Google is never written, so what the rules set stays in calsync, recorded as synced (not
+    put back over with Google's version, run after run)."""
+    email = "rules.oneway@example.com"
+    _in_google(google, email, "in@x", "ann@acme.example")
+    integration = connect(member_client, google, email, calendar, run_on_commit, direction="to_calsync")
+    stored = Event.objects.get(calendar=calendar, uid="in@x", parent=None)
+    assert stored.client_ref_id == acme.pk
+
+    for _ in range(2):
+        assert sync_now(integration, run_on_commit).status == "success"
+    assert Event.objects.get(pk=stored.pk).seq == stored.seq
+    assert "calsyncClient" not in _private(google, email, "in@x")
+    integration.refresh_from_db()
+    assert integration.next_sync_at > timezone.now()
