@@ -32,7 +32,7 @@ class CalsyncSide:
     # Whether what calsync adds to items it receives (assignment rules) goes back to the other side. A one-way
     # sync into calsync never writes there, so the addition stays here and is recorded as the synced version.
     carry_back: bool = True
-    # Items written here that calsync added to and that the next run carries back.
+    # Items written here that calsync added to, which a later pass carries back (sync.services._run_engine).
     amended: int = 0
 
     def _count(self, name: str) -> None:

@@ -153,10 +153,9 @@ def sync_execute(*, run_id: int) -> SyncRun:
     run.status, run.started_at = SyncRun.Status.RUNNING, timezone.now()
     run.save(update_fields=["status", "started_at"])
     report = RunReport(run)
-    carry_back = False
     try:
         with liveness.Heartbeat(integration.pk, token):
-            carry_back = _run_engine(integration, report, token)
+            _run_engine(integration, report, token)
     except TransientError as exc:
         _retry_or_fail(run, report, exc)
     except AuthRevoked as exc:
@@ -172,13 +171,11 @@ def sync_execute(*, run_id: int) -> SyncRun:
         _succeeded(run, report)
     finally:
         _release(integration, token)
-        _schedule_next(integration, soon=carry_back)
+        _schedule_next(integration)
     return run
 
 
-def _run_engine(integration: Integration, report: RunReport, token: str) -> bool:
-    """One engine run; True when calsync added to items it received (assignment rules), which the next run
-    carries back to the other side."""
+def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
     remote = registry.build_side(integration)
     # A side whose apps may write items back without calsync's hidden fields (events.hidden) sets this flag.
     local = CalsyncSide(
@@ -187,9 +184,15 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> bool
         origin=integration.provider,
         carry_back=integration.direction != Integration.Direction.TO_CALSYNC,
     )
+    store, rules = DbStatusStore(integration, token), _engine_settings(integration)
     with changes_unannounced():  # the sync's own writes must not ask for yet another sync
-        engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
-    return local.amended > 0
+        engine.sync(local, remote, store, rules, report)
+        if local.amended:
+            # calsync added to items it received (assignment rules): a second pass carries that back now, as
+            # calsync's own change, rather than after an interval in which an edit on the other side would meet
+            # it as a conflict. The second pass adds nothing more (the items now carry what the rules set).
+            local.amended = 0
+            engine.sync(local, remote, store, rules, report)
 
 
 def sync_soon(*, calendar_id: int) -> int:
@@ -257,12 +260,10 @@ def _retry_or_fail(run: SyncRun, report: RunReport, exc: TransientError) -> None
     sync_request(integration=run.integration, trigger=SyncRun.Trigger.RETRY, attempt=run.attempt + 1, delay=delay)
 
 
-def _schedule_next(integration: Integration, *, soon: bool = False) -> None:
-    """The next automatic run: after the interval, or at the next dispatch when this run left something to carry
-    back (the sooner it goes, the smaller the chance of an edit on the other side meeting it as a conflict)."""
+def _schedule_next(integration: Integration) -> None:
     fresh = Integration.objects.only("sync_enabled", "automatic", "status").get(pk=integration.pk)
     next_at = None
     # Retrying refused credentials every 5 minutes can get the user's account locked: wait for new ones.
     if fresh.sync_enabled and fresh.automatic and fresh.status != Integration.Status.NEEDS_REAUTH:
-        next_at = timezone.now() + timedelta(seconds=0 if soon else settings.SYNC_INTERVAL_SECONDS)
+        next_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
     Integration.objects.filter(pk=integration.pk).update(next_sync_at=next_at)
