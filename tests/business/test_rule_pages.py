@@ -26,7 +26,10 @@ def _rule(tenant, value: str, client) -> AssignmentRule:  # type: ignore[no-unty
     return rule_create(tenant=tenant, user=None, spec=spec)
 
 
-def test_an_admin_adds_changes_orders_and_deletes_rules(admin_client_, tenant, acme) -> None:
+def test_an_admin_adds_changes_orders_and_deletes_rules(admin_client_, tenant, admin_user, acme) -> None:
+    services.calendar_create(owner=admin_user, name="Travel")
+    blank = admin_client_.get(reverse("rules:create")).content.decode()
+    assert "Travel (admin@acme.test)" in blank and ">Acme</option>" in blank
     form = {"kind": "attendee_domain", "value": "@Acme.Example", "client": acme.pk, "enabled": "on"}
     assert admin_client_.post(reverse("rules:create"), form).status_code == 302
     second = {"kind": "title_keyword", "value": "acme", "client": acme.pk, "enabled": "on"}
@@ -40,6 +43,7 @@ def test_an_admin_adds_changes_orders_and_deletes_rules(admin_client_, tenant, a
     admin_client_.post(reverse("rules:move", args=[keyword.pk]), {"direction": "up"})
     assert list(AssignmentRule.objects.order_by("position").values_list("kind", flat=True)) == [
         "title_keyword", "attendee_domain"]  # fmt: skip
+    assert 'value="acme.example"' in admin_client_.get(reverse("rules:edit", args=[first.pk])).content.decode()
     admin_client_.post(reverse("rules:edit", args=[first.pk]), {**form, "value": "acme.test"})
     first.refresh_from_db()
     assert first.value == "acme.test"
