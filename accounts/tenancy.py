@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
-    from business.models import ListEntry
+    from business.models import AssignmentRule, ListEntry, RuleRun
     from dav.models import AppPassword
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
@@ -194,3 +194,17 @@ class Scope:
     def managed_user(self, pk: int) -> User:
         self.require_admin()
         return get_object_or_404(self.users(), pk=pk)
+
+    # --- assignment rules (admins) -------------------------------------------
+
+    def assignment_rule(self, pk: int) -> AssignmentRule:
+        self.require_admin()
+        from business.models import AssignmentRule
+
+        return get_object_or_404(AssignmentRule.objects.for_tenant(self.tenant), pk=pk)
+
+    def rule_run(self, pk: int) -> RuleRun:
+        self.require_admin()
+        from business.models import RuleRun
+
+        return get_object_or_404(RuleRun.objects.for_tenant(self.tenant), pk=pk)

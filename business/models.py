@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from accounts.models import Tenant
+from accounts.tenancy import TenantQuerySet
 
 
 class ListEntry(models.Model):
@@ -95,3 +96,99 @@ class BusinessSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Business settings of {self.tenant_id}"
+
+
+class AssignmentRule(models.Model):
+    """Fills an event's client, project or activity when the event was made outside calsync (business.rules).
+
+    Rules apply in `position` order; for each field the first rule that matches and sets that field wins.
+    """
+
+    class Kind(models.TextChoices):
+        ATTENDEE_DOMAIN = "attendee_domain", "An attendee's email domain is"
+        ORGANIZER_DOMAIN = "organizer_domain", "The organiser's email domain is"
+        TITLE_KEYWORD = "title_keyword", "The title contains the words"
+        CALENDAR = "calendar", "The event is in the calendar"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.CharField(max_length=200, blank=True)  # the domain or the words; empty for a calendar rule
+    calendar = models.ForeignKey("events.Calendar", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "pk"]
+        indexes = [models.Index(fields=["tenant", "position"], name="rule_tenant_position")]
+
+    def __str__(self) -> str:
+        what = self.calendar.name if self.kind == self.Kind.CALENDAR and self.calendar else self.value
+        return f"{self.get_kind_display()} {what}"
+
+
+class RuleMatch(models.Model):
+    """Which rule filled which field of an event (a series' master), shown on the event."""
+
+    class Field(models.TextChoices):
+        CLIENT = "client", "Client"
+        PROJECT = "project", "Project"
+        ACTIVITY = "activity", "Activity"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="rule_matches")
+    field = models.CharField(max_length=8, choices=Field.choices)
+    # None: the client's own email domains (Client.email_domains) matched, or the rule was deleted since.
+    rule = models.ForeignKey(AssignmentRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    rule_label = models.CharField(max_length=300)  # the rule as it read when it matched
+    entry_id = models.BigIntegerField()  # the client, project or activity it set; shown while the event keeps it
+    reason = models.CharField(max_length=300)  # what matched, e.g. "attendee ann@acme.example"
+    matched_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint("event", "field", name="rulematch_event_field")]
+
+    def __str__(self) -> str:
+        return f"{self.field} of {self.event_id}: {self.reason}"
+
+
+class RuleRun(models.Model):
+    """The rules applied again to the events of a date range, on request (page or `manage.py apply_rules`)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    start = models.DateField()
+    end = models.DateField()  # inclusive
+    overwrite = models.BooleanField(default=False)  # replace fields already set, not only fill empty ones
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    checked_count = models.PositiveIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Rules over {self.start}..{self.end} ({self.status})"

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("meetings.urls")),
     path("", include("business.urls")),
     path("", include("reports.urls")),
+    path("", include("business.rules.urls")),
 ]

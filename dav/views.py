@@ -547,7 +547,7 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     answer = HttpResponse(status=201 if result.created else 204)
     # With hidden fields kept from before the stored item is not the one sent: no ETag, so the client reads it
     # back (RFC 4791 5.3.4).
-    if item == sent:
+    if item == sent and not result.amended:  # nor where the assignment rules filled a client, say
         answer["ETag"] = result.event.etag
     return answer
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from business.models import Activity, Client, Project
+from business.rules.engine import Outcome, RuleBook
 from business.services import Resolver
 from calsync.queue import UNREACHABLE, publish
 from meetings import rules as meeting_rules
@@ -204,20 +205,38 @@ def write_origin() -> str:
     return _ORIGIN.get()
 
 
+def _arrivals(calendar: Calendar, items: list[Item]) -> list[Outcome]:
+    """Items written from outside calsync (a provider, a calendar app, an import) get the organisation's assignment
+    rules (business.rules): empty client, project and activity filled in. calsync's own writes are left as given."""
+    if not _ORIGIN.get():
+        return [Outcome(item, (), amended=False) for item in items]
+    book = RuleBook.load(calendar.tenant_id)
+    return [book.apply(item, calendar.pk) for item in items]
+
+
+def _record_matches(masters: list[Event], outcomes: list[Outcome]) -> None:
+    from business.rules.services import matches_record  # it writes through this module for re-runs
+
+    for master, outcome in zip(masters, outcomes, strict=True):
+        if outcome.assignments:
+            matches_record(event=master, assignments=outcome.assignments)
+
+
 def _announce(calendar_id: int) -> None:
     """Tell listeners (integrations waiting to sync this calendar) once the write has committed."""
     if not _UNANNOUNCED.get():
         transaction.on_commit(lambda: calendar_changed.send(sender=Calendar, calendar_id=calendar_id))
 
 
-def _bump(calendar: Calendar, count: int = 1) -> int:
+def _bump(calendar: Calendar, count: int = 1, *, announce: bool = True) -> int:
     """Lock the calendar row and take its next `count` change sequence numbers (the last is returned);
     announces the change on commit."""
     locked = Calendar.objects.select_for_update().only("id", "change_seq").get(pk=calendar.pk)
     locked.change_seq += count
     locked.changed_at = timezone.now()
     locked.save(update_fields=["change_seq", "changed_at"])
-    _announce(calendar.pk)
+    if announce:
+        _announce(calendar.pk)
     return locked.change_seq
 
 
@@ -300,7 +319,7 @@ def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event |
     return by_name or by_uid, name
 
 
-def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
+def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[SaveResult]:
     """Create many new items in one transaction (a first sync). PreconditionFailed if any UID exists already."""
     for item in items:
         validate_item(item)
@@ -308,26 +327,41 @@ def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[Event]:
     uids = [item.uid for item in items]
     if len(set(uids)) != len(uids):
         raise PreconditionFailed("The same UID twice in one batch.")
+    outcomes = _arrivals(calendar, items)
+    amended = sum(o.amended for o in outcomes)
     with transaction.atomic():
-        last = _bump(calendar, len(items))  # the lock first; a refusal below rolls the numbers back
+        # The lock first; a refusal below rolls the numbers back. Items the rules added to take a second number
+        # each: the first is the version as given (what a sync records), the second the stored one (see item_save).
+        last = _bump(calendar, len(items) + amended)
         if Event.objects.filter(calendar=calendar, parent=None, uid__in=uids).exists():
             raise PreconditionFailed("Some of these items exist already.")
         wanted = [resource_name_for(uid) for uid in uids]
         taken = set(
             Event.objects.filter(calendar=calendar, parent=None, name__in=wanted).values_list("name", flat=True)
         )
-        first = last - len(items) + 1
+        given = range(last - len(items) - amended + 1, last - amended + 1)
+        stored = _stored_seqs(outcomes, given, last - amended + 1)
         resolver = Resolver(calendar.tenant_id)
         masters = Event.objects.bulk_create(
-            _master_row(calendar, item, unique_resource_name(item.uid) if name in taken else name, first + i, resolver)
-            for i, (item, name) in enumerate(zip(items, wanted, strict=True))
+            _master_row(calendar, o.item, unique_resource_name(o.item.uid) if name in taken else name, seq, resolver)
+            for o, name, seq in zip(outcomes, wanted, stored, strict=True)
         )
         Event.objects.bulk_create(
-            row for master, item in zip(masters, items, strict=True) for row in _override_rows(master, item, resolver)
+            row for master, o in zip(masters, outcomes, strict=True) for row in _override_rows(master, o.item, resolver)
         )
+        _record_matches(masters, outcomes)
         items_written.send(sender=Event, calendar_id=calendar.pk, master_ids=[m.pk for m in masters])
     calendar.change_seq = last
-    return masters
+    return [SaveResult(event=m, created=True, given_seq=g) for m, g in zip(masters, given, strict=True)]
+
+
+def _stored_seqs(outcomes: list[Outcome], given: range, extra: int) -> list[int]:
+    """Each item's stored version: the given one, or for an item the rules added to, the next spare number."""
+    stored = []
+    for outcome, seq in zip(outcomes, given, strict=True):
+        stored.append(extra if outcome.amended else seq)
+        extra += outcome.amended
+    return stored
 
 
 def _master_row(calendar: Calendar, item: Item, name: str, seq: int, resolver: Resolver) -> Event:
@@ -388,6 +422,15 @@ def _check_kind(calendar: Calendar, item: Item) -> None:
 class SaveResult:
     event: Event
     created: bool
+    # The version the caller's content got. Lower than event.seq when calsync added to what was written (the
+    # assignment rules filled a client, say): that addition is a version of its own, so a sync that records this
+    # one sees the next and carries the addition back to the other side, and a CalDAV client is not told the
+    # stored item is the one it sent.
+    given_seq: int
+
+    @property
+    def amended(self) -> bool:
+        return self.given_seq != self.event.seq
 
 
 def item_save(
@@ -404,6 +447,7 @@ def item_save(
     """
     validate_item(item)
     _check_kind(calendar, item)
+    (outcome,) = _arrivals(calendar, [item])
     try:
         with transaction.atomic():
             seq = _bump(calendar)
@@ -413,13 +457,15 @@ def item_save(
             if if_match is not None and (existing is None or existing.seq != if_match):
                 raise PreconditionFailed("The item was changed or deleted since you last read it.")
             meeting = meeting_rules.check_write(calendar, existing, item)
-            event = _write_rows(calendar, existing, item, target_name, seq)
+            stored = _bump(calendar, announce=False) if outcome.amended else seq  # the rules' addition: a version
+            event = _write_rows(calendar, existing, outcome.item, target_name, stored)
+            _record_matches([event], [outcome])
             if meeting is not None:
                 meeting_rules.after_write(meeting, calendar)
     except IntegrityError as exc:  # a concurrent writer took the name first
         raise NameConflict("An item with this name already exists.") from exc
-    calendar.change_seq = seq
-    return SaveResult(event=event, created=existing is None)
+    calendar.change_seq = event.seq
+    return SaveResult(event=event, created=existing is None, given_seq=seq)
 
 
 def item_delete(*, event: Event, if_match: int | None = None) -> None:

@@ -29,6 +29,11 @@ class CalsyncSide:
     # Where the other side's items come from (a provider key): stored on the events this side creates.
     origin: str = ""
     calls: dict[str, int] = field(default_factory=dict)
+    # Whether what calsync adds to items it receives (assignment rules) goes back to the other side. A one-way
+    # sync into calsync never writes there, so the addition stays here and is recorded as the synced version.
+    carry_back: bool = True
+    # Items written here that calsync added to, which a later pass carries back (sync.services._run_engine).
+    amended: int = 0
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -73,12 +78,12 @@ class CalsyncSide:
         self._count("create_many")
         try:
             with services.writes_from(self.origin):
-                masters = services.items_create_many(calendar=self.calendar, items=items)
+                results = services.items_create_many(calendar=self.calendar, items=items)
         except services.PreconditionFailed as exc:
             raise PreconditionFailed(str(exc)) from exc
         except ICalError as exc:
             raise ItemRejected(str(exc)) from exc
-        return [Entry(id=m.uid, version=str(m.seq), item=item) for m, item in zip(masters, items, strict=True)]
+        return [self._written(r, item) for r, item in zip(results, items, strict=True)]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
         self._count("update")
@@ -111,7 +116,15 @@ class CalsyncSide:
             raise OwnerOnly(str(exc)) from exc
         except (ICalError, services.NameConflict) as exc:
             raise ItemRejected(str(exc)) from exc
-        return Entry(id=result.event.uid, version=str(result.event.seq), item=item)
+        return self._written(result, item)
+
+    def _written(self, result: services.SaveResult, item: Item) -> Entry:
+        """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the
+        stored version is a later one, which the next run sees as calsync's change and carries back."""
+        if not self.carry_back:
+            return Entry(id=result.event.uid, version=str(result.event.seq), item=item)
+        self.amended += result.amended
+        return Entry(id=result.event.uid, version=str(result.given_seq), item=item)
 
 
 def _parse_cursor(cursor: str) -> int:

@@ -182,9 +182,17 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         integration.calendar,
         keep_hidden=getattr(remote, "may_drop_hidden_fields", False),
         origin=integration.provider,
+        carry_back=integration.direction != Integration.Direction.TO_CALSYNC,
     )
+    store, rules = DbStatusStore(integration, token), _engine_settings(integration)
     with changes_unannounced():  # the sync's own writes must not ask for yet another sync
-        engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
+        engine.sync(local, remote, store, rules, report)
+        if local.amended:
+            # calsync added to items it received (assignment rules): a second pass carries that back now, as
+            # calsync's own change, rather than after an interval in which an edit on the other side would meet
+            # it as a conflict. The second pass adds nothing more (the items now carry what the rules set).
+            local.amended = 0
+            engine.sync(local, remote, store, rules, report)
 
 
 def sync_soon(*, calendar_id: int) -> int:

@@ -152,7 +152,7 @@ def test_many_new_items_are_created_in_one_transaction(calendar, django_assert_m
     services.item_save(calendar=calendar, item=_item("taken@example"))
     items = [_item(f"bulk{i}@test") for i in range(50)] + [_item("taken-example")]
     with django_assert_max_num_queries(10):  # lock, 2 checks, bump, inserts: not one query per item
-        masters = services.items_create_many(calendar=calendar, items=items)
+        masters = [r.event for r in services.items_create_many(calendar=calendar, items=items)]
     assert [m.seq for m in masters] == list(range(2, 53)) and calendar.change_seq == 52
     assert masters[-1].name.startswith("taken-example-")  # the plain name was taken
     assert changes_since(calendar=calendar, since=1).until == 52
