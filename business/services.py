@@ -18,7 +18,7 @@ from accounts.models import Tenant, User
 from calsync.queue import publish
 
 from .kinds import CLIENTS, PROJECTS, Kind, kind_of
-from .models import Activity, BusinessSettings, Client, ListEntry, Project
+from .models import Activity, AssignmentRule, BusinessSettings, Client, ListEntry, Project
 from .selectors import clean_name, stale_items
 from .selectors import name_key as _key
 
@@ -269,6 +269,7 @@ def _merge_rows(kind: Kind, entry: ListEntry, into: ListEntry) -> None:
         if _key(name) != _key(into.name) and all(_key(name) != _key(a) for a in aliases):
             aliases.append(name)
     into.aliases = aliases
+    AssignmentRule.objects.filter(**{kind.singular: entry}).update(**{kind.singular: into})  # rules follow too
     entry.delete()
     into.save(update_fields=["aliases", *(["email_domains"] if kind is CLIENTS else [])])
 

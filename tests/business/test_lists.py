@@ -424,3 +424,17 @@ def test_a_refused_domain_leaves_the_name_unchanged_too(admin_client_, tenant):
     assert "globex.com is already a domain of the client “Globex”." in page.content.decode()
     acme.refresh_from_db()
     assert (acme.name, acme.aliases, acme.email_domains) == ("Acme", [], [])
+
+
+def test_rules_that_set_a_merged_away_entry_set_the_one_it_merged_into(tenant, admin_user):
+    from business.models import AssignmentRule
+
+    acme = Client.objects.create(tenant=tenant, name="Acme")
+    acme_inc = Client.objects.create(tenant=tenant, name="Acme Inc")
+    rule = AssignmentRule.objects.create(tenant=tenant, kind="title_keyword", value="acme", client=acme_inc)
+
+    entry_merge(entry=acme_inc, into=acme)
+
+    rule.refresh_from_db()
+    assert rule.client_id == acme.pk
+    assert not Client.objects.filter(pk=acme_inc.pk).exists()
