@@ -220,21 +220,24 @@ def split_series(item: Item, recurrence_id: Temporal, new_uid: str, budget: Budg
     master = item.master
     assert master.start is not None
     cut = as_utc(recurrence_id)
-    if as_utc(master.start) >= cut and not any(as_utc(v) < cut for v in master.rdates):
-        return None, item
     last, counted, first, live = _around(master, cut, budget)
-    if not (live or _listed_before(item, cut)):
-        return None, item  # everything before the cut was removed: the whole series changes
-    head_rule = _ruled(master.rrule, until=last, anchor=master.start) if last is not None else ""
+    excluded = {as_utc(v) for v in master.exdates}
+    listed = sorted({as_utc(v): v for v in (*master.rdates, master.start)}.values(), key=as_utc)
+    listed_before = [v for v in listed if as_utc(v) < cut and as_utc(v) not in excluded]
+    listed_after = [v for v in listed if as_utc(v) >= cut and as_utc(v) not in excluded]
+    if not (live or listed_before):
+        return None, item  # nothing occurs before the cut: the whole series changes
+    if first is None and not listed_after:
+        raise SeriesChangeRefused("The series has no occurrence at that time (it may have been removed or moved).")
     head = Item(
-        master=replace(
-            master, rrule=head_rule, rdates=_before(master.rdates, cut), exdates=_before(master.exdates, cut)
-        ),
+        master=_head_master(master, cut, last, listed_before),
         overrides=tuple(o for o in item.overrides if as_utc(o.recurrence_id) < cut),  # type: ignore[arg-type]
     )
-    return head, Item(master=_tail_master(master, cut, first, counted, new_uid), overrides=tuple(
-        replace(o, uid=new_uid) for o in item.overrides if as_utc(o.recurrence_id) >= cut  # type: ignore[arg-type]
-    ))  # fmt: skip
+    tail = Item(
+        master=_tail_master(master, first, counted, listed_after, new_uid),
+        overrides=tuple(replace(o, uid=new_uid) for o in item.overrides if as_utc(o.recurrence_id) >= cut),  # type: ignore[arg-type]
+    )
+    return _single_if_alone(head), _single_if_alone(tail)
 
 
 def _around(master: Component, cut: datetime, budget: Budget) -> tuple[Temporal | None, int, Temporal | None, bool]:
@@ -256,31 +259,47 @@ def _around(master: Component, cut: datetime, budget: Budget) -> tuple[Temporal 
     return last, counted, first, live
 
 
-def _listed_before(item: Item, cut: datetime) -> bool:
-    """Whether DTSTART, an RDATE or a changed occurrence before the cut still occurs."""
-    master = item.master
-    excluded = {as_utc(v) for v in master.exdates}
-    listed = [v for v in (master.start, *master.rdates) if v is not None and as_utc(v) < cut]
-    return any(as_utc(v) not in excluded for v in listed) or any(
-        as_utc(o.recurrence_id) < cut
-        for o in item.overrides  # type: ignore[arg-type]
-    )
-
-
-def _tail_master(master: Component, cut: datetime, first: Temporal | None, counted: int, uid: str) -> Component:
+def _single_if_alone(head: Item) -> Item:
+    """A head left with DTSTART alone is a single event: a change made to that occurrence becomes the event."""
+    master = head.master
+    if master.rrule or master.rdates:
+        return head
     assert master.start is not None
-    rdates = tuple(v for v in master.rdates if as_utc(v) >= cut)
-    exdates = tuple(v for v in master.exdates if as_utc(v) >= cut)
-    if first is None:  # the rule has nothing left: the new series is the RDATEs from the cut
-        listed = sorted((v for v in rdates if as_utc(v) not in {as_utc(x) for x in exdates}), key=as_utc)
-        start, rule, rdates = listed[0], "", tuple(listed[1:])
-    else:
-        start, rule = first, _ruled(master.rrule, counted=counted)
+    own = next((o for o in head.overrides if as_utc(o.recurrence_id) == as_utc(master.start)), None)  # type: ignore[arg-type]
+    single = replace(own, recurrence_id=None) if own is not None else master
+    return Item(master=replace(single, rrule="", rdates=(), exdates=()))
+
+
+def _head_master(master: Component, cut: datetime, last: Temporal | None, listed: list[Temporal]) -> Component:
+    """The old series up to the cut: its rule ends with UNTIL at the last start before the cut."""
+    assert master.start is not None
+    if as_utc(master.start) < cut:
+        rule = _ruled(master.rrule, until=last) if last is not None else ""
+        return replace(master, rrule=rule, rdates=_before(master.rdates, cut), exdates=_before(master.exdates, cut))
+    # DTSTART is after the cut (an RDATE came before it): the RDATEs before the cut are all that stays.
+    return _restarted(master, listed[0], "", tuple(listed[1:]), ())
+
+
+def _tail_master(
+    master: Component, first: Temporal | None, counted: int, listed: list[Temporal], uid: str
+) -> Component:
+    """The new series from the cut: from the first rule start kept (the rest of a COUNT), with the dates listed
+    after the cut (RDATEs, and DTSTART if the rule does not give it) as RDATEs."""
+    if first is None:  # the rule has nothing left: the new series is the dates listed from the cut
+        return _restarted(master, listed[0], "", tuple(listed[1:]), (), uid)
+    rdates = tuple(v for v in listed if as_utc(v) != as_utc(first))
+    exdates = tuple(v for v in master.exdates if as_utc(v) > as_utc(first))
+    return _restarted(master, first, _ruled(master.rrule, counted=counted), rdates, exdates, uid)
+
+
+def _restarted(
+    master: Component, start: Temporal, rule: str, rdates: tuple[Temporal, ...], exdates: tuple[Temporal, ...],
+    uid: str | None = None,
+) -> Component:  # fmt: skip
     end = _plus(start, duration(master)) if master.end is not None else None
     if end is not None and isinstance(master.end, datetime) and master.end.tzinfo is not None:
         end = end.astimezone(master.end.tzinfo)  # type: ignore[union-attr]
-    return replace(master, uid=uid, start=start, end=end, rrule=rule, rdates=rdates,
-                   exdates=tuple(v for v in exdates if as_utc(v) > as_utc(start)))  # fmt: skip
+    return replace(master, uid=uid or master.uid, start=start, end=end, rrule=rule, rdates=rdates, exdates=exdates)
 
 
 def _before(values: tuple[Temporal, ...], cut: datetime) -> tuple[Temporal, ...]:
@@ -298,7 +317,7 @@ def _joined(parts: list[tuple[str, str]]) -> str:
     return icalendar.vRecur.from_ical(";".join(f"{k}={v}" for k, v in parts)).to_ical().decode()
 
 
-def _ruled(rule: str, *, until: Temporal | None = None, anchor: Temporal | None = None, counted: int = 0) -> str:
+def _ruled(rule: str, *, until: Temporal | None = None, counted: int = 0) -> str:
     """The rule ending at `until` (COUNT dropped), or with `counted` occurrences of its COUNT taken away."""
     parts = _parts(rule)
     if until is not None:
@@ -440,6 +459,9 @@ def _moved_rule(rule: str, move: Callable[[Temporal], Temporal], reference: Temp
         raise SeriesChangeRefused("A series that repeats within a day cannot become all day.")
     if (time_moved or isinstance(target, datetime) != isinstance(reference, datetime)) and names & set(_TIME_PARTS):
         raise _cannot_move()
+    fields = dict(parts)
+    if days and int(fields.get("INTERVAL", "1")) > 1 and len(fields.get("BYDAY", "").split(",")) > 1:
+        raise _cannot_move()  # days moved across a week's edge would land in weeks the INTERVAL skips
     return _joined([(k, _moved_part(k, v, days, move, reference)) for k, v in parts])
 
 
