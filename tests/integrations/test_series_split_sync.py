@@ -19,9 +19,11 @@ from tests.integrations.test_caldav import sync_now as caldav_sync
 from tests.integrations.test_google import _no_backoff_sleep, google_side  # noqa: F401 (the fixture applies here)
 from tests.integrations.test_google import connect as google_connect
 from tests.integrations.test_google import sync_now as google_sync
-from tests.integrations.test_microsoft import _no_waiting  # noqa: F401 (the fixture applies here)
+from tests.integrations.test_microsoft import (
+    _no_waiting,  # noqa: F401 (the fixture applies here)
+    outlook,
+)
 from tests.integrations.test_microsoft import connect as microsoft_connect
-from tests.integrations.test_microsoft import outlook
 from tests.integrations.test_microsoft import sync_now as microsoft_sync
 
 pytestmark = pytest.mark.django_db
