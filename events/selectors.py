@@ -159,3 +159,24 @@ def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[I
 def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
     """The user's main calendar: the first one made for them (at sign-up), however the names sort."""
     return calendars.order_by("created_at", "id").first()
+
+
+def parse_recurrence_key(text: str) -> datetime | None:
+    """The UTC instant an occurrence key (RECURRENCE_KEY_FORMAT) names; None when it names none."""
+    try:
+        return datetime.strptime(text, RECURRENCE_KEY_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def grid_calendars(calendars: QuerySet[Calendar]) -> list[Calendar]:
+    """The calendars the grid offers (the user's and those shared with them to edit), with their owners:
+    one query."""
+    return list(calendars.select_related("owner").order_by("owner_id", "name", "id"))
+
+
+def grid_occurrences(*, calendars: list[Calendar], hidden: set[int], start: datetime, end: datetime) -> Occurrences:
+    """What the grid shows in [start, end): the shown calendars' occurrences, within the request's recurrence
+    budget. Two queries (masters with their calendars, then overrides) whatever the calendars hold."""
+    shown = [c.pk for c in calendars if c.pk not in hidden]
+    return occurrences(calendars=Calendar.objects.filter(pk__in=shown), start=start, end=end)

@@ -58,52 +58,6 @@ def _selected_calendars(request: HttpRequest) -> Any:
 
 
 @login_required
-def calendar_week(request: HttpRequest) -> HttpResponse:
-    _ensure_calendar(request)
-    zone = _user_zone(request)
-    today = timezone.now().astimezone(zone).date()
-    day = _day_param(request, "week", today)
-    monday = day - timedelta(days=day.weekday())
-    start = datetime.combine(monday, time(0), tzinfo=zone)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
-    calendars, hidden = _selected_calendars(request)
-    found = selectors.occurrences(calendars=calendars, start=start, end=end)
-    days = [
-        {"date": monday + timedelta(days=i), "occurrences": [], "is_today": monday + timedelta(days=i) == today}
-        for i in range(7)
-    ]
-    for occurrence in found:
-        for entry in days:
-            if _touches(occurrence, entry["date"], zone):
-                entry["occurrences"].append(occurrence)
-    return render(
-        request,
-        "events/week.html",
-        {
-            "days": days,
-            "truncated": found.truncated,
-            "monday": monday,
-            "previous": monday - timedelta(days=7),
-            "next": monday + timedelta(days=7),
-            "today": today,
-            "calendars": _scope(request).calendars(),
-            "hidden": hidden,
-        },
-    )
-
-
-def _touches(occurrence: selectors.Occurrence, day: date, zone: zoneinfo.ZoneInfo) -> bool:
-    if occurrence.all_day:
-        first, last = occurrence.start.date(), occurrence.end.date() - timedelta(days=1)
-        return first <= day <= max(first, last)
-    day_start = datetime.combine(day, time(0), tzinfo=zone)
-    day_end = day_start + timedelta(days=1)
-    if occurrence.start == occurrence.end:
-        return day_start <= occurrence.start < day_end
-    return occurrence.start < day_end and occurrence.end > day_start
-
-
-@login_required
 def calendar_list(request: HttpRequest) -> HttpResponse:
     _ensure_calendar(request)
     zone = _user_zone(request)
@@ -175,7 +129,7 @@ def _save_or_report(request: HttpRequest, form: Any, calendar: Any, item: Item, 
 
 def _week_of(event: Event) -> str:
     when = event.start or timezone.now()
-    return f"{reverse('events:calendar')}?week={when.date().isoformat()}"
+    return f"{reverse('events:calendar')}?date={when.date().isoformat()}"
 
 
 @login_required
@@ -313,7 +267,7 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
                 form.add_error(None, "Someone changed this series while you were editing it. Reload and try again.")
             else:
                 messages.success(request, "This occurrence was changed; the rest of the series is unchanged.")
-                return redirect(f"{reverse('events:calendar')}?week={form.cleaned_data['start_date'].isoformat()}")
+                return redirect(f"{reverse('events:calendar')}?date={form.cleaned_data['start_date'].isoformat()}")
     else:
         zone = master.timezone or request.user.timezone  # type: ignore[union-attr]
         form = OccurrenceForm(
@@ -342,7 +296,7 @@ def occurrence_delete(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
     master, instant = _series(request, pk, rid)
     services.occurrence_cancel(master=master, recurrence_id=occurrence_value(master, instant))
     messages.success(request, "The occurrence was removed from the series.")
-    return redirect(f"{reverse('events:calendar')}?week={instant.date().isoformat()}")
+    return redirect(f"{reverse('events:calendar')}?date={instant.date().isoformat()}")
 
 
 # --- tasks -------------------------------------------------------------------------------
