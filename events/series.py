@@ -72,7 +72,7 @@ def occurrence_change(
     rid = occurrence_value(master, as_utc(recurrence_id))
     current = _occurrence_at(item, rid)
     target = _target_calendar(user, master, changes.get("calendar_id"))
-    fields = _fields(changes, current, item.master, user)
+    fields = _fields(changes, current, item.master, user, own_zone=scope == "this")
     version = master.seq if if_match is None else if_match
     if scope == "this":
         if target.pk != master.calendar_id:
@@ -112,9 +112,12 @@ def _target_calendar(user: User, master: Event, calendar_id: object) -> Calendar
         raise SeriesChangeRefused("You cannot add events to that calendar.") from None
 
 
-def _fields(changes: dict[str, Any], current: Component, master: Component, user: User) -> dict[str, Any]:
-    """The component fields that change, in the series' own terms; values equal to the occurrence's are left
-    out, so a form posting every field back changes only what the person changed."""
+def _fields(
+    changes: dict[str, Any], current: Component, master: Component, user: User, own_zone: bool
+) -> dict[str, Any]:
+    """The component fields that change, in the series' own terms (one occurrence, `own_zone`, may keep the zone
+    it was given in); values equal to the occurrence's are left out, so a form posting every field back changes
+    only what the person changed."""
     wanted = {_ALIASES.get(k, k): v for k, v in changes.items() if k not in ("calendar_id", "all_day")}
     unknown = set(wanted) - _CHANGEABLE
     if unknown:
@@ -124,7 +127,9 @@ def _fields(changes: dict[str, Any], current: Component, master: Component, user
         raise SeriesChangeRefused("Give a start when changing between all day and timed.")
     for key in ("start", "end"):
         if key in wanted:
-            wanted[key] = _in_form(wanted[key], bool(all_day), master.start, user)
+            value = wanted[key]
+            kept = own_zone and isinstance(value, datetime) and value.tzinfo is not None and not all_day
+            wanted[key] = value if kept else _in_form(value, bool(all_day), master.start, user)
     if "start" in wanted and "end" in wanted and as_utc(wanted["end"]) < as_utc(wanted["start"]):
         raise SeriesChangeRefused("The end must not be before the start.")
     return {k: v for k, v in wanted.items() if not _same(getattr(current, k), v)}
