@@ -61,6 +61,7 @@ function initialView() {
 
 const calendar = new FullCalendar.Calendar(el, {
   timeZone: zone,
+  locale: "en-GB",  // the site's language (LANGUAGE_CODE en-gb): day-month order, 24-hour clock
   now: nowInZone,
   initialView: initialView(),
   initialDate: el.dataset.initialDate,
@@ -82,6 +83,7 @@ const calendar = new FullCalendar.Calendar(el, {
   eventTimeFormat: { hour: "2-digit", minute: "2-digit", hour12: false },
   slotLabelFormat: { hour: "2-digit", minute: "2-digit", hour12: false },
   dayMaxEvents: true,
+  views: { dayGridMonth: { dayMaxEvents: 3 } },  // a busy day folds into "+N more" rather than a tall page
   navLinks: true,
   selectable: true,
   selectMirror: true,
