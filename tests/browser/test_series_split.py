@@ -1,4 +1,4 @@
-""""This and following" in a real browser: from the event page (the occurrence form's choice) and from the
+"""The "this and following" choice in a real browser: from the event page (the occurrence form's choice) and from the
 calendar grid (dragging an occurrence opens the choice dialog), then a sync to the sandbox Google shows the split
 there as two series, the old one ending with UNTIL."""
 
@@ -93,3 +93,53 @@ def test_this_and_following_from_the_event_page_reaches_google(page, member, cal
     page.goto(f"/events/{new.pk}/")
     assert "Google Calendar" in page.inner_text("[data-testid=copies]")
     screenshot("synced")
+
+
+def test_this_and_following_from_the_grid_by_keyboard_reaches_google(page, member, calendar, google, live_server,
+                                                                     settings, screenshot) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    from .test_calendar_grid import _drag, _open, _slot
+
+    settings.SITE_URL = live_server.url
+    email = "split.grid@example.com"
+    master = _series(calendar)
+    _open(page, member, "?date=2027-01-18&view=timeGridWeek")
+    block = page.locator(".fc-event", has_text="Planning")
+    box = block.bounding_box()
+    target = _slot(page, "2027-01-18", "14:00")
+    lane = page.locator(".fc-timegrid-slot-lane").first.bounding_box()["height"]
+    _drag(page, (box["x"] + box["width"] / 2, box["y"] + 8), (target[0], target[1] + 8 - lane / 2))
+    dialog = page.locator("dialog[data-testid=series-choice]")
+    dialog.wait_for(state="visible")
+    focused = page.evaluate("document.activeElement.dataset.scope")
+    assert focused == "this"  # focus is in the dialog, on the safest choice
+    screenshot("choice")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.scope") == "following"
+    page.keyboard.press("Enter")
+    page.locator("[data-testid=grid-message]", has_text="moved").wait_for()
+    master.refresh_from_db()
+    assert master.rrule == "FREQ=WEEKLY;UNTIL=20270111T090000Z"
+    new = Event.objects.exclude(pk=master.pk).get(calendar=calendar, parent=None)
+    assert new.start == datetime(2027, 1, 18, 14, tzinfo=BERLIN) and new.rrule == "FREQ=WEEKLY;COUNT=6"
+    screenshot("split")
+
+    integration = _connect_sandbox_google(page, google, email)
+    in_google = _google_series(google, email)
+    assert in_google[master.uid][1:] == ["RRULE:FREQ=WEEKLY;UNTIL=20270111T090000Z"]
+    assert in_google[new.uid][1:] == ["RRULE:FREQ=WEEKLY;COUNT=6"]
+    assert integration.runs.get().status == "success"
+
+
+def test_escape_in_the_choice_changes_nothing(page, member, calendar) -> None:  # type: ignore[no-untyped-def]
+    from .test_calendar_grid import _drag, _open, _slot
+
+    master = _series(calendar)
+    _open(page, member, "?date=2027-01-18&view=timeGridWeek")
+    box = page.locator(".fc-event", has_text="Planning").bounding_box()
+    target = _slot(page, "2027-01-18", "15:00")
+    _drag(page, (box["x"] + box["width"] / 2, box["y"] + 8), target)
+    page.locator("dialog[data-testid=series-choice]").wait_for(state="visible")
+    page.keyboard.press("Escape")
+    page.locator("dialog[data-testid=series-choice]").wait_for(state="detached")
+    assert Event.objects.get(pk=master.pk).seq == master.seq and Event.objects.filter(parent=None).count() == 1
+    page.locator(".fc-event", has_text="Planning").first.wait_for()
