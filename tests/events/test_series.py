@@ -181,3 +181,36 @@ def test_another_tenants_calendar_is_refused_as_a_target(calendar, member, outsi
         occurrence_change(user=member, master=master, recurrence_id=MONDAY + timedelta(weeks=1),
                           changes={"calendar_id": theirs.pk}, scope="following", if_match=None)  # fmt: skip
     assert not Event.objects.filter(calendar=theirs).exists()
+
+
+def test_all_into_another_calendar_moves_the_series_there(calendar, member) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import CalendarFactory
+
+    home = CalendarFactory(owner=member, tenant=member.tenant, name="Home")
+    master = _series(calendar)
+    result = occurrence_change(user=member, master=master, recurrence_id=MONDAY + timedelta(weeks=1),
+                               changes={"calendar_id": home.pk}, scope="all", if_match=master.seq)  # fmt: skip
+    assert result.event.calendar_id == home.pk and result.event.uid == "standup@test"
+    assert not Event.objects.filter(calendar=calendar).exists()
+    with pytest.raises(SeriesChangeRefused, match="move the whole series"):
+        occurrence_change(user=member, master=result.event, recurrence_id=MONDAY + timedelta(weeks=1),
+                          changes={"calendar_id": calendar.pk}, scope="this", if_match=None)  # fmt: skip
+
+
+def test_following_into_another_calendar_starts_the_new_series_there(calendar, member) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import CalendarFactory
+
+    home = CalendarFactory(owner=member, tenant=member.tenant, name="Home")
+    master = _series(calendar)
+    result = occurrence_change(user=member, master=master, recurrence_id=MONDAY + timedelta(weeks=3),
+                               changes={"calendar_id": home.pk}, scope="following", if_match=master.seq)  # fmt: skip
+    assert result.event.calendar_id == home.pk and result.event.rrule == "FREQ=WEEKLY;COUNT=7"
+    assert Event.objects.get(pk=master.pk).rrule == "FREQ=WEEKLY;UNTIL=20261116T090000Z"
+
+
+def test_floating_series_split_with_a_floating_until(calendar, member) -> None:  # type: ignore[no-untyped-def]
+    master = _series(calendar, "FREQ=DAILY;COUNT=5", start=datetime(2026, 11, 2, 7, 30))
+    occurrence_change(user=member, master=master, recurrence_id=datetime(2026, 11, 4, 7, 30, tzinfo=UTC),
+                      changes={"title": "Later runs"}, scope="following", if_match=None)  # fmt: skip
+    assert Event.objects.get(pk=master.pk).rrule == "FREQ=DAILY;UNTIL=20261103T073000"
+    assert Event.objects.exclude(pk=master.pk).get(parent=None).rrule == "FREQ=DAILY;COUNT=3"

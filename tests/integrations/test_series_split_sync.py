@@ -107,3 +107,22 @@ def test_a_split_series_reaches_a_caldav_server_as_two_series(member, calendar, 
         MONDAY + timedelta(weeks=i, hours=1) for i in range(4, 10)
     ]
     assert isinstance(cal, caldav.Calendar)
+
+
+def test_an_all_day_split_reaches_google_with_a_date_until(member_client, member, calendar, google,
+                                                           run_on_commit) -> None:  # fmt: skip
+    from datetime import date
+
+    email = "split.allday@example.com"
+    integration = google_connect(member_client, google, email, calendar, run_on_commit)
+    master = Component(uid="rota@calsync", summary="On call", start=date(2026, 12, 1), end=date(2026, 12, 2),
+                       rrule="FREQ=DAILY;UNTIL=20261231")  # fmt: skip
+    old = events.item_save(calendar=calendar, item=Item(master=master)).event
+    new = occurrence_change(user=member, master=old, recurrence_id=datetime(2026, 12, 10, tzinfo=ZoneInfo("UTC")),
+                            changes={"title": "On call (Ann)"}, scope="following", if_match=old.seq).event  # fmt: skip
+    assert google_sync(integration, run_on_commit).status == "success"
+    side = google_side(google, email)
+    assert side.find(old.uid).item.master.rrule == "FREQ=DAILY;UNTIL=20261209"  # type: ignore[union-attr]
+    after = side.find(new.uid)
+    assert after is not None and after.item.master.start == date(2026, 12, 10)
+    assert after.item.master.rrule == "FREQ=DAILY;UNTIL=20261231" and after.item.master.summary == "On call (Ann)"
