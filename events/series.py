@@ -78,11 +78,10 @@ def occurrence_change(
         if target.pk != master.calendar_id:
             raise SeriesChangeRefused("One occurrence cannot move to another calendar; move the whole series.")
         return services.occurrence_update(master=master, recurrence_id=rid, changes=fields, if_match=version)
-    head = split_series(item, rid, services.new_uid(), _split_budget())[0] if scope == "following" else None
+    head, tail = split_series(item, rid, services.new_uid(), _split_budget()) if scope == "following" else (None, item)
     if head is None:  # the whole series (or the cut at its first occurrence): one item changes
         return _save_all(master, target, series_moved(item, rid, fields, current), version)
     _refuse_colleagues_split(master)
-    tail = split_series(item, rid, services.new_uid(), _split_budget())[1]
     return _save_split(master, target, head, series_moved(tail, rid, fields, current), version)
 
 
@@ -132,7 +131,10 @@ def _fields(
             wanted[key] = value if kept else _in_form(value, bool(all_day), master.start, user)
     if "start" in wanted and "end" in wanted and as_utc(wanted["end"]) < as_utc(wanted["start"]):
         raise SeriesChangeRefused("The end must not be before the start.")
-    return {k: v for k, v in wanted.items() if not _same(getattr(current, k), v)}
+    changed = {k: v for k, v in wanted.items() if not _same(getattr(current, k), v)}
+    if "start" in changed and "end" in wanted:
+        changed["end"] = wanted["end"]  # a new start with the same end is a shorter occurrence, not a moved one
+    return changed
 
 
 def _same(old: object, new: object) -> bool:

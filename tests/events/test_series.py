@@ -214,3 +214,12 @@ def test_floating_series_split_with_a_floating_until(calendar, member) -> None: 
                       changes={"title": "Later runs"}, scope="following", if_match=None)  # fmt: skip
     assert Event.objects.get(pk=master.pk).rrule == "FREQ=DAILY;UNTIL=20261103T073000"
     assert Event.objects.exclude(pk=master.pk).get(parent=None).rrule == "FREQ=DAILY;COUNT=3"
+
+
+def test_a_new_start_with_the_same_end_shortens_every_following_occurrence(calendar, member) -> None:  # type: ignore[no-untyped-def]
+    master = _series(calendar)
+    third = MONDAY + timedelta(weeks=2)
+    result = occurrence_change(user=member, master=master, recurrence_id=third,
+                               changes={"start": third + timedelta(minutes=30), "end": third + timedelta(hours=1)},
+                               scope="following", if_match=None)  # fmt: skip
+    assert result.event.start == third + timedelta(minutes=30) and result.event.end == third + timedelta(hours=1)
