@@ -13,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
+import icalendar
 from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
 from accounts.tenancy import Scope
 from meetings import rules as meeting_rules
+from meetings.models import Meeting
 
 from . import services
 from .convert import item_from_event, occurrence_value
@@ -150,8 +153,6 @@ def _zone(value: Temporal) -> object:
 def _in_form(value: object, all_day: bool, series_start: Temporal | None, user: User) -> Temporal:
     """A start or end as the series keeps its times: a date all day, else in the series' zone (floating time
     stays floating, read on the person's clock)."""
-    from zoneinfo import ZoneInfo
-
     user_zone = ZoneInfo(user.timezone)
     if all_day:
         if isinstance(value, datetime):
@@ -211,8 +212,6 @@ def _follow_meeting(master: Event, target: Calendar, tail: Item) -> None:
     meeting = meeting_rules.meeting_of(master.calendar, master.uid)
     if meeting is None or target.owner_id != meeting.owner_id:
         return
-    from meetings.models import Meeting
-
     new = Meeting.objects.create(tenant_id=meeting.tenant_id, owner_id=meeting.owner_id, calendar=target, uid=tail.uid)
     meeting_rules.after_write(new, target)
 
@@ -319,8 +318,6 @@ def _parts(rule: str) -> list[tuple[str, str]]:
 
 def _joined(parts: list[tuple[str, str]]) -> str:
     """In the order icalendar writes a rule back, so the stored text is what a round trip gives."""
-    import icalendar
-
     return icalendar.vRecur.from_ical(";".join(f"{k}={v}" for k, v in parts)).to_ical().decode()
 
 
@@ -494,7 +491,6 @@ def _moved_part(name: str, value: str, days: int, move: Callable[[Temporal], Tem
 
 
 def _until_value(text: str, reference: Temporal) -> Temporal:
-    import icalendar
 
     value = icalendar.vDDDTypes.from_ical(text)
     if isinstance(reference, datetime) and reference.tzinfo is not None and isinstance(value, datetime):
