@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from events.ical import Component, Item, Temporal, as_utc
+from events.ical import UTC, Component, Item, Temporal, as_utc
 from events.recurrence import Budget, duration, occurrences
 from events.series import SeriesChangeRefused, mover, series_moved, split_series
 from tests.events.strategies import event_items
@@ -106,14 +106,14 @@ def moves(draw: st.DrawFn) -> tuple[Item, Temporal, Temporal]:
     return item, rid, target
 
 
-def _expected(item: Item, rid: Temporal, target: Temporal, window: tuple[datetime, datetime]) -> Counter:  # type: ignore[type-arg]
-    """The original's occurrences before the cut as they were; those from it moved by the same wall-clock shift,
-    except changed occurrences that had been moved to a time of their own."""
+def _expected(item: Item, rid: Temporal, target: Temporal, window: tuple[datetime, datetime], cut: datetime) -> Counter:  # type: ignore[type-arg]
+    """The original's occurrences before the cut as they were; those from it moved by the same wall-clock shift
+    as `rid` to `target`, except changed occurrences that had been moved to a time of their own."""
     move = mover(rid, target)
     found: Counter = Counter()  # type: ignore[type-arg]
     for o in occurrences(item, start=window[0], end=window[1], budget=_budget()):
         assert o.recurrence_id is not None
-        if as_utc(o.recurrence_id) < as_utc(rid):
+        if as_utc(o.recurrence_id) < cut:
             found[(as_utc(o.start), as_utc(o.end), o.component.summary)] += 1
             continue
         own_time = o.is_override and (
@@ -125,24 +125,24 @@ def _expected(item: Item, rid: Temporal, target: Temporal, window: tuple[datetim
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(moves())
-def test_a_split_with_a_new_start_moves_exactly_the_following_occurrences(
-    case: tuple[Item, Temporal, Temporal],
+@given(moves(), st.booleans())
+def test_a_new_start_moves_exactly_the_following_or_all_occurrences(
+    case: tuple[Item, Temporal, Temporal], following: bool
 ) -> None:
     item, rid, target = case
     assume(_exists_once(target))
-    head, tail = split_series(item, rid, "new@calsync.test", _budget())
     current = next((o for o in item.overrides if as_utc(o.recurrence_id) == as_utc(rid)), None)  # type: ignore[arg-type]
     assume(current is None)  # an occurrence already changed takes the new times itself: covered by the unit tests
     current = replace(item.master, start=rid)
+    head, tail = split_series(item, rid, "new@calsync.test", _budget()) if following else (None, item)
     try:
         moved = series_moved(tail, rid, {"start": target}, current)
     except SeriesChangeRefused:
         return  # a rule whose days cannot move as a whole; refused rather than changed wrongly
     window = (_window(item)[0] - timedelta(days=4), _window(item)[1])
-    halves = [moved] if head is None else [head, moved]
-    got = _seen(halves, window)
-    expected = _expected(item, rid, target, window)
+    got = _seen([moved] if head is None else [head, moved], window)
+    cut = as_utc(rid) if following else datetime.min.replace(tzinfo=UTC)
+    expected = _expected(item, rid, target, window, cut)
     # An occurrence moved past either end of the window is counted on one side only.
     edge = window[1] - timedelta(days=4)
     assert +Counter({k: v for k, v in got.items() if k[0] < edge}) == +Counter(
