@@ -153,3 +153,12 @@ def test_an_unknown_scope_is_refused(member_client, calendar) -> None:  # type: 
     url, data = _occurrence_post(event, "sideways")
     page = member_client.post(url, data).content.decode()
     assert "Select a valid choice" in page and Event.objects.filter(parent=None).count() == 1
+
+
+def test_an_event_over_midnight_names_both_days(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    night = Component(uid="night@test", summary="Release", start=datetime(2026, 11, 20, 22, tzinfo=BERLIN),
+                      end=datetime(2026, 11, 21, 2, tzinfo=BERLIN))  # fmt: skip
+    event = services.item_save(calendar=calendar, item=Item(master=night)).event
+    page = member_client.get(reverse("events:event_detail", args=[event.pk])).content.decode()
+    when = re.search(r'data-testid="when">(.*?)</dd>', page, re.S)[1]  # type: ignore[index]
+    assert "Friday 20 November 2026, 22:00 – Saturday 21 November 2026, 02:00" in when
