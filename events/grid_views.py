@@ -42,8 +42,10 @@ def json_endpoint(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated or request.user.tenant_id is None:  # type: ignore[union-attr]
+        if not request.user.is_authenticated:
             return _error(401, "Sign in again to see your calendar.", "signed-out")
+        if request.user.tenant_id is None:  # type: ignore[union-attr]
+            return _error(403, "This account belongs to no organisation.", "no-organisation")
         try:
             return view(request, *args, **kwargs)
         except GridInputError as exc:
