@@ -344,6 +344,35 @@ def item_save(
     return SaveResult(event=event, created=existing is None)
 
 
+@dataclass(frozen=True)
+class ItemSave:
+    """One save of `items_save_together`, with item_save's arguments."""
+
+    calendar: Calendar
+    item: Item
+    name: str | None = None
+    if_match: int | None = None
+    if_none_match: bool = False
+
+
+def items_save_together(*, saves: list[ItemSave]) -> list[SaveResult]:
+    """Several saves as one change (a series split in two): all or none, committed at once, so CalDAV, feeds and
+    syncs never see half of it."""
+    with transaction.atomic():
+        return [
+            item_save(calendar=s.calendar, item=s.item, name=s.name, if_match=s.if_match, if_none_match=s.if_none_match)
+            for s in saves
+        ]
+
+
+def item_move(*, event: Event, calendar: Calendar, item: Item, if_match: int | None = None) -> SaveResult:
+    """The item, changed, into another calendar: created there and deleted here in one transaction."""
+    with transaction.atomic():
+        result = item_save(calendar=calendar, item=item, if_none_match=True)
+        item_delete(event=event, if_match=if_match)
+    return result
+
+
 def item_delete(*, event: Event, if_match: int | None = None) -> None:
     master = event.parent or event
     with transaction.atomic():

@@ -14,6 +14,7 @@ urlpatterns = [
     path("events/new/", views.event_create, name="event_create"),
     path("events/<int:pk>/", views.event_detail, name="event_detail"),
     path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),
+    path("events/<int:pk>/summary/", views.event_summary, name="event_summary"),
     path("events/<int:pk>/delete/", views.event_delete, name="event_delete"),
     path("events/<int:pk>/occurrences/<str:rid>/edit/", views.occurrence_edit, name="occurrence_edit"),
     path("events/<int:pk>/occurrences/<str:rid>/delete/", views.occurrence_delete, name="occurrence_delete"),

@@ -19,10 +19,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from dav.resources import calendar_href
+from integrations.selectors import event_copies
 
-from . import selectors, services
+from . import selectors, series, services
 from .convert import component_from_event, item_from_event, occurrence_value
 from .forms import CalendarForm, EventForm, ImportForm, OccurrenceForm, TaskForm, initial_timing, timezone_choices
+from .grid import private_to
 from .ical import UTC, Component, ICalError, Item, as_utc, serialise
 from .models import Event, ImportJob
 
@@ -138,6 +140,10 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     master = event.parent or event
     if master.kind != Event.Kind.EVENT:
         return redirect("events:task_edit", pk=master.pk)
+    return render(request, "events/event_detail.html", _detail_context(request, master))
+
+
+def _detail_context(request: HttpRequest, master: Event) -> dict[str, Any]:
     occurrence = _occurrence_param(request.GET.get("occurrence", ""))
     item = item_from_event(master)
     override = None
@@ -152,19 +158,30 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Shown in the form the series was given in: an all-day date, floating clock time, or an instant (the page's
     # zone), never the UTC stand-ins stored for the first two.
     start, end = (occurrence_value(master, v) if v is not None else None for v in (start, end))
-    return render(
-        request,
-        "events/event_detail.html",
-        {
-            "event": master,
-            "component": shown,
-            "when_start": start,
-            "when_end": end,
-            "item": item,
-            "occurrence": occurrence,
-            "occurrence_key": _rid_key(occurrence) if occurrence else "",
-        },
-    )
+    if master.all_day and end is not None and end != start:
+        end = end - timedelta(days=1)  # DTEND is exclusive: a one-day event ends the day it starts
+    return {
+        "event": master,
+        "component": shown,
+        "when_start": start,
+        "when_end": end,
+        "item": item,
+        "occurrence": occurrence,
+        "occurrence_key": _rid_key(occurrence) if occurrence else "",
+        "copies": event_copies(event=master, viewer=request.user),  # type: ignore[arg-type]
+        # Someone else's private event, opened through a calendar shared to edit: the time is all it shows.
+        "hidden": private_to(master, request.user.pk),  # type: ignore[arg-type]
+    }
+
+
+@login_required
+def event_summary(request: HttpRequest, pk: int) -> HttpResponse:
+    """The event's summary alone (the detail page's facts), for a popover on the calendar."""
+    event = _scope(request).event(pk)
+    master = event.parent or event
+    if master.kind != Event.Kind.EVENT:
+        raise Http404("Not an event.")
+    return render(request, "events/_event_summary.html", _detail_context(request, master))
 
 
 def _occurrence_param(text: str) -> datetime | None:
@@ -253,28 +270,17 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
     )
     if request.method == "POST":
         form = OccurrenceForm(request.POST)
-        if form.is_valid():
-            try:
-                services.occurrence_update(
-                    master=master,
-                    recurrence_id=recurrence_id,
-                    changes=form.changes(base),
-                    if_match=form.cleaned_data.get("version"),
-                )
-            except ICalError as exc:
-                form.add_error(None, str(exc))
-            except services.PreconditionFailed:
-                form.add_error(None, "Someone changed this series while you were editing it. Reload and try again.")
-            else:
-                messages.success(request, "This occurrence was changed; the rest of the series is unchanged.")
-                return redirect(f"{reverse('events:calendar')}?date={form.cleaned_data['start_date'].isoformat()}")
+        if form.is_valid() and _occurrence_change(request, form, master, recurrence_id, base):
+            return redirect(f"{reverse('events:calendar')}?date={form.cleaned_data['start_date'].isoformat()}")
     else:
         zone = master.timezone or request.user.timezone  # type: ignore[union-attr]
+        scope = request.GET.get("scope") if request.GET.get("scope") in series.SCOPES else "this"
         form = OccurrenceForm(
             initial={
                 **OccurrenceForm.initial_details(base),
                 **initial_timing(base.start, base.end, zone),
                 "version": master.seq,
+                "scope": scope,
             }
         )
     return render(
@@ -282,6 +288,34 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
         "events/occurrence_form.html",
         {"form": form, "event": master, "original": instant, "timezones": timezone_choices()},
     )
+
+
+_CHANGED = {
+    "this": "This occurrence was changed; the rest of the series is unchanged.",
+    "following": "This and the following occurrences were changed: they are now a series of their own.",
+    "all": "Every occurrence of the series was changed.",
+}
+
+
+def _occurrence_change(request: HttpRequest, form: OccurrenceForm, master: Event, rid: Any, base: Component) -> bool:
+    scope = form.cleaned_data["scope"]
+    try:
+        series.occurrence_change(
+            user=request.user,  # type: ignore[arg-type]
+            master=master,
+            recurrence_id=rid,
+            changes=form.series_changes(base),
+            scope=scope,
+            if_match=form.cleaned_data.get("version"),
+        )
+    except ICalError as exc:
+        form.add_error(None, str(exc))
+    except services.PreconditionFailed:
+        form.add_error(None, "Someone changed this series while you were editing it. Reload and try again.")
+    else:
+        messages.success(request, _CHANGED[scope])
+        return True
+    return False
 
 
 def _shifted(master: Component, start: Any) -> Any:

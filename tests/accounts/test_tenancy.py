@@ -65,6 +65,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {
         "events:event_detail": reverse("events:event_detail", args=[event]),
         "events:event_edit": reverse("events:event_edit", args=[event]),
+        "events:event_summary": reverse("events:event_summary", args=[event]),
         "events:event_delete": reverse("events:event_delete", args=[event]),
         "events:occurrence_edit": reverse("events:occurrence_edit", args=[event, rid]),
         "events:occurrence_delete": reverse("events:occurrence_delete", args=[event, rid]),
