@@ -24,8 +24,7 @@ from accounts.tenancy import Scope
 from meetings.rules import OwnerOnlyEdit
 from scheduling.selectors import personal_for, policy_for, weekly_hours
 
-from . import grid, selectors, services
-from .convert import occurrence_value
+from . import grid, selectors, series, services
 from .grid import GridInputError
 from .ical import ICalError
 from .models import Calendar, Event
@@ -42,8 +41,10 @@ def json_endpoint(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated or request.user.tenant_id is None:  # type: ignore[union-attr]
+        if not request.user.is_authenticated:
             return _error(401, "Sign in again to see your calendar.", "signed-out")
+        if request.user.tenant_id is None:  # type: ignore[union-attr]
+            return _error(403, "This account belongs to no organisation.", "no-organisation")
         try:
             return view(request, *args, **kwargs)
         except GridInputError as exc:
@@ -177,27 +178,17 @@ def event_change(request: HttpRequest, pk: int) -> HttpResponse:
 def _series_change(
     request: HttpRequest, master: Event, instant: datetime, scope: str, timing: grid.Timing, version: int
 ) -> services.SaveResult:
-    """One occurrence through the occurrence service; "this and following" and "all" through events.series,
-    which splits or shifts the series per RFC 5545 (ui-series' service, one implementation for every page)."""
+    """This occurrence, this and following (a split per RFC 5545) or all: events.series, the one implementation
+    the occurrence form uses too."""
     if not master.is_recurring:
         raise GridInputError("This event does not repeat.")
-    start = services.in_event_terms(master, timing.start, all_day=timing.all_day)
-    end = services.in_event_terms(master, timing.end, all_day=timing.all_day)
-    recurrence_id = occurrence_value(master, instant)
-    if scope == "this":
-        changes: dict[str, object] = {"start": start, "end": end}
-        return services.occurrence_update(master=master, recurrence_id=recurrence_id, changes=changes,
-                                          if_match=version)  # fmt: skip
-    from . import series  # ui-series: events/series.py
-
-    return series.occurrence_change(
-        user=request.user,
-        master=master,
-        recurrence_id=recurrence_id,
-        changes={"start": start, "end": end, "all_day": timing.all_day},
-        scope=scope,
-        if_match=version,
-    )
+    changes = {
+        "start": services.in_event_terms(master, timing.start, all_day=timing.all_day),
+        "end": services.in_event_terms(master, timing.end, all_day=timing.all_day),
+        "all_day": timing.all_day,
+    }
+    return series.occurrence_change(user=request.user, master=master, recurrence_id=instant, changes=changes,  # type: ignore[arg-type]
+                                    scope=scope, if_match=version)  # type: ignore[arg-type]  # fmt: skip
 
 
 @require_POST

@@ -73,7 +73,7 @@ const calendar = new FullCalendar.Calendar(el, {
   },
   buttonText: { today: "Today", day: "Day", week: "Week", month: "Month", list: "Agenda" },
   buttonHints: { prev: "Previous $0", next: "Next $0", today: "Go to today" },
-  height: phone ? "auto" : "78vh",
+  height: phone ? "70vh" : "78vh",  // a fixed height scrolls, so working hours show first
   nowIndicator: true,
   allDaySlot: true,
   allDayText: "All day",

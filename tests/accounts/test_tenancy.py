@@ -69,6 +69,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "events:event_delete": reverse("events:event_delete", args=[event]),
         "events:occurrence_edit": reverse("events:occurrence_edit", args=[event, rid]),
         "events:occurrence_delete": reverse("events:occurrence_delete", args=[event, rid]),
+        "events:grid_change": reverse("events:grid_change", args=[event]),
         "events:task_edit": reverse("events:task_edit", args=[task]),
         "events:task_delete": reverse("events:task_delete", args=[task]),
         "events:calendar_edit": reverse("events:calendar_edit", args=[cal]),
@@ -105,8 +106,9 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 # URLs that take no object id: they are checked for leaks of foreign rows in their listings.
 LISTINGS = [
-    "events:calendar", "events:calendar_list", "events:task_list", "events:calendar_index", "events:event_create",
-    "events:task_create", "events:calendar_create", "settings", "admin_users", "admin_user_create", "admin_tenant",
+    "events:calendar", "events:grid_events", "events:calendar_list", "events:task_list", "events:calendar_index",
+    "events:event_create", "events:task_create", "events:calendar_create", "settings", "admin_users",
+    "admin_user_create", "admin_tenant",
     "integrations:connect_calsync", "integrations:admin_logs", "integrations:caldav_connect",
     "integrations:caldav_choose", "dav:app_passwords", "integrations:google_callback",
     "integrations:google_connect_workspace", "integrations:google_choose", "integrations:google_workspace",
@@ -119,8 +121,16 @@ LISTINGS = [
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
 # Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
 # (meetings: a signed answer link, the signed reply address; tests/meetings covers them.)
-OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed", "integrations:google_push", "meetings:answer",
-                   "meetings:inbound"]
+# The grid's JSON writes name a calendar in their body: tests/events/test_grid.py refuses another tenant's there.
+JSON_WRITES = ["events:grid_create", "events:grid_visibility"]
+OWN_CREDENTIALS = [
+    "dav:dav",
+    "dav:well_known",
+    "dav:feed",
+    "integrations:google_push",
+    "meetings:answer",
+    "meetings:inbound",
+]
 
 
 def _named_urls() -> set[str]:
@@ -139,7 +149,7 @@ def _named_urls() -> set[str]:
 
 
 def test_every_url_is_covered_by_an_isolation_test(foreign) -> None:  # type: ignore[no-untyped-def]
-    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC) | set(OWN_CREDENTIALS)
+    covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC) | set(OWN_CREDENTIALS) | set(JSON_WRITES)
     assert _named_urls() - covered == set(), "add the new URL to the isolation tests"
 
 
@@ -207,7 +217,7 @@ def test_listings_never_show_another_tenants_rows(client, admin_user, foreign) -
     CalendarFactory(owner=admin_user, name="Admin's own")
     _pending_connections(client)
     for name in LISTINGS:
-        url = reverse(name) + ("?week=2026-11-23" if name == "events:calendar" else "")
+        url = reverse(name) + ("?start=2026-11-20&end=2027-01-20" if name == "events:grid_events" else "")
         if name == "events:calendar_list":
             url += "?from=2026-11-20&to=2027-01-31"
         response = client.get(url)

@@ -331,3 +331,22 @@ def test_the_page_carries_the_users_week_start_zone_and_date(member_client, memb
 @pytest.mark.parametrize("query", ["?date=0001-01-01", "?week=9999-12-31", "?date=nonsense", "?week=2026-11-23"])
 def test_the_page_answers_any_date_in_the_query(member_client, calendar, query: str) -> None:  # type: ignore[no-untyped-def]
     assert member_client.get(reverse("events:calendar") + query).status_code == 200
+
+
+def test_this_and_following_splits_the_series_and_all_moves_it(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    series = make(calendar, "Stand-up", datetime(2026, 11, 2, 8, tzinfo=UTC), rrule="FREQ=DAILY;COUNT=40")
+    body = {"start": "2026-11-25T14:00:00", "end": "2026-11-25T15:00:00", "recurrenceId": "20261125T080000Z"}
+    split = post(member_client, change_url(series), {**body, "scope": "following"}, **{"If-Match": f'"{series.seq}"'})
+    assert split.status_code == 200, split.content
+    masters = Event.objects.filter(calendar=calendar, parent=None).order_by("start")
+    assert masters.count() == 2 and "UNTIL=" in masters[0].rrule  # RFC 5545: the old series ends, a new one starts
+    week = {e["start"][:10]: e["start"][11:16] for e in feed(member_client)["events"]}
+    assert week["2026-11-24"] == "09:00" and week["2026-11-25"] == "14:00" and week["2026-11-27"] == "14:00"
+    head = masters[0]
+    moved = post(member_client, change_url(head), {"start": "2026-11-23T07:00:00", "end": "2026-11-23T07:30:00",
+                 "recurrenceId": "20261123T080000Z", "scope": "all"}, **{"If-Match": f'"{head.seq}"'})  # fmt: skip
+    assert moved.status_code == 200, moved.content
+    week = {e["start"][:10]: e["start"][11:16] for e in feed(member_client)["events"]}
+    assert week["2026-11-23"] == week["2026-11-24"] == "07:00" and week["2026-11-25"] == "14:00"
+    stale = post(member_client, change_url(head), {**body, "scope": "all"}, **{"If-Match": f'"{head.seq}"'})
+    assert stale.status_code == 412
