@@ -1,6 +1,6 @@
 """A series split in calsync ("this and following") reaches every provider as two series: the old one ending
 with UNTIL, the new one (its own UID) from the split on. Google and Microsoft through their emulators, CalDAV
-against a real Radicale server."""
+against a real Radicale server, Exchange through its EWS emulator."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from events.models import Event
 from events.series import occurrence_change
 from tests.integrations.test_caldav import connect as caldav_connect
 from tests.integrations.test_caldav import sync_now as caldav_sync
+from tests.integrations.test_exchange import connect as exchange_connect
+from tests.integrations.test_exchange import outlook as exchange_outlook
+from tests.integrations.test_exchange import sync_now as exchange_sync
 from tests.integrations.test_google import _no_backoff_sleep, google_side  # noqa: F401 (the fixture applies here)
 from tests.integrations.test_google import connect as google_connect
 from tests.integrations.test_google import sync_now as google_sync
@@ -126,3 +129,17 @@ def test_an_all_day_split_reaches_google_with_a_date_until(member_client, member
     after = side.find(new.uid)
     assert after is not None and after.item.master.start == date(2026, 12, 10)
     assert after.item.master.rrule == "FREQ=DAILY;UNTIL=20261231" and after.item.master.summary == "On call (Ann)"
+
+
+def test_a_split_series_reaches_exchange_as_two_series(member_client, member, calendar, exchange,
+                                                       run_on_commit) -> None:  # fmt: skip
+    integration = exchange_connect(member_client, exchange, calendar, run_on_commit, name="split")
+    old, new = _split(calendar, member)
+    assert exchange_sync(integration, run_on_commit).status == "success"
+    side = exchange_outlook(exchange, "split@corp.example")
+    before, after = side.find(old.uid), side.find(new.uid)
+    assert before is not None and after is not None
+    # EWS keeps only the end date (EndDateRecurrence): it reads back as the end of 23 November in Berlin.
+    assert before.item.master.rrule == "FREQ=WEEKLY;UNTIL=20261123T225959Z"
+    assert after.item.master.rrule == "FREQ=WEEKLY;COUNT=6" and after.item.master.location == "Room 2"
+    assert after.item.master.start == FIFTH + timedelta(hours=1)
