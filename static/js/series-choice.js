@@ -34,9 +34,11 @@ function build(heading) {
     button.value = scope;
     button.dataset.scope = scope;
     button.className = scope === "this" ? "" : "secondary outline";
-    button.textContent = label;
-    button.title = detail;
-    button.setAttribute("aria-description", detail);
+    const name = document.createElement("strong");
+    name.textContent = label;
+    const note = document.createElement("small");
+    note.textContent = detail;
+    button.append(name, document.createElement("br"), note);
     list.append(button);
   }
   const cancel = document.createElement("button");
