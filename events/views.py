@@ -181,7 +181,7 @@ def event_summary(request: HttpRequest, pk: int) -> HttpResponse:
     master = event.parent or event
     if master.kind != Event.Kind.EVENT:
         raise Http404("Not an event.")
-    return render(request, "events/_event_summary.html", _detail_context(request, master))
+    return render(request, "events/_event_summary.html", {**_detail_context(request, master), "standalone": True})
 
 
 def _occurrence_param(text: str) -> datetime | None:

@@ -62,6 +62,7 @@ def test_the_summary_partial_is_the_page_facts_alone(member_client, calendar) ->
     assert page.lstrip().startswith('<section class="event-summary"') and "<html" not in page
     assert "Wednesday 4 November 2026, 10:00" in page and "this occurrence" in page
     assert "Every 2 weeks on Monday and Wednesday" in page
+    assert f'href="/events/{event.pk}/?occurrence=20261104T090000Z">Design review</a>' in page
 
 
 def test_the_providers_holding_copies_are_named_to_their_owner_only(member_client, client, member, calendar) -> None:  # type: ignore[no-untyped-def]
