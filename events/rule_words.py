@@ -40,6 +40,9 @@ def rule_in_words(rule: str, start: Temporal | None) -> str:
     if set(parts) - _SAID:
         return f"Repeats every {_UNITS[freq]} on a custom pattern{ending}"
     try:
+        if freq == "DAILY" and set(parts) - {"COUNT", "UNTIL", "WKST"} == {"FREQ", "BYDAY"}:
+            days = _plain_days(parts["BYDAY"])  # a daily rule on some weekdays: "Every weekday"
+            return f"Every {'weekday' if days == 'weekdays' else days}{ending}"
         return f"{_every(freq, parts)}{_when(freq, parts, start)}{ending}"
     except _Unsaid:
         return f"Repeats every {_UNITS[freq]} on a custom pattern{ending}"

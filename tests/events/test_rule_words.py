@@ -21,7 +21,9 @@ MONDAY = datetime(2026, 11, 2, 10, tzinfo=BERLIN)  # Monday 2 November 2026
     [
         ("FREQ=DAILY", MONDAY, "Every day"),
         ("FREQ=DAILY;INTERVAL=3", MONDAY, "Every 3 days"),
-        ("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", MONDAY, "Every day on weekdays"),
+        ("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", MONDAY, "Every weekday"),
+        ("FREQ=DAILY;BYDAY=MO,FR;COUNT=4", MONDAY, "Every Monday and Friday, 4 times"),
+        ("FREQ=DAILY;INTERVAL=2;BYDAY=MO,FR", MONDAY, "Every 2 days on Monday and Friday"),
         ("FREQ=WEEKLY", MONDAY, "Every week on Monday"),
         ("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE;UNTIL=20270630T215959Z", MONDAY,
          "Every 2 weeks on Monday and Wednesday, until 30 June 2027"),
