@@ -63,13 +63,14 @@ def masters_in_range(
     overrides are in its list `override_rows` (a list, not a related manager: Django would build a queryset per
     master for that, most of a large range read's time). `deferred` columns are left unread."""
     overrides = Event.objects.defer(*deferred).order_by("recurrence_id")
-    return (
+    masters = (
         Event.objects.filter(calendar__in=calendars, parent=None, kind=Event.Kind.EVENT)
         .filter(span_overlaps(start, end))
         .defer(*deferred)
-        .select_related("calendar")
         .prefetch_related(Prefetch("overrides", queryset=overrides, to_attr="override_rows"))
     )
+    # Calendars the caller already holds are attached to their masters, not read again with every row.
+    return masters if isinstance(calendars, list) else masters.select_related("calendar")
 
 
 class Occurrences(list["Occurrence"]):
@@ -94,8 +95,11 @@ def occurrences(
     masters = masters_in_range(calendars, start - _FLOATING_REACH, end + _FLOATING_REACH, deferred=deferred)
     result = Occurrences()
     budget = recurrence.Budget.for_request()
+    held = {c.pk: c for c in calendars} if isinstance(calendars, list) else {}
     # Single events first: they cost no rule steps, so a hostile series spends the budget only on series.
     for master in sorted(masters, key=lambda m: m.is_recurring):
+        if held:
+            master.calendar = held[master.calendar_id]
         rows = master.override_rows  # type: ignore[attr-defined]
         item = item_from_event(master, rows) if details else timing_item_from_event(master, rows)
         reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
