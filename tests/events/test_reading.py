@@ -163,3 +163,14 @@ def test_an_event_over_midnight_names_both_days(member_client, calendar) -> None
     page = member_client.get(reverse("events:event_detail", args=[event.pk])).content.decode()
     when = re.search(r'data-testid="when">(.*?)</dd>', page, re.S)[1]  # type: ignore[index]
     assert "Friday 20 November 2026, 22:00 – Saturday 21 November 2026, 02:00" in when
+
+
+def test_icons_come_from_the_vendored_set_with_names_for_screen_readers() -> None:
+    from events.templatetags.event_display import icon
+
+    named = str(icon("lock", "Private"))
+    assert named.startswith('<svg class="icon icon-lock') and 'role="img" aria-label="Private"' in named
+    assert "<title>Private</title>" in named and "<path" in named and "@license" not in named
+    assert 'aria-hidden="true"' in str(icon("repeat")) and "role=" not in str(icon("repeat"))
+    with pytest.raises(ValueError, match="bad icon name"):
+        icon("../secrets")
