@@ -223,3 +223,14 @@ def test_a_new_start_with_the_same_end_shortens_every_following_occurrence(calen
                                changes={"start": third + timedelta(minutes=30), "end": third + timedelta(hours=1)},
                                scope="following", if_match=None)  # fmt: skip
     assert result.event.start == third + timedelta(minutes=30) and result.event.end == third + timedelta(hours=1)
+
+
+def test_the_subscription_feed_shows_both_halves_of_a_split(client, calendar, member) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    master = _series(calendar)
+    new = occurrence_change(user=member, master=master, recurrence_id=MONDAY + timedelta(weeks=2),
+                            changes={"title": "Standup (later)"}, scope="following", if_match=None).event  # fmt: skip
+    feed = client.get(reverse("dav:feed", args=[calendar.feed_token])).content.decode().replace("\r\n ", "")
+    assert "RRULE:FREQ=WEEKLY;UNTIL=20261109T090000Z" in feed and f"UID:{new.uid}" in feed
+    assert "RRULE:FREQ=WEEKLY;COUNT=8" in feed and "SUMMARY:Standup (later)" in feed
