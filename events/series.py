@@ -181,6 +181,9 @@ def _split_budget() -> Budget:
 def _save_all(master: Event, target: Calendar, item: Item, version: int) -> services.SaveResult:
     if target.pk == master.calendar_id:
         return services.item_save(calendar=target, item=item, name=master.name, if_match=version)
+    if master.attendees and meeting_rules.meeting_of(master.calendar, master.uid) is not None:
+        # Deleting it here would cancel the meeting for everyone (meetings.rules.before_delete).
+        raise SeriesChangeRefused("A meeting stays in the calendar it was made in; change this and following instead.")
     return services.item_move(event=master, calendar=target, item=item, if_match=version)
 
 

@@ -61,3 +61,15 @@ def test_the_owners_split_makes_a_second_meeting_with_copies_and_invitations(
     assert copies[new.uid].title == "Budget review (new room)" and copies[new.uid].rrule == "FREQ=WEEKLY;COUNT=2"
     invited = [m for m in mail.outbox if EXTERNAL in m.to and "new room" in m.subject]
     assert invited, [(m.to, m.subject) for m in mail.outbox]
+
+
+def test_a_meeting_series_is_not_moved_whole_to_another_calendar(weekly, owner, owner_calendar) -> None:  # type: ignore[no-untyped-def]
+    from events.series import SeriesChangeRefused
+    from tests.factories import CalendarFactory
+
+    other = CalendarFactory(owner=owner, name="Olga's private")
+    master = Event.objects.get(calendar=owner_calendar, uid=weekly.uid, parent=None)
+    with pytest.raises(SeriesChangeRefused, match="stays in the calendar"):
+        occurrence_change(user=owner, master=master, recurrence_id=START, changes={"calendar_id": other.pk},
+                          scope="all", if_match=None)  # fmt: skip
+    assert not Meeting.objects.get(uid=weekly.uid).cancelled
