@@ -3,6 +3,7 @@
 // change the grid reloads what the server has, and a change refused because a sync got there first (412)
 // is said out loud and reloaded, never retried blindly.
 const el = document.getElementById("calendar-grid");
+// Fields through form.elements: a form's own properties (title, action...) share names with fields.
 const form = document.getElementById("quick-form-fields");
 const dialog = document.getElementById("quick-form");
 const message = document.getElementById("grid-message");
@@ -165,18 +166,18 @@ async function changeEvent(info) {
 function openQuickForm(start, end, allDay) {
   form.reset();
   document.getElementById("quick-form-error").hidden = true;
-  form.allDay.checked = allDay;
-  form.startDate.value = day(start);
-  form.endDate.value = allDay ? addDays(day(end), -1) : day(end);
-  form.startTime.value = allDay ? "09:00" : wallClock(start).slice(11, 16);
-  form.endTime.value = allDay ? "10:00" : wallClock(end).slice(11, 16);
+  form.elements.allDay.checked = allDay;
+  form.elements.startDate.value = day(start);
+  form.elements.endDate.value = allDay ? addDays(day(end), -1) : day(end);
+  form.elements.startTime.value = allDay ? "09:00" : wallClock(start).slice(11, 16);
+  form.elements.endTime.value = allDay ? "10:00" : wallClock(end).slice(11, 16);
   showTimes();
   dialog.showModal();
-  form.title.focus();
+  form.elements.title.focus();
 }
 
 function showTimes() {
-  form.querySelectorAll(".timed").forEach(function (label) { label.hidden = form.allDay.checked; });
+  form.querySelectorAll(".timed").forEach(function (label) { label.hidden = form.elements.allDay.checked; });
 }
 
 function nextHour() {
@@ -193,19 +194,19 @@ function newEventNow() {
   openQuickForm(start, new Date(start.getTime() + 3600000), false);
 }
 
-form.allDay.addEventListener("change", showTimes);
+form.elements.allDay.addEventListener("change", showTimes);
 document.getElementById("quick-cancel").addEventListener("click", function () { dialog.close(); });
 document.getElementById("grid-new").addEventListener("click", newEventNow);
 
 form.addEventListener("submit", async function (event) {
   event.preventDefault();
-  const allDay = form.allDay.checked;
+  const allDay = form.elements.allDay.checked;
   const body = {
-    title: form.title.value,
-    calendar: Number(form.calendar.value),
+    title: form.elements.title.value,
+    calendar: Number(form.elements.calendar.value),
     allDay: allDay,
-    start: allDay ? form.startDate.value : `${form.startDate.value}T${form.startTime.value}:00`,
-    end: allDay ? addDays(form.endDate.value, 1) : `${form.endDate.value}T${form.endTime.value}:00`,
+    start: allDay ? form.elements.startDate.value : `${form.elements.startDate.value}T${form.elements.startTime.value}:00`,
+    end: allDay ? addDays(form.elements.endDate.value, 1) : `${form.elements.endDate.value}T${form.elements.endTime.value}:00`,
   };
   const result = await send(el.dataset.create, body);
   if (!result.ok) {

@@ -121,37 +121,42 @@ def test_create_by_dragging_on_the_grid(page, member, calendar, shots, size: str
     assert event.calendar_id == calendar.pk
 
 
-def test_move_and_resize_an_event(page, member, calendar, shots) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_move_and_resize_an_event(page, member, calendar, shots, size: str) -> None:  # type: ignore[no-untyped-def]
     event = _save(calendar, "Budget call", datetime(2026, 11, 24, 10, tzinfo=BERLIN))
-    _open(page, member, "?date=2026-11-24&view=timeGridWeek")
-    block = page.locator(".fc-event", has_text="Budget call")
-    box = block.bounding_box()
-    grab = (box["x"] + box["width"] / 2, box["y"] + 8)
-    target = _slot(page, "2026-11-26", "14:00")
-    _drag(
-        page,
-        grab,
-        (target[0], target[1] + 8 - page.locator(".fc-timegrid-slot-lane").first.bounding_box()["height"] / 2),
-    )
+    # A phone shows one day: the move stays on it; the week view moves it two days on as well.
+    day = "2026-11-26" if size == "desktop" else "2026-11-24"
+    _open(page, member, "?date=2026-11-24&view=" + ("timeGridWeek" if size == "desktop" else "timeGridDay"), size)
+    target = _slot(page, day, "14:00")  # first: it may scroll the grid, which moves the block too
+    lane = page.locator(".fc-timegrid-slot-lane").first.bounding_box()["height"]
+    box = page.locator(".fc-event", has_text="Budget call").bounding_box()
+    _drag(page, (box["x"] + box["width"] / 2, box["y"] + 8), (target[0], target[1] + 8 - lane / 2))
     page.locator("[data-testid=grid-message]", has_text="was moved").wait_for()
     event.refresh_from_db()
-    assert event.start == datetime(2026, 11, 26, 14, tzinfo=BERLIN), event.start
+    when = datetime.fromisoformat(day).replace(hour=14, tzinfo=BERLIN)
+    assert event.start == when, event.start
     shots("moved")
     # Resize: drag the bottom edge down by an hour (the message hidden first: hiding it later would shift the grid).
     page.locator("[data-testid=grid-message]").evaluate("el => { el.hidden = true; el.textContent = ''; }")
     block = page.locator(".fc-event", has_text="Budget call")
+    block.evaluate("el => el.scrollIntoView({block: 'center'})")  # room below it inside the grid's scroller
     block.hover()
     edge = block.locator(".fc-event-resizer-end").bounding_box()
-    lane = page.locator(".fc-timegrid-slot-lane").first.bounding_box()["height"]
     start = (edge["x"] + edge["width"] / 2, edge["y"] + edge["height"] / 4)  # the half inside the block
     _drag(page, start, (start[0], start[1] + 2 * lane))
     page.locator("[data-testid=grid-message]", has_text="was moved").wait_for()
     event.refresh_from_db()
-    assert (event.start, event.end) == (
-        datetime(2026, 11, 26, 14, tzinfo=BERLIN),
-        datetime(2026, 11, 26, 16, tzinfo=BERLIN),
-    )
+    assert (event.start, event.end) == (when, when + timedelta(hours=2))
     shots("resized")
+
+
+def test_the_current_time_line_shows_on_today(page, member, calendar, shots) -> None:  # type: ignore[no-untyped-def]
+    _open(page, member, "")  # today, in the week view
+    line = page.locator(".fc-timegrid-now-indicator-line")
+    line.wait_for(state="attached")
+    today = page.locator(".fc-timegrid-col.fc-day-today")
+    assert today.count() == 1 and today.locator(".fc-timegrid-now-indicator-line").count() == 1
+    shots("now")
 
 
 def test_a_move_refused_because_a_sync_changed_the_event_is_said_and_reloaded(
