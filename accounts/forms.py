@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from integrations.providers import ALL_PROVIDERS, Provider
 
-from .models import User
+from .models import WEEKDAYS, User
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -34,6 +34,9 @@ class ProfileForm(forms.Form):
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
     timezone = forms.CharField(max_length=64, widget=forms.TextInput(attrs={"list": "timezones"}))
+    week_start = forms.TypedChoiceField(
+        label="Weeks start on", choices=WEEKDAYS, coerce=int, help_text="The first day of the calendar's week."
+    )
 
     def clean_timezone(self) -> str:
         return _clean_zone(self.cleaned_data["timezone"])

@@ -81,6 +81,10 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"),
+            (6, "Sunday")]  # fmt: skip
+
+
 class User(AbstractUser):
     """A person who signs in with email and password. Operators (superusers) may have no tenant."""
 
@@ -93,6 +97,10 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     can_setup_integrations = models.BooleanField(default=False)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # The day weeks start on in the calendar grid and date pickers: Monday 0 ... Sunday 6 (Python's weekday()).
+    week_start = models.PositiveSmallIntegerField(choices=WEEKDAYS, default=0)
+    # Calendars the user switched off in the calendar grid (ids), remembered across devices.
+    hidden_calendars = models.JSONField(default=list, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -77,8 +77,20 @@ def user_update(*, user: User, role: str, can_setup_integrations: bool, is_activ
     return user
 
 
-def profile_update(*, user: User, first_name: str, last_name: str, timezone: str) -> User:
+def profile_update(*, user: User, first_name: str, last_name: str, timezone: str, week_start: int = 0) -> User:
     validate_timezone(timezone)
-    user.first_name, user.last_name, user.timezone = first_name, last_name, timezone
-    user.save(update_fields=["first_name", "last_name", "timezone"])
+    if not 0 <= week_start <= 6:
+        raise ValueError("A week starts on a weekday, Monday 0 to Sunday 6.")
+    user.first_name, user.last_name, user.timezone, user.week_start = first_name, last_name, timezone, week_start
+    user.save(update_fields=["first_name", "last_name", "timezone", "week_start"])
     return user
+
+
+def calendar_visibility_set(*, user: User, calendar_id: int, shown: bool) -> list[int]:
+    """Show or hide one calendar in the user's calendar grid; remembered on the user (every device sees it)."""
+    hidden = [pk for pk in user.hidden_calendars if isinstance(pk, int) and pk != calendar_id]
+    if not shown:
+        hidden.append(calendar_id)
+    user.hidden_calendars = sorted(hidden)
+    user.save(update_fields=["hidden_calendars"])
+    return user.hidden_calendars

@@ -84,7 +84,8 @@ def _add_errors(form: object, exc: ValidationError) -> None:
 def settings_page(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     user = request.user
-    initial = {"first_name": user.first_name, "last_name": user.last_name, "timezone": user.timezone}  # type: ignore[union-attr]
+    initial = {"first_name": user.first_name, "last_name": user.last_name, "timezone": user.timezone,  # type: ignore[union-attr]
+               "week_start": user.week_start}  # type: ignore[union-attr]  # fmt: skip
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.profile_update(user=user, **form.cleaned_data)  # type: ignore[arg-type]

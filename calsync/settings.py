@@ -190,6 +190,10 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],  # Pico draws its form icons as data: SVGs
+        # FullCalendar (the calendar grid) adds one EMPTY <style> element and fills it through CSSOM insertRule,
+        # which CSP does not govern; this hash is the empty string's, so it admits no inline style with content.
+        "style-src": ["'self'", "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"],
+        "font-src": ["'self'", "data:"],  # FullCalendar's arrow icons are a small data: font in its CSS
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

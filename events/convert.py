@@ -109,31 +109,46 @@ def _raw_tuple(raw: list[Any]) -> tuple[str, tuple[tuple[str, str], ...], str]:
     return (name, tuple((k, v) for k, v in params), value)
 
 
-def component_from_event(event: Event, master: Event | None = None) -> Component:
-    master = master or event
+# Columns a calendar page showing occurrences never reads: a range read leaves them in the database (and does not
+# decode their JSON), and builds its components with timing_item_from_event.
+DETAIL_FIELDS = ("description", "organizer", "attendees", "alarms", "categories", "url", "sequence", "completed",
+                 "priority", "percent_complete", "client", "project", "activity_type", "extra_properties",
+                 "extra_components", "created_at", "updated_at")  # fmt: skip
+
+
+def _timing_fields(event: Event, master: Event) -> dict[str, Any]:
+    """What expanding an event into occurrences and showing them reads (none of DETAIL_FIELDS)."""
     recurrence_id = None
     if event.recurrence_id is not None:
         recurrence_id = _local(event.recurrence_id, master.timezone, master.all_day)
+    return {
+        "kind": event.kind,
+        "uid": event.uid,
+        "recurrence_id": recurrence_id,
+        "summary": event.title,
+        "location": event.location,
+        "start": _local(event.start, event.timezone, event.all_day),
+        "end": _local(event.end, event.end_timezone or event.timezone, event.all_day),
+        "end_as_duration": event.end_as_duration,
+        "due": _local(event.due, event.timezone, event.all_day),
+        "status": event.status,
+        "transparency": "" if event.transparency == Event.Transparency.BUSY else event.transparency,
+        "visibility": "" if event.visibility == Event.Visibility.PUBLIC else event.visibility,
+        "rrule": event.rrule,
+        "rdates": tuple(temporal_from_text(v) for v in event.rdates),
+        "exdates": tuple(temporal_from_text(v) for v in event.exdates),
+        "busy_status": event.busy_status,
+        "event_type": event.event_type,
+    }
+
+
+def component_from_event(event: Event, master: Event | None = None) -> Component:
     return Component(
-        kind=event.kind,
-        uid=event.uid,
-        recurrence_id=recurrence_id,
-        summary=event.title,
+        **_timing_fields(event, master or event),
         description=event.description,
-        location=event.location,
-        start=_local(event.start, event.timezone, event.all_day),
-        end=_local(event.end, event.end_timezone or event.timezone, event.all_day),
-        end_as_duration=event.end_as_duration,
-        due=_local(event.due, event.timezone, event.all_day),
         completed=event.completed.astimezone(UTC) if event.completed else None,
         priority=event.priority,
         percent_complete=event.percent_complete,
-        status=event.status,
-        transparency="" if event.transparency == Event.Transparency.BUSY else event.transparency,
-        visibility="" if event.visibility == Event.Visibility.PUBLIC else event.visibility,
-        rrule=event.rrule,
-        rdates=tuple(temporal_from_text(v) for v in event.rdates),
-        exdates=tuple(temporal_from_text(v) for v in event.exdates),
         organizer=Person(**event.organizer) if event.organizer else None,
         attendees=tuple(Attendee(**a) for a in event.attendees),
         alarms=tuple(
@@ -146,8 +161,6 @@ def component_from_event(event: Event, master: Event | None = None) -> Component
         client=event.client,
         project=event.project,
         activity_type=event.activity_type,
-        busy_status=event.busy_status,
-        event_type=event.event_type,
         extra_properties=tuple(_raw_tuple(r) for r in event.extra_properties),
         extra_components=tuple(event.extra_components),
     )
@@ -160,6 +173,15 @@ def item_from_event(master: Event, overrides: list[Event] | None = None) -> Item
     return Item(
         master=component_from_event(master),
         overrides=tuple(component_from_event(o, master) for o in rows),
+    )
+
+
+def timing_item_from_event(master: Event, overrides: list[Event]) -> Item:
+    """The item as far as its occurrences' times, titles and places go: for rows read without DETAIL_FIELDS."""
+    rows = sorted(overrides, key=lambda o: o.recurrence_id)
+    return Item(
+        master=Component(**_timing_fields(master, master)),
+        overrides=tuple(Component(**_timing_fields(o, master)) for o in rows),
     )
 
 

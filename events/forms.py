@@ -370,7 +370,16 @@ def _simple_repeat(rrule: str) -> tuple[str, date | None]:
 
 
 class OccurrenceForm(_DetailsMixin, _TimingMixin):
-    """Edit one occurrence of a series: its own time and details, the series untouched."""
+    """Edit an occurrence of a series: it alone, it and the ones after it, or every occurrence (events.series)."""
+
+    scope = forms.ChoiceField(
+        choices=[("this", "This occurrence"), ("following", "This and following occurrences"),
+                 ("all", "All occurrences")],
+        initial="this", widget=forms.RadioSelect, label="Change", required=False,
+    )  # fmt: skip
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data.get("scope") or "this"  # a form posted without the choice changes one occurrence
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -384,6 +393,11 @@ class OccurrenceForm(_DetailsMixin, _TimingMixin):
     def changes(self, base: Component) -> dict[str, Any]:
         start, end = self.cleaned_data["timing"]
         return {"start": start, "end": end, **self.details(base)}
+
+    def series_changes(self, base: Component) -> dict[str, Any]:
+        """The changes as events.series takes them: with whether the occurrence is now all day."""
+        changes = self.changes(base)
+        return {**changes, "all_day": not isinstance(changes["start"], datetime)}
 
 
 class TaskForm(_VersionMixin):

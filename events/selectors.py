@@ -10,7 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from . import recurrence
-from .convert import item_from_event
+from .convert import DETAIL_FIELDS, item_from_event, timing_item_from_event
 from .ical import Item, as_utc
 from .models import Calendar, Event, Tombstone
 
@@ -56,14 +56,21 @@ def span_overlaps(start: datetime, end: datetime) -> Q:
     )
 
 
-def masters_in_range(calendars: QuerySet[Calendar], start: datetime, end: datetime) -> QuerySet[Event]:
-    """Master rows with an occurrence that may touch [start, end): indexed on the span columns."""
-    return (
+def masters_in_range(
+    calendars: QuerySet[Calendar] | list[Calendar], start: datetime, end: datetime, *, deferred: tuple[str, ...] = ()
+) -> QuerySet[Event]:
+    """Master rows with an occurrence that may touch [start, end): indexed on the span columns. Each master's
+    overrides are in its list `override_rows` (a list, not a related manager: Django would build a queryset per
+    master for that, most of a large range read's time). `deferred` columns are left unread."""
+    overrides = Event.objects.defer(*deferred).order_by("recurrence_id")
+    masters = (
         Event.objects.filter(calendar__in=calendars, parent=None, kind=Event.Kind.EVENT)
         .filter(span_overlaps(start, end))
-        .select_related("calendar")
-        .prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
+        .defer(*deferred)
+        .prefetch_related(Prefetch("overrides", queryset=overrides, to_attr="override_rows"))
     )
+    # Calendars the caller already holds are attached to their masters, not read again with every row.
+    return masters if isinstance(calendars, list) else masters.select_related("calendar")
 
 
 class Occurrences(list["Occurrence"]):
@@ -77,17 +84,24 @@ class Occurrences(list["Occurrence"]):
 _FLOATING_REACH = timedelta(hours=14)
 
 
-def occurrences(*, calendars: QuerySet[Calendar], start: datetime, end: datetime) -> Occurrences:
+def occurrences(
+    *, calendars: QuerySet[Calendar] | list[Calendar], start: datetime, end: datetime, details: bool = True
+) -> Occurrences:
     """Every occurrence in [start, end), recurring series expanded with their overrides and exceptions,
     within the request's recurrence budget (an `Occurrences`: read `truncated`). A UID is unique within a
     calendar only: the same event imported into a second calendar is a second event, and each master is
     expanded on its own."""
-    masters = masters_in_range(calendars, start - _FLOATING_REACH, end + _FLOATING_REACH)
+    deferred = () if details else DETAIL_FIELDS  # without details: times, titles and places only, and faster
+    masters = masters_in_range(calendars, start - _FLOATING_REACH, end + _FLOATING_REACH, deferred=deferred)
     result = Occurrences()
     budget = recurrence.Budget.for_request()
+    held = {c.pk: c for c in calendars} if isinstance(calendars, list) else {}
     # Single events first: they cost no rule steps, so a hostile series spends the budget only on series.
     for master in sorted(masters, key=lambda m: m.is_recurring):
-        item = item_from_event(master)
+        if held:
+            master.calendar = held[master.calendar_id]
+        rows = master.override_rows  # type: ignore[attr-defined]
+        item = item_from_event(master, rows) if details else timing_item_from_event(master, rows)
         reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
         for found in recurrence.occurrences(item, start=start - reach, end=end + reach, budget=budget):
             occurrence = _occurrence(master, found, start.tzinfo)
@@ -159,3 +173,25 @@ def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[I
 def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
     """The user's main calendar: the first one made for them (at sign-up), however the names sort."""
     return calendars.order_by("created_at", "id").first()
+
+
+def parse_recurrence_key(text: str) -> datetime | None:
+    """The UTC instant an occurrence key (RECURRENCE_KEY_FORMAT) names; None when it names none."""
+    try:
+        return datetime.strptime(text, RECURRENCE_KEY_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def grid_calendars(calendars: QuerySet[Calendar]) -> list[Calendar]:
+    """The calendars the grid offers (the user's and those shared with them to edit), with their owners:
+    one query."""
+    return list(calendars.select_related("owner").order_by("owner_id", "name", "id"))
+
+
+def grid_occurrences(*, calendars: list[Calendar], hidden: set[int], start: datetime, end: datetime) -> Occurrences:
+    """What the grid shows in [start, end): the shown calendars' occurrences, within the request's recurrence
+    budget. Two queries (masters with their calendars, then overrides) whatever the calendars hold."""
+    # The ids themselves, not a subquery: the planner then reads each calendar's span index (calendar, span_*).
+    shown = [c for c in calendars if c.pk not in hidden]
+    return occurrences(calendars=shown, start=start, end=end, details=False)

@@ -468,6 +468,35 @@ def item_save(
     return SaveResult(event=event, created=existing is None, given_seq=seq)
 
 
+@dataclass(frozen=True)
+class ItemSave:
+    """One save of `items_save_together`, with item_save's arguments."""
+
+    calendar: Calendar
+    item: Item
+    name: str | None = None
+    if_match: int | None = None
+    if_none_match: bool = False
+
+
+def items_save_together(*, saves: list[ItemSave]) -> list[SaveResult]:
+    """Several saves as one change (a series split in two): all or none, committed at once, so CalDAV, feeds and
+    syncs never see half of it."""
+    with transaction.atomic():
+        return [
+            item_save(calendar=s.calendar, item=s.item, name=s.name, if_match=s.if_match, if_none_match=s.if_none_match)
+            for s in saves
+        ]
+
+
+def item_move(*, event: Event, calendar: Calendar, item: Item, if_match: int | None = None) -> SaveResult:
+    """The item, changed, into another calendar: created there and deleted here in one transaction."""
+    with transaction.atomic():
+        result = item_save(calendar=calendar, item=item, if_none_match=True)
+        item_delete(event=event, if_match=if_match)
+    return result
+
+
 def item_delete(*, event: Event, if_match: int | None = None) -> None:
     master = event.parent or event
     with transaction.atomic():
@@ -607,3 +636,38 @@ def _import_finish(job: ImportJob, status: str, problems: list[dict[str, str]], 
         "ics import finished", extra={"import_job": job.pk, "import_status": status, "created_count": job.created_count}
     )
     return job
+
+
+# --- the calendar grid's direct manipulation -------------------------------------------------------------------
+
+
+def event_quick_create(*, calendar: Calendar, title: str, start: Temporal, end: Temporal) -> SaveResult:
+    """A new single event from the calendar grid's quick form (title, time, calendar); the rest has defaults."""
+    component = Component(uid=new_uid(), status="CONFIRMED", summary=title, start=start, end=end)
+    return item_save(calendar=calendar, item=Item(master=component), if_none_match=True)
+
+
+def in_event_terms(master: Event, value: Temporal, *, all_day: bool) -> Temporal:
+    """A time the user dropped (aware, in their zone; a date for the all-day row) in the form the event keeps:
+    a date, floating clock time for a floating event, else the event's own zone (so its DTSTART TZID stays)."""
+    if all_day or not isinstance(value, datetime):
+        return value.date() if isinstance(value, datetime) else value
+    if not master.all_day and not master.timezone:
+        return value.replace(tzinfo=None)  # floating stays floating: the same clock time wherever it is read
+    zone = resolve_zone(master.timezone) if not master.all_day and master.timezone else None
+    return value.astimezone(zone) if zone is not None else value
+
+
+def event_reschedule(*, master: Event, start: Temporal, end: Temporal, if_match: int) -> SaveResult:
+    """Move or resize a single (non-recurring) event, keeping everything else; PreconditionFailed when it
+    changed since version `if_match` (a sync or another tab wrote it meanwhile)."""
+    if master.is_recurring or master.parent_id is not None:
+        raise ICalError("This event repeats: change one occurrence or the series.")
+    item = item_from_event(master)
+    all_day = not isinstance(start, datetime)
+    moved = replace(
+        item.master,
+        start=in_event_terms(master, start, all_day=all_day),
+        end=in_event_terms(master, end, all_day=all_day),
+    )
+    return item_save(calendar=master.calendar, item=replace(item, master=moved), name=master.name, if_match=if_match)

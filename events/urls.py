@@ -1,15 +1,20 @@
 from django.urls import path
 
-from . import views
+from . import grid_views, views
 
 app_name = "events"
 
 urlpatterns = [
-    path("calendar/", views.calendar_week, name="calendar"),
+    path("calendar/", grid_views.calendar_page, name="calendar"),
+    path("calendar/events.json", grid_views.events_feed, name="grid_events"),
+    path("calendar/events/new.json", grid_views.event_create, name="grid_create"),
+    path("calendar/events/<int:pk>/change.json", grid_views.event_change, name="grid_change"),
+    path("calendar/visibility.json", grid_views.calendar_visibility, name="grid_visibility"),
     path("calendar/list/", views.calendar_list, name="calendar_list"),
     path("events/new/", views.event_create, name="event_create"),
     path("events/<int:pk>/", views.event_detail, name="event_detail"),
     path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),
+    path("events/<int:pk>/summary/", views.event_summary, name="event_summary"),
     path("events/<int:pk>/delete/", views.event_delete, name="event_delete"),
     path("events/<int:pk>/occurrences/<str:rid>/edit/", views.occurrence_edit, name="occurrence_edit"),
     path("events/<int:pk>/occurrences/<str:rid>/delete/", views.occurrence_delete, name="occurrence_delete"),

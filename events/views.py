@@ -19,8 +19,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from dav.resources import calendar_href
+from integrations.selectors import event_copies
 
-from . import selectors, services
+from . import selectors, series, services
 from .convert import component_from_event, item_from_event, occurrence_value
 from .forms import (
     CalendarForm,
@@ -32,6 +33,7 @@ from .forms import (
     initial_timing,
     timezone_choices,
 )
+from .grid import private_to
 from .ical import UTC, Component, ICalError, Item, as_utc, serialise
 from .models import Event, ImportJob
 
@@ -64,52 +66,6 @@ def _selected_calendars(request: HttpRequest) -> Any:
     calendars = _scope(request).calendars()
     hidden = {int(v) for v in request.GET.getlist("hide") if v.isdigit()}
     return calendars.exclude(pk__in=hidden), hidden
-
-
-@login_required
-def calendar_week(request: HttpRequest) -> HttpResponse:
-    _ensure_calendar(request)
-    zone = _user_zone(request)
-    today = timezone.now().astimezone(zone).date()
-    day = _day_param(request, "week", today)
-    monday = day - timedelta(days=day.weekday())
-    start = datetime.combine(monday, time(0), tzinfo=zone)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
-    calendars, hidden = _selected_calendars(request)
-    found = selectors.occurrences(calendars=calendars, start=start, end=end)
-    days = [
-        {"date": monday + timedelta(days=i), "occurrences": [], "is_today": monday + timedelta(days=i) == today}
-        for i in range(7)
-    ]
-    for occurrence in found:
-        for entry in days:
-            if _touches(occurrence, entry["date"], zone):
-                entry["occurrences"].append(occurrence)
-    return render(
-        request,
-        "events/week.html",
-        {
-            "days": days,
-            "truncated": found.truncated,
-            "monday": monday,
-            "previous": monday - timedelta(days=7),
-            "next": monday + timedelta(days=7),
-            "today": today,
-            "calendars": _scope(request).calendars(),
-            "hidden": hidden,
-        },
-    )
-
-
-def _touches(occurrence: selectors.Occurrence, day: date, zone: zoneinfo.ZoneInfo) -> bool:
-    if occurrence.all_day:
-        first, last = occurrence.start.date(), occurrence.end.date() - timedelta(days=1)
-        return first <= day <= max(first, last)
-    day_start = datetime.combine(day, time(0), tzinfo=zone)
-    day_end = day_start + timedelta(days=1)
-    if occurrence.start == occurrence.end:
-        return day_start <= occurrence.start < day_end
-    return occurrence.start < day_end and occurrence.end > day_start
 
 
 @login_required
@@ -184,7 +140,7 @@ def _save_or_report(request: HttpRequest, form: Any, calendar: Any, item: Item, 
 
 def _week_of(event: Event) -> str:
     when = event.start or timezone.now()
-    return f"{reverse('events:calendar')}?week={when.date().isoformat()}"
+    return f"{reverse('events:calendar')}?date={when.date().isoformat()}"
 
 
 @login_required
@@ -193,6 +149,10 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     master = event.parent or event
     if master.kind != Event.Kind.EVENT:
         return redirect("events:task_edit", pk=master.pk)
+    return render(request, "events/event_detail.html", _detail_context(request, master))
+
+
+def _detail_context(request: HttpRequest, master: Event) -> dict[str, Any]:
     occurrence = _occurrence_param(request.GET.get("occurrence", ""))
     item = item_from_event(master)
     override = None
@@ -207,19 +167,30 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Shown in the form the series was given in: an all-day date, floating clock time, or an instant (the page's
     # zone), never the UTC stand-ins stored for the first two.
     start, end = (occurrence_value(master, v) if v is not None else None for v in (start, end))
-    return render(
-        request,
-        "events/event_detail.html",
-        {
-            "event": master,
-            "component": shown,
-            "when_start": start,
-            "when_end": end,
-            "item": item,
-            "occurrence": occurrence,
-            "occurrence_key": _rid_key(occurrence) if occurrence else "",
-        },
-    )
+    if master.all_day and end is not None and end != start:
+        end = end - timedelta(days=1)  # DTEND is exclusive: a one-day event ends the day it starts
+    return {
+        "event": master,
+        "component": shown,
+        "when_start": start,
+        "when_end": end,
+        "item": item,
+        "occurrence": occurrence,
+        "occurrence_key": _rid_key(occurrence) if occurrence else "",
+        "copies": event_copies(event=master, viewer=request.user),  # type: ignore[arg-type]
+        # Someone else's private event, opened through a calendar shared to edit: the time is all it shows.
+        "hidden": private_to(master, request.user.pk),  # type: ignore[arg-type]
+    }
+
+
+@login_required
+def event_summary(request: HttpRequest, pk: int) -> HttpResponse:
+    """The event's summary alone (the detail page's facts), for a popover on the calendar."""
+    event = _scope(request).event(pk)
+    master = event.parent or event
+    if master.kind != Event.Kind.EVENT:
+        raise Http404("Not an event.")
+    return render(request, "events/_event_summary.html", {**_detail_context(request, master), "standalone": True})
 
 
 def _occurrence_param(text: str) -> datetime | None:
@@ -308,28 +279,17 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
     )
     if request.method == "POST":
         form = OccurrenceForm(request.POST, picks=Picks(master.tenant_id, had=base))
-        if form.is_valid():
-            try:
-                services.occurrence_update(
-                    master=master,
-                    recurrence_id=recurrence_id,
-                    changes=form.changes(base),
-                    if_match=form.cleaned_data.get("version"),
-                )
-            except ICalError as exc:
-                form.add_error(None, str(exc))
-            except services.PreconditionFailed:
-                form.add_error(None, "Someone changed this series while you were editing it. Reload and try again.")
-            else:
-                messages.success(request, "This occurrence was changed; the rest of the series is unchanged.")
-                return redirect(f"{reverse('events:calendar')}?week={form.cleaned_data['start_date'].isoformat()}")
+        if form.is_valid() and _occurrence_change(request, form, master, recurrence_id, base):
+            return redirect(f"{reverse('events:calendar')}?date={form.cleaned_data['start_date'].isoformat()}")
     else:
         zone = master.timezone or request.user.timezone  # type: ignore[union-attr]
+        scope = request.GET.get("scope") if request.GET.get("scope") in series.SCOPES else "this"
         form = OccurrenceForm(
             initial={
                 **OccurrenceForm.initial_details(base),
                 **initial_timing(base.start, base.end, zone),
                 "version": master.seq,
+                "scope": scope,
             }
         )
     return render(
@@ -337,6 +297,34 @@ def occurrence_edit(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
         "events/occurrence_form.html",
         {"form": form, "event": master, "original": instant, "timezones": timezone_choices()},
     )
+
+
+_CHANGED = {
+    "this": "This occurrence was changed; the rest of the series is unchanged.",
+    "following": "This and the following occurrences were changed: they are now a series of their own.",
+    "all": "Every occurrence of the series was changed.",
+}
+
+
+def _occurrence_change(request: HttpRequest, form: OccurrenceForm, master: Event, rid: Any, base: Component) -> bool:
+    scope = form.cleaned_data["scope"]
+    try:
+        series.occurrence_change(
+            user=request.user,  # type: ignore[arg-type]
+            master=master,
+            recurrence_id=rid,
+            changes=form.series_changes(base),
+            scope=scope,
+            if_match=form.cleaned_data.get("version"),
+        )
+    except ICalError as exc:
+        form.add_error(None, str(exc))
+    except services.PreconditionFailed:
+        form.add_error(None, "Someone changed this series while you were editing it. Reload and try again.")
+    else:
+        messages.success(request, _CHANGED[scope])
+        return True
+    return False
 
 
 def _shifted(master: Component, start: Any) -> Any:
@@ -351,7 +339,7 @@ def occurrence_delete(request: HttpRequest, pk: int, rid: str) -> HttpResponse:
     master, instant = _series(request, pk, rid)
     services.occurrence_cancel(master=master, recurrence_id=occurrence_value(master, instant))
     messages.success(request, "The occurrence was removed from the series.")
-    return redirect(f"{reverse('events:calendar')}?week={instant.date().isoformat()}")
+    return redirect(f"{reverse('events:calendar')}?date={instant.date().isoformat()}")
 
 
 # --- tasks -------------------------------------------------------------------------------

@@ -115,8 +115,9 @@ def _local(result: dict[int, PersonBusy], start: datetime, end: datetime, policy
     for master in sorted(masters, key=lambda m: m.is_recurring):  # single events cost no budget: first
         busy = result[master.calendar.owner_id]
         zone = ZoneInfo(busy.person.timezone)
-        for found in recurrence.occurrences(item_from_event(master), start=start - _FLOATING_REACH,
-                                             end=end + _FLOATING_REACH, budget=budgets[busy.person.pk]):  # fmt: skip
+        item = item_from_event(master, master.override_rows)
+        for found in recurrence.occurrences(item, start=start - _FLOATING_REACH, end=end + _FLOATING_REACH,
+                                             budget=budgets[busy.person.pk]):  # fmt: skip
             block = _block(master, found, zone, policy)
             if block is not None and block.start < end and block.end > start:
                 busy.blocks.append(block)

@@ -70,9 +70,11 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {
         "events:event_detail": reverse("events:event_detail", args=[event]),
         "events:event_edit": reverse("events:event_edit", args=[event]),
+        "events:event_summary": reverse("events:event_summary", args=[event]),
         "events:event_delete": reverse("events:event_delete", args=[event]),
         "events:occurrence_edit": reverse("events:occurrence_edit", args=[event, rid]),
         "events:occurrence_delete": reverse("events:occurrence_delete", args=[event, rid]),
+        "events:grid_change": reverse("events:grid_change", args=[event]),
         "events:task_edit": reverse("events:task_edit", args=[task]),
         "events:task_delete": reverse("events:task_delete", args=[task]),
         "events:calendar_edit": reverse("events:calendar_edit", args=[cal]),
@@ -118,8 +120,9 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 # URLs that take no object id: they are checked for leaks of foreign rows in their listings.
 LISTINGS = [
-    "events:calendar", "events:calendar_list", "events:task_list", "events:calendar_index", "events:event_create",
-    "events:task_create", "events:calendar_create", "settings", "admin_users", "admin_user_create", "admin_tenant",
+    "events:calendar", "events:grid_events", "events:calendar_list", "events:task_list", "events:calendar_index",
+    "events:event_create", "events:task_create", "events:calendar_create", "settings", "admin_users",
+    "admin_user_create", "admin_tenant",
     "integrations:connect_calsync", "integrations:admin_logs", "integrations:caldav_connect",
     "integrations:caldav_choose", "dav:app_passwords", "integrations:google_callback",
     "integrations:google_connect_workspace", "integrations:google_choose", "integrations:google_workspace",
@@ -132,7 +135,8 @@ LISTINGS = [
 # What the listings that need it are opened with.
 LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
                 "business:suggest": ("clients", "?q=glo"), "events:calendar": ("", "?week=2026-11-23"),
-                "events:calendar_list": ("", "?from=2026-11-20&to=2027-01-31")}  # fmt: skip
+                "events:calendar_list": ("", "?from=2026-11-20&to=2027-01-31"),
+                "events:grid_events": ("", "?start=2026-11-20&end=2027-01-20")}  # fmt: skip
 LISTINGS += ["reports:report", "reports:export_csv", "reports:export_xlsx", "reports:rules"]
 # Takes no id and reads only the poster's own tenant (tests/reports/test_saved.py: sharing outside it is refused).
 CREATES_ONLY = ["reports:saved_create"]
@@ -140,8 +144,16 @@ CREATES_ONLY = ["reports:saved_create"]
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
 # Authenticated by their own credentials (app passwords, a feed's secret token): tests/dav covers their isolation.
 # (meetings: a signed answer link, the signed reply address; tests/meetings covers them.)
-OWN_CREDENTIALS = ["dav:dav", "dav:well_known", "dav:feed", "integrations:google_push", "meetings:answer",
-                   "meetings:inbound"]
+# The grid's JSON writes name a calendar in their body: tests/events/test_grid.py refuses another tenant's there.
+JSON_WRITES = ["events:grid_create", "events:grid_visibility"]
+OWN_CREDENTIALS = [
+    "dav:dav",
+    "dav:well_known",
+    "dav:feed",
+    "integrations:google_push",
+    "meetings:answer",
+    "meetings:inbound",
+]
 
 
 def _named_urls() -> set[str]:
@@ -161,6 +173,7 @@ def _named_urls() -> set[str]:
 
 def test_every_url_is_covered_by_an_isolation_test(foreign) -> None:  # type: ignore[no-untyped-def]
     covered = set(_foreign_urls(foreign)) | set(LISTINGS) | set(PUBLIC) | set(OWN_CREDENTIALS) | set(CREATES_ONLY)
+    covered |= set(JSON_WRITES)
     assert _named_urls() - covered == set(), "add the new URL to the isolation tests"
 
 

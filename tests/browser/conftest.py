@@ -74,6 +74,18 @@ def sign_in(page, email: str, password: str) -> None:  # type: ignore[no-untyped
     page.click("main button[type=submit]")
 
 
+def grid_week(page, day: str) -> None:  # type: ignore[no-untyped-def]
+    """Open the calendar grid's week view around `day` (YYYY-MM-DD) once its events have loaded."""
+    page.goto(f"/calendar/?date={day}&view=timeGridWeek")
+    page.wait_for_selector(".fc-view")
+    page.wait_for_load_state("networkidle")
+
+
+def grid_day_events(page, day: str):  # type: ignore[no-untyped-def]
+    """The event blocks in one day's column of the grid's week or day view."""
+    return page.locator(f".fc-timegrid-col[data-date='{day}'] .fc-event")
+
+
 def accept_on_own_copy(browser, base_url: str, user, title: str, timezone_id: str) -> None:  # type: ignore[no-untyped-def]
     """A colleague signs in in their own browser and accepts their copy of a meeting, which names its owner."""
     from events.models import Event

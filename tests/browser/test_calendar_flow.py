@@ -10,7 +10,7 @@ from events.models import Calendar, Event
 from events.selectors import calendar_items
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import grid_day_events, grid_week, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,9 +42,9 @@ def test_weekly_series_with_a_moved_occurrence_exports_and_imports_unchanged(  #
     page.wait_for_selector(".flash.success")
 
     # Move the 30 November occurrence to Wednesday 2 December, 14:00-15:00.
-    page.goto("/calendar/?week=2026-11-30")
-    monday = page.locator(".day[data-date='2026-11-30'] [data-testid=occurrence]")
-    assert monday.inner_text().startswith("10:00–11:00")
+    grid_week(page, "2026-11-30")
+    monday = grid_day_events(page, "2026-11-30")
+    assert monday.inner_text().startswith("10:00 - 11:00")
     monday.click()
     page.click("text=Edit this occurrence")
     page.fill("input[name=start_date]", "2026-12-02")
@@ -54,13 +54,13 @@ def test_weekly_series_with_a_moved_occurrence_exports_and_imports_unchanged(  #
     page.click("main button[type=submit]")
     page.wait_for_selector(".flash.success")
 
-    page.goto("/calendar/?week=2026-11-30")
+    grid_week(page, "2026-11-30")
     screenshot("week-with-moved-occurrence")
-    assert page.locator(".day[data-date='2026-11-30'] [data-testid=occurrence]").count() == 0
-    moved = page.locator(".day[data-date='2026-12-02'] [data-testid=occurrence]")
-    assert "14:00–15:00" in moved.inner_text() and "Weekly sync" in moved.inner_text()
-    page.goto("/calendar/?week=2026-12-07")
-    assert "10:00–11:00" in page.locator(".day[data-date='2026-12-07'] [data-testid=occurrence]").inner_text()
+    assert grid_day_events(page, "2026-11-30").count() == 0
+    moved = grid_day_events(page, "2026-12-02")
+    assert "14:00 - 15:00" in moved.inner_text() and "Weekly sync" in moved.inner_text()
+    grid_week(page, "2026-12-07")
+    assert "10:00 - 11:00" in grid_day_events(page, "2026-12-07").inner_text()
 
     # Export the calendar as ICS.
     page.goto("/calendars/")

@@ -15,7 +15,7 @@ from events.ical import Component, Item
 from events.models import Event
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import grid_day_events, grid_week, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -39,8 +39,8 @@ def test_the_same_event_in_two_calendars_shows_twice(page, member, calendar, aar
           rrule="FREQ=DAILY;COUNT=5")  # fmt: skip
     sign_in(page, member.email, PASSWORD)
     page.wait_for_url(re.compile(r"/calendar/"))
-    page.goto("/calendar/?week=2026-11-23")
-    tuesday = page.locator(".day[data-date='2026-11-24'] [data-testid=occurrence] .title")
+    grid_week(page, "2026-11-23")
+    tuesday = grid_day_events(page, "2026-11-24").locator(".fc-event-title")
     assert tuesday.all_inner_texts() == ["Standup", "Standup (imported copy)"]
     page.goto("/calendar/list/?from=2026-11-23&to=2026-11-29")
     screenshot("list")
@@ -61,9 +61,9 @@ def test_a_floating_event_stays_floating_when_its_title_is_edited(page, member, 
     page.fill("input[name=title]", "Morning run (long)")
     page.click("main button[type=submit]")
     page.wait_for_selector(".flash.success")
-    page.goto("/calendar/?week=2026-11-23")  # at its clock time, not pinned to UTC and shown an hour later
-    when = page.locator(".day[data-date='2026-11-24'] [data-testid=occurrence] .when")
-    assert when.inner_text() == "07:30–08:00"
+    grid_week(page, "2026-11-23")  # at its clock time, not pinned to UTC and shown an hour later
+    when = grid_day_events(page, "2026-11-24").locator(".fc-event-time")
+    assert when.inner_text() == "07:30 - 08:00"
     event.refresh_from_db()
     assert (event.title, event.timezone) == ("Morning run (long)", "")
     assert item_from_event(event).master.start == datetime(2026, 11, 24, 7, 30)  # naive: still floating

@@ -10,11 +10,11 @@ from events.ical import parse_item
 from events.services import item_save
 from tests.factories import PASSWORD, CalendarFactory
 
-from .conftest import sign_in
+from .conftest import grid_week, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-MAIN_PAGES = ["/calendar/?week=2026-11-30", "/calendar/list/", "/tasks/", "/calendars/", "/settings/", "/find-a-time/",
+MAIN_PAGES = ["/calendar/?date=2026-11-30", "/calendar/list/", "/tasks/", "/calendars/", "/settings/", "/find-a-time/",
               "/settings/scheduling/"]  # fmt: skip
 
 
@@ -49,9 +49,9 @@ def test_main_pages_report_no_violation_and_keep_their_colours(page, member, csp
         page.goto(path)
         page.wait_for_load_state("load")
         assert not csp_violations, (path, csp_violations)
-    page.goto("/calendar/?week=2026-11-30")
-    occurrence = page.locator("[data-testid=occurrence]", has_text="Colourful")
-    assert occurrence.evaluate("el => getComputedStyle(el).borderLeftColor") == "rgb(255, 136, 0)"
+    grid_week(page, "2026-11-30")
+    occurrence = page.locator(".fc-event", has_text="Colourful")
+    assert occurrence.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(255, 136, 0)"
     page.goto("/calendars/")
     swatch = page.locator("tr", has_text="Orange").locator(".swatch")
     assert swatch.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(255, 136, 0)"

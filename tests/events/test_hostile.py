@@ -48,7 +48,8 @@ def cal_path(calendar) -> str:  # type: ignore[no-untyped-def]
 
 
 def assert_still_answers(member_client, dav: Dav, calendar) -> None:  # type: ignore[no-untyped-def]
-    assert member_client.get(reverse("events:calendar") + "?week=2026-11-23").status_code == 200
+    assert member_client.get(reverse("events:calendar") + "?date=2026-11-23").status_code == 200
+    assert member_client.get(reverse("events:grid_events") + "?start=2026-11-23&end=2026-11-30").status_code == 200
     assert member_client.get(reverse("events:calendar_list") + "?from=2026-11-01&to=2026-12-31").status_code == 200
     report = dav.report(cal_path(calendar), QUERY)
     assert report.status_code == 207, dav.body(report)

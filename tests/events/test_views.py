@@ -75,9 +75,10 @@ def test_bad_event_input_gets_a_clear_message_and_stores_nothing(member_client, 
 def test_single_events_are_not_shown_as_series(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
     member_client.post(reverse("events:event_create"), _form(calendar))
     member_client.post(reverse("events:event_create"), _form(calendar, title="Weekly", repeat="WEEKLY"))
-    page = member_client.get(reverse("events:calendar") + "?week=2026-11-23").content.decode()
-    single = page.split("Planning")[0].rsplit("<a ", 1)[1]
-    assert "?occurrence=" not in single and page.count('class="badge"') == 1
+    week = member_client.get(reverse("events:grid_events") + "?start=2026-11-23&end=2026-11-30").json()["events"]
+    single = next(e for e in week if e["title"] == "Planning")
+    assert single["recurrenceId"] is None and "?occurrence=" not in single["url"] and not single["recurring"]
+    assert {e["recurring"] for e in week if e["title"] == "Weekly"} == {True}
 
 
 def test_all_day_event_end_date_is_inclusive_for_people(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
@@ -87,8 +88,8 @@ def test_all_day_event_end_date_is_inclusive_for_people(member_client, calendar)
     )
     event = Event.objects.get()
     assert event.all_day and (event.end - event.start) == timedelta(days=3)
-    page = member_client.get(reverse("events:calendar") + "?week=2026-12-21").content.decode()
-    assert page.count("All day") == 3
+    week = member_client.get(reverse("events:grid_events") + "?start=2026-12-21&end=2026-12-28").json()["events"]
+    assert [(e["start"], e["end"], e["allDay"]) for e in week] == [("2026-12-24", "2026-12-27", True)]
 
 
 def test_edit_series_keeps_uid_and_bumps_sequence(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
@@ -123,8 +124,8 @@ def test_week_and_list_pages_make_a_fixed_number_of_queries(
         )
         services.item_save(calendar=calendar, item=Item(master=component))
     with django_assert_max_num_queries(10):
-        response = member_client.get(reverse("events:calendar") + "?week=2026-11-23")
-    assert response.content.decode().count('data-testid="occurrence"') > 30
+        response = member_client.get(reverse("events:grid_events") + "?start=2026-11-23&end=2026-11-30")
+    assert len(response.json()["events"]) > 30
     with django_assert_max_num_queries(10):
         member_client.get(reverse("events:calendar_list") + "?from=2026-11-23&to=2026-12-31")
 
@@ -135,8 +136,12 @@ def test_hidden_calendars_are_left_out(member_client, calendar, member) -> None:
     for cal, title in ((calendar, "Work thing"), (other, "Dentist")):
         component = Component(uid=title, summary=title, start=start, end=start + timedelta(hours=1))
         services.item_save(calendar=cal, item=Item(master=component))
-    page = member_client.get(reverse("events:calendar") + f"?week=2026-11-23&hide={other.pk}").content.decode()
+    page = member_client.get(reverse("events:calendar_list") + f"?from=2026-11-23&hide={other.pk}").content.decode()
     assert "Work thing" in page and "Dentist" not in page
+    member.hidden_calendars = [other.pk]  # the grid remembers it on the user (tests/events/test_grid.py)
+    member.save(update_fields=["hidden_calendars"])
+    week = member_client.get(reverse("events:grid_events") + "?start=2026-11-23&end=2026-11-30").json()["events"]
+    assert [e["title"] for e in week] == ["Work thing"]
 
 
 def test_export_then_import_into_another_calendar(member_client, calendar, member, on_commit) -> None:  # type: ignore[no-untyped-def]
@@ -268,7 +273,7 @@ def test_absurd_dates_in_the_address_fall_back_to_today(member_client, query) ->
     listing = member_client.get(reverse("events:calendar_list") + query.replace("week", "from"))
     today = timezone.now().astimezone(BERLIN).date().isoformat()  # the member's time zone
     assert week.status_code == listing.status_code == 200
-    assert f'class="day today" data-date="{today}"' in week.content.decode()
+    assert f'data-initial-date="{today}"' in week.content.decode()
     assert f'name="from" value="{today}"' in listing.content.decode()
 
 
