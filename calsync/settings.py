@@ -475,7 +475,12 @@ LOGGING = {
             "formatter": env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain"),
         },
     },
+    "filters": {"forbidden_without_traceback": {"()": "calsync.logformat.ForbiddenWithoutTraceback"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
-    "loggers": {"exchangelib": {"level": "WARNING"}},
+    "loggers": {
+        # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
+        "exchangelib": {"level": "WARNING"},
+        # An ordinary 403 is one warning line, not a traceback (calsync.logformat).
+        "django.request": {"filters": ["forbidden_without_traceback"]},
+    },
 }

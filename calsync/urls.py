@@ -14,3 +14,7 @@ urlpatterns = [
     path("", include("scheduling.urls")),
     path("", include("meetings.urls")),
 ]
+
+handler403 = "calsync.errors.permission_denied"
+handler404 = "calsync.errors.page_not_found"
+handler500 = "calsync.errors.server_error"
