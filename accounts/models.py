@@ -93,6 +93,10 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     can_setup_integrations = models.BooleanField(default=False)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Where new events and new integrations go (events.selectors.main_calendar); null: the first one made.
+    default_calendar = models.ForeignKey(
+        "events.Calendar", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Tenant, User, validate_timezone
+
+if TYPE_CHECKING:
+    from events.models import Calendar
 
 
 class LastAdminError(ValidationError):
@@ -77,8 +82,24 @@ def user_update(*, user: User, role: str, can_setup_integrations: bool, is_activ
     return user
 
 
-def profile_update(*, user: User, first_name: str, last_name: str, timezone: str) -> User:
+def profile_update(
+    *, user: User, first_name: str, last_name: str, timezone: str, default_calendar: Calendar | None = None
+) -> User:
+    """Name, time zone and, when given, the main calendar (where new events and integrations go)."""
     validate_timezone(timezone)
     user.first_name, user.last_name, user.timezone = first_name, last_name, timezone
-    user.save(update_fields=["first_name", "last_name", "timezone"])
+    fields = ["first_name", "last_name", "timezone"]
+    if default_calendar is not None:
+        _check_main_calendar(user, default_calendar)
+        user.default_calendar = default_calendar
+        fields.append("default_calendar")
+    user.save(update_fields=fields)
     return user
+
+
+def _check_main_calendar(user: User, calendar: Calendar) -> None:
+    """Only a calendar of the user's own that holds events: new events are written there without asking."""
+    if calendar.owner_id != user.pk or calendar.tenant_id != user.tenant_id:
+        raise ValidationError({"default_calendar": "Choose one of your own calendars."})
+    if "VEVENT" not in calendar.components.split(","):
+        raise ValidationError({"default_calendar": f"“{calendar.name}” holds only tasks; choose one for events."})

@@ -15,6 +15,7 @@ from django.urls import reverse_lazy
 
 from dav.services import server_url_for
 from events.forms import timezone_choices
+from events.selectors import main_calendar
 from integrations.exchange.services import active_for as exchange_server_for
 from integrations.google.services import workspace_for
 from integrations.microsoft.organisation import active_for as microsoft_organisation_for
@@ -81,12 +82,18 @@ def _add_errors(form: object, exc: ValidationError) -> None:
 def settings_page(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     user = request.user
-    initial = {"first_name": user.first_name, "last_name": user.last_name, "timezone": user.timezone}  # type: ignore[union-attr]
-    form = ProfileForm(request.POST or None, initial=initial)
+    calendars = scope.calendars()
+    initial = {"first_name": user.first_name, "last_name": user.last_name, "timezone": user.timezone,  # type: ignore[union-attr]
+               "default_calendar": main_calendar(calendars)}  # fmt: skip
+    form = ProfileForm(request.POST or None, initial=initial, calendars=calendars)
     if request.method == "POST" and form.is_valid():
-        services.profile_update(user=user, **form.cleaned_data)  # type: ignore[arg-type]
-        messages.success(request, "Your settings were saved.")
-        return redirect("settings")
+        try:
+            services.profile_update(user=user, **form.cleaned_data)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Your settings were saved.")
+            return redirect("settings")
     providers = [{"key": p.value, "label": p.label, "allowed": scope.tenant.allows(p.value)} for p in Provider]
     return render(
         request,

@@ -6,8 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
+
+from accounts.models import User
 
 from . import recurrence
 from .convert import item_from_event
@@ -157,5 +159,8 @@ def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[I
 
 
 def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
-    """The user's main calendar: the first one made for them (at sign-up), however the names sort."""
-    return calendars.order_by("created_at", "id").first()
+    """The main calendar among `calendars` (a user's own): the one its owner chose in Settings, else the first one
+    made for them (at sign-up), however the names sort. One query; a deleted choice falls back by itself (the
+    user's field is set to null)."""
+    chosen = Exists(User.objects.filter(pk=OuterRef("owner_id"), default_calendar=OuterRef("pk")))
+    return calendars.annotate(is_main=chosen).order_by("-is_main", "created_at", "id").first()

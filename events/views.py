@@ -427,7 +427,8 @@ def calendar_index(request: HttpRequest) -> HttpResponse:
         .calendars()
         .annotate(event_count=Count("events", filter=Q(events__parent=None, events__kind=Event.Kind.EVENT)))
     )
-    return render(request, "events/calendar_index.html", {"calendars": calendars})
+    main = selectors.main_calendar(_scope(request).calendars())
+    return render(request, "events/calendar_index.html", {"calendars": calendars, "main": main})
 
 
 @login_required
@@ -475,9 +476,11 @@ def calendar_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if scope.calendars().count() == 1:
         messages.error(request, "This is your only calendar; create another before deleting it.")
         return redirect("events:calendar_index")
-    name = calendar.name
+    name, was_main = calendar.name, selectors.main_calendar(scope.calendars()) == calendar
     services.calendar_delete(calendar=calendar)
-    messages.success(request, f"Calendar “{name}” and its events were deleted.")
+    main = selectors.main_calendar(scope.calendars()) if was_main else None
+    then = f" Your main calendar is now “{main.name}”." if main is not None else ""
+    messages.success(request, f"Calendar “{name}” and its events were deleted.{then}")
     return redirect("events:calendar_index")
 
 
