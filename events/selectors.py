@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 
 from . import recurrence
-from .convert import item_from_event
+from .convert import item_from_event, search_text
 from .ical import Item, as_utc
 from .models import Calendar, Event, Tombstone
 
@@ -164,3 +164,99 @@ def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
     user's field is set to null)."""
     chosen = Exists(User.objects.filter(pk=OuterRef("owner_id"), default_calendar=OuterRef("pk")))
     return calendars.annotate(is_main=chosen).order_by("-is_main", "created_at", "id").first()
+
+
+# --- search -------------------------------------------------------------------------------------------------
+
+SEARCH_PAGE = 50  # occurrences per page of results
+SEARCH_HORIZON = timedelta(days=731)  # how far ahead one page looks for occurrences of a series
+SEARCH_MAX_SERIES = 200  # matching series expanded per page; the recurrence budget bounds their cost too
+SEARCH_MAX_TERMS = 8
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a query, case-folded like Event.search_text; every one must occur."""
+    return list(dict.fromkeys(text.casefold().split()))[:SEARCH_MAX_TERMS]
+
+
+@dataclass
+class SearchResults:
+    """One page of matching occurrences from `start`; `next_start` begins the next page (None: no more)."""
+
+    occurrences: Occurrences
+    start: datetime
+    next_start: datetime | None
+
+
+def _matching(terms: list[str]) -> Q:
+    query = Q()
+    for term in terms:
+        query &= Q(search_text__contains=term)
+    return query
+
+
+def _visible_to(viewer: User) -> Q:
+    """A colleague's private or confidential event shows as busy without details: nothing of it can match."""
+    hidden = Event.Visibility.PRIVATE, Event.Visibility.CONFIDENTIAL
+    return ~(Q(visibility__in=hidden) & ~Q(calendar__owner=viewer))
+
+
+def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: datetime) -> SearchResults:
+    """Occurrences from `start` on whose title, location, description or attendees contain every word of `text`
+    (any case), in the calendars the viewer may read; a series shows as its matching occurrences, expanded
+    through events.recurrence within the request's budget. A bounded number of queries, whatever the size."""
+    terms = search_terms(text)
+    if not terms:
+        return SearchResults(Occurrences(), start, None)
+    overrides = Event.objects.filter(calendar__in=calendars, parent__isnull=False).filter(_matching(terms))
+    candidates = (
+        masters_in_range(calendars, start - _FLOATING_REACH, _FAR)
+        .filter(_visible_to(viewer))
+        .filter(_matching(terms) | Q(pk__in=overrides.filter(_visible_to(viewer)).values("parent_id")))
+        .order_by("span_start", "id")
+    )
+    singles = list(candidates.filter(rrule="")[: SEARCH_PAGE + 1])
+    # Series are expanded over a horizon, or only up to the first single that no longer fits on this page.
+    until = singles[SEARCH_PAGE].span_start if len(singles) > SEARCH_PAGE else start + SEARCH_HORIZON
+    series = list(candidates.exclude(rrule="").filter(span_start__lt=until)[:SEARCH_MAX_SERIES])
+    budget = recurrence.Budget.for_request()
+    found = Occurrences()
+    for master in [*singles[:SEARCH_PAGE], *series]:
+        found.extend(_matches_of(master, terms, start, until, budget))
+    found.truncated = budget.truncated
+    found.sort(key=lambda o: (o.start, o.title))
+    more = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
+    return _page(found, start, until if more else None)
+
+
+_FAR = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _matches_of(
+    master: Event, terms: list[str], start: datetime, until: datetime, budget: recurrence.Budget
+) -> Iterator[Occurrence]:
+    """The master's occurrences starting in [start, until) whose own text (the override's, if changed) matches; at most
+    a page of them, so one daily series cannot crowd out every other result for years."""
+    item = item_from_event(master)
+    taken = 0
+    for found in recurrence.occurrences(item, start=start, end=until, budget=budget):
+        if taken > SEARCH_PAGE:
+            return
+        occurrence = _occurrence(master, found, start.tzinfo)
+        # From `start` on: one that began earlier belongs to an earlier page (or search) and is not repeated.
+        if occurrence.start >= start and all(term in search_text(found.component) for term in terms):
+            taken += 1
+            yield occurrence
+
+
+def _page(found: Occurrences, start: datetime, later: datetime | None) -> SearchResults:
+    """A page of at most SEARCH_PAGE; the next page starts at the first occurrence not shown (any shown at that
+    very instant move there too), or at `later`, where this page stopped looking."""
+    if len(found) <= SEARCH_PAGE:
+        return SearchResults(found, start, later)
+    next_start = found[SEARCH_PAGE].start
+    page = Occurrences(o for o in found if o.start < next_start)
+    if not page:  # more than a page at one instant: show them all rather than loop
+        page, next_start = Occurrences(o for o in found if o.start == next_start), later
+    page.truncated = found.truncated
+    return SearchResults(page, start, next_start)

@@ -7,6 +7,7 @@ app_name = "events"
 urlpatterns = [
     path("calendar/", views.calendar_week, name="calendar"),
     path("calendar/list/", views.calendar_list, name="calendar_list"),
+    path("calendar/search/", views.calendar_search, name="search"),
     path("events/new/", views.event_create, name="event_create"),
     path("events/<int:pk>/", views.event_detail, name="event_detail"),
     path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),

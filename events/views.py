@@ -133,6 +133,43 @@ def calendar_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+SEARCH_MAX_CHARS = 200
+
+
+def _instant_param(request: HttpRequest, name: str) -> datetime | None:
+    """An aware instant from the query string (a next-page link); None for anything else."""
+    try:
+        value = datetime.fromisoformat(request.GET.get(name, ""))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None and 1900 <= value.year <= 2999 else None
+
+
+@login_required
+def calendar_search(request: HttpRequest) -> HttpResponse:
+    """Events in the user's calendars (and those shared with them to edit) whose words match, as an agenda."""
+    zone = _user_zone(request)
+    query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
+    first = _day_param(request, "from", timezone.now().astimezone(zone).date())
+    start = _instant_param(request, "after") or datetime.combine(first, time(0), tzinfo=zone)
+    scope = _scope(request)
+    viewer: Any = request.user
+    results = selectors.search(
+        calendars=scope.editable_calendars(), viewer=viewer, text=query, start=start.astimezone(zone)
+    )
+    return render(
+        request,
+        "events/search.html",
+        {
+            "query": query,
+            "first": start.astimezone(zone).date(),
+            "results": results,
+            "earlier": start.astimezone(zone).date() - timedelta(days=365),
+            "too_many_words": len(query.split()) > selectors.SEARCH_MAX_TERMS,
+        },
+    )
+
+
 # --- events ----------------------------------------------------------------------------
 
 
