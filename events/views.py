@@ -470,7 +470,8 @@ def calendar_index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def calendar_create(request: HttpRequest) -> HttpResponse:
-    form = CalendarForm(request.POST or None)
+    # The colour starts as the one that sets the new calendar apart from the user's others.
+    form = CalendarForm(request.POST or None, initial={"color": services.calendar_color_for(request.user)})  # type: ignore[arg-type]
     if request.method == "POST" and form.is_valid():
         calendar = services.calendar_create(owner=request.user, **form.cleaned_data)  # type: ignore[arg-type]
         messages.success(request, f"Calendar “{calendar.name}” was created.")

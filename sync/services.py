@@ -181,6 +181,7 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
     local = CalsyncSide(integration.calendar, keep_hidden=getattr(remote, "may_drop_hidden_fields", False))
     with changes_unannounced():  # the sync's own writes must not ask for yet another sync
         engine.sync(local, remote, DbStatusStore(integration, token), _engine_settings(integration), report)
+    registry.after_sync(integration)
 
 
 def sync_soon(*, calendar_id: int) -> int:

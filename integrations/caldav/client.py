@@ -127,6 +127,20 @@ class CalDAVClient:
             raise PermanentError(f"The server at {_host(url)} answered PROPFIND without a DAV:multistatus.")
         return tree
 
+    def color_set(self, url: str, color: str) -> bool:
+        """PROPPATCH the calendar's colour (Apple's calendar-color, as #RRGGBBAA the way Apple writes it); False
+        when the server refuses the property (RFC 4918 9.2: a 403/409 propstat, or the whole method)."""
+        value = f"{color.upper()}FF"
+        body = (f'<?xml version="1.0" encoding="utf-8"?><d:propertyupdate {_XMLNS}><d:set><d:prop>'
+                f"<ic:calendar-color>{value}</ic:calendar-color></d:prop></d:set></d:propertyupdate>")  # fmt: skip
+        response = self.request("PROPPATCH", url, body, {"Content-Type": "application/xml"})
+        if response.status in (200, 204):
+            return True
+        if response.status != 207:
+            return False
+        statuses = [_text(p, "d:status") for p in response.xml().iterfind("d:response/d:propstat", NS)]
+        return bool(statuses) and all(" 200 " in f"{s} " for s in statuses)
+
     def report(self, url: str, body: str, depth: int = 1) -> Response:
         return self.request("REPORT", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})
 
