@@ -113,6 +113,7 @@ LISTINGS = [
     "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
     "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
+    "events:search",
 ]  # fmt: skip
 # Not tenant data at all.
 PUBLIC = ["home", "healthz", "login", "logout", "password_change"]
@@ -209,6 +210,8 @@ def test_listings_never_show_another_tenants_rows(client, admin_user, foreign) -
         url = reverse(name) + ("?week=2026-11-23" if name == "events:calendar" else "")
         if name == "events:calendar_list":
             url += "?from=2026-11-20&to=2027-01-31"
+        if name == "events:search":  # the foreign series is "Globex secret", weekly from 23 November 2026
+            url += "?q=secret&from=2026-11-20"
         response = client.get(url)
         assert response.status_code == (302 if name in REDIRECTING else 200), name
         assert b"Globex" not in response.content and b"globex" not in response.content, name
