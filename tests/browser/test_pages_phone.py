@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from events import services
 from events.ical import Attendee, Component, Item
+from integrations.models import Integration
 from tests.factories import PASSWORD, UserFactory
 
 from .conftest import sign_in
@@ -50,6 +51,11 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
     member.role = "admin"
     member.save()
     event = week_of_events[1]
+    home = services.calendar_create(owner=member, name="Home")
+    integration = Integration.objects.create(tenant=tenant, user=member, calendar=calendar, provider="calsync",
+                                             remote_calendar_id=str(home.pk), remote_calendar_name=home.name)  # fmt: skip
+    today = timezone.localdate()
+    find = f"?people={member.pk}&duration=30&first_day={today}&last_day={today + timedelta(days=6)}"
     pages = {
         "week": reverse("events:calendar"),
         "list": reverse("events:calendar_list"),
@@ -59,7 +65,9 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
         "tasks": reverse("events:task_list"),
         "calendars": reverse("events:calendar_index"),
         "calendar-form": reverse("events:calendar_edit", args=[calendar.pk]),
-        "find-a-time": reverse("scheduling:find_time"),
+        "find-a-time": reverse("scheduling:find_time") + find,
+        "integration": reverse("integrations:detail", args=[integration.pk]),
+        "scheduling-settings": reverse("scheduling:settings"),
         "settings": reverse("settings"),
         "app-passwords": reverse("dav:app_passwords"),
         "caldav-connect": reverse("integrations:caldav_connect"),
