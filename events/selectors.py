@@ -216,37 +216,51 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
         .order_by("span_start", "id")
     )
     singles = list(candidates.filter(rrule="")[: SEARCH_PAGE + 1])
-    # Series are expanded over a horizon, or only up to the first single that no longer fits on this page.
+    # Series are looked at over a horizon, or only up to the first single that no longer fits on this page.
     until = singles[SEARCH_PAGE].span_start if len(singles) > SEARCH_PAGE else start + SEARCH_HORIZON
     series = list(candidates.exclude(rrule="").filter(span_start__lt=until)[:SEARCH_MAX_SERIES])
     budget = recurrence.Budget.for_request()
-    found = Occurrences()
-    for master in [*singles[:SEARCH_PAGE], *series]:
-        found.extend(_matches_of(master, terms, start, until, budget))
+    single_hits = [o for m in singles[:SEARCH_PAGE] for o in _matches_of(m, terms, start, until, budget)]
+    # A window that grows until it holds a page: many matching series then cost a month each, not two years.
+    end = min(start + SEARCH_FIRST_WINDOW, until)
+    while True:
+        found = Occurrences(o for o in single_hits if o.start < end)
+        for master in series:
+            found.extend(_matches_of(master, terms, start, end, budget))
+        if len(found) > SEARCH_PAGE or end >= until or budget.truncated:
+            break
+        end = min(start + (end - start) * 4, until)
     found.truncated = budget.truncated
     found.sort(key=lambda o: (o.start, o.title))
-    more = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
-    return _page(found, start, until if more else None)
+    beyond = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
+    return _page(found, start, end if end < until or beyond else None)
 
 
+SEARCH_FIRST_WINDOW = timedelta(days=31)
 _FAR = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _matches_of(
     master: Event, terms: list[str], start: datetime, until: datetime, budget: recurrence.Budget
 ) -> Iterator[Occurrence]:
-    """The master's occurrences starting in [start, until) whose own text (the override's, if changed) matches; at most
-    a page of them, so one daily series cannot crowd out every other result for years."""
+    """The master's occurrences starting in [start, until) whose own text (the override's, if changed) matches; at
+    most a page of them. When the series' own text does not match, only its changed occurrences can: its rule is
+    then not run at all."""
     item = item_from_event(master)
+    expand = recurrence.occurrences if _matches(master.search_text, terms) else recurrence.changed_occurrences
     taken = 0
-    for found in recurrence.occurrences(item, start=start, end=until, budget=budget):
+    for found in expand(item, start=start, end=until, budget=budget):
         if taken > SEARCH_PAGE:
             return
         occurrence = _occurrence(master, found, start.tzinfo)
         # From `start` on: one that began earlier belongs to an earlier page (or search) and is not repeated.
-        if occurrence.start >= start and all(term in search_text(found.component) for term in terms):
+        if occurrence.start >= start and _matches(search_text(found.component), terms):
             taken += 1
             yield occurrence
+
+
+def _matches(text: str, terms: list[str]) -> bool:
+    return all(term in text for term in terms)
 
 
 def _page(found: Occurrences, start: datetime, later: datetime | None) -> SearchResults:

@@ -52,8 +52,9 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
     member.save()
     event = week_of_events[1]
     home = services.calendar_create(owner=member, name="Home")
-    integration = Integration.objects.create(tenant=tenant, user=member, calendar=calendar, provider="calsync",
-                                             remote_calendar_id=str(home.pk), remote_calendar_name=home.name)  # fmt: skip
+    integration = Integration.objects.create(
+        tenant=tenant, user=member, calendar=calendar, provider="calsync", remote_calendar_id=str(home.pk)
+    )
     today = timezone.localdate()
     find = f"?people={member.pk}&duration=30&first_day={today}&last_day={today + timedelta(days=6)}"
     pages = {
