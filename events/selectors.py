@@ -220,41 +220,45 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
     until = singles[SEARCH_PAGE].span_start if len(singles) > SEARCH_PAGE else start + SEARCH_HORIZON
     series = list(candidates.exclude(rrule="").filter(span_start__lt=until)[:SEARCH_MAX_SERIES])
     budget = recurrence.Budget.for_request()
-    single_hits = [o for m in singles[:SEARCH_PAGE] for o in _matches_of(m, terms, start, until, budget)]
-    # A window that grows until it holds a page: many matching series then cost a month each, not two years.
-    end = min(start + SEARCH_FIRST_WINDOW, until)
+    single_hits = [o for m in singles[:SEARCH_PAGE] for o in _matches_of(m, item_from_event(m), terms, start, until,
+                                                                          budget)]  # fmt: skip
+    # Series are expanded slice by slice over a growing window until a page is full: many matching series then
+    # cost days each, not two years, and no occurrence is expanded twice.
+    items = [(master, item_from_event(master)) for master in series]
+    found = Occurrences()
+    lower, end = start, min(start + SEARCH_FIRST_WINDOW, until)
     while True:
-        found = Occurrences(o for o in single_hits if o.start < end)
-        for master in series:
-            found.extend(_matches_of(master, terms, start, end, budget))
-        if len(found) > SEARCH_PAGE or end >= until or budget.truncated:
+        for master, item in items:
+            found.extend(_matches_of(master, item, terms, lower, end, budget))
+        if len(found) + sum(o.start < end for o in single_hits) > SEARCH_PAGE or end >= until or budget.truncated:
             break
-        end = min(start + (end - start) * 4, until)
+        lower, end = end, min(start + (end - start) * 4, until)
+    found.extend(o for o in single_hits if o.start < end)
     found.truncated = budget.truncated
     found.sort(key=lambda o: (o.start, o.title))
     beyond = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
     return _page(found, start, end if end < until or beyond else None)
 
 
-SEARCH_FIRST_WINDOW = timedelta(days=31)
+SEARCH_FIRST_WINDOW = timedelta(days=2)
 _FAR = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _matches_of(
-    master: Event, terms: list[str], start: datetime, until: datetime, budget: recurrence.Budget
+    master: Event, item: Item, terms: list[str], start: datetime, until: datetime, budget: recurrence.Budget
 ) -> Iterator[Occurrence]:
     """The master's occurrences starting in [start, until) whose own text (the override's, if changed) matches; at
     most a page of them. When the series' own text does not match, only its changed occurrences can: its rule is
     then not run at all."""
-    item = item_from_event(master)
     expand = recurrence.occurrences if _matches(master.search_text, terms) else recurrence.changed_occurrences
+    reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
     taken = 0
-    for found in expand(item, start=start, end=until, budget=budget):
+    for found in expand(item, start=start - reach, end=until + reach, budget=budget):
         if taken > SEARCH_PAGE:
             return
         occurrence = _occurrence(master, found, start.tzinfo)
-        # From `start` on: one that began earlier belongs to an earlier page (or search) and is not repeated.
-        if occurrence.start >= start and _matches(search_text(found.component), terms):
+        # Starting in [start, until) for the reader: each occurrence belongs to exactly one slice, page or search.
+        if start <= occurrence.start < until and _matches(search_text(found.component), terms):
             taken += 1
             yield occurrence
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -220,3 +221,41 @@ def test_calendar_lookups_are_tenant_scoped(member, outsider):
     own = Calendar.objects.filter(owner=member)
     found = selectors.search(calendars=own, viewer=member, text="offsite", start=datetime(2000, 1, 1, tzinfo=UTC))
     assert list(found.occurrences) == []
+
+
+def test_many_matching_series_fill_a_page_inside_the_budget(member_client, calendar, settings):
+    settings.RECURRENCE_MAX_OCCURRENCES = 1000  # two years of 60 daily series would be 43,800
+    items = [Item(master=Component(uid=f"daily-{i}", summary=f"Daily {i}", start=SOON + timedelta(minutes=i),
+                                   end=SOON + timedelta(minutes=i + 15), rrule="FREQ=DAILY"))
+             for i in range(60)]  # fmt: skip
+    services.items_create_many(calendar=calendar, items=items)
+    results = member_client.get(reverse("events:search"), {"q": "daily"}).context["results"]
+    assert len(results.occurrences) == 50 and not results.occurrences.truncated
+    assert results.next_start == SOON + timedelta(minutes=50)
+
+
+def test_a_series_found_only_by_a_changed_occurrence_runs_no_rule(member_client, calendar, settings):
+    settings.RECURRENCE_MAX_OCCURRENCES = 30  # one per changed occurrence below, and a little over
+    items = []
+    for i in range(25):
+        moved = SOON + timedelta(days=7, minutes=i)
+        items.append(Item(
+            master=Component(uid=f"hourly-{i}", summary="Hourly", start=SOON + timedelta(minutes=i),
+                             end=SOON + timedelta(minutes=i + 5), rrule="FREQ=HOURLY"),
+            overrides=(Component(uid=f"hourly-{i}", summary="Hourly offsite", recurrence_id=moved, start=moved,
+                                 end=moved + timedelta(minutes=5)),),
+        ))  # fmt: skip
+    services.items_create_many(calendar=calendar, items=items)
+    results = member_client.get(reverse("events:search"), {"q": "offsite"}).context["results"]
+    assert len(results.occurrences) == 25 and not results.occurrences.truncated
+    assert {o.title for o in results.occurrences} == {"Hourly offsite"}
+
+
+def test_a_floating_series_is_found_once_at_its_clock_time(member_client, member, calendar):
+    """Floating times happen at that clock time in the reader's zone (Berlin here), across slice boundaries."""
+    first = datetime.combine(SOON.date(), datetime.min.time()) + timedelta(minutes=30)  # 00:30, no zone
+    _save(calendar, "Night check", start=first, rrule="FREQ=DAILY;COUNT=20")
+    found = member_client.get(reverse("events:search"), {"q": "night"}).context["results"].occurrences
+    local = [timezone.localtime(o.start, ZoneInfo("Europe/Berlin")) for o in found]
+    assert len(found) == 20 and len(set(local)) == 20
+    assert {(t.hour, t.minute) for t in local} == {(0, 30)}
