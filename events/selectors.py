@@ -195,10 +195,13 @@ def _matching(terms: list[str]) -> Q:
     return query
 
 
+_HIDDEN = (Event.Visibility.PRIVATE, Event.Visibility.CONFIDENTIAL)
+
+
 def _visible_to(viewer: User) -> Q:
-    """A colleague's private or confidential event shows as busy without details: nothing of it can match."""
-    hidden = Event.Visibility.PRIVATE, Event.Visibility.CONFIDENTIAL
-    return ~(Q(visibility__in=hidden) & ~Q(calendar__owner=viewer))
+    """A colleague's private or confidential event (or changed occurrence) shows as busy without details: nothing
+    of it can match."""
+    return ~(Q(visibility__in=_HIDDEN) & ~Q(calendar__owner=viewer))
 
 
 def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: datetime) -> SearchResults:
@@ -220,8 +223,8 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
     until = singles[SEARCH_PAGE].span_start if len(singles) > SEARCH_PAGE else start + SEARCH_HORIZON
     series = list(candidates.exclude(rrule="").filter(span_start__lt=until)[:SEARCH_MAX_SERIES])
     budget = recurrence.Budget.for_request()
-    single_hits = [o for m in singles[:SEARCH_PAGE] for o in _matches_of(m, item_from_event(m), terms, start, until,
-                                                                          budget)]  # fmt: skip
+    single_hits = [o for m in singles[:SEARCH_PAGE]
+                   for o in _matches_of(m, item_from_event(m), viewer, terms, start, until, budget)]  # fmt: skip
     # Series are expanded slice by slice over a growing window until a page is full: many matching series then
     # cost days each, not two years, and no occurrence is expanded twice.
     items = [(master, item_from_event(master)) for master in series]
@@ -229,7 +232,7 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
     lower, end = start, min(start + SEARCH_FIRST_WINDOW, until)
     while True:
         for master, item in items:
-            found.extend(_matches_of(master, item, terms, lower, end, budget))
+            found.extend(_matches_of(master, item, viewer, terms, lower, end, budget))
         if len(found) + sum(o.start < end for o in single_hits) > SEARCH_PAGE or end >= until or budget.truncated:
             break
         lower, end = end, min(start + (end - start) * 4, until)
@@ -244,9 +247,8 @@ SEARCH_FIRST_WINDOW = timedelta(days=2)
 _FAR = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _matches_of(
-    master: Event, item: Item, terms: list[str], start: datetime, until: datetime, budget: recurrence.Budget
-) -> Iterator[Occurrence]:
+def _matches_of(master: Event, item: Item, viewer: User, terms: list[str], start: datetime, until: datetime,
+                budget: recurrence.Budget) -> Iterator[Occurrence]:  # fmt: skip
     """The master's occurrences starting in [start, until) whose own text (the override's, if changed) matches; at
     most a page of them. When the series' own text does not match, only its changed occurrences can: its rule is
     then not run at all."""
@@ -258,7 +260,8 @@ def _matches_of(
             return
         occurrence = _occurrence(master, found, start.tzinfo)
         # Starting in [start, until) for the reader: each occurrence belongs to exactly one slice, page or search.
-        if start <= occurrence.start < until and _matches(search_text(found.component), terms):
+        hidden = found.component.visibility in _HIDDEN and master.calendar.owner_id != viewer.pk
+        if start <= occurrence.start < until and not hidden and _matches(search_text(found.component), terms):
             taken += 1
             yield occurrence
 

@@ -259,3 +259,20 @@ def test_a_floating_series_is_found_once_at_its_clock_time(member_client, member
     local = [timezone.localtime(o.start, ZoneInfo("Europe/Berlin")) for o in found]
     assert len(found) == 20 and len(set(local)) == 20
     assert {(t.hour, t.minute) for t in local} == {(0, 30)}
+
+
+def test_a_private_changed_occurrence_of_a_colleagues_public_series_is_not_found(member_client, member, tenant):
+    theirs = CalendarFactory(owner=UserFactory(tenant=tenant))
+    CalendarShare.objects.create(tenant=tenant, calendar=theirs, grantee=member, level="edit")
+    series = _save(theirs, "Offsite", rrule="FREQ=DAILY;COUNT=3")
+    moved = SOON + timedelta(days=1)
+    item = Item(
+        master=Component(uid=series.uid, summary="Offsite", start=SOON, end=SOON + timedelta(hours=1),
+                         rrule="FREQ=DAILY;COUNT=3"),
+        overrides=(Component(uid=series.uid, summary="Offsite with the lawyer", recurrence_id=moved, start=moved,
+                             end=moved + timedelta(hours=1), visibility="PRIVATE"),),
+    )  # fmt: skip
+    services.item_save(calendar=theirs, item=item)
+    found = member_client.get(reverse("events:search"), {"q": "offsite"}).context["results"].occurrences
+    assert [o.start for o in found] == [SOON, SOON + timedelta(days=2)]
+    assert _titles(member_client, "lawyer") == []
