@@ -42,6 +42,13 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return render(request, "403.html", context, status=403)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form refused by the CSRF check: almost always a page left open too long, or signed out meanwhile."""
+    message = ("This form could not be accepted: it was open too long, or you signed out or in again meanwhile. "
+               "Go back, reload the page and try once more.")  # fmt: skip
+    return render(request, "403.html", {"reason": message, "no_grant": True}, status=403)
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "404.html", {"path": request.path}, status=404)
 

@@ -170,6 +170,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A form refused by the CSRF check says why in the site's own 403 page (calsync.errors).
+CSRF_FAILURE_VIEW = "calsync.errors.csrf_failure"
 # Behind the TLS-terminating proxy, which must set X-Forwarded-Proto (and overwrite any the client sent).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)

@@ -109,3 +109,15 @@ def test_500_page_survives_missing_static_files(settings, tmp_path):
     assert response.status_code == 500
     page = response.content.decode()
     assert "Something went wrong" in page and "stylesheet" not in page
+
+
+def test_a_stale_form_gets_the_sites_403_saying_what_to_do(member):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    response = client.post(reverse("settings"), {"first_name": "X", "timezone": "UTC"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "reload the page and try once more" in page and "sign-out" in page
+    assert "granters" not in page  # nobody needs to grant anything
+    member.refresh_from_db()
+    assert member.first_name != "X"
