@@ -10,6 +10,10 @@ from django.urls import reverse
 
 from events import services as events
 from integrations.caldav.client import CalDAVClient
+from integrations.caldav.colors import color_push
+from integrations.models import Integration
+from sync.errors import TransientError
+from tests.scripted_dav import MULTISTATUS, scripted_dav
 
 from .test_caldav import connect, sync_now
 
@@ -106,3 +110,51 @@ def test_the_client_reads_and_writes_the_colour(remote):
     client = CalDAVClient(url=server.base_url, username=server.username, password=server.password)
     assert client.color_set(url, "#4f46e5") is True
     assert next(c for c in client.calendars() if c.url == url).color.lower() == "#4f46e5"
+
+
+def _propstat(status: str) -> str:
+    return MULTISTATUS.format(
+        "<d:response><d:href>/cals/work/</d:href><d:propstat><d:prop><ic:calendar-color "
+        f"xmlns:ic='http://apple.com/ns/ical/'/></d:prop><d:status>HTTP/1.1 {status}</d:status></d:propstat>"
+        "</d:response>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kept"),
+    [(207, _propstat("200 OK"), True), (207, _propstat("403 Forbidden"), False), (207, _propstat("409 Conflict"),
+     False), (405, "", False), (403, "", False), (501, "", False)],
+)  # fmt: skip
+def test_a_server_that_refuses_the_colour_is_not_asked_again(member, calendar, status, body, kept):
+    with scripted_dav() as server:
+        server.answer("/cals/work/", status, body)
+        client = CalDAVClient(url=server.url, username="alice", password="app-password-1")
+        assert client.color_set(f"{server.url}cals/work/", "#16a34a") is kept
+        integration = Integration.objects.create(
+            tenant=member.tenant, user=member, calendar=calendar, provider="caldav",
+            remote_calendar_id=f"{server.url}cals/work/", config={"color": "#ff8800"},
+        )  # fmt: skip
+        calendar.color = "#16a34a"
+        calendar.save()
+
+        color_push(integration=integration, client=client)
+        color_push(integration=integration, client=client)
+
+        assert len(server.bodies("PROPPATCH")) == 2  # the direct call above, then one push: never a second
+        assert "<ic:calendar-color>#16A34AFF</ic:calendar-color>" in server.bodies("PROPPATCH")[-1]
+    integration.refresh_from_db()
+    assert integration.config["color"] == "#16a34a"
+
+
+def test_a_server_failing_while_the_colour_is_pushed_retries_the_sync(member, calendar):
+    with scripted_dav() as server:
+        server.answer("/cals/work/", 503, "")
+        client = CalDAVClient(url=server.url, username="alice", password="app-password-1")
+        integration = Integration.objects.create(
+            tenant=member.tenant, user=member, calendar=calendar, provider="caldav",
+            remote_calendar_id=f"{server.url}cals/work/", config={"color": "#ff8800"},
+        )  # fmt: skip
+        with pytest.raises(TransientError):
+            color_push(integration=integration, client=client)
+    integration.refresh_from_db()
+    assert integration.config["color"] == "#ff8800"  # still to be pushed
