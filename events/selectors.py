@@ -225,8 +225,18 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
     budget = recurrence.Budget.for_request()
     single_hits = [o for m in singles[:SEARCH_PAGE]
                    for o in _matches_of(m, item_from_event(m), viewer, terms, start, until, budget)]  # fmt: skip
-    # Series are expanded slice by slice over a growing window until a page is full: many matching series then
-    # cost days each, not two years, and no occurrence is expanded twice.
+    found, end = _series_hits(series, viewer, terms, start, until, budget, single_hits)
+    found.truncated = budget.truncated
+    found.sort(key=lambda o: (o.start, o.title))
+    beyond = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
+    return _page(found, start, end if end < until or beyond else None)
+
+
+def _series_hits(series: list[Event], viewer: User, terms: list[str], start: datetime, until: datetime,
+                 budget: recurrence.Budget, single_hits: list[Occurrence]) -> tuple[Occurrences, datetime]:  # fmt: skip
+    """The matching occurrences (singles' included) up to the returned end: the series are expanded slice by slice
+    over a window growing fourfold until a page is full, so many matching series cost days each, not two years,
+    and no occurrence is expanded twice."""
     items = [(master, item_from_event(master)) for master in series]
     found = Occurrences()
     lower, end = start, min(start + SEARCH_FIRST_WINDOW, until)
@@ -237,10 +247,7 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
             break
         lower, end = end, min(start + (end - start) * 4, until)
     found.extend(o for o in single_hits if o.start < end)
-    found.truncated = budget.truncated
-    found.sort(key=lambda o: (o.start, o.title))
-    beyond = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
-    return _page(found, start, end if end < until or beyond else None)
+    return found, end
 
 
 SEARCH_FIRST_WINDOW = timedelta(days=2)
