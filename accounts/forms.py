@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
 from integrations.providers import ALL_PROVIDERS, Provider
 
@@ -37,6 +38,17 @@ class ProfileForm(forms.Form):
     week_start = forms.TypedChoiceField(
         label="Weeks start on", choices=WEEKDAYS, coerce=int, help_text="The first day of the calendar's week."
     )
+    default_calendar = forms.ModelChoiceField(
+        queryset=None,  # the user's own calendars that hold events: set per form
+        empty_label=None,
+        required=False,  # someone with only task lists has nothing to choose
+        label="Main calendar",
+        help_text="New events and new integrations use this calendar unless you choose another.",
+    )
+
+    def __init__(self, *args: Any, calendars: QuerySet[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["default_calendar"].queryset = calendars.filter(components__contains="VEVENT")  # type: ignore[attr-defined]
 
     def clean_timezone(self) -> str:
         return _clean_zone(self.cleaned_data["timezone"])

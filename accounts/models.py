@@ -101,6 +101,10 @@ class User(AbstractUser):
     week_start = models.PositiveSmallIntegerField(choices=WEEKDAYS, default=0)
     # Calendars the user switched off in the calendar grid (ids), remembered across devices.
     hidden_calendars = models.JSONField(default=list, blank=True)
+    # Where new events and new integrations go (events.selectors.main_calendar); null: the first one made.
+    default_calendar = models.ForeignKey(
+        "events.Calendar", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Tenant, User, validate_timezone
+
+if TYPE_CHECKING:
+    from events.models import Calendar
 
 
 class LastAdminError(ValidationError):
@@ -77,12 +82,27 @@ def user_update(*, user: User, role: str, can_setup_integrations: bool, is_activ
     return user
 
 
-def profile_update(*, user: User, first_name: str, last_name: str, timezone: str, week_start: int = 0) -> User:
+def profile_update(
+    *,
+    user: User,
+    first_name: str,
+    last_name: str,
+    timezone: str,
+    week_start: int = 0,
+    default_calendar: Calendar | None = None,
+) -> User:
+    """Name, time zone, the week's first day and, when given, the main calendar (where new events and
+    integrations go)."""
     validate_timezone(timezone)
     if not 0 <= week_start <= 6:
         raise ValueError("A week starts on a weekday, Monday 0 to Sunday 6.")
     user.first_name, user.last_name, user.timezone, user.week_start = first_name, last_name, timezone, week_start
-    user.save(update_fields=["first_name", "last_name", "timezone", "week_start"])
+    fields = ["first_name", "last_name", "timezone", "week_start"]
+    if default_calendar is not None:
+        _check_main_calendar(user, default_calendar)
+        user.default_calendar = default_calendar
+        fields.append("default_calendar")
+    user.save(update_fields=fields)
     return user
 
 
@@ -94,3 +114,11 @@ def calendar_visibility_set(*, user: User, calendar_id: int, shown: bool) -> lis
     user.hidden_calendars = sorted(hidden)
     user.save(update_fields=["hidden_calendars"])
     return user.hidden_calendars
+
+
+def _check_main_calendar(user: User, calendar: Calendar) -> None:
+    """Only a calendar of the user's own that holds events: new events are written there without asking."""
+    if calendar.owner_id != user.pk or calendar.tenant_id != user.tenant_id:
+        raise ValidationError({"default_calendar": "Choose one of your own calendars."})
+    if "VEVENT" not in calendar.components.split(","):
+        raise ValidationError({"default_calendar": f"“{calendar.name}” holds only tasks; choose one for events."})

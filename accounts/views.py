@@ -18,6 +18,7 @@ from business.services import lists_settings_update
 from business.services import settings_for as business_settings_for
 from dav.services import server_url_for
 from events.forms import timezone_choices
+from events.selectors import main_calendar
 from integrations.exchange.services import active_for as exchange_server_for
 from integrations.google.services import workspace_for
 from integrations.microsoft.organisation import active_for as microsoft_organisation_for
@@ -84,13 +85,18 @@ def _add_errors(form: object, exc: ValidationError) -> None:
 def settings_page(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     user = request.user
+    calendars = scope.calendars()
     initial = {"first_name": user.first_name, "last_name": user.last_name, "timezone": user.timezone,  # type: ignore[union-attr]
-               "week_start": user.week_start}  # type: ignore[union-attr]  # fmt: skip
-    form = ProfileForm(request.POST or None, initial=initial)
+               "week_start": user.week_start, "default_calendar": main_calendar(calendars)}  # type: ignore[union-attr]  # fmt: skip
+    form = ProfileForm(request.POST or None, initial=initial, calendars=calendars)
     if request.method == "POST" and form.is_valid():
-        services.profile_update(user=user, **form.cleaned_data)  # type: ignore[arg-type]
-        messages.success(request, "Your settings were saved.")
-        return redirect("settings")
+        try:
+            services.profile_update(user=user, **form.cleaned_data)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Your settings were saved.")
+            return redirect("settings")
     providers = [{"key": p.value, "label": p.label, "allowed": scope.tenant.allows(p.value)} for p in Provider]
     return render(
         request,

@@ -1,9 +1,11 @@
-"""Structured (one JSON object per line) log records for production."""
+"""Structured (one JSON object per line) log records for production, and what the console leaves out."""
 
 from __future__ import annotations
 
 import json
 import logging
+
+from django.core.exceptions import PermissionDenied
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -21,3 +23,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class ForbiddenWithoutTraceback(logging.Filter):
+    """django.request logs every PermissionDenied with its traceback; a refusal is expected, not a fault.
+    Keep the one-line warning ("Forbidden (Permission denied): /path"), drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info, record.exc_text = None, None
+        return True

@@ -173,6 +173,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A form refused by the CSRF check says why in the site's own 403 page (calsync.errors).
+CSRF_FAILURE_VIEW = "calsync.errors.csrf_failure"
 # Behind the TLS-terminating proxy, which must set X-Forwarded-Proto (and overwrite any the client sent).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
@@ -495,7 +497,12 @@ LOGGING = {
             "formatter": env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain"),
         },
     },
+    "filters": {"forbidden_without_traceback": {"()": "calsync.logformat.ForbiddenWithoutTraceback"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
-    "loggers": {"exchangelib": {"level": "WARNING"}},
+    "loggers": {
+        # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
+        "exchangelib": {"level": "WARNING"},
+        # An ordinary 403 is one warning line, not a traceback (calsync.logformat).
+        "django.request": {"filters": ["forbidden_without_traceback"]},
+    },
 }

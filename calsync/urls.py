@@ -17,3 +17,7 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("", include("business.rules.urls")),
 ]
+
+handler403 = "calsync.errors.permission_denied"
+handler404 = "calsync.errors.page_not_found"
+handler500 = "calsync.errors.server_error"

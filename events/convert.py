@@ -95,7 +95,18 @@ def component_fields(component: Component) -> dict[str, Any]:
         "event_type": component.event_type,
         "extra_properties": [[n, [list(p) for p in params], v] for n, params, v in component.extra_properties],
         "extra_components": list(component.extra_components),
+        "search_text": search_text(component),
     }
+
+
+def search_text(component: Component) -> str:
+    """What search looks in (events.selectors.search): title, location, description and the attendees' names and
+    addresses, case-folded once here so that a search matches alike on SQLite and PostgreSQL, non-ASCII too."""
+    people = [part for a in component.attendees for part in (a.name, a.email)]
+    if component.organizer is not None:
+        people += [component.organizer.name, component.organizer.email]
+    parts = [component.summary, component.location, component.description, *people]
+    return "\n".join(p for p in parts if p).casefold()
 
 
 def _alarm_json(alarm: Alarm) -> dict[str, Any]:

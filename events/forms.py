@@ -437,7 +437,12 @@ class TaskForm(_VersionMixin):
 
 class CalendarForm(forms.Form):
     name = forms.CharField(max_length=200)
-    color = forms.CharField(max_length=7, initial="#3b82f6", widget=forms.TextInput(attrs={"type": "color"}))
+    color = forms.CharField(
+        max_length=7,
+        label="Colour",
+        widget=forms.TextInput(attrs={"type": "color"}),
+        help_text="How its events look here, and in CalDAV apps and connected CalDAV calendars.",
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def clean_color(self) -> str:

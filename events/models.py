@@ -161,6 +161,8 @@ class Event(models.Model):
     # iCalendar we do not model, kept verbatim so nothing a client wrote is lost.
     extra_properties = models.JSONField(default=list, blank=True)
     extra_components = models.JSONField(default=list, blank=True)
+    # Title, location, description and people, case-folded (events.convert.search_text): what search reads.
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -123,6 +123,12 @@ def occurrences(item: Item, *, start: datetime, end: datetime, budget: Budget) -
         if not budget.take():
             return
         yield Occurrence(original, _plus(original, length), original, master)
+    yield from changed_occurrences(item, start=start, end=end, budget=budget)
+
+
+def changed_occurrences(item: Item, *, start: datetime, end: datetime, budget: Budget) -> Iterator[Occurrence]:
+    """Only the item's overridden occurrences that overlap [start, end), without running its rule: for a reader
+    that knows nothing else of the series can interest it (a search that matches only a changed occurrence)."""
     for override in item.overrides:
         if override.start is None or not _overlaps(_instant(override.start), duration(override), start, end):
             continue

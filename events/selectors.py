@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
+
 from . import recurrence
-from .convert import DETAIL_FIELDS, item_from_event, timing_item_from_event
+from .convert import DETAIL_FIELDS, item_from_event, search_text, timing_item_from_event
 from .ical import Item, as_utc
 from .models import Calendar, Event, Tombstone
 
@@ -171,8 +173,11 @@ def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[I
 
 
 def main_calendar(calendars: QuerySet[Calendar]) -> Calendar | None:
-    """The user's main calendar: the first one made for them (at sign-up), however the names sort."""
-    return calendars.order_by("created_at", "id").first()
+    """The main calendar among `calendars` (a user's own): the one its owner chose in Settings, else the first one
+    made for them (at sign-up), however the names sort. One query; a deleted choice falls back by itself (the
+    user's field is set to null)."""
+    chosen = Exists(User.objects.filter(pk=OuterRef("owner_id"), default_calendar=OuterRef("pk")))
+    return calendars.annotate(is_main=chosen).order_by("-is_main", "created_at", "id").first()
 
 
 def parse_recurrence_key(text: str) -> datetime | None:
@@ -195,3 +200,125 @@ def grid_occurrences(*, calendars: list[Calendar], hidden: set[int], start: date
     # The ids themselves, not a subquery: the planner then reads each calendar's span index (calendar, span_*).
     shown = [c for c in calendars if c.pk not in hidden]
     return occurrences(calendars=shown, start=start, end=end, details=False)
+# --- search -------------------------------------------------------------------------------------------------
+
+SEARCH_PAGE = 50  # occurrences per page of results
+SEARCH_HORIZON = timedelta(days=731)  # how far ahead one page looks for occurrences of a series
+SEARCH_MAX_SERIES = 200  # matching series expanded per page; the recurrence budget bounds their cost too
+SEARCH_MAX_TERMS = 8
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a query, case-folded like Event.search_text; every one must occur."""
+    return list(dict.fromkeys(text.casefold().split()))[:SEARCH_MAX_TERMS]
+
+
+@dataclass
+class SearchResults:
+    """One page of matching occurrences from `start`; `next_start` begins the next page (None: no more)."""
+
+    occurrences: Occurrences
+    start: datetime
+    next_start: datetime | None
+
+
+def _matching(terms: list[str]) -> Q:
+    query = Q()
+    for term in terms:
+        query &= Q(search_text__contains=term)
+    return query
+
+
+_HIDDEN = (Event.Visibility.PRIVATE, Event.Visibility.CONFIDENTIAL)
+
+
+def _visible_to(viewer: User) -> Q:
+    """A colleague's private or confidential event (or changed occurrence) shows as busy without details: nothing
+    of it can match."""
+    return ~(Q(visibility__in=_HIDDEN) & ~Q(calendar__owner=viewer))
+
+
+def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: datetime) -> SearchResults:
+    """Occurrences from `start` on whose title, location, description or attendees contain every word of `text`
+    (any case), in the calendars the viewer may read; a series shows as its matching occurrences, expanded
+    through events.recurrence within the request's budget. A bounded number of queries, whatever the size."""
+    terms = search_terms(text)
+    if not terms:
+        return SearchResults(Occurrences(), start, None)
+    overrides = Event.objects.filter(calendar__in=calendars, parent__isnull=False).filter(_matching(terms))
+    candidates = (
+        masters_in_range(calendars, start - _FLOATING_REACH, _FAR)
+        .filter(_visible_to(viewer))
+        .filter(_matching(terms) | Q(pk__in=overrides.filter(_visible_to(viewer)).values("parent_id")))
+        .order_by("span_start", "id")
+    )
+    singles = list(candidates.filter(rrule="")[: SEARCH_PAGE + 1])
+    # Series are looked at over a horizon, or only up to the first single that no longer fits on this page.
+    until = singles[SEARCH_PAGE].span_start if len(singles) > SEARCH_PAGE else start + SEARCH_HORIZON
+    series = list(candidates.exclude(rrule="").filter(span_start__lt=until)[:SEARCH_MAX_SERIES])
+    budget = recurrence.Budget.for_request()
+    single_hits = [o for m in singles[:SEARCH_PAGE]
+                   for o in _matches_of(m, item_from_event(m), viewer, terms, start, until, budget)]  # fmt: skip
+    found, end = _series_hits(series, viewer, terms, start, until, budget, single_hits)
+    found.truncated = budget.truncated
+    found.sort(key=lambda o: (o.start, o.title))
+    beyond = len(singles) > SEARCH_PAGE or any(m.span_end is None or m.span_end > until for m in series)
+    return _page(found, start, end if end < until or beyond else None)
+
+
+def _series_hits(series: list[Event], viewer: User, terms: list[str], start: datetime, until: datetime,
+                 budget: recurrence.Budget, single_hits: list[Occurrence]) -> tuple[Occurrences, datetime]:  # fmt: skip
+    """The matching occurrences (singles' included) up to the returned end: the series are expanded slice by slice
+    over a window growing fourfold until a page is full, so many matching series cost days each, not two years,
+    and no occurrence is expanded twice."""
+    items = [(master, item_from_event(master)) for master in series]
+    found = Occurrences()
+    lower, end = start, min(start + SEARCH_FIRST_WINDOW, until)
+    while True:
+        for master, item in items:
+            found.extend(_matches_of(master, item, viewer, terms, lower, end, budget))
+        if len(found) + sum(o.start < end for o in single_hits) > SEARCH_PAGE or end >= until or budget.truncated:
+            break
+        lower, end = end, min(start + (end - start) * 4, until)
+    found.extend(o for o in single_hits if o.start < end)
+    return found, end
+
+
+SEARCH_FIRST_WINDOW = timedelta(days=2)
+_FAR = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _matches_of(master: Event, item: Item, viewer: User, terms: list[str], start: datetime, until: datetime,
+                budget: recurrence.Budget) -> Iterator[Occurrence]:  # fmt: skip
+    """The master's occurrences starting in [start, until) whose own text (the override's, if changed) matches; at
+    most a page of them. When the series' own text does not match, only its changed occurrences can: its rule is
+    then not run at all."""
+    expand = recurrence.occurrences if _matches(master.search_text, terms) else recurrence.changed_occurrences
+    reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
+    taken = 0
+    for found in expand(item, start=start - reach, end=until + reach, budget=budget):
+        if taken > SEARCH_PAGE:
+            return
+        occurrence = _occurrence(master, found, start.tzinfo)
+        # Starting in [start, until) for the reader: each occurrence belongs to exactly one slice, page or search.
+        hidden = found.component.visibility in _HIDDEN and master.calendar.owner_id != viewer.pk
+        if start <= occurrence.start < until and not hidden and _matches(search_text(found.component), terms):
+            taken += 1
+            yield occurrence
+
+
+def _matches(text: str, terms: list[str]) -> bool:
+    return all(term in text for term in terms)
+
+
+def _page(found: Occurrences, start: datetime, later: datetime | None) -> SearchResults:
+    """A page of at most SEARCH_PAGE; the next page starts at the first occurrence not shown (any shown at that
+    very instant move there too), or at `later`, where this page stopped looking."""
+    if len(found) <= SEARCH_PAGE:
+        return SearchResults(found, start, later)
+    next_start = found[SEARCH_PAGE].start
+    page = Occurrences(o for o in found if o.start < next_start)
+    if not page:  # more than a page at one instant: show them all rather than loop
+        page, next_start = Occurrences(o for o in found if o.start == next_start), later
+    page.truncated = found.truncated
+    return SearchResults(page, start, next_start)

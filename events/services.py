@@ -54,8 +54,22 @@ class NameConflict(Exception):
     """Another item already uses that resource name or UID."""
 
 
+# Twelve colours that tell calendars apart at a glance and keep white text readable (WCAG AA large text), the
+# first being the colour calendars had before there was a choice.
+PALETTE = ("#3b82f6", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2",
+           "#db2777", "#a16207", "#4f46e5", "#0d9488", "#65a30d", "#78716c")  # fmt: skip
+
+
+def calendar_color_for(owner: User) -> str:
+    """A colour for the owner's next calendar: the first of the palette none of their calendars has, else the
+    one fewest of them have."""
+    used = [c.lower() for c in Calendar.objects.filter(owner=owner).values_list("color", flat=True)]
+    return min(PALETTE, key=lambda color: (used.count(color), PALETTE.index(color)))
+
+
 def calendar_create(*, owner: User, name: str, color: str = "", description: str = "", dav_name: str = "") -> Calendar:
-    """A new calendar. `dav_name` is the CalDAV path segment a client chose (MKCALENDAR); NameConflict if taken."""
+    """A new calendar, in the colour given or one that sets it apart from the owner's others. `dav_name` is the
+    CalDAV path segment a client chose (MKCALENDAR); NameConflict if taken."""
     assert owner.tenant is not None
     fields = {"dav_name": dav_name} if dav_name else {}
     try:
@@ -65,7 +79,7 @@ def calendar_create(*, owner: User, name: str, color: str = "", description: str
                 owner=owner,
                 name=name,
                 description=description,
-                color=color or "#3b82f6",
+                color=color or calendar_color_for(owner),
                 timezone=owner.timezone,
                 **fields,
             )
@@ -74,9 +88,12 @@ def calendar_create(*, owner: User, name: str, color: str = "", description: str
 
 
 def calendar_update(*, calendar: Calendar, name: str, color: str, description: str) -> Calendar:
+    recoloured = color.lower() != calendar.color.lower()
     calendar.name, calendar.color, calendar.description = name, color, description
     calendar.changed_at = timezone.now()
     calendar.save(update_fields=["name", "color", "description", "changed_at"])
+    if recoloured:
+        _announce(calendar.pk)  # integrations that carry the colour (CalDAV) sync it soon
     return calendar
 
 
@@ -136,8 +153,9 @@ def calendar_properties_update(*, calendar: Calendar, changes: CalendarChanges) 
         raise ValueError("; ".join(problems.values()))
     if changes.name is not None:
         calendar.name = changes.name.strip()
-    if changes.color is not None:
+    if changes.color is not None and hex_color(changes.color) != calendar.color.lower():
         calendar.color = hex_color(changes.color)  # type: ignore[assignment]  # checked above
+        _announce(calendar.pk)  # as calendar_update: a colour an app chose travels to the integrations too
     if changes.components is not None:
         calendar.components = ",".join(sorted(set(changes.components)))
     if changes.description is not None:

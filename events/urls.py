@@ -11,6 +11,7 @@ urlpatterns = [
     path("calendar/events/<int:pk>/change.json", grid_views.event_change, name="grid_change"),
     path("calendar/visibility.json", grid_views.calendar_visibility, name="grid_visibility"),
     path("calendar/list/", views.calendar_list, name="calendar_list"),
+    path("calendar/search/", views.calendar_search, name="search"),
     path("events/new/", views.event_create, name="event_create"),
     path("events/<int:pk>/", views.event_detail, name="event_detail"),
     path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),

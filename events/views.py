@@ -98,6 +98,43 @@ def calendar_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+SEARCH_MAX_CHARS = 200
+
+
+def _instant_param(request: HttpRequest, name: str) -> datetime | None:
+    """An aware instant from the query string (a next-page link); None for anything else."""
+    try:
+        value = datetime.fromisoformat(request.GET.get(name, ""))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None and 1900 <= value.year <= 2999 else None
+
+
+@login_required
+def calendar_search(request: HttpRequest) -> HttpResponse:
+    """Events in the user's calendars (and those shared with them to edit) whose words match, as an agenda."""
+    zone = _user_zone(request)
+    query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
+    first = _day_param(request, "from", timezone.now().astimezone(zone).date())
+    start = _instant_param(request, "after") or datetime.combine(first, time(0), tzinfo=zone)
+    scope = _scope(request)
+    viewer: Any = request.user
+    results = selectors.search(
+        calendars=scope.editable_calendars(), viewer=viewer, text=query, start=start.astimezone(zone)
+    )
+    return render(
+        request,
+        "events/search.html",
+        {
+            "query": query,
+            "first": start.astimezone(zone).date(),
+            "results": results,
+            "earlier": start.astimezone(zone).date() - timedelta(days=365),
+            "too_many_words": len(query.split()) > selectors.SEARCH_MAX_TERMS,
+        },
+    )
+
+
 # --- events ----------------------------------------------------------------------------
 
 
@@ -424,12 +461,14 @@ def calendar_index(request: HttpRequest) -> HttpResponse:
         .calendars()
         .annotate(event_count=Count("events", filter=Q(events__parent=None, events__kind=Event.Kind.EVENT)))
     )
-    return render(request, "events/calendar_index.html", {"calendars": calendars})
+    main = selectors.main_calendar(_scope(request).calendars())
+    return render(request, "events/calendar_index.html", {"calendars": calendars, "main": main})
 
 
 @login_required
 def calendar_create(request: HttpRequest) -> HttpResponse:
-    form = CalendarForm(request.POST or None)
+    # The colour starts as the one that sets the new calendar apart from the user's others.
+    form = CalendarForm(request.POST or None, initial={"color": services.calendar_color_for(request.user)})  # type: ignore[arg-type]
     if request.method == "POST" and form.is_valid():
         calendar = services.calendar_create(owner=request.user, **form.cleaned_data)  # type: ignore[arg-type]
         messages.success(request, f"Calendar “{calendar.name}” was created.")
@@ -472,9 +511,11 @@ def calendar_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if scope.calendars().count() == 1:
         messages.error(request, "This is your only calendar; create another before deleting it.")
         return redirect("events:calendar_index")
-    name = calendar.name
+    name, was_main = calendar.name, selectors.main_calendar(scope.calendars()) == calendar
     services.calendar_delete(calendar=calendar)
-    messages.success(request, f"Calendar “{name}” and its events were deleted.")
+    main = selectors.main_calendar(scope.calendars()) if was_main else None
+    then = f" Your main calendar is now “{main.name}”." if main is not None else ""
+    messages.success(request, f"Calendar “{name}” and its events were deleted.{then}")
     return redirect("events:calendar_index")
 
 

@@ -32,7 +32,17 @@ def build_side(integration: Integration) -> CalendarSide:
 
 def before_disconnect(integration: Integration) -> None:
     """The provider's own farewell (stop push, revoke a grant), if its module has one; then calsync forgets."""
+    _call_hook(integration, "before_disconnect")
+
+
+def after_sync(integration: Integration) -> None:
+    """The provider's sync of what belongs to the calendar itself rather than its items (the CalDAV colour),
+    if its module has one; called after each successful item sync, outside any transaction."""
+    _call_hook(integration, "after_sync")
+
+
+def _call_hook(integration: Integration, name: str) -> None:
     path = SIDES.get(integration.provider)
-    hook = getattr(import_module(path), "before_disconnect", None) if path else None
+    hook = getattr(import_module(path), name, None) if path else None
     if hook is not None:
         hook(integration)

@@ -193,6 +193,7 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
             # it as a conflict. The second pass adds nothing more (the items now carry what the rules set).
             local.amended = 0
             engine.sync(local, remote, store, rules, report)
+    registry.after_sync(integration)
 
 
 def sync_soon(*, calendar_id: int) -> int:

@@ -76,7 +76,7 @@ def scripted_dav() -> Iterator[Scripted]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_PROPFIND = do_REPORT = do_OPTIONS = do_PUT = do_DELETE = _reply
+        do_GET = do_PROPFIND = do_PROPPATCH = do_REPORT = do_OPTIONS = do_PUT = do_DELETE = _reply
 
         def log_message(self, *args: object) -> None:
             pass

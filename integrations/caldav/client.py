@@ -93,8 +93,15 @@ class CalDAVClient:
     # --- raw requests ------------------------------------------------------------------
 
     def request(
-        self, method: str, url: str, body: bytes | str = b"", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        body: bytes | str = b"",
+        headers: dict[str, str] | None = None,
+        passed: tuple[int, ...] = (),
     ) -> Response:
+        """One request; a refusal of the credentials or a server failure raises (sync.errors), except the statuses
+        in `passed`, which the caller reads itself."""
         try:
             raw = self.dav.session.request(
                 method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=TIMEOUT,
@@ -109,7 +116,8 @@ class CalDAVClient:
         except niquests.exceptions.RequestException as exc:  # broken replies, redirect loops, bad URLs
             raise TransientError(f"The exchange with the CalDAV server at {_host(url)} failed.") from exc
         response = Response(raw.status_code, {k.lower(): v for k, v in raw.headers.items()}, raw.content or b"")
-        _raise_for_server(response, url)
+        if response.status not in passed:
+            _raise_for_server(response, url)
         return response
 
     def propfind(self, url: str, props: str, depth: int) -> Any:
@@ -126,6 +134,21 @@ class CalDAVClient:
         if tree.tag != "{DAV:}multistatus":
             raise PermanentError(f"The server at {_host(url)} answered PROPFIND without a DAV:multistatus.")
         return tree
+
+    def color_set(self, url: str, color: str) -> bool:
+        """PROPPATCH the calendar's colour (Apple's calendar-color, as #RRGGBBAA the way Apple writes it); False
+        when the server refuses the property (RFC 4918 9.2: a 403/409 propstat, or the whole method)."""
+        value = f"{color.upper()}FF"
+        body = (f'<?xml version="1.0" encoding="utf-8"?><d:propertyupdate {_XMLNS}><d:set><d:prop>'
+                f"<ic:calendar-color>{value}</ic:calendar-color></d:prop></d:set></d:propertyupdate>")  # fmt: skip
+        # 501: a server without PROPPATCH at all, which no retry will change.
+        response = self.request("PROPPATCH", url, body, {"Content-Type": "application/xml"}, passed=(501,))
+        if response.status in (200, 204):
+            return True
+        if response.status != 207:
+            return False
+        statuses = [_text(p, "d:status") for p in response.xml().iterfind("d:response/d:propstat", NS)]
+        return bool(statuses) and all(" 200 " in f"{s} " for s in statuses)
 
     def report(self, url: str, body: str, depth: int = 1) -> Response:
         return self.request("REPORT", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})

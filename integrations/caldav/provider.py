@@ -6,6 +6,7 @@ from integrations.models import Integration
 
 from .adapter import CalDAVSide
 from .client import CalDAVClient
+from .colors import color_push
 
 
 def client_for(integration: Integration) -> CalDAVClient:
@@ -29,3 +30,8 @@ def own_addresses(integration: Integration) -> tuple[str, ...]:
     """Whose meetings the server may schedule: the calsync user's address, and the login when it is one."""
     username = integration.config.get("username", "")
     return (integration.user.email, *([username] if "@" in username else []))
+
+
+def after_sync(integration: Integration) -> None:
+    """The calendar's colour, when it changed in calsync since the two sides last agreed."""
+    color_push(integration=integration, client=client_for(integration))

@@ -14,6 +14,7 @@ from integrations.models import Integration
 from integrations.providers import Provider
 
 from .client import CalDAVClient, ConnectError, RemoteCalendar
+from .colors import color_on_connect
 
 
 def normalise_server_url(text: str) -> str:
@@ -48,13 +49,14 @@ def caldav_connect(
         raise ConnectError("You can only read this calendar; choose one you can write to.", "read_only")
     if not remote.accepts_events:
         raise ConnectError("This calendar holds no events (only tasks or notes); choose another.", "no_events")
+    agreed = color_on_connect(calendar=calendar, direction=settings.get("direction", ""), remote_color=remote.color)
     return integration_services.integration_create(
         user=user,
         provider=Provider.CALDAV,
         calendar=calendar,
         remote_calendar_id=remote.url,
         remote_calendar_name=remote.name,
-        config=calendar_config(url=url, username=username, calendar=remote),
+        config={**calendar_config(url=url, username=username, calendar=remote), "color": agreed},
         credentials={"password": password},
         **settings,
     )

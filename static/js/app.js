@@ -7,6 +7,23 @@
     if (/^#[0-9a-fA-F]{6}$/.test(el.dataset.color)) el.style.setProperty("--calendar-color", el.dataset.color);
   });
 
+  // Phones: the navigation folds into a menu button (its CSS applies below 768px). Without this script the
+  // button stays hidden and the menu open, so every page stays reachable.
+  var toggle = document.querySelector(".nav-toggle");
+  var menu = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+  if (toggle && menu) {
+    var setOpen = function (open) {
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      menu.classList.toggle("open", open);
+    };
+    document.documentElement.classList.add("nav-folds");
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () { setOpen(toggle.getAttribute("aria-expanded") !== "true"); });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && toggle.getAttribute("aria-expanded") === "true") { setOpen(false); toggle.focus(); }
+    });
+  }
+
   // Copy buttons: copy the named field's value to the clipboard.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -130,13 +130,15 @@ LISTINGS = [
     "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
     "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
-    "business:list", "business:create", "business:suggest",
+    "business:list", "business:create", "business:suggest", "events:search",
 ]  # fmt: skip
 # What the listings that need it are opened with.
 LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
                 "business:suggest": ("clients", "?q=glo"), "events:calendar": ("", "?week=2026-11-23"),
                 "events:calendar_list": ("", "?from=2026-11-20&to=2027-01-31"),
-                "events:grid_events": ("", "?start=2026-11-20&end=2027-01-20")}  # fmt: skip
+                "events:grid_events": ("", "?start=2026-11-20&end=2027-01-20"),
+                # the foreign series is "Globex secret", weekly from 23 November 2026
+                "events:search": ("", "?q=secret&from=2026-11-20")}  # fmt: skip
 LISTINGS += ["reports:report", "reports:export_csv", "reports:export_xlsx", "reports:rules"]
 # Takes no id and reads only the poster's own tenant (tests/reports/test_saved.py: sharing outside it is refused).
 CREATES_ONLY = ["reports:saved_create"]
