@@ -178,7 +178,26 @@ class Picks:
         return problems
 
 
-class _DetailsMixin(_VersionMixin):
+class PickForm(forms.Form):
+    """An event's client, project and activity, typed or picked from the organisation's lists
+    (templates/business/_pick_fields.html offers them): the event forms and the calendar grid's quick form."""
+
+    client = forms.CharField(max_length=200, required=False, widget=_pick("clients"))
+    project = forms.CharField(max_length=200, required=False, widget=_pick("projects"))
+    activity_type = forms.CharField(max_length=200, required=False, widget=_pick("activities"), label="Activity")
+
+    def __init__(self, *args: Any, picks: Picks | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.picks = picks
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for field, problem in (self.picks.problems(data) if self.picks else {}).items():
+            self.add_error(field, problem)
+        return data
+
+
+class _DetailsMixin(_VersionMixin, PickForm):
     title = forms.CharField(max_length=500)
     location = forms.CharField(max_length=500, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -196,20 +215,6 @@ class _DetailsMixin(_VersionMixin):
     reminder_minutes = forms.IntegerField(
         required=False, min_value=0, max_value=40320, label="Reminder (minutes before)"
     )
-    # Typed or picked from the organisation's lists (templates/business/_pick_fields.html offers them).
-    client = forms.CharField(max_length=200, required=False, widget=_pick("clients"))
-    project = forms.CharField(max_length=200, required=False, widget=_pick("projects"))
-    activity_type = forms.CharField(max_length=200, required=False, widget=_pick("activities"), label="Activity")
-
-    def __init__(self, *args: Any, picks: Picks | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.picks = picks
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        for field, problem in (self.picks.problems(data) if self.picks else {}).items():
-            self.add_error(field, problem)
-        return data
 
     def clean_attendees(self) -> list[tuple[str, str]]:
         return parse_attendee_lines(self.cleaned_data["attendees"])

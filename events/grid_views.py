@@ -25,6 +25,7 @@ from meetings.rules import OwnerOnlyEdit
 from scheduling.selectors import personal_for, policy_for, weekly_hours
 
 from . import grid, selectors, series, services
+from .forms import PickForm, Picks
 from .grid import GridInputError
 from .ical import ICalError
 from .models import Calendar, Event
@@ -100,6 +101,7 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
         ],
         "scroll_time": min((a for a, _ in hours.values()), default=None),
         "view": request.GET.get("view", ""),
+        "pick_form": PickForm(auto_id="quick_%s"),
     }
     return render(request, "events/calendar.html", context)
 
@@ -136,13 +138,24 @@ def events_feed(request: HttpRequest) -> HttpResponse:
 @require_POST
 @json_endpoint
 def event_create(request: HttpRequest) -> HttpResponse:
-    """POST {title, start, end, allDay, calendar}: a new event from the quick form or a drag on the grid."""
+    """POST {title, start, end, allDay, calendar, client?, project?, activity?}: a new event from the quick form
+    or a drag on the grid."""
     data = grid.parse_body(request.body)
     title = grid.parse_title(data.get("title"))
     timing = grid.parse_timing(data, _zone(request))
     calendar = _writable_calendar(request, data.get("calendar"))
-    result = services.event_quick_create(calendar=calendar, title=title, start=timing.start, end=timing.end)
+    picked = _picked(request, data)
+    result = services.event_quick_create(calendar=calendar, title=title, start=timing.start, end=timing.end, **picked)
     return JsonResponse({"id": result.event.pk, "seq": result.event.seq, "title": result.event.title}, status=201)
+
+
+def _picked(request: HttpRequest, data: dict[str, Any]) -> dict[str, str]:
+    """The client, project and activity typed in the quick form, checked as the event form checks them."""
+    fields = {"client": data.get("client"), "project": data.get("project"), "activity_type": data.get("activity")}
+    form = PickForm({k: v for k, v in fields.items() if isinstance(v, str)}, picks=Picks(_scope(request).tenant.pk))
+    if not form.is_valid():
+        raise GridInputError(" ".join(str(m) for errors in form.errors.values() for m in errors))
+    return {name: form.cleaned_data[name] for name in fields}
 
 
 def _writable_calendar(request: HttpRequest, value: object) -> Calendar:

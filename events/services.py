@@ -659,9 +659,22 @@ def _import_finish(job: ImportJob, status: str, problems: list[dict[str, str]], 
 # --- the calendar grid's direct manipulation -------------------------------------------------------------------
 
 
-def event_quick_create(*, calendar: Calendar, title: str, start: Temporal, end: Temporal) -> SaveResult:
-    """A new single event from the calendar grid's quick form (title, time, calendar); the rest has defaults."""
-    component = Component(uid=new_uid(), status="CONFIRMED", summary=title, start=start, end=end)
+def event_quick_create(
+    *,
+    calendar: Calendar,
+    title: str,
+    start: Temporal,
+    end: Temporal,
+    client: str = "",
+    project: str = "",
+    activity_type: str = "",
+) -> SaveResult:
+    """A new single event from the calendar grid's quick form (title, time, calendar, and the business fields
+    when given); the rest has defaults."""
+    component = Component(
+        uid=new_uid(), status="CONFIRMED", summary=title, start=start, end=end,
+        client=client, project=project, activity_type=activity_type,
+    )  # fmt: skip
     return item_save(calendar=calendar, item=Item(master=component), if_none_match=True)
 
 

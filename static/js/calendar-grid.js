@@ -207,6 +207,9 @@ form.addEventListener("submit", async function (event) {
     allDay: allDay,
     start: allDay ? form.elements.startDate.value : `${form.elements.startDate.value}T${form.elements.startTime.value}:00`,
     end: allDay ? addDays(form.elements.endDate.value, 1) : `${form.elements.endDate.value}T${form.elements.endTime.value}:00`,
+    client: form.elements.client.value,
+    project: form.elements.project.value,
+    activity: form.elements.activity_type.value,
   };
   const result = await send(el.dataset.create, body);
   if (!result.ok) {

@@ -15,7 +15,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from business.models import Client
 from events import services
 from events.ical import Component, Item
 from events.models import Event
@@ -196,6 +198,28 @@ def test_quick_create_makes_an_event_in_the_chosen_calendar(member_client, calen
     event = Event.objects.get(pk=response.json()["id"])
     assert (event.title, event.calendar_id) == ("Call Ana", calendar.pk)
     assert event.start == datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # 15:30 in Berlin
+
+
+def test_quick_create_takes_the_client_project_and_activity_from_the_lists(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    acme = Client.objects.create(tenant=calendar.tenant, name="Acme")
+    body = {"title": "Review", "calendar": calendar.pk, "start": "2026-11-24T15:30:00", "end": "2026-11-24T16:00:00",
+            "client": "acme", "project": "Website", "activity": "Design"}  # fmt: skip
+
+    event = Event.objects.get(pk=post(member_client, reverse("events:grid_create"), body).json()["id"])
+
+    assert event.client_ref_id == acme.pk and event.client == "Acme"
+    assert (event.project_ref.client_id, event.project, event.activity_ref.name) == (acme.pk, "Website", "Design")
+
+
+def test_quick_create_refuses_an_archived_client(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
+    Client.objects.create(tenant=calendar.tenant, name="Gone Ltd", archived_at=timezone.now())
+    body = {"title": "Review", "calendar": calendar.pk, "start": "2026-11-24T15:30:00", "end": "2026-11-24T16:00:00",
+            "client": "Gone Ltd"}  # fmt: skip
+
+    response = post(member_client, reverse("events:grid_create"), body)
+
+    assert response.status_code == 400 and "archived" in response.json()["error"]
+    assert not Event.objects.exists()
 
 
 def test_quick_create_all_day(member_client, calendar) -> None:  # type: ignore[no-untyped-def]
