@@ -222,7 +222,7 @@ def _sums(plan: _Plan) -> tuple[dict[Key, tuple[Fraction, int]], dict[tuple[date
         f" FROM c GROUP BY {', '.join(keys)}, c.all_day"
         f" UNION ALL SELECT 1, p.grp, {blanks + ', ' if blanks else ''}p.all_day, p.first_period, p.last_period,"
         f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.cs END,"
-        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END, SUM({spent}), 0"
+        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END, SUM({spent}), COUNT(*)"
         f" FROM (SELECT s.{counting.COLUMNS[query.group_by[0]]} AS grp, s.all_day, s.cs, s.ce, {first} AS first_period,"
         f" {last} AS last_period FROM c s WHERE s.ce > s.cs) p"
         f" GROUP BY p.grp, p.all_day, p.first_period, p.last_period,"
@@ -243,8 +243,9 @@ def _sums(plan: _Plan) -> tuple[dict[Key, tuple[Fraction, int]], dict[tuple[date
             series[(periods.start_of(first_period), key[:1])] += secs
         else:
             zone = _UTC if all_day else plan.zone
+            # Occurrences with the same counted span come back as one row: each is cut the same way.
             for start, piece in _pieces(counting.instant(cut_from), counting.instant(cut_to), query.period, zone):
-                series[(start, key[:1])] += _counted(piece, bool(all_day), plan.day_seconds)
+                series[(start, key[:1])] += _counted(piece, bool(all_day), plan.day_seconds) * int(count)  # type: ignore[call-overload]
     return totals, series
 
 

@@ -275,3 +275,13 @@ def test_exports_hold_the_table_and_the_totals(calendar, admin_user):
         [datetime(2026, 11, 1), "=HYPERLINK(1)", 1.5, 90],
         [datetime(2026, 11, 1), "No client", 0.25, 15],
     ]
+
+
+def test_two_equal_nights_are_both_cut_into_the_series(calendar, admin_user):
+    for uid in ("one", "two"):
+        _save(calendar, _timed(uid, "20261102T220000Z", "20261103T020000Z", "X-CALSYNC-CLIENT:Acme\r\n"))
+
+    report = engine.report_run(query=_query(admin_user, zone="UTC", period="day"))
+
+    assert [(d.day, m) for d, _, m in report.series] == [(2, 240), (3, 240)]
+    assert report.total_minutes == 480
