@@ -184,6 +184,12 @@ def test_reports_and_drill_downs_never_reach_another_tenant(calendar, admin_user
 
     assert (report.rows, report.total_minutes, rows, total) == ([], 0, [], 0)
     assert engine.export_csv(report).splitlines() == ["Client,Hours,Minutes,Events", "Total,0.0,0,0"]
+    book = openpyxl.load_workbook(io.BytesIO(engine.export_xlsx(report)))
+    assert [[c.value for c in row] for row in book["Report"].iter_rows()] == [
+        ["Client", "Hours", "Minutes", "Events"],
+        ["Total", 0.0, 0, 0],
+    ]
+    assert book["Over time"].max_row == 1
     # Nor can anyone read a tenant as a person of another.
     with pytest.raises(PermissionDenied):
         engine.report_run(query=replace(theirs, tenant_id=admin_user.tenant_id))
