@@ -189,92 +189,97 @@ def _conditions(query: ReportQuery, key: Mapping[str, int | str | None] | None =
 def report_run(*, query: ReportQuery) -> Report:
     """Hours and counts grouped as asked, with totals and the time series of the first grouping."""
     plan = _plan(query)
-    counted, params = counting.counted_sql(plan.scope, plan.window, _conditions(query))
-    groups = _totals(plan, counted, params)
-    labels = _labels(query.tenant_id, query.group_by, [k for k in groups])
-    rows = [Row(key=k, labels=labels[k], minutes=_minutes(secs), count=n) for k, (secs, n) in groups.items()]
+    sums, series = _sums(plan)
+    labels = _labels(query.tenant_id, query.group_by, list(sums))
+    rows = [Row(key=k, labels=labels[k], minutes=_minutes(secs), count=n) for k, (secs, n) in sums.items()]
     rows.sort(key=lambda r: (-r.minutes, tuple(label.casefold() for label in r.labels), str(r.key)))
     return Report(
         query=query,
         rows=rows,
-        total_minutes=_minutes(sum((secs for secs, _ in groups.values()), Fraction(0))),
-        total_count=sum(n for _, n in groups.values()),
-        series=_series(plan, counted, params, order=[r.key[:1] for r in rows]),
+        total_minutes=_minutes(sum((secs for secs, _ in sums.values()), Fraction(0))),
+        total_count=sum(n for _, n in sums.values()),
+        series=_ordered(series, [r.key[:1] for r in rows]),
     )
 
 
-def _totals(plan: _Plan, counted: str, params: list[object]) -> dict[Key, tuple[Fraction, int]]:
-    columns = ", ".join(f"c.{counting.COLUMNS[g]}" for g in plan.query.group_by)
-    spent = counting.seconds("c.cs", "c.ce")
+def _sums(plan: _Plan) -> tuple[dict[Key, tuple[Fraction, int]], dict[tuple[date, Key], Fraction]]:
+    """One statement for the table and the chart: the counted occurrences are read (and, under the overlap
+    rule, sorted) once, then summed per group and per period of the first grouping. The database sums the
+    occurrences that lie within one period; the few that cross a period's edge (a night, a month end) come back
+    one by one and are cut here."""
+    query = plan.query
+    counted, params = counting.counted_sql(plan.scope, plan.window, _conditions(query))
+    periods = _periods(query, plan.zone)
+    first, first_params = counting.period_sql("s.cs", periods)
+    last, last_params = counting.period_sql(counting.just_before("s.ce"), periods)
+    keys = [f"c.{counting.COLUMNS[g]}" for g in query.group_by]
+    blanks = ", ".join(["NULL"] * (len(keys) - 1))
+    spent = counting.seconds("p.cs", "p.ce")
     sql = (
-        f"SELECT {columns},"  # noqa: S608
-        f" SUM(CASE WHEN c.ce > c.cs AND NOT c.all_day THEN {spent} ELSE 0 END),"
-        f" SUM(CASE WHEN c.ce > c.cs AND c.all_day THEN {spent} ELSE 0 END), COUNT(*)"
-        f" FROM ({counted}) c GROUP BY {columns}"
+        f"WITH c AS MATERIALIZED ({counted})"  # noqa: S608
+        f" SELECT 0, {', '.join(keys)}, c.all_day, NULL, NULL, NULL, NULL,"
+        f" SUM(CASE WHEN c.ce > c.cs THEN {counting.seconds('c.cs', 'c.ce')} ELSE 0 END), COUNT(*)"
+        f" FROM c GROUP BY {', '.join(keys)}, c.all_day"
+        f" UNION ALL SELECT 1, p.grp, {blanks + ', ' if blanks else ''}p.all_day, p.first_period, p.last_period,"
+        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.cs END,"
+        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END, SUM({spent}), COUNT(*)"
+        f" FROM (SELECT s.{counting.COLUMNS[query.group_by[0]]} AS grp, s.all_day, s.cs, s.ce, {first} AS first_period,"
+        f" {last} AS last_period FROM c s WHERE s.ce > s.cs) p"
+        f" GROUP BY p.grp, p.all_day, p.first_period, p.last_period,"
+        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.cs END,"
+        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END"
     )
-    width = len(plan.query.group_by)
-    found: dict[Key, tuple[Fraction, int]] = {}
-    for row in counting.fetch(sql, params):
-        timed, all_day, count = row[width:]
-        found[_key(row[:width])] = (_seconds(timed, all_day, plan.day_seconds), int(count))  # type: ignore[arg-type]
-    return found
+    width = len(keys)
+    totals: dict[Key, tuple[Fraction, int]] = {}
+    series: dict[tuple[date, Key], Fraction] = defaultdict(Fraction)
+    for part, *found in counting.fetch(sql, [*params, *first_params, *last_params]):
+        key = _key(found[:width])
+        all_day, first_period, _, cut_from, cut_to, spent_sum, count = found[width:]
+        secs = _counted(spent_sum, bool(all_day), plan.day_seconds)
+        if part == 0:
+            before = totals.get(key, (Fraction(0), 0))
+            totals[key] = (before[0] + secs, before[1] + int(count))  # type: ignore[call-overload]
+        elif cut_from is None:
+            series[(periods.start_of(first_period), key[:1])] += secs
+        else:
+            zone = _UTC if all_day else plan.zone
+            # Occurrences with the same counted span come back as one row: each is cut the same way.
+            for start, piece in _pieces(counting.instant(cut_from), counting.instant(cut_to), query.period, zone):
+                series[(start, key[:1])] += _counted(piece, bool(all_day), plan.day_seconds) * int(count)  # type: ignore[call-overload]
+    return totals, series
+
+
+_UTC = ZoneInfo("UTC")
+
+
+def _periods(query: ReportQuery, zone: ZoneInfo) -> counting.Periods:
+    starts = [period_of(query.start, query.period)]
+    while starts[-1] <= query.end:
+        starts.append(_next_period(starts[-1], query.period))
+    return counting.Periods(
+        period=query.period,
+        zone=query.zone,
+        starts=starts,
+        edges=[_midnight(day, zone) for day in starts],
+        day_edges=[datetime.combine(day, time(), UTC) for day in starts],
+    )
 
 
 def _key(raw: Sequence[object]) -> Key:
     return tuple(v if v is None or isinstance(v, str) else int(v) for v in raw)  # type: ignore[call-overload]
 
 
-def _seconds(timed: object, all_day: object, day_seconds: Fraction) -> Fraction:
-    """Timed seconds as summed (to the millisecond) plus all-day days at what the rule makes a day."""
-    timed_part = Fraction(str(timed or 0)).limit_denominator(1000)
-    days = Fraction(str(all_day or 0)).limit_denominator(1000) / 86400
-    return timed_part + days.limit_denominator(24) * day_seconds
+def _counted(spent: object, all_day: bool, day_seconds: Fraction) -> Fraction:
+    """Seconds as summed (to the millisecond); all-day time is whole days, at what the rule makes a day."""
+    secs = Fraction(str(spent or 0)).limit_denominator(1000)
+    return (secs / 86400).limit_denominator(24) * day_seconds if all_day else secs
 
 
-# --- the time series ---------------------------------------------------------------------------------------
-
-
-def _series(plan: _Plan, counted: str, params: list[object], order: list[Key]) -> list[tuple[date, Key, int]]:
-    """Minutes per period and first-group key. The database sums the occurrences that lie within one period;
-    the few that cross a period's edge (a night, a month end) come back one by one and are cut here."""
-    query = plan.query
-    column = f"s.{counting.COLUMNS[query.group_by[0]]}"
-    zone_sql = "CASE WHEN s.all_day THEN 'UTC' ELSE %s END"
-    first = counting.period_start(query.period, "s.cs", zone_sql)
-    last = counting.period_start(query.period, counting.just_before("s.ce"), zone_sql)
-    spent = counting.seconds("p.cs", "p.ce")
-    sql = (
-        f"SELECT p.grp, p.all_day, p.first_period, p.last_period,"  # noqa: S608
-        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.cs END AS cut_from,"
-        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END AS cut_to, SUM({spent})"
-        f" FROM (SELECT {column} AS grp, s.all_day, s.cs, s.ce, {first} AS first_period, {last} AS last_period"
-        f" FROM ({counted}) s WHERE s.ce > s.cs) p"
-        f" GROUP BY p.grp, p.all_day, p.first_period, p.last_period, cut_from, cut_to"
-    )
-    timed: dict[tuple[date, Key], Fraction] = defaultdict(Fraction)
-    days: dict[tuple[date, Key], Fraction] = defaultdict(Fraction)
-    found = counting.fetch(sql, [query.zone, query.zone, *params])
-    for grp, all_day, first_period, _, cut_from, cut_to, total in found:
-        sums, zone = (days, ZoneInfo("UTC")) if all_day else (timed, plan.zone)
-        key: Key = _key([grp])
-        if cut_from is None:
-            sums[(_local_day(first_period), key)] += Fraction(str(total)).limit_denominator(1000)
-            continue
-        for start, secs in _pieces(counting.instant(cut_from), counting.instant(cut_to), query.period, zone):
-            sums[(start, key)] += secs
+def _ordered(series: dict[tuple[date, Key], Fraction], order: list[Key]) -> list[tuple[date, Key, int]]:
+    """The chart's points by period, and within one in the table's order."""
     rank = {k: i for i, k in enumerate(order)}
-    points = {
-        point: _minutes(timed.get(point, Fraction(0)) + (days.get(point, Fraction(0)) / 86400) * plan.day_seconds)
-        for point in {*timed, *days}
-    }
-    ordered = sorted(points, key=lambda p: (p[0], rank.get(p[1], len(rank))))
-    return [(start, key, points[(start, key)]) for start, key in ordered]
-
-
-def _local_day(raw: object) -> date:
-    if isinstance(raw, str):
-        raw = datetime.fromisoformat(raw)
-    return raw.date() if isinstance(raw, datetime) else raw  # type: ignore[return-value]
+    points = sorted(series, key=lambda p: (p[0], rank.get(p[1], len(rank))))
+    return [(start, key, _minutes(series[(start, key)])) for start, key in points]
 
 
 def period_of(day: date, period: str) -> date:
@@ -353,7 +358,7 @@ def drill_down(
     if offset < 0 or not 0 < limit <= 1000:
         raise ReportError("Pages start at 0 and hold 1 to 1000 rows.")
     plan = _plan(query)
-    counted, params = counting.counted_sql(plan.scope, plan.window, _conditions(query, key))
+    counted, params = counting.counted_sql(plan.scope, plan.window, _conditions(query, key), detail=True)
     total = counting.fetch(f"SELECT COUNT(*) FROM ({counted}) c", params)[0][0]  # noqa: S608
     page = counting.fetch(
         f'SELECT c.event_id, c.recurrence_id, c."start", c."end", c.all_day, c.title, c.private, c.user_id,'  # noqa: S608
@@ -373,9 +378,7 @@ def _drill_rows(plan: _Plan, page: list[tuple[object, ...]]) -> list[DrillRow]:
     for event_id, rid, start, end, all_day, title, private, *refs, cs, ce in page:
         label = {g: names[g][ref] for g, ref in zip(_DRILL_GROUPS, refs, strict=True)}  # type: ignore[index]
         spent = max((counting.instant(ce) - counting.instant(cs)).total_seconds(), 0)
-        seconds = Fraction(str(spent)).limit_denominator(1000)
-        if all_day:
-            seconds = (seconds / 86400).limit_denominator(24) * plan.day_seconds
+        seconds = _counted(spent, bool(all_day), plan.day_seconds)
         rows.append(
             DrillRow(
                 event_id=int(event_id),  # type: ignore[call-overload]

@@ -45,6 +45,14 @@ class TimeEntry(models.Model):
         indexes = [
             models.Index(fields=["tenant", "start"], name="timeentry_tenant_start"),
             models.Index(fields=["tenant", "user", "start"], name="timeentry_user_start"),
+            # The order the overlap rule reads each person's counted time in (reports.counting): PostgreSQL
+            # reads it presorted, without sorting a year of an organisation, and from the index alone.
+            models.Index(
+                fields=["tenant", "user", "all_day", "start", "event", "id"],
+                include=["end", "client", "project", "activity", "calendar", "provider"],
+                condition=models.Q(free=False, declined=False, cancelled=False),
+                name="timeentry_overlap_order",
+            ),
         ]
 
     def __str__(self) -> str:

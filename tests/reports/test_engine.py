@@ -184,6 +184,12 @@ def test_reports_and_drill_downs_never_reach_another_tenant(calendar, admin_user
 
     assert (report.rows, report.total_minutes, rows, total) == ([], 0, [], 0)
     assert engine.export_csv(report).splitlines() == ["Client,Hours,Minutes,Events", "Total,0.0,0,0"]
+    book = openpyxl.load_workbook(io.BytesIO(engine.export_xlsx(report)))
+    assert [[c.value for c in row] for row in book["Report"].iter_rows()] == [
+        ["Client", "Hours", "Minutes", "Events"],
+        ["Total", 0.0, 0, 0],
+    ]
+    assert book["Over time"].max_row == 1
     # Nor can anyone read a tenant as a person of another.
     with pytest.raises(PermissionDenied):
         engine.report_run(query=replace(theirs, tenant_id=admin_user.tenant_id))
@@ -275,3 +281,13 @@ def test_exports_hold_the_table_and_the_totals(calendar, admin_user):
         [datetime(2026, 11, 1), "=HYPERLINK(1)", 1.5, 90],
         [datetime(2026, 11, 1), "No client", 0.25, 15],
     ]
+
+
+def test_two_equal_nights_are_both_cut_into_the_series(calendar, admin_user):
+    for uid in ("one", "two"):
+        _save(calendar, _timed(uid, "20261102T220000Z", "20261103T020000Z", "X-CALSYNC-CLIENT:Acme\r\n"))
+
+    report = engine.report_run(query=_query(admin_user, zone="UTC", period="day"))
+
+    assert [(d.day, m) for d, _, m in report.series] == [(2, 240), (3, 240)]
+    assert report.total_minutes == 480
