@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Tenant, User, validate_timezone
+from .signals import user_zone_changed
 
 
 class LastAdminError(ValidationError):
@@ -79,6 +80,10 @@ def user_update(*, user: User, role: str, can_setup_integrations: bool, is_activ
 
 def profile_update(*, user: User, first_name: str, last_name: str, timezone: str) -> User:
     validate_timezone(timezone)
+    moved = timezone != user.timezone
     user.first_name, user.last_name, user.timezone = first_name, last_name, timezone
-    user.save(update_fields=["first_name", "last_name", "timezone"])
+    with transaction.atomic():
+        user.save(update_fields=["first_name", "last_name", "timezone"])
+        if moved:
+            user_zone_changed.send(sender=User, user_id=user.pk)
     return user

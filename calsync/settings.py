@@ -415,6 +415,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},
     "sweep-stale-syncs": {"task": "sync.tasks.sweep", "schedule": float(SYNC_SWEEP_SECONDS)},
     "renew-google-push-channels": {"task": "integrations.google_renew_channels", "schedule": 3600.0},
+    # The reports' time index reaches REPORTS_HORIZON_DAYS ahead: series without an end get their next day.
+    "extend-reports-horizon": {"task": "reports.extend_horizon", "schedule": 86400.0},
 }
 
 # --- secrets at rest ----------------------------------------------------------

@@ -1,61 +1,101 @@
-"""Keeps the time index (TimeEntry) in step with the events it is read from."""
+"""Keeps the time index (TimeEntry) in step with the events it is read from.
+
+The index holds, for every master, the rows of the occurrences that start before a horizon: a write indexes up to
+its own now + REPORTS_HORIZON_DAYS, and beat moves the horizon every series is known to reach (IndexHorizon)
+forward. The horizon is cut on the row's start (floating times read on the owner's clock), so a full reindex and
+a reindex then an extension give the same rows.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db import transaction
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from events import recurrence
 from events.convert import item_from_event
 from events.ical import Component, as_utc
-from events.models import Event
+from events.models import Calendar, Event
 
-from .models import TimeEntry
+from .models import IndexHorizon, TimeEntry
 
 _DECLINED = "DECLINED"
+# Floating times are stored as if UTC but happen on the owner's clock, at most this far away: expansion windows
+# reach this much further, and the rows are cut on their real start.
+_ZONE_REACH = timedelta(days=1)
+BATCH = 500  # items read, expanded and written at a time: bounded memory, few statements
+
+Progress = Callable[[int, int], None]
 
 
 def horizon() -> datetime:
-    """How far ahead series are expanded into the index: beat moves it forward (reports.tasks)."""
+    """How far ahead a write expands its series into the index."""
     return timezone.now() + timedelta(days=settings.REPORTS_HORIZON_DAYS)
 
 
-def reindex(master_ids: Iterable[int]) -> int:
-    """Replace the index rows of these master events (gone ones just lose theirs); returns rows written."""
-    ids = list(master_ids)
-    TimeEntry.objects.filter(event_id__in=ids).delete()
-    masters = (
-        Event.objects.filter(pk__in=ids, parent=None, kind=Event.Kind.EVENT)
-        .select_related("calendar__owner")
-        .prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
+def reindex(master_ids: Iterable[int], *, until: datetime | None = None) -> int:
+    """Replace the index rows of these master events (gone ones just lose theirs); returns rows written. A first
+    sync's thousands of items are read and written BATCH at a time, in the caller's transaction."""
+    ids, until, rows = list(master_ids), until or horizon(), 0
+    for first in range(0, len(ids), BATCH):
+        chunk = ids[first : first + BATCH]
+        TimeEntry.objects.filter(event_id__in=chunk).delete()
+        rows += _write(chunk, since=None, until=until)
+    return rows
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What a row needs of its calendar's owner: who, whose clock floating times are on, whose answer counts."""
+
+    id: int
+    zone: ZoneInfo
+    email: str
+
+
+def _owners(calendar_ids: Iterable[int]) -> dict[int, Owner]:
+    found = Calendar.objects.filter(pk__in=set(calendar_ids)).values_list("pk", "owner_id", "owner__timezone",
+                                                                         "owner__email")  # fmt: skip
+    return {pk: Owner(owner_id, ZoneInfo(zone), email) for pk, owner_id, zone, email in found}
+
+
+def _write(ids: list[int], *, since: datetime | None, until: datetime) -> int:
+    masters = list(
+        Event.objects.filter(pk__in=ids, parent=None, kind=Event.Kind.EVENT).prefetch_related(
+            Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id"))
+        )
     )
-    until = horizon()
-    rows = [row for master in masters for row in entries_for(master, until)]
+    owners = _owners(m.calendar_id for m in masters)
+    rows = [row for master in masters for row in entries_for(master, owners[master.calendar_id], until, since=since)]
     TimeEntry.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
 
 
-def entries_for(master: Event, until: datetime) -> list[TimeEntry]:
-    """The index rows of one master: every occurrence that starts before `until`, within the expansion budget."""
+def entries_for(master: Event, owner: Owner, until: datetime, *, since: datetime | None = None) -> list[TimeEntry]:
+    """The index rows of one master: every occurrence that starts in [since, until), within the expansion budget."""
     if master.span_start is None:
         return []
-    owner = master.calendar.owner
-    zone = ZoneInfo(owner.timezone)
     overrides = {o.recurrence_id: o for o in master.overrides.all()}
     budget = recurrence.Budget(
         max_occurrences=settings.REPORTS_MAX_OCCURRENCES, max_steps=settings.REPORTS_MAX_OCCURRENCES * 20, seconds=5.0
     )
     item = item_from_event(master, list(overrides.values()))
+    lower = master.span_start if since is None else max(master.span_start, since)
     rows = []
-    for found in recurrence.occurrences(item, start=master.span_start - timedelta(days=1), end=until, budget=budget):
+    window = {"start": lower - _ZONE_REACH, "end": until + _ZONE_REACH, "budget": budget}
+    for found in recurrence.occurrences(item, **window):
         rid = as_utc(found.recurrence_id) if found.recurrence_id is not None else None
         row_event = overrides.get(rid, master) if found.is_override else master
-        rows.append(_entry(master, row_event, found.component, found.start, found.end, rid, zone, owner.email))
+        row = _entry(master, row_event, found.component, found.start, found.end, rid, owner)
+        if row.start < until and (since is None or row.start >= since):
+            rows.append(row)
     return rows
 
 
@@ -66,18 +106,17 @@ def _entry(
     start: object,
     end: object,
     rid: datetime | None,
-    zone: ZoneInfo,
-    owner_email: str,
+    owner: Owner,
 ) -> TimeEntry:
     all_day = not isinstance(start, datetime)
     return TimeEntry(
         tenant_id=master.tenant_id,
         event_id=master.pk,
         calendar_id=master.calendar_id,
-        user_id=master.calendar.owner_id,
+        user_id=owner.id,
         recurrence_id=rid,
-        start=_instant(start, zone),
-        end=_instant(end, zone),
+        start=_instant(start, owner.zone),
+        end=_instant(end, owner.zone),
         all_day=all_day,
         title=component.summary[:500],
         client_id=row.client_ref_id,
@@ -86,7 +125,7 @@ def _entry(
         provider=master.origin,
         private=component.visibility.upper() in ("PRIVATE", "CONFIDENTIAL"),
         free=(component.busy_status or ("FREE" if component.transparency == Event.Transparency.FREE else "")) == "FREE",
-        declined=any(a.email.lower() == owner_email.lower() and a.partstat == _DECLINED for a in component.attendees),
+        declined=any(a.email.lower() == owner.email.lower() and a.partstat == _DECLINED for a in component.attendees),
         cancelled=component.status.upper() == "CANCELLED",
     )
 
@@ -97,3 +136,123 @@ def _instant(value: object, zone: ZoneInfo) -> datetime:
         return value.replace(tzinfo=zone).astimezone(UTC) if value.tzinfo is None else as_utc(value)
     assert isinstance(value, date)
     return datetime.combine(value, time(), tzinfo=UTC)
+
+
+# --- rebuilding: deployment, operators, an owner's changes ----------------------------------------------------
+
+
+def _masters(calendar_id: int) -> list[int]:
+    query = Event.objects.filter(calendar_id=calendar_id, parent=None, kind=Event.Kind.EVENT)
+    return list(query.order_by("pk").values_list("pk", flat=True))
+
+
+def _locked(calendar_id: int) -> None:
+    """Writes to a calendar hold its row (events.services); holding it too keeps a rebuild from interleaving."""
+    Calendar.objects.select_for_update().filter(pk=calendar_id).values_list("pk").first()
+
+
+def reindex_calendar(calendar_id: int, *, until: datetime | None = None, batch: int = BATCH) -> tuple[int, int]:
+    """Rebuild one calendar's rows, `batch` items per transaction; returns (items, rows written)."""
+    ids, rows, until = _masters(calendar_id), 0, until or horizon()
+    for first in range(0, len(ids), batch):
+        with transaction.atomic():
+            _locked(calendar_id)
+            rows += reindex(ids[first : first + batch], until=until)
+    return len(ids), rows
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    calendars: int
+    items: int
+    rows: int
+
+
+def reindex_calendars(
+    calendar_ids: list[int], *, batch: int = BATCH, progress: Progress | None = None, complete: bool = False
+) -> Rebuilt:
+    """Rebuild these calendars' rows to one horizon. `complete` (every calendar there is): that horizon becomes
+    the one every series is known to reach, and beat carries on from it."""
+    until, items, rows = horizon(), 0, 0
+    for done, calendar_id in enumerate(calendar_ids, start=1):
+        found, written = reindex_calendar(calendar_id, until=until, batch=batch)
+        items, rows = items + found, rows + written
+        if progress is not None:
+            progress(done, rows)
+    if complete:
+        IndexHorizon.objects.update_or_create(pk=1, defaults={"horizon": until, "rebuilt_at": timezone.now()})
+    return Rebuilt(len(calendar_ids), items, rows)
+
+
+def owner_zone_changed(*, user_id: int) -> int:
+    """The owner's clock moved: rows of items with floating times are read again. Returns rows written."""
+    floating = Event.objects.filter(calendar__owner_id=user_id, kind=Event.Kind.EVENT, timezone="", all_day=False)
+    rows = 0
+    for calendar_id, ids in _by_calendar(
+        floating.exclude(start=None).values_list("calendar_id", "parent_id", "pk")
+    ).items():
+        with transaction.atomic():
+            _locked(calendar_id)
+            rows += reindex(ids)
+    return rows
+
+
+def _by_calendar(found: Iterable[tuple[int, int | None, int]]) -> dict[int, list[int]]:
+    """(calendar, parent, row) triples as each calendar's master ids."""
+    grouped: dict[int, set[int]] = defaultdict(set)
+    for calendar_id, parent_id, pk in found:
+        grouped[calendar_id].add(parent_id or pk)
+    return {calendar_id: sorted(ids) for calendar_id, ids in grouped.items()}
+
+
+# --- the horizon, moved forward by beat ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extended:
+    horizon: datetime
+    items: int
+    rows: int
+
+
+def horizon_extend(*, batch: int = BATCH) -> Extended | None:
+    """Add the occurrences between the horizon every series reaches and today's, and move it there. None when
+    another run holds the claim."""
+    state = _claim()
+    if state is None:
+        return None
+    old, new, items, rows = state.horizon, horizon(), 0, 0
+    try:
+        reaching = Event.objects.filter(parent=None, kind=Event.Kind.EVENT, span_start__lt=new + _ZONE_REACH).filter(
+            Q(span_end=None) | Q(span_end__gte=old - _ZONE_REACH)
+        )
+        for calendar_id, ids in _by_calendar(reaching.values_list("calendar_id", "parent_id", "pk")).items():
+            for first in range(0, len(ids), batch):
+                with transaction.atomic():
+                    _locked(calendar_id)
+                    rows += _extend(ids[first : first + batch], old, new)
+            items += len(ids)
+        state.horizon = max(new, old)
+    finally:
+        state.claimed_until = None
+        state.save(update_fields=["horizon", "claimed_until"])
+    return Extended(state.horizon, items, rows)
+
+
+def _extend(ids: list[int], old: datetime, new: datetime) -> int:
+    """Rows starting in [old, new) of these masters, replacing any (a write may have indexed further)."""
+    TimeEntry.objects.filter(event_id__in=ids, start__gte=old).delete()
+    return _write(ids, since=old, until=new)
+
+
+_CLAIM = timedelta(hours=6)
+
+
+def _claim() -> IndexHorizon | None:
+    """The horizon row, claimed for one run (first made at today's horizon: writes since the migration reach it)."""
+    now = timezone.now()
+    IndexHorizon.objects.get_or_create(pk=1, defaults={"horizon": horizon()})
+    free = Q(claimed_until=None) | Q(claimed_until__lt=now)
+    if not IndexHorizon.objects.filter(free, pk=1).update(claimed_until=now + _CLAIM):
+        return None
+    return IndexHorizon.objects.get(pk=1)

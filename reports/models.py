@@ -48,3 +48,19 @@ class TimeEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title or 'Event'} {self.start:%Y-%m-%d %H:%M}"
+
+
+class IndexHorizon(models.Model):
+    """One row: every series is in the index up to `horizon` (writes index further: their own now + the days).
+
+    Beat (reports.tasks.extend_horizon) moves it forward daily, adding the occurrences between the old and the new
+    horizon; `claimed_until` keeps two runs from interleaving (a run that died frees it when it lapses).
+    """
+
+    horizon = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # When `manage.py reports_reindex` last rebuilt every calendar (None: never, e.g. events predating the index).
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Time index up to {self.horizon:%Y-%m-%d %H:%M}"
