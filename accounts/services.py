@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Tenant, User, validate_timezone
-from .signals import user_zone_changed
+from .signals import tenant_zone_changed, user_zone_changed
 
 
 class LastAdminError(ValidationError):
@@ -24,11 +24,15 @@ def tenant_create(*, slug: str, name: str, timezone: str = "UTC") -> Tenant:
 def tenant_update(
     *, tenant: Tenant, name: str, timezone: str, allowed_providers: list[str], default_can_setup_integrations: bool
 ) -> Tenant:
+    moved = timezone != tenant.timezone
     tenant.name, tenant.timezone = name, timezone
     tenant.allowed_providers = allowed_providers
     tenant.default_can_setup_integrations = default_can_setup_integrations
     tenant.full_clean()
-    tenant.save(update_fields=["name", "timezone", "allowed_providers", "default_can_setup_integrations"])
+    with transaction.atomic():
+        tenant.save(update_fields=["name", "timezone", "allowed_providers", "default_can_setup_integrations"])
+        if moved:
+            tenant_zone_changed.send(sender=Tenant, tenant_id=tenant.pk)
     return tenant
 
 

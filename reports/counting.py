@@ -125,7 +125,7 @@ def counted_sql(
         'MAX(e."end") OVER (PARTITION BY e.user_id, e.all_day ORDER BY e."start", e.event_id, e.id'
         " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         if scope.overlap_once
-        else "NULL"
+        else ("NULL::timestamptz" if postgres() else "NULL")  # typed, or PostgreSQL's COALESCE reads it as text
     )
     base = (
         f"SELECT e.id, e.event_id, e.user_id, e.calendar_id, e.client_id, e.project_id, e.activity_id,"  # noqa: S608

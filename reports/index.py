@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from events import recurrence
@@ -24,6 +24,7 @@ from events.convert import item_from_event
 from events.ical import Component, as_utc
 from events.models import Calendar, Event
 
+from . import summary
 from .models import IndexHorizon, TimeEntry
 
 _DECLINED = "DECLINED"
@@ -43,12 +44,44 @@ def horizon() -> datetime:
 def reindex(master_ids: Iterable[int], *, until: datetime | None = None) -> int:
     """Replace the index rows of these master events (gone ones just lose theirs); returns rows written. A first
     sync's thousands of items are read and written BATCH at a time, in the caller's transaction."""
-    ids, until, rows = list(master_ids), until or horizon(), 0
+    ids, until, rows, stretches = list(master_ids), until or horizon(), 0, Stretches()
     for first in range(0, len(ids), BATCH):
         chunk = ids[first : first + BATCH]
+        stretches.removed(TimeEntry.objects.filter(event_id__in=chunk))
         TimeEntry.objects.filter(event_id__in=chunk).delete()
-        rows += _write(chunk, since=None, until=until)
+        rows += stretches.added(_write(chunk, since=None, until=until))
+    stretches.refresh()
     return rows
+
+
+def forget(master_ids: list[int]) -> None:
+    """Remove the rows of these masters (they are being deleted)."""
+    stretches, rows = Stretches(), TimeEntry.objects.filter(event_id__in=master_ids)
+    stretches.removed(rows)
+    rows.delete()
+    stretches.refresh()
+
+
+class Stretches:
+    """Each person's stretch of time a write removed or added rows in: their day sums there are summed again."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
+
+    def removed(self, rows: QuerySet[TimeEntry]) -> None:
+        spans = rows.values("tenant_id", "user_id").annotate(lo=Min("start"), hi=Max("end"))
+        for span in spans:
+            self.found[span["tenant_id"]].append((span["user_id"], span["lo"], span["hi"]))
+
+    def added(self, rows: list[TimeEntry]) -> int:
+        for row in rows:
+            self.found[row.tenant_id].append((row.user_id, row.start, row.end))
+        return len(rows)
+
+    def refresh(self) -> None:
+        for tenant_id, spans in self.found.items():
+            summary.refresh(tenant_id, summary.regions_of(spans))
+        self.found.clear()
 
 
 @dataclass(frozen=True)
@@ -66,7 +99,7 @@ def _owners(calendar_ids: Iterable[int]) -> dict[int, Owner]:
     return {pk: Owner(owner_id, ZoneInfo(zone), email) for pk, owner_id, zone, email in found}
 
 
-def _write(ids: list[int], *, since: datetime | None, until: datetime) -> int:
+def _write(ids: list[int], *, since: datetime | None, until: datetime) -> list[TimeEntry]:
     masters = list(
         Event.objects.filter(pk__in=ids, parent=None, kind=Event.Kind.EVENT).prefetch_related(
             Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id"))
@@ -75,7 +108,7 @@ def _write(ids: list[int], *, since: datetime | None, until: datetime) -> int:
     owners = _owners(m.calendar_id for m in masters)
     rows = [row for master in masters for row in entries_for(master, owners[master.calendar_id], until, since=since)]
     TimeEntry.objects.bulk_create(rows, batch_size=1000)
-    return len(rows)
+    return rows
 
 
 def entries_for(master: Event, owner: Owner, until: datetime, *, since: datetime | None = None) -> list[TimeEntry]:
@@ -241,8 +274,12 @@ def horizon_extend(*, batch: int = BATCH) -> Extended | None:
 
 def _extend(ids: list[int], old: datetime, new: datetime) -> int:
     """Rows starting in [old, new) of these masters, replacing any (a write may have indexed further)."""
-    TimeEntry.objects.filter(event_id__in=ids, start__gte=old).delete()
-    return _write(ids, since=old, until=new)
+    stretches, replaced = Stretches(), TimeEntry.objects.filter(event_id__in=ids, start__gte=old)
+    stretches.removed(replaced)
+    replaced.delete()
+    rows = stretches.added(_write(ids, since=old, until=new))
+    stretches.refresh()
+    return rows
 
 
 _CLAIM = timedelta(hours=6)

@@ -7,14 +7,14 @@ from django.core.management.base import CommandError, CommandParser
 
 from accounts.management.base import OperatorCommand, tenant_by_slug
 from events.models import Calendar
-from reports import index
+from reports import index, summary
 
 
 class Command(OperatorCommand):
     help = (
-        "Rebuild the reports' time index from the events: once after deploying the reports app (events written "
-        "before it have no rows), or for one organisation with --tenant. Each batch of items is one transaction, "
-        "so the site stays up; progress goes to standard error."
+        "Rebuild the reports' time index and day sums from the events: once after deploying the reports app "
+        "(events written before it have no rows), or for one organisation with --tenant. Each batch of items is "
+        "one transaction, so the site stays up; progress goes to standard error."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,6 +37,8 @@ class Command(OperatorCommand):
         rebuilt = index.reindex_calendars(
             ids, batch=options["batch"], progress=progress, complete=not options["tenant"]
         )
+        for tenant_id in set(calendars.values_list("tenant_id", flat=True)):
+            summary.settle(tenant_id)
         data = {"calendars": rebuilt.calendars, "items": rebuilt.items, "rows": rebuilt.rows,
                 "seconds": round(time.monotonic() - began, 1)}  # fmt: skip
         self.emit(options, data, f"Indexed {rebuilt.items:,} items of {rebuilt.calendars} calendars: "

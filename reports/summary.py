@@ -1,0 +1,228 @@
+"""Day sums of counted time (DaySum), kept with the time index, so a year's report reads thousands of rows
+rather than a million.
+
+Each write of the index names, per person, the stretch of time its old and new rows covered; that person's days
+in the stretch are summed again from the index. That is exact for both overlap rules: an occurrence that changes
+can only change what counts of others inside its own stretch (under "once", a later occurrence counts from the
+latest end before it, and only this occurrence's end moved). The sums are cut at midnight in the tenant's zone
+(TenantSummary); a tenant that changes zone is summed again, and reports in another zone read the index.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Case, IntegerField, Max, Min, Q, Sum, When
+
+from accounts.models import Tenant
+from events.models import Calendar
+
+from .models import DaySum, TenantSummary, TimeEntry
+
+DAY_MS = 86_400_000
+Region = tuple[datetime, datetime]  # [first start, last end) of the rows a write removed or added
+_Key = tuple[date, bool, int, int | None, int | None, int | None, str]
+
+
+def regions_of(rows: Iterable[tuple[int, datetime, datetime]]) -> dict[int, Region]:
+    """(user, start, end) rows as each person's stretch."""
+    found: dict[int, Region] = {}
+    for user_id, start, end in rows:
+        lo, hi = found.get(user_id, (start, end))
+        found[user_id] = (min(lo, start), max(hi, end, start))
+    return found
+
+
+def refresh(tenant_id: int, regions: Mapping[int, Region]) -> None:
+    """Sum these people's days in these stretches again from the index (in the caller's transaction)."""
+    if not regions:
+        return
+    state = _state(tenant_id)
+    zone = ZoneInfo(state.zone)
+    for user_id, (lo, hi) in regions.items():
+        first, last = min(_day(lo, zone), lo.date()), max(_day(hi, zone), hi.date())
+        DaySum.objects.filter(tenant_id=tenant_id, user_id=user_id, day__range=(first, last)).delete()
+        DaySum.objects.bulk_create(_sums(tenant_id, user_id, first, last, zone), batch_size=2000)
+
+
+def rebuild(tenant_id: int) -> int:
+    """Every person's days of one tenant, in its zone now, a person per transaction (holding their calendars,
+    as writes do); returns the rows written."""
+    zone_changed(tenant_id)
+    spans = TimeEntry.objects.filter(tenant_id=tenant_id).values("user_id").annotate(lo=Min("start"), hi=Max("end"))
+    DaySum.objects.filter(tenant_id=tenant_id).exclude(user_id__in=[s["user_id"] for s in spans]).delete()
+    for span in spans:
+        with transaction.atomic():
+            list(Calendar.objects.select_for_update().filter(owner_id=span["user_id"]).values_list("pk"))
+            DaySum.objects.filter(tenant_id=tenant_id, user_id=span["user_id"]).delete()
+            refresh(tenant_id, {span["user_id"]: (span["lo"], max(span["lo"], span["hi"]))})
+    TenantSummary.objects.filter(tenant_id=tenant_id).update(ready=True)
+    return DaySum.objects.filter(tenant_id=tenant_id).count()
+
+
+def settle(tenant_id: int) -> None:
+    """Every calendar of the tenant was just indexed again, which sums every day again: the sums are complete,
+    unless they were cut in a zone the tenant has left (then they are built again)."""
+    zone = Tenant.objects.values_list("timezone", flat=True).get(pk=tenant_id)
+    if not TenantSummary.objects.filter(tenant_id=tenant_id, zone=zone).update(ready=True):
+        rebuild(tenant_id)
+
+
+def _state(tenant_id: int) -> TenantSummary:
+    """The tenant's summary state. The migration gave every tenant of the time one (not ready until
+    `reports_reindex`); a tenant made since has had every write summed, so its sums are complete from the start."""
+    state = TenantSummary.objects.filter(tenant_id=tenant_id).first()
+    if state is None:
+        zone = Tenant.objects.values_list("timezone", flat=True).get(pk=tenant_id)
+        state, _ = TenantSummary.objects.get_or_create(tenant_id=tenant_id, defaults={"zone": zone, "ready": True})
+    return state
+
+
+def zone_changed(tenant_id: int) -> None:
+    """The tenant's days are cut elsewhere now: reports read the index until the sums are rebuilt."""
+    zone = Tenant.objects.values_list("timezone", flat=True).get(pk=tenant_id)
+    TenantSummary.objects.update_or_create(tenant_id=tenant_id, defaults={"zone": zone, "ready": False})
+
+
+def _day(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def _sums(tenant_id: int, user_id: int, first: date, last: date, zone: ZoneInfo) -> list[DaySum]:
+    """One person's day sums for the days first..last, from the index rows that touch them."""
+    lo = min(_midnight(first, zone), datetime.combine(first, time(), UTC))
+    hi = max(_midnight(last + timedelta(days=1), zone), datetime.combine(last + timedelta(days=1), time(), UTC))
+    rows = (
+        TimeEntry.objects.filter(tenant_id=tenant_id, user_id=user_id, free=False, declined=False, cancelled=False)
+        .filter(Q(start__lt=hi) & (Q(end__gt=lo) | Q(start__gte=lo)))
+        .order_by("all_day", "start", "event_id", "id")
+        .values_list("all_day", "start", "end", "calendar_id", "client_id", "project_id", "activity_id", "provider")
+    )
+    sums: dict[_Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    earlier_end: dict[bool, datetime | None] = {False: None, True: None}
+    for all_day, start, end, *keys in rows:
+        cut = UTC if all_day else zone
+        counted_from = start if all_day or earlier_end[False] is None else max(start, earlier_end[False])
+        if not all_day:
+            earlier_end[False] = end if earlier_end[False] is None else max(earlier_end[False], end)
+        for day, each, once in _pieces(start, end, counted_from, cut):
+            if first <= day <= last:
+                entry = sums[(day, all_day, *keys)]  # type: ignore[index]
+                entry[0] += each
+                entry[1] += once
+        start_day = _day(start, cut)
+        if first <= start_day <= last:
+            sums[(start_day, all_day, *keys)][2] += 1  # type: ignore[index]
+        for day in _crossed(start, end, cut):
+            if first <= day <= last:
+                sums[(day, all_day, *keys)][3] += 1  # type: ignore[index]
+    return [
+        DaySum(tenant_id=tenant_id, user_id=user_id, day=day, all_day=all_day, calendar_id=calendar_id,
+               client_id=client_id, project_id=project_id, activity_id=activity_id, provider=provider,
+               each_ms=each, once_ms=once, starts=starts, continuing=continuing)
+        for (day, all_day, calendar_id, client_id, project_id, activity_id, provider), (each, once, starts, continuing)
+        in sums.items()
+    ]  # fmt: skip
+
+
+def _pieces(start: datetime, end: datetime, counted_from: datetime, zone: ZoneInfo) -> Iterator[tuple[date, int, int]]:
+    """[start, end) cut at the zone's midnights: (day, milliseconds, milliseconds from `counted_from` on)."""
+    at = start
+    while at < end:
+        day = _day(at, zone)
+        upto = min(end, _midnight(day + timedelta(days=1), zone))
+        once_from = max(at, counted_from)
+        yield day, _ms(upto - at), _ms(upto - once_from) if upto > once_from else 0
+        at = upto
+
+
+def _crossed(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
+    """The days whose midnight the occurrence runs through (it started before and goes on into them)."""
+    day = _day(start, zone) + timedelta(days=1)
+    while _midnight(day, zone) < end:
+        if _midnight(day, zone) > start:
+            yield day
+        day += timedelta(days=1)
+
+
+def _ms(length: timedelta) -> int:
+    return length // timedelta(milliseconds=1)
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+COLUMNS = {"user": "user_id", "client": "client_id", "project": "project_id", "activity": "activity_id",
+           "calendar": "calendar_id", "provider": "provider"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a report asks of the sums: days first..last (in the summary's zone), whose time (None: everyone's),
+    the organisation's rules, and the groupings' conditions (None among the values: unassigned)."""
+
+    tenant_id: int
+    user_id: int | None
+    first: date
+    last: date
+    overlap_once: bool
+    count_all_day: bool
+    conditions: Mapping[str, Sequence[int | str | None]]
+
+
+def covers(tenant_id: int, zone: str) -> bool:
+    """Whether the sums can answer a report of this tenant cut in this zone."""
+    return TenantSummary.objects.filter(tenant_id=tenant_id, zone=zone, ready=True).exists()
+
+
+def _rows(ask: Ask):  # type: ignore[no-untyped-def]
+    rows = DaySum.objects.filter(tenant_id=ask.tenant_id, day__range=(ask.first, ask.last))
+    if ask.user_id is not None:
+        rows = rows.filter(user_id=ask.user_id)
+    if not ask.count_all_day:
+        rows = rows.filter(all_day=False)
+    for group, values in ask.conditions.items():
+        known = [v for v in values if v is not None]
+        match = Q(**{f"{COLUMNS[group]}__in": known})
+        if len(known) < len(values):
+            match |= Q(**{f"{COLUMNS[group]}__isnull": True})
+        rows = rows.filter(match)
+    return rows
+
+
+def _spent(ask: Ask) -> dict[str, Sum]:
+    column = "once_ms" if ask.overlap_once else "each_ms"
+    return {
+        "timed": Sum(Case(When(all_day=False, then=column), default=0, output_field=IntegerField())),
+        "days": Sum(Case(When(all_day=True, then=column), default=0, output_field=IntegerField())),
+    }
+
+
+def totals(ask: Ask, group_by: Sequence[str]) -> dict[tuple[object, ...], tuple[int, int, int]]:
+    """Per group: (timed milliseconds, all-day milliseconds, occurrences)."""
+    columns = [COLUMNS[g] for g in group_by]
+    found: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in _rows(ask).values(*columns).annotate(**_spent(ask), starts_=Sum("starts")):
+        entry = found[tuple(row[c] for c in columns)]
+        entry[0], entry[1], entry[2] = row["timed"] or 0, row["days"] or 0, row["starts_"] or 0
+    first_day = _rows(ask).filter(day=ask.first, continuing__gt=0)
+    for row in first_day.values(*columns).annotate(going_on=Sum("continuing")):
+        found[tuple(row[c] for c in columns)][2] += row["going_on"]
+    return {key: (timed, days, count) for key, (timed, days, count) in found.items()}
+
+
+def days(ask: Ask, group: str) -> list[tuple[date, object, bool, int]]:
+    """(day, first grouping's value, all-day, milliseconds) for the time series."""
+    column = COLUMNS[group]
+    spent = "once_ms" if ask.overlap_once else "each_ms"
+    found = _rows(ask).values("day", column, "all_day").annotate(ms=Sum(spent))
+    return [(row["day"], row[column], row["all_day"], row["ms"] or 0) for row in found]
