@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Max, Min, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from events import recurrence
@@ -63,24 +63,23 @@ def forget(master_ids: list[int]) -> None:
 
 
 class Stretches:
-    """Each person's stretch of time a write removed or added rows in: their day sums there are summed again."""
+    """The spans of time a write removed or added rows in, per tenant and person: their days are summed again."""
 
     def __init__(self) -> None:
-        self.found: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
+        self.found: dict[int, dict[int, list[summary.Span]]] = defaultdict(lambda: defaultdict(list))
 
     def removed(self, rows: QuerySet[TimeEntry]) -> None:
-        spans = rows.values("tenant_id", "user_id").annotate(lo=Min("start"), hi=Max("end"))
-        for span in spans:
-            self.found[span["tenant_id"]].append((span["user_id"], span["lo"], span["hi"]))
+        for tenant_id, user_id, start, end in rows.values_list("tenant_id", "user_id", "start", "end"):
+            self.found[tenant_id][user_id].append((start, end))
 
     def added(self, rows: list[TimeEntry]) -> int:
         for row in rows:
-            self.found[row.tenant_id].append((row.user_id, row.start, row.end))
+            self.found[row.tenant_id][row.user_id].append((row.start, row.end))
         return len(rows)
 
     def refresh(self) -> None:
         for tenant_id, spans in self.found.items():
-            summary.refresh(tenant_id, summary.regions_of(spans))
+            summary.refresh(tenant_id, spans)
         self.found.clear()
 
 

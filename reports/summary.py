@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Case, IntegerField, Max, Min, Q, Sum, When
+from django.db.models import Case, IntegerField, Q, Sum, When
 
 from accounts.models import Tenant
 from events.models import Calendar
@@ -25,42 +25,38 @@ from events.models import Calendar
 from .models import DaySum, TenantSummary, TimeEntry
 
 DAY_MS = 86_400_000
-Region = tuple[datetime, datetime]  # [first start, last end) of the rows a write removed or added
+Span = tuple[datetime, datetime]  # [start, end) of a row a write removed or added
 _Key = tuple[date, bool, int, int | None, int | None, int | None, str]
 
 
-def regions_of(rows: Iterable[tuple[int, datetime, datetime]]) -> dict[int, Region]:
-    """(user, start, end) rows as each person's stretch."""
-    found: dict[int, Region] = {}
-    for user_id, start, end in rows:
-        lo, hi = found.get(user_id, (start, end))
-        found[user_id] = (min(lo, start), max(hi, end, start))
-    return found
-
-
-def refresh(tenant_id: int, regions: Mapping[int, Region]) -> None:
-    """Sum these people's days in these stretches again from the index (in the caller's transaction)."""
-    if not regions:
+def refresh(tenant_id: int, touched: Mapping[int, Iterable[Span]]) -> None:
+    """Sum these people's days that these spans of time touch again from the index (in the caller's
+    transaction): a write's old and new rows, so a series' edit sums its own days, not the months between."""
+    if not touched:
         return
-    state = _state(tenant_id)
-    zone = ZoneInfo(state.zone)
-    for user_id, (lo, hi) in regions.items():
-        first, last = min(_day(lo, zone), lo.date()), max(_day(hi, zone), hi.date())
-        DaySum.objects.filter(tenant_id=tenant_id, user_id=user_id, day__range=(first, last)).delete()
-        DaySum.objects.bulk_create(_sums(tenant_id, user_id, first, last, zone), batch_size=2000)
+    zone = ZoneInfo(_state(tenant_id).zone)
+    for user_id, spans in touched.items():
+        days = sorted({day for start, end in spans for day in _days_of(start, end, zone)})
+        if not days:
+            continue
+        for first in range(0, len(days), 500):
+            chunk = days[first : first + 500]
+            DaySum.objects.filter(tenant_id=tenant_id, user_id=user_id, day__in=chunk).delete()
+            DaySum.objects.bulk_create(_sums(tenant_id, user_id, set(chunk), zone), batch_size=2000)
 
 
 def rebuild(tenant_id: int) -> int:
     """Every person's days of one tenant, in its zone now, a person per transaction (holding their calendars,
     as writes do); returns the rows written."""
     zone_changed(tenant_id)
-    spans = TimeEntry.objects.filter(tenant_id=tenant_id).values("user_id").annotate(lo=Min("start"), hi=Max("end"))
-    DaySum.objects.filter(tenant_id=tenant_id).exclude(user_id__in=[s["user_id"] for s in spans]).delete()
-    for span in spans:
+    zone = ZoneInfo(Tenant.objects.values_list("timezone", flat=True).get(pk=tenant_id))
+    people = list(TimeEntry.objects.filter(tenant_id=tenant_id).values_list("user_id", flat=True).distinct())
+    DaySum.objects.filter(tenant_id=tenant_id).exclude(user_id__in=people).delete()
+    for user_id in people:
         with transaction.atomic():
-            list(Calendar.objects.select_for_update().filter(owner_id=span["user_id"]).values_list("pk"))
-            DaySum.objects.filter(tenant_id=tenant_id, user_id=span["user_id"]).delete()
-            refresh(tenant_id, {span["user_id"]: (span["lo"], max(span["lo"], span["hi"]))})
+            list(Calendar.objects.select_for_update().filter(owner_id=user_id).values_list("pk"))
+            DaySum.objects.filter(tenant_id=tenant_id, user_id=user_id).delete()
+            DaySum.objects.bulk_create(_sums(tenant_id, user_id, None, zone), batch_size=2000)
     TenantSummary.objects.filter(tenant_id=tenant_id).update(ready=True)
     return DaySum.objects.filter(tenant_id=tenant_id).count()
 
@@ -97,16 +93,44 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
-def _sums(tenant_id: int, user_id: int, first: date, last: date, zone: ZoneInfo) -> list[DaySum]:
-    """One person's day sums for the days first..last, from the index rows that touch them."""
-    lo = min(_midnight(first, zone), datetime.combine(first, time(), UTC))
-    hi = max(_midnight(last + timedelta(days=1), zone), datetime.combine(last + timedelta(days=1), time(), UTC))
-    rows = (
-        TimeEntry.objects.filter(tenant_id=tenant_id, user_id=user_id, free=False, declined=False, cancelled=False)
-        .filter(Q(start__lt=hi) & (Q(end__gt=lo) | Q(start__gte=lo)))
-        .order_by("all_day", "start", "event_id", "id")
-        .values_list("all_day", "start", "end", "calendar_id", "client_id", "project_id", "activity_id", "provider")
+def _days_of(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
+    """The days a span touches, as timed days in the zone and as all-day (UTC) dates."""
+    day = min(_day(start, zone), start.astimezone(UTC).date())
+    last = max(_day(max(start, end), zone), max(start, end).astimezone(UTC).date())
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _windows(days: set[date], zone: ZoneInfo) -> Q:
+    """Rows touching any of these days: one range per run of consecutive days."""
+    match = Q(pk__in=[])
+    ordered = sorted(days)
+    runs: list[list[date]] = []
+    for day in ordered:
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    for first, last in runs:
+        lo = min(_midnight(first, zone), datetime.combine(first, time(), UTC))
+        after = last + timedelta(days=1)
+        hi = max(_midnight(after, zone), datetime.combine(after, time(), UTC))
+        match |= Q(start__lt=hi) & (Q(end__gt=lo) | Q(start__gte=lo))
+    return match
+
+
+def _sums(tenant_id: int, user_id: int, days: set[date] | None, zone: ZoneInfo) -> list[DaySum]:
+    """One person's day sums for these days (None: all), from the index rows that touch them. Under "once" an
+    occurrence counts from the latest end of those before it; only those touching the same day can reach into it,
+    and those are read."""
+    rows = TimeEntry.objects.filter(tenant_id=tenant_id, user_id=user_id, free=False, declined=False, cancelled=False)
+    if days is not None:
+        rows = rows.filter(_windows(days, zone))
+    rows = rows.order_by("all_day", "start", "event_id", "id").values_list(
+        "all_day", "start", "end", "calendar_id", "client_id", "project_id", "activity_id", "provider"
     )
+    wanted = (lambda day: True) if days is None else days.__contains__
     sums: dict[_Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     earlier_end: dict[bool, datetime | None] = {False: None, True: None}
     for all_day, start, end, *keys in rows:
@@ -115,15 +139,15 @@ def _sums(tenant_id: int, user_id: int, first: date, last: date, zone: ZoneInfo)
         if not all_day:
             earlier_end[False] = end if earlier_end[False] is None else max(earlier_end[False], end)
         for day, each, once in _pieces(start, end, counted_from, cut):
-            if first <= day <= last:
+            if wanted(day):
                 entry = sums[(day, all_day, *keys)]  # type: ignore[index]
                 entry[0] += each
                 entry[1] += once
         start_day = _day(start, cut)
-        if first <= start_day <= last:
+        if wanted(start_day):
             sums[(start_day, all_day, *keys)][2] += 1  # type: ignore[index]
         for day in _crossed(start, end, cut):
-            if first <= day <= last:
+            if wanted(day):
                 sums[(day, all_day, *keys)][3] += 1  # type: ignore[index]
     return [
         DaySum(tenant_id=tenant_id, user_id=user_id, day=day, all_day=all_day, calendar_id=calendar_id,
