@@ -288,7 +288,7 @@ def _series(plan: _Plan, counted: str, params: list[object], order: list[Key]) -
     sql = (
         f"SELECT p.grp, p.all_day, p.first_period, p.last_period,"  # noqa: S608
         f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.cs END AS cut_from,"
-        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END AS cut_to, SUM({spent})"
+        f" CASE WHEN p.first_period = p.last_period THEN NULL ELSE p.ce END AS cut_to, SUM({spent}), COUNT(*)"
         f" FROM (SELECT {column} AS grp, s.all_day, s.cs, s.ce, {first} AS first_period, {last} AS last_period"
         f" FROM ({counted}) s WHERE s.ce > s.cs) p"
         f" GROUP BY p.grp, p.all_day, p.first_period, p.last_period, cut_from, cut_to"
@@ -296,14 +296,14 @@ def _series(plan: _Plan, counted: str, params: list[object], order: list[Key]) -
     timed: dict[tuple[date, Key], Fraction] = defaultdict(Fraction)
     days: dict[tuple[date, Key], Fraction] = defaultdict(Fraction)
     found = counting.fetch(sql, [query.zone, query.zone, *params])
-    for grp, all_day, first_period, _, cut_from, cut_to, total in found:
+    for grp, all_day, first_period, _, cut_from, cut_to, total, times in found:
         sums, zone = (days, ZoneInfo("UTC")) if all_day else (timed, plan.zone)
         key: Key = _key([grp])
         if cut_from is None:
             sums[(_local_day(first_period), key)] += Fraction(str(total)).limit_denominator(1000)
             continue
         for start, secs in _pieces(counting.instant(cut_from), counting.instant(cut_to), query.period, zone):
-            sums[(start, key)] += secs
+            sums[(start, key)] += secs * int(times)  # identical occurrences (two people's) are one group
     rank = {k: i for i, k in enumerate(order)}
     points = {
         point: _minutes(timed.get(point, Fraction(0)) + (days.get(point, Fraction(0)) / 86400) * plan.day_seconds)

@@ -129,3 +129,18 @@ def test_a_rebuild_gives_the_sums_the_writes_kept(calendar, admin_user):
 
     assert set(DaySum.objects.values_list("user_id", "day", "each_ms", "once_ms", "starts", "continuing")) == kept
     assert (date(2026, 11, 3), 1) in set(DaySum.objects.values_list("day", "continuing"))
+
+
+def test_two_peoples_identical_occurrences_across_a_month_end_both_count_in_the_series(calendar, admin_user):
+    from tests.reports.test_engine import _save, _timed
+
+    colleague = CalendarFactory(owner=admin_user, tenant=admin_user.tenant)
+    for owner_calendar in (calendar, colleague):  # 23:00-01:00 UTC over the end of January, the same for both
+        _save(owner_calendar, _timed("x", "20260131T230000Z", "20260201T010000Z", "X-CALSYNC-CLIENT:Acme\r\n"))
+    query = ReportQuery(tenant_id=admin_user.tenant_id, viewer_id=admin_user.pk, zone="UTC", start=date(2026, 1, 1),
+                        end=date(2026, 2, 28), period="month")  # fmt: skip
+
+    summed, indexed = _both(query)
+
+    assert summed == indexed
+    assert [m for _, _, m in indexed.series] == [120, 120]  # an hour of each person's in each month
