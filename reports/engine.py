@@ -236,7 +236,7 @@ def _summed_totals(plan: _Plan, ask: summary.Ask) -> dict[Key, tuple[Fraction, i
 def _summed_series(plan: _Plan, ask: summary.Ask, order: list[Key]) -> list[tuple[date, Key, int]]:
     timed: dict[tuple[date, Key], int] = defaultdict(int)
     days: dict[tuple[date, Key], int] = defaultdict(int)
-    for day, value, all_day, ms in summary.days(ask, plan.query.group_by[0]):
+    for day, value, all_day, ms in summary.periods(ask, plan.query.group_by[0], plan.query.period):
         if ms:
             (days if all_day else timed)[(period_of(day, plan.query.period), _key([value]))] += ms
     rank = {k: i for i, k in enumerate(order)}
