@@ -181,3 +181,41 @@ def test_a_first_sync_indexes_its_batch_in_a_few_statements_whatever_its_size(me
     assert TimeEntry.objects.count() == (19 + 3) + (1176 + 24 * 3)  # series of three every 50th item
     assert (small[0], large[0]) == (1, 3)  # one pass per 500 items (index.BATCH)
     assert large[1] < 1200 / 10  # a few statements per batch, not per item (the rest are bulk inserts)
+
+
+def _admin_form(calendar, **changes: object):  # type: ignore[no-untyped-def]
+    """The operator's change form of a calendar (Django admin), with these fields changed."""
+    from django.contrib import admin
+    from django.forms.models import model_to_dict
+    from django.test import RequestFactory
+
+    from accounts.models import User
+    from events.models import Calendar
+
+    model_admin = admin.site._registry[Calendar]
+    request = RequestFactory().post("/operator/")
+    request.user = User.objects.create_superuser(username="ops@example.test", email="ops@example.test", password="x")
+    form_class = model_admin.get_form(request, calendar, change=True)
+    data = {**model_to_dict(calendar, fields=list(form_class.base_fields)), **changes}
+    changed = timezone.localtime(calendar.changed_at)  # the admin splits a date and time into two inputs
+    data |= {"changed_at_0": changed.date().isoformat(), "changed_at_1": changed.time().strftime("%H:%M:%S")}
+    data["dav_properties"] = json.dumps(calendar.dav_properties)
+    return model_admin, request, form_class(data, instance=calendar)
+
+
+def test_the_operator_giving_a_calendar_to_a_colleague_moves_its_time_too(calendar, member):
+    colleague = UserFactory(tenant=member.tenant)
+    meeting = _save(calendar, "meeting", datetime(2026, 7, 1, 9, tzinfo=UTC))
+    model_admin, request, form = _admin_form(calendar, owner=colleague.pk)
+
+    assert form.is_valid(), form.errors
+    model_admin.save_model(request, model_admin.save_form(request, form, change=True), form, change=True)
+
+    assert {r[5] for r in _rows(event=meeting)} == {colleague.pk}
+
+
+def test_the_operator_cannot_give_a_calendar_to_another_organisation(calendar, outsider):
+    _, _, form = _admin_form(calendar, owner=outsider.pk)
+
+    assert not form.is_valid()
+    assert form.errors["__all__"] == ["The owner must be a person of the calendar's organisation."]
