@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Tenant, User, validate_timezone
+from .signals import tenant_zone_changed, user_zone_changed
 
 if TYPE_CHECKING:
     from events.models import Calendar
@@ -28,11 +29,15 @@ def tenant_create(*, slug: str, name: str, timezone: str = "UTC") -> Tenant:
 def tenant_update(
     *, tenant: Tenant, name: str, timezone: str, allowed_providers: list[str], default_can_setup_integrations: bool
 ) -> Tenant:
+    moved = timezone != tenant.timezone
     tenant.name, tenant.timezone = name, timezone
     tenant.allowed_providers = allowed_providers
     tenant.default_can_setup_integrations = default_can_setup_integrations
     tenant.full_clean()
-    tenant.save(update_fields=["name", "timezone", "allowed_providers", "default_can_setup_integrations"])
+    with transaction.atomic():
+        tenant.save(update_fields=["name", "timezone", "allowed_providers", "default_can_setup_integrations"])
+        if moved:
+            tenant_zone_changed.send(sender=Tenant, tenant_id=tenant.pk)
     return tenant
 
 
@@ -96,13 +101,17 @@ def profile_update(
     validate_timezone(timezone)
     if not 0 <= week_start <= 6:
         raise ValueError("A week starts on a weekday, Monday 0 to Sunday 6.")
+    moved = timezone != user.timezone
     user.first_name, user.last_name, user.timezone, user.week_start = first_name, last_name, timezone, week_start
     fields = ["first_name", "last_name", "timezone", "week_start"]
     if default_calendar is not None:
         _check_main_calendar(user, default_calendar)
         user.default_calendar = default_calendar
         fields.append("default_calendar")
-    user.save(update_fields=fields)
+    with transaction.atomic():
+        user.save(update_fields=fields)
+        if moved:
+            user_zone_changed.send(sender=User, user_id=user.pk)
     return user
 
 

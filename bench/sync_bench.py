@@ -10,6 +10,7 @@ Uses a throwaway SQLite database under var/bench unless DATABASE_URL is set.
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -134,6 +135,37 @@ def bench_calsync(n: int) -> None:
     measure("1% changed", local, remote, store)
 
 
+def bench_index_cost(n: int, rounds: int = 3) -> None:
+    """What the reports' time index (and its day sums) adds to a first sync's bulk write
+    (events.services.items_create_many): the same items written to fresh calendars with the index following the
+    write and without it, alternately, `rounds` times each (medians: the machine's load varies)."""
+    from accounts.services import tenant_create, user_create
+    from events.services import calendar_create, items_create_many
+    from events.signals import items_written
+    from reports.models import TimeEntry
+    from reports.receivers import _reindex
+
+    tenant = tenant_create(slug=f"bench-index-{n}", name="Bench")
+    user = user_create(tenant=tenant, email=f"index{n}@calsync.test", password="a bench passphrase 42")
+    items = make_items(n)
+    figures: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(rounds):
+        for with_index in (False, True):
+            if not with_index:
+                items_written.disconnect(_reindex, dispatch_uid="reports.reindex")
+            calendar = calendar_create(owner=user, name=f"{round_} {with_index}")
+            began = time.perf_counter()
+            items_create_many(calendar=calendar, items=items)
+            figures[with_index].append(time.perf_counter() - began)
+            items_written.connect(_reindex, dispatch_uid="reports.reindex")
+    rows = TimeEntry.objects.filter(calendar=calendar).count()
+    without, with_ = statistics.median(figures[False]), statistics.median(figures[True])
+    print(f"  items_create_many without the index {without * 1000:>9.1f} ms, with it {with_ * 1000:>9.1f} ms "
+          f"({rows} index rows; medians of {rounds})")  # fmt: skip
+    print(f"  the index adds {(with_ - without) * 1000:.0f} ms ({(with_ - without) / without:.0%}), "
+          f"{(with_ - without) / n * 1e6:.0f} us per item")  # fmt: skip
+
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
     for n in sizes:
@@ -142,6 +174,8 @@ def main() -> None:
         bench_memory(n)
         print(f" calsync calendar <-> calsync calendar (database: {connection.vendor})")
         bench_calsync(n)
+        print(f" first-sync bulk write and the reports' time index (database: {connection.vendor})")
+        bench_index_cost(n)
 
 
 if __name__ == "__main__":

@@ -431,6 +431,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "reports.tasks.send_monthly_reports",
         "schedule": crontab(minute="7", day_of_month="1,2"),
     },
+    # The reports' time index reaches REPORTS_HORIZON_DAYS ahead: series without an end get their next day.
+    "extend-reports-horizon": {"task": "reports.extend_horizon", "schedule": 86400.0},
 }
 
 # --- secrets at rest ----------------------------------------------------------

@@ -41,7 +41,7 @@ from .ical import (
 )
 from .limits import printable, validate_item
 from .models import Calendar, Event, ImportJob, Tombstone, new_feed_token
-from .signals import calendar_changed, items_written
+from .signals import calendar_changed, calendar_owner_changed, items_written
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,21 @@ def calendar_update(*, calendar: Calendar, name: str, color: str, description: s
     calendar.save(update_fields=["name", "color", "description", "changed_at"])
     if recoloured:
         _announce(calendar.pk)  # integrations that carry the colour (CalDAV) sync it soon
+    return calendar
+
+
+def calendar_owner_change(*, calendar: Calendar, owner: User) -> Calendar:
+    """Give the calendar to another person of its organisation; NameConflict if they have one at its address."""
+    if owner.tenant_id != calendar.tenant_id:
+        raise ValueError("A calendar stays in its organisation.")
+    try:
+        with transaction.atomic():
+            calendar.owner = owner
+            calendar.changed_at = timezone.now()
+            calendar.save(update_fields=["owner", "changed_at"])
+            calendar_owner_changed.send(sender=Calendar, calendar_id=calendar.pk)
+    except IntegrityError as exc:
+        raise NameConflict("The new owner already has a calendar at this address.") from exc
     return calendar
 
 

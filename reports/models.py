@@ -86,3 +86,61 @@ class SavedReport(models.Model):
 
     def __str__(self) -> str:
         return self.name
+class IndexHorizon(models.Model):
+    """One row: every series is in the index up to `horizon` (writes index further: their own now + the days).
+
+    Beat (reports.tasks.extend_horizon) moves it forward daily, adding the occurrences between the old and the new
+    horizon; `claimed_until` keeps two runs from interleaving (a run that died frees it when it lapses).
+    """
+
+    horizon = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # When `manage.py reports_reindex` last rebuilt every calendar (None: never, e.g. events predating the index).
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Time index up to {self.horizon:%Y-%m-%d %H:%M}"
+
+
+class DaySum(models.Model):
+    """Counted time per day of one person, summed per calendar, client, project, activity and provider: what a
+    year's report reads instead of a million index rows. Kept with the index (reports.summary), in the tenant's
+    zone (TenantSummary.zone); a report in another zone reads the index itself.
+
+    Timed time is cut at the zone's midnights; an all-day occurrence gives each of its dates a whole day. Time
+    not counted (free, declined, cancelled) is left out. Milliseconds, summed: both overlap rules are kept.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    all_day = models.BooleanField(default=False)
+    calendar = models.ForeignKey(Calendar, on_delete=models.CASCADE, related_name="+")
+    client_id = models.BigIntegerField(null=True)
+    project_id = models.BigIntegerField(null=True)
+    activity_id = models.BigIntegerField(null=True)
+    provider = models.CharField(max_length=16, blank=True)
+    each_ms = models.BigIntegerField(default=0)  # every occurrence in full (overlap rule "each")
+    once_ms = models.BigIntegerField(default=0)  # overlapping time once, to the one that started first ("once")
+    starts = models.IntegerField(default=0)  # occurrences that start this day
+    continuing = models.IntegerField(default=0)  # occurrences that started before and go on into this day
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "day"], name="daysum_tenant_day"),
+            models.Index(fields=["tenant", "user", "day"], name="daysum_user_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.each_ms // 60000} min"
+
+
+class TenantSummary(models.Model):
+    """Which zone a tenant's DaySum rows are cut in, and whether they are complete (built over every row)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    zone = models.CharField(max_length=64)
+    ready = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"Day sums of {self.tenant_id} in {self.zone}{'' if self.ready else ' (being built)'}"

@@ -1,9 +1,27 @@
+"""Periodic work of the reports: the time index's horizon and day sums, the monthly emails (scheduled in
+settings.CELERY_BEAT_SCHEDULE)."""
+
 from __future__ import annotations
 
 from celery import shared_task
 from django.utils import timezone
 
-from . import selectors, services
+from . import index, selectors, services
+
+
+@shared_task(name="reports.extend_horizon")
+def extend_horizon() -> int:
+    """Series without an end get their next day of occurrences in the index; returns the rows added."""
+    extended = index.horizon_extend()
+    return extended.rows if extended is not None else 0
+
+
+@shared_task(name="reports.rebuild_day_sums")
+def rebuild_day_sums(tenant_id: int) -> int:
+    """A tenant's day sums again, in its zone now (after it changed); reports read the index meanwhile."""
+    from . import summary
+
+    return summary.rebuild(tenant_id)
 
 
 @shared_task
