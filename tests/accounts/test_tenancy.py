@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from business.models import Client
+from business.models import AssignmentRule, Client
 from dav.models import AppPassword
 from dav.services import app_password_create
 from events.ical import Component, Item
@@ -53,9 +53,10 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
     share = calendar_share(calendar=calendar, grantee=None, level="details")
     listed = Client.objects.create(tenant=owner.tenant, name=f"{label} client", created_by=owner)
     saved = saved_report_create(owner=owner, name=f"{label} saved report", params={"group_by": ["client"]})
+    rule = AssignmentRule.objects.create(tenant=owner.tenant, kind="title_keyword", value="secret", client=listed)
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
             "integration": integration, "run": run, "app_password": app_password, "share": share,
-            "list_entry": listed, "saved_report": saved}  # fmt: skip
+            "list_entry": listed, "saved_report": saved, "rule": rule}  # fmt: skip
 
 
 @pytest.fixture
@@ -107,6 +108,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             )
         },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
+        **{f"rules:{name}": reverse(f"rules:{name}", args=[foreign["rule"].pk]) for name in ("edit", "delete", "move")},
         **{
             f"business:{name}": reverse(f"business:{name}", args=["clients", foreign["list_entry"].pk])
             for name in ("edit", "archive", "unarchive", "propagate", "merge")
@@ -130,7 +132,8 @@ LISTINGS = [
     "integrations:microsoft_organisation", "integrations:microsoft_consented", "integrations:exchange_connect",
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
     "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
-    "business:list", "business:create", "business:suggest", "events:search",
+    "business:list", "business:create", "business:suggest", "events:search", "rules:index", "rules:create",
+    "rules:rerun",
 ]  # fmt: skip
 # What the listings that need it are opened with.
 LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
