@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -25,6 +26,14 @@ def tenant_by_slug(slug: str) -> Tenant:
         return Tenant.objects.get(slug=slug)
     except Tenant.DoesNotExist:
         raise CommandError(f"No tenant with slug {slug!r}. See `manage.py list_tenants`.") from None
+
+
+def day_argument(text: str) -> date:
+    """A --from/--to date given on the command line; a clear error for anything else."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{text!r} is not a date like 2026-11-30 (YYYY-MM-DD).") from None
 
 
 def read_password(options: dict[str, Any]) -> str:

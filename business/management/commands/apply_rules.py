@@ -1,19 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from accounts.management.base import OperatorCommand, tenant_by_slug
+from accounts.management.base import OperatorCommand, day_argument, tenant_by_slug
 from business.rules import selectors, services
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"{text!r} is not a date like 2026-11-30.") from None
 
 
 class Command(OperatorCommand):
@@ -32,7 +24,7 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_slug(options["tenant"])
-        start, end = _day(options["start"]), _day(options["end"])
+        start, end = day_argument(options["start"]), day_argument(options["end"])
         try:
             if options["dry_run"]:
                 found = selectors.preview(tenant=tenant, start=start, end=end, overwrite=options["overwrite"],

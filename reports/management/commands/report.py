@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.management.base import tenant_by_slug
+from accounts.management.base import day_argument, tenant_by_slug
 from accounts.models import Tenant, User
 from reports import engine
 
@@ -22,8 +21,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
-        parser.add_argument("--from", dest="first_day", type=_day, required=True, help="First day, YYYY-MM-DD.")
-        parser.add_argument("--to", dest="last_day", type=_day, required=True, help="Last day (included), YYYY-MM-DD.")
+        parser.add_argument("--from", dest="first_day", type=day_argument, required=True, help="First day, YYYY-MM-DD.")
+        parser.add_argument(
+            "--to", dest="last_day", type=day_argument, required=True, help="Last day (included), YYYY-MM-DD."
+        )
         parser.add_argument("--group-by", default="client", help=f"Comma-separated, of {', '.join(engine.GROUPS)}.")
         parser.add_argument("--format", choices=("json", "csv"), default="json", help="json (default) or csv.")
         parser.add_argument("--period", choices=engine.PERIODS, default="month", help="Periods of the time series.")
@@ -54,13 +55,6 @@ class Command(BaseCommand):
             self.stdout.write(engine.export_csv(report), ending="")
         else:
             self.stdout.write(json.dumps({"tenant": tenant.slug, **engine.report_data(report)}, indent=2))
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD).") from None
 
 
 def _viewer(tenant: Tenant, email: str | None) -> User:
