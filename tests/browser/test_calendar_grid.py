@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from business.models import Activity
+from business.models import Client as BusinessClient
 from events import services
 from events.ical import Component, Item
 from events.models import Event
@@ -119,6 +121,32 @@ def test_create_by_dragging_on_the_grid(page, member, calendar, shots, size: str
     event = Event.objects.get(title="Design review")
     assert (event.start, event.end) == (datetime(2026, 11, 25, 9, tzinfo=UTC), datetime(2026, 11, 25, 11, tzinfo=UTC))
     assert event.calendar_id == calendar.pk
+
+
+def test_the_quick_form_picks_a_client_the_event_page_then_shows(page, member, calendar, shots) -> None:  # type: ignore[no-untyped-def]
+    acme = BusinessClient.objects.create(tenant=member.tenant, name="Acme Corporation")
+    BusinessClient.objects.create(tenant=member.tenant, name="Globex")
+    Activity.objects.create(tenant=member.tenant, name="Design")
+    _open(page, member, "?date=2026-11-25&view=timeGridWeek")
+    _drag(page, _slot(page, "2026-11-25", "14:00"), _slot(page, "2026-11-25", "14:30"))
+    page.locator("[data-testid=quick-form]").wait_for(state="visible")
+    page.fill("#quick-form [name=title]", "Kick-off")
+    client = page.locator("#quick-form [name=client]")
+    client.press_sequentially("acm", delay=50)
+    offered = "() => Array.from(document.querySelectorAll('#pick-clients option'), o => o.value).join()"
+    page.wait_for_function(offered + " === 'Acme Corporation'")  # from the organisation's list; not Globex
+    client.fill("Acme Corporation")
+    page.locator("#quick-form [name=activity_type]").fill("design")  # any case finds the list's entry
+    shots("quick-form-client")
+    page.click("[data-testid=quick-save]")
+    block = page.locator(".fc-event", has_text="Kick-off")
+    block.wait_for()
+    block.click()  # the block links to the event's page
+    page.wait_for_url(re.compile(r"/events/\d+/"))
+    assert page.locator("[data-testid=business]").inner_text().strip() == "Acme Corporation / — / Design"
+    shots("event-page-client")
+    event = Event.objects.get(title="Kick-off")
+    assert (event.client_ref_id, event.activity_ref.name) == (acme.pk, "Design")
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
