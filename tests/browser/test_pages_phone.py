@@ -61,6 +61,7 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
     find = f"?people={member.pk}&duration=30&first_day={today}&last_day={today + timedelta(days=6)}"
     pages = {
         "calendar": reverse("events:calendar") + f"?date={pasted}",  # the grid: a phone opens it on the day view
+        "calendar-agenda": reverse("events:calendar") + f"?date={pasted}&view=listWeek",
         "list": reverse("events:calendar_list"),
         "search": reverse("events:search") + "?q=planning",
         "event": reverse("events:event_detail", args=[event.pk]),
@@ -89,6 +90,10 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
             grid, day = (phone.locator(s).bounding_box() for s in ("#calendar-grid", ".fc-timegrid-col[data-date]"))
             assert day["width"] > grid["width"] * 0.6, (grid, day)  # the day's column takes most of the screen
             assert phone.locator(".fc-timegrid-event").first.is_visible()
+        if name == "calendar-agenda":  # the grid's agenda is a table too: it must fill the screen, not scroll
+            phone.wait_for_selector(".fc-listWeek-view .fc-list-event")
+            table, grid = (phone.locator(s).bounding_box() for s in (".fc-list-table", "#calendar-grid"))
+            assert table["width"] > grid["width"] * 0.9, (grid, table)
         screenshot(f"phone-{name}")
         width, viewport = _fits(phone)
         if width > viewport:
