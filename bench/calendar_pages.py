@@ -1,14 +1,18 @@
 #!/usr/bin/env python
 """Calendar grid benchmark: a user with 10,000 events over two years, 200 of them recurring series with overrides
 (moved and retitled occurrences). Prints the server time (median of 10) and the database queries of the grid's
-week and month reads (GET /calendar/events.json, through Django's full request stack), the same for a user with
-1,000 events (20 series) to show the query count does not grow with the calendar, and the query plan of the
-main query.
+week and month reads (GET /calendar/events.json) and of search (GET /calendar/search/?q=, a page of results as
+an agenda), each through Django's full request stack, the same for a user with 1,000 events (20 series) to show
+the query count does not grow with the calendar, and the query plan of the grid's main query.
 
     .venv/bin/python bench/calendar_pages.py                 # SQLite under var/bench
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/grid_bench .venv/bin/python bench/calendar_pages.py
 
 Goal: the week under 100 ms, and as many queries at 1,000 events as at 10,000.
+
+The searches: "room 2" matches every single event (the page takes the first 50 from the week), "series" every
+series (expanded over a growing window until a page is full), "moved" only the series' changed occurrences (their
+rules are not run).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from benchsetup import QueryCounter, django_for_bench
 django_for_bench("calendar_pages")
 
 from django.db import connection  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
@@ -40,6 +45,7 @@ ZONE = ZoneInfo("Europe/Berlin")
 FIRST = datetime(2026, 1, 1, tzinfo=ZONE)  # two years: 2026 and 2027
 WEEK = {"start": "2026-11-23T00:00:00", "end": "2026-11-30T00:00:00"}
 MONTH = {"start": "2026-10-26T00:00:00", "end": "2026-12-07T00:00:00"}  # the six weeks a month view shows
+SEARCHES = ("room 2", "series", "moved")  # from the week's first day, as the search page's "From" field says
 # One series in ten a weekday stand-up; the rest weekly, fortnightly, monthly or three times a week.
 RULES = ["FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", "FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY",
          "FREQ=WEEKLY;BYDAY=MO,WE,FR", "FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY", "FREQ=WEEKLY",
@@ -81,10 +87,9 @@ def make_user(tenant: Tenant, total: int, series: int) -> User:
     return user
 
 
-def measure(client: Client, params: dict[str, str]) -> tuple[float, int, int, bool]:
-    """Median milliseconds of RUNS requests, the queries of one, how many events it returned, and whether the
+def measure(client: Client, url: str, params: dict[str, str]) -> tuple[float, int, int, bool]:
+    """Median milliseconds of RUNS requests, the queries of one, how many occurrences it showed, and whether the
     request's recurrence budget (RECURRENCE_MAX_OCCURRENCES, ..._TIME_BUDGET) cut the expansion short."""
-    url = reverse("events:grid_events")
     client.get(url, params)  # warm: the first request pays for imports and connection set-up
     times, counter = [], QueryCounter()
     for _ in range(RUNS):
@@ -94,8 +99,17 @@ def measure(client: Client, params: dict[str, str]) -> tuple[float, int, int, bo
             response = client.get(url, params)
             times.append((time.perf_counter() - began) * 1000)
         assert response.status_code == 200, response.content[:200]
-    data = response.json()
-    return statistics.median(times), counter.count, len(data["events"]), data["truncated"]
+    shown, cut = _shown(response)
+    return statistics.median(times), counter.count, shown, cut
+
+
+def _shown(response: HttpResponse) -> tuple[int, bool]:
+    """The grid's JSON: its events and `truncated`; the search page: its occurrences and the "not shown" notice."""
+    if response["Content-Type"].startswith("application/json"):
+        data = response.json()  # type: ignore[attr-defined]
+        return len(data["events"]), data["truncated"]
+    page = response.content.decode()
+    return page.count('data-testid="occurrence"'), 'data-testid="truncated"' in page
 
 
 def print_plan(user: User) -> None:
@@ -123,10 +137,13 @@ def main() -> None:
     for total, user in users.items():
         client = Client()
         client.force_login(user)
-        for label, params in (("week", WEEK), ("month", MONTH)):
-            median, queries, shown, cut = measure(client, params)
-            note = "  (budget reached: the grid says some are not shown)" if cut else ""
-            print(f"  {total:>6,} events  {label:<5} {median:7.1f} ms  {queries:>2} queries  {shown:>4} shown{note}")
+        feed, search = reverse("events:grid_events"), reverse("events:search")
+        reads = [("week", feed, WEEK), ("month", feed, MONTH)]
+        reads += [(f"search {q!r}", search, {"q": q, "from": WEEK["start"][:10]}) for q in SEARCHES]
+        for label, url, params in reads:
+            median, queries, shown, cut = measure(client, url, params)
+            note = "  (budget reached: the page says some are not shown)" if cut else ""
+            print(f"  {total:>6,} events  {label:<17} {median:7.1f} ms  {queries:>2} queries  {shown:>4} shown{note}")
     print_plan(users[10_000])
 
 

@@ -14,7 +14,8 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -55,6 +56,10 @@ def json_endpoint(view: View) -> View:
             return _error(412, message + " The calendar has been reloaded; try again.", "stale")
         except OwnerOnlyEdit as exc:
             return _error(403, str(exc), "owner-only")
+        except PermissionDenied as exc:  # a refusal the Scope or a service gave: its reason, as the 403 page says it
+            return _error(403, str(exc) or "You may not change this.", "forbidden")
+        except Http404:  # deleted meanwhile (perhaps by a sync), or never the user's: the same answer either way
+            return _error(404, "This event is not in your calendars (any more).", "not-found")
         except services.NameConflict as exc:
             return _error(409, str(exc), "conflict")
         except ICalError as exc:

@@ -200,6 +200,8 @@ def grid_occurrences(*, calendars: list[Calendar], hidden: set[int], start: date
     # The ids themselves, not a subquery: the planner then reads each calendar's span index (calendar, span_*).
     shown = [c for c in calendars if c.pk not in hidden]
     return occurrences(calendars=shown, start=start, end=end, details=False)
+
+
 # --- search -------------------------------------------------------------------------------------------------
 
 SEARCH_PAGE = 50  # occurrences per page of results
@@ -258,7 +260,7 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
     series = list(candidates.exclude(rrule="").filter(span_start__lt=until)[:SEARCH_MAX_SERIES])
     budget = recurrence.Budget.for_request()
     single_hits = [o for m in singles[:SEARCH_PAGE]
-                   for o in _matches_of(m, item_from_event(m), viewer, terms, start, until, budget)]  # fmt: skip
+                   for o in _matches_of(m, _item(m), viewer, terms, start, until, budget)]  # fmt: skip
     found, end = _series_hits(series, viewer, terms, start, until, budget, single_hits)
     found.truncated = budget.truncated
     found.sort(key=lambda o: (o.start, o.title))
@@ -266,12 +268,17 @@ def search(*, calendars: QuerySet[Calendar], viewer: User, text: str, start: dat
     return _page(found, start, end if end < until or beyond else None)
 
 
+def _item(master: Event) -> Item:
+    """The item from the overrides masters_in_range read with its masters (not a query per master)."""
+    return item_from_event(master, master.override_rows)  # type: ignore[attr-defined]
+
+
 def _series_hits(series: list[Event], viewer: User, terms: list[str], start: datetime, until: datetime,
                  budget: recurrence.Budget, single_hits: list[Occurrence]) -> tuple[Occurrences, datetime]:  # fmt: skip
     """The matching occurrences (singles' included) up to the returned end: the series are expanded slice by slice
     over a window growing fourfold until a page is full, so many matching series cost days each, not two years,
     and no occurrence is expanded twice."""
-    items = [(master, item_from_event(master)) for master in series]
+    items = [(master, _item(master)) for master in series]
     found = Occurrences()
     lower, end = start, min(start + SEARCH_FIRST_WINDOW, until)
     while True:

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from business.models import Activity
+from business.models import Client as BusinessClient
 from events import services
 from events.ical import Component, Item
 from events.models import Event
@@ -106,7 +108,8 @@ def test_create_by_dragging_on_the_grid(page, member, calendar, shots, size: str
     _open(page, member, "?date=2026-11-25&view=timeGridDay" if size == "phone" else "?date=2026-11-25", size)
     _fits_the_screen(page, SIZES[size]["width"])
     shots("before")
-    _drag(page, _slot(page, "2026-11-25", "10:00"), _slot(page, "2026-11-25", "11:30"))
+    end = _slot(page, "2026-11-25", "11:30")  # first: scrolling the page to it would move the start as well
+    _drag(page, _slot(page, "2026-11-25", "10:00"), end)
     dialog = page.locator("[data-testid=quick-form]")
     dialog.wait_for(state="visible")
     assert page.locator("#quick-form [name=startTime]").input_value() == "10:00"
@@ -119,6 +122,33 @@ def test_create_by_dragging_on_the_grid(page, member, calendar, shots, size: str
     event = Event.objects.get(title="Design review")
     assert (event.start, event.end) == (datetime(2026, 11, 25, 9, tzinfo=UTC), datetime(2026, 11, 25, 11, tzinfo=UTC))
     assert event.calendar_id == calendar.pk
+
+
+def test_the_quick_form_picks_a_client_the_event_page_then_shows(page, member, calendar, shots) -> None:  # type: ignore[no-untyped-def]
+    acme = BusinessClient.objects.create(tenant=member.tenant, name="Acme Corporation")
+    BusinessClient.objects.create(tenant=member.tenant, name="Globex")
+    Activity.objects.create(tenant=member.tenant, name="Design")
+    _open(page, member, "?date=2026-11-25&view=timeGridWeek")
+    end = _slot(page, "2026-11-25", "14:30")
+    _drag(page, _slot(page, "2026-11-25", "14:00"), end)
+    page.locator("[data-testid=quick-form]").wait_for(state="visible")
+    page.fill("#quick-form [name=title]", "Kick-off")
+    client = page.locator("#quick-form [name=client]")
+    client.press_sequentially("acm", delay=50)
+    offered = "() => Array.from(document.querySelectorAll('#pick-clients option'), o => o.value).join()"
+    page.wait_for_function(offered + " === 'Acme Corporation'")  # from the organisation's list; not Globex
+    client.fill("Acme Corporation")
+    page.locator("#quick-form [name=activity_type]").fill("design")  # any case finds the list's entry
+    shots("quick-form-client")
+    page.click("[data-testid=quick-save]")
+    block = page.locator(".fc-event", has_text="Kick-off")
+    block.wait_for()
+    block.click()  # the block links to the event's page
+    page.wait_for_url(re.compile(r"/events/\d+/"))
+    assert page.locator("[data-testid=business]").inner_text().strip() == "Acme Corporation / — / Design"
+    shots("event-page-client")
+    event = Event.objects.get(title="Kick-off")
+    assert (event.client_ref_id, event.activity_ref.name) == (acme.pk, "Design")
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
@@ -182,6 +212,22 @@ def test_a_move_refused_because_a_sync_changed_the_event_is_said_and_reloaded(
     shots("refused")
     event.refresh_from_db()
     assert event.start == datetime(2026, 11, 24, 15, tzinfo=BERLIN)
+
+
+def test_a_move_of_an_event_a_sync_deleted_meanwhile_is_said_in_words(page, member, calendar, shots,
+                                                                     script_errors) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    event = _save(calendar, "Cancelled review", datetime(2026, 11, 24, 10, tzinfo=BERLIN))
+    _open(page, member, "?date=2026-11-24&view=timeGridWeek")
+    services.item_delete(event=event)  # meanwhile a sync deletes it
+    box = page.locator(".fc-event", has_text="Cancelled review").bounding_box()
+    _drag(page, (box["x"] + box["width"] / 2, box["y"] + 8), _slot(page, "2026-11-26", "12:00"))
+    message = page.locator("[data-testid=grid-message]")
+    message.wait_for(state="visible")
+    assert message.inner_text() == "This event is not in your calendars (any more)."  # the JSON's words, not HTML
+    assert script_errors == ["Failed to load resource: the server responded with a status of 404 (Not Found)"]
+    script_errors.clear()
+    page.locator(".fc-event", has_text="Cancelled review").wait_for(state="detached")  # reloaded: gone
+    shots("deleted")
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -56,9 +57,11 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
         tenant=tenant, user=member, calendar=calendar, provider="calsync", remote_calendar_id=str(home.pk)
     )
     today = timezone.localdate()
+    pasted = week_of_events[3].start.astimezone(ZoneInfo(member.timezone)).date()  # the long unbroken title
     find = f"?people={member.pk}&duration=30&first_day={today}&last_day={today + timedelta(days=6)}"
     pages = {
-        "week": reverse("events:calendar"),
+        "calendar": reverse("events:calendar") + f"?date={pasted}",  # the grid: a phone opens it on the day view
+        "calendar-agenda": reverse("events:calendar") + f"?date={pasted}&view=listWeek",
         "list": reverse("events:calendar_list"),
         "search": reverse("events:search") + "?q=planning",
         "event": reverse("events:event_detail", args=[event.pk]),
@@ -81,6 +84,16 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, member, calendar, week_of_ev
     too_wide = {}
     for name, url in pages.items():
         phone.goto(url)
+        if name == "calendar":  # measured once the grid has drawn the day and its events, not the empty page
+            phone.wait_for_selector(".fc-timeGridDay-view .fc-event", state="attached")
+            phone.wait_for_load_state("networkidle")
+            grid, day = (phone.locator(s).bounding_box() for s in ("#calendar-grid", ".fc-timegrid-col[data-date]"))
+            assert day["width"] > grid["width"] * 0.6, (grid, day)  # the day's column takes most of the screen
+            assert phone.locator(".fc-timegrid-event").first.is_visible()
+        if name == "calendar-agenda":  # the grid's agenda is a table too: it must fill the screen, not scroll
+            phone.wait_for_selector(".fc-listWeek-view .fc-list-event")
+            table, grid = (phone.locator(s).bounding_box() for s in (".fc-list-table", "#calendar-grid"))
+            assert table["width"] > grid["width"] * 0.9, (grid, table)
         screenshot(f"phone-{name}")
         width, viewport = _fits(phone)
         if width > viewport:

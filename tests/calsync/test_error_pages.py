@@ -9,7 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import UserFactory
+from integrations.models import Integration
+from tests.factories import CalendarFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +122,31 @@ def test_a_stale_form_gets_the_sites_403_saying_what_to_do(member):
     assert "granters" not in page  # nobody needs to grant anything
     member.refresh_from_db()
     assert member.first_name != "X"
+
+
+def test_a_script_asking_for_json_gets_the_refusal_as_json(member_client):
+    """fetch() from the calendar grid or the type-ahead reads JSON: the same reason, not the page's HTML."""
+    response = member_client.get(reverse("admin_users"), headers={"Accept": "application/json"})
+    assert response.status_code == 403 and response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "Only your organisation's admins can do this.", "code": "forbidden"}
+
+
+def test_a_script_asking_for_json_gets_a_404_as_json(client, outsider, member):
+    home = CalendarFactory(owner=outsider, tenant=outsider.tenant)
+    theirs = Integration.objects.create(tenant=outsider.tenant, user=outsider, calendar=home, provider="calsync",
+                                        remote_calendar_id="1")  # fmt: skip
+    client.force_login(member)
+    response = client.get(reverse("integrations:status", args=[theirs.pk]), headers={"Accept": "application/json"})
+    assert response.status_code == 404 and response.json()["code"] == "not-found"
+    page = client.get(reverse("integrations:status", args=[theirs.pk]), headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 404 and "Page not found" in page.content.decode()  # a browser's navigation: the page
+
+
+def test_the_grid_refused_by_the_csrf_check_gets_json_saying_to_reload(member, calendar):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    body = {"title": "x", "calendar": calendar.pk, "start": "2026-11-25T09:00:00", "end": "2026-11-25T10:00:00"}
+    response = client.post(reverse("events:grid_create"), body, content_type="application/json",
+                           headers={"Accept": "application/json"})  # fmt: skip
+    assert response.status_code == 403 and response.json()["code"] == "stale-form"
+    assert "reload the page" in response.json()["error"]

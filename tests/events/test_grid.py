@@ -91,7 +91,7 @@ def test_another_organisations_events_never_appear(member_client, calendar, outs
     # Nor can they be moved, or created into, by id.
     moved = post(member_client, change_url(secret), {"start": "2026-11-25T09:00:00", "end": "2026-11-25T10:00:00"},
                  **{"If-Match": f'"{secret.seq}"'})  # fmt: skip
-    assert moved.status_code == 404
+    assert moved.status_code == 404 and moved.json()["code"] == "not-found"  # JSON for the grid, not the 404 page
     created = post(member_client, reverse("events:grid_create"), {"title": "x", "calendar": theirs.pk,
                    "start": "2026-11-25T09:00:00", "end": "2026-11-25T10:00:00"})  # fmt: skip
     assert created.status_code == 400 and Event.objects.filter(calendar=theirs).count() == 1

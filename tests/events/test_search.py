@@ -195,7 +195,7 @@ def test_like_wildcards_are_literal(member_client, calendar):
 
 def test_stored_text_is_what_the_migration_computes(calendar):
     """The backfill of existing rows writes exactly what new writes store."""
-    fill = importlib.import_module("events.migrations.0005_event_search_text")
+    fill = importlib.import_module("events.migrations.0007_event_search_text")
     people = {"attendees": (Attendee(email="A@x.test", name="Åsa"),), "organizer": Person(email="o@x.test", name="Ole")}
     event = _save(calendar, "Plan", location="Köln", description="Notes", **people)
     event.refresh_from_db()
