@@ -395,6 +395,11 @@ def _names(tenant_id: int, group: str, values: set[int | str | None]) -> dict[in
     return {v: found.get(v, "Removed") for v in values}
 
 
+def key_names(*, tenant_id: int, key: Mapping[str, int | str | None]) -> dict[str, str]:
+    """The names of one row's key (grouping -> value; None = unassigned), e.g. for a drill-down's heading."""
+    return {group: _names(tenant_id, group, {value})[value] for group, value in key.items()}
+
+
 # --- drill-down --------------------------------------------------------------------------------------------
 
 
