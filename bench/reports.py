@@ -8,6 +8,9 @@ five), and PostgreSQL's EXPLAIN ANALYZE of every statement the engine sends is p
     createdb -h 127.0.0.1 -U postgres reports_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/reports_bench .venv/bin/python bench/reports.py
 
+A smaller organisation for a quick check: BENCH_PEOPLE=20 BENCH_EVENTS=5000 (use a database of its own: the
+organisation is reused by slug); BENCH_OVERLAP=each or once runs one rule; BENCH_PLANS=0 leaves the plans out.
+
 The organisation is made once (events inserted in bulk, the time index built by reports.index.reindex in
 batches, as `manage.py reports_reindex` does): a second run reuses it. Goal: under one second each.
 """

@@ -1,7 +1,10 @@
 """Reports: where the time went, from the time index (reports.models.TimeEntry).
 
-One query (reports.counting) settles what counts; this module groups it, labels it, cuts it into periods
-for the chart, lists the occurrences behind a number and exports the table. Counting rules:
+A report whose days are cut in the tenant's own zone reads the day sums (reports.summary) once they are
+complete; any other (another zone, sums being rebuilt) and every drill-down read the index through the one query
+of reports.counting. Both count by the same rules and give the same numbers (tests/reports/test_day_sums.py).
+This module groups what they return, labels it, cuts it into periods for the chart, lists the occurrences behind
+a number and exports the table. Counting rules:
 
 - an occurrence counts when it is not free, not declined by its owner and not cancelled;
 - timed time is clipped to the range, whose days are cut at midnight in the report's zone;
@@ -390,6 +393,11 @@ def _names(tenant_id: int, group: str, values: set[int | str | None]) -> dict[in
         model = {"client": Client, "project": Project, "activity": Activity}[group]
         found.update(dict(model.objects.filter(tenant_id=tenant_id, pk__in=ids).values_list("pk", "name")))
     return {v: found.get(v, "Removed") for v in values}
+
+
+def key_names(*, tenant_id: int, key: Mapping[str, int | str | None]) -> dict[str, str]:
+    """The names of one row's key (grouping -> value; None = unassigned), e.g. for a drill-down's heading."""
+    return {group: _names(tenant_id, group, {value})[value] for group, value in key.items()}
 
 
 # --- drill-down --------------------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class SavedReport(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
 class IndexHorizon(models.Model):
     """One row: every series is in the index up to `horizon` (writes index further: their own now + the days).
 

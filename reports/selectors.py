@@ -212,12 +212,11 @@ def drill_page(
     return DrillPage(rows, total, offset, set(editable.values_list("pk", flat=True)))
 
 
-def key_labels(*, key: Mapping[str, int | str | None], rows: list[engine.DrillRow]) -> list[tuple[str, str]]:
-    """What the drill-down is of, for its heading ("Client: Acme"), read off its first event."""
-    if not rows:
-        return [(GROUP_LABELS[g], "") for g in key]
-    first = rows[0]
-    return [(GROUP_LABELS[g], str(getattr(first, g, ""))) for g in key]
+def key_labels(*, scope: Scope, key: Mapping[str, int | str | None]) -> list[tuple[str, str]]:
+    """What the drill-down is of, for its heading ("Client: Acme"), named from the tenant's own rows: a row the
+    viewer has no events behind is still named, not shown as if it were the unassigned one."""
+    names = engine.key_names(tenant_id=scope.tenant.pk, key=key)
+    return [(GROUP_LABELS[g], names[g]) for g in key]
 
 
 # --- saved reports -----------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from accounts.models import Tenant
 from events.models import Calendar
 
+from .counting import COLUMNS  # DaySum has the index's grouping columns, under the same names
 from .models import DaySum, TenantSummary, TimeEntry
 
 DAY_MS = 86_400_000
@@ -184,10 +185,6 @@ def _ms(length: timedelta) -> int:
 
 
 # --- reading -------------------------------------------------------------------------------------------------
-
-
-COLUMNS = {"user": "user_id", "client": "client_id", "project": "project_id", "activity": "activity_id",
-           "calendar": "calendar_id", "provider": "provider"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def drill(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
-        "of": selectors.key_labels(key=key, rows=page.rows),
+        "of": selectors.key_labels(scope=scope, key=key),
         "back": as_query(report_params(form.data)).urlencode(),
         "query_string": params.urlencode(),
     }

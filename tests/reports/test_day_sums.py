@@ -65,7 +65,7 @@ def test_the_day_sums_give_the_report_the_index_gives(tenant, admin_user, drawn,
     written = []
     for zone, items in drawn["people"]:
         calendar = CalendarFactory(owner=UserFactory(tenant=tenant, timezone=zone), tenant=tenant)
-        written += services.items_create_many(calendar=calendar, items=items)
+        written += [r.event for r in services.items_create_many(calendar=calendar, items=items)]
     starts = [as_utc(e.span_start).date() for e in written if e.span_start is not None and e.kind == "VEVENT"]
     if deleted and written:
         services.item_delete(event=written[0])

@@ -91,7 +91,7 @@ def test_the_index_is_a_brute_force_expansion(member, drawn, first_sync) -> None
     with override_settings(REPORTS_MAX_OCCURRENCES=LIMIT):
         until = index.horizon()
         if first_sync:
-            masters = services.items_create_many(calendar=calendar, items=items)
+            masters = [r.event for r in services.items_create_many(calendar=calendar, items=items)]
         else:
             masters = [services.item_save(calendar=calendar, item=item).event for item in items]
         index.reindex([m.pk for m in masters], until=until)  # one horizon for the comparison

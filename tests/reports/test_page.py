@@ -9,6 +9,8 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
+from business.models import Client
+
 pytestmark = pytest.mark.django_db
 
 NOVEMBER = "range=custom&start=2026-11-01&end=2026-11-30"
@@ -96,6 +98,16 @@ def test_the_unassigned_row_drills_down_too(member_client, november):
     response = member_client.get(f"/reports/events/?{NOVEMBER}&group_by=client&key_client=none")
 
     assert [r.title for r in response.context["page"].rows] == ["member-none"]
+
+
+def test_a_drill_down_is_headed_by_the_row_it_is_of_even_with_nothing_behind_it(member_client, november):
+    initech = Client.objects.get(tenant=november.tenant, name="Initech")  # only the colleague's time is Initech's
+
+    response = member_client.get(f"/reports/events/?{NOVEMBER}&group_by=client&key_client={initech.pk}")
+    unassigned = member_client.get(f"/reports/events/?{NOVEMBER}&group_by=client&key_client=none")
+
+    assert response.context["page"].rows == [] and response.context["of"] == [("Client", "Initech")]
+    assert unassigned.context["of"] == [("Client", "No client")]
 
 
 def test_csv_and_xlsx_exports_hold_the_table(admin_client_, november):

@@ -21,10 +21,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
-        parser.add_argument("--from", dest="first_day", type=day_argument, required=True, help="First day, YYYY-MM-DD.")
-        parser.add_argument(
-            "--to", dest="last_day", type=day_argument, required=True, help="Last day (included), YYYY-MM-DD."
-        )
+        parser.add_argument("--from", dest="first_day", required=True, help="First day, YYYY-MM-DD.")
+        parser.add_argument("--to", dest="last_day", required=True, help="Last day (included), YYYY-MM-DD.")
         parser.add_argument("--group-by", default="client", help=f"Comma-separated, of {', '.join(engine.GROUPS)}.")
         parser.add_argument("--format", choices=("json", "csv"), default="json", help="json (default) or csv.")
         parser.add_argument("--period", choices=engine.PERIODS, default="month", help="Periods of the time series.")
@@ -40,8 +38,8 @@ class Command(BaseCommand):
         query = engine.ReportQuery(
             tenant_id=tenant.pk,
             viewer_id=_viewer(tenant, options["viewer"]).pk,
-            start=options["first_day"],
-            end=options["last_day"],
+            start=day_argument(options["first_day"]),
+            end=day_argument(options["last_day"]),
             zone=options["zone"] or tenant.timezone,
             group_by=tuple(g.strip() for g in options["group_by"].split(",") if g.strip()),
             period=options["period"],
