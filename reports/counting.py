@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
@@ -193,3 +194,8 @@ def fetch(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
             cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(sql, params)
         return list(cursor.fetchall())
+
+
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The instant a day begins in `zone` (days in reports are cut at the zone's midnights)."""
+    return datetime.combine(day, time(), zone).astimezone(UTC)

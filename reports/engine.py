@@ -152,15 +152,11 @@ def _check_shape(query: ReportQuery) -> None:
 def _window(query: ReportQuery, zone: ZoneInfo) -> counting.Window:
     after = query.end + timedelta(days=1)
     return counting.Window(
-        start=_midnight(query.start, zone),
-        end=_midnight(after, zone),
+        start=counting.midnight(query.start, zone),
+        end=counting.midnight(after, zone),
         day_start=datetime.combine(query.start, time(), UTC),
         day_end=datetime.combine(after, time(), UTC),
     )
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
 def _day_seconds(rules: BusinessSettings) -> Fraction:
@@ -308,7 +304,7 @@ def _periods(query: ReportQuery, zone: ZoneInfo) -> counting.Periods:
         period=query.period,
         zone=query.zone,
         starts=starts,
-        edges=[_midnight(day, zone) for day in starts],
+        edges=[counting.midnight(day, zone) for day in starts],
         day_edges=[datetime.combine(day, time(), UTC) for day in starts],
     )
 
@@ -352,7 +348,7 @@ def _pieces(start: datetime, end: datetime, period: str, zone: ZoneInfo) -> Iter
     at = start
     while at < end:
         first = period_of(at.astimezone(zone).date(), period)
-        edge = _midnight(_next_period(first, period), zone)
+        edge = counting.midnight(_next_period(first, period), zone)
         upto = min(end, edge)
         yield first, Fraction(str((upto - at).total_seconds())).limit_denominator(1000)
         at = upto

@@ -23,7 +23,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from accounts.models import Tenant
 from events.models import Calendar
 
-from .counting import COLUMNS  # DaySum has the index's grouping columns, under the same names
+from .counting import COLUMNS, midnight  # DaySum has the index's grouping columns, under the same names
 from .models import DaySum, TenantSummary, TimeEntry
 
 DAY_MS = 86_400_000
@@ -91,10 +91,6 @@ def _day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), zone).astimezone(UTC)
-
-
 def _days_of(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
     """The days a span touches, as timed days in the zone and as all-day (UTC) dates."""
     day = min(_day(start, zone), start.astimezone(UTC).date())
@@ -115,9 +111,9 @@ def _windows(days: set[date], zone: ZoneInfo) -> Q:
         else:
             runs.append([day, day])
     for first, last in runs:
-        lo = min(_midnight(first, zone), datetime.combine(first, time(), UTC))
+        lo = min(midnight(first, zone), datetime.combine(first, time(), UTC))
         after = last + timedelta(days=1)
-        hi = max(_midnight(after, zone), datetime.combine(after, time(), UTC))
+        hi = max(midnight(after, zone), datetime.combine(after, time(), UTC))
         match |= Q(start__lt=hi) & (Q(end__gt=lo) | Q(start__gte=lo))
     return match
 
@@ -165,7 +161,7 @@ def _pieces(start: datetime, end: datetime, counted_from: datetime, zone: ZoneIn
     at = start
     while at < end:
         day = _day(at, zone)
-        upto = min(end, _midnight(day + timedelta(days=1), zone))
+        upto = min(end, midnight(day + timedelta(days=1), zone))
         once_from = max(at, counted_from)
         yield day, _ms(upto - at), _ms(upto - once_from) if upto > once_from else 0
         at = upto
@@ -174,8 +170,8 @@ def _pieces(start: datetime, end: datetime, counted_from: datetime, zone: ZoneIn
 def _crossed(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
     """The days whose midnight the occurrence runs through (it started before and goes on into them)."""
     day = _day(start, zone) + timedelta(days=1)
-    while _midnight(day, zone) < end:
-        if _midnight(day, zone) > start:
+    while midnight(day, zone) < end:
+        if midnight(day, zone) > start:
             yield day
         day += timedelta(days=1)
 
