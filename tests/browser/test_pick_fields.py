@@ -41,15 +41,20 @@ def lists(member):  # type: ignore[no-untyped-def]
     return acme, website
 
 
-def test_client_and_project_are_picked_by_type_ahead(page, member, lists, screenshot) -> None:  # type: ignore[no-untyped-def]
-    acme, website = lists
+def _new_event(page, member, day: str, title: str, start: str, end: str) -> None:  # type: ignore[no-untyped-def]
+    """Signed in, on the event form for `day`, with the title and times filled in."""
     sign_in(page, member.email, PASSWORD)
     page.wait_for_url(re.compile(r"/calendar/"))
-    page.goto("/events/new/?date=2026-11-23")
-    page.fill("input[name=title]", "Homepage review")
-    page.fill("input[name=start_time]", "10:00")
-    page.fill("input[name=end_date]", "2026-11-23")
-    page.fill("input[name=end_time]", "11:00")
+    page.goto(f"/events/new/?date={day}")
+    page.fill("input[name=title]", title)
+    page.fill("input[name=start_time]", start)
+    page.fill("input[name=end_date]", day)
+    page.fill("input[name=end_time]", end)
+
+
+def test_client_and_project_are_picked_by_type_ahead(page, member, lists, screenshot) -> None:  # type: ignore[no-untyped-def]
+    acme, website = lists
+    _new_event(page, member, "2026-11-23", "Homepage review", "10:00", "11:00")
 
     client = page.locator("input[name=client]")
     client.press_sequentially("ac", delay=50)
@@ -77,13 +82,7 @@ def test_client_and_project_are_picked_by_type_ahead(page, member, lists, screen
 
 def test_a_project_picked_first_brings_its_client(page, member, lists) -> None:  # type: ignore[no-untyped-def]
     acme, _ = lists
-    sign_in(page, member.email, PASSWORD)
-    page.wait_for_url(re.compile(r"/calendar/"))
-    page.goto("/events/new/?date=2026-11-24")
-    page.fill("input[name=title]", "App sprint")
-    page.fill("input[name=start_time]", "09:00")
-    page.fill("input[name=end_date]", "2026-11-24")
-    page.fill("input[name=end_time]", "12:00")
+    _new_event(page, member, "2026-11-24", "App sprint", "09:00", "12:00")
 
     project = page.locator("input[name=project]")
     project.press_sequentially("mob", delay=50)
