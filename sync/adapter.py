@@ -7,7 +7,7 @@ that changes whenever the item does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -28,15 +28,19 @@ class Entry:
         return self.item.uid
 
 
-@dataclass(frozen=True)
+@dataclass
 class Changes:
     """What a side reports since a cursor.
 
     `complete` is True when `changed` lists every item the side holds (a first
     sync, or a listing after the cursor expired): an item missing from it is gone.
+
+    `changed` may be a one-pass iterable that reads the side page by page, so a sync holds one page of items at a
+    time whatever the calendar's size. A side that streams so fills in `deleted`, `skipped` and `cursor` as it goes:
+    the engine reads them only once `changed` is exhausted. `complete` and `window` are known from the start.
     """
 
-    changed: Sequence[Entry]
+    changed: Iterable[Entry]
     deleted: Sequence[str]
     cursor: str
     complete: bool = False
@@ -44,6 +48,12 @@ class Changes:
     # A side that only lists a window of time (Microsoft's calendarView): `complete` holds within it, and an
     # item entirely outside it that is not listed is not gone.
     window: tuple[datetime, datetime] | None = None
+
+
+# Of these (id, version) pairs, the ids whose version the sync already records: the engine hands this to a side's
+# `changes(cursor, known=...)` when the side sets `takes_known = True`. Such a side leaves those items out of
+# `changed` without fetching or parsing them: they are the echo of the sync's own writes.
+Known = Callable[[Sequence[tuple[str, str]]], set[str]]
 
 
 class CalendarSide(Protocol):

@@ -89,6 +89,10 @@ class StatusStore(Protocol):
 
     def count(self) -> int: ...
 
+    def known(self, side: Side, pairs: Sequence[tuple[str, str]]) -> set[str]:
+        """Of these (id, version) pairs on `side`, the ids whose version a mapping records."""
+        ...
+
     def save(self, mapping: Mapping) -> None: ...
 
     def save_many(self, mappings: list[Mapping]) -> None: ...
@@ -186,12 +190,21 @@ def _source(action: Action) -> str:
     return source_key(action.target.other, entry.id) if entry is not None else ""
 
 
-def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side) -> Changes:
+def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side, store: StatusStore) -> Changes:
     try:
-        return side.changes(cursor)
+        changes = _changes(side, cursor, store, name)
     except CursorExpired:
         report.note(f"The {name.value} side no longer knew where the last sync stopped; comparing everything.")
-        return side.changes(None)
+        changes = _changes(side, None, store, name)
+    if not isinstance(changes.changed, Sequence):
+        changes.changed = list(changes.changed)  # a streaming side, read whole here
+    return changes
+
+
+def _changes(side: CalendarSide, cursor: str | None, store: StatusStore, name: Side) -> Changes:
+    if getattr(side, "takes_known", False) and cursor is not None:
+        return side.changes(cursor, known=lambda pairs: store.known(name, pairs))  # type: ignore[call-arg]
+    return side.changes(cursor)
 
 
 def _outside(window: tuple[datetime, datetime], side: CalendarSide, ids: list[str]) -> set[str]:
@@ -569,8 +582,8 @@ class _Run:
 
 def sync(local: CalendarSide, remote: CalendarSide, store: StatusStore, settings: Settings, report: Report) -> None:
     """One run. Raises TransientError, AuthRevoked, PermanentError or SafetyStop for the run as a whole."""
-    local_changes = _read(local, store.local_cursor, report, Side.LOCAL)
-    remote_changes = _read(remote, store.remote_cursor, report, Side.REMOTE)
+    local_changes = _read(local, store.local_cursor, report, Side.LOCAL, store)
+    remote_changes = _read(remote, store.remote_cursor, report, Side.REMOTE, store)
     for side, changes in ((Side.LOCAL, local_changes), (Side.REMOTE, remote_changes)):
         for id, reason in changes.skipped:
             report.unsynced(side, id, "", reason, source=source_key(side, id))

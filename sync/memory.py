@@ -138,6 +138,10 @@ class MemoryStore:
     def count(self) -> int:
         return len(self.mappings)
 
+    def known(self, side: Side, pairs: Sequence[tuple[str, str]]) -> set[str]:
+        versions = {m.id(side): m.version(side) for m in self.mappings.values()}
+        return {item_id for item_id, version in pairs if version and versions.get(item_id) == version}
+
     def save(self, mapping: Mapping) -> None:
         if mapping.pk is None:
             mapping.pk = next(self._keys)

@@ -77,6 +77,19 @@ class DbStatusStore:
     def count(self) -> int:
         return self._rows().count()
 
+    def known(self, side: Side, pairs: Sequence[tuple[str, str]]) -> set[str]:
+        id_field, version_field = (("local_id", "local_version") if side is Side.LOCAL
+                                   else ("remote_id", "remote_version"))  # fmt: skip
+        versions = dict(pairs)
+        found: set[str] = set()
+        for chunk in _chunks(versions):
+            for item_id, version in (
+                self._rows().filter(**{f"{id_field}__in": chunk}).values_list(id_field, version_field)
+            ):
+                if version and versions.get(item_id) == version:
+                    found.add(item_id)
+        return found
+
     def _heartbeat(self) -> None:
         """Stop if another run took the lock (the heartbeat thread keeps it alive; this notices a takeover)."""
         if not self.lock_token or time.monotonic() - self._renewed < 60:
