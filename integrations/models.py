@@ -62,6 +62,9 @@ class Integration(models.Model):
     # The problem the user was last emailed about, so each problem is emailed once.
     notified_problem = models.CharField(max_length=64, blank=True)
     allow_mass_delete = models.BooleanField(default=False)
+    # The provider's id for the push channel (a Google watch channel) that notifies us of changes: a webhook finds
+    # its integration by this, indexed, whatever the number of integrations.
+    push_channel = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()

@@ -265,7 +265,9 @@ def _open_channel(integration: Integration) -> bool:
     old = integration.config.get("channel")
     channel = {"id": body["id"], "token": body["token"], "resource_id": answer["resourceId"],
                "expiration": int(answer.get("expiration", 0))}  # fmt: skip
-    Integration.objects.filter(pk=integration.pk).update(config={**integration.config, "channel": channel})
+    Integration.objects.filter(pk=integration.pk).update(
+        config={**integration.config, "channel": channel}, push_channel=channel["id"]
+    )
     if old:
         _stop(api, old)
     return True
@@ -297,7 +299,9 @@ def channels_renew() -> int:
 
 def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
     """A notification from Google: a real change on a channel we opened starts a sync. False if not ours."""
-    integration = Integration.objects.filter(provider=Provider.GOOGLE, config__channel__id=channel_id).first()
+    if not channel_id:
+        return False
+    integration = Integration.objects.filter(provider=Provider.GOOGLE, push_channel=channel_id).first()
     if integration is None:
         return False
     if not hmac.compare_digest(integration.config["channel"].get("token", ""), token):

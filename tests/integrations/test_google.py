@@ -437,6 +437,7 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
         google.state.notify = google._notify
     integration.refresh_from_db()
     channel = integration.config["channel"]
+    assert integration.push_channel == channel["id"]
     assert google.state.channels[channel["id"]].address == "https://calsync.example.com" + reverse(
         "integrations:google_push"
     )
@@ -462,6 +463,10 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
         google.state.notify = google._notify
     integration.refresh_from_db()
     assert integration.config["channel"]["id"] != channel["id"] and channel["id"] not in google.state.channels
+    assert integration.push_channel == integration.config["channel"]["id"]
+    stale = client.post(url, HTTP_X_GOOG_CHANNEL_ID=channel["id"], HTTP_X_GOOG_CHANNEL_TOKEN=channel["token"],
+                        HTTP_X_GOOG_RESOURCE_STATE="exists")  # fmt: skip
+    assert stale.status_code == 404  # the channel it replaced is no longer ours
 
     member_client.post(reverse("integrations:disconnect", args=[integration.pk]))
     assert not google.state.channels
