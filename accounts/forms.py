@@ -4,13 +4,14 @@ import zoneinfo
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from integrations.providers import ALL_PROVIDERS, Provider
 
-from .models import WEEKDAYS, User
+from .models import WEEKDAYS, User, validate_retention_days
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -81,6 +82,19 @@ class TenantForm(forms.Form):
         label="Providers users may connect",
     )
     default_can_setup_integrations = forms.BooleanField(required=False, label="New users may set up integrations")
+    log_retention_days = forms.IntegerField(
+        required=False,
+        label="Keep sync logs for (days)",
+        validators=[validate_retention_days],
+        error_messages={"invalid": "Enter a whole number of days."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["log_retention_days"].help_text = (
+            f"Sync runs, their logs and the losing versions of conflicts are deleted after this. Empty: "
+            f"{settings.RETENTION_DEFAULT_DAYS} days ({settings.RETENTION_MIN_DAYS} to {settings.RETENTION_MAX_DAYS})."
+        )
 
     def clean_timezone(self) -> str:
         return _clean_zone(self.cleaned_data["timezone"])

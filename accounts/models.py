@@ -3,6 +3,7 @@ from __future__ import annotations
 import zoneinfo
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -13,6 +14,12 @@ from integrations.providers import ALL_PROVIDERS, Provider
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"'{value}' is not a known time zone (try e.g. Europe/London).")
+
+
+def validate_retention_days(value: int) -> None:
+    low, high = settings.RETENTION_MIN_DAYS, settings.RETENTION_MAX_DAYS
+    if not low <= value <= high:
+        raise ValidationError(f"Keep sync logs between {low} and {high} days.")
 
 
 def default_providers() -> list[str]:
@@ -36,6 +43,8 @@ class Tenant(models.Model):
     # Other email domains the organisation's people have at Google or Microsoft ("acme.io" beside "acme.com"):
     # organisation-wide integrations find a user's mailbox under any of them.
     email_domain_aliases = models.JSONField(default=list, blank=True)
+    # Days sync logs (and the losing versions of conflicts) are kept; null: the operator's RETENTION_DEFAULT_DAYS.
+    log_retention_days = models.PositiveIntegerField(null=True, blank=True, validators=[validate_retention_days])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,6 +61,12 @@ class Tenant(models.Model):
         local, _, domain = email.lower().partition("@")
         aliases = [d.lower() for d in self.email_domain_aliases if d.lower() != domain]
         return [email.lower()] + [f"{local}@{alias}" for alias in aliases]
+
+    @property
+    def retention_days(self) -> int:
+        """Days its history is kept: its own choice, held within the operator's current limits."""
+        days = self.log_retention_days or settings.RETENTION_DEFAULT_DAYS
+        return min(max(days, settings.RETENTION_MIN_DAYS), settings.RETENTION_MAX_DAYS)
 
     def clean(self) -> None:
         unknown = set(self.allowed_providers) - set(ALL_PROVIDERS)

@@ -27,15 +27,24 @@ def tenant_create(*, slug: str, name: str, timezone: str = "UTC") -> Tenant:
 
 
 def tenant_update(
-    *, tenant: Tenant, name: str, timezone: str, allowed_providers: list[str], default_can_setup_integrations: bool
+    *,
+    tenant: Tenant,
+    name: str,
+    timezone: str,
+    allowed_providers: list[str],
+    default_can_setup_integrations: bool,
+    log_retention_days: int | None = None,
 ) -> Tenant:
+    """The organisation's settings; `log_retention_days` None means the operator's default."""
     moved = timezone != tenant.timezone
     tenant.name, tenant.timezone = name, timezone
     tenant.allowed_providers = allowed_providers
     tenant.default_can_setup_integrations = default_can_setup_integrations
+    tenant.log_retention_days = log_retention_days
     tenant.full_clean()
     with transaction.atomic():
-        tenant.save(update_fields=["name", "timezone", "allowed_providers", "default_can_setup_integrations"])
+        tenant.save(update_fields=["name", "timezone", "allowed_providers", "default_can_setup_integrations",
+                                   "log_retention_days"])  # fmt: skip
         if moved:
             tenant_zone_changed.send(sender=Tenant, tenant_id=tenant.pk)
     return tenant

@@ -150,6 +150,7 @@ class Scope:
     def require_list_manager(self) -> None:
         if not self.may_manage_lists():
             raise PermissionDenied("Only your organisation's admins can change its clients, projects and activities.")
+
     # --- reports -------------------------------------------------------------
 
     def saved_reports(self) -> models.QuerySet[SavedReport]:

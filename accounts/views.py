@@ -172,6 +172,7 @@ def admin_tenant(request: HttpRequest) -> HttpResponse:
         "timezone": tenant.timezone,
         "allowed_providers": tenant.allowed_providers,
         "default_can_setup_integrations": tenant.default_can_setup_integrations,
+        "log_retention_days": tenant.log_retention_days,
     }
     form = TenantForm(request.POST or None, initial=initial)
     lists_initial = {"members_manage_lists": business_settings_for(tenant).members_manage_lists}

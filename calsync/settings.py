@@ -246,6 +246,21 @@ if SYNC_STALE_SECONDS < 3 * SYNC_HEARTBEAT_SECONDS:
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 
+# --- retention -----------------------------------------------------------------
+
+# How long finished sync runs, their log entries (with the losing versions of conflicts) and other finished history
+# are kept: each organisation chooses within the operator's limits, else the operator's default (sync/retention.py).
+RETENTION_DEFAULT_DAYS = env.int("RETENTION_DEFAULT_DAYS", default=90)
+RETENTION_MIN_DAYS = env.int("RETENTION_MIN_DAYS", default=7)
+RETENTION_MAX_DAYS = env.int("RETENTION_MAX_DAYS", default=3650)
+if not 1 <= RETENTION_MIN_DAYS <= RETENTION_DEFAULT_DAYS <= RETENTION_MAX_DAYS:
+    raise ImproperlyConfigured("Retention days must be 1 <= RETENTION_MIN_DAYS <= DEFAULT <= RETENTION_MAX_DAYS.")
+# Pruning (beat, every RETENTION_PRUNE_SECONDS) deletes at most this many rows per statement, and at most
+# RETENTION_PRUNE_BUDGET rows per beat run: a backlog is worked off over several runs, never in one long one.
+RETENTION_PRUNE_SECONDS = env.int("RETENTION_PRUNE_SECONDS", default=900)
+RETENTION_PRUNE_BATCH = env.int("RETENTION_PRUNE_BATCH", default=1000)
+RETENTION_PRUNE_BUDGET = env.int("RETENTION_PRUNE_BUDGET", default=100_000)
+
 # What one request (a page, a REPORT) may spend expanding repeating events (events/recurrence.py): occurrences
 # handed out, rule steps taken inside or before the range, seconds. Past any of them the answer says it is partial.
 RECURRENCE_MAX_OCCURRENCES = env.int("RECURRENCE_MAX_OCCURRENCES", default=1000)
@@ -436,6 +451,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # The reports' time index reaches REPORTS_HORIZON_DAYS ahead: series without an end get their next day.
     "extend-reports-horizon": {"task": "reports.extend_horizon", "schedule": 86400.0},
+    # Old sync runs, their logs and other finished history, in bounded batches (sync/retention.py).
+    "prune-history": {"task": "sync.tasks.prune", "schedule": float(RETENTION_PRUNE_SECONDS)},
 }
 
 # --- secrets at rest ----------------------------------------------------------

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import liveness, services
+from . import liveness, retention, services
 
 
 @shared_task(acks_late=True)
@@ -18,3 +18,8 @@ def dispatch_due() -> int:
 @shared_task
 def sweep() -> int:
     return liveness.sweep()
+
+
+@shared_task
+def prune() -> int:
+    return retention.prune().total
