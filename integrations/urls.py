@@ -1,5 +1,7 @@
 from django.urls import path
 
+from sync import views as sync_views
+
 from . import views
 from .caldav import views as caldav_views
 from .exchange import views as exchange_views
@@ -42,8 +44,9 @@ urlpatterns = [
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("integrations/<int:pk>/allow-deletions/", views.allow_mass_delete, name="allow_mass_delete"),
     path("integrations/<int:pk>/status.json", views.status, name="status"),
-    path("integrations/<int:pk>/logs/", views.logs, name="logs"),
+    path("integrations/<int:pk>/logs/", sync_views.logs, name="logs"),
     path("integrations/<int:pk>/disconnect/", views.disconnect, name="disconnect"),
-    path("sync-runs/<int:run_pk>/", views.run_detail, name="run_detail"),
-    path("manage/sync-logs/", views.admin_logs, name="admin_logs"),
+    path("sync-runs/<int:run_pk>/", sync_views.run_detail, name="run_detail"),
+    path("sync-runs/<int:run_pk>/lost/<int:entry_pk>/", sync_views.lost_version, name="lost_version"),
+    path("manage/sync-logs/", sync_views.admin_logs, name="admin_logs"),
 ]

@@ -1,14 +1,10 @@
-"""A user's integrations: connect, settings, Synchronize now, progress, logs, disconnect."""
+"""A user's integrations: connect, settings, Synchronize now, progress, disconnect (their logs: sync/views.py)."""
 
 from __future__ import annotations
-
-from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -107,20 +103,6 @@ def status(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 @login_required
-def logs(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = _scope(request).integration(pk)
-    page = Paginator(integration.runs.all(), 20).get_page(request.GET.get("page"))
-    return render(request, "integrations/logs.html", {"integration": integration, "page": page})
-
-
-@login_required
-def run_detail(request: HttpRequest, run_pk: int) -> HttpResponse:
-    run = _scope(request).run(run_pk)
-    entries = Paginator(run.entries.all(), 200).get_page(request.GET.get("page"))
-    return render(request, "integrations/run_detail.html", {"run": run, "entries": entries})
-
-
-@login_required
 @require_POST
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
@@ -128,29 +110,3 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     services.integration_disconnect(integration=integration)
     messages.success(request, f"Disconnected {name}. Your calsync events were kept.")
     return redirect("settings")
-
-
-def _filters(request: HttpRequest) -> dict[str, Any]:
-    return {key: request.GET.get(key, "") for key in ("user", "integration", "status", "since", "until")}
-
-
-@login_required
-def admin_logs(request: HttpRequest) -> HttpResponse:
-    scope = _scope(request)
-    scope.require_admin()
-    filters = _filters(request)
-    runs = sync_selectors.tenant_runs(scope=scope, **filters)
-    page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    query = urlencode({k: v for k, v in filters.items() if v})
-    return render(
-        request,
-        "integrations/admin_logs.html",
-        {
-            "page": page,
-            "filters": filters,
-            "query": query,
-            "users": scope.users(),
-            "integrations": scope.tenant_integrations().select_related("user"),
-            "statuses": sync_selectors.RUN_STATUSES,
-        },
-    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from accounts.tenancy import Scope
 from integrations.models import Integration
 
-from .models import SyncRun
+from .models import SyncLogEntry, SyncRun
 
 RUN_STATUSES = SyncRun.Status.choices
 
@@ -90,3 +90,16 @@ def tenant_runs(*, scope: Scope, user: str = "", integration: str = "", status: 
     if (end := _day(until, end=True)) is not None:
         runs = runs.filter(created_at__lte=end)
     return runs
+
+
+def run_entries(*, run: SyncRun, level: str = "", q: str = "") -> QuerySet[SyncLogEntry]:
+    """A run's log entries in order, filtered by level and by words in the title, event id or message; without the
+    losing versions of conflicts (`has_lost` says which have one: they are read only when opened)."""
+    entries = run.entries.defer("detail").annotate(
+        has_lost=ExpressionWrapper(~Q(detail=""), output_field=BooleanField())
+    )
+    if level in SyncLogEntry.Level.values:
+        entries = entries.filter(level=level)
+    if q := q.strip():
+        entries = entries.filter(Q(title__icontains=q) | Q(uid__icontains=q) | Q(message__icontains=q))
+    return entries

@@ -49,13 +49,14 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
         remote_calendar_name=f"{label} copy", sync_enabled=False,
     )  # fmt: skip
     run = SyncRun.objects.create(tenant=owner.tenant, integration=integration, trigger="manual", error=label)
+    lost = run.entries.create(action="conflict", message="kept theirs", detail=f"SUMMARY:{label} losing version")
     app_password = app_password_create(user=owner, label=f"{label} phone").app_password
     share = calendar_share(calendar=calendar, grantee=None, level="details")
     listed = Client.objects.create(tenant=owner.tenant, name=f"{label} client", created_by=owner)
     saved = saved_report_create(owner=owner, name=f"{label} saved report", params={"group_by": ["client"]})
     rule = AssignmentRule.objects.create(tenant=owner.tenant, kind="title_keyword", value="secret", client=listed)
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
-            "integration": integration, "run": run, "app_password": app_password, "share": share,
+            "integration": integration, "run": run, "lost": lost, "app_password": app_password, "share": share,
             "list_entry": listed, "saved_report": saved, "rule": rule}  # fmt: skip
 
 
@@ -108,6 +109,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             )
         },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
+        "integrations:lost_version": reverse("integrations:lost_version", args=[foreign["run"].pk, foreign["lost"].pk]),
         **{f"rules:{name}": reverse(f"rules:{name}", args=[foreign["rule"].pk]) for name in ("edit", "delete", "move")},
         **{
             f"business:{name}": reverse(f"business:{name}", args=["clients", foreign["list_entry"].pk])

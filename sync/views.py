@@ -1,0 +1,73 @@
+"""Sync logs: an integration's runs, every run in the organisation (admins), and one run's entries, all paged."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from accounts.tenancy import Scope
+
+from . import selectors
+from .models import SyncLogEntry
+
+RUNS_PER_PAGE = 20
+TENANT_RUNS_PER_PAGE = 50
+ENTRIES_PER_PAGE = 100
+
+
+def _scope(request: HttpRequest) -> Scope:
+    return Scope(request.user)  # type: ignore[arg-type]
+
+
+def _filters(request: HttpRequest, names: tuple[str, ...]) -> tuple[dict[str, str], str]:
+    """The filters in the query string, and them again as a query for the page links (so paging keeps them)."""
+    filters = {key: request.GET.get(key, "")[:200] for key in names}
+    return filters, urlencode({k: v for k, v in filters.items() if v})
+
+
+@login_required
+def logs(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    page = Paginator(integration.runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "integrations/logs.html", {"integration": integration, "page": page})
+
+
+@login_required
+def run_detail(request: HttpRequest, run_pk: int) -> HttpResponse:
+    run = _scope(request).run(run_pk)
+    filters, query = _filters(request, ("level", "q"))
+    entries = selectors.run_entries(run=run, **filters)
+    page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"run": run, "entries": page, "filters": filters, "query": query, "levels": SyncLogEntry.Level.choices}
+    return render(request, "integrations/run_detail.html", context)
+
+
+@login_required
+def lost_version(request: HttpRequest, run_pk: int, entry_pk: int) -> HttpResponse:
+    """The losing version of one conflict, read only when someone opens it (it can be a long iCalendar text)."""
+    run = _scope(request).run(run_pk)
+    entry = get_object_or_404(run.entries.exclude(detail=""), pk=entry_pk)
+    return render(request, "integrations/lost_version.html", {"run": run, "entry": entry})
+
+
+@login_required
+def admin_logs(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    scope.require_admin()
+    filters, query = _filters(request, ("user", "integration", "status", "since", "until"))
+    runs = selectors.tenant_runs(scope=scope, **filters)
+    page = Paginator(runs, TENANT_RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    context: dict[str, Any] = {
+        "page": page,
+        "filters": filters,
+        "query": query,
+        "users": scope.users(),
+        "integrations": scope.tenant_integrations().select_related("user"),
+        "statuses": selectors.RUN_STATUSES,
+    }
+    return render(request, "integrations/admin_logs.html", context)
