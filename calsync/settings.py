@@ -266,6 +266,10 @@ RETENTION_PRUNE_BUDGET = env.int("RETENTION_PRUNE_BUDGET", default=100_000)
 RECURRENCE_MAX_OCCURRENCES = env.int("RECURRENCE_MAX_OCCURRENCES", default=1000)
 RECURRENCE_MAX_STEPS = env.int("RECURRENCE_MAX_STEPS", default=50_000)
 RECURRENCE_TIME_BUDGET = env.float("RECURRENCE_TIME_BUDGET", default=0.5)
+# The events list page (events/views.py calendar_list) shows at most this many days at once, with next/previous
+# links; what it expanded for each event is cached this long (keyed by the event's change sequence).
+EVENTS_LIST_MAX_DAYS = env.int("EVENTS_LIST_MAX_DAYS", default=92)
+EVENTS_LIST_CACHE_SECONDS = env.int("EVENTS_LIST_CACHE_SECONDS", default=24 * 3600)
 # The reports' time index (reports/index.py) expands each series this far ahead (beat moves it along), and at
 # most this many occurrences of one series (a daily series is 366 a year).
 REPORTS_HORIZON_DAYS = env.int("REPORTS_HORIZON_DAYS", default=731)

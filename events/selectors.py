@@ -94,7 +94,7 @@ def occurrences(
     calendar only: the same event imported into a second calendar is a second event, and each master is
     expanded on its own."""
     deferred = () if details else DETAIL_FIELDS  # without details: times, titles and places only, and faster
-    masters = masters_in_range(calendars, start - _FLOATING_REACH, end + _FLOATING_REACH, deferred=deferred)
+    masters = masters_for_occurrences(calendars, start, end, deferred=deferred)
     result = Occurrences()
     budget = recurrence.Budget.for_request()
     held = {c.pk: c for c in calendars} if isinstance(calendars, list) else {}
@@ -102,16 +102,30 @@ def occurrences(
     for master in sorted(masters, key=lambda m: m.is_recurring):
         if held:
             master.calendar = held[master.calendar_id]
-        rows = master.override_rows  # type: ignore[attr-defined]
-        item = item_from_event(master, rows) if details else timing_item_from_event(master, rows)
-        reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
-        for found in recurrence.occurrences(item, start=start - reach, end=end + reach, budget=budget):
-            occurrence = _occurrence(master, found, start.tzinfo)
-            if occurrence.start < end and (occurrence.end > start or occurrence.start == start):
-                result.append(occurrence)
+        result.extend(master_occurrences(master, start=start, end=end, budget=budget, details=details))
     result.truncated = budget.truncated
     result.sort(key=lambda o: (o.start, o.title))
     return result
+
+
+def masters_for_occurrences(
+    calendars: QuerySet[Calendar] | list[Calendar], start: datetime, end: datetime, *, deferred: tuple[str, ...] = ()
+) -> QuerySet[Event]:
+    """The masters whose occurrences in [start, end) `master_occurrences` finds: wide enough for floating times."""
+    return masters_in_range(calendars, start - _FLOATING_REACH, end + _FLOATING_REACH, deferred=deferred)
+
+
+def master_occurrences(
+    master: Event, *, start: datetime, end: datetime, budget: recurrence.Budget, details: bool = True
+) -> Iterator[Occurrence]:
+    """One master's occurrences in [start, end) (read from `masters_in_range`, with its `override_rows`)."""
+    rows = master.override_rows  # type: ignore[attr-defined]
+    item = item_from_event(master, rows) if details else timing_item_from_event(master, rows)
+    reach = _FLOATING_REACH if _is_floating(item.master.start) else timedelta(0)
+    for found in recurrence.occurrences(item, start=start - reach, end=end + reach, budget=budget):
+        occurrence = _occurrence(master, found, start.tzinfo)
+        if occurrence.start < end and (occurrence.end > start or occurrence.start == start):
+            yield occurrence
 
 
 def _is_floating(value: date | datetime | None) -> bool:

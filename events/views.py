@@ -35,6 +35,7 @@ from .forms import (
 )
 from .grid import private_to
 from .ical import UTC, Component, ICalError, Item, as_utc, serialise
+from .listing import list_occurrences
 from .models import Event, ImportJob
 
 
@@ -68,34 +69,48 @@ def _selected_calendars(request: HttpRequest) -> Any:
     return calendars.exclude(pk__in=hidden), hidden
 
 
+def _list_range(request: HttpRequest, today: date) -> tuple[date, date, str]:
+    """The days the list shows (from, to inclusive) and, when the query asked for something else, why not."""
+    most = settings.EVENTS_LIST_MAX_DAYS
+    first = _day_param(request, "from", today)
+    last = _day_param(request, "to", first + timedelta(days=30))
+    problem = ""
+    for name in ("from", "to"):
+        text = request.GET.get(name, "")
+        if text and _day_param(request, name, date.min) == date.min:
+            problem = f"“{text[:40]}” is not a date like {today.isoformat()}; showing the usual range instead."
+    if last < first:
+        last, problem = first + timedelta(days=30), "The range ended before it began; showing 31 days from its start."
+    if (last - first).days >= most:
+        last = first + timedelta(days=most - 1)
+        problem = f"A page shows at most {most} days: these are the first {most}; “Later” shows the next."
+    return first, last, problem
+
+
 @login_required
 def calendar_list(request: HttpRequest) -> HttpResponse:
     _ensure_calendar(request)
     zone = _user_zone(request)
-    today = timezone.now().astimezone(zone).date()
-    first = _day_param(request, "from", today)
-    last = _day_param(request, "to", first + timedelta(days=30))
-    if last < first:
-        last = first
-    last = min(last, first + timedelta(days=366))
+    first, last, problem = _list_range(request, timezone.now().astimezone(zone).date())
     calendars, hidden = _selected_calendars(request)
-    found = selectors.occurrences(
-        calendars=calendars,
+    found = list_occurrences(
+        calendars=list(calendars),
         start=datetime.combine(first, time(0), tzinfo=zone),
         end=datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone),
     )
-    return render(
-        request,
-        "events/list.html",
-        {
-            "occurrences": found,
-            "truncated": found.truncated,
-            "first": first,
-            "last": last,
-            "calendars": _scope(request).calendars(),
-            "hidden": hidden,
-        },
-    )
+    span = timedelta(days=(last - first).days + 1)
+    context = {
+        "occurrences": found,
+        "truncated": found.truncated,
+        "first": first,
+        "last": last,
+        "range_problem": problem,
+        "earlier": {"from": first - span, "to": first - timedelta(days=1)},
+        "later": {"from": last + timedelta(days=1), "to": last + span},
+        "calendars": _scope(request).calendars(),
+        "hidden": hidden,
+    }
+    return render(request, "events/list.html", context)
 
 
 SEARCH_MAX_CHARS = 200
