@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -17,6 +18,8 @@ from .models import SyncLogEntry
 
 RUNS_PER_PAGE = 20
 TENANT_RUNS_PER_PAGE = 50
+# More users or integrations than this and the log filter asks for an id instead of listing them all.
+FILTER_CHOICES_MAX = 300
 ENTRIES_PER_PAGE = 100
 
 
@@ -66,8 +69,14 @@ def admin_logs(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "query": query,
-        "users": scope.users(),
-        "integrations": scope.tenant_integrations().select_related("user"),
+        "users": _choices(scope.users()),
+        "integrations": _choices(scope.tenant_integrations().select_related("user")),
         "statuses": selectors.RUN_STATUSES,
     }
     return render(request, "integrations/admin_logs.html", context)
+
+
+def _choices(rows: QuerySet[Any]) -> list[Any] | None:
+    """The rows a filter offers as a list, or None when there are too many to list."""
+    listed = list(rows[: FILTER_CHOICES_MAX + 1])
+    return None if len(listed) > FILTER_CHOICES_MAX else listed

@@ -92,3 +92,17 @@ def test_the_operator_admin_pages_entries_instead_of_inlining_them(client, big_r
     entry = big_run.entries.get(uid="u30")
     detail = client.get(reverse("admin:sync_synclogentry_change", args=[entry.pk])).content.decode()
     assert "the losing text 30" in detail
+
+
+def test_the_admin_log_filter_asks_for_an_id_when_there_are_too_many_to_list(client, admin_user, big_run,
+                                                                               monkeypatch) -> None:  # fmt: skip
+    from sync import views
+
+    client.force_login(admin_user)
+    url = reverse("integrations:admin_logs")
+    listed = client.get(url).content.decode()
+    assert '<select name="integration">' in listed and '<select name="user">' in listed
+    monkeypatch.setattr(views, "FILTER_CHOICES_MAX", 1)  # the tenant has two users and one integration
+    page = client.get(url, {"integration": str(big_run.integration_id)}).content.decode()
+    assert '<select name="integration">' in page and 'name="user" min="1"' in page
+    assert page.count('data-testid="run-row"') == 1 and "Page 1" not in page
