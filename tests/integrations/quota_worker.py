@@ -28,23 +28,39 @@ def _gate(spec: dict[str, Any]) -> Any:
 
 
 def hammer(args: dict[str, Any]) -> dict[str, Any]:
-    """The loop `quota.enter` runs, keeping the store's answer (its clock) for each admission."""
+    """The loop `quota.enter` runs (and `leave`, for a gate with slots), keeping the store's answer (its clock) for
+    each admission, how long each round trip to the store took, and how many there were. `pings`: first time that
+    many bare round trips to the same Redis (a peer for the latencies)."""
+    import uuid
+
     from integrations import quota
 
     gate, store = _gate(args), quota.store()
-    admitted, latencies, refused = [], [], 0
+    pings = [_timed(store.redis.ping) for _ in range(args.get("pings", 0))] if args.get("pings") else []
+    admitted, latencies, refused, trips = [], [], 0, 0
     end = time.monotonic() + args["seconds"]
     while time.monotonic() < end:
+        holders = [uuid.uuid4().hex] if gate.slots else []
         started = time.perf_counter()
-        answer = store.take(gate, [], max_wait=args.get("max_wait", 2.0), cost=1, invited=False)
+        answer = store.take(gate, holders, max_wait=args.get("max_wait", 2.0), cost=1, invited=False)
         latencies.append(time.perf_counter() - started)
+        trips += 1
         if answer.admitted:
             admitted.append(answer.at)
-            time.sleep(answer.wait)
+            time.sleep(answer.wait + args.get("hold", 0))  # `hold`: as long as a request would take
+            if holders:
+                latencies.append(_timed(store.release, gate, holders))
+                trips += 1
         else:
             refused += 1
             time.sleep(min(max(answer.wait, 0.0), 0.05))
-    return {"admitted": admitted, "latencies": latencies, "refused": refused}
+    return {"admitted": admitted, "latencies": latencies, "refused": refused, "trips": trips, "pings": pings}
+
+
+def _timed(call: Any, *args: Any) -> float:
+    started = time.perf_counter()
+    call(*args)
+    return time.perf_counter() - started
 
 
 def graph(args: dict[str, Any]) -> dict[str, Any]:
