@@ -1,6 +1,7 @@
-"""A sync that reaches calsync's own quota for a mailbox is deferred through the run's back-off, says "throttled,
-will retry" instead of failing, and completes on its retry with nothing lost or written twice. Runs on whichever
-store the settings give (Redis under CI, the in-process one without it)."""
+"""Quotas met by real syncs and providers: a sync that reaches calsync's own quota for a mailbox is deferred through
+the run's back-off, says "throttled, will retry" instead of failing, and completes on its retry with nothing lost or
+written twice; Exchange's "server busy" holds back that login. Runs on whichever store the settings give (Redis
+under CI, the in-process one without it)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from django.core import mail
 
 from events import services as events
+from integrations import quota
 from integrations.models import Integration
 from sync import services as sync_services
+from sync.errors import TransientError
 from sync.models import SyncRun
 from tests.sync.items import event
 
@@ -54,3 +57,33 @@ def test_a_throttled_sync_is_deferred_and_completes_later(member_client, calenda
     assert integration.status == Integration.Status.OK and mail.outbox == []  # no error, no email
     titles = sorted(e.item.master.summary for e in outlook(microsoft, login).changes(None).changed)
     assert titles == ["Local 0", "Local 1", "Local 2"]
+
+
+def test_exchange_server_busy_holds_back_that_login_only(exchange) -> None:  # type: ignore[no-untyped-def]
+    """ErrorServerBusy with BackOffMilliseconds pauses the login on its server: its next request, from this worker
+    or any other, is held back without reaching Exchange; another login on the same server goes on."""
+    from exchangelib.folders import Calendar, Root
+
+    from integrations.exchange.client import Server, account, translated
+
+    names = [f"{who}{uuid.uuid4().hex[:8]}" for who in ("busy", "calm")]
+    for name in names:
+        exchange.state.mailbox(f"{name}@corp.example", password="pw-quota", username=f"CORP\\{name}")
+    busy, calm = (Server(exchange.url, name, "pw-quota", "CORP") for name in names)
+
+    def read(server: Server) -> str:
+        with translated():
+            return Calendar.get_distinguished(
+                root=Root(account=account(server, f"{server.username}@corp.example"))
+            ).name
+
+    assert read(busy) == "Calendar"
+    exchange.state.faults.update(busy=1, back_off_ms=30_000)
+    with pytest.raises(TransientError) as first:
+        read(busy)
+    assert first.value.retry_after == 30 and not isinstance(first.value, quota.Throttled)
+    before = exchange.state.requests
+    with pytest.raises(quota.Throttled) as held:
+        read(busy)
+    assert held.value.retry_after >= 29 and exchange.state.requests == before  # nothing reached Exchange
+    assert read(calm) == "Calendar"
