@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from sync.errors import TransientError
+from sync.errors import Throttled
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,6 @@ class Answer:
     admitted: bool
     wait: float  # admitted: sleep this long first (the tokens are reserved); refused: how long until there is room
     at: float = 0.0  # admitted: the moment the request may go, on the store's clock
-
-
-class Throttled(TransientError):
-    """calsync holds this request back to stay under the provider's limit; the run is retried later."""
 
 
 def scope(provider: str, kind: str, identity: str) -> str:

@@ -33,12 +33,9 @@ from sync.errors import (
 def gate(mailbox: str) -> quota.Gate:
     """Graph's limits per app per mailbox, shared by every worker: 10,000 requests per 10 minutes, 4 at a time.
     https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits"""
-    return quota.Gate(
-        (quota.within(quota.scope("graph", "mailbox", mailbox), settings.MICROSOFT_QUOTA_PER_MAILBOX_PER_10_MINUTES,
-                      600),),
-        quota.Slots(quota.scope("graph", "slots", mailbox), settings.MICROSOFT_QUOTA_CONCURRENT_PER_MAILBOX),
-        "Microsoft",
-    )  # fmt: skip
+    limit = settings.MICROSOFT_QUOTA_PER_MAILBOX_PER_10_MINUTES
+    slots = quota.Slots(quota.scope("graph", "slots", mailbox), settings.MICROSOFT_QUOTA_CONCURRENT_PER_MAILBOX)
+    return quota.Gate((quota.within(quota.scope("graph", "mailbox", mailbox), limit, 600),), slots, "Microsoft")
 
 
 class GraphClient:

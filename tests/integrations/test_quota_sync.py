@@ -53,6 +53,7 @@ def test_a_throttled_sync_is_deferred_and_completes_later(member_client, calenda
     assert len(deferred) == 1 and deferred[0] >= 33  # the quota's wait, which is longer than the first back-off
     retry = integration.runs.get(trigger=SyncRun.Trigger.RETRY)
     assert retry.status == SyncRun.Status.SUCCESS
+    assert retry.attempt == throttled.attempt  # being held back by the quota used up none of the run's attempts
     integration.refresh_from_db()
     assert integration.status == Integration.Status.OK and mail.outbox == []  # no error, no email
     titles = sorted(e.item.master.summary for e in outlook(microsoft, login).changes(None).changed)
