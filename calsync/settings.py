@@ -412,6 +412,29 @@ CACHES = {
     )
 }
 
+# --- provider quotas (integrations/quota.py) ------------------------------------------
+
+# Every worker's requests to a provider count against one shared token bucket per scope, in this Redis (by default
+# the broker's); without one (development) each process keeps its own. Each limit is what the provider publishes.
+QUOTA_REDIS_URL = env.str("QUOTA_REDIS_URL", default=REDIS_URL)
+QUOTA_KEY_PREFIX = env.str("QUOTA_KEY_PREFIX", default="calsync:quota:")
+# A request that would wait longer than this for room is not sent: the run is retried later ("throttled").
+QUOTA_MAX_WAIT_SECONDS = env.float("QUOTA_MAX_WAIT_SECONDS", default=2.0)
+# A concurrency slot frees itself after this long, so a worker killed mid-request cannot hold it (longer than the
+# slowest request: the providers' timeouts are 30 s).
+QUOTA_SLOT_SECONDS = env.float("QUOTA_SLOT_SECONDS", default=120.0)
+# https://developers.google.com/workspace/calendar/api/guides/quota: per minute per project, per user per project.
+GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE = env.int("GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE", default=10_000)
+GOOGLE_QUOTA_PER_USER_PER_MINUTE = env.int("GOOGLE_QUOTA_PER_USER_PER_MINUTE", default=600)
+# https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits: per app per mailbox.
+MICROSOFT_QUOTA_PER_MAILBOX_PER_10_MINUTES = env.int("MICROSOFT_QUOTA_PER_MAILBOX_PER_10_MINUTES", default=10_000)
+MICROSOFT_QUOTA_CONCURRENT_PER_MAILBOX = env.int("MICROSOFT_QUOTA_CONCURRENT_PER_MAILBOX", default=4)
+# EWS budgets are server time and connections per login, set by each server's throttling policy
+# (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange); these
+# keep calsync well inside the default policy and an admin can lower them for a stricter one.
+EXCHANGE_QUOTA_PER_LOGIN_PER_MINUTE = env.int("EXCHANGE_QUOTA_PER_LOGIN_PER_MINUTE", default=600)
+EXCHANGE_QUOTA_CONCURRENT_PER_LOGIN = env.int("EXCHANGE_QUOTA_CONCURRENT_PER_LOGIN", default=10)
+
 # --- Celery -----------------------------------------------------------------
 
 # Redis in production; in development a filesystem broker needs no server at all.

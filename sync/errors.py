@@ -19,6 +19,11 @@ class TransientError(SyncError):
         self.retry_after = retry_after
 
 
+class Throttled(TransientError):
+    """calsync held a request back to stay under the provider's limits (integrations/quota.py): not a failure of
+    the run, which is retried once there is room, without using up one of its attempts."""
+
+
 class PermanentError(SyncError):
     """Retrying will not help until someone changes something (settings, calendar, permissions)."""
 

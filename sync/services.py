@@ -24,7 +24,7 @@ from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import engine, liveness, notify
-from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, TransientError
+from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
 from .models import SyncRun
 from .signals import run_changed
@@ -252,13 +252,15 @@ def _problem(run: SyncRun, report: RunReport, status: str, message: str) -> None
 
 
 def _retry_or_fail(run: SyncRun, report: RunReport, exc: TransientError) -> None:
-    if run.attempt >= MAX_ATTEMPTS:
+    if run.attempt >= MAX_ATTEMPTS and not isinstance(exc, Throttled):
         _problem(run, report, Integration.Status.ERROR, f"{exc} (gave up after {run.attempt} attempts)")
         return
     _finish(run, SyncRun.Status.RETRYING, report, str(exc))
-    # Exponential backoff (30 s, 2 min, 8 min), or what the provider asked for if that is longer.
+    # Exponential backoff (30 s, 2 min, 8 min), or what the provider asked for if that is longer. Held back by
+    # calsync's own quota, the run kept what it did and goes on when there is room: that uses up no attempt.
     delay = max(exc.retry_after or 0, 30 * 4 ** (run.attempt - 1))
-    sync_request(integration=run.integration, trigger=SyncRun.Trigger.RETRY, attempt=run.attempt + 1, delay=delay)
+    attempt = run.attempt if isinstance(exc, Throttled) else run.attempt + 1
+    sync_request(integration=run.integration, trigger=SyncRun.Trigger.RETRY, attempt=attempt, delay=delay)
 
 
 def _schedule_next(integration: Integration) -> None:

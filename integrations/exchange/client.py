@@ -13,7 +13,9 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -21,6 +23,7 @@ from exchangelib import DELEGATE, IMPERSONATION, Account, Build, Configuration, 
 from exchangelib import errors as ews
 from exchangelib.protocol import BaseProtocol, FailFast
 
+from integrations import quota
 from integrations.addresses import AddressRefused, GuardedAdapter, server_address
 from sync.errors import (
     AuthRevoked,
@@ -110,7 +113,57 @@ def account(server: Server, mailbox: str) -> Account:
     )
     # exchangelib waits 120 s for an answer by default, holding a sync (and its lock) that long per request.
     mailbox_account.protocol.TIMEOUT = settings.EXCHANGE_TIMEOUT_SECONDS
+    _gate_sessions(mailbox_account.protocol, gate(server))
     return mailbox_account
+
+
+def gate(server: Server) -> quota.Gate:
+    """The login's share of the server, for every worker: EWS throttles per caller, by its throttling policy's
+    budget and concurrent connections, and answers ErrorServerBusy with BackOffMilliseconds when over.
+    https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange"""
+    caller = f"{server.ews_url} {server.login}"
+    return quota.Gate(
+        (quota.within(quota.scope("ews", "login", caller), settings.EXCHANGE_QUOTA_PER_LOGIN_PER_MINUTE, 60),),
+        quota.Slots(quota.scope("ews", "slots", caller), settings.EXCHANGE_QUOTA_CONCURRENT_PER_LOGIN),
+        "Exchange",
+    )
+
+
+# The gate of the login this thread last sent a request for: where Exchange's "server busy" pauses (translated).
+_last_gate: ContextVar[quota.Gate | None] = ContextVar("ews_gate", default=None)
+
+
+def _gate_sessions(protocol: Any, login_gate: quota.Gate) -> None:
+    """exchangelib sends each request on a session it takes from the protocol's pool (one protocol per server and
+    login, shared by its Accounts) and gives back when the answer is read, or closes when the request failed: the
+    gate is passed there, its slot held as long as the session is out."""
+    first = not hasattr(protocol, "calsync_gate")
+    protocol.calsync_gate = login_gate  # limits as the settings say now
+    if not first:
+        return
+    cls, holders = type(protocol), dict[int, list[str]]()
+
+    def get_session() -> Any:
+        held = quota.enter(protocol.calsync_gate)
+        try:
+            session = cls.get_session(protocol)
+        except BaseException:
+            quota.leave(protocol.calsync_gate, held)
+            raise
+        holders[id(session)] = held
+        _last_gate.set(protocol.calsync_gate)
+        return session
+
+    def handing_back(method: Any) -> Any:
+        def hand_back(session: Any) -> Any:
+            quota.leave(protocol.calsync_gate, holders.pop(id(session), []))
+            return method(protocol, session)
+
+        return hand_back
+
+    protocol.get_session = get_session
+    protocol.release_session = handing_back(cls.release_session)
+    protocol.close_session = handing_back(cls.close_session)
 
 
 # Exchange says these when it is overloaded, moving the mailbox or restarting: worth trying again later.
@@ -155,6 +208,9 @@ def translated(what: str = "Exchange", *, writing: bool = False, refused: str = 
             "access (delegate), or the account needs the ApplicationImpersonation role."
         ) from exc
     except ews.ErrorServerBusy as exc:
+        login_gate = _last_gate.get()
+        if login_gate is not None and exc.back_off:
+            quota.pause(login_gate, exc.back_off)  # every worker holds back this login as long
         raise TransientError("Exchange is busy and asked calsync to wait.", retry_after=exc.back_off) from exc
     except ews.ErrorInvalidSyncStateData as exc:
         raise CursorExpired("Exchange no longer knows calsync's sync state.") from exc

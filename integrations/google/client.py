@@ -26,6 +26,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from integrations import quota
 from sync.errors import (
     AuthRevoked,
     CursorExpired,
@@ -43,11 +44,63 @@ _RATE_LIMITS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 
 
 class DirectHttp(httplib2.Http):
-    """httplib2 without the machine's proxy settings, trusting GOOGLE_CA_BUNDLE when it is set."""
+    """httplib2 without the machine's proxy settings, trusting GOOGLE_CA_BUNDLE when it is set.
+
+    Every Calendar API request (each retry too) passes `gate`, the quotas of its user and project shared by every
+    worker; sign-in requests do not count against them. A batch counts once per request in it.
+    """
 
     def __init__(self) -> None:
         super().__init__(timeout=settings.GOOGLE_TIMEOUT_SECONDS, proxy_info=None,
                          ca_certs=settings.GOOGLE_CA_BUNDLE or None)  # fmt: skip
+        self.gate: quota.Gate | None = None
+        self.cost = 1
+
+    def request(self, uri: str, *args: Any, **kwargs: Any) -> Any:
+        if self.gate is None or not uri.startswith((settings.GOOGLE_API_ENDPOINT, settings.GOOGLE_BATCH_URI)):
+            return super().request(uri, *args, **kwargs)
+        with quota.passing(self.gate, cost=self.cost):
+            response, content = super().request(uri, *args, **kwargs)
+        _pause_if_asked(self.gate, response, content)
+        return response, content
+
+    @contextmanager
+    def counting(self, requests: int) -> Any:
+        self.cost = requests
+        try:
+            yield
+        finally:
+            self.cost = 1
+
+
+def gate(credentials: Any) -> quota.Gate:
+    """Google's per-minute quotas: per user (the delegated user of a service account, or the grant of a signed-in
+    user) and per project (the service account's project, or the OAuth client).
+    https://developers.google.com/workspace/calendar/api/guides/quota"""
+    if isinstance(credentials, service_account.Credentials):
+        # The delegated user (`with_subject`); google-auth keeps it only in this attribute.
+        user = getattr(credentials, "_subject", None) or credentials.service_account_email
+        project = credentials.project_id or credentials.service_account_email
+    else:
+        user, project = credentials.refresh_token or credentials.token or "", credentials.client_id or ""
+    return quota.Gate(
+        (quota.within(quota.scope("google", "user", user), settings.GOOGLE_QUOTA_PER_USER_PER_MINUTE, 60),
+         quota.within(quota.scope("google", "project", project), settings.GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE, 60)),
+        provider="Google",
+    )  # fmt: skip
+
+
+def _pause_if_asked(gate: quota.Gate, response: Any, content: bytes) -> None:
+    """Google said "slow down" with a Retry-After: every worker holds back the user (or, over the project's daily
+    quota, the project) as long."""
+    seconds = str(response.get("retry-after", ""))
+    if response.status not in (403, 429) or not seconds.isdigit():
+        return
+    why = _reason_of(content)
+    if response.status == 403 and why not in _RATE_LIMITS:
+        return
+    user, project = gate.buckets
+    quota.pause(quota.Gate((project if why == "quotaExceeded" else user,)), float(seconds))
 
 
 class RefreshingCredentials(user_credentials.Credentials):
@@ -90,6 +143,7 @@ class GoogleApi:
     http: DirectHttp = field(default_factory=DirectHttp)
 
     def __post_init__(self) -> None:
+        self.http.gate = gate(self.credentials)
         self.authorized = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self.http)
         self.service = build(
             "calendar", "v3", http=self.authorized, static_discovery=True, cache_discovery=False,
@@ -110,7 +164,7 @@ class GoogleApi:
             batch = BatchHttpRequest(callback=_collector(answers), batch_uri=settings.GOOGLE_BATCH_URI)
             for request in requests[start : start + 50]:
                 batch.add(request)
-            with google_errors():
+            with google_errors(), self.http.counting(len(requests[start : start + 50])):
                 batch.execute(http=self.authorized)
             results.extend(answers[str(i + 1)] for i in range(len(answers)))
         return results
@@ -124,8 +178,12 @@ def _collector(answers: dict[str, tuple[Any, Exception | None]]) -> Callable[[st
 
 
 def reason(exc: HttpError) -> str:
+    return _reason_of(exc.content)
+
+
+def _reason_of(content: bytes | None) -> str:
     try:
-        body = json.loads(exc.content or b"{}")
+        body = json.loads(content or b"{}")
         errors = body.get("error", {}).get("errors") or [{}]
         return str(errors[0].get("reason") or body.get("error", {}).get("status") or "")
     except (ValueError, AttributeError):

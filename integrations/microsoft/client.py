@@ -9,16 +9,16 @@ read and test, and it is the Graph's documented REST surface either way.
 
 from __future__ import annotations
 
-import threading
 import time
+import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 
+from integrations import quota
 from sync.errors import (
     AuthRevoked,
     CursorExpired,
@@ -29,17 +29,13 @@ from sync.errors import (
     TransientError,
 )
 
-_SLOTS: dict[str, threading.BoundedSemaphore] = {}
-_SLOTS_LOCK = threading.Lock()
-MAILBOX_CONCURRENCY = 4  # Graph allows four concurrent requests per mailbox
 
-
-@contextmanager
-def _slot(mailbox: str) -> Any:
-    with _SLOTS_LOCK:
-        semaphore = _SLOTS.setdefault(mailbox, threading.BoundedSemaphore(MAILBOX_CONCURRENCY))
-    with semaphore:
-        yield
+def gate(mailbox: str) -> quota.Gate:
+    """Graph's limits per app per mailbox, shared by every worker: 10,000 requests per 10 minutes, 4 at a time.
+    https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits"""
+    limit = settings.MICROSOFT_QUOTA_PER_MAILBOX_PER_10_MINUTES
+    slots = quota.Slots(quota.scope("graph", "slots", mailbox), settings.MICROSOFT_QUOTA_CONCURRENT_PER_MAILBOX)
+    return quota.Gate((quota.within(quota.scope("graph", "mailbox", mailbox), limit, 600),), slots, "Microsoft")
 
 
 class GraphClient:
@@ -50,6 +46,8 @@ class GraphClient:
         self.token = token
         self.prefix = "/me" if mailbox == "me" else f"/users/{mailbox}"
         self.owner = (owner or mailbox).lower()
+        # A client that does not say whose mailbox "me" is shares its limits with no other.
+        self.gate = gate(self.owner if self.owner != "me" else uuid.uuid4().hex)
         self.base = settings.MICROSOFT_GRAPH_URL.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies of the machine are not for Graph
@@ -70,10 +68,16 @@ class GraphClient:
         return f"{self.base}{path}"
 
     def call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
-             headers: dict[str, str] | None = None, missing: type[Exception] = NotFound) -> Any:  # fmt: skip
-        """One Graph request: throttling (429/503 with Retry-After) waited out a few times, errors as sync errors."""
+             headers: dict[str, str] | None = None, missing: type[Exception] = NotFound, size: int = 1,
+             invited: bool = False) -> Any:  # fmt: skip
+        """One Graph request: throttling (429/503 with Retry-After) waited out a few times, errors as sync errors.
+
+        Every attempt passes the mailbox's gate (`size`: the requests a JSON batch carries; each counts, and Graph
+        runs up to four of them at once); Graph's own Retry-After pauses the mailbox for every worker, and the
+        retry it invites (`invited`) is let through that pause.
+        """
         for attempt in range(settings.MICROSOFT_RETRIES + 1):
-            with _slot(self.owner):
+            with quota.passing(self.gate, cost=size, width=size, invited=invited):
                 try:
                     response = self.session.request(
                         method, self.url(path), json=json, params=params, timeout=settings.MICROSOFT_TIMEOUT_SECONDS,
@@ -83,10 +87,14 @@ class GraphClient:
                     raise TransientError(f"Microsoft Graph could not be reached ({type(exc).__name__}).") from exc
             if response.status_code in (429, 503, 504):
                 wait = _retry_after(response)
+                quota.pause(self.gate, wait if "Retry-After" in response.headers else 0)
                 if attempt < settings.MICROSOFT_RETRIES and wait <= settings.MICROSOFT_MAX_WAIT_SECONDS:
                     self.sleep(wait)
+                    invited = True
                     continue
                 raise TransientError(f"Microsoft asked calsync to slow down ({response.status_code}).", wait)
+            if invited:
+                quota.resume(self.gate)
             return _result(response, missing)
         raise AssertionError("unreachable")
 
@@ -103,11 +111,12 @@ class GraphClient:
         """JSON batching, 20 requests per round trip; throttled ones are sent again after their Retry-After."""
         results: dict[str, tuple[int, Any]] = {}
         pending = [{**r, "id": str(i)} for i, r in enumerate(requests_)]
+        invited = False
         for _ in range(settings.MICROSOFT_RETRIES + 1):
             throttled, wait = [], 0.0
             for start in range(0, len(pending), 20):
                 chunk = pending[start : start + 20]
-                answer = self.call("POST", "/$batch", json={"requests": chunk})
+                answer = self.call("POST", "/$batch", json={"requests": chunk}, size=len(chunk), invited=invited)
                 for item in answer.get("responses", []):
                     if item["status"] in (429, 503):
                         throttled.append(next(r for r in chunk if r["id"] == item["id"]))
@@ -116,8 +125,9 @@ class GraphClient:
                         results[item["id"]] = (item["status"], item.get("body"))
             if not throttled:
                 break
+            quota.pause(self.gate, wait)
             self.sleep(min(wait, settings.MICROSOFT_MAX_WAIT_SECONDS))
-            pending = throttled
+            pending, invited = throttled, True
         else:
             raise TransientError("Microsoft kept throttling a batch.", wait)
         return [results[str(i)] for i in range(len(requests_))]

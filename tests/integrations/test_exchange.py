@@ -14,8 +14,10 @@ from django.urls import reverse
 from emulators.exchange.state import State
 from events import services as events
 from events.models import Event
+from integrations import quota
 from integrations.exchange.adapter import ExchangeSide
-from integrations.exchange.client import Server, account
+from integrations.exchange.client import Server, account, gate
+from integrations.exchange.services import server_for
 from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
@@ -215,6 +217,7 @@ def test_a_busy_server_is_retried_after_the_back_off_it_asked_for(member_client,
 
     def record(**kwargs):  # type: ignore[no-untyped-def]
         asked.append(kwargs.get("delay", 0))
+        quota.resume(gate(server_for(integration)))  # the retry comes after the back-off: Exchange serves again
         return real(**{**kwargs, "delay": 0})
 
     monkeypatch.setattr(sync_services, "sync_request", record)
