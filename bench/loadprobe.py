@@ -31,7 +31,10 @@ def _wrap(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 
 def write(kind: str) -> None:
-    Path(os.environ["LOADPROBE_DIR"], f"{kind}-{os.getpid()}.json").write_text(json.dumps(totals))
+    """Replaced whole (rename), as the benchmark reads these files while the workers run."""
+    path = Path(os.environ["LOADPROBE_DIR"], f"{kind}-{os.getpid()}.json")
+    path.with_suffix(".tmp").write_text(json.dumps(totals))
+    path.with_suffix(".tmp").replace(path)
 
 
 def _task_done(**kwargs: Any) -> None:

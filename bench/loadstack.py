@@ -68,6 +68,18 @@ def database_counters() -> dict[str, int]:
     return counters
 
 
+def database_cpu_seconds() -> float:
+    """CPU of the PostgreSQL server processes serving the workers and dispatchers (not this process), from /proc:
+    they start with the phase (a worker connects at its first task), so this is what the phase cost the server."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return sum(tree_cpu_seconds(pid, children=False) for (pid,) in cursor.fetchall())
+
+
 def _statement_calls(cursor) -> int:  # type: ignore[no-untyped-def]
     """-1 when pg_stat_statements is not loaded (shared_preload_libraries), which is the usual case."""
     from django.db import DatabaseError
@@ -204,11 +216,11 @@ class Fleet:
         self.workers, self.dispatchers = [], []
 
 
-def tree_cpu_seconds(pid: int) -> float:
+def tree_cpu_seconds(pid: int, children: bool = True) -> float:
     """User and system CPU of a process and its children (Celery's prefork pool), from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for member in [pid, *_children(pid)]:
+    for member in [pid, *(_children(pid) if children else [])]:
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
