@@ -131,6 +131,7 @@ class Bench:
             chosen = members[phase * self.args.syncs : (phase + 1) * self.args.syncs]
             self.results.append(self.phase(workers, chosen))
             print(row(self.results[-1]))
+        print(LEGEND)
         print(
             f"\nload average {os.getloadavg()[0]:.1f}; syncs per second against {self.args.workers[0]} worker(s): "
             + ", ".join(f"{r['workers']:.0f}: {r['rate'] / self.results[0]['rate']:.2f}x" for r in self.results)
@@ -149,14 +150,15 @@ class Bench:
             mark = make_due(chosen)
             self.fleet.start_dispatchers(self.args.dispatchers)
             started = time.perf_counter()
-            polls = wait_until_synced(chosen, mark, self.redis, self.folder)
+            database = loadstack.DatabaseCpu()
+            polls = wait_until_synced(chosen, mark, self.redis, self.folder, database)
             elapsed = time.perf_counter() - started
-            cpu = self.fleet.worker_cpu_seconds() - before["cpu"]
-            database_cpu = loadstack.database_cpu_seconds()
+            database.sample()
+            cpu = (self.fleet.worker_cpu_seconds() - before["cpu"], database.seconds())
             self.fleet.stop()
             after = self.counters()
         check_arrived(self.app.state, chosen, expected)
-        return figures(before, after, own.count, polls, len(chosen), workers, elapsed, (cpu, database_cpu), self.folder)
+        return figures(before, after, own.count, polls, len(chosen), workers, elapsed, cpu, self.folder)
 
     def counters(self) -> dict[str, float]:
         """PostgreSQL server processes report their statistics as they exit: ours is closed, the workers' were."""
@@ -270,7 +272,7 @@ def make_due(chosen: list[Member]) -> datetime:
     return mark
 
 
-def wait_until_synced(chosen: list[Member], mark: datetime, broker, folder: Path) -> int:  # type: ignore[no-untyped-def]
+def wait_until_synced(chosen: list[Member], mark: datetime, broker, folder: Path, database) -> int:  # type: ignore[no-untyped-def]
     """Until the workers have run a task for every integration of the phase and none is due, locked, queued or
     unacknowledged (a retry). Returns how many times the broker was asked. Gives up after two silent minutes."""
     from django.db.models import Q
@@ -282,6 +284,7 @@ def wait_until_synced(chosen: list[Member], mark: datetime, broker, folder: Path
     polls, done, progress = 0, 0, time.monotonic()
     while True:
         time.sleep(0.2)
+        database.sample()
         tasks = loadstack.probe_totals(folder)["tasks"]
         if tasks > done:
             done, progress = tasks, time.monotonic()
@@ -302,7 +305,7 @@ def figures(before, after, own_queries, polls, syncs, workers, elapsed, cpu, fol
     delta = {key: after[key] - before[key] for key in before if not key.startswith("redis:")}
     return {
         "workers": workers, "syncs": syncs, "seconds": elapsed, "rate": syncs / elapsed,
-        "tasks": probe["tasks"],
+        "connections": probe["connections"] / syncs,
         "queries": probe["queries"] / syncs, "dispatch": probe["dispatcher_queries"] / syncs,
         "transactions": (delta["commits"] - own_queries) / syncs,
         "statements": delta["statements"] / syncs if before["statements"] >= 0 else -1,
@@ -313,13 +316,22 @@ def figures(before, after, own_queries, polls, syncs, workers, elapsed, cpu, fol
 
 
 HEADER = (f"{'workers':>7} {'syncs':>6} {'s':>6} {'syncs/s':>8} {'queries':>8} {'dispatch':>8} {'xacts':>6} "
-          f"{'rows w.':>7} {'redis':>6} {'CPU ms':>7} {'PG ms':>6} {'emu ms':>7} {'HTTP':>5}")  # fmt: skip
+          f"{'rows w.':>7} {'redis':>6} {'CPU ms':>7} {'PG ms':>6} {'emu ms':>7} {'HTTP':>5} {'conns':>5}")  # fmt: skip
+
+
+LEGEND = (
+    "per sync: queries = statements the workers sent, dispatch = the dispatcher's, xacts = PostgreSQL commits,\n"
+    "rows w. = rows inserted, updated or deleted, redis = Redis commands, CPU ms = the workers' CPU, PG ms = the\n"
+    "PostgreSQL server processes' CPU, emu ms = this process's CPU (the emulator), HTTP = requests to the emulator,\n"
+    "conns = database connections the workers opened"
+)
 
 
 def row(r: dict[str, float]) -> str:
     return (f"{r['workers']:>7.0f} {r['syncs']:>6.0f} {r['seconds']:>6.1f} {r['rate']:>8.1f} {r['queries']:>8.1f} "
             f"{r['dispatch']:>8.1f} {r['transactions']:>6.1f} {r['written']:>7.1f} {r['redis']:>6.1f} "
-            f"{r['cpu_ms']:>7.1f} {r['db_cpu_ms']:>6.1f} {r['bench_cpu_ms']:>7.1f} {r['requests']:>5.1f}")  # fmt: skip
+            f"{r['cpu_ms']:>7.1f} {r['db_cpu_ms']:>6.1f} {r['bench_cpu_ms']:>7.1f} {r['requests']:>5.1f} "
+            f"{r['connections']:>5.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 from celery.signals import task_postrun
 from django.db.backends.signals import connection_created
 
-totals = {"queries": 0, "tasks": 0}
+totals = {"queries": 0, "tasks": 0, "connections": 0}
 
 
 def _count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -26,6 +26,7 @@ def _count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any
 
 
 def _wrap(sender: Any, connection: Any, **kwargs: Any) -> None:
+    totals["connections"] += 1
     if _count not in connection.execute_wrappers:
         connection.execute_wrappers.append(_count)
 

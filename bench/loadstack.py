@@ -68,16 +68,27 @@ def database_counters() -> dict[str, int]:
     return counters
 
 
-def database_cpu_seconds() -> float:
-    """CPU of the PostgreSQL server processes serving the workers and dispatchers (not this process), from /proc:
-    they start with the phase (a worker connects at its first task), so this is what the phase cost the server."""
-    from django.db import connection
+class DatabaseCpu:
+    """CPU of the PostgreSQL server processes serving the workers and dispatchers (not this process), from /proc.
+    They start with the phase (a worker connects at its first task); sampled while it runs, so one that exits
+    (a connection closed) still counts, up to its last sample."""
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return sum(tree_cpu_seconds(pid, children=False) for (pid,) in cursor.fetchall())
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+
+    def sample(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type IN ('client backend', 'parallel worker')"  # not autovacuum: it has its own pace
+            )
+            for (pid,) in cursor.fetchall():
+                self.seen[pid] = max(self.seen.get(pid, 0.0), tree_cpu_seconds(pid, children=False))
+
+    def seconds(self) -> float:
+        return sum(self.seen.values())
 
 
 def _statement_calls(cursor) -> int:  # type: ignore[no-untyped-def]
@@ -243,7 +254,7 @@ def _children(pid: int) -> list[int]:
 
 def probe_totals(folder: Path) -> dict[str, int]:
     """What loadprobe wrote in each worker and dispatcher process, added up."""
-    totals = {"queries": 0, "tasks": 0, "dispatcher_queries": 0}
+    totals = {"queries": 0, "tasks": 0, "connections": 0, "dispatcher_queries": 0}
     for path in folder.glob("*.json"):
         data = json.loads(path.read_text())
         if path.stem.startswith("dispatcher"):
@@ -251,6 +262,7 @@ def probe_totals(folder: Path) -> dict[str, int]:
         else:
             totals["queries"] += data["queries"]
             totals["tasks"] += data["tasks"]
+            totals["connections"] += data["connections"]
     return totals
 
 
