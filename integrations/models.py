@@ -62,6 +62,12 @@ class Integration(models.Model):
     # The problem the user was last emailed about, so each problem is emailed once.
     notified_problem = models.CharField(max_length=64, blank=True)
     allow_mass_delete = models.BooleanField(default=False)
+    # A change on either side asked for this sync (sync_soon): the dispatcher hands it to the push queue.
+    push_pending = models.BooleanField(default=False)
+    # A sync that found nothing to do leaves no run row; it is counted here instead (sync.services).
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    quiet_syncs = models.PositiveIntegerField(default=0)
+    quiet_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
