@@ -250,10 +250,16 @@ def _finish(report: RunReport, status: str, error: str = "") -> SyncRun:
 
 def _next_sync_at(now: datetime) -> Case:
     """The next automatic sync, in SQL: one interval on, unless paused, manual, or waiting for new credentials
-    (retrying refused credentials every 5 minutes can get the user's account locked)."""
+    (retrying refused credentials every 5 minutes can get the user's account locked). A change that asked for a
+    sync while this one ran (sync_soon) keeps its turn at the next dispatch: this run may have read too early."""
     scheduled = Q(sync_enabled=True, automatic=True) & ~Q(status=Integration.Status.NEEDS_REAUTH)
     next_at = now + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    return Case(When(scheduled, then=Value(next_at)), default=Value(None), output_field=DateTimeField())
+    return Case(
+        When(scheduled & Q(push_pending=True), then=F("next_sync_at")),
+        When(scheduled, then=Value(next_at)),
+        default=Value(None),
+        output_field=DateTimeField(),
+    )
 
 
 def _quiet_end(integration: Integration, report: RunReport, token: str) -> bool:

@@ -318,3 +318,26 @@ def test_manage_dispatch_queues_what_falls_due_and_stops_cleanly_on_sigterm(memb
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0 and "Stopped; queued 5 syncs" in out
+
+
+def test_a_change_made_while_a_sync_runs_is_synced_at_the_next_dispatch_not_an_interval_later(  # type: ignore[no-untyped-def]
+    member, pair, run_on_commit, monkeypatch, broker
+) -> None:
+    _, other = pair
+    integration = settled(member, pair, run_on_commit)
+    engine_run = services._run_engine
+
+    def edited_meanwhile(*args) -> None:  # type: ignore[no-untyped-def]
+        engine_run(*args)  # the run has read both sides; then someone types an event on the page
+        with run_on_commit():
+            events.item_save(calendar=other, item=event("late@test", "Typed during the sync"))
+
+    monkeypatch.setattr(services, "_run_engine", edited_meanwhile)
+    services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    monkeypatch.undo()
+    integration.refresh_from_db()
+    assert integration.next_sync_at <= timezone.now() and integration.push_pending and not integration.lock_token
+    assert dispatch.dispatch_due() == 1
+    assert broker.ids(SYNC_PUSH) == [integration.pk]
+    run = services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    assert run is not None and run.to_calsync["created"] == 1  # the remote calendar of this pairing is `other`
