@@ -238,8 +238,9 @@ STORAGES = {
 SYNC_INTERVAL_SECONDS = env.int("SYNC_INTERVAL_SECONDS", default=300)
 SYNC_DISPATCH_SECONDS = env.int("SYNC_DISPATCH_SECONDS", default=60)
 # The dispatcher claims and queues due integrations this many at a time (one UPDATE ... RETURNING, one broker
-# connection per batch); `manage.py dispatch` sleeps SYNC_DISPATCH_IDLE_SECONDS whenever nothing is due.
-SYNC_DISPATCH_BATCH = env.int("SYNC_DISPATCH_BATCH", default=1000)
+# connection per batch); each batch ranks every due integration by tenant (fair share), so fewer, larger batches
+# cost less. `manage.py dispatch` sleeps SYNC_DISPATCH_IDLE_SECONDS whenever nothing is due.
+SYNC_DISPATCH_BATCH = env.int("SYNC_DISPATCH_BATCH", default=5000)
 SYNC_DISPATCH_IDLE_SECONDS = env.float("SYNC_DISPATCH_IDLE_SECONDS", default=1.0)
 # A running sync renews its lock (its heartbeat) every SYNC_HEARTBEAT_SECONDS; one silent for SYNC_STALE_SECONDS is
 # presumed dead (its worker was killed) and the sweep, every SYNC_SWEEP_SECONDS, ends it and frees the integration.

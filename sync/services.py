@@ -108,13 +108,15 @@ def sync_request_push(*, integration: Integration) -> None:
 
 
 def _claim(integration: Integration) -> str | None:
-    """Take the integration's lock, or None if a live sync holds it. A lock past its expiry was a dead worker's."""
+    """Take the integration's lock, or None if a live sync holds it. A lock past its expiry was a dead worker's.
+    The run reads every change made until now, so a sync a change asked for (push_pending) is served by it."""
     now = timezone.now()
     token = uuid.uuid4().hex
+    expires = now + timedelta(seconds=settings.SYNC_STALE_SECONDS)
     taken = (
         Integration.objects.filter(pk=integration.pk)
         .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
-        .update(lock_token=token, lock_expires_at=now + timedelta(seconds=settings.SYNC_STALE_SECONDS))
+        .update(lock_token=token, lock_expires_at=expires, push_pending=False)
     )
     if not taken:
         return None
