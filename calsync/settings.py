@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
+
+from calsync.queue import SYNC_QUEUES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -234,6 +237,11 @@ STORAGES = {
 # Automatic integrations sync this often (seconds); the dispatcher looks for due ones every SYNC_DISPATCH_SECONDS.
 SYNC_INTERVAL_SECONDS = env.int("SYNC_INTERVAL_SECONDS", default=300)
 SYNC_DISPATCH_SECONDS = env.int("SYNC_DISPATCH_SECONDS", default=60)
+# The dispatcher claims and queues due integrations this many at a time (one UPDATE ... RETURNING, one broker
+# connection per batch); each batch ranks every due integration by tenant (fair share), so fewer, larger batches
+# cost less. `manage.py dispatch` sleeps SYNC_DISPATCH_IDLE_SECONDS whenever nothing is due.
+SYNC_DISPATCH_BATCH = env.int("SYNC_DISPATCH_BATCH", default=5000)
+SYNC_DISPATCH_IDLE_SECONDS = env.float("SYNC_DISPATCH_IDLE_SECONDS", default=1.0)
 # A running sync renews its lock (its heartbeat) every SYNC_HEARTBEAT_SECONDS; one silent for SYNC_STALE_SECONDS is
 # presumed dead (its worker was killed) and the sweep, every SYNC_SWEEP_SECONDS, ends it and frees the integration.
 SYNC_HEARTBEAT_SECONDS = env.int("SYNC_HEARTBEAT_SECONDS", default=20)
@@ -465,6 +473,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Prepended to the sync queues' names (calsync.queue): a test's worker listens on a set of its own.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+# A worker started without -Q takes every queue; give workers to one queue each with
+# `celery -A calsync worker -Q sync_manual` (README, "Dispatch and queues").
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ["celery", *(f"{CELERY_QUEUE_PREFIX}{queue}" for queue in SYNC_QUEUES)]
+]
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calsync.crypto import SecretUnreadable
-from calsync.queue import UNREACHABLE, publish
+from calsync.queue import SYNC_MANUAL, SYNC_POLLED, SYNC_PUSH, UNREACHABLE, publish
 from events.services import changes_unannounced
 from integrations import registry
 from integrations.models import Integration
@@ -56,10 +57,14 @@ def sync_request(
     return run
 
 
+# A user watching (first sync, "Synchronize now") is served first; retries wait with the scheduled syncs.
+_QUEUE_OF = {SyncRun.Trigger.MANUAL: SYNC_MANUAL, SyncRun.Trigger.FIRST: SYNC_MANUAL, SyncRun.Trigger.PUSH: SYNC_PUSH}
+
+
 def _publish(run: SyncRun, delay: float) -> None:
     from .tasks import run_sync
 
-    if not publish(run_sync, run.pk, countdown=delay or None):
+    if not publish(run_sync, run.pk, countdown=delay or None, queue=_QUEUE_OF.get(run.trigger, SYNC_POLLED)):
         run.status, run.error, run.finished_at = SyncRun.Status.FAILED, QUEUE_UNREACHABLE, timezone.now()
         SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
             status=run.status, error=run.error, finished_at=run.finished_at
@@ -85,46 +90,39 @@ def sync_request_manual(
     return run
 
 
-def dispatch_due(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Queue every automatic integration whose next sync is due. Cost grows with the number due."""
-    moment = now or timezone.now()
-    interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    due = Integration.objects.filter(
-        sync_enabled=True, automatic=True, next_sync_at__isnull=False, next_sync_at__lte=moment
-    ).order_by("next_sync_at")
-    queued = 0
-    for integration in due[:limit]:
-        # Push the due time forward first, so a slow queue never gets the same integration twice.
-        claimed = Integration.objects.filter(pk=integration.pk, next_sync_at__lte=moment).update(
-            next_sync_at=moment + interval
-        )
-        if not claimed:
-            continue
-        run = sync_request(integration=integration, trigger=SyncRun.Trigger.AUTOMATIC)
-        if run.status == SyncRun.Status.FAILED:
-            # The queue is down: leave the rest due, and this one due again, for the next dispatch.
-            Integration.objects.filter(pk=integration.pk).update(next_sync_at=moment)
-            break
-        queued += 1
-    return queued
+def sync_request_push(*, integration: Integration) -> None:
+    """A provider's change notice: a sync of this integration on the push queue, with no run row written unless
+    it finds something. A queue that cannot be reached leaves the integration due for the next dispatch."""
+    from .tasks import sync_scheduled
+
+    def queue() -> None:
+        if not publish(sync_scheduled, integration.pk, SyncRun.Trigger.PUSH.value, queue=SYNC_PUSH):
+            Integration.objects.filter(pk=integration.pk, sync_enabled=True, automatic=True).update(
+                next_sync_at=timezone.now(), push_pending=True
+            )
+
+    transaction.on_commit(queue)
 
 
 # --- one run -----------------------------------------------------------------------------------
 
 
 def _claim(integration: Integration) -> str | None:
-    """Take the integration's lock, or None if a live sync holds it. A lock past its expiry was a dead worker's."""
+    """Take the integration's lock, or None if a live sync holds it. A lock past its expiry was a dead worker's.
+    The run reads every change made until now, so a sync a change asked for (push_pending) is served by it."""
     now = timezone.now()
     token = uuid.uuid4().hex
+    expires = now + timedelta(seconds=settings.SYNC_STALE_SECONDS)
     taken = (
         Integration.objects.filter(pk=integration.pk)
         .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
-        .update(lock_token=token, lock_expires_at=now + timedelta(seconds=settings.SYNC_STALE_SECONDS))
+        .update(lock_token=token, lock_expires_at=expires, push_pending=False)
     )
     if not taken:
         return None
-    # A run still "running" now held a lock that went silent: its worker died and it will never finish.
-    liveness.runs_end(integration.runs.filter(status=SyncRun.Status.RUNNING), now=now)
+    if integration.lock_token:
+        # The lock we took over went silent: a run still "running" under it will never finish (its worker died).
+        liveness.runs_end(integration.runs.filter(status=SyncRun.Status.RUNNING), now=now)
     return token
 
 
@@ -141,38 +139,62 @@ def _engine_settings(integration: Integration) -> engine.Settings:
 
 
 def sync_execute(*, run_id: int) -> SyncRun:
+    """A sync whose run row was written when it was asked for (first sync, "Synchronize now", a retry)."""
     run = SyncRun.objects.select_related("integration__calendar", "integration__user").get(pk=run_id)
     integration = run.integration
     if run.status != SyncRun.Status.QUEUED:
         return run  # delivered twice
     if not integration.sync_enabled:
-        return _finish(run, SyncRun.Status.SKIPPED, error="Sync is paused.")
+        return _finish(RunReport(run), SyncRun.Status.SKIPPED, error="Sync is paused.")
     token = _claim(integration)
     if token is None:
-        return _finish(run, SyncRun.Status.SKIPPED)
+        return _finish(RunReport(run), SyncRun.Status.SKIPPED)
     run.status, run.started_at = SyncRun.Status.RUNNING, timezone.now()
     run.save(update_fields=["status", "started_at"])
-    report = RunReport(run)
+    _execute(integration, RunReport(run), token)
+    return run
+
+
+def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
+    """A polled or pushed sync, queued with only the integration's id. Nobody is watching, so its run row is
+    written only once it has something to say; a sync that found nothing ends with one small write on the
+    integration (quiet_syncs). Returns the run, or None if there was none to show."""
+    integration = Integration.objects.select_related("calendar", "user").filter(pk=integration_id).first()
+    if integration is None or not integration.sync_enabled:
+        return None  # deleted or paused since it was queued
+    token = _claim(integration)
+    if token is None:
+        return None  # a sync is running: it reads what this one would have
+    report = RunReport(integration=integration, trigger=trigger, started_at=timezone.now())
+    _execute(integration, report, token)
+    return report.written
+
+
+def _execute(integration: Integration, report: RunReport, token: str) -> None:
+    """Run the engine under the lock just taken, record how it ended, release the lock, schedule the next."""
+    ended_quietly = False
     try:
         with liveness.Heartbeat(integration.pk, token):
             _run_engine(integration, report, token)
     except TransientError as exc:
-        _retry_or_fail(run, report, exc)
+        _retry_or_fail(report, exc)
     except AuthRevoked as exc:
-        _problem(run, report, Integration.Status.NEEDS_REAUTH, str(exc))
+        _problem(report, Integration.Status.NEEDS_REAUTH, str(exc))
     except SafetyStop as exc:
-        _problem(run, report, Integration.Status.STOPPED, str(exc))
+        _problem(report, Integration.Status.STOPPED, str(exc))
     except (PermanentError, SyncError, SecretUnreadable, LookupError) as exc:
-        _problem(run, report, Integration.Status.ERROR, str(exc))
+        _problem(report, Integration.Status.ERROR, str(exc))
     except Exception:
-        _problem(run, report, Integration.Status.ERROR, "An internal error stopped this sync; it has been logged.")
+        _problem(report, Integration.Status.ERROR, "An internal error stopped this sync; it has been logged.")
         raise
     else:
-        _succeeded(run, report)
+        ended_quietly = _quiet_end(integration, report, token)
+        if not ended_quietly:
+            _succeeded(report)
     finally:
-        _release(integration, token)
-        _schedule_next(integration)
-    return run
+        if not ended_quietly:
+            _release(integration, token)
+            _schedule_next(integration)
 
 
 def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
@@ -198,7 +220,8 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
 
 def sync_soon(*, calendar_id: int) -> int:
     """A calendar changed outside a sync (web page, CalDAV app): its automatic integrations sync at the next
-    dispatch (within SYNC_DISPATCH_SECONDS) instead of waiting out their interval. Returns how many."""
+    dispatch (a second under `manage.py dispatch`, SYNC_DISPATCH_SECONDS under beat alone), on the push queue,
+    instead of waiting out their interval. Returns how many."""
     now = timezone.now()
     return (
         Integration.objects.filter(
@@ -208,19 +231,17 @@ def sync_soon(*, calendar_id: int) -> int:
             next_sync_at__gt=now,
         )
         .exclude(status=Integration.Status.NEEDS_REAUTH)
-        .update(next_sync_at=now)
+        .update(next_sync_at=now, push_pending=True)
     )
 
 
-def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: str = "") -> SyncRun:
+def _finish(report: RunReport, status: str, error: str = "") -> SyncRun:
+    run = report.run  # written now if the run had not needed its row before
     run.status, run.error, run.finished_at = status, error, timezone.now()
-    fields = ["status", "error", "finished_at"]
-    if report is not None:
-        report.flush()
-        run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
-        fields += ["counts", "conflicts", "unsynced"]
-    run.save(update_fields=fields)
-    if report is not None and report.counts:
+    report.flush()
+    run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
+    run.save(update_fields=["status", "error", "finished_at", "counts", "conflicts", "unsynced"])
+    if report.counts:
         run_changed.send(sender=SyncRun, calendar_id=run.integration.calendar_id)
     log.info(
         "sync finished",
@@ -229,21 +250,59 @@ def _finish(run: SyncRun, status: str, report: RunReport | None = None, error: s
     return run
 
 
-def _succeeded(run: SyncRun, report: RunReport) -> None:
+def _next_sync_at(now: datetime) -> Case:
+    """The next automatic sync, in SQL: one interval on, unless paused, manual, or waiting for new credentials
+    (retrying refused credentials every 5 minutes can get the user's account locked). A change that asked for a
+    sync while this one ran (sync_soon) keeps its turn at the next dispatch: this run may have read too early."""
+    scheduled = Q(sync_enabled=True, automatic=True) & ~Q(status=Integration.Status.NEEDS_REAUTH)
+    next_at = now + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    return Case(
+        When(scheduled & Q(push_pending=True), then=F("next_sync_at")),
+        When(scheduled, then=Value(next_at)),
+        default=Value(None),
+        output_field=DateTimeField(),
+    )
+
+
+def _quiet_end(integration: Integration, report: RunReport, token: str) -> bool:
+    """A scheduled sync that found nothing to do, on a healthy integration, leaves no run row: one UPDATE
+    releases the lock, schedules the next sync and counts it. False if it has something to say after all."""
+    if not report.quiet or integration.status != Integration.Status.OK:
+        return False
+    now = timezone.now()
+    return bool(
+        Integration.objects.filter(pk=integration.pk, lock_token=token).update(
+            lock_token="",
+            lock_expires_at=None,
+            next_sync_at=_next_sync_at(now),
+            allow_mass_delete=False,
+            last_synced_at=now,
+            quiet_syncs=F("quiet_syncs") + 1,
+            quiet_since=Coalesce(F("quiet_since"), Value(now)),
+        )
+    )
+
+
+def _succeeded(report: RunReport) -> None:
     report.clear_resolved()
     status = SyncRun.Status.PARTIAL if report.unsynced_keys else SyncRun.Status.SUCCESS
-    _finish(run, status, report)
+    run = _finish(report, status)
     integration = run.integration
     was_failing = integration.status != Integration.Status.OK
     integration.status, integration.last_error, integration.allow_mass_delete = Integration.Status.OK, "", False
-    integration.save(update_fields=["status", "last_error", "allow_mass_delete"])
+    integration.last_synced_at = run.finished_at
+    fields = ["status", "last_error", "allow_mass_delete", "last_synced_at"]
+    if report.counts:  # the count of checks that found nothing starts again from this change
+        integration.quiet_syncs, integration.quiet_since = 0, run.finished_at
+        fields += ["quiet_syncs", "quiet_since"]
+    integration.save(update_fields=fields)
     if was_failing:
         notify.recovered(integration)
 
 
-def _problem(run: SyncRun, report: RunReport, status: str, message: str) -> None:
-    _finish(
-        run, SyncRun.Status.STOPPED if status == Integration.Status.STOPPED else SyncRun.Status.FAILED, report, message
+def _problem(report: RunReport, status: str, message: str) -> None:
+    run = _finish(
+        report, SyncRun.Status.STOPPED if status == Integration.Status.STOPPED else SyncRun.Status.FAILED, message
     )
     integration = run.integration
     integration.status, integration.last_error = status, message
@@ -251,11 +310,12 @@ def _problem(run: SyncRun, report: RunReport, status: str, message: str) -> None
     notify.problem(integration, run)
 
 
-def _retry_or_fail(run: SyncRun, report: RunReport, exc: TransientError) -> None:
+def _retry_or_fail(report: RunReport, exc: TransientError) -> None:
+    run = report.run
     if run.attempt >= MAX_ATTEMPTS and not isinstance(exc, Throttled):
-        _problem(run, report, Integration.Status.ERROR, f"{exc} (gave up after {run.attempt} attempts)")
+        _problem(report, Integration.Status.ERROR, f"{exc} (gave up after {run.attempt} attempts)")
         return
-    _finish(run, SyncRun.Status.RETRYING, report, str(exc))
+    _finish(report, SyncRun.Status.RETRYING, str(exc))
     # Exponential backoff (30 s, 2 min, 8 min), or what the provider asked for if that is longer. Held back by
     # calsync's own quota, the run kept what it did and goes on when there is room: that uses up no attempt.
     delay = max(exc.retry_after or 0, 30 * 4 ** (run.attempt - 1))
@@ -264,9 +324,4 @@ def _retry_or_fail(run: SyncRun, report: RunReport, exc: TransientError) -> None
 
 
 def _schedule_next(integration: Integration) -> None:
-    fresh = Integration.objects.only("sync_enabled", "automatic", "status").get(pk=integration.pk)
-    next_at = None
-    # Retrying refused credentials every 5 minutes can get the user's account locked: wait for new ones.
-    if fresh.sync_enabled and fresh.automatic and fresh.status != Integration.Status.NEEDS_REAUTH:
-        next_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    Integration.objects.filter(pk=integration.pk).update(next_sync_at=next_at)
+    Integration.objects.filter(pk=integration.pk).update(next_sync_at=_next_sync_at(timezone.now()))

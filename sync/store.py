@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from itertools import islice
 
 from django.db.models import Q
@@ -130,15 +131,48 @@ class DbStatusStore:
 
 
 class RunReport:
-    """Writes what the engine reports to the run's log and the unsynced-items list."""
+    """Writes what the engine reports to the run's log and the unsynced-items list.
 
-    def __init__(self, run: SyncRun) -> None:
-        self.run = run
+    Given a run row (a user is watching), it writes there. A scheduled sync starts without one (`integration`,
+    `trigger`, `started_at`): the row is written the first time the run has something to say, so a sync that
+    found nothing leaves none (`quiet`)."""
+
+    def __init__(
+        self,
+        run: SyncRun | None = None,
+        *,
+        integration: Integration | None = None,
+        trigger: str = "",
+        started_at: datetime | None = None,
+    ) -> None:
+        self.written = run
+        self.integration = run.integration if run is not None else integration
+        self.trigger, self.started_at = trigger, started_at
         self.counts: Counter[tuple[str, str]] = Counter()
         self.conflicts = 0
         self.unsynced_keys: set[tuple[str, str]] = set()
         self.synced_uids: set[str] = set()
         self.pending: list[SyncLogEntry] = []
+
+    @property
+    def run(self) -> SyncRun:
+        """The run's row, written now if this is the first time it is needed."""
+        if self.written is None:
+            assert self.integration is not None
+            self.written = SyncRun.objects.create(
+                tenant_id=self.integration.tenant_id,
+                integration=self.integration,
+                trigger=self.trigger,
+                status=SyncRun.Status.RUNNING,
+                started_at=self.started_at,
+                due_at=self.started_at,
+            )
+        return self.written
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to say: no row was needed, nothing was changed, and nothing is left unsynced."""
+        return self.written is None and not (self.counts or self.conflicts or self.unsynced_keys or self.pending)
 
     def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: str) -> None:
         uid, title, message = printable(uid), printable(title), printable(message)  # a refused item's own text
@@ -149,6 +183,8 @@ class RunReport:
 
     def flush(self) -> None:
         """Write the buffered log entries (one query per 500: a first sync logs every item it copies)."""
+        if not self.pending:
+            return
         SyncLogEntry.objects.bulk_create(self.pending)
         self.pending.clear()
 
@@ -166,7 +202,7 @@ class RunReport:
     def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
         self.unsynced_keys.add((side.value, uid))
         UnsyncedItem.objects.update_or_create(
-            integration=self.run.integration,
+            integration=self.integration,
             side=side.value,
             uid=printable(uid)[:255],
             defaults={"title": printable(title)[:500], "reason": printable(reason), "source": source[:1000]},
@@ -186,16 +222,16 @@ class RunReport:
 
     def settled(self, side: Side, ids: Sequence[str]) -> None:
         """Items read or deleted where they live are no longer waiting: a failure that remains is reported again."""
-        if not UnsyncedItem.objects.filter(integration=self.run.integration).exists():
+        if not UnsyncedItem.objects.filter(integration=self.integration).exists():
             return  # the usual case: nothing to clear, one cheap query
         for chunk in _chunks(set(ids)):
             query = Q(source__in=[source_key(side, item_id) for item_id in chunk])
             if side is Side.LOCAL:  # calsync's ids are UIDs: rows written before `source` existed are found too
                 query |= Q(source="", uid__in=chunk)
-            UnsyncedItem.objects.filter(query, integration=self.run.integration).delete()
+            UnsyncedItem.objects.filter(query, integration=self.integration).delete()
 
     def clear_resolved(self) -> None:
         """Items that synced this run are no longer unsynced."""
         if self.synced_uids:
             for chunk in _chunks(self.synced_uids):
-                UnsyncedItem.objects.filter(integration=self.run.integration, uid__in=chunk).delete()
+                UnsyncedItem.objects.filter(integration=self.integration, uid__in=chunk).delete()

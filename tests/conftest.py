@@ -101,13 +101,22 @@ def _database_url() -> str:
 
 @contextlib.contextmanager
 def celery_worker(**env: str):  # type: ignore[no-untyped-def]
-    """A real worker process on a queue of its own, so no other worker on this machine can take the test's task.
+    """A real worker process on queues of its own, so no other worker on this machine can take the test's tasks:
+    a private default queue, and the sync queues (calsync.queue) under a private prefix, in this process and in
+    the worker (whose own publishes, a retry say, must come back to it).
 
     `env` adds to its environment (another broker, shorter heartbeats)."""
+    from django.test import override_settings
+
+    from calsync.queue import SYNC_QUEUES
+
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false", **env}
+    prefix = f"{queue}."
+    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false",
+           "CELERY_QUEUE_PREFIX": prefix, **env}  # fmt: skip
+    queues = ",".join([queue, *(prefix + name for name in SYNC_QUEUES)])
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "calsync", "worker", "-Q", queue, "--pool=solo", "--loglevel=WARNING"],
+        [sys.executable, "-m", "celery", "-A", "calsync", "worker", "-Q", queues, "--pool=solo", "--loglevel=WARNING"],
         cwd=ROOT,
         env=env,
     )
@@ -117,7 +126,8 @@ def celery_worker(**env: str):  # type: ignore[no-untyped-def]
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     try:
-        yield process
+        with override_settings(CELERY_QUEUE_PREFIX=prefix):
+            yield process
     finally:
         app.conf.task_default_queue = previous
         process.terminate()

@@ -23,9 +23,8 @@ from events.models import Calendar
 from integrations import services as integration_services
 from integrations.models import GoogleWorkspace, Integration
 from integrations.providers import Provider
-from sync.errors import AuthRevoked, QueueUnavailable, SyncError
-from sync.models import SyncRun
-from sync.services import sync_request_manual
+from sync.errors import AuthRevoked, SyncError
+from sync.services import sync_request_push
 
 from .client import GoogleApi, delegated_credentials, user_credentials_from
 
@@ -307,7 +306,7 @@ def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
     if not hmac.compare_digest(integration.config["channel"].get("token", ""), token):
         return False
     if resource_state == "exists" and integration.sync_enabled:
-        # A queue that is down: the failed run says so in the log, and the next automatic sync picks the change up.
-        with contextlib.suppress(QueueUnavailable):
-            sync_request_manual(integration=integration, trigger=SyncRun.Trigger.PUSH)
+        # On the push queue, with no run row unless the sync finds something; a queue that is down leaves the
+        # integration due, so the next dispatch picks the change up.
+        sync_request_push(integration=integration)
     return True

@@ -86,26 +86,6 @@ def test_one_sync_at_a_time_and_a_dead_workers_lock_expires(member, pair, run_on
     assert stuck.status == "failed" and "worker stopped while syncing" in stuck.error
 
 
-def test_dispatcher_queues_only_due_integrations_with_an_indexed_query(  # type: ignore[no-untyped-def]
-    member, pair, run_on_commit, django_assert_max_num_queries
-) -> None:
-    due = connect(member, pair, run_on_commit)
-    now = timezone.now()
-    Integration.objects.filter(pk=due.pk).update(next_sync_at=now - timedelta(seconds=1))
-    for i in range(30):  # not due yet, or manual, or paused (those with a time already past): none is queued
-        cal = CalendarFactory(owner=member)
-        other = CalendarFactory(owner=member)
-        automatic, enabled = i % 2 == 0, i % 3 != 0
-        when = now + timedelta(minutes=3) if automatic and enabled else now - timedelta(minutes=3)
-        Integration.objects.create(tenant=member.tenant, user=member, provider="calsync", calendar=cal,
-                                   remote_calendar_id=str(other.pk), next_sync_at=when, automatic=automatic,
-                                   sync_enabled=enabled)  # fmt: skip
-    with django_assert_max_num_queries(4):  # select due, claim it, insert its run
-        assert services.dispatch_due(now=now) == 1
-    assert services.dispatch_due(now=now) == 0  # already claimed: not queued twice
-    assert SyncRun.objects.filter(integration=due, trigger="automatic").count() == 1
-
-
 def test_paused_integrations_do_not_sync(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
     calendar, other = pair
     integration = connect(member, pair, run_on_commit, sync_enabled=False)
