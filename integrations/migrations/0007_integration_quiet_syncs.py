@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0005_microsoft_certificate"),
+        ("integrations", "0006_integration_push_channel"),
     ]
 
     operations = [
