@@ -242,6 +242,9 @@ SYNC_DISPATCH_SECONDS = env.int("SYNC_DISPATCH_SECONDS", default=60)
 # cost less. `manage.py dispatch` sleeps SYNC_DISPATCH_IDLE_SECONDS whenever nothing is due.
 SYNC_DISPATCH_BATCH = env.int("SYNC_DISPATCH_BATCH", default=5000)
 SYNC_DISPATCH_IDLE_SECONDS = env.float("SYNC_DISPATCH_IDLE_SECONDS", default=1.0)
+# Polled syncs queued to a message: the dispatcher's cost is per message (Celery builds each one), a worker runs a
+# message's syncs one after another. 1 gives every sync a message of its own.
+SYNC_DISPATCH_PER_MESSAGE = env.int("SYNC_DISPATCH_PER_MESSAGE", default=20)
 # A running sync renews its lock (its heartbeat) every SYNC_HEARTBEAT_SECONDS; one silent for SYNC_STALE_SECONDS is
 # presumed dead (its worker was killed) and the sweep, every SYNC_SWEEP_SECONDS, ends it and frees the integration.
 SYNC_HEARTBEAT_SECONDS = env.int("SYNC_HEARTBEAT_SECONDS", default=20)

@@ -92,21 +92,23 @@ def due_unclaim(*, integration_ids: list[int], now: datetime) -> None:
 
 
 def batch_queue(claimed: list[Claimed], *, now: datetime) -> int:
-    """Queue the claimed syncs, each on its queue, one broker connection per queue. A broker that cannot be
-    reached leaves what was not queued due again. Returns how many were queued."""
-    from .tasks import sync_scheduled
+    """Queue the claimed syncs, each on its queue, one broker connection per queue: a pushed sync alone in its
+    message (someone may be waiting for it), polled ones SYNC_DISPATCH_PER_MESSAGE to a message. A broker that
+    cannot be reached leaves what was not queued due again. Returns how many syncs were queued."""
+    from .tasks import sync_scheduled, sync_scheduled_many
 
-    groups = [(queue, [c.integration_id for c in claimed if c.pushed is pushed])
-              for queue, pushed in ((SYNC_PUSH, True), (SYNC_POLLED, False))]  # fmt: skip
-    in_order = [pk for _, ids in groups for pk in ids]
-    queued = 0
-    for queue, ids in groups:
-        sent = publish_many(sync_scheduled, ((pk, SyncRun.Trigger.AUTOMATIC.value) for pk in ids), queue=queue)
-        queued += sent
-        if sent < len(ids):
-            due_unclaim(integration_ids=in_order[queued:], now=now)
-            break
-    return queued
+    trigger = SyncRun.Trigger.AUTOMATIC.value
+    pushed = [c.integration_id for c in claimed if c.pushed]
+    polled = [c.integration_id for c in claimed if not c.pushed]
+    per = max(1, settings.SYNC_DISPATCH_PER_MESSAGE)
+    chunks = [polled[i : i + per] for i in range(0, len(polled), per)]
+    sent = publish_many(sync_scheduled, ((pk, trigger) for pk in pushed), queue=SYNC_PUSH)
+    if sent == len(pushed):
+        messages = publish_many(sync_scheduled_many, ((chunk, trigger) for chunk in chunks), queue=SYNC_POLLED)
+        sent += sum(len(chunk) for chunk in chunks[:messages])
+    if sent < len(claimed):
+        due_unclaim(integration_ids=[*pushed, *polled][sent:], now=now)
+    return sent
 
 
 def dispatch_due(*, now: datetime | None = None, batch: int | None = None, batches: int | None = None) -> int:

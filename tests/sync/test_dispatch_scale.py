@@ -60,7 +60,11 @@ class Broker:
         return found
 
     def ids(self, queue: str) -> list[int]:
-        return [int(args[0]) for _, args in self.drain(queue)]  # type: ignore[call-overload]
+        """The integrations queued on `queue`, whether alone in a message or several to one."""
+        found: list[int] = []
+        for name, args in self.drain(queue):
+            found += args[0] if name == "sync_scheduled_many" else [args[0]]  # type: ignore[list-item]
+        return [int(pk) for pk in found]
 
 
 @pytest.fixture
@@ -104,6 +108,31 @@ def test_only_due_automatic_enabled_integrations_are_queued_once_with_a_query_pe
     assert not SyncRun.objects.exists()  # a scheduled sync carries only the integration's id
     interval = timedelta(seconds=300)
     assert set(Integration.objects.filter(pk__in=due).values_list("next_sync_at", flat=True)) == {now + interval}
+
+
+@override_settings(SYNC_DISPATCH_PER_MESSAGE=20)
+def test_polled_syncs_travel_several_to_a_message_and_each_runs(member, broker) -> None:  # type: ignore[no-untyped-def]
+    now = timezone.now()
+    due = due_integrations(member, 45, now=now)
+    assert dispatch.dispatch_due(now=now) == 45
+    messages = broker.drain(SYNC_POLLED)
+    assert [(name, len(args[0])) for name, args in messages] == [("sync_scheduled_many", n) for n in (20, 20, 5)]  # type: ignore[arg-type]
+    assert sorted(pk for _, args in messages for pk in args[0]) == due  # type: ignore[union-attr]
+
+
+def test_a_message_of_several_syncs_runs_each_even_when_one_fails(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sync.tasks import sync_scheduled_many
+
+    ran: list[int] = []
+
+    def sync(*, integration_id: int, trigger: str) -> None:
+        ran.append(integration_id)
+        if integration_id == 2:
+            raise RuntimeError("a bug in one sync")
+
+    monkeypatch.setattr(services, "sync_scheduled", sync)
+    sync_scheduled_many([1, 2, 3], "automatic")
+    assert ran == [1, 2, 3]
 
 
 def test_a_tenant_with_many_due_integrations_does_not_delay_another_tenants_few(member, broker) -> None:  # type: ignore[no-untyped-def]
@@ -191,7 +220,7 @@ def test_each_kind_of_sync_goes_to_its_own_queue(member, pair, run_on_commit, br
 
     Integration.objects.filter(pk=integration.pk).update(next_sync_at=timezone.now())  # its interval is up
     assert dispatch.dispatch_due() == 1
-    assert broker.drain(SYNC_POLLED) == [("sync_scheduled", [integration.pk, "automatic"])]
+    assert broker.drain(SYNC_POLLED) == [("sync_scheduled_many", [[integration.pk], "automatic"])]
     assert broker.drain(SYNC_MANUAL) == broker.drain(SYNC_PUSH) == []
 
 
