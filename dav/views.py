@@ -38,6 +38,7 @@ from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
 
 from . import filters
+from .caching import item_ics, render_written, rendered, with_overrides
 from .expand import TRUNCATED, Expand, truncation
 from .resources import (
     PROTECTED,
@@ -47,11 +48,9 @@ from .resources import (
     Target,
     calendar_href,
     home_href,
-    item_ics,
     principal_href,
     q,
     render_property,
-    rendered,
     resolve,
     sync_token,
 )
@@ -288,10 +287,14 @@ def _children(target: Target, wanted: PropRequest, minimal: bool) -> Iterator[st
 
 
 def _masters(calendar: Calendar, wanted: PropRequest | None = None) -> QuerySet[Event]:
+    """Master rows: the few columns a listing without bodies needs; whole rows for bodies (their overrides are
+    read by the render cache on a miss only); with their overrides for a filter that reads every item."""
     masters = Event.objects.filter(calendar=calendar, parent=None)
-    if wanted is not None and not wanted.wants_body:
+    if wanted is None:
+        return masters.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
+    if not wanted.wants_body:
         return masters.only("id", "name", "seq", "kind", "updated_at", "uid")
-    return masters.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
+    return masters
 
 
 def _item_answers(
@@ -301,6 +304,8 @@ def _item_answers(
     if isinstance(masters, QuerySet):
         masters = masters.order_by("id").iterator(chunk_size=_CHUNK)
     for chunk in _batches(masters, 100):
+        if expand is not None:
+            with_overrides(chunk)
         texts = rendered(list(chunk)) if wanted.wants_body and expand is None else {}
         for master in chunk:
             body = (lambda m=master: expand.render(m)) if expand is not None else None
@@ -468,7 +473,8 @@ def _names(nodes: list[Element]) -> str:
 def get(request: HttpRequest, target: Target) -> HttpResponse:
     _require(target)
     if target.kind == "item":
-        master = _with_overrides(target.event)  # type: ignore[arg-type]
+        master = target.event
+        assert master is not None
         if _etag_value(request.META.get("HTTP_IF_NONE_MATCH", "")) == master.seq:
             answer = HttpResponse(status=304)
         else:
@@ -491,9 +497,8 @@ def head(request: HttpRequest, target: Target) -> HttpResponse:
 
 
 def _with_overrides(master: Event) -> Event:
-    return Event.objects.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id"))).get(
-        pk=master.pk
-    )
+    with_overrides([master])
+    return master
 
 
 def put(request: HttpRequest, target: Target) -> HttpResponse:
@@ -549,6 +554,7 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     # back (RFC 4791 5.3.4).
     if item == sent and not result.amended:  # nor where the assignment rules filled a client, say
         answer["ETag"] = result.event.etag
+    render_written(result.event.pk)
     return answer
 
 
@@ -746,7 +752,9 @@ def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> Ht
         found: set[str] = set()
         keys = list(names)
         for i in range(0, len(keys), _CHUNK):
-            chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]))  # type: ignore[arg-type]
+            chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]).order_by())  # type: ignore[arg-type]
+            if expand is not None:
+                with_overrides(chunk)
             texts = rendered(chunk) if wanted.wants_body and expand is None else {}
             for master in chunk:
                 found.add(master.name)
@@ -767,7 +775,8 @@ _TOKEN = re.compile(r"urn:calsync:sync:(\d+):(\d+)")
 def sync_collection(request: HttpRequest, target: Target, node: Element) -> HttpResponse:
     if target.kind != "calendar":
         raise DavError(403, tag(DAV, "supported-report"), "sync-collection works on a calendar.")
-    calendar = Calendar.objects.get(pk=target.calendar.pk)  # type: ignore[union-attr]  # the current sequence
+    calendar = target.calendar  # read by this request: its current sequence and floor
+    assert calendar is not None
     token_node = node.find(tag(DAV, "sync-token"))
     token = (token_node.text or "").strip() if token_node is not None else ""
     since = 0
