@@ -36,6 +36,7 @@ from events.hidden import hidden_fields_kept
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
 from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
+from events.tombstones import token_expired
 
 from . import filters
 from .caching import item_ics, render_written, rendered, with_overrides
@@ -785,6 +786,8 @@ def sync_collection(request: HttpRequest, target: Target, node: Element) -> Http
         if match is None or int(match[1]) != calendar.pk or int(match[2]) > calendar.change_seq:
             raise DavError(403, tag(DAV, "valid-sync-token"), "This sync token is unknown; sync again from scratch.")
         since = int(match[2])
+        if token_expired(calendar=calendar, since=since):
+            raise DavError(403, tag(DAV, "valid-sync-token"), "This sync token has expired; sync again from scratch.")
     level = node.find(tag(DAV, "sync-level"))
     if level is not None and (level.text or "").strip() not in ("1", "infinite"):
         raise DavError(400, None, "sync-level must be 1 or infinite.")
