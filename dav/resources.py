@@ -30,7 +30,7 @@ from events.ical import PRODID
 from events.limits import earliest, latest
 from events.models import Calendar, Event
 
-from .caching import item_ics
+from .caching import LISTING_FIELDS, item_ics
 from .xml import CALDAV, CS, DAV, ICAL, element, tag
 
 ROOT = "/caldav/"
@@ -109,10 +109,16 @@ def resolve(user: User, path: str, root: str = ROOT) -> Target | None:
     return _item_target(user, calendar_name=rest[1], name=rest[2])
 
 
+# What the item paths read of an item's row (ETags, conditions, a delete's meeting check); a write reads it whole.
+ITEM_FIELDS = (*LISTING_FIELDS, "tenant_id", "calendar_id", "parent_id", "attendees")
+_CALENDAR_FIELDS = [f.name for f in Calendar._meta.concrete_fields]
+
+
 def _item_target(user: User, *, calendar_name: str, name: str) -> Target:
     """One query for an item that exists (its row joined with its calendar's); a second one only when it does not."""
     found = Scope(user).events().filter(calendar__dav_name=calendar_name, parent=None, name=name)
-    event = next(iter(found.select_related("calendar").order_by()[:1]), None)
+    row = found.select_related("calendar").only(*ITEM_FIELDS, *(f"calendar__{f}" for f in _CALENDAR_FIELDS))
+    event = next(iter(row.order_by()[:1]), None)
     calendar = event.calendar if event is not None else Scope(user).calendars().filter(dav_name=calendar_name).first()
     if calendar is None:
         return Target("item", user, "", segment=name)

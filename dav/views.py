@@ -39,7 +39,7 @@ from events.models import Calendar, Event, Tombstone
 from events.tombstones import token_expired
 
 from . import filters
-from .caching import item_ics, render_written, rendered, with_overrides
+from .caching import LISTING_FIELDS, item_ics, render_written, rendered, with_overrides
 from .expand import TRUNCATED, Expand, truncation
 from .resources import (
     PROTECTED,
@@ -288,14 +288,12 @@ def _children(target: Target, wanted: PropRequest, minimal: bool) -> Iterator[st
 
 
 def _masters(calendar: Calendar, wanted: PropRequest | None = None) -> QuerySet[Event]:
-    """Master rows: the few columns a listing without bodies needs; whole rows for bodies (their overrides are
-    read by the render cache on a miss only); with their overrides for a filter that reads every item."""
+    """Master rows: the few columns a listing needs (with bodies too: the render cache reads the rest on a miss
+    only); whole rows with their overrides for a filter that reads every item."""
     masters = Event.objects.filter(calendar=calendar, parent=None)
     if wanted is None:
         return masters.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
-    if not wanted.wants_body:
-        return masters.only("id", "name", "seq", "kind", "updated_at", "uid")
-    return masters
+    return masters.only(*LISTING_FIELDS)
 
 
 def _item_answers(
@@ -306,11 +304,20 @@ def _item_answers(
         masters = masters.order_by("id").iterator(chunk_size=_CHUNK)
     for chunk in _batches(masters, 100):
         if expand is not None:
-            with_overrides(chunk)
+            chunk = _whole_rows(chunk)
         texts = rendered(list(chunk)) if wanted.wants_body and expand is None else {}
         for master in chunk:
+            if wanted.wants_body and expand is None and master.pk not in texts:
+                continue  # deleted since the listing read it
             body = (lambda m=master: expand.render(m)) if expand is not None else None
             yield wanted.answer(base + q(master.name), ItemProperties(master, texts.get(master.pk)), minimal, body)
+
+
+def _whole_rows(masters: list[Event]) -> list[Event]:
+    """Listing rows read again whole with their overrides, for CALDAV:expand (which renders each occurrence)."""
+    rows = list(Event.objects.filter(pk__in=[m.pk for m in masters], parent=None).order_by("id"))
+    with_overrides(rows)
+    return rows
 
 
 def _batches(rows: Iterable[Event], size: int) -> Iterator[list[Event]]:
@@ -498,8 +505,8 @@ def head(request: HttpRequest, target: Target) -> HttpResponse:
 
 
 def _with_overrides(master: Event) -> Event:
-    with_overrides([master])
-    return master
+    """The item's whole row with its overrides (the path resolved only the columns its ETag checks need)."""
+    return _whole_rows([master])[0]
 
 
 def put(request: HttpRequest, target: Target) -> HttpResponse:
@@ -755,9 +762,11 @@ def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> Ht
         for i in range(0, len(keys), _CHUNK):
             chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]).order_by())  # type: ignore[arg-type]
             if expand is not None:
-                with_overrides(chunk)
+                chunk = _whole_rows(chunk)
             texts = rendered(chunk) if wanted.wants_body and expand is None else {}
             for master in chunk:
+                if wanted.wants_body and expand is None and master.pk not in texts:
+                    continue  # deleted since: answered 404 below
                 found.add(master.name)
                 body = (lambda m=master: expand.render(m)) if expand is not None else None
                 yield wanted.answer(names[master.name], ItemProperties(master, texts.get(master.pk)), minimal, body)
