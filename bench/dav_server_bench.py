@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """calsync's CalDAV server beside Radicale and Xandikos, each a whole server process, over real HTTP.
 
-    .venv/bin/python bench/dav_server_bench.py                 # 5,000 events, 20 requests per row
+    .venv/bin/python bench/dav_server_bench.py                 # 2,000 events, 10 requests per row
     .venv/bin/python bench/dav_server_bench.py 1000 5
     DATABASE_URL=postgres://... CACHE_URL=redis://.../11 .venv/bin/python bench/dav_server_bench.py
 
@@ -307,8 +307,8 @@ def prepare(servers: list[Server], items: list[Item]) -> dict[str, str]:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     items = make_items(count)
     folder = Path(tempfile.mkdtemp(prefix="dav-server-bench-"))
     started = time.perf_counter()
