@@ -40,7 +40,7 @@ def rendered(masters: list[Event]) -> dict[int, str]:
     texts = {m.pk: found[key] for key, m in keys.items() if key in found}
     missing = [m for key, m in keys.items() if key not in found]
     fresh: dict[str, str] = {}
-    for row in _whole(missing):
+    for row in whole_rows(missing):
         fresh[_render_key(row)] = texts[row.pk] = serialise([item_from_event(row)], stamp=row.updated_at)
     if fresh:
         cache.set_many(fresh, _RENDER_TTL)
@@ -51,7 +51,7 @@ def rendered(masters: list[Event]) -> dict[int, str]:
 LISTING_FIELDS = ("id", "name", "seq", "kind", "updated_at", "uid")
 
 
-def _whole(masters: list[Event]) -> list[Event]:
+def whole_rows(masters: list[Event]) -> list[Event]:
     """These master rows with every field and their overrides: as given where they are, else read again."""
     if not masters:
         return []

@@ -39,7 +39,7 @@ from events.models import Calendar, Event, Tombstone
 from events.tombstones import token_expired
 
 from . import filters
-from .caching import LISTING_FIELDS, item_ics, render_written, rendered, with_overrides
+from .caching import LISTING_FIELDS, item_ics, render_written, rendered, whole_rows
 from .expand import TRUNCATED, Expand, truncation
 from .resources import (
     PROTECTED,
@@ -304,20 +304,13 @@ def _item_answers(
         masters = masters.order_by("id").iterator(chunk_size=_CHUNK)
     for chunk in _batches(masters, 100):
         if expand is not None:
-            chunk = _whole_rows(chunk)
+            chunk = whole_rows(chunk)
         texts = rendered(list(chunk)) if wanted.wants_body and expand is None else {}
         for master in chunk:
             if wanted.wants_body and expand is None and master.pk not in texts:
                 continue  # deleted since the listing read it
             body = (lambda m=master: expand.render(m)) if expand is not None else None
             yield wanted.answer(base + q(master.name), ItemProperties(master, texts.get(master.pk)), minimal, body)
-
-
-def _whole_rows(masters: list[Event]) -> list[Event]:
-    """Listing rows read again whole with their overrides, for CALDAV:expand (which renders each occurrence)."""
-    rows = list(Event.objects.filter(pk__in=[m.pk for m in masters], parent=None).order_by("id"))
-    with_overrides(rows)
-    return rows
 
 
 def _batches(rows: Iterable[Event], size: int) -> Iterator[list[Event]]:
@@ -506,7 +499,10 @@ def head(request: HttpRequest, target: Target) -> HttpResponse:
 
 def _with_overrides(master: Event) -> Event:
     """The item's whole row with its overrides (the path resolved only the columns its ETag checks need)."""
-    return _whole_rows([master])[0]
+    rows = whole_rows([master])
+    if not rows:  # deleted since this request found it
+        raise DavError(412, None, "The item was deleted since you read it.")
+    return rows[0]
 
 
 def put(request: HttpRequest, target: Target) -> HttpResponse:
@@ -762,7 +758,7 @@ def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> Ht
         for i in range(0, len(keys), _CHUNK):
             chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]).order_by())  # type: ignore[arg-type]
             if expand is not None:
-                chunk = _whole_rows(chunk)
+                chunk = whole_rows(chunk)
             texts = rendered(chunk) if wanted.wants_body and expand is None else {}
             for master in chunk:
                 if wanted.wants_body and expand is None and master.pk not in texts:
