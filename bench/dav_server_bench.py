@@ -5,11 +5,12 @@
     .venv/bin/python bench/dav_server_bench.py 1000 5
     DATABASE_URL=postgres://... CACHE_URL=redis://.../11 .venv/bin/python bench/dav_server_bench.py
 
-calsync runs under gunicorn (one sync worker, DEBUG off) on the database DATABASE_URL names (a throwaway SQLite
-file otherwise) and the cache CACHE_URL names (each process's own memory otherwise); Radicale as
-`python -m radicale` with htpasswd logins; Xandikos as `xandikos serve`, which checks no password at all. All
-three hold the same calendar: calsync filled by its bulk insert, Radicale by writing its files, Xandikos by one
-git commit of the same files (a PUT each would take minutes).
+calsync runs under gunicorn (one sync worker; DEBUG off and database connections kept, as in production) on
+the database DATABASE_URL names (a throwaway SQLite file otherwise) and the cache CACHE_URL names (each
+process's own memory otherwise); Radicale as `python -m radicale` with htpasswd logins; Xandikos as
+`xandikos serve`, which checks no password at all. All three hold the same calendar: calsync filled by its
+bulk insert, Radicale by writing its files, Xandikos by one git commit of the same files (a PUT each would
+take minutes).
 
 The same client code sends every request, one at a time, on one kept-alive connection. Each row is measured
 twice: *cold* is the first request(s) to a fresh server process with its caches emptied (calsync's render
@@ -124,7 +125,8 @@ def calsync_server(items: list[Item]) -> Server:
     for i in range(0, len(items), 1000):
         items_create_many(calendar=calendar, items=items[i : i + 1000])
     created = app_password_create(user=user, label="bench")
-    env = {**os.environ, "DEBUG": "false", "DATABASE_URL": os.environ["DATABASE_URL"]}
+    # As production runs it: DEBUG off, database connections kept for a minute (not opened per request).
+    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "60", "DATABASE_URL": os.environ["DATABASE_URL"]}
     command = [str(BIN / "gunicorn"), "calsync.wsgi", "-w", "1", "--log-level", "warning", "-b"]
     return Server("calsync", lambda port: [*command, f"127.0.0.1:{port}"], f"/caldav/calendars/{user.email}/bench/",
                   (created.username, created.secret), forget=cache.clear, env=env)  # fmt: skip
