@@ -499,7 +499,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "extend-reports-horizon": {"task": "reports.extend_horizon", "schedule": 86400.0},
     # Old sync runs, their logs and other finished history, in bounded batches (sync/retention.py).
     "prune-history": {"task": "sync.tasks.prune", "schedule": float(RETENTION_PRUNE_SECONDS)},
+    "prune-tombstones": {"task": "events.tasks.prune_tombstones", "schedule": 3600.0},
 }
+
+# Deleted items are reported to sync tokens (CalDAV clients, calsync's own sync cursors) for this many days; an
+# older token is refused and its client lists the calendar again. The organisation's own setting, where there is
+# one, is read through events.tombstones.tombstone_retention. Pruning deletes at most a batch per transaction.
+TOMBSTONE_RETENTION_DAYS = env.int("TOMBSTONE_RETENTION_DAYS", default=90)
+TOMBSTONE_PRUNE_BATCH = env.int("TOMBSTONE_PRUNE_BATCH", default=1000)
+if TOMBSTONE_RETENTION_DAYS < 1 or TOMBSTONE_PRUNE_BATCH < 1:
+    raise ImproperlyConfigured("TOMBSTONE_RETENTION_DAYS and TOMBSTONE_PRUNE_BATCH must be at least 1.")
 
 # --- secrets at rest ----------------------------------------------------------
 

@@ -14,7 +14,7 @@ from events.ical import PRODID, Component, component_to_ical
 from events.models import Event
 
 from . import filters
-from .resources import item_ics
+from .caching import item_ics
 from .xml import DAV, response, tag
 
 # RFC 4791 7.8 and RFC 5323 2.3.1: a result set the server cut short ends with a 507 for the request-URI.

@@ -22,16 +22,15 @@ from xml.etree.ElementTree import Element
 import icalendar
 from defusedxml.ElementTree import fromstring
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.http import http_date
 
 from accounts.models import User
 from accounts.tenancy import Scope
-from events.convert import item_from_event
-from events.ical import PRODID, serialise
+from events.ical import PRODID
 from events.limits import earliest, latest
 from events.models import Calendar, Event
 
+from .caching import LISTING_FIELDS, item_ics
 from .xml import CALDAV, CS, DAV, ICAL, element, tag
 
 ROOT = "/caldav/"
@@ -60,31 +59,6 @@ def sync_token(calendar: Calendar, seq: int | None = None) -> str:
 
 def ctag(calendar: Calendar) -> str:
     return f'"{calendar.change_seq}-{int(calendar.changed_at.timestamp() * 1_000_000)}"'
-
-
-def item_ics(master: Event) -> str:
-    """The item as a client reads it; DTSTAMP is the last change, so equal ETags mean equal bytes."""
-    return rendered([master])[master.pk]
-
-
-# Rendering is most of a read's cost, and a version never changes once written: the text is cached
-# under the item's id and change sequence, so a stale entry can only be unused, never wrong.
-_RENDER_TTL = 7 * 24 * 3600
-
-
-def _render_key(master: Event) -> str:
-    return f"dav:ics:{master.pk}:{master.seq}"
-
-
-def rendered(masters: list[Event]) -> dict[int, str]:
-    """pk -> iCalendar text for master rows (with their overrides prefetched or fetched here)."""
-    keys = {_render_key(m): m for m in masters}
-    found = cache.get_many(list(keys))
-    missing = {key: m for key, m in keys.items() if key not in found}
-    fresh = {key: serialise([item_from_event(m)], stamp=m.updated_at) for key, m in missing.items()}
-    if fresh:
-        cache.set_many(fresh, _RENDER_TTL)
-    return {m.pk: found.get(key) or fresh[key] for key, m in keys.items()}
 
 
 @dataclass
@@ -128,15 +102,28 @@ def resolve(user: User, path: str, root: str = ROOT) -> Target | None:
         return None
     if len(rest) == 1:
         return Target("home", user, home_href(user))
-    calendar = Scope(user).calendars().filter(dav_name=rest[1]).first()
     if len(rest) == 2:
+        calendar = Scope(user).calendars().filter(dav_name=rest[1]).first()
         href = f"{home_href(user)}{q(rest[1])}/"
         return Target("calendar", user, href, calendar=calendar, segment=rest[1])
+    return _item_target(user, calendar_name=rest[1], name=rest[2])
+
+
+# What the item paths read of an item's row (ETags, conditions, a delete's meeting check); a write reads it whole.
+ITEM_FIELDS = (*LISTING_FIELDS, "tenant_id", "calendar_id", "parent_id", "attendees")
+_CALENDAR_FIELDS = [f.name for f in Calendar._meta.concrete_fields]
+
+
+def _item_target(user: User, *, calendar_name: str, name: str) -> Target:
+    """One query for an item that exists (its row joined with its calendar's); a second one only when it does not."""
+    found = Scope(user).events().filter(calendar__dav_name=calendar_name, parent=None, name=name)
+    row = found.select_related("calendar").only(*ITEM_FIELDS, *(f"calendar__{f}" for f in _CALENDAR_FIELDS))
+    event = next(iter(row.order_by()[:1]), None)
+    calendar = event.calendar if event is not None else Scope(user).calendars().filter(dav_name=calendar_name).first()
     if calendar is None:
-        return Target("item", user, "", segment=rest[2])
-    event = Event.objects.filter(calendar=calendar, parent=None, name=rest[2]).first()
-    href = calendar_href(user, calendar) + q(rest[2])
-    return Target("item", user, href, calendar=calendar, segment=rest[2], event=event)
+        return Target("item", user, "", segment=name)
+    href = calendar_href(user, calendar) + q(name)
+    return Target("item", user, href, calendar=calendar, segment=name, event=event)
 
 
 # --- properties ---------------------------------------------------------------------------

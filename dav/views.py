@@ -36,8 +36,10 @@ from events.hidden import hidden_fields_kept
 from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calendar, resolve_zone, serialise
 from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
+from events.tombstones import token_expired
 
 from . import filters
+from .caching import LISTING_FIELDS, item_ics, render_written, rendered, whole_rows
 from .expand import TRUNCATED, Expand, truncation
 from .resources import (
     PROTECTED,
@@ -47,11 +49,9 @@ from .resources import (
     Target,
     calendar_href,
     home_href,
-    item_ics,
     principal_href,
     q,
     render_property,
-    rendered,
     resolve,
     sync_token,
 )
@@ -288,10 +288,12 @@ def _children(target: Target, wanted: PropRequest, minimal: bool) -> Iterator[st
 
 
 def _masters(calendar: Calendar, wanted: PropRequest | None = None) -> QuerySet[Event]:
+    """Master rows: the few columns a listing needs (with bodies too: the render cache reads the rest on a miss
+    only); whole rows with their overrides for a filter that reads every item."""
     masters = Event.objects.filter(calendar=calendar, parent=None)
-    if wanted is not None and not wanted.wants_body:
-        return masters.only("id", "name", "seq", "kind", "updated_at", "uid")
-    return masters.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
+    if wanted is None:
+        return masters.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id")))
+    return masters.only(*LISTING_FIELDS)
 
 
 def _item_answers(
@@ -301,8 +303,12 @@ def _item_answers(
     if isinstance(masters, QuerySet):
         masters = masters.order_by("id").iterator(chunk_size=_CHUNK)
     for chunk in _batches(masters, 100):
+        if expand is not None:
+            chunk = whole_rows(chunk)
         texts = rendered(list(chunk)) if wanted.wants_body and expand is None else {}
         for master in chunk:
+            if wanted.wants_body and expand is None and master.pk not in texts:
+                continue  # deleted since the listing read it
             body = (lambda m=master: expand.render(m)) if expand is not None else None
             yield wanted.answer(base + q(master.name), ItemProperties(master, texts.get(master.pk)), minimal, body)
 
@@ -468,7 +474,8 @@ def _names(nodes: list[Element]) -> str:
 def get(request: HttpRequest, target: Target) -> HttpResponse:
     _require(target)
     if target.kind == "item":
-        master = _with_overrides(target.event)  # type: ignore[arg-type]
+        master = target.event
+        assert master is not None
         if _etag_value(request.META.get("HTTP_IF_NONE_MATCH", "")) == master.seq:
             answer = HttpResponse(status=304)
         else:
@@ -491,9 +498,11 @@ def head(request: HttpRequest, target: Target) -> HttpResponse:
 
 
 def _with_overrides(master: Event) -> Event:
-    return Event.objects.prefetch_related(Prefetch("overrides", queryset=Event.objects.order_by("recurrence_id"))).get(
-        pk=master.pk
-    )
+    """The item's whole row with its overrides (the path resolved only the columns its ETag checks need)."""
+    rows = whole_rows([master])
+    if not rows:  # deleted since this request found it
+        raise DavError(412, None, "The item was deleted since you read it.")
+    return rows[0]
 
 
 def put(request: HttpRequest, target: Target) -> HttpResponse:
@@ -549,6 +558,7 @@ def put(request: HttpRequest, target: Target) -> HttpResponse:
     # back (RFC 4791 5.3.4).
     if item == sent and not result.amended:  # nor where the assignment rules filled a client, say
         answer["ETag"] = result.event.etag
+    render_written(result.event.pk)
     return answer
 
 
@@ -746,9 +756,13 @@ def calendar_multiget(request: HttpRequest, target: Target, node: Element) -> Ht
         found: set[str] = set()
         keys = list(names)
         for i in range(0, len(keys), _CHUNK):
-            chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]))  # type: ignore[arg-type]
+            chunk = list(_masters(target.calendar, wanted).filter(name__in=keys[i : i + _CHUNK]).order_by())  # type: ignore[arg-type]
+            if expand is not None:
+                chunk = whole_rows(chunk)
             texts = rendered(chunk) if wanted.wants_body and expand is None else {}
             for master in chunk:
+                if wanted.wants_body and expand is None and master.pk not in texts:
+                    continue  # deleted since: answered 404 below
                 found.add(master.name)
                 body = (lambda m=master: expand.render(m)) if expand is not None else None
                 yield wanted.answer(names[master.name], ItemProperties(master, texts.get(master.pk)), minimal, body)
@@ -767,7 +781,8 @@ _TOKEN = re.compile(r"urn:calsync:sync:(\d+):(\d+)")
 def sync_collection(request: HttpRequest, target: Target, node: Element) -> HttpResponse:
     if target.kind != "calendar":
         raise DavError(403, tag(DAV, "supported-report"), "sync-collection works on a calendar.")
-    calendar = Calendar.objects.get(pk=target.calendar.pk)  # type: ignore[union-attr]  # the current sequence
+    calendar = target.calendar  # read by this request: its current sequence and floor
+    assert calendar is not None
     token_node = node.find(tag(DAV, "sync-token"))
     token = (token_node.text or "").strip() if token_node is not None else ""
     since = 0
@@ -776,6 +791,8 @@ def sync_collection(request: HttpRequest, target: Target, node: Element) -> Http
         if match is None or int(match[1]) != calendar.pk or int(match[2]) > calendar.change_seq:
             raise DavError(403, tag(DAV, "valid-sync-token"), "This sync token is unknown; sync again from scratch.")
         since = int(match[2])
+        if token_expired(calendar=calendar, since=since):
+            raise DavError(403, tag(DAV, "valid-sync-token"), "This sync token has expired; sync again from scratch.")
     level = node.find(tag(DAV, "sync-level"))
     if level is not None and (level.text or "").strip() not in ("1", "infinite"):
         raise DavError(400, None, "sync-level must be 1 or infinite.")

@@ -35,6 +35,9 @@ class Calendar(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # Monotonically increasing; bumped (under a row lock) by every change to the calendar's items.
     change_seq = models.BigIntegerField(default=0)
+    # The oldest change sequence still answerable: deletions up to it were compacted away (events.tombstones), so
+    # a sync token or cursor below it is refused and its client lists the calendar again (RFC 6578 3.2).
+    sync_floor = models.BigIntegerField(default=0)
     # The secret in the calendar's ICS subscription address; rotating it revokes every copy of the link.
     feed_token = models.CharField(max_length=64, unique=True, default=new_feed_token)
     # The calendar's path segment under its owner's CalDAV calendar home (a client may choose it: MKCALENDAR).
@@ -222,7 +225,10 @@ class Tombstone(models.Model):
     deleted_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["calendar", "seq"], name="tombstone_changes")]
+        indexes = [
+            models.Index(fields=["calendar", "seq"], name="tombstone_changes"),
+            models.Index(fields=["deleted_at"], name="tombstone_age"),  # what pruning reads, oldest first
+        ]
 
     def __str__(self) -> str:
         return f"deleted {self.uid}"

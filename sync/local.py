@@ -11,6 +11,7 @@ from events.hidden import hidden_fields_kept
 from events.ical import ICalError, Item
 from events.models import Calendar, Event
 from events.selectors import changes_since
+from events.tombstones import token_expired
 from meetings.rules import OwnerOnlyEdit
 
 from .adapter import Changes, Entry
@@ -44,6 +45,8 @@ class CalsyncSide:
     def changes(self, cursor: str | None) -> Changes:
         self._count("changes")
         since = 0 if cursor is None else _parse_cursor(cursor)
+        if cursor is not None and token_expired(calendar=self.calendar, since=since):
+            raise CursorExpired("Deletions since the last sync were compacted away (events.tombstones).")
         found = changes_since(calendar=self.calendar, since=since)
         return Changes(
             changed=[_entry(e) for e in found.changed],

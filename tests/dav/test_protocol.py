@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 
 import pytest
 from defusedxml.ElementTree import fromstring
+from django.utils import timezone
 
 from events.ical import parse_item
-from events.models import Calendar, Event
+from events.models import Calendar, Event, Tombstone
 from events.services import item_save
+from events.tombstones import tombstones_prune
 
 from .conftest import vevent
 
@@ -318,6 +321,25 @@ def test_sync_collection_pages_with_limit(dav, calendar) -> None:
 def test_unknown_sync_token_is_a_clear_error(dav, calendar, token) -> None:
     response = dav.report(cal_path(calendar), _sync(token.format(pk=calendar.pk)))
     assert response.status_code == 403 and "valid-sync-token" in response.content.decode()
+
+
+def test_a_token_below_the_sync_floor_is_refused_and_a_full_listing_recovers(dav, calendar) -> None:
+    base = cal_path(calendar)
+    for uid in "abc":
+        dav.put(f"{base}{uid}.ics", vevent(uid))
+    old = _token(dav, dav.report(base, _sync()))
+    dav.request("DELETE", f"{base}a.ics")
+    after_delete = _token(dav, dav.report(base, _sync(old)))
+    Tombstone.objects.update(deleted_at=timezone.now() - timedelta(days=365))
+    assert tombstones_prune() == 1
+
+    refused = dav.report(base, _sync(old))  # it would need the deletion of a.ics, which is gone
+    assert refused.status_code == 403 and "valid-sync-token" in refused.content.decode()
+    assert responses(dav, dav.report(base, _sync(after_delete))) == {}  # a token at the floor still works
+    listing = dav.report(base, _sync())  # what clients do next (RFC 6578 3.2): list everything again
+    assert set(responses(dav, listing)) == {f"{base}b.ics", f"{base}c.ics"}
+    dav.put(f"{base}d.ics", vevent("d"))
+    assert set(responses(dav, dav.report(base, _sync(_token(dav, listing))))) == {f"{base}d.ics"}
 
 
 def test_free_busy_query(dav, calendar, weekly) -> None:

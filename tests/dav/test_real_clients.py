@@ -13,12 +13,14 @@ from pathlib import Path
 
 import caldav
 import pytest
-from caldav.lib.error import ETagMismatchError
+from caldav.lib.error import AuthorizationError, ETagMismatchError
+from django.utils import timezone
 
 from dav.services import app_password_create
 from events.ical import parse_calendar, parse_item
-from events.models import Calendar, Event
+from events.models import Calendar, Event, Tombstone
 from events.services import item_delete, item_save
+from events.tombstones import tombstones_prune
 
 from .conftest import vevent
 
@@ -114,6 +116,29 @@ def test_caldav_library_tasks(device, member) -> None:
     todo.complete()
     stored = Event.objects.get(uid="task-1")
     assert stored.kind == "VTODO" and stored.status == "COMPLETED" and stored.calendar.components == "VTODO"
+
+
+def test_caldav_library_recovers_from_a_token_below_the_sync_floor(device, member) -> None:
+    client, _ = device
+    work = client.principal().make_calendar(name="Work")
+    for uid in ("one", "two", "three"):
+        work.save_event(vevent(uid))
+    token = work.get_objects_by_sync_token().sync_token
+    work.event_by_uid("one").delete()
+    Tombstone.objects.update(deleted_at=timezone.now() - timedelta(days=365))
+    assert tombstones_prune() == 1
+
+    with pytest.raises(AuthorizationError) as refused:  # RFC 6578 3.2: the token expired, not the password
+        work.get_objects_by_sync_token(token, disable_fallback=True)
+    assert "{DAV:}valid-sync-token" in refused.value.preconditions
+    # The library's own recovery: it lists the calendar in full, which holds exactly what is left.
+    recovered = work.get_objects_by_sync_token(token, load_objects=True)
+    assert sorted(str(o.icalendar_component["UID"]) for o in recovered) == ["three", "two"]
+    # A client starting over with no token gets a real one again, and incremental syncs go on from it.
+    fresh = work.get_objects_by_sync_token()
+    work.save_event(vevent("four"))
+    later = work.get_objects_by_sync_token(fresh.sync_token, load_objects=True)
+    assert [str(o.icalendar_component["UID"]) for o in later] == ["four"]
 
 
 # --- vdirsyncer ---------------------------------------------------------------------------------
