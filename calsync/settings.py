@@ -502,13 +502,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-tombstones": {"task": "events.tasks.prune_tombstones", "schedule": 3600.0},
 }
 
-# Deleted items are reported to sync tokens (CalDAV clients, calsync's own sync cursors) for this many days; an
-# older token is refused and its client lists the calendar again. The organisation's own setting, where there is
-# one, is read through events.tombstones.tombstone_retention. Pruning deletes at most a batch per transaction.
-TOMBSTONE_RETENTION_DAYS = env.int("TOMBSTONE_RETENTION_DAYS", default=90)
+# Deleted items are reported to sync tokens (CalDAV clients, calsync's own sync cursors) for as long as the
+# organisation keeps its sync history (events.tombstones.tombstone_retention); an older token is refused and its
+# client lists the calendar again. Pruning deletes at most a batch per transaction.
 TOMBSTONE_PRUNE_BATCH = env.int("TOMBSTONE_PRUNE_BATCH", default=1000)
-if TOMBSTONE_RETENTION_DAYS < 1 or TOMBSTONE_PRUNE_BATCH < 1:
-    raise ImproperlyConfigured("TOMBSTONE_RETENTION_DAYS and TOMBSTONE_PRUNE_BATCH must be at least 1.")
+if TOMBSTONE_PRUNE_BATCH < 1:
+    raise ImproperlyConfigured("TOMBSTONE_PRUNE_BATCH must be at least 1.")
 
 # --- secrets at rest ----------------------------------------------------------
 

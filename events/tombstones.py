@@ -28,11 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def tombstone_retention(tenant: Tenant) -> timedelta:
-    """How long this organisation's deletions stay reportable to sync tokens.
-
-    The one place to read the organisation's retention setting once it exists; until then the operator's default.
-    """
-    return timedelta(days=settings.TOMBSTONE_RETENTION_DAYS)
+    """How long this organisation's deletions stay reportable to sync tokens: as long as it keeps its sync history
+    (its retention setting, within the operator's limits)."""
+    return timedelta(days=tenant.retention_days)
 
 
 def token_expired(*, calendar: Calendar, since: int) -> bool:

@@ -28,7 +28,7 @@ def _delete(calendar: Calendar, uid: str, *, days_ago: int) -> int:
 
 
 def test_old_tombstones_go_and_the_floor_rises_to_the_newest_one_pruned(calendar, settings) -> None:
-    settings.TOMBSTONE_RETENTION_DAYS = 90
+    settings.RETENTION_DEFAULT_DAYS = 90  # the organisation has not chosen: the operator's default
     first = _delete(calendar, "a", days_ago=120)
     second = _delete(calendar, "b", days_ago=91)
     recent = _delete(calendar, "c", days_ago=10)
@@ -78,3 +78,14 @@ def test_the_operator_command_prunes_in_batches(calendar, capsys) -> None:
     assert '"pruned": 3' in capsys.readouterr().out and not Tombstone.objects.exists()
     with pytest.raises(Exception, match="at least 1"):
         call_command("prune_tombstones", "--batch", "0")
+
+
+def test_an_organisation_that_keeps_its_history_longer_keeps_its_tombstones_longer(calendar, settings) -> None:
+    settings.RETENTION_DEFAULT_DAYS = 90
+    calendar.tenant.log_retention_days = 365
+    calendar.tenant.save(update_fields=["log_retention_days"])
+    _delete(calendar, "a", days_ago=120)
+    assert tombstones_prune() == 0  # past the operator's default, within the organisation's own period
+    calendar.tenant.log_retention_days = 30
+    calendar.tenant.save(update_fields=["log_retention_days"])
+    assert tombstones_prune() == 1
