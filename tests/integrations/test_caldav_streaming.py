@@ -214,3 +214,22 @@ def test_after_a_first_sync_the_echo_costs_one_report_and_no_fetch(member, calen
     sent.clear()
     sync_now(Integration.objects.get(pk=integration.pk), run_on_commit)
     assert [s for s in sent if s.startswith(("REPORT", "PROPFIND", "GET"))] == ["REPORT"]
+
+
+def test_writes_and_streamed_reads_share_one_kept_alive_connection(xandikos, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Radicale's built-in server closes every connection after its reply; Xandikos keeps them open.
+    import socket
+
+    side = CalDAVSide(CalDAVClient(xandikos.base_url, xandikos.username, xandikos.password),
+                      xandikos.new_calendar("Kept alive"))  # fmt: skip
+    connects: list[object] = []
+    original = socket.socket.connect
+    monkeypatch.setattr(
+        socket.socket, "connect", lambda sock, address: connects.append(address) or original(sock, address)
+    )
+    monkeypatch.setattr(adapter, "MULTIGET_BATCH", 4)
+    for i in range(10):
+        side.create(event(f"alive{i}@calsync"))
+    listing = side.changes(None)
+    assert len(list(listing.changed)) == 10 and list(side.changes(listing.cursor).changed) == []
+    assert len(connects) == 1  # 10 PUTs, a REPORT, 3 streamed multigets and a REPORT
