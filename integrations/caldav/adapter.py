@@ -83,17 +83,18 @@ class CalDAVSide:
         return self._etag_changes({}, None)
 
     def _sync_collection(self, token: str, known: Known | None) -> Changes:
+        complete = not token
         listed: list[tuple[str, str]] = []
-        changes = Changes(changed=(), deleted=[], cursor=token, complete=not token, skipped=[])
+        deleted: list[str] = []
+        skipped: list[tuple[str, str]] = []
         while True:
-            truncated, token = self._sync_page(token, listed, changes.deleted)  # type: ignore[arg-type]
+            truncated, token = self._sync_page(token, listed, deleted)
             if not truncated:
                 break
         if not token:
             raise _NoSyncCollection  # a reply that names no token to go on from is no sync-collection
-        changes.cursor = token
-        changes.changed = self._fetched(listed, known, changes.skipped)  # type: ignore[arg-type]
-        return changes
+        changed = self._fetched(listed, known, skipped)
+        return Changes(changed=changed, deleted=deleted, cursor=token, complete=complete, skipped=skipped)
 
     def _sync_page(self, token: str, listed: list[tuple[str, str]], deleted: list[str]) -> tuple[bool, str]:
         """One sync-collection reply: its changes into `listed` and `deleted`; whether the server truncated it
@@ -104,11 +105,11 @@ class CalDAVSide:
             "<d:prop><d:getetag/></d:prop></d:sync-collection>"
         )
         response = self.client.report(self.calendar_url, body, depth=0, stream=True)
+        if not token and 400 <= response.status < 500 and response.status != 401:
+            raise _NoSyncCollection  # refused even from the start: this server lists by ETags
         if response.status in (403, 409, 412) and any(c.encode() in response.body for c in _EXPIRED):
             # Radicale answers 403, Xandikos 412: both with DAV:valid-sync-token (RFC 6578 3.2).
             raise CursorExpired("The CalDAV server no longer knows the last sync token.")
-        if not token and 400 <= response.status < 500 and response.status != 401:
-            raise _NoSyncCollection  # refused even from the start: this server lists by ETags
         truncated = False
         for node in _checked(response).elements():
             if node.tag == "{DAV:}sync-token":
