@@ -104,7 +104,7 @@ class CalDAVSide:
             f"<d:sync-token>{escape(token)}</d:sync-token><d:sync-level>1</d:sync-level>"
             "<d:prop><d:getetag/></d:prop></d:sync-collection>"
         )
-        response = self.client.report(self.calendar_url, body, depth=0, stream=True)
+        response = self.client.report(self.calendar_url, body, depth=0, stream=True, listing=True)
         if not token and 400 <= response.status < 500 and response.status != 401:
             raise _NoSyncCollection  # refused even from the start: this server lists by ETags
         if response.status in (403, 409, 412) and any(c.encode() in response.body for c in _EXPIRED):

@@ -31,6 +31,9 @@ NS = {
 # Never resolve entities or fetch anything while parsing what a server sent.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
 TIMEOUT = 30
+# A whole calendar's listing may take a server minutes to compose: Radicale writes a history entry per item the
+# first time anyone asks a calendar for a sync token (15 to 20 s for 1,000 items on a loaded machine).
+LISTING_TIMEOUTS = 10
 
 
 class ConnectError(PermanentError):
@@ -136,12 +139,15 @@ class CalDAVClient:
         headers: dict[str, str] | None = None,
         passed: tuple[int, ...] = (),
         stream: bool = False,
+        listing: bool = False,
     ) -> Response:
         """One request; a refusal of the credentials or a server failure raises (sync.errors), except the statuses
-        in `passed`, which the caller reads itself. With `stream`, a 207's body is left for `Response.elements()`."""
+        in `passed`, which the caller reads itself. With `stream`, a 207's body is left for `Response.elements()`;
+        a `listing` (of a whole calendar) may take LISTING_TIMEOUTS times as long."""
+        timeout = TIMEOUT * (LISTING_TIMEOUTS if listing else 1)
         try:
             raw = self.dav.session.request(
-                method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=TIMEOUT,
+                method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=timeout,
                 verify=self.verify, allow_redirects=method in ("GET", "PROPFIND"), stream=stream,
             )  # fmt: skip
             if stream and raw.status_code == 207:
@@ -167,12 +173,12 @@ class CalDAVClient:
 
     def propfind_elements(self, url: str, props: str, depth: int) -> Iterator[Any]:
         """PROPFIND, its DAV:response elements read one by one as they arrive (Response.elements)."""
-        return self._propfind(url, props, depth, stream=True).elements()
+        return self._propfind(url, props, depth, stream=True, listing=True).elements()
 
-    def _propfind(self, url: str, props: str, depth: int, stream: bool) -> Response:
+    def _propfind(self, url: str, props: str, depth: int, stream: bool, listing: bool = False) -> Response:
         body = f'<?xml version="1.0" encoding="utf-8"?><d:propfind {_XMLNS}><d:prop>{props}</d:prop></d:propfind>'
         headers = {"Depth": str(depth), "Content-Type": "application/xml"}
-        response = self.request("PROPFIND", url, body, headers, stream=stream)
+        response = self.request("PROPFIND", url, body, headers, stream=stream, listing=listing)
         if response.status == 404:
             raise PermanentError(f"The CalDAV server has nothing at {urlsplit(url).path}.")
         if response.status != 207:
@@ -197,9 +203,9 @@ class CalDAVClient:
         statuses = [_text(p, "d:status") for p in response.xml().iterfind("d:response/d:propstat", NS)]
         return bool(statuses) and all(" 200 " in f"{s} " for s in statuses)
 
-    def report(self, url: str, body: str, depth: int = 1, stream: bool = False) -> Response:
+    def report(self, url: str, body: str, depth: int = 1, stream: bool = False, listing: bool = False) -> Response:
         headers = {"Depth": str(depth), "Content-Type": "application/xml"}
-        return self.request("REPORT", url, body, headers, stream=stream)
+        return self.request("REPORT", url, body, headers, stream=stream, listing=listing)
 
     # --- discovery ----------------------------------------------------------------------
 
