@@ -409,12 +409,28 @@ def _calendars(data: str | bytes) -> list[icalendar.Component]:
         raise ICalError("This is not UTF-8 text.") from None
     check_calendar_text(text)
     try:
-        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+        calendars = icalendar.Calendar.from_ical(_without_known_zones(text), multiple=True)
     except Exception as exc:  # the parser raises bare ValueError/KeyError/IndexError on bad input
         raise ICalError(f"This is not valid iCalendar data ({_short(exc)}).") from exc
     if not calendars or not any(cal.name == "VCALENDAR" for cal in calendars):
         raise ICalError("This is not complete iCalendar data: no BEGIN:VCALENDAR ... END:VCALENDAR found.")
     return list(calendars)
+
+
+# A VTIMEZONE whose TZID is an IANA name changes nothing: icalendar then takes the zone from zoneinfo and ignores
+# the definition. Reading it can cost more than the event (Europe/Berlin as icalendar writes it lists 114 RDATEs),
+# so it is left out before parsing. A folded TZID line does not match, and keeps its VTIMEZONE.
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\r?\n(.*?)^END:VTIMEZONE\r?(?:\n|\Z)", re.S | re.M | re.I)
+_TZID_LINE = re.compile(r"^TZID:([^\r\n]*)\r?\n(?![ \t])", re.M | re.I)
+
+
+def _without_known_zones(text: str) -> str:
+    return _VTIMEZONE.sub(_unless_known_zone, text)
+
+
+def _unless_known_zone(block: re.Match[str]) -> str:
+    tzid = _TZID_LINE.search(block.group(1))
+    return "" if tzid is not None and tzid.group(1) in _available_zones() else block.group(0)
 
 
 def _vcomponents(calendars: list[icalendar.Component]) -> Iterator[icalendar.Component]:

@@ -1,15 +1,17 @@
 """A CalDAV calendar as a side of a sync.
 
-Ids are resource paths, versions are ETags. Incremental reads use
-sync-collection (RFC 6578), with calendar-multiget (RFC 4791 7.9) in batches for
-the changed items; servers without sync-collection fall back to comparing the
-collection's ETags. Writes carry If-Match / If-None-Match (RFC 4791 5.3.2).
+Ids are resource paths, versions are ETags. A read lists hrefs and ETags only: sync-collection (RFC 6578; with
+an empty token, the whole calendar) or, on servers without it, a PROPFIND of the ETags compared with the last
+listing's. The items themselves then come by calendar-multiget (RFC 4791 7.9) in batches, yielded batch by
+batch, so a sync holds one batch of items whatever the calendar's size; those whose ETag the sync already
+records (the echo of its own writes) are not fetched at all. Writes carry If-Match / If-None-Match
+(RFC 4791 5.3.2) and record the ETag the server answers with.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -17,14 +19,21 @@ from xml.sax.saxutils import escape
 
 from events.ical import ICalError, Item, items_to_calendar, parse_item
 from events.services import resource_name_for
-from sync.adapter import Changes, Entry
+from sync.adapter import Changes, Entry, Known
 from sync.errors import CursorExpired, ItemRejected, NotFound, PermanentError, PreconditionFailed, TransientError
 
-from .client import _XMLNS, NS, CalDAVClient, Response, _text
+from .client import _XMLNS, CalDAVClient, Response, _text
 from .scheduling import server_may_schedule, without_server_scheduling
 
-MULTIGET_BATCH = 100
+MULTIGET_BATCH = 200
+# (href, ETag) pairs asked about at once: which of them the sync already records.
+KNOWN_PAGE = 1000
 _CALENDAR_DATA = "<d:getetag/><c:calendar-data/>"
+_EXPIRED = ("valid-sync-token",)  # RFC 6578 3.2 precondition
+
+
+class _NoSyncCollection(Exception):
+    """The server refuses sync-collection itself (an initial one, from an empty token)."""
 
 
 @dataclass
@@ -38,6 +47,8 @@ class CalDAVSide:
     own_addresses: tuple[str, ...] = ()
     # Calendar apps write whole items back, and some drop X- properties: calsync keeps its own (events.hidden).
     may_drop_hidden_fields: ClassVar[bool] = True
+    # changes() leaves out, unfetched, the items whose ETag the sync already records (sync.adapter.Known).
+    takes_known: ClassVar[bool] = True
 
     @property
     def _own_path(self) -> str:
@@ -48,7 +59,9 @@ class CalDAVSide:
 
     # --- reading -------------------------------------------------------------------------
 
-    def changes(self, cursor: str | None) -> Changes:
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
+        """With `known`, an incremental read skips the items it names. A complete listing (no cursor) lists
+        every item, known or not: the engine takes an unlisted item for deleted."""
         if cursor is None:
             return self._listing()
         if cursor.startswith("etags:"):
@@ -56,127 +69,119 @@ class CalDAVSide:
                 previous = json.loads(cursor[6:])
             except ValueError:
                 raise CursorExpired("The stored ETag listing is unreadable.") from None
-            return self._etag_changes(previous)
-        return self._sync_collection(cursor)
+            return self._etag_changes(previous, known)
+        return self._sync_collection(cursor, known)
 
     def _listing(self) -> Changes:
-        """Everything in the calendar, and a cursor from just before the listing (so nothing slips past)."""
-        token = self._sync_token() if self.supports_sync else ""
-        ctag = "" if token else self._ctag()
-        response = self.client.report(self.calendar_url, _query('<c:comp-filter name="VCALENDAR"/>'), depth=1)
-        tree = _multistatus(response)
-        if self._truncated(tree):
-            # The server cut the answer short (RFC 4918 507): list the hrefs instead and fetch them in batches.
-            listing = self._etag_changes({})
-            return Changes(listing.changed, [], token or listing.cursor, complete=True, skipped=listing.skipped)
-        entries, skipped, etags = self._entries(tree)
-        cursor = token or _etag_cursor(ctag, etags)
-        return Changes(changed=entries, deleted=[], cursor=cursor, complete=True, skipped=skipped)
+        """Everything in the calendar: sync-collection from an empty token (RFC 6578 3.8) names every member and
+        the token to continue from in one reply; servers without it list by ETags."""
+        if self.supports_sync:
+            try:
+                return self._sync_collection("", None)
+            except _NoSyncCollection:
+                self.supports_sync = False
+        return self._etag_changes({}, None)
 
-    def _truncated(self, tree: Any) -> bool:
-        return any(
-            _path(node).rstrip("/") == self._own_path and _status(node) == 507
-            for node in tree.findall("d:response", NS)
-        )
-
-    def _sync_token(self) -> str:
-        tree = self.client.propfind(self.calendar_url, "<d:sync-token/>", depth=0)
-        token = _text(tree, "d:response/d:propstat/d:prop/d:sync-token")
-        if not token:
-            self.supports_sync = False
-        return token
-
-    def _sync_collection(self, token: str) -> Changes:
-        changed_paths: list[str] = []
+    def _sync_collection(self, token: str, known: Known | None) -> Changes:
+        complete = not token
+        listed: list[tuple[str, str]] = []
         deleted: list[str] = []
+        skipped: list[tuple[str, str]] = []
         while True:
-            body = (
-                f'<?xml version="1.0" encoding="utf-8"?><d:sync-collection {_XMLNS}>'
-                f"<d:sync-token>{escape(token)}</d:sync-token><d:sync-level>1</d:sync-level>"
-                "<d:prop><d:getetag/></d:prop></d:sync-collection>"
-            )
-            response = self.client.report(self.calendar_url, body, depth=0)
-            if response.status in (403, 409, 412) and b"valid-sync-token" in response.body:
-                # Radicale answers 403, Xandikos 412: both with DAV:valid-sync-token (RFC 6578 3.2).
-                raise CursorExpired("The CalDAV server no longer knows the last sync token.")
-            tree = _multistatus(response)
-            truncated = False
-            for node in tree.findall("d:response", NS):
-                path = _path(node)
-                status = _status(node)
-                if path.rstrip("/") == self._own_path:
-                    truncated = status == 507  # more changes to fetch with the new token (RFC 6578 3.6)
-                elif status == 404:
-                    deleted.append(path)
-                else:
-                    changed_paths.append(path)
-            token = _text(tree, "d:sync-token") or token
+            truncated, token = self._sync_page(token, listed, deleted)
             if not truncated:
                 break
-        entries, skipped = self._multiget(dict.fromkeys(changed_paths))
-        return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
+        if not token:
+            raise _NoSyncCollection  # a reply that names no token to go on from is no sync-collection
+        changed = self._fetched(listed, known, skipped)
+        return Changes(changed=changed, deleted=deleted, cursor=token, complete=complete, skipped=skipped)
+
+    def _sync_page(self, token: str, listed: list[tuple[str, str]], deleted: list[str]) -> tuple[bool, str]:
+        """One sync-collection reply: its changes into `listed` and `deleted`; whether the server truncated it
+        (RFC 6578 3.6: ask again from the new token), and that token."""
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><d:sync-collection {_XMLNS}>'
+            f"<d:sync-token>{escape(token)}</d:sync-token><d:sync-level>1</d:sync-level>"
+            "<d:prop><d:getetag/></d:prop></d:sync-collection>"
+        )
+        response = self.client.report(self.calendar_url, body, depth=0, stream=True, listing=True)
+        if not token and 400 <= response.status < 500 and response.status != 401:
+            raise _NoSyncCollection  # refused even from the start: this server lists by ETags
+        if response.status in (403, 409, 412) and any(c.encode() in response.body for c in _EXPIRED):
+            # Radicale answers 403, Xandikos 412: both with DAV:valid-sync-token (RFC 6578 3.2).
+            raise CursorExpired("The CalDAV server no longer knows the last sync token.")
+        truncated = False
+        for node in _checked(response).elements():
+            if node.tag == "{DAV:}sync-token":
+                token = (node.text or "").strip() or token
+            elif (path := _path(node)).rstrip("/") == self._own_path:
+                truncated = _status(node) == 507
+            elif _status(node) == 404:
+                deleted.append(path)
+            elif not path.endswith("/"):
+                listed.append((path, _text(node, "d:propstat/d:prop/d:getetag")))
+        return truncated, token
 
     def _ctag(self) -> str:
         tree = self.client.propfind(self.calendar_url, "<cs:getctag/>", depth=0)
         return _text(tree, "d:response/d:propstat/d:prop/cs:getctag")
 
-    def _etag_changes(self, previous: dict[str, Any]) -> Changes:
+    def _etag_changes(self, previous: dict[str, Any], known: Known | None) -> Changes:
         """For servers without sync-collection: the collection's CTag says whether anything changed (one
         request); if it did, compare every resource's ETag with the last listing's."""
         ctag = self._ctag()
-        if ctag and ctag == previous.get("ctag"):
+        if previous and ctag and ctag == previous.get("ctag"):
             return Changes(changed=[], deleted=[], cursor=_etag_cursor(ctag, previous["etags"]))
-        tree = self.client.propfind(self.calendar_url, "<d:getetag/>", depth=1)
         current = {
-            _path(n): _text(n, "d:propstat/d:prop/d:getetag")
-            for n in tree.findall("d:response", NS)
-            if _path(n).rstrip("/") != self._own_path
+            path: _text(node, "d:propstat/d:prop/d:getetag")
+            for node in self.client.propfind_elements(self.calendar_url, "<d:getetag/>", depth=1)
+            if (path := _path(node)).rstrip("/") != self._own_path and not path.endswith("/")
         }
-        known: dict[str, str] = previous.get("etags", {})
-        changed = [path for path, etag in current.items() if known.get(path) != etag]
-        entries, skipped = self._multiget(changed)
+        before: dict[str, str] = previous.get("etags", {})
+        skipped: list[tuple[str, str]] = []
+        listed = [(path, etag) for path, etag in current.items() if before.get(path) != etag]
         return Changes(
-            changed=entries,
-            deleted=[path for path in known if path not in current],
+            changed=self._fetched(listed, known, skipped),
+            deleted=[path for path in before if path not in current],
             cursor=_etag_cursor(ctag, current),
+            complete=not previous,
             skipped=skipped,
         )
 
-    def _multiget(self, paths: Iterable[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
-        entries: list[Entry] = []
-        skipped: list[tuple[str, str]] = []
-        for batch in _batches(list(paths), MULTIGET_BATCH):
-            hrefs = "".join(f"<d:href>{escape(quote(p))}</d:href>" for p in batch)
-            body = (
-                f'<?xml version="1.0" encoding="utf-8"?><c:calendar-multiget {_XMLNS}>'
-                f"<d:prop>{_CALENDAR_DATA}</d:prop>{hrefs}</c:calendar-multiget>"
-            )
-            found, problems, _ = self._entries(_multistatus(self.client.report(self.calendar_url, body, depth=1)))
-            entries += found
-            skipped += problems
-        return entries, skipped
+    def _fetched(
+        self, listed: list[tuple[str, str]], known: Known | None, skipped: list[tuple[str, str]]
+    ) -> Iterator[Entry]:
+        """The listed items, fetched batch by batch as the sync reads them, except those `known` names."""
+        for start in range(0, len(listed), KNOWN_PAGE):
+            page = listed[start : start + KNOWN_PAGE]
+            echoes = known(page) if known is not None else set()
+            wanted = [path for path, _ in page if path not in echoes]
+            for batch in _batches(wanted, MULTIGET_BATCH):
+                yield from self._multiget(batch, skipped)
 
-    def _entries(self, tree: Any) -> tuple[list[Entry], list[tuple[str, str]], dict[str, str]]:
-        entries: list[Entry] = []
-        skipped: list[tuple[str, str]] = []
-        etags: dict[str, str] = {}
-        for node in tree.findall("d:response", NS):
-            if _status(node) == 404:
-                continue  # deleted between the change report and the multiget: the next run sees it
-            path = _path(node)
-            if path.rstrip("/") == self._own_path:
-                continue
+    def _multiget(self, paths: Sequence[str], skipped: list[tuple[str, str]]) -> Iterator[Entry]:
+        hrefs = "".join(f"<d:href>{escape(quote(p))}</d:href>" for p in paths)
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><c:calendar-multiget {_XMLNS}>'
+            f"<d:prop>{_CALENDAR_DATA}</d:prop>{hrefs}</c:calendar-multiget>"
+        )
+        response = self.client.report(self.calendar_url, body, depth=1, stream=True)
+        yield from self._entries(_checked(response).elements(), skipped)
+
+    def _entries(self, nodes: Iterator[Any], skipped: list[tuple[str, str]]) -> Iterator[Entry]:
+        for node in nodes:
+            path = _path(node) if node.tag == "{DAV:}response" else ""
+            if not path or path.rstrip("/") == self._own_path or _status(node) == 404:
+                continue  # a 404: deleted since it was listed, which the next read reports
             etag = _text(node, "d:propstat/d:prop/d:getetag")
             data = _text(node, "d:propstat/d:prop/c:calendar-data")
-            etags[path] = etag
             if not data:
                 skipped.append((path, "The CalDAV server sent this item without its data."))
                 continue
             try:
-                entries.append(Entry(id=path, version=etag, item=parse_item(data)))
+                yield Entry(id=path, version=etag, item=parse_item(data))
             except ICalError as exc:
                 skipped.append((path, f"calsync cannot read this item: {exc}"))
-        return entries, skipped, etags
 
     def get(self, id: str) -> Entry | None:
         response = self.client.request("GET", self._href(id))
@@ -197,8 +202,8 @@ class CalDAVSide:
         for component in self.components:
             inner = f'<c:comp-filter name="{component}">{match}</c:comp-filter>'
             filter_ = f'<c:comp-filter name="VCALENDAR">{inner}</c:comp-filter>'
-            entries, _, _ = self._entries(_multistatus(self.client.report(self.calendar_url, _query(filter_))))
-            found = next((e for e in entries if e.uid == uid), None)
+            response = _checked(self.client.report(self.calendar_url, _query(filter_), stream=True))
+            found = next((e for e in self._entries(response.elements(), []) if e.uid == uid), None)
             if found is not None:
                 return found
         return None
@@ -251,19 +256,15 @@ class CalDAVSide:
             raise ItemRejected(_refusal(response))
         if response.status >= 300:
             raise PermanentError(f"The CalDAV server answered {response.status} to a write.")
-        etag = response.etag or self._etag(path)
-        return Entry(id=path, version=etag, item=item)
+        # A server that changed the data on PUT sends no ETag (RFC 4791 5.3.4): nothing is recorded, and the next
+        # read fetches the item once, as the server keeps it, and records its ETag.
+        return Entry(id=path, version=response.etag, item=item)
 
     def _body(self, item: Item) -> bytes:
         calendar = items_to_calendar([item])
         if not server_may_schedule(item, self.own_addresses):
             calendar = without_server_scheduling(calendar)
         return bytes(calendar.to_ical())
-
-    def _etag(self, path: str) -> str:
-        """Servers may change the data on PUT and then send no ETag (RFC 4791 5.3.4): ask for it."""
-        tree = self.client.propfind(self._href(path), "<d:getetag/>", depth=0)
-        return _text(tree, "d:response/d:propstat/d:prop/d:getetag")
 
 
 def _etag_cursor(ctag: str, etags: dict[str, str]) -> str:
@@ -292,14 +293,14 @@ def _query(filter_: str) -> str:
     )
 
 
-def _multistatus(response: Response) -> Any:
+def _checked(response: Response) -> Response:
     if response.status == 403:
         raise PermanentError("The CalDAV server no longer lets this account read the calendar.")
     if response.status == 404:
         raise PermanentError("The CalDAV calendar no longer exists. Choose another one or disconnect.")
     if response.status != 207:
         raise TransientError(f"The CalDAV server answered a report with {response.status}.")
-    return response.xml()
+    return response
 
 
 def _path(node: Any) -> str:
@@ -313,6 +314,6 @@ def _status(node: Any) -> int:
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 200
 
 
-def _batches(values: list[str], size: int) -> Iterator[list[str]]:
+def _batches(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]

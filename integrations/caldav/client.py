@@ -7,6 +7,7 @@ Every failure becomes one of sync.errors, with a message a user can act on
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +31,9 @@ NS = {
 # Never resolve entities or fetch anything while parsing what a server sent.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
 TIMEOUT = 30
+# A whole calendar's listing may take a server minutes to compose: Radicale writes a history entry per item the
+# first time anyone asks a calendar for a sync token (15 to 20 s for 1,000 items on a loaded machine).
+LISTING_TIMEOUTS = 10
 
 
 class ConnectError(PermanentError):
@@ -54,11 +58,17 @@ class RemoteCalendar:
         return "VEVENT" in self.components
 
 
+# What a multistatus is read for, one element at a time (the rest of the document is dropped as it goes).
+_STREAMED = ("{DAV:}response", "{DAV:}sync-token")
+
+
 @dataclass
 class Response:
     status: int
     headers: dict[str, str]
     body: bytes
+    # A 207 asked for with stream=True: its body is read by `elements()`, as it arrives.
+    raw: Any = field(default=None, repr=False)
 
     def xml(self) -> Any:
         try:
@@ -66,9 +76,38 @@ class Response:
         except etree.XMLSyntaxError as exc:
             raise TransientError("The CalDAV server sent a reply that is not valid XML.") from exc
 
+    def elements(self) -> Iterator[Any]:
+        """The multistatus's DAV:response elements and its DAV:sync-token, each parsed as its bytes arrive and
+        dropped once the next one is asked for: a listing of any length is never held whole."""
+        parser = etree.XMLPullParser(events=("end",), tag=_STREAMED, resolve_entities=False, no_network=True)
+        chunks = self.raw.iter_content(65536) if self.raw is not None else [self.body]
+        try:
+            for chunk in chunks:
+                parser.feed(chunk)
+                yield from _top_level(parser)
+            parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise TransientError("The CalDAV server sent a reply that is not valid XML.") from exc
+        except niquests.exceptions.RequestException as exc:  # the connection broke off mid-reply
+            raise TransientError("The CalDAV server's reply broke off; the next sync reads it again.") from exc
+        finally:
+            if self.raw is not None:
+                self.raw.close()
+
     @property
     def etag(self) -> str:
         return self.headers.get("etag", "")
+
+
+def _top_level(parser: Any) -> Iterator[Any]:
+    for _, element in parser.read_events():
+        parent = element.getparent()
+        if parent is None or parent.tag != "{DAV:}multistatus":
+            continue  # a DAV:sync-token inside a property, say
+        yield element
+        element.clear()
+        while element.getprevious() is not None:
+            del parent[0]
 
 
 @dataclass
@@ -99,14 +138,20 @@ class CalDAVClient:
         body: bytes | str = b"",
         headers: dict[str, str] | None = None,
         passed: tuple[int, ...] = (),
+        stream: bool = False,
+        listing: bool = False,
     ) -> Response:
         """One request; a refusal of the credentials or a server failure raises (sync.errors), except the statuses
-        in `passed`, which the caller reads itself."""
+        in `passed`, which the caller reads itself. With `stream`, a 207's body is left for `Response.elements()`;
+        a `listing` (of a whole calendar) may take LISTING_TIMEOUTS times as long."""
+        timeout = TIMEOUT * (LISTING_TIMEOUTS if listing else 1)
         try:
             raw = self.dav.session.request(
-                method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=TIMEOUT,
-                verify=self.verify, allow_redirects=method in ("GET", "PROPFIND"),
+                method, url, data=body or None, headers=headers or {}, auth=self.dav.auth, timeout=timeout,
+                verify=self.verify, allow_redirects=method in ("GET", "PROPFIND"), stream=stream,
             )  # fmt: skip
+            if stream and raw.status_code == 207:
+                return Response(207, {k.lower(): v for k, v in raw.headers.items()}, b"", raw=raw)
         except AddressRefused as exc:
             raise ConnectError(str(exc), "address") from exc
         except niquests.exceptions.SSLError as exc:
@@ -121,8 +166,19 @@ class CalDAVClient:
         return response
 
     def propfind(self, url: str, props: str, depth: int) -> Any:
+        tree = self._propfind(url, props, depth, stream=False).xml()
+        if tree.tag != "{DAV:}multistatus":
+            raise PermanentError(f"The server at {_host(url)} answered PROPFIND without a DAV:multistatus.")
+        return tree
+
+    def propfind_elements(self, url: str, props: str, depth: int) -> Iterator[Any]:
+        """PROPFIND, its DAV:response elements read one by one as they arrive (Response.elements)."""
+        return self._propfind(url, props, depth, stream=True, listing=True).elements()
+
+    def _propfind(self, url: str, props: str, depth: int, stream: bool, listing: bool = False) -> Response:
         body = f'<?xml version="1.0" encoding="utf-8"?><d:propfind {_XMLNS}><d:prop>{props}</d:prop></d:propfind>'
-        response = self.request("PROPFIND", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})
+        headers = {"Depth": str(depth), "Content-Type": "application/xml"}
+        response = self.request("PROPFIND", url, body, headers, stream=stream, listing=listing)
         if response.status == 404:
             raise PermanentError(f"The CalDAV server has nothing at {urlsplit(url).path}.")
         if response.status != 207:
@@ -130,10 +186,7 @@ class CalDAVClient:
                 f"The server at {_host(url)} answered PROPFIND with {response.status}, not 207 Multi-Status: "
                 "it does not behave like a CalDAV server."
             )
-        tree = response.xml()
-        if tree.tag != "{DAV:}multistatus":
-            raise PermanentError(f"The server at {_host(url)} answered PROPFIND without a DAV:multistatus.")
-        return tree
+        return response
 
     def color_set(self, url: str, color: str) -> bool:
         """PROPPATCH the calendar's colour (Apple's calendar-color, as #RRGGBBAA the way Apple writes it); False
@@ -150,8 +203,9 @@ class CalDAVClient:
         statuses = [_text(p, "d:status") for p in response.xml().iterfind("d:response/d:propstat", NS)]
         return bool(statuses) and all(" 200 " in f"{s} " for s in statuses)
 
-    def report(self, url: str, body: str, depth: int = 1) -> Response:
-        return self.request("REPORT", url, body, {"Depth": str(depth), "Content-Type": "application/xml"})
+    def report(self, url: str, body: str, depth: int = 1, stream: bool = False, listing: bool = False) -> Response:
+        headers = {"Depth": str(depth), "Content-Type": "application/xml"}
+        return self.request("REPORT", url, body, headers, stream=stream, listing=listing)
 
     # --- discovery ----------------------------------------------------------------------
 
