@@ -40,6 +40,7 @@ from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, 
 
 _EXPAND = {"$expand": EXPAND}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
+TAGGED_HELD = 5000  # see MicrosoftSide._tagged
 # Collections (a series' instances) page by 10 unless $top asks for more: https://learn.microsoft.com/graph/paging
 _TOP = "200"
 
@@ -138,10 +139,12 @@ class MicrosoftSide:
                 continue
             yield Entry(event["id"], _version(event), item)
 
-    def _tagged(self) -> dict[str, list[dict[str, str]]]:
+    def _tagged(self) -> dict[str, list[dict[str, str]]] | None:
         """The extended properties of the single events calsync wrote (only those carry them), for a whole round:
         one filtered listing finds them (a page per 200) instead of a read per event. Only the properties are
-        kept, not the events. https://learn.microsoft.com/graph/api/resources/extended-properties-overview"""
+        kept, and of at most TAGGED_HELD events: with more, None, and the round reads each page's single events
+        with theirs (a batch per 20) rather than hold them all.
+        https://learn.microsoft.com/graph/api/resources/extended-properties-overview"""
         flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}')"
         query = urlencode({"$filter": flt, "$expand": EXPAND, "$select": "id"}, quote_via=quote)
         link = f"{self.calendar_path}/events?{query}"
@@ -149,6 +152,8 @@ class MicrosoftSide:
         while link:
             answer = self.client.call("GET", link, headers=_PAGE)
             props.update({e["id"]: e.get("singleValueExtendedProperties") or [] for e in answer.get("value", [])})
+            if len(props) > TAGGED_HELD:
+                return None
             link = answer.get("@odata.nextLink", "")
         return props
 

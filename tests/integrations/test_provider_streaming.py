@@ -158,6 +158,8 @@ def test_known_echoes_are_skipped_unread_and_a_real_change_of_the_same_item_is_n
     side, user = provider.side(), provider.side()
     start = read(provider, side, None).changes.cursor
     ours = fill(side, 6, prefix="ours", series_every=3)  # the sync's own writes: its mappings record them
+    # An update's answer carries the version the listing then reports, as a create's does.
+    ours[0] = side.update(ours[0].id, event("ours0@x", "Event ours0 (renamed in calsync)"), ours[0].version)
     before = provider.requests()
     echo = read(provider, side, start, known=recorded(ours))
     assert echo.entries == [] and echo.changes.cursor
@@ -247,3 +249,17 @@ def test_a_paged_sync_interrupted_mid_listing_resumes_without_loss_or_duplicates
     conversions.clear()
     mirror_by_pages(side, local, store)  # nothing new: one cheap request
     assert conversions == [] and len(local.items) == 12
+
+
+def test_a_full_graph_round_holds_the_properties_of_a_bounded_number_of_events(  # type: ignore[no-untyped-def]
+    microsoft_provider, monkeypatch
+) -> None:
+    """Beyond TAGGED_HELD events that carry calsync's properties, a full round reads each page's single events
+    with theirs instead of holding them all, and lists the same."""
+    side = microsoft_provider.side()
+    fill(side, 6)  # written by calsync: each carries its UID (and business fields) as extended properties
+    held = read(microsoft_provider, side, None).entries
+    monkeypatch.setattr("integrations.microsoft.adapter.TAGGED_HELD", 2)
+    paged = read(microsoft_provider, microsoft_provider.side(), None).entries
+    assert [(e.id, e.version, e.item) for e in paged] == [(e.id, e.version, e.item) for e in held]
+    assert sorted(e.uid for e in paged) == sorted(f"e{n}@x" for n in range(6))
