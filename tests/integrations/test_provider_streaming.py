@@ -257,9 +257,10 @@ def test_a_full_graph_round_holds_the_properties_of_a_bounded_number_of_events( 
     """Beyond TAGGED_HELD events that carry calsync's properties, a full round reads each page's single events
     with theirs instead of holding them all, and lists the same."""
     side = microsoft_provider.side()
-    fill(side, 6)  # written by calsync: each carries its UID (and business fields) as extended properties
+    for n in range(6):  # written by calsync: each carries its UID and business fields as extended properties
+        side.create(event(f"e{n}@x", f"Event {n}", day=n, client="Acme", project=f"Project {n}"))
     held = read(microsoft_provider, side, None).entries
     monkeypatch.setattr("integrations.microsoft.adapter.TAGGED_HELD", 2)
     paged = read(microsoft_provider, microsoft_provider.side(), None).entries
     assert [(e.id, e.version, e.item) for e in paged] == [(e.id, e.version, e.item) for e in held]
-    assert sorted(e.uid for e in paged) == sorted(f"e{n}@x" for n in range(6))
+    assert sorted(e.item.master.project for e in paged) == [f"Project {n}" for n in range(6)]
