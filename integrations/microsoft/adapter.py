@@ -35,7 +35,7 @@ from integrations.meetings import organised_elsewhere
 from sync.adapter import Changes, Entry, Known
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
-from .client import GraphClient, error_for
+from .client import BATCH, GraphClient, error_for
 from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, to_component, to_event
 
 _EXPAND = {"$expand": EXPAND}
@@ -110,6 +110,7 @@ class MicrosoftSide:
         """Each page's single events (the echo of calsync's own writes left out before they are read again) and
         the series it touches, each series once however many pages list its occurrences."""
         read: set[str] = set()
+        waiting: list[str] = []  # series to read, a batch's worth at a time
         assert isinstance(changes.deleted, list)
         for answer in pages:
             values = answer.get("value", [])
@@ -125,9 +126,13 @@ class MicrosoftSide:
             yield from self._singles(singles.values(), changes)
             series = sorted({i["seriesMasterId"] for i in instances if i.get("seriesMasterId")} - read)
             read.update(series)
-            yield from self._series(series, changes, known)
+            waiting += series
+            if len(waiting) >= BATCH:
+                yield from self._series(waiting, changes, known)
+                waiting = []
             if answer.get("@odata.deltaLink"):
                 changes.cursor = json.dumps({"delta": answer["@odata.deltaLink"]})
+        yield from self._series(waiting, changes, known)
 
     def _singles(self, events: Iterable[dict[str, Any]], changes: Changes) -> Iterator[Entry]:
         assert isinstance(changes.skipped, list)
@@ -169,6 +174,8 @@ class MicrosoftSide:
     def _series(self, master_ids: list[str], changes: Changes, known: Known) -> Iterator[Entry]:
         """Series masters and their instances, read with JSON batching: two round trips per 20 series. A series
         whose version the sync already records is not converted."""
+        if not master_ids:
+            return
         start, end = _window()
         path = self.client.prefix + "/events/"
         window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}&$top={_TOP}"

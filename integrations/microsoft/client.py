@@ -32,6 +32,7 @@ from sync.errors import (
 _SLOTS: dict[str, threading.BoundedSemaphore] = {}
 _SLOTS_LOCK = threading.Lock()
 MAILBOX_CONCURRENCY = 4  # Graph allows four concurrent requests per mailbox
+BATCH = 20  # requests in one JSON batch: https://learn.microsoft.com/graph/json-batching
 
 
 @contextmanager
@@ -105,8 +106,8 @@ class GraphClient:
         pending = [{**r, "id": str(i)} for i, r in enumerate(requests_)]
         for _ in range(settings.MICROSOFT_RETRIES + 1):
             throttled, wait = [], 0.0
-            for start in range(0, len(pending), 20):
-                chunk = pending[start : start + 20]
+            for start in range(0, len(pending), BATCH):
+                chunk = pending[start : start + BATCH]
                 answer = self.call("POST", "/$batch", json={"requests": chunk})
                 for item in answer.get("responses", []):
                     if item["status"] in (429, 503):
