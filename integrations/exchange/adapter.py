@@ -11,8 +11,9 @@ the occurrence's 1-based index in the pattern).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from typing import Any
@@ -26,7 +27,7 @@ from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SEND_TO_ALL_AN
 from events.ical import Component, Item, as_utc
 from events.recurrence import Budget, rule_starts
 from integrations.microsoft.convert import pattern_from_rrule, rrule_from_pattern
-from sync.adapter import Changes, Entry
+from sync.adapter import Changes, Entry, Known
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed, SyncError
 
 from . import invitations
@@ -47,6 +48,8 @@ _MAX_OCCURRENCES = 5000
 
 
 class ExchangeSide:
+    takes_known = True  # changes() leaves out the echo of the sync's own writes (sync/adapter.py's Known)
+
     def __init__(self, account: Any, folder_id: str, zone: str = "UTC", refused: str = UPDATE_CREDENTIALS) -> None:
         self.account = account
         self.zone = zone
@@ -62,25 +65,51 @@ class ExchangeSide:
 
     # --- reading ----------------------------------------------------------------------------------------
 
-    def changes(self, cursor: str | None) -> Changes:
-        changed: list[str] = []
-        deleted: list[str] = []
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
+        """Streams: one SyncFolderItems page at a time (ids and ChangeKeys only), the page's items then read in
+        GetItem batches, leaving out the echo of the sync's own writes before they are fetched. The first page is
+        read here, so that a forgotten sync state is CursorExpired from this call; the cursor is the last page's
+        sync state, filled in once `changed` is exhausted."""
         # exchangelib falls back to the state the folder object kept from a previous round; a listing from the
         # start must really start from nothing.
         self.folder.item_sync_state = None
+        listing = self.folder.sync_items(sync_state=cursor or None, only_fields=["changekey"],
+                                         max_changes_returned=SYNC_PAGE)  # fmt: skip
         with self._translated():
-            for kind, item in self.folder.sync_items(sync_state=cursor or None, only_fields=["changekey"],
-                                                     max_changes_returned=SYNC_PAGE):  # fmt: skip
-                if kind == "delete":
-                    deleted.append(item.id)
-                elif kind in ("create", "update"):
-                    changed.append(item.id)
-            state = self.folder.item_sync_state
-        entries, skipped = self._read(list(dict.fromkeys(changed)))
-        read = {e.id for e in entries} | {s[0] for s in skipped}
-        gone = [i for i in changed if i not in read]  # deleted between the listing and the read
-        return Changes(changed=entries, deleted=[d for d in deleted if d not in read] + gone, cursor=state,
-                       complete=cursor is None, skipped=skipped)  # fmt: skip
+            first = next(listing, None)
+        changes = Changes(changed=(), deleted=[], cursor="", complete=cursor is None, skipped=[])
+        pages = self._pages(itertools.chain([first] if first else [], listing))
+        changes.changed = self._stream(pages, changes, known or (lambda pairs: set()))
+        return changes
+
+    def _pages(self, listing: Iterator[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:
+        """The listing's changes a page at a time; exchangelib asks for the next page only when it is reached."""
+        page: list[tuple[str, Any]] = []
+        while True:
+            with self._translated():
+                change = next(listing, None)
+            if change is None:
+                break
+            page.append(change)
+            if len(page) == SYNC_PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def _stream(self, pages: Iterator[list[tuple[str, Any]]], changes: Changes, known: Known) -> Iterator[Entry]:
+        assert isinstance(changes.deleted, list) and isinstance(changes.skipped, list)
+        for page in pages:
+            changes.deleted.extend(item.id for kind, item in page if kind == "delete")
+            versions = {item.id: item.changekey for kind, item in page if kind in ("create", "update")}
+            echo = known(list(versions.items())) if versions else set()
+            wanted = [i for i in versions if i not in echo]
+            entries, skipped = self._read(wanted)
+            read = {e.id for e in entries} | {s[0] for s in skipped}
+            changes.deleted.extend(i for i in wanted if i not in read)  # deleted between the listing and the read
+            changes.skipped.extend(skipped)
+            yield from entries
+        changes.cursor = self.folder.item_sync_state
 
     def _fetch(self, ids: Iterable[str], fields: list[str] = _READ) -> list[Any]:
         wanted = [(i, None) for i in ids]

@@ -14,14 +14,14 @@ emails is decided per write by the invitation policy (writing.send_updates, READ
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from googleapiclient.errors import HttpError
 
 from events.ical import Item
 from integrations.meetings import organised_elsewhere, owners_meeting
-from sync.adapter import Changes, Entry
+from sync.adapter import Changes, Entry, Known
 from sync.errors import UNREADABLE, ItemRejected, NotFound, PreconditionFailed
 
 from .client import GoogleApi, translate
@@ -38,7 +38,24 @@ def version_of(master: dict[str, Any], exceptions: Iterable[dict[str, Any]]) -> 
     return hashlib.sha256("|".join([master["etag"], *tags]).encode()).hexdigest()[:32]
 
 
+Group = tuple[dict[str, Any], list[dict[str, Any]]]  # a master (or single event) and its exceptions
+
+
+def _grouped(events: Iterable[dict[str, Any]]) -> dict[str, Group]:
+    """Events as series: each master that is not cancelled, with its exceptions."""
+    masters: dict[str, dict[str, Any]] = {}
+    exceptions: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        if "recurringEventId" in event:
+            exceptions.setdefault(event["recurringEventId"], []).append(event)
+        elif event.get("status") != "cancelled":
+            masters[event["id"]] = event
+    return {i: (master, exceptions.get(i, [])) for i, master in masters.items()}
+
+
 class GoogleSide:
+    takes_known = True  # changes() leaves out the echo of the sync's own writes (sync/adapter.py's Known)
+
     def __init__(self, api: GoogleApi, calendar_id: str, zone: str = "UTC", account: str = "") -> None:
         self.api = api
         self.calendar_id = calendar_id
@@ -49,39 +66,57 @@ class GoogleSide:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def _pages(self, **params: Any) -> tuple[list[dict[str, Any]], str]:
-        items: list[dict[str, Any]] = []
-        page_token = None
-        while True:
-            answer = self.api.execute(
-                self.events.list(calendarId=self.calendar_id, maxResults=PAGE_SIZE, pageToken=page_token, **params)
-            )
-            items.extend(answer.get("items", []))
-            page_token = answer.get("nextPageToken")
-            if not page_token:
-                return items, answer.get("nextSyncToken", "")
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
+        """Streams: one events.list page at a time, converted as it comes (sync/adapter.py's Changes). The first
+        page is read here, so that a forgotten sync token (410) is CursorExpired from this call; the cursor is
+        the nextSyncToken of the last page, filled in once `changed` is exhausted."""
+        params = (
+            {"showDeleted": False, "singleEvents": False}
+            if cursor is None
+            else {"syncToken": cursor, "showDeleted": True}
+        )
+        changes = Changes(changed=(), deleted=[], cursor="", complete=cursor is None, skipped=[])
+        changes.changed = self._stream(self._listing(**params), changes, known or (lambda pairs: set()))
+        return changes
 
-    def changes(self, cursor: str | None) -> Changes:
-        if cursor is None:
-            events, token = self._pages(showDeleted=False, singleEvents=False)
-            entries, skipped = self._entries(events)
-            return Changes(changed=entries, deleted=[], cursor=token, complete=True, skipped=skipped)
-        events, token = self._pages(syncToken=cursor, showDeleted=True)  # 410 fullSyncRequired: CursorExpired
+    def _listing(self, **params: Any) -> Iterator[dict[str, Any]]:
+        """events.list's answers, page by page; the first one is asked for before this returns."""
+
+        def page(token: str | None) -> dict[str, Any]:
+            request = self.events.list(calendarId=self.calendar_id, maxResults=PAGE_SIZE, pageToken=token, **params)
+            return self.api.execute(request)  # type: ignore[no-any-return]
+
+        def pages(answer: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            yield answer
+            while answer.get("nextPageToken"):
+                answer = page(answer["nextPageToken"])
+                yield answer
+
+        return pages(page(None))
+
+    def _stream(self, pages: Iterator[dict[str, Any]], changes: Changes, known: Known) -> Iterator[Entry]:
+        read: set[str] = set()  # series read whole already: their events may come on several pages
+        for answer in pages:
+            yield from self._page(answer.get("items", []), changes, known, read)
+            changes.cursor = answer.get("nextSyncToken", "")
+
+    def _page(self, events: list[dict[str, Any]], changes: Changes, known: Known, read: set[str]) -> Iterator[Entry]:
+        """One page's items. A single event is complete as listed; a series is read whole (all its exceptions,
+        whichever page they are on) by its iCalUID, in one batch for the page's series."""
         masters = {e["id"]: e for e in events if "recurringEventId" not in e}
-        deleted = [i for i, e in masters.items() if e.get("status") == "cancelled"]
-        touched = {e["recurringEventId"] for e in events if "recurringEventId" in e} | set(masters)
-        touched -= set(deleted)
-        # A changed single event is complete as listed; a series needs all of its exceptions.
-        complete = {i: e for i, e in masters.items() if i in touched and not e.get("recurrence")}
-        # Every event of a series shares its iCalUID, so each changed series is one list request, batched.
-        uids = self._series_uids(events, touched - complete.keys())
+        gone = [i for i, e in masters.items() if e.get("status") == "cancelled"]
+        assert isinstance(changes.deleted, list)
+        changes.deleted.extend(gone)
+        singles = {i: (e, []) for i, e in masters.items() if i not in gone and not e.get("recurrence")}
+        series = {e.get("recurringEventId") or e["id"] for e in events if e["id"] not in singles} - set(gone) - read
+        read |= series
+        uids = self._series_uids(events, series)
         answers = self._batched(
             [self.events.list(calendarId=self.calendar_id, iCalUID=uid, showDeleted=True, maxResults=PAGE_SIZE)
              for uid in uids]
         )  # fmt: skip
-        series = [e for answer in answers for e in answer.get("items", [])]
-        entries, skipped = self._entries([*complete.values(), *series])
-        return Changes(changed=entries, deleted=deleted, cursor=token, skipped=skipped)
+        groups = {**singles, **_grouped([e for answer in answers for e in answer.get("items", [])])}
+        yield from self._entries(groups, changes, known)
 
     def _series_uids(self, events: list[dict[str, Any]], series_ids: set[str]) -> list[str]:
         """The iCalUID of each changed series: from what was listed, else from its master, read in one batch,
@@ -100,28 +135,25 @@ class GoogleSide:
                 raise translate(failure) if isinstance(failure, HttpError) else failure
         return [answer for answer, _ in results]
 
-    def _entries(self, events: Iterable[dict[str, Any]]) -> tuple[list[Entry], list[tuple[str, str]]]:
-        masters: dict[str, dict[str, Any]] = {}
-        exceptions: dict[str, list[dict[str, Any]]] = {}
-        for event in events:
-            if "recurringEventId" in event:
-                exceptions.setdefault(event["recurringEventId"], []).append(event)
-            elif event.get("status") != "cancelled":
-                masters[event["id"]] = event
-        entries, skipped = [], []
-        for master_id, master in masters.items():
+    def _entries(self, groups: dict[str, Group], changes: Changes, known: Known) -> Iterator[Entry]:
+        """The groups as entries, leaving out (unconverted) those whose version the sync already records: the
+        echo of its own writes."""
+        versions = {i: version_of(master, exceptions) for i, (master, exceptions) in groups.items()}
+        echo = known(list(versions.items())) if versions else set()
+        assert isinstance(changes.skipped, list)
+        for master_id, (master, exceptions) in groups.items():
+            if master_id in echo:
+                continue
             try:
-                entries.append(self._entry(master, exceptions.get(master_id, [])))
+                yield Entry(id=master_id, version=versions[master_id], item=to_item(master, exceptions))
             except UNREADABLE as exc:
-                skipped.append((master_id, f"calsync cannot read this Google event ({exc})."))
-        return entries, skipped
+                changes.skipped.append((master_id, f"calsync cannot read this Google event ({exc})."))
 
     def _entry(self, master: dict[str, Any], exceptions: list[dict[str, Any]]) -> Entry:
         return Entry(id=master["id"], version=version_of(master, exceptions), item=to_item(master, exceptions))
 
     def _series(self, uid: str) -> list[dict[str, Any]]:
-        events, _ = self._pages(iCalUID=uid, showDeleted=True)
-        return events
+        return [e for answer in self._listing(iCalUID=uid, showDeleted=True) for e in answer.get("items", [])]
 
     def get(self, id: str) -> Entry | None:
         found = self._raw(id)

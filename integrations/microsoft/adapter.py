@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,14 +32,15 @@ from django.conf import settings
 from events.ical import Component, Item, as_utc
 from events.recurrence import Budget, rule_starts
 from integrations.meetings import organised_elsewhere
-from sync.adapter import Changes, Entry
+from sync.adapter import Changes, Entry, Known
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
-from .client import GraphClient, error_for
+from .client import BATCH, GraphClient, error_for
 from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, to_component, to_event
 
 _EXPAND = {"$expand": EXPAND}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
+TAGGED_HELD = 5000  # see MicrosoftSide._tagged
 # Collections (a series' instances) page by 10 unless $top asks for more: https://learn.microsoft.com/graph/paging
 _TOP = "200"
 
@@ -62,6 +63,8 @@ def _version(master: dict[str, Any], instances: Iterable[dict[str, Any]] = ()) -
 
 
 class MicrosoftSide:
+    takes_known = True  # changes() leaves out the echo of the sync's own writes (sync/adapter.py's Known)
+
     def __init__(self, client: GraphClient, calendar_id: str, zone: str = "UTC") -> None:
         self.client = client
         self.calendar_id = calendar_id
@@ -72,7 +75,10 @@ class MicrosoftSide:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def changes(self, cursor: str | None) -> Changes:
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
+        """Streams: one delta page at a time, converted as it comes (sync/adapter.py's Changes). The first page is
+        read here, so that a forgotten delta (410, SyncStateNotFound) is CursorExpired from this call; the cursor
+        is the last page's deltaLink, filled in once `changed` is exhausted."""
         start, end = _window()
         if cursor is None:
             link = f"{self.calendar_path}/calendarView/delta?startDateTime={_stamp(start)}&endDateTime={_stamp(end)}"
@@ -81,44 +87,69 @@ class MicrosoftSide:
                 link = json.loads(cursor)["delta"]
             except (ValueError, KeyError, TypeError):
                 raise CursorExpired("The stored Outlook sync position is unreadable.") from None
-        values, delta_link = self._delta(link)
-        removed = [v["id"] for v in values if "@removed" in v]
-        instances = [v for v in values if "@removed" not in v]
-        listed = [i for i in instances if i.get("type", "singleInstance") == "singleInstance"]
-        singles = self._tagged(listed) if cursor is None else self._expanded([i["id"] for i in listed])
-        series_ids = {i["seriesMasterId"] for i in instances if i.get("seriesMasterId")}
-        entries, skipped = [], []
-        for event in singles.values():
-            try:
-                entries.append(
-                    Entry(
-                        event["id"],
-                        _version(event),
-                        Item(master=to_component(event, calsync_uid(event), zone_hint=self.zone)),
-                    )
-                )
-            except (Unsupported, *UNREADABLE) as exc:
-                skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
-        series, problems = self._series(sorted(series_ids))
-        entries += series
-        skipped += problems
+        pages = self._delta(link)
         # A first round lists the whole window: complete within it, silent about what lies outside.
-        return Changes(changed=entries, deleted=removed, cursor=json.dumps({"delta": delta_link}),
-                       complete=cursor is None, skipped=skipped, window=(start, end))  # fmt: skip
+        changes = Changes(changed=(), deleted=[], cursor="", complete=cursor is None, skipped=[], window=(start, end))
+        tags = self._tagged() if cursor is None else None
+        changes.changed = self._stream(pages, changes, known or (lambda pairs: set()), tags)
+        return changes
 
-    def _delta(self, link: str) -> tuple[list[dict[str, Any]], str]:
-        values: list[dict[str, Any]] = []
-        while True:
-            answer = self.client.call("GET", link, headers=_PAGE, missing=CursorExpired)
-            values.extend(answer.get("value", []))
-            if answer.get("@odata.nextLink"):
-                link = answer["@odata.nextLink"]
+    def _delta(self, link: str) -> Iterator[dict[str, Any]]:
+        """The delta round's answers, page by page; the first one is asked for before this returns."""
+
+        def pages(answer: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            yield answer
+            while answer.get("@odata.nextLink"):
+                answer = self.client.call("GET", answer["@odata.nextLink"], headers=_PAGE, missing=CursorExpired)
+                yield answer
+
+        return pages(self.client.call("GET", link, headers=_PAGE, missing=CursorExpired))
+
+    def _stream(self, pages: Iterator[dict[str, Any]], changes: Changes, known: Known,
+                tags: dict[str, list[dict[str, str]]] | None) -> Iterator[Entry]:  # fmt: skip
+        """Each page's single events (the echo of calsync's own writes left out before they are read again) and
+        the series it touches, each series once however many pages list its occurrences."""
+        read: set[str] = set()
+        waiting: list[str] = []  # series to read, a batch's worth at a time
+        assert isinstance(changes.deleted, list)
+        for answer in pages:
+            values = answer.get("value", [])
+            changes.deleted.extend(v["id"] for v in values if "@removed" in v)
+            instances = [v for v in values if "@removed" not in v]
+            listed = [i for i in instances if i.get("type", "singleInstance") == "singleInstance"]
+            echo = known([(i["id"], _version(i)) for i in listed]) if listed else set()
+            listed = [i for i in listed if i["id"] not in echo]
+            if tags is None:
+                singles = self._expanded([i["id"] for i in listed])
+            else:
+                singles = {e["id"]: {**e, "singleValueExtendedProperties": tags.get(e["id"], [])} for e in listed}
+            yield from self._singles(singles.values(), changes)
+            series = sorted({i["seriesMasterId"] for i in instances if i.get("seriesMasterId")} - read)
+            read.update(series)
+            waiting += series
+            if len(waiting) >= BATCH:
+                yield from self._series(waiting, changes, known)
+                waiting = []
+            if answer.get("@odata.deltaLink"):
+                changes.cursor = json.dumps({"delta": answer["@odata.deltaLink"]})
+        yield from self._series(waiting, changes, known)
+
+    def _singles(self, events: Iterable[dict[str, Any]], changes: Changes) -> Iterator[Entry]:
+        assert isinstance(changes.skipped, list)
+        for event in events:
+            try:
+                item = Item(master=to_component(event, calsync_uid(event), zone_hint=self.zone))
+            except (Unsupported, *UNREADABLE) as exc:
+                changes.skipped.append((event["id"], f"calsync cannot read this Outlook event ({exc})."))
                 continue
-            return values, answer["@odata.deltaLink"]
+            yield Entry(event["id"], _version(event), item)
 
-    def _tagged(self, listed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """A whole round's single events with calsync's extended properties: only events calsync wrote to carry
-        them, and one filtered listing finds those (a page per 200) instead of a read per event."""
+    def _tagged(self) -> dict[str, list[dict[str, str]]] | None:
+        """The extended properties of the single events calsync wrote (only those carry them), for a whole round:
+        one filtered listing finds them (a page per 200) instead of a read per event. Only the properties are
+        kept, and of at most TAGGED_HELD events: with more, None, and the round reads each page's single events
+        with theirs (a batch per 20) rather than hold them all.
+        https://learn.microsoft.com/graph/api/resources/extended-properties-overview"""
         flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{UID_PROPERTY}')"
         query = urlencode({"$filter": flt, "$expand": EXPAND, "$select": "id"}, quote_via=quote)
         link = f"{self.calendar_path}/events?{query}"
@@ -126,8 +157,10 @@ class MicrosoftSide:
         while link:
             answer = self.client.call("GET", link, headers=_PAGE)
             props.update({e["id"]: e.get("singleValueExtendedProperties") or [] for e in answer.get("value", [])})
+            if len(props) > TAGGED_HELD:
+                return None
             link = answer.get("@odata.nextLink", "")
-        return {e["id"]: {**e, "singleValueExtendedProperties": props.get(e["id"], [])} for e in listed}
+        return props
 
     def _expanded(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Single events with calsync's extended properties, which delta cannot expand: one batch per 20.
@@ -138,8 +171,11 @@ class MicrosoftSide:
         # One deleted since the delta was read is left out: the next round reports it.
         return {event["id"]: event for status, event in answers if status < 300 and event}
 
-    def _series(self, master_ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
-        """Series masters and their instances, read with JSON batching: two round trips per 20 series."""
+    def _series(self, master_ids: list[str], changes: Changes, known: Known) -> Iterator[Entry]:
+        """Series masters and their instances, read with JSON batching: two round trips per 20 series. A series
+        whose version the sync already records is not converted."""
+        if not master_ids:
+            return
         start, end = _window()
         path = self.client.prefix + "/events/"
         window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}&$top={_TOP}"
@@ -150,17 +186,20 @@ class MicrosoftSide:
         instances = self.client.batch(
             [{"method": "GET", "url": f"{path}{quote(i, safe='')}/instances?{window}"} for i in master_ids]
         )
-        entries, skipped = [], []
-        for master_id, (status, master), (_, listed) in zip(master_ids, masters, instances, strict=True):
-            if status == 404:
-                continue  # deleted since the delta was read; the next round reports it
+        found = [(i, status, master, self.client.values(listed or {}) if status < 300 else [])
+                 for i, (status, master), (_, listed) in zip(master_ids, masters, instances, strict=True)
+                 if status != 404]  # deleted since the delta was read; the next round reports it  # fmt: skip
+        echo = known([(i, _version(m, kept)) for i, status, m, kept in found if status < 300]) if found else set()
+        assert isinstance(changes.skipped, list)
+        for master_id, status, master, listed in found:
+            if master_id in echo:
+                continue
             try:
                 if status >= 300:
                     raise ValueError(f"Graph answered {status}")
-                entries.append(self._series_entry(master, self.client.values(listed or {})))
+                yield self._series_entry(master, listed)
             except (Unsupported, *UNREADABLE) as exc:
-                skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
-        return entries, skipped
+                changes.skipped.append((master_id, f"calsync cannot read this Outlook series ({exc})."))
 
     def _series_entry(self, master: dict[str, Any], instances: list[dict[str, Any]]) -> Entry:
         uid = calsync_uid(master)

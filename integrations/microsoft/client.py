@@ -29,6 +29,8 @@ from sync.errors import (
     TransientError,
 )
 
+BATCH = 20  # requests in one JSON batch: https://learn.microsoft.com/graph/json-batching
+
 
 def gate(mailbox: str) -> quota.Gate:
     """Graph's limits per app per mailbox, shared by every worker: 10,000 requests per 10 minutes, 4 at a time.
@@ -114,8 +116,8 @@ class GraphClient:
         invited = False
         for _ in range(settings.MICROSOFT_RETRIES + 1):
             throttled, wait = [], 0.0
-            for start in range(0, len(pending), 20):
-                chunk = pending[start : start + 20]
+            for start in range(0, len(pending), BATCH):
+                chunk = pending[start : start + BATCH]
                 answer = self.call("POST", "/$batch", json={"requests": chunk}, size=len(chunk), invited=invited)
                 for item in answer.get("responses", []):
                     if item["status"] in (429, 503):
