@@ -84,12 +84,12 @@ _FILL = """
     INSERT INTO integrations_integration (tenant_id, user_id, provider, calendar_id, remote_calendar_id,
         remote_calendar_name, config, credentials_encrypted, sync_enabled, direction, "primary", automatic,
         error_email, local_cursor, remote_cursor, next_sync_at, lock_token, status, last_error, notified_problem,
-        allow_mass_delete, push_pending, last_synced_at, quiet_syncs, created_at)
+        allow_mass_delete, push_channel, push_pending, last_synced_at, quiet_syncs, created_at)
     SELECT owner.tenant_id, owner.user_id, 'calsync', owner.calendar_id, 'bench-' || n.i, '', '{}', '',
         CASE WHEN n.i %% %(step)s = 0 OR n.i %% 7 <> 3 THEN %(yes)s ELSE %(no)s END, 'both', 'calsync',
         CASE WHEN n.i %% %(step)s = 0 OR n.i %% 7 <> 5 THEN %(yes)s ELSE %(no)s END,
         '', '', '', CASE WHEN n.i %% %(step)s = 0 THEN %(due)s ELSE %(later)s END, '', 'ok', '', '',
-        %(no)s, %(no)s, NULL, 0, %(now)s
+        %(no)s, '', %(no)s, NULL, 0, %(now)s
     FROM n JOIN bench_owner AS owner ON owner.k = n.i %% %(tenants)s
 """
 
