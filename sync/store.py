@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 from django.db.models import Q
@@ -74,6 +74,13 @@ class DbStatusStore:
     def all(self) -> list[Mapping]:
         return [_to_engine(row) for row in self._rows()]
 
+    def pages(self, size: int) -> Iterator[list[Mapping]]:
+        """Keyset pages by primary key: each page one indexed range read, however many mappings there are."""
+        last = 0
+        while page := [_to_engine(row) for row in self._rows().filter(pk__gt=last).order_by("pk")[:size]]:
+            yield page
+            last = page[-1].pk  # type: ignore[assignment]
+
     def count(self) -> int:
         return self._rows().count()
 
@@ -107,17 +114,24 @@ class DbStatusStore:
             SyncMapping.objects.filter(pk=mapping.pk).update(**values)
 
     def save_many(self, mappings: list[Mapping]) -> None:
-        """New mappings, one INSERT for the lot (a first sync records thousands)."""
+        """New mappings in one INSERT for the lot (a first sync records thousands), changed ones in one UPDATE."""
         self._heartbeat()
-        rows = SyncMapping.objects.bulk_create(
-            SyncMapping(integration=self.integration, **_values(m)) for m in mappings
-        )
-        for mapping, row in zip(mappings, rows, strict=True):
+        old = [m for m in mappings if m.pk is not None]
+        new = [m for m in mappings if m.pk is None]
+        rows = SyncMapping.objects.bulk_create(SyncMapping(integration=self.integration, **_values(m)) for m in new)
+        for mapping, row in zip(new, rows, strict=True):
             mapping.pk = row.pk
+        if old:
+            changed = [SyncMapping(pk=m.pk, **_values(m)) for m in old]
+            SyncMapping.objects.bulk_update(changed, list(_values(old[0])), batch_size=_CHUNK)
 
     def remove(self, mapping: Mapping) -> None:
         if mapping.pk is not None:
             SyncMapping.objects.filter(pk=mapping.pk).delete()
+
+    def remove_many(self, mappings: list[Mapping]) -> None:
+        for chunk in _chunks(m.pk for m in mappings if m.pk is not None):  # type: ignore[misc]
+            SyncMapping.objects.filter(pk__in=chunk).delete()
 
     def save_cursors(self, local: str | None, remote: str | None) -> None:
         self.local_cursor, self.remote_cursor = local, remote
