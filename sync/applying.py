@@ -140,8 +140,10 @@ class Run:
         self.store.remove_many([a.pair.mapping for a in actions if a.kind == "forget"])  # type: ignore[misc]
 
     def _save(self, mappings: list[Mapping]) -> None:
-        if mappings:
-            self.created_mappings += sum(m.pk is None for m in mappings)
+        self.created_mappings += sum(m.pk is None for m in mappings)
+        if len(mappings) == 1:
+            self.store.save(mappings[0])  # one write, its record at once
+        elif mappings:
             self.store.save_many(mappings)
 
     def _current(self, action: Action) -> Entry:
