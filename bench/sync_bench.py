@@ -1,22 +1,25 @@
 #!/usr/bin/env python
-"""Sync engine benchmark: initial sync, no-op sync and a 1% change, between two in-memory sides and
-between two calsync calendars in the database. Prints wall time, database queries and adapter calls.
+"""Sync engine benchmark: a first sync (the pass that reads back its own writes included: the run is finished when
+it returns), a no-op sync and a 1% change, between two in-memory sides and between two calsync calendars in the
+database. Prints wall time, database queries, adapter calls and writes, and the 1%/first-sync ratio.
 
-    .venv/bin/python bench/sync_bench.py            # 1,000 and 10,000 events
+    .venv/bin/python bench/sync_bench.py            # 1,000 and 10,000 events, SQLite
     .venv/bin/python bench/sync_bench.py 2000       # other sizes
+    .venv/bin/python bench/sync_bench.py --engine 5000   # leave out the reports' index cost
+    DATABASE_URL=postgres://... .venv/bin/python bench/sync_bench.py
 
-Uses a throwaway SQLite database under var/bench unless DATABASE_URL is set.
+Cold and warm apart: each sequence runs twice in one process on fresh calendars; "cold" is the first time (code
+paths, caches and the database's pages not yet warm), "warm" the second. Uses a throwaway SQLite database under
+var/bench unless DATABASE_URL is set.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
-from dataclasses import replace
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchsetup import QueryCounter, django_for_bench
@@ -24,41 +27,21 @@ from benchsetup import QueryCounter, django_for_bench
 django_for_bench("bench")
 
 from django.db import connection  # noqa: E402
+from sync_items import edited, make_items  # noqa: E402
 
 from events.convert import component_fields, item_span  # noqa: E402
-from events.ical import Component, Item  # noqa: E402
+from events.ical import Item  # noqa: E402
 from events.models import Calendar, Event  # noqa: E402
 from sync.engine import Settings, sync  # noqa: E402
 from sync.local import CalsyncSide  # noqa: E402
 from sync.memory import ListReport, MemorySide, MemoryStore  # noqa: E402
 
-ZONE = ZoneInfo("Europe/Berlin")
-START = datetime(2026, 1, 5, 9, tzinfo=ZONE)
+
+def changed(items: list[Item], fraction: float, offset: int = 0) -> list[Item]:
+    return [edited(item) for item in items[offset :: int(1 / fraction)]]
 
 
-def make_items(n: int) -> list[Item]:
-    """n events, 2% of them weekly series with a moved occurrence."""
-    items = []
-    for i in range(n):
-        start = START + timedelta(hours=i % 2000)
-        master = Component(uid=f"bench-{i}@calsync", summary=f"Event {i}", start=start, end=start + timedelta(hours=1))
-        if i % 50 == 0:
-            master = replace(master, rrule="FREQ=WEEKLY;COUNT=20")
-            original = start + timedelta(days=7)
-            override = replace(master, rrule="", recurrence_id=original, start=original + timedelta(hours=2),
-                               end=original + timedelta(hours=3), summary=f"Event {i} (moved)")  # fmt: skip
-            items.append(Item(master=master, overrides=(override,)))
-        else:
-            items.append(Item(master=master))
-    return items
-
-
-def changed(items: list[Item], fraction: float) -> list[Item]:
-    step = int(1 / fraction)
-    return [replace(item, master=replace(item.master, summary=item.master.summary + " *")) for item in items[::step]]
-
-
-def measure(label: str, local, remote, store) -> None:  # type: ignore[no-untyped-def]
+def measure(label: str, local, remote, store) -> float:  # type: ignore[no-untyped-def]
     for side in (local, remote):
         side.calls.clear()
     report = ListReport()
@@ -70,20 +53,28 @@ def measure(label: str, local, remote, store) -> None:  # type: ignore[no-untype
     calls = sum(local.calls.values()) + sum(remote.calls.values())
     applied = len(report.of("applied"))
     figures = f"{elapsed * 1000:>10.1f} ms {queries.count:>9} queries {calls:>8} adapter calls {applied:>7} writes"
-    print(f"  {label:<22} {figures}")
+    print(f"  {label:<28} {figures}")
+    return elapsed
 
 
-def bench_memory(n: int) -> None:
+def sequence(local, remote, store, items: list[Item], edit, temperature: str) -> None:  # type: ignore[no-untyped-def]
+    """First sync, no-op, 1% changed (twice: another 1% the second time); the ratio of 1% to the first sync."""
+    first = measure(f"first sync ({temperature})", local, remote, store)
+    measure(f"no-op ({temperature})", local, remote, store)
+    one = []
+    for offset in (0, 1):
+        for item in changed(items, 0.01, offset):
+            edit(item)
+        one.append(measure(f"1% changed ({temperature})", local, remote, store))
+    print(f"  {'1% changed / first sync':<28} {statistics.mean(one) / first:>10.1%}")
+
+
+def bench_memory(n: int, temperature: str) -> None:
     items = make_items(n)
     local, remote, store = MemorySide(), MemorySide(), MemoryStore()
     for item in items:
         local.user_put(item)
-    measure("initial", local, remote, store)
-    measure("echo (own writes back)", local, remote, store)
-    measure("no-op", local, remote, store)
-    for item in changed(items, 0.01):
-        local.user_put(item)
-    measure("1% changed", local, remote, store)
+    sequence(local, remote, store, items, local.user_put, temperature)
 
 
 def load_calendar(calendar: Calendar, items: list[Item]) -> None:
@@ -111,28 +102,22 @@ def load_calendar(calendar: Calendar, items: list[Item]) -> None:
     calendar.change_seq = len(items)
 
 
-def bench_calsync(n: int) -> None:
+def bench_calsync(n: int, temperature: str) -> None:
     from accounts.services import tenant_create, user_create
     from events.services import calendar_create, item_save
-
-    tenant = tenant_create(slug=f"bench-{n}", name="Bench")
-    user = user_create(tenant=tenant, email=f"bench{n}@calsync.test", password="a bench passphrase 42")
-    source, target = calendar_create(owner=user, name="Source"), calendar_create(owner=user, name="Target")
-    items = make_items(n)
-    load_calendar(source, items)
     from integrations.models import Integration
     from sync.store import DbStatusStore
 
+    tenant = tenant_create(slug=f"bench-{n}-{temperature}", name="Bench")
+    user = user_create(tenant=tenant, email=f"bench{n}{temperature}@calsync.test", password="a bench passphrase 42")
+    source, target = calendar_create(owner=user, name="Source"), calendar_create(owner=user, name="Target")
+    items = make_items(n)
+    load_calendar(source, items)
     integration = Integration.objects.create(
         tenant=tenant, user=user, provider="calsync", calendar=source, remote_calendar_id=str(target.pk)
     )
     local, remote, store = CalsyncSide(source), CalsyncSide(target), DbStatusStore(integration)
-    measure("initial", local, remote, store)
-    measure("echo (own writes back)", local, remote, store)
-    measure("no-op", local, remote, store)
-    for item in changed(items, 0.01):
-        item_save(calendar=source, item=item)
-    measure("1% changed", local, remote, store)
+    sequence(local, remote, store, items, lambda item: item_save(calendar=source, item=item), temperature)
 
 
 def bench_index_cost(n: int, rounds: int = 3) -> None:
@@ -167,15 +152,18 @@ def bench_index_cost(n: int, rounds: int = 3) -> None:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
+    sizes = [int(a) for a in sys.argv[1:] if a != "--engine"] or [1000, 10000]
+    print(f"database: {connection.vendor}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for n in sizes:
         print(f"\n{n} events ({n // 50} weekly series with a moved occurrence)")
-        print(" in-memory <-> in-memory")
-        bench_memory(n)
-        print(f" calsync calendar <-> calsync calendar (database: {connection.vendor})")
-        bench_calsync(n)
-        print(f" first-sync bulk write and the reports' time index (database: {connection.vendor})")
-        bench_index_cost(n)
+        for temperature in ("cold", "warm"):
+            print(f" in-memory <-> in-memory ({temperature})")
+            bench_memory(n, temperature)
+            print(f" calsync calendar <-> calsync calendar ({temperature}, database: {connection.vendor})")
+            bench_calsync(n, temperature)
+        if "--engine" not in sys.argv:
+            print(f" first-sync bulk write and the reports' time index (database: {connection.vendor})")
+            bench_index_cost(n)
 
 
 if __name__ == "__main__":

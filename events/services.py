@@ -352,16 +352,22 @@ def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event |
     return by_name or by_uid, name
 
 
-def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[SaveResult]:
-    """Create many new items in one transaction (a first sync). PreconditionFailed if any UID exists already."""
+def _batch_arrivals(calendar: Calendar, items: list[Item]) -> tuple[list[Outcome], int]:
+    """A batch's items checked as item_save checks one, with the assignment rules applied; and how many of them
+    the rules added to (each takes a second version)."""
     for item in items:
         validate_item(item)
         _check_kind(calendar, item)
-    uids = [item.uid for item in items]
-    if len(set(uids)) != len(uids):
+    if len({item.uid for item in items}) != len(items):
         raise PreconditionFailed("The same UID twice in one batch.")
     outcomes = _arrivals(calendar, items)
-    amended = sum(o.amended for o in outcomes)
+    return outcomes, sum(o.amended for o in outcomes)
+
+
+def items_create_many(*, calendar: Calendar, items: list[Item]) -> list[SaveResult]:
+    """Create many new items in one transaction (a first sync). PreconditionFailed if any UID exists already."""
+    outcomes, amended = _batch_arrivals(calendar, items)
+    uids = [item.uid for item in items]
     with transaction.atomic():
         # The lock first; a refusal below rolls the numbers back. Items the rules added to take a second number
         # each: the first is the version as given (what a sync records), the second the stored one (see item_save).
@@ -401,6 +407,71 @@ def _master_row(calendar: Calendar, item: Item, name: str, seq: int, resolver: R
     span_start, span_end = item_span(item)
     return Event(tenant_id=calendar.tenant_id, calendar=calendar, name=name, seq=seq, span_start=span_start,
                  span_end=span_end, origin=_ORIGIN.get(), **_fields(item.master, resolver))  # fmt: skip
+
+
+def items_update_many(*, calendar: Calendar, updates: list[tuple[Item, int]]) -> list[SaveResult]:
+    """Replace many existing items (by UID), each if still at the version given, in one short transaction holding
+    the calendar's lock (a sync applying a page of changes). item_save's rules hold: versions, assignment rules,
+    meeting rules, business links. PreconditionFailed, OwnerOnlyEdit or ICalError refuse the whole batch."""
+    items = [item for item, _ in updates]
+    outcomes, amended = _batch_arrivals(calendar, items)
+    uids = [item.uid for item in items]
+    with transaction.atomic():
+        last = _bump(calendar, len(items) + amended)
+        found = Event.objects.filter(calendar=calendar, parent=None, uid__in=uids).select_related("calendar")
+        existing = {e.uid: e for e in found}
+        if any(uid not in existing or existing[uid].seq != seq for uid, (_, seq) in zip(uids, updates, strict=True)):
+            raise PreconditionFailed("Some of these items were changed or deleted since they were read.")
+        masters = [existing[uid] for uid in uids]
+        meetings = [meeting_rules.check_write(calendar, m, item) for m, item in zip(masters, items, strict=True)]
+        given = range(last - len(items) - amended + 1, last - amended + 1)
+        _rewrite_rows(calendar, masters, outcomes, _stored_seqs(outcomes, given, last - amended + 1))
+        _record_matches(masters, outcomes)
+        for meeting in meetings:
+            if meeting is not None:
+                meeting_rules.after_write(meeting, calendar)
+        items_written.send(sender=Event, calendar_id=calendar.pk, master_ids=[m.pk for m in masters])
+    calendar.change_seq = last
+    return [SaveResult(event=m, created=False, given_seq=g) for m, g in zip(masters, given, strict=True)]
+
+
+def _rewrite_rows(calendar: Calendar, masters: list[Event], outcomes: list[Outcome], seqs: list[int]) -> None:
+    """_write_rows for many existing items: their overrides replaced in two statements. Each master is saved on its
+    own: Django's bulk_update builds a CASE per field and row, which for an event's forty fields costs ten times
+    the plain UPDATEs it saves."""
+    resolver = Resolver(calendar.tenant_id)
+    Event.objects.filter(parent_id__in=[m.pk for m in masters]).delete()
+    for master, outcome, seq in zip(masters, outcomes, seqs, strict=True):
+        fields = _fields(outcome.item.master, resolver)
+        for key, value in fields.items():
+            setattr(master, key, value)
+        master.seq = seq
+        master.span_start, master.span_end = item_span(outcome.item)
+        master.save(update_fields=[*fields, "seq", "span_start", "span_end", "updated_at"])
+    Event.objects.bulk_create(
+        row for master, o in zip(masters, outcomes, strict=True) for row in _override_rows(master, o.item, resolver)
+    )
+
+
+def items_delete_many(*, calendar: Calendar, deletions: list[tuple[str, int]]) -> None:
+    """Delete many items (by UID), each if still at the version given, in one short transaction holding the
+    calendar's lock; each leaves a tombstone with a version of its own, as item_delete does. PreconditionFailed
+    (nothing deleted) if any was changed or is gone."""
+    uids = [uid for uid, _ in deletions]
+    with transaction.atomic():
+        last = _bump(calendar, len(deletions))
+        found = Event.objects.filter(calendar=calendar, parent=None, uid__in=uids).select_related("calendar")
+        existing = {e.uid: e for e in found}
+        if len(existing) != len(uids) or any(existing[uid].seq != seq for uid, seq in deletions):
+            raise PreconditionFailed("Some of these items were changed or deleted since they were read.")
+        for master in existing.values():
+            meeting_rules.before_delete(master)
+        Tombstone.objects.bulk_create(
+            Tombstone(calendar_id=calendar.pk, uid=uid, name=existing[uid].name, seq=seq)
+            for seq, uid in enumerate(uids, start=last - len(uids) + 1)
+        )
+        Event.objects.filter(pk__in=[m.pk for m in existing.values()]).delete()
+    calendar.change_seq = last
 
 
 def items_names_refresh(*, calendar_id: int, master_ids: list[int]) -> int:

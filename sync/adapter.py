@@ -28,6 +28,25 @@ class Entry:
         return self.item.uid
 
 
+class LazyEntry(Entry):
+    """An entry whose item is built only when first read: a streamed listing the engine may only index (id,
+    version, UID) costs no parsing for the items it never copies."""
+
+    def __init__(self, id: str, version: str, uid: str, load: Callable[[], Item]) -> None:
+        for name, value in (("id", id), ("version", version), ("_uid", uid), ("_load", load), ("_item", None)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def uid(self) -> str:
+        return self._uid  # type: ignore[attr-defined, no-any-return]
+
+    @property  # type: ignore[override]
+    def item(self) -> Item:
+        if self._item is None:  # type: ignore[has-type]
+            object.__setattr__(self, "_item", self._load())  # type: ignore[attr-defined]
+        return self._item  # type: ignore[no-any-return]
+
+
 @dataclass
 class Changes:
     """What a side reports since a cursor.
@@ -38,6 +57,7 @@ class Changes:
     `changed` may be a one-pass iterable that reads the side page by page, so a sync holds one page of items at a
     time whatever the calendar's size. A side that streams so fills in `deleted`, `skipped` and `cursor` as it goes:
     the engine reads them only once `changed` is exhausted. `complete` and `window` are known from the start.
+    A streaming side raises CursorExpired no later than when its first item is asked for.
     """
 
     changed: Iterable[Entry]
@@ -63,7 +83,10 @@ class CalendarSide(Protocol):
         """Changes since `cursor`; with None, a complete listing. Raises CursorExpired for a cursor it forgot."""
 
     def get(self, id: str) -> Entry | None:
-        """The item with this id, or None."""
+        """The item with this id, or None.
+
+        A side may also offer `get_many(ids) -> dict[str, Entry]` (the items it still holds, by id): the engine
+        then fetches the items of a page in one go instead of one `get` each."""
 
     def find(self, uid: str) -> Entry | None:
         """The item carrying this calsync identity (UID), or None: finds creates whose record was lost."""

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
+
+from django.db.models import Q
 
 from events import services
 from events.convert import item_from_event
 from events.hidden import hidden_fields_kept
 from events.ical import ICalError, Item
-from events.models import Calendar, Event
-from events.selectors import changes_since
+from events.models import Calendar, Event, Tombstone
 from events.tombstones import token_expired
 from meetings.rules import OwnerOnlyEdit
 
-from .adapter import Changes, Entry
+from .adapter import Changes, Entry, Known, LazyEntry
 from .errors import CursorExpired, ItemRejected, NotFound, OwnerOnly, PreconditionFailed
 
 
 def _entry(event: Event) -> Entry:
-    return Entry(id=event.uid, version=str(event.seq), item=item_from_event(event))
+    """The event as the engine sees it; its item is built only if the engine reads it (an index pass does not)."""
+    return LazyEntry(event.uid, str(event.seq), event.uid, lambda: item_from_event(event))
+
+
+T = TypeVar("T")
+PAGE = 500  # events read at once: what a sync holds of this calendar
 
 
 @dataclass
@@ -42,18 +50,44 @@ class CalsyncSide:
     def _master(self, uid: str) -> Event | None:
         return Event.objects.filter(calendar=self.calendar, parent=None, uid=uid).prefetch_related("overrides").first()
 
-    def changes(self, cursor: str | None) -> Changes:
+    # The engine hands over `known` (the versions its mappings record) when reading since a cursor.
+    takes_known = True
+
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
         self._count("changes")
         since = 0 if cursor is None else _parse_cursor(cursor)
+        until, self.calendar.sync_floor = Calendar.objects.values_list("change_seq", "sync_floor").get(
+            pk=self.calendar.pk
+        )
         if cursor is not None and token_expired(calendar=self.calendar, since=since):
             raise CursorExpired("Deletions since the last sync were compacted away (events.tombstones).")
-        found = changes_since(calendar=self.calendar, since=since)
         return Changes(
-            changed=[_entry(e) for e in found.changed],
-            deleted=[t.uid for t in found.deleted],
-            cursor=str(found.until),
+            changed=self._changed(since, until, known),
+            # A complete listing names every item there is: what it leaves out is gone, tombstones add nothing.
+            deleted=[] if cursor is None else self._deleted(since, until),
+            cursor=str(until),
             complete=cursor is None,
         )
+
+    def _changed(self, since: int, until: int, known: Known | None) -> Iterator[Entry]:
+        """Masters changed in (since, until], a page at a time by (seq, pk). With `known`, each page's (UID, seq)
+        are read first and the versions the sync already records (its own writes) are never loaded."""
+        changed = Event.objects.filter(calendar=self.calendar, parent=None, seq__lte=until)
+        after = Q(seq__gt=since)
+        while page := list(changed.filter(after).order_by("seq", "pk").values_list("pk", "uid", "seq")[:PAGE]):
+            _, _, last_seq = page[-1]
+            after = Q(seq__gt=last_seq) | Q(seq=last_seq, pk__gt=page[-1][0])
+            skip = known([(uid, str(seq)) for _, uid, seq in page]) if known is not None else set()
+            wanted = [pk for pk, uid, _ in page if uid not in skip]
+            if wanted:
+                rows = changed.filter(pk__in=wanted).prefetch_related("overrides").order_by("seq", "pk")
+                yield from (_entry(event) for event in rows)
+
+    def _deleted(self, since: int, until: int) -> list[str]:
+        """UIDs deleted in (since, until]; a tombstone older than a re-creation of the UID is no deletion."""
+        live = Event.objects.filter(calendar=self.calendar, parent=None, seq__gt=since, seq__lte=until)
+        tombstones = Tombstone.objects.filter(calendar=self.calendar, seq__gt=since, seq__lte=until)
+        return list(tombstones.exclude(uid__in=live.values("uid")).values_list("uid", flat=True).distinct())
 
     def get(self, id: str) -> Entry | None:
         self._count("get")
@@ -62,6 +96,16 @@ class CalsyncSide:
 
     def find(self, uid: str) -> Entry | None:
         return self.get(uid)
+
+    def get_many(self, ids: list[str]) -> dict[str, Entry]:
+        """Optional part of the contract: many items in two queries per 500 (the masters, their overrides)."""
+        self._count("get_many")
+        return {event.uid: _entry(event) for event in self._masters(ids)}
+
+    def _masters(self, uids: list[str]) -> Iterator[Event]:
+        for start in range(0, len(uids), PAGE):
+            found = Event.objects.filter(calendar=self.calendar, parent=None, uid__in=uids[start : start + PAGE])
+            yield from found.prefetch_related("overrides")
 
     def spans(self, ids: list[str]) -> dict[str, tuple[datetime | None, datetime | None]]:
         """Optional part of the contract: (first start, last end) of many items, kept on their rows at each write."""
@@ -79,13 +123,7 @@ class CalsyncSide:
     def create_many(self, items: list[Item]) -> list[Entry]:
         """Optional part of the contract: many creates in one transaction, for first syncs."""
         self._count("create_many")
-        try:
-            with services.writes_from(self.origin):
-                results = services.items_create_many(calendar=self.calendar, items=items)
-        except services.PreconditionFailed as exc:
-            raise PreconditionFailed(str(exc)) from exc
-        except ICalError as exc:
-            raise ItemRejected(str(exc)) from exc
+        results = self._batch(services.items_create_many, calendar=self.calendar, items=items)
         return [self._written(r, item) for r, item in zip(results, items, strict=True)]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
@@ -99,6 +137,37 @@ class CalsyncSide:
             item = hidden_fields_kept(stored=item_from_event(stored), incoming=item)
         return self._save(item, if_match=int(version))
 
+    def update_many(self, writes: list[tuple[str, Item, str]]) -> list[Entry]:
+        """Optional part of the contract: many updates in one short transaction (all or none)."""
+        self._count("update_many")
+        if any(id != item.uid for id, item, _ in writes):
+            raise ItemRejected("An item's UID does not match the event it replaces.")
+        items = [item for _, item, _ in writes]
+        if self.keep_hidden:
+            stored = {event.uid: event for event in self._masters([id for id, _, _ in writes])}
+            if len(stored) != len(writes):
+                raise NotFound("Some of these items are gone.")
+            items = [hidden_fields_kept(stored=item_from_event(stored[item.uid]), incoming=item) for item in items]
+        updates = [(item, int(version)) for item, (_, _, version) in zip(items, writes, strict=True)]
+        results = self._batch(services.items_update_many, calendar=self.calendar, updates=updates)
+        return [self._written(r, item) for r, item in zip(results, items, strict=True)]
+
+    def delete_many(self, deletions: list[tuple[str, str]]) -> None:
+        """Optional part of the contract: many deletions in one short transaction (all or none)."""
+        self._count("delete_many")
+        self._batch(services.items_delete_many, calendar=self.calendar, deletions=[(i, int(v)) for i, v in deletions])
+
+    def _batch(self, write: Callable[..., T], **arguments: object) -> T:
+        try:
+            with services.writes_from(self.origin):
+                return write(**arguments)
+        except services.PreconditionFailed as exc:
+            raise PreconditionFailed(str(exc)) from exc
+        except OwnerOnlyEdit as exc:
+            raise OwnerOnly(str(exc)) from exc
+        except (ICalError, services.NameConflict) as exc:
+            raise ItemRejected(str(exc)) from exc
+
     def delete(self, id: str, version: str) -> None:
         self._count("delete")
         event = Event.objects.filter(calendar=self.calendar, parent=None, uid=id).select_related("calendar").first()
@@ -110,16 +179,7 @@ class CalsyncSide:
             raise PreconditionFailed(str(exc)) from exc
 
     def _save(self, item: Item, **conditions: object) -> Entry:
-        try:
-            with services.writes_from(self.origin):
-                result = services.item_save(calendar=self.calendar, item=item, **conditions)  # type: ignore[arg-type]
-        except services.PreconditionFailed as exc:
-            raise PreconditionFailed(str(exc)) from exc
-        except OwnerOnlyEdit as exc:
-            raise OwnerOnly(str(exc)) from exc
-        except (ICalError, services.NameConflict) as exc:
-            raise ItemRejected(str(exc)) from exc
-        return self._written(result, item)
+        return self._written(self._batch(services.item_save, calendar=self.calendar, item=item, **conditions), item)
 
     def _written(self, result: services.SaveResult, item: Item) -> Entry:
         """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the

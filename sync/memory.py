@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 
 from events.ical import Item
 
-from .adapter import Changes, Entry
+from .adapter import Changes, Entry, Known
 from .engine import Mapping, Side
 from .errors import CursorExpired, NotFound, PreconditionFailed
 
@@ -28,6 +28,8 @@ class MemorySide:
     calls: dict[str, int] = field(default_factory=dict)
     # Called before every write; raise from it to simulate a crash at that point.
     before_write: Callable[[str], None] | None = None
+    # Set, the side streams its changes this many at a time (a one-pass iterable) and takes the `known` hook.
+    page_size: int | None = None
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last: int = 0
@@ -47,24 +49,49 @@ class MemorySide:
 
     # --- the contract --------------------------------------------------------------------
 
-    def changes(self, cursor: str | None) -> Changes:
+    @property
+    def takes_known(self) -> bool:
+        return self.page_size is not None
+
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
         self._count("changes")
         if cursor is None:
-            return Changes(changed=list(self.items.values()), deleted=[], cursor=str(self._last), complete=True)
-        since = int(cursor)
+            ids, gone = list(self.items), []
+        else:
+            ids, gone = self._since(int(cursor))
+        if self.page_size is None:
+            changed = [self.items[id] for id in ids]
+            return Changes(changed=changed, deleted=gone, cursor=str(self._last), complete=cursor is None)
+        changes = Changes(changed=(), deleted=(), cursor="", complete=cursor is None)
+        changes.changed = self._stream(ids, gone, changes, known)
+        return changes
+
+    def _since(self, since: int) -> tuple[list[str], list[str]]:
         if since < self.forgotten_before:
             raise CursorExpired("cursor too old")
         latest: dict[str, bool] = {}
         # The log is in sequence order: start at the first change after the cursor, as a real feed would.
         for _, id, deleted in self.log[bisect.bisect_right(self.log, (since, "\uffff", True)) :]:
             latest[id] = deleted
-        changed = [self.items[id] for id, deleted in latest.items() if not deleted and id in self.items]
-        gone = [id for id, deleted in latest.items() if deleted or id not in self.items]
-        return Changes(changed=changed, deleted=gone, cursor=str(self._last))
+        changed = [id for id, deleted in latest.items() if not deleted and id in self.items]
+        return changed, [id for id, deleted in latest.items() if deleted or id not in self.items]
+
+    def _stream(self, ids: list[str], gone: list[str], changes: Changes, known: Known | None) -> Iterator[Entry]:
+        """The listing a page at a time, as a provider sends it; the cursor is the state when it began."""
+        cursor, size = str(self._last), self.page_size or 1
+        for start in range(0, len(ids), size):
+            page = [self.items[id] for id in ids[start : start + size] if id in self.items]
+            skip = known([(e.id, e.version) for e in page]) if known is not None else set()
+            yield from (e for e in page if e.id not in skip)
+        changes.deleted, changes.cursor = gone, cursor
 
     def get(self, id: str) -> Entry | None:
         self._count("get")
         return self.items.get(id)
+
+    def get_many(self, ids: list[str]) -> dict[str, Entry]:
+        self._count("get_many")
+        return {id: self.items[id] for id in ids if id in self.items}
 
     def find(self, uid: str) -> Entry | None:
         self._count("find")
@@ -90,6 +117,23 @@ class MemorySide:
         entry = Entry(id=id, version=self._record(id, False), item=item)
         self.items[id] = entry
         return entry
+
+    def update_many(self, writes: list[tuple[str, Item, str]]) -> list[Entry]:
+        """All or none, as a transaction: every precondition is checked before the first write."""
+        self._check([(id, version) for id, _, version in writes])
+        return [self.update(id, item, version) for id, item, version in writes]
+
+    def delete_many(self, deletions: list[tuple[str, str]]) -> None:
+        self._check(deletions)
+        for id, version in deletions:
+            self.delete(id, version)
+
+    def _check(self, versions: list[tuple[str, str]]) -> None:
+        for id, version in versions:
+            if id not in self.items:
+                raise NotFound(id)
+            if self.items[id].version != version:
+                raise PreconditionFailed(id)
 
     def delete(self, id: str, version: str) -> None:
         self._write("delete")
@@ -135,12 +179,17 @@ class MemoryStore:
     def all(self) -> list[Mapping]:
         return [copy(m) for m in self.mappings.values()]
 
+    def pages(self, size: int) -> Iterator[list[Mapping]]:
+        everything = self.all()
+        for start in range(0, len(everything), size):
+            yield everything[start : start + size]
+
     def count(self) -> int:
         return len(self.mappings)
 
     def known(self, side: Side, pairs: Sequence[tuple[str, str]]) -> set[str]:
-        versions = {m.id(side): m.version(side) for m in self.mappings.values()}
-        return {item_id for item_id, version in pairs if version and versions.get(item_id) == version}
+        recorded = {(m.id(side), m.version(side)) for m in self.mappings.values()}
+        return {item_id for item_id, version in pairs if version and (item_id, version) in recorded}
 
     def save(self, mapping: Mapping) -> None:
         if mapping.pk is None:
@@ -153,6 +202,10 @@ class MemoryStore:
 
     def remove(self, mapping: Mapping) -> None:
         self.mappings.pop(mapping.pk, None)  # type: ignore[arg-type]
+
+    def remove_many(self, mappings: list[Mapping]) -> None:
+        for mapping in mappings:
+            self.remove(mapping)
 
     def save_cursors(self, local: str | None, remote: str | None) -> None:
         self.local_cursor, self.remote_cursor = local, remote

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 
+from django.db import transaction
 from django.db.models import Q
 
 from events.ical import Item, serialise
@@ -75,6 +76,13 @@ class DbStatusStore:
     def all(self) -> list[Mapping]:
         return [_to_engine(row) for row in self._rows()]
 
+    def pages(self, size: int) -> Iterator[list[Mapping]]:
+        """Keyset pages by primary key: each page one indexed range read, however many mappings there are."""
+        last = 0
+        while page := [_to_engine(row) for row in self._rows().filter(pk__gt=last).order_by("pk")[:size]]:
+            yield page
+            last = page[-1].pk  # type: ignore[assignment]
+
     def count(self) -> int:
         return self._rows().count()
 
@@ -108,17 +116,25 @@ class DbStatusStore:
             SyncMapping.objects.filter(pk=mapping.pk).update(**values)
 
     def save_many(self, mappings: list[Mapping]) -> None:
-        """New mappings, one INSERT for the lot (a first sync records thousands)."""
+        """New mappings in one INSERT for the lot (a first sync records thousands), changed ones in one transaction
+        (plain UPDATEs: Django's bulk_update, a CASE per field and row, costs more than it saves)."""
         self._heartbeat()
-        rows = SyncMapping.objects.bulk_create(
-            SyncMapping(integration=self.integration, **_values(m)) for m in mappings
-        )
-        for mapping, row in zip(mappings, rows, strict=True):
+        new = [m for m in mappings if m.pk is None]
+        old = [m for m in mappings if m.pk is not None]
+        rows = SyncMapping.objects.bulk_create(SyncMapping(integration=self.integration, **_values(m)) for m in new)
+        for mapping, row in zip(new, rows, strict=True):
             mapping.pk = row.pk
+        with transaction.atomic():
+            for mapping in old:
+                SyncMapping.objects.filter(pk=mapping.pk).update(**_values(mapping))
 
     def remove(self, mapping: Mapping) -> None:
         if mapping.pk is not None:
             SyncMapping.objects.filter(pk=mapping.pk).delete()
+
+    def remove_many(self, mappings: list[Mapping]) -> None:
+        for chunk in _chunks(m.pk for m in mappings if m.pk is not None):  # type: ignore[misc]
+            SyncMapping.objects.filter(pk__in=chunk).delete()
 
     def save_cursors(self, local: str | None, remote: str | None) -> None:
         self.local_cursor, self.remote_cursor = local, remote

@@ -1,0 +1,314 @@
+"""Carrying out the engine's plan for one page of items: creates, updates, deletes and mapping records in
+batches where the target side takes them (`create_many`, `update_many`, `delete_many`), one by one otherwise.
+
+A batch the target refuses as a whole is retried item by item, so one bad item costs its own write only, and
+PreconditionFailed still rereads that item and decides again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+from events.ical import Item
+
+from .adapter import CalendarSide, Entry
+from .engine import (
+    Action,
+    Mapping,
+    Report,
+    Settings,
+    Side,
+    StatusStore,
+    _Pair,
+    content_hash,
+    plan,
+    side_name,
+    source_of,
+)
+from .errors import AuthRevoked, ItemRejected, NotFound, OwnerOnly, PermanentError, PreconditionFailed
+
+BULK_SIZE = 500
+# What makes a side refuse a whole batch: each item is then tried on its own, to find the one at fault.
+_BATCH_REFUSED = (PreconditionFailed, NotFound, ItemRejected, OwnerOnly, PermanentError)
+
+
+def _batches(actions: Sequence[Action]) -> list[Sequence[Action]]:
+    iterator = iter(actions)
+    return list(iter(lambda: list(islice(iterator, BULK_SIZE)), []))
+
+
+@dataclass
+class Run:
+    sides: dict[Side, CalendarSide]
+    complete: dict[Side, bool]
+    store: StatusStore
+    report: Report
+    written: set[Side] = field(default_factory=set)  # the sides this run wrote to: their echo comes back
+    created_mappings: int = 0  # mappings this run added (the mass-delete guard compares with those before it)
+
+    def apply_all(self, actions: list[Action], settings: Settings) -> None:
+        """The page's actions: those that can go in batches first, then the rest one by one."""
+        for (kind, target), group in _batchable(actions, self).items():
+            batched = {"create": self._create_many, "update": self._update_many, "delete": self._delete_many}
+            for batch in _batches(group):
+                batched[kind](target, batch, settings)
+        self._settle([a for a in actions if a.kind in ("record", "forget")])
+        for action in actions:
+            if not action.bulk and action.kind not in ("record", "forget"):
+                self.apply(action, settings)
+
+    def apply(self, action: Action, settings: Settings, attempts: int = 2) -> None:
+        handler: Callable[[Action], None] = getattr(self, f"_{action.kind}")
+        try:
+            handler(action)
+        except PreconditionFailed:
+            # The target changed after we read it. Read it again and decide again (now a conflict, say).
+            if attempts <= 1 or not self._safe_reread(action):
+                self.report.unsynced(
+                    action.target, action.pair.uid, action.pair.title, "It kept changing during the sync.",
+                    source=source_of(action),
+                )  # fmt: skip
+                return
+            replanned = plan(action.pair, settings)
+            if replanned is not None:
+                self.apply(replanned, settings, attempts - 1)
+        except AuthRevoked:
+            raise
+        except OwnerOnly as exc:
+            self._put_back(action, str(exc))
+        except (ItemRejected, PermanentError) as exc:
+            self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc), source=source_of(action))
+
+    # --- batches ------------------------------------------------------------------------------
+
+    def _create_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
+        sources = [a.pair.state(target.other).entry for a in batch]
+        try:
+            written = self.sides[target].create_many([s.item for s in sources])  # type: ignore[attr-defined, union-attr]
+        except _BATCH_REFUSED:
+            self._one_by_one(batch, settings)
+            return
+        self.written.add(target)
+        for action, source, entry in zip(batch, sources, written, strict=True):
+            assert source is not None
+            action.pair.mapping = Mapping(source.uid, "", "", "", "", content_hash(source.item))
+            action.pair.mapping.record(target.other, source)
+            action.pair.mapping.record(target, entry)
+        self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
+        for action in batch:
+            self.report.applied(target, "created", action.pair.uid, action.pair.title)
+
+    def _update_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
+        sources = [a.pair.state(target.other).entry for a in batch]
+        currents = [self._current(a) for a in batch]
+        try:
+            written = self.sides[target].update_many(  # type: ignore[attr-defined]
+                [(c.id, s.item, c.version) for c, s in zip(currents, sources, strict=True)]  # type: ignore[union-attr]
+            )
+        except _BATCH_REFUSED:
+            self._one_by_one(batch, settings)
+            return
+        self.written.add(target)
+        for action, source, entry in zip(batch, sources, written, strict=True):
+            assert source is not None and action.pair.mapping is not None
+            self._recorded_write(action, source, entry)
+        self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
+        for action in batch:
+            self._report_write(action, created=False)
+
+    def _delete_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
+        try:
+            self.sides[target].delete_many([(c.id, c.version) for c in map(self._current, batch)])  # type: ignore[attr-defined]
+        except _BATCH_REFUSED:
+            self._one_by_one(batch, settings)
+            return
+        self.written.add(target)
+        self.store.remove_many([a.pair.mapping for a in batch])  # type: ignore[misc]
+        for action in batch:
+            self._report_delete(action)
+
+    def _one_by_one(self, batch: Sequence[Action], settings: Settings) -> None:
+        for action in batch:
+            self.apply(action, settings)
+
+    def _settle(self, actions: list[Action]) -> None:
+        """New versions of the same content, and items gone from both sides: mapping rows only, in one go."""
+        self._save([self._recorded(a) for a in actions if a.kind == "record"])
+        self.store.remove_many([a.pair.mapping for a in actions if a.kind == "forget"])  # type: ignore[misc]
+
+    def _save(self, mappings: list[Mapping]) -> None:
+        self.created_mappings += sum(m.pk is None for m in mappings)
+        if len(mappings) == 1:
+            self.store.save(mappings[0])  # one write, its record at once
+        elif mappings:
+            self.store.save_many(mappings)
+
+    def _current(self, action: Action) -> Entry:
+        """The target's item as last seen (it may have been re-created under a new id), for an if-match write."""
+        pair, target = action.pair, action.target
+        seen = pair.state(target).entry
+        if seen is not None:
+            return seen
+        assert pair.mapping is not None
+        return Entry(pair.mapping.id(target), pair.mapping.version(target), None)  # type: ignore[arg-type]
+
+    # --- one item -------------------------------------------------------------------------------
+
+    def _safe_reread(self, action: Action) -> bool:
+        try:
+            return self._reread(action)
+        except (ItemRejected, PermanentError, NotFound):
+            return False
+
+    def _reread(self, action: Action) -> bool:
+        pair, target = action.pair, action.target
+        target_id = (pair.state(target).entry.id if pair.state(target).entry else "") or (
+            pair.mapping.id(target) if pair.mapping else ""
+        )
+        if not target_id:
+            return False
+        current = self.sides[target].get(target_id)
+        state = pair.state(target)
+        state.entry, state.deleted = current, current is None and pair.mapping is not None
+        return True
+
+    # Each handler writes, then records the mapping at once.
+
+    def _write(self, action: Action) -> None:
+        pair, target = action.pair, action.target
+        source = pair.state(target.other).entry
+        assert source is not None
+        written, created = self._put(target, pair, source.item)
+        self.written.add(target)
+        self._recorded_write(action, source, written)
+        self._save([pair.mapping])  # type: ignore[list-item]
+        self._report_write(action, created=created)
+
+    def _recorded_write(self, action: Action, source: Entry, written: Entry) -> None:
+        pair, target = action.pair, action.target
+        mapping = pair.mapping or Mapping(source.uid, "", "", "", "", "")
+        mapping.record(target.other, source)
+        mapping.record(target, written)
+        mapping.uid, mapping.content_hash = source.uid, content_hash(source.item)
+        pair.mapping = mapping
+
+    def _report_write(self, action: Action, created: bool) -> None:
+        pair, target = action.pair, action.target
+        if action.conflict:
+            loser = pair.state(target).entry
+            self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
+        self.report.applied(target, "created" if created else "updated", pair.uid, pair.title)
+
+    def _put(self, target: Side, pair: _Pair, item: Item) -> tuple[Entry, bool]:
+        """Write `item` to `target`: update what is there, or create after making sure it is not there yet."""
+        side = self.sides[target]
+        current = pair.state(target).entry
+        mapping = pair.mapping
+        if current is None and mapping is not None and mapping.id(target):
+            current = Entry(mapping.id(target), mapping.version(target), item)
+        if current is None and not self.complete[target]:
+            # A create whose record was lost, or the same item connected twice: adopt it, don't duplicate it.
+            current = side.find(item.uid)
+        if current is not None:
+            try:
+                return side.update(current.id, item, current.version), False
+            except NotFound:
+                pass
+        return side.create(item), True
+
+    def _delete(self, action: Action) -> None:
+        current = self._current(action)
+        with contextlib.suppress(NotFound):
+            self.sides[action.target].delete(current.id, current.version)
+        self.written.add(action.target)
+        assert action.pair.mapping is not None
+        self.store.remove(action.pair.mapping)
+        self._report_delete(action)
+
+    def _report_delete(self, action: Action) -> None:
+        pair, target = action.pair, action.target
+        assert pair.mapping is not None
+        if action.conflict:
+            loser = pair.state(target).entry
+            self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
+        self.report.applied(target, "deleted", pair.uid, pair.title or pair.mapping.uid)
+
+    def _recorded(self, action: Action) -> Mapping:
+        pair = action.pair
+        mapping = pair.mapping
+        if mapping is None:
+            local, remote = pair.local.entry, pair.remote.entry
+            assert local is not None and remote is not None
+            mapping = Mapping(local.uid, local.id, local.version, remote.id, remote.version, content_hash(local.item))
+            pair.mapping = mapping
+        for side in Side:
+            entry = pair.state(side).entry
+            if entry is not None:
+                mapping.record(side, entry)
+                mapping.content_hash = content_hash(entry.item)  # every entry here holds the synced content
+        return mapping
+
+    def _record(self, action: Action) -> None:
+        self._save([self._recorded(action)])
+
+    def _forget(self, action: Action) -> None:
+        assert action.pair.mapping is not None
+        self.store.remove(action.pair.mapping)
+
+    def _restore(self, action: Action) -> None:
+        """One-way sync, and the target (action.target) changed: copy the source's version back over it."""
+        changed, pair = action.target, action.pair
+        source = changed.other
+        mapping = pair.mapping
+        assert mapping is not None
+        entry = self.sides[source].get(mapping.id(source))
+        if entry is None:
+            self.store.remove(mapping)
+            return
+        pair.state(source).entry = entry
+        message = (
+            f"Changed in {side_name(changed)}, which this one-way sync does not copy from; "
+            f"the version in {side_name(source)} was put back."
+        )
+        self._write(Action("write", changed, pair, conflict=message))
+
+    def _put_back(self, action: Action, reason: str) -> None:
+        """The target keeps a version only someone else may change (a meeting's owner): the one place a sync
+        refuses an edit for that. The target's version is written back over the edit, and the log says why."""
+        pair, kept = action.pair, action.target
+        state = pair.state(kept)
+        kept_id = state.entry.id if state.entry else (pair.mapping.id(kept) if pair.mapping else pair.uid)
+        current = self.sides[kept].get(kept_id)
+        if current is None:
+            self.report.unsynced(kept, pair.uid, pair.title, reason, source=source_of(action))
+            return
+        state.entry, state.deleted = current, False
+        message = f"{reason} Its version in {side_name(kept)} was put back in {side_name(kept.other)}."
+        self._write(Action("write", kept.other, pair, conflict=message))
+
+
+def _batchable(actions: list[Action], run: Run) -> dict[tuple[str, Side], list[Action]]:
+    """Actions a side can take many at a time, by kind and target: plain creates on a side that listed completely
+    (nothing to look up first), updates and deletes of mapped items."""
+    groups: dict[tuple[str, Side], list[Action]] = {}
+    for action in actions:
+        kind = _batch_kind(action, run)
+        if kind and hasattr(run.sides[action.target], f"{kind}_many"):
+            groups.setdefault((kind, action.target), []).append(action)
+            action.bulk = True
+    return groups
+
+
+def _batch_kind(action: Action, run: Run) -> str:
+    pair, target = action.pair, action.target
+    if action.kind == "delete":
+        return "delete"
+    if action.kind != "write":
+        return ""
+    if pair.mapping is not None and (pair.state(target).entry is not None or pair.mapping.id(target)):
+        return "update"
+    plain = not action.conflict and pair.mapping is None and pair.state(target).entry is None
+    return "create" if plain and run.complete[target] else ""
