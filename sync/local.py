@@ -41,8 +41,6 @@ class CalsyncSide:
     # Whether what calsync adds to items it receives (assignment rules) goes back to the other side. A one-way
     # sync into calsync never writes there, so the addition stays here and is recorded as the synced version.
     carry_back: bool = True
-    # Items written here that calsync added to, which a later pass carries back (sync.services._run_engine).
-    amended: int = 0
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -183,10 +181,9 @@ class CalsyncSide:
 
     def _written(self, result: services.SaveResult, item: Item) -> Entry:
         """The version of `item` as the other side gave it: where calsync added to it (assignment rules), the
-        stored version is a later one, which the next run sees as calsync's change and carries back."""
+        stored version is a later one, which the engine's read-back pass sees as calsync's change and carries back."""
         if not self.carry_back:
             return Entry(id=result.event.uid, version=str(result.event.seq), item=item)
-        self.amended += result.amended
         return Entry(id=result.event.uid, version=str(result.given_seq), item=item)
 
 

@@ -207,14 +207,10 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         carry_back=integration.direction != Integration.Direction.TO_CALSYNC,
     )
     store, rules = DbStatusStore(integration, token), _engine_settings(integration)
-    with changes_unannounced():  # the sync's own writes must not ask for yet another sync
+    # The sync's own writes must not ask for yet another sync. What calsync adds to items it receives
+    # (assignment rules) goes back in the same run: the engine reads back what it wrote (engine.sync).
+    with changes_unannounced():
         engine.sync(local, remote, store, rules, report)
-        if local.amended:
-            # calsync added to items it received (assignment rules): a second pass carries that back now, as
-            # calsync's own change, rather than after an interval in which an edit on the other side would meet
-            # it as a conflict. The second pass adds nothing more (the items now carry what the rules set).
-            local.amended = 0
-            engine.sync(local, remote, store, rules, report)
     registry.after_sync(integration)
 
 

@@ -41,7 +41,7 @@ def test_a_cursor_below_the_floor_is_expired_and_a_full_listing_is_not(calendar)
         side.changes(cursor)
     listing = side.changes(None)
     assert [e.id for e in listing.changed] == ["b@test"] and listing.complete
-    assert side.changes(listing.cursor).changed == []  # the new cursor is at or above the floor
+    assert list(side.changes(listing.cursor).changed) == []  # the new cursor is at or above the floor
 
 
 def test_an_integration_with_an_old_cursor_resyncs_and_loses_nothing(member, calendar, run_on_commit) -> None:
