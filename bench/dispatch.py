@@ -214,13 +214,14 @@ def calsync_pair() -> Integration:
 
 
 def google_pair() -> Integration:
+    from google_bench import configure, start
     from google_bench import fill as google_fill
-    from google_bench import start_emulator
 
     from accounts.services import tenant_create, user_create
     from events.services import calendar_create
 
-    emulator, _ = start_emulator()
+    emulator, _, base = start()
+    configure(base)
     email = f"noop-{uuid.uuid4().hex[:6]}@example.com"
     emulator.state.account(email)
     google_fill(emulator.state, email, 200)

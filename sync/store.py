@@ -138,6 +138,8 @@ class DbStatusStore:
 
     def save_cursors(self, local: str | None, remote: str | None) -> None:
         self.local_cursor, self.remote_cursor = local, remote
+        if (local or "", remote or "") == (self.integration.local_cursor, self.integration.remote_cursor):
+            return  # a sync that found nothing: no write (the run's closing update checks the lock)
         rows = Integration.objects.filter(pk=self.integration.pk)
         if self.lock_token:
             rows = rows.filter(lock_token=self.lock_token)
