@@ -40,12 +40,39 @@ def run_pass(
     }
     run = Run(sides, {side: changes[side].complete for side in Side}, store, report)
     one = _Pass(run, changes, settings)
-    one.index_local()
-    one.stream_remote()
-    one.remaining_local()
-    one.deletions()
+    try:
+        one.index_local()
+        one.stream_remote()
+        one.remaining_local()
+        one.deletions()
+    except _Expired as expired:
+        # The side forgot its cursor after its first page. What this pass applied is recorded in the mappings, so
+        # a pass over that side's complete listing pairs it again and duplicates nothing; no deletion was applied
+        # yet (they come last), and the cursors were not moved.
+        report.note(f"The {expired.side.value} side forgot where the last sync stopped partway through its changes; "
+                    "comparing everything.")  # fmt: skip
+        setattr(store, _CURSOR[expired.side], None)
+        return run.written | run_pass(sides, store, settings, report, reading | {expired.side})
     store.save_cursors(changes[Side.LOCAL].cursor, changes[Side.REMOTE].cursor)
     return run.written
+
+
+_CURSOR = {Side.LOCAL: "local_cursor", Side.REMOTE: "remote_cursor"}
+
+
+class _Expired(Exception):
+    """CursorExpired from a side's listing after its first item, when this pass had already applied pages."""
+
+    def __init__(self, side: Side) -> None:
+        super().__init__(side.value)
+        self.side = side
+
+
+def _expiry_noted(entries: Iterable[Entry], side: Side) -> Iterator[Entry]:
+    try:
+        yield from entries
+    except CursorExpired as exc:
+        raise _Expired(side) from exc
 
 
 def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side, store: StatusStore) -> Changes:
@@ -54,7 +81,9 @@ def _read(side: CalendarSide, cursor: str | None, report: Report, name: Side, st
         _peek(changes)
     except CursorExpired:
         report.note(f"The {name.value} side no longer knew where the last sync stopped; comparing everything.")
-        changes = _changes(side, None, store, name)
+        return _changes(side, None, store, name)
+    if cursor is not None:
+        changes.changed = _expiry_noted(changes.changed, name)
     return changes
 
 
