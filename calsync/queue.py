@@ -38,7 +38,7 @@ def publish(task: Any, *args: Any, countdown: float | None = None, queue: str | 
     the broker could not be reached."""
     try:
         task.apply_async(args, countdown=countdown, queue=queue_name(queue) if queue else None)
-    except (KombuError, OSError):
+    except (KombuError, OSError, RedisError):
         log.warning("task queue unreachable", exc_info=True, extra={"task": task.name})
         return False
     return True

@@ -86,9 +86,12 @@ def due_claim(*, now: datetime, limit: int) -> list[Claimed]:
         return [Claimed(pk, pk in pushed) for (pk,) in cursor.fetchall()]
 
 
-def due_unclaim(*, integration_ids: list[int], now: datetime) -> None:
-    """Claimed integrations whose syncs could not be queued are due again, for the next dispatch."""
-    Integration.objects.filter(pk__in=integration_ids).update(next_sync_at=now)
+def due_unclaim(*, integration_ids: list[int], now: datetime, pushed: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    """Claimed integrations whose syncs could not be queued are due again, for the next dispatch (a pushed one
+    still on the push queue)."""
+    again = Integration.objects.filter(pk__in=integration_ids)
+    again.filter(pk__in=pushed).update(next_sync_at=now, push_pending=True)
+    again.exclude(pk__in=pushed).update(next_sync_at=now)
 
 
 def batch_queue(claimed: list[Claimed], *, now: datetime) -> int:
@@ -97,17 +100,17 @@ def batch_queue(claimed: list[Claimed], *, now: datetime) -> int:
     cannot be reached leaves what was not queued due again. Returns how many syncs were queued."""
     from .tasks import sync_scheduled, sync_scheduled_many
 
-    trigger = SyncRun.Trigger.AUTOMATIC.value
     pushed = [c.integration_id for c in claimed if c.pushed]
     polled = [c.integration_id for c in claimed if not c.pushed]
     per = max(1, settings.SYNC_DISPATCH_PER_MESSAGE)
     chunks = [polled[i : i + per] for i in range(0, len(polled), per)]
-    sent = publish_many(sync_scheduled, ((pk, trigger) for pk in pushed), queue=SYNC_PUSH)
+    sent = publish_many(sync_scheduled, ((pk, SyncRun.Trigger.PUSH.value) for pk in pushed), queue=SYNC_PUSH)
     if sent == len(pushed):
-        messages = publish_many(sync_scheduled_many, ((chunk, trigger) for chunk in chunks), queue=SYNC_POLLED)
+        polled_calls = ((chunk, SyncRun.Trigger.AUTOMATIC.value) for chunk in chunks)
+        messages = publish_many(sync_scheduled_many, polled_calls, queue=SYNC_POLLED)
         sent += sum(len(chunk) for chunk in chunks[:messages])
     if sent < len(claimed):
-        due_unclaim(integration_ids=[*pushed, *polled][sent:], now=now)
+        due_unclaim(integration_ids=[*pushed, *polled][sent:], now=now, pushed=set(pushed))
     return sent
 
 

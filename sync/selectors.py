@@ -45,7 +45,8 @@ def status_json(integration: Integration) -> dict[str, Any]:
     """What the integration page polls every second while a sync runs: no list of unsynced items."""
     current, last = _runs(integration)
     return {
-        "running": current is not None,
+        # A scheduled sync writes no run row unless it has something to say: its lock shows it is running.
+        "running": current is not None or integration.is_running,
         "run_status": current.get_status_display() if current else "",
         "started_at": current.started_at.isoformat() if current and current.started_at else None,
         "last_run": {

@@ -58,6 +58,8 @@ def sync_request(
 
 
 # A user watching (first sync, "Synchronize now") is served first; retries wait with the scheduled syncs.
+_WATCHED = (SyncRun.Trigger.MANUAL, SyncRun.Trigger.FIRST)  # someone is waiting for these
+WAIT_FOR_LOCK = 3  # seconds a watched run waits, and asks again, while another sync holds the lock
 _QUEUE_OF = {SyncRun.Trigger.MANUAL: SYNC_MANUAL, SyncRun.Trigger.FIRST: SYNC_MANUAL, SyncRun.Trigger.PUSH: SYNC_PUSH}
 
 
@@ -138,6 +140,19 @@ def _engine_settings(integration: Integration) -> engine.Settings:
     )
 
 
+def _waits_for_lock(run: SyncRun) -> bool:
+    """A run someone is watching, not yet waiting long, whose lock a sync without a run row holds (a sync with a
+    row, running or about to, is the one the user sees: this one is skipped)."""
+    fresh = timezone.now() - run.created_at < timedelta(seconds=settings.SYNC_STALE_SECONDS)
+    return (
+        run.trigger in _WATCHED
+        and fresh
+        and not run.integration.runs.filter(status__in=[SyncRun.Status.RUNNING, SyncRun.Status.QUEUED])
+        .exclude(pk=run.pk)
+        .exists()
+    )
+
+
 def sync_execute(*, run_id: int) -> SyncRun:
     """A sync whose run row was written when it was asked for (first sync, "Synchronize now", a retry)."""
     run = SyncRun.objects.select_related("integration__calendar", "integration__user").get(pk=run_id)
@@ -148,6 +163,12 @@ def sync_execute(*, run_id: int) -> SyncRun:
         return _finish(RunReport(run), SyncRun.Status.SKIPPED, error="Sync is paused.")
     token = _claim(integration)
     if token is None:
+        if _waits_for_lock(run):
+            # A scheduled sync (which leaves no run row) holds the lock: the user asked for a sync of their own,
+            # so it waits its turn instead of being skipped.
+            SyncRun.objects.filter(pk=run.pk).update(due_at=timezone.now() + timedelta(seconds=WAIT_FOR_LOCK))
+            _publish(run, WAIT_FOR_LOCK)
+            return run
         return _finish(RunReport(run), SyncRun.Status.SKIPPED)
     run.status, run.started_at = SyncRun.Status.RUNNING, timezone.now()
     run.save(update_fields=["status", "started_at"])
@@ -164,7 +185,11 @@ def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
         return None  # deleted or paused since it was queued
     token = _claim(integration)
     if token is None:
-        return None  # a sync is running: it reads what this one would have
+        if trigger == SyncRun.Trigger.PUSH:
+            # The running sync may have read before the change that asked for this one: it is due again as soon
+            # as that sync ends (_next_sync_at keeps a pending push's turn).
+            Integration.objects.filter(pk=integration.pk).update(push_pending=True, next_sync_at=timezone.now())
+        return None  # a polled sync: the running one reads what this one would have
     report = RunReport(integration=integration, trigger=trigger, started_at=timezone.now())
     _execute(integration, report, token)
     return report.written

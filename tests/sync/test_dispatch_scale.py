@@ -216,7 +216,7 @@ def test_each_kind_of_sync_goes_to_its_own_queue(member, pair, run_on_commit, br
     with run_on_commit():
         events.item_save(calendar=calendar, item=event("web@test", "Typed on the page"))  # a calsync-side edit
     assert dispatch.dispatch_due() == 1
-    assert broker.drain(SYNC_PUSH) == [("sync_scheduled", [integration.pk, "automatic"])]
+    assert broker.drain(SYNC_PUSH) == [("sync_scheduled", [integration.pk, "push"])]
 
     Integration.objects.filter(pk=integration.pk).update(next_sync_at=timezone.now())  # its interval is up
     assert dispatch.dispatch_due() == 1
@@ -308,13 +308,46 @@ def test_a_scheduled_sync_that_fails_leaves_its_run_and_an_email(member, pair, m
 
 def test_a_scheduled_sync_meeting_a_running_one_leaves_it_alone(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
     integration = settled(member, pair, run_on_commit)
+    later = timezone.now() + timedelta(minutes=4)
+    Integration.objects.filter(pk=integration.pk).update(
+        lock_token="busy", lock_expires_at=timezone.now() + timedelta(minutes=1), next_sync_at=later
+    )
+    runs = SyncRun.objects.count()
+    assert services.sync_scheduled(integration_id=integration.pk, trigger="automatic") is None
+    integration.refresh_from_db()
+    assert integration.lock_token == "busy" and SyncRun.objects.count() == runs and integration.quiet_syncs == 0
+    assert integration.next_sync_at == later and not integration.push_pending  # polled: the running one reads it all
+
+
+def test_a_pushed_sync_meeting_a_running_one_is_due_again_when_that_one_ends(member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = settled(member, pair, run_on_commit)
+    Integration.objects.filter(pk=integration.pk).update(
+        lock_token="busy", lock_expires_at=timezone.now() + timedelta(minutes=1), next_sync_at=None
+    )
+    before = timezone.now()
+    assert services.sync_scheduled(integration_id=integration.pk, trigger="push") is None
+    integration.refresh_from_db()
+    # The running sync may have read before the change that asked for this one.
+    assert integration.push_pending and integration.next_sync_at >= before and integration.lock_token == "busy"
+
+
+def test_synchronize_now_while_a_scheduled_sync_runs_waits_its_turn_instead_of_being_skipped(  # type: ignore[no-untyped-def]
+    member, pair, run_on_commit, broker
+) -> None:
+    integration = settled(member, pair, run_on_commit)
     Integration.objects.filter(pk=integration.pk).update(
         lock_token="busy", lock_expires_at=timezone.now() + timedelta(minutes=1)
     )
-    runs = SyncRun.objects.count()
-    assert services.sync_scheduled(integration_id=integration.pk, trigger="push") is None
+    with run_on_commit():
+        run = services.sync_request_manual(integration=integration)
+    broker.drain(SYNC_MANUAL)
+    with run_on_commit():
+        assert services.sync_execute(run_id=run.pk).status == SyncRun.Status.QUEUED
+    assert broker.drain(SYNC_MANUAL) == [("run_sync", [run.pk])]  # asked again, a few seconds on
     integration.refresh_from_db()
-    assert integration.lock_token == "busy" and SyncRun.objects.count() == runs and integration.quiet_syncs == 0
+    assert integration.lock_token == "busy"
+    Integration.objects.filter(pk=integration.pk).update(lock_token="", lock_expires_at=None)
+    assert services.sync_execute(run_id=run.pk).status == SyncRun.Status.SUCCESS
 
 
 def test_the_integration_page_counts_the_checks_that_found_nothing(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
