@@ -25,6 +25,7 @@ same rules and the same interface.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -36,8 +37,9 @@ from functools import cache
 from typing import Any, Protocol
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
-from sync.errors import Throttled
+from sync.errors import Throttled, TransientError
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,14 @@ def _arguments(gate: Gate, holders: list[str], max_wait: float, cost: int,
     return keys, argv + holders
 
 
+log = logging.getLogger(__name__)
+UNREACHABLE = "The quota store (Redis) could not be reached; the sync will be retried."
+
+
 class RedisStore:
-    """The fleet's shared state: one round trip per take, release, pause or resume."""
+    """The fleet's shared state: one round trip per take, release, pause or resume. Redis out of reach: a take
+    fails the run as transient (retried with back-off, no error shown); a lost release or pause only costs a
+    slot until it expires, or one slow-down not shared."""
 
     def __init__(self, url: str) -> None:
         import redis
@@ -175,21 +183,33 @@ class RedisStore:
 
     def take(self, gate: Gate, holders: list[str], *, max_wait: float, cost: int, invited: bool) -> Answer:
         keys, argv = _arguments(gate, holders, max_wait, cost, invited)
-        admitted, *times = self._take(keys=keys, args=argv)
+        try:
+            admitted, *times = self._take(keys=keys, args=argv)
+        except RedisError as exc:
+            raise TransientError(UNREACHABLE) from exc
         return Answer(bool(admitted), float(times[0]), float(times[1]) if admitted else 0.0)
 
     def release(self, gate: Gate, holders: list[str]) -> None:
         if gate.slots is not None and holders:
-            self.redis.zrem(gate.slots.key, *holders)
+            try:
+                self.redis.zrem(gate.slots.key, *holders)
+            except RedisError:
+                log.warning("quota slot not released; it expires on its own", exc_info=True)
 
     def pause(self, gate: Gate, seconds: float) -> None:
-        self._pause(keys=[b.key for b in gate.buckets], args=[seconds])
+        try:
+            self._pause(keys=[b.key for b in gate.buckets], args=[seconds])
+        except RedisError:
+            log.warning("provider slow-down not shared with other workers", exc_info=True)
 
     def resume(self, gate: Gate) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for bucket in gate.buckets:
             pipe.hdel(bucket.key, "until")
-        pipe.execute()
+        try:
+            pipe.execute()
+        except RedisError:
+            log.warning("provider slow-down not lifted for other workers; it ends on its own", exc_info=True)
 
 
 @dataclass

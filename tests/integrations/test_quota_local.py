@@ -130,3 +130,14 @@ def test_threads_sharing_the_local_store_stay_under_the_limit(settings) -> None:
         within = sum(1 for m in moments[i:] if m <= start + 1.0)
         assert within <= 50 * 1.0 + 5
     assert moments[-1] - moments[0] == pytest.approx((160 - 5) / 50, rel=0.05)  # reserved back to back
+
+
+def test_redis_out_of_reach_defers_the_sync_as_transient_and_a_lost_release_is_harmless() -> None:
+    from sync.errors import TransientError
+    from tests.conftest import free_port
+
+    store = quota.RedisStore(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    with pytest.raises(TransientError, match="quota store"):
+        take(store, gate(slots=1))  # type: ignore[arg-type]
+    store.release(gate(slots=1), ["holder"])  # logged, not raised: the slot expires on its own
+    store.pause(gate(), 5)
