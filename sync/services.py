@@ -33,6 +33,7 @@ from .store import DbStatusStore, RunReport
 
 log = logging.getLogger(__name__)
 
+THROTTLED_MIN_DELAY = 30  # seconds a scheduled sync held back by calsync's own quota waits at least
 MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
 QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a few minutes."
 
@@ -198,11 +199,17 @@ def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
 def _execute(integration: Integration, report: RunReport, token: str) -> None:
     """Run the engine under the lock just taken, record how it ended, release the lock, schedule the next."""
     ended_quietly = False
+    deferred_until = None
     try:
         with liveness.Heartbeat(integration.pk, token):
             _run_engine(integration, report, token)
     except TransientError as exc:
-        _retry_or_fail(report, exc)
+        if isinstance(exc, Throttled) and report.quiet:
+            # Held back by calsync's own quota before it had anything to say: a scheduled sync simply comes back
+            # when there is room, leaving no run rows (while a quota stays exhausted they would pile up).
+            deferred_until = timezone.now() + timedelta(seconds=max(exc.retry_after or 0, THROTTLED_MIN_DELAY))
+        else:
+            _retry_or_fail(report, exc)
     except AuthRevoked as exc:
         _problem(report, Integration.Status.NEEDS_REAUTH, str(exc))
     except SafetyStop as exc:
@@ -219,7 +226,10 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
     finally:
         if not ended_quietly:
             _release(integration, token)
-            _schedule_next(integration)
+            if deferred_until is not None:
+                Integration.objects.filter(pk=integration.pk).update(next_sync_at=deferred_until)
+            else:
+                _schedule_next(integration)
 
 
 def _run_engine(integration: Integration, report: RunReport, token: str) -> None:

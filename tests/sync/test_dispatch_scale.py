@@ -404,3 +404,22 @@ def test_a_change_made_while_a_sync_runs_is_synced_at_the_next_dispatch_not_an_i
     assert broker.ids(SYNC_PUSH) == [integration.pk]
     run = services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
     assert run is not None and run.to_calsync["created"] == 1  # the remote calendar of this pairing is `other`
+
+
+def test_a_scheduled_sync_held_back_by_the_quota_comes_back_later_without_run_rows(  # type: ignore[no-untyped-def]
+    member, pair, run_on_commit, monkeypatch
+) -> None:
+    from sync.errors import Throttled
+
+    integration = settled(member, pair, run_on_commit)
+    runs = SyncRun.objects.count()
+
+    def throttled(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Throttled("Google: throttled, will retry", retry_after=120)
+
+    monkeypatch.setattr(services, "_run_engine", throttled)
+    before = timezone.now()
+    assert services.sync_scheduled(integration_id=integration.pk, trigger="automatic") is None
+    integration.refresh_from_db()
+    assert SyncRun.objects.count() == runs and integration.status == "ok" and not integration.lock_token
+    assert before + timedelta(seconds=119) <= integration.next_sync_at <= timezone.now() + timedelta(seconds=121)
