@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-# Every queue a worker serves in production (README "Production": queues); today's tasks all go to `celery`.
+# Every queue a worker serves in production (README "Production": queues).
 QUEUES = ("sync_manual", "sync_push", "sync_polled", "celery")
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -166,27 +166,17 @@ def dispatcher_command() -> list[str]:
 
 def run_dispatcher() -> None:
     """The one place the benchmark says how dispatch runs: the project's long-running `manage.py dispatch`
-    (stopped by SIGTERM) when it has one; else a loop over sync.services.dispatch_due, the task beat runs once a
-    minute, asked again at once so that the dispatcher is not what limits the measured rate."""
+    (stopped by SIGTERM)."""
     import django
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings")
     django.setup()
     import loadprobe
-    from django.core.management import call_command, get_commands
+    from django.core.management import call_command
 
     loadprobe.count_until_exit("dispatcher")
-    if "dispatch" in get_commands():
-        call_command("dispatch")
-        return
-    from sync.services import dispatch_due
-
-    stopped: list[int] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopped.append(1))
-    while not stopped:
-        if not dispatch_due():
-            time.sleep(0.2)
+    call_command("dispatch")
 
 
 class Fleet:

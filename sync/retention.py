@@ -3,7 +3,8 @@
 What goes: finished sync runs with their log entries (which hold the losing versions of conflicts), finished ICS
 imports (which hold the uploaded file) and finished rule runs. What stays: a run still queued or running, and the
 run an integration's page shows as its last result (the newest finished one that was not skipped), however old.
-Event tombstones and sync tokens are not history: the CalDAV server compacts those behind its own floor.
+Event tombstones are pruned on the same period by events.tombstones (beat's prune-tombstones), which raises each
+calendar's sync-token floor as it goes.
 
 Every statement touches at most RETENTION_PRUNE_BATCH rows and a call at most RETENTION_PRUNE_BUDGET; a call that
 runs out of budget remembers the tenant it stopped at, and the next one (beat, every RETENTION_PRUNE_SECONDS) goes on

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import pytest
 import yaml
 from django.core.management import get_commands
 
@@ -51,9 +50,6 @@ def test_compose_commands_point_at_real_code() -> None:
     assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
 
 
-@pytest.mark.xfail(
-    "dispatch" not in get_commands(), reason="manage.py dispatch comes with issue 19 dispatch", strict=True
-)
 def test_the_dispatcher_runs_a_real_management_command() -> None:
     command = _compose()["services"]["dispatcher"]["command"]
     assert command[:2] == ["python", "manage.py"] and command[2] in get_commands()
