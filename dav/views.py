@@ -807,11 +807,7 @@ def sync_collection(request: HttpRequest, target: Target, node: Element) -> Http
     minimal = _minimal(request)
     until = calendar.change_seq
     changed = _masters(calendar, wanted).filter(seq__gt=since, seq__lte=until).order_by("seq")
-    deleted = (
-        Tombstone.objects.filter(calendar=calendar, seq__gt=since, seq__lte=until)
-        .exclude(name__in=Event.objects.filter(calendar=calendar, parent=None).values("name"))
-        .order_by("seq")
-    )
+    deleted = selectors.deletions_since(calendar=calendar, since=since, until=until, by="name").order_by("seq")
     if not token:
         deleted = deleted.none()  # a first sync lists what exists
     truncated = False

@@ -171,10 +171,15 @@ def changes_since(*, calendar: Calendar, since: int) -> Changes:
         .prefetch_related("overrides")
         .order_by("seq")
     )
-    deleted = list(Tombstone.objects.filter(calendar=calendar, seq__gt=since, seq__lte=until).order_by("seq"))
-    # A tombstone older than a re-creation of the same UID is no longer a deletion.
-    live = {e.uid for e in changed}
-    return Changes(since=since, until=until, changed=changed, deleted=[t for t in deleted if t.uid not in live])
+    deleted = list(deletions_since(calendar=calendar, since=since, until=until).order_by("seq"))
+    return Changes(since=since, until=until, changed=changed, deleted=deleted)
+
+
+def deletions_since(*, calendar: Calendar, since: int, until: int, by: str = "uid") -> QuerySet[Tombstone]:
+    """The tombstones of (since, until]. One whose item exists again (re-created under the same UID, or the same
+    resource name for CalDAV: `by`) is no deletion. Every reader of deletions asks here."""
+    live = Event.objects.filter(calendar=calendar, parent=None).values(by)
+    return Tombstone.objects.filter(calendar=calendar, seq__gt=since, seq__lte=until).exclude(**{f"{by}__in": live})
 
 
 def calendar_items(calendars: Iterable[Calendar] | QuerySet[Calendar]) -> list[Item]:

@@ -13,7 +13,8 @@ from events import services
 from events.convert import item_from_event
 from events.hidden import hidden_fields_kept
 from events.ical import ICalError, Item
-from events.models import Calendar, Event, Tombstone
+from events.models import Calendar, Event
+from events.selectors import deletions_since
 from events.tombstones import token_expired
 from meetings.rules import OwnerOnlyEdit
 
@@ -83,9 +84,8 @@ class CalsyncSide:
 
     def _deleted(self, since: int, until: int) -> list[str]:
         """UIDs deleted in (since, until]; a tombstone older than a re-creation of the UID is no deletion."""
-        live = Event.objects.filter(calendar=self.calendar, parent=None, seq__gt=since, seq__lte=until)
-        tombstones = Tombstone.objects.filter(calendar=self.calendar, seq__gt=since, seq__lte=until)
-        return list(tombstones.exclude(uid__in=live.values("uid")).values_list("uid", flat=True).distinct())
+        gone = deletions_since(calendar=self.calendar, since=since, until=until)
+        return list(gone.values_list("uid", flat=True).distinct())
 
     def get(self, id: str) -> Entry | None:
         self._count("get")
