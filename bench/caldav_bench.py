@@ -101,8 +101,10 @@ def run_child(command: list[str], counted: bool) -> Child:
     before = COUNTER.count
     with tempfile.NamedTemporaryFile("r") as usage, tempfile.TemporaryFile() as output:
         began = time.perf_counter()
+        # In this checkout's folder: something in start-up puts the working directory first on sys.path, and a
+        # child started elsewhere (another checkout) would import that one's code.
         done = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", usage.name, *command], stdout=output,
-                              stderr=subprocess.STDOUT, env=_child_env())  # fmt: skip
+                              stderr=subprocess.STDOUT, env=_child_env(), cwd=ROOT)  # fmt: skip
         seconds = time.perf_counter() - began
         if done.returncode:
             output.seek(0)
