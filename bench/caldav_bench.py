@@ -54,6 +54,20 @@ def child(integration_id: int) -> None:
         sys.exit(f"The sync ended {run.status}: {run.error}")
 
 
+def profiled(function: Any, integration_id: int) -> None:
+    """With CALDAV_BENCH_PROFILE=<folder>, each timed child leaves its cProfile statistics there (start-up
+    included), one file per run in order: `python -m pstats <file>` reads them."""
+    folder = os.environ.get("CALDAV_BENCH_PROFILE")
+    if not folder or not integration_id:
+        function(integration_id)
+        return
+    import cProfile
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    number = len(list(Path(folder).glob("*.prof")))
+    cProfile.runctx("function(integration_id)", globals(), locals(), f"{folder}/{number:02d}-{integration_id}.prof")
+
+
 @dataclass
 class Child:
     seconds: float
@@ -87,8 +101,10 @@ def run_child(command: list[str], counted: bool) -> Child:
     before = COUNTER.count
     with tempfile.NamedTemporaryFile("r") as usage, tempfile.TemporaryFile() as output:
         began = time.perf_counter()
+        # In this checkout's folder: something in start-up puts the working directory first on sys.path, and a
+        # child started elsewhere (another checkout) would import that one's code.
         done = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", usage.name, *command], stdout=output,
-                              stderr=subprocess.STDOUT, env=_child_env())  # fmt: skip
+                              stderr=subprocess.STDOUT, env=_child_env(), cwd=ROOT)  # fmt: skip
         seconds = time.perf_counter() - began
         if done.returncode:
             output.seek(0)
@@ -309,7 +325,7 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # one timed calsync run (an integration id)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child)
+        profiled(child, args.child)
         return
     django_for_bench("caldav")
     server = start(args.server)

@@ -11,20 +11,18 @@ hop passes it. The CalDAV adapter also keeps each request on the site of the ser
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import niquests.adapters
-import requests.adapters
 from django.conf import settings
-from publicsuffixlist import PublicSuffixList
 from urllib3.contrib.resolver import BaseResolver, ProtocolResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
-_SUFFIXES = PublicSuffixList()  # the list ships with the package: no download at run time
 
 
 def server_address(text: str, *, allow_http: bool, example: str) -> SplitResult:
@@ -128,6 +126,15 @@ class GuardedResolver(BaseResolver):
 # --- which site ------------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _suffixes() -> Any:
+    """The Public Suffix List, parsed on first use: it ships with the package (no download at run time), but
+    parsing it costs a process about 0.15 s, and a sync that stays on the host entered never needs it."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
 def _site(url: str) -> tuple[str, str]:
     """A URL's site: its registrable domain by the Public Suffix List (caldav.icloud.com and p52-caldav.icloud.com
     are both icloud.com; a.github.io and b.github.io are two sites), or the exact host and port for an IP
@@ -137,14 +144,21 @@ def _site(url: str) -> tuple[str, str]:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        registrable = _SUFFIXES.privatesuffix(host)
+        registrable = _suffixes().privatesuffix(host)
         if registrable:
             return parts.scheme, registrable
     return parts.scheme, f"{host}:{parts.port or ''}"
 
 
+def _host(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").rstrip(".").lower(), parts.port
+
+
 def require_same_site(origin: str, url: str) -> None:
     """A server may send calsync elsewhere on its own site, never to another: the request carries the password."""
+    if _host(url) == _host(origin):
+        return  # the same scheme, host and port: the same site whatever the list says
     if _site(url) != _site(origin):
         raise AddressRefused(
             f"The server at {urlsplit(origin).hostname} sent calsync on to {urlsplit(url).hostname or url}, which "
@@ -176,14 +190,29 @@ def guard_caldav_session(session: niquests.Session, origin: str) -> None:
         session.mount(prefix, CalDAVAdapter(origin, resolver))
 
 
-class GuardedAdapter(requests.adapters.HTTPAdapter):
-    """The guard under every connection of a requests session: exchangelib's (`BaseProtocol.HTTP_ADAPTER_CLS`;
-    EWS requests go only to the server entered and exchangelib follows no redirects outside autodiscover, which
-    calsync leaves off), and whatever else fetches from an address a user gave (ICS subscriptions)."""
+def __getattr__(name: str) -> Any:
+    """`GuardedAdapter` is built on first use: it needs requests, which only exchangelib and ICS subscriptions use;
+    a CalDAV sync process would otherwise import it (~0.1 s CPU) for nothing (PEP 562)."""
+    if name == "GuardedAdapter":
+        return _guarded_adapter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, resolver=GuardedResolver(), **kwargs)
 
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        # Through a proxy from the environment the guard checks the proxy's address (fails closed if private).
-        return super().proxy_manager_for(proxy, resolver=GuardedResolver(), **kwargs)
+@functools.cache
+def _guarded_adapter() -> type:
+    import requests.adapters
+
+    class GuardedAdapter(requests.adapters.HTTPAdapter):
+        """The guard under every connection of a requests session: exchangelib's (`BaseProtocol.HTTP_ADAPTER_CLS`;
+        EWS requests go only to the server entered and exchangelib follows no redirects outside autodiscover,
+        which calsync leaves off), and whatever else fetches from an address a user gave (ICS subscriptions)."""
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, resolver=GuardedResolver(), **kwargs)
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            # Through a proxy from the environment the guard checks the proxy's address (fails closed if private).
+            return super().proxy_manager_for(proxy, resolver=GuardedResolver(), **kwargs)
+
+    GuardedAdapter.__module__ = __name__
+    return GuardedAdapter

@@ -41,6 +41,14 @@ def test_components_survive_the_database_form(item: Item) -> None:
     assert shape(item_from_event(master, [row(o) for o in reversed(item.overrides)])) == shape(item)
 
 
+@PROPERTY_SETTINGS
+@given(items)
+def test_normalising_reads_the_fields_as_an_event_row_does(item: Item) -> None:
+    """normalise_component skips building the Event: the fields alone must read back the same."""
+    for component in (item.master, *item.overrides):
+        assert normalise_component(component) == component_from_event(row(component))
+
+
 def test_end_in_another_zone_keeps_its_zone() -> None:
     component = Component(
         uid="flight@test",

@@ -226,3 +226,26 @@ def test_an_item_href_that_names_another_host_is_not_fetched(dav, network, href)
     with pytest.raises(ConnectError, match="not part of the same site"):
         side.get(href)
     assert network.connects == [] and dav.seen == []
+
+
+def test_a_request_to_the_host_entered_needs_no_public_suffix_list() -> None:
+    """The list is parsed only when a server sends calsync to another host (parsing costs each process time)."""
+    addresses._suffixes.cache_clear()
+    addresses.require_same_site("https://dav.example.com/", "https://DAV.example.com./calendars/work/")
+    assert addresses._suffixes.cache_info().currsize == 0
+    addresses.require_same_site("https://dav.example.com/", "https://cal.example.com/calendars/work/")
+    assert addresses._suffixes.cache_info().currsize == 1
+
+
+def test_a_requests_session_through_the_guarded_adapter_is_refused_inside_the_network(dav, network) -> None:
+    """GuardedAdapter (exchangelib's sessions) is built when first asked for, and guards the same way."""
+    import requests
+
+    network.resolve("dav.example.test", "10.0.0.5")
+    with requests.Session() as session:
+        session.trust_env = False
+        session.mount("http://", addresses.GuardedAdapter())
+        with pytest.raises(addresses.AddressRefused, match="inside its own network"):
+            session.get(dav.url, timeout=5)
+    assert network.connects == [] and dav.seen == []
+    assert addresses.GuardedAdapter is addresses.GuardedAdapter  # one class, not a new one on each use
