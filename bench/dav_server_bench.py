@@ -4,6 +4,7 @@
     .venv/bin/python bench/dav_server_bench.py                 # 2,000 events, 10 requests per row
     .venv/bin/python bench/dav_server_bench.py 1000 5
     DATABASE_URL=postgres://... CACHE_URL=redis://.../11 .venv/bin/python bench/dav_server_bench.py
+    DAV_BENCH_WORKER=gthread .venv/bin/python bench/dav_server_bench.py  # calsync's connection kept alive too
 
 calsync runs under gunicorn (one sync worker; DEBUG off and database connections kept, as in production) on
 the database DATABASE_URL names (a throwaway SQLite file otherwise) and the cache CACHE_URL names (each
@@ -12,13 +13,17 @@ process's own memory otherwise); Radicale as `python -m radicale` with htpasswd 
 bulk insert, Radicale by writing its files, Xandikos by one git commit of the same files (a PUT each would
 take minutes).
 
-The same client code sends every request, one at a time, on one kept-alive connection. Each row is measured
-twice: *cold* is the first request(s) to a fresh server process with its caches emptied (calsync's render
-cache, Radicale's item cache on disk; the operating system's and PostgreSQL's own caches stay warm), *warm* the
-median of the requests after. Rows: PROPFIND depth 1 (ETags of every item), calendar-query for one month
-(ETags, then with data), calendar-multiget of 100 items, sync-collection from a token taken before 10 changes,
-GET of single items, PUT of single items (updates with If-Match). GET and PUT send each request to another
-item: cold is the mean of the first `rounds` ones in a fresh process, warm the median of `rounds` more
+The same client code sends every request, one at a time, on one kept-alive connection. gunicorn's sync worker
+(the production image's) closes the connection after every answer, so calsync's figures include a new TCP
+connection per request, which Radicale and Xandikos do not pay; with DAV_BENCH_WORKER=gthread calsync runs under
+gunicorn's threaded worker instead (one process, four threads), which keeps the connection as the peers do.
+
+Each row is measured twice: *cold* is the first request(s) to a fresh server process with its caches emptied
+(calsync's render cache, Radicale's item cache on disk; the operating system's and PostgreSQL's own caches stay
+warm), *warm* the median of the requests after. Rows: PROPFIND depth 1 (ETags of every item), calendar-query
+for one month (ETags, then with data), calendar-multiget of 100 items, sync-collection from a token taken before
+10 changes, GET of single items, PUT of single items (updates with If-Match). GET and PUT send each request to
+another item: cold is the mean of the first `rounds` ones in a fresh process, warm the median of `rounds` more
 (GET: the same items again). Ratios are calsync's time over the peer's: below 1 calsync is faster.
 """
 
@@ -118,6 +123,15 @@ class Server:
             self.process = None
 
 
+def _worker_options() -> list[str]:
+    worker = os.environ.get("DAV_BENCH_WORKER", "sync")
+    if worker == "sync":
+        return []
+    if worker == "gthread":
+        return ["-k", "gthread", "--threads", "4", "--keep-alive", "30"]
+    raise SystemExit(f"DAV_BENCH_WORKER is sync or gthread, not {worker!r}")
+
+
 def calsync_server(items: list[Item]) -> Server:
     tenant = tenant_create(slug="bench", name="Bench")
     user = user_create(tenant=tenant, email="bench@bench.test", password="unused-password-1", role="admin")
@@ -127,7 +141,7 @@ def calsync_server(items: list[Item]) -> Server:
     created = app_password_create(user=user, label="bench")
     # As production runs it: DEBUG off, database connections kept for a minute (not opened per request).
     env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "60", "DATABASE_URL": os.environ["DATABASE_URL"]}
-    command = [str(BIN / "gunicorn"), "calsync.wsgi", "-w", "1", "--log-level", "warning", "-b"]
+    command = [str(BIN / "gunicorn"), "calsync.wsgi", "-w", "1", "--log-level", "warning", *_worker_options(), "-b"]
     return Server("calsync", lambda port: [*command, f"127.0.0.1:{port}"], f"/caldav/calendars/{user.email}/bench/",
                   (created.username, created.secret), forget=cache.clear, env=env)  # fmt: skip
 
@@ -249,7 +263,7 @@ def rows(items: list[Item], tokens: dict[str, str], rounds: int) -> list[Row]:
 
     def get(client: Client, i: int) -> tuple[float, int]:
         started = time.perf_counter()
-        client.send("GET", client.item(targets[i % (2 * rounds)].uid), expect=(200,))
+        client.send("GET", client.item(targets[i % rounds].uid), expect=(200,))  # warm: the cold ones again
         return time.perf_counter() - started, 200
 
     def put(client: Client, i: int) -> tuple[float, int]:
@@ -319,8 +333,9 @@ def main() -> None:
     connection.close()  # the bench process holds no connection while gunicorn serves
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    worker = os.environ.get("DAV_BENCH_WORKER", "sync")
     print(f"{count} events in each server, filled in {time.perf_counter() - started:.1f} s; calsync on {database}, "
-          f"cache {backend}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"cache {backend}, gunicorn {worker} worker; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     tokens = prepare(servers, items)
     names = [s.name for s in servers]
     print(f"\nwarm: median of {rounds} requests; cold: a fresh process with empty caches (mean of {rounds} for "

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -26,6 +27,8 @@ _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _GROUPS, _GROUP_SIZE = 5, 4  # 20 characters, about 99 bits
 # Touch last_used_at at most this often, so a busy client does not write on every request.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+# A verified login is remembered this long, so a client's next requests skip the login's query (see authenticate).
+_VERIFIED_SECONDS = int(_LAST_USED_RESOLUTION.total_seconds())
 
 
 class Throttled(Exception):
@@ -96,8 +99,9 @@ class _Throttle:
     known_since: float | None
 
 
-def _throttle_for(username: str, address: str) -> _Throttle:
-    """The counts for this attempt; raises Throttled when it must not even be checked.
+def _throttle_for(username: str, address: str, verified_key: str) -> tuple[_Throttle, User | None]:
+    """The counts for this attempt and the login remembered under verified_key, read in one cache round trip;
+    raises Throttled when it must not even be checked.
 
     The pair (user, address) that has been failing is refused, so guessing one person's password from one
     place is slow. An address that has been failing for many users is refused too, except for a user who
@@ -110,14 +114,14 @@ def _throttle_for(username: str, address: str) -> _Throttle:
         f"dav-fail:pair:{user_key}:{address}",
         f"dav-ok:{user_key}:{address}",
     )
-    counts = cache.get_many([address_key, pair_key, known_key])
+    counts = cache.get_many([address_key, pair_key, known_key, verified_key])
     throttle = _Throttle(address_key, pair_key, known_key, counts.get(pair_key, 0), counts.get(known_key))
     if throttle.pair_failures >= settings.DAV_MAX_FAILURES_PER_USER_AND_ADDRESS or (
         counts.get(address_key, 0) >= settings.DAV_MAX_FAILURES_PER_ADDRESS and throttle.known_since is None
     ):
         log.warning("caldav login throttled", extra={"dav_username": username[:254], "client_address": address})
         raise Throttled(settings.DAV_FAILURE_WINDOW_SECONDS)
-    return throttle
+    return throttle, counts.get(verified_key)
 
 
 def _record_failure(throttle: _Throttle, username: str, address: str, reason: str) -> None:
@@ -148,6 +152,18 @@ def _record_success(throttle: _Throttle) -> None:
 _LOGIN_FIELDS = ("id", "digest", "last_used_at", "user__id", "user__email", "user__first_name", "user__last_name",
                  "user__tenant_id", "user__is_active", "user__role", "user__can_setup_integrations", "user__timezone",
                  "user__tenant__id", "user__tenant__slug", "user__tenant__name", "user__tenant__timezone")  # fmt: skip
+# The same columns by model, for what a remembered login must be forgotten on (dav.signals).
+LOGIN_COLUMNS = {
+    "user": {f.split("__")[1] for f in _LOGIN_FIELDS if f.count("__") == 1},
+    "tenant": {f.split("__")[2] for f in _LOGIN_FIELDS if f.count("__") == 2},
+}
+
+
+def _verified_key(digest: str) -> str:
+    """Where a verified login is remembered: keyed by the stored digest under the site's secret key, so the cache
+    holds neither the password nor its digest, and a revoke (which knows only the digest) can find the entry."""
+    keyed = hmac.new(settings.SECRET_KEY.encode(), digest.encode(), hashlib.sha256).hexdigest()
+    return f"dav-login:{keyed[:40]}"
 
 
 def authenticate(*, username: str, password: str, address: str) -> User | None:
@@ -156,9 +172,18 @@ def authenticate(*, username: str, password: str, address: str) -> User | None:
     Raises Throttled when this user from this address, or this address for users who have not
     signed in from it lately, failed too often recently (see _throttle_for); then the password
     is not even checked, so guessing gains nothing.
+
+    Clients send the credentials with every request, so a verified login is remembered for a minute (with its
+    user and tenant) and read in the throttle's own cache round trip: a client's next requests cost no query
+    for the login. Revoking the app password, or any change to its user or tenant, forgets it at once
+    (forget_logins); the once-a-minute "last used" write still happens, when the remembered login expires.
     """
-    throttle = _throttle_for(username, address)
     digest = _digest(_normalise(password))
+    verified_key = _verified_key(digest)
+    throttle, remembered = _throttle_for(username, address, verified_key)
+    if remembered is not None and remembered.email.lower() == username.strip().lower():
+        _record_success(throttle)
+        return remembered
     candidates = (
         AppPassword.objects.select_related("user", "user__tenant")
         .filter(user__email__iexact=username.strip(), user__is_active=True)
@@ -173,4 +198,14 @@ def authenticate(*, username: str, password: str, address: str) -> User | None:
     now = timezone.now()
     if match.last_used_at is None or now - match.last_used_at > _LAST_USED_RESOLUTION:
         AppPassword.objects.filter(pk=match.pk).update(last_used_at=now, last_used_from=address or None)
+    cache.set(verified_key, match.user, _VERIFIED_SECONDS)
     return match.user
+
+
+def forget_logins(digests: list[str]) -> None:
+    """Drop these app passwords' remembered logins, now and again once the change commits (a request that read
+    the old rows in between must not keep them for its minute)."""
+    keys = [_verified_key(digest) for digest in digests]
+    if keys:
+        cache.delete_many(keys)
+        transaction.on_commit(lambda: cache.delete_many(keys))
