@@ -214,27 +214,12 @@ def calsync_pair() -> Integration:
 
 
 def google_pair() -> Integration:
-    from google_bench import configure, start
-    from google_bench import fill as google_fill
-
-    from accounts.services import tenant_create, user_create
-    from events.services import calendar_create
+    """A Google integration of 200 events on the emulator, set up as bench/google_bench.py sets its own."""
+    from google_bench import configure, integration_for, start
 
     emulator, _, base = start()
     configure(base)
-    email = f"noop-{uuid.uuid4().hex[:6]}@example.com"
-    emulator.state.account(email)
-    google_fill(emulator.state, email, 200)
-    tokens = emulator.state.authorize(email, "bench")
-    tenant = tenant_create(slug=email.split("@")[0], name="No-op Google")
-    user = user_create(tenant=tenant, email=f"{tenant.slug}@calsync.test", password="a bench passphrase 42")
-    integration = Integration(tenant=tenant, user=user, provider="google", calendar=calendar_create(owner=user,
-                              name="Google"), remote_calendar_id=email, remote_calendar_name="Bench",
-                              config={"auth": "oauth", "account": email, "time_zone": "Europe/Berlin"})  # fmt: skip
-    integration.set_credentials({"token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
-                                 "expiry": (timezone.now() + timedelta(hours=1)).isoformat()})  # fmt: skip
-    integration.save()
-    return integration
+    return integration_for(emulator, "noop", 200)
 
 
 def bench_quiet(label: str, integration: Integration) -> None:
