@@ -171,6 +171,7 @@ class RunReport:
         self.unsynced_keys: set[tuple[str, str]] = set()
         self.synced_uids: set[str] = set()
         self.pending: list[SyncLogEntry] = []
+        self._waiting: bool | None = None  # whether the integration has unsynced items: asked once a run
 
     @property
     def run(self) -> SyncRun:
@@ -219,6 +220,7 @@ class RunReport:
 
     def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
         self.unsynced_keys.add((side.value, uid))
+        self._waiting = True
         UnsyncedItem.objects.update_or_create(
             integration=self.integration,
             side=side.value,
@@ -240,8 +242,10 @@ class RunReport:
 
     def settled(self, side: Side, ids: Sequence[str]) -> None:
         """Items read or deleted where they live are no longer waiting: a failure that remains is reported again."""
-        if not UnsyncedItem.objects.filter(integration=self.integration).exists():
-            return  # the usual case: nothing to clear, one cheap query
+        if self._waiting is None:  # one cheap query a run, not one a page
+            self._waiting = UnsyncedItem.objects.filter(integration=self.integration).exists()
+        if not self._waiting:
+            return  # the usual case: nothing to clear
         for chunk in _chunks(set(ids)):
             query = Q(source__in=[source_key(side, item_id) for item_id in chunk])
             if side is Side.LOCAL:  # calsync's ids are UIDs: rows written before `source` existed are found too
