@@ -26,6 +26,11 @@ class Integration(models.Model):
         CALSYNC = "calsync", "calsync"
         REMOTE = "remote", "The other calendar"
 
+    class PushState(models.TextChoices):
+        ACTIVE = "active", "Changes arrive at once"
+        POLLING = "polling", "Checked regularly"  # the provider offers no push, or refused it: polled
+        FAILED = "failed", "Push failed; checked regularly"
+
     class Status(models.TextChoices):
         OK = "ok", "Working"
         ERROR = "error", "Sync failed"
@@ -62,9 +67,21 @@ class Integration(models.Model):
     # The problem the user was last emailed about, so each problem is emailed once.
     notified_problem = models.CharField(max_length=64, blank=True)
     allow_mass_delete = models.BooleanField(default=False)
+    # What is copied each way, filters, the sync window, how conflicts end: sync.controls.Controls.to_json().
+    controls = models.JSONField(default=dict, blank=True)
+    # The calendar at the provider cannot be written (a read-only shared calendar, an ICS feed): it syncs one way,
+    # into calsync, whatever else changes.
+    remote_read_only = models.BooleanField(default=False)
     # The provider's id for the push channel (a Google watch channel) that notifies us of changes: a webhook finds
     # its integration by this, indexed, whatever the number of integrations.
     push_channel = models.CharField(max_length=200, blank=True, db_index=True)
+    # When the provider ends that channel or subscription unless renewed (Google channel, Graph subscription,
+    # EWS subscription), indexed for the renewal task; and how push stands, for the pages.
+    push_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    push_state = models.CharField(max_length=12, choices=PushState.choices, blank=True)
+    # How long to wait between polls of a calendar without push (CalDAV, ICS), adapted to its activity; 0: the
+    # operator's default interval.
+    poll_seconds = models.PositiveIntegerField(default=0)
     # A change on either side asked for this sync (sync_soon): the dispatcher hands it to the push queue.
     push_pending = models.BooleanField(default=False)
     # A sync that found nothing to do leaves no run row; it is counted here instead (sync.services).

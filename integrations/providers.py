@@ -16,6 +16,8 @@ class Provider(models.TextChoices):
     CALDAV = "caldav", "CalDAV"
     # Another of the user's own calsync calendars: allowed or refused by the organisation like the others.
     CALSYNC = "calsync", "Another calsync calendar"
+    # A published calendar read from its URL (holidays, a partner's calendar, a booking system's feed): read only.
+    ICS = "ics", "Subscribed calendar (ICS URL)"
 
 
 # Providers that reach a mailbox (config["account"]): one mailbox is connected once, over Graph or over EWS.

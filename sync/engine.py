@@ -31,6 +31,7 @@ from typing import Protocol
 from events.ical import Item
 
 from .adapter import CalendarSide, Entry
+from .controls import Controls
 
 
 class Direction(StrEnum):
@@ -57,6 +58,11 @@ class Mapping:
     remote_version: str
     content_hash: str
     pk: object = None  # the store's own key
+    # The side the item was first written on, when calsync copied it from there ("" when both sides already held
+    # it, or for mappings older than this field): only copies calsync made are ever removed by a filter.
+    origin: str = ""
+    # The hash of the copy's content when the flow shaped it (busy-only, title-only); "" for a plain copy.
+    copy_hash: str = ""
 
     def id(self, side: Side) -> str:
         return self.local_id if side is Side.LOCAL else self.remote_id
@@ -119,6 +125,9 @@ class Report(Protocol):
 
     def note(self, message: str) -> None: ...
 
+    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
+        """An item of `side` the controls keep from the other side (shown as "filtered", not as a problem)."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -128,6 +137,8 @@ class Settings:
     mass_delete_threshold: int | None = 5
     # Items a run holds at once: it reads, pairs and applies a page of this many before the next.
     page_size: int = 500
+    # What is copied each way, the sync window and how conflicts end (sync.controls); the default copies all.
+    controls: Controls = field(default_factory=Controls)
 
 
 def content_hash(item: Item) -> str:

@@ -19,6 +19,10 @@ class SyncMapping(models.Model):
     remote_id = models.CharField(max_length=1000)
     remote_version = models.CharField(max_length=255)
     content_hash = models.CharField(max_length=64)
+    # sync.engine.Mapping: the side calsync copied the item from ("calsync", "remote"; "" if both held it), and
+    # the hash of a shaped copy (busy-only, title-only).
+    origin = models.CharField(max_length=8, blank=True)
+    copy_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

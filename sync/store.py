@@ -38,6 +38,8 @@ def _to_engine(row: SyncMapping) -> Mapping:
         remote_version=row.remote_version,
         content_hash=row.content_hash,
         pk=row.pk,
+        origin=row.origin,
+        copy_hash=row.copy_hash,
     )
 
 
@@ -49,6 +51,8 @@ def _values(mapping: Mapping) -> dict[str, str]:
         "remote_id": mapping.remote_id,
         "remote_version": mapping.remote_version,
         "content_hash": mapping.content_hash,
+        "origin": mapping.origin,
+        "copy_hash": mapping.copy_hash,
     }
 
 
