@@ -303,6 +303,13 @@ try:
 except ValueError as _exc:
     raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_NETWORKS: {_exc}") from None
 
+# ICS subscriptions (integrations/ics/): a feed's fetch timeout; how often a feed is polled (feeds change rarely);
+# the longest a server's Cache-Control max-age may hold calsync back from asking again. Their size limit is
+# ICS_IMPORT_MAX_BYTES, as for an imported file.
+ICS_FEED_TIMEOUT_SECONDS = env.int("ICS_FEED_TIMEOUT_SECONDS", default=30)
+ICS_POLL_SECONDS = env.int("ICS_POLL_SECONDS", default=900)
+ICS_MAX_FRESH_SECONDS = env.int("ICS_MAX_FRESH_SECONDS", default=86400)
+
 # --- Google Calendar ------------------------------------------------------------------
 
 # With no client id outside production, "Sign in with Google" uses the local emulator (sandbox mode).

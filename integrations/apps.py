@@ -13,3 +13,4 @@ class IntegrationsConfig(AppConfig):
         registry.register(Provider.GOOGLE, "integrations.google.provider")
         registry.register(Provider.MICROSOFT, "integrations.microsoft.provider")
         registry.register(Provider.EXCHANGE, "integrations.exchange.provider")
+        registry.register(Provider.ICS, "integrations.ics.provider")

@@ -6,6 +6,7 @@ from . import views
 from .caldav import views as caldav_views
 from .exchange import views as exchange_views
 from .google import views as google_views
+from .ics import views as ics_views
 from .microsoft import views as microsoft_views
 
 app_name = "integrations"
@@ -14,6 +15,7 @@ urlpatterns = [
     path("integrations/connect/calsync/", views.connect_calsync, name="connect_calsync"),
     path("integrations/connect/caldav/", caldav_views.connect, name="caldav_connect"),
     path("integrations/connect/caldav/calendar/", caldav_views.choose, name="caldav_choose"),
+    path("integrations/connect/ics/", ics_views.subscribe, name="ics_subscribe"),
     path("integrations/connect/google/", google_views.connect, name="google_connect"),
     path("integrations/connect/google/callback/", google_views.callback, name="google_callback"),
     path("integrations/connect/google/workspace/", google_views.connect_workspace, name="google_connect_workspace"),

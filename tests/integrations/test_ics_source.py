@@ -1,0 +1,340 @@
+"""ICS-URL subscriptions end to end: a real local HTTP server publishes a feed the tests edit, and the sync task
+reads it into calsync one way (integrations/ics/)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from events import services as events
+from events.convert import item_from_event
+from events.models import Event
+from integrations import services as integration_services
+from integrations.ics import client
+from integrations.ics.adapter import ICSSide
+from integrations.ics.services import SubscriptionError, feed_check, ics_subscribe, shown_url, subscription_url
+from integrations.models import Integration
+from sync import services as sync_services
+from sync.errors import PermanentError, TransientError
+
+pytestmark = pytest.mark.django_db
+
+
+def vevent(uid: str, summary: str, day: int, description: str = "") -> str:
+    return (
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:202612{day:02d}T090000Z\r\n"
+        f"DTEND:202612{day:02d}T100000Z\r\nSUMMARY:{summary}\r\n"
+        + (f"DESCRIPTION:{description}\r\n" if description else "")
+        + "END:VEVENT\r\n"
+    )
+
+
+def calendar_text(*events_: str) -> str:
+    return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//publisher//EN\r\n" + "".join(events_) + "END:VCALENDAR\r\n"
+
+
+HOLIDAYS = [("xmas@pub", "Christmas", 25), ("boxing@pub", "Boxing Day", 26), ("eve@pub", "New Year's Eve", 31)]
+
+
+@dataclass
+class Feed:
+    """What the server publishes: the events (uid, title, day, description), or a status to answer with."""
+
+    port: int = 0
+    events: list[tuple[str, str, int, str]] = field(default_factory=list)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    regenerate_uids: bool = False  # a publisher that writes fresh UIDs into every copy
+    raw: str | None = None  # served as is instead of the events
+    requests: list[dict[str, str]] = field(default_factory=list)
+
+    def url(self, path: str = "/holidays.ics", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def body(self) -> bytes:
+        if self.raw is not None:
+            return self.raw.encode()
+        rows = [(f"{uuid.uuid4()}@pub" if self.regenerate_uids else uid, *rest) for uid, *rest in self.events]
+        return calendar_text(*(vevent(uid, title, day, desc) for uid, title, day, desc in rows)).encode()
+
+    def set(self, *rows: tuple[Any, ...]) -> None:
+        self.events = [(*row, "")[:4] for row in rows]  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def feed_server():  # type: ignore[no-untyped-def]
+    feed = Feed()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            feed.requests.append({"method": "GET", "path": self.path, **headers})
+            if feed.status != 200:
+                self._answer(feed.status, b"", feed.headers)
+                return
+            body = feed.body()
+            # The ETag of the content, except that a feed with fresh UIDs in every copy is new every time.
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            if self.headers.get("If-None-Match") == etag:
+                self._answer(304, b"", {"ETag": etag, **feed.headers})
+                return
+            self._answer(200, body, {"ETag": etag, "Content-Type": "text/calendar", **feed.headers})
+
+        def do_POST(self) -> None:  # nothing may ever write to a subscribed calendar
+            feed.requests.append({"method": self.command, "path": self.path})
+            self._answer(405, b"", {})
+
+        do_PUT = do_DELETE = do_POST
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    feed.port = httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield feed
+    httpd.shutdown()
+
+
+@pytest.fixture
+def feed(feed_server):  # type: ignore[no-untyped-def]
+    feed_server.set(*HOLIDAYS)
+    feed_server.status, feed_server.headers, feed_server.raw = 200, {}, None
+    feed_server.regenerate_uids = False
+    feed_server.requests.clear()
+    return feed_server
+
+
+def subscribe(member, calendar, feed, run_on_commit, path: str = "/holidays.ics") -> Integration:  # type: ignore[no-untyped-def]
+    with run_on_commit():
+        return ics_subscribe(user=member, check=feed_check(text=feed.url(path)), name="Holidays", calendar=calendar,
+                             automatic=True, error_email=member.email)  # fmt: skip
+
+
+def sync(integration, run_on_commit):  # type: ignore[no-untyped-def]
+    with run_on_commit():
+        run = sync_services.sync_request(integration=integration, trigger="manual")
+    run.refresh_from_db()
+    integration.refresh_from_db()
+    return run
+
+
+def titles(calendar) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(Event.objects.filter(calendar=calendar, parent=None).values_list("title", flat=True))
+
+
+def rows(calendar) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """uid -> (primary key, change sequence) of each event: the same ones, unchanged, or not."""
+    return {e.uid: (e.pk, e.seq) for e in Event.objects.filter(calendar=calendar, parent=None)}
+
+
+# --- syncing --------------------------------------------------------------------------------------
+
+
+def test_first_sync_then_a_304_is_one_conditional_request_that_writes_nothing(member, calendar, feed,
+                                                                              run_on_commit) -> None:  # fmt: skip
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    integration.refresh_from_db()
+    first = integration.runs.get()
+    assert first.status == "success" and first.to_calsync["created"] == 3, first.error
+    assert titles(calendar) == ["Boxing Day", "Christmas", "New Year's Eve"]
+    assert integration.remote_read_only and integration.direction == "to_calsync"
+    assert integration.poll_seconds == 900 and integration.push_state == "polling"
+    before, asked = rows(calendar), len(feed.requests)
+    run = sync(integration, run_on_commit)
+    assert run.status == "success" and run.counts == {}
+    assert len(feed.requests) == asked + 1
+    assert feed.requests[-1]["if-none-match"].startswith('"')
+    assert rows(calendar) == before
+
+
+def test_an_edit_and_a_deletion_in_the_feed_arrive(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    before = rows(calendar)
+    feed.set(("xmas@pub", "Christmas Day", 25), ("eve@pub", "New Year's Eve", 31))
+    run = sync(integration, run_on_commit)
+    assert run.to_calsync["updated"] == 1 and run.to_calsync["deleted"] == 1
+    assert titles(calendar) == ["Christmas Day", "New Year's Eve"]
+    assert rows(calendar)["xmas@pub"][0] == before["xmas@pub"][0]  # edited in place
+
+
+def test_a_feed_that_changes_uids_keeps_its_events(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    feed.regenerate_uids = True
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    before = rows(calendar)
+    assert len(before) == 3
+    run = sync(integration, run_on_commit)  # every UID is new in this copy
+    assert run.counts == {} and rows(calendar) == before
+    # An edit still arrives, on the event it belongs to, under its new UID again.
+    feed.set(("a", "Christmas", 25, "Closed all day"), ("b", "Boxing Day", 26), ("c", "New Year's Eve", 31))
+    run = sync(integration, run_on_commit)
+    assert (run.to_calsync.get("updated"), run.to_calsync.get("created"), run.to_calsync.get("deleted")) == (1, 0, 0)
+    assert rows(calendar).keys() == before.keys()
+    changed = Event.objects.get(calendar=calendar, parent=None, title="Christmas")
+    assert changed.description == "Closed all day" and changed.pk == before[changed.uid][0]
+    assert sync(integration, run_on_commit).counts == {}
+
+
+def test_a_feed_that_is_gone_stops_the_integration_and_deletes_nothing(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.status = 404
+    run = sync(integration, run_on_commit)
+    assert run.status == "failed" and "The feed is gone" in run.error
+    assert integration.status == "error" and "The feed is gone" in integration.last_error
+    assert feed.url() not in integration.last_error  # the address may be a secret: only its host is named
+    assert titles(calendar) == ["Boxing Day", "Christmas", "New Year's Eve"]
+
+
+def test_an_emptied_feed_stops_until_the_user_allows_the_deletion(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.raw = calendar_text()
+    run = sync(integration, run_on_commit)
+    assert run.status == "stopped" and "lists 0 of the 3 events" in run.error
+    assert integration.status == "stopped"
+    assert len(titles(calendar)) == 3
+    with run_on_commit():
+        integration_services.integration_allow_mass_delete(integration=integration)
+    integration.refresh_from_db()
+    assert titles(calendar) == [] and integration.status == "ok" and not integration.allow_mass_delete
+
+
+def test_a_nearly_emptied_feed_stops_whatever_the_threshold(member, calendar, feed, run_on_commit, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SYNC_MASS_DELETE_THRESHOLD = 1000
+    feed.set(*[(f"e{i}@pub", f"Event {i}", 1 + i) for i in range(10)])
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.set(("e0@pub", "Event 0", 1))
+    run = sync(integration, run_on_commit)
+    assert run.status == "stopped" and len(titles(calendar)) == 10
+
+
+def test_calsync_side_edits_of_a_subscribed_event_are_put_back(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    master = Event.objects.get(calendar=calendar, uid="xmas@pub", parent=None)
+    item = item_from_event(master)
+    events.item_save(calendar=calendar, item=replace(item, master=replace(item.master, summary="My Christmas")))
+    events.item_delete(event=Event.objects.get(calendar=calendar, uid="eve@pub", parent=None))
+    run = sync(integration, run_on_commit)
+    assert run.status == "success", run.error
+    assert titles(calendar) == ["Boxing Day", "Christmas", "New Year's Eve"]
+    assert {r["method"] for r in feed.requests} == {"GET"}  # nothing was ever written to the publisher
+    # The settings page cannot turn the subscription two-way.
+    with run_on_commit():
+        integration_services.integration_update_settings(integration=integration, direction="both")
+    integration.refresh_from_db()
+    assert integration.direction == "to_calsync"
+
+
+def test_an_unreadable_event_is_reported_and_the_rest_syncs(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    broken = (
+        "BEGIN:VEVENT\r\nUID:broken@pub\r\nDTSTART;TZID=Nowhere/Land:20261201T090000\r\nSUMMARY:X\r\nEND:VEVENT\r\n"
+    )
+    feed.raw = calendar_text(vevent("ok@pub", "Readable", 2), broken)
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    run = integration.runs.get()
+    assert run.status == "partial" and run.unsynced == 1
+    assert titles(calendar) == ["Readable"]
+
+
+# --- the side on its own: throttling, freshness, writes ---------------------------------------------
+
+
+def test_throttling_carries_the_servers_delay(feed) -> None:  # type: ignore[no-untyped-def]
+    feed.status, feed.headers = 429, {"Retry-After": "120"}
+    with pytest.raises(TransientError) as raised:
+        ICSSide(url=feed.url()).changes(None)
+    assert raised.value.retry_after == 120
+
+
+def test_no_request_while_the_server_says_the_copy_is_fresh(feed) -> None:  # type: ignore[no-untyped-def]
+    feed.headers = {"Cache-Control": "public, max-age=3600"}
+    now = [1_000_000.0]
+    side = ICSSide(url=feed.url(), clock=lambda: now[0])
+    cursor = side.changes(None).cursor
+    assert len(feed.requests) == 1
+    assert ICSSide(url=feed.url(), clock=lambda: now[0] + 3599).changes(cursor).cursor == cursor
+    assert len(feed.requests) == 1
+    changes = ICSSide(url=feed.url(), clock=lambda: now[0] + 3601).changes(cursor)
+    assert len(feed.requests) == 2 and list(changes.changed) == []  # asked again, conditionally: 304
+
+
+def test_writes_are_refused(feed) -> None:  # type: ignore[no-untyped-def]
+    side = ICSSide(url=feed.url())
+    entry = next(iter(side.changes(None).changed))
+    with pytest.raises(PermanentError, match="read only"):
+        side.update(entry.id, entry.item, entry.version)
+    with pytest.raises(PermanentError, match="read only"):
+        side.delete(entry.id, entry.version)
+
+
+def test_a_feed_larger_than_the_limit_is_refused(feed, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ICS_IMPORT_MAX_BYTES = 100
+    with pytest.raises(PermanentError, match="larger than calsync accepts"):
+        client.fetch(feed.url())
+
+
+# --- the outbound guard -------------------------------------------------------------------------------
+
+
+def test_the_guard_refuses_private_addresses_and_redirects_into_them(feed, network) -> None:  # type: ignore[no-untyped-def]
+    network.resolve("feed.example.test", "127.0.0.1")  # the test server, allowed as the CalDAV tests allow it
+    network.resolve("inside.example.test", "10.0.0.5")
+    with pytest.raises(SubscriptionError, match="inside its own network"):
+        subscription_url("webcal://inside.example.test/cal.ics")
+    assert subscription_url(f"webcal://feed.example.test:{feed.port}/x.ics").startswith("https://feed.example.test")
+    feed.status, feed.headers = 302, {"Location": "http://inside.example.test/cal.ics"}
+    with pytest.raises(PermanentError, match="inside its own network"):
+        client.fetch(feed.url(host="feed.example.test"))
+    assert network.non_loopback_connects() == []
+
+
+# --- connecting ---------------------------------------------------------------------------------------
+
+
+def test_the_subscribe_form(client, member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(member)
+    settings_page = client.get(reverse("settings")).content.decode()
+    assert reverse("integrations:ics_subscribe") in settings_page
+    page = reverse("integrations:ics_subscribe")
+    secret = "s3cr3tT0k3nAbcdef12345"
+    url = feed.url(f"/holidays.ics?token={secret}")
+    form = {"url": url, "name": "Holidays", "calendar": calendar.pk, "automatic": "true", "error_email": member.email}
+    checked = client.post(page, {**form, "check": "1"}).content.decode()
+    assert "3 events found" in checked and not Integration.objects.exists()
+    for bad, message in [("ftp://example.com/x.ics", "Enter the calendar"), ("not a url", "Enter the calendar"),
+                         ("http://[::1/x", "Enter the calendar"), ("https://example.com:99999/", "Enter the calendar"),
+                         ("http://127.0.0.1:9/x.ics", "Could not reach")]:  # fmt: skip
+        answer = client.post(page, {**form, "url": bad})
+        assert answer.status_code == 200 and message in answer.content.decode()
+    with run_on_commit():
+        response = client.post(page, form)
+    integration = Integration.objects.get(provider="ics")
+    assert response["Location"] == reverse("integrations:detail", args=[integration.pk])
+    assert integration.runs.get().status == "success" and len(titles(calendar)) == 3
+    assert secret not in integration.credentials_encrypted and secret not in str(integration.config)
+    assert integration.credentials["url"] == url
+    detail = client.get(response["Location"]).content.decode()
+    assert "holidays.ics?token=…" in detail and secret not in detail
+    again = client.post(page, form).content.decode()
+    assert "already connected" in again
+
+
+def test_shown_urls_hide_what_looks_like_a_credential() -> None:
+    assert shown_url("https://bob:pw@cal.example.com/feed.ics") == "https://…@cal.example.com/feed.ics"
+    private = "https://calendar.google.com/calendar/ical/bob%40example.com/private-9f8e7d6c5b4a39281706/basic.ics"
+    assert "9f8e7d6c5b4a39281706" not in shown_url(private)
+    assert shown_url("https://example.com/h.ics?lang=en&key=abc") == "https://example.com/h.ics?lang=en&key=…"
