@@ -585,6 +585,8 @@ LOGGING = {
     "loggers": {
         # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
         "exchangelib": {"level": "WARNING"},
+        # urllib3 logs each request's path and query at DEBUG: an ICS feed's address may be its only credential.
+        "urllib3.connectionpool": {"level": "INFO"},
         # An ordinary 403 is one warning line, not a traceback (calsync.logformat).
         "django.request": {"filters": ["forbidden_without_traceback"]},
     },

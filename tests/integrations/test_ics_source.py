@@ -40,6 +40,7 @@ def calendar_text(*events_: str) -> str:
     return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//publisher//EN\r\n" + "".join(events_) + "END:VCALENDAR\r\n"
 
 
+LAST_MODIFIED = "Sun, 01 Nov 2026 08:00:00 GMT"
 HOLIDAYS = [("xmas@pub", "Christmas", 25), ("boxing@pub", "Boxing Day", 26), ("eve@pub", "New Year's Eve", 31)]
 
 
@@ -53,6 +54,7 @@ class Feed:
     headers: dict[str, str] = field(default_factory=dict)
     regenerate_uids: bool = False  # a publisher that writes fresh UIDs into every copy
     raw: str | None = None  # served as is instead of the events
+    dated: bool = False  # validate by Last-Modified / If-Modified-Since instead of ETags
     requests: list[dict[str, str]] = field(default_factory=list)
 
     def url(self, path: str = "/holidays.ics", host: str = "127.0.0.1") -> str:
@@ -82,10 +84,12 @@ def feed_server():  # type: ignore[no-untyped-def]
             body = feed.body()
             # The ETag of the content, except that a feed with fresh UIDs in every copy is new every time.
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-            if self.headers.get("If-None-Match") == etag:
-                self._answer(304, b"", {"ETag": etag, **feed.headers})
+            validator = {"Last-Modified": LAST_MODIFIED} if feed.dated else {"ETag": etag}
+            asked = self.headers.get("If-Modified-Since") if feed.dated else self.headers.get("If-None-Match")
+            if asked == next(iter(validator.values())):
+                self._answer(304, b"", {**validator, **feed.headers})
                 return
-            self._answer(200, body, {"ETag": etag, "Content-Type": "text/calendar", **feed.headers})
+            self._answer(200, body, {**validator, "Content-Type": "text/calendar", **feed.headers})
 
         def do_POST(self) -> None:  # nothing may ever write to a subscribed calendar
             feed.requests.append({"method": self.command, "path": self.path})
@@ -115,7 +119,7 @@ def feed_server():  # type: ignore[no-untyped-def]
 def feed(feed_server):  # type: ignore[no-untyped-def]
     feed_server.set(*HOLIDAYS)
     feed_server.status, feed_server.headers, feed_server.raw = 200, {}, None
-    feed_server.regenerate_uids = False
+    feed_server.regenerate_uids = feed_server.dated = False
     feed_server.requests.clear()
     return feed_server
 
@@ -161,6 +165,15 @@ def test_first_sync_then_a_304_is_one_conditional_request_that_writes_nothing(me
     assert len(feed.requests) == asked + 1
     assert feed.requests[-1]["if-none-match"].startswith('"')
     assert rows(calendar) == before
+
+
+def test_a_feed_dated_by_last_modified_is_asked_if_modified_since(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    feed.dated = True
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    before = rows(calendar)
+    run = sync(integration, run_on_commit)
+    assert run.counts == {} and rows(calendar) == before
+    assert feed.requests[-1]["if-modified-since"] == LAST_MODIFIED and "if-none-match" not in feed.requests[-1]
 
 
 def test_an_edit_and_a_deletion_in_the_feed_arrive(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
