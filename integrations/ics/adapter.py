@@ -110,8 +110,8 @@ class ICSSide:
             except ICalError as exc:
                 raise PermanentError(f"{host} does not serve a calendar calsync can read: {exc}") from None
         stable, identities, doubles = stabilise(items, previous)
-        skipped = [(previous.aliases.get(p["uid"], p["uid"]), f"calsync cannot read this event: {p['reason']}")
-                   for p in problems]  # fmt: skip
+        skipped = [(previous.aliases.get(p["uid"], p["uid"]) or "(no UID)", f"calsync cannot read this event: "
+                    f"{p['reason']}") for p in problems]  # fmt: skip
         skipped += [(item.uid, "The feed has another event under this identity; synced once.") for item in doubles]
         return [Entry(id=item.uid, version=version(item), item=item) for item in stable], skipped, identities
 

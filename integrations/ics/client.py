@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from sync.errors import PermanentError, TransientError
 
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
+BODY_TIMEOUTS = 4  # the whole answer may take this many timeouts
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
@@ -139,10 +141,14 @@ def _body(response: requests.Response, host: str) -> bytes:
         raise PermanentError(_too_large(host, limit))
     chunks: list[bytes] = []
     size = 0
+    # The timeout bounds each wait for a packet; a server that drips its answer is bounded by this deadline.
+    deadline = time.monotonic() + settings.ICS_FEED_TIMEOUT_SECONDS * BODY_TIMEOUTS
     for chunk in response.iter_content(CHUNK):
         size += len(chunk)
         if size > limit:
             raise PermanentError(_too_large(host, limit))
+        if time.monotonic() > deadline:
+            raise TransientError(f"The calendar at {host} took too long to arrive.")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -213,6 +213,16 @@ def test_a_feed_that_is_gone_stops_the_integration_and_deletes_nothing(member, c
     assert titles(calendar) == ["Boxing Day", "Christmas", "New Year's Eve"]
 
 
+def test_a_feed_that_now_points_inside_calsyncs_network_is_not_fetched(member, calendar, feed, run_on_commit,
+                                                                        settings) -> None:  # fmt: skip
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = False  # production: the test server's 127.0.0.1 is calsync's own
+    asked = len(feed.requests)
+    run = sync(integration, run_on_commit)
+    assert run.status == "failed" and "inside its own network" in run.error
+    assert len(feed.requests) == asked and len(titles(calendar)) == 3
+
+
 def test_an_emptied_feed_stops_until_the_user_allows_the_deletion(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
     integration = subscribe(member, calendar, feed, run_on_commit)
     feed.raw = calendar_text()
@@ -333,6 +343,12 @@ def test_the_subscribe_form(client, member, calendar, feed, run_on_commit) -> No
                          ("http://127.0.0.1:9/x.ics", "Could not reach")]:  # fmt: skip
         answer = client.post(page, {**form, "url": bad})
         assert answer.status_code == 200 and message in answer.content.decode()
+    answer = client.post(page, {**form, "url": "https://example.com/" + "x" * 2000})
+    assert answer.status_code == 200 and "at most 2000 characters" in answer.content.decode()
+    feed.raw = "<html><body>Please sign in</body></html>"
+    answer = client.post(page, form)
+    assert answer.status_code == 200 and "does not serve a calendar" in answer.content.decode()
+    feed.raw = None
     with run_on_commit():
         response = client.post(page, form)
     integration = Integration.objects.get(provider="ics")
