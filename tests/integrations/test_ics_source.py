@@ -7,6 +7,8 @@ import hashlib
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -203,11 +205,13 @@ def test_a_feed_that_changes_uids_keeps_its_events(member, calendar, feed, run_o
     assert sync(integration, run_on_commit).counts == {}
 
 
-def test_a_feed_that_is_gone_stops_the_integration_and_deletes_nothing(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_feed_that_is_gone_stops_the_integration_and_deletes_nothing(member, calendar, feed, run_on_commit,
+                                                                      status) -> None:  # fmt: skip
     integration = subscribe(member, calendar, feed, run_on_commit)
-    feed.status = 404
+    feed.status = status
     run = sync(integration, run_on_commit)
-    assert run.status == "failed" and "The feed is gone" in run.error
+    assert run.status == "failed" and f"The feed is gone: 127.0.0.1:{feed.port} answers {status}" in run.error
     assert integration.status == "error" and "The feed is gone" in integration.last_error
     assert feed.url() not in integration.last_error  # the address may be a secret: only its host is named
     assert titles(calendar) == ["Boxing Day", "Christmas", "New Year's Eve"]
@@ -281,6 +285,14 @@ def test_throttling_carries_the_servers_delay(feed) -> None:  # type: ignore[no-
     with pytest.raises(TransientError) as raised:
         ICSSide(url=feed.url()).changes(None)
     assert raised.value.retry_after == 120
+
+
+def test_a_retry_after_date_is_turned_into_seconds(feed) -> None:  # type: ignore[no-untyped-def]
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    feed.status, feed.headers = 503, {"Retry-After": format_datetime(later, usegmt=True)}
+    with pytest.raises(TransientError, match="busy or failing") as raised:
+        client.fetch(feed.url())
+    assert raised.value.retry_after is not None and 500 < raised.value.retry_after <= 600
 
 
 def test_no_request_while_the_server_says_the_copy_is_fresh(feed) -> None:  # type: ignore[no-untyped-def]
