@@ -68,7 +68,7 @@ class ICSSide:
     # The user confirmed that the feed really was emptied ("allow the deletion"): no SafetyStop this run.
     allow_shrink: bool = False
     clock: Callable[[], float] = time.time
-    # The engine hands the side nothing to write; the flags the engine reads from sides, for completeness.
+    # Nothing is ever written to a feed, so there are no calsync fields for it to drop (events.hidden).
     may_drop_hidden_fields: ClassVar[bool] = False
     _state: FeedState = field(default_factory=FeedState)
     _entries: dict[str, Entry] | None = None
