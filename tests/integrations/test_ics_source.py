@@ -83,6 +83,12 @@ def test_first_sync_then_a_304_is_one_conditional_request_that_writes_nothing(me
     assert len(feed.requests) == asked + 1
     assert feed.requests[-1]["if-none-match"].startswith('"')
     assert rows(calendar) == before
+    # A poll by the dispatcher that finds nothing leaves no run row: one request, the integration's quiet count.
+    runs = integration.runs.count()
+    assert sync_services.sync_scheduled(integration_id=integration.pk, trigger="automatic") is None
+    integration.refresh_from_db()
+    assert len(feed.requests) == asked + 2 and integration.runs.count() == runs and integration.quiet_syncs == 1
+    assert rows(calendar) == before
 
 
 def test_a_feed_dated_by_last_modified_is_asked_if_modified_since(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
