@@ -45,10 +45,10 @@ def subscription_url(text: str) -> str:
         raise SubscriptionError(f"The address is longer than {MAX_URL_CHARS} characters.")
     try:
         parts = urlsplit(url)
-        hostname, _ = parts.hostname, parts.port
-    except ValueError:  # an unclosed [IPv6 literal, a port that is no number
-        hostname = None
-    if not hostname or parts.scheme not in ("http", "https"):
+        usable = bool(parts.hostname) and parts.port != -1 and parts.scheme in ("http", "https")
+    except ValueError:  # an unclosed [IPv6 literal, a port that is no number or out of range
+        usable = False
+    if not usable:
         raise SubscriptionError("Enter the calendar's address, e.g. https://example.com/calendar.ics or webcal://…")
     if parts.scheme == "http" and parts.password and not settings.CALDAV_ALLOW_HTTP:
         raise SubscriptionError("This address carries a password: use https:// so that it does not travel in clear.")
