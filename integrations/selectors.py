@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 from django.db.models import Q
@@ -53,20 +53,22 @@ def event_copies(*, event: Event, viewer: User) -> list[EventCopy]:
 # --- sync controls: the owner's facts, the removals a change would make, the integrations sharing a calendar ---
 
 
-def controls_owner(integration: Integration) -> Owner:
+def controls_owner(integration: Integration, *, hours: bool = True) -> Owner:
     """What the filters know of the integration's owner: the addresses they answer invitations as (calsync's
-    and the connected account's) and their working hours on their own clock."""
+    and the connected account's) and, unless `hours` is False, their working hours on their own clock."""
     user = integration.user
     account = str(integration.config.get("account") or "")
     emails = frozenset(e.lower() for e in (user.email, account) if "@" in e)
-    policy = policy_for(user.tenant)  # type: ignore[arg-type]
-    hours = weekly_hours(personal_for([user]).get(user.pk), policy)
-    return Owner(emails=emails, hours=hours, zone=user.timezone or "UTC")
+    weekly = weekly_hours(personal_for([user]).get(user.pk), policy_for(user.tenant)) if hours else {}  # type: ignore[arg-type]
+    return Owner(emails=emails, hours=weekly, zone=user.timezone or "UTC")
 
 
 def integration_controls(integration: Integration) -> Controls:
-    """The integration's stored controls, with its owner's facts."""
-    return Controls.from_json(integration.controls, owner=controls_owner(integration))
+    """The integration's stored controls, with its owner's facts (the working hours read only when a filter
+    uses them: a run without that filter costs no query here)."""
+    controls = Controls.from_json(integration.controls)
+    hours = controls.into_calsync.working_hours_only or controls.out_of_calsync.working_hours_only
+    return replace(controls, owner=controls_owner(integration, hours=hours))
 
 
 @dataclass(frozen=True)

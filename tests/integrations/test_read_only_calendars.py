@@ -75,3 +75,22 @@ def test_a_read_only_google_calendar_syncs_into_calsync_only(member_client, memb
     assert [(e.item.master.uid, e.item.master.summary) for e in at_google] == [("new-year@x", "New Year")]
     assert Event.objects.get(calendar=calendar, uid="new-year@x").title == "New Year"
     assert Event.objects.filter(calendar=calendar, uid="mine@x").exists()
+
+
+def test_a_microsoft_calendar_without_edit_rights_connects_one_way(member_client, calendar, microsoft,
+                                                                    run_on_commit) -> None:  # fmt: skip
+    from .test_microsoft import connect
+
+    integration = connect(member_client, microsoft, "reader@contoso.example", calendar, run_on_commit,
+                          remote_name="Holidays")  # fmt: skip
+    assert integration.remote_read_only and integration.direction == Integration.Direction.TO_CALSYNC
+    run = integration.runs.get()
+    assert run.status == SyncRun.Status.SUCCESS, run.error
+    assert run.to_remote == {"created": 0, "updated": 0, "deleted": 0}
+
+
+def test_a_writable_calendar_is_not_marked_read_only(member_client, calendar, microsoft, run_on_commit) -> None:
+    from .test_microsoft import connect
+
+    integration = connect(member_client, microsoft, "writer@contoso.example", calendar, run_on_commit)
+    assert not integration.remote_read_only and integration.direction == Integration.Direction.BOTH
