@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from dav.resources import calendar_href
-from integrations.selectors import event_copies
+from integrations.selectors import calendar_integrations, event_copies, integration_label
 
 from . import selectors, series, services
 from .convert import component_from_event, item_from_event, occurrence_value
@@ -505,6 +505,10 @@ def calendar_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "calendar": calendar,
         "feed_url": settings.SITE_URL + reverse("dav:feed", args=[calendar.feed_token]),
         "dav_url": settings.SITE_URL + calendar_href(request.user, calendar),  # type: ignore[arg-type]
+        "synced_with": [
+            (i, integration_label(i))
+            for i in calendar_integrations(calendar_id=calendar.pk, user=request.user)  # type: ignore[arg-type]
+        ],
     }
     return render(request, "events/calendar_form.html", context)
 

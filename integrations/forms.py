@@ -10,6 +10,12 @@ from events.models import Calendar
 
 from .models import Integration
 
+READ_ONLY = " (read only: syncs into calsync only)"
+READ_ONLY_DIRECTION = (
+    "You may only read the other calendar, so events sync into calsync only: calsync never writes there, and "
+    "changes made in calsync to its events are undone by the next sync."
+)
+
 
 class SettingsForm(forms.Form):
     """The sync settings every integration has, in the order the seeds describe them."""
@@ -34,6 +40,13 @@ class SettingsForm(forms.Form):
     def __init__(self, *args: Any, calendars: QuerySet[Calendar], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["calendar"].queryset = calendars  # type: ignore[attr-defined]
+
+    def fix_direction(self) -> None:
+        """The other calendar is read-only: the direction is shown, fixed to "To calsync", with the reason."""
+        field = self.fields["direction"]
+        field.disabled = True
+        field.help_text = READ_ONLY_DIRECTION
+        self.initial["direction"] = Integration.Direction.TO_CALSYNC
 
     @staticmethod
     def initial_for(integration: Integration) -> dict[str, Any]:
@@ -107,9 +120,8 @@ class ChooseCalendarForm(SettingsForm):
         for cal in remote_calendars:
             label = cal.name
             if not cal.writable:
-                label += " (read-only: you cannot write to it)"
-                disabled.add(cal.url)
-            elif not cal.accepts_events:
+                label += READ_ONLY
+            if not cal.accepts_events:
                 label += " (holds no events)"
                 disabled.add(cal.url)
             choices.append((cal.url, label))
@@ -120,12 +132,23 @@ class ChooseCalendarForm(SettingsForm):
         if len(usable) == 1:
             self.initial.setdefault("remote", usable[0].url)
         self.usable = usable
+        if any(not c.writable for c in usable):
+            self.fields["direction"].help_text = "A calendar marked read only syncs into calsync only."
+        if len(usable) == 1 and not usable[0].writable:
+            self.fix_direction()
 
     def clean_remote(self) -> RemoteChoice:
         chosen = self.remote_calendars[self.cleaned_data["remote"]]
         if chosen not in self.usable:
-            raise forms.ValidationError("You cannot sync with this calendar; choose one you can write events to.")
+            raise forms.ValidationError("You cannot sync with this calendar; choose one that holds events.")
         return chosen
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        chosen = data.get("remote")
+        if chosen is not None and not chosen.writable:  # calsync may not write there: into calsync only
+            data["direction"] = Integration.Direction.TO_CALSYNC
+        return data
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

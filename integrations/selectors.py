@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from itertools import islice
+
+from django.db.models import Q
 
 from accounts.models import User
+from events.convert import item_from_event
 from events.models import Event
+from scheduling.selectors import personal_for, policy_for, weekly_hours
+from sync.controls import Controls, Owner
+from sync.engine import Side
 from sync.models import SyncMapping
+
+from .models import Integration
+from .providers import Provider
 
 
 @dataclass(frozen=True)
@@ -37,3 +48,91 @@ def event_copies(*, event: Event, viewer: User) -> list[EventCopy]:
         )
         for m in mappings
     ]
+
+
+# --- sync controls: the owner's facts, the removals a change would make, the integrations sharing a calendar ---
+
+
+def controls_owner(integration: Integration, *, hours: bool = True) -> Owner:
+    """What the filters know of the integration's owner: the addresses they answer invitations as (calsync's
+    and the connected account's) and, unless `hours` is False, their working hours on their own clock."""
+    user = integration.user
+    account = str(integration.config.get("account") or "")
+    emails = frozenset(e.lower() for e in (user.email, account) if "@" in e)
+    weekly = weekly_hours(personal_for([user]).get(user.pk), policy_for(user.tenant)) if hours else {}  # type: ignore[arg-type]
+    return Owner(emails=emails, hours=weekly, zone=user.timezone or "UTC")
+
+
+def integration_controls(integration: Integration) -> Controls:
+    """The integration's stored controls, with its owner's facts (the working hours read only when a filter
+    uses them: a run without that filter costs no query here)."""
+    controls = Controls.from_json(integration.controls)
+    hours = controls.into_calsync.working_hours_only or controls.out_of_calsync.working_hours_only
+    return replace(controls, owner=controls_owner(integration, hours=hours))
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Copies calsync made that new controls would remove from one side."""
+
+    side: str  # sync.engine.Side value of the side the copies are in
+    where: str  # that side, as the user calls it
+    count: int
+
+    @property
+    def text(self) -> str:
+        events = "1 event" if self.count == 1 else f"{self.count} events"
+        return f"This removes {events} calsync copied into {self.where}. Nothing you created there is touched."
+
+
+_SOURCE_DIRECTIONS = {  # the side copied from -> the directions that copy from it
+    Side.LOCAL.value: (Integration.Direction.BOTH, Integration.Direction.FROM_CALSYNC),
+    Side.REMOTE.value: (Integration.Direction.BOTH, Integration.Direction.TO_CALSYNC),
+}
+_CHUNK = 500
+
+
+def removals_preview(*, integration: Integration, controls: Controls) -> list[Removal]:
+    """How many copies calsync made would `controls` remove, per side, that the stored controls keep.
+
+    Only mappings whose origin says calsync made the copy count ("" = the item was on both sides already: never
+    removed). The item judged is calsync's own: the source for copies out of calsync, the copy for copies into it.
+    """
+    before = Controls.from_json(integration.controls, owner=controls.owner)
+    counts = {Side.LOCAL.value: 0, Side.REMOTE.value: 0}
+    origins = [o for o, directions in _SOURCE_DIRECTIONS.items() if integration.direction in directions]
+    mappings = SyncMapping.objects.filter(integration=integration, origin__in=origins).values_list("uid", "origin")
+    for chunk in _chunks(mappings.iterator(chunk_size=_CHUNK)):
+        events = Event.objects.filter(
+            calendar_id=integration.calendar_id, parent=None, uid__in=[uid for uid, _ in chunk]
+        ).prefetch_related("overrides")
+        items = {event.uid: item_from_event(event) for event in events}
+        for uid, origin in chunk:
+            item = items.get(uid)
+            if item is not None and controls.admit(origin, item) and not before.admit(origin, item):
+                counts[Side(origin).other.value] += 1
+    where = {Side.LOCAL.value: "calsync", Side.REMOTE.value: integration.get_provider_display()}
+    return [Removal(side, where[side], n) for side, n in counts.items() if n]
+
+
+def _chunks(rows: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    while chunk := list(islice(rows, _CHUNK)):
+        yield chunk
+
+
+def integration_label(integration: Integration) -> str:
+    """ "Google (personal)": the provider and the calendar there, as the hub lines name an integration."""
+    name = integration.remote_calendar_name or integration.remote_calendar_id
+    return f"{integration.get_provider_display()} ({name})" if name else integration.get_provider_display()
+
+
+def calendar_integrations(*, calendar_id: int, user: User) -> list[Integration]:
+    """The user's integrations that sync this calsync calendar (either end of a calsync-to-calsync pairing)."""
+    pairs = Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id))
+    return list(Integration.objects.filter(pairs, user=user, tenant_id=user.tenant_id).order_by("created_at", "pk"))
+
+
+def also_synced_with(integration: Integration) -> str:
+    """ "Outlook (work), Google (personal)": the other integrations sharing this integration's calsync calendar."""
+    others = calendar_integrations(calendar_id=integration.calendar_id, user=integration.user)
+    return ", ".join(integration_label(i) for i in others if i.pk != integration.pk)

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from events.models import Calendar
+from sync.controls import Controls
 from sync.models import SyncRun
-from sync.services import sync_request
+from sync.services import COMPARE_ALL, sync_request
 
 from . import registry
 from .models import Integration
@@ -41,9 +42,11 @@ def integration_create(
     remote_calendar_name: str,
     config: dict[str, Any] | None = None,
     credentials: dict[str, Any] | None = None,
+    remote_read_only: bool = False,
     **sync_settings: Any,
 ) -> Integration:
-    """Connect a calendar; the first sync starts as soon as this commits."""
+    """Connect a calendar; the first sync starts as soon as this commits. A calendar the user may only read at the
+    provider syncs into calsync only, whatever direction was asked for."""
     check_right(user, provider)
     if calendar.owner_id != user.pk:
         raise PermissionDenied("You can only sync your own calendars.")
@@ -61,8 +64,11 @@ def integration_create(
         remote_calendar_id=remote_calendar_id,
         remote_calendar_name=remote_calendar_name,
         config=config or {},
+        remote_read_only=remote_read_only,
         **{"error_email": user.email, **{k: v for k, v in sync_settings.items() if k in SETTINGS_FIELDS}},
     )
+    if remote_read_only:
+        integration.direction = Integration.Direction.TO_CALSYNC
     integration.set_credentials(credentials or {})
     with transaction.atomic():
         integration.save()
@@ -106,6 +112,8 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     for field in SETTINGS_FIELDS:
         if field in values:
             setattr(integration, field, values[field])
+    if integration.remote_read_only:  # calsync may not write there: nothing ever goes out
+        integration.direction = Integration.Direction.TO_CALSYNC
     fields = list(SETTINGS_FIELDS)
     if calendar_changed:
         integration.local_cursor = integration.remote_cursor = ""
@@ -120,6 +128,25 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
             # As the seeds say: saving the settings syncs at once.
             sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration
+
+
+def integration_controls_update(*, integration: Integration, controls: Controls) -> bool:
+    """Save new sync controls. When they changed, the next run compares everything (both cursors cleared, so
+    items a filter now lets through, or keeps out, are seen) and starts at once. Returns whether they changed.
+
+    A run going on now would save its cursors over the cleared ones: it is also marked to compare everything at
+    its next start (sync.services clears the cursors under the lock then)."""
+    values = controls.to_json()
+    if values == Controls.from_json(integration.controls).to_json():
+        return False
+    integration.controls = values
+    integration.local_cursor = integration.remote_cursor = ""
+    integration.config = {**integration.config, COMPARE_ALL: True}
+    with transaction.atomic():
+        integration.save(update_fields=["controls", "local_cursor", "remote_cursor", "config"])
+        if integration.sync_enabled:
+            sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
+    return True
 
 
 def integration_credentials_replaced(

@@ -43,6 +43,7 @@ urlpatterns = [
     path("integrations/<int:pk>/", views.detail, name="detail"),
     path("integrations/<int:pk>/exchange/credentials/", exchange_views.update_credentials, name="exchange_credentials"),
     path("integrations/<int:pk>/caldav/credentials/", caldav_views.update_credentials, name="caldav_credentials"),
+    path("integrations/<int:pk>/controls/", views.controls, name="controls"),
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("integrations/<int:pk>/allow-deletions/", views.allow_mass_delete, name="allow_mass_delete"),
     path("integrations/<int:pk>/status.json", views.status, name="status"),

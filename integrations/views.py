@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,9 +17,11 @@ from sync import selectors as sync_selectors
 from sync.errors import QueueUnavailable
 from sync.services import sync_request_manual
 
-from . import services
+from . import selectors, services
 from .connecting import choice_initial, connect_scope, sync_started
+from .controls_forms import ControlsForm
 from .forms import CalsyncConnectForm, SettingsForm
+from .models import Integration
 from .providers import Provider
 
 
@@ -55,9 +60,7 @@ def connect_calsync(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     scope = _scope(request)
     integration = scope.integration(pk)
-    form = SettingsForm(
-        request.POST or None, calendars=scope.calendars(), initial=SettingsForm.initial_for(integration)
-    )
+    form = _settings_form(request.POST or None, scope, integration)
     if request.method == "POST" and form.is_valid():
         try:
             services.integration_update_settings(integration=integration, **form.cleaned_data)
@@ -66,8 +69,46 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             sync_started(request, integration, "Settings saved.")
             return redirect("integrations:detail", pk=integration.pk)
-    return render(request, "integrations/detail.html", {"integration": integration, "form": form,
-                                                        **sync_selectors.integration_status(integration)})  # fmt: skip
+    return _detail_page(request, integration, form, ControlsForm(integration=integration))
+
+
+def _settings_form(data: Any, scope: Scope, integration: Integration) -> SettingsForm:
+    form = SettingsForm(data, calendars=scope.calendars(), initial=SettingsForm.initial_for(integration))
+    if integration.remote_read_only:
+        form.fix_direction()
+    return form
+
+
+def _detail_page(request: HttpRequest, integration: Integration, form: SettingsForm,
+                 controls_form: ControlsForm) -> HttpResponse:  # fmt: skip
+    context = {"integration": integration, "form": form, "controls_form": controls_form,
+               "also_synced_with": selectors.also_synced_with(integration),
+               **sync_selectors.integration_status(integration)}  # fmt: skip
+    return render(request, "integrations/detail.html", context)
+
+
+@login_required
+@require_POST
+def controls(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save what the integration copies. Controls that would remove copies calsync made show how many, on each
+    side, and are saved only once the user ticks the confirmation."""
+    scope = _scope(request)
+    integration = scope.integration(pk)
+    form = ControlsForm(request.POST, integration=integration)
+    if form.is_valid():
+        new = form.controls()
+        new = replace(new, owner=selectors.controls_owner(integration))
+        form.removals = selectors.removals_preview(integration=integration, controls=new)
+        if form.removals and not form.cleaned_data["confirm_removals"]:
+            form.add_error("confirm_removals", "Tick the box to confirm these removals, or change the settings.")
+        else:
+            changed = services.integration_controls_update(integration=integration, controls=new)
+            if changed:
+                sync_started(request, integration, "Sync controls saved.", "A sync comparing everything has started.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect("integrations:detail", pk=integration.pk)
+    return _detail_page(request, integration, _settings_form(None, scope, integration), form)
 
 
 @login_required

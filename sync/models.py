@@ -107,6 +107,11 @@ class SyncRun(models.Model):
         return "; ".join(parts) or "no changes"
 
     @property
+    def filtered(self) -> int:
+        """Items the sync controls kept from the other side this run (RunReport.filtered counts them per side)."""
+        return sum(self.count(target, "filtered") for target in ("calsync", "remote"))
+
+    @property
     def finished(self) -> bool:
         return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
 
@@ -132,6 +137,14 @@ class SyncLogEntry(models.Model):
 
     def __str__(self) -> str:
         return self.message[:80]
+
+    @property
+    def action_label(self) -> str:
+        """The action as the log page names it ("filtered": kept out by the sync controls, not a problem)."""
+        return ACTION_LABELS.get(self.action, self.action)
+
+
+ACTION_LABELS = {"filtered": "Filtered out"}
 
 
 class UnsyncedItem(models.Model):

@@ -25,6 +25,7 @@ from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import engine, liveness, notify
+from .controls import Controls
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
 from .models import SyncRun
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 THROTTLED_MIN_DELAY = 30  # seconds a scheduled sync held back by calsync's own quota waits at least
 MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
 QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a few minutes."
+# Integration.config keys: the next run compares everything (controls changed); when one last did.
+COMPARE_ALL = "compare_all"
+COMPARED_ALL_AT = "compared_all_at"
+COMPARE_ALL_EVERY = timedelta(days=1)  # a window with a moving bound is compared whole this often
 
 
 def sync_request(
@@ -134,11 +139,37 @@ def _release(integration: Integration, token: str) -> None:
 
 
 def _engine_settings(integration: Integration) -> engine.Settings:
+    from integrations.selectors import integration_controls
+
+    # A calendar calsync may only read is never written, whatever the stored direction says.
+    direction = Integration.Direction.TO_CALSYNC if integration.remote_read_only else integration.direction
     return engine.Settings(
-        direction=engine.Direction(integration.direction),
+        direction=engine.Direction(direction),
         primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
         mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
+        controls=integration_controls(integration),
     )
+
+
+def _compare_all_when_due(integration: Integration, token: str) -> None:
+    """Under the lock, before the engine: clear both cursors so this run compares everything, when the controls
+    changed since the last complete comparison, or the window has a moving bound (from now on, days ahead) and
+    the last complete comparison is a day old (items drifting into the window are copied then)."""
+    config = integration.config
+    window = Controls.from_json(integration.controls).window
+    moving = window.from_now or window.days_ahead is not None
+    last = config.get(COMPARED_ALL_AT)
+    now = timezone.now()
+    stale = last is None or now - datetime.fromisoformat(last) >= COMPARE_ALL_EVERY
+    if not config.get(COMPARE_ALL) and not (moving and stale):
+        return
+    config = {k: v for k, v in config.items() if k != COMPARE_ALL}
+    config[COMPARED_ALL_AT] = now.isoformat()
+    Integration.objects.filter(pk=integration.pk, lock_token=token).update(
+        local_cursor="", remote_cursor="", config=config
+    )
+    integration.local_cursor = integration.remote_cursor = ""
+    integration.config = config
 
 
 def _waits_for_lock(run: SyncRun) -> bool:
@@ -239,8 +270,9 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         integration.calendar,
         keep_hidden=getattr(remote, "may_drop_hidden_fields", False),
         origin=integration.provider,
-        carry_back=integration.direction != Integration.Direction.TO_CALSYNC,
+        carry_back=integration.direction != Integration.Direction.TO_CALSYNC and not integration.remote_read_only,
     )
+    _compare_all_when_due(integration, token)
     store, rules = DbStatusStore(integration, token), _engine_settings(integration)
     # The sync's own writes must not ask for yet another sync. What calsync adds to items it receives
     # (assignment rules) goes back in the same run: the engine reads back what it wrote (engine.sync).

@@ -45,8 +45,6 @@ def calendar_config(*, url: str, username: str, calendar: RemoteCalendar) -> dic
 def caldav_connect(
     *, user: User, url: str, username: str, password: str, remote: RemoteCalendar, calendar: Calendar, **settings: Any
 ) -> Integration:
-    if not remote.writable:
-        raise ConnectError("You can only read this calendar; choose one you can write to.", "read_only")
     if not remote.accepts_events:
         raise ConnectError("This calendar holds no events (only tasks or notes); choose another.", "no_events")
     agreed = color_on_connect(calendar=calendar, direction=settings.get("direction", ""), remote_color=remote.color)
@@ -58,6 +56,7 @@ def caldav_connect(
         remote_calendar_name=remote.name,
         config={**calendar_config(url=url, username=username, calendar=remote), "color": agreed},
         credentials={"password": password},
+        remote_read_only=not remote.writable,
         **settings,
     )
 

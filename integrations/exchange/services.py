@@ -95,11 +95,10 @@ def exchange_connect_organisation(*, user: User, address: str, remote: MailboxCa
 
 def _connect(user: User, remote: MailboxCalendar, calendar: CalsyncCalendar, config: dict[str, str],
              credentials: dict[str, str] | None, **sync_settings: Any) -> Integration:  # fmt: skip
-    if not remote.writable:
-        raise ExchangeConnectError("You can only read this calendar; choose one you can edit.")
     return integration_services.integration_create(
         user=user, provider=Provider.EXCHANGE, calendar=calendar, remote_calendar_id=remote.url,
-        remote_calendar_name=remote.name, config=config, credentials=credentials, **sync_settings,
+        remote_calendar_name=remote.name, config=config, credentials=credentials,
+        remote_read_only=not remote.writable, **sync_settings,
     )  # fmt: skip
 
 

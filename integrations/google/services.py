@@ -81,8 +81,6 @@ def google_connect(
     *, user: User, account: str, auth: str, tokens: dict[str, Any] | None, remote: GoogleCalendar,
     calendar: Calendar, **sync_settings: Any,
 ) -> Integration:  # fmt: skip
-    if not remote.writable:
-        raise GoogleConnectError("You can only read this Google calendar; choose one you can write to.")
     integration = integration_services.integration_create(
         user=user,
         provider=Provider.GOOGLE,
@@ -91,6 +89,7 @@ def google_connect(
         remote_calendar_name=remote.name,
         config={"auth": auth, "account": account, "time_zone": remote.time_zone},
         credentials=tokens or {},
+        remote_read_only=not remote.writable,
         **sync_settings,
     )
     transaction.on_commit(lambda: channel_open(integration_id=integration.pk))

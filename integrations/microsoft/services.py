@@ -65,9 +65,8 @@ def microsoft_connect_organisation(*, user: User, address: str, remote: MailboxC
 
 def _connect(user: User, remote: MailboxCalendar, calendar: Calendar, config: dict[str, str],
              credentials: dict[str, str] | None, **sync_settings: Any) -> Integration:  # fmt: skip
-    if not remote.writable:
-        raise MicrosoftConnectError("You can only read this calendar; choose one you can edit.")
     return integration_services.integration_create(
         user=user, provider=Provider.MICROSOFT, calendar=calendar, remote_calendar_id=remote.url,
-        remote_calendar_name=remote.name, config=config, credentials=credentials, **sync_settings,
+        remote_calendar_name=remote.name, config=config, credentials=credentials,
+        remote_read_only=not remote.writable, **sync_settings,
     )  # fmt: skip

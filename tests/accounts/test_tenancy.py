@@ -99,6 +99,7 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             f"integrations:{name}": reverse(f"integrations:{name}", args=[foreign["integration"].pk])
             for name in (
                 "detail",
+                "controls",
                 "sync_now",
                 "allow_mass_delete",
                 "status",

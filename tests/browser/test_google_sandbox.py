@@ -38,7 +38,7 @@ def test_connect_the_sandbox_google_and_sync(page, member, calendar, google, liv
     page.click("button[value=allow]")
     page.wait_for_url(re.compile(r"/integrations/connect/google/calendar/"))
     holidays = page.locator("select[name=remote] option", has_text="Holidays")
-    assert "read-only" in holidays.inner_text() and holidays.is_disabled()
+    assert "read only: syncs into calsync only" in holidays.inner_text() and not holidays.is_disabled()
     page.select_option("select[name=remote]", email)
     page.check("input[name=direction][value=both]")
     page.click("main button[type=submit]")

@@ -37,7 +37,7 @@ def test_connect_the_sandbox_microsoft_and_sync(page, member, calendar, microsof
     page.click("button[value=accept]")
     page.wait_for_url(re.compile(r"/integrations/connect/microsoft/calendar/"))
     holidays = page.locator("select[name=remote] option", has_text="Holidays")
-    assert "read-only" in holidays.inner_text() and holidays.is_disabled()
+    assert "read only: syncs into calsync only" in holidays.inner_text() and not holidays.is_disabled()
     page.select_option("select[name=remote]", label="Calendar")
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))

@@ -85,12 +85,12 @@ def test_test_exchange_settings_then_choose_and_first_sync(member_client, calend
     assert [e.item.master.summary for e in outlook(exchange, "ann@corp.example").changes(None).changed] == [
         "From calsync"
     ]
-    # The choice listed every calendar folder, the read-only one greyed out.
+    # The choice listed every calendar folder, the read-only one marked as syncing into calsync only.
     member_client.post(reverse("integrations:exchange_connect"), {
         "url": exchange.url, "domain": "CORP", "username": "ann", "password": PASSWORD,
         "mailbox": "ann@corp.example"})  # fmt: skip
     page = member_client.get(reverse("integrations:exchange_choose")).content.decode()
-    assert "Holidays (read-only: you cannot write to it)" in page and "Team" in page
+    assert "Holidays (read only: syncs into calsync only)" in page and "Team" in page
     assert PASSWORD not in str(dict(member_client.session))
 
 

@@ -90,8 +90,8 @@ def test_sign_in_choose_and_first_sync(member_client, member, calendar, google, 
     events.item_save(calendar=calendar, item=event("from-calsync@x", "From calsync"))
     choose = sign_in(member_client, google, email)
     page = member_client.get(choose["Location"]).content.decode()
-    # Writable calendars to choose from; the read-only one is shown but cannot be picked.
-    assert "Team" in page and "Holidays (read-only: you cannot write to it)" in page and "disabled" in page
+    # Every calendar to choose from; the read-only one is marked as syncing into calsync only.
+    assert "Team" in page and "Holidays (read only: syncs into calsync only)" in page
     integration = connect(member_client, google, email, calendar, run_on_commit)
     stored = integration.credentials
     assert (

@@ -99,11 +99,11 @@ def test_connect_choose_and_first_sync(member_client, calendar, microsoft, run_o
     ]
 
 
-def test_the_choice_lists_read_only_calendars_disabled(member_client, microsoft) -> None:
+def test_the_choice_lists_read_only_calendars_as_one_way(member_client, microsoft) -> None:
     start = member_client.get(reverse("integrations:microsoft_connect"))
     member_client.get(consent(microsoft, start["Location"], "choice@contoso.example"))
     page = member_client.get(reverse("integrations:microsoft_choose")).content.decode()
-    assert "Holidays (read-only: you cannot write to it)" in page and "Team" in page
+    assert "Holidays (read only: syncs into calsync only)" in page and "Team" in page
 
 
 @pytest.mark.parametrize("problem", ["forged state", "denied"])
