@@ -107,8 +107,6 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     if calendar_changed and integration.is_running:
         # The running sync would save the old calendar's cursor over the reset one.
         raise ValidationError("A sync is running; change the calendar once it has finished.")
-    if integration.remote_read_only:  # the other calendar cannot be written: one way, into calsync, always
-        values["direction"] = Integration.Direction.TO_CALSYNC
     for field in SETTINGS_FIELDS:
         if field in values:
             setattr(integration, field, values[field])

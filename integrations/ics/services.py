@@ -111,9 +111,9 @@ def ics_subscribe(*, user: User, check: FeedCheck, name: str, calendar: Calendar
             primary=Integration.Primary.REMOTE,
             automatic=automatic,
             error_email=error_email,
+            remote_read_only=True,
         )
-        integration.remote_read_only = True
         integration.poll_seconds = settings.ICS_POLL_SECONDS
         integration.push_state = Integration.PushState.POLLING
-        integration.save(update_fields=["remote_read_only", "poll_seconds", "push_state"])
+        integration.save(update_fields=["poll_seconds", "push_state"])
     return integration
