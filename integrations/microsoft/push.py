@@ -1,0 +1,224 @@
+"""Graph change notifications: one subscription per Microsoft integration on its calendar's events, so a change
+in Outlook starts a sync within seconds instead of at the next poll (which goes on as a safety net).
+
+https://learn.microsoft.com/graph/change-notifications-delivery-webhooks and
+https://learn.microsoft.com/graph/change-notifications-lifecycle-events. The subscription's id is the
+integration's `push_channel` (indexed: a notification finds its integration by it), its end `push_expires_at`
+(indexed: the hourly renewal reads what ends soon). clientState is derived from the integration by HMAC, so it
+is never stored, and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations.models import Integration, MicrosoftOrganisation
+from integrations.providers import Provider
+from sync.errors import NotFound, SyncError
+from sync.services import sync_request_push
+
+log = logging.getLogger(__name__)
+PushState = Integration.PushState
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def push_available() -> bool:
+    return bool(settings.MICROSOFT_WEBHOOK_BASE_URL)
+
+
+def client_state(integration_id: int) -> str:
+    """The secret Graph sends back with each notification: only calsync can compute it."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"calsync-graph-push:{integration_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _client(integration: Integration) -> Any:
+    from .provider import client_for
+
+    return client_for(integration)
+
+
+def _expiry() -> datetime:
+    return timezone.now() + timedelta(minutes=settings.MICROSOFT_PUSH_MINUTES)
+
+
+def _graph_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _tenant(integration: Integration, client: Any) -> str:
+    """The Microsoft tenant (directory) id notifications must carry: the signed-in account's (msal's
+    home_account_id is "<object id>.<tenant id>"), or the organisation's, resolved from a domain if it was
+    given as one (its OpenID configuration's issuer names the id)."""
+    if integration.config.get("auth") != "organisation":
+        return str(integration.credentials.get("account", "")).rpartition(".")[2].lower()
+    organisation = MicrosoftOrganisation.objects.get(tenant_id=integration.tenant_id)
+    directory = organisation.directory_id.lower()
+    if _GUID.match(directory):
+        return directory
+    from .oauth import _http
+
+    url = f"{settings.MICROSOFT_AUTHORITY_HOST}/{quote(directory)}/v2.0/.well-known/openid-configuration"
+    issuer = _http().get(url, timeout=settings.MICROSOFT_TIMEOUT_SECONDS).json().get("issuer", "")
+    return str(issuer).rstrip("/").split("/")[-2].lower()
+
+
+def subscription_open(*, integration_id: int) -> bool:
+    """Subscribe to the integration's calendar (replacing any earlier subscription); False if push is off or
+    Graph refused, in which case push_state says FAILED and polling goes on."""
+    integration = Integration.objects.filter(pk=integration_id, provider=Provider.MICROSOFT).first()
+    if integration is None or not push_available():
+        return False
+    return _open(integration)
+
+
+def _open(integration: Integration) -> bool:
+    url = settings.MICROSOFT_WEBHOOK_BASE_URL + reverse("integrations:microsoft_push")
+    try:
+        client = _client(integration)
+        body = {"changeType": "created,updated,deleted", "notificationUrl": url, "lifecycleNotificationUrl": url,
+                "resource": f"{client.prefix.lstrip('/')}/calendars/{integration.remote_calendar_id}/events",
+                "expirationDateTime": _graph_time(_expiry()), "clientState": client_state(integration.pk)}  # fmt: skip
+        tenant = _tenant(integration, client)
+        made = client.call("POST", "/subscriptions", json=body)
+    except (SyncError, ValueError, OSError, MicrosoftOrganisation.DoesNotExist) as exc:
+        return _failed(integration, exc)
+    old = integration.push_channel
+    Integration.objects.filter(pk=integration.pk).update(
+        push_channel=made["id"], push_expires_at=_parse(made["expirationDateTime"]), push_state=PushState.ACTIVE,
+        config={**integration.config, "graph_tenant": tenant},
+    )  # fmt: skip
+    if old and old != made["id"]:
+        _delete(client, old)
+    return True
+
+
+def _failed(integration: Integration, exc: Exception) -> bool:
+    log.warning("graph subscription not made", extra={"integration": integration.pk, "error": str(exc)})
+    Integration.objects.filter(pk=integration.pk).update(push_state=PushState.FAILED, push_expires_at=None)
+    return False
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)  # Graph's seven fractional digits and "Z" are read since Python 3.11
+
+
+def subscription_renew(*, integration_id: int) -> bool:
+    """A later end for the subscription (which also answers reauthorizationRequired); one Graph forgot is made
+    anew."""
+    integration = Integration.objects.filter(pk=integration_id, provider=Provider.MICROSOFT).first()
+    if integration is None or not push_available():
+        return False
+    return _renew(integration)
+
+
+def _renew(integration: Integration) -> bool:
+    if not integration.push_channel:
+        return _open(integration)
+    try:
+        made = _client(integration).call("PATCH", f"/subscriptions/{integration.push_channel}",
+                                         json={"expirationDateTime": _graph_time(_expiry())})  # fmt: skip
+    except NotFound:
+        return _open(integration)
+    except SyncError as exc:
+        return _failed(integration, exc)
+    Integration.objects.filter(pk=integration.pk).update(
+        push_expires_at=_parse(made["expirationDateTime"]), push_state=PushState.ACTIVE
+    )
+    return True
+
+
+def subscriptions_renew() -> int:
+    """Hourly: subscriptions ending within MICROSOFT_PUSH_RENEW_BEFORE_HOURS are renewed, failed ones tried again,
+    the soonest first, at most MICROSOFT_PUSH_RENEW_BATCH a run. Returns how many now stand."""
+    if not push_available():
+        return 0
+    soon = timezone.now() + timedelta(hours=settings.MICROSOFT_PUSH_RENEW_BEFORE_HOURS)
+    due = (
+        Integration.objects.filter(provider=Provider.MICROSOFT, sync_enabled=True)
+        .filter(Q(push_expires_at__lt=soon) | Q(push_state=PushState.FAILED))
+        .exclude(status=Integration.Status.NEEDS_REAUTH)
+        .order_by("push_expires_at")[: settings.MICROSOFT_PUSH_RENEW_BATCH]
+    )
+    return sum(_renew(integration) for integration in due)
+
+
+def subscription_close(integration: Integration) -> None:
+    """On disconnect: Graph stops notifying (an error leaves it to expire on its own within a week)."""
+    if not integration.push_channel:
+        return
+    try:
+        _delete(_client(integration), integration.push_channel)
+    except SyncError:
+        log.warning("graph subscription not deleted", extra={"integration": integration.pk})
+
+
+def _delete(client: Any, subscription_id: str) -> None:
+    with contextlib.suppress(NotFound):
+        client.call("DELETE", f"/subscriptions/{subscription_id}")
+
+
+# --- notifications ------------------------------------------------------------------------------------
+
+
+def notifications_received(*, items: list[Any]) -> int:
+    """A changeNotificationCollection (or lifecycle notifications): each genuine one (a subscription we hold, its
+    clientState, its tenant) starts a sync or, for lifecycle events, the repair it needs. Returns how many were
+    genuine; forged ones change nothing. No provider call here: Graph wants an answer within 3 seconds."""
+    return sum(_received(item) for item in items if isinstance(item, dict))
+
+
+def _received(item: dict[str, Any]) -> bool:
+    integration = _genuine(item)
+    if integration is None:
+        return False
+    event = item.get("lifecycleEvent")
+    if event in ("reauthorizationRequired", "subscriptionRemoved"):
+        from integrations.tasks import microsoft_push_repair
+
+        microsoft_push_repair.delay(integration.pk, event)
+    elif integration.sync_enabled:  # a change, or `missed`: either way, the sync reads what changed
+        sync_request_push(integration=integration)
+    return True
+
+
+def _genuine(item: dict[str, Any]) -> Integration | None:
+    subscription_id = str(item.get("subscriptionId") or "")
+    if not subscription_id:
+        return None
+    integration = Integration.objects.filter(provider=Provider.MICROSOFT, push_channel=subscription_id).first()
+    if integration is None:
+        return None
+    if not hmac.compare_digest(client_state(integration.pk), str(item.get("clientState") or "")):
+        return None
+    if str(item.get("tenantId") or "").lower() != integration.config.get("graph_tenant", ""):
+        return None
+    return integration
+
+
+def push_repair(*, integration_id: int, event: str) -> None:
+    """reauthorizationRequired: renew (which reauthorizes); subscriptionRemoved: subscribe again, then sync, as a
+    change may have come in between."""
+    integration = Integration.objects.filter(pk=integration_id, provider=Provider.MICROSOFT).first()
+    if integration is None:
+        return
+    if event == "reauthorizationRequired":
+        _renew(integration)
+        return
+    Integration.objects.filter(pk=integration.pk).update(push_channel="")
+    integration.push_channel = ""
+    _open(integration)
+    if integration.sync_enabled:
+        sync_request_push(integration=integration)

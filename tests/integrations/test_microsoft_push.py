@@ -1,0 +1,200 @@
+"""Graph change notifications in calsync: the webhook's validation handshake, forged notifications ignored, the
+subscription made after the first sync, renewed by the hourly task, deleted on disconnect; and, with a real
+worker and a live server the emulator posts to, a change in Outlook arriving with no poll, also across `missed`
+and `subscriptionRemoved`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import msal
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from events.models import Event
+from integrations import services as integration_services
+from integrations import tasks
+from integrations.microsoft import push
+from integrations.microsoft.oauth import SCOPES, application
+from integrations.models import Integration
+from sync import services as sync_services
+from tests.conftest import celery_worker, free_port, wait_until
+
+PUSH = "integrations:microsoft_push"
+ACTIVE, FAILED = Integration.PushState.ACTIVE, Integration.PushState.FAILED
+
+
+def _integration(microsoft, member, calendar, upn: str, remote: int = 0) -> Integration:  # type: ignore[no-untyped-def]
+    """A connected Outlook calendar (the mailbox's `remote`th), as after "Connect to MS Exchange" (msal's cache
+    holding the tokens)."""
+    tokens = microsoft.state.authorize(upn, "calsync-test")
+    cache = msal.SerializableTokenCache()
+    token_endpoint = f"{microsoft.base_url}/common/oauth2/v2.0/token"
+    application(cache).token_cache.add({"client_id": "calsync-test", "scope": SCOPES, "response": tokens,
+                                        "environment": "127.0.0.1", "token_endpoint": token_endpoint})  # fmt: skip
+    account = application(cache).get_accounts()[0]["home_account_id"]
+    integration = Integration(tenant=member.tenant, user=member, provider="microsoft", calendar=calendar,
+                              remote_calendar_id=microsoft.state.mailboxes[upn].calendars[remote],
+                              remote_calendar_name="Calendar", config={"auth": "oauth", "account": upn})  # fmt: skip
+    integration.set_credentials({"cache": cache.serialize(), "account": account})
+    integration.save()
+    return integration
+
+
+def _notify(client, *items: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return client.post(reverse(PUSH), json.dumps({"value": list(items)}), content_type="application/json")
+
+
+def _outlook_event(microsoft, upn: str, subject: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    start = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:00:00")
+    end = (timezone.now() + timedelta(days=1, hours=1)).strftime("%Y-%m-%dT%H:00:00")
+    return microsoft.state.create(upn, None, {"subject": subject, "start": {"dateTime": start, "timeZone": "UTC"},  # type: ignore[no-any-return]
+                                              "end": {"dateTime": end, "timeZone": "UTC"}})  # fmt: skip
+
+
+# --- the webhook alone -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_webhook_echoes_the_validation_token_as_plain_text(client) -> None:  # type: ignore[no-untyped-def]
+    token = "Validation: Testing client application reachability <b>&</b>"
+    answer = client.post(f"{reverse(PUSH)}?validationToken={token.replace('&', '%26')}", content_type="text/plain")
+    assert answer.status_code == 200 and answer["Content-Type"].startswith("text/plain")
+    assert answer.content.decode() == token
+    assert client.post(f"{reverse(PUSH)}?validationToken=", content_type="text/plain").status_code == 400
+    assert client.post(reverse(PUSH), "not json", content_type="application/json").status_code == 400
+    assert client.post(reverse(PUSH), "[1]", content_type="application/json").status_code == 400
+    assert client.get(reverse(PUSH)).status_code == 405
+
+
+@pytest.mark.django_db
+def test_only_genuine_notifications_ask_for_a_sync(client, member, calendar, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    asked: list[int] = []
+    monkeypatch.setattr(push, "sync_request_push", lambda *, integration: asked.append(integration.pk))
+    ours = Integration.objects.create(tenant=member.tenant, user=member, provider="microsoft", calendar=calendar,
+                                      remote_calendar_id="cal-1", push_channel="sub-1",
+                                      config={"graph_tenant": "tenant-a"})  # fmt: skip
+    Integration.objects.create(
+        tenant=member.tenant, user=member, provider="microsoft", calendar=calendar, remote_calendar_id="cal-2"
+    )  # no subscription: the empty id must match nothing
+    genuine = {"subscriptionId": "sub-1", "clientState": push.client_state(ours.pk), "tenantId": "TENANT-A",
+               "changeType": "updated", "resource": "Users/x/Events/y"}  # fmt: skip
+    forged = [{**genuine, "clientState": push.client_state(ours.pk + 1)}, {**genuine, "clientState": ""},
+              {**genuine, "subscriptionId": "sub-2"}, {**genuine, "subscriptionId": ""},
+              {**genuine, "tenantId": "tenant-b"}, {**genuine, "tenantId": None}]  # fmt: skip
+    for item in forged:
+        assert _notify(client, item).status_code == 202
+    assert _notify(client, "not an object").status_code == 202
+    assert asked == []
+    assert _notify(client, genuine).status_code == 202
+    assert _notify(client, {**genuine, "lifecycleEvent": "missed"}).status_code == 202  # missed: resync
+    assert asked == [ours.pk, ours.pk]
+
+
+# --- subscriptions against the emulator -----------------------------------------------------------------
+
+
+@pytest.fixture
+def pushing(microsoft, live_server, settings):  # type: ignore[no-untyped-def]
+    """Graph (the emulator) can reach calsync's webhook on the live server."""
+    settings.MICROSOFT_WEBHOOK_BASE_URL = live_server.url
+    return microsoft
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_sync_subscribes_and_disconnecting_deletes(pushing, microsoft_mailbox, member, calendar) -> None:  # type: ignore[no-untyped-def]
+    upn, _ = microsoft_mailbox
+    integration = _integration(pushing, member, calendar, upn)
+    sync_services.sync_scheduled(integration_id=integration.pk, trigger="scheduled")
+    integration.refresh_from_db()
+    assert integration.push_state == ACTIVE and integration.push_channel in pushing.state.subscriptions.items
+    subscription = pushing.state.subscriptions.items[integration.push_channel]
+    assert subscription.calendar_id == integration.remote_calendar_id
+    assert integration.config["graph_tenant"] == pushing.state.mailboxes[upn].tenant
+    assert integration.push_expires_at > timezone.now() + timedelta(days=6)
+    integration_services.integration_disconnect(integration=integration)
+    assert subscription.id not in pushing.state.subscriptions.items
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hourly_task_renews_only_what_ends_within_a_day(pushing, microsoft_mailbox, member, calendar,  # type: ignore[no-untyped-def]
+                                                            live_server, settings) -> None:  # fmt: skip
+    upn, _ = microsoft_mailbox
+    soon, later, failed = (_integration(pushing, member, calendar, upn, remote) for remote in range(3))
+    assert push.subscription_open(integration_id=soon.pk) and push.subscription_open(integration_id=later.pk)
+    settings.MICROSOFT_WEBHOOK_BASE_URL = f"http://127.0.0.1:{free_port()}"  # nobody answers the handshake
+    assert push.subscription_open(integration_id=failed.pk) is False
+    settings.MICROSOFT_WEBHOOK_BASE_URL = live_server.url
+    Integration.objects.filter(pk=soon.pk).update(push_expires_at=timezone.now() + timedelta(hours=2))
+    before = {i.pk: i for i in Integration.objects.filter(pk__in=[soon.pk, later.pk, failed.pk])}
+    assert before[failed.pk].push_state == FAILED and before[failed.pk].push_expires_at is None
+    requests_before = pushing.state.requests
+    assert tasks.microsoft_renew_subscriptions() == 2  # the one ending soon, and the failed one again
+    after = {i.pk: i for i in Integration.objects.filter(pk__in=[soon.pk, later.pk, failed.pk])}
+    assert after[soon.pk].push_expires_at > timezone.now() + timedelta(days=6)
+    assert after[soon.pk].push_channel == before[soon.pk].push_channel  # renewed (PATCH), not replaced
+    assert after[later.pk].push_expires_at == before[later.pk].push_expires_at
+    assert after[failed.pk].push_state == ACTIVE and after[failed.pk].push_channel
+    assert pushing.state.requests - requests_before == 2  # one PATCH, one POST: nothing for the one not due
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_graph_forgot_is_made_again_at_renewal(pushing, microsoft_mailbox, member, calendar) -> None:  # type: ignore[no-untyped-def]
+    upn, _ = microsoft_mailbox
+    integration = _integration(pushing, member, calendar, upn)
+    assert push.subscription_open(integration_id=integration.pk)
+    integration.refresh_from_db()
+    pushing.state.subscriptions.expire(integration.push_channel)
+    assert push.subscription_renew(integration_id=integration.pk)
+    fresh = Integration.objects.get(pk=integration.pk)
+    assert fresh.push_state == ACTIVE and fresh.push_channel not in ("", integration.push_channel)
+
+
+# --- end to end: a real worker, the emulator posting to a live server --------------------------------
+
+
+def _worker_env(microsoft, live_server) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    return {"MICROSOFT_CLIENT_ID": "calsync-test", "MICROSOFT_CLIENT_SECRET": "calsync-test-secret",
+            "MICROSOFT_AUTHORITY_HOST": microsoft.base_url, "MICROSOFT_GRAPH_URL": f"{microsoft.base_url}/v1.0",
+            "MICROSOFT_CA_BUNDLE": settings.MICROSOFT_CA_BUNDLE,
+            "MICROSOFT_WEBHOOK_BASE_URL": live_server.url}  # fmt: skip
+
+
+def _arrived(calendar, title: str) -> bool:  # type: ignore[no-untyped-def]
+    return Event.objects.filter(calendar=calendar, title=title).exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_outlook_changes_arrive_without_a_poll_across_missed_and_removed(  # type: ignore[no-untyped-def]
+    pushing, microsoft_mailbox, member, calendar, live_server
+) -> None:
+    upn, _ = microsoft_mailbox
+    integration = _integration(pushing, member, calendar, upn)
+    sync_services.sync_scheduled(integration_id=integration.pk, trigger="scheduled")  # the first sync subscribes
+    integration.refresh_from_db()
+    first = integration.push_channel
+    far = timezone.now() + timedelta(days=30)  # no poll could be what brings a change
+    Integration.objects.filter(pk=integration.pk).update(next_sync_at=far)
+    subs = pushing.state.subscriptions
+    with celery_worker(**_worker_env(pushing, live_server)) as worker:
+        _outlook_event(pushing, upn, "Pushed")
+        wait_until(lambda: _arrived(calendar, "Pushed"), worker, "the pushed change")
+
+        subs.drop = 1  # Graph loses the next notification, then says so
+        _outlook_event(pushing, upn, "Missed")
+        subs.lifecycle(first, "missed")
+        wait_until(lambda: _arrived(calendar, "Missed"), worker, "the change behind `missed`")
+
+        subs.lifecycle(first, "subscriptionRemoved")
+        _outlook_event(pushing, upn, "While removed")  # no subscription to tell of it
+        wait_until(lambda: Integration.objects.get(pk=integration.pk).push_channel not in ("", first), worker,
+                   "a new subscription")  # fmt: skip
+        wait_until(lambda: _arrived(calendar, "While removed"), worker, "the change made while removed")
+        _outlook_event(pushing, upn, "After")
+        wait_until(lambda: _arrived(calendar, "After"), worker, "a change through the new subscription")
