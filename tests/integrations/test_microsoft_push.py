@@ -6,6 +6,7 @@ and `subscriptionRemoved`."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -151,6 +152,28 @@ def test_a_subscription_graph_forgot_is_made_again_at_renewal(pushing, microsoft
     assert push.subscription_renew(integration_id=integration.pk)
     fresh = Integration.objects.get(pk=integration.pk)
     assert fresh.push_state == ACTIVE and fresh.push_channel not in ("", integration.push_channel)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organisation_wide_integration_subscribes_for_its_mailbox(pushing, member, calendar, client) -> None:  # type: ignore[no-untyped-def]
+    """Through the organisation's app: users/{address}/calendars/{id}/events, and the tenant named by a domain
+    in the settings is found as the id notifications carry."""
+    from integrations.microsoft import organisation
+
+    upn = f"push-{uuid.uuid4().hex[:8]}@pushorg.example"
+    box = pushing.state.mailbox(upn)
+    pushing.state.apps["org-app"] = "org-secret"
+    pushing.state.admin_consent.add((box.tenant, "org-app"))
+    organisation.save(tenant=member.tenant, directory_id="pushorg.example", client_id="org-app", secret="org-secret",
+                      enabled=True)  # fmt: skip
+    integration = Integration.objects.create(tenant=member.tenant, user=member, provider="microsoft",
+                                             calendar=calendar, remote_calendar_id=box.calendars[0],
+                                             config={"auth": "organisation", "account": upn})  # fmt: skip
+    assert push.subscription_open(integration_id=integration.pk)
+    integration.refresh_from_db()
+    subscription = pushing.state.subscriptions.items[integration.push_channel]
+    assert subscription.body["resource"] == f"users/{upn}/calendars/{box.calendars[0]}/events"
+    assert subscription.creator == f"app:{box.tenant}" and integration.config["graph_tenant"] == box.tenant
 
 
 # --- end to end: a real worker, the emulator posting to a live server --------------------------------
