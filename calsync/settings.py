@@ -388,6 +388,9 @@ MICROSOFT_SYNC_PAST_DAYS = env.int("MICROSOFT_SYNC_PAST_DAYS", default=90)
 MICROSOFT_SYNC_FUTURE_DAYS = env.int("MICROSOFT_SYNC_FUTURE_DAYS", default=365)
 if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHORITY_HOST.startswith("http://")):
     raise ImproperlyConfigured("Microsoft endpoints must be https:// in production.")
+if PRODUCTION and MICROSOFT_WEBHOOK_BASE_URL.startswith("http://"):
+    # https://learn.microsoft.com/graph/change-notifications-delivery-webhooks: Graph posts only to https.
+    raise ImproperlyConfigured("MICROSOFT_WEBHOOK_BASE_URL must be https:// (or empty) in production.")
 
 # --- calsync's own CalDAV server ------------------------------------------------
 

@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from calsync.queue import publish
 from integrations.models import Integration, MicrosoftOrganisation
 from integrations.providers import Provider
 from sync.errors import NotFound, SyncError
@@ -106,8 +107,10 @@ def _open(integration: Integration) -> bool:
 
 
 def _failed(integration: Integration, exc: Exception) -> bool:
+    """Polling goes on; with no live subscription, push_expires_at says "due now", so the hourly renewal (which
+    reads that indexed column alone) tries again."""
     log.warning("graph subscription not made", extra={"integration": integration.pk, "error": str(exc)})
-    Integration.objects.filter(pk=integration.pk).update(push_state=PushState.FAILED, push_expires_at=None)
+    Integration.objects.filter(pk=integration.pk).update(push_state=PushState.FAILED, push_expires_at=timezone.now())
     return False
 
 
@@ -141,18 +144,20 @@ def _renew(integration: Integration) -> bool:
 
 
 def subscriptions_renew() -> int:
-    """Hourly: subscriptions ending within MICROSOFT_PUSH_RENEW_BEFORE_HOURS are renewed, failed ones tried again,
-    the soonest first, at most MICROSOFT_PUSH_RENEW_BATCH a run. Returns how many now stand."""
+    """Hourly: subscriptions ending within MICROSOFT_PUSH_RENEW_BEFORE_HOURS are renewed, the soonest first, then
+    failed ones tried again, at most MICROSOFT_PUSH_RENEW_BATCH in all. Returns how many now stand."""
     if not push_available():
         return 0
     soon = timezone.now() + timedelta(hours=settings.MICROSOFT_PUSH_RENEW_BEFORE_HOURS)
     due = (
-        Integration.objects.filter(provider=Provider.MICROSOFT, sync_enabled=True)
-        .filter(Q(push_expires_at__lt=soon) | Q(push_state=PushState.FAILED))
+        Integration.objects.filter(provider=Provider.MICROSOFT, sync_enabled=True, push_expires_at__lt=soon)
         .exclude(status=Integration.Status.NEEDS_REAUTH)
-        .order_by("push_expires_at")[: settings.MICROSOFT_PUSH_RENEW_BATCH]
+        .order_by("push_expires_at")
     )
-    return sum(_renew(integration) for integration in due)
+    budget = settings.MICROSOFT_PUSH_RENEW_BATCH
+    live = list(due.exclude(push_state=PushState.FAILED)[:budget])
+    failed = list(due.filter(push_state=PushState.FAILED)[: budget - len(live)]) if budget > len(live) else []
+    return sum(_renew(integration) for integration in live + failed)
 
 
 def subscription_close(integration: Integration) -> None:
@@ -186,12 +191,19 @@ def _received(item: dict[str, Any]) -> bool:
         return False
     event = item.get("lifecycleEvent")
     if event in ("reauthorizationRequired", "subscriptionRemoved"):
-        from integrations.tasks import microsoft_push_repair
-
-        microsoft_push_repair.delay(integration.pk, event)
+        _repair_soon(integration, str(event))
     elif integration.sync_enabled:  # a change, or `missed`: either way, the sync reads what changed
         sync_request_push(integration=integration)
     return True
+
+
+def _repair_soon(integration: Integration, event: str) -> None:
+    """Queued, not done here; should the queue lose it, the subscription is due at the next hourly renewal, which
+    renews it or, if Graph removed it, subscribes again."""
+    from integrations.tasks import microsoft_push_repair
+
+    Integration.objects.filter(pk=integration.pk).update(push_expires_at=timezone.now())
+    transaction.on_commit(lambda: publish(microsoft_push_repair, integration.pk, event))
 
 
 def _genuine(item: dict[str, Any]) -> Integration | None:

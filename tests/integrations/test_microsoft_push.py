@@ -85,11 +85,12 @@ def test_only_genuine_notifications_ask_for_a_sync(client, member, calendar, mon
                "changeType": "updated", "resource": "Users/x/Events/y"}  # fmt: skip
     forged = [{**genuine, "clientState": push.client_state(ours.pk + 1)}, {**genuine, "clientState": ""},
               {**genuine, "subscriptionId": "sub-2"}, {**genuine, "subscriptionId": ""},
-              {**genuine, "tenantId": "tenant-b"}, {**genuine, "tenantId": None}]  # fmt: skip
+              {**genuine, "tenantId": "tenant-b"}, {**genuine, "tenantId": None},
+              {**genuine, "clientState": "guess", "lifecycleEvent": "subscriptionRemoved"}]  # fmt: skip
     for item in forged:
         assert _notify(client, item).status_code == 202
     assert _notify(client, "not an object").status_code == 202
-    assert asked == []
+    assert asked == [] and Integration.objects.get(pk=ours.pk).push_expires_at is None  # no repair queued
     assert _notify(client, genuine).status_code == 202
     assert _notify(client, {**genuine, "lifecycleEvent": "missed"}).status_code == 202  # missed: resync
     assert asked == [ours.pk, ours.pk]
@@ -131,7 +132,7 @@ def test_the_hourly_task_renews_only_what_ends_within_a_day(pushing, microsoft_m
     settings.MICROSOFT_WEBHOOK_BASE_URL = live_server.url
     Integration.objects.filter(pk=soon.pk).update(push_expires_at=timezone.now() + timedelta(hours=2))
     before = {i.pk: i for i in Integration.objects.filter(pk__in=[soon.pk, later.pk, failed.pk])}
-    assert before[failed.pk].push_state == FAILED and before[failed.pk].push_expires_at is None
+    assert before[failed.pk].push_state == FAILED and before[failed.pk].push_expires_at <= timezone.now()
     requests_before = pushing.state.requests
     assert tasks.microsoft_renew_subscriptions() == 2  # the one ending soon, and the failed one again
     after = {i.pk: i for i in Integration.objects.filter(pk__in=[soon.pk, later.pk, failed.pk])}
@@ -221,3 +222,7 @@ def test_outlook_changes_arrive_without_a_poll_across_missed_and_removed(  # typ
         wait_until(lambda: _arrived(calendar, "While removed"), worker, "the change made while removed")
         _outlook_event(pushing, upn, "After")
         wait_until(lambda: _arrived(calendar, "After"), worker, "a change through the new subscription")
+
+        second = Integration.objects.get(pk=integration.pk).push_channel
+        subs.lifecycle(second, "reauthorizationRequired")
+        wait_until(lambda: not subs.items[second].needs_reauthorization, worker, "the subscription reauthorized")
