@@ -180,21 +180,28 @@ def _delete(client: Any, subscription_id: str) -> None:
 
 def notifications_received(*, items: list[Any]) -> int:
     """A changeNotificationCollection (or lifecycle notifications): each genuine one (a subscription we hold, its
-    clientState, its tenant) starts a sync or, for lifecycle events, the repair it needs. Returns how many were
-    genuine; forged ones change nothing. No provider call here: Graph wants an answer within 3 seconds."""
-    return sum(_received(item) for item in items if isinstance(item, dict))
-
-
-def _received(item: dict[str, Any]) -> bool:
-    integration = _genuine(item)
-    if integration is None:
-        return False
-    event = item.get("lifecycleEvent")
-    if event in ("reauthorizationRequired", "subscriptionRemoved"):
-        _repair_soon(integration, str(event))
-    elif integration.sync_enabled:  # a change, or `missed`: either way, the sync reads what changed
+    clientState, its tenant) asks for a sync, one per integration however many items name it, or, for lifecycle
+    events, the repair it needs. Returns how many were genuine; forged ones change nothing. No provider call here:
+    Graph wants an answer within 3 seconds."""
+    found: dict[str, Integration | None] = {}
+    to_sync: dict[int, Integration] = {}
+    genuine = 0
+    for item in items:
+        subscription_id = str(item.get("subscriptionId") or "") if isinstance(item, dict) else ""
+        if subscription_id and subscription_id not in found:
+            found[subscription_id] = _subscribed(subscription_id)
+        integration = found.get(subscription_id)
+        if integration is None or not _signed(integration, item):
+            continue
+        genuine += 1
+        event = item.get("lifecycleEvent")
+        if event in ("reauthorizationRequired", "subscriptionRemoved"):
+            _repair_soon(integration, str(event))
+        elif integration.sync_enabled:  # a change, or `missed`: either way, the sync reads what changed
+            to_sync[integration.pk] = integration
+    for integration in to_sync.values():
         sync_request_push(integration=integration)
-    return True
+    return genuine
 
 
 def _repair_soon(integration: Integration, event: str) -> None:
@@ -206,18 +213,15 @@ def _repair_soon(integration: Integration, event: str) -> None:
     transaction.on_commit(lambda: publish(microsoft_push_repair, integration.pk, event))
 
 
-def _genuine(item: dict[str, Any]) -> Integration | None:
-    subscription_id = str(item.get("subscriptionId") or "")
-    if not subscription_id:
-        return None
-    integration = Integration.objects.filter(provider=Provider.MICROSOFT, push_channel=subscription_id).first()
-    if integration is None:
-        return None
+def _subscribed(subscription_id: str) -> Integration | None:
+    return Integration.objects.filter(provider=Provider.MICROSOFT, push_channel=subscription_id).first()
+
+
+def _signed(integration: Integration, item: dict[str, Any]) -> bool:
+    """The clientState only calsync can compute, and the tenant of the account the subscription watches."""
     if not hmac.compare_digest(client_state(integration.pk), str(item.get("clientState") or "")):
-        return None
-    if str(item.get("tenantId") or "").lower() != integration.config.get("graph_tenant", ""):
-        return None
-    return integration
+        return False
+    return str(item.get("tenantId") or "").lower() == integration.config.get("graph_tenant", "")
 
 
 def push_repair(*, integration_id: int, event: str) -> None:

@@ -91,7 +91,7 @@ def test_only_genuine_notifications_ask_for_a_sync(client, member, calendar, mon
         assert _notify(client, item).status_code == 202
     assert _notify(client, "not an object").status_code == 202
     assert asked == [] and Integration.objects.get(pk=ours.pk).push_expires_at is None  # no repair queued
-    assert _notify(client, genuine).status_code == 202
+    assert _notify(client, genuine, {**genuine, "changeType": "deleted"}).status_code == 202  # one sync for both
     assert _notify(client, {**genuine, "lifecycleEvent": "missed"}).status_code == 202  # missed: resync
     assert asked == [ours.pk, ours.pk]
 
