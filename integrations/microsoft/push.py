@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -158,6 +159,26 @@ def subscriptions_renew() -> int:
     live = list(due.exclude(push_state=PushState.FAILED)[:budget])
     failed = list(due.filter(push_state=PushState.FAILED)[: budget - len(live)]) if budget > len(live) else []
     return sum(_renew(integration) for integration in live + failed)
+
+
+def subscriptions_resubscribe() -> tuple[int, int]:
+    """Every enabled Microsoft integration subscribes anew (the old subscription deleted): after
+    MICROSOFT_WEBHOOK_BASE_URL changed, since a renewal keeps the address Graph posts to. (made, failed)."""
+    if not push_available():
+        return 0, 0
+    made = failed = 0
+    for integration in Integration.objects.filter(provider=Provider.MICROSOFT, sync_enabled=True).iterator():
+        if _open(integration):
+            made += 1
+        else:
+            failed += 1
+    return made, failed
+
+
+def push_status() -> dict[str, int]:
+    """How many Microsoft integrations stand in each push state ("" for never subscribed)."""
+    rows = Integration.objects.filter(provider=Provider.MICROSOFT).values_list("push_state").annotate(n=Count("pk"))
+    return {state or "none": n for state, n in rows}
 
 
 def subscription_close(integration: Integration) -> None:

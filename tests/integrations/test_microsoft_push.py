@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import msal
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -175,6 +177,25 @@ def test_an_organisation_wide_integration_subscribes_for_its_mailbox(pushing, me
     subscription = pushing.state.subscriptions.items[integration.push_channel]
     assert subscription.body["resource"] == f"users/{upn}/calendars/{box.calendars[0]}/events"
     assert subscription.creator == f"app:{box.tenant}" and integration.config["graph_tenant"] == box.tenant
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_operator_command_resubscribes_to_a_new_address(pushing, microsoft_mailbox, member, calendar,  # type: ignore[no-untyped-def]
+                                                            live_server, settings) -> None:  # fmt: skip
+    upn, _ = microsoft_mailbox
+    integration = _integration(pushing, member, calendar, upn)
+    assert push.subscription_open(integration_id=integration.pk)
+    old = Integration.objects.get(pk=integration.pk).push_channel
+    settings.MICROSOFT_WEBHOOK_BASE_URL = live_server.url.replace("127.0.0.1", "localhost")  # the address moved
+    out = StringIO()
+    call_command("microsoft_push", "--resubscribe", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == {"subscribed": 1, "failed": 0, "states": {"active": 1}}
+    new = Integration.objects.get(pk=integration.pk).push_channel
+    assert old not in pushing.state.subscriptions.items
+    assert pushing.state.subscriptions.items[new].body["notificationUrl"].startswith("http://localhost:")
+    settings.MICROSOFT_WEBHOOK_BASE_URL = ""
+    with pytest.raises(CommandError, match="push is off"):
+        call_command("microsoft_push", "--renew-now")
 
 
 # --- end to end: a real worker, the emulator posting to a live server --------------------------------
