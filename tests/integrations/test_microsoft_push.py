@@ -247,3 +247,12 @@ def test_outlook_changes_arrive_without_a_poll_across_missed_and_removed(  # typ
         second = Integration.objects.get(pk=integration.pk).push_channel
         subs.lifecycle(second, "reauthorizationRequired")
         wait_until(lambda: not subs.items[second].needs_reauthorization, worker, "the subscription reauthorized")
+
+
+def test_production_refuses_a_plain_http_webhook_address() -> None:
+    """Graph posts only to https; a plain-http address would leave every subscription failing silently."""
+    from tests.calsync.test_health_and_settings import GOOD, _boot
+
+    result = _boot(**GOOD, MICROSOFT_WEBHOOK_BASE_URL="http://calsync.example.com")
+    assert result.returncode != 0 and "MICROSOFT_WEBHOOK_BASE_URL must be https://" in result.stderr
+    assert _boot(**GOOD, MICROSOFT_WEBHOOK_BASE_URL="https://calsync.example.com").returncode == 0
