@@ -20,7 +20,7 @@ from wsgiref.simple_server import make_server
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
-from . import schedule
+from . import schedule, subscriptions
 from .state import Calendar, Grant, GraphError, IdentityError, Mailbox, State, parse_when, window
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
@@ -81,7 +81,7 @@ class MicrosoftEmulator(Emulator):
                     self.state.sent_invitations.clear()
                 return Response.json(list(self.state.sent_invitations))
         if parts[:2] == ["_emulator", "subscriptions"]:
-            return self._subscription_control(request, parts[2:])
+            return subscriptions.control(self.state.subscriptions, request, parts[2:])
         if parts in ([""], ["sandbox"]) or parts[:1] == ["sandbox"]:
             from .sandbox import sandbox_page
 
@@ -226,7 +226,7 @@ placeholder="admin@your-domain.example"></label>{hidden}
             return self._batch(request)
         self.state.check_faults()
         if parts[:1] == ["subscriptions"]:
-            return self._subscriptions(request, parts[1:])
+            return subscriptions.api(self, request, parts[1:])
         upn, rest, roles = self._who(request, parts)
         if request.method != "GET" and "Calendars.ReadWrite" not in roles:
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
@@ -295,62 +295,6 @@ placeholder="admin@your-domain.example"></label>{hidden}
         if method not in ("GET", "POST", "PATCH", "DELETE"):
             raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed here.")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{'/'.join(rest)}'.")
-
-    def _subscriptions(self, request: Request, rest: list[str]) -> Response:
-        """Change notification subscriptions on a calendar's events, kept by the app that created them.
-        https://learn.microsoft.com/graph/api/subscription-post-subscriptions"""
-        subs, method = self.state.subscriptions, request.method
-        auth = request.headers.get("authorization", "")
-        principal, client_id = self.state.principal(auth[7:].strip() if auth.lower().startswith("bearer ") else "")
-        if not rest and method == "POST":
-            body = request.json()
-            upn, calendar_id = self._watched(request, str(body.get("resource", "")))
-            box = self.state.mailboxes[upn]
-            made = subs.create(body, client_id=client_id, creator=principal, tenant=box.tenant, upn=upn,
-                               calendar_id=calendar_id)  # fmt: skip
-            return Response.json(made, 201)
-        if len(rest) == 1 and method == "GET":
-            return Response.json(subs.get(rest[0], client_id).out())
-        if len(rest) == 1 and method == "PATCH":
-            return Response.json(subs.renew(rest[0], client_id, request.json()))
-        if len(rest) == 1 and method == "DELETE":
-            subs.delete(rest[0], client_id)
-            return Response(204)
-        if len(rest) == 2 and rest[1] == "reauthorize" and method == "POST":
-            subs.reauthorize(rest[0], client_id)
-            return Response(200)
-        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{'/'.join(rest)}'.")
-
-    def _watched(self, request: Request, resource: str) -> tuple[str, str]:
-        """The mailbox and calendar a subscription's resource names (me/events, me/calendar/events,
-        me/calendars/{id}/events, or users/{id}/...), which the caller must be allowed to read."""
-        parts = [unquote(p) for p in resource.strip("/").split("/")]
-        upn, rest, _roles = self._who(request, parts)
-        box = self.state.mailboxes[upn]
-        if rest in (["events"], ["calendar", "events"]):
-            return upn, box.calendars[0]
-        if len(rest) == 3 and rest[0] == "calendars" and rest[2] == "events":
-            return upn, self.state.calendar_for(upn, rest[1]).id
-        raise GraphError(400, "InvalidRequest", f"Subscriptions on '{resource}' are not supported.")
-
-    def _subscription_control(self, request: Request, rest: list[str]) -> Response:
-        """For tests and the sandbox: list subscriptions, lose the next change notifications, send a lifecycle
-        notification, or let one expire."""
-        subs = self.state.subscriptions
-        if not rest and request.method == "GET":
-            with subs.lock:
-                return Response.json([{**s.out(), "delivered": len(s.delivered)} for s in subs.items.values()])
-        if rest == ["drop"] and request.method == "POST":
-            with subs.lock:
-                subs.drop = int(request.json().get("count", 1))
-            return Response(204)
-        if len(rest) == 2 and rest[1] == "lifecycle" and request.method == "POST":
-            subs.lifecycle(rest[0], str(request.json().get("event", "")))
-            return Response(202)
-        if len(rest) == 2 and rest[1] == "expire" and request.method == "POST":
-            subs.expire(rest[0])
-            return Response(204)
-        raise GraphError(404, "NotFound", "Resource not found.")
 
     def _batch(self, request: Request) -> Response:
         """JSON batching: up to 20 requests with unique ids, each answered on its own (status, headers, body);

@@ -25,9 +25,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
+
+from emulators.http import Request, Response
 
 from .state import Calendar, GraphError
 
@@ -223,3 +225,64 @@ class Subscriptions:
                 pass
             if wait is not None:
                 time.sleep(wait)
+
+
+# --- HTTP -----------------------------------------------------------------------------------------------
+
+
+def api(emulator: Any, request: Request, rest: list[str]) -> Response:
+    """Change notification subscriptions on a calendar's events, kept by the app that created them.
+    https://learn.microsoft.com/graph/api/subscription-post-subscriptions"""
+    subs, method = emulator.state.subscriptions, request.method
+    auth = request.headers.get("authorization", "")
+    principal, client_id = emulator.state.principal(auth[7:].strip() if auth.lower().startswith("bearer ") else "")
+    if not rest and method == "POST":
+        body = request.json()
+        upn, calendar_id = _watched(emulator, request, str(body.get("resource", "")))
+        box = emulator.state.mailboxes[upn]
+        made = subs.create(body, client_id=client_id, creator=principal, tenant=box.tenant, upn=upn,
+                           calendar_id=calendar_id)  # fmt: skip
+        return Response.json(made, 201)
+    if len(rest) == 1 and method == "GET":
+        return Response.json(subs.get(rest[0], client_id).out())
+    if len(rest) == 1 and method == "PATCH":
+        return Response.json(subs.renew(rest[0], client_id, request.json()))
+    if len(rest) == 1 and method == "DELETE":
+        subs.delete(rest[0], client_id)
+        return Response(204)
+    if len(rest) == 2 and rest[1] == "reauthorize" and method == "POST":
+        subs.reauthorize(rest[0], client_id)
+        return Response(200)
+    raise GraphError(400, "BadRequest", f"Resource not found for the segment '{'/'.join(rest)}'.")
+
+
+def _watched(emulator: Any, request: Request, resource: str) -> tuple[str, str]:
+    """The mailbox and calendar a subscription's resource names (me/events, me/calendar/events,
+    me/calendars/{id}/events, or users/{id}/...), which the caller must be allowed to read."""
+    parts = [unquote(p) for p in resource.strip("/").split("/")]
+    upn, rest, _roles = emulator._who(request, parts)
+    box = emulator.state.mailboxes[upn]
+    if rest in (["events"], ["calendar", "events"]):
+        return upn, box.calendars[0]
+    if len(rest) == 3 and rest[0] == "calendars" and rest[2] == "events":
+        return upn, emulator.state.calendar_for(upn, rest[1]).id
+    raise GraphError(400, "InvalidRequest", f"Subscriptions on '{resource}' are not supported.")
+
+
+def control(subs: Subscriptions, request: Request, rest: list[str]) -> Response:
+    """For tests and the sandbox: list subscriptions, lose the next change notifications, send a lifecycle
+    notification, or let one expire."""
+    if not rest and request.method == "GET":
+        with subs.lock:
+            return Response.json([{**s.out(), "delivered": len(s.delivered)} for s in subs.items.values()])
+    if rest == ["drop"] and request.method == "POST":
+        with subs.lock:
+            subs.drop = int(request.json().get("count", 1))
+        return Response(204)
+    if len(rest) == 2 and rest[1] == "lifecycle" and request.method == "POST":
+        subs.lifecycle(rest[0], str(request.json().get("event", "")))
+        return Response(202)
+    if len(rest) == 2 and rest[1] == "expire" and request.method == "POST":
+        subs.expire(rest[0])
+        return Response(204)
+    raise GraphError(404, "NotFound", "Resource not found.")
