@@ -134,8 +134,8 @@ def _renew(integration: Integration) -> bool:
     try:
         made = _client(integration).call("PATCH", f"/subscriptions/{integration.push_channel}",
                                          json={"expirationDateTime": _graph_time(_expiry())})  # fmt: skip
-    except NotFound:
-        return _open(integration)
+    except NotFound:  # expired or removed: changes since may not have been notified
+        return _open(integration) and _sync_missed(integration)
     except SyncError as exc:
         return _failed(integration, exc)
     Integration.objects.filter(pk=integration.pk).update(
@@ -257,5 +257,11 @@ def push_repair(*, integration_id: int, event: str) -> None:
     Integration.objects.filter(pk=integration.pk).update(push_channel="")
     integration.push_channel = ""
     _open(integration)
+    _sync_missed(integration)
+
+
+def _sync_missed(integration: Integration) -> bool:
+    """A sync reads whatever changed while no subscription told us."""
     if integration.sync_enabled:
         sync_request_push(integration=integration)
+    return True

@@ -1,7 +1,7 @@
 """Graph change notifications in calsync: the webhook's validation handshake, forged notifications ignored, the
 subscription made after the first sync, renewed by the hourly task, deleted on disconnect; and, with a real
-worker and a live server the emulator posts to, a change in Outlook arriving with no poll, also across `missed`
-and `subscriptionRemoved`."""
+worker and a live server the emulator posts to, a change in Outlook arriving with no poll, also across `missed`,
+`subscriptionRemoved` and an expired subscription."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def _arrived(calendar, title: str) -> bool:  # type: ignore[no-untyped-def]
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_outlook_changes_arrive_without_a_poll_across_missed_and_removed(  # type: ignore[no-untyped-def]
+def test_outlook_changes_arrive_without_a_poll_across_missed_removed_and_expired(  # type: ignore[no-untyped-def]
     pushing, microsoft_mailbox, member, calendar, live_server
 ) -> None:
     upn, _ = microsoft_mailbox
@@ -247,6 +247,13 @@ def test_outlook_changes_arrive_without_a_poll_across_missed_and_removed(  # typ
         second = Integration.objects.get(pk=integration.pk).push_channel
         subs.lifecycle(second, "reauthorizationRequired")
         wait_until(lambda: not subs.items[second].needs_reauthorization, worker, "the subscription reauthorized")
+
+        subs.expire(second)  # renewal came too late: Graph let it end, and a change went unnotified
+        Integration.objects.filter(pk=integration.pk).update(push_expires_at=timezone.now())
+        _outlook_event(pushing, upn, "While expired")
+        assert tasks.microsoft_renew_subscriptions() == 1  # beat's hourly run: subscribes again, and syncs
+        wait_until(lambda: _arrived(calendar, "While expired"), worker, "the change made while expired")
+        assert Integration.objects.get(pk=integration.pk).push_channel not in ("", first, second)
 
 
 def test_production_refuses_a_plain_http_webhook_address() -> None:
