@@ -31,6 +31,8 @@ from integrations.providers import Provider
 from sync.errors import NotFound, SyncError
 from sync.services import sync_request_push
 
+from .client import GraphClient
+
 log = logging.getLogger(__name__)
 PushState = Integration.PushState
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -46,7 +48,7 @@ def client_state(integration_id: int) -> str:
     return hmac.new(key, f"calsync-graph-push:{integration_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def _client(integration: Integration) -> Any:
+def _client(integration: Integration) -> GraphClient:
     from .provider import client_for
 
     return client_for(integration)
@@ -60,7 +62,7 @@ def _graph_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-def _tenant(integration: Integration, client: Any) -> str:
+def _tenant(integration: Integration) -> str:
     """The Microsoft tenant (directory) id notifications must carry: the signed-in account's (msal's
     home_account_id is "<object id>.<tenant id>"), or the organisation's, resolved from a domain if it was
     given as one (its OpenID configuration's issuer names the id)."""
@@ -93,7 +95,7 @@ def _open(integration: Integration) -> bool:
         body = {"changeType": "created,updated,deleted", "notificationUrl": url, "lifecycleNotificationUrl": url,
                 "resource": f"{client.prefix.lstrip('/')}/calendars/{integration.remote_calendar_id}/events",
                 "expirationDateTime": _graph_time(_expiry()), "clientState": client_state(integration.pk)}  # fmt: skip
-        tenant = _tenant(integration, client)
+        tenant = _tenant(integration)
         made = client.call("POST", "/subscriptions", json=body)
     except (SyncError, ValueError, OSError, MicrosoftOrganisation.DoesNotExist) as exc:
         return _failed(integration, exc)
@@ -191,7 +193,7 @@ def subscription_close(integration: Integration) -> None:
         log.warning("graph subscription not deleted", extra={"integration": integration.pk})
 
 
-def _delete(client: Any, subscription_id: str) -> None:
+def _delete(client: GraphClient, subscription_id: str) -> None:
     with contextlib.suppress(NotFound):
         client.call("DELETE", f"/subscriptions/{subscription_id}")
 
