@@ -150,3 +150,16 @@ def test_another_app_cannot_read_or_delete_the_subscription(mailbox, receiver, m
     headers = {"Authorization": f"Bearer {stranger}"}
     assert session.delete(f"{base}/subscriptions/{made['id']}", headers=headers, timeout=10).status_code == 404
     assert session.get(f"{base}/subscriptions/{made['id']}", timeout=10).status_code == 200
+
+
+def test_the_sandbox_page_lists_subscriptions_and_sends_lifecycle_events(mailbox, receiver, microsoft) -> None:  # type: ignore[no-untyped-def]
+    session, base, calendar, box = mailbox
+    made = _subscribe(session, base, calendar, receiver.url).json()
+    page = session.get(f"{microsoft.base_url}/sandbox", params={"mailbox": box.upn}, timeout=10).text
+    assert made["id"] in page and "subscriptionRemoved" in page
+    form = {"mailbox": box.upn, "calendar": calendar, "subscription": made["id"], "event": "missed"}
+    sent = session.post(f"{microsoft.base_url}/sandbox/subscriptions/lifecycle", data=form, allow_redirects=False,
+                        timeout=10)  # fmt: skip
+    assert sent.status_code == 302
+    wait_until(lambda: len(receiver.documents) == 1, None, "the lifecycle notification")
+    assert receiver.documents[0]["value"][0]["lifecycleEvent"] == "missed"
