@@ -96,6 +96,7 @@ def worker_environment(database: str, redis_url: str, folder: Path) -> dict[str,
         "LOG_FORMAT": "json",
         "SYNC_INTERVAL_SECONDS": str(int(FAR.total_seconds())),
         "GOOGLE_WEBHOOK_BASE_URL": "",  # polling: no push channel is opened
+        "MICROSOFT_WEBHOOK_BASE_URL": "",  # nor a Graph subscription
         "LOADPROBE_DIR": str(folder),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])),
     }

@@ -55,6 +55,7 @@ def configure(base: str) -> None:
     settings.MICROSOFT_CLIENT_ID, settings.MICROSOFT_CLIENT_SECRET = "bench", "bench-secret"
     settings.MICROSOFT_AUTHORITY_HOST, settings.MICROSOFT_GRAPH_URL = base, f"{base}/v1.0"
     settings.MICROSOFT_CA_BUNDLE = os.environ["BENCH_MICROSOFT_CA"]
+    settings.MICROSOFT_WEBHOOK_BASE_URL = ""  # polling: no subscription is made
     # The window reaches back to the first event.
     settings.MICROSOFT_SYNC_PAST_DAYS = (datetime.now(UTC) - START).days + 1
     settings.MICROSOFT_SYNC_FUTURE_DAYS = 800

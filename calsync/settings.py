@@ -371,6 +371,16 @@ MICROSOFT_CA_BUNDLE = env.str(
     "MICROSOFT_CA_BUNDLE",
     default=str(VAR_DIR / "microsoft-emulator" / "microsoft-emulator.pem") if MICROSOFT_SANDBOX else "",
 )
+# Graph change notifications need an https address Graph can reach (calsync's public base URL); without one,
+# polling goes on as before. In the sandbox the emulator calls calsync directly.
+MICROSOFT_WEBHOOK_BASE_URL = env.str(
+    "MICROSOFT_WEBHOOK_BASE_URL", default=SITE_URL if MICROSOFT_SANDBOX else ""
+).rstrip("/")
+# A subscription on Outlook events lives at most 10,080 minutes; calsync asks for this many and renews those
+# ending within MICROSOFT_PUSH_RENEW_BEFORE_HOURS (hourly beat, in batches of MICROSOFT_PUSH_RENEW_BATCH).
+MICROSOFT_PUSH_MINUTES = env.int("MICROSOFT_PUSH_MINUTES", default=10_000)
+MICROSOFT_PUSH_RENEW_BEFORE_HOURS = env.int("MICROSOFT_PUSH_RENEW_BEFORE_HOURS", default=24)
+MICROSOFT_PUSH_RENEW_BATCH = env.int("MICROSOFT_PUSH_RENEW_BATCH", default=500)
 MICROSOFT_RETRIES = env.int("MICROSOFT_RETRIES", default=3)
 MICROSOFT_MAX_WAIT_SECONDS = env.int("MICROSOFT_MAX_WAIT_SECONDS", default=30)
 MICROSOFT_TIMEOUT_SECONDS = env.int("MICROSOFT_TIMEOUT_SECONDS", default=30)
@@ -385,6 +395,9 @@ MICROSOFT_SYNC_PAST_DAYS = env.int("MICROSOFT_SYNC_PAST_DAYS", default=90)
 MICROSOFT_SYNC_FUTURE_DAYS = env.int("MICROSOFT_SYNC_FUTURE_DAYS", default=365)
 if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHORITY_HOST.startswith("http://")):
     raise ImproperlyConfigured("Microsoft endpoints must be https:// in production.")
+if PRODUCTION and MICROSOFT_WEBHOOK_BASE_URL.startswith("http://"):
+    # https://learn.microsoft.com/graph/change-notifications-delivery-webhooks: Graph posts only to https.
+    raise ImproperlyConfigured("MICROSOFT_WEBHOOK_BASE_URL must be https:// (or empty) in production.")
 
 # --- calsync's own CalDAV server ------------------------------------------------
 
@@ -496,6 +509,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "dispatch-due-syncs": {"task": "sync.tasks.dispatch_due", "schedule": float(SYNC_DISPATCH_SECONDS)},
     "sweep-stale-syncs": {"task": "sync.tasks.sweep", "schedule": float(SYNC_SWEEP_SECONDS)},
     "renew-google-push-channels": {"task": "integrations.google_renew_channels", "schedule": 3600.0},
+    "renew-microsoft-subscriptions": {"task": "integrations.microsoft_renew_subscriptions", "schedule": 3600.0},
     # Hourly on the 1st and 2nd: a saved report's month ends at midnight in its organisation's zone (UTC-12 to
     # UTC+14), and each is sent once (reports.services.monthly_report_send claims the month).
     "email-monthly-reports": {

@@ -8,6 +8,7 @@ from .exchange import views as exchange_views
 from .google import views as google_views
 from .ics import views as ics_views
 from .microsoft import views as microsoft_views
+from .microsoft import webhook as microsoft_webhook
 
 app_name = "integrations"
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("integrations/connect/google/calendar/", google_views.choose, name="google_choose"),
     path("integrations/google/push/", google_views.push, name="google_push"),
     path("manage/google/", google_views.workspace_admin, name="google_workspace"),
+    path("integrations/microsoft/push/", microsoft_webhook.push, name="microsoft_push"),
     path("integrations/connect/microsoft/", microsoft_views.connect, name="microsoft_connect"),
     path("integrations/connect/microsoft/callback/", microsoft_views.callback, name="microsoft_callback"),
     path("integrations/connect/microsoft/calendar/", microsoft_views.choose, name="microsoft_choose"),

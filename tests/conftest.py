@@ -254,6 +254,7 @@ def microsoft(microsoft_emulator, settings):  # type: ignore[no-untyped-def]
     settings.MICROSOFT_AUTHORITY_HOST, settings.MICROSOFT_GRAPH_URL = app.base_url, f"{app.base_url}/v1.0"
     settings.MICROSOFT_EMULATOR_BROWSER_URL = app.browser_url
     settings.MICROSOFT_CA_BUNDLE = str(cert)
+    settings.MICROSOFT_WEBHOOK_BASE_URL = ""  # push is tested on its own (tests/integrations/test_microsoft_push.py)
     app.state.faults.update(throttle=0, retry_after=2)
     yield app
 

@@ -20,7 +20,7 @@ from wsgiref.simple_server import make_server
 
 from emulators.http import Emulator, QuietHandler, Request, Response, ThreadingServer, page, redirect
 
-from . import schedule
+from . import schedule, subscriptions
 from .state import Calendar, Grant, GraphError, IdentityError, Mailbox, State, parse_when, window
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
@@ -80,6 +80,8 @@ class MicrosoftEmulator(Emulator):
                 if request.method == "DELETE":
                     self.state.sent_invitations.clear()
                 return Response.json(list(self.state.sent_invitations))
+        if parts[:2] == ["_emulator", "subscriptions"]:
+            return subscriptions.control(self.state.subscriptions, request, parts[2:])
         if parts in ([""], ["sandbox"]) or parts[:1] == ["sandbox"]:
             from .sandbox import sandbox_page
 
@@ -89,11 +91,12 @@ class MicrosoftEmulator(Emulator):
     # --- identity platform ---------------------------------------------------------------------------
 
     def _openid(self, tenant: str) -> Response:
-        base = f"{self.base_url}/{tenant}"
+        # The issuer names the tenant by its id, also when the request named it by a domain.
+        base, tenant_id = f"{self.base_url}/{tenant}", self.state.tenant_id(tenant)
         browser = f"{self.browser_url or self.base_url}/{tenant}"
         return Response.json({
             "authorization_endpoint": f"{browser}/oauth2/v2.0/authorize", "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "issuer": f"https://login.microsoftonline.com/{tenant}/v2.0", "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "issuer": f"https://login.microsoftonline.com/{tenant_id}/v2.0", "jwks_uri": f"{base}/discovery/v2.0/keys",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout", "response_types_supported": ["code"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -222,6 +225,8 @@ placeholder="admin@your-domain.example"></label>{hidden}
         if parts == ["$batch"] and request.method == "POST":
             return self._batch(request)
         self.state.check_faults()
+        if parts[:1] == ["subscriptions"]:
+            return subscriptions.api(self, request, parts[1:])
         upn, rest, roles = self._who(request, parts)
         if request.method != "GET" and "Calendars.ReadWrite" not in roles:
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")

@@ -1,5 +1,6 @@
 """The Microsoft 365 sandbox's own page: look at a mailbox's calendars, add, edit and delete events on the
-"Outlook" side by hand, and watch calsync follow after "Synchronize now".
+"Outlook" side by hand, and watch calsync follow (at once where calsync subscribed to change notifications, else
+after "Synchronize now"); send a subscription's lifecycle notifications by hand.
 
 Changes go through the same State calls Graph requests do, so they show in calendarView/delta (with new
 change keys) exactly as an edit in Outlook would.
@@ -52,7 +53,8 @@ def sandbox_page(state: State, request: Request) -> Response:
 <input name="subject" placeholder="Title" required> <input name="date" type="date" required>
 <input name="time" type="time" value="09:00"> <input name="minutes" type="number" value="60" min="1">
 <label>Time zone <input name="zone" value="UTC" size="14"></label>
-<label><input type="checkbox" name="weekly"> weekly, 10 times</label> <button type="submit">Add</button></form>"""
+<label><input type="checkbox" name="weekly"> weekly, 10 times</label> <button type="submit">Add</button></form>
+{_subscriptions(state, calendar.id, hidden)}"""
     return Response(200, page(_TITLE, body, "Microsoft"), "text/html; charset=utf-8")
 
 
@@ -69,6 +71,8 @@ def _change(state: State, request: Request) -> Response:
             state.update(upn, form.get("event", ""), changes, None)
         elif request.path == "/sandbox/events/delete":
             state.delete(upn, form.get("event", ""), None)
+        elif request.path == "/sandbox/subscriptions/lifecycle":
+            state.subscriptions.lifecycle(form.get("subscription", ""), form.get("event", ""))
         else:
             raise GraphError(404, "NotFound", "No such sandbox action.")
     except (GraphError, ValueError, KeyError) as exc:
@@ -115,3 +119,23 @@ def _row(event: dict[str, Any], hidden: str) -> str:
         f'<form method="post" action="/sandbox/events/delete" style="display:inline">{hidden}{ident}'
         f"<button>Delete</button></form></td></tr>"
     )
+
+
+def _subscriptions(state: State, calendar_id: str, hidden: str) -> str:
+    """The calendar's change notification subscriptions, each with buttons sending its lifecycle notifications."""
+    with state.subscriptions.lock:
+        found = [s for s in state.subscriptions.items.values() if s.calendar_id == calendar_id]
+    rows = "".join(
+        f"<tr><td><code>{html.escape(s.id)}</code></td><td>{s.expires:%Y-%m-%d %H:%M} UTC</td>"
+        f"<td>{len(s.delivered)}</td><td>"
+        + "".join(
+            f'<form method="post" action="/sandbox/subscriptions/lifecycle" style="display:inline">{hidden}'
+            f'<input type="hidden" name="subscription" value="{html.escape(s.id)}">'
+            f'<button name="event" value="{event}">{event}</button></form> '
+            for event in ("missed", "reauthorizationRequired", "subscriptionRemoved")
+        )
+        + "</td></tr>"
+        for s in found
+    )
+    return ("<h2>Change notifications</h2><table><tr><th>Subscription</th><th>Ends</th><th>Delivered</th><th>"
+            f"</th></tr>{rows or '<tr><td colspan=4>No subscription on this calendar.</td></tr>'}</table>")  # fmt: skip

@@ -195,6 +195,10 @@ class State:
         self.app_permissions: dict[str, set[str]] = {}
         # The sandbox's directory: every address at a known tenant's domain is a licensed user with a mailbox.
         self.open_directory = False
+        from .subscriptions import Subscriptions  # it reads this module's types
+
+        # Change notifications: told of every change below, it notifies the subscriptions on that calendar.
+        self.subscriptions = Subscriptions()
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -401,7 +405,9 @@ class State:
         event["@odata.etag"] = f'W/"{key}"'
         event["changeKey"] = key
         event["lastModifiedDateTime"] = _now()
+        kind = "updated" if event["id"] in calendar.changed else "created"
         calendar.changed[event["id"]] = calendar.seq
+        self.subscriptions.changed(calendar, event, kind)
 
     def create(self, upn: str, calendar_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -644,6 +650,7 @@ class State:
                 return
             calendar.events.pop(event_id)
             calendar.removed[event_id] = calendar.seq
+            self.subscriptions.changed(calendar, event, "deleted")
             for other_id in [i for i, e in calendar.events.items() if e.get("seriesMasterId") == event_id]:
                 calendar.events.pop(other_id)
                 calendar.removed[other_id] = calendar.seq

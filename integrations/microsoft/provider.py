@@ -30,3 +30,18 @@ def client_for(integration: Integration) -> GraphClient:
 
 def build_side(integration: Integration) -> MicrosoftSide:
     return MicrosoftSide(client_for(integration), integration.remote_calendar_id, integration.calendar.timezone)
+
+
+def after_sync(integration: Integration) -> None:
+    """After the first sync (its delta position read), subscribe to change notifications, when calsync has a
+    public address; a failed subscription is retried by the hourly renewal, not after every sync."""
+    from . import push
+
+    if push.push_available() and not integration.push_channel and not integration.push_state:
+        push.subscription_open(integration_id=integration.pk)
+
+
+def before_disconnect(integration: Integration) -> None:
+    from . import push
+
+    push.subscription_close(integration)

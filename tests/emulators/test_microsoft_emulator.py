@@ -13,20 +13,6 @@ PLANNING = {"subject": "Planning", "body": {"contentType": "text", "content": "A
             "end": {"dateTime": "2026-11-23T10:00:00", "timeZone": "UTC"}}  # fmt: skip
 
 
-@pytest.fixture
-def graph(microsoft, microsoft_mailbox):  # type: ignore[no-untyped-def]
-    """A session on a fresh mailbox's default calendar: (session, events URL, calendar URL)."""
-    upn, tokens = microsoft_mailbox
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = settings.MICROSOFT_CA_BUNDLE
-    session.headers["Authorization"] = f"Bearer {tokens['access_token']}"
-    calendar = microsoft.state.mailboxes[upn].calendars[0]
-    base = f"{microsoft.base_url}/v1.0/me/calendars/{calendar}"
-    yield session, f"{base}/events", base
-    session.close()
-
-
 def _follow(session, url: str, params=None) -> tuple[list[dict], str]:  # type: ignore[no-untyped-def]
     """A whole delta round: every page's items and the deltaLink that ends it."""
     items: list[dict] = []
