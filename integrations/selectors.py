@@ -8,6 +8,8 @@ from accounts.models import User
 from events.models import Event
 from sync.models import SyncMapping
 
+from .models import Integration
+
 
 @dataclass(frozen=True)
 class EventCopy:
@@ -37,3 +39,13 @@ def event_copies(*, event: Event, viewer: User) -> list[EventCopy]:
         )
         for m in mappings
     ]
+
+
+def hub_partners(*, integration: Integration) -> list[Integration]:
+    """The owner's other integrations on the same calsync calendar: each one's events reach the others through it
+    (a hub), so the integration page names them."""
+    return list(
+        Integration.objects.filter(user_id=integration.user_id, calendar_id=integration.calendar_id)
+        .exclude(pk=integration.pk)
+        .order_by("created_at")
+    )

@@ -15,7 +15,7 @@ from sync import selectors as sync_selectors
 from sync.errors import QueueUnavailable
 from sync.services import sync_request_manual
 
-from . import services
+from . import selectors, services
 from .connecting import choice_initial, connect_scope, sync_started
 from .forms import CalsyncConnectForm, SettingsForm
 from .providers import Provider
@@ -68,6 +68,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             sync_started(request, integration, "Settings saved.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/detail.html", {"integration": integration, "form": form,
+                                                        "partners": selectors.hub_partners(integration=integration),
                                                         **sync_selectors.integration_status(integration)})  # fmt: skip
 
 

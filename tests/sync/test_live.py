@@ -100,3 +100,22 @@ def test_a_lock_gone_stale_changes_the_etag(client, member, run_on_commit) -> No
 
 def test_signed_out_is_sent_to_sign_in(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get(URL).status_code == 302
+
+
+def test_the_pages_carry_the_live_state_and_name_the_integrations_sharing_a_calendar(  # type: ignore[no-untyped-def]
+    client, member, run_on_commit
+) -> None:
+    first = connect(member, run_on_commit)
+    third = CalendarFactory(owner=member, name="Family")
+    with run_on_commit():
+        second = integration_create(user=member, provider="calsync", calendar=first.calendar,
+                                    remote_calendar_id=str(third.pk), remote_calendar_name="Family")  # fmt: skip
+    client.force_login(member)
+    settings_page = client.get(reverse("settings")).content.decode()
+    assert f'data-live-url="{URL}"' in settings_page
+    assert all(f'data-live-integration="{i.pk}"' in settings_page for i in (first, second))
+    detail = client.get(reverse("integrations:detail", args=[first.pk])).content.decode()
+    assert f'data-live-integration="{first.pk}"' in detail and f'data-live-url="{URL}"' in detail
+    assert "Work is also synced with" in detail and reverse("integrations:detail", args=[second.pk]) in detail
+    alone = connect(member, run_on_commit)
+    assert 'data-testid="hub-partners"' not in client.get(reverse("integrations:detail", args=[alone.pk])).text
