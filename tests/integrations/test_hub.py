@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from integrations.models import Integration
 from sync.adapter import Entry
 from tests.integrations import test_google as g
 from tests.integrations import test_microsoft as m
-from tests.sync.items import event
+from tests.sync.items import event, series
 
 pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -163,8 +164,6 @@ def test_a_series_with_a_moved_and_a_cancelled_occurrence_crosses_the_hub(hub: H
 
 
 def _cancelled(item: Any, occurrence: datetime) -> Any:
-    from dataclasses import replace
-
     return replace(item, master=replace(item.master, exdates=(*item.master.exdates, occurrence)))
 
 
@@ -195,3 +194,74 @@ def test_a_third_integration_over_caldav_joins_the_hub(hub: Hub, member, radical
     versions = hub.versions()
     assert not any(_wrote(counts) for counts in hub.sync(hub.to_caldav, hub.to_google, hub.to_outlook))
     assert hub.versions() == versions
+
+
+def _outlook_series(hub: Hub, microsoft) -> str:  # type: ignore[no-untyped-def]
+    """A weekly series made in Outlook, its second occurrence moved and retitled, its fourth cancelled."""
+    state, login = microsoft.state, hub.to_outlook.config["account"]
+    calendar_id = hub.to_outlook.remote_calendar_id
+    series = state.create(login, calendar_id, {
+        "subject": "Review", "start": {"dateTime": "2026-11-23T09:30:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2026-11-23T09:45:00", "timeZone": "W. Europe Standard Time"},
+        "recurrence": m.WEEKLY_FIVE_TIMES})  # fmt: skip
+    calendar = state.calendars[calendar_id]
+    window = (datetime(2026, 11, 1, tzinfo=BERLIN), datetime(2027, 1, 31, tzinfo=BERLIN))
+    instances = state.instances_of(calendar, calendar.events[series["id"]], *window)
+    state.update(login, instances[1]["id"], {"subject": "Review (moved)", "start": {
+        "dateTime": "2026-12-01T14:00:00", "timeZone": "W. Europe Standard Time"}, "end": {
+        "dateTime": "2026-12-01T14:15:00", "timeZone": "W. Europe Standard Time"}}, None)  # fmt: skip
+    state.delete(login, instances[3]["id"], None)
+    return str(series["iCalUId"])
+
+
+def test_a_series_made_in_outlook_reaches_google_and_an_occurrence_edited_in_calsync_reaches_both(  # type: ignore[no-untyped-def]
+    hub: Hub, microsoft
+) -> None:
+    uid = _outlook_series(hub, microsoft)
+    hub.settle(hub.to_outlook, hub.to_google)
+    found = hub.google.find(uid)
+    assert found is not None and found.item.master.rrule == "FREQ=WEEKLY;COUNT=5"
+    assert [o.summary for o in found.item.overrides] == ["Review (moved)"] and len(found.item.master.exdates) == 1
+
+    master = Event.objects.get(calendar=hub.calendar, uid=uid, parent=None)
+    events.occurrence_update(master=master, recurrence_id=datetime(2026, 12, 7, 9, 30, tzinfo=BERLIN),
+                             changes={"summary": "Review (late)", "start": datetime(2026, 12, 7, 11, tzinfo=BERLIN),
+                                      "end": datetime(2026, 12, 7, 11, 15, tzinfo=BERLIN)})  # fmt: skip
+    hub.settle(hub.to_google, hub.to_outlook)
+    for side in (hub.google, hub.outlook):
+        item = side.find(uid).item
+        assert sorted(o.summary for o in item.overrides) == ["Review (late)", "Review (moved)"], side
+        assert len(item.master.exdates) == 1
+    assert hub.everywhere() == {uid: "Review"}
+
+
+def test_a_series_made_in_calsync_crosses_to_both_and_an_exception_edited_in_google_comes_back(hub: Hub) -> None:
+    events.item_save(calendar=hub.calendar, item=series("weekly@x", "Planning", moved_summary="Planning (moved)"))
+    hub.settle(hub.to_outlook, hub.to_google)
+    for side in (hub.google, hub.outlook):
+        item = side.find("weekly@x").item
+        assert item.master.rrule == "FREQ=WEEKLY" and [o.summary for o in item.overrides] == ["Planning (moved)"]
+    found = hub.google.find("weekly@x")
+    moved = found.item.overrides[0]
+    edited = replace(found.item, overrides=(replace(moved, summary="Planning (moved, in Google)"),))
+    hub.google.update(found.id, edited, found.version)
+    hub.settle(hub.to_google, hub.to_outlook)
+    for side in (hub.google, hub.outlook):
+        assert [o.summary for o in side.find("weekly@x").item.overrides] == ["Planning (moved, in Google)"]
+    master = Event.objects.get(calendar=hub.calendar, uid="weekly@x", parent=None)
+    assert [o.title for o in master.overrides.all()] == ["Planning (moved, in Google)"]
+    assert hub.everywhere() == {"weekly@x": "Planning"}
+
+
+def test_the_same_event_edited_in_google_and_outlook_at_once_ends_the_same_everywhere(hub: Hub) -> None:
+    """The first integration to sync brings its edit into calsync; for the second both sides changed, calsync (the
+    primary) wins and the losing edit is kept in its log: one version on every side, not a ping-pong."""
+    hub.google.create(event("both@x", "Original"))
+    hub.settle(hub.to_google, hub.to_outlook)
+    in_google, in_outlook = hub.google.find("both@x"), hub.outlook.find("both@x")
+    hub.google.update(in_google.id, event("both@x", "Edited in Google"), in_google.version)
+    hub.outlook.update(in_outlook.id, event("both@x", "Edited in Outlook"), in_outlook.version)
+    hub.settle(hub.to_google, hub.to_outlook)
+    assert hub.everywhere() == {"both@x": "Edited in Google"}
+    lost = hub.to_outlook.runs.filter(entries__action="conflict").values_list("entries__detail", flat=True)
+    assert any("SUMMARY:Edited in Outlook" in detail for detail in lost)
