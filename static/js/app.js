@@ -136,7 +136,7 @@
       var text = describe(state);
       Object.keys(text).forEach(function (part) { box.querySelector('[data-live="' + part + '"]').textContent = text[part]; });
       box.dataset.running = state.running ? state.running.trigger : "";
-      box.setAttribute("aria-busy", state.running ? "true" : "false");
+      box.querySelector('[data-live="running"]').setAttribute("aria-busy", state.running ? "true" : "false");
       box.hidden = false;
     });
   };
