@@ -46,8 +46,9 @@ def fingerprint(integrations: QuerySet[Integration], *, now: datetime | None = N
         .annotate(latest_run=_latest("id"), latest_status=_latest("status"))
         .values_list(*_FIELDS, "latest_run", "latest_status")
     )
+    # Not the lock's expiry itself, which a running sync's heartbeat pushes on every few seconds: whether it is alive.
     lock_at = _FIELDS.index("lock_expires_at")
-    seen = [(*row, row[lock_at] is not None and row[lock_at] > moment) for row in rows]
+    seen = [(*row[:lock_at], *row[lock_at + 1 :], row[lock_at] is not None and row[lock_at] > moment) for row in rows]
     digest = hashlib.sha256(repr(seen).encode()).hexdigest()[:32]
     return Fingerprint(etag=f'"{digest}"', integration_ids=[row[0] for row in rows])
 

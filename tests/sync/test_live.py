@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.services import integration_create
-from sync import services
+from sync import liveness, services
 from tests.factories import CalendarFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,11 +88,13 @@ def test_an_unchanged_state_answers_304_after_one_query_of_its_own(client, membe
     assert states(client)[integration.pk]["push_label"] == "Changes arrive at once"
 
 
-def test_a_lock_gone_stale_changes_the_etag(client, member, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_a_heartbeat_keeps_the_etag_and_a_lock_gone_stale_changes_it(client, member, run_on_commit) -> None:  # type: ignore[no-untyped-def]
     integration = connect(member, run_on_commit)
-    services._claim(integration, "automatic")
+    token = services._claim(integration, "automatic")
     client.force_login(member)
     etag = client.get(URL)["ETag"]
+    assert liveness.lock_renew(integration_id=integration.pk, token=token)  # the running sync's heartbeat
+    assert client.get(URL, headers={"If-None-Match": etag}).status_code == 304
     Integration.objects.filter(pk=integration.pk).update(lock_expires_at=timezone.now() - timedelta(seconds=1))
     response = client.get(URL, headers={"If-None-Match": etag})
     assert response.status_code == 200 and response.json()["integrations"][0]["running"] is None
