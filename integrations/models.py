@@ -62,6 +62,10 @@ class Integration(models.Model):
     next_sync_at = models.DateTimeField(null=True, blank=True)
     lock_token = models.CharField(max_length=64, blank=True)
     lock_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the sync holding the lock took it, and what started it (sync.models.SyncRun.Trigger): a scheduled or
+    # pushed sync writes no run row until it has something to say, so the pages read "running since" here.
+    lock_taken_at = models.DateTimeField(null=True, blank=True)
+    lock_trigger = models.CharField(max_length=10, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OK)
     last_error = models.TextField(blank=True)
     # The problem the user was last emailed about, so each problem is emailed once.

@@ -49,6 +49,7 @@ urlpatterns = [
     path("integrations/<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("integrations/<int:pk>/allow-deletions/", views.allow_mass_delete, name="allow_mass_delete"),
     path("integrations/<int:pk>/status.json", views.status, name="status"),
+    path("integrations/live.json", views.live, name="live"),
     path("integrations/<int:pk>/logs/", sync_views.logs, name="logs"),
     path("integrations/<int:pk>/disconnect/", views.disconnect, name="disconnect"),
     path("sync-runs/<int:run_pk>/", sync_views.run_detail, name="run_detail"),

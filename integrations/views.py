@@ -8,11 +8,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
+from sync import live as sync_live
 from sync import selectors as sync_selectors
 from sync.errors import QueueUnavailable
 from sync.services import sync_request_manual
@@ -141,6 +142,21 @@ def status(request: HttpRequest, pk: int) -> JsonResponse:
     """What the integration page polls while a sync runs."""
     integration = _scope(request).integration(pk)
     return JsonResponse(sync_selectors.status_json(integration))
+
+
+@login_required
+def live(request: HttpRequest) -> HttpResponse:
+    """The live sync state of all the user's own integrations, polled by their pages. An unchanged state answers
+    304 Not Modified after one query of its own (RFC 9110, section 13.1.2: If-None-Match)."""
+    integrations = _scope(request).integrations()
+    seen = sync_live.fingerprint(integrations)
+    if seen.etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        response = JsonResponse(sync_live.live_state(integrations, seen.integration_ids))
+    response["ETag"] = seen.etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @login_required

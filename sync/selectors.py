@@ -16,7 +16,7 @@ from .models import SyncLogEntry, SyncRun
 RUN_STATUSES = SyncRun.Status.choices
 
 
-def _runs(integration: Integration) -> tuple[SyncRun | None, SyncRun | None]:
+def current_and_last(integration: Integration) -> tuple[SyncRun | None, SyncRun | None]:
     """The run queued or going on now, and the last one that finished (skipped ones aside)."""
     runs = list(integration.runs.all()[:10])
     current = next((r for r in runs if r.status in (SyncRun.Status.RUNNING, SyncRun.Status.QUEUED)), None)
@@ -33,7 +33,7 @@ def queue_refused(integration: Integration) -> bool:
 
 
 def integration_status(integration: Integration) -> dict[str, Any]:
-    current, last = _runs(integration)
+    current, last = current_and_last(integration)
     return {
         "current_run": current,
         "last_run": last,
@@ -43,27 +43,31 @@ def integration_status(integration: Integration) -> dict[str, Any]:
 
 def status_json(integration: Integration) -> dict[str, Any]:
     """What the integration page polls every second while a sync runs: no list of unsynced items."""
-    current, last = _runs(integration)
+    current, last = current_and_last(integration)
     return {
         # A scheduled sync writes no run row unless it has something to say: its lock shows it is running.
         "running": current is not None or integration.is_running,
         "run_status": current.get_status_display() if current else "",
         "started_at": current.started_at.isoformat() if current and current.started_at else None,
-        "last_run": {
-            "id": last.pk,
-            "status": last.status,
-            "status_label": last.get_status_display(),
-            "finished_at": last.finished_at.isoformat() if last.finished_at else None,
-            "to_calsync": last.to_calsync,
-            "to_remote": last.to_remote,
-            "conflicts": last.conflicts,
-            "unsynced": last.unsynced,
-            "error": last.error,
-        }
-        if last
-        else None,
+        "last_run": run_json(last) if last else None,
         "integration_status": integration.status,
         "integration_status_label": integration.get_status_display(),
+    }
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    """A finished run as the pages' polls show it: how it ended and what it changed each way."""
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "to_calsync": run.to_calsync,
+        "to_remote": run.to_remote,
+        "conflicts": run.conflicts,
+        "unsynced": run.unsynced,
+        "changes": run.changes_text,
+        "error": run.error,
     }
 
 

@@ -115,7 +115,7 @@ def sync_request_push(*, integration: Integration) -> None:
 # --- one run -----------------------------------------------------------------------------------
 
 
-def _claim(integration: Integration) -> str | None:
+def _claim(integration: Integration, trigger: str) -> str | None:
     """Take the integration's lock, or None if a live sync holds it. A lock past its expiry was a dead worker's.
     The run reads every change made until now, so a sync a change asked for (push_pending) is served by it."""
     now = timezone.now()
@@ -124,7 +124,7 @@ def _claim(integration: Integration) -> str | None:
     taken = (
         Integration.objects.filter(pk=integration.pk)
         .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
-        .update(lock_token=token, lock_expires_at=expires, push_pending=False)
+        .update(lock_token=token, lock_expires_at=expires, push_pending=False, lock_taken_at=now, lock_trigger=trigger)
     )
     if not taken:
         return None
@@ -193,7 +193,7 @@ def sync_execute(*, run_id: int) -> SyncRun:
         return run  # delivered twice
     if not integration.sync_enabled:
         return _finish(RunReport(run), SyncRun.Status.SKIPPED, error="Sync is paused.")
-    token = _claim(integration)
+    token = _claim(integration, run.trigger)
     if token is None:
         if _waits_for_lock(run):
             # A scheduled sync (which leaves no run row) holds the lock: the user asked for a sync of their own,
@@ -215,7 +215,7 @@ def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
     integration = Integration.objects.select_related("calendar", "user").filter(pk=integration_id).first()
     if integration is None or not integration.sync_enabled:
         return None  # deleted or paused since it was queued
-    token = _claim(integration)
+    token = _claim(integration, trigger)
     if token is None:
         if trigger == SyncRun.Trigger.PUSH:
             # The running sync may have read before the change that asked for this one: it is due again as soon

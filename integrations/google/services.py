@@ -10,6 +10,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -259,13 +260,17 @@ def _open_channel(integration: Integration) -> bool:
         answer = api.execute(api.service.events().watch(calendarId=integration.remote_calendar_id, body=body))
     except SyncError as exc:
         log.warning("google push channel not opened", extra={"integration": integration.pk, "error": str(exc)})
+        Integration.objects.filter(pk=integration.pk).update(push_state=Integration.PushState.FAILED)
         return False
     old = integration.config.get("channel")
     channel = {"id": body["id"], "token": body["token"], "resource_id": answer["resourceId"],
                "expiration": int(answer.get("expiration", 0))}  # fmt: skip
+    # The pages say changes arrive at once (sync.live); the expiry is also kept where an index finds it.
+    expires = datetime.fromtimestamp(channel["expiration"] / 1000, tz=UTC) if channel["expiration"] else None
     Integration.objects.filter(pk=integration.pk).update(
-        config={**integration.config, "channel": channel}, push_channel=channel["id"]
-    )
+        config={**integration.config, "channel": channel}, push_channel=channel["id"],
+        push_state=Integration.PushState.ACTIVE, push_expires_at=expires,
+    )  # fmt: skip
     if old:
         _stop(api, old)
     return True

@@ -105,3 +105,58 @@
   };
   window.setTimeout(poll, 1000);
 })();
+
+// Live sync state (settings and integration pages): each integration's running sync, last result, next check and
+// push, from integrations:live. The server answers 304 while nothing changed; a hidden tab polls rarely.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-live-url]");
+  if (!root || !window.fetch) return;
+  var etag = "", delay = 2000, timer = null, busy = false;
+  var VISIBLE = 2000, HIDDEN = 30000, FAILING = 10000;
+  var clock = function (iso) {
+    var d = new Date(iso);
+    return d.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  };
+  var counts = function (run) { return run.changes + (run.conflicts ? " · " + run.conflicts + " conflicts" : "") + (run.unsynced ? " · " + run.unsynced + " not synced" : ""); };
+  var describe = function (state) {
+    var r = state.running;
+    return {
+      running: r ? (r.queued ? "Sync queued since " + clock(r.since) + ", waiting for a worker" : "Sync running" + (r.since ? " since " + clock(r.since) : "")) + " · started by " + r.trigger_label : "Not running",
+      last: state.last_run ? "Last sync: " + state.last_run.status_label + (state.last_run.finished_at ? " " + clock(state.last_run.finished_at) : "") + " · " + counts(state.last_run)
+        : (state.last_checked ? "Last checked " + clock(state.last_checked) + ", no changes" : "Last sync: not yet"),
+      next: state.paused ? "Paused" : (state.next_check ? "Next check " + clock(state.next_check) : "No scheduled check"),
+      push: state.push_label
+    };
+  };
+  var show = function (data) {
+    data.integrations.forEach(function (state) {
+      var box = document.querySelector('[data-live-integration="' + state.id + '"]');
+      if (!box) return;
+      var text = describe(state);
+      Object.keys(text).forEach(function (part) { box.querySelector('[data-live="' + part + '"]').textContent = text[part]; });
+      box.dataset.running = state.running ? state.running.trigger : "";
+      box.querySelector('[data-live="running"]').setAttribute("aria-busy", state.running ? "true" : "false");
+      box.hidden = false;
+    });
+  };
+  var schedule = function () { busy = false; timer = window.setTimeout(poll, document.hidden ? Math.max(delay, HIDDEN) : delay); };
+  var poll = function () {
+    busy = true;
+    fetch(root.dataset.liveUrl, { headers: etag ? { Accept: "application/json", "If-None-Match": etag } : { Accept: "application/json" }, cache: "no-store" })
+      .then(function (r) {
+        delay = VISIBLE;
+        if (r.status === 304) return null;
+        if (!r.ok) throw new Error(r.status);
+        etag = r.headers.get("ETag") || "";
+        return r.json();
+      })
+      .then(function (data) { if (data) show(data); schedule(); })
+      .catch(function () { delay = FAILING; schedule(); });
+  };
+  // Back from a hidden tab: look at once instead of waiting out the slow interval.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && !busy) { window.clearTimeout(timer); poll(); }
+  });
+  poll();
+})();

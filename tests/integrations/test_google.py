@@ -438,6 +438,9 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
     integration.refresh_from_db()
     channel = integration.config["channel"]
     assert integration.push_channel == channel["id"]
+    assert integration.push_state == "active"  # the pages say changes arrive at once
+    assert integration.push_expires_at is not None
+    assert round(integration.push_expires_at.timestamp() * 1000) == channel["expiration"]
     assert google.state.channels[channel["id"]].address == "https://calsync.example.com" + reverse(
         "integrations:google_push"
     )
