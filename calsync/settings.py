@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    "sync.middleware.OwnerActivityMiddleware",
     # Last, so it sees the sign-in a locked-out client attempted and answers with the sign-in page and why.
     "axes.middleware.AxesMiddleware",
 ]
@@ -254,6 +255,15 @@ SYNC_SWEEP_SECONDS = env.int("SYNC_SWEEP_SECONDS", default=60)
 SYNC_QUEUED_TIMEOUT_SECONDS = env.int("SYNC_QUEUED_TIMEOUT_SECONDS", default=600)
 if SYNC_STALE_SECONDS < 3 * SYNC_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("SYNC_STALE_SECONDS must be at least three heartbeats (SYNC_HEARTBEAT_SECONDS).")
+# Adaptive polling of calendars without push (CalDAV, ICS; sync/polling.py): every SYNC_POLL_MIN_SECONDS while the
+# calendar is busy or its owner is using calsync (a page or CalDAV request within SYNC_OWNER_ACTIVE_SECONDS), the
+# interval doubling after each check that found nothing, up to SYNC_POLL_MAX_SECONDS (also the safety-net poll of a
+# calendar whose server pushes its changes: WebDAV-Push).
+SYNC_POLL_MIN_SECONDS = env.int("SYNC_POLL_MIN_SECONDS", default=60)
+SYNC_POLL_MAX_SECONDS = env.int("SYNC_POLL_MAX_SECONDS", default=900)
+SYNC_OWNER_ACTIVE_SECONDS = env.int("SYNC_OWNER_ACTIVE_SECONDS", default=600)
+if not 1 <= SYNC_POLL_MIN_SECONDS <= SYNC_POLL_MAX_SECONDS:
+    raise ImproperlyConfigured("SYNC_POLL_MIN_SECONDS must be at least 1 and at most SYNC_POLL_MAX_SECONDS.")
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 
