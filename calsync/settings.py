@@ -433,6 +433,22 @@ CACHES = {
     )
 }
 
+# --- WebDAV-Push (dav/push.py) ---------------------------------------------------
+
+# calsync's CalDAV server pushes calendar changes to registered clients (draft-bitfire-webdav-push over Web Push).
+# A registration lasts what the client asked, at most DAV_PUSH_MAX_DAYS (the draft's floor is 3); changes within
+# DAV_PUSH_DELAY_SECONDS of each other make one message; a calendar takes at most DAV_PUSH_MAX_PER_CALENDAR.
+DAV_PUSH_MAX_DAYS = env.int("DAV_PUSH_MAX_DAYS", default=7)
+DAV_PUSH_DELAY_SECONDS = env.float("DAV_PUSH_DELAY_SECONDS", default=2.0)
+DAV_PUSH_MAX_PER_CALENDAR = env.int("DAV_PUSH_MAX_PER_CALENDAR", default=20)
+DAV_PUSH_TIMEOUT_SECONDS = env.float("DAV_PUSH_TIMEOUT_SECONDS", default=10.0)
+if DAV_PUSH_MAX_DAYS < 3:
+    raise ImproperlyConfigured("DAV_PUSH_MAX_DAYS must be at least 3 (draft-bitfire-webdav-push, Expiration).")
+# calsync's CalDAV client registers for WebDAV-Push where a server offers it, and renews that many hours before the
+# registration ends.
+CALDAV_PUSH_ENABLED = env.bool("CALDAV_PUSH_ENABLED", default=True)
+CALDAV_PUSH_RENEW_HOURS = env.int("CALDAV_PUSH_RENEW_HOURS", default=24)
+
 # --- provider quotas (integrations/quota.py) ------------------------------------------
 
 # Every worker's requests to a provider count against one shared token bucket per scope, in this Redis (by default
@@ -510,6 +526,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Old sync runs, their logs and other finished history, in bounded batches (sync/retention.py).
     "prune-history": {"task": "sync.tasks.prune", "schedule": float(RETENTION_PRUNE_SECONDS)},
     "prune-tombstones": {"task": "events.tasks.prune_tombstones", "schedule": 3600.0},
+    # Expired WebDAV-Push registrations of calsync's CalDAV server (dav/push.py).
+    "prune-push-registrations": {"task": "dav.tasks.prune_push_registrations", "schedule": 3600.0},
 }
 
 # Deleted items are reported to sync tokens (CalDAV clients, calsync's own sync cursors) for as long as the

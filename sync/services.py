@@ -277,7 +277,10 @@ def _finish(report: RunReport, status: str, error: str = "") -> SyncRun:
     run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
     run.save(update_fields=["status", "error", "finished_at", "counts", "conflicts", "unsynced"])
     if report.counts:
-        run_changed.send(sender=SyncRun, calendar_id=run.integration.calendar_id)
+        integration = run.integration
+        run_changed.send(sender=SyncRun, calendar_id=integration.calendar_id)
+        if integration.provider == Provider.CALSYNC:  # the other side is a calsync calendar too: it changed as well
+            run_changed.send(sender=SyncRun, calendar_id=int(integration.remote_calendar_id))
     log.info(
         "sync finished",
         extra={"integration": run.integration_id, "sync_run": run.pk, "run_status": status, "counts": run.counts},
