@@ -14,6 +14,7 @@ urlpatterns = [
     path("integrations/connect/calsync/", views.connect_calsync, name="connect_calsync"),
     path("integrations/connect/caldav/", caldav_views.connect, name="caldav_connect"),
     path("integrations/connect/caldav/calendar/", caldav_views.choose, name="caldav_choose"),
+    path("integrations/caldav/push/<str:token>/", caldav_views.push, name="caldav_push"),
     path("integrations/connect/google/", google_views.connect, name="google_connect"),
     path("integrations/connect/google/callback/", google_views.callback, name="google_callback"),
     path("integrations/connect/google/workspace/", google_views.connect_workspace, name="google_connect_workspace"),
