@@ -21,6 +21,7 @@ import niquests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
@@ -131,8 +132,13 @@ def registration_delete(*, user: User, key: str) -> bool:
 
 
 def registrations_prune(*, now: datetime | None = None) -> int:
-    """Expired registrations are never used again (the draft's Expiration); beat removes them hourly."""
-    deleted, _ = PushRegistration.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    """Expired registrations are never used again (the draft's Expiration); beat removes them hourly, and says
+    again which calendars have live ones (a cache that was emptied stops missing their changes within the hour)."""
+    now = now or timezone.now()
+    deleted, _ = PushRegistration.objects.filter(expires_at__lte=now).delete()
+    live = PushRegistration.objects.values("calendar_id").annotate(until=Max("expires_at")).order_by()
+    for row in live.iterator():
+        cache.set(_registered_key(row["calendar_id"]), 1, timeout=int((row["until"] - now).total_seconds()) + 60)
     return deleted
 
 
@@ -145,8 +151,9 @@ def push_soon(*, calendar_id: int) -> bool:
     if cache.get(_registered_key(calendar_id)) is None:
         return False
     delay = settings.DAV_PUSH_DELAY_SECONDS
-    if not cache.add(f"dav:push-due:{calendar_id}", 1, timeout=max(1, round(delay))):
-        return False  # a message is already on its way and will carry this change too
+    # The key lasts no longer than the message waits: a change after it expired finds it gone and sends its own.
+    if not cache.add(f"dav:push-due:{calendar_id}", 1, timeout=delay):
+        return False  # a message is already on its way and will read this change too
     from .tasks import push_calendar
 
     return publish(push_calendar, calendar_id, countdown=delay or None)

@@ -106,8 +106,9 @@ def test_a_change_sends_one_encrypted_message_with_the_topic_and_new_sync_token(
 
 
 def test_a_burst_of_changes_and_a_large_sync_each_send_one_message(  # type: ignore[no-untyped-def]
-    dav, member, calendar, receiver, run_on_commit
+    dav, member, calendar, receiver, run_on_commit, settings
 ) -> None:
+    settings.DAV_PUSH_DELAY_SECONDS = 600  # the burst is inside one window however slow this machine is
     register(dav, calendar, receiver)
     for i in range(20):
         with run_on_commit():
@@ -170,3 +171,17 @@ def test_push_resources_inside_calsyncs_network_are_refused_and_never_posted_to(
         events.item_save(calendar=calendar, item=event("guarded@x"))
     assert receiver.received == []  # the guard refused the loopback address at connect time
     assert PushRegistration.objects.count() == 1  # refused by us, not gone: kept for when it is allowed again
+
+
+def test_pruning_tells_an_emptied_cache_which_calendars_have_registrations(  # type: ignore[no-untyped-def]
+    dav, calendar, receiver, run_on_commit
+) -> None:
+    register(dav, calendar, receiver)
+    cache.clear()  # a restarted cache: changes are not pushed until it knows again
+    with run_on_commit():
+        events.item_save(calendar=calendar, item=event("lost@x"))
+    assert receiver.received == []
+    assert push.registrations_prune() == 0
+    with run_on_commit():
+        events.item_save(calendar=calendar, item=event("found@x"))
+    assert len(receiver.received) == 1
