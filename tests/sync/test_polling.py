@@ -139,3 +139,6 @@ def test_the_page_says_how_often_and_why(member, calendar, member_client) -> Non
     cache.clear()
     page = member_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
     assert "checked every 15 minutes while it is quiet" in page
+    Integration.objects.filter(pk=integration.pk).update(push_state=Integration.PushState.ACTIVE)
+    page = member_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
+    assert "The server announces its changes; it is also checked every 15 minutes." in page
