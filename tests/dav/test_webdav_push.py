@@ -16,6 +16,7 @@ from dav import push
 from dav.models import PushRegistration
 from dav.resources import calendar_href, sync_token
 from dav.services import app_password_create
+from dav.tasks import prune_push_registrations
 from events import services as events
 from events.models import Calendar
 from integrations.models import Integration
@@ -143,13 +144,16 @@ def test_a_deleted_registration_is_not_pushed_and_cannot_be_deleted_twice(  # ty
     assert receiver.received == []
 
 
-def test_expired_registrations_are_not_pushed_and_are_pruned(dav, calendar, receiver, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_expired_registrations_are_not_pushed_and_are_pruned(  # type: ignore[no-untyped-def]
+    dav, calendar, receiver, run_on_commit, settings
+) -> None:
     register(dav, calendar, receiver)
     PushRegistration.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     with run_on_commit():
         events.item_save(calendar=calendar, item=event("late@x"))
     assert receiver.received == []
     assert push.registrations_prune() == 1 and not PushRegistration.objects.exists()
+    assert settings.CELERY_BEAT_SCHEDULE["prune-push-registrations"]["task"] == prune_push_registrations.name
 
 
 def test_a_push_service_saying_gone_ends_the_registration(dav, calendar, receiver, run_on_commit) -> None:  # type: ignore[no-untyped-def]
