@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    "sync.middleware.OwnerActivityMiddleware",
     # Last, so it sees the sign-in a locked-out client attempted and answers with the sign-in page and why.
     "axes.middleware.AxesMiddleware",
 ]
@@ -254,6 +255,15 @@ SYNC_SWEEP_SECONDS = env.int("SYNC_SWEEP_SECONDS", default=60)
 SYNC_QUEUED_TIMEOUT_SECONDS = env.int("SYNC_QUEUED_TIMEOUT_SECONDS", default=600)
 if SYNC_STALE_SECONDS < 3 * SYNC_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("SYNC_STALE_SECONDS must be at least three heartbeats (SYNC_HEARTBEAT_SECONDS).")
+# Adaptive polling of calendars without push (CalDAV, ICS; sync/polling.py): every SYNC_POLL_MIN_SECONDS while the
+# calendar is busy or its owner is using calsync (a page or CalDAV request within SYNC_OWNER_ACTIVE_SECONDS), the
+# interval doubling after each check that found nothing, up to SYNC_POLL_MAX_SECONDS (also the safety-net poll of a
+# calendar whose server pushes its changes: WebDAV-Push).
+SYNC_POLL_MIN_SECONDS = env.int("SYNC_POLL_MIN_SECONDS", default=60)
+SYNC_POLL_MAX_SECONDS = env.int("SYNC_POLL_MAX_SECONDS", default=900)
+SYNC_OWNER_ACTIVE_SECONDS = env.int("SYNC_OWNER_ACTIVE_SECONDS", default=600)
+if not 1 <= SYNC_POLL_MIN_SECONDS <= SYNC_POLL_MAX_SECONDS:
+    raise ImproperlyConfigured("SYNC_POLL_MIN_SECONDS must be at least 1 and at most SYNC_POLL_MAX_SECONDS.")
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 
@@ -443,6 +453,22 @@ CACHES = {
     )
 }
 
+# --- WebDAV-Push (dav/push.py) ---------------------------------------------------
+
+# calsync's CalDAV server pushes calendar changes to registered clients (draft-bitfire-webdav-push over Web Push).
+# A registration lasts what the client asked, at most DAV_PUSH_MAX_DAYS (the draft's floor is 3); changes within
+# DAV_PUSH_DELAY_SECONDS of each other make one message; a calendar takes at most DAV_PUSH_MAX_PER_CALENDAR.
+DAV_PUSH_MAX_DAYS = env.int("DAV_PUSH_MAX_DAYS", default=7)
+DAV_PUSH_DELAY_SECONDS = env.float("DAV_PUSH_DELAY_SECONDS", default=2.0)
+DAV_PUSH_MAX_PER_CALENDAR = env.int("DAV_PUSH_MAX_PER_CALENDAR", default=20)
+DAV_PUSH_TIMEOUT_SECONDS = env.float("DAV_PUSH_TIMEOUT_SECONDS", default=10.0)
+if DAV_PUSH_MAX_DAYS < 3:
+    raise ImproperlyConfigured("DAV_PUSH_MAX_DAYS must be at least 3 (draft-bitfire-webdav-push, Expiration).")
+# calsync's CalDAV client registers for WebDAV-Push where a server offers it, and renews that many hours before the
+# registration ends.
+CALDAV_PUSH_ENABLED = env.bool("CALDAV_PUSH_ENABLED", default=True)
+CALDAV_PUSH_RENEW_HOURS = env.int("CALDAV_PUSH_RENEW_HOURS", default=24)
+
 # --- provider quotas (integrations/quota.py) ------------------------------------------
 
 # Every worker's requests to a provider count against one shared token bucket per scope, in this Redis (by default
@@ -521,6 +547,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Old sync runs, their logs and other finished history, in bounded batches (sync/retention.py).
     "prune-history": {"task": "sync.tasks.prune", "schedule": float(RETENTION_PRUNE_SECONDS)},
     "prune-tombstones": {"task": "events.tasks.prune_tombstones", "schedule": 3600.0},
+    # Expired WebDAV-Push registrations of calsync's CalDAV server (dav/push.py).
+    "prune-push-registrations": {"task": "dav.tasks.prune_push_registrations", "schedule": 3600.0},
 }
 
 # Deleted items are reported to sync tokens (CalDAV clients, calsync's own sync cursors) for as long as the

@@ -33,3 +33,30 @@ class AppPassword(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.hint}…)"
+
+
+class PushRegistration(models.Model):
+    """A WebDAV-Push subscription to one calendar (draft-bitfire-webdav-push): where to POST a push message when
+    the calendar changes, and the keys to encrypt it with (RFC 8291). The push resource identifies it: registering
+    the same one again renews it. It ends at `expires_at` unless renewed, and is pruned after."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    calendar = models.ForeignKey("events.Calendar", on_delete=models.CASCADE, related_name="push_registrations")
+    # The last segment of the registration URL the client deletes it by: random, so nobody can guess another's.
+    key = models.CharField(max_length=32, unique=True)
+    push_resource = models.URLField(max_length=2000)
+    client_public_key = models.CharField(max_length=120)  # P-256, uncompressed, base64url
+    auth_secret = models.CharField(max_length=40)  # 16 bytes, base64url
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "push_resource"], name="push_registration_unique_resource")
+        ]
+
+    def __str__(self) -> str:
+        return f"push registration {self.key[:6]}… for calendar {self.calendar_id}"

@@ -31,7 +31,7 @@ from events.limits import earliest, latest
 from events.models import Calendar, Event
 
 from .caching import LISTING_FIELDS, item_ics
-from .xml import CALDAV, CS, DAV, ICAL, element, tag
+from .xml import CALDAV, CS, DAV, ICAL, PUSH, element, tag
 
 ROOT = "/caldav/"
 _SAFE = "@:+!$&'()*,;="
@@ -63,7 +63,7 @@ def ctag(calendar: Calendar) -> str:
 
 @dataclass
 class Target:
-    kind: str  # root | principals | principal | calendars | home | calendar | item
+    kind: str  # root | principals | principal | calendars | home | calendar | item | registration
     user: User
     href: str
     calendar: Calendar | None = None
@@ -94,6 +94,8 @@ def resolve(user: User, path: str, root: str = ROOT) -> Target | None:
         if len(rest) == 1 and rest[0].lower() == user.email.lower():
             return Target("principal", user, principal_href(user))
         return None
+    if head == "push-registrations" and len(rest) == 1:  # WebDAV-Push (dav/push_views.py): only DELETE
+        return Target("registration", user, f"{ROOT}{head}/{q(rest[0])}", segment=rest[0])
     if head != "calendars":
         return None
     if not rest:
@@ -153,7 +155,7 @@ PROTECTED = {
 } | {tag(CALDAV, n) for n in ("supported-calendar-component-set", "supported-calendar-data", "max-resource-size",
                              "calendar-home-set", "calendar-user-address-set", "calendar-data", *LIMIT_PROPERTIES)} | {
     tag(CS, "getctag")
-}  # fmt: skip
+} | {tag(PUSH, n) for n in ("transports", "topic", "supported-triggers")}  # fmt: skip
 
 
 CALENDAR_REPORTS = [
@@ -252,6 +254,7 @@ class Properties:
             tag(CALDAV, "supported-calendar-data"): lambda: [_calendar_data_type()],
             tag(CALDAV, "max-resource-size"): lambda: str(_max_size()),
             **{tag(CALDAV, name): value for name, value in LIMIT_PROPERTIES.items()},
+            **_push_properties(calendar),
         }
         for key, text in calendar.dav_properties.items():
             self.getters.setdefault(key, _dead(text))
@@ -323,6 +326,19 @@ def _vtimezone(zone: str) -> str:
     except Exception:  # an unknown zone: a calendar without a default zone
         return ""
     return calendar.to_ical().decode()
+
+
+def _push_properties(calendar: Calendar) -> dict[str, Getter]:
+    """WebDAV-Push's collection properties (draft-bitfire-webdav-push, Collection Properties): Web Push is the
+    transport, the topic names the calendar in push messages, content updates of its members are pushed."""
+    from .push import topic
+
+    sync_level = element(tag(DAV, "sync-level"), "1")
+    return {
+        tag(PUSH, "transports"): lambda: [element(tag(PUSH, "web-push"))],
+        tag(PUSH, "topic"): lambda: topic(calendar.pk),
+        tag(PUSH, "supported-triggers"): lambda: [element(tag(PUSH, "content-update"), children=[sync_level])],
+    }
 
 
 def _dead(text: str) -> Getter:

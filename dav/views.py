@@ -37,6 +37,7 @@ from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calend
 from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
 from events.tombstones import token_expired
+from sync.polling import owner_seen
 
 from . import filters
 from .caching import LISTING_FIELDS, item_ics, render_written, rendered, whole_rows
@@ -60,9 +61,10 @@ from .xml import CALDAV, CS, DAV, ICAL, BadRequest, document, element, error, mu
 
 log = logging.getLogger(__name__)
 
-ALLOW = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCALENDAR"
-# Class 1 and 3 WebDAV (no locks) and calendar-access; sync-collection is announced by supported-report-set.
-DAV_CLASSES = "1, 3, calendar-access"
+ALLOW = "OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCALENDAR"
+# Class 1 and 3 WebDAV (no locks) and calendar-access; sync-collection is announced by supported-report-set;
+# webdav-push: calendars take WebDAV-Push registrations (draft-bitfire-webdav-push, Service Detection).
+DAV_CLASSES = "1, 3, calendar-access, webdav-push"
 _CHUNK = 500
 
 
@@ -96,6 +98,7 @@ def dav(request: HttpRequest, path: str = "") -> HttpResponse:
         answer = error(401, None, "Sign in with your calsync email address and an app password from Settings.")
         answer["WWW-Authenticate"] = 'Basic realm="calsync", charset="UTF-8"'
         return answer
+    owner_seen(user_id=user.pk)  # their polled calendars are checked more often while they use calsync
     handler = _HANDLERS.get(method)
     if handler is None:
         answer = error(405, None, f"{method} is not supported here.")
@@ -105,6 +108,8 @@ def dav(request: HttpRequest, path: str = "") -> HttpResponse:
     try:
         if target is None:
             raise DavError(404, None, "Nothing here.")
+        if target.kind == "registration" and method != "DELETE":
+            raise DavError(405, None, "A push registration can only be deleted.")
         answer = handler(request, target)
     except DavError as exc:
         answer = error(exc.status, exc.condition, exc.message)
@@ -605,6 +610,10 @@ def _check_preconditions(request: HttpRequest, target: Target) -> None:
 
 def delete(request: HttpRequest, target: Target) -> HttpResponse:
     _require(target)
+    if target.kind == "registration":
+        from .push_views import unregister
+
+        return unregister(target)
     if target.kind == "item":
         _check_preconditions(request, target)
         try:
@@ -620,6 +629,14 @@ def delete(request: HttpRequest, target: Target) -> HttpResponse:
         services.calendar_delete(calendar=target.calendar)
         return HttpResponse(status=204)
     raise DavError(403, None, "This collection cannot be deleted.")
+
+
+def post(request: HttpRequest, target: Target) -> HttpResponse:
+    """WebDAV-Push registration (dav/push_views.py), the only POST a calendar takes."""
+    from .push_views import register
+
+    _require(target)
+    return register(target, _xml_body(request))
 
 
 # --- REPORT ---------------------------------------------------------------------------------------
@@ -891,6 +908,7 @@ _HANDLERS: dict[str, Callable[[HttpRequest, Target], HttpResponse]] = {
     "GET": get,
     "HEAD": head,
     "PUT": put,
+    "POST": post,
     "DELETE": delete,
     "REPORT": report,
 }

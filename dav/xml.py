@@ -21,8 +21,9 @@ CALDAV = "urn:ietf:params:xml:ns:caldav"
 CS = "http://calendarserver.org/ns/"
 ICAL = "http://apple.com/ns/ical/"
 CALSYNC = "urn:calsync:dav"
+PUSH = "https://bitfire.at/webdav-push"  # draft-bitfire-webdav-push
 
-PREFIXES = {DAV: "D", CALDAV: "C", CS: "CS", ICAL: "ICAL", CALSYNC: "CALSYNC"}
+PREFIXES = {DAV: "D", CALDAV: "C", CS: "CS", ICAL: "ICAL", CALSYNC: "CALSYNC", PUSH: "P"}
 _QUOTE = {'"': "&quot;"}
 _DECLARATIONS = " ".join(f'xmlns:{prefix}="{uri}"' for uri, prefix in PREFIXES.items())
 

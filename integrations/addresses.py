@@ -190,6 +190,17 @@ def guard_caldav_session(session: niquests.Session, origin: str) -> None:
         session.mount(prefix, CalDAVAdapter(origin, resolver))
 
 
+def guarded_session() -> niquests.Session:
+    """A session for requests to addresses others gave calsync (WebDAV-Push resources): every connection and every
+    redirect hop through the guard, no proxy or CA bundle from the environment."""
+    session = niquests.Session()
+    session.trust_env = False
+    session.resolver = resolver = GuardedResolver()
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, niquests.adapters.HTTPAdapter(resolver=resolver))
+    return session
+
+
 def __getattr__(name: str) -> Any:
     """`GuardedAdapter` is built on first use: it needs requests, which only exchangelib and ICS subscriptions use;
     a CalDAV sync process would otherwise import it (~0.1 s CPU) for nothing (PEP 562)."""

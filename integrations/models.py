@@ -86,6 +86,8 @@ class Integration(models.Model):
     # How long to wait between polls of a calendar without push (CalDAV, ICS), adapted to its activity; 0: the
     # operator's default interval.
     poll_seconds = models.PositiveIntegerField(default=0)
+    # Until when the owner counts as active in calsync (a page or CalDAV request): polled at the shortest interval.
+    owner_active_until = models.DateTimeField(null=True, blank=True)
     # A change on either side asked for this sync (sync_soon): the dispatcher hands it to the push queue.
     push_pending = models.BooleanField(default=False)
     # A sync that found nothing to do leaves no run row; it is counted here instead (sync.services).

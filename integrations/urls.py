@@ -17,6 +17,7 @@ urlpatterns = [
     path("integrations/connect/caldav/", caldav_views.connect, name="caldav_connect"),
     path("integrations/connect/caldav/calendar/", caldav_views.choose, name="caldav_choose"),
     path("integrations/connect/ics/", ics_views.subscribe, name="ics_subscribe"),
+    path("integrations/caldav/push/<str:token>/", caldav_views.push, name="caldav_push"),
     path("integrations/connect/google/", google_views.connect, name="google_connect"),
     path("integrations/connect/google/callback/", google_views.callback, name="google_callback"),
     path("integrations/connect/google/workspace/", google_views.connect_workspace, name="google_connect_workspace"),

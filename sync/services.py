@@ -24,7 +24,7 @@ from integrations import registry
 from integrations.models import Integration
 from integrations.providers import Provider
 
-from . import engine, liveness, notify
+from . import engine, liveness, notify, polling
 from .controls import Controls
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
@@ -231,6 +231,8 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
     """Run the engine under the lock just taken, record how it ended, release the lock, schedule the next."""
     ended_quietly = False
     deferred_until = None
+    not_before: float | None = None  # the server's Retry-After: no scheduled sync comes sooner
+    poll = integration.poll_seconds  # a failure keeps the interval; a success shortens it, a quiet check lengthens it
     try:
         with liveness.Heartbeat(integration.pk, token):
             _run_engine(integration, report, token)
@@ -240,6 +242,7 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
             # when there is room, leaving no run rows (while a quota stays exhausted they would pile up).
             deferred_until = timezone.now() + timedelta(seconds=max(exc.retry_after or 0, THROTTLED_MIN_DELAY))
         else:
+            not_before = exc.retry_after
             _retry_or_fail(report, exc)
     except AuthRevoked as exc:
         _problem(report, Integration.Status.NEEDS_REAUTH, str(exc))
@@ -253,6 +256,7 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
     else:
         ended_quietly = _quiet_end(integration, report, token)
         if not ended_quietly:
+            poll = polling.next_poll_seconds(integration, busy=bool(report.counts), now=timezone.now())
             _succeeded(report)
     finally:
         if not ended_quietly:
@@ -260,7 +264,7 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
             if deferred_until is not None:
                 Integration.objects.filter(pk=integration.pk).update(next_sync_at=deferred_until)
             else:
-                _schedule_next(integration)
+                _schedule_next(integration, poll=poll, not_before=not_before)
 
 
 def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
@@ -305,7 +309,10 @@ def _finish(report: RunReport, status: str, error: str = "") -> SyncRun:
     run.counts, run.conflicts, run.unsynced = report.count_json(), report.conflicts, len(report.unsynced_keys)
     run.save(update_fields=["status", "error", "finished_at", "counts", "conflicts", "unsynced"])
     if report.counts:
-        run_changed.send(sender=SyncRun, calendar_id=run.integration.calendar_id)
+        integration = run.integration
+        run_changed.send(sender=SyncRun, calendar_id=integration.calendar_id)
+        if integration.provider == Provider.CALSYNC:  # the other side is a calsync calendar too: it changed as well
+            run_changed.send(sender=SyncRun, calendar_id=int(integration.remote_calendar_id))
     log.info(
         "sync finished",
         extra={"integration": run.integration_id, "sync_run": run.pk, "run_status": status, "counts": run.counts},
@@ -313,12 +320,13 @@ def _finish(report: RunReport, status: str, error: str = "") -> SyncRun:
     return run
 
 
-def _next_sync_at(now: datetime) -> Case:
-    """The next automatic sync, in SQL: one interval on, unless paused, manual, or waiting for new credentials
-    (retrying refused credentials every 5 minutes can get the user's account locked). A change that asked for a
-    sync while this one ran (sync_soon) keeps its turn at the next dispatch: this run may have read too early."""
+def _next_sync_at(now: datetime, seconds: float) -> Case:
+    """The next automatic sync, in SQL: `seconds` on (sync.polling), unless paused, manual, or waiting for new
+    credentials (retrying refused credentials every 5 minutes can get the user's account locked). A change that
+    asked for a sync while this one ran (sync_soon) keeps its turn at the next dispatch: this run may have read too
+    early."""
     scheduled = Q(sync_enabled=True, automatic=True) & ~Q(status=Integration.Status.NEEDS_REAUTH)
-    next_at = now + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    next_at = now + timedelta(seconds=seconds)
     return Case(
         When(scheduled & Q(push_pending=True), then=F("next_sync_at")),
         When(scheduled, then=Value(next_at)),
@@ -333,11 +341,14 @@ def _quiet_end(integration: Integration, report: RunReport, token: str) -> bool:
     if not report.quiet or integration.status != Integration.Status.OK:
         return False
     now = timezone.now()
+    poll = polling.next_poll_seconds(integration, busy=False, now=now)
+    polling.owner_polled(integration)
     return bool(
         Integration.objects.filter(pk=integration.pk, lock_token=token).update(
             lock_token="",
             lock_expires_at=None,
-            next_sync_at=_next_sync_at(now),
+            next_sync_at=_next_sync_at(now, polling.interval(integration, poll)),
+            poll_seconds=poll if polling.is_polled(integration) else integration.poll_seconds,
             allow_mass_delete=False,
             last_synced_at=now,
             quiet_syncs=F("quiet_syncs") + 1,
@@ -386,5 +397,12 @@ def _retry_or_fail(report: RunReport, exc: TransientError) -> None:
     sync_request(integration=run.integration, trigger=SyncRun.Trigger.RETRY, attempt=attempt, delay=delay)
 
 
-def _schedule_next(integration: Integration) -> None:
-    Integration.objects.filter(pk=integration.pk).update(next_sync_at=_next_sync_at(timezone.now()))
+def _schedule_next(integration: Integration, *, poll: int, not_before: float | None = None) -> None:
+    """The next sync after this one, never sooner than the server asked (Retry-After)."""
+    if not polling.is_polled(integration):
+        poll = integration.poll_seconds
+    seconds = max(polling.interval(integration, poll), not_before or 0)
+    Integration.objects.filter(pk=integration.pk).update(
+        next_sync_at=_next_sync_at(timezone.now(), seconds), poll_seconds=poll
+    )
+    polling.owner_polled(integration)

@@ -7,6 +7,7 @@ from integrations.models import Integration
 from .adapter import CalDAVSide
 from .client import CalDAVClient
 from .colors import color_push
+from .push import push_drop, push_keep
 
 
 def client_for(integration: Integration) -> CalDAVClient:
@@ -33,5 +34,13 @@ def own_addresses(integration: Integration) -> tuple[str, ...]:
 
 
 def after_sync(integration: Integration) -> None:
-    """The calendar's colour, when it changed in calsync since the two sides last agreed."""
-    color_push(integration=integration, client=client_for(integration))
+    """The calendar's colour, when it changed in calsync since the two sides last agreed; and WebDAV-Push, where
+    the server offers it, registered or renewed (integrations/caldav/push.py)."""
+    client = client_for(integration)
+    color_push(integration=integration, client=client)
+    push_keep(integration, client)
+
+
+def before_disconnect(integration: Integration) -> None:
+    """The server stops pushing to calsync for this calendar."""
+    push_drop(integration, client_for(integration))

@@ -8,7 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
 from calsync import crypto
@@ -26,6 +28,7 @@ from integrations.providers import Provider
 from . import services
 from .client import ConnectError, RemoteCalendar
 from .forms import ChooseCalendarForm, CredentialsForm, UpdateCredentialsForm
+from .push import push_received
 
 PENDING = "caldav_pending"
 
@@ -109,3 +112,11 @@ def update_credentials(request: HttpRequest, pk: int) -> HttpResponse:
             sync_started(request, integration, "Credentials updated.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/caldav_credentials.html", {"form": form, "integration": integration})
+
+
+@csrf_exempt
+@require_POST
+def push(request: HttpRequest, token: str) -> HttpResponse:
+    """A WebDAV-Push message from a CalDAV server (calsync is the Web Push endpoint, RFC 8030): the token in the
+    URL says which integration; the encrypted body is not read. 201 as a push service answers; 404 if not ours."""
+    return HttpResponse(status=201 if push_received(token=token) else 404)
