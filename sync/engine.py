@@ -259,7 +259,8 @@ def _changed(state: _State, mapping: Mapping, side: Side) -> bool:
 def plan(pair: _Pair, settings: Settings, complete: frozenset[Side] = frozenset()) -> Action | None:
     """The action for one pair. `complete`: the sides whose complete listing this pass reads (the controls then
     judge again the pairs that did not change)."""
-    if settings.controlled:
+    if settings.controlled or (pair.mapping is not None and pair.mapping.copy_hash):
+        # (A mirror left from controls since reset is judged there too: it becomes a plain pair again.)
         from .judging import plan_controlled
 
         return plan_controlled(pair, settings, complete)
