@@ -32,9 +32,17 @@ def plan_controlled(pair: _Pair, settings: Settings, complete: frozenset[Side]) 
         return _new(pair, settings)
     if pair.local.deleted and pair.remote.deleted:
         return Action("forget", Side.LOCAL, pair)
-    if mapping.copy_hash and mapping.origin:
+    if _mirrored(mapping, settings):
         return _mirror(pair, settings, mapping, complete)
     return _mapped(pair, settings, mapping, complete)
+
+
+def _mirrored(mapping: Mapping, settings: Settings) -> bool:
+    """A shaped copy, or a plain copy whose flow shapes now (it becomes one)."""
+    if not mapping.origin:
+        return False
+    origin = Side(mapping.origin)
+    return bool(mapping.copy_hash) or (settings.controls.flow(origin).shapes and _flows(settings, origin))
 
 
 # --- items no mapping knows ----------------------------------------------------------------------------
@@ -86,7 +94,7 @@ def _mirror(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
     copy_changed = target.deleted or (
         _touched(target, mapping, copy)
         and target.entry is not None
-        and content_hash(target.entry.item) != mapping.copy_hash
+        and content_hash(target.entry.item) != (mapping.copy_hash or mapping.content_hash)
     )
     if _changed(source, mapping, origin) or (source.entry is not None and origin in complete):
         return _judge(pair, settings, origin, force=copy_changed)
@@ -108,12 +116,12 @@ def _judge(pair: _Pair, settings: Settings, origin: Side, force: bool = False) -
     assert mapping is not None and entry is not None
     copy = origin.other
     controls = settings.controls
+    if not controls.in_window(entry.item):
+        return None  # left alone: neither written nor removed while it is outside the window
     if reason := controls.admit(origin, entry.item):
         if pair.state(copy).deleted:
             return Action("forget", copy, pair)
         return Action("delete", copy, pair, reason=reason)
-    if not controls.in_window(entry.item):
-        return None
     flow = controls.flow(origin)
     shape = flow if flow.shapes else None
     if shape is not None:
@@ -129,7 +137,8 @@ def _judge(pair: _Pair, settings: Settings, origin: Side, force: bool = False) -
 
 
 def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozenset[Side]) -> Action | None:
-    changed = {side: _changed(pair.state(side), mapping, side) or pair.state(side).deleted for side in Side}
+    changed = {side: _changed(pair.state(side), mapping, side) or _diverged(pair, mapping, side, complete)
+               for side in Side}  # fmt: skip
     if all(changed.values()):
         return _kept(_plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted), pair, settings)
     if not any(changed.values()):
@@ -152,6 +161,15 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
     if reason := settings.controls.admit(source, state.entry.item):
         return Action("filtered", source, pair, reason=reason)  # the target's own item: never deleted for it
     return Action("write", source.other, pair)
+
+
+def _diverged(pair: _Pair, mapping: Mapping, side: Side, complete: frozenset[Side]) -> bool:
+    """Deleted; or, on a complete listing, holding other content than was synced last although its version is
+    recorded: an edit the controls held back then (filtered, or outside the window), judged again now."""
+    state = pair.state(side)
+    if state.deleted:
+        return True
+    return side in complete and state.entry is not None and content_hash(state.entry.item) != mapping.content_hash
 
 
 def _kept(action: Action | None, pair: _Pair, settings: Settings) -> Action | None:
