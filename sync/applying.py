@@ -142,7 +142,7 @@ class Run:
     def _settle(self, actions: list[Action]) -> None:
         """New versions of the same content, and items gone from both sides: mapping rows only, in one go."""
         self._save([self._recorded(a) for a in actions if a.kind == "record"])
-        self._save([m for a in actions if a.kind == "filtered" and (m := self._filtered(a)) is not None])
+        self._save([m for a in actions if a.kind == "filtered" and (m := self._filtered_record(a)) is not None])
         self.store.remove_many([a.pair.mapping for a in actions if a.kind == "forget"])  # type: ignore[misc]
 
     def _save(self, mappings: list[Mapping]) -> None:
@@ -275,7 +275,10 @@ class Run:
                     mapping.content_hash = content_hash(entry.item)
         return mapping
 
-    def _filtered(self, action: Action) -> Mapping | None:
+    def _filtered(self, action: Action) -> None:
+        self._save([m] if (m := self._filtered_record(action)) is not None else [])
+
+    def _filtered_record(self, action: Action) -> Mapping | None:
         """An item the controls keep from the other side: reported; a mapped one's new version recorded (not its
         content: the other side still holds what was synced last)."""
         pair, side = action.pair, action.target
