@@ -140,9 +140,12 @@ class Run:
             self.apply(action, settings)
 
     def _settle(self, actions: list[Action]) -> None:
-        """New versions of the same content, and items gone from both sides: mapping rows only, in one go."""
+        """New versions of the same content, and items gone from both sides: mapping rows only, in one go (and
+        the items the controls filter out, reported)."""
         self._save([self._recorded(a) for a in actions if a.kind == "record"])
-        self._save([m for a in actions if a.kind == "filtered" and (m := self._filtered_record(a)) is not None])
+        for action in actions:
+            if action.kind == "filtered":
+                self._filtered(action)
         self.store.remove_many([a.pair.mapping for a in actions if a.kind == "forget"])  # type: ignore[misc]
 
     def _save(self, mappings: list[Mapping]) -> None:
@@ -200,6 +203,10 @@ class Run:
         if pair.mapping is None and created:
             # The copy calsync made records the side it came from: only such copies are ever removed by a filter.
             mapping.origin = target.other.value
+        elif mapping.origin == target.value:
+            # An edit of the copy went back to its origin: the item is the copy side's own now too, and no filter
+            # of the origin's flow ever deletes it there.
+            mapping.origin = ""
         mapping.record(target.other, source)
         mapping.record(target, written)
         mapping.uid, mapping.content_hash = source.uid, content_hash(source.item)
@@ -276,19 +283,10 @@ class Run:
         return mapping
 
     def _filtered(self, action: Action) -> None:
-        self._save([m] if (m := self._filtered_record(action)) is not None else [])
-
-    def _filtered_record(self, action: Action) -> Mapping | None:
-        """An item the controls keep from the other side: reported; a mapped one's new version recorded (not its
-        content: the other side still holds what was synced last)."""
-        pair, side = action.pair, action.target
-        entry = pair.state(side).entry
+        """An item the controls keep from the other side: reported, nothing written (see sync.judging)."""
+        entry = action.pair.state(action.target).entry
         assert entry is not None
-        self.report.filtered(side, entry.uid, entry.item.master.summary, action.reason)
-        if pair.mapping is None:
-            return None
-        pair.mapping.record(side, entry)
-        return pair.mapping
+        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
 
     def _record(self, action: Action) -> None:
         self._save([self._recorded(action)])

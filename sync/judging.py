@@ -137,8 +137,7 @@ def _judge(pair: _Pair, settings: Settings, origin: Side, force: bool = False) -
 
 
 def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozenset[Side]) -> Action | None:
-    changed = {side: _changed(pair.state(side), mapping, side) or _diverged(pair, mapping, side, complete)
-               for side in Side}  # fmt: skip
+    changed = {side: _changed(pair.state(side), mapping, side) or pair.state(side).deleted for side in Side}
     if all(changed.values()):
         return _kept(_plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted), pair, settings)
     if not any(changed.values()):
@@ -159,17 +158,11 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
     if mapping.origin == source.value:
         return _judge(pair, settings, source, force=True)
     if reason := settings.controls.admit(source, state.entry.item):
-        return Action("filtered", source, pair, reason=reason)  # the target's own item: never deleted for it
+        # The target's own item: never deleted for it. Its version is not recorded, so that the edit held back
+        # stays visible: a write of the other side's next change meets it (a precondition, then a conflict), and
+        # the next complete listing judges it again (after the controls changed, say) without any hashing.
+        return Action("filtered", source, pair, reason=reason)
     return Action("write", source.other, pair)
-
-
-def _diverged(pair: _Pair, mapping: Mapping, side: Side, complete: frozenset[Side]) -> bool:
-    """Deleted; or, on a complete listing, holding other content than was synced last although its version is
-    recorded: an edit the controls held back then (filtered, or outside the window), judged again now."""
-    state = pair.state(side)
-    if state.deleted:
-        return True
-    return side in complete and state.entry is not None and content_hash(state.entry.item) != mapping.content_hash
 
 
 def _kept(action: Action | None, pair: _Pair, settings: Settings) -> Action | None:

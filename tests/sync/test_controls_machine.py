@@ -125,7 +125,7 @@ class ControlsMachine(RuleBasedStateMachine):
                 if not controls.in_window(item):
                     continue  # left alone
                 if controls.admit(source, item) is not None:
-                    assert uid not in there and mapping is None, f"{uid} of {source} is filtered, yet copied"
+                    assert mapping is None, f"{uid} of {source} is filtered, yet copied"  # (a UID both hold: no)
                     continue
                 assert uid in there and mapping is not None, f"{uid} of {source} has no copy"
                 copy = there[uid]

@@ -127,7 +127,7 @@ def test_the_other_sides_own_item_is_never_deleted_by_a_filter(sides) -> None:  
     assert item(local, "mine@test") == event("mine@test", "Mine")  # not updated either
     assert sorted(line[2] for line in report.of("filtered")) == ["made@test", "mine@test"]
     assert report.of("applied") == [] and len(store.mappings) == 2
-    assert run(local, remote, store, NO_FREE_IN).lines == []  # its version was recorded
+    assert run(local, remote, store, NO_FREE_IN).lines == []  # reported once, not every run
 
 
 def test_deletions_by_a_filter_count_in_the_mass_delete_guard(sides) -> None:  # type: ignore[no-untyped-def]
@@ -286,3 +286,27 @@ def test_kept_copy_keeps_overrides_under_its_new_uid() -> None:
     assert kept.uid != "s@test" and all(o.uid == kept.uid for o in kept.overrides)
     assert kept.overrides[0].summary == "Weekly"  # only the series' title is marked
     assert kept_copy(series("s@test", "Weekly"), "calsync").uid == kept.uid  # a retried run finds it
+
+
+def test_an_edit_held_back_by_a_filter_flows_once_the_filter_is_gone(sides) -> None:  # type: ignore[no-untyped-def]
+    local, remote, store = sides
+    local.user_put(event("i@test", "Plan"))
+    run(local, remote, store, NO_FREE_IN)
+    remote.user_put(free("i@test", "Plan, free now"))
+    assert len(run(local, remote, store, NO_FREE_IN).of("filtered")) == 1
+    assert title(local, "i@test") == "Plan"  # held back, the copy left as the user made it
+    rerun_complete(local, remote, store, DEFAULT)  # the filter is removed: the edit is judged again
+    assert title(local, "i@test") == title(remote, "i@test") == "Plan, free now"
+
+
+def test_a_copy_edited_where_it_was_made_is_no_longer_removed_by_a_filter(sides) -> None:  # type: ignore[no-untyped-def]
+    local, remote, store = sides
+    remote.user_put(event("g@test", "From Google"))
+    run(local, remote, store)
+    assert mapping(store, "g@test").origin == "remote"
+    local.user_put(event("g@test", "With a client added in calsync"))
+    run(local, remote, store)
+    assert mapping(store, "g@test").origin == ""  # both sides' own now
+    remote.user_put(free("g@test", "With a client added in calsync"))
+    run(local, remote, store, NO_FREE_IN)
+    assert title(local, "g@test") == "With a client added in calsync"
