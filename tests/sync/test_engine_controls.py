@@ -310,3 +310,15 @@ def test_a_copy_edited_where_it_was_made_is_no_longer_removed_by_a_filter(sides)
     remote.user_put(free("g@test", "With a client added in calsync"))
     run(local, remote, store, NO_FREE_IN)
     assert title(local, "g@test") == "With a client added in calsync"
+
+
+def test_a_held_back_edit_meets_the_other_sides_next_change_as_a_conflict(sides) -> None:  # type: ignore[no-untyped-def]
+    local, remote, store = sides
+    local.user_put(event("i@test", "Plan"))
+    run(local, remote, store, NO_FREE_IN)
+    remote.user_put(free("i@test", "Plan, free now"))
+    run(local, remote, store, NO_FREE_IN)
+    local.user_put(event("i@test", "Plan 2"))
+    report = run(local, remote, store, NO_FREE_IN, primary=Side.LOCAL)
+    assert len(report.of("conflict")) == 1  # not a silent overwrite of the edit held back
+    assert title(local, "i@test") == title(remote, "i@test") == "Plan 2"
