@@ -8,11 +8,12 @@ PreconditionFailed still rereads that item and decides again.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
-from events.ical import Item
+from events.ical import Component, Item, RawProperty
 
 from .adapter import CalendarSide, Entry
 from .engine import (
@@ -31,6 +32,7 @@ from .engine import (
 from .errors import AuthRevoked, ItemRejected, NotFound, OwnerOnly, PermanentError, PreconditionFailed
 
 BULK_SIZE = 500
+_SETTLED = ("record", "forget", "filtered")  # actions that only touch mapping rows (and the report)
 # What makes a side refuse a whole batch: each item is then tried on its own, to find the one at fault.
 _BATCH_REFUSED = (PreconditionFailed, NotFound, ItemRejected, OwnerOnly, PermanentError)
 
@@ -55,15 +57,18 @@ class Run:
             batched = {"create": self._create_many, "update": self._update_many, "delete": self._delete_many}
             for batch in _batches(group):
                 batched[kind](target, batch, settings)
-        self._settle([a for a in actions if a.kind in ("record", "forget")])
+        self._settle([a for a in actions if a.kind in _SETTLED])
         for action in actions:
-            if not action.bulk and action.kind not in ("record", "forget"):
+            if not action.bulk and action.kind not in _SETTLED:
                 self.apply(action, settings)
 
     def apply(self, action: Action, settings: Settings, attempts: int = 2) -> None:
         handler: Callable[[Action], None] = getattr(self, f"_{action.kind}")
         try:
-            handler(action)
+            if action.kind == "reshape":
+                self._reshape(action, settings)
+            else:
+                handler(action)
         except PreconditionFailed:
             # The target changed after we read it. Read it again and decide again (now a conflict, say).
             if attempts <= 1 or not self._safe_reread(action):
@@ -86,35 +91,35 @@ class Run:
 
     def _create_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
         sources = [a.pair.state(target.other).entry for a in batch]
+        contents = [_content(a, s) for a, s in zip(batch, sources, strict=True)]  # type: ignore[arg-type]
         try:
-            written = self.sides[target].create_many([s.item for s in sources])  # type: ignore[attr-defined, union-attr]
+            written = self.sides[target].create_many(contents)  # type: ignore[attr-defined]
         except _BATCH_REFUSED:
             self._one_by_one(batch, settings)
             return
         self.written.add(target)
-        for action, source, entry in zip(batch, sources, written, strict=True):
+        for action, source, content, entry in zip(batch, sources, contents, written, strict=True):
             assert source is not None
-            action.pair.mapping = Mapping(source.uid, "", "", "", "", content_hash(source.item))
-            action.pair.mapping.record(target.other, source)
-            action.pair.mapping.record(target, entry)
+            self._recorded_write(action, source, entry, content, created=True)
         self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
         for action in batch:
             self.report.applied(target, "created", action.pair.uid, action.pair.title)
 
     def _update_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
         sources = [a.pair.state(target.other).entry for a in batch]
+        contents = [_content(a, s) for a, s in zip(batch, sources, strict=True)]  # type: ignore[arg-type]
         currents = [self._current(a) for a in batch]
         try:
             written = self.sides[target].update_many(  # type: ignore[attr-defined]
-                [(c.id, s.item, c.version) for c, s in zip(currents, sources, strict=True)]  # type: ignore[union-attr]
+                [(c.id, item, c.version) for c, item in zip(currents, contents, strict=True)]
             )
         except _BATCH_REFUSED:
             self._one_by_one(batch, settings)
             return
         self.written.add(target)
-        for action, source, entry in zip(batch, sources, written, strict=True):
+        for action, source, content, entry in zip(batch, sources, contents, written, strict=True):
             assert source is not None and action.pair.mapping is not None
-            self._recorded_write(action, source, entry)
+            self._recorded_write(action, source, entry, content, created=False)
         self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
         for action in batch:
             self._report_write(action, created=False)
@@ -135,8 +140,12 @@ class Run:
             self.apply(action, settings)
 
     def _settle(self, actions: list[Action]) -> None:
-        """New versions of the same content, and items gone from both sides: mapping rows only, in one go."""
+        """New versions of the same content, and items gone from both sides: mapping rows only, in one go (and
+        the items the controls filter out, reported)."""
         self._save([self._recorded(a) for a in actions if a.kind == "record"])
+        for action in actions:
+            if action.kind == "filtered":
+                self._filtered(action)
         self.store.remove_many([a.pair.mapping for a in actions if a.kind == "forget"])  # type: ignore[misc]
 
     def _save(self, mappings: list[Mapping]) -> None:
@@ -181,18 +190,29 @@ class Run:
         pair, target = action.pair, action.target
         source = pair.state(target.other).entry
         assert source is not None
-        written, created = self._put(target, pair, source.item)
+        content = _content(action, source)
+        written, created = self._put(target, pair, content)
         self.written.add(target)
-        self._recorded_write(action, source, written)
+        self._recorded_write(action, source, written, content, created=created)
         self._save([pair.mapping])  # type: ignore[list-item]
         self._report_write(action, created=created)
 
-    def _recorded_write(self, action: Action, source: Entry, written: Entry) -> None:
+    def _recorded_write(self, action: Action, source: Entry, written: Entry, content: Item, created: bool) -> None:
         pair, target = action.pair, action.target
         mapping = pair.mapping or Mapping(source.uid, "", "", "", "", "")
+        if pair.mapping is None and created:
+            # The copy calsync made records the side it came from: only such copies are ever removed by a filter.
+            mapping.origin = target.other.value
+        elif mapping.origin == target.value:
+            # An edit of the copy went back to its origin: the item is the copy side's own now too, and no filter
+            # of the origin's flow ever deletes it there.
+            mapping.origin = ""
         mapping.record(target.other, source)
         mapping.record(target, written)
         mapping.uid, mapping.content_hash = source.uid, content_hash(source.item)
+        mapping.copy_hash = content_hash(content) if action.shape is not None else ""
+        if action.shape is not None:
+            mapping.origin = target.other.value
         pair.mapping = mapping
 
     def _report_write(self, action: Action, created: bool) -> None:
@@ -201,6 +221,7 @@ class Run:
             loser = pair.state(target).entry
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
         self.report.applied(target, "created" if created else "updated", pair.uid, pair.title)
+        self._keep_loser(action)
 
     def _put(self, target: Side, pair: _Pair, item: Item) -> tuple[Entry, bool]:
         """Write `item` to `target`: update what is there, or create after making sure it is not there yet."""
@@ -234,7 +255,10 @@ class Run:
         if action.conflict:
             loser = pair.state(target).entry
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
+        if action.reason:
+            self.report.filtered(target.other, pair.uid, pair.title or pair.mapping.uid, action.reason)
         self.report.applied(target, "deleted", pair.uid, pair.title or pair.mapping.uid)
+        self._keep_loser(action)
 
     def _recorded(self, action: Action) -> Mapping:
         pair = action.pair
@@ -243,13 +267,26 @@ class Run:
             local, remote = pair.local.entry, pair.remote.entry
             assert local is not None and remote is not None
             mapping = Mapping(local.uid, local.id, local.version, remote.id, remote.version, content_hash(local.item))
+            if action.shape is not None:  # one side holds the other's shaped copy: a mirror whose record was lost
+                mapping.origin, mapping.copy_hash = action.target.other.value, "-"
             pair.mapping = mapping
+        copy_side = Side(mapping.origin).other if mapping.copy_hash and mapping.origin else None
         for side in Side:
             entry = pair.state(side).entry
             if entry is not None:
                 mapping.record(side, entry)
-                mapping.content_hash = content_hash(entry.item)  # every entry here holds the synced content
+                # Every entry here holds the synced content (a mirror's copy: the shaped content).
+                if side is copy_side:
+                    mapping.copy_hash = content_hash(entry.item)
+                else:
+                    mapping.content_hash = content_hash(entry.item)
         return mapping
+
+    def _filtered(self, action: Action) -> None:
+        """An item the controls keep from the other side: reported, nothing written (see sync.judging)."""
+        entry = action.pair.state(action.target).entry
+        assert entry is not None
+        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
 
     def _record(self, action: Action) -> None:
         self._save([self._recorded(action)])
@@ -275,6 +312,34 @@ class Run:
         )
         self._write(Action("write", changed, pair, conflict=message))
 
+    def _reshape(self, action: Action, settings: Settings) -> None:
+        """A mirror's copy was changed or deleted while its source was not: read the source and judge again
+        (the copy is put back as the source's shape, or removed if the source is now filtered out)."""
+        pair, copy = action.pair, action.target
+        assert pair.mapping is not None
+        origin = copy.other
+        entry = self.sides[origin].get(pair.mapping.id(origin))
+        if entry is None:
+            return  # deleted since: the next run hears of it
+        pair.state(origin).entry = entry
+        replanned = plan(pair, settings, complete=frozenset({origin}))
+        if replanned is not None and replanned.kind != "reshape":
+            self.apply(replanned, settings)
+
+    def _keep_loser(self, action: Action) -> None:
+        """Keep both: the conflict's losing version becomes a new item in calsync, which the run's echo passes
+        carry to the other side. Its UID derives from the original's and the version's, so a retried run finds it
+        rather than making it twice."""
+        if action.keep is None:
+            return
+        kept = kept_copy(action.keep, side_name(action.target))
+        side = self.sides[Side.LOCAL]
+        if side.find(kept.uid) is None:
+            side.create(kept)
+            self.written.add(Side.LOCAL)
+            self.report.applied(Side.LOCAL, "created", kept.uid, kept.master.summary)
+        action.keep = None
+
     def _put_back(self, action: Action, reason: str) -> None:
         """The target keeps a version only someone else may change (a meeting's owner): the one place a sync
         refuses an edit for that. The target's version is written back over the edit, and the log says why."""
@@ -288,6 +353,24 @@ class Run:
         state.entry, state.deleted = current, False
         message = f"{reason} Its version in {side_name(kept)} was put back in {side_name(kept.other)}."
         self._write(Action("write", kept.other, pair, conflict=message))
+
+
+def _content(action: Action, source: Entry) -> Item:
+    """What a write puts on its target: the source's item, or the flow's shape of it for a mirror."""
+    return action.shape.shape(source.item) if action.shape is not None else source.item
+
+
+def kept_copy(item: Item, loser: str) -> Item:
+    """The losing version of a conflict as a new item: a fresh UID, its title marked, and the original's UID in
+    X-CALSYNC-CONFLICT-OF."""
+    uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"calsync-conflict:{item.uid}:{content_hash(item)}"))
+    mark: RawProperty = ("X-CALSYNC-CONFLICT-OF", (), item.uid)
+
+    def marked(component: Component, title: bool) -> Component:
+        summary = f"{component.summary} (conflicting copy from {loser})" if title else component.summary
+        return replace(component, uid=uid, summary=summary, extra_properties=(*component.extra_properties, mark))
+
+    return Item(master=marked(item.master, True), overrides=tuple(marked(o, False) for o in item.overrides))
 
 
 def _batchable(actions: list[Action], run: Run) -> dict[tuple[str, Side], list[Action]]:

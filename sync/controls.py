@@ -175,6 +175,16 @@ class Controls:
     personal: bool = False
     owner: Owner = Owner()
 
+    @property
+    def default(self) -> bool:
+        """Everything copied both ways, no window, the primary wins: the engine plans as it always did."""
+        return (
+            self.into_calsync == Flow()
+            and self.out_of_calsync == Flow()
+            and not self.window.bounded
+            and self.conflicts is Conflicts.PRIMARY
+        )
+
     def flow(self, source: str) -> Flow:
         """The flow that copies items whose source is `source` ("calsync" or "remote")."""
         return self.out_of_calsync if source == "calsync" else self.into_calsync
@@ -280,12 +290,13 @@ def _outside_hours(master: Component, owner: Owner) -> bool:
 # --- the shapes -------------------------------------------------------------------------------------------
 
 
+# What a shaped copy keeps of each component.
+_TRAVELS = ("kind", "uid", "recurrence_id", "start", "end", "end_as_duration", "due", "status", "transparency",
+            "busy_status", "rrule", "rdates", "exdates")  # fmt: skip
+
+
 def _shaped(component: Component, copy: Copy) -> Component:
     """The component as `copy` lets it travel: its time, recurrence and free/busy always; its title for TITLE."""
-    kept = {
-        name: getattr(component, name)
-        for name in ("kind", "uid", "recurrence_id", "start", "end", "end_as_duration", "due", "status",
-                     "transparency", "busy_status", "rrule", "rdates", "exdates")  # fmt: skip
-    }
+    kept = {name: getattr(component, name) for name in _TRAVELS}
     summary = component.summary if copy is Copy.TITLE else BUSY_TITLE
     return replace(Component(), **kept, summary=summary)

@@ -26,12 +26,13 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from events.ical import Item
 
 from .adapter import CalendarSide, Entry
-from .controls import Controls
+from .controls import Controls, Flow
 
 
 class Direction(StrEnum):
@@ -140,6 +141,11 @@ class Settings:
     # What is copied each way, the sync window and how conflicts end (sync.controls); the default copies all.
     controls: Controls = field(default_factory=Controls)
 
+    @cached_property
+    def controlled(self) -> bool:
+        """The controls change what is copied (else the engine plans exactly as it did before them)."""
+        return not self.controls.default
+
 
 def content_hash(item: Item) -> str:
     """Same content, same hash: used to recognise echoes and convergent edits."""
@@ -212,11 +218,16 @@ def source_of(action: Action) -> str:
 class Action:
     """One step: copy `source`'s content to `target`, delete on `target`, or just record versions."""
 
-    kind: str  # "write", "delete", "record", "forget", "restore"
+    kind: str  # "write", "delete", "record", "forget", "restore", "reshape", "filtered"
     target: Side
     pair: _Pair
     conflict: str = ""
     bulk: bool = False  # carried out with others in one create_many
+    # The flow a write goes through when the copy is a mirror (sync.controls): what is written is its shape of
+    # the source, and the mapping records the copy's hash apart. None: the source's content as it is.
+    shape: Flow | None = None
+    reason: str = ""  # why the controls filter the item out ("filtered"; "delete" of a copy they now filter)
+    keep: Item | None = None  # the losing version of a conflict, kept as a new item in calsync (keep both)
 
 
 def _flows(settings: Settings, side: Side) -> bool:
@@ -245,7 +256,14 @@ def _changed(state: _State, mapping: Mapping, side: Side) -> bool:
     return entry is not None and _touched(state, mapping, side) and content_hash(entry.item) != mapping.content_hash
 
 
-def plan(pair: _Pair, settings: Settings) -> Action | None:
+def plan(pair: _Pair, settings: Settings, complete: frozenset[Side] = frozenset()) -> Action | None:
+    """The action for one pair. `complete`: the sides whose complete listing this pass reads (the controls then
+    judge again the pairs that did not change)."""
+    if settings.controlled or (pair.mapping is not None and pair.mapping.copy_hash):
+        # (A mirror left from controls since reset is judged there too: it becomes a plain pair again.)
+        from .judging import plan_controlled
+
+        return plan_controlled(pair, settings, complete)
     mapping = pair.mapping
     if mapping is None:
         return _plan_new(pair, settings)

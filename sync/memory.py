@@ -232,5 +232,8 @@ class ListReport:
     def note(self, message: str) -> None:
         self.lines.append(("note", message))
 
+    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
+        self.lines.append(("filtered", side.value, uid, reason))
+
     def of(self, kind: str) -> list[tuple[str, ...]]:
         return [line for line in self.lines if line[0] == kind]

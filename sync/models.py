@@ -104,6 +104,9 @@ class SyncRun(models.Model):
             ]
             if done:
                 parts.append(f"{' and '.join(done)} {where}")
+        for side, source in (("calsync", "from calsync"), ("remote", "from the other calendar")):
+            if n := self.count(side, "filtered"):
+                parts.append(f"{n} filtered {source}")
         return "; ".join(parts) or "no changes"
 
     @property

@@ -172,9 +172,12 @@ class _Pass:
     handled: set[object] = field(default_factory=set)  # mappings this pass settled (their pk)
     gone: Counter[Side] = field(default_factory=Counter)
     deferred: list[Action] = field(default_factory=list)  # deletions, applied after the mass-delete guard
+    complete: frozenset[Side] = frozenset()
 
     def __post_init__(self) -> None:
         self.listed = {side: set() for side in Side if self.changes[side].complete}
+        # The sides listed whole: under the controls, pairs that did not change are judged again against them.
+        self.complete = frozenset(self.listed)
 
     @property
     def store(self) -> StatusStore:
@@ -294,8 +297,10 @@ class _Pass:
             if pair.mapping is not None:
                 self.handled.add(pair.mapping.pk)
                 self.gone.update(side for side in Side if pair.state(side).deleted)
-            action = plan(pair, self.settings)
+            action = plan(pair, self.settings, self.complete)
             if action is not None and action.kind in ("delete", "forget"):
+                if action.reason:  # a copy the controls now filter out: weighed by the guard like any deletion
+                    self.gone[action.target.other] += 1
                 self.deferred.append(action)
             elif action is not None:
                 actions.append(action)
@@ -331,7 +336,7 @@ class _Pass:
             self._mark_gone(page)
             for pair in page:
                 self.gone.update(side for side in Side if pair.state(side).deleted)
-                if (action := plan(pair, self.settings)) is not None:
+                if (action := plan(pair, self.settings, self.complete)) is not None:
                     actions.append(action)
         self._check_mass_delete()
         self.run.apply_all(actions, self.settings)

@@ -238,6 +238,12 @@ class RunReport:
     def note(self, message: str) -> None:
         self._log("note", message)
 
+    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
+        """An item the controls keep from the other side: counted per side and logged, neither an error nor an
+        unsynced item."""
+        self.counts[(side.value, "filtered")] += 1
+        self._log("filtered", f"“{title or uid}” was not copied: {reason}", uid, title)
+
     def count_json(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         for (target, action), n in self.counts.items():
