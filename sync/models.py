@@ -110,11 +110,6 @@ class SyncRun(models.Model):
         return "; ".join(parts) or "no changes"
 
     @property
-    def filtered(self) -> int:
-        """Items the sync controls kept from the other side this run (RunReport.filtered counts them per side)."""
-        return sum(self.count(target, "filtered") for target in ("calsync", "remote"))
-
-    @property
     def finished(self) -> bool:
         return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
 
