@@ -17,7 +17,7 @@ from integrations.selectors import also_synced_with, controls_owner, removals_pr
 from integrations.services import integration_controls_update, integration_update_settings
 from scheduling.models import PersonalScheduling
 from sync import services as sync_services
-from sync.controls import PERSONAL_FLOW, Controls, Copy, Flow, Window
+from sync.controls import PERSONAL_FLOW, Controls, Copy, Flow, Owner, Window
 from sync.models import SyncLogEntry, SyncMapping, SyncRun
 from tests.factories import CalendarFactory
 from tests.sync.items import event
@@ -80,6 +80,34 @@ def test_the_form_says_what_is_wrong(member, calendar, values, field, message) -
     form = ControlsForm(post_data(**values), integration=make(member, calendar))
     assert not form.is_valid()
     assert message in " ".join(form.errors[field])
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2201-01-01", "9999-12-31"])
+def test_the_form_refuses_days_outside_the_years_it_takes(member_client, member, calendar, day) -> None:
+    """Far-off days answer with a message, not a 500 (the removal preview judged them against events)."""
+    integration = make(member, calendar)
+    events.item_save(calendar=calendar, item=event("lunch@x", "Lunch"))
+    mapped(integration, "lunch@x", "calsync")
+    url = reverse("integrations:controls", args=[integration.pk])
+    for field in ("out_not_before", "out_not_after", "into_not_before", "into_not_after", "window_start"):
+        values = {field: day, "window_from": "date" if field == "window_start" else "all"}
+        page = member_client.post(url, post_data(**values))
+        assert page.status_code == 200
+        assert page.content.decode().count("Enter a day between the years 1900 and 2200.") == 1
+    integration.refresh_from_db()
+    assert integration.controls == {}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_filters_on_the_first_and_last_days_of_the_calendar_do_not_overflow(zone) -> None:
+    """Stored controls (or a form that let them through) with the calendar's first or last day: every item is
+    judged, none raises."""
+    owner = Owner(zone=zone)
+    item = event("a@x", "Lunch")
+    assert Flow(not_before=date.min).admit(item, owner) is None
+    assert Flow(not_after=date.max).admit(item, owner) is None
+    assert Flow(not_before=date.max).admit(item, owner) == "Filtered: before the start date."
+    assert Flow(not_after=date.min).admit(item, owner) == "Filtered: after the end date."
 
 
 def test_only_the_directions_the_integration_copies_are_shown_and_the_other_is_kept(member, calendar) -> None:
