@@ -268,6 +268,30 @@ def test_saving_filters_that_remove_copies_asks_for_confirmation(member_client, 
     assert Controls.from_json(integration.controls).out_of_calsync.keywords == ("lunch",)
 
 
+def test_filters_that_read_what_shaped_copies_lack_count_every_copy_as_up_to(member_client, member, calendar) -> None:
+    """Copies into calsync made busy-only hold no title, description or attendees: a keyword or declined filter
+    cannot be judged on them, yet the engine (reading the source) would remove some. Each may go: all are
+    counted, as "up to", and the user confirms."""
+    busy = Controls(into_calsync=Flow(copy=Copy.BUSY))
+    integration = make(member, calendar, controls=busy.to_json())
+    for uid in ("lunch@x", "planning@x"):
+        events.item_save(calendar=calendar, item=busy.into_calsync.shape(event(uid, "Lunch")))
+        mapped(integration, uid, "remote")
+    owner = controls_owner(integration)
+    for added in (Flow(copy=Copy.BUSY, keywords=("lunch",)), Flow(copy=Copy.BUSY, skip_declined=True)):
+        [removal] = removals_preview(integration=integration, controls=Controls(into_calsync=added, owner=owner))
+        assert (removal.side, removal.count) == ("calsync", 2)
+        assert removal.text.startswith("This may remove up to 2 events calsync copied into calsync")
+    # Filters the shaped copy answers (its time, free/busy) are counted exactly.
+    assert removals_preview(integration=integration, controls=Controls(
+        into_calsync=Flow(copy=Copy.BUSY, skip_free=True), owner=owner)) == []  # fmt: skip
+    url = reverse("integrations:controls", args=[integration.pk])
+    page = member_client.post(url, post_data(into_copy="busy", into_keywords="lunch"))
+    assert page.status_code == 200 and "Tick the box to confirm" in page.content.decode()
+    integration.refresh_from_db()
+    assert Controls.from_json(integration.controls) == busy
+
+
 def test_the_controls_page_is_the_owners_only(client, outsider, member, calendar) -> None:
     integration = make(member, calendar)
     client.force_login(outsider)
