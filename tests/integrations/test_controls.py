@@ -195,6 +195,33 @@ def test_a_fixed_window_keeps_its_cursors_unless_the_controls_changed(member, ca
     assert sync_services.COMPARE_ALL not in integration.config
 
 
+def test_saving_controls_keeps_config_keys_written_meanwhile(member, calendar) -> None:
+    """The page's integration was read before a run wrote its own keys (a colour agreed, a push channel): saving
+    the controls adds its key to what is stored now, not to what the page read."""
+    integration = make(member, calendar, config={"account": "ann@x"})
+    Integration.objects.filter(pk=integration.pk).update(config={"account": "ann@x", "color": "#112233"})
+    assert integration_controls_update(integration=integration, controls=Controls(personal=True))
+    integration.refresh_from_db()
+    assert integration.config == {"account": "ann@x", "color": "#112233", sync_services.COMPARE_ALL: True}
+
+
+def test_a_run_compares_everything_with_the_controls_saved_since_it_was_read(member, calendar) -> None:
+    """A run read its integration, then the user saved new controls (marking the next run to compare everything)
+    and a colour was agreed: the run compares everything under the new controls and drops no key."""
+    old = Controls(window=Window(days_ahead=30)).to_json()
+    run_view = make(member, calendar, controls=old)
+    Integration.objects.filter(pk=run_view.pk).update(lock_token="t")
+    new = Controls(window=Window(days_ahead=30), into_calsync=Flow(skip_free=True))
+    assert integration_controls_update(integration=Integration.objects.get(pk=run_view.pk), controls=new)
+    stored = Integration.objects.get(pk=run_view.pk)
+    Integration.objects.filter(pk=run_view.pk).update(config={**stored.config, "color": "#112233"})
+    sync_services._compare_all_when_due(run_view, "t")
+    assert Controls.from_json(run_view.controls) == new  # what the engine is handed next
+    run_view.refresh_from_db()
+    assert run_view.config["color"] == "#112233" and sync_services.COMPARED_ALL_AT in run_view.config
+    assert sync_services.COMPARE_ALL not in run_view.config and run_view.remote_cursor == ""
+
+
 def test_the_engine_gets_the_controls_with_the_owners_addresses_and_hours(member, calendar, admin_user) -> None:
     PersonalScheduling.objects.create(tenant=member.tenant, user=member, working_hours={"0": ["08:00", "12:00"]})
     stored = Controls(into_calsync=Flow(skip_declined=True, working_hours_only=True))
