@@ -39,9 +39,10 @@ FIRST_YEAR, LAST_YEAR = 1900, 2200  # the days the date fields take (a day near 
 
 def directions_of(integration: Integration) -> list[str]:
     """The prefixes of the directions the integration copies: both, or only the one it is set to."""
-    if integration.direction == Integration.Direction.TO_CALSYNC or integration.remote_read_only:
+    direction = integration.effective_direction
+    if direction == Integration.Direction.TO_CALSYNC:
         return ["into"]
-    if integration.direction == Integration.Direction.FROM_CALSYNC:
+    if direction == Integration.Direction.FROM_CALSYNC:
         return ["out"]
     return ["into", "out"]
 

@@ -123,6 +123,18 @@ class Integration(models.Model):
         self.credentials_encrypted = crypto.encrypt(values) if values else ""
 
     @property
+    def effective_direction(self) -> str:
+        """The direction the integration syncs in: a calendar calsync may only read is never written, so it syncs
+        into calsync only, whatever direction is stored."""
+        return self.Direction.TO_CALSYNC if self.remote_read_only else self.Direction(self.direction)
+
+    @staticmethod
+    def syncing(calendar_id: int) -> Q:
+        """The integrations that sync a calsync calendar: its own, and calsync-to-calsync pairings whose other
+        end it is."""
+        return Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id))
+
+    @property
     def notification_address(self) -> str:
         return self.error_email or self.user.email
 

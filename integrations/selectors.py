@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 
-from django.db.models import Q
-
 from accounts.models import User
 from events.convert import item_from_event
 from events.models import Event
@@ -17,7 +15,6 @@ from sync.engine import Side
 from sync.models import SyncMapping
 
 from .models import Integration
-from .providers import Provider
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ def removals_preview(*, integration: Integration, controls: Controls) -> list[Re
     before = Controls.from_json(integration.controls, owner=controls.owner)
     blind = _reads_what_shaping_drops(before.into_calsync, controls.into_calsync)
     counts = {Side.LOCAL.value: 0, Side.REMOTE.value: 0}
-    origins = [o for o, directions in _SOURCE_DIRECTIONS.items() if integration.direction in directions]
+    origins = [o for o, directions in _SOURCE_DIRECTIONS.items() if integration.effective_direction in directions]
     mappings = SyncMapping.objects.filter(integration=integration, origin__in=origins).values_list("uid", "origin")
     for chunk in _chunks(mappings.iterator(chunk_size=_CHUNK)):
         events = Event.objects.filter(
@@ -147,8 +144,8 @@ def integration_label(integration: Integration) -> str:
 
 def calendar_integrations(*, calendar_id: int, user: User) -> list[Integration]:
     """The user's integrations that sync this calsync calendar (either end of a calsync-to-calsync pairing)."""
-    pairs = Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id))
-    return list(Integration.objects.filter(pairs, user=user, tenant_id=user.tenant_id).order_by("created_at", "pk"))
+    pairing = Integration.syncing(calendar_id)
+    return list(Integration.objects.filter(pairing, user=user, tenant_id=user.tenant_id).order_by("created_at", "pk"))
 
 
 def also_synced_with(integration: Integration) -> str:

@@ -67,8 +67,7 @@ def integration_create(
         remote_read_only=remote_read_only,
         **{"error_email": user.email, **{k: v for k, v in sync_settings.items() if k in SETTINGS_FIELDS}},
     )
-    if remote_read_only:
-        integration.direction = Integration.Direction.TO_CALSYNC
+    integration.direction = integration.effective_direction  # stored as it syncs
     integration.set_credentials(credentials or {})
     with transaction.atomic():
         integration.save()
@@ -110,8 +109,7 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     for field in SETTINGS_FIELDS:
         if field in values:
             setattr(integration, field, values[field])
-    if integration.remote_read_only:  # calsync may not write there: nothing ever goes out
-        integration.direction = Integration.Direction.TO_CALSYNC
+    integration.direction = integration.effective_direction  # stored as it syncs
     fields = list(SETTINGS_FIELDS)
     if calendar_changed:
         integration.local_cursor = integration.remote_cursor = ""

@@ -23,7 +23,6 @@ from calsync.queue import SYNC_MANUAL, SYNC_POLLED, SYNC_PUSH, UNREACHABLE, publ
 from events.services import changes_unannounced
 from integrations import registry
 from integrations.models import Integration
-from integrations.providers import Provider
 
 from . import engine, liveness, notify
 from .controls import Controls, Window
@@ -142,10 +141,8 @@ def _release(integration: Integration, token: str) -> None:
 def _engine_settings(integration: Integration) -> engine.Settings:
     from integrations.selectors import integration_controls
 
-    # A calendar calsync may only read is never written, whatever the stored direction says.
-    direction = Integration.Direction.TO_CALSYNC if integration.remote_read_only else integration.direction
     return engine.Settings(
-        direction=engine.Direction(direction),
+        direction=engine.Direction(integration.effective_direction),
         primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
         mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
         controls=integration_controls(integration),
@@ -284,7 +281,7 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         integration.calendar,
         keep_hidden=getattr(remote, "may_drop_hidden_fields", False),
         origin=integration.provider,
-        carry_back=integration.direction != Integration.Direction.TO_CALSYNC and not integration.remote_read_only,
+        carry_back=integration.effective_direction != Integration.Direction.TO_CALSYNC,
     )
     _compare_all_when_due(integration, token)
     store, rules = DbStatusStore(integration, token), _engine_settings(integration)
@@ -302,7 +299,7 @@ def sync_soon(*, calendar_id: int) -> int:
     now = timezone.now()
     return (
         Integration.objects.filter(
-            Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id)),
+            Integration.syncing(calendar_id),
             sync_enabled=True,
             automatic=True,
             next_sync_at__gt=now,
