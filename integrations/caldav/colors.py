@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
-
 from events import services as event_services
 from events.models import Calendar
 from integrations.models import Integration
@@ -48,9 +46,4 @@ def color_push(*, integration: Integration, client: CalDAVClient) -> None:
 
 
 def _agreed(integration: Integration, color: str) -> None:
-    """Store the colour in the config as it is now (row locked): keys written since the run read the integration
-    (the compare-all mark of controls saved meanwhile) are kept."""
-    with transaction.atomic():
-        stored = Integration.objects.select_for_update().values_list("config", flat=True).get(pk=integration.pk)
-        integration.config = {**stored, "color": color}
-        Integration.objects.filter(pk=integration.pk).update(config=integration.config)
+    integration.config_merge({"color": color})
