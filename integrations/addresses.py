@@ -25,15 +25,22 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
 
 
-def server_address(text: str, *, allow_http: bool, example: str) -> SplitResult:
-    """The address as a URL (no scheme means HTTPS); ValueError with a message for the form otherwise."""
+def server_address(
+    text: str, *, allow_http: bool, example: str, what: str = "server", userinfo: bool = False
+) -> SplitResult:
+    """The address as a URL (no scheme means HTTPS); ValueError with a message for the form otherwise. A username
+    and password in it are refused unless `userinfo` (a feed's address may carry them)."""
     text = text.strip()
     if "://" not in text:
         text = f"https://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"Enter the server address, e.g. {example}")
-    if parts.username or parts.password:
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != -1
+    except ValueError:  # an unclosed [IPv6 literal, a port that is no number or out of range
+        usable = False
+    if not usable or any(c.isspace() for c in parts.netloc):
+        raise ValueError(f"Enter the {what} address, e.g. {example}")
+    if (parts.username or parts.password) and not userinfo:
         raise ValueError("Leave the username and password out of the address; enter them in their own fields.")
     if parts.scheme == "http" and not allow_http:
         raise ValueError("Use an https:// address: over http the password would travel unencrypted.")

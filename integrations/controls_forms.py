@@ -34,20 +34,28 @@ SKIPS = (  # Flow attribute, label
 )
 WINDOW_CHOICES = [("all", "All events"), ("date", "From a date"), ("now", "From now on")]
 MAX_DAYS_AHEAD = 3650
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # the days the date fields take (a day near year 1 or 9999 is a typo)
 
 
 def directions_of(integration: Integration) -> list[str]:
     """The prefixes of the directions the integration copies: both, or only the one it is set to."""
-    if integration.direction == Integration.Direction.TO_CALSYNC or integration.remote_read_only:
+    direction = integration.effective_direction
+    if direction == Integration.Direction.TO_CALSYNC:
         return ["into"]
-    if integration.direction == Integration.Direction.FROM_CALSYNC:
+    if direction == Integration.Direction.FROM_CALSYNC:
         return ["out"]
     return ["into", "out"]
 
 
+def _sensible_year(day: date) -> None:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise forms.ValidationError(f"Enter a day between the years {FIRST_YEAR} and {LAST_YEAR}.")
+
+
 def _date_field(label: str, help_text: str) -> forms.DateField:
-    return forms.DateField(required=False, label=label, help_text=help_text,
-                           widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
+    return forms.DateField(required=False, label=label, help_text=help_text, validators=[_sensible_year],
+                           widget=forms.DateInput(attrs={"type": "date", "min": f"{FIRST_YEAR}-01-01",
+                                                         "max": f"{LAST_YEAR}-12-31"}))  # fmt: skip
 
 
 def _flow_fields(prefix: str) -> dict[str, forms.Field]:

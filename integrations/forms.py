@@ -52,7 +52,7 @@ class SettingsForm(forms.Form):
     def initial_for(integration: Integration) -> dict[str, Any]:
         return {
             "sync_enabled": integration.sync_enabled,
-            "direction": integration.direction,
+            "direction": integration.effective_direction,
             "primary": integration.primary,
             "automatic": "true" if integration.automatic else "false",
             "error_email": integration.error_email,
@@ -142,13 +142,6 @@ class ChooseCalendarForm(SettingsForm):
         if chosen not in self.usable:
             raise forms.ValidationError("You cannot sync with this calendar; choose one that holds events.")
         return chosen
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        chosen = data.get("remote")
-        if chosen is not None and not chosen.writable:  # calsync may not write there: into calsync only
-            data["direction"] = Integration.Direction.TO_CALSYNC
-        return data
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

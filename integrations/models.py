@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -123,6 +123,26 @@ class Integration(models.Model):
 
     def set_credentials(self, values: dict[str, Any]) -> None:
         self.credentials_encrypted = crypto.encrypt(values) if values else ""
+
+    @property
+    def effective_direction(self) -> str:
+        """The direction the integration syncs in: a calendar calsync may only read is never written, so it syncs
+        into calsync only, whatever direction is stored."""
+        return self.Direction.TO_CALSYNC if self.remote_read_only else self.Direction(self.direction)
+
+    @staticmethod
+    def syncing(calendar_id: int) -> Q:
+        """The integrations that sync a calsync calendar: its own, and calsync-to-calsync pairings whose other
+        end it is."""
+        return Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id))
+
+    def config_merge(self, values: dict[str, Any], **fields: Any) -> None:
+        """Add `values` to the config as stored now (row locked), writing `fields` with it: keys others wrote
+        since this instance was read (a run's colour, the compare-all mark of controls saved) are kept."""
+        with transaction.atomic():
+            stored = Integration.objects.select_for_update().values_list("config", flat=True).get(pk=self.pk)
+            self.config = {**stored, **values}
+            Integration.objects.filter(pk=self.pk).update(config=self.config, **fields)
 
     @property
     def notification_address(self) -> str:

@@ -6,18 +6,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 
-from django.db.models import Q
-
 from accounts.models import User
 from events.convert import item_from_event
 from events.models import Event
 from scheduling.selectors import personal_for, policy_for, weekly_hours
-from sync.controls import Controls, Owner
+from sync.controls import Controls, Flow, Owner
 from sync.engine import Side
 from sync.models import SyncMapping
 
 from .models import Integration
-from .providers import Provider
 
 
 @dataclass(frozen=True)
@@ -78,10 +75,15 @@ class Removal:
     side: str  # sync.engine.Side value of the side the copies are in
     where: str  # that side, as the user calls it
     count: int
+    # The copies lack what the new filters read (they were shaped): each may go, and `count` is all of them.
+    at_most: bool = False
 
     @property
     def text(self) -> str:
         events = "1 event" if self.count == 1 else f"{self.count} events"
+        if self.at_most:
+            return (f"This may remove up to {events} calsync copied into {self.where} (calsync keeps only part of "
+                    "each copy, so it cannot tell which). Nothing you created there is touched.")  # fmt: skip
         return f"This removes {events} calsync copied into {self.where}. Nothing you created there is touched."
 
 
@@ -97,10 +99,13 @@ def removals_preview(*, integration: Integration, controls: Controls) -> list[Re
 
     Only mappings whose origin says calsync made the copy count ("" = the item was on both sides already: never
     removed). The item judged is calsync's own: the source for copies out of calsync, the copy for copies into it.
+    A copy into calsync that the stored flow shaped lacks what some filters read (title, description, attendees):
+    when new ones of those are chosen, every such copy the stored controls keep is counted, "up to".
     """
     before = Controls.from_json(integration.controls, owner=controls.owner)
+    blind = _reads_what_shaping_drops(before.into_calsync, controls.into_calsync)
     counts = {Side.LOCAL.value: 0, Side.REMOTE.value: 0}
-    origins = [o for o, directions in _SOURCE_DIRECTIONS.items() if integration.direction in directions]
+    origins = [o for o, directions in _SOURCE_DIRECTIONS.items() if integration.effective_direction in directions]
     mappings = SyncMapping.objects.filter(integration=integration, origin__in=origins).values_list("uid", "origin")
     for chunk in _chunks(mappings.iterator(chunk_size=_CHUNK)):
         events = Event.objects.filter(
@@ -109,10 +114,21 @@ def removals_preview(*, integration: Integration, controls: Controls) -> list[Re
         items = {event.uid: item_from_event(event) for event in events}
         for uid, origin in chunk:
             item = items.get(uid)
-            if item is not None and controls.admit(origin, item) and not before.admit(origin, item):
+            if item is None or before.admit(origin, item):
+                continue
+            if controls.admit(origin, item) or (blind and origin == Side.REMOTE.value):
                 counts[Side(origin).other.value] += 1
     where = {Side.LOCAL.value: "calsync", Side.REMOTE.value: integration.get_provider_display()}
-    return [Removal(side, where[side], n) for side, n in counts.items() if n]
+    return [Removal(side, where[side], n, at_most=blind and side == Side.LOCAL.value)
+            for side, n in counts.items() if n]  # fmt: skip
+
+
+def _reads_what_shaping_drops(before: Flow, after: Flow) -> bool:
+    """Does `after` filter on what copies shaped by `before` lack (new keywords, declined or "maybe" answers)?"""
+    if not before.shapes:
+        return False
+    words = {k.casefold() for k in after.keywords} - {k.casefold() for k in before.keywords}
+    return bool(words) or any(getattr(after, n) and not getattr(before, n) for n in ("skip_declined", "skip_tentative"))
 
 
 def _chunks(rows: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
@@ -128,8 +144,8 @@ def integration_label(integration: Integration) -> str:
 
 def calendar_integrations(*, calendar_id: int, user: User) -> list[Integration]:
     """The user's integrations that sync this calsync calendar (either end of a calsync-to-calsync pairing)."""
-    pairs = Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id))
-    return list(Integration.objects.filter(pairs, user=user, tenant_id=user.tenant_id).order_by("created_at", "pk"))
+    pairing = Integration.syncing(calendar_id)
+    return list(Integration.objects.filter(pairing, user=user, tenant_id=user.tenant_id).order_by("created_at", "pk"))
 
 
 def also_synced_with(integration: Integration) -> str:

@@ -67,8 +67,7 @@ def integration_create(
         remote_read_only=remote_read_only,
         **{"error_email": user.email, **{k: v for k, v in sync_settings.items() if k in SETTINGS_FIELDS}},
     )
-    if remote_read_only:
-        integration.direction = Integration.Direction.TO_CALSYNC
+    integration.direction = integration.effective_direction  # stored as it syncs
     integration.set_credentials(credentials or {})
     with transaction.atomic():
         integration.save()
@@ -110,8 +109,7 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     for field in SETTINGS_FIELDS:
         if field in values:
             setattr(integration, field, values[field])
-    if integration.remote_read_only:  # calsync may not write there: nothing ever goes out
-        integration.direction = Integration.Direction.TO_CALSYNC
+    integration.direction = integration.effective_direction  # stored as it syncs
     fields = list(SETTINGS_FIELDS)
     if calendar_changed:
         integration.local_cursor = integration.remote_cursor = ""
@@ -133,14 +131,16 @@ def integration_controls_update(*, integration: Integration, controls: Controls)
     items a filter now lets through, or keeps out, are seen) and starts at once. Returns whether they changed.
 
     A run going on now would save its cursors over the cleared ones: it is also marked to compare everything at
-    its next start (sync.services clears the cursors under the lock then)."""
+    its next start (sync.services clears the cursors under the lock then). The mark is added to the config stored
+    now (row locked), so keys a run wrote since the page read the integration are kept."""
     values = controls.to_json()
-    if values == Controls.from_json(integration.controls).to_json():
-        return False
-    integration.controls = values
-    integration.local_cursor = integration.remote_cursor = ""
-    integration.config = {**integration.config, COMPARE_ALL: True}
     with transaction.atomic():
+        stored = Integration.objects.select_for_update().values("controls", "config").get(pk=integration.pk)
+        if values == Controls.from_json(stored["controls"]).to_json():
+            return False
+        integration.controls = values
+        integration.local_cursor = integration.remote_cursor = ""
+        integration.config = {**stored["config"], COMPARE_ALL: True}
         integration.save(update_fields=["controls", "local_cursor", "remote_cursor", "config"])
         if integration.sync_enabled:
             sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MINYEAR, UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -256,8 +256,16 @@ def _matches(master: Component, keywords: tuple[str, ...]) -> bool:
     return any(k.strip().casefold() in text for k in keywords if k.strip())
 
 
+_EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
 def _midnight(day: date, owner: Owner) -> datetime:
-    return datetime.combine(day, time(), ZoneInfo(owner.zone)).astimezone(UTC)
+    """The day's start on the owner's clock, in UTC; the calendar's first and last days saturate at its ends
+    (their midnight may lie outside what datetime holds once moved to UTC)."""
+    try:
+        return datetime.combine(day, time(), ZoneInfo(owner.zone)).astimezone(UTC)
+    except OverflowError:
+        return _EARLIEST if day.year == MINYEAR else _LATEST
 
 
 def _ends_before(item: Item, day: date, owner: Owner) -> bool:
@@ -271,7 +279,8 @@ def _starts_after(item: Item, day: date, owner: Owner) -> bool:
     from events.convert import item_span
 
     first, _ = item_span(item)
-    return first is not None and first >= _midnight(day + timedelta(days=1), owner)
+    following = _LATEST if day == date.max else _midnight(day + timedelta(days=1), owner)
+    return first is not None and first >= following
 
 
 def _outside_hours(master: Component, owner: Owner) -> bool:

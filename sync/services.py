@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -25,7 +26,7 @@ from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import engine, liveness, notify, polling
-from .controls import Controls
+from .controls import Controls, Window
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
 from .models import SyncRun
@@ -141,10 +142,8 @@ def _release(integration: Integration, token: str) -> None:
 def _engine_settings(integration: Integration) -> engine.Settings:
     from integrations.selectors import integration_controls
 
-    # A calendar calsync may only read is never written, whatever the stored direction says.
-    direction = Integration.Direction.TO_CALSYNC if integration.remote_read_only else integration.direction
     return engine.Settings(
-        direction=engine.Direction(direction),
+        direction=engine.Direction(integration.effective_direction),
         primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
         mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
         controls=integration_controls(integration),
@@ -154,22 +153,35 @@ def _engine_settings(integration: Integration) -> engine.Settings:
 def _compare_all_when_due(integration: Integration, token: str) -> None:
     """Under the lock, before the engine: clear both cursors so this run compares everything, when the controls
     changed since the last complete comparison, or the window has a moving bound (from now on, days ahead) and
-    the last complete comparison is a day old (items drifting into the window are copied then)."""
-    config = integration.config
-    window = Controls.from_json(integration.controls).window
+    the last complete comparison is a day old (items drifting into the window are copied then).
+
+    The controls and config are read afresh (row locked): controls saved since the run read the integration are
+    the ones it compares with, and keys written meanwhile (the compare-all mark, a colour) are kept."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            Integration.objects.select_for_update()
+            .filter(pk=integration.pk, lock_token=token)
+            .values("controls", "config")
+            .first()
+        )
+        if row is None:
+            return  # the lock was lost: the run that holds it decides
+        integration.controls, config = row["controls"], row["config"]
+        due = _compare_all_due(config, Controls.from_json(integration.controls).window, now)
+        if due:
+            config = {**{k: v for k, v in config.items() if k != COMPARE_ALL}, COMPARED_ALL_AT: now.isoformat()}
+            Integration.objects.filter(pk=integration.pk).update(local_cursor="", remote_cursor="", config=config)
+    integration.config = config
+    if due:
+        integration.local_cursor = integration.remote_cursor = ""
+
+
+def _compare_all_due(config: dict[str, Any], window: Window, now: datetime) -> bool:
     moving = window.from_now or window.days_ahead is not None
     last = config.get(COMPARED_ALL_AT)
-    now = timezone.now()
     stale = last is None or now - datetime.fromisoformat(last) >= COMPARE_ALL_EVERY
-    if not config.get(COMPARE_ALL) and not (moving and stale):
-        return
-    config = {k: v for k, v in config.items() if k != COMPARE_ALL}
-    config[COMPARED_ALL_AT] = now.isoformat()
-    Integration.objects.filter(pk=integration.pk, lock_token=token).update(
-        local_cursor="", remote_cursor="", config=config
-    )
-    integration.local_cursor = integration.remote_cursor = ""
-    integration.config = config
+    return bool(config.get(COMPARE_ALL)) or (moving and stale)
 
 
 def _waits_for_lock(run: SyncRun) -> bool:
@@ -274,7 +286,7 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         integration.calendar,
         keep_hidden=getattr(remote, "may_drop_hidden_fields", False),
         origin=integration.provider,
-        carry_back=integration.direction != Integration.Direction.TO_CALSYNC and not integration.remote_read_only,
+        carry_back=integration.effective_direction != Integration.Direction.TO_CALSYNC,
     )
     _compare_all_when_due(integration, token)
     store, rules = DbStatusStore(integration, token), _engine_settings(integration)
@@ -292,7 +304,7 @@ def sync_soon(*, calendar_id: int) -> int:
     now = timezone.now()
     return (
         Integration.objects.filter(
-            Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id)),
+            Integration.syncing(calendar_id),
             sync_enabled=True,
             automatic=True,
             next_sync_at__gt=now,

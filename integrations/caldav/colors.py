@@ -46,5 +46,4 @@ def color_push(*, integration: Integration, client: CalDAVClient) -> None:
 
 
 def _agreed(integration: Integration, color: str) -> None:
-    integration.config = {**integration.config, "color": color}
-    integration.save(update_fields=["config"])
+    integration.config_merge({"color": color})

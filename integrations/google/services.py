@@ -267,10 +267,8 @@ def _open_channel(integration: Integration) -> bool:
                "expiration": int(answer.get("expiration", 0))}  # fmt: skip
     # The pages say changes arrive at once (sync.live); the expiry is also kept where an index finds it.
     expires = datetime.fromtimestamp(channel["expiration"] / 1000, tz=UTC) if channel["expiration"] else None
-    Integration.objects.filter(pk=integration.pk).update(
-        config={**integration.config, "channel": channel}, push_channel=channel["id"],
-        push_state=Integration.PushState.ACTIVE, push_expires_at=expires,
-    )  # fmt: skip
+    integration.config_merge({"channel": channel}, push_channel=channel["id"],
+                             push_state=Integration.PushState.ACTIVE, push_expires_at=expires)  # fmt: skip
     if old:
         _stop(api, old)
     return True

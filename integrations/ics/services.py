@@ -14,7 +14,7 @@ from accounts.models import User
 from events.ical import ICalError, parse_calendar_lenient
 from events.models import Calendar
 from integrations import services as integration_services
-from integrations.addresses import check_public_address
+from integrations.addresses import check_public_address, server_address
 from integrations.models import Integration
 from integrations.providers import Provider
 from sync.errors import SyncError
@@ -44,12 +44,12 @@ def subscription_url(text: str) -> str:
     if len(url) > MAX_URL_CHARS:
         raise SubscriptionError(f"The address is longer than {MAX_URL_CHARS} characters.")
     try:
-        parts = urlsplit(url)
-        usable = bool(parts.hostname) and parts.port != -1 and parts.scheme in ("http", "https")
-    except ValueError:  # an unclosed [IPv6 literal, a port that is no number or out of range
-        usable = False
-    if not usable:
-        raise SubscriptionError("Enter the calendar's address, e.g. https://example.com/calendar.ics or webcal://…")
+        parts = server_address(url, allow_http=True, userinfo=True, what="calendar's",
+                               example="https://example.com/calendar.ics or webcal://…")  # fmt: skip
+    except ValueError as exc:
+        raise SubscriptionError(str(exc)) from None
+    if "://" not in url:  # no scheme: https, as server_address reads it
+        url = urlunsplit(parts)
     if parts.scheme == "http" and parts.password and not settings.CALDAV_ALLOW_HTTP:
         raise SubscriptionError("This address carries a password: use https:// so that it does not travel in clear.")
     try:

@@ -100,10 +100,8 @@ def _open(integration: Integration) -> bool:
     except (SyncError, ValueError, OSError, MicrosoftOrganisation.DoesNotExist) as exc:
         return _failed(integration, exc)
     old = integration.push_channel
-    Integration.objects.filter(pk=integration.pk).update(
-        push_channel=made["id"], push_expires_at=_parse(made["expirationDateTime"]), push_state=PushState.ACTIVE,
-        config={**integration.config, "graph_tenant": tenant},
-    )  # fmt: skip
+    integration.config_merge({"graph_tenant": tenant}, push_channel=made["id"], push_state=PushState.ACTIVE,
+                             push_expires_at=_parse(made["expirationDateTime"]))  # fmt: skip
     if old and old != made["id"]:
         _delete(client, old)
     return True

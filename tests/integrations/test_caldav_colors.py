@@ -158,3 +158,21 @@ def test_a_server_failing_while_the_colour_is_pushed_retries_the_sync(member, ca
             color_push(integration=integration, client=client)
     integration.refresh_from_db()
     assert integration.config["color"] == "#ff8800"  # still to be pushed
+
+
+def test_agreeing_a_colour_keeps_config_keys_written_meanwhile(member, calendar):
+    """The run read its integration before the user saved new sync controls (which mark the next run to compare
+    everything): the colour agreed is added to the config stored now, so that mark is not lost."""
+    with scripted_dav() as server:
+        server.answer("/cals/work/", 207, _propstat("200 OK"))
+        client = CalDAVClient(url=server.url, username="alice", password="app-password-1")
+        integration = Integration.objects.create(
+            tenant=member.tenant, user=member, calendar=calendar, provider="caldav",
+            remote_calendar_id=f"{server.url}cals/work/", config={"color": "#ff8800"},
+        )  # fmt: skip
+        Integration.objects.filter(pk=integration.pk).update(config={"color": "#ff8800", "compare_all": True})
+        calendar.color = "#16a34a"
+        calendar.save()
+        color_push(integration=integration, client=client)
+    integration.refresh_from_db()
+    assert integration.config == {"color": "#16a34a", "compare_all": True}

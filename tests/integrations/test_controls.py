@@ -17,7 +17,7 @@ from integrations.selectors import also_synced_with, controls_owner, removals_pr
 from integrations.services import integration_controls_update, integration_update_settings
 from scheduling.models import PersonalScheduling
 from sync import services as sync_services
-from sync.controls import PERSONAL_FLOW, Controls, Copy, Flow, Window
+from sync.controls import PERSONAL_FLOW, Controls, Copy, Flow, Owner, Window
 from sync.models import SyncLogEntry, SyncMapping, SyncRun
 from tests.factories import CalendarFactory
 from tests.sync.items import event
@@ -80,6 +80,34 @@ def test_the_form_says_what_is_wrong(member, calendar, values, field, message) -
     form = ControlsForm(post_data(**values), integration=make(member, calendar))
     assert not form.is_valid()
     assert message in " ".join(form.errors[field])
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2201-01-01", "9999-12-31"])
+def test_the_form_refuses_days_outside_the_years_it_takes(member_client, member, calendar, day) -> None:
+    """Far-off days answer with a message, not a 500 (the removal preview judged them against events)."""
+    integration = make(member, calendar)
+    events.item_save(calendar=calendar, item=event("lunch@x", "Lunch"))
+    mapped(integration, "lunch@x", "calsync")
+    url = reverse("integrations:controls", args=[integration.pk])
+    for field in ("out_not_before", "out_not_after", "into_not_before", "into_not_after", "window_start"):
+        values = {field: day, "window_from": "date" if field == "window_start" else "all"}
+        page = member_client.post(url, post_data(**values))
+        assert page.status_code == 200
+        assert page.content.decode().count("Enter a day between the years 1900 and 2200.") == 1
+    integration.refresh_from_db()
+    assert integration.controls == {}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_filters_on_the_first_and_last_days_of_the_calendar_do_not_overflow(zone) -> None:
+    """Stored controls (or a form that let them through) with the calendar's first or last day: every item is
+    judged, none raises."""
+    owner = Owner(zone=zone)
+    item = event("a@x", "Lunch")
+    assert Flow(not_before=date.min).admit(item, owner) is None
+    assert Flow(not_after=date.max).admit(item, owner) is None
+    assert Flow(not_before=date.max).admit(item, owner) == "Filtered: before the start date."
+    assert Flow(not_after=date.min).admit(item, owner) == "Filtered: after the end date."
 
 
 def test_only_the_directions_the_integration_copies_are_shown_and_the_other_is_kept(member, calendar) -> None:
@@ -167,6 +195,33 @@ def test_a_fixed_window_keeps_its_cursors_unless_the_controls_changed(member, ca
     assert sync_services.COMPARE_ALL not in integration.config
 
 
+def test_saving_controls_keeps_config_keys_written_meanwhile(member, calendar) -> None:
+    """The page's integration was read before a run wrote its own keys (a colour agreed, a push channel): saving
+    the controls adds its key to what is stored now, not to what the page read."""
+    integration = make(member, calendar, config={"account": "ann@x"})
+    Integration.objects.filter(pk=integration.pk).update(config={"account": "ann@x", "color": "#112233"})
+    assert integration_controls_update(integration=integration, controls=Controls(personal=True))
+    integration.refresh_from_db()
+    assert integration.config == {"account": "ann@x", "color": "#112233", sync_services.COMPARE_ALL: True}
+
+
+def test_a_run_compares_everything_with_the_controls_saved_since_it_was_read(member, calendar) -> None:
+    """A run read its integration, then the user saved new controls (marking the next run to compare everything)
+    and a colour was agreed: the run compares everything under the new controls and drops no key."""
+    old = Controls(window=Window(days_ahead=30)).to_json()
+    run_view = make(member, calendar, controls=old)
+    Integration.objects.filter(pk=run_view.pk).update(lock_token="t")
+    new = Controls(window=Window(days_ahead=30), into_calsync=Flow(skip_free=True))
+    assert integration_controls_update(integration=Integration.objects.get(pk=run_view.pk), controls=new)
+    stored = Integration.objects.get(pk=run_view.pk)
+    Integration.objects.filter(pk=run_view.pk).update(config={**stored.config, "color": "#112233"})
+    sync_services._compare_all_when_due(run_view, "t")
+    assert Controls.from_json(run_view.controls) == new  # what the engine is handed next
+    run_view.refresh_from_db()
+    assert run_view.config["color"] == "#112233" and sync_services.COMPARED_ALL_AT in run_view.config
+    assert sync_services.COMPARE_ALL not in run_view.config and run_view.remote_cursor == ""
+
+
 def test_the_engine_gets_the_controls_with_the_owners_addresses_and_hours(member, calendar, admin_user) -> None:
     PersonalScheduling.objects.create(tenant=member.tenant, user=member, working_hours={"0": ["08:00", "12:00"]})
     stored = Controls(into_calsync=Flow(skip_declined=True, working_hours_only=True))
@@ -238,6 +293,30 @@ def test_saving_filters_that_remove_copies_asks_for_confirmation(member_client, 
     assert done.status_code == 302
     integration.refresh_from_db()
     assert Controls.from_json(integration.controls).out_of_calsync.keywords == ("lunch",)
+
+
+def test_filters_that_read_what_shaped_copies_lack_count_every_copy_as_up_to(member_client, member, calendar) -> None:
+    """Copies into calsync made busy-only hold no title, description or attendees: a keyword or declined filter
+    cannot be judged on them, yet the engine (reading the source) would remove some. Each may go: all are
+    counted, as "up to", and the user confirms."""
+    busy = Controls(into_calsync=Flow(copy=Copy.BUSY))
+    integration = make(member, calendar, controls=busy.to_json())
+    for uid in ("lunch@x", "planning@x"):
+        events.item_save(calendar=calendar, item=busy.into_calsync.shape(event(uid, "Lunch")))
+        mapped(integration, uid, "remote")
+    owner = controls_owner(integration)
+    for added in (Flow(copy=Copy.BUSY, keywords=("lunch",)), Flow(copy=Copy.BUSY, skip_declined=True)):
+        [removal] = removals_preview(integration=integration, controls=Controls(into_calsync=added, owner=owner))
+        assert (removal.side, removal.count) == ("calsync", 2)
+        assert removal.text.startswith("This may remove up to 2 events calsync copied into calsync")
+    # Filters the shaped copy answers (its time, free/busy) are counted exactly.
+    assert removals_preview(integration=integration, controls=Controls(
+        into_calsync=Flow(copy=Copy.BUSY, skip_free=True), owner=owner)) == []  # fmt: skip
+    url = reverse("integrations:controls", args=[integration.pk])
+    page = member_client.post(url, post_data(into_copy="busy", into_keywords="lunch"))
+    assert page.status_code == 200 and "Tick the box to confirm" in page.content.decode()
+    integration.refresh_from_db()
+    assert Controls.from_json(integration.controls) == busy
 
 
 def test_the_controls_page_is_the_owners_only(client, outsider, member, calendar) -> None:
