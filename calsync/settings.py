@@ -599,8 +599,9 @@ LOGGING = {
     "loggers": {
         # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
         "exchangelib": {"level": "WARNING"},
-        # urllib3 logs each request's path and query at DEBUG: an ICS feed's address may be its only credential.
-        "urllib3.connectionpool": {"level": "INFO"},
+        # urllib3 logs request paths and queries at DEBUG (connectionpool, util.retry, poolmanager): an ICS feed's
+        # address may be its only credential. The parent logger covers every one of them.
+        "urllib3": {"level": "INFO"},
         # An ordinary 403 is one warning line, not a traceback (calsync.logformat).
         "django.request": {"filters": ["forbidden_without_traceback"]},
     },
