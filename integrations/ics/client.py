@@ -20,7 +20,7 @@ import requests
 from django.conf import settings
 
 from integrations.addresses import AddressRefused, GuardedAdapter
-from sync.errors import PermanentError, TransientError
+from sync.errors import PermanentError, TransientError, retry_seconds
 
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
@@ -173,13 +173,13 @@ def _retry_after(response: requests.Response) -> float | None:
     """Seconds, or an HTTP date (RFC 9110 10.2.3)."""
     value = response.headers.get("Retry-After", "").strip()
     if value.isdigit():
-        return float(value)
+        return retry_seconds(value)  # bounded (sync.errors): a hostile 99999999999999999999 is a day
     try:
         when: Any = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    return retry_seconds(max((when - datetime.now(UTC)).total_seconds(), 0.0))

@@ -6,13 +6,21 @@ from __future__ import annotations
 import copy
 import logging
 import logging.config
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from integrations.ics.services import feed_id, shown_url
+from sync import services as sync_services
+from sync.errors import MAX_RETRY_AFTER_SECONDS, TransientError
 
-from .test_ics_source import feed, feed_server, rows, subscribe, sync, titles  # noqa: F401 (fixtures)
+from . import test_ics_source as source
+from .test_ics_source import subscribe, titles
+
+# The same feed server and per-test feed as test_ics_source's.
+feed_server, feed = source.feed_server, source.feed
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +69,32 @@ def test_the_same_feed_written_differently_is_the_same_feed() -> None:
     assert feed_id("http://cal.example.com/cal.ics") == feed_id("http://cal.example.com:80/cal.ics")
     assert feed_id("https://cal.example.com/Cal.ics") != feed_id("https://cal.example.com/cal.ics")
     assert feed_id("https://cal.example.com:8443/cal.ics") != feed_id("https://cal.example.com/cal.ics")
+
+
+# --- a server's Retry-After -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [1e20, float("inf"), "99999999999999999999", 10 * 365 * 86400])
+def test_a_providers_delay_is_clamped_to_a_day(given: object) -> None:
+    assert TransientError("busy", retry_after=given).retry_after == MAX_RETRY_AFTER_SECONDS  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", [float("nan"), -5, "soon", None])
+def test_a_meaningless_delay_is_no_delay(given: object) -> None:
+    assert TransientError("busy", retry_after=given).retry_after is None  # type: ignore[arg-type]
+
+
+def test_a_hostile_retry_after_queues_a_retry_within_a_day(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.status, feed.headers = 503, {"Retry-After": "99999999999999999999"}
+    started = timezone.now()
+    with run_on_commit():
+        run = sync_services.sync_request(integration=integration, trigger="manual")
+    run.refresh_from_db()
+    assert run.status == "retrying" and "busy or failing" in run.error
+    # Each retry was queued a day later (the eager test queue runs them at once, until the last gives up).
+    retries = list(integration.runs.filter(trigger="retry").order_by("pk"))
+    latest = timezone.now() + timedelta(seconds=MAX_RETRY_AFTER_SECONDS)
+    assert retries and all(started + timedelta(hours=23) < r.due_at <= latest for r in retries)
+    assert retries[-1].status == "failed" and "gave up" in retries[-1].error
+    assert len(titles(calendar)) == 3
