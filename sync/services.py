@@ -165,10 +165,12 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
         return
     config = {k: v for k, v in config.items() if k != COMPARE_ALL}
     config[COMPARED_ALL_AT] = now.isoformat()
+    # What the remote cursor keeps beyond a position (an ICS feed's stable identities) survives (registry).
+    remote_cursor = registry.reset_cursor(integration)
     Integration.objects.filter(pk=integration.pk, lock_token=token).update(
-        local_cursor="", remote_cursor="", config=config
+        local_cursor="", remote_cursor=remote_cursor, config=config
     )
-    integration.local_cursor = integration.remote_cursor = ""
+    integration.local_cursor, integration.remote_cursor = "", remote_cursor
     integration.config = config
 
 

@@ -52,6 +52,10 @@ class FeedState:
         except (ValueError, TypeError, AttributeError):
             return cls()  # unreadable: the next read is a complete listing, as for a first sync
 
+    def without_validators(self) -> FeedState:
+        """The state for a read that must list the whole feed: its identities only."""
+        return FeedState(identities=self.identities)
+
     def dump(self) -> str:
         data: dict[str, Any] = {"etag": self.etag, "modified": self.last_modified}
         if self.fresh_until:
@@ -67,6 +71,9 @@ class ICSSide:
     url: str
     # The user confirmed that the feed really was emptied ("allow the deletion"): no SafetyStop this run.
     allow_shrink: bool = False
+    # How many events are synced from the feed (the integration's mappings): with the cursor's identities, what
+    # the shrink guard compares the new listing with.
+    synced: int = 0
     clock: Callable[[], float] = time.time
     # Nothing is ever written to a feed, so there are no calsync fields for it to drop (events.hidden).
     may_drop_hidden_fields: ClassVar[bool] = False
@@ -86,7 +93,7 @@ class ICSSide:
             return Changes(changed=[], deleted=[], cursor=self._next(state, fetched, state.identities).dump())
         assert fetched.body is not None
         entries, skipped, identities = self._read(fetched.body, state.identities)
-        self._check_shrink(len(entries) + len(skipped), len(state.identities.fingerprints))
+        self._check_shrink(len(entries) + len(skipped), max(self.synced, len(state.identities.fingerprints)))
         self._entries = {e.id: e for e in entries}
         next_state = self._next(state, fetched, identities)
         return Changes(changed=entries, deleted=[], cursor=next_state.dump(), complete=True, skipped=skipped)

@@ -12,12 +12,15 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from integrations import services as integration_services
 from integrations.ics.services import feed_id, shown_url
+from integrations.models import Integration
 from sync import services as sync_services
+from sync.controls import Controls, Flow
 from sync.errors import MAX_RETRY_AFTER_SECONDS, TransientError
 
 from . import test_ics_source as source
-from .test_ics_source import subscribe, titles
+from .test_ics_source import rows, subscribe, sync, titles
 
 # The same feed server and per-test feed as test_ics_source's.
 feed_server, feed = source.feed_server, source.feed
@@ -98,3 +101,51 @@ def test_a_hostile_retry_after_queues_a_retry_within_a_day(member, calendar, fee
     assert retries and all(started + timedelta(hours=23) < r.due_at <= latest for r in retries)
     assert retries[-1].status == "failed" and "gave up" in retries[-1].error
     assert len(titles(calendar)) == 3
+
+
+# --- comparing everything again keeps the feed's identities ------------------------------------------------
+
+NEW_CONTROLS = Controls(into_calsync=Flow(keywords=("no event says this",)))
+
+
+def save_controls(integration, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    """What the controls form does (the sync it asks for runs as it commits); the next runs compare everything."""
+    with run_on_commit():
+        assert integration_services.integration_controls_update(integration=integration, controls=NEW_CONTROLS)
+    integration.refresh_from_db()
+
+
+def test_saving_controls_does_not_duplicate_a_feed_that_changes_uids(member, calendar, feed,  # type: ignore[no-untyped-def]
+                                                                     run_on_commit) -> None:  # fmt: skip
+    feed.regenerate_uids = True
+    feed.set(*[(f"e{i}@pub", f"Event {i}", 1 + i) for i in range(6)])
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    before = rows(calendar)
+    assert len(before) == 6
+    save_controls(integration, run_on_commit)
+    last = integration.runs.order_by("-pk").first()
+    assert last.status == "success", last.error
+    for _ in range(2):
+        run = sync(integration, run_on_commit)
+        assert run.status == "success" and run.counts == {}, (run.error, run.counts)
+    assert rows(calendar) == before
+
+
+def test_saving_controls_keeps_the_shrink_guard(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    feed.set(*[(f"e{i}@pub", f"Event {i}", 1 + i) for i in range(10)])
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.set(("e0@pub", "Event 0", 1))
+    save_controls(integration, run_on_commit)
+    run = integration.runs.order_by("-pk").first()
+    assert run.status == "stopped" and "lists 1 of the 10 events" in run.error
+    assert len(titles(calendar)) == 10
+
+
+def test_the_shrink_guard_counts_what_was_synced_even_without_a_cursor(member, calendar, feed,  # type: ignore[no-untyped-def]
+                                                                       run_on_commit) -> None:  # fmt: skip
+    feed.set(*[(f"e{i}@pub", f"Event {i}", 1 + i) for i in range(10)])
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    Integration.objects.filter(pk=integration.pk).update(remote_cursor="")  # lost, or written by an older calsync
+    feed.set(("e0@pub", "Event 0", 1))
+    run = sync(integration, run_on_commit)
+    assert run.status == "stopped" and len(titles(calendar)) == 10
