@@ -117,8 +117,7 @@ class ICSSide:
             except ICalError as exc:
                 raise PermanentError(f"{host} does not serve a calendar calsync can read: {exc}") from None
         stable, identities, doubles = stabilise(items, previous)
-        skipped = [(previous.aliases.get(p["uid"], p["uid"]) or "(no UID)", f"calsync cannot read this event: "
-                    f"{p['reason']}") for p in problems]  # fmt: skip
+        skipped = _unreadable(problems, previous, identities)
         skipped += [(item.uid, "The feed has another event under this identity; synced once.") for item in doubles]
         return [Entry(id=item.uid, version=version(item), item=item) for item in stable], skipped, identities
 
@@ -155,3 +154,27 @@ class ICSSide:
 
     def delete(self, id: str, version: str) -> None:
         raise PermanentError(READ_ONLY)
+
+
+def _unreadable(problems: list[dict[str, str]], previous: Identities, kept: Identities) -> list[tuple[str, str]]:
+    """The ids of the events calsync cannot read, reported "Not synced" and kept (never deleted). An event under
+    a UID that stands for a known identity is that identity. One under a new UID (a feed that regenerates them)
+    cannot be fingerprinted, so it stands for the identities the readable events left unmatched: those stay
+    listed, and stay in `kept` (their old fingerprints) so that the event, once readable, is matched again."""
+    known = {**{uid: uid for uid in previous.fingerprints}, **previous.aliases}
+    vacant = [stable for stable in previous.fingerprints if stable not in kept.fingerprints]
+    skipped: list[tuple[str, str]] = []
+    for problem in problems:
+        uid, why = problem["uid"], f"calsync cannot read this event: {problem['reason']}"
+        stable = known.get(uid) or (vacant[0] if vacant else uid or "(no UID)")
+        if stable in vacant:
+            vacant.remove(stable)
+        skipped.append((stable, why))
+    # More identities unmatched than unreadable events: the rest may be deletions, or unreadable events the feed
+    # no longer tells apart; keeping them while the feed has an unreadable event deletes nothing by mistake.
+    skipped += [(stable, "calsync cannot tell whether this event is still in the feed (the feed has an unreadable "
+                 "event).") for stable in vacant if problems]  # fmt: skip
+    for stable, _ in skipped:
+        if stable in previous.fingerprints:
+            kept.fingerprints.setdefault(stable, previous.fingerprints[stable])
+    return skipped

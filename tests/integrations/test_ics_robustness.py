@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from events.models import Event
 from integrations import services as integration_services
 from integrations.ics.services import feed_id, shown_url
 from integrations.models import Integration
@@ -20,6 +21,7 @@ from sync.controls import Controls, Flow
 from sync.errors import MAX_RETRY_AFTER_SECONDS, TransientError
 
 from . import test_ics_source as source
+from .ics_feed import calendar_text, vevent
 from .test_ics_source import rows, subscribe, sync, titles
 
 # The same feed server and per-test feed as test_ics_source's.
@@ -149,3 +151,30 @@ def test_the_shrink_guard_counts_what_was_synced_even_without_a_cursor(member, c
     feed.set(("e0@pub", "Event 0", 1))
     run = sync(integration, run_on_commit)
     assert run.status == "stopped" and len(titles(calendar)) == 10
+
+
+# --- an unreadable event in a feed that changes UIDs ----------------------------------------------------
+
+
+def broken(uid: str) -> str:
+    """An event calsync cannot read (a time zone nobody knows)."""
+    return f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART;TZID=Nowhere/Land:20261203T090000\r\nSUMMARY:Gala\r\nEND:VEVENT\r\n"
+
+
+def test_an_event_that_turns_unreadable_under_a_new_uid_is_not_deleted(member, calendar, feed,  # type: ignore[no-untyped-def]
+                                                                       run_on_commit) -> None:  # fmt: skip
+    feed.raw = calendar_text(vevent("a1@pub", "Fair", 1), vevent("b1@pub", "Market", 2), vevent("c1@pub", "Gala", 3))
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    assert titles(calendar) == ["Fair", "Gala", "Market"]
+    feed.raw = calendar_text(vevent("a2@pub", "Fair", 1), vevent("b2@pub", "Market", 2), broken("c2@pub"))
+    run = sync(integration, run_on_commit)
+    assert run.status == "partial" and run.unsynced == 1 and not run.to_calsync.get("deleted"), run.to_calsync
+    assert titles(calendar) == ["Fair", "Gala", "Market"]
+    # Still unreadable under yet another UID: still kept; readable again: the same event, not a new one.
+    feed.raw = calendar_text(vevent("a3@pub", "Fair", 1), vevent("b3@pub", "Market", 2), broken("c3@pub"))
+    assert sync(integration, run_on_commit).status == "partial" and titles(calendar) == ["Fair", "Gala", "Market"]
+    gala = Event.objects.get(calendar=calendar, parent=None, title="Gala").pk
+    feed.raw = calendar_text(vevent("a4@pub", "Fair", 1), vevent("b4@pub", "Market", 2), vevent("c4@pub", "Gala", 3))
+    run = sync(integration, run_on_commit)
+    assert run.status == "success" and run.counts == {}, run.counts
+    assert Event.objects.get(calendar=calendar, parent=None, title="Gala").pk == gala
