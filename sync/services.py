@@ -128,6 +128,7 @@ def _claim(integration: Integration, trigger: str) -> str | None:
     )
     if not taken:
         return None
+    integration.lock_trigger = trigger  # what the run was asked by, for the side built for it (registry)
     if integration.lock_token:
         # The lock we took over went silent: a run still "running" under it will never finish (its worker died).
         liveness.runs_end(integration.runs.filter(status=SyncRun.Status.RUNNING), now=now)

@@ -74,6 +74,8 @@ class ICSSide:
     # How many events are synced from the feed (the integration's mappings): with the cursor's identities, what
     # the shrink guard compares the new listing with.
     synced: int = 0
+    # Someone asked for this run ("Synchronize now"): fetched (conditionally) even while the copy is fresh.
+    asked: bool = False
     clock: Callable[[], float] = time.time
     # Nothing is ever written to a feed, so there are no calsync fields for it to drop (events.hidden).
     may_drop_hidden_fields: ClassVar[bool] = False
@@ -85,7 +87,7 @@ class ICSSide:
     def changes(self, cursor: str | None) -> Changes:
         state = FeedState.load(cursor)
         self._state = state
-        if cursor and state.fresh_until > self.clock():
+        if cursor and state.fresh_until > self.clock() and not self.asked:
             return Changes(changed=[], deleted=[], cursor=cursor)  # the server said the copy is still fresh
         fetched = client.fetch(self.url, etag=state.etag if cursor else "",
                                last_modified=state.last_modified if cursor else "")  # fmt: skip

@@ -178,3 +178,20 @@ def test_an_event_that_turns_unreadable_under_a_new_uid_is_not_deleted(member, c
     run = sync(integration, run_on_commit)
     assert run.status == "success" and run.counts == {}, run.counts
     assert Event.objects.get(calendar=calendar, parent=None, title="Gala").pk == gala
+
+
+# --- "Synchronize now" ------------------------------------------------------------------------------------
+
+
+def test_synchronize_now_fetches_a_feed_the_server_called_fresh(member, calendar, feed, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    feed.headers = {"Cache-Control": "max-age=86400"}
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.set(("xmas@pub", "Christmas Day", 25), ("boxing@pub", "Boxing Day", 26), ("eve@pub", "New Year's Eve", 31))
+    asked = len(feed.requests)
+    # The dispatcher's poll respects the server's max-age: no request.
+    assert sync_services.sync_scheduled(integration_id=integration.pk, trigger="automatic") is None
+    assert len(feed.requests) == asked and "Christmas" in titles(calendar)
+    # Someone asked: the feed is fetched.
+    run = sync(integration, run_on_commit)
+    assert len(feed.requests) == asked + 1 and run.to_calsync.get("updated") == 1
+    assert "Christmas Day" in titles(calendar)
