@@ -309,6 +309,10 @@ except ValueError as _exc:
 ICS_FEED_TIMEOUT_SECONDS = env.int("ICS_FEED_TIMEOUT_SECONDS", default=30)
 ICS_POLL_SECONDS = env.int("ICS_POLL_SECONDS", default=900)
 ICS_MAX_FRESH_SECONDS = env.int("ICS_MAX_FRESH_SECONDS", default=86400)
+# The subscribe page's "Check" (and "Subscribe") fetch an address a user typed, while the user waits: each user
+# may have this many fetched per hour, each given up after this many seconds (per wait; the body 4 times that).
+ICS_CHECKS_PER_HOUR = env.int("ICS_CHECKS_PER_HOUR", default=20)
+ICS_CHECK_TIMEOUT_SECONDS = env.int("ICS_CHECK_TIMEOUT_SECONDS", default=10)
 
 # --- Google Calendar ------------------------------------------------------------------
 

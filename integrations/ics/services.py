@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from accounts.models import User
@@ -24,6 +25,7 @@ from . import client
 MAX_URL_CHARS = 2000
 HIDDEN = "…"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+CHECK_WINDOW_SECONDS = 3600
 PLAIN_SEGMENT_CHARS = 32
 # Words, each capitalised at most at its start, joined by - or _: "holidays", "US-holidays" is not (a token's
 # mixed case is not), "basic", "Team_calendar".
@@ -84,17 +86,35 @@ def _shown_segment(segment: str) -> str:
     return HIDDEN + (dot + extension if _PLAIN_WORDS.match(extension) else "")
 
 
-def feed_check(*, text: str) -> FeedCheck:
-    """Fetch the calendar once (no provider call happens in a transaction: this runs before anything is saved)."""
+def feed_check(*, text: str, user: User | None = None) -> FeedCheck:
+    """Fetch the calendar once (no provider call happens in a transaction: this runs before anything is saved),
+    with the short ICS_CHECK_TIMEOUT_SECONDS: someone is waiting. Given the user who asked, counted against their
+    ICS_CHECKS_PER_HOUR first (calsync must not become anyone's tool for probing hosts)."""
     url = subscription_url(text)
+    if user is not None:
+        _count_check(user)
     try:
-        fetched = client.fetch(url)
+        fetched = client.fetch(url, timeout=settings.ICS_CHECK_TIMEOUT_SECONDS)
         items, problems = parse_calendar_lenient(fetched.body or b"") if (fetched.body or b"").strip() else ([], [])
     except SyncError as exc:
         raise SubscriptionError(str(exc)) from None
     except ICalError as exc:
         raise SubscriptionError(f"{client.host_of(url)} does not serve a calendar calsync can read: {exc}") from None
     return FeedCheck(url=url, events=len(items), unreadable=len(problems))
+
+
+def _count_check(user: User) -> None:
+    """One more fetch for `user` this hour (a fixed window from their first), or SubscriptionError past the limit."""
+    key = f"ics-check:{user.pk}:{user.date_joined.timestamp():.0f}"  # a new user with a reused id starts afresh
+    if cache.add(key, 1, CHECK_WINDOW_SECONDS):
+        return
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, CHECK_WINDOW_SECONDS)
+        return
+    if count > settings.ICS_CHECKS_PER_HOUR:
+        raise SubscriptionError("You have checked many calendar addresses in the last hour; try again later.")
 
 
 def feed_id(url: str) -> str:

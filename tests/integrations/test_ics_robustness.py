@@ -6,15 +6,17 @@ from __future__ import annotations
 import copy
 import logging
 import logging.config
+import socket
 from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import Event
 from integrations import services as integration_services
-from integrations.ics.services import feed_id, shown_url
+from integrations.ics.services import SubscriptionError, feed_check, feed_id, shown_url
 from integrations.models import Integration
 from sync import services as sync_services
 from sync.controls import Controls, Flow
@@ -195,3 +197,32 @@ def test_synchronize_now_fetches_a_feed_the_server_called_fresh(member, calendar
     run = sync(integration, run_on_commit)
     assert len(feed.requests) == asked + 1 and run.to_calsync.get("updated") == 1
     assert "Christmas Day" in titles(calendar)
+
+
+# --- "Check" is an outbound request on a user's behalf -------------------------------------------------
+
+
+def test_checking_addresses_is_rate_limited_per_user(client, member, calendar, feed, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ICS_CHECKS_PER_HOUR = 2
+    client.force_login(member)
+    page = reverse("integrations:ics_subscribe")
+    form = {"url": feed.url(), "name": "Holidays", "calendar": calendar.pk, "automatic": "true",
+            "error_email": member.email, "check": "1"}  # fmt: skip
+    for _ in range(2):
+        assert "3 events found" in client.post(page, form).content.decode()
+    asked = len(feed.requests)
+    answer = client.post(page, form)
+    assert answer.status_code == 200 and "try again later" in answer.content.decode()
+    assert len(feed.requests) == asked  # not fetched
+    subscribing = {k: v for k, v in form.items() if k != "check"} | {"url": feed.url("/other.ics")}
+    answer = client.post(page, subscribing)
+    assert "try again later" in answer.content.decode() and not Integration.objects.exists()
+
+
+def test_a_check_gives_up_sooner_than_a_sync(feed, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ICS_FEED_TIMEOUT_SECONDS, settings.ICS_CHECK_TIMEOUT_SECONDS = 600, 1
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        with pytest.raises(SubscriptionError, match="Could not reach"):
+            feed_check(text=f"http://127.0.0.1:{silent.getsockname()[1]}/cal.ics")
