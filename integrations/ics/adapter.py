@@ -166,16 +166,18 @@ def _unreadable(problems: list[dict[str, str]], previous: Identities, kept: Iden
     known = {**{uid: uid for uid in previous.fingerprints}, **previous.aliases}
     vacant = [stable for stable in previous.fingerprints if stable not in kept.fingerprints]
     skipped: list[tuple[str, str]] = []
+    unknown = False
     for problem in problems:
         uid, why = problem["uid"], f"calsync cannot read this event: {problem['reason']}"
+        unknown = unknown or uid not in known
         stable = known.get(uid) or (vacant[0] if vacant else uid or "(no UID)")
         if stable in vacant:
             vacant.remove(stable)
         skipped.append((stable, why))
-    # More identities unmatched than unreadable events: the rest may be deletions, or unreadable events the feed
-    # no longer tells apart; keeping them while the feed has an unreadable event deletes nothing by mistake.
+    # An unreadable event under an unknown UID, and more identities unmatched than such events: the rest may be
+    # deletions, or events calsync cannot tell apart; while that lasts, keeping them deletes nothing by mistake.
     skipped += [(stable, "calsync cannot tell whether this event is still in the feed (the feed has an unreadable "
-                 "event).") for stable in vacant if problems]  # fmt: skip
+                 "event).") for stable in vacant if unknown]  # fmt: skip
     for stable, _ in skipped:
         if stable in previous.fingerprints:
             kept.fingerprints.setdefault(stable, previous.fingerprints[stable])

@@ -182,6 +182,16 @@ def test_an_event_that_turns_unreadable_under_a_new_uid_is_not_deleted(member, c
     assert Event.objects.get(calendar=calendar, parent=None, title="Gala").pk == gala
 
 
+def test_with_stable_uids_a_deletion_happens_beside_an_unreadable_event(member, calendar, feed,  # type: ignore[no-untyped-def]
+                                                                          run_on_commit) -> None:  # fmt: skip
+    feed.raw = calendar_text(vevent("a@pub", "Fair", 1), vevent("b@pub", "Market", 2), vevent("c@pub", "Gala", 3))
+    integration = subscribe(member, calendar, feed, run_on_commit)
+    feed.raw = calendar_text(vevent("a@pub", "Fair", 1), broken("c@pub"))
+    run = sync(integration, run_on_commit)
+    assert run.status == "partial" and run.unsynced == 1 and run.to_calsync.get("deleted") == 1, run.to_calsync
+    assert titles(calendar) == ["Fair", "Gala"]
+
+
 # --- "Synchronize now" ------------------------------------------------------------------------------------
 
 
