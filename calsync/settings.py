@@ -319,6 +319,10 @@ except ValueError as _exc:
 ICS_FEED_TIMEOUT_SECONDS = env.int("ICS_FEED_TIMEOUT_SECONDS", default=30)
 ICS_POLL_SECONDS = env.int("ICS_POLL_SECONDS", default=900)
 ICS_MAX_FRESH_SECONDS = env.int("ICS_MAX_FRESH_SECONDS", default=86400)
+# The subscribe page's "Check" (and "Subscribe") fetch an address a user typed, while the user waits: each user
+# may have this many fetched per hour, each given up after this many seconds (per wait; the body 4 times that).
+ICS_CHECKS_PER_HOUR = env.int("ICS_CHECKS_PER_HOUR", default=20)
+ICS_CHECK_TIMEOUT_SECONDS = env.int("ICS_CHECK_TIMEOUT_SECONDS", default=10)
 
 # --- Google Calendar ------------------------------------------------------------------
 
@@ -627,8 +631,9 @@ LOGGING = {
     "loggers": {
         # exchangelib logs whole SOAP requests and responses (people's events) at DEBUG: keep it to warnings.
         "exchangelib": {"level": "WARNING"},
-        # urllib3 logs each request's path and query at DEBUG: an ICS feed's address may be its only credential.
-        "urllib3.connectionpool": {"level": "INFO"},
+        # urllib3 logs request paths and queries at DEBUG (connectionpool, util.retry, poolmanager): an ICS feed's
+        # address may be its only credential. The parent logger covers every one of them.
+        "urllib3": {"level": "INFO"},
         # An ordinary 403 is one warning line, not a traceback (calsync.logformat).
         "django.request": {"filters": ["forbidden_without_traceback"]},
     },

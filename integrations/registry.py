@@ -30,6 +30,19 @@ def build_side(integration: Integration) -> CalendarSide:
     return module.build_side(integration)  # type: ignore[no-any-return]
 
 
+def reset_cursor(integration: Integration) -> str:
+    """The remote cursor for a run that compares everything (controls changed, the window moved, another
+    calendar): "" unless the provider's module keeps what a cursor holds beyond a position in a change log (an ICS
+    feed's stable identities, `reset_cursor(cursor) -> str`)."""
+    path = SIDES.get(integration.provider)
+    hook = getattr(import_module(path), "reset_cursor", None) if path else None
+    if hook is None:
+        return ""
+    # The stored cursor, not this copy of the integration's: a run may have saved a newer one since it was read.
+    stored = type(integration).objects.filter(pk=integration.pk).values_list("remote_cursor", flat=True).first()
+    return hook(stored or "")  # type: ignore[no-any-return]
+
+
 def before_disconnect(integration: Integration) -> None:
     """The provider's own farewell (stop push, revoke a grant), if its module has one; then calsync forgets."""
     _call_hook(integration, "before_disconnect")

@@ -112,7 +112,7 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     integration.direction = integration.effective_direction  # stored as it syncs
     fields = list(SETTINGS_FIELDS)
     if calendar_changed:
-        integration.local_cursor = integration.remote_cursor = ""
+        integration.local_cursor, integration.remote_cursor = "", registry.reset_cursor(integration)
         integration.mappings.all().delete()
         fields += ["local_cursor", "remote_cursor"]
     # The sync requested below starts at once; automatic ones then continue every interval.
@@ -139,7 +139,7 @@ def integration_controls_update(*, integration: Integration, controls: Controls)
         if values == Controls.from_json(stored["controls"]).to_json():
             return False
         integration.controls = values
-        integration.local_cursor = integration.remote_cursor = ""
+        integration.local_cursor, integration.remote_cursor = "", registry.reset_cursor(integration)
         integration.config = {**stored["config"], COMPARE_ALL: True}
         integration.save(update_fields=["controls", "local_cursor", "remote_cursor", "config"])
         if integration.sync_enabled:

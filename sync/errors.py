@@ -6,17 +6,39 @@ engine and the sync service decide what each means for the run.
 
 from __future__ import annotations
 
+import math
+
+# The longest a provider's "come back later" (Retry-After, a back-off) may defer a run: a larger value, or one too
+# large to be a number of seconds at all, is a server's mistake or hostility, not a reason to stop syncing for
+# years (or to fail computing the date).
+MAX_RETRY_AFTER_SECONDS = 86400
+
 
 class SyncError(Exception):
     """Base class; the message is safe to show to the user (no secrets, no tokens)."""
 
 
 class TransientError(SyncError):
-    """Try again later: throttling, 5xx, timeouts. `retry_after` is in seconds when the provider said."""
+    """Try again later: throttling, 5xx, timeouts. `retry_after` is in seconds when the provider said, at most
+    MAX_RETRY_AFTER_SECONDS; whatever the provider sent (a number, the text of a header), see retry_seconds."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | str | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = retry_seconds(retry_after)
+
+
+def retry_seconds(value: object) -> float | None:
+    """A delay a provider asked for, as seconds calsync may wait: None for no usable value (missing, negative,
+    not a number), at most MAX_RETRY_AFTER_SECONDS (huge or infinite values included)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, float(MAX_RETRY_AFTER_SECONDS))
 
 
 class Throttled(TransientError):

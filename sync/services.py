@@ -129,6 +129,7 @@ def _claim(integration: Integration, trigger: str) -> str | None:
     )
     if not taken:
         return None
+    integration.lock_trigger = trigger  # what the run was asked by, for the side built for it (registry)
     if integration.lock_token:
         # The lock we took over went silent: a run still "running" under it will never finish (its worker died).
         liveness.runs_end(integration.runs.filter(status=SyncRun.Status.RUNNING), now=now)
@@ -171,10 +172,14 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
         due = _compare_all_due(config, Controls.from_json(integration.controls).window, now)
         if due:
             config = {**{k: v for k, v in config.items() if k != COMPARE_ALL}, COMPARED_ALL_AT: now.isoformat()}
-            Integration.objects.filter(pk=integration.pk).update(local_cursor="", remote_cursor="", config=config)
+            # What the remote cursor keeps beyond a position (an ICS feed's stable identities) survives (registry).
+            remote_cursor = registry.reset_cursor(integration)
+            Integration.objects.filter(pk=integration.pk).update(
+                local_cursor="", remote_cursor=remote_cursor, config=config
+            )
     integration.config = config
     if due:
-        integration.local_cursor = integration.remote_cursor = ""
+        integration.local_cursor, integration.remote_cursor = "", remote_cursor
 
 
 def _compare_all_due(config: dict[str, Any], window: Window, now: datetime) -> bool:

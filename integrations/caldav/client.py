@@ -274,7 +274,7 @@ def _raise_for_server(response: Response, url: str) -> None:
         retry = response.headers.get("retry-after", "")
         raise TransientError(
             f"The CalDAV server at {_host(url)} is busy or failing ({response.status}).",
-            retry_after=float(retry) if retry.isdigit() else None,
+            retry_after=retry or None,  # seconds; sync.errors parses and bounds it
         )
 
 

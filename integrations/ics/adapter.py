@@ -52,6 +52,10 @@ class FeedState:
         except (ValueError, TypeError, AttributeError):
             return cls()  # unreadable: the next read is a complete listing, as for a first sync
 
+    def without_validators(self) -> FeedState:
+        """The state for a read that must list the whole feed: its identities only."""
+        return FeedState(identities=self.identities)
+
     def dump(self) -> str:
         data: dict[str, Any] = {"etag": self.etag, "modified": self.last_modified}
         if self.fresh_until:
@@ -67,6 +71,11 @@ class ICSSide:
     url: str
     # The user confirmed that the feed really was emptied ("allow the deletion"): no SafetyStop this run.
     allow_shrink: bool = False
+    # How many events are synced from the feed (the integration's mappings): with the cursor's identities, what
+    # the shrink guard compares the new listing with.
+    synced: int = 0
+    # Someone asked for this run ("Synchronize now"): fetched (conditionally) even while the copy is fresh.
+    asked: bool = False
     clock: Callable[[], float] = time.time
     # Nothing is ever written to a feed, so there are no calsync fields for it to drop (events.hidden).
     may_drop_hidden_fields: ClassVar[bool] = False
@@ -78,7 +87,7 @@ class ICSSide:
     def changes(self, cursor: str | None) -> Changes:
         state = FeedState.load(cursor)
         self._state = state
-        if cursor and state.fresh_until > self.clock():
+        if cursor and state.fresh_until > self.clock() and not self.asked:
             return Changes(changed=[], deleted=[], cursor=cursor)  # the server said the copy is still fresh
         fetched = client.fetch(self.url, etag=state.etag if cursor else "",
                                last_modified=state.last_modified if cursor else "")  # fmt: skip
@@ -86,7 +95,7 @@ class ICSSide:
             return Changes(changed=[], deleted=[], cursor=self._next(state, fetched, state.identities).dump())
         assert fetched.body is not None
         entries, skipped, identities = self._read(fetched.body, state.identities)
-        self._check_shrink(len(entries) + len(skipped), len(state.identities.fingerprints))
+        self._check_shrink(len(entries) + len(skipped), max(self.synced, len(state.identities.fingerprints)))
         self._entries = {e.id: e for e in entries}
         next_state = self._next(state, fetched, identities)
         return Changes(changed=entries, deleted=[], cursor=next_state.dump(), complete=True, skipped=skipped)
@@ -110,8 +119,7 @@ class ICSSide:
             except ICalError as exc:
                 raise PermanentError(f"{host} does not serve a calendar calsync can read: {exc}") from None
         stable, identities, doubles = stabilise(items, previous)
-        skipped = [(previous.aliases.get(p["uid"], p["uid"]) or "(no UID)", f"calsync cannot read this event: "
-                    f"{p['reason']}") for p in problems]  # fmt: skip
+        skipped = _unreadable(problems, previous, identities)
         skipped += [(item.uid, "The feed has another event under this identity; synced once.") for item in doubles]
         return [Entry(id=item.uid, version=version(item), item=item) for item in stable], skipped, identities
 
@@ -148,3 +156,29 @@ class ICSSide:
 
     def delete(self, id: str, version: str) -> None:
         raise PermanentError(READ_ONLY)
+
+
+def _unreadable(problems: list[dict[str, str]], previous: Identities, kept: Identities) -> list[tuple[str, str]]:
+    """The ids of the events calsync cannot read, reported "Not synced" and kept (never deleted). An event under
+    a UID that stands for a known identity is that identity. One under a new UID (a feed that regenerates them)
+    cannot be fingerprinted, so it stands for the identities the readable events left unmatched: those stay
+    listed, and stay in `kept` (their old fingerprints) so that the event, once readable, is matched again."""
+    known = {**{uid: uid for uid in previous.fingerprints}, **previous.aliases}
+    vacant = [stable for stable in previous.fingerprints if stable not in kept.fingerprints]
+    skipped: list[tuple[str, str]] = []
+    unknown = False
+    for problem in problems:
+        uid, why = problem["uid"], f"calsync cannot read this event: {problem['reason']}"
+        unknown = unknown or uid not in known
+        stable = known.get(uid) or (vacant[0] if vacant else uid or "(no UID)")
+        if stable in vacant:
+            vacant.remove(stable)
+        skipped.append((stable, why))
+    # An unreadable event under an unknown UID, and more identities unmatched than such events: the rest may be
+    # deletions, or events calsync cannot tell apart; while that lasts, keeping them deletes nothing by mistake.
+    skipped += [(stable, "calsync cannot tell whether this event is still in the feed (the feed has an unreadable "
+                 "event).") for stable in vacant if unknown]  # fmt: skip
+    for stable, _ in skipped:
+        if stable in previous.fingerprints:
+            kept.fingerprints.setdefault(stable, previous.fingerprints[stable])
+    return skipped

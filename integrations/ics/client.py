@@ -20,7 +20,7 @@ import requests
 from django.conf import settings
 
 from integrations.addresses import AddressRefused, GuardedAdapter
-from sync.errors import PermanentError, TransientError
+from sync.errors import PermanentError, TransientError, retry_seconds
 
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
@@ -88,9 +88,11 @@ def _without_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
     return plain, (parts.username or "", parts.password or "")
 
 
-def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Fetched:
+def fetch(url: str, *, etag: str = "", last_modified: str = "", timeout: float | None = None) -> Fetched:
     """GET the feed, conditionally when validators are given. Raises FeedGone, TransientError (with the server's
-    Retry-After), or PermanentError with a message safe to show (the host, never the URL)."""
+    Retry-After), or PermanentError with a message safe to show (the host, never the URL). `timeout` bounds each
+    wait (ICS_FEED_TIMEOUT_SECONDS unless given); the whole answer may take BODY_TIMEOUTS of them."""
+    timeout = timeout or settings.ICS_FEED_TIMEOUT_SECONDS
     headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "calsync (ICS subscription)"}
     if etag:
         headers["If-None-Match"] = etag
@@ -101,9 +103,9 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Fetched:
     try:
         with _session() as session:
             response = session.get(plain, headers=headers, auth=auth, stream=True,
-                                   timeout=settings.ICS_FEED_TIMEOUT_SECONDS)  # fmt: skip
+                                   timeout=timeout)  # fmt: skip
             with response:
-                return _answer(response, host)
+                return _answer(response, host, timeout)
     except AddressRefused as exc:
         raise PermanentError(str(exc)) from None
     except requests.exceptions.TooManyRedirects:
@@ -119,7 +121,7 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Fetched:
         raise PermanentError(f"The calendar at {host} cannot be fetched ({type(exc).__name__}).") from None
 
 
-def _answer(response: requests.Response, host: str) -> Fetched:
+def _answer(response: requests.Response, host: str, timeout: float) -> Fetched:
     status = response.status_code
     if status == 304:
         return Fetched(None, *_validators(response), max_age=_max_age(response))
@@ -131,10 +133,10 @@ def _answer(response: requests.Response, host: str) -> Fetched:
         raise PermanentError(f"The server at {host} refuses access to this calendar ({status}).")
     if status != 200:
         raise PermanentError(f"The server at {host} answered {status} instead of the calendar.")
-    return Fetched(_body(response, host), *_validators(response), max_age=_max_age(response))
+    return Fetched(_body(response, host, timeout), *_validators(response), max_age=_max_age(response))
 
 
-def _body(response: requests.Response, host: str) -> bytes:
+def _body(response: requests.Response, host: str, timeout: float) -> bytes:
     limit = settings.ICS_IMPORT_MAX_BYTES
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -142,7 +144,7 @@ def _body(response: requests.Response, host: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     # The timeout bounds each wait for a packet; a server that drips its answer is bounded by this deadline.
-    deadline = time.monotonic() + settings.ICS_FEED_TIMEOUT_SECONDS * BODY_TIMEOUTS
+    deadline = time.monotonic() + timeout * BODY_TIMEOUTS
     for chunk in response.iter_content(CHUNK):
         size += len(chunk)
         if size > limit:
@@ -173,13 +175,13 @@ def _retry_after(response: requests.Response) -> float | None:
     """Seconds, or an HTTP date (RFC 9110 10.2.3)."""
     value = response.headers.get("Retry-After", "").strip()
     if value.isdigit():
-        return float(value)
+        return retry_seconds(value)  # bounded (sync.errors): a hostile 99999999999999999999 is a day
     try:
         when: Any = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    return retry_seconds(max((when - datetime.now(UTC)).total_seconds(), 0.0))

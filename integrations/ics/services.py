@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from accounts.models import User
@@ -23,8 +24,12 @@ from . import client
 
 MAX_URL_CHARS = 2000
 HIDDEN = "…"
-_SECRET_WORDS = re.compile(r"token|key|secret|auth|pass|sig|private|session|code|hash|access", re.IGNORECASE)
-_TOKEN_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.=%~+]{16,}$|^[0-9a-fA-F]{16,}$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+CHECK_WINDOW_SECONDS = 3600
+PLAIN_SEGMENT_CHARS = 32
+# Words, each capitalised at most at its start, joined by - or _: "holidays", "US-holidays" is not (a token's
+# mixed case is not), "basic", "Team_calendar".
+_PLAIN_WORDS = re.compile(r"^[A-Za-z][a-z]*(?:[-_][A-Za-z][a-z]*)*$")
 
 
 class SubscriptionError(ValueError):
@@ -60,25 +65,36 @@ def subscription_url(text: str) -> str:
 
 
 def shown_url(url: str) -> str:
-    """The address as pages and logs may show it: credentials, token-like query values and path segments
-    (Google's private addresses, booking systems' keys) replaced by an ellipsis."""
+    """The address as pages and logs may show it: scheme, host and port, and the last path segment when it reads
+    as plain words (holidays.ics, basic.ics); credentials, every query value and every other path segment are
+    replaced by an ellipsis. Private addresses hide their key anywhere (Google's /private-…/, booking systems'
+    ?s=…, /u/<name>/<token>.ics), so no guess at what looks like a token decides what is shown."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if parts.username or parts.password:
         netloc = f"{HIDDEN}@{netloc}"
-    path = "/".join(HIDDEN if _TOKEN_LIKE.match(segment) else segment for segment in parts.path.split("/"))
-    query = "&".join(
-        f"{name}={HIDDEN if _SECRET_WORDS.search(name) or _TOKEN_LIKE.match(value) else value}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
+    segments = parts.path.split("/")[1:]
+    path = "/" + "/".join([HIDDEN] * (len(segments) > 1) + [_shown_segment(segments[-1])]) if segments else ""
+    query = "&".join(f"{name}={HIDDEN}" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
     return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
-def feed_check(*, text: str) -> FeedCheck:
-    """Fetch the calendar once (no provider call happens in a transaction: this runs before anything is saved)."""
+def _shown_segment(segment: str) -> str:
+    stem, dot, extension = segment.partition(".")
+    if not stem or (_PLAIN_WORDS.match(stem) and len(stem) <= PLAIN_SEGMENT_CHARS):
+        return segment
+    return HIDDEN + (dot + extension if _PLAIN_WORDS.match(extension) else "")
+
+
+def feed_check(*, text: str, user: User | None = None) -> FeedCheck:
+    """Fetch the calendar once (no provider call happens in a transaction: this runs before anything is saved),
+    with the short ICS_CHECK_TIMEOUT_SECONDS: someone is waiting. Given the user who asked, counted against their
+    ICS_CHECKS_PER_HOUR first (calsync must not become anyone's tool for probing hosts)."""
     url = subscription_url(text)
+    if user is not None:
+        _count_check(user)
     try:
-        fetched = client.fetch(url)
+        fetched = client.fetch(url, timeout=settings.ICS_CHECK_TIMEOUT_SECONDS)
         items, problems = parse_calendar_lenient(fetched.body or b"") if (fetched.body or b"").strip() else ([], [])
     except SyncError as exc:
         raise SubscriptionError(str(exc)) from None
@@ -87,10 +103,38 @@ def feed_check(*, text: str) -> FeedCheck:
     return FeedCheck(url=url, events=len(items), unreadable=len(problems))
 
 
+def _count_check(user: User) -> None:
+    """One more fetch for `user` this hour (a fixed window from their first), or SubscriptionError past the limit."""
+    key = f"ics-check:{user.pk}:{user.date_joined.timestamp():.0f}"  # a new user with a reused id starts afresh
+    if cache.add(key, 1, CHECK_WINDOW_SECONDS):
+        return
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, CHECK_WINDOW_SECONDS)
+        return
+    if count > settings.ICS_CHECKS_PER_HOUR:
+        raise SubscriptionError("You have checked many calendar addresses in the last hour; try again later.")
+
+
 def feed_id(url: str) -> str:
     """What the integration records as the remote calendar: a digest, so that the same feed is not subscribed to
-    twice into one calendar, without the address itself (it may be a secret)."""
-    return "ics:" + hashlib.sha256(url.encode()).hexdigest()[:40]
+    twice into one calendar, without the address itself (it may be a secret). The address is normalised first
+    (webcal:// is https://, scheme and host lowercase, no default port), so that https://X/cal.ics and
+    https://x:443/cal.ics are one feed; path and query are kept as they are (servers may tell case apart)."""
+    return "ics:" + hashlib.sha256(_normalised(url).encode()).hexdigest()[:40]
+
+
+def _normalised(url: str) -> str:
+    parts = urlsplit(client.feed_url(url))
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port if parts.port and parts.port != DEFAULT_PORTS.get(scheme) else None
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + host + (f":{port}" if port else "")
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def ics_subscribe(*, user: User, check: FeedCheck, name: str, calendar: Calendar, automatic: bool,

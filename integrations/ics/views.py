@@ -28,7 +28,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            check = services.feed_check(text=data.pop("url"))
+            check = services.feed_check(text=data.pop("url"), user=request.user)  # type: ignore[arg-type]
             found = _found(check)
             if "check" not in request.POST:
                 integration = services.ics_subscribe(user=request.user, check=check, **data)  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from sync.errors import (
     PermanentError,
     PreconditionFailed,
     TransientError,
+    retry_seconds,
 )
 
 BATCH = 20  # requests in one JSON batch: https://learn.microsoft.com/graph/json-batching
@@ -122,7 +123,7 @@ class GraphClient:
                 for item in answer.get("responses", []):
                     if item["status"] in (429, 503):
                         throttled.append(next(r for r in chunk if r["id"] == item["id"]))
-                        wait = max(wait, float((item.get("headers") or {}).get("Retry-After", 1)))
+                        wait = max(wait, retry_seconds((item.get("headers") or {}).get("Retry-After")) or 1.0)
                     else:
                         results[item["id"]] = (item["status"], item.get("body"))
             if not throttled:
@@ -136,10 +137,9 @@ class GraphClient:
 
 
 def _retry_after(response: requests.Response) -> float:
-    try:
-        return float(response.headers.get("Retry-After", "1"))
-    except ValueError:
-        return 1.0
+    """Graph's Retry-After in seconds, bounded (sync.errors.retry_seconds); 1 when missing or unreadable."""
+    seconds = retry_seconds(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else seconds
 
 
 def _result(response: requests.Response, missing: type[Exception]) -> Any:

@@ -300,4 +300,4 @@ def test_shown_urls_hide_what_looks_like_a_credential() -> None:
     assert shown_url("https://bob:pw@cal.example.com/feed.ics") == "https://…@cal.example.com/feed.ics"
     private = "https://calendar.google.com/calendar/ical/bob%40example.com/private-9f8e7d6c5b4a39281706/basic.ics"
     assert "9f8e7d6c5b4a39281706" not in shown_url(private)
-    assert shown_url("https://example.com/h.ics?lang=en&key=abc") == "https://example.com/h.ics?lang=en&key=…"
+    assert shown_url("https://example.com/h.ics?lang=en&key=abc") == "https://example.com/h.ics?lang=…&key=…"
