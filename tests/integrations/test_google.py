@@ -12,6 +12,7 @@ import niquests
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from calsync import crypto
 from events import services as events
@@ -472,7 +473,9 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
     # Renewal: a channel about to expire is replaced, and the old one stopped.
     config = integration.config
     config["channel"]["expiration"] = int((datetime.now() + timedelta(hours=2)).timestamp() * 1000)
-    Integration.objects.filter(pk=integration.pk).update(config=config)
+    Integration.objects.filter(pk=integration.pk).update(
+        config=config, push_expires_at=timezone.now() + timedelta(hours=2)
+    )
     google.state.notify = None
     try:
         assert google_services.channels_renew() == 1
@@ -487,6 +490,29 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
 
     member_client.post(reverse("integrations:disconnect", args=[integration.pk]))
     assert not google.state.channels
+
+
+def test_a_channel_that_failed_to_open_is_tried_again_by_the_renewal(member_client, calendar, google, run_on_commit,  # type: ignore[no-untyped-def]
+                                                                      settings, client) -> None:  # fmt: skip
+    settings.GOOGLE_WEBHOOK_BASE_URL = "ftp://calsync.example.com"  # Google refuses the address
+    integration = connect(member_client, google, "retry@example.com", calendar, run_on_commit)
+    integration.refresh_from_db()
+    assert integration.push_state == "failed" and not integration.push_channel
+    assert integration.push_expires_at is not None and integration.push_expires_at <= timezone.now()  # due
+    settings.GOOGLE_WEBHOOK_BASE_URL = "https://calsync.example.com"
+    google.state.notify = None
+    try:
+        assert google_services.channels_renew() == 1
+    finally:
+        google.state.notify = google._notify
+    integration.refresh_from_db()
+    assert integration.push_state == "active" and integration.push_channel in google.state.channels
+    assert integration.push_expires_at > timezone.now() + timedelta(days=6)
+    url = reverse("integrations:google_push")
+    for token in ("\u00e9t\u00e9", ""):  # a non-ASCII or empty token is a forgery, not a crash
+        forged = client.post(url, HTTP_X_GOOG_CHANNEL_ID=integration.push_channel, HTTP_X_GOOG_CHANNEL_TOKEN=token,
+                             HTTP_X_GOOG_RESOURCE_STATE="exists")  # fmt: skip
+        assert forged.status_code == 404
 
 
 def test_tokens_wait_encrypted_in_the_session(member_client, google) -> None:
