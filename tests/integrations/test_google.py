@@ -429,6 +429,15 @@ def test_an_admin_cannot_connect_someone_elses_calendar(admin_client_, google, w
 # --- push notifications -------------------------------------------------------------------------------
 
 
+def _renew_channels_unheard(google) -> None:  # type: ignore[no-untyped-def]
+    """The hourly renewal renews one channel; the emulator does not call the (unreachable) public address."""
+    google.state.notify = None
+    try:
+        assert google_services.channels_renew() == 1
+    finally:
+        google.state.notify = google._notify
+
+
 def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_on_commit, settings, client) -> None:
     settings.GOOGLE_WEBHOOK_BASE_URL = "https://calsync.example.com"
     google.state.notify = None  # the emulator would call the public address; the test plays Google instead
@@ -476,11 +485,7 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
     Integration.objects.filter(pk=integration.pk).update(
         config=config, push_expires_at=timezone.now() + timedelta(hours=2)
     )
-    google.state.notify = None
-    try:
-        assert google_services.channels_renew() == 1
-    finally:
-        google.state.notify = google._notify
+    _renew_channels_unheard(google)
     integration.refresh_from_db()
     assert integration.config["channel"]["id"] != channel["id"] and channel["id"] not in google.state.channels
     assert integration.push_channel == integration.config["channel"]["id"]
@@ -500,11 +505,7 @@ def test_a_channel_that_failed_to_open_is_tried_again_by_the_renewal(member_clie
     assert integration.push_state == "failed" and not integration.push_channel
     assert integration.push_expires_at is not None and integration.push_expires_at <= timezone.now()  # due
     settings.GOOGLE_WEBHOOK_BASE_URL = "https://calsync.example.com"
-    google.state.notify = None
-    try:
-        assert google_services.channels_renew() == 1
-    finally:
-        google.state.notify = google._notify
+    _renew_channels_unheard(google)
     integration.refresh_from_db()
     assert integration.push_state == "active" and integration.push_channel in google.state.channels
     assert integration.push_expires_at > timezone.now() + timedelta(days=6)
