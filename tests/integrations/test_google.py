@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -514,6 +515,26 @@ def test_a_channel_that_failed_to_open_is_tried_again_by_the_renewal(member_clie
         forged = client.post(url, HTTP_X_GOOG_CHANNEL_ID=integration.push_channel, HTTP_X_GOOG_CHANNEL_TOKEN=token,
                              HTTP_X_GOOG_RESOURCE_STATE="exists")  # fmt: skip
         assert forged.status_code == 404
+
+
+def test_the_migration_gives_open_and_failed_channels_their_due_time(member, calendar) -> None:  # type: ignore[no-untyped-def]
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("integrations.migrations.0010_google_channel_push_expires_at")
+    ends = datetime(2030, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("UTC"))
+
+    def google(remote: str, **fields: Any) -> Integration:
+        return Integration.objects.create(tenant=member.tenant, user=member, provider="google", calendar=calendar,
+                                          remote_calendar_id=remote, **fields)  # fmt: skip
+
+    opened = google("a", config={"channel": {"id": "c", "expiration": int(ends.timestamp() * 1000)}})
+    failed, never = google("b", push_state="failed"), google("c")
+    migration.fill_from_config(apps, None)
+    assert Integration.objects.get(pk=opened.pk).push_expires_at == ends
+    assert Integration.objects.get(pk=failed.pk).push_expires_at <= timezone.now()  # due: the renewal retries it
+    assert Integration.objects.get(pk=never.pk).push_expires_at is None
 
 
 def test_tokens_wait_encrypted_in_the_session(member_client, google) -> None:
