@@ -39,8 +39,9 @@ from .client import GraphClient
 log = logging.getLogger(__name__)
 PushState = Integration.PushState
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-# More items than Graph would ever batch for the few subscriptions one calsync holds: the rest is not read.
-ITEMS_MAX = 100
+# Graph batches notifications into one collection; past this many items, the rest of a request is not read (one
+# query looks up all their subscription ids however many there are; this bounds the clientState checks).
+ITEMS_MAX = 1000
 
 
 def push_available() -> bool:
