@@ -226,7 +226,8 @@ def idle_cost(count: int) -> dict[str, float]:
             integration.config["channel"] = {"id": f"idle-{n}", "token": "t", "resource_id": answer["resourceId"],
                                              "expiration": expiration}  # fmt: skip
             integration.push_channel = f"idle-{n}"
-        Integration.objects.bulk_update(rows[:1], ["config", "push_channel"])
+            integration.push_expires_at = datetime.fromtimestamp(expiration / 1000, tz=UTC)  # what renewal reads
+        Integration.objects.bulk_update(rows[:1], ["config", "push_channel", "push_expires_at"])
         Integration.objects.bulk_create(rows[1:], batch_size=500)
         before, queries = app.traffic.count, QueryCounter()
         began = time.perf_counter()

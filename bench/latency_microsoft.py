@@ -167,7 +167,7 @@ def idle_cost(count: int) -> dict[str, float]:
                                 config=model.config, credentials_encrypted=model.credentials_encrypted,
                                 push_channel=sub_id, push_expires_at=ends, push_state="active"))  # fmt: skip
     Integration.objects.bulk_create(rows, batch_size=1000)
-    assert client_state(model.pk)  # the secret is derived, nothing stored per subscription
+    assert client_state(model.pk, "nonce")  # derived from the integration and a per-subscription nonce
     requests_before, started = app.state.requests, time.perf_counter()
     renewed = tasks.microsoft_renew_subscriptions()
     elapsed = time.perf_counter() - started

@@ -136,13 +136,24 @@ class Integration(models.Model):
         end it is."""
         return Q(calendar_id=calendar_id) | Q(provider=Provider.CALSYNC, remote_calendar_id=str(calendar_id))
 
-    def config_merge(self, values: dict[str, Any], **fields: Any) -> None:
+    def config_merge(self, values: dict[str, Any], *, holding: dict[str, Any] | None = None, **fields: Any) -> bool:
         """Add `values` to the config as stored now (row locked), writing `fields` with it: keys others wrote
-        since this instance was read (a run's colour, the compare-all mark of controls saved) are kept."""
+        since this instance was read (a run's colour, the compare-all mark of controls saved) are kept. With
+        `holding`, only if the row still has those values (of two racing renewals, one wins); False if not."""
         with transaction.atomic():
-            stored = Integration.objects.select_for_update().values_list("config", flat=True).get(pk=self.pk)
+            stored = (
+                Integration.objects.select_for_update()
+                .filter(pk=self.pk, **(holding or {}))
+                .values_list("config", flat=True)
+                .first()
+            )
+            if stored is None:
+                return False
             self.config = {**stored, **values}
             Integration.objects.filter(pk=self.pk).update(config=self.config, **fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
 
     @property
     def notification_address(self) -> str:

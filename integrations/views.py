@@ -8,8 +8,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
@@ -146,13 +147,18 @@ def status(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 def live(request: HttpRequest) -> HttpResponse:
-    """The live sync state of all the user's own integrations, polled by their pages. An unchanged state answers
-    304 Not Modified after one query of its own (RFC 9110, section 13.1.2: If-None-Match)."""
+    """The live sync state of the user's own integrations (`?id=` for some of them: the integration page), polled
+    by their pages. An unchanged state answers 304 Not Modified after one query of its own (RFC 9110, section
+    13.1.2: If-None-Match, weak comparison)."""
     integrations = _scope(request).integrations()
+    wanted = request.GET.getlist("id")
+    if wanted:
+        if not all(value.isdigit() and len(value) < 19 for value in wanted):
+            return HttpResponseBadRequest("id must be an integration number.", content_type="text/plain")
+        integrations = integrations.filter(pk__in=[int(value) for value in wanted])
     seen = sync_live.fingerprint(integrations)
-    if seen.etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response: HttpResponse = HttpResponseNotModified()
-    else:
+    response = get_conditional_response(request, etag=seen.etag)
+    if response is None:
         response = JsonResponse(sync_live.live_state(integrations, seen.integration_ids))
     response["ETag"] = seen.etag
     response["Cache-Control"] = "private, no-cache"

@@ -16,12 +16,25 @@ from .models import SyncLogEntry, SyncRun
 RUN_STATUSES = SyncRun.Status.choices
 
 
+RECENT_RUNS = 10  # the current run and the last finished one are looked for among an integration's newest runs
+
+
 def current_and_last(integration: Integration) -> tuple[SyncRun | None, SyncRun | None]:
     """The run queued or going on now, and the last one that finished (skipped ones aside)."""
-    runs = list(integration.runs.all()[:10])
+    return split_runs(list(integration.runs.all()[:RECENT_RUNS]))
+
+
+def split_runs(runs: list[SyncRun]) -> tuple[SyncRun | None, SyncRun | None]:
+    """Of an integration's recent runs, newest first: the current one and the last finished one."""
     current = next((r for r in runs if r.status in (SyncRun.Status.RUNNING, SyncRun.Status.QUEUED)), None)
     last = next((r for r in runs if r.finished and r.status != SyncRun.Status.SKIPPED), None)
     return current, last
+
+
+def is_running(integration: Integration, current: SyncRun | None) -> bool:
+    """The one rule for "a sync is going on": a queued or running run row, or (a scheduled or pushed sync writes
+    none unless it has something to say) the lock it holds."""
+    return current is not None or integration.is_running
 
 
 def queue_refused(integration: Integration) -> bool:
@@ -45,8 +58,7 @@ def status_json(integration: Integration) -> dict[str, Any]:
     """What the integration page polls every second while a sync runs: no list of unsynced items."""
     current, last = current_and_last(integration)
     return {
-        # A scheduled sync writes no run row unless it has something to say: its lock shows it is running.
-        "running": current is not None or integration.is_running,
+        "running": is_running(integration, current),
         "run_status": current.get_status_display() if current else "",
         "started_at": current.started_at.isoformat() if current and current.started_at else None,
         "last_run": run_json(last) if last else None,

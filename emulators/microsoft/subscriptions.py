@@ -5,13 +5,15 @@ lifecycle notifications, as Microsoft documents them.
   `?validationToken=...` and needs a 200 text/plain echo of the token within 10 seconds, else the creation
   fails with 400 (https://learn.microsoft.com/graph/change-notifications-delivery-webhooks#notificationurl-validation);
 - an Outlook event subscription lasts at most 10,080 minutes
-  (https://learn.microsoft.com/graph/api/resources/subscription#subscription-lifetime); PATCH renews it, an
-  expired one is gone;
+  (https://learn.microsoft.com/graph/api/resources/subscription#subscription-lifetime), and an
+  expirationDateTime under 45 minutes after the request is set to 45 minutes after it (the resource's
+  expirationDateTime property); PATCH renews it, an expired one is gone;
 - a change in a subscribed calendar is POSTed to notificationUrl as a changeNotificationCollection, retried
   with backoff while the endpoint does not answer 2xx within 3 seconds (briefly here; Graph goes on for hours);
 - lifecycle notifications (reauthorizationRequired, subscriptionRemoved, missed) go to lifecycleNotificationUrl
-  (https://learn.microsoft.com/graph/change-notifications-lifecycle-events); POST /subscriptions/{id}/reauthorize
-  answers a reauthorizationRequired.
+  (https://learn.microsoft.com/graph/change-notifications-lifecycle-events); after a reauthorizationRequired,
+  change notifications stop until POST /subscriptions/{id}/reauthorize or a PATCH succeeds ("the change
+  notification flow resumes"); a change notification Graph could not deliver is followed by `missed`.
 
 One concession: Graph accepts only https notification URLs; the emulator also takes http on loopback, where
 tests and the sandbox run calsync.
@@ -34,6 +36,7 @@ from emulators.http import Request, Response
 from .state import Calendar, GraphError
 
 MAX_MINUTES = 10080  # Outlook event
+MIN_MINUTES = 45
 VALIDATION_TIMEOUT = 10.0
 DELIVERY_TIMEOUT = 3.0
 RETRIES = (0.5, 1.0, 2.0)  # waits between delivery attempts
@@ -151,7 +154,7 @@ class Subscriptions:
         if expires > now + timedelta(minutes=MAX_MINUTES):
             raise GraphError(400, "InvalidRequest", f"Subscription expiration can only be {MAX_MINUTES} minutes "
                              "in the future.")  # fmt: skip
-        return expires
+        return max(expires, now + timedelta(minutes=MIN_MINUTES))
 
     def validate(self, url: str) -> None:
         """The handshake: the endpoint echoes the token, as text/plain, with 200, within 10 s."""
@@ -176,9 +179,12 @@ class Subscriptions:
         now = datetime.now(UTC)
         with self.lock:
             targets = [s for s in self.items.values() if s.calendar_id == calendar.id and s.expires > now
-                       and kind in str(s.body["changeType"])]  # fmt: skip
+                       and kind in str(s.body["changeType"]) and not s.needs_reauthorization]  # fmt: skip
             if targets and self.drop > 0:
                 self.drop -= 1
+                for sub in targets:  # lost, and Graph says so where it can
+                    if sub.body.get("lifecycleNotificationUrl"):
+                        self._send(sub, sub.body["lifecycleNotificationUrl"], self._lifecycle_item(sub, "missed"))
                 return
         for sub in targets:
             resource = f"Users/{sub.upn}/Events/{event['id']}"
@@ -201,9 +207,12 @@ class Subscriptions:
                 del self.items[sub_id]
             if event == "reauthorizationRequired":
                 sub.needs_reauthorization = True
-        item = {"subscriptionId": sub.id, "subscriptionExpirationDateTime": _iso(sub.expires), "tenantId": sub.tenant,
+        self._send(sub, sub.body["lifecycleNotificationUrl"], self._lifecycle_item(sub, event))
+
+    @staticmethod
+    def _lifecycle_item(sub: Subscription, event: str) -> dict[str, Any]:
+        return {"subscriptionId": sub.id, "subscriptionExpirationDateTime": _iso(sub.expires), "tenantId": sub.tenant,
                 "clientState": sub.body.get("clientState"), "lifecycleEvent": event}  # fmt: skip
-        self._send(sub, sub.body["lifecycleNotificationUrl"], item)
 
     def expire(self, sub_id: str) -> None:
         with self.lock:

@@ -8,9 +8,8 @@ import hmac
 import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -18,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Tenant, User
 from events.models import Calendar
@@ -260,18 +260,29 @@ def _open_channel(integration: Integration) -> bool:
         answer = api.execute(api.service.events().watch(calendarId=integration.remote_calendar_id, body=body))
     except SyncError as exc:
         log.warning("google push channel not opened", extra={"integration": integration.pk, "error": str(exc)})
-        Integration.objects.filter(pk=integration.pk).update(push_state=Integration.PushState.FAILED)
+        # Due now: the hourly channels_renew (which reads push_expires_at) tries again.
+        Integration.objects.filter(pk=integration.pk, push_channel=integration.push_channel).update(
+            push_state=Integration.PushState.FAILED, push_expires_at=timezone.now()
+        )
         return False
     old = integration.config.get("channel")
     channel = {"id": body["id"], "token": body["token"], "resource_id": answer["resourceId"],
                "expiration": int(answer.get("expiration", 0))}  # fmt: skip
-    # The pages say changes arrive at once (sync.live); the expiry is also kept where an index finds it.
-    expires = datetime.fromtimestamp(channel["expiration"] / 1000, tz=UTC) if channel["expiration"] else None
-    integration.config_merge({"channel": channel}, push_channel=channel["id"],
-                             push_state=Integration.PushState.ACTIVE, push_expires_at=expires)  # fmt: skip
+    if not _record_channel(integration, channel):
+        _stop(api, channel)  # another run replaced the channel we read first: theirs stands
+        return False
     if old:
         _stop(api, old)
     return True
+
+
+def _record_channel(integration: Integration, channel: dict[str, Any]) -> bool:
+    """Only if the integration still holds the channel we read (of two racing renewals one wins). The pages say
+    changes arrive at once (sync.live) until push_expires_at, which the renewal reads too (indexed)."""
+    expires = datetime.fromtimestamp(channel["expiration"] / 1000, tz=UTC) if channel["expiration"] else None
+    return integration.config_merge({"channel": channel}, holding={"push_channel": integration.push_channel},
+                                    push_channel=channel["id"], push_state=Integration.PushState.ACTIVE,
+                                    push_expires_at=expires)  # fmt: skip
 
 
 def channel_close(integration: Integration) -> None:
@@ -292,10 +303,13 @@ def _stop(api: GoogleApi, channel: dict[str, Any]) -> None:
 
 
 def channels_renew() -> int:
-    """Channels expiring within a day get a successor (beat runs this hourly)."""
-    soon = int((time.time() + 24 * 3600) * 1000)
-    expiring = Integration.objects.filter(provider=Provider.GOOGLE, config__channel__expiration__lt=soon)
-    return sum(_open_channel(integration) for integration in expiring)
+    """Channels expiring within a day get a successor, and channels that failed to open are tried again (beat runs
+    this hourly); both are found by the indexed push_expires_at."""
+    soon = timezone.now() + timedelta(hours=24)
+    expiring = Integration.objects.filter(provider=Provider.GOOGLE, push_expires_at__lt=soon).order_by(
+        "push_expires_at"
+    )
+    return sum(_open_channel(integration) for integration in expiring.iterator())
 
 
 def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
@@ -305,7 +319,8 @@ def push_received(*, channel_id: str, token: str, resource_state: str) -> bool:
     integration = Integration.objects.filter(provider=Provider.GOOGLE, push_channel=channel_id).first()
     if integration is None:
         return False
-    if not hmac.compare_digest(integration.config["channel"].get("token", ""), token):
+    expected = str((integration.config.get("channel") or {}).get("token", ""))
+    if not expected or not hmac.compare_digest(expected.encode(), token.encode()):
         return False
     if resource_state == "exists" and integration.sync_enabled:
         # On the push queue, with no run row unless the sync finds something; a queue that is down leaves the

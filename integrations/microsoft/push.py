@@ -4,8 +4,9 @@ in Outlook starts a sync within seconds instead of at the next poll (which goes 
 https://learn.microsoft.com/graph/change-notifications-delivery-webhooks and
 https://learn.microsoft.com/graph/change-notifications-lifecycle-events. The subscription's id is the
 integration's `push_channel` (indexed: a notification finds its integration by it), its end `push_expires_at`
-(indexed: the hourly renewal reads what ends soon). clientState is derived from the integration by HMAC, so it
-is never stored, and compared in constant time.
+(indexed: the hourly renewal reads what ends soon). clientState is an HMAC of the integration id and a random
+nonce drawn for each subscription (kept in config["graph_nonce"]; without SECRET_KEY it proves nothing), so a new
+subscription gets a new secret; it is compared in constant time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -36,16 +39,19 @@ from .client import GraphClient
 log = logging.getLogger(__name__)
 PushState = Integration.PushState
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Graph batches notifications into one collection; past this many items, the rest of a request is not read (one
+# query looks up all their subscription ids however many there are; this bounds the clientState checks).
+ITEMS_MAX = 1000
 
 
 def push_available() -> bool:
     return bool(settings.MICROSOFT_WEBHOOK_BASE_URL)
 
 
-def client_state(integration_id: int) -> str:
-    """The secret Graph sends back with each notification: only calsync can compute it."""
+def client_state(integration_id: int, nonce: str) -> str:
+    """The secret Graph sends back with each notification of one subscription: only calsync can compute it."""
     key = settings.SECRET_KEY.encode()
-    return hmac.new(key, f"calsync-graph-push:{integration_id}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"calsync-graph-push:{integration_id}:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
 def _client(integration: Integration) -> GraphClient:
@@ -75,8 +81,17 @@ def _tenant(integration: Integration) -> str:
     from .oauth import _http
 
     url = f"{settings.MICROSOFT_AUTHORITY_HOST}/{quote(directory)}/v2.0/.well-known/openid-configuration"
-    issuer = _http().get(url, timeout=settings.MICROSOFT_TIMEOUT_SECONDS).json().get("issuer", "")
-    return str(issuer).rstrip("/").split("/")[-2].lower()
+    return _issuer_tenant(_http().get(url, timeout=settings.MICROSOFT_TIMEOUT_SECONDS).json())
+
+
+def _issuer_tenant(document: Any) -> str:
+    """ "https://login.microsoftonline.com/<tenant id>/v2.0" -> the id; ValueError (a push failure, not a failed
+    sync) for a document that does not name one."""
+    issuer = document.get("issuer") if isinstance(document, dict) else None
+    parts = str(issuer or "").rstrip("/").split("/")
+    if len(parts) < 2 or not _GUID.match(parts[-2].lower()):
+        raise ValueError("the OpenID configuration names no tenant id")
+    return parts[-2].lower()
 
 
 def subscription_open(*, integration_id: int) -> bool:
@@ -90,18 +105,30 @@ def subscription_open(*, integration_id: int) -> bool:
 
 def _open(integration: Integration) -> bool:
     url = settings.MICROSOFT_WEBHOOK_BASE_URL + reverse("integrations:microsoft_push")
+    nonce = secrets.token_hex(16)
     try:
         client = _client(integration)
         body = {"changeType": "created,updated,deleted", "notificationUrl": url, "lifecycleNotificationUrl": url,
                 "resource": f"{client.prefix.lstrip('/')}/calendars/{integration.remote_calendar_id}/events",
-                "expirationDateTime": _graph_time(_expiry()), "clientState": client_state(integration.pk)}  # fmt: skip
+                "expirationDateTime": _graph_time(_expiry()),
+                "clientState": client_state(integration.pk, nonce)}  # fmt: skip
         tenant = _tenant(integration)
         made = client.call("POST", "/subscriptions", json=body)
     except (SyncError, ValueError, OSError, MicrosoftOrganisation.DoesNotExist) as exc:
         return _failed(integration, exc)
     old = integration.push_channel
-    integration.config_merge({"graph_tenant": tenant}, push_channel=made["id"], push_state=PushState.ACTIVE,
-                             push_expires_at=_parse(made["expirationDateTime"]))  # fmt: skip
+    recorded = integration.config_merge(
+        {"graph_tenant": tenant, "graph_nonce": nonce},
+        holding={"push_channel": old},
+        push_channel=made["id"],
+        push_state=PushState.ACTIVE,
+        push_expires_at=_parse(made["expirationDateTime"]),
+    )
+    if not recorded:
+        # Another renewal or repair replaced the subscription since we read it: theirs stands, ours would never be
+        # deleted (nothing records it), so it goes now.
+        _delete(client, made["id"])
+        return Integration.objects.filter(pk=integration.pk, push_state=PushState.ACTIVE).exists()
     if old and old != made["id"]:
         _delete(client, old)
     return True
@@ -109,9 +136,11 @@ def _open(integration: Integration) -> bool:
 
 def _failed(integration: Integration, exc: Exception) -> bool:
     """Polling goes on; with no live subscription, push_expires_at says "due now", so the hourly renewal (which
-    reads that indexed column alone) tries again."""
+    reads that indexed column alone) tries again. A subscription another run made meanwhile is left standing."""
     log.warning("graph subscription not made", extra={"integration": integration.pk, "error": str(exc)})
-    Integration.objects.filter(pk=integration.pk).update(push_state=PushState.FAILED, push_expires_at=timezone.now())
+    Integration.objects.filter(pk=integration.pk, push_channel=integration.push_channel).update(
+        push_state=PushState.FAILED, push_expires_at=timezone.now()
+    )
     return False
 
 
@@ -138,7 +167,7 @@ def _renew(integration: Integration) -> bool:
         return _open(integration) and _sync_missed(integration)
     except SyncError as exc:
         return _failed(integration, exc)
-    Integration.objects.filter(pk=integration.pk).update(
+    Integration.objects.filter(pk=integration.pk, push_channel=integration.push_channel).update(
         push_expires_at=_parse(made["expirationDateTime"]), push_state=PushState.ACTIVE
     )
     return True
@@ -146,7 +175,9 @@ def _renew(integration: Integration) -> bool:
 
 def subscriptions_renew() -> int:
     """Hourly: subscriptions ending within MICROSOFT_PUSH_RENEW_BEFORE_HOURS are renewed, the soonest first, then
-    failed ones tried again, at most MICROSOFT_PUSH_RENEW_BATCH in all. Returns how many now stand."""
+    failed ones tried again, at most MICROSOFT_PUSH_RENEW_BATCH in all and for at most
+    MICROSOFT_PUSH_RENEW_SECONDS (so one run ends before the next begins; what is left is still due then). Returns
+    how many now stand."""
     if not push_available():
         return 0
     soon = timezone.now() + timedelta(hours=settings.MICROSOFT_PUSH_RENEW_BEFORE_HOURS)
@@ -158,7 +189,14 @@ def subscriptions_renew() -> int:
     budget = settings.MICROSOFT_PUSH_RENEW_BATCH
     live = list(due.exclude(push_state=PushState.FAILED)[:budget])
     failed = list(due.filter(push_state=PushState.FAILED)[: budget - len(live)]) if budget > len(live) else []
-    return sum(_renew(integration) for integration in live + failed)
+    stop = time.monotonic() + settings.MICROSOFT_PUSH_RENEW_SECONDS
+    renewed = 0
+    for integration in live + failed:
+        if time.monotonic() > stop:
+            log.warning("graph renewal stopped at its time limit", extra={"renewed": renewed})
+            break
+        renewed += _renew(integration)
+    return renewed
 
 
 def subscriptions_resubscribe() -> tuple[int, int]:
@@ -204,14 +242,12 @@ def notifications_received(*, items: list[Any]) -> int:
     clientState, its tenant) asks for a sync, one per integration however many items name it, or, for lifecycle
     events, the repair it needs. Returns how many were genuine; forged ones change nothing. No provider call here:
     Graph wants an answer within 3 seconds."""
-    found: dict[str, Integration | None] = {}
+    items = [item for item in items[:ITEMS_MAX] if isinstance(item, dict)]
+    found = _subscribed({_subscription_id(item) for item in items} - {""})
     to_sync: dict[int, Integration] = {}
     genuine = 0
     for item in items:
-        subscription_id = str(item.get("subscriptionId") or "") if isinstance(item, dict) else ""
-        if subscription_id and subscription_id not in found:
-            found[subscription_id] = _subscribed(subscription_id)
-        integration = found.get(subscription_id)
+        integration = found.get(_subscription_id(item))
         if integration is None or not _signed(integration, item):
             continue
         genuine += 1
@@ -234,13 +270,25 @@ def _repair_soon(integration: Integration, event: str) -> None:
     transaction.on_commit(lambda: publish(microsoft_push_repair, integration.pk, event))
 
 
-def _subscribed(subscription_id: str) -> Integration | None:
-    return Integration.objects.filter(provider=Provider.MICROSOFT, push_channel=subscription_id).first()
+def _subscription_id(item: dict[str, Any]) -> str:
+    """The item's subscriptionId if it has the shape of Graph's (a GUID), else "" (which matches nothing, and
+    keeps NUL and other junk out of the query)."""
+    value = item.get("subscriptionId")
+    return value if isinstance(value, str) and _GUID.match(value.lower()) else ""
+
+
+def _subscribed(subscription_ids: set[str]) -> dict[str, Integration]:
+    """The integrations holding these subscriptions, in one query however many ids a request names."""
+    if not subscription_ids:
+        return {}
+    rows = Integration.objects.filter(provider=Provider.MICROSOFT, push_channel__in=subscription_ids)
+    return {row.push_channel: row for row in rows}
 
 
 def _signed(integration: Integration, item: dict[str, Any]) -> bool:
     """The clientState only calsync can compute, and the tenant of the account the subscription watches."""
-    if not hmac.compare_digest(client_state(integration.pk), str(item.get("clientState") or "")):
+    expected = client_state(integration.pk, str(integration.config.get("graph_nonce", "")))
+    if not hmac.compare_digest(expected.encode(), str(item.get("clientState") or "").encode()):
         return False
     return str(item.get("tenantId") or "").lower() == integration.config.get("graph_tenant", "")
 

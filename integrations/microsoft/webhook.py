@@ -25,9 +25,11 @@ def push(request: HttpRequest) -> HttpResponse:
         if not token or len(token) > _TOKEN_MAX:
             return HttpResponse("Bad validation token.", status=400, content_type="text/plain")
         return HttpResponse(token, content_type="text/plain; charset=utf-8")
+    if request.content_type != "application/json":
+        return HttpResponse("Expected application/json.", status=400, content_type="text/plain")
     try:
         document = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return HttpResponse("Not JSON.", status=400, content_type="text/plain")
     items = document.get("value") if isinstance(document, dict) else None
     if not isinstance(items, list):

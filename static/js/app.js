@@ -90,30 +90,17 @@
   }
 })();
 
-// Integration page: while a sync is queued or running, poll its status and reload when it ends.
-(function () {
-  "use strict";
-  var section = document.getElementById("sync-status");
-  if (!section || !section.dataset.running) return;
-  var poll = function () {
-    fetch(section.dataset.poll, { headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json(); })
-      .then(function (state) {
-        if (state.running) { window.setTimeout(poll, 1000); } else { window.location.reload(); }
-      })
-      .catch(function () { window.setTimeout(poll, 3000); });
-  };
-  window.setTimeout(poll, 1000);
-})();
-
-// Live sync state (settings and integration pages): each integration's running sync, last result, next check and
-// push, from integrations:live. The server answers 304 while nothing changed; a hidden tab polls rarely.
+// Live sync state (settings and integration pages), the one poller of each page: each integration's running sync,
+// last result, next check and push, from integrations:live. Every 2 s while a sync is queued or running, every
+// 20 s otherwise; the server answers 304 while nothing changed; a hidden tab polls rarely. An integration page
+// opened while its sync ran (data-running="1") reloads when the sync ends, to show the whole result.
 (function () {
   "use strict";
   var root = document.querySelector("[data-live-url]");
   if (!root || !window.fetch) return;
-  var etag = "", delay = 2000, timer = null, busy = false;
-  var VISIBLE = 2000, HIDDEN = 30000, FAILING = 10000;
+  var etag = "", delay = 0, timer = null, busy = false, active = false;
+  var RUNNING = 2000, IDLE = 20000, HIDDEN = 30000, FAILING = 10000;
+  var reloadWhenDone = !!root.dataset.running;
   var clock = function (iso) {
     var d = new Date(iso);
     return d.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -130,6 +117,8 @@
     };
   };
   var show = function (data) {
+    active = data.integrations.some(function (state) { return !!state.running; });
+    if (reloadWhenDone && !active) { window.location.reload(); return; }
     data.integrations.forEach(function (state) {
       var box = document.querySelector('[data-live-integration="' + state.id + '"]');
       if (!box) return;
@@ -145,13 +134,12 @@
     busy = true;
     fetch(root.dataset.liveUrl, { headers: etag ? { Accept: "application/json", "If-None-Match": etag } : { Accept: "application/json" }, cache: "no-store" })
       .then(function (r) {
-        delay = VISIBLE;
         if (r.status === 304) return null;
         if (!r.ok) throw new Error(r.status);
         etag = r.headers.get("ETag") || "";
         return r.json();
       })
-      .then(function (data) { if (data) show(data); schedule(); })
+      .then(function (data) { if (data) show(data); delay = active ? RUNNING : IDLE; schedule(); })
       .catch(function () { delay = FAILING; schedule(); });
   };
   // Back from a hidden tab: look at once instead of waiting out the slow interval.

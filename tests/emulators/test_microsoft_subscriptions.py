@@ -163,3 +163,36 @@ def test_the_sandbox_page_lists_subscriptions_and_sends_lifecycle_events(mailbox
     assert sent.status_code == 302
     wait_until(lambda: len(receiver.documents) == 1, None, "the lifecycle notification")
     assert receiver.documents[0]["value"][0]["lifecycleEvent"] == "missed"
+
+
+def test_an_expiry_under_45_minutes_is_raised_to_45(mailbox, receiver) -> None:  # type: ignore[no-untyped-def]
+    session, base, calendar, _box = mailbox
+    made = _subscribe(session, base, calendar, receiver.url, minutes=5)
+    assert made.status_code == 201 and made.json()["expirationDateTime"] >= _when(44.9)
+    renewed = session.patch(f"{base}/subscriptions/{made.json()['id']}", json={"expirationDateTime": _when(1)},
+                            timeout=10)  # fmt: skip
+    assert renewed.json()["expirationDateTime"] >= _when(44.9)
+
+
+def test_a_lost_change_is_followed_by_missed(mailbox, receiver, microsoft) -> None:  # type: ignore[no-untyped-def]
+    session, base, calendar, _box = mailbox
+    made = _subscribe(session, base, calendar, receiver.url).json()
+    microsoft.state.subscriptions.drop = 1
+    session.post(f"{base}/me/calendars/{calendar}/events", json=PLANNING, timeout=10)
+    wait_until(lambda: len(receiver.documents) == 1, None, "the missed notification")
+    item = receiver.documents[0]["value"][0]
+    assert item["lifecycleEvent"] == "missed" and item["subscriptionId"] == made["id"] and "changeType" not in item
+
+
+def test_a_subscription_needing_reauthorization_is_silent_until_reauthorized(mailbox, receiver, microsoft) -> None:  # type: ignore[no-untyped-def]
+    session, base, calendar, _box = mailbox
+    made = _subscribe(session, base, calendar, receiver.url).json()
+    control = f"{microsoft.base_url}/_emulator/subscriptions/{made['id']}/lifecycle"
+    session.post(control, json={"event": "reauthorizationRequired"}, timeout=10)
+    wait_until(lambda: len(receiver.documents) == 1, None, "the reauthorizationRequired notification")
+    session.post(f"{base}/me/calendars/{calendar}/events", json=PLANNING, timeout=10)  # not notified
+    assert session.post(f"{base}/subscriptions/{made['id']}/reauthorize", timeout=10).status_code == 200
+    after = session.post(f"{base}/me/calendars/{calendar}/events", json={**PLANNING, "subject": "After"}, timeout=10)
+    wait_until(lambda: len(receiver.documents) >= 2, None, "the change after reauthorizing")
+    notified = [d["value"][0].get("resourceData", {}).get("id") for d in receiver.documents[1:]]
+    assert notified == [after.json()["id"]]  # the change made while it needed reauthorization never came

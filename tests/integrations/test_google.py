@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ import niquests
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from calsync import crypto
 from events import services as events
@@ -428,6 +430,15 @@ def test_an_admin_cannot_connect_someone_elses_calendar(admin_client_, google, w
 # --- push notifications -------------------------------------------------------------------------------
 
 
+def _renew_channels_unheard(google) -> None:  # type: ignore[no-untyped-def]
+    """The hourly renewal renews one channel; the emulator does not call the (unreachable) public address."""
+    google.state.notify = None
+    try:
+        assert google_services.channels_renew() == 1
+    finally:
+        google.state.notify = google._notify
+
+
 def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_on_commit, settings, client) -> None:
     settings.GOOGLE_WEBHOOK_BASE_URL = "https://calsync.example.com"
     google.state.notify = None  # the emulator would call the public address; the test plays Google instead
@@ -472,12 +483,10 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
     # Renewal: a channel about to expire is replaced, and the old one stopped.
     config = integration.config
     config["channel"]["expiration"] = int((datetime.now() + timedelta(hours=2)).timestamp() * 1000)
-    Integration.objects.filter(pk=integration.pk).update(config=config)
-    google.state.notify = None
-    try:
-        assert google_services.channels_renew() == 1
-    finally:
-        google.state.notify = google._notify
+    Integration.objects.filter(pk=integration.pk).update(
+        config=config, push_expires_at=timezone.now() + timedelta(hours=2)
+    )
+    _renew_channels_unheard(google)
     integration.refresh_from_db()
     assert integration.config["channel"]["id"] != channel["id"] and channel["id"] not in google.state.channels
     assert integration.push_channel == integration.config["channel"]["id"]
@@ -487,6 +496,45 @@ def test_push_channel_webhook_and_renewal(member_client, calendar, google, run_o
 
     member_client.post(reverse("integrations:disconnect", args=[integration.pk]))
     assert not google.state.channels
+
+
+def test_a_channel_that_failed_to_open_is_tried_again_by_the_renewal(member_client, calendar, google, run_on_commit,  # type: ignore[no-untyped-def]
+                                                                      settings, client) -> None:  # fmt: skip
+    settings.GOOGLE_WEBHOOK_BASE_URL = "ftp://calsync.example.com"  # Google refuses the address
+    integration = connect(member_client, google, "retry@example.com", calendar, run_on_commit)
+    integration.refresh_from_db()
+    assert integration.push_state == "failed" and not integration.push_channel
+    assert integration.push_expires_at is not None and integration.push_expires_at <= timezone.now()  # due
+    settings.GOOGLE_WEBHOOK_BASE_URL = "https://calsync.example.com"
+    _renew_channels_unheard(google)
+    integration.refresh_from_db()
+    assert integration.push_state == "active" and integration.push_channel in google.state.channels
+    assert integration.push_expires_at > timezone.now() + timedelta(days=6)
+    url = reverse("integrations:google_push")
+    for token in ("\u00e9t\u00e9", ""):  # a non-ASCII or empty token is a forgery, not a crash
+        forged = client.post(url, HTTP_X_GOOG_CHANNEL_ID=integration.push_channel, HTTP_X_GOOG_CHANNEL_TOKEN=token,
+                             HTTP_X_GOOG_RESOURCE_STATE="exists")  # fmt: skip
+        assert forged.status_code == 404
+
+
+def test_the_migration_gives_open_and_failed_channels_their_due_time(member, calendar) -> None:  # type: ignore[no-untyped-def]
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("integrations.migrations.0010_google_channel_push_expires_at")
+    ends = datetime(2030, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("UTC"))
+
+    def google(remote: str, **fields: Any) -> Integration:
+        return Integration.objects.create(tenant=member.tenant, user=member, provider="google", calendar=calendar,
+                                          remote_calendar_id=remote, **fields)  # fmt: skip
+
+    opened = google("a", config={"channel": {"id": "c", "expiration": int(ends.timestamp() * 1000)}})
+    failed, never = google("b", push_state="failed"), google("c")
+    migration.fill_from_config(apps, None)
+    assert Integration.objects.get(pk=opened.pk).push_expires_at == ends
+    assert Integration.objects.get(pk=failed.pk).push_expires_at <= timezone.now()  # due: the renewal retries it
+    assert Integration.objects.get(pk=never.pk).push_expires_at is None
 
 
 def test_tokens_wait_encrypted_in_the_session(member_client, google) -> None:

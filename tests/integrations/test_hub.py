@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,11 +46,17 @@ class Hub:
         return [run.counts for run in runs]
 
     def settle(self, *order: Integration) -> None:
-        """Rounds in this order until one writes nothing: a hub must get there within a few, not ping-pong."""
-        for _ in range(4):
+        """Rounds in this order until one writes nothing, then one more that must write nothing and rewrite no
+        item anywhere. A change on any side crosses in at most two rounds (into calsync, then out to the
+        integrations that ran before it): a third writing round would be an echo."""
+        for _ in range(2):
             if not any(_wrote(counts) for counts in self.sync(*order)):
-                return
-        raise AssertionError("the hub kept writing: an echo loop")
+                break
+        else:
+            assert not any(_wrote(counts) for counts in self.sync(*order)), "the hub kept writing: an echo loop"
+        versions = self.versions()
+        assert not any(_wrote(counts) for counts in self.sync(*order)), "a round after convergence wrote"
+        assert self.versions() == versions, "a round after convergence rewrote an item"
 
     def add_caldav(self, member, server) -> None:  # type: ignore[no-untyped-def]
         """A third integration on the same calsync calendar: a calendar on a real CalDAV server (Radicale)."""
@@ -63,12 +69,19 @@ class Hub:
         self.sides["caldav"] = self.caldav
 
     def titles(self) -> dict[str, dict[str, str]]:
-        """Each side's events as {uid: title}, after checking no UID is there twice."""
-        found = {"calsync": [(e.uid, e.title) for e in Event.objects.filter(calendar=self.calendar, parent=None)]}
+        """Each side's events as {uid: title}, after checking no event, and no occurrence of a series (keyed by
+        (uid, recurrence_id)), is there twice."""
+        rows = Event.objects.filter(calendar=self.calendar)
+        found = {"calsync": [(e.uid, e.title) for e in rows.filter(parent=None)]}
+        keys = {"calsync": [(e.uid, _instant(e.recurrence_id)) for e in rows]}
         for name, side in self.sides.items():
-            found[name] = [(e.item.uid, e.item.master.summary) for e in _entries(side)]
-        for side, pairs in found.items():
-            twice = [uid for uid, n in Counter(uid for uid, _ in pairs).items() if n > 1]
+            items = [e.item for e in _entries(side)]
+            found[name] = [(item.uid, item.master.summary) for item in items]
+            keys[name] = [
+                (item.uid, _instant(c.recurrence_id)) for item in items for c in (item.master, *item.overrides)
+            ]
+        for side, pairs in keys.items():
+            twice = [key for key, n in Counter(pairs).items() if n > 1]
             assert not twice, f"duplicates in {side}: {twice}"
         return {side: dict(pairs) for side, pairs in found.items()}
 
@@ -82,6 +95,13 @@ class Hub:
         found = {"calsync": dict(Event.objects.filter(calendar=self.calendar).values_list("uid", "seq"))}
         found.update({name: {e.item.uid: e.version for e in _entries(side)} for name, side in self.sides.items()})
         return found
+
+
+def _instant(recurrence_id: Any) -> str | None:
+    """A recurrence id comparable across time zones (None for a master)."""
+    if isinstance(recurrence_id, datetime) and recurrence_id.tzinfo is not None:
+        return recurrence_id.astimezone(UTC).isoformat()
+    return None if recurrence_id is None else str(recurrence_id)
 
 
 def _entries(side: Any) -> list[Entry]:

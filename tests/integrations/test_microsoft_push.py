@@ -73,20 +73,31 @@ def test_the_webhook_echoes_the_validation_token_as_plain_text(client) -> None: 
     assert client.get(reverse(PUSH)).status_code == 405
 
 
+SUB_1, SUB_2 = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+def _subscribed(member, calendar, **config: str) -> Integration:  # type: ignore[no-untyped-def]
+    """An integration holding subscription SUB_1 in tenant-a, as after a subscription was made."""
+    return Integration.objects.create(tenant=member.tenant, user=member, provider="microsoft", calendar=calendar,
+                                      remote_calendar_id="cal-1", push_channel=SUB_1,
+                                      config={"graph_tenant": "tenant-a", "graph_nonce": "n1", **config})  # fmt: skip
+
+
 @pytest.mark.django_db
 def test_only_genuine_notifications_ask_for_a_sync(client, member, calendar, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     asked: list[int] = []
     monkeypatch.setattr(push, "sync_request_push", lambda *, integration: asked.append(integration.pk))
-    ours = Integration.objects.create(tenant=member.tenant, user=member, provider="microsoft", calendar=calendar,
-                                      remote_calendar_id="cal-1", push_channel="sub-1",
-                                      config={"graph_tenant": "tenant-a"})  # fmt: skip
+    ours = _subscribed(member, calendar)
     Integration.objects.create(
         tenant=member.tenant, user=member, provider="microsoft", calendar=calendar, remote_calendar_id="cal-2"
     )  # no subscription: the empty id must match nothing
-    genuine = {"subscriptionId": "sub-1", "clientState": push.client_state(ours.pk), "tenantId": "TENANT-A",
+    genuine = {"subscriptionId": SUB_1, "clientState": push.client_state(ours.pk, "n1"), "tenantId": "TENANT-A",
                "changeType": "updated", "resource": "Users/x/Events/y"}  # fmt: skip
-    forged = [{**genuine, "clientState": push.client_state(ours.pk + 1)}, {**genuine, "clientState": ""},
-              {**genuine, "subscriptionId": "sub-2"}, {**genuine, "subscriptionId": ""},
+    forged = [{**genuine, "clientState": push.client_state(ours.pk + 1, "n1")},
+              {**genuine, "clientState": push.client_state(ours.pk, "n0")},  # an earlier subscription's secret
+              {**genuine, "clientState": ""}, {**genuine, "clientState": "\u00e9t\u00e9"},
+              {**genuine, "subscriptionId": SUB_2}, {**genuine, "subscriptionId": ""},
+              {**genuine, "subscriptionId": f"{SUB_1}\u0000"}, {**genuine, "subscriptionId": ["x"]},
               {**genuine, "tenantId": "tenant-b"}, {**genuine, "tenantId": None},
               {**genuine, "clientState": "guess", "lifecycleEvent": "subscriptionRemoved"}]  # fmt: skip
     for item in forged:
@@ -96,6 +107,68 @@ def test_only_genuine_notifications_ask_for_a_sync(client, member, calendar, mon
     assert _notify(client, genuine, {**genuine, "changeType": "deleted"}).status_code == 202  # one sync for both
     assert _notify(client, {**genuine, "lifecycleEvent": "missed"}).status_code == 202  # missed: resync
     assert asked == [ours.pk, ours.pk]
+
+
+@pytest.mark.django_db
+def test_json_nested_too_deep_or_not_json_is_a_400(client) -> None:  # type: ignore[no-untyped-def]
+    deep = "[" * 100_000 + "]" * 100_000
+    assert client.post(reverse(PUSH), deep, content_type="application/json").status_code == 400
+    assert client.post(reverse(PUSH), '{"value": []}', content_type="text/plain").status_code == 400
+
+
+@pytest.mark.django_db
+def test_forged_ids_cost_one_query_however_many(client, member, calendar, monkeypatch,  # type: ignore[no-untyped-def]
+                                                django_assert_max_num_queries) -> None:  # fmt: skip
+    asked: list[int] = []
+    monkeypatch.setattr(push, "sync_request_push", lambda *, integration: asked.append(integration.pk))
+    ours = _subscribed(member, calendar)
+    genuine = {"subscriptionId": SUB_1, "clientState": push.client_state(ours.pk, "n1"), "tenantId": "tenant-a"}
+    forged = [{"subscriptionId": str(uuid.uuid4())} for _ in range(300)] + [
+        {"subscriptionId": f"s{n}"} for n in range(300)
+    ]
+    with django_assert_max_num_queries(1):
+        assert _notify(client, *forged).status_code == 202
+    assert _notify(client, genuine, *forged).status_code == 202
+    many = [{"subscriptionId": str(uuid.uuid4())} for _ in range(push.ITEMS_MAX)]
+    assert _notify(client, *many, genuine).status_code == 202  # past the cap: not read
+    assert asked == [ours.pk]
+
+
+@pytest.mark.django_db
+def test_a_subscription_made_by_a_run_that_lost_the_race_is_deleted(member, calendar, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A repair and the hourly renewal both read subscription SUB_1; the renewal replaced it first (SUB_2). The
+    repair's new subscription must not overwrite that, and must not be left at Graph, unrecorded."""
+    ours = _subscribed(member, calendar, note="kept")
+    stale = Integration.objects.get(pk=ours.pk)
+    Integration.objects.filter(pk=ours.pk).update(push_channel=SUB_2, config={**ours.config, "note": "newer"})
+    calls: list[tuple[str, str]] = []
+    made = str(uuid.uuid4())
+
+    class Graph:
+        prefix = "/me"
+
+        def call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+            calls.append((method, path))
+            return {"id": made, "expirationDateTime": "2030-01-01T00:00:00.0000000Z"}
+
+    monkeypatch.setattr(push, "_client", lambda integration: Graph())
+    monkeypatch.setattr(push, "_tenant", lambda integration: "tenant-a")
+    push._open(stale)
+    fresh = Integration.objects.get(pk=ours.pk)
+    assert fresh.push_channel == SUB_2 and fresh.config["note"] == "newer"
+    assert calls == [("POST", "/subscriptions"), ("DELETE", f"/subscriptions/{made}")]
+    push._open(fresh)  # holding the current one: replaces it, keeps the other config keys, deletes the old one
+    fresh = Integration.objects.get(pk=ours.pk)
+    assert fresh.push_channel == made and fresh.config["note"] == "newer" and fresh.config["graph_nonce"] != "n1"
+    assert calls[-1] == ("DELETE", f"/subscriptions/{SUB_2}")
+
+
+@pytest.mark.parametrize("document", [{}, {"issuer": None}, {"issuer": "x"}, [], {"issuer": "https://h/v2.0"}])
+def test_an_openid_document_without_a_tenant_is_a_push_failure(document: Any) -> None:
+    with pytest.raises(ValueError):
+        push._issuer_tenant(document)
+    tenant = str(uuid.uuid4())
+    assert push._issuer_tenant({"issuer": f"https://login.microsoftonline.com/{tenant.upper()}/v2.0"}) == tenant
 
 
 # --- subscriptions against the emulator -----------------------------------------------------------------
@@ -231,9 +304,8 @@ def test_outlook_changes_arrive_without_a_poll_across_missed_removed_and_expired
         _outlook_event(pushing, upn, "Pushed")
         wait_until(lambda: _arrived(calendar, "Pushed"), worker, "the pushed change")
 
-        subs.drop = 1  # Graph loses the next notification, then says so
+        subs.drop = 1  # Graph loses the next notification, then says so (`missed`)
         _outlook_event(pushing, upn, "Missed")
-        subs.lifecycle(first, "missed")
         wait_until(lambda: _arrived(calendar, "Missed"), worker, "the change behind `missed`")
 
         subs.lifecycle(first, "subscriptionRemoved")

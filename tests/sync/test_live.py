@@ -85,7 +85,9 @@ def test_an_unchanged_state_answers_304_after_one_query_of_its_own(client, membe
     Integration.objects.filter(pk=integration.pk).update(push_state=Integration.PushState.ACTIVE)
     changed = client.get(URL, headers={"If-None-Match": etag})
     assert changed.status_code == 200
-    assert states(client)[integration.pk]["push_label"] == "Changes arrive at once"
+    pushed = states(client)[integration.pk]
+    # A calsync-to-calsync integration has no webhook to configure: nothing arrives at once whatever push_state says.
+    assert pushed["push_state"] == "active" and pushed["push_label"] == "Checked regularly"
 
 
 def test_a_heartbeat_keeps_the_etag_and_a_lock_gone_stale_changes_it(client, member, run_on_commit) -> None:  # type: ignore[no-untyped-def]
@@ -117,7 +119,65 @@ def test_the_pages_carry_the_live_state_and_name_the_integrations_sharing_a_cale
     assert f'data-live-url="{URL}"' in settings_page
     assert all(f'data-live-integration="{i.pk}"' in settings_page for i in (first, second))
     detail = client.get(reverse("integrations:detail", args=[first.pk])).content.decode()
-    assert f'data-live-integration="{first.pk}"' in detail and f'data-live-url="{URL}"' in detail
+    assert f'data-live-integration="{first.pk}"' in detail and f'data-live-url="{URL}?id={first.pk}"' in detail
     assert 'data-testid="also-synced">Also synced with: Another calsync calendar (Family)' in detail
     alone = connect(member, run_on_commit)
     assert 'data-testid="also-synced"' not in client.get(reverse("integrations:detail", args=[alone.pk])).text
+
+
+def test_the_full_state_costs_the_same_queries_for_one_integration_or_many(client, member, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = connect(member, run_on_commit)
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(URL).status_code == 200
+    for _ in range(4):
+        services.sync_request(integration=connect(member, run_on_commit), trigger="manual", queue=False)
+    with CaptureQueriesContext(connection) as five:
+        seen = states(client)
+    # Session, user, tenant, fingerprint, the integrations, and one query for all their recent runs.
+    assert len(five) == len(one) == 6, [q["sql"] for q in five]
+    assert len(seen) == 5 and sum(1 for s in seen.values() if s["running"]) == 4
+    assert seen[integration.pk]["last_run"]["status"] == "success" and seen[integration.pk]["running"] is None
+
+
+def test_the_integration_page_asks_for_its_own_integration_only(client, member, outsider, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    mine, other = connect(member, run_on_commit), connect(member, run_on_commit)
+    theirs = connect(outsider, run_on_commit)
+    client.force_login(member)
+    assert [s["id"] for s in client.get(URL, {"id": mine.pk}).json()["integrations"]] == [mine.pk]
+    assert client.get(URL, {"id": theirs.pk}).json()["integrations"] == []
+    assert client.get(URL, {"id": "x"}).status_code == 400
+    detail = client.get(reverse("integrations:detail", args=[other.pk])).text
+    assert f'data-live-url="{URL}?id={other.pk}"' in detail
+
+
+def test_a_weak_etag_from_a_proxy_still_matches(client, member, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    connect(member, run_on_commit)
+    client.force_login(member)
+    etag = client.get(URL)["ETag"]
+    assert client.get(URL, headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+
+
+def test_push_says_changes_arrive_at_once_only_while_they_do(client, member, run_on_commit, settings) -> None:  # type: ignore[no-untyped-def]
+    integration = connect(member, run_on_commit)
+    settings.MICROSOFT_WEBHOOK_BASE_URL = "https://calsync.example.com"
+    later = timezone.now() + timedelta(days=3)
+    Integration.objects.filter(pk=integration.pk).update(provider="microsoft", push_state="active",
+                                                         push_expires_at=later)  # fmt: skip
+    client.force_login(member)
+
+    def label() -> str:
+        return states(client)[integration.pk]["push_label"]  # type: ignore[no-any-return]
+
+    assert label() == "Changes arrive at once"
+    Integration.objects.filter(pk=integration.pk).update(sync_enabled=False)
+    assert label() == "Not checked while paused"
+    Integration.objects.filter(pk=integration.pk).update(sync_enabled=True, status="needs_reauth")
+    assert label() == "Not checked until reconnected"
+    Integration.objects.filter(pk=integration.pk).update(status="ok", push_expires_at=timezone.now())
+    assert label() == "Checked regularly"  # the subscription ended and was not renewed
+    Integration.objects.filter(pk=integration.pk).update(push_expires_at=later)
+    etag = client.get(URL)["ETag"]
+    settings.MICROSOFT_WEBHOOK_BASE_URL = ""  # push turned off: Graph posts nowhere
+    assert client.get(URL, headers={"If-None-Match": etag}).status_code == 200
+    assert label() == "Checked regularly"
