@@ -1,4 +1,4 @@
-"""EWS notifications in the Exchange emulator: Subscribe (streaming and pull), GetStreamingEvents, GetEvents, Unsubscribe.
+"""EWS notifications in the Exchange emulator: Subscribe (streaming, pull), GetStreamingEvents, GetEvents, Unsubscribe.
 
 As the EWS notification documents describe them:
 - a subscription watches folders for the event types it names; its id is opaque;
