@@ -27,7 +27,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from integrations.models import Integration
-from sync.errors import SyncError
+from sync.errors import AuthRevoked, SyncError
 from sync.services import sync_request_push
 
 from . import leases
@@ -97,6 +97,9 @@ class Stream(threading.Thread):
                     return  # carry the new set of subscriptions: reconnect
         except Lost as exc:
             self.listener.lost([subs[s] for s in exc.ids if s in subs])
+        except AuthRevoked as exc:  # not retried at once: a refused password tried again and again locks accounts
+            for integration_id in subs.values():
+                self.listener.refused(integration_id, exc)
         except Exception as exc:  # the connection failed (network, server busy): wait a little, reconnect
             log.warning("ews stream failed", extra={"login_tail": self.login[-20:], "error": str(exc)})
             self.listener.stop.wait(settings.EXCHANGE_LISTEN_TICK_SECONDS)
@@ -128,7 +131,7 @@ class Listener:
         close_old_connections()
         held, listened = leases.leases_renew(holder=self.holder)
         for integration_id in set(self.held) - held:  # taken over by another process, or disconnected
-            self._forget(integration_id)
+            self.forget(integration_id)
         for integration_id in held - listened:  # paused or made manual: no need to hear of changes
             self._end(integration_id)
         leases.leases_claim(holder=self.holder, limit=self.capacity - len(listened))
@@ -216,7 +219,19 @@ class Listener:
             log.info("ews subscription lost", extra={"integration": integration_id})
             self._subscribe(integration_id, held)
 
-    def _forget(self, integration_id: int) -> None:
+    def refused(self, integration_id: int, exc: Exception) -> None:
+        """Exchange refused the login: asked again later (from the row, with whatever credentials it has then), and
+        a sync now, which tells the user what is wrong."""
+        with self.lock:
+            held = self.held.get(integration_id)
+            if held is None:
+                return
+            self._leave(held)
+        self._without(integration_id, Held(), Push.FAILED, FAILED_RETRY_SECONDS, exc)
+        self.changed(integration_id)
+
+    def forget(self, integration_id: int) -> None:
+        """Stop listening for it here (its row and subscription stay as they are)."""
         with self.lock:
             held = self.held.pop(integration_id, None)
             if held is not None:
@@ -224,7 +239,7 @@ class Listener:
 
     def _end(self, integration_id: int) -> None:
         held = self.held.get(integration_id)
-        self._forget(integration_id)
+        self.forget(integration_id)
         if held is not None and held.target is not None and held.channel:
             self._quietly_unsubscribe(held.target, held.channel)
         leases.push_forgotten(integration_id=integration_id)

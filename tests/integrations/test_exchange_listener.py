@@ -174,3 +174,21 @@ def test_two_listeners_share_the_integrations_and_one_takes_over_from_a_dead_one
             assert {i.pk: state(i)[1] for i in orphaned} == channels  # the same subscriptions, carried on
             made_in_exchange(exchange, orphaned[0], "Heard by the successor")
             arrives(orphaned[0], "Heard by the successor", worker, third, second)
+
+
+def test_a_refused_login_is_not_retried_at_once_and_the_sync_asks_for_new_credentials(
+    exchange, notifications, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    integration = connected(exchange, tenant)
+    with celery_worker() as worker, listener() as listening:
+        wait_until(lambda: active(integration), listening, "a streaming subscription")
+        login = exchange.state.logins[f"corp\\{integration.config['username']}".lower()]
+        with exchange.state.lock:  # the password changed in Active Directory, and the server dropped the streams
+            login.password = "changed-elsewhere"
+            notifications.configure({"forget": 1})
+        reauth = Integration.Status.NEEDS_REAUTH
+        wait_until(lambda: Integration.objects.filter(pk=integration.pk, status=reauth).exists(), worker,
+                   "the sync to ask for new credentials")  # fmt: skip
+        # No longer listened for: its lease and push state are given up, and nothing is subscribed again.
+        wait_until(lambda: state(integration) == ("", "", ""), listening, "the listener to let it go")
+        assert notifications.subscriptions == {}
