@@ -137,8 +137,14 @@ class Listener:
         leases.leases_claim(holder=self.holder, limit=self.capacity - len(listened))
         _, listened = leases.leases_renew(holder=self.holder)
         due = [i for i in listened if i not in self.held or self._retry_due(self.held[i])]
-        for integration in leases.listened().filter(pk__in=due):
+        renewed = time.monotonic()
+        for integration in leases.listened().filter(pk__in=due).iterator():
+            if self.stop.is_set():
+                return  # thousands to subscribe take minutes: SIGTERM is not kept waiting
             self.start(integration)
+            if time.monotonic() - renewed > settings.EXCHANGE_LISTEN_TICK_SECONDS:
+                leases.leases_renew(holder=self.holder)  # nor are the leases, or others would take them over
+                renewed = time.monotonic()
 
     def _retry_due(self, held: Held) -> bool:
         return not held.channel and held.retry_at <= time.monotonic()
