@@ -33,6 +33,7 @@ EVENT_TYPES = ["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "C
 # policy's HangingConnectionLimit) 10 such connections open at once per account.
 PER_CONNECTION = 200
 CONNECTIONS_PER_LOGIN = 10
+CONNECTIONS_OUTSIDE_STREAMS = 4
 
 
 class Refused(Exception):
@@ -59,6 +60,9 @@ class Target:
     def of(cls, integration: Integration) -> Target:
         server = server_for(integration)
         ews_account = account(server, integration.config["account"], gated=False)
+        # Each open stream holds one of the login's sessions for its whole life: room for all of them, and for
+        # the Subscribe and GetEvents requests beside.
+        ews_account.protocol.max_connections = CONNECTIONS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
         folder = Calendar(root=Root(account=ews_account), id=integration.remote_calendar_id)
         return cls(integration.pk, f"{server.ews_url} {server.login}", folder)
 
