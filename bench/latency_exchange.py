@@ -7,7 +7,7 @@ through `manage.py ews_listen` (a streaming subscription) and a real Celery work
 idle_cost(count): `count` calendars of one organisation (its sync account impersonating each mailbox) held by one
 listener process: its memory (RSS), the GetStreamingEvents connections it keeps open (200 subscriptions each), and
 the EWS requests per hour that keeps them, measured with the emulator's minute shortened to a second
-(EXCHANGE_STREAM_MINUTES=30 then reopens each connection every 30 s) and scaled back to real minutes.
+(EXCHANGE_STREAM_MINUTES, 10 by default, then reopens each connection every 10 s) and scaled back to real minutes.
 """
 
 from __future__ import annotations

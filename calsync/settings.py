@@ -379,8 +379,10 @@ EXCHANGE_TIMEOUT_SECONDS = env.int("EXCHANGE_TIMEOUT_SECONDS", default=30)
 EXCHANGE_LISTEN_CAPACITY = env.int("EXCHANGE_LISTEN_CAPACITY", default=2000)
 EXCHANGE_LISTEN_LEASE_SECONDS = env.int("EXCHANGE_LISTEN_LEASE_SECONDS", default=90)
 EXCHANGE_LISTEN_TICK_SECONDS = env.float("EXCHANGE_LISTEN_TICK_SECONDS", default=15)
-# GetStreamingEvents' ConnectionTimeout, 1 to 30 minutes: a connection is reopened this often.
-EXCHANGE_STREAM_MINUTES = env.int("EXCHANGE_STREAM_MINUTES", default=30)
+# GetStreamingEvents' ConnectionTimeout, 1 to 30 minutes: a connection is reopened this often, and a subscription
+# made meanwhile joins it then at the latest (sooner at a heartbeat), well within the 30 minutes Exchange keeps a
+# subscription no connection carries.
+EXCHANGE_STREAM_MINUTES = env.int("EXCHANGE_STREAM_MINUTES", default=10)
 # Where streaming is refused: GetEvents every this many seconds; the pull subscription lapses after its timeout.
 EXCHANGE_PULL_SECONDS = env.float("EXCHANGE_PULL_SECONDS", default=10)
 EXCHANGE_PULL_TIMEOUT_MINUTES = env.int("EXCHANGE_PULL_TIMEOUT_MINUTES", default=10)
