@@ -383,6 +383,9 @@ EXCHANGE_LISTEN_TICK_SECONDS = env.float("EXCHANGE_LISTEN_TICK_SECONDS", default
 # made meanwhile joins it then at the latest (sooner at a heartbeat), well within the 30 minutes Exchange keeps a
 # subscription no connection carries.
 EXCHANGE_STREAM_MINUTES = env.int("EXCHANGE_STREAM_MINUTES", default=10)
+# GetStreamingEvents connections one listener keeps open per Exchange login (200 calendars each): Exchange's default
+# throttling policy allows 10 (HangingConnectionLimit). Calendars past that are polled.
+EXCHANGE_STREAMS_PER_LOGIN = env.int("EXCHANGE_STREAMS_PER_LOGIN", default=10)
 # Where streaming is refused: GetEvents every this many seconds; the pull subscription lapses after its timeout.
 EXCHANGE_PULL_SECONDS = env.float("EXCHANGE_PULL_SECONDS", default=10)
 EXCHANGE_PULL_TIMEOUT_MINUTES = env.int("EXCHANGE_PULL_TIMEOUT_MINUTES", default=10)

@@ -3,9 +3,10 @@ process leases, and asks for a sync of the one whose calendar changed.
 
 - Ownership: leases on the integration rows (leases.py), claimed up to a capacity and renewed every tick.
 - Streaming: one thread per GetStreamingEvents connection, each carrying up to 200 subscriptions of one login, at
-  most 10 connections per login (the EWS limits); a connection is reopened when Exchange closes it (after
-  EXCHANGE_STREAM_MINUTES) and when the subscriptions it should carry changed (seen at its next message: a
-  notification or a heartbeat). Exchange queues a subscription's events while no connection carries it.
+  most EXCHANGE_STREAMS_PER_LOGIN connections per login (Exchange's HangingConnectionLimit; past that, polled); a
+  connection is reopened when Exchange closes it (after EXCHANGE_STREAM_MINUTES) and when the subscriptions it
+  should carry changed (seen at its next message: a notification or a heartbeat). Exchange queues a
+  subscription's events while no connection carries it.
 - A subscription Exchange no longer knows (ErrorSubscriptionNotFound) is made again, and the calendar synced,
   since a change may have come and gone unheard.
 - Streaming refused: a pull subscription read every EXCHANGE_PULL_SECONDS. Both refused: polling (push_state
@@ -32,7 +33,6 @@ from sync.services import sync_request_push
 
 from . import leases
 from .subscriptions import (
-    CONNECTIONS_PER_LOGIN,
     PER_CONNECTION,
     PULL,
     STREAM,
@@ -173,12 +173,12 @@ class Listener:
     def _subscribe(self, integration_id: int, held: Held) -> None:
         assert held.target is not None
         try:
-            if self._room(held.target.login):
-                try:
-                    held.channel = STREAM + subscribe_streaming(held.target)
-                except Refused:
-                    held.channel = ""
-            if not held.channel:
+            if not self._room(held.target.login):
+                # Pulling thousands every few seconds would cost more than the poll it replaces.
+                raise Refused("every stream this login may open is full (EXCHANGE_STREAMS_PER_LOGIN)")
+            try:
+                held.channel = STREAM + subscribe_streaming(held.target)
+            except Refused:
                 sub_id, held.watermark = subscribe_pull(held.target, settings.EXCHANGE_PULL_TIMEOUT_MINUTES)
                 held.channel = PULL + sub_id
         except Refused as exc:
@@ -265,7 +265,9 @@ class Listener:
     def _room(self, login: str) -> bool:
         with self.lock:
             streams = self.streams.get(login, [])
-            return len(streams) < CONNECTIONS_PER_LOGIN or any(len(s.subs) < PER_CONNECTION for s in streams)
+            if any(len(stream.subs) < PER_CONNECTION for stream in streams):
+                return True
+            return len(streams) < settings.EXCHANGE_STREAMS_PER_LOGIN
 
     def _join(self, integration_id: int, held: Held) -> None:
         assert held.target is not None

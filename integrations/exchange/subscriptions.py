@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from exchangelib import errors as ews
 from exchangelib.folders import Calendar, Root
 from exchangelib.properties import StatusEvent
@@ -29,10 +30,9 @@ from .services import server_for
 STREAM, PULL = "ews-stream:", "ews-pull:"
 # What a calendar folder's items go through; NewMail and FreeBusyChanged say nothing a sync would read.
 EVENT_TYPES = ["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent"]
-# The EWS notification limits: at most 200 subscriptions in one GetStreamingEvents, and (the default throttling
-# policy's HangingConnectionLimit) 10 such connections open at once per account.
+# The EWS notification limit: at most 200 subscriptions in one GetStreamingEvents (the connections open at once
+# per account are EXCHANGE_STREAMS_PER_LOGIN, 10 in the default throttling policy's HangingConnectionLimit).
 PER_CONNECTION = 200
-CONNECTIONS_PER_LOGIN = 10
 CONNECTIONS_OUTSIDE_STREAMS = 4
 
 
@@ -62,7 +62,7 @@ class Target:
         ews_account = account(server, integration.config["account"], gated=False)
         # Each open stream holds one of the login's sessions for its whole life: room for all of them, and for
         # the Subscribe and GetEvents requests beside.
-        ews_account.protocol.max_connections = CONNECTIONS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
+        ews_account.protocol.max_connections = settings.EXCHANGE_STREAMS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
         folder = Calendar(root=Root(account=ews_account), id=integration.remote_calendar_id)
         return cls(integration.pk, f"{server.ews_url} {server.login}", folder)
 

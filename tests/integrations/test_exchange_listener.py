@@ -71,14 +71,14 @@ def arrives(integration: Integration, subject: str, *processes: subprocess.Popen
 
 
 @contextlib.contextmanager
-def listener(capacity: int = 100) -> Iterator[subprocess.Popen[bytes]]:
+def listener(capacity: int = 100, **extra: str) -> Iterator[subprocess.Popen[bytes]]:
     """`manage.py ews_listen` in a process of its own, publishing to the test worker's queues."""
     from django.conf import settings
 
     env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "false",
            "CELERY_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX, "EXCHANGE_LISTEN_TICK_SECONDS": "0.3",
            "EXCHANGE_LISTEN_LEASE_SECONDS": "2", "EXCHANGE_STREAM_MINUTES": "1", "EXCHANGE_PULL_SECONDS": "0.3",
-           "EXCHANGE_ALLOW_HTTP": "true", "CALDAV_ALLOW_PRIVATE_ADDRESSES": "true"}  # fmt: skip
+           "EXCHANGE_ALLOW_HTTP": "true", "CALDAV_ALLOW_PRIVATE_ADDRESSES": "true", **extra}  # fmt: skip
     process = subprocess.Popen([sys.executable, "manage.py", "ews_listen", "--capacity", str(capacity)], cwd=ROOT,
                                env=env, stdout=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -149,6 +149,13 @@ def test_where_no_subscription_is_offered_the_calendar_is_polled(exchange, notif
     with listener() as listening:
         wait_until(lambda: state(integration)[0] == polling, listening, "polling")
         assert state(integration)[1] == ""
+
+
+def test_a_login_whose_streams_are_all_taken_is_polled_not_pulled(exchange, notifications, tenant) -> None:  # type: ignore[no-untyped-def]
+    integration = connected(exchange, tenant)
+    with listener(EXCHANGE_STREAMS_PER_LOGIN="0") as listening:
+        wait_until(lambda: state(integration)[0] == Integration.PushState.POLLING, listening, "polling")
+        assert not [s for s in notifications.subscriptions.values() if integration.remote_calendar_id in s.folders]
 
 
 def test_two_listeners_share_the_integrations_and_one_takes_over_from_a_dead_one(
