@@ -4,10 +4,11 @@ through `manage.py ews_listen` (a streaming subscription) and a real Celery work
     .venv/bin/python bench/latency.py --only exchange --changes 20 --idle 2000
     CELERY_BROKER_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/latency.py --only exchange  # Redis broker
 
-idle_cost(count): `count` calendars of one organisation (its sync account impersonating each mailbox) held by one
-listener process: its memory (RSS), the GetStreamingEvents connections it keeps open (200 subscriptions each), and
-the EWS requests per hour that keeps them, measured with the emulator's minute shortened to a second
-(EXCHANGE_STREAM_MINUTES, 10 by default, then reopens each connection every 10 s) and scaled back to real minutes.
+idle_cost(count): `count` calendars of organisations of 2,000 (each one's sync account impersonating its
+mailboxes) held by one listener process: its memory (RSS), the GetStreamingEvents connections it keeps open (200
+subscriptions each), and the EWS requests per hour that keeps them, measured with the emulator's minute shortened
+to a second (EXCHANGE_STREAM_MINUTES, 10 by default, then reopens each connection every 10 s) and scaled back to
+real minutes.
 """
 
 from __future__ import annotations
@@ -119,31 +120,19 @@ def measure(changes: int) -> list[float]:
     return seconds
 
 
+PER_ORGANISATION = 2000  # what one sync account's 10 connections carry
+
+
 def idle_cost(count: int) -> dict[str, float]:
     prefix = _setup("latency_exchange_idle")
-    from calsync import crypto
-    from integrations.models import ExchangeServer, Integration
+    from integrations.models import Integration
 
     app, traffic, url = start_emulator()
     # A second per minute (heartbeats as often, relatively): the figures are scaled back to real minutes.
     app.state.notifications.configure({"minute_seconds": 1, "heartbeat_seconds": 45 / 60})
-    app.state.mailbox("sync@bench.example", "Sync", password=PASSWORD, username="BENCH\\sync")
-    app.state.add_login("BENCH\\sync", PASSWORD, "sync@bench.example", impersonation=True)
-    tenant, user, calendar = _tenant()
-    ExchangeServer.objects.create(tenant=tenant, ews_url=url, domain="BENCH", username="sync",
-                                  password_encrypted=crypto.encrypt({"password": PASSWORD}),
-                                  sync_email="sync@bench.example", enabled=True, test_ok=True)  # fmt: skip
-    rows = []
-    for n in range(count):
-        address = f"user{n}@bench.example"
-        folder = next(iter(app.state.mailbox(address).folders.values()))
-        rows.append(Integration(tenant=tenant, user=user, calendar=calendar, provider="exchange",
-                                remote_calendar_id=folder.id, remote_calendar_name="Calendar",
-                                config={"auth": "organisation", "account": address}, sync_enabled=True,
-                                automatic=True, next_sync_at=START + timedelta(days=365)))  # fmt: skip
-    Integration.objects.bulk_create(rows, batch_size=500)
-    Integration.objects.exclude(tenant=tenant).update(sync_enabled=False)  # measure()'s, if it ran: not counted
-    active = Integration.objects.filter(tenant=tenant, push_state=Integration.PushState.ACTIVE)
+    Integration.objects.update(sync_enabled=False)  # measure()'s, if it ran: not counted
+    tenants = [_organisation(app, url, n, min(PER_ORGANISATION, count - n)) for n in range(0, count, PER_ORGANISATION)]
+    active = Integration.objects.filter(tenant__in=tenants, push_state=Integration.PushState.ACTIVE)
     with _listener(EXCHANGE_LISTEN_CAPACITY=str(count)) as listening:
         began = time.monotonic()
         _wait(lambda: active.count() == count, f"{count} subscriptions", 3600, every=0.5)
@@ -156,8 +145,32 @@ def idle_cost(count: int) -> dict[str, float]:
         rss = _rss_mb(listening.pid)
         streams = app.state.notifications.streams
     _purge(prefix)
-    return {"listener RSS MB": rss, "GetStreamingEvents connections": streams, "EWS requests per hour": per_hour,
-            "seconds to subscribe all": subscribed_in}  # fmt: skip
+    return {"organisations": len(tenants), "listener RSS MB": rss, "GetStreamingEvents connections": streams,
+            "EWS requests per hour": per_hour, "seconds to subscribe all": subscribed_in}  # fmt: skip
+
+
+def _organisation(app: Any, url: str, first: int, calendars: int) -> Any:
+    """A tenant whose sync account impersonates `calendars` mailboxes, each connected."""
+    from calsync import crypto
+    from integrations.models import ExchangeServer, Integration
+
+    name = f"sync{first}"
+    app.state.mailbox(f"{name}@bench.example", "Sync", password=PASSWORD, username=f"BENCH\\{name}")
+    app.state.add_login(f"BENCH\\{name}", PASSWORD, f"{name}@bench.example", impersonation=True)
+    tenant, user, calendar = _tenant()
+    ExchangeServer.objects.create(tenant=tenant, ews_url=url, domain="BENCH", username=name,
+                                  password_encrypted=crypto.encrypt({"password": PASSWORD}),
+                                  sync_email=f"{name}@bench.example", enabled=True, test_ok=True)  # fmt: skip
+    rows = []
+    for n in range(first, first + calendars):
+        address = f"user{n}@bench.example"
+        folder = next(iter(app.state.mailbox(address).folders.values()))
+        rows.append(Integration(tenant=tenant, user=user, calendar=calendar, provider="exchange",
+                                remote_calendar_id=folder.id, remote_calendar_name="Calendar",
+                                config={"auth": "organisation", "account": address}, sync_enabled=True,
+                                automatic=True, next_sync_at=START + timedelta(days=365)))  # fmt: skip
+    Integration.objects.bulk_create(rows, batch_size=500)
+    return tenant
 
 
 def _rss_mb(pid: int) -> float:
