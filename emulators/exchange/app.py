@@ -1,6 +1,7 @@
 """The Exchange emulator's SOAP surface: the EWS operations calsync's exchangelib adapter uses.
 
-GetFolder, FindFolder, SyncFolderItems, GetItem, FindItem, CreateItem, UpdateItem and DeleteItem. Requests
+GetFolder, FindFolder, SyncFolderItems, GetItem, FindItem, CreateItem, UpdateItem and DeleteItem, and the
+notification operations (notifications.py: Subscribe, GetStreamingEvents, GetEvents, Unsubscribe). Requests
 are read by element name in the EWS message and type namespaces; answers carry the shapes the EWS reference
 documents. An unauthenticated request gets 401 with the schemes offered, which is how clients pick one.
 """
