@@ -407,6 +407,27 @@ EXCHANGE_ALLOW_HTTP = env.bool("EXCHANGE_ALLOW_HTTP", default=not PRODUCTION)
 EXCHANGE_SANDBOX_URL = "" if PRODUCTION else env.str("EXCHANGE_SANDBOX_URL", default="")
 # Seconds calsync waits for an answer from an Exchange server before the run is retried later.
 EXCHANGE_TIMEOUT_SECONDS = env.int("EXCHANGE_TIMEOUT_SECONDS", default=30)
+# EWS notifications (`manage.py ews_listen`): how many integrations one listener process holds, how long its
+# claim on them lasts unless renewed (another process takes them over after), how often it renews and claims.
+EXCHANGE_LISTEN_CAPACITY = env.int("EXCHANGE_LISTEN_CAPACITY", default=2000)
+EXCHANGE_LISTEN_LEASE_SECONDS = env.int("EXCHANGE_LISTEN_LEASE_SECONDS", default=90)
+EXCHANGE_LISTEN_TICK_SECONDS = env.float("EXCHANGE_LISTEN_TICK_SECONDS", default=15)
+# GetStreamingEvents' ConnectionTimeout, 1 to 30 minutes: a connection is reopened this often, and a subscription
+# made meanwhile joins it then at the latest (sooner at a heartbeat), well within the 30 minutes Exchange keeps a
+# subscription no connection carries.
+EXCHANGE_STREAM_MINUTES = env.int("EXCHANGE_STREAM_MINUTES", default=10)
+# GetStreamingEvents connections one listener keeps open per Exchange login (200 calendars each): Exchange's default
+# throttling policy allows 10 (HangingConnectionLimit). Calendars past that are polled.
+EXCHANGE_STREAMS_PER_LOGIN = env.int("EXCHANGE_STREAMS_PER_LOGIN", default=10)
+# Where streaming is refused: GetEvents every this many seconds; the pull subscription lapses after its timeout.
+EXCHANGE_PULL_SECONDS = env.float("EXCHANGE_PULL_SECONDS", default=10)
+EXCHANGE_PULL_TIMEOUT_MINUTES = env.int("EXCHANGE_PULL_TIMEOUT_MINUTES", default=10)
+# A calendar whose server refused both kinds of subscription is polled, and asked again after this long.
+EXCHANGE_PUSH_RETRY_SECONDS = env.int("EXCHANGE_PUSH_RETRY_SECONDS", default=3600)
+if not 1 <= EXCHANGE_STREAM_MINUTES <= 30 or not 1 <= EXCHANGE_PULL_TIMEOUT_MINUTES <= 1440:
+    raise ImproperlyConfigured("EXCHANGE_STREAM_MINUTES is 1 to 30, EXCHANGE_PULL_TIMEOUT_MINUTES 1 to 1440.")
+if EXCHANGE_LISTEN_LEASE_SECONDS < 2 * EXCHANGE_LISTEN_TICK_SECONDS:
+    raise ImproperlyConfigured("EXCHANGE_LISTEN_LEASE_SECONDS must be at least twice EXCHANGE_LISTEN_TICK_SECONDS.")
 MICROSOFT_SYNC_PAST_DAYS = env.int("MICROSOFT_SYNC_PAST_DAYS", default=90)
 MICROSOFT_SYNC_FUTURE_DAYS = env.int("MICROSOFT_SYNC_FUTURE_DAYS", default=365)
 if PRODUCTION and (MICROSOFT_GRAPH_URL.startswith("http://") or MICROSOFT_AUTHORITY_HOST.startswith("http://")):

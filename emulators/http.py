@@ -54,6 +54,15 @@ class Response:
         self.status, self.content_type = status, content_type
         self.body = body.encode() if isinstance(body, str) else body
         self.headers = headers or {}
+        self.stream: Iterable[bytes] | None = None  # a body written piece by piece as it is produced
+
+    @classmethod
+    def streamed(cls, status: int, parts: Iterable[bytes], content_type: str) -> Response:
+        """A long-lived answer (EWS GetStreamingEvents): each part is sent and flushed as the iterator yields it;
+        without a Content-Length the end of the body is the end of the connection."""
+        response = cls(status, b"", content_type)
+        response.stream = parts
+        return response
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -77,7 +86,7 @@ class Emulator:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         response = self.handle(Request.from_environ(environ))
         start_response(response.status_line(), [("Content-Type", response.content_type), *response.headers.items()])
-        return [response.body]
+        return response.stream if response.stream is not None else [response.body]
 
 
 def page(title: str, body: str, provider: str = "Google") -> str:

@@ -83,6 +83,10 @@ class Integration(models.Model):
     # EWS subscription), indexed for the renewal task; and how push stands, for the pages.
     push_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     push_state = models.CharField(max_length=12, choices=PushState.choices, blank=True)
+    # Which notification listener process holds the provider subscription (`manage.py ews_listen`), and until when:
+    # a holder that stops renewing (it died) loses the integration to another when the lease runs out.
+    push_holder = models.CharField(max_length=64, blank=True, db_index=True)
+    push_lease_expires_at = models.DateTimeField(null=True, blank=True)
     # How long to wait between polls of a calendar without push (CalDAV, ICS), adapted to its activity; 0: the
     # operator's default interval.
     poll_seconds = models.PositiveIntegerField(default=0)

@@ -29,6 +29,8 @@ def main() -> int:
             PYTHON, "-m", "celery", "-A", "calsync", "beat", "--loglevel=INFO",
             f"--schedule={var / 'celerybeat-schedule'}",
         ],
+        # EWS notifications: an Exchange calendar's changes arrive at once instead of at the next poll.
+        "ews-listener": [PYTHON, "manage.py", "ews_listen"],
     }  # fmt: skip
     # Fixed argument lists, no shell: nothing here comes from untrusted input.
     # Sandbox mode: with no Google client configured, a local emulator stands in for Google (clearly marked).

@@ -1,6 +1,7 @@
 """The Exchange emulator's SOAP surface: the EWS operations calsync's exchangelib adapter uses.
 
-GetFolder, FindFolder, SyncFolderItems, GetItem, FindItem, CreateItem, UpdateItem and DeleteItem. Requests
+GetFolder, FindFolder, SyncFolderItems, GetItem, FindItem, CreateItem, UpdateItem and DeleteItem, and the
+notification operations (notifications.py: Subscribe, GetStreamingEvents, GetEvents, Unsubscribe). Requests
 are read by element name in the EWS message and type namespaces; answers carry the shapes the EWS reference
 documents. An unauthenticated request gets 401 with the schemes offered, which is how clients pick one.
 """
@@ -49,6 +50,8 @@ class ExchangeEmulator(Emulator):
                 if data.get("expire_sync_states"):
                     self.state.expire_sync_states()
             return Response.json(self.state.faults)
+        if request.path == "/_emulator/notifications" and request.method == "POST":
+            return Response.json(self.state.notifications.configure(request.json()))
         if request.path in ("/", "/sandbox") or request.path.startswith("/sandbox/"):
             from .sandbox import sandbox_page
 
@@ -83,6 +86,8 @@ class ExchangeEmulator(Emulator):
                 smtp = header.find(f"{t('ExchangeImpersonation')}/{t('ConnectingSID')}/{t('PrimarySmtpAddress')}")
                 impersonate = smtp.text if smtp is not None else None
             principal = self.state.target(login, impersonate, None) if impersonate else login.address
+            if name == "GetStreamingEvents":  # the one long-lived answer: streamed, one envelope per message
+                return self._get_streaming_events(operation, login)
             if name == "GetUserAvailabilityRequest":  # the one operation named so; its answer has no ResponseMessages
                 return _envelope(availability.answer(self.state, operation, login))
             handler = getattr(self, f"_op_{name}", None)
@@ -182,6 +187,30 @@ class ExchangeEmulator(Emulator):
                 )
             )
         return messages
+
+    # --- notifications (emulators/exchange/notifications.py) ----------------------------------------------
+
+    def _op_Subscribe(self, op: Element, login: Login, principal: str) -> list[str]:
+        request = op[0] if len(op) else None
+        if request is None:
+            raise EwsError("ErrorSchemaValidation", "Subscribe needs a subscription request.", fault=True)
+        folders = [folder_id for _, folder_id in self._folder_ids(request.find(t("FolderIds")), login, principal)]
+        return [_ok("Subscribe", self.state.notifications.subscribe(request, login.username.lower(), folders))]
+
+    def _op_Unsubscribe(self, op: Element, login: Login, principal: str) -> list[str]:
+        self.state.notifications.unsubscribe(op.findtext(m("SubscriptionId")) or "", login.username.lower())
+        return [_ok("Unsubscribe", "")]
+
+    def _op_GetEvents(self, op: Element, login: Login, principal: str) -> list[str]:
+        sub_id, watermark = op.findtext(m("SubscriptionId")) or "", op.findtext(m("Watermark")) or ""
+        return [_ok("GetEvents", self.state.notifications.get_events(sub_id, watermark, login.username.lower()))]
+
+    def _get_streaming_events(self, op: Element, login: Login) -> Response:
+        sub_ids = [e.text or "" for e in op.iter(t("SubscriptionId"))]
+        minutes_text = (op.findtext(m("ConnectionTimeout")) or "").strip()
+        minutes = int(minutes_text) if minutes_text.isdigit() else 0
+        parts = self.state.notifications.stream(sub_ids, minutes, login.username.lower())
+        return Response.streamed(200, parts, "text/xml; charset=utf-8")
 
     # --- items ----------------------------------------------------------------------------------------
 

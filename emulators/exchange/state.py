@@ -113,6 +113,9 @@ class State:
         self.sent_invitations: list[dict[str, str]] = []
         # The sandbox: every address in the organisation has a mailbox, made the first time someone reaches it.
         self.auto_mailboxes = False
+        from .notifications import Notifications
+
+        self.notifications = Notifications(self.lock)  # EWS subscriptions, told of every change below
 
     def _mail(self, method: str, item: dict[str, Any], people: list[str]) -> None:
         """Exchange sends meeting mail for the organiser only: an attendee's copy sends nothing."""
@@ -230,6 +233,7 @@ class State:
         item["modified"] = datetime.now(UTC)
         first = folder.seq if created else folder.history[item["id"]][0]
         folder.history[item["id"]] = (first, folder.seq)
+        self.notifications.record(folder.id, "CreatedEvent" if created else "ModifiedEvent", item["id"])
 
     def create(
         self, address: str, folder_id: str | None, fields: dict[str, Any], sending: str = "SendToNone"
@@ -450,8 +454,11 @@ class State:
             if how == "MoveToDeletedItems":
                 moved = {**removed, "id": _id("item", folder.owner), "changekey": change_key()}
                 box.deleted_items[moved["id"]] = moved
-            elif how == "SoftDelete":
+                self.notifications.record(_deleted_items_id(box.address), "MovedEvent", moved["id"], folder.id)
+                return
+            if how == "SoftDelete":
                 box.dumpster[item_id] = removed
+            self.notifications.record(folder.id, "DeletedEvent", item_id)
 
     def find(self, address: str, folder_id: str, key: str, value: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -493,6 +500,10 @@ class State:
             for box in self.mailboxes.values():
                 for folder in box.folders.values():
                     folder.generation = secrets.token_hex(4)
+
+
+def _deleted_items_id(address: str) -> str:
+    return "AAMk" + base64.urlsafe_b64encode(f"deleteditems:{address}:0".encode()).decode().rstrip("=")
 
 
 def _people(item: dict[str, Any]) -> list[str]:

@@ -94,8 +94,10 @@ def ews_url(text: str) -> str:
     return url
 
 
-def account(server: Server, mailbox: str) -> Account:
-    """The mailbox as calsync reaches it through this server login. Sends nothing yet."""
+def account(server: Server, mailbox: str, *, gated: bool = True) -> Account:
+    """The mailbox as calsync reaches it through this server login. Sends nothing yet. `gated=False`: outside the
+    login's shared request quota, for the notification listener, whose streams stay open for many minutes and are
+    limited by EWS apart from ordinary requests."""
     config = Configuration(
         service_endpoint=server.ews_url,
         credentials=Credentials(server.login, server.password),
@@ -113,7 +115,8 @@ def account(server: Server, mailbox: str) -> Account:
     )
     # exchangelib waits 120 s for an answer by default, holding a sync (and its lock) that long per request.
     mailbox_account.protocol.TIMEOUT = settings.EXCHANGE_TIMEOUT_SECONDS
-    _gate_sessions(mailbox_account.protocol, gate(server))
+    if gated:
+        _gate_sessions(mailbox_account.protocol, gate(server))
     return mailbox_account
 
 

@@ -522,7 +522,7 @@ def test_the_migration_gives_open_and_failed_channels_their_due_time(member, cal
 
     from django.apps import apps
 
-    migration = importlib.import_module("integrations.migrations.0010_google_channel_push_expires_at")
+    migration = importlib.import_module("integrations.migrations.0011_google_channel_push_expires_at")
     ends = datetime(2030, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("UTC"))
 
     def google(remote: str, **fields: Any) -> Integration:

@@ -22,7 +22,7 @@ def fill_from_config(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0009_integration_lock_taken_at_trigger"),
+        ("integrations", "0010_integration_owner_active_until"),
     ]
 
     operations = [migrations.RunPython(fill_from_config, migrations.RunPython.noop)]
