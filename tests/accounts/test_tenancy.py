@@ -137,6 +137,9 @@ LISTINGS = [
     "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
     "business:list", "business:create", "business:suggest", "events:search", "rules:index", "rules:create",
     "rules:rerun",
+    # The signed-in user's own: a feed subscription into their calendars; their integrations' live state
+    # (tests/integrations/test_ics_source.py, tests/sync/test_live.py cover that nobody else's shows).
+    "integrations:ics_subscribe", "integrations:live",
 ]  # fmt: skip
 # What the listings that need it are opened with.
 LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
@@ -159,6 +162,8 @@ OWN_CREDENTIALS = [
     "dav:well_known",
     "dav:feed",
     "integrations:google_push",
+    "integrations:microsoft_push",  # clientState per subscription: tests/integrations/test_microsoft_push.py
+    "integrations:caldav_push",  # a token per registration: tests/integrations/test_caldav_push.py
     "meetings:answer",
     "meetings:inbound",
 ]
