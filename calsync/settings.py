@@ -489,6 +489,9 @@ DAV_PUSH_MAX_DAYS = env.int("DAV_PUSH_MAX_DAYS", default=7)
 DAV_PUSH_DELAY_SECONDS = env.float("DAV_PUSH_DELAY_SECONDS", default=2.0)
 DAV_PUSH_MAX_PER_CALENDAR = env.int("DAV_PUSH_MAX_PER_CALENDAR", default=20)
 DAV_PUSH_TIMEOUT_SECONDS = env.float("DAV_PUSH_TIMEOUT_SECONDS", default=10.0)
+# Push resources are addresses clients hand calsync: private ones (this network, cloud metadata) are refused unless
+# this says otherwise, whatever CALDAV_ALLOW_PRIVATE_ADDRESSES allows for servers a user enters.
+DAV_PUSH_ALLOW_PRIVATE_ADDRESSES = env.bool("DAV_PUSH_ALLOW_PRIVATE_ADDRESSES", default=False)
 if DAV_PUSH_MAX_DAYS < 3:
     raise ImproperlyConfigured("DAV_PUSH_MAX_DAYS must be at least 3 (draft-bitfire-webdav-push, Expiration).")
 # calsync's CalDAV client registers for WebDAV-Push where a server offers it, and renews that many hours before the

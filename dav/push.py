@@ -27,7 +27,13 @@ from django.utils import timezone
 from accounts.models import User
 from calsync.queue import publish
 from events.models import Calendar
-from integrations.addresses import AddressRefused, Unresolvable, check_public_address, guarded_session
+from integrations.addresses import (
+    AddressRefused,
+    Unresolvable,
+    check_public_address,
+    guarded_session,
+    server_address,
+)
 
 from . import webpush
 from .models import PushRegistration
@@ -37,14 +43,16 @@ from .xml import DAV, PUSH, document, element, tag
 log = logging.getLogger(__name__)
 
 _GONE = (404, 410)  # RFC 8030 7.3: the push service says the subscription no longer exists
+_RESOURCE_MAX = PushRegistration._meta.get_field("push_resource").max_length
 
 
 class Refused(Exception):
-    """A registration the draft says to refuse with 403 and this precondition (in the push namespace)."""
+    """A registration the draft says to refuse with 403 and this precondition (in the push namespace); 400 when the
+    request itself is malformed (an address that is no URL, a field longer than calsync stores)."""
 
-    def __init__(self, condition: str, message: str) -> None:
+    def __init__(self, condition: str, message: str, status: int = 403) -> None:
         super().__init__(message)
-        self.condition, self.message = condition, message
+        self.condition, self.message, self.status = condition, message, status
 
 
 @dataclass(frozen=True)
@@ -65,18 +73,27 @@ def _registered_key(calendar_id: int) -> str:
     return f"dav:push-registered:{calendar_id}"
 
 
-def subscription_check(subscription: Subscription) -> None:
-    """Refused (invalid-subscription) unless the push resource is an address calsync may reach and the keys are
-    what RFC 8291 needs: the draft makes message encryption a MUST."""
+def subscription_check(subscription: Subscription) -> Subscription:
+    """The subscription as calsync stores it (keys in canonical base64url), or Refused (invalid-subscription)
+    unless the push resource is an address calsync may reach and the keys are what RFC 8291 needs: the draft
+    makes message encryption a MUST."""
     url = subscription.push_resource
     if not url.startswith("https://") and not (settings.CALDAV_ALLOW_HTTP and url.startswith("http://")):
         raise Refused("invalid-subscription", "The push resource must be an https:// URL.")
+    if len(url) > _RESOURCE_MAX:
+        raise Refused("invalid-subscription", f"The push resource is longer than {_RESOURCE_MAX} characters.", 400)
     try:
-        check_public_address(url)
-        webpush.client_key(subscription.client_public_key)
-        webpush.auth_secret(subscription.auth_secret)
+        server_address(url, allow_http=settings.CALDAV_ALLOW_HTTP, example="https://push.example.com/…",
+                       what="push resource")  # fmt: skip
+    except ValueError as exc:
+        raise Refused("invalid-subscription", str(exc), 400) from exc
+    try:
+        check_public_address(url, allow_private=settings.DAV_PUSH_ALLOW_PRIVATE_ADDRESSES)
+        key = webpush.client_key(subscription.client_public_key)
+        secret = webpush.auth_secret(subscription.auth_secret)
     except (AddressRefused, Unresolvable, webpush.InvalidKey) as exc:
         raise Refused("invalid-subscription", str(exc)) from exc
+    return Subscription(url, webpush.b64url(key), webpush.b64url(secret), subscription.expires)
 
 
 def _expiry(requested: datetime | None, now: datetime) -> datetime:
@@ -85,18 +102,19 @@ def _expiry(requested: datetime | None, now: datetime) -> datetime:
 
 
 def registration_save(*, user: User, calendar: Calendar, subscription: Subscription) -> PushRegistration:
-    """Register, or renew (the same push resource on the same calendar is one registration: the draft's
-    Subscription Updates). Refused when the subscription is unusable or the calendar has its fill."""
-    subscription_check(subscription)
+    """Register, or renew (the same user's same push resource on the same calendar is one registration: the
+    draft's Subscription Updates; another user's is never changed). Refused when the subscription is unusable or
+    the calendar has its fill."""
+    subscription = subscription_check(subscription)
     now = timezone.now()
     fields = {
-        "client_public_key": subscription.client_public_key.strip(),
-        "auth_secret": subscription.auth_secret.strip(),
+        "client_public_key": subscription.client_public_key,
+        "auth_secret": subscription.auth_secret,
         "expires_at": _expiry(subscription.expires, now),
     }
     with transaction.atomic():
         found = PushRegistration.objects.select_for_update().filter(
-            calendar=calendar, push_resource=subscription.push_resource
+            calendar=calendar, user=user, push_resource=subscription.push_resource
         )
         registration = found.first()
         if registration is None:
@@ -121,8 +139,8 @@ def _registration_create(
             return PushRegistration.objects.create(tenant_id=calendar.tenant_id, user=user, calendar=calendar,
                                                    key=secrets.token_urlsafe(18), push_resource=resource,
                                                    **fields)  # fmt: skip
-    except IntegrityError as exc:  # the same resource registered at the same moment by a second request
-        raise Refused("invalid-subscription", "This push resource is being registered already.") from exc
+    except IntegrityError as exc:  # the same resource registered at the same moment, or by another user
+        raise Refused("invalid-subscription", "This push resource is registered on this calendar already.") from exc
 
 
 def registration_delete(*, user: User, key: str) -> bool:
@@ -176,7 +194,7 @@ def push_send(*, calendar_id: int) -> int:
     if not live:
         return 0
     body, accepted = message(calendar), 0
-    with guarded_session() as session:
+    with guarded_session(allow_private=settings.DAV_PUSH_ALLOW_PRIVATE_ADDRESSES) as session:
         for registration in live:
             accepted += _deliver(session, registration, body, topic(calendar_id))
     return accepted
@@ -193,8 +211,10 @@ def _deliver(session: niquests.Session, registration: PushRegistration, body: by
         "Urgency": "normal",
     }
     try:
-        answer = session.post(registration.push_resource, data=payload, headers=headers,
+        # Only the status matters: the body (whatever size the push service sends) is never read.
+        answer = session.post(registration.push_resource, data=payload, headers=headers, stream=True,
                               timeout=settings.DAV_PUSH_TIMEOUT_SECONDS, allow_redirects=False)  # fmt: skip
+        answer.close()
     except (AddressRefused, niquests.exceptions.RequestException) as exc:
         log.warning("push not delivered", extra={"registration": registration.pk, "reason": type(exc).__name__})
         return False

@@ -32,7 +32,7 @@ def register(target: Target, node: Element | None) -> HttpResponse:
     try:
         registration = push.registration_save(user=target.user, calendar=target.calendar, subscription=subscription)
     except push.Refused as exc:
-        raise DavError(403, tag(PUSH, exc.condition), exc.message) from exc
+        raise DavError(exc.status, tag(PUSH, exc.condition), exc.message) from exc
     answer = HttpResponse(status=204)  # registered, with nothing more to tell (the draft's 204)
     answer["Location"] = registration_href(registration.key)
     answer["Expires"] = http_date(registration.expires_at.timestamp())

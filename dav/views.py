@@ -37,7 +37,6 @@ from events.ical import PRODID, ICalError, Item, items_to_calendar, parse_calend
 from events.limits import check_calendar_text, check_resource_text
 from events.models import Calendar, Event, Tombstone
 from events.tombstones import token_expired
-from sync.polling import owner_seen
 
 from . import filters
 from .caching import LISTING_FIELDS, item_ics, render_written, rendered, whole_rows
@@ -98,7 +97,6 @@ def dav(request: HttpRequest, path: str = "") -> HttpResponse:
         answer = error(401, None, "Sign in with your calsync email address and an app password from Settings.")
         answer["WWW-Authenticate"] = 'Basic realm="calsync", charset="UTF-8"'
         return answer
-    owner_seen(user_id=user.pk)  # their polled calendars are checked more often while they use calsync
     handler = _HANDLERS.get(method)
     if handler is None:
         answer = error(405, None, f"{method} is not supported here.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,16 +20,24 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 RECORD_SIZE = 4096  # one record holds any push message calsync sends (they are a few hundred bytes)
 _TAG = 16  # AES-GCM tag
 _LAST_RECORD = b"\x02"  # RFC 8188 2: the padding delimiter of the last record
+# RFC 8291 4: the whole body (86-byte header, one record) fits in 4,096 bytes, so at most 3,993 bytes of message.
+MAX_PLAINTEXT = 3993
+_B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 class InvalidKey(ValueError):
     """A client key or auth secret that is not what RFC 8291 requires; the message says which."""
 
 
-def b64url_decode(text: str) -> bytes:
+def b64url_decode(text: str, *, limit: int = 200) -> bytes:
+    """Strict base64url (RFC 4648 5), padding optional: any other character, or more than `limit` characters,
+    is refused rather than skipped."""
     text = text.strip()
+    if len(text) > limit or not _B64URL.fullmatch(text):
+        raise InvalidKey("not base64url")
+    text = text.rstrip("=")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidKey("not base64url") from exc
 
@@ -73,8 +82,8 @@ def encrypt(plaintext: bytes, *, client_public: bytes, secret: bytes) -> bytes:
     salt = os.urandom(16)
     cek = _hkdf(salt, b"Content-Encoding: aes128gcm\x00", 16, ikm)
     nonce = _hkdf(salt, b"Content-Encoding: nonce\x00", 12, ikm)
-    if len(plaintext) + len(_LAST_RECORD) + _TAG > RECORD_SIZE:
-        raise ValueError("A push message must fit in one record.")
+    if len(plaintext) > MAX_PLAINTEXT:
+        raise ValueError(f"A push message must be at most {MAX_PLAINTEXT} bytes (RFC 8291 4).")
     ciphertext = AESGCM(cek).encrypt(nonce, plaintext + _LAST_RECORD, None)
     header = salt + RECORD_SIZE.to_bytes(4, "big") + bytes([len(server_public)]) + server_public
     return header + ciphertext

@@ -76,31 +76,39 @@ def _embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
     return found
 
 
-def address_allowed(ip: IPAddress) -> bool:
-    """Public (globally routable, not multicast), or in a network the operator allowed on purpose."""
-    if settings.CALDAV_ALLOW_PRIVATE_ADDRESSES:
+def address_allowed(ip: IPAddress, *, allow_private: bool | None = None) -> bool:
+    """Public (globally routable, not multicast), or in a network the operator allowed on purpose. Private addresses
+    pass when `allow_private` says so (by default CALDAV_ALLOW_PRIVATE_ADDRESSES; WebDAV-Push has its own)."""
+    if settings.CALDAV_ALLOW_PRIVATE_ADDRESSES if allow_private is None else allow_private:
         return True
     if any(ip in ipaddress.ip_network(net) for net in settings.OUTBOUND_ALLOWED_NETWORKS):
         return True
     return all(a.is_global and not a.is_multicast for a in (ip, *_embedded_ipv4(ip)))
 
 
-def checked_addresses(host: str, port: int | str | None, family: int = 0, kind: int = socket.SOCK_STREAM) -> list[Any]:
+def checked_addresses(
+    host: str,
+    port: int | str | None,
+    family: int = 0,
+    kind: int = socket.SOCK_STREAM,
+    *,
+    allow_private: bool | None = None,
+) -> list[Any]:
     """`getaddrinfo` for `host`, refused as a whole unless every address it gives is allowed."""
     try:
         records = lookup(host, port, family, kind)
     except OSError as exc:
         raise Unresolvable(f"The server name {host} does not resolve. Check the address.") from exc
     for record in records:
-        if not address_allowed(ipaddress.ip_address(str(record[4][0]).split("%")[0])):
+        if not address_allowed(ipaddress.ip_address(str(record[4][0]).split("%")[0]), allow_private=allow_private):
             raise AddressRefused(f"calsync cannot connect to {host}: the address is inside its own network.")
     return records
 
 
-def check_public_address(url: str) -> None:
+def check_public_address(url: str, *, allow_private: bool | None = None) -> None:
     """The early check of a server someone entered, so the form can say so at once (the guard under every
     request says it again, at connect time). AddressRefused or Unresolvable (both ValueErrors) say why."""
-    checked_addresses(urlsplit(url).hostname or "", None)
+    checked_addresses(urlsplit(url).hostname or "", None, allow_private=allow_private)
 
 
 class GuardedResolver(BaseResolver):
@@ -109,14 +117,15 @@ class GuardedResolver(BaseResolver):
     protocol = ProtocolResolver.CUSTOM
     implementation = "calsync-guard"
 
-    def __init__(self, *patterns: str, **kwargs: Any) -> None:
+    def __init__(self, *patterns: str, allow_private: bool | None = None, **kwargs: Any) -> None:
         super().__init__(None, None, *patterns, **kwargs)
+        self.allow_private = allow_private
 
     def getaddrinfo(self, host: Any, port: Any, family: Any, type: Any, proto: int = 0, flags: int = 0,
                     *, quic_upgrade_via_dns_rr: bool = False) -> list[Any]:  # fmt: skip
         name = host.decode("ascii") if isinstance(host, bytes) else str(host or "localhost")
         try:
-            return checked_addresses(name, port, family, type)
+            return checked_addresses(name, port, family, type, allow_private=self.allow_private)
         except Unresolvable as exc:  # as the system resolver says it: the libraries report it as before
             raise socket.gaierror(socket.EAI_NONAME, str(exc)) from exc
 
@@ -197,12 +206,12 @@ def guard_caldav_session(session: niquests.Session, origin: str) -> None:
         session.mount(prefix, CalDAVAdapter(origin, resolver))
 
 
-def guarded_session() -> niquests.Session:
+def guarded_session(*, allow_private: bool | None = None) -> niquests.Session:
     """A session for requests to addresses others gave calsync (WebDAV-Push resources): every connection and every
     redirect hop through the guard, no proxy or CA bundle from the environment."""
     session = niquests.Session()
     session.trust_env = False
-    session.resolver = resolver = GuardedResolver()
+    session.resolver = resolver = GuardedResolver(allow_private=allow_private)
     for prefix in ("https://", "http://"):
         session.mount(prefix, niquests.adapters.HTTPAdapter(resolver=resolver))
     return session

@@ -2,9 +2,10 @@
 
 A CalDAV server (or an ICS feed) cannot tell calsync that something changed, so calsync asks. It asks every
 SYNC_POLL_MIN_SECONDS while the calendar is busy (the last sync found changes) or while its owner is using calsync
-(a page view or a CalDAV request in the last SYNC_OWNER_ACTIVE_SECONDS), and each check that finds nothing doubles
-the wait, up to SYNC_POLL_MAX_SECONDS. The interval is kept in Integration.poll_seconds, so the page can say it,
-and is computed before the one UPDATE that ends a quiet sync (sync.services._quiet_end): no extra query.
+(a page view in the last SYNC_OWNER_ACTIVE_SECONDS; CalDAV clients' background requests do not count), and each
+check that finds nothing doubles the wait, up to SYNC_POLL_MAX_SECONDS. The interval is kept in
+Integration.poll_seconds, so the page can say it, and is computed before the one UPDATE that ends a quiet sync
+(sync.services._quiet_end): no extra query.
 
 Providers with push of their own (Google, Microsoft, Exchange) keep the operator's SYNC_INTERVAL_SECONDS; a CalDAV
 server that pushes (WebDAV-Push, push_state ACTIVE) is polled at the longest interval only as a safety net.
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import Integration
@@ -76,7 +77,7 @@ def owner_polled(integration: Integration) -> None:
 
 
 def owner_seen(*, user_id: int, now: datetime | None = None) -> int:
-    """The user is using calsync (a page, a CalDAV request): their polled calendars are checked at the shortest
+    """The user is using calsync's pages: their polled calendars are checked at the shortest
     interval for a while, and those not checked lately at the next dispatch. Nothing is read from the database for
     a user without a polled calendar, and the write is made at most once every quarter of SYNC_OWNER_ACTIVE_SECONDS
     per user (cache keys say so): a request costs one or two cache calls. How many were brought forward."""
@@ -87,15 +88,24 @@ def owner_seen(*, user_id: int, now: datetime | None = None) -> int:
         return 0
     now = now or timezone.now()
     mine = Integration.objects.filter(polled(), user_id=user_id)
-    low = settings.SYNC_POLL_MIN_SECONDS
-    waking = (
-        mine.filter(Q(owner_active_until__isnull=True) | Q(owner_active_until__lte=now))
-        .filter(sync_enabled=True, automatic=True, next_sync_at__gt=now)
-        .exclude(status=Integration.Status.NEEDS_REAUTH)
-        .update(next_sync_at=now, poll_seconds=low)
-    )
+    waking = sum(_wake(mine, provider, now) for provider in ADAPTIVE)
     mine.update(owner_active_until=now + timedelta(seconds=active))
     return waking
+
+
+def _wake(mine: QuerySet[Integration], provider: str, now: datetime) -> int:
+    """Bring this provider's polled calendars forward to now, at their own shortest interval. A feed (ICS) checked
+    less than its floor ago keeps its schedule: being watched never asks a publisher more often than that."""
+    low, _ = _bounds(Integration(provider=provider))
+    due = (
+        mine.filter(provider=provider)
+        .filter(Q(owner_active_until__isnull=True) | Q(owner_active_until__lte=now))
+        .filter(sync_enabled=True, automatic=True, next_sync_at__gt=now)
+        .exclude(status=Integration.Status.NEEDS_REAUTH)
+    )
+    if low > settings.SYNC_POLL_MIN_SECONDS:
+        due = due.filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lte=now - timedelta(seconds=low)))
+    return due.update(next_sync_at=now, poll_seconds=low)
 
 
 def describe(integration: Integration) -> str:

@@ -3,7 +3,9 @@ auth secret a client registers with, to decrypt the messages (RFC 8291) the way 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,16 +44,17 @@ class PushReceiver:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}/push/abc"
 
-    def register_body(self, url: str | None = None, *, key: str | None = None, trigger: bool = True,
-                      expires: str = "") -> str:  # fmt: skip
+    def register_body(self, url: str | None = None, *, key: str | None = None, auth: str | None = None,
+                      trigger: bool = True, expires: str = "") -> str:  # fmt: skip
         key = key if key is not None else b64url(self.public)
+        auth = auth if auth is not None else b64url(self.secret)
         content = "<P:trigger><P:content-update><D:sync-level>1</D:sync-level></P:content-update></P:trigger>"
         return (
             '<?xml version="1.0" encoding="utf-8"?><P:push-register xmlns:D="DAV:" '
             'xmlns:P="https://bitfire.at/webdav-push"><P:subscription><P:web-push-subscription>'
             f"<P:push-resource>{url or self.url}</P:push-resource>"
             f'<P:client-public-key type="p256dh">{key}</P:client-public-key>'
-            f"<P:auth-secret>{b64url(self.secret)}</P:auth-secret>"
+            f"<P:auth-secret>{auth}</P:auth-secret>"
             f"</P:web-push-subscription></P:subscription>{content if trigger else ''}"
             f"{f'<P:expires>{expires}</P:expires>' if expires else ''}</P:push-register>"
         )
@@ -99,3 +102,28 @@ class PushReceiver:
 
 def _hkdf(salt: bytes, info: bytes, length: int, secret: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
+
+
+class EndlessAnswer:
+    """A push service that accepts (201), sends a little of a body a gigabyte long and stalls: calsync must not
+    read it (a reader would wait for the rest until its timeout and count the message lost).
+    `with EndlessAnswer() as url:`."""
+
+    def __enter__(self) -> str:
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/push/endless"
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 1000000000\r\n\r\n")
+                connection.sendall(b"x" * 1024)
+                self.stop.wait(30)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.listener.close()

@@ -4,19 +4,23 @@ expiry and pruning, and the outbound address guard in front of every push resour
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from defusedxml.ElementTree import fromstring
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.http import http_date
 
-from dav import push
+from dav import push, webpush
 from dav.models import PushRegistration
 from dav.resources import calendar_href, sync_token
 from dav.services import app_password_create
 from dav.tasks import prune_push_registrations
+from dav.webpush import b64url
 from events import services as events
 from events.models import Calendar
 from integrations.models import Integration
@@ -25,20 +29,25 @@ from tests.factories import CalendarFactory, UserFactory
 from tests.sync.items import event
 
 from .conftest import Dav, vevent
-from .push_receiver import PushReceiver
+from .push_receiver import EndlessAnswer, PushReceiver
 
 pytestmark = pytest.mark.django_db
 P = "{https://bitfire.at/webdav-push}"
 
 
 @pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
+def receiver(settings):  # type: ignore[no-untyped-def]
+    settings.DAV_PUSH_ALLOW_PRIVATE_ADDRESSES = True  # the receiver listens on loopback
     with PushReceiver() as running:
         yield running
 
 
 def register(dav: Dav, calendar: Calendar, receiver: PushReceiver, **kw: object):  # type: ignore[no-untyped-def]
     return dav.request("POST", calendar_href(calendar.owner, calendar), receiver.register_body(**kw))  # type: ignore[arg-type]
+
+
+def subscription(receiver: PushReceiver, *, url: str = "", key: str = "") -> push.Subscription:
+    return push.Subscription(url or receiver.url, key or b64url(receiver.public), b64url(receiver.secret))
 
 
 def pushed(receiver: PushReceiver) -> list[tuple[str, str]]:
@@ -168,7 +177,7 @@ def test_push_resources_inside_calsyncs_network_are_refused_and_never_posted_to(
     dav, calendar, receiver, settings, run_on_commit
 ) -> None:
     register(dav, calendar, receiver)  # allowed while private addresses are (development)
-    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES, settings.OUTBOUND_ALLOWED_NETWORKS = False, []
+    settings.DAV_PUSH_ALLOW_PRIVATE_ADDRESSES, settings.OUTBOUND_ALLOWED_NETWORKS = False, []
     answer = register(dav, calendar, receiver, url="http://169.254.169.254/latest/")
     assert answer.status_code == 403 and "P:invalid-subscription" in dav.body(answer)
     with run_on_commit():
@@ -189,3 +198,69 @@ def test_pruning_tells_an_emptied_cache_which_calendars_have_registrations(  # t
     with run_on_commit():
         events.item_save(calendar=calendar, item=event("found@x"))
     assert len(receiver.received) == 1
+
+
+def test_caldav_servers_on_private_addresses_do_not_open_push_to_them(  # type: ignore[no-untyped-def]
+    dav, calendar, receiver, settings, run_on_commit
+) -> None:
+    register(dav, calendar, receiver)
+    settings.CALDAV_ALLOW_PRIVATE_ADDRESSES, settings.DAV_PUSH_ALLOW_PRIVATE_ADDRESSES = True, False
+    answer = register(dav, calendar, receiver, url="http://127.0.0.1:9/push")
+    assert answer.status_code == 403 and "P:invalid-subscription" in dav.body(answer)
+    with run_on_commit():
+        events.item_save(calendar=calendar, item=event("private@x"))
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://[::1", "https://example.com:99999/x", "https://user:secret@example.com/x",
+     "https://example.com/" + "a" * 2100],
+)  # fmt: skip
+def test_a_malformed_or_overlong_push_resource_is_a_bad_request(dav, calendar, receiver, url) -> None:  # type: ignore[no-untyped-def]
+    answer = register(dav, calendar, receiver, url=url)
+    assert answer.status_code == 400 and "P:invalid-subscription" in dav.body(answer)
+    assert not PushRegistration.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["key", "auth"])
+@pytest.mark.parametrize("spoil", [lambda v: v + "=" * 50, lambda v: v[:10] + "!*" + v[10:], lambda v: "é" * 87])
+def test_keys_with_other_characters_or_lengths_are_refused(dav, calendar, receiver, field, spoil) -> None:  # type: ignore[no-untyped-def]
+    good = b64url(receiver.public) if field == "key" else b64url(receiver.secret)
+    answer = register(dav, calendar, receiver, **{field: spoil(good)})
+    assert answer.status_code == 403 and "P:invalid-subscription" in dav.body(answer)
+    assert not PushRegistration.objects.exists()
+
+
+def test_keys_are_stored_in_their_canonical_form(dav, calendar, receiver) -> None:  # type: ignore[no-untyped-def]
+    padded = base64.urlsafe_b64encode(receiver.public).decode()  # with its "=": accepted, stored without
+    assert register(dav, calendar, receiver, key=padded, auth=f" {b64url(receiver.secret)}==").status_code == 204
+    registration = PushRegistration.objects.get()
+    assert registration.client_public_key == b64url(receiver.public)
+    assert registration.auth_secret == b64url(receiver.secret)
+
+
+def test_another_users_registration_of_the_same_resource_is_never_changed(calendar, receiver) -> None:  # type: ignore[no-untyped-def]
+    mine = push.registration_save(user=calendar.owner, calendar=calendar, subscription=subscription(receiver))
+    other = UserFactory(tenant=calendar.tenant)
+    theirs = ec.generate_private_key(ec.SECP256R1()).public_key()
+    key = b64url(theirs.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+    with pytest.raises(push.Refused):
+        push.registration_save(user=other, calendar=calendar, subscription=subscription(receiver, key=key))
+    assert PushRegistration.objects.get() == mine
+    assert PushRegistration.objects.get().client_public_key == b64url(receiver.public)
+
+
+def test_a_push_service_answer_is_not_read(dav, calendar, receiver, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DAV_PUSH_TIMEOUT_SECONDS = 1.0
+    with EndlessAnswer() as url:
+        push.registration_save(user=calendar.owner, calendar=calendar,
+                               subscription=subscription(receiver, url=url))  # fmt: skip
+        assert push.push_send(calendar_id=calendar.pk) == 1  # accepted by its status; the body never read
+
+
+def test_a_push_message_is_bounded_so_the_whole_body_fits_in_4096_bytes(receiver) -> None:  # type: ignore[no-untyped-def]
+    body = webpush.encrypt(b"x" * 3993, client_public=receiver.public, secret=receiver.secret)
+    assert len(body) == 4096 and receiver.decrypt(body) == b"x" * 3993
+    with pytest.raises(ValueError, match="3993"):
+        webpush.encrypt(b"x" * 3994, client_public=receiver.public, secret=receiver.secret)

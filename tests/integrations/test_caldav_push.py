@@ -32,8 +32,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def own_server(member, live_server, settings):  # type: ignore[no-untyped-def]
     """calsync's CalDAV server as the remote: the member's "Phone" calendar, reached with an app password, and
-    calsync's push endpoint under the live server's address."""
-    settings.SITE_URL = live_server.url
+    calsync's push endpoint under the live server's address (loopback: private push resources allowed)."""
+    settings.SITE_URL, settings.DAV_PUSH_ALLOW_PRIVATE_ADDRESSES = live_server.url, True
     login = app_password_create(user=member, label="calsync itself")
     phone = CalendarFactory(owner=member, tenant=member.tenant, name="Phone")
     return phone, live_server.url + "/caldav/", login
@@ -116,7 +116,7 @@ def test_a_push_reaches_calsync_through_a_real_worker(member, calendar, own_serv
     phone, url, login = own_server
     integration = connected(member, calendar, phone, url, login)
     assert integration.push_state == Integration.PushState.ACTIVE
-    with celery_worker(SITE_URL=settings.SITE_URL) as worker:
+    with celery_worker(SITE_URL=settings.SITE_URL, DAV_PUSH_ALLOW_PRIVATE_ADDRESSES="true") as worker:
         events.item_save(calendar=phone, item=event("worker@phone", "Pushed"))
         deadline = time.monotonic() + 90
         while not Event.objects.filter(calendar=calendar, uid="worker@phone").exists():

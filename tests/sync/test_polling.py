@@ -3,6 +3,7 @@ quiet up to the longest, never sooner than the server's Retry-After; a quiet che
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -144,10 +145,46 @@ def test_the_page_says_how_often_and_why(member, calendar, member_client) -> Non
     assert "The server announces its changes; it is also checked every 15 minutes." in page
 
 
-def test_a_subscribed_feed_is_never_asked_more_often_than_its_own_interval(member, calendar, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_subscribed_feed_is_never_asked_more_often_than_its_own_interval(
+    member, calendar, settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setitem(registry.SIDES, "ics", "tests.sync.failing_provider")
     settings.ICS_POLL_SECONDS = 600
     integration = polled(member, calendar, provider="ics")
     events.item_save(calendar=calendar, item=event("busy@test", "Dentist"))
     assert check(integration).poll_seconds == 600  # busy: the shortest wait, which for a feed is its own
     assert [check(integration).poll_seconds for _ in range(2)] == [900, 900]
+
+
+def test_caldav_clients_background_requests_do_not_count_as_the_owner_using_calsync(  # type: ignore[no-untyped-def]
+    member, calendar, client
+) -> None:
+    from dav.services import app_password_create
+
+    integration = polled(member, calendar)
+    for _ in range(4):
+        check(integration)
+    assert integration.poll_seconds == 900
+    new = app_password_create(user=member, label="Phone")
+    token = base64.b64encode(f"{new.username}:{new.secret}".encode()).decode()
+    assert client.generic("PROPFIND", "/caldav/", HTTP_AUTHORIZATION=f"Basic {token}").status_code == 207
+    integration.refresh_from_db()
+    assert integration.poll_seconds == 900 and integration.owner_active_until is None and due_in(integration) > 800
+
+
+def test_the_owner_using_calsync_never_asks_a_feed_sooner_than_its_floor(  # type: ignore[no-untyped-def]
+    member, calendar, member_client, settings, monkeypatch
+) -> None:
+    monkeypatch.setitem(registry.SIDES, "ics", "tests.sync.failing_provider")
+    settings.ICS_POLL_SECONDS = 600
+    integration = polled(member, calendar, provider="ics")  # just checked
+    assert member_client.get(reverse("integrations:detail", args=[integration.pk])).status_code == 200
+    integration.refresh_from_db()
+    assert integration.poll_seconds >= 600 and due_in(integration) > 500
+    Integration.objects.filter(pk=integration.pk).update(
+        last_synced_at=timezone.now() - timedelta(seconds=700), owner_active_until=None
+    )
+    cache.delete(f"sync:owner-seen:{member.pk}")
+    member_client.get(reverse("integrations:detail", args=[integration.pk]))
+    integration.refresh_from_db()
+    assert integration.next_sync_at <= timezone.now() and integration.poll_seconds == 600
