@@ -19,7 +19,7 @@ from django.conf import settings
 from exchangelib import errors as ews
 from exchangelib.folders import Calendar, Root
 from exchangelib.properties import StatusEvent
-from exchangelib.services import GetStreamingEvents
+from exchangelib.services import GetEvents, GetStreamingEvents
 
 from integrations.models import Integration
 from sync.errors import SyncError
@@ -34,6 +34,9 @@ EVENT_TYPES = ["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "C
 # per account are EXCHANGE_STREAMS_PER_LOGIN, 10 in the default throttling policy's HangingConnectionLimit).
 PER_CONNECTION = 200
 CONNECTIONS_OUTSIDE_STREAMS = 4
+# GetEvents answers at most 50 events a call (MoreEvents says more wait); past this many calls the rest wait for the
+# next read, so that one busy folder does not hold the pull thread.
+PULL_PAGES = 20
 
 
 class Refused(Exception):
@@ -100,14 +103,20 @@ def unsubscribe(target: Target, channel: str) -> None:
 
 
 def pulled(target: Target, sub_id: str, watermark: str) -> tuple[bool, str]:
-    """GetEvents since `watermark`: whether anything happened, and the watermark to read from next."""
+    """GetEvents since `watermark`: whether anything happened, and the watermark to read from next. Each page is
+    asked from the last event's watermark (exchangelib's Folder.get_events asks again from the same one while
+    MoreEvents is true, so a queue over one page would be read for ever)."""
     changed = False
+    service = GetEvents(account=target.folder.account)
     try:
         with translated():
-            for notification in target.folder.get_events(sub_id, watermark):
+            for _ in range(PULL_PAGES):
+                notification = service.get(subscription_id=sub_id, watermark=watermark)
                 changed = changed or _changed(notification.events)
                 if notification.events:
                     watermark = notification.events[-1].watermark or watermark
+                if not notification.more_events:
+                    break
     except SyncError as exc:
         if isinstance(exc.__cause__, ews.ErrorSubscriptionNotFound | ews.ErrorInvalidWatermark):
             raise Lost([sub_id]) from exc

@@ -1,0 +1,165 @@
+"""The EWS listener's failure paths (review 4): a long pull queue ends, every change of one stream message is heard,
+background threads outlive an unexpected error, one unreadable row does not block the others, and the emulator
+hands a subscription's events to the connection that carries it now."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import pytest
+from exchangelib.folders import Calendar, Root
+
+from integrations.exchange import listener as L
+from integrations.exchange.client import account
+from integrations.exchange.subscriptions import Target, pulled, streamed, subscribe_pull, subscribe_streaming
+
+START = dt.datetime(2026, 12, 10, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def target(exchange, exchange_mailbox):  # type: ignore[no-untyped-def]
+    address, server = exchange_mailbox
+    folder = Calendar.get_distinguished(root=Root(account=account(server, address, gated=False)))
+    exchange.state.notifications.configure({"minute_seconds": 60, "heartbeat_seconds": 3})
+    yield Target(0, "login", folder)
+    exchange.state.notifications.configure({"minute_seconds": 60, "heartbeat_seconds": 45})
+
+
+def _create(exchange: Any, target: Target, subject: str) -> None:
+    address = str(target.folder.account.primary_smtp_address).lower()
+    exchange.state.create(address, None, {"subject": subject, "start": START, "end": START + dt.timedelta(hours=1)})
+
+
+def test_a_reconnected_stream_gets_every_event_not_the_abandoned_connection(exchange, target) -> None:  # type: ignore[no-untyped-def]
+    sub = subscribe_streaming(target)
+    lost = 0
+    for attempt in range(5):
+        old = streamed(target, [sub], 1)
+        next(old)  # a heartbeat
+        old.close()  # the listener reconnects (its set of subscriptions changed)
+        got: list[list[str]] = []
+
+        def read() -> None:
+            for message in streamed(target, [sub], 1):
+                if message:
+                    got.append(message)
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(0.3)
+        _create(exchange, target, f"x{attempt}")
+        reader.join(5)
+        lost += not got
+    assert lost == 0, f"{lost}/5 events never reached the open connection"
+
+
+def test_every_notification_of_one_message_is_heard_though_the_stream_must_reconnect(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    listener = L.Listener(holder="h", capacity=10)
+    stream = L.Stream(listener, "login")
+    stream.subs = {"A": 1, "B": 2}
+    heard: list[int] = []
+
+    def fake_streamed(target: Any, ids: list[str], minutes: int) -> Any:
+        yield ["A", "B"]  # one message, two Notification elements
+        yield []  # the next message (a heartbeat)
+
+    def changed(integration_id: int) -> None:
+        heard.append(integration_id)
+        stream.version += 1  # the tick joined another subscription meanwhile
+
+    monkeypatch.setattr(L, "streamed", fake_streamed)
+    monkeypatch.setattr(listener, "changed", changed)
+    stream._listen(object(), dict(stream.subs), stream.version)  # type: ignore[arg-type]
+    assert heard == [1, 2]
+
+
+def test_the_pull_thread_survives_an_unexpected_error(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EXCHANGE_PULL_SECONDS = 0.05
+    listener = L.Listener(holder="h", capacity=10)
+    listener.held[1] = L.Held(target=object(), channel="ews-pull:S", watermark="w")  # type: ignore[arg-type]
+    calls: list[int] = []
+
+    def broken(*args: Any) -> Any:
+        calls.append(1)
+        raise RuntimeError("DB down / unexpected parse error")
+
+    monkeypatch.setattr(L, "pulled", broken)
+    monkeypatch.setattr(L, "close_old_connections", lambda: None)
+    monkeypatch.setattr(L, "connection", type("C", (), {"close": staticmethod(lambda: None)}))
+    puller = threading.Thread(target=listener._pull_loop, daemon=True)
+    puller.start()
+    time.sleep(0.5)
+    alive = puller.is_alive()
+    listener.stop.set()
+    assert alive and len(calls) > 1, f"pull thread alive={alive} after {len(calls)} pull(s)"
+
+
+def test_a_stream_thread_that_fails_unexpectedly_leaves_and_is_restarted(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
+    listener = L.Listener(holder="h", capacity=10)
+    held = L.Held(target=object(), channel="ews-stream:S")  # type: ignore[arg-type]
+    listener.held[1] = held
+    monkeypatch.setattr(L, "connection", type("C", (), {"close": staticmethod(lambda: None)}))
+    monkeypatch.setattr(L, "close_old_connections", lambda: None)
+    monkeypatch.setattr(L.Stream, "_listen", lambda *a: (_ for _ in ()).throw(RuntimeError("bug")))
+    monkeypatch.setattr(L.Stream, "start", lambda self: None)  # run by hand below
+    listener._join(1, held)
+    dead = listener.streams["login"][0] if "login" in listener.streams else held.stream
+    assert dead is not None
+    dead.run()
+    assert dead not in listener.streams.get(dead.login, []) and held.stream is not dead
+    listener._restart_streams()
+    assert held.stream is not None and held.stream is not dead and "S" in held.stream.subs
+
+
+def test_a_pull_queue_longer_than_a_page_is_read_to_its_end(exchange, target) -> None:  # type: ignore[no-untyped-def]
+    sub, watermark = subscribe_pull(target, 5)
+    for i in range(60):
+        _create(exchange, target, f"b{i}")
+    result: list[tuple[bool, str]] = []
+    reader = threading.Thread(target=lambda: result.append(pulled(target, sub, watermark)), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert result, "pulled() did not return within 10 s (GetEvents re-read with the same watermark)"
+    changed, after = result[0]
+    assert changed and pulled(target, sub, after) == (False, after)
+
+
+def test_one_unreadable_row_does_not_stop_the_others(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from calsync.crypto import SecretUnreadable
+
+    class Row:
+        def __init__(self, pk: int) -> None:
+            self.pk, self.push_channel = pk, ""
+
+    rows = [Row(1), Row(2), Row(3)]
+
+    class Rows:
+        def filter(self, **kwargs: Any) -> Rows:
+            return self
+
+        def iterator(self) -> Any:
+            return iter(rows)
+
+    monkeypatch.setattr(L.leases, "leases_renew", lambda holder: ({1, 2, 3}, {1, 2, 3}))
+    monkeypatch.setattr(L.leases, "leases_claim", lambda **k: [])
+    monkeypatch.setattr(L.leases, "listened", lambda: Rows())
+    monkeypatch.setattr(L, "close_old_connections", lambda: None)
+    started: list[int] = []
+    recorded: list[tuple[int, str]] = []
+
+    def of(integration: Any) -> Target:
+        if integration.pk == 1:
+            raise SecretUnreadable("old key")
+        started.append(integration.pk)
+        raise L.SyncError("stop here")
+
+    monkeypatch.setattr(L.Target, "of", staticmethod(of))
+    monkeypatch.setattr(L.Listener, "_record", lambda self, i, held, state: recorded.append((i, state)))
+    listener = L.Listener(holder="h", capacity=10)
+    listener.tick()
+    assert started == [2, 3]
+    assert (1, L.Push.FAILED) in recorded and listener.held[1].retry_at > time.monotonic()
