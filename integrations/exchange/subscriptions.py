@@ -125,24 +125,31 @@ def pulled(target: Target, sub_id: str, watermark: str) -> tuple[bool, str]:
 
 
 class _Streaming(GetStreamingEvents):  # type: ignore[misc]
-    """exchangelib's GetStreamingEvents yields notifications only; this one also yields None for a message without
-    any (a heartbeat, the last "Closed"), so that a listener learns the connection is alive and can act between."""
+    """exchangelib's GetStreamingEvents yields notifications only; this one also yields None after each message (a
+    notification, a heartbeat, the last "Closed"), so that a listener learns where a message ends and that the
+    connection is alive, and can act between messages (never within one: it may carry several notifications)."""
 
     def _get_element_container(self, message: Any, name: Any = None) -> Any:
         found = super()._get_element_container(message=message, name=name)
-        return [None] if isinstance(found, list) and not found else found
+        if isinstance(found, list):  # a message without notifications
+            return [None]
+        return found if isinstance(found, bool | Exception) else [*found, None]
 
 
 def streamed(target: Target, sub_ids: list[str], minutes: int) -> Iterator[list[str]]:
     """One GetStreamingEvents connection for these subscriptions (all of `target`'s login): yields, for each
-    message Exchange writes (a notification or a heartbeat), the subscriptions whose folder changed. Ends when
+    message Exchange writes (notifications or a heartbeat), the subscriptions whose folder changed. Ends when
     Exchange closes the connection (after `minutes`)."""
     service = _Streaming(account=target.folder.account)
+    changed: list[str] = []
     try:
         with translated():
             for notification in service.call(subscription_ids=sub_ids, connection_timeout=minutes):
-                changed = notification is not None and _changed(notification.events)
-                yield [notification.subscription_id] if changed else []
+                if notification is None:
+                    yield changed
+                    changed = []
+                elif _changed(notification.events) and notification.subscription_id not in changed:
+                    changed.append(notification.subscription_id)
     except SyncError as exc:
         if isinstance(exc.__cause__, ews.ErrorSubscriptionNotFound):
             raise Lost(_lost_ids(str(exc.__cause__), sub_ids)) from exc
