@@ -82,15 +82,23 @@ class Stream(threading.Thread):
                     subs, version = dict(self.subs), self.version
                     target = self.listener.target_of(next(iter(subs.values()))) if subs else None
                     if target is None:
-                        self.listener.streams[self.login].remove(self)
+                        self.listener.stream_ended(self)  # under the lock: nobody joins it after this
                         return
-                self._listen(target, subs, version)
+                try:
+                    self._listen(target, subs, version)
+                except Exception:  # a bug or the database: this connection ends, the next tick starts another
+                    log.exception("ews stream thread failed", extra={"login_tail": self.login[-20:]})
+                    return
+                finally:
+                    close_old_connections()
         finally:
+            self.listener.stream_ended(self)
             connection.close()
 
     def _listen(self, target: Target, subs: dict[str, int], version: int) -> None:
         try:
             for changed in streamed(target, list(subs), settings.EXCHANGE_STREAM_MINUTES):
+                # One message may carry several notifications: all are heard before reconnecting.
                 for sub_id in changed:
                     self.listener.changed(subs[sub_id])
                 if self.version != version or self.listener.stop.is_set():
@@ -100,7 +108,7 @@ class Stream(threading.Thread):
         except AuthRevoked as exc:  # not retried at once: a refused password tried again and again locks accounts
             for integration_id in subs.values():
                 self.listener.refused(integration_id, exc)
-        except Exception as exc:  # the connection failed (network, server busy): wait a little, reconnect
+        except SyncError as exc:  # the connection failed (network, server busy): wait a little, reconnect
             log.warning("ews stream failed", extra={"login_tail": self.login[-20:], "error": str(exc)})
             self.listener.stop.wait(settings.EXCHANGE_LISTEN_TICK_SECONDS)
 
@@ -138,10 +146,14 @@ class Listener:
         _, listened = leases.leases_renew(holder=self.holder)
         due = [i for i in listened if i not in self.held or self._retry_due(self.held[i])]
         renewed = time.monotonic()
+        self._restart_streams()
         for integration in leases.listened().filter(pk__in=due).iterator():
             if self.stop.is_set():
                 return  # thousands to subscribe take minutes: SIGTERM is not kept waiting
-            self.start(integration)
+            try:
+                self.start(integration)
+            except Exception as exc:  # one unreadable row (an old key, a bad config) must not stop the others
+                self._broken(integration.pk, exc)
             if time.monotonic() - renewed > settings.EXCHANGE_LISTEN_TICK_SECONDS:
                 leases.leases_renew(holder=self.holder)  # nor are the leases, or others would take them over
                 renewed = time.monotonic()
@@ -165,7 +177,12 @@ class Listener:
             held.channel = integration.push_channel
             self._join(integration.pk, held)  # a lost subscription comes back through lost()
             self._record(integration.pk, held, Push.ACTIVE)
+            # Taken over (or restarted): a change may have come while nobody held the row, and Exchange's queue
+            # for the subscription may have lapsed with it; one sync catches up.
+            self.changed(integration.pk)
             return
+        if self.stop.is_set():
+            return  # each request below may take EXCHANGE_TIMEOUT_SECONDS: SIGTERM is not kept waiting
         if integration.push_channel.startswith(PULL):  # its watermark was the last holder's: start again
             self._quietly_unsubscribe(target, integration.push_channel)
         self._subscribe(integration.pk, held)
@@ -199,6 +216,15 @@ class Listener:
         self._record(integration_id, held, state)
         log.info("ews push unavailable", extra={"integration": integration_id, "push_state": state,
                                                 "error": str(exc)})  # fmt: skip
+
+    def _broken(self, integration_id: int, exc: Exception) -> None:
+        """Listening failed for a reason no SyncError names (an unreadable secret, a bad config, a bug): FAILED,
+        asked again later. Only the exception's class is logged: its text may quote the row's secrets."""
+        log.warning("ews listen failed", extra={"integration": integration_id, "error": type(exc).__name__})
+        try:
+            self._without(integration_id, Held(), Push.FAILED, FAILED_RETRY_SECONDS, RuntimeError(type(exc).__name__))
+        except Exception:  # the database itself: the next tick tries again
+            log.exception("ews listen state not recorded", extra={"integration": integration_id})
 
     def _record(self, integration_id: int, held: Held, state: str) -> None:
         expires = None
@@ -282,6 +308,24 @@ class Listener:
             stream.version += 1
             held.stream = stream
 
+    def stream_ended(self, stream: Stream) -> None:
+        """A stream thread ends (nothing left to carry, or it failed): the subscriptions it still carried are
+        joined to another one at the next tick."""
+        with self.lock:
+            streams = self.streams.get(stream.login, [])
+            if stream in streams:
+                streams.remove(stream)
+            for integration_id in stream.subs.values():
+                held = self.held.get(integration_id)
+                if held is not None and held.stream is stream:
+                    held.stream = None
+
+    def _restart_streams(self) -> None:
+        with self.lock:
+            orphans = [(i, h) for i, h in self.held.items() if h.channel.startswith(STREAM) and h.stream is None]
+            for integration_id, held in orphans:
+                self._join(integration_id, held)
+
     def _leave(self, held: Held) -> None:
         if held.stream is not None:
             held.stream.subs.pop(held.sub_id, None)
@@ -296,7 +340,11 @@ class Listener:
                 with self.lock:
                     pulls = [(i, h) for i, h in self.held.items() if h.channel.startswith(PULL)]
                 for integration_id, held in pulls:
-                    self._pull(integration_id, held)
+                    try:
+                        self._pull(integration_id, held)
+                    except Exception:  # a bug or the database: the others are pulled still, this one next round
+                        log.exception("ews pull failed", extra={"integration": integration_id})
+                close_old_connections()
         finally:
             connection.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ def test_a_reconnected_stream_gets_every_event_not_the_abandoned_connection(exch
         old.close()  # the listener reconnects (its set of subscriptions changed)
         got: list[list[str]] = []
 
-        def read() -> None:
+        def read(got: list[list[str]] = got) -> None:
             for message in streamed(target, [sub], 1):
                 if message:
                     got.append(message)
@@ -100,15 +101,14 @@ def test_the_pull_thread_survives_an_unexpected_error(monkeypatch, settings) -> 
 
 def test_a_stream_thread_that_fails_unexpectedly_leaves_and_is_restarted(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
     listener = L.Listener(holder="h", capacity=10)
-    held = L.Held(target=object(), channel="ews-stream:S")  # type: ignore[arg-type]
+    held = L.Held(target=SimpleNamespace(login="login"), channel="ews-stream:S")  # type: ignore[arg-type]
     listener.held[1] = held
     monkeypatch.setattr(L, "connection", type("C", (), {"close": staticmethod(lambda: None)}))
     monkeypatch.setattr(L, "close_old_connections", lambda: None)
     monkeypatch.setattr(L.Stream, "_listen", lambda *a: (_ for _ in ()).throw(RuntimeError("bug")))
     monkeypatch.setattr(L.Stream, "start", lambda self: None)  # run by hand below
     listener._join(1, held)
-    dead = listener.streams["login"][0] if "login" in listener.streams else held.stream
-    assert dead is not None
+    dead = listener.streams["login"][0]
     dead.run()
     assert dead not in listener.streams.get(dead.login, []) and held.stream is not dead
     listener._restart_streams()
