@@ -196,6 +196,8 @@ class Listener:
             try:
                 held.channel = STREAM + subscribe_streaming(held.target)
             except Refused:
+                if self.stop.is_set():
+                    raise
                 sub_id, held.watermark = subscribe_pull(held.target, settings.EXCHANGE_PULL_TIMEOUT_MINUTES)
                 held.channel = PULL + sub_id
         except Refused as exc:

@@ -151,7 +151,7 @@ def test_one_unreadable_row_does_not_stop_the_others(monkeypatch) -> None:  # ty
     started: list[int] = []
     recorded: list[tuple[int, str]] = []
 
-    def of(integration: Any) -> Target:
+    def of(integration: Any, **kwargs: Any) -> Target:
         if integration.pk == 1:
             raise SecretUnreadable("old key")
         started.append(integration.pk)
@@ -163,3 +163,30 @@ def test_one_unreadable_row_does_not_stop_the_others(monkeypatch) -> None:  # ty
     listener.tick()
     assert started == [2, 3]
     assert (1, L.Push.FAILED) in recorded and listener.held[1].retry_at > time.monotonic()
+
+
+def test_a_stream_subscription_taken_over_is_synced_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    listener = L.Listener(holder="h", capacity=10)
+    row = SimpleNamespace(pk=7, push_channel="ews-stream:S")
+    monkeypatch.setattr(L.Target, "of", staticmethod(lambda integration, **kw: Target(7, "login", None)))
+    monkeypatch.setattr(L.Listener, "_record", lambda *a: None)
+    monkeypatch.setattr(L.Stream, "start", lambda self: None)
+    synced: list[int] = []
+    monkeypatch.setattr(listener, "changed", synced.append)
+    listener.start(row)  # type: ignore[arg-type]
+    assert synced == [7] and "S" in listener.held[7].stream.subs  # type: ignore[union-attr]
+
+
+def test_a_stopping_listener_does_not_fall_back_to_pull(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    listener = L.Listener(holder="h", capacity=10)
+    listener.stop.set()  # SIGTERM came while Subscribe was on its way
+
+    def refused(target: Any) -> str:
+        raise L.Refused("no streaming here")
+
+    pulls: list[Any] = []
+    monkeypatch.setattr(L, "subscribe_streaming", refused)
+    monkeypatch.setattr(L, "subscribe_pull", lambda *a: pulls.append(a) or ("P", "w"))
+    monkeypatch.setattr(L.Listener, "_record", lambda *a: None)
+    listener._subscribe(7, L.Held(target=Target(7, "login", None)))
+    assert pulls == []
