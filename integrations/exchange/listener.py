@@ -166,7 +166,7 @@ class Listener:
     def start(self, integration: Integration) -> None:
         """Listen for this integration: go on with its stream subscription if it has one, else subscribe afresh."""
         try:
-            target = Target.of(integration)
+            target = Target.of(integration, listening=True)
         except SyncError as exc:
             self._without(integration.pk, Held(), Push.FAILED, FAILED_RETRY_SECONDS, exc)
             return

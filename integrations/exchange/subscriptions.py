@@ -24,7 +24,7 @@ from exchangelib.services import GetEvents, GetStreamingEvents
 from integrations.models import Integration
 from sync.errors import SyncError
 
-from .client import account, translated
+from .client import account, translated, ungated
 from .services import server_for
 
 STREAM, PULL = "ews-stream:", "ews-pull:"
@@ -60,12 +60,16 @@ class Target:
     folder: Any  # exchangelib Calendar
 
     @classmethod
-    def of(cls, integration: Integration) -> Target:
+    def of(cls, integration: Integration, *, listening: bool = False) -> Target:
+        """Every request but GetStreamingEvents goes through the login's shared gate (its per-minute budget and
+        slots, paused when Exchange says busy), as a sync's do. `listening`: in the listener process only."""
         server = server_for(integration)
-        ews_account = account(server, integration.config["account"], gated=False)
-        # Each open stream holds one of the login's sessions for its whole life: room for all of them, and for
-        # the Subscribe and GetEvents requests beside.
-        ews_account.protocol.max_connections = settings.EXCHANGE_STREAMS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
+        ews_account = account(server, integration.config["account"])
+        if listening:
+            # Each open stream holds one of the login's sessions for its whole life: room for all of them, and for
+            # the Subscribe and GetEvents requests beside. exchangelib shares the protocol with every Account of
+            # the login in this process, so web and worker processes (Unsubscribe on disconnect) keep their cap.
+            ews_account.protocol.max_connections = settings.EXCHANGE_STREAMS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
         folder = Calendar(root=Root(account=ews_account), id=integration.remote_calendar_id)
         return cls(integration.pk, f"{server.ews_url} {server.login}", folder)
 
@@ -127,7 +131,12 @@ def pulled(target: Target, sub_id: str, watermark: str) -> tuple[bool, str]:
 class _Streaming(GetStreamingEvents):  # type: ignore[misc]
     """exchangelib's GetStreamingEvents yields notifications only; this one also yields None after each message (a
     notification, a heartbeat, the last "Closed"), so that a listener learns where a message ends and that the
-    connection is alive, and can act between messages (never within one: it may carry several notifications)."""
+    connection is alive, and can act between messages (never within one: it may carry several notifications). It
+    alone of the listener's requests is sent outside the login's gate."""
+
+    def _get_response(self, payload: Any, api_version: Any) -> Any:
+        with ungated():
+            return super()._get_response(payload, api_version)
 
     def _get_element_container(self, message: Any, name: Any = None) -> Any:
         found = super()._get_element_container(message=message, name=name)

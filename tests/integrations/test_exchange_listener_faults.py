@@ -190,3 +190,34 @@ def test_a_stopping_listener_does_not_fall_back_to_pull(monkeypatch) -> None:  #
     monkeypatch.setattr(L.Listener, "_record", lambda *a: None)
     listener._subscribe(7, L.Held(target=Target(7, "login", None)))
     assert pulls == []
+
+
+def test_the_listener_s_requests_pass_the_login_s_gate_but_its_stream_does_not(
+    exchange, exchange_mailbox, monkeypatch, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from integrations import quota
+    from integrations.exchange import subscriptions
+    from integrations.exchange.client import gate
+    from sync.errors import SyncError
+
+    address, server = exchange_mailbox
+    folder = Calendar.get_distinguished(root=Root(account=account(server, address)))
+    row = SimpleNamespace(pk=1, config={"account": address}, remote_calendar_id=folder.id)
+    monkeypatch.setattr(subscriptions, "server_for", lambda integration: server)
+    cap = folder.account.protocol.max_connections
+    target = Target.of(row)  # type: ignore[arg-type]
+    assert target.folder.account.protocol.max_connections == cap  # web and worker processes keep their cap
+    sub = subscribe_streaming(target)
+    _create(exchange, target, "before the pause")
+    settings.QUOTA_MAX_WAIT_SECONDS = 0.1
+    quota.pause(gate(server), 600)  # Exchange said busy to someone on this login
+    try:
+        with pytest.raises(SyncError):
+            subscribe_streaming(target)
+        stream = streamed(target, [sub], 1)
+        assert next(stream) == [sub]
+        stream.close()
+    finally:
+        quota.resume(gate(server))
+    listening = Target.of(row, listening=True)  # type: ignore[arg-type]
+    assert listening.folder.account.protocol.max_connections > cap
