@@ -48,6 +48,7 @@ from .subscriptions import (
 
 log = logging.getLogger(__name__)
 FAILED_RETRY_SECONDS = 300  # a subscription that failed for another reason than a refusal: asked again this soon
+BACK_OFF_MAX_SECONDS = 600  # a stream failing again and again (lost at once, too many connections) waits at most this
 Push = Integration.PushState
 
 
@@ -73,6 +74,7 @@ class Stream(threading.Thread):
         self.listener, self.login = listener, login
         self.subs: dict[str, int] = {}  # subscription id -> integration id
         self.version = 0  # moves on whenever `subs` changes
+        self.failures = 0  # connections in a row that ended lost or failed before any message: the back-off
 
     def run(self) -> None:
         stop = self.listener.stop
@@ -98,19 +100,32 @@ class Stream(threading.Thread):
     def _listen(self, target: Target, subs: dict[str, int], version: int) -> None:
         try:
             for changed in streamed(target, list(subs), settings.EXCHANGE_STREAM_MINUTES):
+                self.failures = 0
                 # One message may carry several notifications: all are heard before reconnecting.
                 for sub_id in changed:
                     self.listener.changed(subs[sub_id])
                 if self.version != version or self.listener.stop.is_set():
                     return  # carry the new set of subscriptions: reconnect
         except Lost as exc:
+            # Subscribed again (and synced) at once the first time; a server that loses them on every connect (a
+            # mailbox on another back-end server than the connection reaches) must not make that a storm.
+            self._back_off(first=0)
             self.listener.lost([subs[s] for s in exc.ids if s in subs])
         except AuthRevoked as exc:  # not retried at once: a refused password tried again and again locks accounts
             for integration_id in subs.values():
                 self.listener.refused(integration_id, exc)
-        except SyncError as exc:  # the connection failed (network, server busy): wait a little, reconnect
+        except SyncError as exc:  # the connection failed (network, server busy, too many connections): wait, reconnect
             log.warning("ews stream failed", extra={"login_tail": self.login[-20:], "error": str(exc)})
-            self.listener.stop.wait(settings.EXCHANGE_LISTEN_TICK_SECONDS)
+            self._back_off(first=settings.EXCHANGE_LISTEN_TICK_SECONDS)
+
+    def _back_off(self, *, first: float) -> None:
+        """Wait `first` after one failure, then twice as long after each further one (from a tick's length), up to
+        BACK_OFF_MAX_SECONDS; a message heard resets it."""
+        self.failures += 1
+        wait = first
+        if self.failures > 1:
+            wait = settings.EXCHANGE_LISTEN_TICK_SECONDS * 2 ** (self.failures - 2)
+        self.listener.stop.wait(min(wait, BACK_OFF_MAX_SECONDS))
 
 
 class Listener:

@@ -221,3 +221,33 @@ def test_the_listener_s_requests_pass_the_login_s_gate_but_its_stream_does_not(
         quota.resume(gate(server))
     listening = Target.of(row, listening=True)  # type: ignore[arg-type]
     assert listening.folder.account.protocol.max_connections > cap
+
+
+def test_a_stream_lost_or_failing_on_every_connect_backs_off(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
+    from sync.errors import TransientError
+
+    settings.EXCHANGE_LISTEN_TICK_SECONDS = 15
+    listener = L.Listener(holder="h", capacity=10)
+    stream = L.Stream(listener, "login")
+    stream.subs = {"A": 1}
+    failure: list[Exception] = [L.Lost(["A"])]
+
+    def failing(target: Any, ids: list[str], minutes: int) -> Any:
+        raise failure[0]
+        yield []
+
+    waits: list[float] = []
+    resubscribed: list[list[int]] = []
+    monkeypatch.setattr(L, "streamed", failing)
+    monkeypatch.setattr(listener, "lost", resubscribed.append)
+    monkeypatch.setattr(listener.stop, "wait", waits.append)
+    for _ in range(4):
+        stream._listen(object(), dict(stream.subs), stream.version)  # type: ignore[arg-type]
+    assert resubscribed == [[1]] * 4 and waits == [0, 15, 30, 60]
+    failure[0] = TransientError("Exchange: too many connections (ErrorExceededConnectionCount)")
+    for _ in range(6):
+        stream._listen(object(), dict(stream.subs), stream.version)  # type: ignore[arg-type]
+    assert waits[4:] == [120, 240, 480, 600, 600, 600]
+    monkeypatch.setattr(L, "streamed", lambda *a: iter([[]]))  # a heartbeat: the server is well again
+    stream._listen(object(), dict(stream.subs), stream.version)  # type: ignore[arg-type]
+    assert stream.failures == 0
