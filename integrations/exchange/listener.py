@@ -3,7 +3,8 @@ process leases, and asks for a sync of the one whose calendar changed.
 
 - Ownership: leases on the integration rows (leases.py), claimed up to a capacity and renewed every tick.
 - Streaming: one thread per GetStreamingEvents connection, each carrying up to 200 subscriptions of one login, at
-  most EXCHANGE_STREAMS_PER_LOGIN connections per login (Exchange's HangingConnectionLimit; past that, polled); a
+  most EXCHANGE_STREAMS_PER_LOGIN connections per login across all listener processes (Exchange's
+  HangingConnectionLimit; slots in the shared quota store, renewed every tick; past that, polled); a
   connection is reopened when Exchange closes it (after EXCHANGE_STREAM_MINUTES) and when the subscriptions it
   should carry changed (seen at its next message: a notification or a heartbeat). Exchange queues a
   subscription's events while no connection carries it.
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from integrations import quota
 from integrations.models import Integration
 from sync.errors import AuthRevoked, SyncError
 from sync.services import sync_request_push
@@ -75,6 +77,7 @@ class Stream(threading.Thread):
         self.subs: dict[str, int] = {}  # subscription id -> integration id
         self.version = 0  # moves on whenever `subs` changes
         self.failures = 0  # connections in a row that ended lost or failed before any message: the back-off
+        self.slot = ""  # its holder of one of the login's stream slots, shared by every listener process
 
     def run(self) -> None:
         stop = self.listener.stop
@@ -135,6 +138,7 @@ class Listener:
         self.lock = threading.RLock()
         self.held: dict[int, Held] = {}
         self.streams: dict[str, list[Stream]] = {}
+        self.spare: dict[tuple[str, int], str] = {}  # a stream slot _room took for the _join that follows (per thread)
 
     def run(self) -> None:
         """Until stop is set: renew and claim every tick; pull subscriptions on their own thread."""
@@ -152,6 +156,7 @@ class Listener:
 
     def tick(self) -> None:
         close_old_connections()
+        self._renew_slots()
         held, listened = leases.leases_renew(holder=self.holder)
         for integration_id in set(self.held) - held:  # taken over by another process, or disconnected
             self.forget(integration_id)
@@ -171,6 +176,7 @@ class Listener:
                 self._broken(integration.pk, exc)
             if time.monotonic() - renewed > settings.EXCHANGE_LISTEN_TICK_SECONDS:
                 leases.leases_renew(holder=self.holder)  # nor are the leases, or others would take them over
+                self._renew_slots()
                 renewed = time.monotonic()
 
     def _retry_due(self, held: Held) -> bool:
@@ -306,24 +312,45 @@ class Listener:
     # --- streams --------------------------------------------------------------------------------------------
 
     def _room(self, login: str) -> bool:
+        """Whether a subscription of this login could be carried: a stream here has room, or one of the login's
+        EXCHANGE_STREAMS_PER_LOGIN stream slots (counted for every listener process, in the quota store) is free;
+        that slot is then kept for the _join that follows on this thread (unused, it lapses by itself)."""
         with self.lock:
-            streams = self.streams.get(login, [])
-            if any(len(stream.subs) < PER_CONNECTION for stream in streams):
+            if any(len(stream.subs) < PER_CONNECTION for stream in self.streams.get(login, [])):
                 return True
-            return len(streams) < settings.EXCHANGE_STREAMS_PER_LOGIN
+            key = (login, threading.get_ident())
+            if key not in self.spare:
+                slot = quota.hold(_stream_slots(login))
+                if slot is None:
+                    return False
+                self.spare[key] = slot
+            return True
 
     def _join(self, integration_id: int, held: Held) -> None:
+        """Carry the subscription on a stream of its login; without a free stream slot, it stays unattached and
+        the next tick tries again (Exchange keeps its events meanwhile)."""
         assert held.target is not None
+        login = held.target.login
         with self.lock:
-            streams = self.streams.setdefault(held.target.login, [])
+            streams = self.streams.setdefault(login, [])
             stream = next((s for s in streams if len(s.subs) < PER_CONNECTION), None)
             if stream is None:
-                stream = Stream(self, held.target.login)
+                slot = self.spare.pop((login, threading.get_ident()), None) or quota.hold(_stream_slots(login))
+                if slot is None:
+                    return
+                stream = Stream(self, login)
+                stream.slot = slot
                 streams.append(stream)
                 stream.start()
             stream.subs[held.sub_id] = integration_id
             stream.version += 1
             held.stream = stream
+
+    def _renew_slots(self) -> None:
+        with self.lock:
+            slots = {login: [s.slot for s in streams if s.slot] for login, streams in self.streams.items()}
+        for login, holders in slots.items():
+            quota.renew(_stream_slots(login), holders)
 
     def stream_ended(self, stream: Stream) -> None:
         """A stream thread ends (nothing left to carry, or it failed): the subscriptions it still carried are
@@ -332,6 +359,9 @@ class Listener:
             streams = self.streams.get(stream.login, [])
             if stream in streams:
                 streams.remove(stream)
+            if stream.slot:
+                quota.leave(_stream_slots(stream.login), [stream.slot])
+                stream.slot = ""
             for integration_id in stream.subs.values():
                 held = self.held.get(integration_id)
                 if held is not None and held.stream is stream:
@@ -376,3 +406,11 @@ class Listener:
         else:
             if changed:
                 self.changed(integration_id)
+
+
+def _stream_slots(login: str) -> quota.Gate:
+    """The login's open GetStreamingEvents connections, counted across every listener process: Exchange refuses
+    more than its throttling policy's HangingConnectionLimit (EXCHANGE_STREAMS_PER_LOGIN) with
+    ErrorExceededConnectionCount."""
+    slots = quota.Slots(quota.scope("ews", "streams", login), settings.EXCHANGE_STREAMS_PER_LOGIN)
+    return quota.Gate((), slots, "Exchange")

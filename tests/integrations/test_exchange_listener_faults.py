@@ -251,3 +251,27 @@ def test_a_stream_lost_or_failing_on_every_connect_backs_off(monkeypatch, settin
     monkeypatch.setattr(L, "streamed", lambda *a: iter([[]]))  # a heartbeat: the server is well again
     stream._listen(object(), dict(stream.subs), stream.version)  # type: ignore[arg-type]
     assert stream.failures == 0
+
+
+def test_stream_slots_are_counted_per_login_across_listener_processes(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
+    from integrations import quota
+
+    settings.QUOTA_REDIS_URL = ""  # one process's store stands for Redis: both listeners here share it
+    settings.EXCHANGE_STREAMS_PER_LOGIN = 1
+    monkeypatch.setattr(quota, "store", lambda: store)
+    store = quota.LocalStore()
+    monkeypatch.setattr(L.Stream, "start", lambda self: None)
+    first, second = L.Listener(holder="a", capacity=10), L.Listener(holder="b", capacity=10)
+    held = L.Held(target=Target(1, "login", None), channel="ews-stream:S")
+    assert first._room("login")
+    first._join(1, held)
+    assert not second._room("login")  # the login's one hanging connection is open in the other process
+    other = L.Held(target=Target(2, "login", None), channel="ews-stream:T")
+    first.held[1], second.held[2] = held, other
+    second._join(2, other)
+    assert other.stream is None  # left for a later tick
+    first._renew_slots()
+    first.stream_ended(held.stream)  # type: ignore[arg-type]
+    assert second._room("login")
+    second._restart_streams()
+    assert other.stream is not None and other.stream.slot
