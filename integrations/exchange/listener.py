@@ -245,6 +245,7 @@ class Listener:
         asked again later. Only the exception's class is logged: its text may quote the row's secrets."""
         log.warning("ews listen failed", extra={"integration": integration_id, "error": type(exc).__name__})
         try:
+            self.forget(integration_id)  # whatever start() got as far as joining
             self._without(integration_id, Held(), Push.FAILED, FAILED_RETRY_SECONDS, RuntimeError(type(exc).__name__))
         except Exception:  # the database itself: the next tick tries again
             log.exception("ews listen state not recorded", extra={"integration": integration_id})
@@ -319,11 +320,12 @@ class Listener:
             if any(len(stream.subs) < PER_CONNECTION for stream in self.streams.get(login, [])):
                 return True
             key = (login, threading.get_ident())
-            if key not in self.spare:
-                slot = quota.hold(_stream_slots(login))
-                if slot is None:
-                    return False
-                self.spare[key] = slot
+            if key in self.spare:  # left by a Subscribe that failed: maybe lapsed since, taken afresh
+                quota.leave(_stream_slots(login), [self.spare.pop(key)])
+            slot = quota.hold(_stream_slots(login))
+            if slot is None:
+                return False
+            self.spare[key] = slot
             return True
 
     def _join(self, integration_id: int, held: Held) -> None:
