@@ -92,6 +92,7 @@ def within(key: str, limit: int, seconds: float) -> Bucket:
 class Store(Protocol):
     def take(self, gate: Gate, holders: list[str], *, max_wait: float, cost: int, invited: bool) -> Answer: ...
     def release(self, gate: Gate, holders: list[str]) -> None: ...
+    def renew(self, gate: Gate, holders: list[str]) -> None: ...
     def pause(self, gate: Gate, seconds: float) -> None: ...
     def resume(self, gate: Gate) -> None: ...
 
@@ -140,6 +141,17 @@ end
 return {1, tostring(wait), tostring(now + wait)}
 """
 
+# KEYS: the slots. ARGV: slot lifetime, then the holders. Each holder still there keeps its slot that much longer.
+_RENEW = """
+local t = redis.call('TIME')
+local until_ = tonumber(t[1]) + tonumber(t[2]) / 1e6 + tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', until_, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 1000))
+return 1
+"""
+
 # KEYS: the buckets. ARGV: seconds. Every worker's next request in these scopes waits until then.
 _PAUSE = """
 local t = redis.call('TIME')
@@ -180,6 +192,7 @@ class RedisStore:
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=3)
         self._take = self.redis.register_script(_TAKE)
         self._pause = self.redis.register_script(_PAUSE)
+        self._renew = self.redis.register_script(_RENEW)
 
     def take(self, gate: Gate, holders: list[str], *, max_wait: float, cost: int, invited: bool) -> Answer:
         keys, argv = _arguments(gate, holders, max_wait, cost, invited)
@@ -195,6 +208,13 @@ class RedisStore:
                 self.redis.zrem(gate.slots.key, *holders)
             except RedisError:
                 log.warning("quota slot not released; it expires on its own", exc_info=True)
+
+    def renew(self, gate: Gate, holders: list[str]) -> None:
+        if gate.slots is not None and holders:
+            try:
+                self._renew(keys=[gate.slots.key], args=[settings.QUOTA_SLOT_SECONDS, *holders])
+            except RedisError:
+                log.warning("quota slot not renewed; it may expire", exc_info=True)
 
     def pause(self, gate: Gate, seconds: float) -> None:
         try:
@@ -266,6 +286,14 @@ class LocalStore:
                 for holder in holders:
                     self.slots.get(gate.slots.key, {}).pop(holder, None)
 
+    def renew(self, gate: Gate, holders: list[str]) -> None:
+        if gate.slots is not None:
+            with self.lock:
+                held = self._held(gate, self.clock())
+                for holder in holders:
+                    if holder in held:
+                        held[holder] = self.clock() + settings.QUOTA_SLOT_SECONDS
+
     def pause(self, gate: Gate, seconds: float) -> None:
         with self.lock:
             now = self.clock()
@@ -329,6 +357,19 @@ def passing(gate: Gate, *, cost: int = 1, width: int = 1, invited: bool = False)
         yield
     finally:
         leave(gate, holders)
+
+
+def hold(gate: Gate) -> str | None:
+    """One of the gate's slots, now or never (no wait), for something long-lived (an open connection): its holder,
+    to `renew` more often than QUOTA_SLOT_SECONDS (else it lapses, as a dead process's does) and to `leave` with;
+    None when they are all taken."""
+    holder = uuid.uuid4().hex
+    answer = store().take(gate, [holder], max_wait=0.0, cost=0, invited=True)
+    return holder if answer.admitted else None
+
+
+def renew(gate: Gate, holders: list[str]) -> None:
+    store().renew(gate, holders)
 
 
 def pause(gate: Gate, seconds: float) -> None:

@@ -8,7 +8,10 @@ As the EWS notification documents describe them:
   ConnectionStatus Closed. A streaming subscription nobody listens to expires after 30 minutes;
 - pull: GetEvents returns what happened since a watermark (a StatusEvent when nothing did), and the
   subscription expires when it is not read for its Timeout minutes;
-- an expired or forgotten subscription is ErrorSubscriptionNotFound.
+- an expired or forgotten subscription is ErrorSubscriptionNotFound;
+- a subscription is carried by one connection: a new GetStreamingEvents naming it takes it over, and the older
+  connection ends (its last message ConnectionStatus Closed), so a client's reconnect never loses events to the
+  connection it walked away from.
 https://learn.microsoft.com/exchange/client-developer/exchange-web-services/notification-subscriptions-mailbox-events-and-ews-in-exchange
 https://learn.microsoft.com/exchange/client-developer/web-service-reference/getstreamingevents-operation
 
@@ -50,6 +53,7 @@ class Subscription:
     events: list[tuple[int, str]] = field(default_factory=list)  # (sequence, event XML)
     seq: int = 0
     connected: int = 0  # open streams carrying it
+    owner: int = 0  # the connection that carries it now (the newest): only it is given the events
 
 
 class Notifications:
@@ -61,6 +65,7 @@ class Notifications:
                                            "heartbeat_seconds": 45}  # fmt: skip
         self.generation = 0  # moves on when the server forgets every subscription
         self.streams = 0  # GetStreamingEvents connections open now
+        self.connections = 0  # GetStreamingEvents connections ever opened: each one's number
 
     def configure(self, data: dict[str, Any]) -> dict[str, float]:
         with self.lock:
@@ -148,11 +153,15 @@ class Notifications:
                                       missing)  # fmt: skip
                 return
             generation = self.generation
+            self.connections += 1
+            number = self.connections
             for sub_id in sub_ids:
                 self.subscriptions[sub_id].connected += 1
+                self.subscriptions[sub_id].owner = number
             self.streams += 1
+            self.changed.notify_all()  # an older connection carrying one of these ends now
         try:
-            yield from self._stream(sub_ids, minutes, generation)
+            yield from self._stream(sub_ids, minutes, generation, number)
         finally:
             with self.lock:
                 self.streams -= 1
@@ -161,27 +170,31 @@ class Notifications:
                         sub = self.subscriptions[sub_id]
                         sub.connected, sub.seen = sub.connected - 1, time.monotonic()
 
-    def _stream(self, sub_ids: list[str], minutes: int, generation: int) -> Iterator[bytes]:
+    def _stream(self, sub_ids: list[str], minutes: int, generation: int, number: int) -> Iterator[bytes]:
         deadline = time.monotonic() + minutes * self.switches["minute_seconds"]
         quiet_since = time.monotonic()
         while True:
             with self.lock:
                 wait = min(deadline, quiet_since + self.switches["heartbeat_seconds"]) - time.monotonic()
-                if wait > 0 and not self._pending(sub_ids):
+                if wait > 0 and not self._pending(sub_ids) and not self._taken_over(sub_ids, number):
                     self.changed.wait(wait)
                 if self.generation != generation:
                     return  # the server forgot the subscriptions: the connection drops
-                notes = self._drain(sub_ids)
+                taken_over = self._taken_over(sub_ids, number)
+                notes = "" if taken_over else self._drain(sub_ids)
             now = time.monotonic()
             if notes:
                 yield _streamed(f"<m:Notifications>{notes}</m:Notifications>")
                 quiet_since = now
-            elif now >= deadline:
+            elif taken_over or now >= deadline:
                 yield _streamed("<m:ConnectionStatus>Closed</m:ConnectionStatus>")
                 return
             elif now >= quiet_since + self.switches["heartbeat_seconds"]:
                 yield _streamed("<m:ConnectionStatus>OK</m:ConnectionStatus>")
                 quiet_since = now
+
+    def _taken_over(self, sub_ids: list[str], number: int) -> bool:
+        return any(self.subscriptions[s].owner != number for s in sub_ids if s in self.subscriptions)
 
     def _pending(self, sub_ids: list[str]) -> bool:
         return any(self.subscriptions[s].events for s in sub_ids if s in self.subscriptions)

@@ -3,7 +3,8 @@ process leases, and asks for a sync of the one whose calendar changed.
 
 - Ownership: leases on the integration rows (leases.py), claimed up to a capacity and renewed every tick.
 - Streaming: one thread per GetStreamingEvents connection, each carrying up to 200 subscriptions of one login, at
-  most EXCHANGE_STREAMS_PER_LOGIN connections per login (Exchange's HangingConnectionLimit; past that, polled); a
+  most EXCHANGE_STREAMS_PER_LOGIN connections per login across all listener processes (Exchange's
+  HangingConnectionLimit; slots in the shared quota store, renewed every tick; past that, polled); a
   connection is reopened when Exchange closes it (after EXCHANGE_STREAM_MINUTES) and when the subscriptions it
   should carry changed (seen at its next message: a notification or a heartbeat). Exchange queues a
   subscription's events while no connection carries it.
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from integrations import quota
 from integrations.models import Integration
 from sync.errors import AuthRevoked, SyncError
 from sync.services import sync_request_push
@@ -48,6 +50,7 @@ from .subscriptions import (
 
 log = logging.getLogger(__name__)
 FAILED_RETRY_SECONDS = 300  # a subscription that failed for another reason than a refusal: asked again this soon
+BACK_OFF_MAX_SECONDS = 600  # a stream failing again and again (lost at once, too many connections) waits at most this
 Push = Integration.PushState
 
 
@@ -73,6 +76,8 @@ class Stream(threading.Thread):
         self.listener, self.login = listener, login
         self.subs: dict[str, int] = {}  # subscription id -> integration id
         self.version = 0  # moves on whenever `subs` changes
+        self.failures = 0  # connections in a row that ended lost or failed before any message: the back-off
+        self.slot = ""  # its holder of one of the login's stream slots, shared by every listener process
 
     def run(self) -> None:
         stop = self.listener.stop
@@ -82,27 +87,48 @@ class Stream(threading.Thread):
                     subs, version = dict(self.subs), self.version
                     target = self.listener.target_of(next(iter(subs.values()))) if subs else None
                     if target is None:
-                        self.listener.streams[self.login].remove(self)
+                        self.listener.stream_ended(self)  # under the lock: nobody joins it after this
                         return
-                self._listen(target, subs, version)
+                try:
+                    self._listen(target, subs, version)
+                except Exception:  # a bug or the database: this connection ends, the next tick starts another
+                    log.exception("ews stream thread failed", extra={"login_tail": self.login[-20:]})
+                    return
+                finally:
+                    close_old_connections()
         finally:
+            self.listener.stream_ended(self)
             connection.close()
 
     def _listen(self, target: Target, subs: dict[str, int], version: int) -> None:
         try:
             for changed in streamed(target, list(subs), settings.EXCHANGE_STREAM_MINUTES):
+                self.failures = 0
+                # One message may carry several notifications: all are heard before reconnecting.
                 for sub_id in changed:
                     self.listener.changed(subs[sub_id])
                 if self.version != version or self.listener.stop.is_set():
                     return  # carry the new set of subscriptions: reconnect
         except Lost as exc:
+            # Subscribed again (and synced) at once the first time; a server that loses them on every connect (a
+            # mailbox on another back-end server than the connection reaches) must not make that a storm.
+            self._back_off(first=0)
             self.listener.lost([subs[s] for s in exc.ids if s in subs])
         except AuthRevoked as exc:  # not retried at once: a refused password tried again and again locks accounts
             for integration_id in subs.values():
                 self.listener.refused(integration_id, exc)
-        except Exception as exc:  # the connection failed (network, server busy): wait a little, reconnect
+        except SyncError as exc:  # the connection failed (network, server busy, too many connections): wait, reconnect
             log.warning("ews stream failed", extra={"login_tail": self.login[-20:], "error": str(exc)})
-            self.listener.stop.wait(settings.EXCHANGE_LISTEN_TICK_SECONDS)
+            self._back_off(first=settings.EXCHANGE_LISTEN_TICK_SECONDS)
+
+    def _back_off(self, *, first: float) -> None:
+        """Wait `first` after one failure, then twice as long after each further one (from a tick's length), up to
+        BACK_OFF_MAX_SECONDS; a message heard resets it."""
+        self.failures += 1
+        wait = first
+        if self.failures > 1:
+            wait = settings.EXCHANGE_LISTEN_TICK_SECONDS * 2 ** (self.failures - 2)
+        self.listener.stop.wait(min(wait, BACK_OFF_MAX_SECONDS))
 
 
 class Listener:
@@ -112,6 +138,7 @@ class Listener:
         self.lock = threading.RLock()
         self.held: dict[int, Held] = {}
         self.streams: dict[str, list[Stream]] = {}
+        self.spare: dict[tuple[str, int], str] = {}  # a stream slot _room took for the _join that follows (per thread)
 
     def run(self) -> None:
         """Until stop is set: renew and claim every tick; pull subscriptions on their own thread."""
@@ -129,6 +156,7 @@ class Listener:
 
     def tick(self) -> None:
         close_old_connections()
+        self._renew_slots()
         held, listened = leases.leases_renew(holder=self.holder)
         for integration_id in set(self.held) - held:  # taken over by another process, or disconnected
             self.forget(integration_id)
@@ -138,12 +166,17 @@ class Listener:
         _, listened = leases.leases_renew(holder=self.holder)
         due = [i for i in listened if i not in self.held or self._retry_due(self.held[i])]
         renewed = time.monotonic()
+        self._restart_streams()
         for integration in leases.listened().filter(pk__in=due).iterator():
             if self.stop.is_set():
                 return  # thousands to subscribe take minutes: SIGTERM is not kept waiting
-            self.start(integration)
+            try:
+                self.start(integration)
+            except Exception as exc:  # one unreadable row (an old key, a bad config) must not stop the others
+                self._broken(integration.pk, exc)
             if time.monotonic() - renewed > settings.EXCHANGE_LISTEN_TICK_SECONDS:
                 leases.leases_renew(holder=self.holder)  # nor are the leases, or others would take them over
+                self._renew_slots()
                 renewed = time.monotonic()
 
     def _retry_due(self, held: Held) -> bool:
@@ -154,7 +187,7 @@ class Listener:
     def start(self, integration: Integration) -> None:
         """Listen for this integration: go on with its stream subscription if it has one, else subscribe afresh."""
         try:
-            target = Target.of(integration)
+            target = Target.of(integration, listening=True)
         except SyncError as exc:
             self._without(integration.pk, Held(), Push.FAILED, FAILED_RETRY_SECONDS, exc)
             return
@@ -165,7 +198,12 @@ class Listener:
             held.channel = integration.push_channel
             self._join(integration.pk, held)  # a lost subscription comes back through lost()
             self._record(integration.pk, held, Push.ACTIVE)
+            # Taken over (or restarted): a change may have come while nobody held the row, and Exchange's queue
+            # for the subscription may have lapsed with it; one sync catches up.
+            self.changed(integration.pk)
             return
+        if self.stop.is_set():
+            return  # each request below may take EXCHANGE_TIMEOUT_SECONDS: SIGTERM is not kept waiting
         if integration.push_channel.startswith(PULL):  # its watermark was the last holder's: start again
             self._quietly_unsubscribe(target, integration.push_channel)
         self._subscribe(integration.pk, held)
@@ -179,6 +217,8 @@ class Listener:
             try:
                 held.channel = STREAM + subscribe_streaming(held.target)
             except Refused:
+                if self.stop.is_set():
+                    raise
                 sub_id, held.watermark = subscribe_pull(held.target, settings.EXCHANGE_PULL_TIMEOUT_MINUTES)
                 held.channel = PULL + sub_id
         except Refused as exc:
@@ -199,6 +239,16 @@ class Listener:
         self._record(integration_id, held, state)
         log.info("ews push unavailable", extra={"integration": integration_id, "push_state": state,
                                                 "error": str(exc)})  # fmt: skip
+
+    def _broken(self, integration_id: int, exc: Exception) -> None:
+        """Listening failed for a reason no SyncError names (an unreadable secret, a bad config, a bug): FAILED,
+        asked again later. Only the exception's class is logged: its text may quote the row's secrets."""
+        log.warning("ews listen failed", extra={"integration": integration_id, "error": type(exc).__name__})
+        try:
+            self.forget(integration_id)  # whatever start() got as far as joining
+            self._without(integration_id, Held(), Push.FAILED, FAILED_RETRY_SECONDS, RuntimeError(type(exc).__name__))
+        except Exception:  # the database itself: the next tick tries again
+            log.exception("ews listen state not recorded", extra={"integration": integration_id})
 
     def _record(self, integration_id: int, held: Held, state: str) -> None:
         expires = None
@@ -263,24 +313,67 @@ class Listener:
     # --- streams --------------------------------------------------------------------------------------------
 
     def _room(self, login: str) -> bool:
+        """Whether a subscription of this login could be carried: a stream here has room, or one of the login's
+        EXCHANGE_STREAMS_PER_LOGIN stream slots (counted for every listener process, in the quota store) is free;
+        that slot is then kept for the _join that follows on this thread (unused, it lapses by itself)."""
         with self.lock:
-            streams = self.streams.get(login, [])
-            if any(len(stream.subs) < PER_CONNECTION for stream in streams):
+            if any(len(stream.subs) < PER_CONNECTION for stream in self.streams.get(login, [])):
                 return True
-            return len(streams) < settings.EXCHANGE_STREAMS_PER_LOGIN
+            key = (login, threading.get_ident())
+            if key in self.spare:  # left by a Subscribe that failed: maybe lapsed since, taken afresh
+                quota.leave(_stream_slots(login), [self.spare.pop(key)])
+            slot = quota.hold(_stream_slots(login))
+            if slot is None:
+                return False
+            self.spare[key] = slot
+            return True
 
     def _join(self, integration_id: int, held: Held) -> None:
+        """Carry the subscription on a stream of its login; without a free stream slot, it stays unattached and
+        the next tick tries again (Exchange keeps its events meanwhile)."""
         assert held.target is not None
+        login = held.target.login
         with self.lock:
-            streams = self.streams.setdefault(held.target.login, [])
+            streams = self.streams.setdefault(login, [])
             stream = next((s for s in streams if len(s.subs) < PER_CONNECTION), None)
             if stream is None:
-                stream = Stream(self, held.target.login)
+                slot = self.spare.pop((login, threading.get_ident()), None) or quota.hold(_stream_slots(login))
+                if slot is None:
+                    return
+                stream = Stream(self, login)
+                stream.slot = slot
                 streams.append(stream)
                 stream.start()
             stream.subs[held.sub_id] = integration_id
             stream.version += 1
             held.stream = stream
+
+    def _renew_slots(self) -> None:
+        with self.lock:
+            slots = {login: [s.slot for s in streams if s.slot] for login, streams in self.streams.items()}
+        for login, holders in slots.items():
+            quota.renew(_stream_slots(login), holders)
+
+    def stream_ended(self, stream: Stream) -> None:
+        """A stream thread ends (nothing left to carry, or it failed): the subscriptions it still carried are
+        joined to another one at the next tick."""
+        with self.lock:
+            streams = self.streams.get(stream.login, [])
+            if stream in streams:
+                streams.remove(stream)
+            if stream.slot:
+                quota.leave(_stream_slots(stream.login), [stream.slot])
+                stream.slot = ""
+            for integration_id in stream.subs.values():
+                held = self.held.get(integration_id)
+                if held is not None and held.stream is stream:
+                    held.stream = None
+
+    def _restart_streams(self) -> None:
+        with self.lock:
+            orphans = [(i, h) for i, h in self.held.items() if h.channel.startswith(STREAM) and h.stream is None]
+            for integration_id, held in orphans:
+                self._join(integration_id, held)
 
     def _leave(self, held: Held) -> None:
         if held.stream is not None:
@@ -296,7 +389,11 @@ class Listener:
                 with self.lock:
                     pulls = [(i, h) for i, h in self.held.items() if h.channel.startswith(PULL)]
                 for integration_id, held in pulls:
-                    self._pull(integration_id, held)
+                    try:
+                        self._pull(integration_id, held)
+                    except Exception:  # a bug or the database: the others are pulled still, this one next round
+                        log.exception("ews pull failed", extra={"integration": integration_id})
+                close_old_connections()
         finally:
             connection.close()
 
@@ -311,3 +408,11 @@ class Listener:
         else:
             if changed:
                 self.changed(integration_id)
+
+
+def _stream_slots(login: str) -> quota.Gate:
+    """The login's open GetStreamingEvents connections, counted across every listener process: Exchange refuses
+    more than its throttling policy's HangingConnectionLimit (EXCHANGE_STREAMS_PER_LOGIN) with
+    ErrorExceededConnectionCount."""
+    slots = quota.Slots(quota.scope("ews", "streams", login), settings.EXCHANGE_STREAMS_PER_LOGIN)
+    return quota.Gate((), slots, "Exchange")

@@ -19,12 +19,12 @@ from django.conf import settings
 from exchangelib import errors as ews
 from exchangelib.folders import Calendar, Root
 from exchangelib.properties import StatusEvent
-from exchangelib.services import GetStreamingEvents
+from exchangelib.services import GetEvents, GetStreamingEvents
 
 from integrations.models import Integration
 from sync.errors import SyncError
 
-from .client import account, translated
+from .client import account, translated, ungated
 from .services import server_for
 
 STREAM, PULL = "ews-stream:", "ews-pull:"
@@ -34,6 +34,9 @@ EVENT_TYPES = ["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "C
 # per account are EXCHANGE_STREAMS_PER_LOGIN, 10 in the default throttling policy's HangingConnectionLimit).
 PER_CONNECTION = 200
 CONNECTIONS_OUTSIDE_STREAMS = 4
+# GetEvents answers at most 50 events a call (MoreEvents says more wait); past this many calls the rest wait for the
+# next read, so that one busy folder does not hold the pull thread.
+PULL_PAGES = 20
 
 
 class Refused(Exception):
@@ -57,12 +60,16 @@ class Target:
     folder: Any  # exchangelib Calendar
 
     @classmethod
-    def of(cls, integration: Integration) -> Target:
+    def of(cls, integration: Integration, *, listening: bool = False) -> Target:
+        """Every request but GetStreamingEvents goes through the login's shared gate (its per-minute budget and
+        slots, paused when Exchange says busy), as a sync's do. `listening`: in the listener process only."""
         server = server_for(integration)
-        ews_account = account(server, integration.config["account"], gated=False)
-        # Each open stream holds one of the login's sessions for its whole life: room for all of them, and for
-        # the Subscribe and GetEvents requests beside.
-        ews_account.protocol.max_connections = settings.EXCHANGE_STREAMS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
+        ews_account = account(server, integration.config["account"])
+        if listening:
+            # Each open stream holds one of the login's sessions for its whole life: room for all of them, and for
+            # the Subscribe and GetEvents requests beside. exchangelib shares the protocol with every Account of
+            # the login in this process, so web and worker processes (Unsubscribe on disconnect) keep their cap.
+            ews_account.protocol.max_connections = settings.EXCHANGE_STREAMS_PER_LOGIN + CONNECTIONS_OUTSIDE_STREAMS
         folder = Calendar(root=Root(account=ews_account), id=integration.remote_calendar_id)
         return cls(integration.pk, f"{server.ews_url} {server.login}", folder)
 
@@ -100,14 +107,20 @@ def unsubscribe(target: Target, channel: str) -> None:
 
 
 def pulled(target: Target, sub_id: str, watermark: str) -> tuple[bool, str]:
-    """GetEvents since `watermark`: whether anything happened, and the watermark to read from next."""
+    """GetEvents since `watermark`: whether anything happened, and the watermark to read from next. Each page is
+    asked from the last event's watermark (exchangelib's Folder.get_events asks again from the same one while
+    MoreEvents is true, so a queue over one page would be read for ever)."""
     changed = False
+    service = GetEvents(account=target.folder.account)
     try:
         with translated():
-            for notification in target.folder.get_events(sub_id, watermark):
+            for _ in range(PULL_PAGES):
+                notification = service.get(subscription_id=sub_id, watermark=watermark)
                 changed = changed or _changed(notification.events)
                 if notification.events:
                     watermark = notification.events[-1].watermark or watermark
+                if not notification.more_events:
+                    break
     except SyncError as exc:
         if isinstance(exc.__cause__, ews.ErrorSubscriptionNotFound | ews.ErrorInvalidWatermark):
             raise Lost([sub_id]) from exc
@@ -116,24 +129,36 @@ def pulled(target: Target, sub_id: str, watermark: str) -> tuple[bool, str]:
 
 
 class _Streaming(GetStreamingEvents):  # type: ignore[misc]
-    """exchangelib's GetStreamingEvents yields notifications only; this one also yields None for a message without
-    any (a heartbeat, the last "Closed"), so that a listener learns the connection is alive and can act between."""
+    """exchangelib's GetStreamingEvents yields notifications only; this one also yields None after each message (a
+    notification, a heartbeat, the last "Closed"), so that a listener learns where a message ends and that the
+    connection is alive, and can act between messages (never within one: it may carry several notifications). It
+    alone of the listener's requests is sent outside the login's gate."""
+
+    def _get_response(self, payload: Any, api_version: Any) -> Any:
+        with ungated():
+            return super()._get_response(payload, api_version)
 
     def _get_element_container(self, message: Any, name: Any = None) -> Any:
         found = super()._get_element_container(message=message, name=name)
-        return [None] if isinstance(found, list) and not found else found
+        if isinstance(found, list):  # a message without notifications
+            return [None]
+        return found if isinstance(found, bool | Exception) else [*found, None]
 
 
 def streamed(target: Target, sub_ids: list[str], minutes: int) -> Iterator[list[str]]:
     """One GetStreamingEvents connection for these subscriptions (all of `target`'s login): yields, for each
-    message Exchange writes (a notification or a heartbeat), the subscriptions whose folder changed. Ends when
+    message Exchange writes (notifications or a heartbeat), the subscriptions whose folder changed. Ends when
     Exchange closes the connection (after `minutes`)."""
     service = _Streaming(account=target.folder.account)
+    changed: list[str] = []
     try:
         with translated():
             for notification in service.call(subscription_ids=sub_ids, connection_timeout=minutes):
-                changed = notification is not None and _changed(notification.events)
-                yield [notification.subscription_id] if changed else []
+                if notification is None:
+                    yield changed
+                    changed = []
+                elif _changed(notification.events) and notification.subscription_id not in changed:
+                    changed.append(notification.subscription_id)
     except SyncError as exc:
         if isinstance(exc.__cause__, ews.ErrorSubscriptionNotFound):
             raise Lost(_lost_ids(str(exc.__cause__), sub_ids)) from exc

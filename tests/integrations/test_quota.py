@@ -172,3 +172,17 @@ def test_a_429_with_retry_after_from_google_holds_back_that_user_not_the_project
     assert held.value.retry_after >= 29 and "throttled, will retry" in str(held.value)
     assert google.state.requests == before + 1  # the 429 itself; the client's own retry was held back
     assert api[calm].execute(api[calm].service.calendarList().list())["items"]
+
+
+def test_a_held_slot_is_kept_by_renewing_and_freed_by_leaving(prefix, settings) -> None:  # type: ignore[no-untyped-def]
+    gate = quota.Gate((), quota.Slots(quota.scope("ews", "streams", "login"), 1), "Exchange")
+    held = quota.hold(gate)
+    assert held is not None and quota.hold(gate) is None
+    store = quota.store()
+    before = store.redis.zscore(gate.slots.key, held)  # type: ignore[attr-defined, union-attr]
+    settings.QUOTA_SLOT_SECONDS = 600
+    quota.renew(gate, [held, "never-held"])
+    assert store.redis.zscore(gate.slots.key, held) > before + 400  # type: ignore[attr-defined, union-attr]
+    assert store.redis.zscore(gate.slots.key, "never-held") is None  # type: ignore[attr-defined, union-attr]
+    quota.leave(gate, [held])
+    assert quota.hold(gate) is not None
