@@ -16,6 +16,7 @@ from itertools import islice
 from events.ical import Component, Item, RawProperty
 
 from .adapter import CalendarSide, Entry
+from .controls import HELD
 from .engine import (
     Action,
     Mapping,
@@ -191,6 +192,8 @@ class Run:
         source = pair.state(target.other).entry
         assert source is not None
         content = _content(action, source)
+        if action.shape is not None and self._found_instead(action, content):
+            return
         written, created = self._put(target, pair, content)
         self.written.add(target)
         self._recorded_write(action, source, written, content, created=created)
@@ -214,6 +217,23 @@ class Run:
         if action.shape is not None:
             mapping.origin = target.other.value
         pair.mapping = mapping
+
+    def _found_instead(self, action: Action, content: Item) -> bool:
+        """A shaped copy never takes over an item it finds by UID (the user's own, or another integration's):
+        it is recorded as the mirror only when it already is the shape, else paired as the target's own (no
+        origin) and the copy held back. False: nothing found, write as usual."""
+        pair, target = action.pair, action.target
+        if pair.mapping is not None or pair.state(target).entry is not None or self.complete[target]:
+            return False
+        found = self.sides[target].find(content.uid)
+        if found is None:
+            return False
+        pair.state(target).entry = found
+        if content_hash(found.item) == content_hash(content):
+            self._record(Action("record", target, pair, shape=action.shape))
+        else:
+            self._held(Action("held", target.other, pair, reason=HELD))
+        return True
 
     def _report_write(self, action: Action, created: bool) -> None:
         pair, target = action.pair, action.target
@@ -286,6 +306,14 @@ class Run:
         """An item the controls keep from the other side: reported, nothing written (see sync.judging)."""
         entry = action.pair.state(action.target).entry
         assert entry is not None
+        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
+
+    def _held(self, action: Action) -> None:
+        """A pair both sides held before (see sync.judging._held): its versions recorded, nothing written, and
+        the edit the controls hold back said."""
+        entry = action.pair.state(action.target).entry
+        assert entry is not None
+        self._save([self._recorded(action)])
         self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
 
     def _record(self, action: Action) -> None:

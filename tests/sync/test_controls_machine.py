@@ -129,15 +129,16 @@ class ControlsMachine(RuleBasedStateMachine):
                     continue
                 assert uid in there and mapping is not None, f"{uid} of {source} has no copy"
                 copy = there[uid]
-                if self._held_back(source.other, copy, mapping):
+                if self._held_back(source.other, copy, item):
                     continue
                 expected = controls.shape(source, item)
                 assert content_hash(copy) == content_hash(expected), f"{uid}: the copy is not the source's transform"
 
-    def _held_back(self, side: Side, copy: Item, mapping: Mapping) -> bool:
-        """A plain copy edited on `side` into something the controls keep from the source: the edit stays there."""
+    def _held_back(self, side: Side, copy: Item, source: Item) -> bool:
+        """A plain copy edited on `side` into something the controls keep from the source: the edit stays there.
+        (A copy is a mirror, never plain, only when its flow shapes that source item.)"""
         controls = self.settings.controls
-        if controls.flow(side.other).shapes or not self._flows(side):
+        if controls.flow(side.other).shapes_item(source) or not self._flows(side):
             return False
         return not controls.in_window(copy) or controls.admit(side, copy) is not None
 
