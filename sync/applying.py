@@ -51,6 +51,8 @@ class Run:
     report: Report
     written: set[Side] = field(default_factory=set)  # the sides this run wrote to: their echo comes back
     created_mappings: int = 0  # mappings this run added (the mass-delete guard compares with those before it)
+    # Where a deletion planned while applying goes (a reshape's): the pass defers it behind the mass-delete guard.
+    defer: Callable[[Action], None] | None = None
 
     def apply_all(self, actions: list[Action], settings: Settings) -> None:
         """The page's actions: those that can go in batches first, then the rest one by one."""
@@ -351,7 +353,11 @@ class Run:
             return  # deleted since: the next run hears of it
         pair.state(origin).entry = entry
         replanned = plan(pair, settings, complete=frozenset({origin}))
-        if replanned is not None and replanned.kind != "reshape":
+        if replanned is None or replanned.kind == "reshape":
+            return
+        if replanned.kind in ("delete", "forget") and self.defer is not None:
+            self.defer(replanned)  # weighed by the mass-delete guard like every other deletion
+        else:
             self.apply(replanned, settings)
 
     def _keep_loser(self, action: Action) -> None:
