@@ -176,7 +176,8 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
     if not mapping.origin and (held := _held(pair, settings, changed)):
         return held
     if all(changed.values()):
-        return _kept(_plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted), pair, settings)
+        conflict = _plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted)
+        return _admitted(conflict, pair, settings) or _kept(conflict, pair, settings)
     if not any(changed.values()):
         origin = Side(mapping.origin) if mapping.origin else None
         judged = origin is not None and origin in complete and pair.state(origin).entry is not None
@@ -186,7 +187,7 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
     source = Side.LOCAL if changed[Side.LOCAL] else Side.REMOTE
     state = pair.state(source)
     if not _flows(settings, source):
-        return Action("restore", source, pair)
+        return _unfiltered_restore(pair, settings, source)
     if state.deleted:
         return Action("delete", source.other, pair)
     assert state.entry is not None
@@ -200,6 +201,39 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
         # the next complete listing judges it again (after the controls changed, say) without any hashing.
         return Action("filtered", source, pair, reason=reason)
     return Action("write", source.other, pair)
+
+
+def _unfiltered_restore(pair: _Pair, settings: Settings, changed: Side) -> Action:
+    """One-way: the copy calsync made was changed or deleted. Put back, unless the controls now filter its source
+    out (then it is removed, or stays deleted)."""
+    source, mapping = changed.other, pair.mapping
+    entry = pair.state(source).entry
+    reason = settings.controls.admit(source, entry.item) if entry is not None else None
+    if reason and mapping is not None and mapping.origin == source.value:
+        return (
+            Action("forget", changed, pair)
+            if pair.state(changed).deleted
+            else Action("delete", changed, pair, reason=reason)
+        )
+    return Action("restore", changed, pair)
+
+
+def _admitted(action: Action | None, pair: _Pair, settings: Settings) -> Action | None:
+    """A conflict's winner the controls now filter out is not copied over the loser: a loser that was deleted
+    stays deleted (the pair ends), a copy calsync made is removed, and the loser's own item is left as it is.
+    None: the winner is admitted (or nothing is written)."""
+    if action is None or action.kind != "write":
+        return None
+    source = action.target.other
+    entry = pair.state(source).entry
+    reason = settings.controls.admit(source, entry.item) if entry is not None else None
+    if not reason:
+        return None
+    if pair.state(action.target).deleted:
+        return Action("forget", action.target, pair)
+    if pair.mapping is not None and pair.mapping.origin == source.value:
+        return Action("delete", action.target, pair, reason=reason)
+    return Action("filtered", source, pair, reason=reason)
 
 
 def _kept(action: Action | None, pair: _Pair, settings: Settings) -> Action | None:
