@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from sync.controls import Controls, Copy, Flow
-from sync.engine import Direction
+from sync.engine import Direction, Side
 from sync.memory import MemorySide, MemoryStore
 
 from .items import event
@@ -100,3 +102,17 @@ def test_busy_only_never_leaks_when_both_sides_held_the_uid() -> None:
     run(local, remote, store, **controls)
     assert [e.item.master.description for e in local.items.values()] == [""]
     assert titles(local)["u@x"] == "Team sync"
+
+
+@pytest.mark.xfail(strict=True, reason="known hole: B cannot tell A's shaped copy in calsync from a user's item")
+def test_a_plain_integration_never_copies_another_integrations_busy_copy_over_its_users_item() -> None:
+    """Found by a hub state machine (review 3, finding 12), not fixed yet: A brings Google in busy-only, B syncs
+    Outlook two-way in full, and the same invitation is only in Google and Outlook. A makes calsync's copy "Busy";
+    B pairs that copy with Outlook's own item and, calsync being its primary, writes "Busy" over it."""
+    cal, google, outlook = MemorySide(), MemorySide(), MemorySide()
+    a, b = MemoryStore(), MemoryStore()
+    google.user_put(event("invite@x", "Board meeting"))
+    outlook.user_put(event("invite@x", "Board meeting"))
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    run(cal, outlook, b, primary=Side.LOCAL)
+    assert titles(outlook)["invite@x"] == "Board meeting"
