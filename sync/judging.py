@@ -110,7 +110,7 @@ def _held(pair: _Pair, settings: Settings, changed: dict[Side, bool]) -> Action 
             return Action("held", source, pair, reason=HELD)
     for source in Side:
         if changed[source] and not _flows(settings, source) and settings.controls.flow(source.other).shapes:
-            return Action("forget" if pair.state(source).deleted else "record", source, pair)
+            return Action("record", source, pair)
     return None
 
 
