@@ -5,7 +5,7 @@ After every quiescent sync:
 (a) the copies calsync made on each side are exactly the flow's transform of the admitted source items in the
     window (a plain copy the other side edited into something its own flow filters, or out of the window, is that
     side's edit held back: it is left as it is);
-(b) nothing vanished during a sync unless a user deleted it (and did not make it again), or it was a copy calsync made
+(b) nothing vanished during a sync unless a user deleted that UID at some point, or it was a copy calsync made
     whose source the controls now filter out (or is gone);
 (c) no UID twice on a side; and a second run finds nothing to do;
 (d) an item a user made (a UID no side held yet) never gets a shaped copy written over it: its content is the
@@ -55,7 +55,7 @@ class ControlsMachine(RuleBasedStateMachine):
         conflicts = Conflicts.KEEP_BOTH if keep_both else Conflicts.PRIMARY
         self.settings = Settings(direction=direction, primary=primary, mass_delete_threshold=3,
                                  page_size=page_size, controls=Controls(conflicts=conflicts))  # fmt: skip
-        self.user_deleted: set[str] = set()  # UIDs users deleted and did not make again since
+        self.user_deleted: set[str] = set()  # UIDs users deleted (a deletion may win over a later re-save)
         self.owned: set[tuple[Side, str]] = set()  # items users made: (side, UID), made when no side held the UID
 
     # --- users -----------------------------------------------------------------------------------------
@@ -66,7 +66,6 @@ class ControlsMachine(RuleBasedStateMachine):
         fields = {"transparency": "TRANSPARENT" if free else "", "visibility": "PRIVATE" if private else ""}
         if not any(uid in self._content(s) for s in Side):
             self.owned.add((side, uid))
-        self.user_deleted.discard(uid)
         self.sides[side].user_put(event(uid, title, day=day, description=f"about {title}", **fields))
 
     @rule(side=st.sampled_from(list(Side)), uid=UIDS)
