@@ -16,6 +16,7 @@ from itertools import islice
 from events.ical import Component, Item, RawProperty
 
 from .adapter import CalendarSide, Entry
+from .controls import HELD
 from .engine import (
     Action,
     Mapping,
@@ -50,6 +51,8 @@ class Run:
     report: Report
     written: set[Side] = field(default_factory=set)  # the sides this run wrote to: their echo comes back
     created_mappings: int = 0  # mappings this run added (the mass-delete guard compares with those before it)
+    # Where a deletion planned while applying goes (a reshape's): the pass defers it behind the mass-delete guard.
+    defer: Callable[[Action], None] | None = None
 
     def apply_all(self, actions: list[Action], settings: Settings) -> None:
         """The page's actions: those that can go in batches first, then the rest one by one."""
@@ -191,6 +194,8 @@ class Run:
         source = pair.state(target.other).entry
         assert source is not None
         content = _content(action, source)
+        if action.shape is not None and self._found_instead(action, content):
+            return
         written, created = self._put(target, pair, content)
         self.written.add(target)
         self._recorded_write(action, source, written, content, created=created)
@@ -214,6 +219,23 @@ class Run:
         if action.shape is not None:
             mapping.origin = target.other.value
         pair.mapping = mapping
+
+    def _found_instead(self, action: Action, content: Item) -> bool:
+        """A shaped copy never takes over an item it finds by UID (the user's own, or another integration's):
+        it is recorded as the mirror only when it already is the shape, else paired as the target's own (no
+        origin) and the copy held back. False: nothing found, write as usual."""
+        pair, target = action.pair, action.target
+        if pair.mapping is not None or pair.state(target).entry is not None or self.complete[target]:
+            return False
+        found = self.sides[target].find(content.uid)
+        if found is None:
+            return False
+        pair.state(target).entry = found
+        if content_hash(found.item) == content_hash(content):
+            self._record(Action("record", target, pair, shape=action.shape))
+        else:
+            self._held(Action("held", target.other, pair, reason=HELD))
+        return True
 
     def _report_write(self, action: Action, created: bool) -> None:
         pair, target = action.pair, action.target
@@ -288,6 +310,14 @@ class Run:
         assert entry is not None
         self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
 
+    def _held(self, action: Action) -> None:
+        """A pair both sides held before (see sync.judging._held): its versions recorded, nothing written, and
+        the edit the controls hold back said."""
+        entry = action.pair.state(action.target).entry
+        assert entry is not None
+        self._save([self._recorded(action)])
+        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
+
     def _record(self, action: Action) -> None:
         self._save([self._recorded(action)])
 
@@ -323,7 +353,11 @@ class Run:
             return  # deleted since: the next run hears of it
         pair.state(origin).entry = entry
         replanned = plan(pair, settings, complete=frozenset({origin}))
-        if replanned is not None and replanned.kind != "reshape":
+        if replanned is None or replanned.kind == "reshape":
+            return
+        if replanned.kind in ("delete", "forget") and self.defer is not None:
+            self.defer(replanned)  # weighed by the mass-delete guard like every other deletion
+        else:
             self.apply(replanned, settings)
 
     def _keep_loser(self, action: Action) -> None:

@@ -36,6 +36,8 @@ class Conflicts(StrEnum):
 
 
 BUSY_TITLE = "Busy"
+# Why an edit is not copied when both sides held the item before calsync paired them (see sync.judging._held).
+HELD = "Held back: both calendars already had this event, and these settings copy only part of it; each keeps its own."
 _PRIVATE = ("PRIVATE", "CONFIDENTIAL")
 
 
@@ -90,9 +92,17 @@ class Flow:
                 return f"Filtered: {reason}."
         return None
 
+    def shapes_item(self, item: Item) -> bool:
+        """This flow's copy of `item` holds back part of it (so the copy is a mirror). Decided per item: "private
+        as busy" alone leaves ordinary events whole, and their copies stay plain two-way pairs."""
+        return self._copy_of(item) is not Copy.ALL
+
+    def _copy_of(self, item: Item) -> Copy:
+        return Copy.BUSY if self.private_as_busy and item.master.visibility.upper() in _PRIVATE else self.copy
+
     def shape(self, item: Item) -> Item:
         """The copy this flow writes of `item` (the item itself when nothing is held back)."""
-        copy = Copy.BUSY if self.private_as_busy and item.master.visibility.upper() in _PRIVATE else self.copy
+        copy = self._copy_of(item)
         if copy is Copy.ALL:
             return item
         return Item(master=_shaped(item.master, copy), overrides=tuple(_shaped(o, copy) for o in item.overrides))

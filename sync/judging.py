@@ -10,6 +10,9 @@ copy always equals the flow's shape of the source (edits of the copy are undone;
 
 from __future__ import annotations
 
+from events.ical import Item
+
+from .controls import HELD, Flow
 from .engine import (
     Action,
     Direction,
@@ -32,17 +35,24 @@ def plan_controlled(pair: _Pair, settings: Settings, complete: frozenset[Side]) 
         return _new(pair, settings)
     if pair.local.deleted and pair.remote.deleted:
         return Action("forget", Side.LOCAL, pair)
-    if _mirrored(mapping, settings):
+    if _mirrored(pair, mapping, settings):
         return _mirror(pair, settings, mapping, complete)
     return _mapped(pair, settings, mapping, complete)
 
 
-def _mirrored(mapping: Mapping, settings: Settings) -> bool:
-    """A shaped copy, or a plain copy whose flow shapes now (it becomes one)."""
+def _mirrored(pair: _Pair, mapping: Mapping, settings: Settings) -> bool:
+    """A shaped copy, or a plain copy whose flow shapes its source now (it becomes one)."""
     if not mapping.origin:
         return False
     origin = Side(mapping.origin)
-    return bool(mapping.copy_hash) or (settings.controls.flow(origin).shapes and _flows(settings, origin))
+    entry = pair.state(origin).entry
+    return bool(mapping.copy_hash) or (entry is not None and _shape(settings, origin, entry.item) is not None)
+
+
+def _shape(settings: Settings, source: Side, item: Item) -> Flow | None:
+    """The flow whose shape a copy of `source`'s `item` is, when it flows and that copy leaves part of it out."""
+    flow = settings.controls.flow(source)
+    return flow if _flows(settings, source) and flow.shapes_item(item) else None
 
 
 # --- items no mapping knows ----------------------------------------------------------------------------
@@ -51,7 +61,7 @@ def _mirrored(mapping: Mapping, settings: Settings) -> bool:
 def _new(pair: _Pair, settings: Settings) -> Action | None:
     local, remote = pair.local.entry, pair.remote.entry
     if local is not None and remote is not None:
-        return _mirror_found(pair, settings) or _plan_new(pair, settings)
+        return _mirror_found(pair, settings) or _held_new(pair, settings) or _plan_new(pair, settings)
     source = Side.LOCAL if local is not None else Side.REMOTE
     entry = local or remote
     if entry is None or not _flows(settings, source):
@@ -61,8 +71,7 @@ def _new(pair: _Pair, settings: Settings) -> Action | None:
         return None
     if reason := controls.admit(source, entry.item):
         return Action("filtered", source, pair, reason=reason)
-    flow = controls.flow(source)
-    return Action("write", source.other, pair, shape=flow if flow.shapes else None)
+    return Action("write", source.other, pair, shape=_shape(settings, source, entry.item))
 
 
 def _mirror_found(pair: _Pair, settings: Settings) -> Action | None:
@@ -71,10 +80,37 @@ def _mirror_found(pair: _Pair, settings: Settings) -> Action | None:
     for source in Side:
         flow = settings.controls.flow(source)
         entry, copy = pair.state(source).entry, pair.state(source.other).entry
-        if not (flow.shapes and _flows(settings, source) and entry is not None and copy is not None):
+        if not (entry is not None and copy is not None and _shape(settings, source, entry.item)):
             continue
         if content_hash(flow.shape(entry.item)) == content_hash(copy.item):
             return Action("record", source.other, pair, shape=flow)
+    return None
+
+
+def _held_new(pair: _Pair, settings: Settings) -> Action | None:
+    """Both sides already held the item, with different content, and a shaping flow would copy one over the other:
+    neither is written (that would leak the whole source, or overwrite the user's own item); each side keeps its
+    own, paired with no origin, and the controls hold back the source's later edits (see _held)."""
+    for source in Side:
+        entry = pair.state(source).entry
+        if entry is not None and _shape(settings, source, entry.item) is not None:
+            return Action("held", source, pair, reason=HELD)
+    return None
+
+
+def _held(pair: _Pair, settings: Settings, changed: dict[Side, bool]) -> Action | None:
+    """A pair with no origin (both sides held the item before calsync paired them): a shaping flow never writes
+    over the other side's own item. The source's edits are held back (and said; a deletion goes on as in any
+    pair), and a one-way sync does not put the source's whole version back over an edit of the target."""
+    for source in Side:
+        state = pair.state(source)
+        if not changed[source] or not _flows(settings, source):
+            continue
+        if state.entry is not None and _shape(settings, source, state.entry.item) is not None:
+            return Action("held", source, pair, reason=HELD)
+    for source in Side:
+        if changed[source] and not _flows(settings, source) and settings.controls.flow(source.other).shapes:
+            return Action("record", source, pair)
     return None
 
 
@@ -122,8 +158,7 @@ def _judge(pair: _Pair, settings: Settings, origin: Side, force: bool = False) -
         if pair.state(copy).deleted:
             return Action("forget", copy, pair)
         return Action("delete", copy, pair, reason=reason)
-    flow = controls.flow(origin)
-    shape = flow if flow.shapes else None
+    shape = _shape(settings, origin, entry.item)
     if shape is not None:
         stale = content_hash(shape.shape(entry.item)) != (mapping.copy_hash or mapping.content_hash)
     else:
@@ -138,8 +173,11 @@ def _judge(pair: _Pair, settings: Settings, origin: Side, force: bool = False) -
 
 def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozenset[Side]) -> Action | None:
     changed = {side: _changed(pair.state(side), mapping, side) or pair.state(side).deleted for side in Side}
+    if not mapping.origin and (held := _held(pair, settings, changed)):
+        return held
     if all(changed.values()):
-        return _kept(_plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted), pair, settings)
+        conflict = _plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted)
+        return _admitted(conflict, pair, settings) or _kept(conflict, pair, settings)
     if not any(changed.values()):
         origin = Side(mapping.origin) if mapping.origin else None
         judged = origin is not None and origin in complete and pair.state(origin).entry is not None
@@ -149,7 +187,7 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
     source = Side.LOCAL if changed[Side.LOCAL] else Side.REMOTE
     state = pair.state(source)
     if not _flows(settings, source):
-        return Action("restore", source, pair)
+        return _unfiltered_restore(pair, settings, source)
     if state.deleted:
         return Action("delete", source.other, pair)
     assert state.entry is not None
@@ -163,6 +201,39 @@ def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozens
         # the next complete listing judges it again (after the controls changed, say) without any hashing.
         return Action("filtered", source, pair, reason=reason)
     return Action("write", source.other, pair)
+
+
+def _unfiltered_restore(pair: _Pair, settings: Settings, changed: Side) -> Action:
+    """One-way: the copy calsync made was changed or deleted. Put back, unless the controls now filter its source
+    out (then it is removed, or stays deleted)."""
+    source, mapping = changed.other, pair.mapping
+    entry = pair.state(source).entry
+    reason = settings.controls.admit(source, entry.item) if entry is not None else None
+    if reason and mapping is not None and mapping.origin == source.value:
+        return (
+            Action("forget", changed, pair)
+            if pair.state(changed).deleted
+            else Action("delete", changed, pair, reason=reason)
+        )
+    return Action("restore", changed, pair)
+
+
+def _admitted(action: Action | None, pair: _Pair, settings: Settings) -> Action | None:
+    """A conflict's winner the controls now filter out is not copied over the loser: a loser that was deleted
+    stays deleted (the pair ends), a copy calsync made is removed, and the loser's own item is left as it is.
+    None: the winner is admitted (or nothing is written)."""
+    if action is None or action.kind != "write":
+        return None
+    source = action.target.other
+    entry = pair.state(source).entry
+    reason = settings.controls.admit(source, entry.item) if entry is not None else None
+    if not reason:
+        return None
+    if pair.state(action.target).deleted:
+        return Action("forget", action.target, pair)
+    if pair.mapping is not None and pair.mapping.origin == source.value:
+        return Action("delete", action.target, pair, reason=reason)
+    return Action("filtered", source, pair, reason=reason)
 
 
 def _kept(action: Action | None, pair: _Pair, settings: Settings) -> Action | None:

@@ -171,6 +171,7 @@ class _Pass:
     deleted: dict[Side, set[str]] = field(default_factory=dict)  # what a side reported deleted, once read
     handled: set[object] = field(default_factory=set)  # mappings this pass settled (their pk)
     gone: Counter[Side] = field(default_factory=Counter)
+    filtered_out: Counter[Side] = field(default_factory=Counter)  # of those, copies the controls now filter out
     deferred: list[Action] = field(default_factory=list)  # deletions, applied after the mass-delete guard
     complete: frozenset[Side] = frozenset()
 
@@ -178,6 +179,7 @@ class _Pass:
         self.listed = {side: set() for side in Side if self.changes[side].complete}
         # The sides listed whole: under the controls, pairs that did not change are judged again against them.
         self.complete = frozenset(self.listed)
+        self.run.defer = self._defer
 
     @property
     def store(self) -> StatusStore:
@@ -299,13 +301,17 @@ class _Pass:
                 self.gone.update(side for side in Side if pair.state(side).deleted)
             action = plan(pair, self.settings, self.complete)
             if action is not None and action.kind in ("delete", "forget"):
-                if action.reason:  # a copy the controls now filter out: weighed by the guard like any deletion
-                    self.gone[action.target.other] += 1
-                self.deferred.append(action)
+                self._defer(action)
             elif action is not None:
                 actions.append(action)
         self.run.apply_all(actions, self.settings)
         self.handled.update(p.mapping.pk for p in pairs if p.mapping is not None)
+
+    def _defer(self, action: Action) -> None:
+        if action.reason:  # a copy the controls now filter out: weighed by the guard like any deletion
+            self.gone[action.target.other] += 1
+            self.filtered_out[action.target.other] += 1
+        self.deferred.append(action)
 
     def _mark_gone(self, pairs: list[_Pair]) -> None:
         """Mapped items a side reported deleted, or left out of a complete listing, are gone from it."""
@@ -332,6 +338,7 @@ class _Pass:
             if mapping.pk not in self.handled:
                 pairs.setdefault(mapping.pk, _Pair(mapping=mapping))
         actions = list(self.deferred)
+        self.deferred.clear()
         for page in _pages(pairs.values(), self.size):
             self._mark_gone(page)
             for pair in page:
@@ -340,6 +347,11 @@ class _Pass:
                     actions.append(action)
         self._check_mass_delete()
         self.run.apply_all(actions, self.settings)
+        while self.deferred:  # deletions planned while those were applied (a reshape's)
+            actions = list(self.deferred)
+            self.deferred.clear()
+            self._check_mass_delete()
+            self.run.apply_all(actions, self.settings)
 
     def _deleted_mappings(self) -> Iterator[Mapping]:
         for side in Side:
@@ -359,6 +371,12 @@ class _Pass:
             return  # without deletions (the usual run) the mappings need not even be counted
         total = self.store.count() - self.run.created_mappings  # the synced items before this run
         for side in Side:
+            if self.gone[side] >= total and self.filtered_out[side]:
+                raise SafetyStop(
+                    f"The sync controls would remove {self.filtered_out[side]} copies of the {total} synced items "
+                    f"(from {side_name(side.other)}). Nothing was deleted. If these settings are meant, "
+                    "allow the deletion in the integration's settings."
+                )
             if self.gone[side] >= total:
                 raise SafetyStop(
                     f"The {side.value} calendar suddenly lists none of the {total} synced items. "

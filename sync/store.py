@@ -171,6 +171,10 @@ class RunReport:
         self.integration = run.integration if run is not None else integration
         self.trigger, self.started_at = trigger, started_at
         self.counts: Counter[tuple[str, str]] = Counter()
+        # Items the controls filter out are said again at every complete listing: on their own they are no news
+        # (no run row, not busy, no run_changed), and are logged only in a run that has something else to say.
+        self.filtered_counts: Counter[tuple[str, str]] = Counter()
+        self._filtered_lines: list[tuple[str, str, str]] = []
         self.conflicts = 0
         self.unsynced_keys: set[tuple[str, str]] = set()
         self.synced_uids: set[str] = set()
@@ -190,6 +194,9 @@ class RunReport:
                 started_at=self.started_at,
                 due_at=self.started_at,
             )
+            for uid, title, message in self._filtered_lines:
+                self._log("filtered", message, uid, title)
+            self._filtered_lines.clear()
         return self.written
 
     @property
@@ -241,12 +248,16 @@ class RunReport:
     def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
         """An item the controls keep from the other side: counted per side and logged, neither an error nor an
         unsynced item."""
-        self.counts[(side.value, "filtered")] += 1
-        self._log("filtered", f"“{title or uid}” was not copied: {reason}", uid, title)
+        self.filtered_counts[(side.value, "filtered")] += 1
+        message = f"“{title or uid}” was not copied: {reason}"
+        if self.written is None:
+            self._filtered_lines.append((uid, title, message))
+        else:
+            self._log("filtered", message, uid, title)
 
     def count_json(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
-        for (target, action), n in self.counts.items():
+        for (target, action), n in (self.counts + self.filtered_counts).items():
             result.setdefault(target, {})[action] = n
         return result
 

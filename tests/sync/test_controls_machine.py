@@ -5,8 +5,13 @@ After every quiescent sync:
 (a) the copies calsync made on each side are exactly the flow's transform of the admitted source items in the
     window (a plain copy the other side edited into something its own flow filters, or out of the window, is that
     side's edit held back: it is left as it is);
-(b) nothing vanished during a sync unless a user deleted it since the last one, or calsync had made it;
-(c) no UID twice on a side; and a second run finds nothing to do.
+(b) nothing vanished during a sync unless a user deleted that UID at some point, or it was a copy calsync made
+    whose source the controls now filter out (or is gone);
+(c) no UID twice on a side; and a second run finds nothing to do;
+(d) an item a user made (a UID no side held yet) never gets a shaped copy written over it: its content is the
+    user's own or the other side's whole version (a two-way edit, a conflict, a one-way restore), never "Busy" or
+    a title without its description (review 3: shaped copies took over the user's own events);
+(e) the mass-delete guard is on: when it stops a run, that run deleted nothing (the user then allows it).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from events.ical import Item
 from sync.controls import Conflicts, Controls, Copy, Flow, Window
 from sync.engine import Direction, Mapping, Settings, Side, content_hash, sync
+from sync.errors import SafetyStop
 from sync.memory import ListReport, MemorySide, MemoryStore
 
 from .items import event
@@ -47,9 +53,10 @@ class ControlsMachine(RuleBasedStateMachine):
         self.sides = {side: MemorySide(page_size=streamed) for side in Side}
         self.store = MemoryStore()
         conflicts = Conflicts.KEEP_BOTH if keep_both else Conflicts.PRIMARY
-        self.settings = Settings(direction=direction, primary=primary, mass_delete_threshold=None,
+        self.settings = Settings(direction=direction, primary=primary, mass_delete_threshold=3,
                                  page_size=page_size, controls=Controls(conflicts=conflicts))  # fmt: skip
-        self.user_deleted: set[str] = set()  # UIDs users deleted since the last sync
+        self.user_deleted: set[str] = set()  # UIDs users deleted (a deletion may win over a later re-save)
+        self.owned: set[tuple[Side, str]] = set()  # items users made: (side, UID), made when no side held the UID
 
     # --- users -----------------------------------------------------------------------------------------
 
@@ -57,6 +64,8 @@ class ControlsMachine(RuleBasedStateMachine):
           private=st.booleans())  # fmt: skip
     def put_event(self, side: Side, uid: str, title: str, day: int, free: bool, private: bool) -> None:
         fields = {"transparency": "TRANSPARENT" if free else "", "visibility": "PRIVATE" if private else ""}
+        if not any(uid in self._content(s) for s in Side):
+            self.owned.add((side, uid))
         self.sides[side].user_put(event(uid, title, day=day, description=f"about {title}", **fields))
 
     @rule(side=st.sampled_from(list(Side)), uid=UIDS)
@@ -65,6 +74,7 @@ class ControlsMachine(RuleBasedStateMachine):
         if entry is not None:
             self.sides[side].user_delete(entry.id)
             self.user_deleted.add(uid)
+            self.owned.discard((side, uid))
 
     @rule(into=FLOWS, out=FLOWS, window=WINDOWS)
     def change_controls(self, into: Flow, out: Flow, window: Window) -> None:
@@ -77,7 +87,13 @@ class ControlsMachine(RuleBasedStateMachine):
 
     def _run(self) -> ListReport:
         report = ListReport()
-        sync(self.sides[Side.LOCAL], self.sides[Side.REMOTE], self.store, self.settings, report)
+        before = {side: set(self._content(side)) for side in Side}
+        try:
+            sync(self.sides[Side.LOCAL], self.sides[Side.REMOTE], self.store, self.settings, report)
+        except SafetyStop:
+            assert all(before[side] <= set(self._content(side)) for side in Side), "the guard stopped too late"
+            allowed = replace(self.settings, mass_delete_threshold=None)  # the user allows the deletion
+            sync(self.sides[Side.LOCAL], self.sides[Side.REMOTE], self.store, allowed, report)
         return report
 
     @rule()
@@ -89,9 +105,23 @@ class ControlsMachine(RuleBasedStateMachine):
         assert report.of("applied") == [], f"a second run still had work: {report.lines}"
         for side in Side:
             for uid in set(before[side]) - set(self._content(side)):
-                assert uid in self.user_deleted or made.get(uid) == side.other.value, f"{uid} deleted on {side}"
-        self.user_deleted.clear()
+                assert uid in self.user_deleted or self._removed_copy(side, uid, made), f"{uid} deleted on {side}"
+                self.owned.discard((side, uid))
         self._check_copies()
+        self._check_owned()
+
+    def _removed_copy(self, side: Side, uid: str, made: dict[str, str]) -> bool:
+        """A copy calsync made on `side`, whose source is gone or now filtered out."""
+        if made.get(uid) != side.other.value:
+            return False
+        source = self._content(side.other).get(uid)
+        return source is None or self.settings.controls.admit(side.other, source) is not None
+
+    def _check_owned(self) -> None:
+        for side, uid in self.owned:
+            master = self._content(side)[uid].master
+            shaped = master.summary not in ("Alpha", "Beta", "Gamma") or master.description != f"about {master.summary}"
+            assert not shaped, f"{uid}: a shaped copy was written over the user's own item on {side}"
 
     # --- invariants -------------------------------------------------------------------------------------
 
@@ -129,15 +159,16 @@ class ControlsMachine(RuleBasedStateMachine):
                     continue
                 assert uid in there and mapping is not None, f"{uid} of {source} has no copy"
                 copy = there[uid]
-                if self._held_back(source.other, copy, mapping):
+                if self._held_back(source.other, copy, item):
                     continue
                 expected = controls.shape(source, item)
                 assert content_hash(copy) == content_hash(expected), f"{uid}: the copy is not the source's transform"
 
-    def _held_back(self, side: Side, copy: Item, mapping: Mapping) -> bool:
-        """A plain copy edited on `side` into something the controls keep from the source: the edit stays there."""
+    def _held_back(self, side: Side, copy: Item, source: Item) -> bool:
+        """A plain copy edited on `side` into something the controls keep from the source: the edit stays there.
+        (A copy is a mirror, never plain, only when its flow shapes that source item.)"""
         controls = self.settings.controls
-        if controls.flow(side.other).shapes or not self._flows(side):
+        if controls.flow(side.other).shapes_item(source) or not self._flows(side):
             return False
         return not controls.in_window(copy) or controls.admit(side, copy) is not None
 

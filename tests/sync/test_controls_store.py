@@ -91,3 +91,30 @@ def test_a_kept_conflict_copy_is_a_calsync_event_marked_with_its_original(pair) 
     item = local.get(next(e.id for e in local.changes(None).changed if e.uid == kept.uid))
     assert item is not None and ("X-CALSYNC-CONFLICT-OF", (), "c@test") in item.item.master.extra_properties
     assert titles(remote) == titles(local)
+
+
+def test_a_run_whose_only_news_is_filtered_items_is_quiet(pair) -> None:  # type: ignore[no-untyped-def]
+    """Review 3, finding 5: a complete listing says the filtered items again; alone, that is no news (no run row,
+    not counted as busy, no run_changed), while a run with something else to say still logs them."""
+    local, remote, integration = pair
+    skip_free = Controls(out_of_calsync=Flow(skip_free=True))
+    item_save(calendar=local.calendar, item=event("gym@test", "Gym", transparency="TRANSPARENT"))
+    counts = []
+    for _ in range(2):
+        Integration.objects.filter(pk=integration.pk).update(local_cursor="", remote_cursor="")  # a complete listing
+        report = RunReport(integration=integration, trigger=SyncRun.Trigger.AUTOMATIC, started_at=timezone.now())
+        run(local, remote, integration, skip_free, report)
+        counts.append((report.quiet, dict(report.counts), report.count_json()))
+    assert counts == [(True, {}, {"calsync": {"filtered": 1}})] * 2
+    assert not SyncRun.objects.filter(integration=integration).exists()
+
+    item_save(calendar=local.calendar, item=event("work@test", "Work"))
+    Integration.objects.filter(pk=integration.pk).update(local_cursor="", remote_cursor="")
+    report = RunReport(integration=integration, trigger=SyncRun.Trigger.AUTOMATIC, started_at=timezone.now())
+    run(local, remote, integration, skip_free, report)
+    report.flush()
+    assert not report.quiet
+    assert set(SyncLogEntry.objects.filter(run=report.run).values_list("action", "uid")) == {
+        ("filtered", "gym@test"),
+        ("created", "work@test"),
+    }

@@ -136,9 +136,24 @@ def test_deletions_by_a_filter_count_in_the_mass_delete_guard(sides) -> None:  #
         remote.user_put(event(f"e{i}@test"))
     run(local, remote, store, NO_FREE_IN, mass_delete_threshold=5)
     everything = Controls(into_calsync=Flow(keywords=("meeting",)))
-    with pytest.raises(SafetyStop):
+    with pytest.raises(SafetyStop, match="The sync controls would remove 5 copies"):
         rerun_complete(local, remote, store, everything, mass_delete_threshold=5)
     assert len(local.items) == 5
+
+
+def test_removals_replanned_for_edited_mirrors_wait_for_the_mass_delete_guard(sides) -> None:  # type: ignore[no-untyped-def]
+    """Review 3, finding 6: the copies were edited, their sources not (a reshape reads them), and the owner's facts
+    changed so that the filter now drops them all: the removals are weighed, not applied at once."""
+    local, remote, store = sides
+    for i in range(5):
+        local.user_put(event(f"e{i}@test", "Standup"))
+    busy_filtered = Controls(out_of_calsync=Flow(copy=Copy.BUSY, keywords=("standup",)))
+    run(local, remote, store, BUSY_OUT, mass_delete_threshold=5)
+    for entry in list(remote.items.values()):
+        remote.user_put(event(entry.uid, "Edited copy"), id=entry.id)
+    with pytest.raises(SafetyStop, match="The sync controls would remove 5 copies"):
+        run(local, remote, store, busy_filtered, mass_delete_threshold=5)  # (cursors kept: only copies changed)
+    assert len(remote.items) == 5
 
 
 # --- shapes -----------------------------------------------------------------------------------------
