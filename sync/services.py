@@ -156,9 +156,13 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
     changed since the last complete comparison, or the window has a moving bound (from now on, days ahead) and
     the last complete comparison is a day old (items drifting into the window are copied then).
 
-    The controls and config are read afresh (row locked): controls saved since the run read the integration are
-    the ones it compares with, and keys written meanwhile (the compare-all mark, a colour) are kept."""
+    Only then are the controls and config read afresh (row locked): controls saved since the run read the
+    integration are the ones it compares with, and keys written meanwhile (a colour) are kept. A run that has
+    nothing due by the row it loaded costs no query here (a no-op sync stays two writes); a compare-all mark
+    saved since it loaded is seen by the next run, whose cursors the mark keeps cleared."""
     now = timezone.now()
+    if not _compare_all_due(integration.config, Controls.from_json(integration.controls).window, now):
+        return
     with transaction.atomic():
         row = (
             Integration.objects.select_for_update()

@@ -23,8 +23,12 @@ def home(member, calendar):  # type: ignore[no-untyped-def]
 
 
 def _settings_post(member, **changes):  # type: ignore[no-untyped-def]
-    data = {"first_name": member.first_name, "last_name": member.last_name, "timezone": member.timezone,
-            "week_start": member.week_start}  # what the settings page posts
+    data = {
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "timezone": member.timezone,
+        "week_start": member.week_start,
+    }  # what the settings page posts
     return {**data, **changes}
 
 

@@ -62,8 +62,11 @@ def test_a_worker_keeps_its_database_connection_between_tasks_for_conn_max_age(m
         jobs = []
         for n in range(6):
             job = ImportJob.objects.create(
-                tenant=member.tenant, created_by=member, calendar=calendar,
-                filename=f"{n}.ics", payload=ICS.replace("from-worker", f"w{n}"),
+                tenant=member.tenant,
+                created_by=member,
+                calendar=calendar,
+                filename=f"{n}.ics",
+                payload=ICS.replace("from-worker", f"w{n}"),
             )
             if n == 1:
                 wait_until(lambda: ImportJob.objects.get(pk=jobs[0].pk).status == "done", worker, "the first import")
