@@ -39,6 +39,13 @@ BUSY_TITLE = "Busy"
 # Why an edit is not copied when both sides held the item before calsync paired them (see sync.judging._held).
 HELD = "Held back: both calendars already had this event, and these settings copy only part of it; each keeps its own."
 _PRIVATE = ("PRIVATE", "CONFIDENTIAL")
+# Carried by every shaped copy (on each component), so that another integration syncing the same calsync calendar
+# can tell a mirror from a user's item (see sync.engine.plan). Never part of a content hash.
+SHAPED = "X-CALSYNC-SHAPED"
+SHAPED_HELD = (
+    "Held back: both calendars already had this event, and calsync's copy only mirrors part of another "
+    "calendar's; each keeps its own."
+)
 
 
 @dataclass(frozen=True)
@@ -318,4 +325,9 @@ def _shaped(component: Component, copy: Copy) -> Component:
     """The component as `copy` lets it travel: its time, recurrence and free/busy always; its title for TITLE."""
     kept = {name: getattr(component, name) for name in _TRAVELS}
     summary = component.summary if copy is Copy.TITLE else BUSY_TITLE
-    return replace(Component(), **kept, summary=summary)
+    return replace(Component(), **kept, summary=summary, extra_properties=((SHAPED, (), copy.value),))
+
+
+def is_shaped(item: Item) -> bool:
+    """The item is (or was read back from) a shaped copy some integration wrote."""
+    return any(name.upper() == SHAPED for name, _, _ in item.master.extra_properties)

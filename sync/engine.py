@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Protocol
 
-from events.ical import Item
+from events.ical import Component, Item
 
 from .adapter import CalendarSide, Entry
-from .controls import Controls, Flow
+from .controls import SHAPED, SHAPED_HELD, Controls, Flow, is_shaped
 
 
 class Direction(StrEnum):
@@ -156,9 +156,17 @@ def _canonical(item: Item) -> Item:
     from events.convert import normalise_component
 
     return Item(
-        master=normalise_component(item.master),
-        overrides=tuple(normalise_component(o) for o in item.overrides),
+        master=normalise_component(_unmarked(item.master)),
+        overrides=tuple(normalise_component(_unmarked(o)) for o in item.overrides),
     )
+
+
+def _unmarked(component: Component) -> Component:
+    """The component without the shaped-copy marker: a calendar that drops X- properties still holds the copy."""
+    extra = component.extra_properties
+    if not any(name.upper() == SHAPED for name, _, _ in extra):
+        return component
+    return replace(component, extra_properties=tuple(p for p in extra if p[0].upper() != SHAPED))
 
 
 # --- reading both sides ------------------------------------------------------------------
@@ -267,6 +275,8 @@ def plan(pair: _Pair, settings: Settings, complete: frozenset[Side] = frozenset(
     mapping = pair.mapping
     if mapping is None:
         return _plan_new(pair, settings)
+    if not mapping.origin and (held := shaped_held(pair, mapping)):
+        return held
     local_changed = _changed(pair.local, mapping, Side.LOCAL)
     remote_changed = _changed(pair.remote, mapping, Side.REMOTE)
     local_gone, remote_gone = pair.local.deleted, pair.remote.deleted
@@ -292,6 +302,8 @@ def _plan_new(pair: _Pair, settings: Settings) -> Action | None:
     if local is not None and remote is not None:
         if content_hash(local.item) == content_hash(remote.item):
             return Action("record", Side.LOCAL, pair)
+        if held := shaped_held(pair, None):
+            return held
         winner = _winner(settings)
         message = f"Both calendars had this item with different content; kept the version in {side_name(winner)}."
         return Action("write", winner.other, pair, conflict=message)
@@ -299,6 +311,22 @@ def _plan_new(pair: _Pair, settings: Settings) -> Action | None:
         return Action("write", Side.REMOTE, pair)
     if remote is not None and _flows(settings, Side.REMOTE):
         return Action("write", Side.LOCAL, pair)
+    return None
+
+
+def shaped_held(pair: _Pair, mapping: Mapping | None) -> Action | None:
+    """Another integration's shaped copy (it carries sync.controls.SHAPED) is never written over an item that is
+    not one, at the first pairing (both sides held the UID, with different content) nor later while the pair has
+    no origin: each side keeps its own, and the shaped side's edits are held back (said, as "filtered"; a deletion
+    goes on as in any pair). A shaped copy with no counterpart flows as any item."""
+    for side in Side:
+        state, other = pair.state(side), pair.state(side.other)
+        if state.entry is None or not is_shaped(state.entry.item):
+            continue
+        if other.entry is not None and is_shaped(other.entry.item):
+            continue
+        if mapping is None or (_changed(state, mapping, side) and not other.deleted):
+            return Action("held", side, pair, reason=SHAPED_HELD)
     return None
 
 

@@ -26,6 +26,7 @@ from .engine import (
     _plan_new,
     _touched,
     content_hash,
+    shaped_held,
 )
 
 
@@ -173,7 +174,7 @@ def _judge(pair: _Pair, settings: Settings, origin: Side, force: bool = False) -
 
 def _mapped(pair: _Pair, settings: Settings, mapping: Mapping, complete: frozenset[Side]) -> Action | None:
     changed = {side: _changed(pair.state(side), mapping, side) or pair.state(side).deleted for side in Side}
-    if not mapping.origin and (held := _held(pair, settings, changed)):
+    if not mapping.origin and (held := shaped_held(pair, mapping) or _held(pair, settings, changed)):
         return held
     if all(changed.values()):
         conflict = _plan_conflict(pair, settings, pair.local.deleted, pair.remote.deleted)

@@ -9,8 +9,8 @@ from django.utils import timezone
 from events.models import Event
 from events.services import calendar_create, item_save
 from integrations.models import Integration
-from sync.controls import BUSY_TITLE, Conflicts, Controls, Copy, Flow
-from sync.engine import Settings, Side, content_hash, sync
+from sync.controls import BUSY_TITLE, Conflicts, Controls, Copy, Flow, is_shaped
+from sync.engine import Direction, Settings, Side, content_hash, sync
 from sync.local import CalsyncSide
 from sync.memory import ListReport
 from sync.models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
@@ -118,3 +118,21 @@ def test_a_run_whose_only_news_is_filtered_items_is_quiet(pair) -> None:  # type
         ("filtered", "gym@test"),
         ("created", "work@test"),
     }
+
+
+def test_a_hub_keeps_outlooks_own_invitation_under_another_integrations_busy_copy(pair, member) -> None:  # type: ignore[no-untyped-def]
+    """The shaped-copy marker survives calsync's storage, so the plain integration B holds back A's busy copy."""
+    hub, google, a = pair
+    outlook = CalsyncSide(calendar_create(owner=member, name="Outlook"))
+    b = Integration.objects.create(tenant=member.tenant, user=member, provider="calsync", calendar=hub.calendar,
+                                   remote_calendar_id=str(outlook.calendar.pk))  # fmt: skip
+    item_save(calendar=google.calendar, item=event("invite@x", "Board meeting"))
+    item_save(calendar=outlook.calendar, item=event("invite@x", "Board meeting", description="agenda"))
+    run(hub, google, a, Controls(into_calsync=Flow(copy=Copy.BUSY)), direction=Direction.TO_LOCAL)
+    copy = Event.objects.get(calendar=hub.calendar, uid="invite@x")
+    assert copy.title == BUSY_TITLE and is_shaped(hub.find("invite@x").item)  # type: ignore[union-attr]
+    report = run(hub, outlook, b, Controls(), primary=Side.LOCAL)
+    assert titles(outlook) == {"invite@x": "Board meeting"}
+    assert Event.objects.get(calendar=outlook.calendar, uid="invite@x").description == "agenda"
+    assert report.of("filtered") and not report.of("conflict")
+    assert SyncMapping.objects.get(integration=b, uid="invite@x").origin == ""

@@ -7,8 +7,7 @@ side (calsync's calendar) and two remote ones."""
 from __future__ import annotations
 
 from dataclasses import replace
-
-import pytest
+from datetime import timedelta
 
 from sync.controls import Controls, Copy, Flow
 from sync.engine import Direction, Side
@@ -104,7 +103,6 @@ def test_busy_only_never_leaks_when_both_sides_held_the_uid() -> None:
     assert titles(local)["u@x"] == "Team sync"
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: B cannot tell A's shaped copy in calsync from a user's item")
 def test_a_plain_integration_never_copies_another_integrations_busy_copy_over_its_users_item() -> None:
     """Found by a hub state machine (review 3, finding 12), not fixed yet: A brings Google in busy-only, B syncs
     Outlook two-way in full, and the same invitation is only in Google and Outlook. A makes calsync's copy "Busy";
@@ -116,3 +114,59 @@ def test_a_plain_integration_never_copies_another_integrations_busy_copy_over_it
     run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
     run(cal, outlook, b, primary=Side.LOCAL)
     assert titles(outlook)["invite@x"] == "Board meeting"
+
+
+def hub_with_one_invitation() -> tuple[MemorySide, MemorySide, MemorySide, MemoryStore, MemoryStore]:
+    """A brings Google in busy-only, B syncs Outlook in full; the invitation is in Google and Outlook, both run."""
+    cal, google, outlook = MemorySide(), MemorySide(), MemorySide()
+    a, b = MemoryStore(), MemoryStore()
+    google.user_put(event("invite@x", "Board meeting"))
+    outlook.user_put(event("invite@x", "Board meeting", description="agenda"))
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    run(cal, outlook, b, primary=Side.LOCAL)
+    return cal, google, outlook, a, b
+
+
+def test_the_plain_integration_holds_back_later_changes_of_the_busy_copy_and_says_so() -> None:
+    cal, google, outlook, a, b = hub_with_one_invitation()
+    assert titles(cal)["invite@x"] == "Busy"
+    google.user_put(event("invite@x", "Board meeting", day=1), id=google.find("invite@x").id)  # moved
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    assert cal.find("invite@x").item.master.start == outlook.find("invite@x").item.master.start + timedelta(days=1)
+    report = run(cal, outlook, b, primary=Side.LOCAL)
+    assert report.of("filtered")
+    assert outlook.find("invite@x").item.master.description == "agenda"
+    assert titles(outlook)["invite@x"] == "Board meeting"
+    assert not report.of("conflict")
+
+
+def test_an_outlook_edit_of_its_own_invitation_never_ends_as_busy_and_the_hub_settles() -> None:
+    cal, google, outlook, a, b = hub_with_one_invitation()
+    outlook.user_put(event("invite@x", "Board meeting", description="new agenda"), id=outlook.find("invite@x").id)
+    for _ in range(3):
+        run(cal, outlook, b, primary=Side.LOCAL)
+        run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    assert outlook.find("invite@x").item.master.description == "new agenda"
+    assert titles(google)["invite@x"] == "Board meeting"
+    assert titles(cal)["invite@x"] == "Busy"
+    writes = (len(cal.log), len(outlook.log))
+    run(cal, outlook, b, primary=Side.LOCAL)
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    assert (len(cal.log), len(outlook.log)) == writes  # settled: nothing is rewritten in turn
+
+
+def test_a_busy_copy_with_no_counterpart_still_flows_out_through_a_plain_integration() -> None:
+    cal, google, outlook = MemorySide(), MemorySide(), MemorySide()
+    a, b = MemoryStore(), MemoryStore()
+    google.user_put(event("dentist@x", "Dentist", description="private"))
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    run(cal, outlook, b)
+    assert titles(outlook)["dentist@x"] == "Busy"
+    google.user_put(event("dentist@x", "Dentist", day=2), id=google.find("dentist@x").id)
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    run(cal, outlook, b)
+    assert outlook.find("dentist@x").item.master.start == google.find("dentist@x").item.master.start
+    google.user_delete(google.find("dentist@x").id)
+    run(cal, google, a, BUSY_IN, direction=Direction.TO_LOCAL)
+    run(cal, outlook, b)
+    assert "dentist@x" not in titles(outlook)
