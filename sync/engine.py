@@ -321,12 +321,15 @@ def shaped_held(pair: _Pair, mapping: Mapping | None) -> Action | None:
     goes on as in any pair). A shaped copy with no counterpart flows as any item."""
     for side in Side:
         state, other = pair.state(side), pair.state(side.other)
-        if state.entry is None or not is_shaped(state.entry.item):
+        if state.entry is None:
             continue
-        if other.entry is not None and is_shaped(other.entry.item):
+        # Versions first: an unchanged entry of a mapped pair is not parsed for the marker (a streamed listing
+        # parses only what it copies).
+        if mapping is not None and (other.deleted or not _changed(state, mapping, side)):
             continue
-        if mapping is None or (_changed(state, mapping, side) and not other.deleted):
-            return Action("held", side, pair, reason=SHAPED_HELD)
+        if not is_shaped(state.entry.item) or (other.entry is not None and is_shaped(other.entry.item)):
+            continue
+        return Action("held", side, pair, reason=SHAPED_HELD)
     return None
 
 
