@@ -35,6 +35,7 @@ BENCH_ENV = {
     "SYNC_DISPATCH_IDLE_SECONDS": "0.2",
     "DAV_PUSH_DELAY_SECONDS": "0.3",
     "CALDAV_ALLOW_PRIVATE_ADDRESSES": "true",
+    "DAV_PUSH_ALLOW_PRIVATE_ADDRESSES": "true",  # calsync's server pushes to calsync's own endpoint on loopback
     "CALDAV_ALLOW_HTTP": "true",
 }
 PAUSE = 12.0  # seconds, at most, between two changes
