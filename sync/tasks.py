@@ -15,7 +15,13 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def run_sync(run_id: int) -> None:
     """A sync whose run row was written when it was asked for (a user is watching, or a retry)."""
-    services.sync_execute(run_id=run_id)
+    from .models import SyncRun
+
+    try:
+        services.sync_execute(run_id=run_id)
+    except SyncRun.DoesNotExist:
+        # The integration was disconnected (its runs with it) after this sync was queued: nothing is left to do.
+        log.info("sync skipped: its run is gone", extra={"run": run_id})
 
 
 @shared_task(acks_late=True)
