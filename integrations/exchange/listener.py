@@ -315,7 +315,10 @@ class Listener:
     def _room(self, login: str) -> bool:
         """Whether a subscription of this login could be carried: a stream here has room, or one of the login's
         EXCHANGE_STREAMS_PER_LOGIN stream slots (counted for every listener process, in the quota store) is free;
-        that slot is then kept for the _join that follows on this thread (unused, it lapses by itself)."""
+        that slot is then kept for the _join that follows on this thread (unused, it lapses by itself). None at
+        all (0): every calendar is polled (the quota store reads a size of 0 as "no limit", so it is not asked)."""
+        if settings.EXCHANGE_STREAMS_PER_LOGIN <= 0:
+            return False
         with self.lock:
             if any(len(stream.subs) < PER_CONNECTION for stream in self.streams.get(login, [])):
                 return True
