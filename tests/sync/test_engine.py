@@ -37,11 +37,6 @@ def summary(side: MemorySide, uid: str) -> str:
     return next(e.item.master.summary for e in side.items.values() if e.uid == uid)
 
 
-@pytest.fixture(params=[None, 2], ids=["lists", "streamed"])
-def sides(request):  # type: ignore[no-untyped-def]
-    return MemorySide(page_size=request.param), MemorySide(page_size=request.param), MemoryStore()
-
-
 def test_first_sync_pairs_same_uids_and_copies_the_rest(sides) -> None:  # type: ignore[no-untyped-def]
     local, remote, store = sides
     local.user_put(event("both@test"))

@@ -51,11 +51,6 @@ def free(uid: str, summary: str = "Gym") -> Item:
     return event(uid, summary, transparency="TRANSPARENT")
 
 
-@pytest.fixture(params=[None, 2], ids=["lists", "streamed"])
-def sides(request):  # type: ignore[no-untyped-def]
-    return MemorySide(page_size=request.param), MemorySide(page_size=request.param), MemoryStore()
-
-
 # --- origin ------------------------------------------------------------------------------------------
 
 
