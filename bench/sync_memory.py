@@ -77,8 +77,11 @@ class CountingReport:
     def __init__(self) -> None:
         self.writes = self.other = 0
 
-    def applied(self, *args: object) -> None:
+    def applied(self, *args: object, **kwargs: object) -> None:
         self.writes += 1
+
+    def withheld(self, *args: object, **kwargs: object) -> None:
+        self.other += 1
 
     def conflict(self, *args: object) -> None:
         self.other += 1

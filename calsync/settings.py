@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "meetings",
     "business",
     "reports",
+    "operations",
     "axes",
 ]
 

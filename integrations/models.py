@@ -98,6 +98,12 @@ class Integration(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     quiet_syncs = models.PositiveIntegerField(default=0)
     quiet_since = models.DateTimeField(null=True, blank=True)
+    # Connected, and waiting for its owner to look at the preview of the first sync and confirm it (sync.preview):
+    # no sync of any kind runs meanwhile.
+    awaiting_confirmation = models.BooleanField(default=False)
+    # When the provider last gave calsync a new refresh token (or the user signed in): the credential radar
+    # (operations.radar) warns before a token unused for the provider's lifetime lapses.
+    token_refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -202,6 +208,9 @@ class GoogleWorkspace(OrganisationWide):
     client_email = models.CharField(max_length=254)
     # The whole JSON key file, encrypted like every other secret; never shown again once uploaded.
     key_encrypted = models.TextField()
+    # When the key was made (from Google's key metadata where calsync can read it, else when it was uploaded):
+    # the credential radar (operations.radar) reports its age against the organisation's rotation period.
+    key_created_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Google Workspace for {self.tenant}"
@@ -222,6 +231,11 @@ class MicrosoftOrganisation(OrganisationWide):
     certificate_encrypted = models.TextField(blank=True)
     # The certificate's SHA-1 thumbprint as the Entra portal shows it, so admins can match the two.
     certificate_thumbprint = models.CharField(max_length=64, blank=True)
+    # When the credential stops working (operations.radar): read from the certificate, or from the app's
+    # registration in Graph where calsync may read it, else the date the admin entered; `credential_expiry_source`
+    # says which ("certificate", "graph", "admin").
+    credential_expires_at = models.DateTimeField(null=True, blank=True)
+    credential_expiry_source = models.CharField(max_length=12, blank=True)
 
     def __str__(self) -> str:
         return f"Microsoft 365 for {self.tenant}"
@@ -253,6 +267,9 @@ class ExchangeServer(OrganisationWide):
     password_encrypted = models.TextField()
     sync_email = models.EmailField("Sync user email address")
     access = models.CharField(max_length=16, choices=Access.choices, default=Access.IMPERSONATION)
+    # The date the admin says the sync account's password expires (Active Directory's policy): the credential
+    # radar (operations.radar) warns before it.
+    password_expires_on = models.DateField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Exchange server for {self.tenant}"

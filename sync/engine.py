@@ -114,7 +114,16 @@ class StatusStore(Protocol):
 class Report(Protocol):
     """What the run tells the user; the sync service writes it to the run log."""
 
-    def applied(self, target: Side, action: str, uid: str, title: str) -> None: ...
+    def applied(
+        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+    ) -> None:
+        """A change made on `target`: `item` is what was written there (None for a deletion), `before` the version
+        it overwrote or deleted (None for a creation, or where the side could not say): an undo puts it back."""
+        ...
+
+    def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:
+        """A deletion on `side` the mass-delete guard held back (the item is still there, as `item` where known):
+        logged so the stop's page can show them and an undo can copy them back where they vanished."""
 
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None: ...
 

@@ -217,8 +217,13 @@ class ListReport:
 
     lines: list[tuple[str, ...]] = field(default_factory=list)
 
-    def applied(self, target: Side, action: str, uid: str, title: str) -> None:
+    def applied(
+        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+    ) -> None:
         self.lines.append(("applied", target.value, action, uid))
+
+    def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:
+        self.lines.append(("withheld", side.value, uid))
 
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
         self.lines.append(("conflict", winner.value, uid, message))

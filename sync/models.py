@@ -43,6 +43,8 @@ class SyncRun(models.Model):
         FIRST = "first", "First sync"
         RETRY = "retry", "Retry"
         PUSH = "push", "Change at the provider"
+        UNDO = "undo", "Undo"
+        RESYNC = "resync", "Resync from scratch"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -69,6 +71,13 @@ class SyncRun(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     # When a worker should start it (a retry waits out its back-off): the sweep ends a queued run long past it.
     due_at = models.DateTimeField(default=timezone.now)
+    # An undo run (trigger UNDO): the run it puts back, or, with `undo_since`, every run of the integration
+    # from that moment on (sync.undo). An undo is itself a run like any other, logged and undoable.
+    undo_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="undos")
+    undo_since = models.DateTimeField(null=True, blank=True)
+    # For an undo: what the user picked ({"uids": [...] of items changed since, to put back anyway;
+    # "remove_created": bool}), read by the task that carries it out.
+    undo_options = models.JSONField(default=dict, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -129,9 +138,22 @@ class SyncLogEntry(models.Model):
     message = models.TextField()
     # For a lost conflict: the losing version as iCalendar, so nothing is silently lost.
     detail = models.TextField(blank=True)
+    # For a change the run made ("created", "updated", "deleted", "restored") or held back at a safety stop
+    # ("withheld"): the side it was made on (sync.engine.Side value), the version it overwrote or deleted there as
+    # iCalendar ("" for a creation), and the hash of the content it left (engine.content_hash; "" for a
+    # deletion), so an undo can tell the items changed again since (sync.undo).
+    side = models.CharField(max_length=8, blank=True)
+    before = models.TextField(blank=True)
+    after_hash = models.CharField(max_length=64, blank=True)
+    # The item is private or confidential (CLASS): pages show its title to its owner only (sync.history).
+    private = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # An event's story (sync.history) is read by UID across the runs of the integrations that carry it.
+            models.Index(fields=["uid", "run"], name="entry_uid"),
+        ]
 
     def __str__(self) -> str:
         return self.message[:80]
@@ -142,7 +164,9 @@ class SyncLogEntry(models.Model):
         return ACTION_LABELS.get(self.action, self.action)
 
 
-ACTION_LABELS = {"filtered": "Filtered out"}
+ACTION_LABELS = {"filtered": "Filtered out", "withheld": "Deletion held back", "restored": "Put back"}
+# The actions a run logs for a change it made to an item (with `side`, `before`, `after_hash`).
+CHANGES = ("created", "updated", "deleted", "restored")
 
 
 class UnsyncedItem(models.Model):
@@ -164,3 +188,56 @@ class UnsyncedItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.uid}: {self.reason[:60]}"
+
+
+class SyncPreview(models.Model):
+    """What a sync would do, worked out without writing anything (sync.preview), shown before the first sync, a
+    resync from scratch, a change of direction or of the sync controls, and at a safety stop. Nothing is written
+    at either calendar until the user confirms; a preview older than PREVIEW_VALID_SECONDS, or made for other
+    settings than the integration's, is made again."""
+
+    class Reason(models.TextChoices):
+        FIRST = "first", "First sync"
+        RESYNC = "resync", "Resync from scratch"
+        SETTINGS = "settings", "New direction or sync controls"
+        DELETIONS = "deletions", "Deletions held back for safety"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to start"
+        RUNNING = "running", "Looking at both calendars"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        CONFIRMED = "confirmed", "Confirmed"
+        DISCARDED = "discarded", "Discarded"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="previews")
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # The settings the preview was made for, applied when the user confirms: {"direction", "primary",
+    # "controls"} (the integration's own when not changed).
+    proposed = models.JSONField(default=dict, blank=True)
+    # {"calsync": {"created": n, "updated": n, "deleted": n}, "remote": {...}} as SyncRun.counts names them.
+    counts = models.JSONField(default=dict, blank=True)
+    # A few items for each (side, action): [{"side", "action", "uid", "title", "start", "attendees"}].
+    examples = models.JSONField(default=list, blank=True)
+    # Events carrying attendees among what would be written, and the invitations that would go out:
+    # {"with_attendees": n, "invitations": n, "why": "..."} (integrations.meetings' rule).
+    invitations = models.JSONField(default=dict, blank=True)
+    conflicts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["integration", "-created_at"], name="preview_recent")]
+
+    def __str__(self) -> str:
+        return f"Preview ({self.get_reason_display()}) of {self.integration_id}"
+
+    def count(self, target: str, action: str) -> int:
+        return int(self.counts.get(target, {}).get(action, 0))

@@ -65,9 +65,10 @@ def sync_request(
 
 
 # A user watching (first sync, "Synchronize now") is served first; retries wait with the scheduled syncs.
-_WATCHED = (SyncRun.Trigger.MANUAL, SyncRun.Trigger.FIRST)  # someone is waiting for these
+_WATCHED = (SyncRun.Trigger.MANUAL, SyncRun.Trigger.FIRST, SyncRun.Trigger.RESYNC, SyncRun.Trigger.UNDO)
 WAIT_FOR_LOCK = 3  # seconds a watched run waits, and asks again, while another sync holds the lock
-_QUEUE_OF = {SyncRun.Trigger.MANUAL: SYNC_MANUAL, SyncRun.Trigger.FIRST: SYNC_MANUAL, SyncRun.Trigger.PUSH: SYNC_PUSH}
+_QUEUE_OF = {SyncRun.Trigger.MANUAL: SYNC_MANUAL, SyncRun.Trigger.FIRST: SYNC_MANUAL, SyncRun.Trigger.PUSH: SYNC_PUSH,
+             SyncRun.Trigger.RESYNC: SYNC_MANUAL, SyncRun.Trigger.UNDO: SYNC_MANUAL}  # fmt: skip
 
 
 def _publish(run: SyncRun, delay: float) -> None:
@@ -97,6 +98,16 @@ def sync_request_manual(
     if run.status == SyncRun.Status.FAILED:
         raise QueueUnavailable(QUEUE_UNREACHABLE)
     return run
+
+
+def resync_request(*, integration: Integration) -> SyncRun:
+    """ "Resync from scratch": the next run lists both calendars whole and pairs every item again through the
+    mappings and UIDs, so it duplicates nothing; deletions it finds pass the mass-delete guard as in any run.
+
+    The cursors are cleared by the run itself, under its lock (the compare-all mark, _compare_all_when_due), so
+    a run going on now cannot save its cursors over cleared ones. Raises QueueUnavailable as "Synchronize now"."""
+    integration.config_merge({COMPARE_ALL: True})
+    return sync_request_manual(integration=integration, trigger=SyncRun.Trigger.RESYNC)
 
 
 def sync_request_push(*, integration: Integration) -> None:

@@ -15,7 +15,7 @@ from events.ical import Item, serialise
 from events.limits import printable
 from integrations.models import Integration
 
-from .engine import Mapping, Side, source_key
+from .engine import Mapping, Side, content_hash, source_key
 from .errors import SyncError
 from .liveness import lock_renew
 from .models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
@@ -152,6 +152,11 @@ class DbStatusStore:
         self.integration.local_cursor, self.integration.remote_cursor = local or "", remote or ""
 
 
+def is_private(item: Item | None) -> bool:
+    """Whether pages show the item's title to its owner only (CLASS:PRIVATE or CONFIDENTIAL)."""
+    return item is not None and (item.master.visibility or "").upper() in ("PRIVATE", "CONFIDENTIAL")
+
+
 class RunReport:
     """Writes what the engine reports to the run's log and the unsynced-items list.
 
@@ -204,7 +209,7 @@ class RunReport:
         """Nothing to say: no row was needed, nothing was changed, and nothing is left unsynced."""
         return self.written is None and not (self.counts or self.conflicts or self.unsynced_keys or self.pending)
 
-    def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: str) -> None:
+    def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: object) -> None:
         uid, title, message = printable(uid), printable(title), printable(message)  # a refused item's own text
         entry = SyncLogEntry(run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra)
         self.pending.append(entry)
@@ -218,11 +223,34 @@ class RunReport:
         SyncLogEntry.objects.bulk_create(self.pending)
         self.pending.clear()
 
-    def applied(self, target: Side, action: str, uid: str, title: str) -> None:
+    def applied(
+        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+    ) -> None:
         self.counts[(target.value, action)] += 1
         self.synced_uids.add(uid)
         where = "calsync" if target is Side.LOCAL else "the other calendar"
-        self._log(action, f"“{title or uid}” {action} in {where}.", uid, title)
+        self._log(
+            action,
+            f"“{title or uid}” {action} in {where}.",
+            uid,
+            title,
+            side=target.value,
+            before=serialise([before]) if before is not None else "",
+            after_hash=content_hash(item) if item is not None else "",
+            private=is_private(item if item is not None else before),
+        )
+
+    def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:
+        where = "calsync" if side is Side.LOCAL else "the other calendar"
+        self._log(
+            "withheld",
+            f"“{title or uid}” was not deleted in {where}: the deletion was held back for safety.",
+            uid,
+            title,
+            level=SyncLogEntry.Level.WARNING,
+            side=side.value,
+            private=is_private(item),
+        )
 
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
         self.conflicts += 1
