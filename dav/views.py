@@ -615,7 +615,8 @@ def delete(request: HttpRequest, target: Target) -> HttpResponse:
     if target.kind == "item":
         _check_preconditions(request, target)
         try:
-            services.item_delete(event=target.event, if_match=target.event.seq)  # type: ignore[arg-type, union-attr]
+            with services.writes_from("dav"):  # the event's story says who deleted it, and from where
+                services.item_delete(event=target.event, if_match=target.event.seq, deleted_by=target.user)  # type: ignore[arg-type, union-attr]
         except services.PreconditionFailed as exc:
             raise DavError(412, None, "The item changed since you read it.") from exc
         return HttpResponse(status=204)

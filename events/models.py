@@ -223,10 +223,18 @@ class Tombstone(models.Model):
     name = models.CharField(max_length=255)
     seq = models.BigIntegerField()
     deleted_at = models.DateTimeField(auto_now_add=True)
+    # Who deleted it and from where, for the event's story (sync.history): the calsync user deleting it in the web
+    # pages or over CalDAV (null for a sync), and events.services.write_origin() ("" the web pages, "dav", or the
+    # provider key of the sync that carried a deletion made there).
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    via = models.CharField(max_length=16, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["calendar", "seq"], name="tombstone_changes"),
+            models.Index(fields=["calendar", "uid"], name="tombstone_uid"),  # an event's story finds its deletion
             models.Index(fields=["deleted_at"], name="tombstone_age"),  # what pruning reads, oldest first
         ]
 

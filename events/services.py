@@ -467,7 +467,7 @@ def items_delete_many(*, calendar: Calendar, deletions: list[tuple[str, int]]) -
         for master in existing.values():
             meeting_rules.before_delete(master)
         Tombstone.objects.bulk_create(
-            Tombstone(calendar_id=calendar.pk, uid=uid, name=existing[uid].name, seq=seq)
+            Tombstone(calendar_id=calendar.pk, uid=uid, name=existing[uid].name, seq=seq, via=_ORIGIN.get())
             for seq, uid in enumerate(uids, start=last - len(uids) + 1)
         )
         Event.objects.filter(pk__in=[m.pk for m in existing.values()]).delete()
@@ -601,7 +601,9 @@ def item_move(*, event: Event, calendar: Calendar, item: Item, if_match: int | N
     return result
 
 
-def item_delete(*, event: Event, if_match: int | None = None) -> None:
+def item_delete(*, event: Event, if_match: int | None = None, deleted_by: User | None = None) -> None:
+    """Delete the item; its tombstone records `deleted_by` (a calsync user, in the pages or over CalDAV) and where
+    the writes under way come from (write_origin), which the event's story tells (sync.history)."""
     master = event.parent or event
     with transaction.atomic():
         seq = _bump(master.calendar)
@@ -609,7 +611,8 @@ def item_delete(*, event: Event, if_match: int | None = None) -> None:
         if current is None or (if_match is not None and current != if_match):
             raise PreconditionFailed("The item was changed or deleted since you last read it.")
         meeting_rules.before_delete(master)
-        Tombstone.objects.create(calendar_id=master.calendar_id, uid=master.uid, name=master.name, seq=seq)
+        Tombstone.objects.create(calendar_id=master.calendar_id, uid=master.uid, name=master.name, seq=seq,
+                                 deleted_by=deleted_by, via=_ORIGIN.get())  # fmt: skip
         master.delete()
     master.calendar.change_seq = seq
 

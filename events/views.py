@@ -305,7 +305,7 @@ def event_delete(request: HttpRequest, pk: int) -> HttpResponse:
     master = event.parent or event
     title = master.title
     try:
-        services.item_delete(event=master)
+        services.item_delete(event=master, deleted_by=request.user)  # type: ignore[arg-type]
     except services.PreconditionFailed:
         messages.info(request, f"“{title}” was already deleted.")
     else:

@@ -172,7 +172,8 @@ class CalsyncSide:
         if event is None:
             raise NotFound(id)
         try:
-            services.item_delete(event=event, if_match=int(version))
+            with services.writes_from(self.origin):  # the tombstone says which provider's deletion this carried
+                services.item_delete(event=event, if_match=int(version))
         except services.PreconditionFailed as exc:
             raise PreconditionFailed(str(exc)) from exc
 
