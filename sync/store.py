@@ -184,6 +184,9 @@ class RunReport:
         self.unsynced_keys: set[tuple[str, str]] = set()
         self.synced_uids: set[str] = set()
         self.pending: list[SyncLogEntry] = []
+        # UIDs of private items this run met: its other entries for them (an unsynced or filtered line, told without
+        # the item) are private too when written.
+        self.private_uids: set[str] = set()
         self._waiting: bool | None = None  # whether the integration has unsynced items: asked once a run
 
     @property
@@ -212,6 +215,8 @@ class RunReport:
     def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: object) -> None:
         uid, title, message = printable(uid), printable(title), printable(message)  # a refused item's own text
         entry = SyncLogEntry(run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra)
+        if entry.private and entry.uid:
+            self.private_uids.add(entry.uid)
         self.pending.append(entry)
         if len(self.pending) >= 500:
             self.flush()
@@ -220,6 +225,8 @@ class RunReport:
         """Write the buffered log entries (one query per 500: a first sync logs every item it copies)."""
         if not self.pending:
             return
+        for entry in self.pending:
+            entry.private = entry.private or entry.uid in self.private_uids
         SyncLogEntry.objects.bulk_create(self.pending)
         self.pending.clear()
 
@@ -255,7 +262,9 @@ class RunReport:
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
         self.conflicts += 1
         detail = serialise([loser]) if loser is not None else ""
-        self._log("conflict", message, uid, title, level=SyncLogEntry.Level.WARNING, detail=detail)
+        # `side` of a conflict is the side that won (the event's story says so: sync.history).
+        self._log("conflict", message, uid, title, level=SyncLogEntry.Level.WARNING, detail=detail,
+                  side=winner.value, private=is_private(loser))  # fmt: skip
 
     def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
         self.unsynced_keys.add((side.value, uid))
