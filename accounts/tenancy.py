@@ -170,6 +170,22 @@ class Scope:
             raise PermissionDenied("Only the person who saved this report can change it.")
         return found
 
+    # --- an event's story (sync.history) -------------------------------------
+
+    def history_integrations(self, *, organisation: bool = False) -> models.QuerySet[Integration]:
+        """Whose sync logs an event's story and the search by title read: the user's own integrations, or, from
+        the admin pages (`organisation`), every integration in the organisation (admins only)."""
+        return self.tenant_integrations() if organisation else self.integrations()
+
+    def history_calendars(self, *, organisation: bool = False) -> models.QuerySet[Calendar]:
+        """The calendars whose events and deletions an event's story tells: as history_integrations."""
+        if not organisation:
+            return self.calendars()
+        self.require_admin()
+        from events.models import Calendar
+
+        return Calendar.objects.for_tenant(self.tenant)
+
     # --- administration ------------------------------------------------------
 
     def tenant_runs(self) -> models.QuerySet[SyncRun]:

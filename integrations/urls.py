@@ -56,4 +56,8 @@ urlpatterns = [
     path("sync-runs/<int:run_pk>/", sync_views.run_detail, name="run_detail"),
     path("sync-runs/<int:run_pk>/lost/<int:entry_pk>/", sync_views.lost_version, name="lost_version"),
     path("manage/sync-logs/", sync_views.admin_logs, name="admin_logs"),
+    path("history/", sync_views.event_story, name="event_story"),
+    path("history/search/", sync_views.event_search, name="event_search"),
+    path("manage/history/", sync_views.event_story, {"organisation": True}, name="admin_event_story"),
+    path("manage/history/search/", sync_views.event_search, {"organisation": True}, name="admin_event_search"),
 ]

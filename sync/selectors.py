@@ -8,9 +8,11 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.tenancy import Scope
 from integrations.models import Integration
 
+from .history import hidden
 from .models import SyncLogEntry, SyncRun
 
 RUN_STATUSES = SyncRun.Status.choices
@@ -109,14 +111,18 @@ def tenant_runs(*, scope: Scope, user: str = "", integration: str = "", status: 
     return runs
 
 
-def run_entries(*, run: SyncRun, level: str = "", q: str = "") -> QuerySet[SyncLogEntry]:
+def run_entries(*, run: SyncRun, viewer: User, level: str = "", q: str = "") -> QuerySet[SyncLogEntry]:
     """A run's log entries in order, filtered by level and by words in the title, event id or message; without the
-    losing versions of conflicts (`has_lost` says which have one: they are read only when opened)."""
-    entries = run.entries.defer("detail").annotate(
-        has_lost=ExpressionWrapper(~Q(detail=""), output_field=BooleanField())
+    losing versions of conflicts (`has_lost` says which have one: they are read only when opened). `hidden` marks
+    the entries whose titles the viewer may not see (another user's private items: sync.history.hidden); words
+    find those by their event id only."""
+    entries = run.entries.defer("detail", "before").annotate(
+        has_lost=ExpressionWrapper(~Q(detail=""), output_field=BooleanField()),
+        hidden=hidden(viewer=viewer, owner=run.integration.user_id),
     )
     if level in SyncLogEntry.Level.values:
         entries = entries.filter(level=level)
     if q := q.strip():
-        entries = entries.filter(Q(title__icontains=q) | Q(uid__icontains=q) | Q(message__icontains=q))
+        worded = Q(hidden=False) & (Q(title__icontains=q) | Q(message__icontains=q))
+        entries = entries.filter(worded | Q(uid__icontains=q))
     return entries

@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts.tenancy import Scope
 
-from . import selectors
+from . import history, selectors
 from .models import SyncLogEntry
 
 RUNS_PER_PAGE = 20
@@ -44,7 +44,7 @@ def logs(request: HttpRequest, pk: int) -> HttpResponse:
 def run_detail(request: HttpRequest, run_pk: int) -> HttpResponse:
     run = _scope(request).run(run_pk)
     filters, query = _filters(request, ("level", "q"))
-    entries = selectors.run_entries(run=run, **filters)
+    entries = selectors.run_entries(run=run, viewer=request.user, **filters)  # type: ignore[arg-type]
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"run": run, "entries": page, "filters": filters, "query": query, "levels": SyncLogEntry.Level.choices}
     return render(request, "integrations/run_detail.html", context)
@@ -54,7 +54,9 @@ def run_detail(request: HttpRequest, run_pk: int) -> HttpResponse:
 def lost_version(request: HttpRequest, run_pk: int, entry_pk: int) -> HttpResponse:
     """The losing version of one conflict, read only when someone opens it (it can be a long iCalendar text)."""
     run = _scope(request).run(run_pk)
-    entry = get_object_or_404(run.entries.exclude(detail=""), pk=entry_pk)
+    private = history.hidden(viewer=request.user, owner=run.integration.user_id)  # type: ignore[arg-type]
+    shown = run.entries.exclude(detail="").alias(hidden=private)
+    entry = get_object_or_404(shown.filter(hidden=False), pk=entry_pk)
     return render(request, "integrations/lost_version.html", {"run": run, "entry": entry})
 
 
@@ -74,6 +76,33 @@ def admin_logs(request: HttpRequest) -> HttpResponse:
         "statuses": selectors.RUN_STATUSES,
     }
     return render(request, "integrations/admin_logs.html", context)
+
+
+@login_required
+def event_story(request: HttpRequest, organisation: bool = False) -> HttpResponse:
+    """ "Why is this here?": an event's story, by UID (a deleted event has no row), from the user's own logs, or
+    from the organisation's on the admin pages (others' private items untitled)."""
+    scope = _scope(request)
+    if organisation:
+        scope.require_admin()
+    uid = request.GET.get("uid", "")[:255]
+    story = history.event_story(scope=scope, uid=uid, organisation=organisation, page=request.GET.get("page"))
+    if story is None:
+        raise Http404("No event with this id in your sync logs.")
+    context = {"story": story, "organisation": organisation, "query": urlencode({"uid": uid})}
+    return render(request, "integrations/event_story.html", context)
+
+
+@login_required
+def event_search(request: HttpRequest, organisation: bool = False) -> HttpResponse:
+    """Find an event by title in the sync logs (the user's own, or the organisation's), deleted ones too."""
+    scope = _scope(request)
+    if organisation:
+        scope.require_admin()
+    q = request.GET.get("q", "")[:200]
+    page = history.events_find(scope=scope, q=q, organisation=organisation, page=request.GET.get("page"))
+    context = {"page": page, "q": q, "organisation": organisation, "query": urlencode({"q": q})}
+    return render(request, "integrations/event_search.html", context)
 
 
 def _choices(rows: QuerySet[Any]) -> list[Any] | None:

@@ -49,7 +49,8 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
         remote_calendar_name=f"{label} copy", sync_enabled=False,
     )  # fmt: skip
     run = SyncRun.objects.create(tenant=owner.tenant, integration=integration, trigger="manual", error=label)
-    lost = run.entries.create(action="conflict", message="kept theirs", detail=f"SUMMARY:{label} losing version")
+    lost = run.entries.create(action="conflict", message="kept theirs", detail=f"SUMMARY:{label} losing version",
+                              uid=event.uid, title=event.title)  # fmt: skip
     app_password = app_password_create(user=owner, label=f"{label} phone").app_password
     share = calendar_share(calendar=calendar, grantee=None, level="details")
     listed = Client.objects.create(tenant=owner.tenant, name=f"{label} client", created_by=owner)
@@ -116,6 +117,11 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             f"business:{name}": reverse(f"business:{name}", args=["clients", foreign["list_entry"].pk])
             for name in ("edit", "archive", "unarchive", "propagate", "merge")
         },
+        # An event's story, by UID (a deleted event has no row): the owner's logs and calendars only.
+        **{
+            f"integrations:{name}": reverse(f"integrations:{name}") + f"?uid={foreign['event'].uid}"
+            for name in ("event_story", "admin_event_story")
+        },
         "integrations:google_connect": reverse("integrations:google_connect")
         + f"?integration={foreign['integration'].pk}",
         "integrations:microsoft_connect": reverse("integrations:microsoft_connect")
@@ -140,6 +146,8 @@ LISTINGS = [
     # The signed-in user's own: a feed subscription into their calendars; their integrations' live state
     # (tests/integrations/test_ics_source.py, tests/sync/test_live.py cover that nobody else's shows).
     "integrations:ics_subscribe", "integrations:live",
+    # Finding an event by title in the sync logs (the foreign event is "Globex secret").
+    "integrations:event_search", "integrations:admin_event_search",
 ]  # fmt: skip
 # What the listings that need it are opened with.
 LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects", ""),
@@ -147,7 +155,9 @@ LISTING_URLS = {"business:list": ("clients", ""), "business:create": ("projects"
                 "events:calendar_list": ("", "?from=2026-11-20&to=2027-01-31"),
                 "events:grid_events": ("", "?start=2026-11-20&end=2027-01-20"),
                 # the foreign series is "Globex secret", weekly from 23 November 2026
-                "events:search": ("", "?q=secret&from=2026-11-20")}  # fmt: skip
+                "events:search": ("", "?q=secret&from=2026-11-20"),
+                "integrations:event_search": ("", "?q=secret"),
+                "integrations:admin_event_search": ("", "?q=secret")}  # fmt: skip
 LISTINGS += ["reports:report", "reports:export_csv", "reports:export_xlsx", "reports:rules"]
 # Takes no id and reads only the poster's own tenant (tests/reports/test_saved.py: sharing outside it is refused).
 CREATES_ONLY = ["reports:saved_create"]
