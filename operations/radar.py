@@ -86,7 +86,7 @@ def _within(candidate: _Candidate, now: datetime) -> Warning | None:
     left = candidate.expires_at - now
     if left > timedelta(days=WINDOW_DAYS):
         return None
-    days = left.days if left >= timedelta(0) else -1 - (-left).days  # an hour past the end is already expired
+    days = left.days if left > timedelta(0) else -1 - (-left).days  # at or past the end: expired (negative)
     return Warning(candidate.key, candidate.label, candidate.expires_at, days, candidate.source, candidate.action_url)
 
 

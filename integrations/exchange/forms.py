@@ -46,7 +46,7 @@ class OrganisationForm(AliasDomainsForm):
     password_expires_on = forms.DateField(
         label="The sync account's password expires on",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),  # what <input type=date> reads
         help_text="Optional: when your domain's password policy makes it expire. calsync emails the admins 30 and "
         "7 days before; leave empty if it never expires.",
     )

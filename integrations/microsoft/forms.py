@@ -35,7 +35,7 @@ class OrganisationForm(AliasDomainsForm):
     expires_on = forms.DateField(
         label="Client secret expires on",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),  # what <input type=date> reads
         help_text="As Entra ID › Certificates & secrets shows it. Only needed when calsync cannot read it itself "
         "(the app lacks the Application.Read.All permission); calsync emails the admins 30 and 7 days before.",
     )
