@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from events.models import Calendar, Event, ImportJob
     from integrations.models import Integration
     from meetings.models import Meeting
+    from operations.radar import Warning
     from reports.models import SavedReport
     from scheduling.models import CalendarShare
     from sync.models import SyncRun
@@ -198,6 +199,15 @@ class Scope:
         from integrations.models import Integration
 
         return Integration.objects.for_tenant(self.tenant)
+
+    def credential_warnings(self) -> list[Warning]:
+        """The organisation's credentials that end soon (operations.radar): admins only."""
+        self.require_admin()
+        from django.utils import timezone
+
+        from operations import radar
+
+        return radar.warnings(self.tenant, timezone.now())
 
     def require_admin(self) -> None:
         if not self.user.is_tenant_admin:

@@ -124,6 +124,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "operations.context.credential_warnings",
             ],
         },
     },
@@ -352,6 +353,13 @@ GOOGLE_RETRIES = env.int("GOOGLE_RETRIES", default=5)
 # Push notifications need an https address Google can reach; without one, polling every 5 minutes goes on.
 # In the sandbox the emulator calls calsync directly, so a change on the "Google" side shows within seconds.
 GOOGLE_WEBHOOK_BASE_URL = env.str("GOOGLE_WEBHOOK_BASE_URL", default=SITE_URL if GOOGLE_SANDBOX else "").rstrip("/")
+# The credential radar (operations/radar.py). Service-account keys do not expire unless an organisation policy says
+# so, but Google recommends rotating them: the radar warns as a key nears this age. An OAuth app still in "Testing"
+# gets refresh tokens that lapse 7 days after sign-in, instead of after 6 months unused.
+GOOGLE_KEY_ROTATION_DAYS = env.int("GOOGLE_KEY_ROTATION_DAYS", default=90)
+if GOOGLE_KEY_ROTATION_DAYS < 1:
+    raise ImproperlyConfigured("GOOGLE_KEY_ROTATION_DAYS must be at least 1.")
+GOOGLE_OAUTH_TESTING = env.bool("GOOGLE_OAUTH_TESTING", default=False)
 if PRODUCTION and any(u.startswith("http://") for u in (GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, GOOGLE_API_ENDPOINT)):
     raise ImproperlyConfigured("Google endpoints must be https:// in production.")
 if not PRODUCTION and GOOGLE_TOKEN_URI.startswith("http://127.0.0.1"):
@@ -580,6 +588,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-tombstones": {"task": "events.tasks.prune_tombstones", "schedule": 3600.0},
     # Expired WebDAV-Push registrations of calsync's CalDAV server (dav/push.py).
     "prune-push-registrations": {"task": "dav.tasks.prune_push_registrations", "schedule": 3600.0},
+    # Expiring credentials: re-read the Microsoft 365 apps' dates, email admins 30 and 7 days before (operations).
+    "credential-radar": {"task": "operations.tasks.radar_notify", "schedule": crontab(minute="17", hour="6")},
 }
 
 # Deleted items are reported to sync tokens (CalDAV clients, calsync's own sync cursors) for as long as the

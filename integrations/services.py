@@ -43,6 +43,7 @@ def integration_create(
     config: dict[str, Any] | None = None,
     credentials: dict[str, Any] | None = None,
     remote_read_only: bool = False,
+    signed_in: bool = False,
     **sync_settings: Any,
 ) -> Integration:
     """Connect a calendar; the first sync starts as soon as this commits. A calendar the user may only read at the
@@ -69,6 +70,8 @@ def integration_create(
     )
     integration.direction = integration.effective_direction  # stored as it syncs
     integration.set_credentials(credentials or {})
+    if signed_in:  # the provider just issued a refresh token: its lifetime counts from now (operations.radar)
+        integration.token_refreshed_at = timezone.now()
     with transaction.atomic():
         integration.save()
         if integration.sync_enabled:
@@ -148,16 +151,20 @@ def integration_controls_update(*, integration: Integration, controls: Controls)
 
 
 def integration_credentials_replaced(
-    *, integration: Integration, credentials: dict[str, Any], config: dict[str, Any] | None = None
-) -> Integration:
-    """New credentials (reconnected, password updated): the integration is healthy again and syncs at once."""
+    *, integration: Integration, credentials: dict[str, Any], config: dict[str, Any] | None = None,
+    signed_in: bool = False,
+) -> Integration:  # fmt: skip
+    """New credentials (reconnected, password updated): the integration is healthy again and syncs at once.
+    `signed_in`: the user signed in again, so the provider's refresh token is new (operations.radar)."""
     if config is not None:
         integration.config = config
     integration.set_credentials(credentials)
     integration.status, integration.last_error, integration.notified_problem = Integration.Status.OK, "", ""
     integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    if signed_in:
+        integration.token_refreshed_at = timezone.now()
     integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error", "notified_problem",
-                                    "next_sync_at"])  # fmt: skip
+                                    "next_sync_at", "token_refreshed_at"])  # fmt: skip
     if integration.sync_enabled:
         sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration

@@ -10,10 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import Scope
+from operations import radar
 from sync import live as sync_live
 from sync import selectors as sync_selectors
 from sync.errors import QueueUnavailable
@@ -85,6 +87,7 @@ def _detail_page(request: HttpRequest, integration: Integration, form: SettingsF
                  controls_form: ControlsForm) -> HttpResponse:  # fmt: skip
     context = {"integration": integration, "form": form, "controls_form": controls_form,
                "also_synced_with": selectors.also_synced_with(integration),
+               "token_warning": radar.token_warning(integration, timezone.now()),
                **sync_selectors.integration_status(integration)}  # fmt: skip
     return render(request, "integrations/detail.html", context)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import ssl
 import tempfile
 import threading
@@ -227,6 +228,8 @@ placeholder="admin@your-domain.example"></label>{hidden}
         self.state.check_faults()
         if parts[:1] == ["subscriptions"]:
             return subscriptions.api(self, request, parts[1:])
+        if len(parts) == 1 and parts[0].startswith("applications(") and request.method == "GET":
+            return self._application(request, parts[0])
         upn, rest, roles = self._who(request, parts)
         if request.method != "GET" and "Calendars.ReadWrite" not in roles:
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
@@ -237,6 +240,25 @@ placeholder="admin@your-domain.example"></label>{hidden}
         origin = f"{request.headers.get('x-forwarded-proto') or own.scheme}://{host}"
         user_url = f"{origin}/v1.0/" + "/".join(quote(p, safe="@") for p in parts[: len(parts) - len(rest)])
         return self._mailbox(request, upn, rest, user_url)
+
+    def _application(self, request: Request, segment: str) -> Response:
+        """GET /applications(appId='{appId}'): an app registration, read by an app holding Application.Read.All
+        (or a higher application permission). https://learn.microsoft.com/graph/api/application-get"""
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        principal, client_id = self.state.principal(auth[7:].strip())
+        readers = {"Application.Read.All", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"}
+        if not principal.startswith("app:") or not self.state.roles(client_id) & readers:
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        match = re.fullmatch(r"applications\(appId='([^']*)'\)", segment)
+        registration = self.state.registration(match[1]) if match else None
+        if registration is None:
+            raise GraphError(404, "Request_ResourceNotFound", f"Resource '{segment}' does not exist or one of its "
+                             "queried reference-property objects are not present.")  # fmt: skip
+        fields = [f for f in request.query.get("$select", "").split(",") if f] or list(registration)
+        body = {"@odata.context": f"{self.base_url}/v1.0/$metadata#applications/$entity"}
+        return Response.json({**body, **{f: registration[f] for f in fields if f in registration}})
 
     def _mailbox(self, request: Request, upn: str, rest: list[str], user_url: str) -> Response:
         state, method, q = self.state, request.method, request.query

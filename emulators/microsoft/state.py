@@ -180,6 +180,8 @@ class State:
         self.tenants: dict[str, set[str]] = {}  # tenant id -> domains
         self.apps: dict[str, str] = {}  # client id -> secret ("" for an app that only has certificates)
         self.app_certificates: dict[str, list[bytes]] = {}  # client id -> its uploaded certificates (PEM)
+        # When each app's client secret expires (the Entra portal offers 6 to 24 months; default: 180 days on).
+        self.secret_expiry: dict[str, datetime] = {}
         self.admin_consent: set[tuple[str, str]] = set()  # (tenant id, client id)
         self.mailboxes: dict[str, Mailbox] = {}  # by upn (lower case)
         self.calendars: dict[str, Calendar] = {}
@@ -246,6 +248,31 @@ class State:
     def roles(self, client_id: str) -> set[str]:
         """The application permissions an app holds once an admin consented (its registration's)."""
         return self.app_permissions.get(client_id, {"Calendars.ReadWrite"})
+
+    def registration(self, client_id: str) -> dict[str, Any] | None:
+        """The app registration as Graph describes it: its secret's hint (the first three characters) and end, and
+        each certificate keyed by its SHA-1 thumbprint (customKeyIdentifier, Edm.Binary: base64 in JSON) and
+        ending when the certificate does. https://learn.microsoft.com/graph/api/resources/application"""
+        from cryptography import x509
+
+        if client_id not in self.apps:
+            return None
+        secret, ends = self.apps[client_id], self.secret_expiry.get(client_id)
+        passwords = [{"customKeyIdentifier": None, "displayName": "calsync", "hint": secret[:3], "secretText": None,
+                      "keyId": str(uuid.uuid5(uuid.NAMESPACE_OID, secret)), "startDateTime": _now(),
+                      "endDateTime": (ends or datetime.now(UTC) + timedelta(days=180)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                     ] if secret else []  # fmt: skip
+        keys = []
+        for pem in self.app_certificates.get(client_id, []):
+            cert = x509.load_pem_x509_certificate(pem)
+            thumbprint = cert.fingerprint(hashes.SHA1())  # noqa: S303
+            keys.append({"customKeyIdentifier": base64.b64encode(thumbprint).decode(), "displayName": "CN=calsync",
+                         "keyId": str(uuid.UUID(bytes=thumbprint[:16])), "type": "AsymmetricX509Cert",
+                         "usage": "Verify", "key": None,
+                         "startDateTime": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "endDateTime": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")})  # fmt: skip
+        return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, client_id)), "appId": client_id, "displayName": client_id,
+                "passwordCredentials": passwords, "keyCredentials": keys}  # fmt: skip
 
     def calendar_for(self, upn: str, calendar_id: str | None, write: bool = False) -> Calendar:
         box = self.mailboxes.get(upn)

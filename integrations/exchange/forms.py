@@ -43,12 +43,19 @@ class OrganisationForm(AliasDomainsForm):
     sync_email = forms.EmailField(label="Sync user email address", help_text="The sync account's own address.")
     access = forms.ChoiceField(label="Access to people's calendars", choices=ExchangeServer.Access.choices,
                                widget=forms.RadioSelect)  # fmt: skip
+    password_expires_on = forms.DateField(
+        label="The sync account's password expires on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),  # what <input type=date> reads
+        help_text="Optional: when your domain's password policy makes it expire. calsync emails the admins 30 and "
+        "7 days before; leave empty if it never expires.",
+    )
     enabled = forms.BooleanField(required=False, label="Enable synchronization")
 
     def __init__(self, *args: Any, organisation: ExchangeServer | None, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, tenant=tenant, **kwargs)
         if organisation is not None:
-            for name in ("domain", "username", "sync_email", "access", "enabled"):
+            for name in ("domain", "username", "sync_email", "access", "enabled", "password_expires_on"):
                 self.fields[name].initial = getattr(organisation, name)
             self.fields["url"].initial = organisation.ews_url
         else:

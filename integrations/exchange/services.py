@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -144,7 +145,8 @@ def organisation_server(organisation: ExchangeServer) -> Server:
 
 
 def organisation_save(*, tenant: Tenant, url: str, domain: str, username: str, password: str, sync_email: str,
-                      access: str, enabled: bool) -> ExchangeServer:  # fmt: skip
+                      access: str, enabled: bool,
+                      password_expires_on: date | None = None) -> ExchangeServer:  # fmt: skip
     try:
         url = ews_url(url)
         check_public_address(url)  # stored now, connected to later: say so on the form at once
@@ -159,6 +161,7 @@ def organisation_save(*, tenant: Tenant, url: str, domain: str, username: str, p
               organisation.access)  # fmt: skip
     organisation.ews_url, organisation.domain, organisation.username = url, domain.strip().upper(), username.strip()
     organisation.sync_email, organisation.access, organisation.enabled = sync_email.lower(), access, enabled
+    organisation.password_expires_on = password_expires_on
     if before != (organisation.ews_url, organisation.domain, organisation.username, organisation.sync_email,
                   organisation.access) or password:  # fmt: skip
         organisation.tested_at, organisation.test_ok, organisation.test_message = None, False, ""

@@ -147,7 +147,7 @@ def organisation_admin(request: HttpRequest) -> HttpResponse:
             current = services.organisation_save(
                 tenant=tenant, url=data["url"], domain=data["domain"], username=data["username"],
                 password=data["password"], sync_email=data["sync_email"], access=data["access"],
-                enabled=data["enabled"],
+                enabled=data["enabled"], password_expires_on=data["password_expires_on"],
             )  # fmt: skip
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

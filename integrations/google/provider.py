@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
+
 from integrations.models import GoogleWorkspace, Integration
 from sync.errors import AuthRevoked
 
@@ -19,11 +22,16 @@ def credentials_for(integration: Integration) -> Any:
         return delegated_credentials(workspace.key, integration.config["account"])
 
     def keep(credentials: Any) -> None:
-        # A refreshed access token is kept (encrypted), so the next run needs no refresh request.
+        # A refreshed access token is kept (encrypted), so the next run needs no refresh request. Using the refresh
+        # token restarts its six months of disuse; an app in "Testing" gets tokens that lapse 7 days after the
+        # sign-in whatever their use, so there only the sign-in counts (operations.radar).
         stored = integration.credentials
         stored.update(token=credentials.token, expiry=credentials.expiry.isoformat() if credentials.expiry else "")
         integration.set_credentials(stored)
-        Integration.objects.filter(pk=integration.pk).update(credentials_encrypted=integration.credentials_encrypted)
+        used = {} if settings.GOOGLE_OAUTH_TESTING else {"token_refreshed_at": timezone.now()}
+        Integration.objects.filter(pk=integration.pk).update(
+            credentials_encrypted=integration.credentials_encrypted, **used
+        )
 
     return user_credentials_from(integration.credentials, on_refresh=keep)
 

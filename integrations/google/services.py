@@ -91,6 +91,7 @@ def google_connect(
         config={"auth": auth, "account": account, "time_zone": remote.time_zone},
         credentials=tokens or {},
         remote_read_only=not remote.writable,
+        signed_in=tokens is not None,
         **sync_settings,
     )
     transaction.on_commit(lambda: channel_open(integration_id=integration.pk))
@@ -104,7 +105,8 @@ def google_reconnect(*, integration: Integration, account: str, tokens: dict[str
             f"You signed in as {account}, but this calendar belongs to {integration.config.get('account')}. "
             "Sign in with that account."
         )
-    return integration_services.integration_credentials_replaced(integration=integration, credentials=tokens)
+    return integration_services.integration_credentials_replaced(integration=integration, credentials=tokens,
+                                                                 signed_in=True)  # fmt: skip
 
 
 def google_farewell(*, integration: Integration) -> None:
@@ -164,6 +166,8 @@ def workspace_save(*, tenant: Tenant, key_text: str, enabled: bool) -> GoogleWor
         key = parse_key(key_text)
         workspace = workspace or GoogleWorkspace(tenant=tenant)
         workspace.client_email, workspace.key_encrypted = key["client_email"], crypto.encrypt(key)
+        # The key file does not say when it was made; its upload is the nearest date calsync knows (operations.radar).
+        workspace.key_created_at = timezone.now()
         workspace.tested_at, workspace.test_ok, workspace.test_message = None, False, ""
     if workspace is None:
         raise ValidationError("Upload the service account's JSON key file first.")

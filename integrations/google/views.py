@@ -163,6 +163,7 @@ def workspace_admin(request: HttpRequest) -> HttpResponse:
             return redirect("integrations:google_workspace")
     return render(request, "integrations/google_workspace.html", {
         "form": form, "workspace": workspace, "tenant": tenant, "sandbox": settings.GOOGLE_SANDBOX,
+        "rotation_days": settings.GOOGLE_KEY_ROTATION_DAYS,
         "sandbox_keys": _sandbox_keys_url(request.user.email) if settings.GOOGLE_SANDBOX else "",  # type: ignore[union-attr]
     })  # fmt: skip
 

@@ -32,6 +32,13 @@ class OrganisationForm(AliasDomainsForm):
         help_text="Instead of a secret: one PEM file with the private key and the certificate you uploaded to the "
         "app registration. Stored encrypted; only its thumbprint is shown again.",
     )
+    expires_on = forms.DateField(
+        label="Client secret expires on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),  # what <input type=date> reads
+        help_text="As Entra ID › Certificates & secrets shows it. Only needed when calsync cannot read it itself "
+        "(the app lacks the Application.Read.All permission); calsync emails the admins 30 and 7 days before.",
+    )
     enabled = forms.BooleanField(required=False, label="Sync the organisation's Microsoft 365 calendars")
 
     def __init__(self, *args: Any, organisation: MicrosoftOrganisation | None, tenant: Tenant, **kwargs: Any) -> None:
@@ -40,6 +47,8 @@ class OrganisationForm(AliasDomainsForm):
             self.fields["directory_id"].initial = organisation.directory_id
             self.fields["client_id"].initial = organisation.client_id
             self.fields["enabled"].initial = organisation.enabled
+            if organisation.credential_expiry_source == "admin" and organisation.credential_expires_at:
+                self.fields["expires_on"].initial = organisation.credential_expires_at.date()
 
     def clean_certificate(self) -> AppCertificate | None:
         upload = self.cleaned_data.get("certificate")

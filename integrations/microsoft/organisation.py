@@ -3,10 +3,12 @@ granted by a tenant admin (admin consent); users' calendars are then reached thr
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +24,7 @@ from accounts.models import Tenant, User
 from calsync import crypto
 from integrations.connecting import MailboxCalendar
 from integrations.models import MicrosoftOrganisation
-from sync.errors import AuthRevoked, SyncError, TransientError
+from sync.errors import AuthRevoked, NotFound, PermanentError, SyncError, TransientError
 
 from . import oauth, services
 from .client import GraphClient
@@ -48,6 +50,7 @@ class AppCertificate:
     private_key: str  # PEM, unencrypted PKCS#8
     certificate: str  # PEM
     thumbprint: str  # SHA-1, upper-case hex, as the Entra portal lists it
+    expires_at: datetime  # the certificate's notAfter: the app cannot sign in with it after that
 
 
 _PEM = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.S)
@@ -84,12 +87,15 @@ def parse_certificate(data: bytes) -> AppCertificate:
     pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode()  # fmt: skip
     return AppCertificate(pkcs8, cert.public_bytes(serialization.Encoding.PEM).decode(),
-                          cert.fingerprint(hashes.SHA1()).hex().upper())  # noqa: S303  # fmt: skip
+                          cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303
+                          cert.not_valid_after_utc)  # fmt: skip
 
 
 def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enabled: bool,
-         certificate: AppCertificate | None = None) -> MicrosoftOrganisation:  # fmt: skip
-    """The app's settings; a new secret or certificate replaces whichever credential the app had."""
+         certificate: AppCertificate | None = None,
+         expires_on: date | None = None) -> MicrosoftOrganisation:  # fmt: skip
+    """The app's settings; a new secret or certificate replaces whichever credential the app had. `expires_on` is
+    the date the admin says the secret ends, used until calsync can read it from Graph (credential_expiry_read)."""
     directory_id, client_id = directory_id.strip().lower(), client_id.strip()
     if not _GUID_OR_DOMAIN.match(directory_id):
         raise ValidationError({"directory_id": "Enter the tenant (directory) id, a GUID, or the tenant's domain."})
@@ -113,9 +119,65 @@ def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enab
     organisation.directory_id, organisation.client_id, organisation.enabled = directory_id, client_id, enabled
     if changed:
         organisation.tested_at, organisation.test_ok, organisation.test_message = None, False, ""
+    _expiry_saved(organisation, certificate, expires_on, renewed=bool(secret or certificate))
     organisation.save()
     log.info("microsoft organisation settings saved", extra={"tenant": tenant.pk, "enabled": enabled})
     return organisation
+
+
+def _expiry_saved(organisation: MicrosoftOrganisation, certificate: AppCertificate | None, expires_on: date | None,
+                  renewed: bool) -> None:  # fmt: skip
+    """A certificate says when it ends; for a secret the admin's date stands in until Graph tells (a date read from
+    Graph for the secret in use outranks it; a new secret forgets the old one's date)."""
+    ends, source = organisation.credential_expires_at, organisation.credential_expiry_source
+    if certificate is not None:
+        ends, source = certificate.expires_at, "certificate"
+    elif expires_on is not None and (renewed or source != "graph"):
+        ends, source = datetime.combine(expires_on, time.min, tzinfo=UTC), "admin"
+    elif renewed:
+        ends, source = None, ""
+    organisation.credential_expires_at, organisation.credential_expiry_source = ends, source
+
+
+def credential_expiry_read(organisation: MicrosoftOrganisation) -> MicrosoftOrganisation:
+    """When the credential in use ends, from the app registration in Graph (the app needs Application.Read.All):
+    the secret is the passwordCredential whose hint is its first three characters, a certificate the keyCredential
+    keyed by its thumbprint. Refused (403) or not found (404): the stored date (the admin's, the certificate's)
+    stays. https://learn.microsoft.com/graph/api/application-get"""
+    graph = GraphClient(token_provider(organisation), mailbox=f"app:{organisation.client_id}")
+    path = f"/applications(appId='{organisation.client_id}')"
+    try:
+        registration = graph.call("GET", path, params={"$select": "passwordCredentials,keyCredentials"})
+    except (AuthRevoked, PermanentError, NotFound, TransientError) as exc:
+        log.info("app registration not readable", extra={"tenant": organisation.tenant_id, "error": str(exc)})
+        return organisation
+    ends = _credential_end(organisation, registration or {})
+    if ends is not None:
+        organisation.credential_expires_at, organisation.credential_expiry_source = ends, "graph"
+        organisation.save(update_fields=["credential_expires_at", "credential_expiry_source"])
+    return organisation
+
+
+def _credential_end(organisation: MicrosoftOrganisation, registration: dict[str, Any]) -> datetime | None:
+    if organisation.certificate_thumbprint:
+        found = [k for k in registration.get("keyCredentials") or []
+                 if _thumbprint(k.get("customKeyIdentifier")) == organisation.certificate_thumbprint]  # fmt: skip
+    else:
+        hint = organisation.secret[:3]
+        found = [p for p in registration.get("passwordCredentials") or [] if p.get("hint") == hint]
+    ends = [datetime.fromisoformat(c["endDateTime"].replace("Z", "+00:00")) for c in found if c.get("endDateTime")]
+    return min(ends) if ends else None  # two secrets sharing a hint: the earlier end is the safe warning
+
+
+def _thumbprint(identifier: Any) -> str:
+    """customKeyIdentifier is Edm.Binary (base64 in JSON) holding the SHA-1 thumbprint; some tools store the hex."""
+    text = str(identifier or "")
+    if re.fullmatch(r"[0-9A-Fa-f]{40}", text):
+        return text.upper()
+    try:
+        return base64.b64decode(text, validate=True).hex().upper()
+    except ValueError:
+        return ""
 
 
 def admin_consent_url(organisation: MicrosoftOrganisation, state: str) -> str:
@@ -177,6 +239,7 @@ def test(*, organisation: MicrosoftOrganisation, admin: User) -> MicrosoftOrgani
         organisation.record_test(False, str(exc))
     else:
         organisation.record_test(True, f"Works: calsync read {len(calendars)} calendars of {address}.")
+        credential_expiry_read(organisation)
     return organisation
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from integrations.models import Integration, MicrosoftOrganisation
 from sync.errors import AuthRevoked
 
@@ -21,9 +23,12 @@ def client_for(integration: Integration) -> GraphClient:
     credentials = integration.credentials
 
     def keep(cache: str) -> None:
-        # msal refreshed the tokens: keep its cache (encrypted) for the next run.
+        # msal refreshed the tokens: keep its cache (encrypted) for the next run. Microsoft gave a new refresh
+        # token with it, good for another 90 days unused (operations.radar).
         integration.set_credentials({**credentials, "cache": cache})
-        Integration.objects.filter(pk=integration.pk).update(credentials_encrypted=integration.credentials_encrypted)
+        Integration.objects.filter(pk=integration.pk).update(
+            credentials_encrypted=integration.credentials_encrypted, token_refreshed_at=timezone.now()
+        )
 
     return GraphClient(token_provider(credentials, on_change=keep), owner=integration.config.get("account", ""))
 

@@ -53,7 +53,7 @@ def microsoft_reconnect(*, integration: Integration, tokens: Tokens) -> Integrat
             "Sign in with that account."
         )
     return integration_services.integration_credentials_replaced(
-        integration=integration, credentials={"cache": tokens.cache, "account": tokens.account}
+        integration=integration, credentials={"cache": tokens.cache, "account": tokens.account}, signed_in=True
     )
 
 
@@ -68,5 +68,5 @@ def _connect(user: User, remote: MailboxCalendar, calendar: Calendar, config: di
     return integration_services.integration_create(
         user=user, provider=Provider.MICROSOFT, calendar=calendar, remote_calendar_id=remote.url,
         remote_calendar_name=remote.name, config=config, credentials=credentials,
-        remote_read_only=not remote.writable, **sync_settings,
+        remote_read_only=not remote.writable, signed_in=credentials is not None, **sync_settings,
     )  # fmt: skip

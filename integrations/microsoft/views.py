@@ -152,7 +152,7 @@ def organisation_admin(request: HttpRequest) -> HttpResponse:
         try:
             current = organisation.save(tenant=tenant, directory_id=data["directory_id"], client_id=data["client_id"],
                                         secret=data["secret"], certificate=data["certificate"],
-                                        enabled=data["enabled"])  # fmt: skip
+                                        enabled=data["enabled"], expires_on=data["expires_on"])  # fmt: skip
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
