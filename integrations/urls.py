@@ -53,7 +53,9 @@ urlpatterns = [
     path("integrations/live.json", views.live, name="live"),
     path("integrations/<int:pk>/logs/", sync_views.logs, name="logs"),
     path("integrations/<int:pk>/disconnect/", views.disconnect, name="disconnect"),
+    path("integrations/<int:pk>/undo/", sync_views.undo_since, name="undo_since"),
     path("sync-runs/<int:run_pk>/", sync_views.run_detail, name="run_detail"),
+    path("sync-runs/<int:run_pk>/undo/", sync_views.undo_run, name="undo_run"),
     path("sync-runs/<int:run_pk>/lost/<int:entry_pk>/", sync_views.lost_version, name="lost_version"),
     path("manage/sync-logs/", sync_views.admin_logs, name="admin_logs"),
 ]

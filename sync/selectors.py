@@ -12,6 +12,7 @@ from accounts.tenancy import Scope
 from integrations.models import Integration
 
 from .models import SyncLogEntry, SyncRun
+from .undo import undo_offer
 
 RUN_STATUSES = SyncRun.Status.choices
 
@@ -51,6 +52,7 @@ def integration_status(integration: Integration) -> dict[str, Any]:
         "current_run": current,
         "last_run": last,
         "unsynced_items": list(integration.unsynced_items.all()[:100]),
+        "undo_offer": undo_offer(integration, last),
     }
 
 

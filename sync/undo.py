@@ -175,3 +175,27 @@ def undo_work(integration: Integration, report: RunReport, token: str) -> None:
     )
     with changes_unannounced():  # the undo's own writes must not ask for a sync
         undo.run(steps)
+
+
+@dataclass(frozen=True)
+class UndoOffer:
+    """After a safety stop: the stopped run, and how many deletions it held back (the undo copies them back)."""
+
+    run: SyncRun
+    withheld: int
+    vanished_from: str  # where the items were deleted: "calsync" or the provider's name
+
+
+def undo_offer(integration: Integration, last_run: SyncRun | None) -> UndoOffer | None:
+    """The offer the integration page shows while the last run is a safety stop (no query otherwise)."""
+    if integration.status != Integration.Status.STOPPED or last_run is None:
+        return None
+    if last_run.status != SyncRun.Status.STOPPED:
+        return None
+    held = last_run.entries.filter(action="withheld")
+    withheld = held.count()
+    if not withheld:
+        return None
+    still_on = held.values_list("side", flat=True).first()  # where they still are: deleted on the other side
+    vanished_from = integration.get_provider_display() if still_on == Side.LOCAL else "calsync"
+    return UndoOffer(last_run, withheld, vanished_from)
