@@ -113,7 +113,7 @@ def undo_since(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _undo_page(request: HttpRequest, integration: Integration, runs: Any, target: dict[str, Any]) -> HttpResponse:
     summary = undo.undo_summary(integration=integration, runs=runs)
-    form = UndoForm(request.POST or None, changed=summary.changed)
+    form = UndoForm(request.POST if request.method == "POST" else None, changed=summary.changed)
     if request.method == "POST" and form.is_valid():
         try:
             undo.undo_request(
