@@ -171,7 +171,7 @@ class Undo:
         if index is not None:
             listed = {index[uid]: uid for uid in missing if uid in index}
             found.update({listed[i]: entry for i, entry in get_many(self.sides[side], list(listed)).items()})
-            missing = [uid for uid in missing if uid not in index]
+            missing = []  # the side listed whole: what it did not list, it does not hold
         for uid in missing:
             if (entry := self.sides[side].find(uid)) is not None:
                 found[uid] = entry
