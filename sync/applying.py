@@ -15,7 +15,7 @@ from itertools import islice
 
 from events.ical import Component, Item, RawProperty
 
-from .adapter import CalendarSide, Entry
+from .adapter import CalendarSide, Entry, get_many
 from .controls import HELD
 from .engine import (
     Action,
@@ -53,9 +53,13 @@ class Run:
     created_mappings: int = 0  # mappings this run added (the mass-delete guard compares with those before it)
     # Where a deletion planned while applying goes (a reshape's): the pass defers it behind the mass-delete guard.
     defer: Callable[[Action], None] | None = None
+    # The targets' versions the page's updates and deletions overwrite, read before them when the pass had not
+    # (by id() of the pair): the log keeps each, so an undo can put it back (sync.undo).
+    befores: dict[int, Item] = field(default_factory=dict)
 
     def apply_all(self, actions: list[Action], settings: Settings) -> None:
         """The page's actions: those that can go in batches first, then the rest one by one."""
+        self._read_befores(actions)
         for (kind, target), group in _batchable(actions, self).items():
             batched = {"create": self._create_many, "update": self._update_many, "delete": self._delete_many}
             for batch in _batches(group):
@@ -90,6 +94,28 @@ class Run:
         except (ItemRejected, PermanentError) as exc:
             self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc), source=source_of(action))
 
+    def _read_befores(self, actions: list[Action]) -> None:
+        """The versions this page's updates and deletions will overwrite, where the pass did not read them: one
+        `get_many` per target side and BULK_SIZE items (sides without it: a `get` each), and none at all for a
+        page with nothing to change (a quiet sync reads nothing more)."""
+        self.befores.clear()
+        wanted: dict[Side, dict[str, _Pair]] = {side: {} for side in Side}
+        for action in actions:
+            pair, target = action.pair, action.target
+            unread = action.kind in ("write", "delete") and pair.state(target).entry is None
+            if unread and pair.mapping is not None and (target_id := pair.mapping.id(target)):
+                wanted[target][target_id] = pair
+        for target, pairs in wanted.items():
+            ids = list(pairs)
+            for start in range(0, len(ids), BULK_SIZE):
+                found = get_many(self.sides[target], ids[start : start + BULK_SIZE])
+                self.befores.update({id(pairs[i]): entry.item for i, entry in found.items() if i in pairs})
+
+    def _before(self, action: Action) -> Item | None:
+        """The target's version this action overwrites or deletes (None: a creation, or unknown)."""
+        seen = action.pair.state(action.target).entry
+        return seen.item if seen is not None else self.befores.get(id(action.pair))
+
     # --- batches ------------------------------------------------------------------------------
 
     def _create_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
@@ -105,8 +131,8 @@ class Run:
             assert source is not None
             self._recorded_write(action, source, entry, content, created=True)
         self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
-        for action in batch:
-            self.report.applied(target, "created", action.pair.uid, action.pair.title)
+        for action, content in zip(batch, contents, strict=True):
+            self.report.applied(target, "created", action.pair.uid, action.pair.title, item=content)
 
     def _update_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
         sources = [a.pair.state(target.other).entry for a in batch]
@@ -124,8 +150,8 @@ class Run:
             assert source is not None and action.pair.mapping is not None
             self._recorded_write(action, source, entry, content, created=False)
         self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
-        for action in batch:
-            self._report_write(action, created=False)
+        for action, content in zip(batch, contents, strict=True):
+            self._report_write(action, content, created=False)
 
     def _delete_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
         try:
@@ -200,7 +226,7 @@ class Run:
         self.written.add(target)
         self._recorded_write(action, source, written, content, created=created)
         self._save([pair.mapping])  # type: ignore[list-item]
-        self._report_write(action, created=created)
+        self._report_write(action, content, created=created)
 
     def _recorded_write(self, action: Action, source: Entry, written: Entry, content: Item, created: bool) -> None:
         pair, target = action.pair, action.target
@@ -237,12 +263,13 @@ class Run:
             self._held(Action("held", target.other, pair, reason=HELD))
         return True
 
-    def _report_write(self, action: Action, created: bool) -> None:
+    def _report_write(self, action: Action, content: Item, created: bool) -> None:
         pair, target = action.pair, action.target
         if action.conflict:
             loser = pair.state(target).entry
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
-        self.report.applied(target, "created" if created else "updated", pair.uid, pair.title)
+        before = None if created else self._before(action)
+        self.report.applied(target, "created" if created else "updated", pair.uid, pair.title, content, before)
         self._keep_loser(action)
 
     def _put(self, target: Side, pair: _Pair, item: Item) -> tuple[Entry, bool]:
@@ -279,7 +306,7 @@ class Run:
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
         if action.reason:
             self.report.filtered(target.other, pair.uid, pair.title or pair.mapping.uid, action.reason)
-        self.report.applied(target, "deleted", pair.uid, pair.title or pair.mapping.uid)
+        self.report.applied(target, "deleted", pair.uid, pair.title or pair.mapping.uid, before=self._before(action))
         self._keep_loser(action)
 
     def _recorded(self, action: Action) -> Mapping:
@@ -371,7 +398,7 @@ class Run:
         if side.find(kept.uid) is None:
             side.create(kept)
             self.written.add(Side.LOCAL)
-            self.report.applied(Side.LOCAL, "created", kept.uid, kept.master.summary)
+            self.report.applied(Side.LOCAL, "created", kept.uid, kept.master.summary, item=kept)
         action.keep = None
 
     def _put_back(self, action: Action, reason: str) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from .adapter import CalendarSide, Changes, Entry
+from .adapter import CalendarSide, Changes, Entry, get_many
 from .applying import Run
 from .engine import Action, Mapping, Report, Settings, Side, StatusStore, _Pair, plan, side_name, source_key
 from .errors import CursorExpired, SafetyStop
@@ -111,13 +111,6 @@ def _outside(window: tuple[datetime, datetime], side: CalendarSide, ids: list[st
         spans = {i: item_span(entry.item) for i in ids if (entry := side.get(i)) is not None}
     return {i for i, (start, end) in spans.items()
             if start is not None and (start >= window[1] or (end is not None and end <= window[0]))}  # fmt: skip
-
-
-def _get_many(side: CalendarSide, ids: list[str]) -> dict[str, Entry]:
-    """The items of a page, in one request where the side offers `get_many`."""
-    if hasattr(side, "get_many"):
-        return side.get_many(ids)  # type: ignore[no-any-return]
-    return {i: entry for i in ids if (entry := side.get(i)) is not None}
 
 
 def _pages(values: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -266,7 +259,7 @@ class _Pass:
                 pairs_taken.add(id(pair))
                 del self.waiting[local_id]
                 self.waiting_uids.pop(uid, None)
-        fetched = _get_many(self.run.sides[Side.LOCAL], list(taken))
+        fetched = get_many(self.run.sides[Side.LOCAL], list(taken))
         for local_id, pair in taken.items():
             pair.local.entry = fetched.get(local_id)  # None: deleted since it was listed, the next run hears of it
 
@@ -277,7 +270,7 @@ class _Pass:
             facts = {item_id: self.waiting.pop(item_id) for item_id in page}
             uids = {uid for _, uid in facts.values()}
             pairing = _Pairing(self.store.lookup(local_ids=page, remote_ids=[], uids=uids), self.handled)
-            fetched = _get_many(self.run.sides[Side.LOCAL], page)
+            fetched = get_many(self.run.sides[Side.LOCAL], page)
             for item_id, (_, uid) in facts.items():
                 entry = fetched.get(item_id)
                 if entry is None:
@@ -345,12 +338,12 @@ class _Pass:
                 self.gone.update(side for side in Side if pair.state(side).deleted)
                 if (action := plan(pair, self.settings, self.complete)) is not None:
                     actions.append(action)
-        self._check_mass_delete()
+        self._check_mass_delete(actions)
         self.run.apply_all(actions, self.settings)
         while self.deferred:  # deletions planned while those were applied (a reshape's)
             actions = list(self.deferred)
             self.deferred.clear()
-            self._check_mass_delete()
+            self._check_mass_delete(actions)
             self.run.apply_all(actions, self.settings)
 
     def _deleted_mappings(self) -> Iterator[Mapping]:
@@ -365,11 +358,13 @@ class _Pass:
                 for page in self.store.pages(self.size):
                     yield from (m for m in page if m.pk not in self.handled and m.id(side) not in self.listed[side])
 
-    def _check_mass_delete(self) -> None:
+    def _check_mass_delete(self, actions: list[Action]) -> None:
         threshold = self.settings.mass_delete_threshold
         if threshold is None or max(self.gone.values(), default=0) < threshold:
             return  # without deletions (the usual run) the mappings need not even be counted
         total = self.store.count() - self.run.created_mappings  # the synced items before this run
+        if any(self.gone[side] >= total for side in Side):
+            self._withheld([a for a in actions if a.kind == "delete"])
         for side in Side:
             if self.gone[side] >= total and self.filtered_out[side]:
                 raise SafetyStop(
@@ -383,3 +378,17 @@ class _Pass:
                     "Nothing was deleted on the other side. If the calendar really was emptied, "
                     "allow the deletion in the integration's settings."
                 )
+
+    def _withheld(self, deletions: list[Action]) -> None:
+        """Before a safety stop: each deletion held back is logged with the item as its side still holds it (read
+        in pages of `page_size`, one `get_many` each on that side), so the stop's page can list them and an undo
+        can copy them back where they vanished."""
+        for target in Side:
+            mine = [a for a in deletions if a.target is target]
+            for page in _pages(mine, self.size):
+                ids = [a.pair.mapping.id(target) for a in page]  # type: ignore[union-attr]
+                held = get_many(self.run.sides[target], ids)
+                for action, item_id in zip(page, ids, strict=True):
+                    entry = held.get(item_id)
+                    title = entry.item.master.summary if entry is not None else action.pair.title
+                    self.report.withheld(target, action.pair.uid, title, entry.item if entry is not None else None)

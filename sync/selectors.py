@@ -14,6 +14,7 @@ from integrations.models import Integration
 
 from .history import hidden
 from .models import SyncLogEntry, SyncRun
+from .undo import undo_offer
 
 RUN_STATUSES = SyncRun.Status.choices
 
@@ -53,6 +54,7 @@ def integration_status(integration: Integration) -> dict[str, Any]:
         "current_run": current,
         "last_run": last,
         "unsynced_items": list(integration.unsynced_items.all()[:100]),
+        "undo_offer": undo_offer(integration, last),
     }
 
 

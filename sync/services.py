@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import engine, liveness, notify, polling
+from .adapter import CalendarSide
 from .controls import Controls, Window
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
@@ -34,6 +36,8 @@ from .signals import run_changed
 from .store import DbStatusStore, RunReport
 
 log = logging.getLogger(__name__)
+
+Work = Callable[[Integration, RunReport, str], None]  # what a run does under the integration's lock
 
 THROTTLED_MIN_DELAY = 30  # seconds a scheduled sync held back by calsync's own quota waits at least
 MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
@@ -45,9 +49,16 @@ COMPARE_ALL_EVERY = timedelta(days=1)  # a window with a moving bound is compare
 
 
 def sync_request(
-    *, integration: Integration, trigger: str, attempt: int = 1, delay: float = 0, queue: bool = True
+    *,
+    integration: Integration,
+    trigger: str,
+    attempt: int = 1,
+    delay: float = 0,
+    queue: bool = True,
+    undo: dict[str, Any] | None = None,
 ) -> SyncRun:
     """A run, handed to the task queue once the current transaction commits (`queue=False`: the caller runs it).
+    `undo`: an undo run's fields (undo_of, undo_since, undo_options; sync.undo).
 
     A queue that cannot be reached fails the run at once, saying so, so no run is left queued that no worker
     will ever start (it would swallow every later "Synchronize now").
@@ -58,6 +69,7 @@ def sync_request(
         trigger=trigger,
         attempt=attempt,
         due_at=timezone.now() + timedelta(seconds=delay),
+        **(undo or {}),
     )
     if queue:
         transaction.on_commit(lambda: _publish(run, delay))
@@ -236,8 +248,17 @@ def sync_execute(*, run_id: int) -> SyncRun:
         return _finish(RunReport(run), SyncRun.Status.SKIPPED)
     run.status, run.started_at = SyncRun.Status.RUNNING, timezone.now()
     run.save(update_fields=["status", "started_at"])
-    _execute(integration, RunReport(run), token)
+    _execute(integration, RunReport(run), token, work=_work(run))
     return run
+
+
+def _work(run: SyncRun) -> Work:
+    """What a run does under the lock: a sync, or for an undo run, the undo (sync.undo)."""
+    if run.trigger == SyncRun.Trigger.UNDO:
+        from .undo import undo_work
+
+        return undo_work
+    return _run_engine
 
 
 def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
@@ -259,15 +280,16 @@ def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
     return report.written
 
 
-def _execute(integration: Integration, report: RunReport, token: str) -> None:
-    """Run the engine under the lock just taken, record how it ended, release the lock, schedule the next."""
+def _execute(integration: Integration, report: RunReport, token: str, work: Work | None = None) -> None:
+    """Run the engine (or `work`: an undo) under the lock just taken, record how it ended, release the lock,
+    schedule the next."""
     ended_quietly = False
     deferred_until = None
     not_before: float | None = None  # the server's Retry-After: no scheduled sync comes sooner
     poll = integration.poll_seconds  # a failure keeps the interval; a success shortens it, a quiet check lengthens it
     try:
         with liveness.Heartbeat(integration.pk, token):
-            _run_engine(integration, report, token)
+            (work or _run_engine)(integration, report, token)
     except TransientError as exc:
         if isinstance(exc, Throttled) and report.quiet:
             # Held back by calsync's own quota before it had anything to say: a scheduled sync simply comes back
@@ -299,7 +321,8 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
                 _schedule_next(integration, poll=poll, not_before=not_before)
 
 
-def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
+def build_sides(integration: Integration) -> tuple[CalsyncSide, CalendarSide]:
+    """The integration's two calendars, as a run writes through them: calsync's and the provider's."""
     remote = registry.build_side(integration)
     # A side whose apps may write items back without calsync's hidden fields (events.hidden) sets this flag.
     local = CalsyncSide(
@@ -308,6 +331,11 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         origin=integration.provider,
         carry_back=integration.effective_direction != Integration.Direction.TO_CALSYNC,
     )
+    return local, remote
+
+
+def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
+    local, remote = build_sides(integration)
     _compare_all_when_due(integration, token)
     store, rules = DbStatusStore(integration, token), _engine_settings(integration)
     # The sync's own writes must not ask for yet another sync. What calsync adds to items it receives

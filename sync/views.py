@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.tenancy import Scope
+from integrations.models import Integration
 
-from . import history, selectors
+from . import history, selectors, undo
+from .errors import QueueUnavailable
+from .forms import UndoForm, UndoSinceForm
 from .models import SyncLogEntry
 
 RUNS_PER_PAGE = 20
@@ -37,7 +41,8 @@ def _filters(request: HttpRequest, names: tuple[str, ...]) -> tuple[dict[str, st
 def logs(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
     page = Paginator(integration.runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "integrations/logs.html", {"integration": integration, "page": page})
+    context = {"integration": integration, "page": page, "since_form": UndoSinceForm()}
+    return render(request, "integrations/logs.html", context)
 
 
 @login_required
@@ -109,3 +114,48 @@ def _choices(rows: QuerySet[Any]) -> list[Any] | None:
     """The rows a filter offers as a list, or None when there are too many to list."""
     listed = list(rows[: FILTER_CHOICES_MAX + 1])
     return None if len(listed) > FILTER_CHOICES_MAX else listed
+
+
+# --- undo ------------------------------------------------------------------------------------------
+
+
+@login_required
+def undo_run(request: HttpRequest, run_pk: int) -> HttpResponse:
+    """Undo one run: what it would put back, the items changed since (checkboxes), and the confirm button."""
+    run = _scope(request).run(run_pk)
+    runs = undo.undo_runs(integration=run.integration, run=run)
+    return _undo_page(request, run.integration, runs, {"undo_of": run, "run": run})
+
+
+@login_required
+def undo_since(request: HttpRequest, pk: int) -> HttpResponse:
+    """Undo every run of one of the user's integrations since a moment (the logs page's form)."""
+    integration = _scope(request).integration(pk)
+    since_form = UndoSinceForm(request.GET if "since" in request.GET else request.POST)
+    if not since_form.is_valid():
+        messages.error(request, "Give the date and time to undo from.")
+        return redirect("integrations:logs", pk=integration.pk)
+    since = since_form.cleaned_data["since"]
+    runs = undo.undo_runs(integration=integration, since=since)
+    return _undo_page(request, integration, runs, {"since": since})
+
+
+def _undo_page(request: HttpRequest, integration: Integration, runs: Any, target: dict[str, Any]) -> HttpResponse:
+    summary = undo.undo_summary(integration=integration, runs=runs)
+    form = UndoForm(request.POST if request.method == "POST" else None, changed=summary.changed)
+    if request.method == "POST" and form.is_valid():
+        try:
+            undo.undo_request(
+                integration=integration,
+                run=target.get("undo_of"),
+                since=target.get("since"),
+                options=form.options(),
+            )
+        except (undo.UndoRefused, QueueUnavailable) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "The undo has started; its progress shows below as a sync's does.")
+            return redirect("integrations:detail", pk=integration.pk)
+    owner = integration.user_id == request.user.pk
+    context = {"integration": integration, "summary": summary, "form": form, "owner": owner, **target}
+    return render(request, "integrations/undo.html", context)

@@ -108,9 +108,11 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
                 "disconnect",
                 "caldav_credentials",
                 "exchange_credentials",
+                "undo_since",
             )
         },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
+        "integrations:undo_run": reverse("integrations:undo_run", args=[foreign["run"].pk]),
         "integrations:lost_version": reverse("integrations:lost_version", args=[foreign["run"].pk, foreign["lost"].pk]),
         **{f"rules:{name}": reverse(f"rules:{name}", args=[foreign["rule"].pk]) for name in ("edit", "delete", "move")},
         **{

@@ -1,0 +1,201 @@
+"""Undo a sync run, or every run of an integration since a moment: what the undo page shows, asking for one, and
+carrying it out under the integration's lock as a run of its own (trigger UNDO), logged and undoable like any.
+
+What an undo puts back, and which items it leaves alone, is said in sync.undoing. Here: which runs and log entries
+it reads, what the page counts, and the run. The page's "changed since" comes from the log (a later run changed
+the item, or a deleted item is synced again); the run also compares what each side holds now with what the runs
+left, and leaves alone (and logs) what changed there without a sync knowing yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+
+from events.ical import ICalError, Item, parse_item
+from events.services import changes_unannounced
+from integrations.models import Integration
+
+from .engine import Side
+from .errors import QueueUnavailable
+from .models import CHANGES, SyncLogEntry, SyncMapping, SyncRun
+from .store import DbStatusStore, RunReport
+from .undoing import Logged, Step, Undo, plan_steps
+
+UNDONE = (*CHANGES, "withheld")  # the log entries an undo reads
+CHANGED_LISTED = 500  # items changed since that the undo page lists (with a checkbox each)
+_FIELDS = ("action", "side", "uid", "title", "after_hash", "private", "kept")
+_UNFINISHED = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+
+class UndoRefused(Exception):
+    """Why this undo cannot be asked for now (shown to the user as it is)."""
+
+
+# --- selectors -------------------------------------------------------------------------------------
+
+
+def undo_runs(*, integration: Integration, run: SyncRun | None = None, since: datetime | None = None) -> QuerySet:
+    """The runs an undo puts back: `run`, or every finished run of the integration since `since`."""
+    runs = integration.runs.exclude(status__in=_UNFINISHED)
+    return runs.filter(pk=run.pk) if run is not None else runs.filter(created_at__gte=since)
+
+
+def undo_steps(*, integration: Integration, runs: QuerySet, with_before: bool = False) -> list[Step]:
+    """One step per item the runs changed (sync.undoing.plan_steps), each marked `later` when a run after them
+    changed it again or a deleted item is synced again. `with_before`: read and parse the kept versions (the
+    run needs them; the page only counts)."""
+    entries = (
+        SyncLogEntry.objects.filter(run__in=runs, action__in=UNDONE)
+        .annotate(kept=ExpressionWrapper(~Q(before=""), output_field=BooleanField()))
+        .order_by("run__created_at", "id")
+        .values(*_FIELDS, *(("before",) if with_before else ()))
+    )
+    steps = plan_steps(_logged(entries.iterator(chunk_size=500)))
+    _mark_later(integration, runs, steps)
+    return steps
+
+
+def _logged(rows: Iterator[dict[str, Any]]) -> Iterator[Logged]:
+    for row in rows:
+        text, kept = row.pop("before", None), row.pop("kept")
+        before = _parsed(text) if text else None
+        if text is not None:  # read with the versions: only one that parses can be put back
+            kept = before is not None
+        side = Side(row.pop("side"))
+        yield Logged(**row, side=side, before=before, kept=kept)
+
+
+def _parsed(text: str) -> Item | None:
+    try:
+        return parse_item(text) if text else None
+    except ICalError:
+        return None
+
+
+def _mark_later(integration: Integration, runs: QuerySet, steps: list[Step]) -> None:
+    last = runs.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last is None or not steps:
+        return
+    later = set(
+        SyncLogEntry.objects.filter(run__integration=integration, run__created_at__gt=last, action__in=CHANGES)
+        .values_list("uid", flat=True)
+        .distinct()
+    )
+    deleted = [s.uid for s in steps if s.last.action == "deleted"]
+    synced = set()
+    for start in range(0, len(deleted), 500):
+        chunk = deleted[start : start + 500]
+        synced |= set(SyncMapping.objects.filter(integration=integration, uid__in=chunk).values_list("uid", flat=True))
+    for step in steps:
+        step.later = step.uid in later or step.uid in synced
+
+
+@dataclass
+class UndoSummary:
+    """What the undo page shows."""
+
+    put_back: int = 0  # deleted items re-created (and items held back at a safety stop copied back)
+    overwrite: int = 0  # items whose earlier version is written back
+    remove: int = 0  # items an undo put back, removed again
+    created: int = 0  # items the runs created (removed only if the user asks)
+    changed: list[Step] = field(default_factory=list)  # changed since: left alone unless picked
+
+    @property
+    def empty(self) -> bool:
+        return not (self.put_back or self.overwrite or self.remove or self.created or self.changed)
+
+
+def undo_summary(*, integration: Integration, runs: QuerySet) -> UndoSummary:
+    summary = UndoSummary()
+    for step in undo_steps(integration=integration, runs=runs):
+        if step.later:
+            summary.changed.append(step)
+        elif step.created:
+            summary.created += 1
+        elif step.kind == "remove":
+            summary.remove += 1
+        elif step.kind == "overwrite":
+            summary.overwrite += 1
+        else:
+            summary.put_back += 1
+    return summary
+
+
+# --- services --------------------------------------------------------------------------------------
+
+
+def undo_request(
+    *, integration: Integration, run: SyncRun | None = None, since: datetime | None = None, options: dict[str, Any]
+) -> SyncRun:
+    """An undo run (trigger UNDO), queued on the manual queue like "Synchronize now" once the transaction commits.
+    `options`: {"uids": items changed since to undo anyway, "remove_created": bool}. Raises UndoRefused."""
+    if run is not None and not run.finished:
+        raise UndoRefused("This run has not finished yet; it can be undone once it has.")
+    if integration.runs.filter(status__in=_UNFINISHED).exists():
+        raise UndoRefused("A sync of this integration is going on; undo once it has finished.")
+    if not integration.sync_enabled:
+        raise UndoRefused("Sync is paused for this integration; resume it to undo.")
+    from .services import QUEUE_UNREACHABLE, sync_request
+
+    fields = {"undo_of": run, "undo_since": since, "undo_options": options}
+    undo = sync_request(integration=integration, trigger=SyncRun.Trigger.UNDO, undo=fields)
+    if undo.status == SyncRun.Status.FAILED:
+        raise QueueUnavailable(QUEUE_UNREACHABLE)
+    return undo
+
+
+def undo_work(integration: Integration, report: RunReport, token: str) -> None:
+    """The undo run's work under the lock (sync.services runs it as a sync: heartbeat, outcome, release)."""
+    from .services import build_sides
+
+    run = report.run
+    runs = undo_runs(integration=integration, run=run.undo_of, since=run.undo_since)
+    if run.undo_of is None and run.undo_since is None:
+        runs = runs.none()  # the run it undid was deleted since (retention): nothing left to put back
+    options = run.undo_options or {}
+    steps = [
+        s
+        for s in undo_steps(integration=integration, runs=runs.exclude(pk=run.pk), with_before=True)
+        if options.get("remove_created") or not s.created
+    ]
+    if not steps:
+        report.note("Nothing to undo.")
+        return
+    local, remote = build_sides(integration)
+    undo = Undo(
+        {Side.LOCAL: local, Side.REMOTE: remote},
+        DbStatusStore(integration, token),
+        report,
+        picked=frozenset(options.get("uids", ())),
+    )
+    with changes_unannounced():  # the undo's own writes must not ask for a sync
+        undo.run(steps)
+
+
+@dataclass(frozen=True)
+class UndoOffer:
+    """After a safety stop: the stopped run, and how many deletions it held back (the undo copies them back)."""
+
+    run: SyncRun
+    withheld: int
+    vanished_from: str  # where the items were deleted: "calsync" or the provider's name
+
+
+def undo_offer(integration: Integration, last_run: SyncRun | None) -> UndoOffer | None:
+    """The offer the integration page shows while the last run is a safety stop (no query otherwise)."""
+    if integration.status != Integration.Status.STOPPED or last_run is None:
+        return None
+    if last_run.status != SyncRun.Status.STOPPED:
+        return None
+    held = last_run.entries.filter(action="withheld")
+    withheld = held.count()
+    if not withheld:
+        return None
+    still_on = held.values_list("side", flat=True).first()  # where they still are: deleted on the other side
+    vanished_from = integration.get_provider_display() if still_on == Side.LOCAL else "calsync"
+    return UndoOffer(last_run, withheld, vanished_from)

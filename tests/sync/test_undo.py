@@ -1,0 +1,176 @@
+"""Undo through the database and the pages: two calsync calendars synced by an integration, a run that deleted,
+overwrote and settled a conflict, undone from its page; an undo of the undo; a safety stop's deletions put back;
+who may undo what."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+from events import services as events
+from events.models import Event
+from integrations.models import Integration
+from sync import services
+from sync.models import SyncRun
+from tests.factories import CalendarFactory, UserFactory
+
+from .items import event
+from .test_services import connect, titles
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pair(member, calendar):  # type: ignore[no-untyped-def]
+    return calendar, CalendarFactory(owner=member, name="Personal")
+
+
+def sync_now(integration: Integration, run_on_commit) -> SyncRun:  # type: ignore[no-untyped-def]
+    with run_on_commit():
+        run = services.sync_request(integration=integration, trigger="manual")
+    run.refresh_from_db()
+    return run
+
+
+def master(calendar, uid: str) -> Event:  # type: ignore[no-untyped-def]
+    return Event.objects.get(calendar=calendar, uid=uid, parent=None)
+
+
+def undo_page(client, run: SyncRun, data: dict | None = None, run_on_commit=None):  # type: ignore[no-untyped-def]
+    url = reverse("integrations:undo_run", args=[run.pk])
+    if data is None:
+        return client.get(url)
+    with run_on_commit():
+        return client.post(url, data)
+
+
+@pytest.fixture
+def messy_run(member, pair, run_on_commit):  # type: ignore[no-untyped-def]
+    """A run that deleted "b" in calsync, overwrote "a" in calsync and settled a conflict over "c"."""
+    calendar, other = pair
+    for uid, title in (("a@test", "A"), ("b@test", "B"), ("c@test", "C"), ("d@test", "D")):
+        events.item_save(calendar=calendar, item=event(uid, title))
+    integration = connect(member, pair, run_on_commit)
+    events.item_save(calendar=other, item=event("a@test", "A edited at home"))
+    events.item_delete(event=master(other, "b@test"))
+    events.item_save(calendar=other, item=event("c@test", "C at home"))
+    events.item_save(calendar=calendar, item=event("c@test", "C at work"))
+    run = sync_now(integration, run_on_commit)
+    assert titles(calendar) == titles(other) == ["A edited at home", "C at work", "D"]
+    return integration, run
+
+
+def test_undoing_a_run_restores_both_calendars_and_the_undo_of_it_returns(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, messy_run
+) -> None:
+    calendar, other = pair
+    integration, run = messy_run
+    client.force_login(member)
+    page = undo_page(client, run)
+    assert page.status_code == 200
+    assert b'data-testid="put-back">1<' in page.content and b'data-testid="overwrite">2<' in page.content
+
+    response = undo_page(client, run, {}, run_on_commit)
+
+    assert response.status_code == 302 and response.url == reverse("integrations:detail", args=[integration.pk])
+    undo = integration.runs.get(trigger="undo")
+    assert (undo.status, undo.undo_of) == ("success", run)
+    assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
+    assert sync_now(integration, run_on_commit).counts == {}, "a sync after the undo has nothing to do"
+
+    undo_page(client, undo, {}, run_on_commit)  # the undo of the undo
+
+    assert titles(calendar) == titles(other) == ["A edited at home", "C at work", "D"]
+    assert sync_now(integration, run_on_commit).counts == {}
+
+
+def test_items_changed_since_are_listed_and_left_alone_unless_picked(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, messy_run
+) -> None:
+    calendar, other = pair
+    integration, run = messy_run
+    events.item_save(calendar=other, item=event("a@test", "A edited again"))
+    sync_now(integration, run_on_commit)
+    client.force_login(member)
+    page = undo_page(client, run)
+    changed = page.content.split(b'data-testid="changed-since"')[1].split(b"</fieldset>")[0]
+    assert b'value="a@test"' in changed and b"b@test" not in changed
+
+    undo_page(client, run, {}, run_on_commit)
+
+    assert titles(calendar) == titles(other) == ["A edited again", "B", "C at home", "D"]
+    assert integration.runs.get(trigger="undo").entries.filter(message__contains="left alone").count() == 1
+
+
+def test_a_picked_item_changed_since_is_undone_too(client, member, pair, run_on_commit, messy_run) -> None:  # type: ignore[no-untyped-def]
+    calendar, other = pair
+    integration, run = messy_run
+    events.item_save(calendar=other, item=event("a@test", "A edited again"))
+    sync_now(integration, run_on_commit)
+    client.force_login(member)
+    undo_page(client, run, {"uids": ["a@test"]}, run_on_commit)
+    assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
+
+
+def test_a_safety_stop_offers_to_put_back_what_it_held_and_does(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    calendar, other = pair
+    for i in range(6):
+        events.item_save(calendar=calendar, item=event(f"s{i}@test", f"Shift {i}"))
+    integration = connect(member, pair, run_on_commit)
+    for ev in Event.objects.filter(calendar=other, parent=None):
+        events.item_delete(event=ev)
+    stopped = sync_now(integration, run_on_commit)
+    assert stopped.status == "stopped" and stopped.entries.filter(action="withheld").count() == 6
+    client.force_login(member)
+    detail = client.get(reverse("integrations:detail", args=[integration.pk]))
+    assert b"Put back the 6 items deleted at Another calsync calendar" in detail.content
+
+    undo_page(client, stopped, {}, run_on_commit)
+
+    integration.refresh_from_db()
+    assert titles(other) == titles(calendar) == [f"Shift {i}" for i in range(6)]
+    assert integration.status == "ok"
+    assert sync_now(integration, run_on_commit).counts == {}, "the next sync is quiet"
+
+
+def test_another_members_run_cannot_be_undone(client, member, tenant, messy_run) -> None:  # type: ignore[no-untyped-def]
+    _, run = messy_run
+    client.force_login(UserFactory(tenant=tenant, email="colleague@acme.test"))
+    assert client.get(reverse("integrations:undo_run", args=[run.pk])).status_code == 404
+    assert client.post(reverse("integrations:undo_run", args=[run.pk])).status_code == 404
+    assert not SyncRun.objects.filter(trigger="undo").exists()
+
+
+def test_a_run_still_going_on_is_not_undone(client, member, messy_run, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration, run = messy_run
+    SyncRun.objects.filter(pk=run.pk).update(status="running")
+    client.force_login(member)
+    response = undo_page(client, run, {}, run_on_commit)
+    assert response.status_code == 200 and b"has not finished yet" in response.content
+    assert not integration.runs.filter(trigger="undo").exists()
+
+
+def test_a_run_with_nothing_to_undo_says_so(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration = connect(member, pair, run_on_commit)
+    quiet = sync_now(integration, run_on_commit)
+    client.force_login(member)
+    page = undo_page(client, quiet)
+    assert page.status_code == 200 and b'data-testid="nothing-to-undo"' in page.content
+
+
+def test_every_run_since_a_moment_is_undone_from_the_logs_page(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, messy_run
+) -> None:
+    calendar, other = pair
+    integration, run = messy_run
+    events.item_delete(event=master(calendar, "d@test"))
+    sync_now(integration, run_on_commit)
+    client.force_login(member)
+    since = run.created_at.astimezone(ZoneInfo(member.timezone)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    page = client.get(reverse("integrations:undo_since", args=[integration.pk]), {"since": since})
+    assert b'data-testid="put-back">2<' in page.content
+    with run_on_commit():
+        client.post(reverse("integrations:undo_since", args=[integration.pk]), {"since": since})
+    assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
