@@ -209,6 +209,10 @@ class Scope:
 
         return radar.warnings(self.tenant, timezone.now())
 
+    def managed_integration(self, pk: int) -> Integration:
+        """Any integration of the organisation, for an admin acting from the health board (never another's)."""
+        return get_object_or_404(self.tenant_integrations().select_related("user", "calendar"), pk=pk)
+
     def require_admin(self) -> None:
         if not self.user.is_tenant_admin:
             raise PermissionDenied("Only your organisation's admins can do this.")

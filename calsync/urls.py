@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("business.urls")),
     path("", include("reports.urls")),
     path("", include("business.rules.urls")),
+    path("manage/health/", include("operations.urls")),
 ]
 
 handler403 = "calsync.errors.permission_denied"

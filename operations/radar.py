@@ -1,6 +1,6 @@
 """The credential radar: which of an organisation's credentials stop working soon, read from what calsync stored.
 
-The emails (operations.services.radar_notify), the banner on the admin pages (operations.context) and the health
+The emails (operations.alerts.radar_notify), the banner on the admin pages (operations.context) and the health
 board all read `warnings()`; an integration's own page reads `token_warning()`. Nothing here calls a provider.
 """
 

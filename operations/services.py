@@ -1,103 +1,130 @@
-"""The credential radar's writes: the admins' warning emails, each sent once per credential, date and threshold."""
+"""What an admin does from the health board: ask an owner to reconnect, synchronize now, resync from scratch.
+
+Nobody connects on someone else's behalf: the admin can only ask the owner, who signs in to calsync and to the
+provider as themselves.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 
-from accounts.models import Tenant, User
-from integrations.microsoft.organisation import credential_expiry_read
-from integrations.models import MicrosoftOrganisation
+from accounts.models import User
+from integrations.models import Integration
+from sync.errors import QueueUnavailable
+from sync.models import SyncRun
+from sync.services import resync_request, sync_request_manual
 
-from . import radar
-from .models import CredentialAlert
+from .health import RECONNECT_ASKED_AT, BoardStatus, board_status, reconnect_asked_at
 
 log = logging.getLogger(__name__)
 
-# CredentialAlert rows are kept this long after the date they warned about, then pruned (alerts_prune).
-ALERT_KEEP_DAYS = 365
+ASK_AGAIN_AFTER = timedelta(hours=24)  # one reminder a day at most, however often the button is pressed
+# What reconnecting can mend: refused credentials, and failures that are often an expired password (CalDAV, EWS).
+RECONNECTABLE = (BoardStatus.NEEDS_RECONNECTING, BoardStatus.ERROR)
+RECONNECT_ASKED_BY = "reconnect_asked_by"
 
 
-def radar_refresh(*, tenant: Tenant | None = None) -> int:
-    """Re-read each enabled Microsoft 365 app's credential end from Graph (a secret may be renewed in Entra without
-    calsync hearing of it). Returns how many apps were asked."""
-    organisations = MicrosoftOrganisation.objects.filter(enabled=True, test_ok=True)
-    if tenant is not None:
-        organisations = organisations.filter(tenant=tenant)
-    count = 0
-    for organisation in organisations.iterator():
-        credential_expiry_read(organisation)
-        count += 1
-    return count
+class ActionRefused(Exception):
+    """A board action that was not taken, and why, in words for the admin."""
 
 
-def radar_notify(*, now: datetime | None = None, tenant: Tenant | None = None) -> int:
-    """Email each organisation's admins about credentials that reached 30 or 7 days before their end, or ended,
-    once per (credential, end date, threshold): a renewed credential (a new date) is warned about afresh. One
-    email per organisation per run lists all that are new. Returns the number of emails sent."""
-    now = now or timezone.now()
-    tenants = Tenant.objects.filter(pk=tenant.pk) if tenant is not None else Tenant.objects.order_by("pk")
-    return sum(_notify_tenant(each, now) for each in tenants.iterator())
+@dataclass(frozen=True)
+class ReconnectAsk:
+    sent: bool  # False: an ask within ASK_AGAIN_AFTER already went out, at asked_at
+    asked_at: datetime
 
 
-def _notify_tenant(tenant: Tenant, now: datetime) -> int:
-    found = radar.warnings(tenant, now)
-    if not found:
-        return 0
-    admins = list(User.objects.filter(tenant=tenant, role=User.Role.ADMIN, is_active=True)
-                  .values_list("email", flat=True))  # fmt: skip
-    if not admins:
-        return 0
-    with transaction.atomic():
-        # The rows claim the warnings; a failed send rolls them back, so tomorrow's run tries again.
-        new = [w for w in found if _claim(tenant, w)]
-        if new:
-            send_mail(_subject(new), _body(tenant, new), settings.DEFAULT_FROM_EMAIL, admins, fail_silently=False)
-    if new:
-        log.info("credential warnings emailed", extra={"tenant": tenant.pk, "warnings": len(new)})
-    return 1 if new else 0
+def reconnect_ask(*, integration: Integration, admin: User) -> ReconnectAsk:
+    """Email the integration's owner the link to reconnect it, once a day at most.
 
-
-def _claim(tenant: Tenant, warning: radar.Warning) -> bool:
+    The email goes to the owner's own address, not the integration's error address: that can be a shared team or
+    helpdesk mailbox, and only the owner can reconnect (they sign in at the provider as themselves)."""
+    status = board_status(integration)
+    if status not in RECONNECTABLE:
+        raise ActionRefused(f"{_name(integration)} is “{status.label}”: there is nothing to reconnect.")
+    now = timezone.now()
+    claimed, earlier = _ask_claim(integration, admin, now)
+    if not claimed:
+        assert earlier is not None
+        return ReconnectAsk(sent=False, asked_at=earlier)
     try:
-        with transaction.atomic():
-            CredentialAlert.objects.create(tenant=tenant, key=warning.key, expires_at=warning.expires_at,
-                                           threshold_days=warning.threshold)  # fmt: skip
-    except IntegrityError:
-        return False  # already sent (or being sent by another worker)
-    return True
+        _send_ask(integration, admin, status)
+    except OSError as exc:
+        log.warning("could not send a reconnect request", extra={"integration": integration.pk}, exc_info=True)
+        integration.config_merge({RECONNECT_ASKED_AT: earlier.isoformat() if earlier else None})
+        raise ActionRefused("The email could not be sent: the mail server did not answer. Try again later.") from exc
+    return ReconnectAsk(sent=True, asked_at=now)
 
 
-def _subject(new: list[radar.Warning]) -> str:
-    if any(w.expired for w in new):
-        return "calsync: a credential has expired and sync stops"
-    soonest = min(w.days_left for w in new)
-    return f"calsync: a credential expires in {soonest} day{'s' if soonest != 1 else ''}"
+def _ask_claim(integration: Integration, admin: User, now: datetime) -> tuple[bool, datetime | None]:
+    """Record this ask under the row's lock, unless one was recorded within ASK_AGAIN_AFTER (two admins clicking
+    at once send one email): whether it was recorded, and the ask before it."""
+    with transaction.atomic():
+        stored = Integration.objects.select_for_update().filter(pk=integration.pk).values_list("config", flat=True)
+        earlier = reconnect_asked_at(stored.get())
+        if earlier is not None and now - earlier < ASK_AGAIN_AFTER:
+            return False, earlier
+        integration.config_merge({RECONNECT_ASKED_AT: now.isoformat(), RECONNECT_ASKED_BY: admin.email})
+    return True, earlier
 
 
-def _body(tenant: Tenant, new: list[radar.Warning]) -> str:
-    lines = [f"Hello,\n\nThese credentials of {tenant.name} in calsync end soon. When one ends, the calendars that "
-             "depend on it stop syncing.\n"]  # fmt: skip
-    for warning in new:
-        when = (f"EXPIRED on {warning.expires_at:%d %b %Y}" if warning.expired
-                else f"expires on {warning.expires_at:%d %b %Y} (in {warning.days_left} days)")  # fmt: skip
-        lines.append(f"- {warning.label}: {when}; {warning.source}.\n  {settings.SITE_URL}{warning.action_url}")
-    lines.append("\nYou get one email per credential 30 days and 7 days before, and one when it has expired.\n")
-    return "\n".join(lines)
+def _send_ask(integration: Integration, admin: User, status: BoardStatus) -> None:
+    owner = integration.user
+    link = settings.SITE_URL + reverse("integrations:detail", args=[integration.pk])
+    why = "needs reconnecting" if status == BoardStatus.NEEDS_RECONNECTING else "keeps failing"
+    error = Truncator(integration.last_error or "No details were recorded.").chars(300)
+    subject = f"calsync: please reconnect your {integration.get_provider_display()} calendar"
+    body = (
+        f"Hello {owner.first_name or owner.email},\n\n"
+        f"{admin.get_full_name() or admin.email}, an admin of {integration.tenant.name}, asks you to reconnect "
+        f"your calendar. The sync between your calsync calendar “{integration.calendar.name}” and "
+        f"{_name(integration)} {why}:\n\n    {error}\n\n"
+        "Only you can reconnect it. Open this link, sign in to calsync as yourself, and choose Reconnect (or "
+        f"update the password):\n{link}\n"
+    )
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [owner.email], fail_silently=False)
 
 
-def alerts_prune(*, now: datetime, limit: int) -> int:
-    """Forget warnings about dates more than ALERT_KEEP_DAYS past (a renewed credential has a new date, so the old
-    date's rows are of no further use); at most `limit` rows."""
-    cutoff = now - timedelta(days=ALERT_KEEP_DAYS)
-    old = CredentialAlert.objects.filter(expires_at__lt=cutoff).order_by("pk")
-    ids = list(old.values_list("pk", flat=True)[:limit])
-    if not ids:
-        return 0
-    deleted, _ = CredentialAlert.objects.filter(pk__in=ids).delete()
-    return deleted
+def _name(integration: Integration) -> str:
+    remote = integration.remote_calendar_name or integration.remote_calendar_id
+    return f"{integration.get_provider_display()} ({remote})" if remote else integration.get_provider_display()
+
+
+def board_sync_now(*, integration: Integration) -> SyncRun:
+    """ "Synchronize now" for someone's integration; the run already queued or running if there is one."""
+    _require_syncable(integration)
+    try:
+        return sync_request_manual(integration=integration)
+    except QueueUnavailable as exc:
+        raise ActionRefused(str(exc)) from exc
+
+
+def board_resync(*, integration: Integration) -> SyncRun:
+    """ "Resync from scratch" (sync.services.resync_request): duplicates nothing, and deletions still meet the
+    mass-delete guard and its confirmation by the owner."""
+    _require_syncable(integration)
+    try:
+        return resync_request(integration=integration)
+    except QueueUnavailable as exc:
+        raise ActionRefused(str(exc)) from exc
+
+
+def _require_syncable(integration: Integration) -> None:
+    """An admin does not override the owner's choices: a paused sync stays paused, a first sync waits for the
+    owner to confirm its preview."""
+    if integration.awaiting_confirmation:
+        raise ActionRefused(
+            f"{_name(integration)} waits for {integration.user.email} to confirm what its first sync will do; "
+            "nothing syncs until they do."
+        )
+    if not integration.sync_enabled:
+        raise ActionRefused(f"{integration.user.email} paused {_name(integration)}; only they can resume it.")

@@ -111,6 +111,10 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
                 "undo_since",
             )
         },
+        **{
+            f"operations:{name}": reverse(f"operations:{name}", args=[foreign["integration"].pk])
+            for name in ("ask_reconnect", "sync_now", "resync")
+        },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
         "integrations:undo_run": reverse("integrations:undo_run", args=[foreign["run"].pk]),
         "integrations:lost_version": reverse("integrations:lost_version", args=[foreign["run"].pk, foreign["lost"].pk]),
@@ -144,7 +148,7 @@ LISTINGS = [
     "integrations:exchange_choose", "integrations:exchange_connect_organisation", "integrations:exchange_organisation",
     "scheduling:find_time", "scheduling:settings", "scheduling:policy", "meetings:new", "meetings:sender",
     "business:list", "business:create", "business:suggest", "events:search", "rules:index", "rules:create",
-    "rules:rerun",
+    "rules:rerun", "operations:health",
     # The signed-in user's own: a feed subscription into their calendars; their integrations' live state
     # (tests/integrations/test_ics_source.py, tests/sync/test_live.py cover that nobody else's shows).
     "integrations:ics_subscribe", "integrations:live",

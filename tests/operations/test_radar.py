@@ -100,7 +100,7 @@ def test_the_secrets_end_comes_from_graph_by_its_hint(admin_client_, microsoft, 
     assert "read from the app registration in Microsoft Graph" in page
     # Renewed in Entra: the next read (the daily task) brings the new date.
     microsoft.state.secret_expiry["org-app"] = ends + timedelta(days=365)
-    from operations.services import radar_refresh
+    from operations.alerts import radar_refresh
 
     assert radar_refresh() == 1
     assert MicrosoftOrganisation.objects.get().credential_expires_at == ends + timedelta(days=365)

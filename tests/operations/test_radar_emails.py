@@ -14,7 +14,7 @@ from django.urls import reverse
 from calsync import crypto
 from integrations.models import ExchangeServer, MicrosoftOrganisation
 from operations.models import CredentialAlert
-from operations.services import alerts_prune, radar_notify
+from operations.alerts import alerts_prune, radar_notify
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_a_failed_send_is_tried_again_the_next_day(organisation, admin_user, mon
     def down(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError("mail server down")
 
-    monkeypatch.setattr("operations.services.send_mail", down)
+    monkeypatch.setattr("operations.alerts.send_mail", down)
     with pytest.raises(OSError):
         radar_notify(now=START + timedelta(days=10))
     assert not CredentialAlert.objects.exists()

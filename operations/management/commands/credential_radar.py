@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.management.base import OperatorCommand, tenant_by_slug
 from accounts.models import Tenant
-from operations import radar, services
+from operations import alerts, radar
 
 
 class Command(OperatorCommand):
@@ -26,8 +26,8 @@ class Command(OperatorCommand):
         tenant = tenant_by_slug(options["tenant"]) if options["tenant"] else None
         sent = None
         if options["send"]:
-            services.radar_refresh(tenant=tenant)
-            sent = services.radar_notify(tenant=tenant)
+            alerts.radar_refresh(tenant=tenant)
+            sent = alerts.radar_notify(tenant=tenant)
         now = timezone.now()
         tenants = [tenant] if tenant is not None else list(Tenant.objects.order_by("slug"))
         found = {t.slug: radar.warnings(t, now) for t in tenants}
