@@ -89,25 +89,30 @@ def test_undoing_a_run_restores_both_sides_then_the_undo_of_it_returns(  # type:
     for i, uid in enumerate(UIDS[:5]):
         sides[Side.LOCAL if i % 2 else Side.REMOTE].user_put(event(uid, "Start"))
     run_sync(sides, store, primary=primary)
-    logs, befores = [], []
+    logs, befores, afters = [], [], []
     for ops in runs:
         for op in ops:
             user_edit(sides, op)
         befores.append({side: state(sides[side]) for side in Side})
         logs.append(run_sync(sides, store, primary=primary).logged)
+        afters.append({side: state(sides[side]) for side in Side})
     k = pick % len(runs)
-    later = {entry.uid for log in logs[k + 1 :] for entry in log}
+    before_undo = {side: state(sides[side]) for side in Side}
+    # Changed since: a later run logged a change of it, or (a later run may only forget an item deleted on both
+    # sides, logging nothing) either side holds it otherwise than right after the run undone.
+    later = {entry.uid for log in logs[k + 1 :] for entry in log} | {
+        uid for side in Side for uid in UIDS if afters[k][side].get(uid) != before_undo[side].get(uid)
+    }
     steps = [s for s in plan_steps(logs[k]) if remove_created or not s.created]
     for step in steps:
-        step.later = step.uid in later
+        step.later = step.uid in {entry.uid for log in logs[k + 1 :] for entry in log}
 
-    before_undo = {side: state(sides[side]) for side in Side}
     done, report = undo(sides, store, steps)
 
     assert {s.uid for s in done.left_alone} == later & {s.uid for s in steps}, "only items changed since are left"
     after = {side: state(sides[side]) for side in Side}
     for step in steps:
-        if step.later:
+        if step.uid in later:
             continue
         expected = None if step.kind == "remove" else befores[k][step.first.side].get(step.uid)
         assert after[Side.LOCAL].get(step.uid) == after[Side.REMOTE].get(step.uid) == expected, step
