@@ -41,6 +41,7 @@ Work = Callable[[Integration, RunReport, str], None]  # what a run does under th
 
 THROTTLED_MIN_DELAY = 30  # seconds a scheduled sync held back by calsync's own quota waits at least
 MAX_ATTEMPTS = 4  # a transient failure is retried this many times in all, with growing delays
+_UNDO_FIELDS = ("undo_of", "undo_since", "undo_options")  # what an undo run undoes (sync.undo)
 QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a few minutes."
 # Integration.config keys: the next run compares everything (controls changed); when one last did.
 COMPARE_ALL = "compare_all"
@@ -454,7 +455,10 @@ def _retry_or_fail(report: RunReport, exc: TransientError) -> None:
     # calsync's own quota, the run kept what it did and goes on when there is room: that uses up no attempt.
     delay = max(exc.retry_after or 0, 30 * 4 ** (run.attempt - 1))
     attempt = run.attempt if isinstance(exc, Throttled) else run.attempt + 1
-    sync_request(integration=run.integration, trigger=SyncRun.Trigger.RETRY, attempt=attempt, delay=delay)
+    trigger, undo = SyncRun.Trigger.RETRY, None
+    if run.trigger == SyncRun.Trigger.UNDO:  # retried as the same undo (sync.undo), not as a sync of what it left
+        trigger, undo = run.trigger, {name: getattr(run, name) for name in _UNDO_FIELDS}
+    sync_request(integration=run.integration, trigger=trigger, attempt=attempt, delay=delay, undo=undo)
 
 
 def _schedule_next(integration: Integration, *, poll: int, not_before: float | None = None) -> None:

@@ -45,10 +45,12 @@ def undo_runs(*, integration: Integration, run: SyncRun | None = None, since: da
     return runs.filter(pk=run.pk) if run is not None else runs.filter(created_at__gte=since)
 
 
-def undo_steps(*, integration: Integration, runs: QuerySet, with_before: bool = False) -> list[Step]:
+def undo_steps(
+    *, integration: Integration, runs: QuerySet, with_before: bool = False, attempts: list[int] | None = None
+) -> list[Step]:
     """One step per item the runs changed (sync.undoing.plan_steps), each marked `later` when a run after them
     changed it again or a deleted item is synced again. `with_before`: read and parse the kept versions (the
-    run needs them; the page only counts)."""
+    run needs them; the page only counts). `attempts`: earlier attempts of this undo, whose writes are its own."""
     entries = (
         SyncLogEntry.objects.filter(run__in=runs, action__in=UNDONE)
         .annotate(kept=ExpressionWrapper(~Q(before=""), output_field=BooleanField()))
@@ -56,7 +58,7 @@ def undo_steps(*, integration: Integration, runs: QuerySet, with_before: bool = 
         .values(*_FIELDS, *(("before",) if with_before else ()))
     )
     steps = plan_steps(_logged(entries.iterator(chunk_size=500)))
-    _mark_later(integration, runs, steps)
+    _mark_later(integration, runs, steps, attempts or [])
     return steps
 
 
@@ -77,22 +79,24 @@ def _parsed(text: str) -> Item | None:
         return None
 
 
-def _mark_later(integration: Integration, runs: QuerySet, steps: list[Step]) -> None:
+def _mark_later(integration: Integration, runs: QuerySet, steps: list[Step], attempts: list[int]) -> None:
     last = runs.order_by("-created_at").values_list("created_at", flat=True).first()
     if last is None or not steps:
         return
     later = set(
         SyncLogEntry.objects.filter(run__integration=integration, run__created_at__gt=last, action__in=CHANGES)
+        .exclude(run__in=attempts)
         .values_list("uid", flat=True)
         .distinct()
     )
+    own = set(SyncLogEntry.objects.filter(run__in=attempts).values_list("uid", flat=True)) if attempts else set()
     deleted = [s.uid for s in steps if s.last.action == "deleted"]
     synced = set()
     for start in range(0, len(deleted), 500):
         chunk = deleted[start : start + 500]
         synced |= set(SyncMapping.objects.filter(integration=integration, uid__in=chunk).values_list("uid", flat=True))
     for step in steps:
-        step.later = step.uid in later or step.uid in synced
+        step.later = step.uid in later or (step.uid in synced and step.uid not in own)
 
 
 @dataclass
@@ -158,9 +162,11 @@ def undo_work(integration: Integration, report: RunReport, token: str) -> None:
     if run.undo_of is None and run.undo_since is None:
         runs = runs.none()  # the run it undid was deleted since (retention): nothing left to put back
     options = run.undo_options or {}
+    attempts = _earlier_attempts(run)
+    runs = runs.exclude(pk__in=[run.pk, *attempts])
     steps = [
         s
-        for s in undo_steps(integration=integration, runs=runs.exclude(pk=run.pk), with_before=True)
+        for s in undo_steps(integration=integration, runs=runs, with_before=True, attempts=attempts)
         if options.get("remove_created") or not s.created
     ]
     if not steps:
@@ -175,6 +181,20 @@ def undo_work(integration: Integration, report: RunReport, token: str) -> None:
     )
     with changes_unannounced():  # the undo's own writes must not ask for a sync
         undo.run(steps)
+
+
+def _earlier_attempts(run: SyncRun) -> list[int]:
+    """The attempts of this undo that a transient error ended (sync.services retries an undo as the same undo):
+    what they put back is the undo's own work, neither changed since nor to be undone."""
+    return list(
+        run.integration.runs.filter(
+            trigger=SyncRun.Trigger.UNDO,
+            status=SyncRun.Status.RETRYING,
+            undo_of=run.undo_of,
+            undo_since=run.undo_since,
+            created_at__lt=run.created_at,
+        ).values_list("pk", flat=True)
+    )
 
 
 @dataclass(frozen=True)

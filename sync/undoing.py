@@ -99,17 +99,28 @@ def _kind(first: Logged, last: Logged) -> str:
     return "put_back" if last.action == "deleted" else "overwrite"
 
 
-def changed_since(step: Step, current: dict[Side, Entry | None]) -> bool:
-    """Whether the item changed after the runs being undone (`current`: how each side holds it now)."""
+def changed_since(step: Step, current: dict[Side, Entry | None], goal: Item | None = None) -> bool:
+    """Whether the item changed after the runs being undone (`current`: how each side holds it now). A side that
+    already holds `goal`, what the undo puts there (None: nothing), has nothing to protect: an earlier attempt of
+    this undo, ended by a transient error, put it there."""
     last = step.last
     if step.later:
         return True
-    if last.action == "deleted":
-        return any(entry is not None for entry in current.values())
     if last.action == "withheld":
+        return False
+    unsettled = {side: entry for side, entry in current.items() if not _holds(entry, goal)}
+    if last.action == "deleted":
+        return any(entry is not None for entry in unsettled.values())
+    if last.side not in unsettled:
         return False
     entry = current[last.side]
     return entry is None or (bool(last.after_hash) and content_hash(entry.item) != last.after_hash)
+
+
+def _holds(entry: Entry | None, goal: Item | None) -> bool:
+    if entry is None or goal is None:
+        return entry is None and goal is None
+    return content_hash(entry.item) == content_hash(goal)
 
 
 @dataclass
@@ -148,7 +159,7 @@ class Undo:
         saved, removed = [], []
         for step in steps:
             now = {side: current[side].get(step.uid) for side in Side}
-            if changed_since(step, now) and step.uid not in self.picked:
+            if changed_since(step, now, self._content(step, now)) and step.uid not in self.picked:
                 self.left_alone.append(step)
                 self.report.note(f"“{step.title}” changed since; left alone.")
                 continue

@@ -13,6 +13,8 @@ from events import services as events
 from events.models import Event
 from integrations.models import Integration
 from sync import services
+from sync.errors import TransientError
+from sync.local import CalsyncSide
 from sync.models import SyncRun
 from tests.factories import CalendarFactory, UserFactory
 
@@ -174,3 +176,31 @@ def test_every_run_since_a_moment_is_undone_from_the_logs_page(  # type: ignore[
     with run_on_commit():
         client.post(reverse("integrations:undo_since", args=[integration.pk]), {"since": since})
     assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
+
+
+def test_an_undo_that_fails_midway_is_retried_as_the_same_undo(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, messy_run, monkeypatch
+) -> None:
+    """A transient error after some of the undo's writes: the retry is an undo of the same run, and what the
+    first attempt already put back is neither "changed since" nor written twice."""
+    calendar, other = pair
+    integration, run = messy_run
+    create, calls = CalsyncSide.create, []
+
+    def busy_once(side, item):  # type: ignore[no-untyped-def]
+        calls.append(item.uid)
+        if len(calls) == 2:  # "b" is back in one calendar, not yet in the other
+            raise TransientError("The server is busy.")
+        return create(side, item)
+
+    monkeypatch.setattr(CalsyncSide, "create", busy_once)
+    client.force_login(member)
+    undo_page(client, run, {}, run_on_commit)
+
+    first, retry = integration.runs.filter(pk__gt=run.pk).order_by("pk")
+    assert (first.trigger, first.status, retry.trigger, retry.status) == ("undo", "retrying", "undo", "success")
+    assert (retry.undo_of, retry.undo_since, retry.undo_options, retry.attempt) == (run, None, first.undo_options, 2)
+    assert calls == ["b@test", "b@test", "b@test"], "the retry re-created b only where it was missing"
+    assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
+    assert not retry.entries.filter(message__contains="left alone").exists()
+    assert sync_now(integration, run_on_commit).counts == {}, "a sync after the undo has nothing to do"
