@@ -200,14 +200,14 @@ class Scope:
 
         return Integration.objects.for_tenant(self.tenant)
 
-    def credential_warnings(self) -> list[Warning]:
-        """The organisation's credentials that end soon (operations.radar): admins only."""
+    def credential_warnings(self, limit: int | None = None) -> list[Warning]:
+        """The organisation's credentials that end soon (operations.radar), the `limit` soonest: admins only."""
         self.require_admin()
         from django.utils import timezone
 
         from operations import radar
 
-        return radar.warnings(self.tenant, timezone.now())
+        return radar.warnings(self.tenant, timezone.now(), limit)
 
     def managed_integration(self, pk: int) -> Integration:
         """Any integration of the organisation, for an admin acting from the health board (never another's)."""

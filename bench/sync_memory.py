@@ -92,10 +92,10 @@ class CountingReport:
     def settled(self, *args: object) -> None:
         pass
 
-    def note(self, *args: object) -> None:
+    def note(self, *args: object, **kwargs: object) -> None:
         self.other += 1
 
-    def filtered(self, *args: object) -> None:
+    def filtered(self, *args: object, **kwargs: object) -> None:
         self.other += 1
 
 

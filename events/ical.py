@@ -126,6 +126,16 @@ class Item:
         return self.master.kind
 
 
+# CLASS values (RFC 5545 §3.8.1.3) whose details only the owner sees: titles in pages and sync logs, and the copy a
+# "private as busy" flow writes. Event.Visibility holds the same values.
+PRIVATE_CLASSES = ("PRIVATE", "CONFIDENTIAL")
+
+
+def is_private(item: Item | None) -> bool:
+    """Whether the item's title is its owner's only (the master's CLASS is PRIVATE or CONFIDENTIAL)."""
+    return item is not None and (item.master.visibility or "").upper() in PRIVATE_CLASSES
+
+
 # --- time zones ---------------------------------------------------------------
 
 

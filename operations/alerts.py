@@ -19,14 +19,17 @@ from .models import CredentialAlert
 
 log = logging.getLogger(__name__)
 
-# CredentialAlert rows are kept this long after the date they warned about, then pruned (alerts_prune).
+# CredentialAlert rows are kept this long after the date they warned about, then pruned (alerts_prune): longer than
+# the radar warns about an ended credential, so a pruned row's warning can never come back.
 ALERT_KEEP_DAYS = 365
+assert ALERT_KEEP_DAYS > radar.SILENT_AFTER_DAYS
 
 
 def radar_refresh(*, tenant: Tenant | None = None) -> int:
     """Re-read each enabled Microsoft 365 app's credential end from Graph (a secret may be renewed in Entra without
-    calsync hearing of it). Returns how many apps were asked."""
-    organisations = MicrosoftOrganisation.objects.filter(enabled=True, test_ok=True)
+    calsync hearing of it). Returns how many apps were asked. credential_expiry_read keeps the stored date when
+    Graph cannot tell, so one organisation's broken app registration costs no other its warnings."""
+    organisations = MicrosoftOrganisation.objects.filter(enabled=True, test_ok=True).order_by("pk")
     if tenant is not None:
         organisations = organisations.filter(tenant=tenant)
     count = 0
@@ -53,42 +56,51 @@ def _notify_tenant(tenant: Tenant, now: datetime) -> int:
                   .values_list("email", flat=True))  # fmt: skip
     if not admins:
         return 0
-    with transaction.atomic():
-        # The rows claim the warnings; a failed send rolls them back, so tomorrow's run tries again.
-        new = [w for w in found if _claim(tenant, w)]
-        if new:
-            send_mail(_subject(new), _body(tenant, new), settings.DEFAULT_FROM_EMAIL, admins, fail_silently=False)
-    if new:
-        log.info("credential warnings emailed", extra={"tenant": tenant.pk, "warnings": len(new)})
-    return 1 if new else 0
+    # The committed rows claim the warnings (another worker sends none of them twice); the mail goes after the
+    # commit, and a failed send gives the claims back, so tomorrow's run tries again.
+    claimed = {w: pk for w in found if (pk := _claim(tenant, w)) is not None}
+    if not claimed:
+        return 0
+    new = list(claimed)
+    try:
+        send_mail(_subject(new), _body(tenant, new), settings.DEFAULT_FROM_EMAIL, admins, fail_silently=False)
+    except Exception:
+        CredentialAlert.objects.filter(pk__in=claimed.values()).delete()
+        raise
+    log.info("credential warnings emailed", extra={"tenant": tenant.pk, "warnings": len(new)})
+    return 1
 
 
-def _claim(tenant: Tenant, warning: radar.Warning) -> bool:
+def _claim(tenant: Tenant, warning: radar.Warning) -> int | None:
+    """The claim's row id, or None: already sent (or being sent by another worker)."""
     try:
         with transaction.atomic():
-            CredentialAlert.objects.create(tenant=tenant, key=warning.key, expires_at=warning.expires_at,
-                                           threshold_days=warning.threshold)  # fmt: skip
+            return CredentialAlert.objects.create(tenant=tenant, key=warning.key, expires_at=warning.expires_at,
+                                                  threshold_days=warning.threshold).pk  # fmt: skip
     except IntegrityError:
-        return False  # already sent (or being sent by another worker)
-    return True
+        return None
 
 
 def _subject(new: list[radar.Warning]) -> str:
-    if any(w.expired for w in new):
+    if any(w.expired and w.stops for w in new):
         return "calsync: a credential has expired and sync stops"
-    soonest = min(w.days_left for w in new)
-    return f"calsync: a credential expires in {soonest} day{'s' if soonest != 1 else ''}"
+    return f"calsync: a credential {min(new, key=lambda w: w.days_left).status}"
 
 
 def _body(tenant: Tenant, new: list[radar.Warning]) -> str:
-    lines = [f"Hello,\n\nThese credentials of {tenant.name} in calsync end soon. When one ends, the calendars that "
-             "depend on it stop syncing.\n"]  # fmt: skip
-    for warning in new:
-        when = (f"EXPIRED on {warning.expires_at:%d %b %Y}" if warning.expired
-                else f"expires on {warning.expires_at:%d %b %Y} (in {warning.days_left} days)")  # fmt: skip
-        lines.append(f"- {warning.label}: {when}; {warning.source}.\n  {settings.SITE_URL}{warning.action_url}")
-    lines.append("\nYou get one email per credential 30 days and 7 days before, and one when it has expired.\n")
+    lines = [f"Hello,\n\nThese credentials of {tenant.name} in calsync need renewing. When one ends, the calendars "
+             "that depend on it stop syncing; a key due for rotation keeps working, but your policy says to replace "
+             "it.\n"]  # fmt: skip
+    lines += [f"- {w.label}: {_when(w)}; {w.source}.\n  {settings.SITE_URL}{w.action_url}" for w in new]
+    lines.append("\nYou get one email per credential 30 days and 7 days before its date, and one when it is past.\n")
     return "\n".join(lines)
+
+
+def _when(warning: radar.Warning) -> str:
+    date = f"{warning.expires_at:%d %b %Y}"
+    if warning.kind == radar.ROTATION:
+        return f"due for rotation since {date}" if warning.expired else f"due for rotation on {date}"
+    return f"EXPIRED on {date}" if warning.expired else f"expires on {date} (in {warning.days_left} days)"
 
 
 def alerts_prune(*, now: datetime, limit: int) -> int:

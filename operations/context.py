@@ -10,6 +10,9 @@ from accounts.tenancy import Scope
 
 # The admin pages: the banner shows there, and nowhere else costs a query.
 ADMIN_PREFIX = "/manage/"
+# Warnings read per admin page (the banner shows 3, the health board's section all of these): a bounded read
+# however many users' sign-ins are lapsing.
+SHOWN = 50
 
 
 def credential_warnings(request: HttpRequest) -> dict[str, Any]:
@@ -18,4 +21,5 @@ def credential_warnings(request: HttpRequest) -> dict[str, Any]:
         return {}
     if not user.is_tenant_admin:
         return {}
-    return {"credential_warnings": Scope(user).credential_warnings()}
+    found = Scope(user).credential_warnings(limit=SHOWN + 1)
+    return {"credential_warnings": found[:SHOWN], "credential_warnings_more": len(found) > SHOWN}

@@ -204,7 +204,7 @@ def board_json(*, tenant: Tenant, filters: BoardFilters, chunk: int = 500) -> di
 def _warning_json(warning: radar.Warning) -> dict[str, Any]:
     """A credential the radar says ends within 30 days (or has ended); never a secret."""
     return {"key": warning.key, "label": warning.label, "expires_at": warning.expires_at.isoformat(),
-            "days_left": warning.days_left, "source": warning.source}  # fmt: skip
+            "days_left": warning.days_left, "kind": warning.kind, "source": warning.source}  # fmt: skip
 
 
 def _user_json(user: User) -> dict[str, Any]:

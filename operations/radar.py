@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.urls import reverse
 
 from accounts.models import Tenant
@@ -21,6 +20,13 @@ from integrations.providers import Provider
 WINDOW_DAYS = 30
 THRESHOLDS = (30, 7)
 EXPIRED = 0
+# An ended credential is warned about (banner, board, one email) for this long; after that whatever depended on it
+# has long shown its own error, and the radar says no more (operations.alerts keeps its records longer than this,
+# so pruning them never makes a warning new again).
+SILENT_AFTER_DAYS = 90
+# Where a Warning's date comes from: a credential that stops working then, or a rotation policy's due date (a Google
+# service-account key works until it is deleted: https://cloud.google.com/iam/docs/key-rotation).
+ENDS, ROTATION = "ends", "rotation"
 # Refresh tokens' documented lifetimes. Microsoft: 90 days, renewed with every use
 # (https://learn.microsoft.com/entra/identity-platform/refresh-tokens#token-lifetime). Google: lapses after six
 # months unused, or 7 days after sign-in for an app in "Testing"
@@ -40,10 +46,25 @@ class Warning:
     days_left: int  # negative once expired
     source: str  # where the date comes from, said in words
     action_url: str
+    kind: str = ENDS
 
     @property
     def expired(self) -> bool:
+        """Past its date: a credential that stopped working, or a key overdue for rotation (`stops` tells which)."""
         return self.days_left < 0
+
+    @property
+    def stops(self) -> bool:
+        """Sync stops at the date (not merely a rotation falling due)."""
+        return self.kind == ENDS
+
+    @property
+    def status(self) -> str:
+        """What the date means, said in words (the banner, the board and the emails)."""
+        days = f"{self.days_left} day{'s' if self.days_left != 1 else ''}"
+        if self.kind == ROTATION:
+            return "is due for rotation" if self.expired else f"is due for rotation in {days}"
+        return "has expired" if self.expired else f"expires in {days}"
 
     @property
     def threshold(self) -> int:
@@ -53,11 +74,13 @@ class Warning:
         return min(t for t in THRESHOLDS if self.days_left <= t)
 
 
-def warnings(tenant: Tenant, now: datetime) -> list[Warning]:
-    """Every credential of the organisation that ends within WINDOW_DAYS or has ended, soonest first: the
-    organisation-wide connections and the users' refresh tokens. Four queries."""
-    found = [*_organisation_credentials(tenant), *_token_credentials(tenant, now)]
-    return sorted((w for w in (_within(c, now) for c in found) if w is not None), key=lambda w: w.expires_at)
+def warnings(tenant: Tenant, now: datetime, limit: int | None = None) -> list[Warning]:
+    """Every credential of the organisation in use that ends within WINDOW_DAYS or ended less than
+    SILENT_AFTER_DAYS ago, soonest first: the enabled organisation-wide connections and active users' refresh
+    tokens. Five queries; `limit` bounds the rows read and returned (the banner reads only what it shows)."""
+    found = [*_organisation_credentials(tenant), *_token_credentials(tenant, now, limit)]
+    within = sorted((w for w in (_within(c, now) for c in found) if w is not None), key=lambda w: w.expires_at)
+    return within if limit is None else within[:limit]
 
 
 def token_warning(integration: Integration, now: datetime) -> Warning | None:
@@ -80,25 +103,28 @@ class _Candidate:
     expires_at: datetime
     source: str
     action_url: str
+    kind: str = ENDS
 
 
 def _within(candidate: _Candidate, now: datetime) -> Warning | None:
     left = candidate.expires_at - now
-    if left > timedelta(days=WINDOW_DAYS):
+    if not -timedelta(days=SILENT_AFTER_DAYS) <= left <= timedelta(days=WINDOW_DAYS):
         return None
     days = left.days if left > timedelta(0) else -1 - (-left).days  # at or past the end: expired (negative)
-    return Warning(candidate.key, candidate.label, candidate.expires_at, days, candidate.source, candidate.action_url)
+    return Warning(candidate.key, candidate.label, candidate.expires_at, days, candidate.source, candidate.action_url,
+                   candidate.kind)  # fmt: skip
 
 
 def _organisation_credentials(tenant: Tenant) -> list[_Candidate]:
+    """The organisation-wide connections switched on (one switched off syncs nobody, whatever its credential)."""
     found = []
-    microsoft = MicrosoftOrganisation.objects.filter(tenant=tenant, credential_expires_at__isnull=False).first()
-    if microsoft is not None:
+    microsoft = MicrosoftOrganisation.objects.filter(tenant=tenant, enabled=True, credential_expires_at__isnull=False)
+    if (microsoft := microsoft.first()) is not None:
         found.append(_microsoft(microsoft))
-    google = GoogleWorkspace.objects.filter(tenant=tenant, key_created_at__isnull=False).first()
+    google = GoogleWorkspace.objects.filter(tenant=tenant, enabled=True, key_created_at__isnull=False).first()
     if google is not None:
         found.append(_google(google))
-    exchange = ExchangeServer.objects.filter(tenant=tenant, password_expires_on__isnull=False).first()
+    exchange = ExchangeServer.objects.filter(tenant=tenant, enabled=True, password_expires_on__isnull=False).first()
     if exchange is not None:
         found.append(_exchange(exchange))
     return found
@@ -126,7 +152,7 @@ def _google(workspace: GoogleWorkspace) -> _Candidate:
     return _Candidate("google", f"The Google Workspace service account key ({workspace.client_email})",
                       workspace.key_created_at + timedelta(days=rotation),
                       f"uploaded {workspace.key_created_at:%d %b %Y}; rotate every {rotation} days",
-                      reverse("integrations:google_workspace"))  # fmt: skip
+                      reverse("integrations:google_workspace"), ROTATION)  # fmt: skip
 
 
 def _exchange(server: ExchangeServer) -> _Candidate:
@@ -144,17 +170,25 @@ def _token_days(provider: str) -> int | None:
     return None
 
 
-def _token_credentials(tenant: Tenant, now: datetime) -> list[_Candidate]:
-    """Users' own sign-ins (not the organisation's app or service account) whose token lapses within the window:
-    an automatic integration renews its token all the time, so these are mostly the paused and manual ones."""
-    soon = Q()
+def _token_credentials(tenant: Tenant, now: datetime, limit: int | None) -> list[_Candidate]:
+    """Active users' own sign-ins (not the organisation's app or service account) whose token lapses within the
+    window: an automatic integration renews its token all the time, so these are mostly the paused (kept: they
+    resume on it) and manual ones. One query per provider, soonest first, at most `limit` rows each."""
+    found: list[_Candidate] = []
     for provider in (Provider.MICROSOFT, Provider.GOOGLE):
         days = _token_days(provider)
         assert days is not None
-        cutoff = now + timedelta(days=WINDOW_DAYS) - timedelta(days=days)
-        soon |= Q(provider=provider, token_refreshed_at__lte=cutoff)
-    integrations = Integration.objects.for_tenant(tenant).filter(soon, config__auth="oauth").select_related("user")
-    return [c for c in map(_token, integrations.order_by("token_refreshed_at")) if c is not None]
+        lapsing = Integration.objects.for_tenant(tenant).filter(
+            provider=provider, config__auth="oauth", user__is_active=True,
+            token_refreshed_at__lte=now + timedelta(days=WINDOW_DAYS - days),
+            token_refreshed_at__gte=now - timedelta(days=SILENT_AFTER_DAYS + days),
+        )  # fmt: skip
+        rows = lapsing.select_related("user").only(*_TOKEN_FIELDS).order_by("token_refreshed_at", "pk")[:limit]
+        found += [c for c in map(_token, rows) if c is not None]
+    return found
+
+
+_TOKEN_FIELDS = ("pk", "provider", "config", "token_refreshed_at", "remote_calendar_name", "user__email")
 
 
 _TOKEN_SOURCES = {

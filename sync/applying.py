@@ -81,7 +81,7 @@ class Run:
             if attempts <= 1 or not self._safe_reread(action):
                 self.report.unsynced(
                     action.target, action.pair.uid, action.pair.title, "It kept changing during the sync.",
-                    source=source_of(action),
+                    source=source_of(action), item=action.pair.item,
                 )  # fmt: skip
                 return
             replanned = plan(action.pair, settings)
@@ -92,7 +92,8 @@ class Run:
         except OwnerOnly as exc:
             self._put_back(action, str(exc))
         except (ItemRejected, PermanentError) as exc:
-            self.report.unsynced(action.target, action.pair.uid, action.pair.title, str(exc), source=source_of(action))
+            pair, source = action.pair, source_of(action)
+            self.report.unsynced(action.target, pair.uid, pair.title, str(exc), source=source, item=pair.item)
 
     def _read_befores(self, actions: list[Action]) -> None:
         """The versions this page's updates and deletions will overwrite, where the pass did not read them: one
@@ -305,7 +306,7 @@ class Run:
             loser = pair.state(target).entry
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
         if action.reason:
-            self.report.filtered(target.other, pair.uid, pair.title or pair.mapping.uid, action.reason)
+            self.report.filtered(target.other, pair.uid, pair.title or pair.mapping.uid, action.reason, pair.item)
         self.report.applied(target, "deleted", pair.uid, pair.title or pair.mapping.uid, before=self._before(action))
         self._keep_loser(action)
 
@@ -335,7 +336,7 @@ class Run:
         """An item the controls keep from the other side: reported, nothing written (see sync.judging)."""
         entry = action.pair.state(action.target).entry
         assert entry is not None
-        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
+        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason, entry.item)
 
     def _held(self, action: Action) -> None:
         """A pair both sides held before (see sync.judging._held): its versions recorded, nothing written, and
@@ -343,7 +344,7 @@ class Run:
         entry = action.pair.state(action.target).entry
         assert entry is not None
         self._save([self._recorded(action)])
-        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason)
+        self.report.filtered(action.target, entry.uid, entry.item.master.summary, action.reason, entry.item)
 
     def _record(self, action: Action) -> None:
         self._save([self._recorded(action)])
@@ -409,7 +410,7 @@ class Run:
         kept_id = state.entry.id if state.entry else (pair.mapping.id(kept) if pair.mapping else pair.uid)
         current = self.sides[kept].get(kept_id)
         if current is None:
-            self.report.unsynced(kept, pair.uid, pair.title, reason, source=source_of(action))
+            self.report.unsynced(kept, pair.uid, pair.title, reason, source=source_of(action), item=pair.item)
             return
         state.entry, state.deleted = current, False
         message = f"{reason} Its version in {side_name(kept)} was put back in {side_name(kept.other)}."

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from events.ical import Component, Item
+from events.ical import Component, Item, is_private
 
 
 class Copy(StrEnum):
@@ -38,7 +38,6 @@ class Conflicts(StrEnum):
 BUSY_TITLE = "Busy"
 # Why an edit is not copied when both sides held the item before calsync paired them (see sync.judging._held).
 HELD = "Held back: both calendars already had this event, and these settings copy only part of it; each keeps its own."
-_PRIVATE = ("PRIVATE", "CONFIDENTIAL")
 # Carried by every shaped copy (on each component), so that another integration syncing the same calsync calendar
 # can tell a mirror from a user's item (see sync.engine.plan). Never part of a content hash.
 SHAPED = "X-CALSYNC-SHAPED"
@@ -105,7 +104,7 @@ class Flow:
         return self._copy_of(item) is not Copy.ALL
 
     def _copy_of(self, item: Item) -> Copy:
-        return Copy.BUSY if self.private_as_busy and item.master.visibility.upper() in _PRIVATE else self.copy
+        return Copy.BUSY if self.private_as_busy and is_private(item) else self.copy
 
     def shape(self, item: Item) -> Item:
         """The copy this flow writes of `item` (the item itself when nothing is held back)."""

@@ -127,15 +127,20 @@ class Report(Protocol):
 
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None: ...
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None: ...
+    def unsynced(
+        self, side: Side, uid: str, title: str, reason: str, source: str = "", item: Item | None = None
+    ) -> None:
+        """An item that could not be synced; `item` (where known) is the one `title` names, so that a private
+        item's line shows to its owner only."""
 
     def settled(self, side: Side, ids: Sequence[str]) -> None:
         """Items `side` read or deleted this run: what kept them from syncing before is over (if it still
         does, the run reports them again)."""
 
-    def note(self, message: str) -> None: ...
+    def note(self, message: str, uid: str = "", item: Item | None = None) -> None:
+        """A line for the run's log; about one item (`uid`, `item`) when it names one."""
 
-    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
+    def filtered(self, side: Side, uid: str, title: str, reason: str, item: Item | None = None) -> None:
         """An item of `side` the controls keep from the other side (shown as "filtered", not as a problem)."""
 
 
@@ -211,10 +216,15 @@ class _Pair:
 
     @property
     def title(self) -> str:
+        return self.item.master.summary if self.item is not None else ""
+
+    @property
+    def item(self) -> Item | None:
+        """The version `title` is read from (the log marks the pair's lines private by it)."""
         for state in (self.local, self.remote):
             if state.entry is not None:
-                return state.entry.item.master.summary
-        return ""
+                return state.entry.item
+        return None
 
 
 def source_key(side: Side, item_id: str) -> str:

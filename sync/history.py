@@ -19,15 +19,20 @@ from django.db.models import BooleanField, Exists, Expression, ExpressionWrapper
 
 from accounts.models import User
 from accounts.tenancy import Scope
+from events.ical import PRIVATE_CLASSES
 from events.models import Event, Tombstone
 
-from .models import SyncLogEntry
+from .models import SyncLogEntry, SyncRun
 
 PRIVATE_TITLE = "Private event"
 STEPS_PER_PAGE = 50
 FOUND_PER_PAGE = 25
 TOMBSTONES_MAX = 20  # deletions of one UID told (re-created and deleted again, many times: the latest ones)
-_PRIVATE = (Event.Visibility.PRIVATE, Event.Visibility.CONFIDENTIAL)
+# The search by title matches words in a substring no index serves, so it reads a bounded window: the newest
+# SEARCH_ENTRIES log lines of the viewer's newest SEARCH_RUNS runs (an event's story, read by UID, has no bound).
+SEARCH_MIN = 3
+SEARCH_RUNS = 2000
+SEARCH_ENTRIES = 50_000
 # Where a deletion in calsync came from (Tombstone.via), when a person made it.
 _BY_HAND = {"": "in calsync's pages", "dav": "in a calendar app (CalDAV)", "import": "by an import"}
 
@@ -40,7 +45,8 @@ def hidden(*, viewer: User, owner: int | None = None) -> Expression:
         return Value(False)
     ref: Any = owner if owner is not None else OuterRef("run__integration__user_id")
     logged = SyncLogEntry.objects.filter(uid=OuterRef("uid"), run__integration__user_id=ref, private=True)
-    held = Event.objects.filter(calendar__owner_id=ref, uid=OuterRef("uid"), parent=None, visibility__in=_PRIVATE)
+    held = Event.objects.filter(calendar__owner_id=ref, uid=OuterRef("uid"), parent=None)
+    held = held.filter(visibility__in=PRIVATE_CLASSES)
     private = Q(private=True) | Exists(logged) | Exists(held)
     if owner is None:
         private &= ~Q(run__integration__user_id=viewer.pk)
@@ -104,7 +110,7 @@ _MADE = {"": "Made in calsync by {owner}.", "dav": "Made by {owner} in a calenda
 
 
 def _title(viewer: User, event: Event | None, entries: QuerySet[SyncLogEntry]) -> str:
-    if event is not None and not (event.visibility in _PRIVATE and event.calendar.owner_id != viewer.pk):
+    if event is not None and not (event.visibility in PRIVATE_CLASSES and event.calendar.owner_id != viewer.pk):
         return event.title or event.uid
     named = entries.filter(hidden=False).exclude(title="").exclude(title=F("uid"))  # a deletion's line has the UID
     latest = named.order_by("-id").values_list("title", flat=True).first()
@@ -184,13 +190,13 @@ class Found:
 
 
 def events_find(*, scope: Scope, q: str, organisation: bool = False, page: Any = 1) -> Page[Found] | None:
-    """Items whose logged title contains `q`, deleted ones too, newest first, a page at a time (None: no words).
-    Private items of others are never found (their titles are hidden)."""
-    if not (q := q.strip()[:200]):
+    """Items whose logged title contains `q`, deleted ones too, newest first, a page at a time (None: fewer than
+    SEARCH_MIN characters). Private items of others are never found (their titles are hidden)."""
+    if len(q := q.strip()[:200]) < SEARCH_MIN:
         return None
-    integrations = scope.history_integrations(organisation=organisation)
     matches = (
-        SyncLogEntry.objects.filter(run__integration__in=integrations, title__icontains=q)
+        _searched(scope, organisation)
+        .filter(title__icontains=q)
         .exclude(title=F("uid"))  # a deletion's line names the item by its UID
         .annotate(hidden=hidden(viewer=scope.user))
         .filter(hidden=False)
@@ -201,6 +207,15 @@ def events_find(*, scope: Scope, q: str, organisation: bool = False, page: Any =
     paged = Paginator(matches, FOUND_PER_PAGE).get_page(page)
     paged.object_list = _found(list(paged.object_list))
     return paged
+
+
+def _searched(scope: Scope, organisation: bool) -> QuerySet[SyncLogEntry]:
+    """The log lines a search by title reads (see SEARCH_RUNS): the runs through their (integration or tenant,
+    -created_at) index, their lines through the run's."""
+    integrations = scope.history_integrations(organisation=organisation)
+    runs = SyncRun.objects.filter(integration__in=integrations).order_by("-created_at", "-id").values("pk")
+    newest = SyncLogEntry.objects.filter(run__in=runs[:SEARCH_RUNS]).order_by("-id").values("pk")
+    return SyncLogEntry.objects.filter(pk__in=newest[:SEARCH_ENTRIES])
 
 
 def _found(rows: list[dict[str, Any]]) -> list[Found]:

@@ -228,16 +228,18 @@ class ListReport:
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
         self.lines.append(("conflict", winner.value, uid, message))
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
+    def unsynced(
+        self, side: Side, uid: str, title: str, reason: str, source: str = "", item: Item | None = None
+    ) -> None:
         self.lines.append(("unsynced", side.value, uid, reason))
 
     def settled(self, side: Side, ids: Sequence[str]) -> None:
         pass
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, uid: str = "", item: Item | None = None) -> None:
         self.lines.append(("note", message))
 
-    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
+    def filtered(self, side: Side, uid: str, title: str, reason: str, item: Item | None = None) -> None:
         self.lines.append(("filtered", side.value, uid, reason))
 
     def of(self, kind: str) -> list[tuple[str, ...]]:

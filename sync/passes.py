@@ -207,7 +207,8 @@ class _Pass:
         return True
 
     def _say_twice(self, side: Side, entry: Entry) -> None:
-        self.report.note(f"“{entry.item.master.summary}” appears twice in {side_name(side)} (same UID); synced once.")
+        message = f"“{entry.item.master.summary}” appears twice in {side_name(side)} (same UID); synced once."
+        self.report.note(message, entry.uid, entry.item)
 
     def _read_out(self, side: Side) -> None:
         """The side's listing is exhausted: what it could not read and what it deleted are known now."""

@@ -11,7 +11,7 @@ from itertools import islice
 from django.db import transaction
 from django.db.models import Q
 
-from events.ical import Item, serialise
+from events.ical import Item, is_private, serialise
 from events.limits import printable
 from integrations.models import Integration
 
@@ -152,11 +152,6 @@ class DbStatusStore:
         self.integration.local_cursor, self.integration.remote_cursor = local or "", remote or ""
 
 
-def is_private(item: Item | None) -> bool:
-    """Whether pages show the item's title to its owner only (CLASS:PRIVATE or CONFIDENTIAL)."""
-    return item is not None and (item.master.visibility or "").upper() in ("PRIVATE", "CONFIDENTIAL")
-
-
 class RunReport:
     """Writes what the engine reports to the run's log and the unsynced-items list.
 
@@ -179,7 +174,7 @@ class RunReport:
         # Items the controls filter out are said again at every complete listing: on their own they are no news
         # (no run row, not busy, no run_changed), and are logged only in a run that has something else to say.
         self.filtered_counts: Counter[tuple[str, str]] = Counter()
-        self._filtered_lines: list[tuple[str, str, str]] = []
+        self._filtered_lines: list[tuple[str, str, str, bool]] = []
         self.conflicts = 0
         self.unsynced_keys: set[tuple[str, str]] = set()
         self.synced_uids: set[str] = set()
@@ -202,8 +197,8 @@ class RunReport:
                 started_at=self.started_at,
                 due_at=self.started_at,
             )
-            for uid, title, message in self._filtered_lines:
-                self._log("filtered", message, uid, title)
+            for uid, title, message, private in self._filtered_lines:
+                self._log("filtered", message, uid, title, private=private)
             self._filtered_lines.clear()
         return self.written
 
@@ -266,7 +261,9 @@ class RunReport:
         self._log("conflict", message, uid, title, level=SyncLogEntry.Level.WARNING, detail=detail,
                   side=winner.value, private=is_private(loser))  # fmt: skip
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
+    def unsynced(
+        self, side: Side, uid: str, title: str, reason: str, source: str = "", item: Item | None = None
+    ) -> None:
         self.unsynced_keys.add((side.value, uid))
         self._waiting = True
         UnsyncedItem.objects.update_or_create(
@@ -275,22 +272,21 @@ class RunReport:
             uid=printable(uid)[:255],
             defaults={"title": printable(title)[:500], "reason": printable(reason), "source": source[:1000]},
         )
-        self._log(
-            "unsynced", f"“{title or uid}” was not synced: {reason}", uid, title, level=SyncLogEntry.Level.WARNING
-        )
+        self._log("unsynced", f"“{title or uid}” was not synced: {reason}", uid, title,
+                  level=SyncLogEntry.Level.WARNING, private=is_private(item))  # fmt: skip
 
-    def note(self, message: str) -> None:
-        self._log("note", message)
+    def note(self, message: str, uid: str = "", item: Item | None = None) -> None:
+        self._log("note", message, uid, private=is_private(item))
 
-    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
+    def filtered(self, side: Side, uid: str, title: str, reason: str, item: Item | None = None) -> None:
         """An item the controls keep from the other side: counted per side and logged, neither an error nor an
         unsynced item."""
         self.filtered_counts[(side.value, "filtered")] += 1
         message = f"“{title or uid}” was not copied: {reason}"
         if self.written is None:
-            self._filtered_lines.append((uid, title, message))
+            self._filtered_lines.append((uid, title, message, is_private(item)))
         else:
-            self._log("filtered", message, uid, title)
+            self._log("filtered", message, uid, title, private=is_private(item))
 
     def count_json(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}

@@ -161,7 +161,7 @@ class Undo:
             now = {side: current[side].get(step.uid) for side in Side}
             if changed_since(step, now, self._content(step, now)) and step.uid not in self.picked:
                 self.left_alone.append(step)
-                self.report.note(f"“{step.title}” changed since; left alone.")
+                self.report.note(f"“{step.title}” changed since; left alone.", step.uid)
                 continue
             mapping = self._apply(step, now, mappings.get(step.uid))
             if mapping is None and step.uid in mappings:

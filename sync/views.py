@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.tenancy import Scope
+from events.limits import printable
 from integrations.models import Integration
 
 from . import history, selectors, undo
@@ -31,9 +32,14 @@ def _scope(request: HttpRequest) -> Scope:
     return Scope(request.user)  # type: ignore[arg-type]
 
 
+def _typed(request: HttpRequest, key: str) -> str:
+    """A query-string value as words: without control characters (PostgreSQL text cannot hold NUL)."""
+    return printable(request.GET.get(key, ""))
+
+
 def _filters(request: HttpRequest, names: tuple[str, ...]) -> tuple[dict[str, str], str]:
     """The filters in the query string, and them again as a query for the page links (so paging keeps them)."""
-    filters = {key: request.GET.get(key, "")[:200] for key in names}
+    filters = {key: _typed(request, key)[:200] for key in names}
     return filters, urlencode({k: v for k, v in filters.items() if v})
 
 
@@ -90,7 +96,9 @@ def event_story(request: HttpRequest, organisation: bool = False) -> HttpRespons
     scope = _scope(request)
     if organisation:
         scope.require_admin()
-    uid = request.GET.get("uid", "")[:255]
+    uid = _typed(request, "uid")[:255]
+    if not uid.strip():
+        raise Http404("Say which event: its story is asked for by its id (uid).")
     story = history.event_story(scope=scope, uid=uid, organisation=organisation, page=request.GET.get("page"))
     if story is None:
         raise Http404("No event with this id in your sync logs.")
@@ -104,9 +112,10 @@ def event_search(request: HttpRequest, organisation: bool = False) -> HttpRespon
     scope = _scope(request)
     if organisation:
         scope.require_admin()
-    q = request.GET.get("q", "")[:200]
+    q = _typed(request, "q")[:200]
     page = history.events_find(scope=scope, q=q, organisation=organisation, page=request.GET.get("page"))
-    context = {"page": page, "q": q, "organisation": organisation, "query": urlencode({"q": q})}
+    context = {"page": page, "q": q, "organisation": organisation, "query": urlencode({"q": q}),
+               "search_min": history.SEARCH_MIN}  # fmt: skip
     return render(request, "integrations/event_search.html", context)
 
 

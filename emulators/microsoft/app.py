@@ -252,6 +252,8 @@ placeholder="admin@your-domain.example"></label>{hidden}
         if not principal.startswith("app:") or not self.state.roles(client_id) & readers:
             raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         match = re.fullmatch(r"applications\(appId='([^']*)'\)", segment)
+        if match and (status := self.state.registration_errors.get(match[1])):
+            raise GraphError(status, "Request_BadRequest", "The request could not be processed.")
         registration = self.state.registration(match[1]) if match else None
         if registration is None:
             raise GraphError(404, "Request_ResourceNotFound", f"Resource '{segment}' does not exist or one of its "

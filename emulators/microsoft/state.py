@@ -195,6 +195,9 @@ class State:
         self.sent_invitations: list[dict[str, str]] = []
         # Application permissions an app registration asks for; admin consent grants them (default: calsync's).
         self.app_permissions: dict[str, set[str]] = {}
+        # Tests: app id -> the HTTP status its registration's read answers with (400 as Graph answers a request it
+        # cannot take, 500 as an outage).
+        self.registration_errors: dict[str, int] = {}
         # The sandbox's directory: every address at a known tenant's domain is a licensed user with a mailbox.
         self.open_directory = False
         from .subscriptions import Subscriptions  # it reads this module's types

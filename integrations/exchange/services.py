@@ -155,6 +155,8 @@ def organisation_save(*, tenant: Tenant, url: str, domain: str, username: str, p
     organisation = ExchangeServer.objects.filter(tenant=tenant).first() or ExchangeServer(tenant=tenant)
     if password:
         organisation.password_encrypted = crypto.encrypt({"password": password})
+        if password_expires_on == organisation.password_expires_on:
+            password_expires_on = None  # the old password's date, as the form showed it: not the new one's
     elif not organisation.password_encrypted:
         raise ValidationError({"password": "Enter the sync account's password."})
     before = (organisation.ews_url, organisation.domain, organisation.username, organisation.sync_email,

@@ -164,10 +164,13 @@ def workspace_save(*, tenant: Tenant, key_text: str, enabled: bool) -> GoogleWor
     workspace = GoogleWorkspace.objects.filter(tenant=tenant).first()
     if key_text.strip():
         key = parse_key(key_text)
+        same_key = workspace is not None and workspace.key.get("private_key_id") == key["private_key_id"]
         workspace = workspace or GoogleWorkspace(tenant=tenant)
         workspace.client_email, workspace.key_encrypted = key["client_email"], crypto.encrypt(key)
-        # The key file does not say when it was made; its upload is the nearest date calsync knows (operations.radar).
-        workspace.key_created_at = timezone.now()
+        # The key file does not say when it was made; its first upload is the nearest date calsync knows
+        # (operations.radar). The same key uploaded again is no younger.
+        if not (same_key and workspace.key_created_at):
+            workspace.key_created_at = timezone.now()
         workspace.tested_at, workspace.test_ok, workspace.test_message = None, False, ""
     if workspace is None:
         raise ValidationError("Upload the service account's JSON key file first.")

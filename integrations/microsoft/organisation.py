@@ -24,7 +24,7 @@ from accounts.models import Tenant, User
 from calsync import crypto
 from integrations.connecting import MailboxCalendar
 from integrations.models import MicrosoftOrganisation
-from sync.errors import AuthRevoked, NotFound, PermanentError, SyncError, TransientError
+from sync.errors import AuthRevoked, SyncError, TransientError
 
 from . import oauth, services
 from .client import GraphClient
@@ -127,12 +127,13 @@ def save(*, tenant: Tenant, directory_id: str, client_id: str, secret: str, enab
 
 def _expiry_saved(organisation: MicrosoftOrganisation, certificate: AppCertificate | None, expires_on: date | None,
                   renewed: bool) -> None:  # fmt: skip
-    """A certificate says when it ends; for a secret the admin's date stands in until Graph tells (a date read from
-    Graph for the secret in use outranks it; a new secret forgets the old one's date)."""
+    """A certificate says when it ends (an admin's date never overrides it); for a secret the admin's date stands in
+    until Graph tells (a date read from Graph for the secret in use outranks it; a new secret forgets the old one's
+    date)."""
     ends, source = organisation.credential_expires_at, organisation.credential_expiry_source
     if certificate is not None:
         ends, source = certificate.expires_at, "certificate"
-    elif expires_on is not None and (renewed or source != "graph"):
+    elif expires_on is not None and not organisation.certificate_thumbprint and (renewed or source != "graph"):
         ends, source = datetime.combine(expires_on, time.min, tzinfo=UTC), "admin"
     elif renewed:
         ends, source = None, ""
@@ -142,16 +143,17 @@ def _expiry_saved(organisation: MicrosoftOrganisation, certificate: AppCertifica
 def credential_expiry_read(organisation: MicrosoftOrganisation) -> MicrosoftOrganisation:
     """When the credential in use ends, from the app registration in Graph (the app needs Application.Read.All):
     the secret is the passwordCredential whose hint is its first three characters, a certificate the keyCredential
-    keyed by its thumbprint. Refused (403) or not found (404): the stored date (the admin's, the certificate's)
-    stays. https://learn.microsoft.com/graph/api/application-get"""
+    keyed by its thumbprint. Whatever keeps Graph from telling (refused, not found, any other error, an answer
+    calsync cannot read): the stored date (the admin's, the certificate's) stays, and the daily radar and the Test
+    button carry on. https://learn.microsoft.com/graph/api/application-get"""
     graph = GraphClient(token_provider(organisation), mailbox=f"app:{organisation.client_id}")
     path = f"/applications(appId='{organisation.client_id}')"
     try:
         registration = graph.call("GET", path, params={"$select": "passwordCredentials,keyCredentials"})
-    except (AuthRevoked, PermanentError, NotFound, TransientError) as exc:
+        ends = _credential_end(organisation, registration or {})
+    except (SyncError, ValueError, TypeError, AttributeError) as exc:  # the last three: an answer not as documented
         log.info("app registration not readable", extra={"tenant": organisation.tenant_id, "error": str(exc)})
         return organisation
-    ends = _credential_end(organisation, registration or {})
     if ends is not None:
         organisation.credential_expires_at, organisation.credential_expiry_source = ends, "graph"
         organisation.save(update_fields=["credential_expires_at", "credential_expiry_source"])

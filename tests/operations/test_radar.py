@@ -56,6 +56,7 @@ def app(microsoft):  # type: ignore[no-untyped-def]
     microsoft.state.app_permissions.pop("org-app", None)
     microsoft.state.secret_expiry.pop("org-app", None)
     microsoft.state.app_certificates.pop("org-app", None)
+    microsoft.state.registration_errors.pop("org-app", None)
 
 
 def _microsoft_page(admin_client_, directory: str, **fields) -> str:  # type: ignore[no-untyped-def]
@@ -76,6 +77,9 @@ def test_a_certificate_files_end_is_read_when_it_is_uploaded(admin_client_, micr
     [warning] = radar.warnings(organisation.tenant, timezone.now())
     assert warning.key == "microsoft" and warning.days_left == 19 and warning.threshold == 30
     assert organisation.certificate_thumbprint in warning.label
+    # The form's "secret expires on" is no date for a certificate: it never replaces the certificate's own.
+    _microsoft_page(admin_client_, app, expires_on="2031-01-01")
+    assert MicrosoftOrganisation.objects.get().credential_expires_at == ends
 
 
 def test_graph_gives_the_certificates_end_by_its_thumbprint(admin_client_, microsoft, app, tmp_path) -> None:
@@ -123,6 +127,40 @@ def test_without_permission_graph_refuses_and_the_admins_date_is_used(admin_clie
     assert MicrosoftOrganisation.objects.get().credential_expires_at is None
 
 
+def test_a_failing_graph_read_neither_stops_the_daily_task_nor_fails_the_test_button(
+    admin_client_, microsoft, app, other_tenant, outsider
+) -> None:  # type: ignore[no-untyped-def]
+    """Review finding 6: Graph answers one organisation's registration read with 400; its stored date stays, the
+    Test button reports success, and the daily task still reads the next organisation and emails both."""
+    from django.core import mail
+
+    from operations.tasks import radar_notify
+
+    microsoft.state.app_permissions["org-app"] = READS_APPS
+    microsoft.state.registration_errors["org-app"] = 400
+    soon = date.today() + timedelta(days=20)
+    page = _microsoft_page(admin_client_, app, secret=APP_SECRET, expires_on=soon.isoformat())
+    acme = MicrosoftOrganisation.objects.get()
+    assert acme.test_ok and acme.credential_expiry_source == "admin" and "Works: calsync read" in page
+    microsoft.state.apps["globex-app"] = "globex-secret"
+    microsoft.state.admin_consent.add((app, "globex-app"))
+    microsoft.state.app_permissions["globex-app"] = READS_APPS
+    microsoft.state.secret_expiry["globex-app"] = datetime.combine(soon, datetime.min.time(), tzinfo=UTC)
+    try:
+        MicrosoftOrganisation.objects.create(
+            tenant=other_tenant, directory_id=app, client_id="globex-app", enabled=True, test_ok=True,
+            secret_encrypted=crypto.encrypt({"secret": "globex-secret"}),
+        )  # fmt: skip
+        assert radar_notify() == 2
+    finally:
+        for state in (microsoft.state.apps, microsoft.state.app_permissions, microsoft.state.secret_expiry):
+            state.pop("globex-app", None)
+        microsoft.state.admin_consent.discard((app, "globex-app"))
+        microsoft.state.registration_errors.pop("org-app", None)
+    assert MicrosoftOrganisation.objects.get(client_id="globex-app").credential_expiry_source == "graph"
+    assert sorted(m.to[0] for m in mail.outbox) == ["admin@acme.test", outsider.email]
+
+
 def test_the_emulator_answers_graphs_errors(microsoft, app) -> None:
     """403 Authorization_RequestDenied without the permission, 404 for an app that is not there."""
     from integrations.microsoft.client import GraphClient
@@ -161,6 +199,25 @@ def test_a_google_key_ages_from_its_upload(admin_client_, google, settings) -> N
     assert "age is unknown" in admin_client_.get(reverse("integrations:google_workspace")).content.decode()
 
 
+def test_the_same_google_key_uploaded_again_keeps_its_age(admin_client_, google) -> None:  # type: ignore[no-untyped-def]
+    """Review finding 5: only a new key (another private_key_id) starts the count again."""
+    key = google.state.create_service_account("acme.io", token_uri=f"{google.base_url}/token")
+
+    def upload(key: dict) -> datetime:  # type: ignore[type-arg]
+        data = {"enabled": "on", "aliases": "acme.io", "save": "1",
+                "key_file": SimpleUploadedFile("key.json", json.dumps(key).encode())}  # fmt: skip
+        admin_client_.post(reverse("integrations:google_workspace"), data)
+        return GoogleWorkspace.objects.get().key_created_at  # type: ignore[return-value]
+
+    upload(key)
+    old = timezone.now() - timedelta(days=60)
+    GoogleWorkspace.objects.update(key_created_at=old)
+    assert upload(key) == old
+    rotated = google.state.create_service_account("acme.io", token_uri=f"{google.base_url}/token")
+    assert rotated["private_key_id"] != key["private_key_id"]
+    assert timezone.now() - upload(rotated) < timedelta(minutes=1)
+
+
 def test_the_exchange_password_date_the_admin_enters(admin_client_, exchange, settings) -> None:
     settings.CALDAV_ALLOW_PRIVATE_ADDRESSES = True
     soon = date.today() + timedelta(days=25)
@@ -172,6 +229,11 @@ def test_the_exchange_password_date_the_admin_enters(admin_client_, exchange, se
     assert server.password_expires_on == soon and soon.isoformat() in page
     [warning] = radar.warnings(server.tenant, timezone.now())
     assert warning.key == "exchange" and warning.threshold == 30 and "calsync-sync" in warning.label
+    admin_client_.post(reverse("integrations:exchange_organisation"), {**data, "password": ""})
+    assert ExchangeServer.objects.get().password_expires_on == soon  # the same password keeps its date
+    admin_client_.post(reverse("integrations:exchange_organisation"), {**data, "password": "new-pw"})
+    assert ExchangeServer.objects.get().password_expires_on is None  # a new password: the old one's date goes
+    admin_client_.post(reverse("integrations:exchange_organisation"), data)
     admin_client_.post(reverse("integrations:exchange_organisation"), {**data, "password_expires_on": ""})
     assert ExchangeServer.objects.get().password_expires_on is None
     assert radar.warnings(server.tenant, timezone.now()) == []

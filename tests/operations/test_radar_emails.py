@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from calsync import crypto
-from integrations.models import ExchangeServer, MicrosoftOrganisation
-from operations.models import CredentialAlert
+from integrations.models import ExchangeServer, GoogleWorkspace, MicrosoftOrganisation
+from operations import radar
 from operations.alerts import alerts_prune, radar_notify
+from operations.models import CredentialAlert
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +76,7 @@ def test_only_the_tenants_own_admins_hear_of_its_credentials(organisation, admin
     second = UserFactory(tenant=admin_user.tenant, email="second@acme.test", role="admin")
     ExchangeServer.objects.create(tenant=other_tenant, ews_url="https://mail.globex.test/EWS/Exchange.asmx",
                                   username="sync", password_encrypted=crypto.encrypt({"password": "pw"}),
-                                  sync_email="sync@globex.test",
+                                  sync_email="sync@globex.test", enabled=True,
                                   password_expires_on=(START + timedelta(days=60)).date())  # fmt: skip
     _daily(31)
     acme = [m for m in mail.outbox if "Microsoft 365" in m.body]
@@ -119,15 +122,89 @@ def test_the_banner_and_section_stay_within_the_tenant(client, organisation, out
     assert 'data-testid="radar-banner"' not in client.get(reverse("admin_users")).content.decode()
 
 
-def test_the_radar_section_renders_the_warnings(rf, organisation, admin_user) -> None:
-    from django.template.loader import render_to_string
-
-    from accounts.tenancy import Scope
-
+def test_the_health_board_shows_the_radar_section(client, organisation, admin_user) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(admin_user)
+    assert "No credential expires" in client.get(reverse("operations:health")).content.decode()
     MicrosoftOrganisation.objects.update(credential_expires_at=datetime.now(UTC) - timedelta(hours=1))
-    html = render_to_string("operations/_radar.html", {"credential_warnings": Scope(admin_user).credential_warnings()})
-    assert 'data-testid="radar-microsoft"' in html and "expired on" in html
-    assert "No credential expires" in render_to_string("operations/_radar.html", {"credential_warnings": []})
+    page = client.get(reverse("operations:health")).content.decode()
+    assert 'data-testid="credential-radar"' in page and 'data-testid="radar-microsoft"' in page
+    assert "expired on" in page and 'data-testid="radar-more"' not in page
+
+
+def test_the_daily_task_over_fourteen_months_emails_each_threshold_once(organisation, admin_user, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Review finding 3: the real daily task (refresh, emails, prune) run every day for 420 days. The records of
+    the emails are pruned a year after the date; the radar stopped speaking of that date long before, so the
+    prune opens nothing again."""
+    from operations.tasks import radar_notify as daily
+
+    today = [START]
+    monkeypatch.setattr("django.utils.timezone.now", lambda: today[0])
+    sent = []
+    for day in range(420):
+        today[0] = START + timedelta(days=day)
+        sent.append(daily())
+    assert [day for day, count in enumerate(sent) if count] == [10, 33, 40] and len(mail.outbox) == 3
+    assert not CredentialAlert.objects.exists()  # pruned (day 406 on), and never written again
+
+
+def test_switched_off_connections_and_departed_users_are_not_warned_about(organisation, admin_user, member) -> None:  # type: ignore[no-untyped-def]
+    from integrations.models import Integration
+    from tests.factories import CalendarFactory
+
+    MicrosoftOrganisation.objects.update(enabled=False)
+    lapsing = Integration.objects.create(
+        tenant=member.tenant, user=member, provider="microsoft", calendar=CalendarFactory(owner=member),
+        remote_calendar_id="cal", config={"auth": "oauth"}, token_refreshed_at=START - timedelta(days=85),
+    )  # fmt: skip
+    assert [w.key for w in radar.warnings(member.tenant, START)] == [f"token:{lapsing.pk}"]
+    member.is_active = False
+    member.save(update_fields=["is_active"])
+    assert radar.warnings(member.tenant, START) == [] and sum(_daily(50)) == 0
+
+
+def test_a_google_key_past_its_rotation_is_due_not_expired(client, admin_user, settings) -> None:  # type: ignore[no-untyped-def]
+    """Review finding 5: a service-account key keeps working after the rotation period; nothing says sync stops."""
+    settings.GOOGLE_KEY_ROTATION_DAYS = 90
+    GoogleWorkspace.objects.create(tenant=admin_user.tenant, client_email="sync@acme.iam.gserviceaccount.com",
+                                   key_encrypted=crypto.encrypt({"private_key_id": "k1"}), enabled=True,
+                                   key_created_at=datetime.now(UTC) - timedelta(days=100))  # fmt: skip
+    assert radar_notify() == 1
+    [email] = mail.outbox
+    assert email.subject == "calsync: a credential is due for rotation"
+    assert "due for rotation since" in email.body and "EXPIRED" not in email.body
+    client.force_login(admin_user)
+    page = client.get(reverse("operations:health")).content.decode()
+    assert "is due for rotation" in page and "has expired" not in page and "expired on" not in page
+
+
+def test_the_banner_reads_a_bounded_page_of_lapsing_sign_ins(  # type: ignore[no-untyped-def]
+    client, admin_user, member, many_users, django_assert_max_num_queries
+) -> None:
+    """Review finding 7: however many sign-ins are lapsing, an admin page reads the same few rows."""
+    from integrations.models import Integration
+    from operations.context import SHOWN
+    from tests.factories import CalendarFactory
+
+    def lapsing(users) -> None:  # type: ignore[no-untyped-def]
+        Integration.objects.bulk_create(
+            Integration(tenant=u.tenant, user=u, provider="microsoft", calendar=CalendarFactory(owner=u),
+                        remote_calendar_id="c", config={"auth": "oauth"},
+                        token_refreshed_at=datetime.now(UTC) - timedelta(days=85))
+            for u in users
+        )  # fmt: skip
+
+    client.force_login(admin_user)
+    lapsing([member])
+    client.get(reverse("operations:health"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("operations:health"))
+    lapsing(many_users(SHOWN + 10))
+    with django_assert_max_num_queries(len(few)), CaptureQueriesContext(connection) as many:
+        page = client.get(reverse("operations:health")).content.decode()
+    reads = [q["sql"] for q in many.captured_queries if '"token_refreshed_at" ASC' in q["sql"]]
+    assert len(reads) == 2 and all(f"LIMIT {SHOWN + 1}" in sql for sql in reads)  # one per provider, bounded
+    assert 'data-testid="radar-banner"' in page and page.count('data-testid="radar-token:') == SHOWN
+    assert 'data-testid="radar-more"' in page
 
 
 def test_the_command_lists_and_sends(organisation, admin_user, capsys) -> None:

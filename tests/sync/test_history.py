@@ -13,7 +13,10 @@ from events.models import Event, Tombstone
 from integrations.models import Integration
 from integrations.services import integration_create
 from sync import history, services
-from sync.engine import Side
+from sync.controls import Controls, Flow
+from sync.engine import Settings, Side, sync
+from sync.errors import ItemRejected
+from sync.memory import MemorySide, MemoryStore
 from sync.models import SyncLogEntry, SyncRun
 from sync.store import RunReport
 from tests.factories import CalendarFactory, UserFactory
@@ -140,15 +143,19 @@ def test_other_tenants_and_colleagues_are_not_reached(client, member, admin_user
 
 @pytest.fixture
 def secrets(member, run_on_commit):  # type: ignore[no-untyped-def]
-    """A member's private event, synced; another private one, synced and then deleted (its log entries only)."""
+    """A member's private event, synced; another private one, synced, changed and then deleted (its log entries
+    only)."""
     integration, other = _connect(member, run_on_commit)
     events.item_save(calendar=other, item=event("held@test", "Salary talk", visibility="PRIVATE"))
     events.item_save(calendar=other, item=event("gone@test", "Doctor visit", visibility="CONFIDENTIAL"))
     run = _sync(integration)
+    events.item_save(calendar=other, item=event("gone@test", "Doctor visit (moved)", day=1, visibility="CONFIDENTIAL"))
+    _sync(integration)
     events.item_delete(event=_master(other, "gone@test"))
     _sync(integration)
-    # What RunReport writes once the engine hands it the items (contract: is_private(item)) for the deleted one.
-    SyncLogEntry.objects.filter(uid="gone@test", action="created").update(private=True)
+    # Written by real syncs: the copy and the deletion of the confidential one are both marked private.
+    flags = set(SyncLogEntry.objects.filter(uid="gone@test").values_list("action", "private"))
+    assert flags == {("created", True), ("updated", True), ("deleted", True)}
     return {"integration": integration, "run": run}
 
 
@@ -173,6 +180,40 @@ def test_an_admin_never_sees_the_titles_of_others_private_events(client, admin_u
     assert "Doctor visit" in client.get(reverse("integrations:event_search"), {"q": "doctor"}).content.decode()
     assert "Salary talk" in client.get(reverse("integrations:event_story"), {"uid": "held@test"}).content.decode()
     assert "Salary talk" in client.get(reverse("integrations:run_detail", args=[secrets["run"].pk])).content.decode()
+
+
+def test_filtered_unsynced_and_duplicate_lines_of_a_private_item_hide_its_title(client, admin_user, member) -> None:  # type: ignore[no-untyped-def]
+    """Review finding 2: lines about an item that never reached calsync (filtered out, refused, a second copy of
+    its UID) are private by the item itself, so an admin sees no title on the run's page, the search or the story."""
+    run = SyncRun.objects.create(tenant=member.tenant, integration=_bare_integration(member), trigger="manual")
+    local, remote = MemorySide(), MemorySide()
+    remote.user_put(event("twice@test", "Therapy", visibility="PRIVATE"), id="copy-1")
+    remote.user_put(event("twice@test", "Therapy", visibility="PRIVATE"), id="copy-2")
+    remote.user_put(event("free@test", "Massage", visibility="CONFIDENTIAL", transparency="TRANSPARENT"))
+
+    def refuse(name: str) -> None:
+        raise ItemRejected("Refused by calsync.")
+
+    local.before_write = refuse
+    report = RunReport(run)
+    sync(local, remote, MemoryStore(), Settings(controls=Controls(into_calsync=Flow(skip_free=True))), report)
+    report.flush()
+    assert sorted(run.entries.values_list("action", "uid", "private")) == [
+        ("filtered", "free@test", True),
+        ("note", "twice@test", True),
+        ("unsynced", "twice@test", True),
+    ]
+    client.force_login(admin_user)
+    run_page = client.get(reverse("integrations:run_detail", args=[run.pk])).content.decode()
+    assert run_page.count("Private event") == 3 and "Therapy" not in run_page and "Massage" not in run_page
+    for words in ("therapy", "massage"):
+        found = client.get(reverse("integrations:admin_event_search"), {"q": words}).content.decode()
+        assert 'data-testid="found-row"' not in found, words
+    for uid in ("twice@test", "free@test"):
+        story = client.get(reverse("integrations:admin_event_story"), {"uid": uid}).content.decode()
+        assert "Therapy" not in story and "Massage" not in story, uid
+    client.force_login(member)
+    assert "Therapy" in client.get(reverse("integrations:run_detail", args=[run.pk])).content.decode()
 
 
 def test_an_admin_cannot_open_the_losing_version_of_anothers_private_event(client, admin_user, member) -> None:  # type: ignore[no-untyped-def]
@@ -215,5 +256,35 @@ def test_the_story_of_an_item_synced_thousands_of_times_is_paged_in_few_queries(
     with django_assert_max_num_queries(14):
         found = client.get(reverse("integrations:event_search"), {"q": "busy"}).content.decode()
     assert found.count('data-testid="found-row"') == 1 and "Busy 2999" in found
-    for nonsense in ({"uid": "busy@test", "page": "x"}, {"uid": "x" * 5000}, {}):
-        assert client.get(url, nonsense).status_code in (200, 404)
+    assert client.get(url, {"uid": "busy@test", "page": "x"}).status_code == 200  # the first page
+    assert client.get(url, {"uid": "x" * 5000}).status_code == 404
+
+
+def test_no_uid_is_no_story_and_bad_words_are_no_error(client, admin_user, member) -> None:  # type: ignore[no-untyped-def]
+    """Review findings 4 and 12: an empty uid would select every line without one (notes, across the organisation
+    on the admin page); a NUL byte is refused by PostgreSQL (run this under CI=true)."""
+    run = SyncRun.objects.create(tenant=member.tenant, integration=_bare_integration(member), trigger="manual")
+    SyncLogEntry.objects.create(run=run, action="note", message="“Secret plan” appears twice in calsync (same UID).")
+    client.force_login(admin_user)
+    for name in ("integrations:event_story", "integrations:admin_event_story"):
+        for query in ({}, {"uid": ""}, {"uid": "  "}, {"uid": "\x00"}):
+            response = client.get(reverse(name), query)
+            assert response.status_code == 404 and "Secret plan" not in response.content.decode(), (name, query)
+        assert client.get(reverse(name), {"uid": "a\x00b"}).status_code == 404
+    for name in ("integrations:event_search", "integrations:admin_event_search"):
+        assert client.get(reverse(name), {"q": "plan\x00"}).status_code == 200
+        short = client.get(reverse(name), {"q": "pl"}).content.decode()
+        assert 'data-testid="search-short"' in short and 'data-testid="found-row"' not in short
+    assert client.get(reverse("integrations:run_detail", args=[run.pk]), {"q": "\x00"}).status_code == 200
+
+
+def test_the_search_by_title_reads_only_the_newest_runs(client, member, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Review finding 7: a substring no index serves is matched in a bounded window of the newest runs."""
+    integration = _bare_integration(member)
+    for title in ("Old offsite", "New offsite", "Newest standup"):
+        run = SyncRun.objects.create(tenant=member.tenant, integration=integration, trigger="manual")
+        SyncLogEntry.objects.create(run=run, action="created", side="remote", uid=f"{title}@test", title=title)
+    monkeypatch.setattr(history, "SEARCH_RUNS", 2)
+    client.force_login(member)
+    found = client.get(reverse("integrations:event_search"), {"q": "offsite"}).content.decode()
+    assert "New offsite" in found and "Old offsite" not in found
