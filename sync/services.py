@@ -26,6 +26,7 @@ from integrations.models import Integration
 from integrations.providers import Provider
 
 from . import engine, liveness, notify, polling
+from .adapter import CalendarSide
 from .controls import Controls, Window
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
@@ -151,7 +152,7 @@ def _release(integration: Integration, token: str) -> None:
     Integration.objects.filter(pk=integration.pk, lock_token=token).update(lock_token="", lock_expires_at=None)
 
 
-def _engine_settings(integration: Integration) -> engine.Settings:
+def engine_settings(integration: Integration) -> engine.Settings:
     from integrations.selectors import integration_controls
 
     return engine.Settings(
@@ -172,7 +173,7 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
     nothing due by the row it loaded costs no query here (a no-op sync stays two writes); a compare-all mark
     saved since it loaded is seen by the next run, whose cursors the mark keeps cleared."""
     now = timezone.now()
-    if not _compare_all_due(integration.config, Controls.from_json(integration.controls).window, now):
+    if not compare_all_due(integration.config, Controls.from_json(integration.controls).window, now):
         return
     with transaction.atomic():
         row = (
@@ -184,7 +185,7 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
         if row is None:
             return  # the lock was lost: the run that holds it decides
         integration.controls, config = row["controls"], row["config"]
-        due = _compare_all_due(config, Controls.from_json(integration.controls).window, now)
+        due = compare_all_due(config, Controls.from_json(integration.controls).window, now)
         if due:
             config = {**{k: v for k, v in config.items() if k != COMPARE_ALL}, COMPARED_ALL_AT: now.isoformat()}
             # What the remote cursor keeps beyond a position (an ICS feed's stable identities) survives (registry).
@@ -197,7 +198,7 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
         integration.local_cursor, integration.remote_cursor = "", remote_cursor
 
 
-def _compare_all_due(config: dict[str, Any], window: Window, now: datetime) -> bool:
+def compare_all_due(config: dict[str, Any], window: Window, now: datetime) -> bool:
     moving = window.from_now or window.days_ahead is not None
     last = config.get(COMPARED_ALL_AT)
     stale = last is None or now - datetime.fromisoformat(last) >= COMPARE_ALL_EVERY
@@ -299,7 +300,8 @@ def _execute(integration: Integration, report: RunReport, token: str) -> None:
                 _schedule_next(integration, poll=poll, not_before=not_before)
 
 
-def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
+def build_sides(integration: Integration) -> tuple[CalsyncSide, CalendarSide]:
+    """The integration's two sides as a run reads and writes them (a preview wraps the same ones)."""
     remote = registry.build_side(integration)
     # A side whose apps may write items back without calsync's hidden fields (events.hidden) sets this flag.
     local = CalsyncSide(
@@ -308,8 +310,13 @@ def _run_engine(integration: Integration, report: RunReport, token: str) -> None
         origin=integration.provider,
         carry_back=integration.effective_direction != Integration.Direction.TO_CALSYNC,
     )
+    return local, remote
+
+
+def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
+    local, remote = build_sides(integration)
     _compare_all_when_due(integration, token)
-    store, rules = DbStatusStore(integration, token), _engine_settings(integration)
+    store, rules = DbStatusStore(integration, token), engine_settings(integration)
     # The sync's own writes must not ask for yet another sync. What calsync adds to items it receives
     # (assignment rules) goes back in the same run: the engine reads back what it wrote (engine.sync).
     with changes_unannounced():
