@@ -231,7 +231,7 @@ def preview_compute(*, integration: Integration, reason: str, proposed: dict[str
     (direction, primary, controls) instead of the integration's. Writes nothing anywhere.
 
     Raises what a sync raises for the run as a whole (AuthRevoked, TransientError, PermanentError...)."""
-    from .services import build_sides, engine_settings
+    from .services import _engine_settings, build_sides
 
     planned = planned_integration(integration, reason, proposed or {})
     local, remote = build_sides(planned)
@@ -240,7 +240,7 @@ def preview_compute(*, integration: Integration, reason: str, proposed: dict[str
     report = PreviewReport()
     stop = ""
     try:
-        run_pass(sides, store, engine_settings(planned), report, reading=set(Side))  # type: ignore[arg-type]
+        run_pass(sides, store, _engine_settings(planned), report, reading=set(Side))  # type: ignore[arg-type]
     except SafetyStop as exc:
         stop = f"The sync would stop for safety: {exc}"
     return Outcome(
@@ -269,13 +269,13 @@ def _cursors(integration: Integration, planned: Integration, reason: str) -> tup
     """Where the confirmed sync would start reading: nowhere for a first sync; from scratch for a resync and
     new controls (as resync_request and integration_controls_update clear them), or when its run compares
     everything anyway (sync.services); else the integration's cursors."""
-    from .services import compare_all_due
+    from .services import _compare_all_due
 
     if reason == SyncPreview.Reason.FIRST:
         return None, None
     new_controls = Controls.from_json(planned.controls).to_json() != Controls.from_json(integration.controls).to_json()
     window = Controls.from_json(planned.controls).window
-    if reason == SyncPreview.Reason.RESYNC or new_controls or compare_all_due(planned.config, window, timezone.now()):
+    if reason == SyncPreview.Reason.RESYNC or new_controls or _compare_all_due(planned.config, window, timezone.now()):
         return None, registry.reset_cursor(planned) or None
     return planned.local_cursor or None, planned.remote_cursor or None
 

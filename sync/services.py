@@ -43,6 +43,7 @@ QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a 
 COMPARE_ALL = "compare_all"
 COMPARED_ALL_AT = "compared_all_at"
 COMPARE_ALL_EVERY = timedelta(days=1)  # a window with a moving bound is compared whole this often
+AWAITING_CONFIRMATION = "The first sync waits until its preview is confirmed."
 
 
 def sync_request(
@@ -152,7 +153,7 @@ def _release(integration: Integration, token: str) -> None:
     Integration.objects.filter(pk=integration.pk, lock_token=token).update(lock_token="", lock_expires_at=None)
 
 
-def engine_settings(integration: Integration) -> engine.Settings:
+def _engine_settings(integration: Integration) -> engine.Settings:
     from integrations.selectors import integration_controls
 
     return engine.Settings(
@@ -173,7 +174,7 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
     nothing due by the row it loaded costs no query here (a no-op sync stays two writes); a compare-all mark
     saved since it loaded is seen by the next run, whose cursors the mark keeps cleared."""
     now = timezone.now()
-    if not compare_all_due(integration.config, Controls.from_json(integration.controls).window, now):
+    if not _compare_all_due(integration.config, Controls.from_json(integration.controls).window, now):
         return
     with transaction.atomic():
         row = (
@@ -185,7 +186,7 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
         if row is None:
             return  # the lock was lost: the run that holds it decides
         integration.controls, config = row["controls"], row["config"]
-        due = compare_all_due(config, Controls.from_json(integration.controls).window, now)
+        due = _compare_all_due(config, Controls.from_json(integration.controls).window, now)
         if due:
             config = {**{k: v for k, v in config.items() if k != COMPARE_ALL}, COMPARED_ALL_AT: now.isoformat()}
             # What the remote cursor keeps beyond a position (an ICS feed's stable identities) survives (registry).
@@ -198,7 +199,7 @@ def _compare_all_when_due(integration: Integration, token: str) -> None:
         integration.local_cursor, integration.remote_cursor = "", remote_cursor
 
 
-def compare_all_due(config: dict[str, Any], window: Window, now: datetime) -> bool:
+def _compare_all_due(config: dict[str, Any], window: Window, now: datetime) -> bool:
     moving = window.from_now or window.days_ahead is not None
     last = config.get(COMPARED_ALL_AT)
     stale = last is None or now - datetime.fromisoformat(last) >= COMPARE_ALL_EVERY
@@ -226,6 +227,8 @@ def sync_execute(*, run_id: int) -> SyncRun:
         return run  # delivered twice
     if not integration.sync_enabled:
         return _finish(RunReport(run), SyncRun.Status.SKIPPED, error="Sync is paused.")
+    if integration.awaiting_confirmation:
+        return _finish(RunReport(run), SyncRun.Status.SKIPPED, error=AWAITING_CONFIRMATION)
     token = _claim(integration, run.trigger)
     if token is None:
         if _waits_for_lock(run):
@@ -246,8 +249,8 @@ def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
     written only once it has something to say; a sync that found nothing ends with one small write on the
     integration (quiet_syncs). Returns the run, or None if there was none to show."""
     integration = Integration.objects.select_related("calendar", "user").filter(pk=integration_id).first()
-    if integration is None or not integration.sync_enabled:
-        return None  # deleted or paused since it was queued
+    if integration is None or not integration.sync_enabled or integration.awaiting_confirmation:
+        return None  # deleted or paused since it was queued, or its first sync not confirmed yet
     token = _claim(integration, trigger)
     if token is None:
         if trigger == SyncRun.Trigger.PUSH:
@@ -316,7 +319,7 @@ def build_sides(integration: Integration) -> tuple[CalsyncSide, CalendarSide]:
 def _run_engine(integration: Integration, report: RunReport, token: str) -> None:
     local, remote = build_sides(integration)
     _compare_all_when_due(integration, token)
-    store, rules = DbStatusStore(integration, token), engine_settings(integration)
+    store, rules = DbStatusStore(integration, token), _engine_settings(integration)
     # The sync's own writes must not ask for yet another sync. What calsync adds to items it receives
     # (assignment rules) goes back in the same run: the engine reads back what it wrote (engine.sync).
     with changes_unannounced():
