@@ -6,6 +6,7 @@
   if (!box) return;
   var url = box.getAttribute("data-preview-poll");
   var shown = box.getAttribute("data-preview-status");
+  if (shown !== "queued" && shown !== "running") return;
   var poll = function () {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json(); })

@@ -74,6 +74,13 @@ def sign_in(page, email: str, password: str) -> None:  # type: ignore[no-untyped
     page.click("main button[type=submit]")
 
 
+def start_syncing(page) -> None:  # type: ignore[no-untyped-def]
+    """Connecting previews the first sync (sync.previews): confirm it on the integration page, as the user does."""
+    page.wait_for_selector("[data-testid=preview-counts]")
+    page.click("[data-testid=preview-confirm]")
+    page.wait_for_selector("text=Confirmed. A sync has started.")
+
+
 def grid_week(page, day: str) -> None:  # type: ignore[no-untyped-def]
     """Open the calendar grid's week view around `day` (YYYY-MM-DD) once its events have loaded."""
     page.goto(f"/calendar/?date={day}&view=timeGridWeek")

@@ -16,7 +16,7 @@ from events.models import Event
 from integrations.models import Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,6 +41,7 @@ def _connect_sandbox_google(page, google, email: str) -> Integration:  # type: i
     page.select_option("select[name=remote]", email)
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    start_syncing(page)
     return Integration.objects.get(provider="google", remote_calendar_id=email)
 
 
