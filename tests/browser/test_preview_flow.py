@@ -11,7 +11,7 @@ from events.models import Event
 from integrations.models import Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import connect_sandbox_google, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,14 +28,7 @@ def test_the_first_sync_is_previewed_then_confirmed(page, member, calendar, goog
         })  # fmt: skip
     sign_in(page, member.email, PASSWORD)
     page.wait_for_url(re.compile(r"/calendar/"))
-    page.goto("/settings/")
-    page.click("[data-testid=connect-google]")
-    page.fill("input[name=email]", email)
-    page.click("button[value=allow]")
-    page.wait_for_url(re.compile(r"/integrations/connect/google/calendar/"))
-    page.select_option("select[name=remote]", email)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    connect_sandbox_google(page, email)
 
     page.wait_for_selector("[data-testid=preview-counts]")
     assert page.inner_text("[data-side=calsync] [data-count=created]") == "2"
