@@ -28,7 +28,7 @@ from integrations.providers import Provider
 from .adapter import CalendarSide, Entry
 from .controls import Controls
 from .engine import Mapping, Side
-from .errors import SafetyStop
+from .errors import NotFound, SafetyStop
 from .models import SyncPreview, SyncRun
 from .passes import run_pass
 from .store import DbStatusStore
@@ -73,10 +73,17 @@ class RecordingSide:
         return [self._written(item) for item in items]
 
     def _update(self, id: str, item: Item, version: str) -> Entry:
+        # An update of an item gone from the side fails there, and the sync creates it instead: so here too.
+        if self._side.get(id) is None:
+            raise NotFound(id)
         return replace(self._written(item, version), id=id)
 
     def _update_many(self, writes: list[tuple[str, Item, str]]) -> list[Entry]:
-        return [self._update(id, item, version) for id, item, version in writes]
+        ids = [id for id, _, _ in writes]
+        held = self._side.get_many(ids) if hasattr(self._side, "get_many") else {i: self._side.get(i) for i in ids}
+        if any(held.get(id) is None for id in ids):
+            raise NotFound("Some of these items are gone.")  # the engine then goes one by one, as the sync does
+        return [replace(self._written(item, version), id=id) for id, item, version in writes]
 
     def _delete(self, id: str, version: str) -> None:
         self.deleted.append(id)
