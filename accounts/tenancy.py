@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from operations.radar import Warning
     from reports.models import SavedReport
     from scheduling.models import CalendarShare
-    from sync.models import SyncRun
+    from sync.models import SyncPreview, SyncRun
 
 
 class TenantQuerySet(models.QuerySet[Any]):
@@ -92,6 +92,14 @@ class Scope:
 
     def integration(self, pk: int) -> Integration:
         return get_object_or_404(self.integrations().select_related("calendar", "user"), pk=pk)
+
+    def preview(self, integration_pk: int, pk: int) -> SyncPreview:
+        """A preview of one of the user's own integrations (sync.previews)."""
+        from sync.models import SyncPreview
+
+        previews = SyncPreview.objects.for_tenant(self.tenant).filter(integration__user=self.user)
+        return get_object_or_404(previews.select_related("integration__calendar", "integration__user"),
+                                 pk=pk, integration_id=integration_pk)  # fmt: skip
 
     def app_passwords(self) -> models.QuerySet[AppPassword]:
         from dav.models import AppPassword

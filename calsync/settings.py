@@ -268,6 +268,8 @@ if not 1 <= SYNC_POLL_MIN_SECONDS <= SYNC_POLL_MAX_SECONDS:
     raise ImproperlyConfigured("SYNC_POLL_MIN_SECONDS must be at least 1 and at most SYNC_POLL_MAX_SECONDS.")
 # Stop instead of deleting every synced item when a side suddenly lists none of at least this many.
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
+# A preview (sync/previews.py) older than this is made again before the user's confirmation is acted on.
+PREVIEW_VALID_SECONDS = env.int("PREVIEW_VALID_SECONDS", default=15 * 60)
 
 # --- retention -----------------------------------------------------------------
 

@@ -81,7 +81,7 @@ def connect_chosen(request: HttpRequest, form: Form, *, pending: str, restart: s
     if request.method != "POST" or not form.is_valid():
         return None
     try:
-        integration = connect(dict(form.cleaned_data))
+        integration = connect({**form.cleaned_data, "preview_first": True})
     except ValidationError as exc:
         form.add_error(None, exc.messages)
         return None
@@ -93,10 +93,13 @@ def connect_chosen(request: HttpRequest, form: Form, *, pending: str, restart: s
         messages.error(request, "This connection attempt expired. Please start again.")
         return redirect(restart)
     request.session.pop(pending, None)
-    sync_started(
-        request, integration, f"Connected to {integration.remote_calendar_name}.", "The first sync has started."
-    )
+    first_sync_previewed(request, integration, f"Connected to {integration.remote_calendar_name}.")
     return redirect("integrations:detail", pk=integration.pk)
+
+
+def first_sync_previewed(request: HttpRequest, integration: Integration, done: str) -> None:
+    """Connected with `preview_first` (integration_create): say that the first sync waits for the preview."""
+    messages.success(request, f"{done} Here is what the first sync would do: nothing changes until you confirm it.")
 
 
 def sync_started(

@@ -13,8 +13,9 @@ from django.utils import timezone
 from accounts.models import User
 from events.models import Calendar
 from sync.controls import Controls
-from sync.models import SyncRun
-from sync.services import COMPARE_ALL, sync_request
+from sync.models import SyncPreview, SyncRun
+from sync.previews import preview_confirmed, preview_request, preview_valid, proposed_changes
+from sync.services import COMPARE_ALL, resync_request, sync_request
 
 from . import registry
 from .models import Integration
@@ -44,10 +45,14 @@ def integration_create(
     credentials: dict[str, Any] | None = None,
     remote_read_only: bool = False,
     signed_in: bool = False,
+    preview_first: bool = False,
     **sync_settings: Any,
 ) -> Integration:
     """Connect a calendar; the first sync starts as soon as this commits. A calendar the user may only read at the
-    provider syncs into calsync only, whatever direction was asked for."""
+    provider syncs into calsync only, whatever direction was asked for.
+
+    `preview_first` (every connect page passes it): nothing syncs yet; a preview of the first sync is made, and
+    the sync starts when the user confirms it (integration_preview_confirm). Programmatic callers sync at once."""
     check_right(user, provider)
     if calendar.owner_id != user.pk:
         raise PermissionDenied("You can only sync your own calendars.")
@@ -72,9 +77,12 @@ def integration_create(
     integration.set_credentials(credentials or {})
     if signed_in:  # the provider just issued a refresh token: its lifetime counts from now (operations.radar)
         integration.token_refreshed_at = timezone.now()
+    integration.awaiting_confirmation = preview_first
     with transaction.atomic():
         integration.save()
-        if integration.sync_enabled:
+        if preview_first:
+            preview_request(integration=integration, reason=SyncPreview.Reason.FIRST, user=user)
+        elif integration.sync_enabled:
             sync_request(integration=integration, trigger=SyncRun.Trigger.FIRST)
     return integration
 
@@ -120,10 +128,11 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
         fields += ["local_cursor", "remote_cursor"]
     # The sync requested below starts at once; automatic ones then continue every interval.
     interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
-    integration.next_sync_at = timezone.now() + interval if integration.sync_enabled and integration.automatic else None
+    syncing = integration.sync_enabled and not integration.awaiting_confirmation  # else the first sync waits
+    integration.next_sync_at = timezone.now() + interval if syncing and integration.automatic else None
     with transaction.atomic():
         integration.save(update_fields=[*fields, "next_sync_at"])
-        if integration.sync_enabled:
+        if syncing:
             # As the seeds say: saving the settings syncs at once.
             sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration
@@ -145,7 +154,7 @@ def integration_controls_update(*, integration: Integration, controls: Controls)
         integration.local_cursor, integration.remote_cursor = "", registry.reset_cursor(integration)
         integration.config = {**stored["config"], COMPARE_ALL: True}
         integration.save(update_fields=["controls", "local_cursor", "remote_cursor", "config"])
-        if integration.sync_enabled:
+        if integration.sync_enabled and not integration.awaiting_confirmation:
             sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return True
 
@@ -176,6 +185,45 @@ def integration_allow_mass_delete(*, integration: Integration) -> Integration:
     integration.save(update_fields=["allow_mass_delete"])
     sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration
+
+
+def integration_preview_confirm(*, preview: SyncPreview, user: User) -> SyncPreview | None:
+    """The user confirms what a preview showed: the sync it previewed starts (the first sync, a resync from
+    scratch, the new settings applied, the held-back deletions allowed). A preview that is stale or was made for
+    other settings is not acted on: a new one is made and returned instead (None once confirmed)."""
+    preview.integration.refresh_from_db()  # the settings as they are now
+    if not preview_valid(preview):
+        proposed = proposed_changes(preview) if preview.reason == SyncPreview.Reason.SETTINGS else None
+        return preview_request(integration=preview.integration, reason=preview.reason, proposed=proposed, user=user)
+    if not preview_confirmed(preview=preview):
+        return None  # confirmed already (a second click)
+    integration = preview.integration
+    {
+        SyncPreview.Reason.FIRST: _first_sync_confirmed,
+        SyncPreview.Reason.RESYNC: lambda i: resync_request(integration=i),
+        SyncPreview.Reason.SETTINGS: lambda i: _settings_confirmed(i, proposed_changes(preview)),
+        SyncPreview.Reason.DELETIONS: lambda i: integration_allow_mass_delete(integration=i),
+    }[SyncPreview.Reason(preview.reason)](integration)
+    return None
+
+
+def _first_sync_confirmed(integration: Integration) -> None:
+    integration.awaiting_confirmation = False
+    interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    integration.next_sync_at = timezone.now() + interval if integration.sync_enabled and integration.automatic else None
+    with transaction.atomic():
+        integration.save(update_fields=["awaiting_confirmation", "next_sync_at"])
+        if integration.sync_enabled:
+            sync_request(integration=integration, trigger=SyncRun.Trigger.FIRST)
+
+
+def _settings_confirmed(integration: Integration, changes: dict[str, Any]) -> None:
+    """The previewed direction and primary calendar, then the controls, saved as their own forms save them."""
+    moved = {name: changes[name] for name in ("direction", "primary") if name in changes}
+    if moved:
+        integration_update_settings(integration=integration, **moved)
+    if "controls" in changes:
+        integration_controls_update(integration=integration, controls=Controls.from_json(changes["controls"]))
 
 
 def integration_disconnect(*, integration: Integration) -> None:

@@ -18,11 +18,14 @@ from accounts.tenancy import Scope
 from operations import radar
 from sync import live as sync_live
 from sync import selectors as sync_selectors
+from sync.controls import Controls
 from sync.errors import QueueUnavailable
+from sync.models import SyncPreview
+from sync.previews import preview_latest, preview_request, preview_sides, preview_valid
 from sync.services import sync_request_manual
 
 from . import selectors, services
-from .connecting import choice_initial, connect_scope, sync_started
+from .connecting import choice_initial, connect_scope, first_sync_previewed, sync_started
 from .controls_forms import ControlsForm
 from .forms import CalsyncConnectForm, SettingsForm
 from .models import Integration
@@ -50,12 +53,13 @@ def connect_calsync(request: HttpRequest) -> HttpResponse:
                 provider=Provider.CALSYNC,
                 remote_calendar_id=str(other.pk),
                 remote_calendar_name=other.name,
+                preview_first=True,
                 **data,
             )
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
-            sync_started(request, integration, "Connected.", "The first sync has started.")
+            first_sync_previewed(request, integration, "Connected.")
             return redirect("integrations:detail", pk=integration.pk)
     return render(request, "integrations/connect_calsync.html", {"form": form, "enough": calendars.count() > 1})
 
@@ -67,13 +71,37 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = _settings_form(request.POST or None, scope, integration)
     if request.method == "POST" and form.is_valid():
         try:
-            services.integration_update_settings(integration=integration, **form.cleaned_data)
+            _settings_saved(request, integration, form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
-            sync_started(request, integration, "Settings saved.")
             return redirect("integrations:detail", pk=integration.pk)
     return _detail_page(request, integration, form, ControlsForm(integration=integration))
+
+
+def _settings_saved(request: HttpRequest, integration: Integration, values: dict[str, Any]) -> None:
+    """Save the settings. A new direction or primary calendar is previewed first (the other fields are saved at
+    once); before the first sync everything is saved and its preview made again."""
+    moved = {name: values[name] for name in ("direction", "primary") if values[name] != getattr(integration, name)}
+    if integration.awaiting_confirmation or not moved:
+        services.integration_update_settings(integration=integration, **values)
+        if integration.awaiting_confirmation:
+            _previewing(request, integration, SyncPreview.Reason.FIRST, "Settings saved.")
+        else:
+            sync_started(request, integration, "Settings saved.")
+        return
+    rest = {name: value for name, value in values.items() if name not in moved}
+    if any(getattr(integration, name) != value for name, value in rest.items()):
+        services.integration_update_settings(integration=integration, **rest)
+    _previewing(request, integration, SyncPreview.Reason.SETTINGS, "", proposed=moved)
+
+
+def _previewing(request: HttpRequest, integration: Integration, reason: str, done: str,
+                proposed: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Ask for a preview and tell the user that the sync waits for their confirmation of it."""
+    preview_request(integration=integration, reason=reason, proposed=proposed, user=request.user)  # type: ignore[arg-type]
+    messages.info(request, f"{done} Looking at both calendars: nothing changes until you confirm what the sync "
+                           "would do.".strip())  # fmt: skip
 
 
 def _settings_form(data: Any, scope: Scope, integration: Integration) -> SettingsForm:
@@ -85,7 +113,10 @@ def _settings_form(data: Any, scope: Scope, integration: Integration) -> Setting
 
 def _detail_page(request: HttpRequest, integration: Integration, form: SettingsForm,
                  controls_form: ControlsForm) -> HttpResponse:  # fmt: skip
+    preview = preview_latest(integration=integration)
     context = {"integration": integration, "form": form, "controls_form": controls_form,
+               "preview": preview, "preview_valid": preview is not None and preview_valid(preview),
+               "preview_sides": preview_sides(preview) if preview is not None else [],
                "also_synced_with": selectors.also_synced_with(integration),
                "token_warning": radar.token_warning(integration, timezone.now()),
                **sync_selectors.integration_status(integration)}  # fmt: skip
@@ -107,20 +138,65 @@ def controls(request: HttpRequest, pk: int) -> HttpResponse:
         if form.removals and not form.cleaned_data["confirm_removals"]:
             form.add_error("confirm_removals", "Tick the box to confirm these removals, or change the settings.")
         else:
-            changed = services.integration_controls_update(integration=integration, controls=new)
-            if changed:
-                sync_started(request, integration, "Sync controls saved.", "A sync comparing everything has started.")
-            else:
-                messages.info(request, "Nothing changed.")
+            _controls_saved(request, integration, new)
             return redirect("integrations:detail", pk=integration.pk)
     return _detail_page(request, integration, _settings_form(None, scope, integration), form)
+
+
+def _controls_saved(request: HttpRequest, integration: Integration, new: Controls) -> None:
+    """Changed controls are previewed first; before the first sync they are saved and its preview made again."""
+    if new.to_json() == Controls.from_json(integration.controls).to_json():
+        messages.info(request, "Nothing changed.")
+    elif integration.awaiting_confirmation:
+        services.integration_controls_update(integration=integration, controls=new)
+        _previewing(request, integration, SyncPreview.Reason.FIRST, "Sync controls saved.")
+    else:
+        _previewing(request, integration, SyncPreview.Reason.SETTINGS, "", proposed={"controls": new.to_json()})
+
+
+@login_required
+@require_POST
+def resync(request: HttpRequest, pk: int) -> HttpResponse:
+    """Resync from scratch: previewed first, started when the user confirms."""
+    return _preview_page(request, pk, SyncPreview.Reason.RESYNC)
+
+
+def _preview_page(request: HttpRequest, pk: int, reason: str) -> HttpResponse:
+    integration = _scope(request).integration(pk)
+    _previewing(request, integration, reason, "")
+    return redirect("integrations:detail", pk=integration.pk)
+
+
+@login_required
+def preview_state(request: HttpRequest, pk: int) -> JsonResponse:
+    """What the integration page polls while its preview is being made."""
+    latest = preview_latest(integration=_scope(request).integration(pk))
+    return JsonResponse({"id": latest.pk if latest else None, "status": latest.status if latest else ""})
+
+
+@login_required
+@require_POST
+def preview_confirm(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
+    preview = _scope(request).preview(pk, preview_pk)
+    integration = preview.integration
+    again = services.integration_preview_confirm(preview=preview, user=request.user)  # type: ignore[arg-type]
+    if again is not None:
+        messages.warning(request, "That preview was out of date or made for other settings, so it is being made "
+                                  "again: confirm once it shows.")  # fmt: skip
+    else:
+        sync_started(request, integration, "Confirmed.")
+    return redirect("integrations:detail", pk=integration.pk)
 
 
 @login_required
 @require_POST
 def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
-    if not integration.sync_enabled:
+    if integration.awaiting_confirmation:
+        if preview_latest(integration=integration) is None:
+            _previewing(request, integration, SyncPreview.Reason.FIRST, "")
+        messages.info(request, "The first sync starts once you confirm its preview below.")
+    elif not integration.sync_enabled:
         messages.error(request, "Sync is paused. Tick “Sync events” and save to resume it.")
     else:
         try:
@@ -135,10 +211,8 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def allow_mass_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = _scope(request).integration(pk)
-    services.integration_allow_mass_delete(integration=integration)
-    sync_started(request, integration, "The next sync may delete the items;", "it has started.")
-    return redirect("integrations:detail", pk=integration.pk)
+    """At a safety stop: preview what allowing the deletion would delete where; confirming it allows it."""
+    return _preview_page(request, pk, SyncPreview.Reason.DELETIONS)
 
 
 @login_required

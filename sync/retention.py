@@ -1,8 +1,9 @@
 """Retention: history older than each organisation's period (Tenant.retention_days) is deleted in bounded batches.
 
 What goes: finished sync runs with their log entries (which hold the losing versions of conflicts), finished ICS
-imports (which hold the uploaded file) and finished rule runs. What stays: a run still queued or running, and the
-run an integration's page shows as its last result (the newest finished one that was not skipped), however old.
+imports (which hold the uploaded file), finished rule runs and finished previews. What stays: a run still queued or
+running, and the run an integration's page shows as its last result (the newest finished one that was not skipped),
+however old.
 Event tombstones are pruned on the same period by events.tombstones (beat's prune-tombstones), which raises each
 calendar's sync-token floor as it goes.
 
@@ -26,7 +27,7 @@ from accounts.models import Tenant
 from business.models import RuleRun
 from events.models import ImportJob
 
-from .models import SyncLogEntry, SyncRun
+from .models import SyncLogEntry, SyncPreview, SyncRun
 
 RESUME_KEY = "retention:next-tenant"
 _UNFINISHED = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
@@ -36,7 +37,9 @@ _UNFINISHED = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 class Pruned:
     """Rows deleted (or, in a dry run, that would be) by kind; `complete` once every tenant was gone through."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {"runs": 0, "entries": 0, "imports": 0, "rule_runs": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"runs": 0, "entries": 0, "imports": 0, "rule_runs": 0, "previews": 0}
+    )
     statements: int = 0
     largest_statement: int = 0
     complete: bool = True
@@ -110,7 +113,11 @@ def _history(tenant: Tenant, cutoff: datetime) -> list[tuple[str, QuerySet]]:  #
     rule_runs = RuleRun.objects.filter(tenant=tenant, created_at__lt=cutoff).exclude(
         status__in=(RuleRun.Status.PENDING, RuleRun.Status.RUNNING)
     )
-    return [("imports", imports.order_by("created_at", "pk")), ("rule_runs", rule_runs.order_by("created_at", "pk"))]
+    previews = SyncPreview.objects.filter(tenant=tenant, created_at__lt=cutoff).exclude(
+        status__in=(SyncPreview.Status.QUEUED, SyncPreview.Status.RUNNING)
+    )
+    return [("imports", imports.order_by("created_at", "pk")), ("rule_runs", rule_runs.order_by("created_at", "pk")),
+            ("previews", previews.order_by("created_at", "pk"))]  # fmt: skip
 
 
 def _prune_tenant(tenant: Tenant, cutoff: datetime, budget: _Budget, result: Pruned) -> None:

@@ -47,6 +47,7 @@ QUEUE_UNREACHABLE = f"{UNREACHABLE}, so this sync did not start. Try again in a 
 COMPARE_ALL = "compare_all"
 COMPARED_ALL_AT = "compared_all_at"
 COMPARE_ALL_EVERY = timedelta(days=1)  # a window with a moving bound is compared whole this often
+AWAITING_CONFIRMATION = "The first sync waits until its preview is confirmed."
 
 
 def sync_request(
@@ -238,6 +239,8 @@ def sync_execute(*, run_id: int) -> SyncRun:
         return run  # delivered twice
     if not integration.sync_enabled:
         return _finish(RunReport(run), SyncRun.Status.SKIPPED, error="Sync is paused.")
+    if integration.awaiting_confirmation:
+        return _finish(RunReport(run), SyncRun.Status.SKIPPED, error=AWAITING_CONFIRMATION)
     token = _claim(integration, run.trigger)
     if token is None:
         if _waits_for_lock(run):
@@ -267,8 +270,8 @@ def sync_scheduled(*, integration_id: int, trigger: str) -> SyncRun | None:
     written only once it has something to say; a sync that found nothing ends with one small write on the
     integration (quiet_syncs). Returns the run, or None if there was none to show."""
     integration = Integration.objects.select_related("calendar", "user").filter(pk=integration_id).first()
-    if integration is None or not integration.sync_enabled:
-        return None  # deleted or paused since it was queued
+    if integration is None or not integration.sync_enabled or integration.awaiting_confirmation:
+        return None  # deleted or paused since it was queued, or its first sync not confirmed yet
     token = _claim(integration, trigger)
     if token is None:
         if trigger == SyncRun.Trigger.PUSH:
@@ -323,7 +326,8 @@ def _execute(integration: Integration, report: RunReport, token: str, work: Work
 
 
 def build_sides(integration: Integration) -> tuple[CalsyncSide, CalendarSide]:
-    """The integration's two calendars, as a run writes through them: calsync's and the provider's."""
+    """The integration's two sides as a run reads and writes them (an undo writes through them, a preview wraps
+    them)."""
     remote = registry.build_side(integration)
     # A side whose apps may write items back without calsync's hidden fields (events.hidden) sets this flag.
     local = CalsyncSide(

@@ -7,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from . import dispatch, liveness, retention, services
+from . import dispatch, liveness, previews, retention, services
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,12 @@ def sync_scheduled_many(integration_ids: list[int], trigger: str) -> None:
             services.sync_scheduled(integration_id=integration_id, trigger=trigger)
         except Exception:
             log.exception("scheduled sync failed", extra={"integration": integration_id})
+
+
+@shared_task(acks_late=True)
+def preview_run(preview_id: int) -> None:
+    """Work out a preview (sync.previews): what a sync would do, with nothing written."""
+    previews.preview_execute(preview_id=preview_id)
 
 
 @shared_task

@@ -138,9 +138,10 @@ def _normalised(url: str) -> str:
 
 
 def ics_subscribe(*, user: User, check: FeedCheck, name: str, calendar: Calendar, automatic: bool,
-                  error_email: str, sync_enabled: bool = True) -> Integration:  # fmt: skip
+                  error_email: str, sync_enabled: bool = True, preview_first: bool = False) -> Integration:  # fmt: skip
     """Connect the checked feed into `calendar`, one way (it cannot be written); the first sync starts once this
-    commits. The full address is stored encrypted, like every credential; config keeps only its shown form."""
+    commits (with `preview_first`, once its preview is confirmed: integration_create). The full address is stored
+    encrypted, like every credential; config keeps only its shown form."""
     with transaction.atomic():
         integration = integration_services.integration_create(
             user=user,
@@ -156,6 +157,7 @@ def ics_subscribe(*, user: User, check: FeedCheck, name: str, calendar: Calendar
             automatic=automatic,
             error_email=error_email,
             remote_read_only=True,
+            preview_first=preview_first,
         )
         integration.poll_seconds = settings.ICS_POLL_SECONDS
         integration.push_state = Integration.PushState.POLLING

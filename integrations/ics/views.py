@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from integrations.connecting import choice_initial, connect_scope, sync_started
+from integrations.connecting import choice_initial, connect_scope, first_sync_previewed
 from integrations.providers import Provider
 
 from . import services
@@ -31,9 +31,9 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             check = services.feed_check(text=data.pop("url"), user=request.user)  # type: ignore[arg-type]
             found = _found(check)
             if "check" not in request.POST:
-                integration = services.ics_subscribe(user=request.user, check=check, **data)  # type: ignore[arg-type]
-                sync_started(request, integration, f"Subscribed to {integration.remote_calendar_name}: {found}.",
-                             "The first sync has started.")  # fmt: skip
+                integration = services.ics_subscribe(user=request.user, check=check, preview_first=True, **data)  # type: ignore[arg-type]
+                subscribed = f"Subscribed to {integration.remote_calendar_name}: {found}."
+                first_sync_previewed(request, integration, subscribed)
                 return redirect("integrations:detail", pk=integration.pk)
         except services.SubscriptionError as exc:
             form.add_error("url", str(exc))

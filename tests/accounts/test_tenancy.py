@@ -18,7 +18,7 @@ from integrations.models import Integration
 from integrations.services import integration_create
 from reports.services import saved_report_create
 from scheduling.services import calendar_share
-from sync.models import SyncRun
+from sync.models import SyncPreview, SyncRun
 from tests.factories import CalendarFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,10 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
         remote_calendar_name=f"{label} copy", sync_enabled=False,
     )  # fmt: skip
     run = SyncRun.objects.create(tenant=owner.tenant, integration=integration, trigger="manual", error=label)
+    example = {"side": "remote", "action": "created", "uid": "x", "title": f"{label} previewed", "start": "",
+               "attendees": 0}  # fmt: skip
+    preview = SyncPreview.objects.create(tenant=owner.tenant, integration=integration, reason="first",
+                                         status="ready", examples=[example])  # fmt: skip
     lost = run.entries.create(action="conflict", message="kept theirs", detail=f"SUMMARY:{label} losing version",
                               uid=event.uid, title=event.title)  # fmt: skip
     app_password = app_password_create(user=owner, label=f"{label} phone").app_password
@@ -57,8 +61,8 @@ def _rows_of(owner, label: str) -> dict[str, object]:  # type: ignore[no-untyped
     saved = saved_report_create(owner=owner, name=f"{label} saved report", params={"group_by": ["client"]})
     rule = AssignmentRule.objects.create(tenant=owner.tenant, kind="title_keyword", value="secret", client=listed)
     return {"calendar": calendar, "event": event, "task": task.event, "job": job, "user": owner,
-            "integration": integration, "run": run, "lost": lost, "app_password": app_password, "share": share,
-            "list_entry": listed, "saved_report": saved, "rule": rule}  # fmt: skip
+            "integration": integration, "run": run, "preview": preview, "lost": lost, "app_password": app_password,
+            "share": share, "list_entry": listed, "saved_report": saved, "rule": rule}  # fmt: skip
 
 
 @pytest.fixture
@@ -109,12 +113,17 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
                 "caldav_credentials",
                 "exchange_credentials",
                 "undo_since",
+                "resync",
+                "preview_state",
             )
         },
         **{
             f"operations:{name}": reverse(f"operations:{name}", args=[foreign["integration"].pk])
             for name in ("ask_reconnect", "sync_now", "resync")
         },
+        "integrations:preview_confirm": reverse(
+            "integrations:preview_confirm", args=[foreign["integration"].pk, foreign["preview"].pk]
+        ),
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
         "integrations:undo_run": reverse("integrations:undo_run", args=[foreign["run"].pk]),
         "integrations:lost_version": reverse("integrations:lost_version", args=[foreign["run"].pk, foreign["lost"].pk]),

@@ -74,6 +74,25 @@ def sign_in(page, email: str, password: str) -> None:  # type: ignore[no-untyped
     page.click("main button[type=submit]")
 
 
+def connect_sandbox_google(page, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Settings -> Sign in with Google (the sandbox's consent page) -> the calendar -> saved: its page."""
+    page.goto("/settings/")
+    page.click("[data-testid=connect-google]")
+    page.fill("input[name=email]", email)
+    page.click("button[value=allow]")
+    page.wait_for_url(re.compile(r"/integrations/connect/google/calendar/"))
+    page.select_option("select[name=remote]", email)
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+
+
+def start_syncing(page) -> None:  # type: ignore[no-untyped-def]
+    """Connecting previews the first sync (sync.previews): confirm it on the integration page, as the user does."""
+    page.wait_for_selector("[data-testid=preview-counts]")
+    page.click("[data-testid=preview-confirm]")
+    page.wait_for_selector("text=Confirmed. A sync has started.")
+
+
 def grid_week(page, day: str) -> None:  # type: ignore[no-untyped-def]
     """Open the calendar grid's week view around `day` (YYYY-MM-DD) once its events have loaded."""
     page.goto(f"/calendar/?date={day}&view=timeGridWeek")

@@ -12,7 +12,7 @@ from integrations.models import Integration
 from tests.factories import PASSWORD
 from tests.sync.items import event
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +40,8 @@ def test_connect_to_radicale_with_a_wrong_then_right_password(page, member, cale
     page.check("input[name=direction][value=both]")
     screenshot("choose")
     page.click("main button[type=submit]")
-    page.wait_for_selector("text=The first sync has started.")
+    page.wait_for_selector("text=Here is what the first sync would do")
+    start_syncing(page)
     assert "Succeeded" in page.locator("[data-testid=last-run]").inner_text()
     screenshot("connected")
     integration = Integration.objects.get(provider="caldav")

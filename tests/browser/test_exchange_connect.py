@@ -13,7 +13,7 @@ from events.models import Event
 from integrations.models import Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,6 +48,7 @@ def test_connect_exchange_and_sync(page, member, calendar, exchange, live_server
     assert address in page.inner_text("[data-testid=exchange-account]")
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    start_syncing(page)
     integration = Integration.objects.get(provider="exchange")
     assert integration.runs.get().status == "success", integration.runs.get().error
     assert Event.objects.filter(calendar=calendar, title="Budget review (from Outlook)").exists()

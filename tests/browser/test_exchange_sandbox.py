@@ -14,7 +14,7 @@ from events.models import Event
 from integrations.models import ExchangeServer, Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ANN = "ann@sandbox.calsync.invalid"
@@ -54,6 +54,7 @@ def test_an_event_changed_on_the_sandbox_page_arrives_in_calsync(page, member, c
     page.wait_for_url(re.compile(r"/integrations/connect/exchange/calendar/"))
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    start_syncing(page)
     integration = Integration.objects.get(provider="exchange")
     assert Event.objects.filter(calendar=calendar, title="Budget review").exists()
 

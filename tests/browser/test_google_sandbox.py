@@ -13,7 +13,7 @@ from events.models import Event
 from integrations.models import GoogleWorkspace, Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,6 +43,7 @@ def test_connect_the_sandbox_google_and_sync(page, member, calendar, google, liv
     page.check("input[name=direction][value=both]")
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    start_syncing(page)
     integration = Integration.objects.get(provider="google")
     first = integration.runs.get()
     assert (first.status, first.counts.get("calsync")) == ("success", {"created": 1}), (

@@ -11,7 +11,7 @@ from integrations.models import Integration
 from tests.factories import PASSWORD
 from tests.integrations.ics_feed import HOLIDAYS, start_feed_server
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,8 @@ def test_check_then_subscribe(page, member, calendar, feed, screenshot) -> None:
     assert not Integration.objects.exists()
     screenshot("checked")
     page.click("[data-testid=subscribe]")
-    page.wait_for_selector("text=The first sync has started.")
+    page.wait_for_selector("text=Here is what the first sync would do")
+    start_syncing(page)
     assert "Succeeded" in page.locator("[data-testid=last-run]").inner_text()
     assert page.locator("[data-testid=feed-url]").inner_text().endswith("?key=…")
     screenshot("subscribed")

@@ -11,7 +11,7 @@ from events.models import Event
 from integrations.models import Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,6 +41,7 @@ def test_connect_the_sandbox_microsoft_and_sync(page, member, calendar, microsof
     page.select_option("select[name=remote]", label="Calendar")
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    start_syncing(page)
     integration = Integration.objects.get(provider="microsoft")
     first = integration.runs.get()
     assert first.status == "success", first.error

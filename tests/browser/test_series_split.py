@@ -16,7 +16,7 @@ from events.models import Event
 from integrations.models import Integration
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import connect_sandbox_google, sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,16 +31,10 @@ def _series(calendar) -> Event:  # type: ignore[no-untyped-def]
 
 
 def _connect_sandbox_google(page, google, email: str) -> Integration:  # type: ignore[no-untyped-def]
-    """Settings -> Sign in with Google (the sandbox's consent page) -> the calendar -> saved: the first sync runs."""
+    """Settings -> Sign in with Google -> the calendar -> saved -> the preview confirmed: the first sync runs."""
     google.state.account(email)
-    page.goto("/settings/")
-    page.click("[data-testid=connect-google]")
-    page.fill("input[name=email]", email)
-    page.click("button[value=allow]")
-    page.wait_for_url(re.compile(r"/integrations/connect/google/calendar/"))
-    page.select_option("select[name=remote]", email)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/integrations/\d+/$"))
+    connect_sandbox_google(page, email)
+    start_syncing(page)
     return Integration.objects.get(provider="google", remote_calendar_id=email)
 
 

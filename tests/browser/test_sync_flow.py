@@ -9,7 +9,7 @@ import pytest
 from events.models import Event
 from tests.factories import PASSWORD
 
-from .conftest import sign_in
+from .conftest import sign_in, start_syncing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,7 +36,8 @@ def test_connect_two_calendars_sync_and_read_the_logs(page, member, calendar, sc
     page.check("input[name=direction][value=from_calsync]")
     screenshot("connect")
     page.click("main button[type=submit]")
-    page.wait_for_selector("text=Connected. The first sync has started.")
+    page.wait_for_selector("text=Connected. Here is what the first sync would do")
+    start_syncing(page)
     assert "Succeeded" in page.locator("[data-testid=last-run]").inner_text()
     assert "1 created in the other calendar" in page.locator("[data-testid=last-run]").inner_text()
     screenshot("integration")

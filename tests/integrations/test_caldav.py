@@ -21,6 +21,7 @@ from integrations.caldav.client import CalDAVClient, ConnectError
 from integrations.caldav.services import caldav_connect, caldav_discover
 from integrations.models import Integration
 from sync import services as sync_services
+from tests.previews import confirm_first_sync
 from tests.sync.items import event, series
 
 pytestmark = pytest.mark.django_db
@@ -251,6 +252,8 @@ def test_connect_flow_checks_credentials_and_picks_the_only_calendar(
         response = client.post(reverse("integrations:caldav_choose"), settings)
     integration = Integration.objects.get(provider="caldav")
     assert response["Location"] == reverse("integrations:detail", args=[integration.pk])
+    assert not integration.runs.exists()  # the first sync waits for its preview's confirmation
+    confirm_first_sync(client, integration, run_on_commit)
     assert integration.runs.get().status == "success"
     assert (
         "app-password-1" not in integration.credentials_encrypted

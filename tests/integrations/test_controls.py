@@ -292,7 +292,9 @@ def test_saving_filters_that_remove_copies_asks_for_confirmation(member_client, 
     done = member_client.post(url, post_data(out_keywords="lunch", confirm_removals="on"))
     assert done.status_code == 302
     integration.refresh_from_db()
-    assert Controls.from_json(integration.controls).out_of_calsync.keywords == ("lunch",)
+    assert integration.controls == {}  # previewed first (tests/integrations/test_preview_flow.py)
+    preview = integration.previews.get(reason="settings")
+    assert Controls.from_json(preview.proposed["controls"]).out_of_calsync.keywords == ("lunch",)
 
 
 def test_filters_that_read_what_shaped_copies_lack_count_every_copy_as_up_to(member_client, member, calendar) -> None:

@@ -21,6 +21,7 @@ from integrations.exchange.services import server_for
 from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
+from tests.previews import confirm_first_sync
 from tests.sync.items import event
 from tests.sync.items import series as calsync_series
 
@@ -53,7 +54,8 @@ def connect(member_client, exchange, calendar, run_on_commit, name: str = "ann",
         done = member_client.post(reverse("integrations:exchange_choose"),
                                   {"remote": remote, "calendar": calendar.pk, **SETTINGS})  # fmt: skip
     assert done.status_code == 302, done.content.decode()[-3000:]
-    return Integration.objects.get(provider="exchange", remote_calendar_id=remote)
+    integration = Integration.objects.get(provider="exchange", remote_calendar_id=remote)
+    return confirm_first_sync(member_client, integration, run_on_commit)
 
 
 def outlook(exchange, address: str, folder: str = "Calendar") -> ExchangeSide:  # type: ignore[no-untyped-def]
@@ -347,7 +349,7 @@ def test_a_user_on_an_alias_domain_connects_through_the_sync_account(admin_clien
     with run_on_commit():
         client.post(reverse("integrations:exchange_choose"), {"remote": folder.id, "calendar": calendar.pk,
                                                                **SETTINGS})  # fmt: skip
-    integration = Integration.objects.get(provider="exchange")
+    integration = confirm_first_sync(client, Integration.objects.get(provider="exchange"), run_on_commit)
     assert integration.config == {"auth": "organisation", "account": "member@corp.example"}
     assert integration.credentials == {}
     run = integration.runs.get()

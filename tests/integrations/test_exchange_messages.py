@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from integrations.exchange import services
 from integrations.models import ExchangeServer, Integration
+from tests.previews import confirm_first_sync
 
 from .test_exchange import PASSWORD, _login, _organisation, connect
 
@@ -95,7 +96,7 @@ def test_a_calendar_reached_through_the_sync_account_sends_its_user_to_an_admin(
     folder = next(iter(box.folders.values()))
     with run_on_commit():
         client.post(reverse("integrations:exchange_choose"), {"remote": folder.id, "calendar": calendar.pk, **SETTINGS})
-    integration = Integration.objects.get(provider="exchange")
+    integration = confirm_first_sync(client, Integration.objects.get(provider="exchange"), run_on_commit)
     exchange.state.logins["corp\\calsync-sync"].password = "changed-at-the-server"
     run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=integration, trigger="manual").pk)
     assert run.error == f"{REFUSED} {services.ASK_ADMIN}"

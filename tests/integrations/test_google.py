@@ -24,6 +24,7 @@ from integrations.google.client import GoogleApi, user_credentials_from
 from integrations.models import GoogleWorkspace, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
+from tests.previews import confirm_first_sync
 from tests.sync.items import event
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,8 @@ def connect(member_client, google, email, calendar, run_on_commit, **settings) -
     with run_on_commit():
         done = member_client.post(reverse("integrations:google_choose"), form)
     assert done.status_code == 302, done.content.decode()[:2000]
-    return Integration.objects.get(provider="google", remote_calendar_id=email)
+    integration = Integration.objects.get(provider="google", remote_calendar_id=form["remote"])
+    return confirm_first_sync(member_client, integration, run_on_commit)
 
 
 def sync_now(integration, run_on_commit) -> SyncRun:  # type: ignore[no-untyped-def]
@@ -410,7 +412,7 @@ def test_a_user_on_an_alias_domain_connects_through_the_workspace(admin_client_,
         client.post(reverse("integrations:google_choose"), {"remote": "member@acme.io", "calendar": calendar.pk,
                     "sync_enabled": "on", "direction": "both", "primary": "calsync", "automatic": "true",
                     "error_email": "alerts@acme.test"})  # fmt: skip
-    integration = Integration.objects.get(provider="google")
+    integration = confirm_first_sync(client, Integration.objects.get(provider="google"), run_on_commit)
     assert integration.config["auth"] == "workspace" and integration.credentials == {}
     run = integration.runs.get()
     assert run.status == "success", run.error

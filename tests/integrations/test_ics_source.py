@@ -20,6 +20,7 @@ from integrations.ics.services import SubscriptionError, feed_check, ics_subscri
 from integrations.models import Integration
 from sync import services as sync_services
 from sync.errors import PermanentError, TransientError
+from tests.previews import confirm_first_sync
 
 from .ics_feed import HOLIDAYS, LAST_MODIFIED, calendar_text, start_feed_server, vevent
 
@@ -287,6 +288,8 @@ def test_the_subscribe_form(client, member, calendar, feed, run_on_commit) -> No
         response = client.post(page, form)
     integration = Integration.objects.get(provider="ics")
     assert response["Location"] == reverse("integrations:detail", args=[integration.pk])
+    assert integration.previews.get().counts == {"calsync": {"created": 3}} and titles(calendar) == []
+    confirm_first_sync(client, integration, run_on_commit)
     assert integration.runs.get().status == "success" and len(titles(calendar)) == 3
     assert secret not in integration.credentials_encrypted and secret not in str(integration.config)
     assert integration.credentials["url"] == url

@@ -20,6 +20,7 @@ from integrations.microsoft.client import GraphClient
 from integrations.models import Integration
 from sync import services as sync_services
 from sync.models import SyncRun
+from tests.previews import confirm_first_sync
 from tests.sync.items import event
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +70,8 @@ def connect(member_client, microsoft, login, calendar, run_on_commit, remote_nam
     with run_on_commit():
         done = member_client.post(reverse("integrations:microsoft_choose"), form)
     assert done.status_code == 302, done.content.decode()[:3000]
-    return Integration.objects.get(provider="microsoft", remote_calendar_id=remote)
+    integration = Integration.objects.get(provider="microsoft", remote_calendar_id=remote)
+    return confirm_first_sync(member_client, integration, run_on_commit)
 
 
 def outlook(microsoft, login: str, calendar_name: str = "Calendar") -> MicrosoftSide:  # type: ignore[no-untyped-def]
@@ -354,7 +356,7 @@ def test_a_user_on_an_alias_domain_connects_through_the_organisation(admin_clien
         client.post(reverse("integrations:microsoft_choose"), {"remote": box.calendars[0], "calendar": calendar.pk,
                     "sync_enabled": "on", "direction": "both", "primary": "calsync", "automatic": "true",
                     "error_email": "alerts@acme.test"})  # fmt: skip
-    integration = Integration.objects.get(provider="microsoft")
+    integration = confirm_first_sync(client, Integration.objects.get(provider="microsoft"), run_on_commit)
     assert integration.config == {"auth": "organisation", "account": "member@contoso.example"}
     assert integration.credentials == {}
     run = integration.runs.get()

@@ -13,6 +13,7 @@ from integrations.exchange.services import RETRY_CONNECT, ExchangeConnectError, 
 from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
 from sync.models import SyncRun
+from tests.previews import confirm_first_sync
 
 from .test_exchange import PASSWORD, SETTINGS, _login
 
@@ -43,7 +44,7 @@ def test_a_sync_stops_when_the_server_name_now_points_inside(member_client, cale
     with run_on_commit():
         member_client.post(reverse("integrations:exchange_choose"), {"remote": remote, "calendar": calendar.pk,
                                                                      **SETTINGS})  # fmt: skip
-    integration = Integration.objects.get(provider="exchange")
+    integration = confirm_first_sync(member_client, Integration.objects.get(provider="exchange"), run_on_commit)
     assert integration.runs.get().status == SyncRun.Status.SUCCESS
     moved_inside(network, "100.100.100.200")
     with run_on_commit():

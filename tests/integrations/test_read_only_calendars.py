@@ -13,6 +13,7 @@ from integrations.google.adapter import GoogleSide
 from integrations.google.client import GoogleApi, user_credentials_from
 from integrations.models import Integration
 from sync.models import SyncRun
+from tests.previews import confirm_first_sync
 from tests.sync.items import event
 
 from .test_google import sign_in, sync_now
@@ -50,6 +51,7 @@ def test_a_read_only_google_calendar_syncs_into_calsync_only(member_client, memb
         done = member_client.post(reverse("integrations:google_choose"), form)
     assert done.status_code == 302, done.content.decode()[:2000]
     integration = Integration.objects.get(provider="google", remote_calendar_id=holidays)
+    integration = confirm_first_sync(member_client, integration, run_on_commit)
     # Asked for both ways, it syncs into calsync only, and its page says so with the direction fixed.
     assert integration.remote_read_only and integration.direction == Integration.Direction.TO_CALSYNC
     assert integration.runs.get().status == SyncRun.Status.SUCCESS

@@ -131,7 +131,7 @@ def test_a_call_that_ran_out_resumes_at_the_tenant_it_stopped_at(member, outside
 
     assert not _left(b_old)  # the tenant it stopped at went first
     # b_old's 4 entries and itself, then 5 of a_old's 20 entries: the budget of 10 rows is spent
-    assert done.counts == {"runs": 1, "entries": 9, "imports": 0, "rule_runs": 0} and not done.complete
+    assert done.counts == {"runs": 1, "entries": 9, "imports": 0, "rule_runs": 0, "previews": 0} and not done.complete
     assert _left(a_old) and SyncLogEntry.objects.filter(run=a_old).count() == 15
     assert cache.get(retention.RESUME_KEY) == first.tenant_id
 

@@ -1,0 +1,150 @@
+"""Previews as rows: asked for (first sync, resync, new settings, a safety stop), worked out by a task on the
+manual queue (sync.preview's dry run), shown, and confirmed or made again.
+
+A preview never takes the sync lock: it writes nothing a sync reads or writes, so a sync running meanwhile is
+neither held up nor disturbed (what it changes shows in the next preview, made when this one goes stale).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from calsync.crypto import SecretUnreadable
+from calsync.queue import SYNC_MANUAL, publish
+from integrations.models import Integration
+
+from .controls import Controls
+from .errors import AuthRevoked, PermanentError, SyncError, TransientError
+from .models import SyncPreview
+from .preview import preview_compute
+from .services import QUEUE_UNREACHABLE
+
+log = logging.getLogger(__name__)
+
+_PENDING = (SyncPreview.Status.QUEUED, SyncPreview.Status.RUNNING)
+_SETTINGS = ("direction", "primary", "controls")
+
+
+def settings_of(integration: Integration) -> dict[str, Any]:
+    """The settings a preview is made for, as SyncPreview.proposed stores them."""
+    return {"direction": integration.effective_direction, "primary": integration.primary,
+            "controls": Controls.from_json(integration.controls).to_json()}  # fmt: skip
+
+
+def preview_request(
+    *, integration: Integration, reason: str, proposed: dict[str, Any] | None = None, user: User | None = None
+) -> SyncPreview:
+    """A preview of the sync `reason` would start, with `proposed` settings over the integration's; worked out by
+    a task once the current transaction commits. Earlier previews of the integration not yet confirmed go."""
+    wanted = {**settings_of(integration), **(proposed or {})}
+    integration.previews.filter(status__in=[*_PENDING, SyncPreview.Status.READY]).update(
+        status=SyncPreview.Status.DISCARDED
+    )
+    preview = SyncPreview.objects.create(
+        tenant_id=integration.tenant_id, integration=integration, reason=reason, proposed=wanted, created_by=user
+    )
+    transaction.on_commit(lambda: _publish(preview))
+    return preview
+
+
+def _publish(preview: SyncPreview) -> None:
+    from .tasks import preview_run
+
+    if not publish(preview_run, preview.pk, queue=SYNC_MANUAL):
+        SyncPreview.objects.filter(pk=preview.pk, status=SyncPreview.Status.QUEUED).update(
+            status=SyncPreview.Status.FAILED, error=QUEUE_UNREACHABLE, finished_at=timezone.now()
+        )
+
+
+def preview_execute(*, preview_id: int) -> SyncPreview | None:
+    """Work out a queued preview (delivered twice, or discarded meanwhile: nothing to do)."""
+    started = SyncPreview.objects.filter(pk=preview_id, status=SyncPreview.Status.QUEUED).update(
+        status=SyncPreview.Status.RUNNING
+    )
+    preview = SyncPreview.objects.select_related("integration__calendar", "integration__user").filter(pk=preview_id)
+    found = preview.first()
+    if not started or found is None:
+        return found
+    try:
+        outcome = preview_compute(integration=found.integration, reason=found.reason, proposed=found.proposed)
+    except AuthRevoked as exc:
+        _failed(found, f"calsync can no longer reach the other calendar: {exc} Reconnect it, then preview again.")
+    except (TransientError, PermanentError, SyncError, SecretUnreadable, LookupError) as exc:
+        _failed(found, f"The preview could not read the calendars: {exc}")
+    except Exception:
+        _failed(found, "An internal error stopped this preview; it has been logged.")
+        raise
+    else:
+        found.counts, found.invitations, found.conflicts = outcome.counts, outcome.invitations, outcome.conflicts
+        found.examples, found.error = outcome.examples, outcome.stop
+        _finished(found, SyncPreview.Status.READY, ["counts", "examples", "invitations", "conflicts", "error"])
+    return found
+
+
+def _failed(preview: SyncPreview, message: str) -> None:
+    preview.error = message
+    _finished(preview, SyncPreview.Status.FAILED, ["error"])
+
+
+def _finished(preview: SyncPreview, status: str, fields: list[str]) -> None:
+    """Saved only if still running: a preview discarded meanwhile stays discarded."""
+    preview.status, preview.finished_at = status, timezone.now()
+    values = {name: getattr(preview, name) for name in [*fields, "status", "finished_at"]}
+    SyncPreview.objects.filter(pk=preview.pk, status=SyncPreview.Status.RUNNING).update(**values)
+    log.info("preview finished", extra={"integration": preview.integration_id, "preview": preview.pk,
+                                        "preview_status": status})  # fmt: skip
+
+
+def preview_valid(preview: SyncPreview) -> bool:
+    """Whether confirming this preview may act on it: ready, younger than PREVIEW_VALID_SECONDS, and made for the
+    integration's settings as they are now (a settings preview: for the settings it proposes, from those)."""
+    if preview.status != SyncPreview.Status.READY or preview.finished_at is None:
+        return False
+    if timezone.now() - preview.finished_at > timedelta(seconds=settings.PREVIEW_VALID_SECONDS):
+        return False
+    if preview.reason == SyncPreview.Reason.SETTINGS:
+        return True  # its own settings differ by design; staleness covers a change to the others
+    return preview.proposed == settings_of(preview.integration)
+
+
+def preview_latest(*, integration: Integration) -> SyncPreview | None:
+    """The preview the integration's page shows: the newest one not confirmed or discarded."""
+    return (
+        integration.previews.exclude(status__in=[SyncPreview.Status.CONFIRMED, SyncPreview.Status.DISCARDED])
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def preview_confirmed(*, preview: SyncPreview) -> bool:
+    """Mark the preview confirmed (once: a second click finds it confirmed and does nothing)."""
+    return bool(
+        SyncPreview.objects.filter(pk=preview.pk, status=SyncPreview.Status.READY).update(
+            status=SyncPreview.Status.CONFIRMED
+        )
+    )
+
+
+def proposed_changes(preview: SyncPreview) -> dict[str, Any]:
+    """Of a settings preview's proposed settings, those that differ from the integration's now."""
+    current = settings_of(preview.integration)
+    return {name: preview.proposed[name] for name in _SETTINGS if preview.proposed.get(name) != current[name]}
+
+
+def preview_sides(preview: SyncPreview) -> list[dict[str, Any]]:
+    """The preview's counts and examples per side, as the integration page shows them."""
+    other = preview.integration.get_provider_display()
+    rows = []
+    for side, where in (("calsync", "calsync"), ("remote", other)):
+        counts = preview.counts.get(side, {})
+        rows.append({"side": side, "where": where,
+                     **{action: counts.get(action, 0) for action in ("created", "updated", "deleted")},
+                     "examples": [e for e in preview.examples if e["side"] == side]})  # fmt: skip
+    return rows
