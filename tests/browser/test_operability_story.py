@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -51,6 +52,11 @@ class GoogleApp:
 
     def titles(self) -> list[str]:
         return sorted(e["summary"] for e in self.listing())
+
+    def times(self) -> dict[str, tuple[datetime, datetime]]:
+        """Each event's start and end as instants (a rewrite may spell the offset differently)."""
+        instant = datetime.fromisoformat
+        return {e["summary"]: (instant(e["start"]["dateTime"]), instant(e["end"]["dateTime"])) for e in self.listing()}
 
     def delete_all_in_one_batch(self) -> None:
         """Every event deleted in one batch request (https://developers.google.com/calendar/api/guides/batch)."""
@@ -180,6 +186,7 @@ def test_reconnect_preview_safety_stop_and_undo(browser, page, live_server, goog
     assert all(title in listed for title in SHIFTS), listed
 
     # At Google, another application deletes every event of the team calendar in one batch.
+    before = google_app.times()
     google_app.delete_all_in_one_batch()
     assert google_app.titles() == []
 
@@ -202,7 +209,7 @@ def test_reconnect_preview_safety_stop_and_undo(browser, page, live_server, goog
     page.wait_for_selector("text=The undo has started")
     assert f"{len(SHIFTS)} put back in the other calendar" in last_run(page, "Succeeded")
     assert page.locator("[data-testid=integration-status]").inner_text() == "Working"
-    assert google_app.titles() == SHIFTS  # back at Google, read through Google's API
+    assert google_app.titles() == SHIFTS and google_app.times() == before  # back at Google, read through its API
     assert sorted(Event.objects.filter(calendar=team).values_list("title", flat=True)) == SHIFTS
     screenshot("undone")
 
