@@ -105,11 +105,14 @@ class SyncRun(models.Model):
 
     @property
     def changes_text(self) -> str:
-        """'2 created and 1 updated in calsync; 1 deleted in the other calendar', or 'no changes'."""
+        """'2 created and 1 updated in calsync; 1 deleted in the other calendar', or 'no changes'. An undo's
+        re-creations ("restored") read as put back: they are what the undo did."""
         parts = []
         for target, where in (("calsync", "in calsync"), ("remote", "in the other calendar")):
             done = [
-                f"{n} {action}" for action in ("created", "updated", "deleted") if (n := self.count(target, action))
+                f"{n} {ACTION_LABELS.get(action, action).lower()}"
+                for action in CHANGES
+                if (n := self.count(target, action))
             ]
             if done:
                 parts.append(f"{' and '.join(done)} {where}")
