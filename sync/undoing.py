@@ -161,6 +161,7 @@ class Undo:
     picked: frozenset[str] = frozenset()  # items changed since that the user asked to undo anyway
     left_alone: list[Step] = field(default_factory=list)
     _index: dict[Side, dict[str, str]] = field(default_factory=dict)  # UID -> id, of sides listed whole
+    _listed: dict[Side, set[str]] = field(default_factory=dict)  # the ids they listed
 
     def run(self, steps: list[Step]) -> None:
         if len(steps) > FIND_LIMIT:
@@ -175,7 +176,7 @@ class Undo:
         changes = self.sides[side].changes(None)
         index = {entry.uid: entry.id for entry in changes.changed}
         if changes.window is None:
-            self._index[side] = index
+            self._index[side], self._listed[side] = index, set(index.values())
 
     def _page(self, steps: list[Step]) -> None:
         mappings = {m.uid: m for m in self.store.lookup(local_ids=[], remote_ids=[], uids=[s.uid for s in steps])}
@@ -210,11 +211,13 @@ class Undo:
         return _Work(step, now, content, dict(now))
 
     def _current(self, side: Side, steps: list[Step], mappings: dict[str, Mapping]) -> dict[str, Entry]:
-        """The page's items as `side` holds them now, by UID."""
+        """The page's items as `side` holds them now, by UID. A side listed whole is asked only for what it listed:
+        an id it did not list is gone (a side without get_many would be asked for each, one request apiece)."""
+        index, held = self._index.get(side), self._listed.get(side)
         ids = {m.id(side): uid for uid, m in mappings.items() if m.id(side)}
+        ids = {i: uid for i, uid in ids.items() if held is None or i in held}
         found = {ids[i]: entry for i, entry in get_many(self.sides[side], list(ids)).items() if entry.uid == ids[i]}
         missing = [s.uid for s in steps if s.uid not in found]
-        index = self._index.get(side)
         if index is not None:
             listed = {index[uid]: uid for uid in missing if uid in index}
             found.update({listed[i]: entry for i, entry in get_many(self.sides[side], list(listed)).items()})

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+import pytest
+
 from events.ical import Item
 from sync.engine import Settings, Side, sync
-from sync.errors import ItemRejected
+from sync.errors import ItemRejected, SafetyStop
 from sync.memory import MemorySide, MemoryStore
 from sync.undoing import Undo, plan_steps
 
@@ -127,3 +129,32 @@ def test_a_bad_item_in_a_batch_is_told_and_the_others_are_put_back_once() -> Non
 
 def _id(side: MemorySide, uid: str) -> str:
     return next(entry.id for entry in side.items.values() if entry.uid == uid)
+
+
+class WithoutGetMany(BatchSide):
+    """A provider without get_many (Google's side): each item asked for by id costs a request of its own."""
+
+    def __getattribute__(self, name: str) -> object:
+        if name == "get_many":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+def test_a_side_listed_whole_is_not_asked_for_the_mapped_items_it_did_not_list() -> None:
+    local, remote, store = BatchSide(page_size=500), WithoutGetMany(page_size=500), MemoryStore()
+    sides = {Side.LOCAL: local, Side.REMOTE: remote}
+    for i in range(120):
+        local.user_put(event(f"s{i}@test", f"Shift {i}"))
+    run(sides, store)
+    for entry in list(remote.items.values()):
+        remote.user_delete(entry.id)  # emptied at the provider: the safety stop holds the deletions back
+    stopped = LogReport()
+    with pytest.raises(SafetyStop):
+        sync(local, remote, store, Settings(), stopped)
+
+    undone(sides, store, stopped)
+
+    assert state(remote) == state(local) and len(remote.items) == 120
+    assert not {"get", "find"} & set(remote.calls), "the listing said they are gone: no request for each"
+    assert remote.batches == {"create_many": 1}
+    assert run(sides, store).lines == []
