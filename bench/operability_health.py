@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The health board for an organisation of 5,000 users with 15,000 integrations: queries and time per page.
 
-    .venv/bin/python bench/operability_health.py               # 5,000 users, 3 integrations each
+    .venv/bin/python bench/operability_health.py               # 5,000 users, 3 integrations each (bench/operability.py calls it)
     .venv/bin/python bench/operability_health.py 20000 3        # other sizes: users, integrations per user
 
 Bulk-creates one organisation (a status mix: most working, some needing reconnecting, stopped, failing,
@@ -75,8 +75,7 @@ def measure(label: str, run) -> None:  # type: ignore[no-untyped-def]
     print(f"{label:<44} {counter.count:>6} queries {best * 1000:>9.1f} ms")
 
 
-def main() -> None:
-    users, per_user = (int(a) for a in (sys.argv[1:3] if len(sys.argv) > 2 else (5000, 3)))
+def main(users: int = 5000, per_user: int = 3) -> None:
     started = time.perf_counter()
     admin = populate(users, per_user)
     print(f"{connection.vendor}: {users:,} users, {users * per_user:,} integrations, "
@@ -105,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(*(int(a) for a in sys.argv[1:3]))
