@@ -69,7 +69,8 @@ class Bench:
         from sync import services
 
         def run() -> Any:
-            return services.sync_execute(run_id=services.sync_request(integration=self.integration, trigger="manual").pk)
+            asked = services.sync_request(integration=self.integration, trigger="manual")
+            return services.sync_execute(run_id=asked.pk)
 
         run, figure = self.measure(run)
         assert run.status == expect, (run.status, run.error)

@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """The health board for an organisation of 5,000 users with 15,000 integrations: queries and time per page.
 
-    .venv/bin/python bench/operability_health.py               # 5,000 users, 3 integrations each (bench/operability.py calls it)
+    .venv/bin/python bench/operability_health.py               # 5,000 users, 3 integrations each
     .venv/bin/python bench/operability_health.py 20000 3        # other sizes: users, integrations per user
 
 Bulk-creates one organisation (a status mix: most working, some needing reconnecting, stopped, failing,
 waiting, paused; some items not synced), then times the board page as an admin opens it (the first page, a
 middle page, filtered by status, searched by name) and `manage.py health --json`, each warm, best of 3.
 Uses a throwaway SQLite database under var/bench unless DATABASE_URL is set (PostgreSQL: a fresh database).
+bench/operability.py calls main() after its undo figures.
 """
 
 from __future__ import annotations
