@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any, TypeVar
 
 from events.ical import Item
 
 from .adapter import CalendarSide, Entry, get_many
+from .applying import BULK_SIZE
 from .engine import Mapping, Report, Side, StatusStore, content_hash
 from .errors import ItemRejected, NotFound, OwnerOnly, PermanentError, PreconditionFailed
 
@@ -124,12 +126,34 @@ def _holds(entry: Entry | None, goal: Item | None) -> bool:
 
 
 @dataclass
+class _Work:
+    """One step under way: what each side holds now, what goes on both (None: removed), what each holds after."""
+
+    step: Step
+    now: dict[Side, Entry | None]
+    content: Item | None
+    written: dict[Side, Entry | None]
+
+    def todo(self, side: Side) -> str:
+        """The write `side` needs: "create", "update", "delete", or "" (it holds the content already)."""
+        current = self.now[side]
+        if self.content is None:
+            return "delete" if current is not None else ""
+        if current is None:
+            return "create"
+        return "update" if content_hash(current.item) != content_hash(self.content) else ""
+
+
+@dataclass
 class Undo:
     """Carries out steps on both sides and keeps the mappings consistent, so the next sync finds nothing to do.
 
     Requests, per page of PAGE items: one status lookup, one `get_many` per side (a `get` each where a side has
     none), and for items no mapping places on a side, a `find` each (at most FIND_LIMIT in the whole undo, else the
-    side is listed once, whole); then at most one write per item and side."""
+    side is listed once, whole); then per side one `create_many`, `update_many` and `delete_many` (as sync.applying
+    writes: where a side has none, one write per item). A batch the side refuses as a whole is retried item by
+    item, so one bad item costs only itself; a create retried so is looked for by UID first, as the refused batch
+    may have made it."""
 
     sides: dict[Side, CalendarSide]
     store: StatusStore
@@ -137,6 +161,7 @@ class Undo:
     picked: frozenset[str] = frozenset()  # items changed since that the user asked to undo anyway
     left_alone: list[Step] = field(default_factory=list)
     _index: dict[Side, dict[str, str]] = field(default_factory=dict)  # UID -> id, of sides listed whole
+    _listed: dict[Side, set[str]] = field(default_factory=dict)  # the ids they listed
 
     def run(self, steps: list[Step]) -> None:
         if len(steps) > FIND_LIMIT:
@@ -151,21 +176,20 @@ class Undo:
         changes = self.sides[side].changes(None)
         index = {entry.uid: entry.id for entry in changes.changed}
         if changes.window is None:
-            self._index[side] = index
+            self._index[side], self._listed[side] = index, set(index.values())
 
     def _page(self, steps: list[Step]) -> None:
         mappings = {m.uid: m for m in self.store.lookup(local_ids=[], remote_ids=[], uids=[s.uid for s in steps])}
         current = {side: self._current(side, steps, mappings) for side in Side}
+        works = [work for step in steps if (work := self._work(step, current)) is not None]
+        for side in Side:
+            for kind in ("create", "update", "delete"):
+                self._write(side, kind, [w for w in works if w.todo(side) == kind])
         saved, removed = [], []
-        for step in steps:
-            now = {side: current[side].get(step.uid) for side in Side}
-            if changed_since(step, now, self._content(step, now)) and step.uid not in self.picked:
-                self.left_alone.append(step)
-                self.report.note(f"“{step.title}” changed since; left alone.", step.uid)
-                continue
-            mapping = self._apply(step, now, mappings.get(step.uid))
-            if mapping is None and step.uid in mappings:
-                removed.append(mappings[step.uid])
+        for work in works:
+            mapping = self._mapping(work, mappings.get(work.step.uid))
+            if mapping is None and work.step.uid in mappings:
+                removed.append(mappings[work.step.uid])
             elif mapping is not None:
                 saved.append(mapping)
         if saved:
@@ -173,12 +197,27 @@ class Undo:
         if removed:
             self.store.remove_many(removed)
 
+    def _work(self, step: Step, current: dict[Side, dict[str, Entry]]) -> _Work | None:
+        """The step to carry out, or None: changed since (and not picked), or nothing left to copy back (the item
+        is gone from where the stop held it)."""
+        now = {side: current[side].get(step.uid) for side in Side}
+        content = self._content(step, now)
+        if changed_since(step, now, content) and step.uid not in self.picked:
+            self.left_alone.append(step)
+            self.report.note(f"“{step.title}” changed since; left alone.", step.uid)
+            return None
+        if content is None and step.kind != "remove":
+            return None
+        return _Work(step, now, content, dict(now))
+
     def _current(self, side: Side, steps: list[Step], mappings: dict[str, Mapping]) -> dict[str, Entry]:
-        """The page's items as `side` holds them now, by UID."""
+        """The page's items as `side` holds them now, by UID. A side listed whole is asked only for what it listed:
+        an id it did not list is gone (a side without get_many would be asked for each, one request apiece)."""
+        index, held = self._index.get(side), self._listed.get(side)
         ids = {m.id(side): uid for uid, m in mappings.items() if m.id(side)}
+        ids = {i: uid for i, uid in ids.items() if held is None or i in held}
         found = {ids[i]: entry for i, entry in get_many(self.sides[side], list(ids)).items() if entry.uid == ids[i]}
         missing = [s.uid for s in steps if s.uid not in found]
-        index = self._index.get(side)
         if index is not None:
             listed = {index[uid]: uid for uid in missing if uid in index}
             found.update({listed[i]: entry for i, entry in get_many(self.sides[side], list(listed)).items()})
@@ -188,27 +227,6 @@ class Undo:
                 found[uid] = entry
         return found
 
-    def _apply(self, step: Step, now: dict[Side, Entry | None], mapping: Mapping | None) -> Mapping | None:
-        """The step on both sides; the item's mapping after it (None: the item is on neither side)."""
-        content = self._content(step, now)
-        if content is None and step.kind != "remove":
-            return mapping  # nothing left to copy back: the item is gone from where the stop held it
-        written: dict[Side, Entry | None] = {}
-        for side in Side:
-            try:
-                written[side] = self._put(side, step, now[side], content)
-            except _REFUSED as exc:
-                self.report.unsynced(side, step.uid, step.title, f"It could not be put back: {exc}")
-                written[side] = now[side]
-        local, remote = written[Side.LOCAL], written[Side.REMOTE]
-        if local is None or remote is None or content is None:
-            return None
-        mapping = mapping or Mapping(step.uid, "", "", "", "", "")
-        mapping.record(Side.LOCAL, local)
-        mapping.record(Side.REMOTE, remote)
-        mapping.content_hash, mapping.origin, mapping.copy_hash = content_hash(content), "", ""
-        return mapping
-
     def _content(self, step: Step, now: dict[Side, Entry | None]) -> Item | None:
         if step.kind == "remove":
             return None
@@ -217,26 +235,88 @@ class Undo:
             return held.item if held is not None else None
         return step.first.before
 
-    def _put(self, side: Side, step: Step, current: Entry | None, content: Item | None) -> Entry | None:
-        """`content` on `side` (None: removed from it); returns the item as the side holds it then."""
-        target = self.sides[side]
-        if content is None:
-            if current is not None:
-                target.delete(current.id, current.version)
-                self.report.applied(side, "deleted", step.uid, step.title, before=current.item)
+    # --- writes ------------------------------------------------------------------------------------
+
+    def _write(self, side: Side, kind: str, works: list[_Work]) -> None:
+        """One kind of write on one side, in batches where the side takes them."""
+        if not works:
+            return
+        if not hasattr(self.sides[side], f"{kind}_many"):
+            self._one_by_one(side, kind, works, retried=False)
+            return
+        for batch in _pages(works, BULK_SIZE):
+            try:
+                self._many(side, kind, batch)
+            except _REFUSED:
+                self._one_by_one(side, kind, batch, retried=True)
+
+    def _many(self, side: Side, kind: str, batch: list[_Work]) -> None:
+        target: Any = self.sides[side]
+        if kind == "delete":
+            target.delete_many([(w.now[side].id, w.now[side].version) for w in batch])  # type: ignore[union-attr]
+            written: list[Entry | None] = [None] * len(batch)
+        elif kind == "create":
+            written = target.create_many([w.content for w in batch])
+        else:
+            written = target.update_many([(w.now[side].id, w.content, w.now[side].version) for w in batch])  # type: ignore[union-attr]
+        for work, entry in zip(batch, written, strict=True):
+            self._done(side, kind, work, entry)
+
+    def _one_by_one(self, side: Side, kind: str, works: list[_Work], retried: bool) -> None:
+        for work in works:
+            try:
+                self._one(side, kind, work, retried)
+            except _REFUSED as exc:
+                self.report.unsynced(side, work.step.uid, work.step.title, f"It could not be put back: {exc}")
+
+    def _one(self, side: Side, kind: str, work: _Work, retried: bool) -> None:
+        target, current = self.sides[side], work.now[side]
+        if kind == "create" and retried and (found := target.find(work.step.uid)) is not None:
+            work.now[side] = found  # made by the refused batch, or by someone since: not made twice
+            kind = "update" if work.todo(side) else "create"
+            if kind == "create":  # it holds the content: the batch made it
+                self._done(side, kind, work, found)
+                return
+            current = found
+        if kind == "delete":
+            assert current is not None
+            target.delete(current.id, current.version)
+            self._done(side, kind, work, None)
+        elif kind == "create":
+            assert work.content is not None
+            self._done(side, kind, work, target.create(work.content))
+        else:
+            assert current is not None and work.content is not None
+            self._done(side, kind, work, target.update(current.id, work.content, current.version))
+
+    def _done(self, side: Side, kind: str, work: _Work, entry: Entry | None) -> None:
+        """A write made: what the side holds now, and the log line (re-creations as "restored")."""
+        step, before = work.step, work.now[side]
+        work.written[side] = entry
+        if kind == "delete":
+            self.report.applied(side, "deleted", step.uid, step.title, before=before.item if before else None)
+        elif kind == "create":
+            self.report.applied(side, "restored", step.uid, step.title, item=work.content)
+        else:
+            self.report.applied(side, "updated", step.uid, step.title, item=work.content,
+                                before=before.item if before else None)  # fmt: skip
+
+    def _mapping(self, work: _Work, mapping: Mapping | None) -> Mapping | None:
+        """The item's mapping after the step (None: the item is on neither side)."""
+        local, remote, content = work.written[Side.LOCAL], work.written[Side.REMOTE], work.content
+        if local is None or remote is None or content is None:
             return None
-        if current is None:
-            created = target.create(content)
-            self.report.applied(side, "restored", step.uid, step.title, item=content)
-            return created
-        if content_hash(current.item) == content_hash(content):
-            return current
-        updated = target.update(current.id, content, current.version)
-        self.report.applied(side, "updated", step.uid, step.title, item=content, before=current.item)
-        return updated
+        mapping = mapping or Mapping(work.step.uid, "", "", "", "", "")
+        mapping.record(Side.LOCAL, local)
+        mapping.record(Side.REMOTE, remote)
+        mapping.content_hash, mapping.origin, mapping.copy_hash = content_hash(content), "", ""
+        return mapping
 
 
-def _pages(values: list[Step], size: int) -> Iterator[list[Step]]:
+T = TypeVar("T")
+
+
+def _pages(values: list[T], size: int) -> Iterator[list[T]]:
     iterator = iter(values)
     while page := list(islice(iterator, size)):
         yield page

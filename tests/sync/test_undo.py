@@ -185,15 +185,15 @@ def test_an_undo_that_fails_midway_is_retried_as_the_same_undo(  # type: ignore[
     first attempt already put back is neither "changed since" nor written twice."""
     calendar, other = pair
     integration, run = messy_run
-    create, calls = CalsyncSide.create, []
+    create_many, calls = CalsyncSide.create_many, []
 
-    def busy_once(side, item):  # type: ignore[no-untyped-def]
-        calls.append(item.uid)
+    def busy_once(side, items):  # type: ignore[no-untyped-def]
+        calls.extend(item.uid for item in items)
         if len(calls) == 2:  # "b" is back in one calendar, not yet in the other
             raise TransientError("The server is busy.")
-        return create(side, item)
+        return create_many(side, items)
 
-    monkeypatch.setattr(CalsyncSide, "create", busy_once)
+    monkeypatch.setattr(CalsyncSide, "create_many", busy_once)
     client.force_login(member)
     undo_page(client, run, {}, run_on_commit)
 
