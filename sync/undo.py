@@ -155,7 +155,7 @@ def undo_request(
 
 def undo_work(integration: Integration, report: RunReport, token: str) -> None:
     """The undo run's work under the lock (sync.services runs it as a sync: heartbeat, outcome, release)."""
-    from .services import build_sides
+    from .services import _engine_settings, build_sides
 
     run = report.run
     runs = undo_runs(integration=integration, run=run.undo_of, since=run.undo_since)
@@ -178,6 +178,7 @@ def undo_work(integration: Integration, report: RunReport, token: str) -> None:
         DbStatusStore(integration, token),
         report,
         picked=frozenset(options.get("uids", ())),
+        settings=_engine_settings(integration),
     )
     with changes_unannounced():  # the undo's own writes must not ask for a sync
         undo.run(steps)
