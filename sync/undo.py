@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
 from events.ical import ICalError, Item, parse_item
+from events.models import Event
 from events.services import changes_unannounced
 from integrations.models import Integration
 
@@ -97,6 +98,28 @@ def _mark_later(integration: Integration, runs: QuerySet, steps: list[Step], att
         synced |= set(SyncMapping.objects.filter(integration=integration, uid__in=chunk).values_list("uid", flat=True))
     for step in steps:
         step.later = step.uid in later or (step.uid in synced and step.uid not in own)
+    _mark_changed_in_calsync(integration, [s for s in steps if not s.later and s.uid not in own])
+
+
+def _mark_changed_in_calsync(integration: Integration, steps: list[Step]) -> None:
+    """An edit or deletion in calsync that no sync has carried yet makes an item changed since, on the page too
+    (two queries per 500 items): the calendar holds another version than the mapping records, or holds again an
+    item the runs deleted. The provider's own such edits are found when the undo reads it (sync.undoing)."""
+    steps = [s for s in steps if s.last.action != "withheld"]
+    for start in range(0, len(steps), 500):
+        page = steps[start : start + 500]
+        uids = [s.uid for s in page]
+        held = dict(
+            Event.objects.filter(calendar=integration.calendar, parent=None, uid__in=uids).values_list("uid", "seq")
+        )
+        recorded = dict(
+            SyncMapping.objects.filter(integration=integration, uid__in=uids).values_list("uid", "local_version")
+        )
+        for step in page:
+            if step.last.action == "deleted":
+                step.later = step.uid in held
+            elif step.uid in recorded:
+                step.later = str(held.get(step.uid, "")) != recorded[step.uid]
 
 
 @dataclass

@@ -204,3 +204,61 @@ def test_an_undo_that_fails_midway_is_retried_as_the_same_undo(  # type: ignore[
     assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
     assert not retry.entries.filter(message__contains="left alone").exists()
     assert sync_now(integration, run_on_commit).counts == {}, "a sync after the undo has nothing to do"
+
+
+def test_an_edit_in_calsync_not_synced_yet_is_listed_on_the_page_and_left_alone(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, messy_run
+) -> None:
+    """The run wrote "c" at the provider; the user edits it in calsync since, before any sync: the page lists it,
+    and the undo leaves the edit as it is."""
+    calendar, other = pair
+    _, run = messy_run
+    events.item_save(calendar=calendar, item=event("c@test", "C at work, moved"))
+    client.force_login(member)
+    page = undo_page(client, run)
+    changed = page.content.split(b'data-testid="changed-since"')[1].split(b"</fieldset>")[0]
+    assert b'value="c@test"' in changed and b"a@test" not in changed
+
+    undo_page(client, run, {}, run_on_commit)
+
+    assert "C at work, moved" in titles(calendar) and "C at work" in titles(other)
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00", "1999-12-31T23:59", "9999-12-31T23:59"])
+def test_a_moment_out_of_range_is_a_form_error_not_a_500(client, member, messy_run, since) -> None:  # type: ignore[no-untyped-def]
+    integration, _ = messy_run
+    member.timezone = "Europe/Berlin"
+    member.save(update_fields=["timezone"])
+    client.force_login(member)
+    response = client.get(reverse("integrations:undo_since", args=[integration.pk]), {"since": since}, follow=True)
+    assert response.status_code == 200
+    assert b"after the year 2000" in response.content or b"in the past" in response.content
+
+
+def test_a_pick_no_longer_listed_says_the_list_changed(client, member, messy_run, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration, run = messy_run
+    client.force_login(member)
+    response = undo_page(client, run, {"uids": ["gone@test"]}, run_on_commit)
+    assert response.status_code == 200 and b"check them again" in response.content
+    assert not integration.runs.filter(trigger="undo").exists()
+
+
+def test_an_admin_reading_a_members_undo_never_sees_a_private_title(  # type: ignore[no-untyped-def]
+    client, member, admin_user, pair, run_on_commit
+) -> None:
+    calendar, other = pair
+    events.item_save(calendar=calendar, item=event("p@test", "Therapy session", visibility="PRIVATE"))
+    integration = connect(member, pair, run_on_commit)
+    events.item_save(calendar=other, item=event("p@test", "Therapy session moved", visibility="PRIVATE"))
+    run = sync_now(integration, run_on_commit)
+    events.item_save(calendar=other, item=event("p@test", "Therapy session again", visibility="PRIVATE"))
+    sync_now(integration, run_on_commit)  # changed since: the undo leaves it alone, and logs so
+    client.force_login(member)
+    undo_page(client, run, {}, run_on_commit)
+    undo = integration.runs.get(trigger="undo")
+    assert undo.entries.filter(uid="p@test", message__contains="left alone").exists()
+
+    client.force_login(admin_user)
+    page = client.get(reverse("integrations:run_detail", args=[undo.pk]))
+
+    assert page.status_code == 200 and b"Therapy" not in page.content
