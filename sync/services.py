@@ -172,6 +172,7 @@ def _engine_settings(integration: Integration) -> engine.Settings:
         direction=engine.Direction(integration.effective_direction),
         primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
         mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
+        log_withheld=integration.status != Integration.Status.STOPPED,
         controls=integration_controls(integration),
     )
 

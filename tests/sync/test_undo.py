@@ -4,6 +4,7 @@ who may undo what."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -116,13 +117,20 @@ def test_a_picked_item_changed_since_is_undone_too(client, member, pair, run_on_
     assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
 
 
-def test_a_safety_stop_offers_to_put_back_what_it_held_and_does(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+def emptied_at_the_provider(member, pair, run_on_commit) -> Integration:  # type: ignore[no-untyped-def]
+    """Six shifts synced, then every one deleted at the other calendar (nothing synced since)."""
     calendar, other = pair
     for i in range(6):
         events.item_save(calendar=calendar, item=event(f"s{i}@test", f"Shift {i}"))
     integration = connect(member, pair, run_on_commit)
     for ev in Event.objects.filter(calendar=other, parent=None):
         events.item_delete(event=ev)
+    return integration
+
+
+def test_a_safety_stop_offers_to_put_back_what_it_held_and_does(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    calendar, other = pair
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
     stopped = sync_now(integration, run_on_commit)
     assert stopped.status == "stopped" and stopped.entries.filter(action="withheld").count() == 6
     client.force_login(member)
@@ -262,3 +270,38 @@ def test_an_admin_reading_a_members_undo_never_sees_a_private_title(  # type: ig
     page = client.get(reverse("integrations:run_detail", args=[undo.pk]))
 
     assert page.status_code == 200 and b"Therapy" not in page.content
+
+
+def test_a_stop_that_goes_on_logs_what_it_holds_back_once_and_the_offer_undoes_the_first(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit
+) -> None:
+    calendar, other = pair
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
+    for _ in range(3):
+        services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    stops = list(integration.runs.filter(status="stopped").order_by("pk"))
+    assert len(stops) == 3
+    assert [run.entries.filter(action="withheld").count() for run in stops] == [6, 0, 0], "logged at the first stop"
+    client.force_login(member)
+    detail = client.get(reverse("integrations:detail", args=[integration.pk]))
+    offer = reverse("integrations:undo_run", args=[stops[0].pk])
+    assert b"Put back the 6 items" in detail.content and offer.encode() in detail.content
+
+    undo_page(client, stops[0], {}, run_on_commit)
+
+    assert titles(other) == titles(calendar) == [f"Shift {i}" for i in range(6)]
+
+
+def test_undo_since_takes_the_runs_that_ran_since_even_if_asked_for_before(  # type: ignore[no-untyped-def]
+    client, member, messy_run
+) -> None:
+    """A "Synchronize now" gets its row when asked for, then waits for the lock: it ran when it started."""
+    integration, run = messy_run
+    hours_ago = run.started_at - timedelta(hours=2)
+    integration.runs.exclude(pk=run.pk).update(created_at=hours_ago, started_at=hours_ago)  # the first sync
+    SyncRun.objects.filter(pk=run.pk).update(created_at=run.started_at - timedelta(hours=1))
+    since = (run.started_at - timedelta(minutes=30)).astimezone(ZoneInfo(member.timezone))
+    client.force_login(member)
+    page = client.get(reverse("integrations:undo_since", args=[integration.pk]),
+                      {"since": since.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+    assert b'data-testid="put-back">1<' in page.content
