@@ -181,3 +181,20 @@ def test_undoing_every_run_since_a_safety_stop_whose_deletion_was_allowed_puts_e
     shifts = {f"s{i}@t": f"Shift {i}" for i in range(6)}
     assert done.left_alone == [] and summaries(local) == summaries(remote) == shifts
     assert quiet(local, remote, store, Settings())
+
+
+def test_an_item_adopted_by_uid_is_logged_with_the_version_it_overwrote() -> None:
+    """A create whose record was lost finds the item by UID and updates it: what it held is the before."""
+    local, remote, store = MemorySide(), MemorySide(), MemoryStore()
+    local.user_put(event("a@t", "Old"))
+    sync(local, remote, store, Settings(), LogReport())
+    store.remove(store.all()[0])  # the record is lost (a crash after the write)
+    local.user_put(event("a@t", "New"))
+    run = LogReport()
+    sync(local, remote, store, Settings(), run)
+    updated = [e for e in run.logged if e.action == "updated"]
+    assert [(e.side, e.before.master.summary if e.before else None) for e in updated] == [(Side.REMOTE, "Old")]
+
+    undo(local, remote, store, run.logged)
+
+    assert summaries(local) == summaries(remote) == {"a@t": "Old"}
