@@ -195,10 +195,12 @@ class Undo:
 
     Requests, per page of PAGE items: one status lookup, one `get_many` per side (a `get` each where a side has
     none), and for items no mapping places on a side, a `find` each (at most FIND_LIMIT in the whole undo, else the
-    side is listed once, whole); then per side one `create_many`, `update_many` and `delete_many` (as sync.applying
-    writes: where a side has none, one write per item). A batch the side refuses as a whole is retried item by
-    item, so one bad item costs only itself; a create retried so is looked for by UID first, as the refused batch
-    may have made it."""
+    side is listed once, whole: then none). A side whose listing is a window of time (Microsoft's calendarView)
+    is still asked with a `find` for each such item, as the window says nothing of what it leaves out: putting
+    back N deletions there costs the listing and N finds besides the batched writes. Then per side one
+    `create_many`, `update_many` and `delete_many` (as sync.applying writes: where a side has none, one write per
+    item). A batch the side refuses as a whole is retried item by item, so one bad item costs only itself; a
+    create retried so is looked for by UID first, as the refused batch may have made it."""
 
     sides: dict[Side, CalendarSide]
     store: StatusStore

@@ -5,6 +5,8 @@ every item back."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from sync.controls import Controls, Copy, Flow
@@ -198,3 +200,33 @@ def test_an_item_adopted_by_uid_is_logged_with_the_version_it_overwrote() -> Non
     undo(local, remote, store, run.logged)
 
     assert summaries(local) == summaries(remote) == {"a@t": "Old"}
+
+
+class Windowed(MemorySide):
+    """A side whose complete listing is a window of time (Microsoft's calendarView)."""
+
+    def changes(self, cursor, known=None):  # type: ignore[no-untyped-def]
+        changes = super().changes(cursor, known)
+        changes.window = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+        return changes
+
+
+def test_on_a_windowed_side_an_undo_finds_by_uid_only_the_items_put_back() -> None:
+    """The stated bound (sync.undoing.Undo): a find per item put back that no mapping places there (here the 30
+    deleted), none for the 60 mapped ones it overwrites (read by id)."""
+    local, remote, store = MemorySide(), Windowed(), MemoryStore()
+    for i in range(90):
+        local.user_put(event(f"x{i}@t", f"X{i}"))
+    sync(local, remote, store, Settings(), LogReport())
+    for i in range(60):
+        local.user_put(event(f"x{i}@t", f"X{i} edited"))
+    for entry in [e for e in remote.items.values() if int(e.uid[1:].split("@")[0]) >= 60]:
+        remote.user_delete(entry.id)
+    run = LogReport()
+    sync(local, remote, store, Settings(mass_delete_threshold=None), run)
+    remote.calls.clear()
+
+    undo(local, remote, store, run.logged)
+
+    assert remote.calls.get("find", 0) == 30
+    assert summaries(remote) == summaries(local) and len(local.items) == 90
