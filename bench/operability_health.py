@@ -8,6 +8,7 @@ Bulk-creates one organisation (a status mix: most working, some needing reconnec
 waiting, paused; some items not synced), then times the board page as an admin opens it (the first page, a
 middle page, filtered by status, searched by name) and `manage.py health --json`, each warm, best of 3.
 Uses a throwaway SQLite database under var/bench unless DATABASE_URL is set (PostgreSQL: a fresh database).
+bench/operability.py calls main() after its undo figures.
 """
 
 from __future__ import annotations
@@ -75,8 +76,7 @@ def measure(label: str, run) -> None:  # type: ignore[no-untyped-def]
     print(f"{label:<44} {counter.count:>6} queries {best * 1000:>9.1f} ms")
 
 
-def main() -> None:
-    users, per_user = (int(a) for a in (sys.argv[1:3] if len(sys.argv) > 2 else (5000, 3)))
+def main(users: int = 5000, per_user: int = 3) -> None:
     started = time.perf_counter()
     admin = populate(users, per_user)
     print(f"{connection.vendor}: {users:,} users, {users * per_user:,} integrations, "
@@ -105,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(*(int(a) for a in sys.argv[1:3]))

@@ -44,8 +44,12 @@ _RULES: tuple[tuple[BoardStatus, str, object], ...] = (
     (BoardStatus.WAITING, "awaiting_confirmation", True),
     (BoardStatus.PAUSED, "sync_enabled", False),
 )
-# Where the board keeps when an admin last asked the owner to reconnect (Integration.config).
+# Where the board keeps when an admin last asked the owner to reconnect, and who (Integration.config). Both are
+# cleared when the integration syncs again (sync.services), so a new problem can be asked about at once.
 RECONNECT_ASKED_AT = "reconnect_asked_at"
+RECONNECT_ASKED_BY = "reconnect_asked_by"
+# What reconnecting can mend: refused credentials, and failures that are often an expired password (CalDAV, EWS).
+RECONNECTABLE = (BoardStatus.NEEDS_RECONNECTING, BoardStatus.ERROR)
 # Users without any integration, as a status filter.
 NO_INTEGRATION = "none"
 USERS_PER_PAGE = 50
@@ -145,7 +149,8 @@ def board_page(*, tenant: Tenant, users: list[User], filters: BoardFilters) -> l
     for user in users:
         for integration in user.board_integrations:  # type: ignore[attr-defined]
             integration.board_label = BoardStatus(integration.board).label
-            integration.reconnect_asked_at = reconnect_asked_at(integration.config)
+            asked = reconnect_asked_at(integration.config)  # shown only while the problem lasts
+            integration.reconnect_asked_at = asked if integration.board in RECONNECTABLE else None
     return users
 
 

@@ -23,14 +23,11 @@ from sync.errors import QueueUnavailable
 from sync.models import SyncRun
 from sync.services import resync_request, sync_request_manual
 
-from .health import RECONNECT_ASKED_AT, BoardStatus, board_status, reconnect_asked_at
+from .health import RECONNECT_ASKED_AT, RECONNECT_ASKED_BY, RECONNECTABLE, BoardStatus, board_status, reconnect_asked_at
 
 log = logging.getLogger(__name__)
 
 ASK_AGAIN_AFTER = timedelta(hours=24)  # one reminder a day at most, however often the button is pressed
-# What reconnecting can mend: refused credentials, and failures that are often an expired password (CalDAV, EWS).
-RECONNECTABLE = (BoardStatus.NEEDS_RECONNECTING, BoardStatus.ERROR)
-RECONNECT_ASKED_BY = "reconnect_asked_by"
 
 
 class ActionRefused(Exception):

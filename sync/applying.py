@@ -281,8 +281,9 @@ class Run:
         if current is None and mapping is not None and mapping.id(target):
             current = Entry(mapping.id(target), mapping.version(target), item)
         if current is None and not self.complete[target]:
-            # A create whose record was lost, or the same item connected twice: adopt it, don't duplicate it.
-            current = side.find(item.uid)
+            # A create whose record was lost, or the same item connected twice: adopt it, don't duplicate it. What
+            # it held is the version overwritten (logged as the before, so an undo can put it back).
+            current = pair.state(target).entry = side.find(item.uid)
         if current is not None:
             try:
                 return side.update(current.id, item, current.version), False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from .undoing import Step
 
@@ -22,7 +24,19 @@ class UndoForm(forms.Form):
         return {"uids": self.cleaned_data["uids"], "remove_created": self.cleaned_data["remove_created"]}
 
 
+EARLIEST_SINCE = datetime(2000, 1, 1, tzinfo=UTC)  # no run is older; a date near year 1 cannot even be stored
+
+
 class UndoSinceForm(forms.Form):
     since = forms.DateTimeField(
         label="Undo every run since", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
+
+    def clean_since(self) -> datetime:
+        """A moment between 2000 and now (a date at the calendar's edge overflows once turned into UTC)."""
+        since = self.cleaned_data["since"]
+        if since < EARLIEST_SINCE:
+            raise forms.ValidationError("Give a moment after the year 2000.")
+        if since > timezone.now():
+            raise forms.ValidationError("Give a moment in the past: no run has happened after now.")
+        return since

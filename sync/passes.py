@@ -364,7 +364,7 @@ class _Pass:
         if threshold is None or max(self.gone.values(), default=0) < threshold:
             return  # without deletions (the usual run) the mappings need not even be counted
         total = self.store.count() - self.run.created_mappings  # the synced items before this run
-        if any(self.gone[side] >= total for side in Side):
+        if self.settings.log_withheld and any(self.gone[side] >= total for side in Side):
             self._withheld([a for a in actions if a.kind == "delete"])
         for side in Side:
             if self.gone[side] >= total and self.filtered_out[side]:

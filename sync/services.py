@@ -172,6 +172,7 @@ def _engine_settings(integration: Integration) -> engine.Settings:
         direction=engine.Direction(integration.effective_direction),
         primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
         mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
+        log_withheld=integration.status != Integration.Status.STOPPED,
         controls=integration_controls(integration),
     )
 
@@ -437,6 +438,15 @@ def _succeeded(report: RunReport) -> None:
     integration.save(update_fields=fields)
     if was_failing:
         notify.recovered(integration)
+        _forget_reconnect_ask(integration)
+
+
+def _forget_reconnect_ask(integration: Integration) -> None:
+    """An admin's "asked to reconnect" (the health board) is answered once the integration syncs again."""
+    from operations.health import RECONNECT_ASKED_AT, RECONNECT_ASKED_BY
+
+    if integration.config.get(RECONNECT_ASKED_AT) or integration.config.get(RECONNECT_ASKED_BY):
+        integration.config_merge({RECONNECT_ASKED_AT: None, RECONNECT_ASKED_BY: None})
 
 
 def _problem(report: RunReport, status: str, message: str) -> None:

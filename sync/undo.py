@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from events.ical import ICalError, Item, parse_item
+from events.models import Event
 from events.services import changes_unannounced
 from integrations.models import Integration
 
@@ -42,7 +44,9 @@ class UndoRefused(Exception):
 def undo_runs(*, integration: Integration, run: SyncRun | None = None, since: datetime | None = None) -> QuerySet:
     """The runs an undo puts back: `run`, or every finished run of the integration since `since`."""
     runs = integration.runs.exclude(status__in=_UNFINISHED)
-    return runs.filter(pk=run.pk) if run is not None else runs.filter(created_at__gte=since)
+    if run is not None:
+        return runs.filter(pk=run.pk)
+    return runs.filter(Q(started_at__gte=since) | Q(started_at=None, created_at__gte=since))  # when they ran
 
 
 def undo_steps(
@@ -54,7 +58,8 @@ def undo_steps(
     entries = (
         SyncLogEntry.objects.filter(run__in=runs, action__in=UNDONE)
         .annotate(kept=ExpressionWrapper(~Q(before=""), output_field=BooleanField()))
-        .order_by("run__created_at", "id")
+        .annotate(ran=Coalesce(F("run__started_at"), F("run__created_at")))
+        .order_by("ran", "id")
         .values(*_FIELDS, *(("before",) if with_before else ()))
     )
     steps = plan_steps(_logged(entries.iterator(chunk_size=500)))
@@ -80,11 +85,12 @@ def _parsed(text: str) -> Item | None:
 
 
 def _mark_later(integration: Integration, runs: QuerySet, steps: list[Step], attempts: list[int]) -> None:
-    last = runs.order_by("-created_at").values_list("created_at", flat=True).first()
+    last = _ran(runs).order_by("-ran").values_list("ran", flat=True).first()
     if last is None or not steps:
         return
     later = set(
-        SyncLogEntry.objects.filter(run__integration=integration, run__created_at__gt=last, action__in=CHANGES)
+        SyncLogEntry.objects.annotate(ran=Coalesce(F("run__started_at"), F("run__created_at")))
+        .filter(run__integration=integration, ran__gt=last, action__in=CHANGES)
         .exclude(run__in=attempts)
         .values_list("uid", flat=True)
         .distinct()
@@ -97,6 +103,28 @@ def _mark_later(integration: Integration, runs: QuerySet, steps: list[Step], att
         synced |= set(SyncMapping.objects.filter(integration=integration, uid__in=chunk).values_list("uid", flat=True))
     for step in steps:
         step.later = step.uid in later or (step.uid in synced and step.uid not in own)
+    _mark_changed_in_calsync(integration, [s for s in steps if not s.later and s.uid not in own])
+
+
+def _mark_changed_in_calsync(integration: Integration, steps: list[Step]) -> None:
+    """An edit or deletion in calsync that no sync has carried yet makes an item changed since, on the page too
+    (two queries per 500 items): the calendar holds another version than the mapping records, or holds again an
+    item the runs deleted. The provider's own such edits are found when the undo reads it (sync.undoing)."""
+    steps = [s for s in steps if s.last.action != "withheld"]
+    for start in range(0, len(steps), 500):
+        page = steps[start : start + 500]
+        uids = [s.uid for s in page]
+        held = dict(
+            Event.objects.filter(calendar=integration.calendar, parent=None, uid__in=uids).values_list("uid", "seq")
+        )
+        recorded = dict(
+            SyncMapping.objects.filter(integration=integration, uid__in=uids).values_list("uid", "local_version")
+        )
+        for step in page:
+            if step.last.action == "deleted":
+                step.later = step.uid in held
+            elif step.uid in recorded:
+                step.later = str(held.get(step.uid, "")) != recorded[step.uid]
 
 
 @dataclass
@@ -155,7 +183,7 @@ def undo_request(
 
 def undo_work(integration: Integration, report: RunReport, token: str) -> None:
     """The undo run's work under the lock (sync.services runs it as a sync: heartbeat, outcome, release)."""
-    from .services import build_sides
+    from .services import _engine_settings, build_sides
 
     run = report.run
     runs = undo_runs(integration=integration, run=run.undo_of, since=run.undo_since)
@@ -178,6 +206,7 @@ def undo_work(integration: Integration, report: RunReport, token: str) -> None:
         DbStatusStore(integration, token),
         report,
         picked=frozenset(options.get("uids", ())),
+        settings=_engine_settings(integration),
     )
     with changes_unannounced():  # the undo's own writes must not ask for a sync
         undo.run(steps)
@@ -207,15 +236,25 @@ class UndoOffer:
 
 
 def undo_offer(integration: Integration, last_run: SyncRun | None) -> UndoOffer | None:
-    """The offer the integration page shows while the last run is a safety stop (no query otherwise)."""
+    """The offer the integration page shows while the last run is a safety stop (no query otherwise): an undo of
+    the first stop of the streak, the one that logged what it held back (the stops after it log nothing again)."""
     if integration.status != Integration.Status.STOPPED or last_run is None:
         return None
     if last_run.status != SyncRun.Status.STOPPED:
         return None
-    held = last_run.entries.filter(action="withheld")
-    withheld = held.count()
-    if not withheld:
+    unstopped = integration.runs.exclude(status__in=(SyncRun.Status.STOPPED, *_UNFINISHED))
+    streak = _ran(integration.runs.filter(status=SyncRun.Status.STOPPED, entries__action="withheld"))
+    if (after := _ran(unstopped).order_by("-ran").values_list("ran", flat=True).first()) is not None:
+        streak = streak.filter(ran__gt=after)
+    first = streak.order_by("-ran", "-pk").first()
+    if first is None:
         return None
+    held = first.entries.filter(action="withheld")
     still_on = held.values_list("side", flat=True).first()  # where they still are: deleted on the other side
     vanished_from = integration.get_provider_display() if still_on == Side.LOCAL else "calsync"
-    return UndoOffer(last_run, withheld, vanished_from)
+    return UndoOffer(first, held.count(), vanished_from)
+
+
+def _ran(runs: QuerySet) -> QuerySet:
+    """Runs with `ran`: when they ran (a run waiting for the lock is created before one that runs first)."""
+    return runs.annotate(ran=Coalesce("started_at", "created_at"))

@@ -142,7 +142,8 @@ def undo_since(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
     since_form = UndoSinceForm(request.GET if "since" in request.GET else request.POST)
     if not since_form.is_valid():
-        messages.error(request, "Give the date and time to undo from.")
+        errors = since_form.errors.get("since") or ["Give the date and time to undo from."]
+        messages.error(request, errors[0])
         return redirect("integrations:logs", pk=integration.pk)
     since = since_form.cleaned_data["since"]
     runs = undo.undo_runs(integration=integration, since=since)
@@ -165,6 +166,8 @@ def _undo_page(request: HttpRequest, integration: Integration, runs: Any, target
         else:
             messages.success(request, "The undo has started; its progress shows below as a sync's does.")
             return redirect("integrations:detail", pk=integration.pk)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, "The items changed since are not what they were when you looked: check them again.")
     owner = integration.user_id == request.user.pk
     context = {"integration": integration, "summary": summary, "form": form, "owner": owner, **target}
     return render(request, "integrations/undo.html", context)

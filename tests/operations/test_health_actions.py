@@ -131,3 +131,26 @@ def test_members_cannot_act(client, member, board_users) -> None:  # type: ignor
         assert client.post(reverse(f"operations:{action}", args=[ben.pk])).status_code == 403
     assert client.get(reverse("operations:sync_now", args=[ben.pk])).status_code in (403, 405)
     assert mail.outbox == [] and not ben.runs.exists()
+
+
+def test_asked_to_reconnect_shows_while_the_problem_lasts_and_is_forgotten_once_it_syncs(  # type: ignore[no-untyped-def]
+    admin_client_, board_users, member, calendar, run_on_commit
+) -> None:
+    from tests.factories import CalendarFactory
+    from tests.sync.test_services import connect as connect_calsync
+
+    ben = board_users["ben"].integrations.get()
+    _post(admin_client_, "ask_reconnect", ben)
+    Integration.objects.filter(pk=ben.pk).update(status=Integration.Status.OK, last_error="")
+    assert "Asked to reconnect" not in admin_client_.get(BOARD).content.decode(), "not on a working row"
+
+    mended = connect_calsync(member, (calendar, CalendarFactory(owner=member, name="Home")), run_on_commit)
+    mended.config_merge({health.RECONNECT_ASKED_AT: timezone.now().isoformat(), "reconnect_asked_by": "a@acme.test"})
+    Integration.objects.filter(pk=mended.pk).update(status=Integration.Status.ERROR)
+    with run_on_commit():
+        from sync import services
+
+        services.sync_request(integration=Integration.objects.get(pk=mended.pk), trigger="manual")
+    mended.refresh_from_db()
+    assert mended.status == Integration.Status.OK
+    assert health.reconnect_asked_at(mended.config) is None and not mended.config.get("reconnect_asked_by")

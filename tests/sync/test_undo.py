@@ -4,6 +4,7 @@ who may undo what."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -116,13 +117,20 @@ def test_a_picked_item_changed_since_is_undone_too(client, member, pair, run_on_
     assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
 
 
-def test_a_safety_stop_offers_to_put_back_what_it_held_and_does(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+def emptied_at_the_provider(member, pair, run_on_commit) -> Integration:  # type: ignore[no-untyped-def]
+    """Six shifts synced, then every one deleted at the other calendar (nothing synced since)."""
     calendar, other = pair
     for i in range(6):
         events.item_save(calendar=calendar, item=event(f"s{i}@test", f"Shift {i}"))
     integration = connect(member, pair, run_on_commit)
     for ev in Event.objects.filter(calendar=other, parent=None):
         events.item_delete(event=ev)
+    return integration
+
+
+def test_a_safety_stop_offers_to_put_back_what_it_held_and_does(client, member, pair, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    calendar, other = pair
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
     stopped = sync_now(integration, run_on_commit)
     assert stopped.status == "stopped" and stopped.entries.filter(action="withheld").count() == 6
     client.force_login(member)
@@ -185,15 +193,15 @@ def test_an_undo_that_fails_midway_is_retried_as_the_same_undo(  # type: ignore[
     first attempt already put back is neither "changed since" nor written twice."""
     calendar, other = pair
     integration, run = messy_run
-    create, calls = CalsyncSide.create, []
+    create_many, calls = CalsyncSide.create_many, []
 
-    def busy_once(side, item):  # type: ignore[no-untyped-def]
-        calls.append(item.uid)
+    def busy_once(side, items):  # type: ignore[no-untyped-def]
+        calls.extend(item.uid for item in items)
         if len(calls) == 2:  # "b" is back in one calendar, not yet in the other
             raise TransientError("The server is busy.")
-        return create(side, item)
+        return create_many(side, items)
 
-    monkeypatch.setattr(CalsyncSide, "create", busy_once)
+    monkeypatch.setattr(CalsyncSide, "create_many", busy_once)
     client.force_login(member)
     undo_page(client, run, {}, run_on_commit)
 
@@ -204,3 +212,96 @@ def test_an_undo_that_fails_midway_is_retried_as_the_same_undo(  # type: ignore[
     assert titles(calendar) == titles(other) == ["A", "B", "C at home", "D"]
     assert not retry.entries.filter(message__contains="left alone").exists()
     assert sync_now(integration, run_on_commit).counts == {}, "a sync after the undo has nothing to do"
+
+
+def test_an_edit_in_calsync_not_synced_yet_is_listed_on_the_page_and_left_alone(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, messy_run
+) -> None:
+    """The run wrote "c" at the provider; the user edits it in calsync since, before any sync: the page lists it,
+    and the undo leaves the edit as it is."""
+    calendar, other = pair
+    _, run = messy_run
+    events.item_save(calendar=calendar, item=event("c@test", "C at work, moved"))
+    client.force_login(member)
+    page = undo_page(client, run)
+    changed = page.content.split(b'data-testid="changed-since"')[1].split(b"</fieldset>")[0]
+    assert b'value="c@test"' in changed and b"a@test" not in changed
+
+    undo_page(client, run, {}, run_on_commit)
+
+    assert "C at work, moved" in titles(calendar) and "C at work" in titles(other)
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00", "1999-12-31T23:59", "9999-12-31T23:59"])
+def test_a_moment_out_of_range_is_a_form_error_not_a_500(client, member, messy_run, since) -> None:  # type: ignore[no-untyped-def]
+    integration, _ = messy_run
+    member.timezone = "Europe/Berlin"
+    member.save(update_fields=["timezone"])
+    client.force_login(member)
+    response = client.get(reverse("integrations:undo_since", args=[integration.pk]), {"since": since}, follow=True)
+    assert response.status_code == 200
+    assert b"after the year 2000" in response.content or b"in the past" in response.content
+
+
+def test_a_pick_no_longer_listed_says_the_list_changed(client, member, messy_run, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    integration, run = messy_run
+    client.force_login(member)
+    response = undo_page(client, run, {"uids": ["gone@test"]}, run_on_commit)
+    assert response.status_code == 200 and b"check them again" in response.content
+    assert not integration.runs.filter(trigger="undo").exists()
+
+
+def test_an_admin_reading_a_members_undo_never_sees_a_private_title(  # type: ignore[no-untyped-def]
+    client, member, admin_user, pair, run_on_commit
+) -> None:
+    calendar, other = pair
+    events.item_save(calendar=calendar, item=event("p@test", "Therapy session", visibility="PRIVATE"))
+    integration = connect(member, pair, run_on_commit)
+    events.item_save(calendar=other, item=event("p@test", "Therapy session moved", visibility="PRIVATE"))
+    run = sync_now(integration, run_on_commit)
+    events.item_save(calendar=other, item=event("p@test", "Therapy session again", visibility="PRIVATE"))
+    sync_now(integration, run_on_commit)  # changed since: the undo leaves it alone, and logs so
+    client.force_login(member)
+    undo_page(client, run, {}, run_on_commit)
+    undo = integration.runs.get(trigger="undo")
+    assert undo.entries.filter(uid="p@test", message__contains="left alone").exists()
+
+    client.force_login(admin_user)
+    page = client.get(reverse("integrations:run_detail", args=[undo.pk]))
+
+    assert page.status_code == 200 and b"Therapy" not in page.content
+
+
+def test_a_stop_that_goes_on_logs_what_it_holds_back_once_and_the_offer_undoes_the_first(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit
+) -> None:
+    calendar, other = pair
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
+    for _ in range(3):
+        services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    stops = list(integration.runs.filter(status="stopped").order_by("pk"))
+    assert len(stops) == 3
+    assert [run.entries.filter(action="withheld").count() for run in stops] == [6, 0, 0], "logged at the first stop"
+    client.force_login(member)
+    detail = client.get(reverse("integrations:detail", args=[integration.pk]))
+    offer = reverse("integrations:undo_run", args=[stops[0].pk])
+    assert b"Put back the 6 items" in detail.content and offer.encode() in detail.content
+
+    undo_page(client, stops[0], {}, run_on_commit)
+
+    assert titles(other) == titles(calendar) == [f"Shift {i}" for i in range(6)]
+
+
+def test_undo_since_takes_the_runs_that_ran_since_even_if_asked_for_before(  # type: ignore[no-untyped-def]
+    client, member, messy_run
+) -> None:
+    """A "Synchronize now" gets its row when asked for, then waits for the lock: it ran when it started."""
+    integration, run = messy_run
+    hours_ago = run.started_at - timedelta(hours=2)
+    integration.runs.exclude(pk=run.pk).update(created_at=hours_ago, started_at=hours_ago)  # the first sync
+    SyncRun.objects.filter(pk=run.pk).update(created_at=run.started_at - timedelta(hours=1))
+    since = (run.started_at - timedelta(minutes=30)).astimezone(ZoneInfo(member.timezone))
+    client.force_login(member)
+    page = client.get(reverse("integrations:undo_since", args=[integration.pk]),
+                      {"since": since.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+    assert b'data-testid="put-back">1<' in page.content
