@@ -166,6 +166,13 @@ class Integration(models.Model):
         return True
 
     @property
+    def status_label(self) -> str:
+        """The status as the pages say it: a first sync waiting for its preview to be confirmed is not "Working"."""
+        if self.awaiting_confirmation:
+            return "Waiting for you to confirm the first sync"
+        return str(self.get_status_display())
+
+    @property
     def notification_address(self) -> str:
         return self.error_email or self.user.email
 

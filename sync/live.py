@@ -126,7 +126,7 @@ def integration_live(integration: Integration, runs: list[SyncRun], now: datetim
     return {
         "id": integration.pk,
         "status": integration.status,
-        "status_label": integration.get_status_display(),
+        "status_label": integration.status_label,
         "paused": not integration.sync_enabled,
         "running": _running(integration, current) if is_running(integration, current) else None,
         "last_run": run_json(last) if last else None,

@@ -67,7 +67,7 @@ def status_json(integration: Integration) -> dict[str, Any]:
         "started_at": current.started_at.isoformat() if current and current.started_at else None,
         "last_run": run_json(last) if last else None,
         "integration_status": integration.status,
-        "integration_status_label": integration.get_status_display(),
+        "integration_status_label": integration.status_label,
     }
 
 

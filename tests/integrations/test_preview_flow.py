@@ -56,6 +56,9 @@ def test_connecting_waits_for_the_preview_to_be_confirmed(member_client, calenda
 
     page = member_client.get(reverse("integrations:detail", args=[integration.pk]))
     assert b'data-testid="preview-confirm"' in page.content and b"From home" in page.content
+    assert b"Waiting for you to confirm the first sync" in page.content  # not "Working": nothing syncs yet
+    state = member_client.get(reverse("integrations:status", args=[integration.pk])).json()
+    assert state["integration_status_label"] == "Waiting for you to confirm the first sync"
 
     # Nothing syncs meanwhile: "Synchronize now", a run already queued, a scheduled or pushed sync, dispatch.
     member_client.post(reverse("integrations:sync_now", args=[integration.pk]))
