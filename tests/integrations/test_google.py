@@ -220,6 +220,32 @@ def _series_in_google(google, email: str) -> str:  # type: ignore[no-untyped-def
     return master["iCalUID"]
 
 
+def test_get_many_reads_events_and_series_in_batches_and_the_write_after_it_reads_nothing_again(google) -> None:  # type: ignore[no-untyped-def]
+    """What the engine reads before it overwrites or deletes (the versions an undo puts back): singles and a series
+    with its exceptions, as `get` reads them, in one batch each; an id Google no longer holds is left out; the
+    update that follows takes the event from that read (its If-Match) instead of asking again."""
+    email = "many@example.com"
+    uid = _series_in_google(google, email)
+    side = google_side(google, email)
+    single = side.create(event("single@x", "Single"))
+    gone = side.create(event("gone@x", "Gone"))
+    side.delete(gone.id, gone.version)
+    series_id = side.find(uid).id
+    before = google.state.requests
+    found = side.get_many([single.id, series_id, gone.id])
+    # Google counts each request of a batch (its quota does too): the three events.get, sent in one batch, and the
+    # series' exceptions listed by its iCalUID, in another.
+    assert google.state.requests - before == 4
+    assert set(found) == {single.id, series_id}
+    for item_id, entry in found.items():
+        assert (entry.version, entry.item) == (side.get(item_id).version, side.get(item_id).item)
+    side.get_many([single.id])
+    before = google.state.requests
+    side.update(single.id, event("single@x", "Single, renamed"), found[single.id].version)
+    assert google.state.requests - before == 1  # the patch alone
+    assert side.get(single.id).item.master.summary == "Single, renamed"
+
+
 def test_a_series_with_moved_and_cancelled_occurrences_both_ways(member_client, calendar, google,
                                                                   run_on_commit) -> None:  # fmt: skip
     email = "series@example.com"
