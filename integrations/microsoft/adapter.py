@@ -35,12 +35,13 @@ from integrations.meetings import organised_elsewhere
 from sync.adapter import Changes, Entry, Known
 from sync.errors import UNREADABLE, CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
-from .client import BATCH, GraphClient, error_for
+from .client import BATCH, GraphClient, batch_error
 from .convert import EXPAND, UID_PROPERTY, Unsupported, calsync_uid, patch_for, to_component, to_event
 
 _EXPAND = {"$expand": EXPAND}
 _PAGE = {"Prefer": "odata.maxpagesize=200"}
 TAGGED_HELD = 5000  # see MicrosoftSide._tagged
+READ_KEPT = 1000  # events kept from a read for the write that follows (two pages of the engine's batches)
 # Collections (a series' instances) page by 10 unless $top asks for more: https://learn.microsoft.com/graph/paging
 _TOP = "200"
 
@@ -72,6 +73,10 @@ class MicrosoftSide:
         self.calendar_path = f"{client.prefix}/calendars/{quote(calendar_id, safe='')}"
         # The mailbox owner's address, when known: meetings they organise are the only ones written with attendees.
         self.account = client.owner if "@" in client.owner else ""
+        # Events read by id (get, get_many) and not written since: the write that follows a read (an update's or a
+        # deletion's If-Match read, _current) takes the event from here instead of asking again. A stale one is
+        # harmless: its etag is the If-Match, so Graph answers 412 and the engine reads it afresh.
+        self._read: dict[str, dict[str, Any]] = {}
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -165,27 +170,34 @@ class MicrosoftSide:
     def _expanded(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Single events with calsync's extended properties, which delta cannot expand: one batch per 20.
         https://learn.microsoft.com/en-us/graph/api/event-delta#optional-query-parameters"""
-        path = self.client.prefix + "/events/"
-        expand = "$expand=" + quote(EXPAND, safe="()=' ")
-        answers = self.client.batch([{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in ids])
+        answers = self._batched_events(ids)
         # One deleted since the delta was read is left out: the next round reports it.
         return {event["id"]: event for status, event in answers if status < 300 and event}
+
+    def _batched_events(self, ids: list[str]) -> list[tuple[int, Any]]:
+        """Events by id with calsync's extended properties, as `get` reads each: (status, body) per id, 20 ids to a
+        JSON batch. https://learn.microsoft.com/graph/json-batching"""
+        path = self.client.prefix + "/events/"
+        expand = "$expand=" + quote(EXPAND, safe="()=' ")
+        return self.client.batch([{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in ids])
+
+    def _batched_instances(self, master_ids: list[str]) -> list[tuple[int, Any]]:
+        """Each series' instances in the window, as `_instances` reads them: (status, first page) per series, 20
+        series to a JSON batch; `client.values` reads any further pages."""
+        start, end = _window()
+        path = self.client.prefix + "/events/"
+        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}&$top={_TOP}"
+        return self.client.batch(
+            [{"method": "GET", "url": f"{path}{quote(i, safe='')}/instances?{window}"} for i in master_ids]
+        )
 
     def _series(self, master_ids: list[str], changes: Changes, known: Known) -> Iterator[Entry]:
         """Series masters and their instances, read with JSON batching: two round trips per 20 series. A series
         whose version the sync already records is not converted."""
         if not master_ids:
             return
-        start, end = _window()
-        path = self.client.prefix + "/events/"
-        window = f"startDateTime={_stamp(start)}&endDateTime={_stamp(end)}&$top={_TOP}"
-        expand = "$expand=" + quote(_EXPAND["$expand"], safe="()=' ")
-        masters = self.client.batch(
-            [{"method": "GET", "url": f"{path}{quote(i, safe='')}?{expand}"} for i in master_ids]
-        )
-        instances = self.client.batch(
-            [{"method": "GET", "url": f"{path}{quote(i, safe='')}/instances?{window}"} for i in master_ids]
-        )
+        masters = self._batched_events(master_ids)
+        instances = self._batched_instances(master_ids)
         found = [(i, status, master, self.client.values(listed or {}) if status < 300 else [])
                  for i, (status, master), (_, listed) in zip(master_ids, masters, instances, strict=True)
                  if status != 404]  # deleted since the delta was read; the next round reports it  # fmt: skip
@@ -223,7 +235,44 @@ class MicrosoftSide:
             return None
         if master.get("type") in ("occurrence", "exception"):
             return self.get(master["seriesMasterId"])
-        return self._entry(master)
+        return self._entry(self._remembered(master))
+
+    def get_many(self, ids: list[str]) -> dict[str, Entry]:
+        """The events with these ids that Outlook still holds, as `get` reads them, with JSON batching: one
+        request per event and one more per series (its instances), 20 to a round trip. This is what the engine
+        reads before it overwrites or deletes items (the versions an undo puts back); the writes then read
+        nothing again. An id of an occurrence (never one calsync records) is read by `get`, through its series."""
+        events: dict[str, dict[str, Any]] = {}
+        occurrences = []
+        for item_id, (status, event) in zip(ids, self._batched_events(ids), strict=True):
+            if status == 404:
+                continue
+            if status >= 300:
+                raise batch_error(status, event)
+            if event.get("type") in ("occurrence", "exception"):
+                occurrences.append(item_id)
+            else:
+                events[item_id] = self._remembered(event)
+        series = [i for i, event in events.items() if event.get("recurrence")]
+        instances = {}
+        for master_id, (status, listed) in zip(series, self._batched_instances(series), strict=True):
+            if status == 404:  # deleted between the two batches
+                events.pop(master_id)
+                continue
+            if status >= 300:
+                raise batch_error(status, listed)
+            instances[master_id] = self.client.values(listed or {})  # every page, as _instances reads them
+        found = {
+            i: self._series_entry(e, instances[i]) if i in instances else self._entry(e) for i, e in events.items()
+        }
+        found.update({i: entry for i in occurrences if (entry := self.get(i)) is not None})
+        return found
+
+    def _remembered(self, master: dict[str, Any]) -> dict[str, Any]:
+        if len(self._read) >= READ_KEPT:
+            self._read.clear()
+        self._read[master["id"]] = master
+        return master
 
     def _entry(self, master: dict[str, Any]) -> Entry:
         """A single event or series master as read (with the calsync identity expanded); a series' instances too."""
@@ -289,9 +338,7 @@ class MicrosoftSide:
         ])  # fmt: skip
         failed = [(status, body) for status, body in answers if status >= 300]
         if failed:
-            status, body = failed[0]
-            error = (body or {}).get("error", {})
-            raise error_for(status, error.get("code", ""), error.get("message", ""))
+            raise batch_error(*failed[0])
         entries = []
         for (_, event), item in zip(answers, items, strict=True):
             if item.overrides or item.master.exdates:
@@ -332,9 +379,12 @@ class MicrosoftSide:
         return entry
 
     def _current(self, id: str, version: str) -> dict[str, Any]:
-        """The event, if it is still at `version` (a series' version covers its exceptions too)."""
-        master = self.client.call("GET", f"{self.client.prefix}/events/{quote(id, safe='')}",
-                                  params=_EXPAND)  # NotFound if gone  # fmt: skip
+        """The event, if it is still at `version` (a series' version covers its exceptions too). The master as
+        get/get_many just read it, if they did; a series' instances are always read afresh: an exception edited
+        since does not change the master's etag, so the If-Match would not catch it."""
+        master = self._read.pop(id, None) or self.client.call(
+            "GET", f"{self.client.prefix}/events/{quote(id, safe='')}", params=_EXPAND
+        )  # NotFound if gone
         instances = self._instances(id) if master.get("recurrence") else []
         if version and _version(master, instances) != version:
             raise PreconditionFailed("The event changed in Outlook since calsync read it.")

@@ -154,6 +154,12 @@ def _result(response: requests.Response, missing: type[Exception]) -> Any:
     raise error_for(status, code, message, missing)
 
 
+def batch_error(status: int, body: Any) -> Exception:
+    """The error a request of a JSON batch failed with, as `call` would raise it for that request alone."""
+    error = (body or {}).get("error", {})
+    return error_for(status, error.get("code", ""), error.get("message", ""))
+
+
 def error_for(status: int, code: str, message: str, missing: type[Exception] = NotFound) -> Exception:
     if status == 401:
         return AuthRevoked("Microsoft no longer accepts calsync's access to this mailbox. Reconnect it.")
