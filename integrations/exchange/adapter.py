@@ -45,6 +45,7 @@ SYNC_PAGE = 512  # the most SyncFolderItems returns at once
 BULK_CREATE = 100  # events per CreateItem request
 log = logging.getLogger(__name__)
 _MAX_OCCURRENCES = 5000
+READ_KEPT = 1000  # items kept from a read for the update that follows (two pages of the engine's batches)
 
 
 class ExchangeSide:
@@ -59,6 +60,10 @@ class ExchangeSide:
         self.mailbox = str(account.primary_smtp_address).lower()
         # A delegate may not DeleteItem into the owner's Deleted Items (ErrorCannotDeleteObject); learnt once.
         self.delete_type = MOVE_TO_DELETED_ITEMS
+        # Items read by id (get, get_many) and not written since: an update takes the item (its ChangeKey) from
+        # here instead of asking again. A stale one is harmless: UpdateItem with NeverOverwrite refuses a stale
+        # ChangeKey (ErrorIrresolvableConflict: PreconditionFailed), and the engine reads it afresh.
+        self._kept: dict[str, CalendarItem] = {}
 
     def _translated(self, *, writing: bool = False) -> AbstractContextManager[None]:
         return translated(writing=writing, refused=self.refused)
@@ -118,13 +123,16 @@ class ExchangeSide:
         with self._translated():
             return list(self.account.fetch(ids=wanted, folder=self.folder, only_fields=fields))
 
-    def _read(self, ids: list[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
-        """Items and, for series, their exceptions: two GetItem round trips for any number of items.
+    def _read(self, ids: list[str], keep: bool = False) -> tuple[list[Entry], list[tuple[str, str]]]:
+        """Items and, for series, their exceptions: two GetItem round trips for any number of items; with `keep`,
+        the items are kept for the update that follows (_current).
 
         Only ErrorItemNotFound (and a malformed id) means an item is gone; an item (or an exception of a
         series) Exchange cannot hand over is skipped, never taken for deleted.
         """
         masters = self._fetch(ids)
+        if keep:
+            self._keep([m for m in masters if isinstance(m, CalendarItem)])
         exception_ids = [o.id for m in masters if isinstance(m, CalendarItem) for o in m.modified_occurrences or ()]
         answers = dict(zip(exception_ids, self._fetch(exception_ids), strict=True))
         entries, skipped = [], []
@@ -160,10 +168,24 @@ class ExchangeSide:
                      Item(master=replace(component, exdates=exdates), overrides=tuple(overrides)))  # fmt: skip
 
     def get(self, id: str) -> Entry | None:
-        entries, skipped = self._read([id])
+        found = self._held([id])
+        return found[0] if found else None
+
+    def get_many(self, ids: list[str]) -> dict[str, Entry]:
+        """The items with these ids that Exchange still holds, as `get` reads each: two GetItem requests for any
+        number of them (the items; the series' exceptions), exchangelib sending 100 ItemIds to a request. This is
+        what the engine reads before it overwrites or deletes items (the versions an undo puts back); an update
+        then reads nothing again.
+        https://learn.microsoft.com/exchange/client-developer/web-service-reference/getitem-operation"""
+        return {entry.id: entry for entry in self._held(ids)}
+
+    def _held(self, ids: list[str]) -> list[Entry]:
+        """The items Exchange still holds, kept for the update that follows. One it cannot hand over is an error
+        (unlike in a listing, where it is skipped): it is not gone."""
+        entries, skipped = self._read(ids, keep=True)
         if skipped:
             raise ItemRejected(skipped[0][1])
-        return entries[0] if entries else None
+        return entries
 
     def find(self, uid: str) -> Entry | None:
         with self._translated():
@@ -230,6 +252,11 @@ class ExchangeSide:
         except SyncError:
             log.warning("could not take back %d events of a failed batch create", len(created))
 
+    def _keep(self, items: list[CalendarItem]) -> None:
+        if len(self._kept) + len(items) > READ_KEPT:
+            self._kept.clear()
+        self._kept.update({item.id: item for item in items[-READ_KEPT:]})
+
     def _current(self, id: str, version: str, fields: list[str] = _READ) -> CalendarItem:
         found = self._fetch([id], fields)
         if not found or not isinstance(found[0], CalendarItem):
@@ -239,7 +266,10 @@ class ExchangeSide:
         return found[0]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
-        current = self._current(id, version)
+        kept = self._kept.pop(id, None)
+        if kept is not None and version and kept.changekey != version:
+            raise PreconditionFailed("The event changed in Exchange since calsync read it.")
+        current = kept or self._current(id, version)
         names, fields = self._changed(current, item)
         sending = invitations.on_update(item.master, current, self.mailbox)
         if names:
@@ -264,6 +294,10 @@ class ExchangeSide:
         return names, fields
 
     def delete(self, id: str, version: str) -> None:
+        # Read afresh, never from what get/get_many kept: DeleteItem ignores the ChangeKey it is given, so only a
+        # read right before it can tell that the item changed since.
+        # https://learn.microsoft.com/archive/blogs/pcreehan/deleteitem-ignores-changekeys
+        self._kept.pop(id, None)
         current = self._current(id, version, invitations.DELETE_FIELDS)
         sending = invitations.on_delete(current, self.mailbox)
         # Into Deleted Items, where the user can still recover it, rather than gone for good; a delegate, whom

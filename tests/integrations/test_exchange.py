@@ -20,10 +20,13 @@ from integrations.exchange.client import Server, account, gate
 from integrations.exchange.services import server_for
 from integrations.models import ExchangeServer, Integration
 from sync import services as sync_services
+from sync.errors import PreconditionFailed
 from sync.models import SyncRun
 from tests.previews import confirm_first_sync
 from tests.sync.items import event
 from tests.sync.items import series as calsync_series
+
+from .reads import assert_read_as_get
 
 pytestmark = pytest.mark.django_db
 
@@ -538,6 +541,49 @@ def test_writes_cost_only_the_requests_they_need(exchange, exchange_mailbox) -> 
     cost, series_entry = requests(lambda: side.create(calsync_series("cost-series@x", "Weekly", "Moved")))
     # CreateItem, UpdateItem of the moved occurrence, then the read back: the master and its exception.
     assert cost == 4 and len(series_entry.item.overrides) == 1
+
+
+def test_get_many_reads_items_and_series_in_two_requests_and_the_update_after_it_reads_nothing_again(
+    exchange, exchange_mailbox
+) -> None:  # type: ignore[no-untyped-def]
+    """What the engine reads before it overwrites or deletes (the versions an undo puts back): singles and a series
+    with an exception, as `get` reads them, in one GetItem for the items and one for the exceptions; an id Exchange
+    no longer holds is left out; the update that follows takes the item (its ChangeKey) from that read."""
+    address, server = exchange_mailbox
+    side = ExchangeSide(account(server, address), exchange.state.folder(address, distinguished="calendar").id)
+    single = side.create(event("single@x", "Single"))
+    series = side.create(calsync_series("many-series@x", "Weekly", "Moved"))
+    gone = side.create(event("gone@x", "Gone"))
+    side.delete(gone.id, gone.version)
+    before = exchange.state.requests
+    found = side.get_many([single.id, series.id, gone.id])
+    assert exchange.state.requests - before == 2  # GetItem of the three, GetItem of the series' exception
+    assert set(found) == {single.id, series.id} and len(found[series.id].item.overrides) == 1
+    assert_read_as_get(side, found)
+    side.get_many([single.id])
+    before = exchange.state.requests
+    updated = side.update(single.id, event("single@x", "Single, renamed"), found[single.id].version)
+    assert exchange.state.requests - before == 1  # the UpdateItem alone
+    read = side.get(single.id)
+    assert (read.version, read.item.master.summary) == (updated.version, "Single, renamed")
+
+
+def test_an_update_from_a_stale_read_is_refused_and_a_deletion_reads_afresh(exchange, exchange_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """What get_many kept may be stale by the time the write comes: UpdateItem refuses its ChangeKey, and the
+    engine reads again. DeleteItem ignores ChangeKeys, so a deletion never trusts a kept read."""
+    address, server = exchange_mailbox
+    side = ExchangeSide(account(server, address), exchange.state.folder(address, distinguished="calendar").id)
+    other = ExchangeSide(account(server, address), side.folder.id)
+    created = side.create(event("stale@x", "Stale"))
+    read = side.get_many([created.id])[created.id]
+    changed = other.update(created.id, event("stale@x", "Changed in Outlook"), read.version)
+    with pytest.raises(PreconditionFailed):
+        side.update(created.id, event("stale@x", "From calsync"), read.version)
+    side.get_many([created.id])
+    other.update(created.id, event("stale@x", "Changed again"), changed.version)
+    with pytest.raises(PreconditionFailed):
+        side.delete(created.id, changed.version)
+    assert side.get(created.id).item.master.summary == "Changed again"
 
 
 def test_a_delegate_deletes_into_recoverable_items(exchange) -> None:
