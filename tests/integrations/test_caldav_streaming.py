@@ -17,8 +17,9 @@ from integrations.caldav.client import CalDAVClient, Response
 from integrations.models import Integration
 from sync.errors import CursorExpired
 from tests.faultproxy import FaultProxy, Status
-from tests.sync.items import event
+from tests.sync.items import event, series
 
+from .reads import assert_read_as_get
 from .test_caldav import connect, sync_now
 
 
@@ -129,6 +130,25 @@ def test_a_changed_item_under_the_same_href_is_fetched_and_a_deleted_one_seen(si
     assert read[0].version not in ("", entries[1].version)
     assert list(changes.deleted) == [entries[3].id]
     assert side.client.took()[-1] == "REPORT calendar-multiget"
+
+
+def test_get_many_reads_by_calendar_multiget_and_the_write_after_it_reads_nothing(side, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What the engine reads before it overwrites or deletes (the versions an undo puts back): singles and a series
+    with an exception, as `get` reads them, by calendar-multiget, a REPORT per batch; an id the calendar no longer
+    holds is left out. The update that follows reads nothing (its If-Match is the version the engine holds)."""
+    monkeypatch.setattr(adapter, "MULTIGET_BATCH", 2)
+    single = side.create(event("single@calsync", "Single"))
+    weekly = side.create(series("weekly@calsync", "Weekly", "Moved"))
+    gone = side.create(event("gone@calsync", "Gone"))
+    side.delete(gone.id, gone.version)
+    side.client.took()
+    found = side.get_many([single.id, weekly.id, gone.id])
+    assert side.client.took() == ["REPORT calendar-multiget"] * 2  # three ids, two to a batch
+    assert set(found) == {single.id, weekly.id} and len(found[weekly.id].item.overrides) == 1
+    assert_read_as_get(side, found)
+    side.client.took()
+    side.update(single.id, event("single@calsync", "Single, renamed"), found[single.id].version)
+    assert side.client.took() == ["PUT"]
 
 
 def test_an_expired_sync_token_is_said_and_a_full_listing_recovers(caldav_server) -> None:  # type: ignore[no-untyped-def]
