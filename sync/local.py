@@ -114,6 +114,12 @@ class CalsyncSide:
             found.update((uid, (a, b)) for uid, a, b in rows.values_list("uid", "span_start", "span_end"))
         return found
 
+    def check(self, item: Item) -> Item:
+        """Optional part of the contract (sync.adapter): refused as a save refuses it, else the item as the sync's
+        read-back sees it: with what the assignment rules add, when that goes back to the other side."""
+        (stored,) = self._batch(services.items_as_stored, calendar=self.calendar, items=[item])
+        return stored if self.carry_back else item
+
     def create(self, item: Item) -> Entry:
         self._count("create")
         return self._save(item, if_none_match=True)

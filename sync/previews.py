@@ -145,6 +145,7 @@ def preview_sides(preview: SyncPreview) -> list[dict[str, Any]]:
     for side, where in (("calsync", "calsync"), ("remote", other)):
         counts = preview.counts.get(side, {})
         rows.append({"side": side, "where": where,
-                     **{action: counts.get(action, 0) for action in ("created", "updated", "deleted")},
+                     **{action: counts.get(action, 0)
+                        for action in ("created", "updated", "deleted", "filtered", "unsynced")},
                      "examples": [e for e in preview.examples if e["side"] == side]})  # fmt: skip
     return rows

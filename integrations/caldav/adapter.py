@@ -240,6 +240,11 @@ class CalDAVSide:
         if response.status >= 300:
             raise PermanentError(f"The CalDAV server answered {response.status} to a delete.")
 
+    def check(self, item: Item) -> Item:
+        """What create and update refuse before any request (sync.adapter's optional `check`)."""
+        self._check_accepted(item)
+        return item
+
     def _check_accepted(self, item: Item) -> None:
         if item.kind not in self.components:
             what = "tasks" if item.kind == "VTODO" else "events"
