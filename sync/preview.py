@@ -380,7 +380,10 @@ def _invitations(
         why = "A calsync calendar or a subscribed feed emails nobody."
         return {"with_attendees": len(written), "invitations": 0, "why": why}
     own = _own_addresses(planned, remote)
-    sent = [i for i in written if i.uid not in recorded.batched and owners_meeting(i.master, own)]
+    if hasattr(remote, "sends_invitation"):  # the side's own rule (CalDAV: the server schedules, or not)
+        sent = [i for i in written if remote.sends_invitation(i)]
+    else:
+        sent = [i for i in written if i.uid not in recorded.batched and owners_meeting(i.master, own)]
     cancelled = _cancelled(recorded, remote, own)
     if sent or cancelled:
         why = ("Meetings you organise that were made or changed in calsync since the last sync are sent to their "
@@ -397,7 +400,7 @@ def _own_addresses(planned: Integration, remote: CalendarSide) -> list[str]:
     """The account's own addresses as the provider's side knows them, else its account and the user's email."""
     for name in ("own", "own_addresses"):
         found = getattr(remote, name, None)
-        if found:
+        if found is not None:  # empty is an answer: the side knows of no address of the owner's (yet)
             return list(found)
     return [str(planned.config.get("account", "")), planned.user.email]
 

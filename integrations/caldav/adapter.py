@@ -265,6 +265,12 @@ class CalDAVSide:
         # read fetches the item once, as the server keeps it, and records its ETag.
         return Entry(id=path, version=response.etag, item=item)
 
+    def sends_invitation(self, item: Item) -> bool:
+        """Whether writing the item has the server email its guests (sync.preview counts these): a meeting the
+        account's owner organises, with its ORGANIZER (none, as in a meeting made in calsync: no server schedules,
+        RFC 6638 3.1). Until the first sync has learnt the owner's addresses, nobody's."""
+        return item.master.organizer is not None and server_may_schedule(item, self.own_addresses)
+
     def _body(self, item: Item) -> bytes:
         calendar = items_to_calendar([item])
         if not server_may_schedule(item, self.own_addresses):

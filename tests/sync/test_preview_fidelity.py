@@ -108,3 +108,24 @@ def test_a_calsync_calendar_keeps_its_rule_in_one_place(member, calendar) -> Non
     with pytest.raises(ItemRejected):
         CalsyncSide(events_only).check(event("t@test", "Task", kind="VTODO"))
     assert not events_only.events.exists()
+
+
+def test_a_caldav_first_sync_is_counted_as_emailing_nobody(member, calendar) -> None:  # type: ignore[no-untyped-def]
+    """The CalDAV side's own rule: before the first sync it knows no address of the owner's (every write is then
+    marked SCHEDULE-AGENT=CLIENT), and a meeting made in calsync has no ORGANIZER, which no server schedules."""
+    from events.ical import Person
+    from integrations.caldav.adapter import CalDAVSide
+    from sync.preview import RecordingSide, _invitations
+
+    planned = Integration(tenant=member.tenant, user=member, provider="caldav", calendar=calendar,
+                          remote_calendar_id="https://dav.example/cal/")  # fmt: skip
+    guests = (Attendee("guest@x.example"),)
+    own = event("own@test", "Mine", attendees=guests, organizer=Person(member.email))
+    formless = event("form@test", "Made in calsync", attendees=guests)
+    for addresses, sent in (((), 0), ((member.email,), 1)):
+        remote = CalDAVSide(client=None, calendar_url="https://dav.example/cal/", own_addresses=addresses)  # type: ignore[arg-type]
+        recorded = RecordingSide(remote)  # type: ignore[arg-type]
+        recorded._create(own)
+        recorded._create(formless)
+        found = _invitations(planned, recorded, PreviewReport(), remote)  # type: ignore[arg-type]
+        assert (found["with_attendees"], found["invitations"]) == (2, sent)
