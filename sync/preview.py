@@ -104,8 +104,16 @@ class RecordingSide:
     # --- writes: refused or recorded
 
     def _stored(self, item: Item) -> Item:
+        (stored,) = self._stored_many([item])
+        return stored
+
+    def _stored_many(self, items: list[Item]) -> list[Item]:
+        """What the side would hold of a batch (`check_many` where it checks a batch at once, as a calsync calendar
+        does), or its refusal."""
+        if hasattr(self._side, "check_many"):
+            return self._side.check_many(items)  # type: ignore[no-any-return]
         check = getattr(self._side, "check", None)
-        return item if check is None else check(item)  # type: ignore[no-any-return]
+        return items if check is None else [check(item) for item in items]
 
     def _written(self, item: Item, stored: Item, id: str = "") -> Entry:
         id = id or f"preview:{next(self._ids)}"
@@ -121,7 +129,7 @@ class RecordingSide:
         return self._written(item, self._stored(item))
 
     def _create_many(self, items: list[Item]) -> list[Entry]:
-        stored = [self._stored(item) for item in items]  # a refusal refuses the batch, as the side's own does
+        stored = self._stored_many(items)  # a refusal refuses the batch, as the side's own does
         self.batched.update(item.uid for item in items)
         return [self._written(item, kept) for item, kept in zip(items, stored, strict=True)]
 
@@ -133,7 +141,7 @@ class RecordingSide:
         return self._written(item, stored, id)
 
     def _update_many(self, writes: list[tuple[str, Item, str]]) -> list[Entry]:
-        stored = [self._stored(item) for _, item, _ in writes]
+        stored = self._stored_many([item for _, item, _ in writes])
         held = self._get_many([id for id, _, _ in writes])
         if any(id not in held for id, _, _ in writes):
             raise NotFound("Some of these items are gone.")  # the engine then goes one by one, as the sync does
