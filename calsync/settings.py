@@ -270,6 +270,9 @@ if not 1 <= SYNC_POLL_MIN_SECONDS <= SYNC_POLL_MAX_SECONDS:
 SYNC_MASS_DELETE_THRESHOLD = env.int("SYNC_MASS_DELETE_THRESHOLD", default=5)
 # A preview (sync/previews.py) older than this is made again before the user's confirmation is acted on.
 PREVIEW_VALID_SECONDS = env.int("PREVIEW_VALID_SECONDS", default=15 * 60)
+# A preview has no heartbeat: one still being worked out this long after it was asked for lost its worker (the sweep
+# fails it, and the page offers to preview again). Longer than the longest honest preview (bench/operability_preview).
+PREVIEW_STALE_SECONDS = env.int("PREVIEW_STALE_SECONDS", default=30 * 60)
 
 # --- retention -----------------------------------------------------------------
 

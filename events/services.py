@@ -352,6 +352,13 @@ def _existing(calendar: Calendar, item: Item, name: str | None) -> tuple[Event |
     return by_name or by_uid, name
 
 
+def items_as_stored(*, calendar: Calendar, items: list[Item]) -> list[Item]:
+    """The items as a save would store them, nothing saved: refused as item_save refuses them (ICalError,
+    PreconditionFailed), the assignment rules applied. A dry run (sync.preview) reads back what a sync would."""
+    outcomes, _ = _batch_arrivals(calendar, items)
+    return [outcome.item for outcome in outcomes]
+
+
 def _batch_arrivals(calendar: Calendar, items: list[Item]) -> tuple[list[Outcome], int]:
     """A batch's items checked as item_save checks one, with the assignment rules applied; and how many of them
     the rules added to (each takes a second version)."""

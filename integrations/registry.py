@@ -48,6 +48,13 @@ def before_disconnect(integration: Integration) -> None:
     _call_hook(integration, "before_disconnect")
 
 
+def confirmed(integration: Integration) -> None:
+    """The provider's push set up for an integration whose first sync the user has just confirmed (Google's watch
+    channel), if its module has one: nothing is written at the provider before (sync.previews). Graph subscribes
+    after the first sync, and EWS's listener takes only confirmed integrations, so they need none."""
+    _call_hook(integration, "confirmed")
+
+
 def after_sync(integration: Integration) -> None:
     """The provider's sync of what belongs to the calendar itself rather than its items (the CalDAV colour),
     if its module has one; called after each successful item sync, outside any transaction."""

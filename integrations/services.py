@@ -13,8 +13,17 @@ from django.utils import timezone
 from accounts.models import User
 from events.models import Calendar
 from sync.controls import Controls
+from sync.errors import QueueUnavailable
 from sync.models import SyncPreview, SyncRun
-from sync.previews import preview_confirmed, preview_request, preview_valid, proposed_changes
+from sync.previews import (
+    preview_again,
+    preview_confirmed,
+    preview_discard,
+    preview_request,
+    preview_unconfirmed,
+    preview_valid,
+    proposed_changes,
+)
 from sync.services import COMPARE_ALL, resync_request, sync_request
 
 from . import registry
@@ -125,6 +134,7 @@ def integration_update_settings(*, integration: Integration, **values: Any) -> I
     if calendar_changed:
         integration.local_cursor, integration.remote_cursor = "", registry.reset_cursor(integration)
         integration.mappings.all().delete()
+        preview_discard(integration=integration)  # they were of the other calendar
         fields += ["local_cursor", "remote_cursor"]
     # The sync requested below starts at once; automatic ones then continue every interval.
     interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
@@ -163,18 +173,23 @@ def integration_credentials_replaced(
     *, integration: Integration, credentials: dict[str, Any], config: dict[str, Any] | None = None,
     signed_in: bool = False,
 ) -> Integration:  # fmt: skip
-    """New credentials (reconnected, password updated): the integration is healthy again and syncs at once.
+    """New credentials (reconnected, password updated): the integration is healthy again and syncs at once (one
+    awaiting the confirmation of its first sync is previewed again instead: nothing syncs before it).
     `signed_in`: the user signed in again, so the provider's refresh token is new (operations.radar)."""
     if config is not None:
         integration.config = config
     integration.set_credentials(credentials)
     integration.status, integration.last_error, integration.notified_problem = Integration.Status.OK, "", ""
-    integration.next_sync_at = timezone.now() + timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    waiting = integration.awaiting_confirmation  # its first sync waits: the preview it waits on is made again
+    interval = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS)
+    integration.next_sync_at = None if waiting else timezone.now() + interval
     if signed_in:
         integration.token_refreshed_at = timezone.now()
     integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error", "notified_problem",
                                     "next_sync_at", "token_refreshed_at"])  # fmt: skip
-    if integration.sync_enabled:
+    if waiting:
+        preview_request(integration=integration, reason=SyncPreview.Reason.FIRST)
+    elif integration.sync_enabled:
         sync_request(integration=integration, trigger=SyncRun.Trigger.MANUAL)
     return integration
 
@@ -187,23 +202,36 @@ def integration_allow_mass_delete(*, integration: Integration) -> Integration:
     return integration
 
 
+ALREADY_CONFIRMED = "This preview was confirmed already: nothing more was started."
+
+
 def integration_preview_confirm(*, preview: SyncPreview, user: User) -> SyncPreview | None:
     """The user confirms what a preview showed: the sync it previewed starts (the first sync, a resync from
     scratch, the new settings applied, the held-back deletions allowed). A preview that is stale or was made for
-    other settings is not acted on: a new one is made and returned instead (None once confirmed)."""
+    other settings is not acted on: a new one is made and returned instead (None once confirmed).
+
+    Raises ValidationError (ALREADY_CONFIRMED) for a preview confirmed already (a second click, back and resubmit):
+    nothing happens twice. Raises QueueUnavailable when the sync cannot be queued: the preview stays unconfirmed."""
+    preview.refresh_from_db(fields=["status"])
     preview.integration.refresh_from_db()  # the settings as they are now
-    if not preview_valid(preview):
-        proposed = proposed_changes(preview) if preview.reason == SyncPreview.Reason.SETTINGS else None
-        return preview_request(integration=preview.integration, reason=preview.reason, proposed=proposed, user=user)
-    if not preview_confirmed(preview=preview):
-        return None  # confirmed already (a second click)
     integration = preview.integration
-    {
-        SyncPreview.Reason.FIRST: _first_sync_confirmed,
-        SyncPreview.Reason.RESYNC: lambda i: resync_request(integration=i),
-        SyncPreview.Reason.SETTINGS: lambda i: _settings_confirmed(i, proposed_changes(preview)),
-        SyncPreview.Reason.DELETIONS: lambda i: integration_allow_mass_delete(integration=i),
-    }[SyncPreview.Reason(preview.reason)](integration)
+    first_done = preview.reason == SyncPreview.Reason.FIRST and not integration.awaiting_confirmation
+    if preview.status == SyncPreview.Status.CONFIRMED or first_done:
+        raise ValidationError(ALREADY_CONFIRMED)
+    if not preview_valid(preview):
+        return preview_again(preview=preview, user=user)
+    if not preview_confirmed(preview=preview):
+        raise ValidationError(ALREADY_CONFIRMED)  # the other click of a double click won the row
+    try:
+        {
+            SyncPreview.Reason.FIRST: _first_sync_confirmed,
+            SyncPreview.Reason.RESYNC: lambda i: resync_request(integration=i),
+            SyncPreview.Reason.SETTINGS: lambda i: _settings_confirmed(i, proposed_changes(preview)),
+            SyncPreview.Reason.DELETIONS: lambda i: integration_allow_mass_delete(integration=i),
+        }[SyncPreview.Reason(preview.reason)](integration)
+    except QueueUnavailable:
+        preview_unconfirmed(preview=preview)  # confirmable again once the queue is back
+        raise
     return None
 
 
@@ -215,6 +243,7 @@ def _first_sync_confirmed(integration: Integration) -> None:
         integration.save(update_fields=["awaiting_confirmation", "next_sync_at"])
         if integration.sync_enabled:
             sync_request(integration=integration, trigger=SyncRun.Trigger.FIRST)
+        transaction.on_commit(lambda: registry.confirmed(integration))
 
 
 def _settings_confirmed(integration: Integration, changes: dict[str, Any]) -> None:

@@ -52,6 +52,7 @@ urlpatterns = [
     path("integrations/<int:pk>/resync/", views.resync, name="resync"),
     path("integrations/<int:pk>/preview.json", views.preview_state, name="preview_state"),
     path("integrations/<int:pk>/previews/<int:preview_pk>/confirm/", views.preview_confirm, name="preview_confirm"),
+    path("integrations/<int:pk>/previews/<int:preview_pk>/again/", views.preview_retry, name="preview_retry"),
     path("integrations/<int:pk>/status.json", views.status, name="status"),
     path("integrations/live.json", views.live, name="live"),
     path("integrations/<int:pk>/logs/", sync_views.logs, name="logs"),

@@ -21,7 +21,7 @@ from sync import selectors as sync_selectors
 from sync.controls import Controls
 from sync.errors import QueueUnavailable
 from sync.models import SyncPreview
-from sync.previews import preview_latest, preview_request, preview_sides, preview_valid
+from sync.previews import preview_again, preview_latest, preview_request, preview_sides, preview_valid
 from sync.services import sync_request_manual
 
 from . import selectors, services
@@ -179,7 +179,14 @@ def preview_state(request: HttpRequest, pk: int) -> JsonResponse:
 def preview_confirm(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
     preview = _scope(request).preview(pk, preview_pk)
     integration = preview.integration
-    again = services.integration_preview_confirm(preview=preview, user=request.user)  # type: ignore[arg-type]
+    try:
+        again = services.integration_preview_confirm(preview=preview, user=request.user)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        messages.info(request, exc.messages[0])
+        return redirect("integrations:detail", pk=integration.pk)
+    except QueueUnavailable as exc:
+        messages.error(request, f"{exc} Nothing was started; confirm again once it is back.")
+        return redirect("integrations:detail", pk=integration.pk)
     if again is not None:
         messages.warning(request, "That preview was out of date or made for other settings, so it is being made "
                                   "again: confirm once it shows.")  # fmt: skip
@@ -190,10 +197,21 @@ def preview_confirm(request: HttpRequest, pk: int, preview_pk: int) -> HttpRespo
 
 @login_required
 @require_POST
+def preview_retry(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
+    """Preview again (a failed preview, or one the user wants made anew)."""
+    preview = _scope(request).preview(pk, preview_pk)
+    preview_again(preview=preview, user=request.user)  # type: ignore[arg-type]
+    messages.info(request, "The preview is being made again.")
+    return redirect("integrations:detail", pk=preview.integration_id)
+
+
+@login_required
+@require_POST
 def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _scope(request).integration(pk)
     if integration.awaiting_confirmation:
-        if preview_latest(integration=integration) is None:
+        latest = preview_latest(integration=integration)
+        if latest is None or latest.status == SyncPreview.Status.FAILED:
             _previewing(request, integration, SyncPreview.Reason.FIRST, "")
         messages.info(request, "The first sync starts once you confirm its preview below.")
     elif not integration.sync_enabled:

@@ -98,7 +98,12 @@ class CalendarSide(Protocol):
         """Replace the item if it is still at `version`, else PreconditionFailed."""
 
     def delete(self, id: str, version: str) -> None:
-        """Delete the item if it is still at `version` (PreconditionFailed otherwise); NotFound if already gone."""
+        """Delete the item if it is still at `version` (PreconditionFailed otherwise); NotFound if already gone.
+
+        A side may also offer `check(item) -> Item`: the refusal its create and update start with (ItemRejected,
+        e.g. a task for a calendar of events), else the item as its next listing would show it once written,
+        where that differs from what it was given and the sync reads it back (calsync's assignment rules). Its
+        writes call it, so a preview (sync.preview), which writes nothing, refuses and reads back the same."""
 
 
 def get_many(side: CalendarSide, ids: list[str]) -> dict[str, Entry]:

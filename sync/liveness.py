@@ -86,11 +86,14 @@ def runs_end(runs: QuerySet[SyncRun], *, now: datetime) -> int:
 
 
 def sweep(*, now: datetime | None = None) -> int:
-    """End the runs that will never finish and free the locks their dead workers held, and end imports whose
-    task was lost. Returns how many runs."""
+    """End the runs that will never finish and free the locks their dead workers held, and end imports and
+    previews whose task was lost. Returns how many runs."""
     moment = now or timezone.now()
     ended = runs_end(dead_runs(now=moment), now=moment)
     import_jobs_end_lost(started_by=moment - timedelta(seconds=settings.SYNC_QUEUED_TIMEOUT_SECONDS))
+    from .previews import previews_end_lost  # (it imports the sync services, which import this module)
+
+    previews_end_lost(now=moment)
     Integration.objects.filter(lock_expires_at__lt=moment).exclude(lock_token="").update(
         lock_token="", lock_expires_at=None
     )

@@ -114,6 +114,17 @@ class CalsyncSide:
             found.update((uid, (a, b)) for uid, a, b in rows.values_list("uid", "span_start", "span_end"))
         return found
 
+    def check(self, item: Item) -> Item:
+        """Optional part of the contract (sync.adapter): refused as a save refuses it, else the item as the sync's
+        read-back sees it: with what the assignment rules add, when that goes back to the other side."""
+        (stored,) = self.check_many([item])
+        return stored
+
+    def check_many(self, items: list[Item]) -> list[Item]:
+        """`check` of a batch, as create_many and update_many check it: the rules read once, not once an item."""
+        stored = self._batch(services.items_as_stored, calendar=self.calendar, items=items)
+        return stored if self.carry_back else items
+
     def create(self, item: Item) -> Entry:
         self._count("create")
         return self._save(item, if_none_match=True)

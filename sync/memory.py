@@ -16,7 +16,7 @@ from events.ical import Item
 
 from .adapter import Changes, Entry, Known
 from .engine import Mapping, Side
-from .errors import CursorExpired, NotFound, PreconditionFailed
+from .errors import CursorExpired, ItemRejected, NotFound, PreconditionFailed
 
 
 @dataclass
@@ -30,6 +30,8 @@ class MemorySide:
     before_write: Callable[[str], None] | None = None
     # Set, the side streams its changes this many at a time (a one-pass iterable) and takes the `known` hook.
     page_size: int | None = None
+    # Set, the side refuses tasks as a provider's calendar of events does (Google, Graph, EWS).
+    events_only: bool = False
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last: int = 0
@@ -97,7 +99,14 @@ class MemorySide:
         self._count("find")
         return next((e for e in self.items.values() if e.uid == uid), None)
 
+    def check(self, item: Item) -> Item:
+        """Optional part of the contract (sync.adapter): a calendar of events refuses tasks."""
+        if self.events_only and item.master.kind != "VEVENT":
+            raise ItemRejected("This calendar holds events, not tasks.")
+        return item
+
     def create(self, item: Item) -> Entry:
+        self.check(item)
         self._write("create")
         id = f"m{next(self._ids)}"
         entry = Entry(id=id, version=self._record(id, False), item=item)
@@ -105,9 +114,13 @@ class MemorySide:
         return entry
 
     def create_many(self, items: list[Item]) -> list[Entry]:
+        """All or none, as a provider's batch: every item is checked before the first write."""
+        for item in items:
+            self.check(item)
         return [self.create(item) for item in items]
 
     def update(self, id: str, item: Item, version: str) -> Entry:
+        self.check(item)
         self._write("update")
         current = self.items.get(id)
         if current is None:
@@ -121,6 +134,8 @@ class MemorySide:
     def update_many(self, writes: list[tuple[str, Item, str]]) -> list[Entry]:
         """All or none, as a transaction: every precondition is checked before the first write."""
         self._check([(id, version) for id, _, version in writes])
+        for _, item, _ in writes:
+            self.check(item)
         return [self.update(id, item, version) for id, item, version in writes]
 
     def delete_many(self, deletions: list[tuple[str, str]]) -> None:

@@ -1,11 +1,15 @@
 """The dry run behind a preview: what a sync would create, update and delete on each side, worked out by the real
-engine (the same planning as the sync itself, so the preview is what the sync does) with nothing written.
+engine (engine.sync: the same planning and the same passes as the sync itself) with nothing written.
 
-Reads reach both calendars as in a sync; every write is recorded and answered with a made-up entry instead of
-being sent (RecordingSide); mappings and cursors change only in memory (PreviewStore); what the engine reports
-is counted, with a few examples (PreviewReport). Only the engine's first pass runs: the passes after it read back
-what the run wrote, and a dry run wrote nothing, so they would find nothing to read. The mass-delete guard
-decides as in a sync: its stop is part of the result ("the sync would stop for safety").
+Reads reach both calendars as in a sync; every write is refused as the side's own write refuses it (its `check`),
+else recorded and answered with a made-up entry instead of being sent (RecordingSide); mappings and cursors change
+only in memory (PreviewStore); what the engine reports is counted, with a few examples (PreviewReport). The echo
+passes run too: they read back the recorded writes as the side would hold them, so what a run carries back in the
+same run (keep-both copies, assignment rules' additions) is counted. The mass-delete guard decides as in a sync: its
+stop is part of the result ("the sync would stop for safety").
+
+What it cannot know: a write the provider refuses only once it is sent (a server's own validation, a quota), and
+what changes at either calendar between the preview and the sync.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import copy
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
@@ -25,16 +29,16 @@ from integrations.meetings import owners_meeting
 from integrations.models import Integration
 from integrations.providers import Provider
 
-from .adapter import CalendarSide, Entry
+from .adapter import CalendarSide, Changes, Entry, Known, get_many
 from .controls import Controls
-from .engine import Mapping, Side
+from .engine import Mapping, Report, Side, sync
 from .errors import NotFound, SafetyStop
 from .models import SyncPreview, SyncRun
-from .passes import run_pass
 from .store import DbStatusStore
 
 EXAMPLES = 5  # items shown for each (side, action)
-_WRITES = ("create", "create_many", "update", "update_many", "delete", "delete_many")
+# The side's methods a RecordingSide answers itself, offered only where the side offers them.
+_OVERLAID = ("create", "create_many", "update", "update_many", "delete", "delete_many", "get_many")
 # Providers that never email anyone: a calsync calendar, a read-only feed.
 _SILENT = (Provider.CALSYNC, Provider.ICS)
 # The trigger of the run a confirmed preview starts: a side built for a user's run may read differently (ICS).
@@ -45,51 +49,112 @@ TRIGGER = {SyncPreview.Reason.FIRST: SyncRun.Trigger.FIRST, SyncPreview.Reason.R
 
 
 class RecordingSide:
-    """A calendar side whose reads reach the calendar and whose writes never do: each is recorded (what would be
-    written, by UID; the ids that would be deleted) and answered with an entry the engine records in memory."""
+    """A calendar side whose reads reach the calendar and whose writes never do: each is refused as the side
+    refuses it (its `check`), else recorded (what would be written, by UID; the ids that would be deleted) and
+    answered with an entry the engine records in memory. The run's read-back (the engine's echo passes: a listing
+    since the cursor this side's listing handed out) lists what the run wrote as the side would show it: as written,
+    or with what calsync's assignment rules add, which the sync then carries back."""
 
     def __init__(self, side: CalendarSide) -> None:
         self._side = side
         self.items: dict[str, Item] = {}  # UID -> what a write would put there
         self.batched: set[str] = set()  # UIDs created in a batch (a complete listing's copies of what exists)
         self.deleted: list[str] = []  # ids a deletion would remove
-        self._ids = itertools.count(1)
+        self._held: dict[str, Entry] = {}  # id -> the entry a write left, as the side would now hold it
+        self._echo: dict[str, Entry] = {}  # what the next read-back lists, by id
+        self._gone: list[str] = []  # ids the next read-back lists as deleted
+        self._listing: Changes | None = None
+        self._ids, self._versions = itertools.count(1), itertools.count(1)
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._side, name)  # AttributeError for a batch method the side lacks: the engine then
-        if name in _WRITES:  # writes one by one, as it would in the sync
+        if name in _OVERLAID:  # writes (and reads) one by one, as it would in the sync
             return getattr(self, f"_{name}")
         return value
 
-    def _written(self, item: Item, version: str = "") -> Entry:
+    # --- reads: the calendar, overlaid with the run's writes
+
+    def changes(self, cursor: str | None, known: Known | None = None) -> Changes:
+        if self._listing is not None and cursor == self._listing.cursor:
+            return self._read_back(cursor, known)
+        self._listing = self._side.changes(cursor) if known is None else self._side.changes(cursor, known=known)  # type: ignore[call-arg]
+        return self._listing
+
+    def _read_back(self, cursor: str, known: Known | None) -> Changes:
+        echo, gone = list(self._echo.values()), self._gone
+        self._echo, self._gone = {}, []
+        skip = known([(e.id, e.version) for e in echo]) if known is not None and echo else set()
+        return Changes(changed=[e for e in echo if e.id not in skip], deleted=gone, cursor=cursor)
+
+    def get(self, id: str) -> Entry | None:
+        if id in self.deleted:
+            return None
+        return self._held[id] if id in self._held else self._side.get(id)
+
+    def _get_many(self, ids: list[str]) -> dict[str, Entry]:
+        read = [i for i in ids if i not in self._held and i not in self.deleted]
+        found = get_many(self._side, read) if read else {}
+        return {**found, **{i: e for i in ids if i in self._held and (e := self.get(i)) is not None}}
+
+    def find(self, uid: str) -> Entry | None:
+        held = next((e for e in self._held.values() if e.uid == uid), None)
+        found = held or self._side.find(uid)
+        return None if found is None or found.id in self.deleted else found
+
+    # --- writes: refused or recorded
+
+    def _stored(self, item: Item) -> Item:
+        (stored,) = self._stored_many([item])
+        return stored
+
+    def _stored_many(self, items: list[Item]) -> list[Item]:
+        """What the side would hold of a batch (`check_many` where it checks a batch at once, as a calsync calendar
+        does), or its refusal."""
+        if hasattr(self._side, "check_many"):
+            return self._side.check_many(items)  # type: ignore[no-any-return]
+        check = getattr(self._side, "check", None)
+        return items if check is None else [check(item) for item in items]
+
+    def _written(self, item: Item, stored: Item, id: str = "") -> Entry:
+        id = id or f"preview:{next(self._ids)}"
         self.items[item.uid] = item
-        return Entry(id=f"preview:{next(self._ids)}", version=f"preview:{version}", item=item)
+        version = f"preview:{next(self._versions)}"
+        entry = Entry(id=id, version=version, item=item)
+        # What the side adds to a write is a version of its own, which the read-back finds (sync.local._written).
+        held = entry if stored == item else Entry(id=id, version=f"{version}+", item=stored)
+        self._held[id] = self._echo[id] = held
+        return entry
 
     def _create(self, item: Item) -> Entry:
-        return self._written(item)
+        return self._written(item, self._stored(item))
 
     def _create_many(self, items: list[Item]) -> list[Entry]:
+        stored = self._stored_many(items)  # a refusal refuses the batch, as the side's own does
         self.batched.update(item.uid for item in items)
-        return [self._written(item) for item in items]
+        return [self._written(item, kept) for item, kept in zip(items, stored, strict=True)]
 
     def _update(self, id: str, item: Item, version: str) -> Entry:
+        stored = self._stored(item)
         # An update of an item gone from the side fails there, and the sync creates it instead: so here too.
-        if self._side.get(id) is None:
+        if self.get(id) is None:
             raise NotFound(id)
-        return replace(self._written(item, version), id=id)
+        return self._written(item, stored, id)
 
     def _update_many(self, writes: list[tuple[str, Item, str]]) -> list[Entry]:
-        ids = [id for id, _, _ in writes]
-        held = self._side.get_many(ids) if hasattr(self._side, "get_many") else {i: self._side.get(i) for i in ids}
-        if any(held.get(id) is None for id in ids):
+        stored = self._stored_many([item for _, item, _ in writes])
+        held = self._get_many([id for id, _, _ in writes])
+        if any(id not in held for id, _, _ in writes):
             raise NotFound("Some of these items are gone.")  # the engine then goes one by one, as the sync does
-        return [replace(self._written(item, version), id=id) for id, item, version in writes]
+        return [self._written(item, kept, id) for (id, item, _), kept in zip(writes, stored, strict=True)]
 
     def _delete(self, id: str, version: str) -> None:
         self.deleted.append(id)
+        self._echo.pop(id, None)
+        self._gone.append(id)
 
     def _delete_many(self, deletions: list[tuple[str, str]]) -> None:
-        self.deleted.extend(id for id, _ in deletions)
+        for id, version in deletions:
+            self._delete(id, version)
 
 
 # --- the status store: read from the database, changed in memory --------------------------------------------------
@@ -175,14 +240,13 @@ class PreviewStore(DbStatusStore):
 
 @dataclass
 class PreviewReport:
-    """What the engine would report, kept in memory: counts and UIDs per (side, action), a few examples."""
+    """What the engine would report, kept in memory: counts and UIDs per (side, action), a few examples. It
+    implements sync.engine.Report method for method (tests/sync/test_preview.py holds it to that)."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     uids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     examples: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (uid, title)
     conflicts: int = 0
-    filtered_items: int = 0
-    unsynced_items: int = 0
     notes: list[str] = field(default_factory=list)
 
     def applied(
@@ -204,17 +268,21 @@ class PreviewReport:
     def conflict(self, winner: Side, uid: str, title: str, message: str, loser: Item | None) -> None:
         self.conflicts += 1
 
-    def unsynced(self, side: Side, uid: str, title: str, reason: str, source: str = "") -> None:
-        self.unsynced_items += 1  # nothing is written to the unsynced-items list: the sync itself will say
+    def unsynced(
+        self, side: Side, uid: str, title: str, reason: str, source: str = "", item: Item | None = None
+    ) -> None:
+        """Counted once per item, as the unsynced-items list holds it (which is the sync's to keep)."""
+        if uid not in self.uids.get((side.value, "unsynced"), set()):
+            self._count(side, "unsynced", uid, title)
 
     def settled(self, side: Side, ids: Sequence[str]) -> None:
         """Nothing to clear: the unsynced-items list is the sync's to keep."""
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, uid: str = "", item: Item | None = None) -> None:
         self.notes.append(message)
 
-    def filtered(self, side: Side, uid: str, title: str, reason: str) -> None:
-        self.filtered_items += 1
+    def filtered(self, side: Side, uid: str, title: str, reason: str, item: Item | None = None) -> None:
+        self._count(side, "filtered", uid, title)
 
 
 # --- one dry run ------------------------------------------------------------------------------------------------
@@ -245,9 +313,10 @@ def preview_compute(*, integration: Integration, reason: str, proposed: dict[str
     sides = {Side.LOCAL: RecordingSide(local), Side.REMOTE: RecordingSide(remote)}
     store = PreviewStore(integration, *_cursors(integration, planned, reason))
     report = PreviewReport()
+    told: Report = report  # (the type check holds PreviewReport to the engine's protocol)
     stop = ""
     try:
-        run_pass(sides, store, _engine_settings(planned), report, reading=set(Side))  # type: ignore[arg-type]
+        sync(sides[Side.LOCAL], sides[Side.REMOTE], store, _engine_settings(planned), told)  # type: ignore[arg-type]
     except SafetyStop as exc:
         stop = f"The sync would stop for safety: {exc}"
     return Outcome(
@@ -319,7 +388,10 @@ def _invitations(
         why = "A calsync calendar or a subscribed feed emails nobody."
         return {"with_attendees": len(written), "invitations": 0, "why": why}
     own = _own_addresses(planned, remote)
-    sent = [i for i in written if i.uid not in recorded.batched and owners_meeting(i.master, own)]
+    if hasattr(remote, "sends_invitation"):  # the side's own rule (CalDAV: the server schedules, or not)
+        sent = [i for i in written if remote.sends_invitation(i)]
+    else:
+        sent = [i for i in written if i.uid not in recorded.batched and owners_meeting(i.master, own)]
     cancelled = _cancelled(recorded, remote, own)
     if sent or cancelled:
         why = ("Meetings you organise that were made or changed in calsync since the last sync are sent to their "
@@ -336,7 +408,7 @@ def _own_addresses(planned: Integration, remote: CalendarSide) -> list[str]:
     """The account's own addresses as the provider's side knows them, else its account and the user's email."""
     for name in ("own", "own_addresses"):
         found = getattr(remote, name, None)
-        if found:
+        if found is not None:  # empty is an answer: the side knows of no address of the owner's (yet)
             return list(found)
     return [str(planned.config.get("account", "")), planned.user.email]
 

@@ -8,11 +8,12 @@ neither held up nor disturbed (what it changes shows in the next preview, made w
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -30,12 +31,15 @@ log = logging.getLogger(__name__)
 
 _PENDING = (SyncPreview.Status.QUEUED, SyncPreview.Status.RUNNING)
 _SETTINGS = ("direction", "primary", "controls")
+_CALENDARS = ("calendar", "remote_calendar")
 
 
 def settings_of(integration: Integration) -> dict[str, Any]:
-    """The settings a preview is made for, as SyncPreview.proposed stores them."""
+    """The settings a preview is made for, as SyncPreview.proposed stores them; with the calendars it pairs,
+    which only the settings form changes (a preview made before is then of other calendars)."""
     return {"direction": integration.effective_direction, "primary": integration.primary,
-            "controls": Controls.from_json(integration.controls).to_json()}  # fmt: skip
+            "controls": Controls.from_json(integration.controls).to_json(),
+            "calendar": integration.calendar_id, "remote_calendar": integration.remote_calendar_id}  # fmt: skip
 
 
 def preview_request(
@@ -44,14 +48,19 @@ def preview_request(
     """A preview of the sync `reason` would start, with `proposed` settings over the integration's; worked out by
     a task once the current transaction commits. Earlier previews of the integration not yet confirmed go."""
     wanted = {**settings_of(integration), **(proposed or {})}
-    integration.previews.filter(status__in=[*_PENDING, SyncPreview.Status.READY]).update(
-        status=SyncPreview.Status.DISCARDED
-    )
+    preview_discard(integration=integration)
     preview = SyncPreview.objects.create(
         tenant_id=integration.tenant_id, integration=integration, reason=reason, proposed=wanted, created_by=user
     )
     transaction.on_commit(lambda: _publish(preview))
     return preview
+
+
+def preview_discard(*, integration: Integration) -> None:
+    """The integration's previews not yet confirmed go (a newer one replaces them, or they are of other calendars)."""
+    integration.previews.filter(status__in=[*_PENDING, SyncPreview.Status.READY]).update(
+        status=SyncPreview.Status.DISCARDED
+    )
 
 
 def _publish(preview: SyncPreview) -> None:
@@ -102,6 +111,29 @@ def _finished(preview: SyncPreview, status: str, fields: list[str]) -> None:
                                         "preview_status": status})  # fmt: skip
 
 
+PREVIEW_LOST = "This preview never finished (the worker making it stopped, or none started it). Preview again."
+
+
+def previews_end_lost(*, now: datetime, integration: Integration | None = None) -> int:
+    """Fail the previews no worker will finish: queued past SYNC_QUEUED_TIMEOUT_SECONDS, or still running
+    PREVIEW_STALE_SECONDS after they were asked for (a redelivered task finds them running and leaves them)."""
+    queued = Q(status=SyncPreview.Status.QUEUED,
+               created_at__lt=now - timedelta(seconds=settings.SYNC_QUEUED_TIMEOUT_SECONDS))  # fmt: skip
+    running = Q(status=SyncPreview.Status.RUNNING,
+                created_at__lt=now - timedelta(seconds=settings.PREVIEW_STALE_SECONDS))  # fmt: skip
+    lost = SyncPreview.objects.filter(queued | running)
+    if integration is not None:
+        lost = lost.filter(integration=integration)
+    return lost.update(status=SyncPreview.Status.FAILED, error=PREVIEW_LOST, finished_at=now)
+
+
+def preview_again(*, preview: SyncPreview, user: User | None) -> SyncPreview:
+    """A new preview of what `preview` previewed (it failed, or the user asks again): same reason, and for a
+    settings preview the same proposed settings."""
+    proposed = proposed_changes(preview) if preview.reason == SyncPreview.Reason.SETTINGS else None
+    return preview_request(integration=preview.integration, reason=preview.reason, proposed=proposed, user=user)
+
+
 def preview_valid(preview: SyncPreview) -> bool:
     """Whether confirming this preview may act on it: ready, younger than PREVIEW_VALID_SECONDS, and made for the
     integration's settings as they are now (a settings preview: for the settings it proposes, from those)."""
@@ -109,13 +141,16 @@ def preview_valid(preview: SyncPreview) -> bool:
         return False
     if timezone.now() - preview.finished_at > timedelta(seconds=settings.PREVIEW_VALID_SECONDS):
         return False
-    if preview.reason == SyncPreview.Reason.SETTINGS:
-        return True  # its own settings differ by design; staleness covers a change to the others
-    return preview.proposed == settings_of(preview.integration)
+    now = settings_of(preview.integration)
+    if preview.reason == SyncPreview.Reason.SETTINGS:  # its own settings differ by design: the calendars may not
+        return all(preview.proposed.get(name) == now[name] for name in _CALENDARS)
+    return preview.proposed == now
 
 
 def preview_latest(*, integration: Integration) -> SyncPreview | None:
-    """The preview the integration's page shows: the newest one not confirmed or discarded."""
+    """The preview the integration's page shows: the newest one not confirmed or discarded (a lost one failed
+    first, so the page offers to preview again rather than waiting for ever)."""
+    previews_end_lost(now=timezone.now(), integration=integration)
     return (
         integration.previews.exclude(status__in=[SyncPreview.Status.CONFIRMED, SyncPreview.Status.DISCARDED])
         .order_by("-created_at", "-pk")
@@ -132,6 +167,13 @@ def preview_confirmed(*, preview: SyncPreview) -> bool:
     )
 
 
+def preview_unconfirmed(*, preview: SyncPreview) -> None:
+    """A confirmation whose sync could not be started: the preview is ready to confirm again."""
+    SyncPreview.objects.filter(pk=preview.pk, status=SyncPreview.Status.CONFIRMED).update(
+        status=SyncPreview.Status.READY
+    )
+
+
 def proposed_changes(preview: SyncPreview) -> dict[str, Any]:
     """Of a settings preview's proposed settings, those that differ from the integration's now."""
     current = settings_of(preview.integration)
@@ -145,6 +187,7 @@ def preview_sides(preview: SyncPreview) -> list[dict[str, Any]]:
     for side, where in (("calsync", "calsync"), ("remote", other)):
         counts = preview.counts.get(side, {})
         rows.append({"side": side, "where": where,
-                     **{action: counts.get(action, 0) for action in ("created", "updated", "deleted")},
+                     **{action: counts.get(action, 0)
+                        for action in ("created", "updated", "deleted", "filtered", "unsynced")},
                      "examples": [e for e in preview.examples if e["side"] == side]})  # fmt: skip
     return rows

@@ -64,6 +64,8 @@ class GoogleEmulator(Emulator):
         if path == "/batch/calendar/v3" and method == "POST":
             return self._batch(request)
         if path.startswith("/calendar/v3/"):
+            with self.state.lock:
+                self.state.calls.append((method, path))
             return self._api(request)
         if path.startswith("/_emulator/"):
             return self._control(request)

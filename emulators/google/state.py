@@ -151,6 +151,8 @@ class State:
         self.faults: dict[str, Any] = {"rate_limit": 0, "rate_limit_status": 403, "server_error": 0,
                                        "omit_refresh_token": False, "retry_after": None}  # fmt: skip
         self.requests = 0
+        # Every API request as (method, path), batches' parts included: tests count the writes calsync sent.
+        self.calls: list[tuple[str, str]] = []
         # The emails Google would have sent to guests (writes.invitations), for tests to assert on.
         self.sent_invitations: list[dict[str, Any]] = []
         self.notify: Any = None  # set by the server: called with (channel, state) after a change

@@ -254,6 +254,11 @@ class CalDAVSide:
         if response.status >= 300:
             raise PermanentError(f"The CalDAV server answered {response.status} to a delete.")
 
+    def check(self, item: Item) -> Item:
+        """What create and update refuse before any request (sync.adapter's optional `check`)."""
+        self._check_accepted(item)
+        return item
+
     def _check_accepted(self, item: Item) -> None:
         if item.kind not in self.components:
             what = "tasks" if item.kind == "VTODO" else "events"
@@ -273,6 +278,12 @@ class CalDAVSide:
         # A server that changed the data on PUT sends no ETag (RFC 4791 5.3.4): nothing is recorded, and the next
         # read fetches the item once, as the server keeps it, and records its ETag.
         return Entry(id=path, version=response.etag, item=item)
+
+    def sends_invitation(self, item: Item) -> bool:
+        """Whether writing the item has the server email its guests (sync.preview counts these): a meeting the
+        account's owner organises, with its ORGANIZER (none, as in a meeting made in calsync: no server schedules,
+        RFC 6638 3.1). Until the first sync has learnt the owner's addresses, nobody's."""
+        return item.master.organizer is not None and server_may_schedule(item, self.own_addresses)
 
     def _body(self, item: Item) -> bytes:
         calendar = items_to_calendar([item])

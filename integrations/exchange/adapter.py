@@ -194,6 +194,13 @@ class ExchangeSide:
 
     # --- writing ----------------------------------------------------------------------------------------
 
+    def check(self, item: Item) -> Item:
+        """What create and update refuse (sync.adapter's optional `check`): the master before any request, an
+        occurrence on its way."""
+        for component in (item.master, *item.overrides):
+            self._fields(component, item.uid)
+        return item
+
     def _fields(self, component: Component, uid: str) -> dict[str, Any]:
         if component.kind != "VEVENT":
             raise ItemRejected("Exchange calendars hold events, not tasks: this task stays in calsync.")

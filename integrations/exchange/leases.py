@@ -25,9 +25,12 @@ STREAMING_LIFETIME = timedelta(minutes=30)
 
 
 def listened() -> QuerySet[Integration]:
-    """The integrations a change notice is worth holding a subscription for: Exchange, enabled, automatic."""
+    """The integrations a change notice is worth holding a subscription for: Exchange, enabled, automatic, and
+    syncing (one awaiting the confirmation of its first sync subscribes to nothing: nothing is written before)."""
     return (
-        Integration.objects.filter(provider=Provider.EXCHANGE, sync_enabled=True, automatic=True)
+        Integration.objects.filter(
+            provider=Provider.EXCHANGE, sync_enabled=True, automatic=True, awaiting_confirmation=False
+        )
         .exclude(status=Integration.Status.NEEDS_REAUTH)
         .select_related("tenant")
     )

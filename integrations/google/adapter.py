@@ -215,6 +215,11 @@ class GoogleSide:
         this account the organizer. https://developers.google.com/calendar/api/v3/reference/events/import"""
         return self.api.execute(self.events.import_(calendarId=self.calendar_id, body=body))  # type: ignore[no-any-return]
 
+    def check(self, item: Item) -> Item:
+        """What create and update refuse before any request (sync.adapter's optional `check`)."""
+        self._body(item)
+        return item
+
     def _body(self, item: Item) -> dict[str, Any]:
         if item.master.kind != "VEVENT":
             raise ItemRejected("Google Calendar holds events, not tasks: this task stays in calsync.")

@@ -46,6 +46,12 @@ def build_side(integration: Integration) -> GoogleSide:
     )
 
 
+def confirmed(integration: Integration) -> None:
+    from .services import channel_open
+
+    channel_open(integration_id=integration.pk)
+
+
 def before_disconnect(integration: Integration) -> None:
     from .services import google_farewell
 

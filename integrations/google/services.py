@@ -94,7 +94,8 @@ def google_connect(
         signed_in=tokens is not None,
         **sync_settings,
     )
-    transaction.on_commit(lambda: channel_open(integration_id=integration.pk))
+    if not integration.awaiting_confirmation:  # else once the user confirms its first sync (registry.confirmed)
+        transaction.on_commit(lambda: channel_open(integration_id=integration.pk))
     return integration
 
 
@@ -313,9 +314,9 @@ def channels_renew() -> int:
     """Channels expiring within a day get a successor, and channels that failed to open are tried again (beat runs
     this hourly); both are found by the indexed push_expires_at."""
     soon = timezone.now() + timedelta(hours=24)
-    expiring = Integration.objects.filter(provider=Provider.GOOGLE, push_expires_at__lt=soon).order_by(
-        "push_expires_at"
-    )
+    expiring = Integration.objects.filter(
+        provider=Provider.GOOGLE, push_expires_at__lt=soon, awaiting_confirmation=False
+    ).order_by("push_expires_at")
     return sum(_open_channel(integration) for integration in expiring.iterator())
 
 

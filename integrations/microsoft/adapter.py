@@ -315,6 +315,11 @@ class MicrosoftSide:
         except Unsupported as exc:
             raise ItemRejected(str(exc)) from exc
 
+    def check(self, item: Item) -> Item:
+        """What create and update refuse before any request (sync.adapter's optional `check`)."""
+        self._body(item)
+        return item
+
     def _body(self, item: Item, invite: bool | None = None) -> dict[str, Any]:
         if item.master.kind != "VEVENT":
             raise ItemRejected("Outlook calendars hold events, not tasks: this task stays in calsync.")

@@ -121,9 +121,11 @@ def _foreign_urls(foreign) -> dict[str, str]:  # type: ignore[no-untyped-def]
             f"operations:{name}": reverse(f"operations:{name}", args=[foreign["integration"].pk])
             for name in ("ask_reconnect", "sync_now", "resync")
         },
-        "integrations:preview_confirm": reverse(
-            "integrations:preview_confirm", args=[foreign["integration"].pk, foreign["preview"].pk]
-        ),
+        **{
+            f"integrations:{name}": reverse(f"integrations:{name}", args=[foreign["integration"].pk, previewed])
+            for name in ("preview_confirm", "preview_retry")
+            if (previewed := foreign["preview"].pk)
+        },
         "integrations:run_detail": reverse("integrations:run_detail", args=[foreign["run"].pk]),
         "integrations:undo_run": reverse("integrations:undo_run", args=[foreign["run"].pk]),
         "integrations:lost_version": reverse("integrations:lost_version", args=[foreign["run"].pk, foreign["lost"].pk]),
