@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
-from events.ical import Component, Item, RawProperty
+from events.ical import Component, Item, RawProperty, is_private
 
 from .adapter import CalendarSide, Entry, get_many
 from .controls import HELD
@@ -133,7 +133,8 @@ class Run:
             self._recorded_write(action, source, entry, content, created=True)
         self._save([a.pair.mapping for a in batch])  # type: ignore[misc]
         for action, content in zip(batch, contents, strict=True):
-            self.report.applied(target, "created", action.pair.uid, action.pair.title, item=content)
+            pair = action.pair
+            self.report.applied(target, "created", pair.uid, pair.title, item=content, private=is_private(pair.item))
 
     def _update_many(self, target: Side, batch: Sequence[Action], settings: Settings) -> None:
         sources = [a.pair.state(target.other).entry for a in batch]
@@ -270,7 +271,8 @@ class Run:
             loser = pair.state(target).entry
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
         before = None if created else self._before(action)
-        self.report.applied(target, "created" if created else "updated", pair.uid, pair.title, content, before)
+        kind = "created" if created else "updated"
+        self.report.applied(target, kind, pair.uid, pair.title, content, before, private=is_private(pair.item))
         self._keep_loser(action)
 
     def _put(self, target: Side, pair: _Pair, item: Item) -> tuple[Entry, bool]:
@@ -308,7 +310,10 @@ class Run:
             self.report.conflict(target.other, pair.uid, pair.title, action.conflict, loser.item if loser else None)
         if action.reason:
             self.report.filtered(target.other, pair.uid, pair.title or pair.mapping.uid, action.reason, pair.item)
-        self.report.applied(target, "deleted", pair.uid, pair.title or pair.mapping.uid, before=self._before(action))
+        self.report.applied(
+            target, "deleted", pair.uid, pair.title or pair.mapping.uid, before=self._before(action),
+            private=is_private(pair.item),
+        )  # fmt: skip
         self._keep_loser(action)
 
     def _recorded(self, action: Action) -> Mapping:

@@ -315,9 +315,10 @@ def _outside_hours(master: Component, owner: Owner) -> bool:
 # --- the shapes -------------------------------------------------------------------------------------------
 
 
-# What a shaped copy keeps of each component.
+# What a shaped copy keeps of each component. Its CLASS too: a private event's "Busy" copy is private where it goes,
+# and its log lines (sync.store) stay private by the copy, even once the source is gone.
 _TRAVELS = ("kind", "uid", "recurrence_id", "start", "end", "end_as_duration", "due", "status", "transparency",
-            "busy_status", "rrule", "rdates", "exdates")  # fmt: skip
+            "busy_status", "visibility", "rrule", "rdates", "exdates")  # fmt: skip
 
 
 def _shaped(component: Component, copy: Copy) -> Component:

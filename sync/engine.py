@@ -115,10 +115,18 @@ class Report(Protocol):
     """What the run tells the user; the sync service writes it to the run log."""
 
     def applied(
-        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+        self,
+        target: Side,
+        action: str,
+        uid: str,
+        title: str,
+        item: Item | None = None,
+        before: Item | None = None,
+        private: bool = False,
     ) -> None:
         """A change made on `target`: `item` is what was written there (None for a deletion), `before` the version
-        it overwrote or deleted (None for a creation, or where the side could not say): an undo puts it back."""
+        it overwrote or deleted (None for a creation, or where the side could not say): an undo puts it back.
+        `private`: the version `title` was read from is private, which a shaped copy ("Busy") no longer says."""
         ...
 
     def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:

@@ -233,7 +233,14 @@ class ListReport:
     lines: list[tuple[str, ...]] = field(default_factory=list)
 
     def applied(
-        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+        self,
+        target: Side,
+        action: str,
+        uid: str,
+        title: str,
+        item: Item | None = None,
+        before: Item | None = None,
+        private: bool = False,
     ) -> None:
         self.lines.append(("applied", target.value, action, uid))
 

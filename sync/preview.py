@@ -250,7 +250,14 @@ class PreviewReport:
     notes: list[str] = field(default_factory=list)
 
     def applied(
-        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+        self,
+        target: Side,
+        action: str,
+        uid: str,
+        title: str,
+        item: Item | None = None,
+        before: Item | None = None,
+        private: bool = False,
     ) -> None:
         self._count(target, action, uid, title)
 

@@ -226,7 +226,14 @@ class RunReport:
         self.pending.clear()
 
     def applied(
-        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+        self,
+        target: Side,
+        action: str,
+        uid: str,
+        title: str,
+        item: Item | None = None,
+        before: Item | None = None,
+        private: bool = False,
     ) -> None:
         self.counts[(target.value, action)] += 1
         self.synced_uids.add(uid)
@@ -239,7 +246,7 @@ class RunReport:
             side=target.value,
             before=serialise([before]) if before is not None else "",
             after_hash=content_hash(item) if item is not None else "",
-            private=is_private(item if item is not None else before),
+            private=private or is_private(item if item is not None else before),
         )
 
     def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:

@@ -379,13 +379,15 @@ class Undo:
         """A write made: what the side holds now, and the log line (re-creations as "restored")."""
         step, before = work.step, work.now[side]
         work.written[side] = entry
+        private = step.first.private or step.last.private  # the title is the logged one (a "Busy" copy says less)
         if kind == "delete":
-            self.report.applied(side, "deleted", step.uid, step.title, before=before.item if before else None)
+            self.report.applied(side, "deleted", step.uid, step.title, before=before.item if before else None,
+                                private=private)  # fmt: skip
         elif kind == "create":
-            self.report.applied(side, "restored", step.uid, step.title, item=work.goals[side])
+            self.report.applied(side, "restored", step.uid, step.title, item=work.goals[side], private=private)
         else:
             self.report.applied(side, "updated", step.uid, step.title, item=work.goals[side],
-                                before=before.item if before else None)  # fmt: skip
+                                before=before.item if before else None, private=private)  # fmt: skip
 
     def _mapping(self, work: _Work, mapping: Mapping | None) -> Mapping | None:
         """The item's mapping after the step (None: it is not on both sides), recorded as a sync records a pair:

@@ -19,6 +19,7 @@ from sync.errors import ItemRejected
 from sync.memory import MemorySide, MemoryStore
 from sync.models import SyncLogEntry, SyncRun
 from sync.store import RunReport
+from sync.undo import undo_request
 from tests.factories import CalendarFactory, UserFactory
 
 from .items import event
@@ -180,6 +181,33 @@ def test_an_admin_never_sees_the_titles_of_others_private_events(client, admin_u
     assert "Doctor visit" in client.get(reverse("integrations:event_search"), {"q": "doctor"}).content.decode()
     assert "Salary talk" in client.get(reverse("integrations:event_story"), {"uid": "held@test"}).content.decode()
     assert "Salary talk" in client.get(reverse("integrations:run_detail", args=[secrets["run"].pk])).content.decode()
+
+
+def test_a_private_event_sent_as_busy_is_logged_private_by_its_source_and_by_its_undo(
+    client, admin_user, member, run_on_commit
+) -> None:  # type: ignore[no-untyped-def]
+    """Final review finding 1: "private events as busy" writes a shaped copy with no CLASS, while the line's title is
+    the source's: the line is private by the source, so the title stays hidden once the event is deleted; an undo's
+    lines are private by what the undone runs logged."""
+    integration, other = _connect(member, run_on_commit)
+    Integration.objects.filter(pk=integration.pk).update(
+        controls=Controls(out_of_calsync=Flow(private_as_busy=True)).to_json()
+    )
+    integration.refresh_from_db()
+    events.item_save(calendar=integration.calendar, item=event("t@test", "Therapy session", visibility="PRIVATE"))
+    _sync(integration)
+    assert _master(other, "t@test").title == "Busy"
+    events.item_delete(event=_master(integration.calendar, "t@test"))
+    gone = _sync(integration)
+    with run_on_commit():
+        undo_request(integration=integration, run=gone, options={})
+    lines = list(SyncLogEntry.objects.filter(uid="t@test").order_by("pk").values_list("action", "side", "private"))
+    assert lines[:2] == [("created", "remote", True), ("deleted", "remote", True)] and len(lines) > 2
+    assert all(private for _, _, private in lines), lines
+    client.force_login(admin_user)
+    found = client.get(reverse("integrations:admin_event_search"), {"q": "Therapy"}).content.decode()
+    story = client.get(reverse("integrations:admin_event_story"), {"uid": "t@test"}).content.decode()
+    assert "Therapy session" not in found and "Therapy session" not in story and "Private event" in story
 
 
 def test_filtered_unsynced_and_duplicate_lines_of_a_private_item_hide_its_title(client, admin_user, member) -> None:  # type: ignore[no-untyped-def]

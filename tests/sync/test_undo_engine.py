@@ -27,10 +27,17 @@ class LogReport(ListReport):
     logged: list[Logged] = field(default_factory=list)
 
     def applied(  # type: ignore[override]
-        self, target: Side, action: str, uid: str, title: str, item: Item | None = None, before: Item | None = None
+        self,
+        target: Side,
+        action: str,
+        uid: str,
+        title: str,
+        item: Item | None = None,
+        before: Item | None = None,
+        private: bool = False,
     ) -> None:
-        super().applied(target, action, uid, title, item, before)
-        self.logged.append(Logged(action, target, uid, title, before, content_hash(item) if item else ""))
+        super().applied(target, action, uid, title, item, before, private)
+        self.logged.append(Logged(action, target, uid, title, before, content_hash(item) if item else "", private))
 
     def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:
         super().withheld(side, uid, title, item)
