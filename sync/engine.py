@@ -158,8 +158,8 @@ class Settings:
     primary: Side = Side.LOCAL
     # Stop rather than propagate the deletion of every synced item when there are at least this many.
     mass_delete_threshold: int | None = 5
-    # Log each deletion a safety stop holds back ("withheld", with the item read back). False while the stop goes on:
-    # the first stop of the streak logged them, and every poll since would read and log them all again.
+    # Log each deletion a safety stop holds back ("withheld", with the item read back). False while the stop goes on
+    # and a stop of it logged them (sync.undo.logged_stop): every poll since would read and log them all again.
     log_withheld: bool = True
     # Items a run holds at once: it reads, pairs and applies a page of this many before the next.
     page_size: int = 500

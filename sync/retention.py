@@ -3,7 +3,7 @@
 What goes: finished sync runs with their log entries (which hold the losing versions of conflicts), finished ICS
 imports (which hold the uploaded file), finished rule runs and finished previews. What stays: a run still queued or
 running, and the run an integration's page shows as its last result (the newest finished one that was not skipped),
-however old.
+however old, and the stop that logged what a stopped integration holds back.
 Event tombstones are pruned on the same period by events.tombstones (beat's prune-tombstones), which raises each
 calendar's sync-token floor as it goes.
 
@@ -26,8 +26,10 @@ from django.utils import timezone
 from accounts.models import Tenant
 from business.models import RuleRun
 from events.models import ImportJob
+from integrations.models import Integration
 
 from .models import SyncLogEntry, SyncPreview, SyncRun
+from .undo import logged_stop
 
 RESUME_KEY = "retention:next-tenant"
 _UNFINISHED = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
@@ -91,7 +93,8 @@ def _tenants(only: Tenant | None, resume: bool) -> Iterator[Tenant]:
 
 def old_runs(tenant: Tenant, cutoff: datetime) -> QuerySet[SyncRun]:
     """The tenant's finished runs created before `cutoff`, oldest first, except each integration's last result
-    (a run with no newer finished, not skipped run of its integration)."""
+    (a run with no newer finished, not skipped run of its integration) and, while an integration is stopped, the
+    stop that logged what it holds back (the offer to put them back undoes that run: sync.undo.logged_stop)."""
     newer_result = SyncRun.objects.filter(integration=OuterRef("integration_id")).exclude(
         status__in=(*_UNFINISHED, SyncRun.Status.SKIPPED)
     )
@@ -102,8 +105,14 @@ def old_runs(tenant: Tenant, cutoff: datetime) -> QuerySet[SyncRun]:
         SyncRun.objects.filter(tenant=tenant, created_at__lt=cutoff)
         .exclude(status__in=_UNFINISHED)
         .filter(Exists(newer_result))
+        .exclude(pk__in=_logged_stops(tenant))
         .order_by("created_at", "pk")
     )
+
+
+def _logged_stops(tenant: Tenant) -> list[int]:
+    stopped = Integration.objects.filter(tenant=tenant, status=Integration.Status.STOPPED)
+    return [stop.pk for integration in stopped.iterator() if (stop := logged_stop(integration)) is not None]
 
 
 def _history(tenant: Tenant, cutoff: datetime) -> list[tuple[str, QuerySet]]:  # type: ignore[type-arg]

@@ -168,11 +168,16 @@ def _release(integration: Integration, token: str) -> None:
 def _engine_settings(integration: Integration) -> engine.Settings:
     from integrations.selectors import integration_controls
 
+    from .undo import logged_stop
+
+    # A stop logs what it holds back unless a stop of the same streak did (a query only while stopped, not on the
+    # quiet path): after a retry, a pause or retention's pruning the offer to put them back is not lost.
+    stopped = integration.status == Integration.Status.STOPPED
     return engine.Settings(
         direction=engine.Direction(integration.effective_direction),
         primary=engine.Side.LOCAL if integration.primary == Integration.Primary.CALSYNC else engine.Side.REMOTE,
         mass_delete_threshold=None if integration.allow_mass_delete else settings.SYNC_MASS_DELETE_THRESHOLD,
-        log_withheld=integration.status != Integration.Status.STOPPED,
+        log_withheld=not stopped or logged_stop(integration) is None,
         controls=integration_controls(integration),
     )
 

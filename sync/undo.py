@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from events.ical import ICalError, Item, parse_item
@@ -237,22 +237,35 @@ class UndoOffer:
 
 def undo_offer(integration: Integration, last_run: SyncRun | None) -> UndoOffer | None:
     """The offer the integration page shows while the last run is a safety stop (no query otherwise): an undo of
-    the first stop of the streak, the one that logged what it held back (the stops after it log nothing again)."""
+    the stop that logged what this stop holds back (logged_stop)."""
     if integration.status != Integration.Status.STOPPED or last_run is None:
         return None
     if last_run.status != SyncRun.Status.STOPPED:
         return None
-    unstopped = integration.runs.exclude(status__in=(SyncRun.Status.STOPPED, *_UNFINISHED))
-    streak = _ran(integration.runs.filter(status=SyncRun.Status.STOPPED, entries__action="withheld"))
-    if (after := _ran(unstopped).order_by("-ran").values_list("ran", flat=True).first()) is not None:
-        streak = streak.filter(ran__gt=after)
-    first = streak.order_by("-ran", "-pk").first()
-    if first is None:
+    stop = logged_stop(integration)
+    if stop is None:
         return None
-    held = first.entries.filter(action="withheld")
+    held = stop.entries.filter(action="withheld")
     still_on = held.values_list("side", flat=True).first()  # where they still are: deleted on the other side
     vanished_from = integration.get_provider_display() if still_on == Side.LOCAL else "calsync"
-    return UndoOffer(first, held.count(), vanished_from)
+    return UndoOffer(stop, held.count(), vanished_from)
+
+
+# Runs that end a safety stop: they set the integration's status (OK, or an error). A retry, a skipped run (paused,
+# or another sync running) and an undo leave the stop going on (an undo that puts items back is followed by a sync).
+_ENDS_A_STOP = (SyncRun.Status.SUCCESS, SyncRun.Status.PARTIAL, SyncRun.Status.FAILED)
+
+
+def logged_stop(integration: Integration) -> SyncRun | None:
+    """The newest stop since the stop began that logged the deletions it held back: the one an undo puts them back
+    from. None: no stop of this streak logged them (or retention pruned it), so the next stop logs them again
+    (sync.services). The one rule for "the same stop", for the offer, the engine and retention."""
+    ended = _ran(integration.runs.filter(status__in=_ENDS_A_STOP).exclude(trigger=SyncRun.Trigger.UNDO))
+    withheld = SyncLogEntry.objects.filter(run=OuterRef("pk"), action="withheld")
+    stops = _ran(integration.runs.filter(Exists(withheld), status=SyncRun.Status.STOPPED))
+    if (after := ended.order_by("-ran").values_list("ran", flat=True).first()) is not None:
+        stops = stops.filter(ran__gt=after)
+    return stops.order_by("-ran", "-pk").first()
 
 
 def _ran(runs: QuerySet) -> QuerySet:

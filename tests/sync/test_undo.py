@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from events import services as events
 from events.models import Event
@@ -17,6 +18,7 @@ from sync import services
 from sync.errors import TransientError
 from sync.local import CalsyncSide
 from sync.models import SyncRun
+from sync.retention import prune
 from tests.factories import CalendarFactory, UserFactory
 
 from .items import event
@@ -305,3 +307,69 @@ def test_undo_since_takes_the_runs_that_ran_since_even_if_asked_for_before(  # t
     page = client.get(reverse("integrations:undo_since", args=[integration.pk]),
                       {"since": since.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
     assert b'data-testid="put-back">1<' in page.content
+
+
+@pytest.mark.parametrize("interruption", ["transient error", "pause"])
+def test_the_offer_outlives_a_retry_or_a_pause_while_the_stop_goes_on(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit, monkeypatch, interruption
+) -> None:
+    """Final review finding 2: a retrying or skipped run does not end the stop, so the offer stays (and a stop
+    after it logs nothing again)."""
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
+    first = services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    if interruption == "pause":
+        Integration.objects.filter(pk=integration.pk).update(sync_enabled=False)
+        integration.refresh_from_db()
+        sync_now(integration, run_on_commit)  # "Sync is paused."
+        Integration.objects.filter(pk=integration.pk).update(sync_enabled=True)
+    else:
+        real, calls = CalsyncSide.changes, []
+
+        def flaky(self, cursor, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            if len(calls) == 1:
+                raise TransientError("The provider answered 503.")
+            return real(self, cursor, *args, **kwargs)
+
+        monkeypatch.setattr(CalsyncSide, "changes", flaky)
+        services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    statuses = set(integration.runs.values_list("status", flat=True))
+    assert {"stopped", "retrying" if interruption != "pause" else "skipped"} <= statuses
+    assert integration.runs.filter(entries__action="withheld").distinct().count() == 1, "logged once"
+    client.force_login(member)
+    detail = client.get(reverse("integrations:detail", args=[integration.pk]))
+    assert b"Put back the 6 items" in detail.content
+    assert reverse("integrations:undo_run", args=[first.pk]).encode() in detail.content
+
+
+def test_retention_keeps_the_stop_the_offer_undoes_while_stopped(  # type: ignore[no-untyped-def]
+    client, member, tenant, pair, run_on_commit
+) -> None:
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
+    for _ in range(3):
+        services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    last = integration.runs.order_by("-pk").first()
+    old = timezone.now() - timedelta(days=tenant.retention_days + 1)
+    integration.runs.exclude(pk=last.pk).update(created_at=old)
+    prune(tenant=tenant)
+    client.force_login(member)
+    assert b"Put back the 6 items" in client.get(reverse("integrations:detail", args=[integration.pk])).content
+    # Once the stop is over (a sync went through), the stop is old history like any run.
+    Integration.objects.filter(pk=integration.pk).update(allow_mass_delete=True)
+    services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    integration.runs.exclude(status="success").update(created_at=old)
+    prune(tenant=tenant)
+    assert not integration.runs.filter(status="stopped").exists()
+
+
+def test_a_stop_whose_logged_stop_is_gone_logs_the_held_items_again(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit
+) -> None:
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
+    services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    integration.runs.filter(status="stopped").delete()  # e.g. deleted with the logs
+    again = services.sync_scheduled(integration_id=integration.pk, trigger="automatic")
+    assert again.status == "stopped" and again.entries.filter(action="withheld").count() == 6
+    client.force_login(member)
+    assert b"Put back the 6 items" in client.get(reverse("integrations:detail", args=[integration.pk])).content
