@@ -433,6 +433,8 @@ def _succeeded(report: RunReport) -> None:
     status = SyncRun.Status.PARTIAL if report.unsynced_keys else SyncRun.Status.SUCCESS
     run = _finish(report, status)
     integration = run.integration
+    if run.trigger == SyncRun.Trigger.UNDO and not report.counts and integration.status == Integration.Status.STOPPED:
+        return  # an undo that put nothing back leaves the stop as it was (its next poll would only stop again)
     was_failing = integration.status != Integration.Status.OK
     integration.status, integration.last_error, integration.allow_mass_delete = Integration.Status.OK, "", False
     integration.last_synced_at = run.finished_at

@@ -22,11 +22,11 @@ from events.models import Event
 from events.services import changes_unannounced
 from integrations.models import Integration
 
-from .engine import Side
+from .engine import Direction, Settings, Side
 from .errors import QueueUnavailable
 from .models import CHANGES, SyncLogEntry, SyncMapping, SyncRun
 from .store import DbStatusStore, RunReport
-from .undoing import Logged, Step, Undo, plan_steps
+from .undoing import Logged, Step, Undo, may_write, plan_steps
 
 UNDONE = (*CHANGES, "withheld")  # the log entries an undo reads
 CHANGED_LISTED = 500  # items changed since that the undo page lists (with a checkbox each)
@@ -132,6 +132,7 @@ class UndoSummary:
     """What the undo page shows."""
 
     put_back: int = 0  # deleted items re-created (and items held back at a safety stop copied back)
+    unwritable: int = 0  # items to put back where the direction writes nothing (read-only, one-way): left as they are
     overwrite: int = 0  # items whose earlier version is written back
     remove: int = 0  # items an undo put back, removed again
     created: int = 0  # items the runs created (removed only if the user asks)
@@ -143,9 +144,11 @@ class UndoSummary:
 
 
 def undo_summary(*, integration: Integration, runs: QuerySet) -> UndoSummary:
-    summary = UndoSummary()
+    summary, direction = UndoSummary(), _direction(integration)
     for step in undo_steps(integration=integration, runs=runs):
-        if step.later:
+        if not may_write(direction, step.kind, step.first.side):
+            summary.unwritable += 1
+        elif step.later:
             summary.changed.append(step)
         elif step.created:
             summary.created += 1
@@ -233,6 +236,7 @@ class UndoOffer:
     run: SyncRun
     withheld: int
     vanished_from: str  # where the items were deleted: "calsync" or the provider's name
+    writable: bool  # the direction writes there; else only the provider (or allowing the deletion) can end the stop
 
 
 def undo_offer(integration: Integration, last_run: SyncRun | None) -> UndoOffer | None:
@@ -248,7 +252,13 @@ def undo_offer(integration: Integration, last_run: SyncRun | None) -> UndoOffer 
     held = stop.entries.filter(action="withheld")
     still_on = held.values_list("side", flat=True).first()  # where they still are: deleted on the other side
     vanished_from = integration.get_provider_display() if still_on == Side.LOCAL else "calsync"
-    return UndoOffer(stop, held.count(), vanished_from)
+    writable = may_write(_direction(integration), "copy_back", Side(still_on or Side.REMOTE))
+    return UndoOffer(stop, held.count(), vanished_from, writable)
+
+
+def _direction(integration: Integration) -> Settings:
+    """The part of the sync's settings that says where an undo may write (read from the integration alone)."""
+    return Settings(direction=Direction(integration.effective_direction))
 
 
 # Runs that end a safety stop: they set the integration's status (OK, or an error). A retry, a skipped run (paused,

@@ -103,6 +103,16 @@ def plan_steps(entries: Iterable[Logged]) -> list[Step]:
     return steps
 
 
+def may_write(settings: Settings, kind: str, side: Side) -> bool:
+    """Whether the direction lets an undo step of `kind` write where it puts the item back: `side` (the step's
+    first.side) for a version put back, the other side for an item held back there at a stop. Known from the log
+    alone, so the undo page and the stop's offer count by it too (the controls, read with the item, may still
+    leave some alone)."""
+    if kind == "remove":
+        return any(_flows(settings, s) for s in Side)
+    return _flows(settings, side if kind == "copy_back" else side.other)
+
+
 def _kind(first: Logged, last: Logged) -> str:
     if first.action in ("created", "restored"):
         return "remove"
@@ -264,6 +274,8 @@ class Undo:
         self, step: Step, now: dict[Side, Entry | None], mapping: Mapping | None
     ) -> tuple[dict[Side, Item | None], Side | None]:
         """What each side gets (a side left out is left alone), and the side given a new shaped copy."""
+        if not may_write(self.settings, step.kind, step.first.side):
+            return {}, None
         if step.kind == "remove":
             return {side: None for side in Side if self._writes(side)}, None
         if step.kind == "copy_back":

@@ -153,7 +153,9 @@ def undo_since(request: HttpRequest, pk: int) -> HttpResponse:
 def _undo_page(request: HttpRequest, integration: Integration, runs: Any, target: dict[str, Any]) -> HttpResponse:
     summary = undo.undo_summary(integration=integration, runs=runs)
     form = UndoForm(request.POST if request.method == "POST" else None, changed=summary.changed)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and summary.empty and summary.unwritable:
+        messages.error(request, "Nothing here can be put back where this integration writes; nothing was started.")
+    elif request.method == "POST" and form.is_valid():
         try:
             undo.undo_request(
                 integration=integration,

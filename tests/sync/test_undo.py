@@ -8,6 +8,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from sync.errors import TransientError
 from sync.local import CalsyncSide
 from sync.models import SyncRun
 from sync.retention import prune
+from sync.undo import undo_request
 from tests.factories import CalendarFactory, UserFactory
 
 from .items import event
@@ -373,3 +375,36 @@ def test_a_stop_whose_logged_stop_is_gone_logs_the_held_items_again(  # type: ig
     assert again.status == "stopped" and again.entries.filter(action="withheld").count() == 6
     client.force_login(member)
     assert b"Put back the 6 items" in client.get(reverse("integrations:detail", args=[integration.pk])).content
+
+
+def test_a_one_way_stop_offers_no_put_back_it_cannot_do_and_an_empty_undo_keeps_the_stop(  # type: ignore[no-untyped-def]
+    client, member, pair, run_on_commit
+) -> None:
+    """Final review finding 3: into calsync only (as a read-only calendar or an ICS feed), the provider emptied:
+    calsync may not write there, so the page says so and offers only allowing the deletion; the undo page counts
+    nothing to put back and queues nothing; an undo that puts nothing back leaves the stop, and sends no mail."""
+    calendar, other = pair
+    for i in range(6):
+        events.item_save(calendar=other, item=event(f"f{i}@test", f"Class {i}"))
+    integration = connect(member, pair, run_on_commit, direction="to_calsync")
+    for ev in Event.objects.filter(calendar=other, parent=None):
+        events.item_delete(event=ev)
+    stopped = sync_now(integration, run_on_commit)
+    assert stopped.status == "stopped"
+    client.force_login(member)
+    detail = client.get(reverse("integrations:detail", args=[integration.pk])).content
+    assert b"Put back the" not in detail and b'data-testid="undo-offer-unwritable"' in detail
+    assert b"allow-deletion" in detail
+    page = client.get(reverse("integrations:undo_run", args=[stopped.pk])).content
+    assert b'data-testid="unwritable">6 items cannot be put back' in page and b"confirm-undo" not in page
+    undo_page(client, stopped, {}, run_on_commit)
+    assert not integration.runs.filter(trigger="undo").exists()
+
+    sent = len(mail.outbox)
+    with run_on_commit():  # an undo asked for anyway (as the service allows): it writes nothing, the stop stays
+        undo = undo_request(integration=integration, run=stopped, options={})
+    undo.refresh_from_db()
+    integration.refresh_from_db()
+    assert undo.status == "success" and undo.counts == {}
+    assert integration.status == "stopped" and len(mail.outbox) == sent
+    assert titles(calendar) == [f"Class {i}" for i in range(6)] and titles(other) == []
