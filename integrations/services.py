@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from events.models import Calendar
+from operations.health import reconnect_ask_forget
 from sync.controls import Controls
 from sync.errors import QueueUnavailable
 from sync.models import SyncPreview, SyncRun
@@ -187,6 +188,7 @@ def integration_credentials_replaced(
         integration.token_refreshed_at = timezone.now()
     integration.save(update_fields=["config", "credentials_encrypted", "status", "last_error", "notified_problem",
                                     "next_sync_at", "token_refreshed_at"])  # fmt: skip
+    reconnect_ask_forget(integration)  # the reconnect is the answer to an admin's ask
     if waiting:
         preview_request(integration=integration, reason=SyncPreview.Reason.FIRST)
     elif integration.sync_enabled:

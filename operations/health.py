@@ -188,6 +188,13 @@ def reconnect_asked_at(config: dict[str, Any]) -> datetime | None:
     return parse_datetime(stored) if isinstance(stored, str) else None
 
 
+def reconnect_ask_forget(integration: Integration) -> None:
+    """An admin's "asked to reconnect" is answered: the owner reconnected (integrations.services), or the
+    integration syncs again (sync.services). A new problem can then be asked about at once."""
+    if integration.config.get(RECONNECT_ASKED_AT) or integration.config.get(RECONNECT_ASKED_BY):
+        integration.config_merge({RECONNECT_ASKED_AT: None, RECONNECT_ASKED_BY: None})
+
+
 def board_json(*, tenant: Tenant, filters: BoardFilters, chunk: int = 500) -> dict[str, Any]:
     """The whole board as `manage.py health --json` prints it (documented in README, Operations: health board):
     every user the filters keep, read `chunk` users at a time, so the queries grow with the pages, not the rows."""

@@ -444,16 +444,10 @@ def _succeeded(report: RunReport) -> None:
         fields += ["quiet_syncs", "quiet_since"]
     integration.save(update_fields=fields)
     if was_failing:
+        from operations.health import reconnect_ask_forget
+
         notify.recovered(integration)
-        _forget_reconnect_ask(integration)
-
-
-def _forget_reconnect_ask(integration: Integration) -> None:
-    """An admin's "asked to reconnect" (the health board) is answered once the integration syncs again."""
-    from operations.health import RECONNECT_ASKED_AT, RECONNECT_ASKED_BY
-
-    if integration.config.get(RECONNECT_ASKED_AT) or integration.config.get(RECONNECT_ASKED_BY):
-        integration.config_merge({RECONNECT_ASKED_AT: None, RECONNECT_ASKED_BY: None})
+        reconnect_ask_forget(integration)
 
 
 def _problem(report: RunReport, status: str, message: str) -> None:

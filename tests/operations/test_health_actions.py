@@ -154,3 +154,29 @@ def test_asked_to_reconnect_shows_while_the_problem_lasts_and_is_forgotten_once_
     mended.refresh_from_db()
     assert mended.status == Integration.Status.OK
     assert health.reconnect_asked_at(mended.config) is None and not mended.config.get("reconnect_asked_by")
+
+
+def test_reconnecting_answers_the_ask_so_a_new_problem_can_be_asked_about(  # type: ignore[no-untyped-def]
+    admin_client_, member, calendar, run_on_commit
+) -> None:
+    """Final review finding 4: the owner's reconnect (credentials replaced, as every provider's reconnect does)
+    forgets the ask, though the integration is OK before its sync: the next problem is asked about at once."""
+    from integrations.services import integration_credentials_replaced
+    from tests.factories import CalendarFactory
+    from tests.sync.test_services import connect as connect_calsync
+
+    integration = connect_calsync(member, (calendar, CalendarFactory(owner=member, name="Home")), run_on_commit)
+    Integration.objects.filter(pk=integration.pk).update(status=Integration.Status.NEEDS_REAUTH, last_error="Revoked")
+    _post(admin_client_, "ask_reconnect", integration)
+    assert len(mail.outbox) == 1
+    integration.refresh_from_db()
+    with run_on_commit():
+        integration_credentials_replaced(integration=integration, credentials={})
+    integration.refresh_from_db()
+    assert health.reconnect_asked_at(integration.config) is None and not integration.config.get("reconnect_asked_by")
+    assert integration.runs.order_by("-pk").first().status == SyncRun.Status.SUCCESS
+
+    Integration.objects.filter(pk=integration.pk).update(status=Integration.Status.NEEDS_REAUTH, last_error="Again")
+    assert "Asked to reconnect" not in admin_client_.get(BOARD).content.decode()
+    _post(admin_client_, "ask_reconnect", integration)
+    assert len(mail.outbox) == 2
