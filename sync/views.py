@@ -152,12 +152,13 @@ def undo_since(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _undo_page(request: HttpRequest, integration: Integration, runs: Any, target: dict[str, Any]) -> HttpResponse:
     summary = undo.undo_summary(integration=integration, runs=runs)
+    owner = integration.user_id == request.user.pk  # else a tenant admin undoing a member's run
     form = UndoForm(request.POST if request.method == "POST" else None, changed=summary.changed)
     if request.method == "POST" and summary.empty and summary.unwritable:
         messages.error(request, "Nothing here can be put back where this integration writes; nothing was started.")
     elif request.method == "POST" and form.is_valid():
         try:
-            undo.undo_request(
+            run = undo.undo_request(
                 integration=integration,
                 run=target.get("undo_of"),
                 since=target.get("since"),
@@ -166,10 +167,12 @@ def _undo_page(request: HttpRequest, integration: Integration, runs: Any, target
         except (undo.UndoRefused, QueueUnavailable) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "The undo has started; its progress shows below as a sync's does.")
-            return redirect("integrations:detail", pk=integration.pk)
+            if owner:
+                messages.success(request, "The undo has started; its progress shows below as a sync's does.")
+                return redirect("integrations:detail", pk=integration.pk)
+            messages.success(request, "The undo has started; this is its run.")
+            return redirect("integrations:run_detail", run_pk=run.pk)  # an admin may open the run, not the page
     if form.is_bound and not form.is_valid():
         messages.error(request, "The items changed since are not what they were when you looked: check them again.")
-    owner = integration.user_id == request.user.pk
     context = {"integration": integration, "summary": summary, "form": form, "owner": owner, **target}
     return render(request, "integrations/undo.html", context)

@@ -408,3 +408,25 @@ def test_a_one_way_stop_offers_no_put_back_it_cannot_do_and_an_empty_undo_keeps_
     assert undo.status == "success" and undo.counts == {}
     assert integration.status == "stopped" and len(mail.outbox) == sent
     assert titles(calendar) == [f"Class {i}" for i in range(6)] and titles(other) == []
+
+
+def test_an_admin_undoing_a_members_run_lands_on_the_undo_run_and_links_the_admin_logs(  # type: ignore[no-untyped-def]
+    client, member, admin_user, pair, run_on_commit
+) -> None:
+    """Final review finding 5: the member's integration page is theirs alone; the admin follows the undo's run."""
+    calendar, other = pair
+    integration = emptied_at_the_provider(member, pair, run_on_commit)
+    stopped = sync_now(integration, run_on_commit)
+    client.force_login(admin_user)
+    page = undo_page(client, stopped).content.decode()
+    logs = f'{reverse("integrations:admin_logs")}?integration={integration.pk}'
+    assert f'href="{logs}"' in page and reverse("integrations:detail", args=[integration.pk]) not in page
+    assert client.get(logs).status_code == 200
+
+    with run_on_commit():
+        answer = client.post(reverse("integrations:undo_run", args=[stopped.pk]), {})
+    undo = integration.runs.get(trigger="undo")
+    assert answer.status_code == 302 and answer["Location"] == reverse("integrations:run_detail", args=[undo.pk])
+    landed = client.get(answer["Location"])
+    assert landed.status_code == 200 and b"The undo has started" in landed.content
+    assert titles(other) == [f"Shift {i}" for i in range(6)]
