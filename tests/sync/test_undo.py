@@ -414,7 +414,7 @@ def test_an_admin_undoing_a_members_run_lands_on_the_undo_run_and_links_the_admi
     client, member, admin_user, pair, run_on_commit
 ) -> None:
     """Final review finding 5: the member's integration page is theirs alone; the admin follows the undo's run."""
-    calendar, other = pair
+    _, other = pair
     integration = emptied_at_the_provider(member, pair, run_on_commit)
     stopped = sync_now(integration, run_on_commit)
     client.force_login(admin_user)
