@@ -205,6 +205,7 @@ def integration_allow_mass_delete(*, integration: Integration) -> Integration:
 
 
 ALREADY_CONFIRMED = "This preview was confirmed already: nothing more was started."
+STOP_OVER = "The safety stop is over: no deletion is held back any more, so nothing was allowed or started."
 
 
 def integration_preview_confirm(*, preview: SyncPreview, user: User) -> SyncPreview | None:
@@ -220,6 +221,8 @@ def integration_preview_confirm(*, preview: SyncPreview, user: User) -> SyncPrev
     first_done = preview.reason == SyncPreview.Reason.FIRST and not integration.awaiting_confirmation
     if preview.status == SyncPreview.Status.CONFIRMED or first_done:
         raise ValidationError(ALREADY_CONFIRMED)
+    if preview.reason == SyncPreview.Reason.DELETIONS and integration.status != Integration.Status.STOPPED:
+        raise ValidationError(STOP_OVER)  # not made again either: a healthy integration has nothing to allow
     if not preview_valid(preview):
         return preview_again(preview=preview, user=user)
     if not preview_confirmed(preview=preview):

@@ -56,11 +56,13 @@ def preview_request(
     return preview
 
 
-def preview_discard(*, integration: Integration) -> None:
-    """The integration's previews not yet confirmed go (a newer one replaces them, or they are of other calendars)."""
-    integration.previews.filter(status__in=[*_PENDING, SyncPreview.Status.READY]).update(
-        status=SyncPreview.Status.DISCARDED
-    )
+def preview_discard(*, integration: Integration, reason: str | None = None) -> None:
+    """The integration's previews not yet confirmed go (a newer one replaces them, or they are of other calendars);
+    with `reason`, only those (a safety stop's deletions preview, once the stop is over)."""
+    previews = integration.previews.filter(status__in=[*_PENDING, SyncPreview.Status.READY])
+    if reason is not None:
+        previews = previews.filter(reason=reason)
+    previews.update(status=SyncPreview.Status.DISCARDED)
 
 
 def _publish(preview: SyncPreview) -> None:
@@ -137,7 +139,7 @@ def preview_again(*, preview: SyncPreview, user: User | None) -> SyncPreview:
 def preview_valid(preview: SyncPreview) -> bool:
     """Whether confirming this preview may act on it: ready, younger than PREVIEW_VALID_SECONDS, and made for the
     integration's settings as they are now (a settings preview: for the settings it proposes, from those)."""
-    if preview.status != SyncPreview.Status.READY or preview.finished_at is None:
+    if preview.status != SyncPreview.Status.READY or preview.finished_at is None or _stale_stop(preview):
         return False
     if timezone.now() - preview.finished_at > timedelta(seconds=settings.PREVIEW_VALID_SECONDS):
         return False
@@ -151,11 +153,19 @@ def preview_latest(*, integration: Integration) -> SyncPreview | None:
     """The preview the integration's page shows: the newest one not confirmed or discarded (a lost one failed
     first, so the page offers to preview again rather than waiting for ever)."""
     previews_end_lost(now=timezone.now(), integration=integration)
-    return (
+    latest = (
         integration.previews.exclude(status__in=[SyncPreview.Status.CONFIRMED, SyncPreview.Status.DISCARDED])
         .order_by("-created_at", "-pk")
         .first()
     )
+    return None if latest is not None and _stale_stop(latest) else latest
+
+
+def _stale_stop(preview: SyncPreview) -> bool:
+    """A deletions preview of a stop that is over (sync.services discards it then; this holds whatever ended it):
+    "Allow the deletion" means nothing on an integration that is not stopped."""
+    stopped = preview.integration.status == Integration.Status.STOPPED
+    return preview.reason == SyncPreview.Reason.DELETIONS and not stopped
 
 
 def preview_confirmed(*, preview: SyncPreview) -> bool:

@@ -31,7 +31,7 @@ from .adapter import CalendarSide
 from .controls import Controls, Window
 from .errors import AuthRevoked, PermanentError, QueueUnavailable, SafetyStop, SyncError, Throttled, TransientError
 from .local import CalsyncSide
-from .models import SyncRun
+from .models import SyncPreview, SyncRun
 from .signals import run_changed
 from .store import DbStatusStore, RunReport
 
@@ -436,6 +436,10 @@ def _succeeded(report: RunReport) -> None:
     if run.trigger == SyncRun.Trigger.UNDO and not report.counts and integration.status == Integration.Status.STOPPED:
         return  # an undo that put nothing back leaves the stop as it was (its next poll would only stop again)
     was_failing = integration.status != Integration.Status.OK
+    if integration.status == Integration.Status.STOPPED:  # the stop is over: "allow the deletion" is stale
+        from .previews import preview_discard
+
+        preview_discard(integration=integration, reason=SyncPreview.Reason.DELETIONS)
     integration.status, integration.last_error, integration.allow_mass_delete = Integration.Status.OK, "", False
     integration.last_synced_at = run.finished_at
     fields = ["status", "last_error", "allow_mass_delete", "last_synced_at"]

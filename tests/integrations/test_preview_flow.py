@@ -246,3 +246,45 @@ def test_retention_prunes_old_previews(member, calendar, home, run_on_commit) ->
     assert pruned.counts["previews"] == 1
     assert list(SyncPreview.objects.values_list("pk", flat=True)) == [kept.pk]
     assert SyncLogEntry.objects.exists()  # the recent runs' history stays
+
+
+@pytest.mark.parametrize("ended_by", ["undo", "reconnect"])
+def test_the_deletions_preview_goes_when_the_stop_ends(member_client, member, calendar, home, run_on_commit,
+                                                       ended_by) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """Final review finding 6: the user previews "allow the deletion", then puts the items back instead (or the
+    stop ends otherwise): the preview is discarded, not shown, and its button allows and starts nothing."""
+    from integrations.services import integration_credentials_replaced
+
+    integration = synced(member, calendar, home, run_on_commit)
+    for found in Event.objects.filter(calendar=home):
+        events.item_delete(event=found)
+    with run_on_commit():
+        services.sync_request_manual(integration=integration)
+    stopped = integration.runs.order_by("-pk").first()
+    with run_on_commit():
+        member_client.post(reverse("integrations:allow_mass_delete", args=[integration.pk]))
+    preview = integration.previews.get(reason="deletions")
+    assert preview.status == "ready"
+    with run_on_commit():
+        if ended_by == "undo":
+            member_client.post(reverse("integrations:undo_run", args=[stopped.pk]), {})
+        else:  # the status leaves STOPPED without a sync discarding it (e.g. reconnected while paused)
+            Integration.objects.filter(pk=integration.pk).update(sync_enabled=False)
+            integration.refresh_from_db()
+            integration_credentials_replaced(integration=integration, credentials={})
+    integration.refresh_from_db()
+    preview.refresh_from_db()
+    assert integration.status == "ok"
+    assert preview.status == ("discarded" if ended_by == "undo" else "ready")
+    page = member_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
+    assert "Allow the deletion" not in page and "Deletions held back" not in page
+
+    runs = integration.runs.count()
+    Integration.objects.filter(pk=integration.pk).update(sync_enabled=True)
+    with run_on_commit():
+        answer = member_client.post(reverse("integrations:preview_confirm", args=[integration.pk, preview.pk]),
+                                    follow=True)  # fmt: skip
+    integration.refresh_from_db()
+    assert "The safety stop is over" in answer.content.decode()
+    assert not integration.allow_mass_delete and integration.runs.count() == runs
+    assert integration.previews.filter(reason="deletions").count() == 1, "no new deletions preview made"
