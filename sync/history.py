@@ -136,9 +136,9 @@ def _step(entry: SyncLogEntry, organisation: bool) -> Step:
     owner = integration.user.email if organisation else ""
     if entry.hidden:  # type: ignore[attr-defined]
         return Step(entry.created_at, f"{entry.action_label} (sync {entry.run_id}).", entry.action, owner=owner)
-    text = _TOLD.get((entry.action, entry.side), "{message}").format(
-        provider=integration, run=entry.run_id, message=entry.message
-    )
+    key, undo = (entry.action, entry.side), entry.run.trigger == SyncRun.Trigger.UNDO  # an undo's writes: nobody's
+    told = (_UNDO_TOLD.get(key) if undo else None) or _TOLD.get(key, "{message}")
+    text = told.format(provider=integration, run=entry.run_id, message=entry.message)
     return Step(entry.created_at, text, entry.action, entry if entry.has_lost else None, owner)  # type: ignore[attr-defined]
 
 
@@ -158,6 +158,15 @@ _TOLD = {
     ("conflict", "remote"): "Conflict, {provider} won (sync {run}): {message}",
     ("unsynced", ""): "Not synced (sync {run}): {message}",
     ("filtered", ""): "Filtered (sync {run}): {message}",
+}
+
+
+# What an undo's writes mean: it puts an earlier version back, or removes again what an earlier undo put back.
+_UNDO_TOLD = {
+    ("updated", "calsync"): "Its earlier version put back in calsync by an undo (sync {run}).",
+    ("updated", "remote"): "Its earlier version put back at {provider} by an undo (sync {run}).",
+    ("deleted", "calsync"): "Removed again from calsync by an undo (sync {run}).",
+    ("deleted", "remote"): "Removed again from {provider} by an undo (sync {run}).",
 }
 
 

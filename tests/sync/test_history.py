@@ -316,3 +316,27 @@ def test_the_search_by_title_reads_only_the_newest_runs(client, member, monkeypa
     client.force_login(member)
     found = client.get(reverse("integrations:event_search"), {"q": "offsite"}).content.decode()
     assert "New offsite" in found and "Old offsite" not in found
+
+
+def test_an_undos_writes_are_told_as_the_undos_not_as_edits(client, member, run_on_commit) -> None:  # type: ignore[no-untyped-def]
+    """Final review finding 7: a safety stop, its undo (put back) and the undo of that undo (removed again): the
+    story says the undo did it, never "deleted in calsync first", and no two lines of a run contradict."""
+    integration, other = _connect(member, run_on_commit)
+    for i in range(6):
+        events.item_save(calendar=integration.calendar, item=event(f"s{i}@test", f"Shift {i}"))
+    _sync(integration)
+    for found in Event.objects.filter(calendar=other, parent=None):
+        events.item_delete(event=found)
+    stopped = _sync(integration)
+    with run_on_commit():
+        undo = undo_request(integration=integration, run=stopped, options={})
+    undo.refresh_from_db()
+    with run_on_commit():
+        undo_request(integration=integration, run=undo, options={})
+    again = integration.runs.order_by("-pk").first()
+    assert again.trigger == "undo" and not Event.objects.filter(uid="s0@test").exists()
+    client.force_login(member)
+    story = client.get(reverse("integrations:event_story"), {"uid": "s0@test"}).content.decode()
+    assert f"Removed again from calsync by an undo (sync {again.pk})." in story
+    assert f"Removed again from {integration} by an undo (sync {again.pk})." in story
+    assert "first; sync" not in story.split("safety stop")[-1], "an undo's removal told as someone's deletion"
