@@ -143,6 +143,8 @@ def test_preview_equals_what_the_sync_then_does(tenant, provider_sides, case: di
     if reason != "first" and case["synced"]:
         services.sync_execute(run_id=services.sync_request(integration=integration, trigger="manual", queue=False).pk)
     _apply(calendars[0], memory, calendars[1], case["after"])
+    if reason == "deletions":  # previewed at a safety stop only: once it is over, there is nothing to allow
+        Integration.objects.filter(pk=integration.pk).update(status=Integration.Status.STOPPED)
     proposed: dict[str, Any] = {}
     if reason == "settings":
         proposed = {"direction": case["new_direction"], "controls": CONTROLS[case["new_controls"]].to_json()}
