@@ -410,6 +410,9 @@ def _component(vcomponent: icalendar.Component) -> Component:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _calendars(data: str | bytes) -> list[icalendar.Component]:
     from .limits import check_calendar_text
 
@@ -417,6 +420,8 @@ def _calendars(data: str | bytes) -> list[icalendar.Component]:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
         raise ICalError("This is not UTF-8 text.") from None
+    if _SURROGATE.search(text):  # a str can hold them (a bad JSON \\u escape); no text encoding can
+        raise ICalError("This text holds characters that are not Unicode (lone surrogates).")
     check_calendar_text(text)
     try:
         calendars = icalendar.Calendar.from_ical(_without_known_zones(text), multiple=True)

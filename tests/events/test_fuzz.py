@@ -92,3 +92,11 @@ def test_caldav_put_never_answers_500(client, member, calendar, text: str) -> No
     assert answer.status_code in (201, 204, 403, 409, 412), dav.body(answer)
     if answer.status_code == 201:
         assert dav.request("GET", path).status_code == 200
+
+
+def test_text_with_a_lone_surrogate_is_refused_with_a_reason() -> None:
+    """A str may hold a lone surrogate (a JSON "\\ud800" escape, say); no encoding can write it (the fuzzer's)."""
+    text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:s@x\r\nSUMMARY:a\ud800b\r\n"
+    text += "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    with pytest.raises(ICalError, match="not Unicode"):
+        parse_calendar(text)
