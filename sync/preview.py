@@ -24,6 +24,7 @@ from typing import Any
 from django.utils import timezone
 
 from events.ical import Item
+from events.limits import printable
 from integrations import registry
 from integrations.meetings import owners_meeting
 from integrations.models import Integration
@@ -377,7 +378,8 @@ def _examples(report: PreviewReport, sides: dict[Side, RecordingSide]) -> list[d
         for uid, title in items:
             item = sides[Side(side)].items.get(uid)
             start = item.master.start if item is not None else None
-            shown.append({"side": side, "action": action, "uid": uid, "title": title,
+            # A refused item's own text may hold what no text column may (a NUL): shown as the log shows it.
+            shown.append({"side": side, "action": action, "uid": printable(uid), "title": printable(title),
                           "start": start.isoformat() if start is not None else "",
                           "attendees": len(item.master.attendees) if item is not None else 0})  # fmt: skip
     return shown

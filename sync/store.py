@@ -209,6 +209,9 @@ class RunReport:
 
     def _log(self, action: str, message: str, uid: str = "", title: str = "", **extra: object) -> None:
         uid, title, message = printable(uid), printable(title), printable(message)  # a refused item's own text
+        # The versions kept (a conflict's loser, what a change overwrote) as a text column may hold them: a NUL a
+        # provider let into an event would otherwise fail the whole log's write (PostgreSQL refuses it).
+        extra = {k: printable(v) if k in ("before", "detail") and isinstance(v, str) else v for k, v in extra.items()}
         entry = SyncLogEntry(run=self.run, action=action, uid=uid[:255], title=title[:500], message=message, **extra)
         if entry.private and entry.uid:
             self.private_uids.add(entry.uid)

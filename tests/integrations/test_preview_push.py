@@ -24,10 +24,16 @@ def _writes(google) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return [(method, path) for method, path in google.state.calls if method != "GET"]
 
 
-def test_a_google_channel_opens_only_once_the_first_sync_is_confirmed(member_client, calendar, google,
+def _channels(google, integration: Integration) -> list[str]:  # type: ignore[no-untyped-def]
+    """The open channels of this integration (calsync names them calsync-<integration id>-<nonce>)."""
+    return [name for name in google.state.channels if name.startswith(f"calsync-{integration.pk}-")]
+
+
+def test_a_google_channel_opens_only_once_the_first_sync_is_confirmed(member_client, calendar, google, monkeypatch,
                                                                       run_on_commit, settings) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     settings.GOOGLE_WEBHOOK_BASE_URL = "https://calsync.example.com"
-    google.state.notify = None  # (no server here to receive Google's sync message)
+    # No server here to receive Google's sync message; put back after the test: the emulator is shared.
+    monkeypatch.setattr(google.state, "notify", None)
     email = "awaiting.push@example.com"
     events.item_save(calendar=calendar, item=event("c@test", "From calsync"))
     sign_in(member_client, google, email)
@@ -40,11 +46,12 @@ def test_a_google_channel_opens_only_once_the_first_sync_is_confirmed(member_cli
     assert integration.previews.get().status == "ready"
     Integration.objects.filter(pk=integration.pk).update(push_expires_at="2000-01-01T00:00Z")  # due, as if failed
     channels_renew()
-    assert _writes(google) == [] and not google.state.channels  # the preview and the renewal wrote nothing
+    # The preview and the renewal wrote nothing (the emulator is shared: other tests' channels may be open).
+    assert _writes(google) == [] and _channels(google, integration) == []
 
     confirm_first_sync(member_client, integration, run_on_commit)
     watches = [call for call in _writes(google) if call[1].endswith("/events/watch")]
-    assert len(watches) == 1 and len(google.state.channels) == 1
+    assert len(watches) == 1 and len(_channels(google, integration)) == 1
     integration.refresh_from_db()
     assert integration.push_channel
 
