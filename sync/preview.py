@@ -177,13 +177,17 @@ class PreviewStore(DbStatusStore):
             if row.pk not in self.removed:
                 yield copy.copy(self.saved.get(row.pk, row))
 
+    def _live(self) -> Iterator[tuple[object, Mapping]]:
+        """The mappings saved in memory and not removed since, by pk."""
+        return ((pk, m) for pk, m in self.saved.items() if pk not in self.removed)
+
     def _added(self) -> list[Mapping]:
-        return [copy.copy(m) for pk, m in self.saved.items() if isinstance(pk, int) and pk < 0]
+        return [copy.copy(m) for pk, m in self._live() if isinstance(pk, int) and pk < 0]
 
     def lookup(self, local_ids: Iterable[str], remote_ids: Iterable[str], uids: Iterable[str]) -> list[Mapping]:
         local_ids, remote_ids, uids = set(local_ids), set(remote_ids), set(uids)
         candidates = [*self._overlaid(super().lookup(local_ids, remote_ids, uids)), *self._added()]
-        candidates += [copy.copy(m) for pk, m in self.saved.items() if isinstance(pk, int) and pk > 0]
+        candidates += [copy.copy(m) for pk, m in self._live() if isinstance(pk, int) and pk > 0]
         found = {m.pk: m for m in candidates
                  if m.local_id in local_ids or m.remote_id in remote_ids or m.uid in uids}  # fmt: skip
         return list(found.values())
@@ -199,15 +203,12 @@ class PreviewStore(DbStatusStore):
             yield added[start : start + size]
 
     def count(self) -> int:
-        new = sum(1 for pk in self.saved if isinstance(pk, int) and pk < 0)
-        return super().count() + new - len([pk for pk in self.removed if isinstance(pk, int) and pk > 0])
+        return super().count() + len(self._added()) - sum(1 for pk in self.removed if isinstance(pk, int) and pk > 0)
 
     def known(self, side: Side, pairs: Sequence[tuple[str, str]]) -> set[str]:
         found = super().known(side, pairs)
         versions = dict(pairs)
-        for pk, mapping in self.saved.items():
-            if pk in self.removed:
-                continue
+        for _, mapping in self._live():
             item_id = mapping.id(side)
             if item_id in versions:
                 found.discard(item_id)  # the database's version may be stale: the one in memory decides

@@ -113,3 +113,21 @@ def test_preview_against_radicale_writes_nothing_there(member, calendar, radical
     run = sync_services.sync_execute(run_id=sync_services.sync_request(integration=integration, trigger="manual",
                                                                        queue=False).pk)  # fmt: skip
     assert run.counts == outcome.counts
+
+
+def test_the_preview_store_forgets_a_mapping_it_made_then_removed_as_the_database_would(member, calendar) -> None:  # type: ignore[no-untyped-def]
+    """A mapping the dry run saves and then removes (a copy written, then deleted in a later pass) is gone, as the
+    row would be: not listed, not found, not counted (the mass-delete guard weighs that count)."""
+    from sync.engine import Mapping
+    from sync.preview import PreviewStore
+
+    integration = Integration.objects.create(tenant=member.tenant, user=member, provider="google", calendar=calendar,
+                                             remote_calendar_id="x")  # fmt: skip
+    store = PreviewStore(integration, None, None)
+    kept, dropped = Mapping("k@x", "k", "1", "rk", "1", "h"), Mapping("d@x", "d", "1", "rd", "1", "h")
+    store.save_many([kept, dropped])
+    store.remove(dropped)
+    assert [m.uid for m in store.all()] == ["k@x"] and store.count() == 1
+    assert store.lookup(local_ids=["d"], remote_ids=["rd"], uids=["d@x"]) == []
+    assert [m.uid for page in store.pages(10) for m in page] == ["k@x"]
+    assert SyncMapping.objects.count() == 0
