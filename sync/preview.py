@@ -243,13 +243,12 @@ class PreviewStore(DbStatusStore):
 @dataclass
 class PreviewReport:
     """What the engine would report, kept in memory: counts and UIDs per (side, action), a few examples. It
-    implements sync.engine.Report method for method (tests/sync/test_preview.py holds it to that)."""
+    implements sync.engine.Report method for method (tests/sync/test_preview_fidelity.py holds it to that)."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     uids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     examples: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (uid, title)
     conflicts: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def applied(
         self,
@@ -288,7 +287,7 @@ class PreviewReport:
         """Nothing to clear: the unsynced-items list is the sync's to keep."""
 
     def note(self, message: str, uid: str = "", item: Item | None = None) -> None:
-        self.notes.append(message)
+        """Notes are the sync's to log; a preview keeps none."""
 
     def filtered(self, side: Side, uid: str, title: str, reason: str, item: Item | None = None) -> None:
         self._count(side, "filtered", uid, title)
@@ -332,7 +331,7 @@ def preview_compute(*, integration: Integration, reason: str, proposed: dict[str
         counts=_counts(report.counts),
         uids=report.uids,
         examples=_examples(report, sides),
-        invitations=_invitations(planned, sides[Side.REMOTE], report, remote),
+        invitations=_invitations(planned, sides[Side.REMOTE], remote),
         conflicts=report.conflicts,
         stop=stop,
     )
@@ -386,9 +385,7 @@ def _examples(report: PreviewReport, sides: dict[Side, RecordingSide]) -> list[d
     return shown
 
 
-def _invitations(
-    planned: Integration, recorded: RecordingSide, report: PreviewReport, remote: CalendarSide
-) -> dict[str, Any]:
+def _invitations(planned: Integration, recorded: RecordingSide, remote: CalendarSide) -> dict[str, Any]:
     """Events carrying attendees among what would be written to the other calendar, and how many would be
     emailed by the provider: integrations.meetings' rule (README "Invitations: who gets email when calsync
     writes"). A complete listing's copies (created in batches) email nobody; a later write of a meeting the
@@ -428,8 +425,5 @@ def _cancelled(recorded: RecordingSide, remote: CalendarSide, own: list[str]) ->
     calendar (the deletion's source is gone from calsync), which only deletions cost."""
     if not recorded.deleted:
         return 0
-    if hasattr(remote, "get_many"):
-        entries = list(remote.get_many(recorded.deleted).values())
-    else:
-        entries = [e for i in recorded.deleted if (e := remote.get(i)) is not None]
+    entries = get_many(remote, recorded.deleted).values()
     return sum(1 for entry in entries if owners_meeting(entry.item.master, own))

@@ -130,8 +130,9 @@ def _history(tenant: Tenant, cutoff: datetime) -> list[tuple[str, QuerySet]]:  #
 
 
 def _prune_tenant(tenant: Tenant, cutoff: datetime, budget: _Budget, result: Pruned) -> None:
+    runs = old_runs(tenant, cutoff)  # (the stops it keeps are read once, not once a batch)
     while budget.left > 0:
-        run_ids = list(old_runs(tenant, cutoff).values_list("pk", flat=True)[: budget.size()])
+        run_ids = list(runs.values_list("pk", flat=True)[: budget.size()])
         if not run_ids:
             break
         if not _delete_entries(run_ids, budget, result) or budget.left <= 0:

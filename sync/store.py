@@ -15,7 +15,7 @@ from events.ical import Item, is_private, serialise
 from events.limits import printable
 from integrations.models import Integration
 
-from .engine import Mapping, Side, content_hash, source_key
+from .engine import Mapping, Side, content_hash, side_name, source_key
 from .errors import SyncError
 from .liveness import lock_renew
 from .models import SyncLogEntry, SyncMapping, SyncRun, UnsyncedItem
@@ -240,7 +240,7 @@ class RunReport:
     ) -> None:
         self.counts[(target.value, action)] += 1
         self.synced_uids.add(uid)
-        where = "calsync" if target is Side.LOCAL else "the other calendar"
+        where = side_name(target)
         self._log(
             action,
             f"“{title or uid}” {action} in {where}.",
@@ -253,7 +253,7 @@ class RunReport:
         )
 
     def withheld(self, side: Side, uid: str, title: str, item: Item | None = None) -> None:
-        where = "calsync" if side is Side.LOCAL else "the other calendar"
+        where = side_name(side)
         self._log(
             "withheld",
             f"“{title or uid}” was not deleted in {where}: the deletion was held back for safety.",

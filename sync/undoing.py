@@ -29,10 +29,9 @@ Nothing here knows about Django: sync.undo reads the log and runs this under the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 from events.ical import Item, is_private
 
@@ -41,6 +40,7 @@ from .applying import BULK_SIZE
 from .controls import is_shaped
 from .engine import Mapping, Report, Settings, Side, StatusStore, _flows, content_hash
 from .errors import ItemRejected, NotFound, OwnerOnly, PermanentError, PreconditionFailed
+from .passes import _pages
 
 PAGE = 500  # items an undo holds at once
 FIND_LIMIT = 50  # more items than this to look for by UID, and a side is listed once instead of asked item by item
@@ -435,12 +435,3 @@ def _item(step: Step, now: dict[Side, Entry | None]) -> Item | None:
     items = [step.first.before, *(entry.item for entry in now.values() if entry is not None)]
     known = [item for item in items if item is not None]
     return next((item for item in known if is_private(item)), known[0] if known else None)
-
-
-T = TypeVar("T")
-
-
-def _pages(values: list[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(values)
-    while page := list(islice(iterator, size)):
-        yield page

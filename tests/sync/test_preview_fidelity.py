@@ -127,5 +127,5 @@ def test_a_caldav_first_sync_is_counted_as_emailing_nobody(member, calendar) -> 
         recorded = RecordingSide(remote)  # type: ignore[arg-type]
         recorded._create(own)
         recorded._create(formless)
-        found = _invitations(planned, recorded, PreviewReport(), remote)  # type: ignore[arg-type]
+        found = _invitations(planned, recorded, remote)  # type: ignore[arg-type]
         assert (found["with_attendees"], found["invitations"]) == (2, sent)
