@@ -193,7 +193,6 @@ _TOKEN_FIELDS = ("pk", "provider", "config", "token_refreshed_at", "remote_calen
 
 _TOKEN_SOURCES = {
     "microsoft": "Microsoft ends a sign-in unused for 90 days",
-    "microsoft-testing": "Microsoft ends a sign-in unused for 90 days",
     "google": "Google ends a sign-in unused for six months",
     "google-testing": "the Google app is in Testing, where a sign-in ends after 7 days",
 }
@@ -208,7 +207,8 @@ def _token(integration: Integration) -> _Candidate | None:
         f"{integration.user.email}'s sign-in to {Provider(integration.provider).label} "
         f"({integration.remote_calendar_name})",
         lapses,
-        _TOKEN_SOURCES[f"{integration.provider}-testing" if settings.GOOGLE_OAUTH_TESTING else integration.provider],
+        _TOKEN_SOURCES["google-testing" if integration.provider == Provider.GOOGLE and settings.GOOGLE_OAUTH_TESTING
+                       else integration.provider],
         # Only its owner can sign in again (nobody connects on someone else's behalf); admins see its runs.
         f"{reverse('integrations:admin_logs')}?integration={integration.pk}",
     )  # fmt: skip

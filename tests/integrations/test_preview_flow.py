@@ -19,6 +19,7 @@ from sync.models import SyncLogEntry, SyncMapping, SyncPreview, SyncRun
 from sync.previews import preview_execute, preview_request
 from tests.factories import CalendarFactory, UserFactory
 from tests.sync.items import event
+from tests.sync.test_services import titles
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +27,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def home(member):  # type: ignore[no-untyped-def]
     return CalendarFactory(owner=member, name="Home")
-
-
-def titles(calendar) -> list[str]:  # type: ignore[no-untyped-def]
-    return sorted(Event.objects.filter(calendar=calendar, parent=None).values_list("title", flat=True))
 
 
 def connect_through_the_page(member_client, calendar, home, run_on_commit) -> Integration:  # type: ignore[no-untyped-def]

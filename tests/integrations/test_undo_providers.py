@@ -24,6 +24,7 @@ from sync import undo as sync_undo
 from sync.adapter import CalendarSide
 from sync.models import SyncRun
 from tests.integrations import test_caldav, test_exchange, test_google, test_microsoft
+from tests.integrations.test_exchange import sync_now
 from tests.sync.items import event
 
 pytestmark = pytest.mark.django_db
@@ -70,10 +71,6 @@ def connect(request, member, member_client, calendar, run_on_commit, monkeypatch
         return Connected(integration, CalDAVSide(CalDAVClient(server.base_url, server.username, server.password), url))
 
     return {"google": google, "microsoft": microsoft, "exchange": exchange}.get(name, caldav)
-
-
-def sync_now(integration: Integration, run_on_commit) -> SyncRun:  # type: ignore[no-untyped-def]
-    return test_exchange.sync_now(integration, run_on_commit)  # type: ignore[no-any-return]
 
 
 def undo(integration: Integration, run: SyncRun, run_on_commit) -> SyncRun:  # type: ignore[no-untyped-def]

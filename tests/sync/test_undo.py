@@ -419,7 +419,7 @@ def test_an_admin_undoing_a_members_run_lands_on_the_undo_run_and_links_the_admi
     stopped = sync_now(integration, run_on_commit)
     client.force_login(admin_user)
     page = undo_page(client, stopped).content.decode()
-    logs = f'{reverse("integrations:admin_logs")}?integration={integration.pk}'
+    logs = f"{reverse('integrations:admin_logs')}?integration={integration.pk}"
     assert f'href="{logs}"' in page and reverse("integrations:detail", args=[integration.pk]) not in page
     assert client.get(logs).status_code == 200
 
